@@ -1,0 +1,254 @@
+// Package domain holds cartrelay's model of what happens in a merchant's carts: orders,
+// subscriptions, contacts and the facts sent to destinations. It is pure: no I/O, no clock,
+// no logging. Sources map into it (shared/ultracart, shared/thrivecart); destinations map out
+// of it (shared/ontraport, shared/iterable).
+package domain
+
+import "time"
+
+// Source names where an event came from.
+type Source string
+
+// Sources cartrelay reads.
+const (
+	UltraCart  Source = "ultracart"
+	ThriveCart Source = "thrivecart"
+)
+
+// Address is a postal address.
+type Address struct {
+	FirstName   string `json:"first_name,omitempty"`
+	LastName    string `json:"last_name,omitempty"`
+	Company     string `json:"company,omitempty"`
+	Address1    string `json:"address1,omitempty"`
+	Address2    string `json:"address2,omitempty"`
+	City        string `json:"city,omitempty"`
+	Region      string `json:"region,omitempty"`
+	PostalCode  string `json:"postal_code,omitempty"`
+	CountryCode string `json:"country_code,omitempty"`
+}
+
+// UTM is one marketing touch.
+type UTM struct {
+	Source   string            `json:"source,omitempty"`
+	Medium   string            `json:"medium,omitempty"`
+	Campaign string            `json:"campaign,omitempty"`
+	Term     string            `json:"term,omitempty"`
+	Content  string            `json:"content,omitempty"`
+	ID       string            `json:"id,omitempty"`
+	ClickIDs map[string]string `json:"click_ids,omitempty"` // fbclid, gclid, msclkid, ...
+	// Iterable campaign/template ids when the touch came from an Iterable message.
+	IterableCampaignID string    `json:"iterable_campaign_id,omitempty"`
+	IterableTemplateID string    `json:"iterable_template_id,omitempty"`
+	At                 time.Time `json:"at,omitzero"`
+}
+
+// Empty reports whether the touch carries nothing.
+func (u UTM) Empty() bool {
+	return u.Source == "" && u.Medium == "" && u.Campaign == "" && u.Term == "" && u.Content == "" &&
+		u.ID == "" && len(u.ClickIDs) == 0 && u.IterableCampaignID == "" && u.IterableTemplateID == ""
+}
+
+// Affiliate credits an order to a partner.
+type Affiliate struct {
+	ID    string `json:"id"`
+	SubID string `json:"sub_id,omitempty"`
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+}
+
+// LineItem is one product line of an order.
+type LineItem struct {
+	SKU         string   `json:"sku"`
+	Name        string   `json:"name,omitempty"`
+	Quantity    int64    `json:"quantity"`
+	UnitPrice   Money    `json:"unit_price"`
+	Discount    Money    `json:"discount"` // total discount on the line
+	Total       Money    `json:"total"`    // quantity × unit price − discount
+	ImageURL    string   `json:"image_url,omitempty"`
+	URL         string   `json:"url,omitempty"`
+	Categories  []string `json:"categories,omitempty"`
+	Kind        string   `json:"kind,omitempty"` // ThriveCart: product, bump, upsell, downsell
+	Refunded    Money    `json:"refunded"`
+	QtyRefunded int64    `json:"quantity_refunded,omitempty"`
+	// SubscriptionID links the line to the subscription it starts or renews.
+	SubscriptionID string `json:"subscription_id,omitempty"`
+}
+
+// Tracking is one shipment tracking number.
+type Tracking struct {
+	Number  string `json:"number"`
+	Carrier string `json:"carrier,omitempty"`
+	URL     string `json:"url,omitempty"`
+}
+
+// OrderStatus is where an order is in its life.
+type OrderStatus string
+
+// Order statuses, in the order they normally advance. Rank gives the precedence used to
+// merge out-of-order events.
+const (
+	OrderPending  OrderStatus = "pending"  // created, not paid
+	OrderPaid     OrderStatus = "paid"     // payment processed
+	OrderShipped  OrderStatus = "shipped"  // paid and at least partly shipped
+	OrderRejected OrderStatus = "rejected" // rejected (fraud, decline); never revenue
+	OrderDeleted  OrderStatus = "deleted"  // deleted at the source
+)
+
+// Order is a normalized order. Amounts are in the merchant's base currency; CustomerTotal keeps
+// the amount in the customer's currency when it differs.
+type Order struct {
+	Key       string      `json:"key"` // see OrderKey
+	Source    Source      `json:"source"`
+	OrderID   string      `json:"order_id"`
+	InvoiceID string      `json:"invoice_id,omitempty"`
+	Email     string      `json:"email"`
+	Status    OrderStatus `json:"status"`
+	Stage     string      `json:"stage,omitempty"` // the source's own stage name
+	Test      bool        `json:"test"`
+
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	PaidAt     time.Time `json:"paid_at,omitzero"`
+	RefundedAt time.Time `json:"refunded_at,omitzero"`
+
+	Currency      string `json:"currency"`
+	Subtotal      Money  `json:"subtotal"`
+	Discount      Money  `json:"discount"`
+	Shipping      Money  `json:"shipping"`
+	Handling      Money  `json:"handling"`
+	Tax           Money  `json:"tax"`
+	Total         Money  `json:"total"`
+	Refunded      Money  `json:"refunded"` // cumulative; only grows
+	CustomerTotal Money  `json:"customer_total"`
+
+	Items    []LineItem `json:"items,omitempty"`
+	Coupons  []string   `json:"coupons,omitempty"`
+	Tracking []Tracking `json:"tracking,omitempty"`
+
+	Billing Address `json:"billing"`
+	ShipTo  Address `json:"ship_to"`
+	Phone   string  `json:"phone,omitempty"` // E.164 when it could be parsed
+	// EmailOptIn and SMSOptIn are nil when the source did not say.
+	EmailOptIn *bool `json:"email_opt_in,omitempty"`
+	SMSOptIn   *bool `json:"sms_opt_in,omitempty"`
+
+	// UTMs in click order: first touch first, last touch last.
+	UTMs      []UTM      `json:"utms,omitempty"`
+	Affiliate *Affiliate `json:"affiliate,omitempty"`
+
+	// Subscription facts: an original subscription order starts SubscriptionID; a rebill renews it.
+	SubscriptionID string `json:"subscription_id,omitempty"`
+	Rebill         bool   `json:"rebill"`
+	// CustomerID is the source's customer profile id, when it has one.
+	CustomerID string `json:"customer_id,omitempty"`
+	// SourceUpdatedAt is the source's own last-change time, used to pick the newer of two
+	// versions of the same order.
+	SourceUpdatedAt time.Time `json:"source_updated_at,omitzero"`
+}
+
+// SubscriptionStatus is the domain's subscription state (DESIGN.md). Each destination maps it to
+// its own words.
+type SubscriptionStatus string
+
+// Subscription statuses.
+const (
+	SubActive        SubscriptionStatus = "active"
+	SubPaused        SubscriptionStatus = "paused"
+	SubPaymentFailed SubscriptionStatus = "payment_failed"
+	SubCancelled     SubscriptionStatus = "cancelled"
+	SubMerged        SubscriptionStatus = "merged" // replaced by an upgrade
+	SubDisabled      SubscriptionStatus = "disabled"
+)
+
+// StatusChange is one entry of a subscription's history.
+type StatusChange struct {
+	Status SubscriptionStatus `json:"status"`
+	At     time.Time          `json:"at"`
+	Reason string             `json:"reason,omitempty"`
+	Event  string             `json:"event,omitempty"` // the source event name
+}
+
+// Subscription is a recurring order (UltraCart auto order, ThriveCart subscription).
+type Subscription struct {
+	Key             string             `json:"key"` // see SubscriptionKey
+	Source          Source             `json:"source"`
+	ID              string             `json:"id"`
+	Email           string             `json:"email"`
+	OriginalOrderID string             `json:"original_order_id,omitempty"`
+	Status          SubscriptionStatus `json:"status"`
+	StatusAt        time.Time          `json:"status_at"`
+	Products        []string           `json:"products,omitempty"` // SKUs
+	Amount          Money              `json:"amount"`
+	Frequency       string             `json:"frequency,omitempty"`
+	NextAttempt     time.Time          `json:"next_attempt,omitzero"`
+	Reason          string             `json:"reason,omitempty"`
+	History         []StatusChange     `json:"history,omitempty"`
+}
+
+// Customer is a source's customer profile (UltraCart customer_* events).
+type Customer struct {
+	Source     Source  `json:"source"`
+	CustomerID string  `json:"customer_id"`
+	Email      string  `json:"email"`
+	FirstName  string  `json:"first_name,omitempty"`
+	LastName   string  `json:"last_name,omitempty"`
+	Phone      string  `json:"phone,omitempty"`
+	Address    Address `json:"address"`
+	EmailOptIn *bool   `json:"email_opt_in,omitempty"`
+	SMSOptIn   *bool   `json:"sms_opt_in,omitempty"`
+	Deleted    bool    `json:"deleted,omitempty"`
+}
+
+// Item is a catalogue product (UltraCart item_* events).
+type Item struct {
+	Source      Source    `json:"source"`
+	SKU         string    `json:"sku"`
+	Name        string    `json:"name,omitempty"`
+	Description string    `json:"description,omitempty"`
+	Price       Money     `json:"price"`
+	ImageURL    string    `json:"image_url,omitempty"`
+	URL         string    `json:"url,omitempty"`
+	Categories  []string  `json:"categories,omitempty"`
+	Deleted     bool      `json:"deleted,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+}
+
+// Cart is a checkout cart (abandoned or with a return email sent).
+type Cart struct {
+	Source    Source     `json:"source"`
+	CartID    string     `json:"cart_id"`
+	Email     string     `json:"email"`
+	Items     []LineItem `json:"items,omitempty"`
+	Total     Money      `json:"total"`
+	ReturnURL string     `json:"return_url,omitempty"`
+	UTMs      []UTM      `json:"utms,omitempty"`
+	At        time.Time  `json:"at"`
+	Phone     string     `json:"phone,omitempty"`
+	Billing   Address    `json:"billing"`
+}
+
+// EventKind says which part of an Event is set.
+type EventKind string
+
+// Event kinds.
+const (
+	KindOrder        EventKind = "order"
+	KindSubscription EventKind = "subscription"
+	KindCustomer     EventKind = "customer"
+	KindItem         EventKind = "item"
+	KindCart         EventKind = "cart"
+)
+
+// Event is one source event after decoding and normalization: exactly one of the pointers is
+// set, as Kind says. Name keeps the source's own event name for the record.
+type Event struct {
+	Source     Source        `json:"source"`
+	Name       string        `json:"name"`
+	Kind       EventKind     `json:"kind"`
+	OccurredAt time.Time     `json:"occurred_at"`
+	Order      *Order        `json:"order,omitempty"`
+	Sub        *Subscription `json:"subscription,omitempty"`
+	Customer   *Customer     `json:"customer,omitempty"`
+	Item       *Item         `json:"item,omitempty"`
+	Cart       *Cart         `json:"cart,omitempty"`
+}
