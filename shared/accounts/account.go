@@ -1,0 +1,256 @@
+// Package accounts holds a merchant account's settings: which carts may post to it, which
+// destinations it forwards to, with which credentials, and from when.
+//
+// An account is one table item (pk "A#<id>", sk "ACCOUNT", listed through GSI1 "ACCOUNTS").
+// Its document is the nested JSON of the account file, with every secret sealed by
+// shared/secrets for "account:<id>:<dotted.key>", so a sealed value cannot be moved to another
+// account or key. Operators change it with RFC 7386 merge patches (`cartrelay accounts put`).
+//
+// The keys of the account file are declared once, in fieldTable; the JSON Schema in
+// examples/account.schema.json describes the same keys, and a test keeps the two in step.
+package accounts
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+)
+
+// Destination names, as used in queue names, fact routing and the account file.
+const (
+	DestOntraport = "ontraport"
+	DestIterable  = "iterable"
+)
+
+// Default API base URLs; the account file can point a destination at a fake or a proxy.
+const (
+	DefaultOntraportBaseURL = "https://api.ontraport.com/1"
+	DefaultIterableBaseURL  = "https://api.iterable.com"
+)
+
+// HistoryMode says what a destination receives for source events older than forward_since.
+type HistoryMode string
+
+// History modes. The default, HistoryProfiles, keeps contacts current without firing
+// purchase, cart, shipment or review campaigns for years-old orders during a backfill.
+const (
+	HistoryNone     HistoryMode = "none"
+	HistoryProfiles HistoryMode = "profiles"
+	HistoryAll      HistoryMode = "all"
+)
+
+// Valid reports whether m is one of the known modes.
+func (m HistoryMode) Valid() bool {
+	return m == HistoryNone || m == HistoryProfiles || m == HistoryAll
+}
+
+// Account is one merchant account with its secrets in plaintext. Secrets are sealed only in
+// the table; in memory they are Secret values, which refuse to be printed or logged.
+type Account struct {
+	ID string
+	// ForwardSince is the history cutover; it defaults to the moment the account was created.
+	ForwardSince time.Time
+	UltraCart    UltraCartSettings
+	ThriveCart   ThriveCartSettings
+	Ontraport    OntraportSettings
+	Iterable     IterableSettings
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	// Version is the stored item's version, bumped by every Put.
+	Version int64
+}
+
+// UltraCartSettings authenticate UltraCart's webhook (HTTP Basic).
+type UltraCartSettings struct {
+	WebhookUsername string
+	WebhookPassword Secret
+}
+
+// ThriveCartSettings authenticate ThriveCart's webhook and API.
+type ThriveCartSettings struct {
+	// Secret is ThriveCart's "secret word", sent with every webhook.
+	Secret Secret
+	APIKey Secret
+}
+
+// OntraportSettings configure forwarding to ONTRAPORT.
+type OntraportSettings struct {
+	Enabled bool
+	AppID   string
+	APIKey  Secret
+	BaseURL string
+	History HistoryMode
+}
+
+// IterableSettings configure forwarding to Iterable.
+type IterableSettings struct {
+	Enabled bool
+	APIKey  Secret
+	BaseURL string
+	History HistoryMode
+}
+
+// DestinationEnabled reports whether facts are routed to dest. An enabled destination without
+// an API key still receives them: its forwarder runs dry and records the requests it would send.
+func (a Account) DestinationEnabled(dest string) bool {
+	switch dest {
+	case DestOntraport:
+		return a.Ontraport.Enabled
+	case DestIterable:
+		return a.Iterable.Enabled
+	}
+	return false
+}
+
+// HistoryFor is dest's history mode. An unknown destination gets HistoryNone, so a typo in a
+// destination name forwards nothing rather than a backfill.
+func (a Account) HistoryFor(dest string) HistoryMode {
+	var m HistoryMode
+	switch dest {
+	case DestOntraport:
+		m = a.Ontraport.History
+	case DestIterable:
+		m = a.Iterable.History
+	default:
+		return HistoryNone
+	}
+	if m == "" {
+		return HistoryProfiles
+	}
+	return m
+}
+
+// CheckUltraCartBasic reports whether user and pass are this account's webhook credentials.
+// It takes the same time whichever part is wrong, and is false when none are configured.
+func (a Account) CheckUltraCartBasic(user, pass string) bool {
+	configured := boolInt(a.UltraCart.WebhookUsername != "" && a.UltraCart.WebhookPassword != "")
+	u := equalCT(user, a.UltraCart.WebhookUsername)
+	p := equalCT(pass, string(a.UltraCart.WebhookPassword))
+	return configured&u&p == 1
+}
+
+// CheckThriveCartSecret reports whether s is this account's ThriveCart secret word, in
+// constant time. It is false when none is configured.
+func (a Account) CheckThriveCartSecret(s string) bool {
+	configured := boolInt(a.ThriveCart.Secret != "")
+	return configured&equalCT(s, string(a.ThriveCart.Secret)) == 1
+}
+
+// equalCT compares digests rather than the strings, because ConstantTimeCompare returns at
+// once on a length mismatch and would leak the length of the stored secret.
+func equalCT(a, b string) int {
+	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(ha[:], hb[:])
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Secret is a credential in plaintext. Every way of printing it (fmt verbs, slog, JSON, text
+// marshalling) yields "[secret]"; use Reveal where the value is really needed.
+type Secret string
+
+const redacted = "[secret]"
+
+// Reveal returns the plaintext.
+func (s Secret) Reveal() string { return string(s) }
+
+// IsSet reports whether a value is configured.
+func (s Secret) IsSet() bool { return s != "" }
+
+// String hides the value.
+func (s Secret) String() string { return redacted }
+
+// Format hides the value from every fmt verb, including %x and %q.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'q' || (verb == 'v' && f.Flag('#')) {
+		_, _ = f.Write([]byte(strconv.Quote(redacted)))
+		return
+	}
+	_, _ = f.Write([]byte(redacted))
+}
+
+// LogValue hides the value from slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalJSON hides the value from encoding/json.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(redacted)), nil }
+
+// MarshalText hides the value from text encoders.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// Errors callers branch on.
+var (
+	// ErrNotFound: no account has this id (an invalid id matches it too, since no account can
+	// have one).
+	ErrNotFound = errors.New("no such account")
+	// ErrInvalidID matches *IDError.
+	ErrInvalidID = errors.New("invalid account id")
+	// ErrInvalid matches *InvalidError: the account file was rejected and nothing was written.
+	ErrInvalid = errors.New("invalid account settings")
+	// ErrConflict: other writers kept changing the account while Put retried.
+	ErrConflict = errors.New("the account kept changing while it was being updated")
+)
+
+// IDError explains why an account id is not acceptable.
+type IDError struct {
+	ID string
+}
+
+func (e *IDError) Error() string {
+	return fmt.Sprintf("account id %q is invalid: use 2 to 63 lower-case letters, digits and dashes, starting and ending with a letter or digit (for example \"acme-store\")", e.ID)
+}
+
+// Is makes errors.Is(err, ErrInvalidID) true.
+func (e *IDError) Is(target error) bool { return target == ErrInvalidID }
+
+// ValidateID checks an account id. Ids appear in URL paths and table keys, so they are kept to
+// the characters of a DNS label.
+func ValidateID(id string) error {
+	if len(id) < 2 || len(id) > 63 || id[0] == '-' || id[len(id)-1] == '-' {
+		return &IDError{ID: id}
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return &IDError{ID: id}
+		}
+	}
+	return nil
+}
+
+// Problem is one thing wrong with an account file.
+type Problem struct {
+	// Path is the dotted key ("ontraport.enabled"), empty for the file as a whole.
+	Path string
+	// Message is a complete sentence that starts with the path.
+	Message string
+}
+
+// InvalidError lists everything wrong with an account file, so one run shows every mistake.
+type InvalidError struct {
+	ID       string
+	Problems []Problem
+}
+
+func (e *InvalidError) Error() string {
+	msg := "account " + e.ID + ": "
+	for i, p := range e.Problems {
+		if i > 0 {
+			msg += "; "
+		}
+		msg += p.Message
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }

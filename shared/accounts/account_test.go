@@ -1,0 +1,256 @@
+package accounts
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+const plainKey = "op-live-K3y-7f9a2c"
+
+func secretAccount() Account {
+	return Account{
+		ID:         "acme",
+		UltraCart:  UltraCartSettings{WebhookUsername: "uc-user", WebhookPassword: Secret("uc-Pa55-word")},
+		ThriveCart: ThriveCartSettings{Secret: Secret("tc-word-91"), APIKey: Secret("tc-api-key-44")},
+		Ontraport:  OntraportSettings{Enabled: true, AppID: "2_1_x", APIKey: Secret(plainKey), BaseURL: DefaultOntraportBaseURL, History: HistoryProfiles},
+		Iterable:   IterableSettings{Enabled: true, APIKey: Secret("it-key-0a1b"), BaseURL: DefaultIterableBaseURL, History: HistoryAll},
+	}
+}
+
+func plaintexts(a Account) []string {
+	return []string{
+		a.UltraCart.WebhookPassword.Reveal(), a.ThriveCart.Secret.Reveal(), a.ThriveCart.APIKey.Reveal(),
+		a.Ontraport.APIKey.Reveal(), a.Iterable.APIKey.Reveal(),
+	}
+}
+
+func assertNoPlaintext(t *testing.T, where string, out []byte, a Account) {
+	t.Helper()
+	for _, p := range plaintexts(a) {
+		if p != "" && bytes.Contains(out, []byte(p)) {
+			t.Errorf("%s shows the secret %q:\n%s", where, p, out)
+		}
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	a := secretAccount()
+	for _, tc := range []struct {
+		name  string
+		print func() []byte
+	}{
+		{"%v", func() []byte { return fmt.Appendf(nil, "%v", a) }},
+		{"%+v", func() []byte { return fmt.Appendf(nil, "%+v", a) }},
+		{"%#v", func() []byte { return fmt.Appendf(nil, "%#v", a) }},
+		{"%s", func() []byte { return fmt.Appendf(nil, "%s", a.Ontraport.APIKey) }},
+		{"%q", func() []byte { return fmt.Appendf(nil, "%q", a.Ontraport.APIKey) }},
+		{"%x", func() []byte { return fmt.Appendf(nil, "%x", a.Ontraport.APIKey) }},
+		{"%10.3s", func() []byte { return fmt.Appendf(nil, "%10.3s", a.Ontraport.APIKey) }},
+		{"pointer %+v", func() []byte { return fmt.Appendf(nil, "%+v", &a) }},
+		{"Sprint", func() []byte { return []byte(fmt.Sprint(a.Ontraport)) }},
+		{"json", func() []byte { b, _ := json.Marshal(a); return b }},
+		{"slog json", func() []byte {
+			var buf bytes.Buffer
+			slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "account", a, "key", a.Ontraport.APIKey)
+			return buf.Bytes()
+		}},
+		{"slog text", func() []byte {
+			var buf bytes.Buffer
+			slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "account", a, slog.Any("key", a.Iterable.APIKey), "ontraport", a.Ontraport)
+			return buf.Bytes()
+		}},
+		{"error wrapping", func() []byte {
+			return []byte(fmt.Errorf("bad key %v: %w", a.ThriveCart.Secret, errors.New("x")).Error())
+		}},
+		{"Public", func() []byte { b, _ := json.Marshal(Public(a)); return b }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := tc.print()
+			assertNoPlaintext(t, tc.name, out, a)
+			if tc.name != "Public" && !bytes.Contains(out, []byte("[secret]")) {
+				t.Errorf("%s does not say [secret]: %s", tc.name, out)
+			}
+		})
+	}
+	if a.Ontraport.APIKey.Reveal() != plainKey {
+		t.Fatal("Reveal does not return the plaintext")
+	}
+}
+
+func TestValidateID(t *testing.T) {
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"acme", true},
+		{"acme-store-2", true},
+		{"a1", true},
+		{strings.Repeat("a", 63), true},
+		{"a", false},
+		{strings.Repeat("a", 64), false},
+		{"", false},
+		{"Acme", false},
+		{"acme_store", false},
+		{"acme store", false},
+		{"-acme", false},
+		{"acme-", false},
+		{"a#b", false},
+		{"a/b", false},
+		{"café", false},
+	} {
+		err := ValidateID(tc.id)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidateID(%q) = %v, want ok=%v", tc.id, err, tc.ok)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrInvalidID) || !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.id)) || !strings.Contains(err.Error(), "lower-case letters, digits and dashes") {
+				t.Errorf("ValidateID(%q) error %q is not clear", tc.id, err)
+			}
+		}
+	}
+}
+
+func TestCheckUltraCartBasic(t *testing.T) {
+	configured := Account{UltraCart: UltraCartSettings{WebhookUsername: "user", WebhookPassword: "pass"}}
+	for _, tc := range []struct {
+		name       string
+		a          Account
+		user, pass string
+		want       bool
+	}{
+		{"match", configured, "user", "pass", true},
+		{"wrong password", configured, "user", "pasS", false},
+		{"wrong user", configured, "usr", "pass", false},
+		{"both wrong", configured, "x", "y", false},
+		{"password prefix", configured, "user", "pas", false},
+		{"password longer", configured, "user", "password", false},
+		{"swapped", configured, "pass", "user", false},
+		{"empty given", configured, "", "", false},
+		{"nothing configured", Account{}, "", "", false},
+		{"only username configured", Account{UltraCart: UltraCartSettings{WebhookUsername: "user"}}, "user", "", false},
+		{"only password configured", Account{UltraCart: UltraCartSettings{WebhookPassword: "pass"}}, "", "pass", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.a.CheckUltraCartBasic(tc.user, tc.pass); got != tc.want {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckThriveCartSecret(t *testing.T) {
+	configured := Account{ThriveCart: ThriveCartSettings{Secret: "VQ2XK7M4ZB9T"}}
+	for _, tc := range []struct {
+		name string
+		a    Account
+		s    string
+		want bool
+	}{
+		{"match", configured, "VQ2XK7M4ZB9T", true},
+		{"case differs", configured, "vq2xk7m4zb9t", false},
+		{"prefix", configured, "VQ2XK7", false},
+		{"empty", configured, "", false},
+		{"nothing configured", Account{}, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.a.CheckThriveCartSecret(tc.s); got != tc.want {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDestinationHelpers(t *testing.T) {
+	a := Account{
+		Ontraport: OntraportSettings{Enabled: true, History: HistoryAll},
+		Iterable:  IterableSettings{Enabled: false},
+	}
+	for _, tc := range []struct {
+		dest    string
+		enabled bool
+		history HistoryMode
+	}{
+		{DestOntraport, true, HistoryAll},
+		{DestIterable, false, HistoryProfiles}, // unset reads as the default
+		{"mailchimp", false, HistoryNone},
+		{"", false, HistoryNone},
+	} {
+		if got := a.DestinationEnabled(tc.dest); got != tc.enabled {
+			t.Errorf("DestinationEnabled(%q) = %v, want %v", tc.dest, got, tc.enabled)
+		}
+		if got := a.HistoryFor(tc.dest); got != tc.history {
+			t.Errorf("HistoryFor(%q) = %q, want %q", tc.dest, got, tc.history)
+		}
+	}
+	// An enabled destination without a key still forwards (dry run).
+	if !a.DestinationEnabled(DestOntraport) || a.Ontraport.APIKey.IsSet() {
+		t.Fatal("enabled without an API key must stay enabled")
+	}
+}
+
+// TestFieldTable keeps the table internally consistent: every kind points at the Go type it
+// needs, defaults have that type, and paths are unique.
+func TestFieldTable(t *testing.T) {
+	seen := map[string]bool{}
+	var a Account
+	for _, f := range fieldTable() {
+		if seen[f.path] {
+			t.Errorf("%s appears twice", f.path)
+		}
+		seen[f.path] = true
+		var ok bool
+		switch f.kind {
+		case kindText, kindURL:
+			_, ok = f.ref(&a).(*string)
+		case kindBool:
+			_, ok = f.ref(&a).(*bool)
+		case kindTime:
+			_, ok = f.ref(&a).(*time.Time)
+		case kindHistory:
+			_, ok = f.ref(&a).(*HistoryMode)
+		case kindSecret:
+			_, ok = f.ref(&a).(*Secret)
+		}
+		if !ok {
+			t.Errorf("%s: kind %d points at %T", f.path, f.kind, f.ref(&a))
+		}
+		if f.def != nil {
+			f.set(&a, f.def) // panics on a default of the wrong type
+		}
+		if f.path != strings.ToLower(f.path) || strings.Contains(f.path, "-") {
+			t.Errorf("%s: keys are snake_case", f.path)
+		}
+	}
+	for _, p := range []string{"forward_since", "ultracart.webhook_username", "ultracart.webhook_password",
+		"thrivecart.secret", "thrivecart.api_key", "ontraport.enabled", "ontraport.app_id", "ontraport.api_key",
+		"ontraport.base_url", "ontraport.history", "iterable.enabled", "iterable.api_key", "iterable.base_url",
+		"iterable.history"} {
+		if !seen[p] {
+			t.Errorf("required key %s is missing", p)
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"api_key", "api_key", 0},
+		{"apikey", "api_key", 1},
+		{"api_kye", "api_key", 1},
+		{"enabeld", "enabled", 1},
+		{"", "abc", 3},
+		{"history", "base_url", 6},
+	} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

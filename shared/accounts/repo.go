@@ -1,0 +1,351 @@
+package accounts
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/secrets"
+	"github.com/cartrelay/cartrelay/shared/store"
+)
+
+// Table keys of account items.
+const (
+	pkPrefix   = "A#"
+	skAccount  = "ACCOUNT"
+	gsiListing = "ACCOUNTS"
+)
+
+// putAttempts bounds Put's optimistic retries. Each failed attempt means another writer
+// succeeded, so this many only runs out under a stampede of concurrent writers.
+const putAttempts = 50
+
+// MaxFileSize caps an account file; a real one is a few hundred bytes.
+const MaxFileSize = 64 << 10
+
+// Repo reads and writes accounts.
+type Repo struct {
+	store  store.Store
+	sealer *secrets.Sealer
+	clk    clock.Clock
+}
+
+// NewRepo returns a repository over s that seals secrets with sealer.
+func NewRepo(s store.Store, sealer *secrets.Sealer, clk clock.Clock) *Repo {
+	return &Repo{store: s, sealer: sealer, clk: clk}
+}
+
+// Key is the table key of account id.
+func Key(id string) store.Key { return store.Key{PK: pkPrefix + id, SK: skAccount} }
+
+// Get returns the account with its secrets decrypted. An unknown or invalid id gives an error
+// matching ErrNotFound; a secret that does not decrypt gives a *secrets.OpenError naming it.
+func (r *Repo) Get(ctx context.Context, id string) (Account, error) {
+	if err := ValidateID(id); err != nil {
+		return Account{}, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	it, err := r.store.Get(ctx, pkPrefix+id, skAccount)
+	if errors.Is(err, store.ErrNotFound) {
+		return Account{}, fmt.Errorf("account %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("read account %s: %w", id, err)
+	}
+	a, _, err := r.decode(ctx, id, it, nil)
+	return a, err
+}
+
+// IDs lists every account id in order, without decrypting anything.
+func (r *Repo) IDs(ctx context.Context) ([]string, error) {
+	items, err := store.QueryAll(ctx, r.store, store.Query{Index: store.GSI1, PK: gsiListing})
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	ids := make([]string, 0, len(items))
+	for _, it := range items {
+		ids = append(ids, strings.TrimPrefix(it.PK, pkPrefix))
+	}
+	return ids, nil
+}
+
+// List returns every account, ordered by id. It fails if any account's secrets do not
+// decrypt; callers that must carry on past one broken account use IDs and Get.
+func (r *Repo) List(ctx context.Context) ([]Account, error) {
+	items, err := store.QueryAll(ctx, r.store, store.Query{Index: store.GSI1, PK: gsiListing})
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	out := make([]Account, 0, len(items))
+	for _, it := range items {
+		a, _, err := r.decode(ctx, strings.TrimPrefix(it.PK, pkPrefix), it, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Put merges patch, an account file (RFC 7386 JSON merge patch over the nested form), into
+// account id, creating the account if it does not exist, and returns the result.
+//
+// Absent keys keep their value and null resets a key, or a whole group, to its default.
+// Secrets are given in plaintext and sealed before they are stored. Every problem in the file
+// is reported at once as an *InvalidError, and then nothing is written.
+//
+// The write is conditional on the version read, and retried on a concurrent change, so two
+// puts to different keys of one account both take effect.
+func (r *Repo) Put(ctx context.Context, id string, patch []byte) (Account, error) {
+	if err := ValidateID(id); err != nil {
+		return Account{}, err
+	}
+	doc, err := decodePatch(patch)
+	if err != nil {
+		return Account{}, &InvalidError{ID: id, Problems: []Problem{{Message: err.Error()}}}
+	}
+	skipOpen := touchedBy(doc)
+	seals := sealMemo{}
+	for range putAttempts {
+		a, err := r.putOnce(ctx, id, doc, skipOpen, seals)
+		if errors.Is(err, store.ErrConditionFailed) {
+			continue
+		}
+		return a, err
+	}
+	return Account{}, fmt.Errorf("account %s: %w (%d attempts)", id, ErrConflict, putAttempts)
+}
+
+// sealMemo keeps the values sealed for a patch across Put's retries, so a retry does not
+// call KMS again. It is keyed by path and plaintext.
+type sealMemo map[[2]string]string
+
+func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, skipOpen map[string]bool, seals sealMemo) (Account, error) {
+	now := r.clk.Now()
+	it, err := r.store.Get(ctx, pkPrefix+id, skAccount)
+	exists := err == nil
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		it = store.Item{}
+	case err != nil:
+		return Account{}, fmt.Errorf("read account %s: %w", id, err)
+	}
+
+	var (
+		a      Account
+		stored map[string]any
+	)
+	if exists {
+		a, stored, err = r.decode(ctx, id, it, skipOpen)
+		if err != nil {
+			var se *secretError
+			if errors.As(err, &se) {
+				return Account{}, fmt.Errorf("%w; to replace it, give %s a new value (or null) in the account file", err, se.path)
+			}
+			return Account{}, err
+		}
+	} else {
+		a = Account{ID: id, CreatedAt: now}
+		for _, f := range fieldTable() {
+			f.reset(&a)
+		}
+		stored = map[string]any{}
+	}
+
+	res := applyPatch(&a, id, patch, func(path string) bool {
+		_, ok := lookup(stored, path)
+		return ok
+	})
+	if len(res.problems) > 0 {
+		return Account{}, &InvalidError{ID: id, Problems: res.problems}
+	}
+	if !exists {
+		// The cutover is fixed at creation even when left at its default, so that it never
+		// moves afterwards.
+		res.touched["forward_since"] = true
+	}
+
+	for _, f := range fieldTable() {
+		if !res.touched[f.path] {
+			continue
+		}
+		if f.isDefault(&a) && f.kind != kindTime {
+			// Defaults are not stored, so a default changed in a later release applies.
+			deletePath(stored, f.path)
+			continue
+		}
+		v, err := r.storedValue(ctx, id, f, &a, seals)
+		if err != nil {
+			return Account{}, err
+		}
+		setPath(stored, f.path, v)
+	}
+	a.UpdatedAt = now
+	stored[keyCreatedAt] = formatTime(a.CreatedAt)
+	stored[keyUpdatedAt] = formatTime(a.UpdatedAt)
+	data, err := json.Marshal(stored)
+	if err != nil {
+		return Account{}, fmt.Errorf("encode account %s: %w", id, err)
+	}
+
+	next := store.Item{
+		PK: pkPrefix + id, SK: skAccount,
+		GSI1PK: gsiListing, GSI1SK: id,
+		Version: it.Version + 1,
+		Data:    data,
+	}
+	w := store.PutItem(next, store.NotExists)
+	if exists {
+		w = store.PutIfVersion(next, it.Version)
+	}
+	if err := r.store.Write(ctx, w); err != nil {
+		if errors.Is(err, store.ErrConditionFailed) {
+			return Account{}, err
+		}
+		return Account{}, fmt.Errorf("write account %s: %w", id, err)
+	}
+	a.Version = next.Version
+	return a, nil
+}
+
+// aad is what a secret of an account is sealed for.
+func aad(id, path string) string { return "account:" + id + ":" + path }
+
+// storedValue is how a setting is kept in the document.
+func (r *Repo) storedValue(ctx context.Context, id string, f field, a *Account, seals sealMemo) (any, error) {
+	switch v := f.get(a).(type) {
+	case time.Time:
+		return formatTime(v), nil
+	case HistoryMode:
+		return string(v), nil
+	case Secret:
+		memo := [2]string{f.path, string(v)}
+		if s, ok := seals[memo]; ok {
+			return s, nil
+		}
+		s, err := r.sealer.Seal(ctx, []byte(v), aad(id, f.path))
+		if err != nil {
+			return nil, fmt.Errorf("encrypt %s of account %s: %w", f.path, id, err)
+		}
+		seals[memo] = s
+		return s, nil
+	default:
+		return v, nil
+	}
+}
+
+// secretError is a stored secret that did not decrypt; Put uses the path to suggest a fix.
+type secretError struct {
+	path string
+	err  error
+}
+
+func (e *secretError) Error() string { return e.err.Error() }
+func (e *secretError) Unwrap() error { return e.err }
+
+// decode reads an account item. Secrets in skipOpen are left empty instead of decrypted.
+// The returned document is the stored one, so that Put keeps keys a newer release wrote.
+func (r *Repo) decode(ctx context.Context, id string, it store.Item, skipOpen map[string]bool) (Account, map[string]any, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(it.Data, &doc); err != nil {
+		return Account{}, nil, fmt.Errorf("account %s: the stored document is not JSON: %w", id, err)
+	}
+	if doc == nil {
+		return Account{}, nil, fmt.Errorf("account %s: the stored document is not a JSON object", id)
+	}
+	a := Account{ID: id, Version: it.Version}
+	var err error
+	if a.CreatedAt, err = storedTime(doc, keyCreatedAt); err != nil {
+		return Account{}, nil, fmt.Errorf("account %s: stored %w", id, err)
+	}
+	if a.UpdatedAt, err = storedTime(doc, keyUpdatedAt); err != nil {
+		return Account{}, nil, fmt.Errorf("account %s: stored %w", id, err)
+	}
+	for _, f := range fieldTable() {
+		raw, ok := lookup(doc, f.path)
+		if !ok || raw == nil {
+			f.reset(&a)
+			continue
+		}
+		if f.kind == kindSecret {
+			sealed, isStr := raw.(string)
+			if !isStr {
+				return Account{}, nil, fmt.Errorf("account %s: stored %s is not a sealed string", id, f.path)
+			}
+			if skipOpen[f.path] {
+				continue
+			}
+			plain, err := r.sealer.Open(ctx, sealed, aad(id, f.path))
+			if err != nil {
+				var oe *secrets.OpenError
+				if errors.As(err, &oe) {
+					err = &secrets.OpenError{What: f.path + " of account " + id, Err: oe.Err}
+				}
+				return Account{}, nil, &secretError{path: f.path, err: err}
+			}
+			f.set(&a, Secret(plain))
+			continue
+		}
+		v, msg := f.parse(raw)
+		if msg != "" {
+			return Account{}, nil, fmt.Errorf("account %s: stored %s", id, msg)
+		}
+		f.set(&a, v)
+	}
+	return a, doc, nil
+}
+
+func storedTime(doc map[string]any, key string) (time.Time, error) {
+	s, _ := doc[key].(string)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s %q is not an RFC 3339 time", key, s)
+	}
+	return t.UTC(), nil
+}
+
+// decodePatch parses an account file. Numbers stay json.Number so messages repeat them as
+// written.
+func decodePatch(patch []byte) (map[string]any, error) {
+	if len(patch) > MaxFileSize {
+		return nil, fmt.Errorf("the account file has %d bytes; the limit is %d", len(patch), MaxFileSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(patch))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("the account file is empty; give a JSON object such as {} to create an account with defaults")
+		}
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			line, col := position(patch, syn.Offset)
+			return nil, fmt.Errorf("the account file is not valid JSON: line %d, column %d: %w", line, col, err)
+		}
+		return nil, fmt.Errorf("the account file is not valid JSON: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("the account file has more than one JSON value; give a single object")
+	}
+	doc, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("the account file must be a JSON object, got %s", show(v))
+	}
+	return doc, nil
+}
+
+// position turns a byte offset into a 1-based line and column for people editing the file.
+func position(b []byte, offset int64) (line, col int) {
+	if offset > int64(len(b)) {
+		offset = int64(len(b))
+	}
+	before := b[:offset]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	return line, max(col, 1)
+}

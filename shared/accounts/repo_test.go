@@ -1,0 +1,625 @@
+package accounts
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/secrets"
+	"github.com/cartrelay/cartrelay/shared/sqlitedb"
+	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/store/embedded"
+)
+
+var t0 = time.Date(2025, 6, 1, 9, 30, 0, 0, time.UTC)
+
+type testEnv struct {
+	repo *Repo
+	st   store.Store
+	clk  *clock.Fake
+	dir  string
+}
+
+func newEnv(t *testing.T) testEnv {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	clk := clock.NewFake(t0)
+	db, err := sqlitedb.Open(ctx, filepath.Join(dir, sqlitedb.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st, err := embedded.New(ctx, db, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := testEnv{st: st, clk: clk, dir: dir}
+	e.repo = e.repoWithKey(t, "master.key")
+	return e
+}
+
+// repoWithKey is another process on the same table with the key file name.
+func (e testEnv) repoWithKey(t *testing.T, name string) *Repo {
+	t.Helper()
+	key, err := secrets.LoadOrCreateLocalKey(filepath.Join(e.dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewRepo(e.st, secrets.NewSealer(key, e.clk), e.clk)
+}
+
+func (e testEnv) put(t *testing.T, id, patch string) Account {
+	t.Helper()
+	a, err := e.repo.Put(context.Background(), id, []byte(patch))
+	if err != nil {
+		t.Fatalf("put %s: %v", patch, err)
+	}
+	return a
+}
+
+func (e testEnv) rawDoc(t *testing.T, id string) (store.Item, map[string]any) {
+	t.Helper()
+	it, err := e.st.Get(context.Background(), "A#"+id, "ACCOUNT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(it.Data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return it, doc
+}
+
+func (e testEnv) writeRawDoc(t *testing.T, id string, it store.Item, doc map[string]any) {
+	t.Helper()
+	it.PK, it.SK, it.GSI1PK, it.GSI1SK = "A#"+id, "ACCOUNT", "ACCOUNTS", id
+	it.Data, _ = json.Marshal(doc)
+	if err := e.st.Write(context.Background(), store.PutItem(it, store.Always)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const fullFile = `{
+	"forward_since": "2024-01-01T00:00:00Z",
+	"ultracart": {"webhook_username": "uc-user", "webhook_password": "uc-Pa55-word"},
+	"thrivecart": {"secret": "tc-word-91", "api_key": "tc-api-key-44"},
+	"ontraport": {"enabled": true, "app_id": "2_1_x", "api_key": "op-live-K3y-7f9a2c",
+		"base_url": "https://op.example.test/1", "history": "all"},
+	"iterable": {"enabled": true, "api_key": "it-key-0a1b", "base_url": "https://api.eu.iterable.com/", "history": "none"}
+}`
+
+func TestPutCreatesWithDefaults(t *testing.T) {
+	e := newEnv(t)
+	a := e.put(t, "acme", `{}`)
+	want := Account{
+		ID: "acme", ForwardSince: t0, CreatedAt: t0, UpdatedAt: t0, Version: 1,
+		Ontraport: OntraportSettings{BaseURL: DefaultOntraportBaseURL, History: HistoryProfiles},
+		Iterable:  IterableSettings{BaseURL: DefaultIterableBaseURL, History: HistoryProfiles},
+	}
+	if !reflect.DeepEqual(a, want) {
+		t.Fatalf("created\n%+v\nwant\n%+v", a, want)
+	}
+	got, err := e.repo.Get(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("read back\n%+v\nwant\n%+v", got, want)
+	}
+	// The cutover is fixed at creation, so it is stored even though it is the default.
+	if _, doc := e.rawDoc(t, "acme"); doc["forward_since"] != "2025-06-01T09:30:00Z" {
+		t.Fatalf("stored forward_since = %v", doc["forward_since"])
+	}
+	e.clk.Advance(time.Hour)
+	a = e.put(t, "acme", `{"ontraport": {"enabled": true}}`)
+	if !a.ForwardSince.Equal(t0) || !a.CreatedAt.Equal(t0) || !a.UpdatedAt.Equal(t0.Add(time.Hour)) || a.Version != 2 {
+		t.Fatalf("after an update: forward_since %v created %v updated %v version %d", a.ForwardSince, a.CreatedAt, a.UpdatedAt, a.Version)
+	}
+}
+
+func TestPutMergeSemantics(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		patch string
+		check func(t *testing.T, before, after Account)
+	}{
+		{"absent keys keep their values", `{"ontraport": {"app_id": "2_9_new"}}`, func(t *testing.T, b, a Account) {
+			b.Ontraport.AppID = "2_9_new"
+			sameSettings(t, b, a)
+		}},
+		{"empty object changes nothing", `{}`, func(t *testing.T, b, a Account) { sameSettings(t, b, a) }},
+		{"empty group changes nothing", `{"ontraport": {}, "iterable": {}}`, func(t *testing.T, b, a Account) { sameSettings(t, b, a) }},
+		{"null clears a secret", `{"ontraport": {"api_key": null}}`, func(t *testing.T, b, a Account) {
+			b.Ontraport.APIKey = ""
+			sameSettings(t, b, a)
+		}},
+		{"empty string clears a secret", `{"thrivecart": {"api_key": ""}}`, func(t *testing.T, b, a Account) {
+			b.ThriveCart.APIKey = ""
+			sameSettings(t, b, a)
+		}},
+		{"null resets to the default", `{"ontraport": {"base_url": null, "history": null, "enabled": null}}`, func(t *testing.T, b, a Account) {
+			b.Ontraport.BaseURL, b.Ontraport.History, b.Ontraport.Enabled = DefaultOntraportBaseURL, HistoryProfiles, false
+			sameSettings(t, b, a)
+		}},
+		{"null group resets all of it", `{"iterable": null}`, func(t *testing.T, b, a Account) {
+			b.Iterable = IterableSettings{BaseURL: DefaultIterableBaseURL, History: HistoryProfiles}
+			sameSettings(t, b, a)
+		}},
+		{"null forward_since returns to creation", `{"forward_since": null}`, func(t *testing.T, b, a Account) {
+			b.ForwardSince = t0
+			sameSettings(t, b, a)
+		}},
+		{"a date is midnight UTC", `{"forward_since": "2023-07-04"}`, func(t *testing.T, b, a Account) {
+			b.ForwardSince = time.Date(2023, 7, 4, 0, 0, 0, 0, time.UTC)
+			sameSettings(t, b, a)
+		}},
+		{"offsets are converted to UTC", `{"forward_since": "2023-07-04T02:00:00+02:00"}`, func(t *testing.T, b, a Account) {
+			b.ForwardSince = time.Date(2023, 7, 4, 0, 0, 0, 0, time.UTC)
+			sameSettings(t, b, a)
+			if a.ForwardSince.Location() != time.UTC {
+				t.Errorf("forward_since is in %v", a.ForwardSince.Location())
+			}
+		}},
+		{"the placeholder keeps a stored secret", `{"ontraport": {"api_key": "[set]"}, "iterable": {"api_key": "[set]"}}`, func(t *testing.T, b, a Account) {
+			sameSettings(t, b, a)
+		}},
+		{"secrets are replaced", `{"ultracart": {"webhook_password": "n3w-pass"}}`, func(t *testing.T, b, a Account) {
+			b.UltraCart.WebhookPassword = "n3w-pass"
+			sameSettings(t, b, a)
+		}},
+		{"read-only keys are accepted and ignored", `{"$schema": "./account.schema.json", "id": "acme", "created_at": "1999-01-01T00:00:00Z", "updated_at": "x"}`, func(t *testing.T, b, a Account) {
+			sameSettings(t, b, a)
+			if !a.CreatedAt.Equal(t0) {
+				t.Errorf("created_at changed to %v", a.CreatedAt)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			before := e.put(t, "acme", fullFile)
+			e.clk.Advance(time.Minute)
+			after := e.put(t, "acme", tc.patch)
+			tc.check(t, before, after)
+			if after.Version != before.Version+1 {
+				t.Errorf("version %d after %d", after.Version, before.Version)
+			}
+			// What Put returned is what is stored.
+			got, err := e.repo.Get(ctx, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, after) {
+				t.Errorf("Get\n%+v\nPut returned\n%+v", got, after)
+			}
+		})
+	}
+}
+
+// sameSettings compares the settings, ignoring bookkeeping.
+func sameSettings(t *testing.T, want, got Account) {
+	t.Helper()
+	want.UpdatedAt, want.Version = got.UpdatedAt, got.Version
+	if !reflect.DeepEqual(want, got) {
+		for _, f := range fieldTable() {
+			if w, g := f.get(&want), f.get(&got); w != g {
+				if f.kind == kindSecret {
+					w, g = want.reveal(f), got.reveal(f)
+				}
+				t.Errorf("%s = %v, want %v", f.path, g, w)
+			}
+		}
+		if !want.CreatedAt.Equal(got.CreatedAt) {
+			t.Errorf("created_at = %v, want %v", got.CreatedAt, want.CreatedAt)
+		}
+	}
+}
+
+func (a Account) reveal(f field) string { return f.get(&a).(Secret).Reveal() }
+
+func TestPutStoredForm(t *testing.T) {
+	e := newEnv(t)
+	a := e.put(t, "acme", fullFile)
+	it, doc := e.rawDoc(t, "acme")
+
+	t.Run("keys and version", func(t *testing.T) {
+		if it.GSI1PK != "ACCOUNTS" || it.GSI1SK != "acme" || it.Version != 1 || it.Version != a.Version {
+			t.Fatalf("item keys %q/%q version %d", it.GSI1PK, it.GSI1SK, it.Version)
+		}
+	})
+	t.Run("secrets are sealed at rest", func(t *testing.T) {
+		assertNoPlaintext(t, "the stored item", it.Data, a)
+		for _, f := range fieldTable() {
+			if f.kind != kindSecret {
+				continue
+			}
+			v, _ := lookup(doc, f.path)
+			if s, _ := v.(string); !secrets.IsSealed(s) {
+				t.Errorf("stored %s = %v, want a sealed value", f.path, v)
+			}
+		}
+	})
+	t.Run("other settings are plain and normalized", func(t *testing.T) {
+		for path, want := range map[string]any{
+			"forward_since": "2024-01-01T00:00:00Z", "ontraport.enabled": true, "ontraport.app_id": "2_1_x",
+			"ontraport.history": "all", "iterable.base_url": "https://api.eu.iterable.com",
+		} {
+			if got, _ := lookup(doc, path); got != want {
+				t.Errorf("stored %s = %v, want %v", path, got, want)
+			}
+		}
+	})
+	t.Run("defaults are not stored", func(t *testing.T) {
+		e.put(t, "acme", `{"ontraport": {"base_url": "https://api.ontraport.com/1/", "history": "profiles"}, "iterable": null}`)
+		_, doc := e.rawDoc(t, "acme")
+		for _, p := range []string{"ontraport.base_url", "ontraport.history", "iterable"} {
+			if v, ok := lookup(doc, p); ok {
+				t.Errorf("default %s stored as %v", p, v)
+			}
+		}
+	})
+	t.Run("untouched secrets are not sealed again", func(t *testing.T) {
+		_, before := e.rawDoc(t, "acme")
+		e.put(t, "acme", `{"ontraport": {"app_id": "2_2_y"}}`)
+		_, after := e.rawDoc(t, "acme")
+		for _, p := range []string{"ontraport.api_key", "thrivecart.secret", "ultracart.webhook_password"} {
+			b, _ := lookup(before, p)
+			g, _ := lookup(after, p)
+			if b != g {
+				t.Errorf("%s was sealed again", p)
+			}
+		}
+	})
+}
+
+func TestPutKeepsKeysOfNewerReleases(t *testing.T) {
+	e := newEnv(t)
+	e.put(t, "acme", `{"ontraport": {"enabled": true}}`)
+	it, doc := e.rawDoc(t, "acme")
+	doc["mappings"] = map[string]any{"statuses": map[string]any{"paused": "On Hold"}}
+	doc["ontraport"].(map[string]any)["rate_limit"] = "180/min"
+	e.writeRawDoc(t, "acme", it, doc)
+
+	e.put(t, "acme", `{"ontraport": {"enabled": null}}`)
+	_, doc = e.rawDoc(t, "acme")
+	if v, _ := lookup(doc, "mappings.statuses.paused"); v != "On Hold" {
+		t.Errorf("a key unknown to this release was dropped: %v", doc)
+	}
+	if v, _ := lookup(doc, "ontraport.rate_limit"); v != "180/min" {
+		t.Errorf("a key unknown to this release was dropped from its group: %v", doc)
+	}
+}
+
+func TestPutRejectsBadFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		patch string
+		want  []string
+		// hide must not appear in the message.
+		hide string
+	}{
+		{"wrong type", `{"ontraport": {"enabled": "yes"}}`, []string{`ontraport.enabled must be true or false, got "yes"`}, ""},
+		{"number for a bool", `{"iterable": {"enabled": 1}}`, []string{`iterable.enabled must be true or false, got 1`}, ""},
+		{"typo in a key", `{"ontraport": {"apikey": "x"}}`, []string{`unknown key ontraport.apikey (did you mean ontraport.api_key?)`}, ""},
+		{"transposed letters", `{"ontraport": {"enabeld": true}}`, []string{`unknown key ontraport.enabeld (did you mean ontraport.enabled?)`}, ""},
+		{"typo in a group", `{"ontraprt": {"enabled": true}}`, []string{`unknown key ontraprt (did you mean ontraport?)`}, ""},
+		{"dashes", `{"forward-since": "2024-01-01"}`, []string{`unknown key forward-since (did you mean forward_since?)`}, ""},
+		{"key at the wrong level", `{"api_key": "x"}`, []string{`unknown key api_key (did you mean iterable.api_key or ontraport.api_key or thrivecart.api_key?)`}, ""},
+		{"dotted key", `{"ontraport.api_key": "x"}`, []string{`unknown key ontraport.api_key: the account file nests keys; write {"ontraport": {"api_key": ...}}`}, ""},
+		{"unrelated key", `{"colour": "blue"}`, []string{`unknown key colour (the top-level keys are`, "forward_since", "ontraport"}, ""},
+		{"unrelated nested key", `{"iterable": {"region": "eu"}}`, []string{`unknown key iterable.region`}, ""},
+		{"group is not an object", `{"ontraport": true}`, []string{`ontraport must be an object (or null to reset all of it), got true`}, ""},
+		{"history", `{"ontraport": {"history": "everything"}}`, []string{`ontraport.history must be one of "none", "profiles" or "all", got "everything"`}, ""},
+		{"time", `{"forward_since": "yesterday"}`, []string{`forward_since must be an RFC 3339 time`, `got "yesterday"`}, ""},
+		{"url", `{"ontraport": {"base_url": "api.ontraport.com"}}`, []string{`ontraport.base_url must be an absolute http or https URL`, `got "api.ontraport.com"`}, ""},
+		{"url scheme", `{"iterable": {"base_url": "ftp://api.iterable.com"}}`, []string{`iterable.base_url must be an absolute http or https URL`}, ""},
+		{"secret of the wrong type is not echoed", `{"iterable": {"api_key": 918273645}}`, []string{`iterable.api_key must be a string, got a number`}, "918273645"},
+		{"secret with a line break is not echoed", `{"thrivecart": {"secret": "s3cr3t-w0rd\n"}}`, []string{`thrivecart.secret starts or ends with spaces or a line break`}, "s3cr3t-w0rd"},
+		{"placeholder with nothing stored", `{"ontraport": {"api_key": "[set]"}}`, []string{`ontraport.api_key is "[set]", the placeholder`, "none is stored"}, ""},
+		{"another id", `{"id": "other"}`, []string{`id is "other" but the account being written is "acme"`}, ""},
+		{"not an object", `["ontraport"]`, []string{`the account file must be a JSON object, got ["ontraport"]`}, ""},
+		{"empty", ``, []string{`the account file is empty`}, ""},
+		{"syntax", "{\n  \"ontraport\": {\"enabled\": true,}\n}", []string{`the account file is not valid JSON: line 2, column 33`}, ""},
+		{"two values", `{} {}`, []string{`more than one JSON value`}, ""},
+		{"every problem at once", `{"ontraport": {"enabled": "yes", "apikey": "x"}, "iterable": {"history": 3}}`, []string{
+			`iterable.history must be one of`, `ontraport.apikey (did you mean ontraport.api_key?)`, `ontraport.enabled must be true or false`,
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			_, err := e.repo.Put(context.Background(), "acme", []byte(tc.patch))
+			var inv *InvalidError
+			if !errors.Is(err, ErrInvalid) || !errors.As(err, &inv) {
+				t.Fatalf("got %v, want an *InvalidError", err)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "account acme: ") {
+				t.Errorf("message %q does not name the account", msg)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message\n%s\ndoes not say\n%s", msg, w)
+				}
+			}
+			if tc.hide != "" && strings.Contains(msg, tc.hide) {
+				t.Errorf("message %q repeats the secret", msg)
+			}
+			if n := len(tc.want); tc.name == "every problem at once" && len(inv.Problems) != n {
+				t.Errorf("%d problems reported, want %d", len(inv.Problems), n)
+			}
+			if _, err := e.repo.Get(context.Background(), "acme"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("a rejected file created the account (Get: %v)", err)
+			}
+		})
+	}
+}
+
+func TestBadIDs(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, id := range []string{"Acme", "a", "acme_store", "../acme", "acme#x"} {
+		_, err := e.repo.Put(ctx, id, []byte(`{}`))
+		if !errors.Is(err, ErrInvalidID) || !strings.Contains(err.Error(), "lower-case letters, digits and dashes") {
+			t.Errorf("Put(%q): %v", id, err)
+		}
+		if _, err := e.repo.Get(ctx, id); !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrInvalidID) {
+			t.Errorf("Get(%q): %v, want ErrNotFound and ErrInvalidID", id, err)
+		}
+	}
+	if _, err := e.repo.Get(ctx, "nobody"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), `"nobody"`) {
+		t.Errorf("Get of a missing account: %v", err)
+	}
+}
+
+func TestSealedValuesStayWhereTheyBelong(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		move   func(t *testing.T, e testEnv)
+		id     string
+		wantIn string
+	}{
+		{"to another field", func(t *testing.T, e testEnv) {
+			it, doc := e.rawDoc(t, "acme")
+			v, _ := lookup(doc, "ontraport.api_key")
+			setPath(doc, "iterable.api_key", v)
+			e.writeRawDoc(t, "acme", it, doc)
+		}, "acme", "cannot decrypt iterable.api_key of account acme: the sealed value was altered, or it belongs to another account or field"},
+		{"to another account", func(t *testing.T, e testEnv) {
+			it, doc := e.rawDoc(t, "acme")
+			e.writeRawDoc(t, "other", it, doc)
+		}, "other", "cannot decrypt ultracart.webhook_password of account other: the sealed value was altered"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.put(t, "acme", fullFile)
+			tc.move(t, e)
+			_, err := e.repo.Get(ctx, tc.id)
+			if !errors.Is(err, secrets.ErrTampered) || !strings.Contains(err.Error(), tc.wantIn) {
+				t.Fatalf("got %v, want %q", err, tc.wantIn)
+			}
+		})
+	}
+}
+
+func TestAnotherMasterKey(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.put(t, "acme", fullFile)
+	replaced := e.repoWithKey(t, "replaced.key")
+
+	_, err := replaced.Get(ctx, "acme")
+	if !errors.Is(err, secrets.ErrWrongKey) {
+		t.Fatalf("got %v, want ErrWrongKey", err)
+	}
+	for _, want := range []string{
+		"cannot decrypt ultracart.webhook_password of account acme: the data key was sealed with another master key (",
+		"was the local key file replaced?)",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+
+	// A put that leaves an unreadable secret alone says how to fix it, and writes nothing.
+	_, err = replaced.Put(ctx, "acme", []byte(`{"ontraport": {"app_id": "x"}}`))
+	if !errors.Is(err, secrets.ErrWrongKey) || !strings.Contains(err.Error(), "to replace it, give ultracart.webhook_password a new value (or null)") {
+		t.Fatalf("put over unreadable secrets: %v", err)
+	}
+	// Setting every secret again recovers the account under the new key.
+	a, err := replaced.Put(ctx, "acme", []byte(`{"ultracart": {"webhook_password": "p2"}, "thrivecart": {"secret": "s2", "api_key": null},
+		"ontraport": {"api_key": "o2"}, "iterable": {"api_key": null}}`))
+	if err != nil {
+		t.Fatalf("re-entering the secrets: %v", err)
+	}
+	if a.Ontraport.APIKey.Reveal() != "o2" || a.Ontraport.AppID != "2_1_x" {
+		t.Fatalf("recovered account: %+v", a)
+	}
+	if _, err := replaced.Get(ctx, "acme"); err != nil {
+		t.Fatalf("Get after recovery: %v", err)
+	}
+}
+
+func TestPublic(t *testing.T) {
+	e := newEnv(t)
+	a := e.put(t, "acme", `{"ontraport": {"enabled": true, "api_key": "op-live-K3y-7f9a2c"}, "thrivecart": {"secret": "tc-word-91"}}`)
+	got, _ := json.Marshal(Public(a))
+	want := `{"created_at":"2025-06-01T09:30:00Z","forward_since":"2025-06-01T09:30:00Z","id":"acme",` +
+		`"iterable":{"base_url":"https://api.iterable.com","enabled":false,"history":"profiles"},` +
+		`"ontraport":{"api_key":"[set]","base_url":"https://api.ontraport.com/1","enabled":true,"history":"profiles"},` +
+		`"thrivecart":{"secret":"[set]"},"updated_at":"2025-06-01T09:30:00Z"}`
+	if string(got) != want {
+		t.Fatalf("Public\n%s\nwant\n%s", got, want)
+	}
+	assertNoPlaintext(t, "Public", got, a)
+}
+
+func TestPublicOutputPutsBack(t *testing.T) {
+	e := newEnv(t)
+	before := e.put(t, "acme", fullFile)
+	out, _ := json.MarshalIndent(Public(before), "", "  ")
+	e.clk.Advance(time.Minute)
+	after, err := e.repo.Put(context.Background(), "acme", out)
+	if err != nil {
+		t.Fatalf("putting back the output of get: %v\n%s", err, out)
+	}
+	sameSettings(t, before, after)
+}
+
+func TestListAndIDs(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if ids, err := e.repo.IDs(ctx); err != nil || len(ids) != 0 {
+		t.Fatalf("IDs of an empty table: %v %v", ids, err)
+	}
+	for _, id := range []string{"zeta", "acme", "beta-2"} {
+		e.put(t, id, fmt.Sprintf(`{"ontraport": {"app_id": %q}}`, id))
+	}
+	ids, err := e.repo.IDs(ctx)
+	if err != nil || !reflect.DeepEqual(ids, []string{"acme", "beta-2", "zeta"}) {
+		t.Fatalf("IDs = %v, %v", ids, err)
+	}
+	list, err := e.repo.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range list {
+		if a.ID != ids[i] || a.Ontraport.AppID != ids[i] {
+			t.Errorf("List[%d] = %s (app_id %s)", i, a.ID, a.Ontraport.AppID)
+		}
+	}
+}
+
+func TestConcurrentPutsKeepEveryUpdate(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.put(t, "acme", `{}`)
+	values := map[string]any{
+		"forward_since":              "2020-02-02T00:00:00Z",
+		"ultracart.webhook_username": "u",
+		"ultracart.webhook_password": "p",
+		"thrivecart.secret":          "s",
+		"thrivecart.api_key":         "k",
+		"ontraport.enabled":          true,
+		"ontraport.app_id":           "app",
+		"ontraport.api_key":          "ok",
+		"ontraport.base_url":         "https://op.test",
+		"ontraport.history":          "all",
+		"iterable.enabled":           true,
+		"iterable.api_key":           "ik",
+		"iterable.base_url":          "https://it.test",
+		"iterable.history":           "none",
+	}
+	var wg sync.WaitGroup
+	for path, v := range values {
+		wg.Go(func() {
+			doc := map[string]any{}
+			setPath(doc, path, v)
+			patch, _ := json.Marshal(doc)
+			if _, err := e.repo.Put(ctx, "acme", patch); err != nil {
+				t.Errorf("put %s: %v", path, err)
+			}
+		})
+	}
+	wg.Wait()
+	a, err := e.repo.Get(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Version != int64(len(values))+1 {
+		t.Errorf("version %d after %d puts", a.Version, len(values)+1)
+	}
+	pub := Public(a)
+	for path, v := range values {
+		got, _ := lookup(pub, path)
+		if f := newSchemaTree().fields[path]; f.kind == kindSecret {
+			got = a.reveal(f)
+		}
+		if got != v {
+			t.Errorf("%s = %v, want %v (an update was lost)", path, got, v)
+		}
+	}
+}
+
+// racingStore lets another writer in between Put's read and its write, once per key.
+type racingStore struct {
+	store.Store
+	raced  atomic.Bool
+	before func()
+}
+
+func (s *racingStore) Write(ctx context.Context, w store.Write) error {
+	if s.raced.CompareAndSwap(false, true) {
+		s.before()
+	}
+	return s.Store.Write(ctx, w)
+}
+
+func TestPutRetriesAfterAConflict(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.put(t, "acme", `{}`)
+	key, _ := secrets.LoadOrCreateLocalKey(filepath.Join(e.dir, "master.key"))
+	var seals atomic.Int32
+	sealer := secrets.NewSealer(countingWrapper{key, &seals}, e.clk)
+	rs := &racingStore{Store: e.st}
+	rs.before = func() { e.put(t, "acme", `{"ontraport": {"app_id": "from-the-other-writer"}}`) }
+	repo := NewRepo(rs, sealer, e.clk)
+
+	a, err := repo.Put(ctx, "acme", []byte(`{"ontraport": {"api_key": "mine"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Ontraport.AppID != "from-the-other-writer" || a.Ontraport.APIKey.Reveal() != "mine" || a.Version != 3 {
+		t.Fatalf("after the retry: app_id %q api key set %v version %d", a.Ontraport.AppID, a.Ontraport.APIKey.IsSet(), a.Version)
+	}
+	if n := seals.Load(); n != 1 {
+		t.Errorf("the retry sealed the secret again (%d seals)", n)
+	}
+}
+
+type countingWrapper struct {
+	secrets.KeyWrapper
+	n *atomic.Int32
+}
+
+func (c countingWrapper) Wrap(ctx context.Context, key []byte, aad string) ([]byte, string, error) {
+	c.n.Add(1)
+	return c.KeyWrapper.Wrap(ctx, key, aad)
+}
+
+func TestPutGivesUpUnderEndlessConflicts(t *testing.T) {
+	e := newEnv(t)
+	e.put(t, "acme", `{}`)
+	repo := NewRepo(alwaysConflict{e.st}, e.repo.sealer, e.clk)
+	_, err := repo.Put(context.Background(), "acme", []byte(`{"ontraport": {"enabled": true}}`))
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("got %v, want ErrConflict", err)
+	}
+}
+
+type alwaysConflict struct{ store.Store }
+
+func (alwaysConflict) Write(_ context.Context, w store.Write) error {
+	return &store.ConditionError{Key: w.Target(), Cond: w.Cond, Expect: w.Expect}
+}
+
+func TestStoredDocumentIsJSON(t *testing.T) {
+	e := newEnv(t)
+	e.put(t, "acme", fullFile)
+	it, _ := e.rawDoc(t, "acme")
+	if !json.Valid(it.Data) || !bytes.HasPrefix(it.Data, []byte("{")) {
+		t.Fatalf("stored data is not a JSON object: %s", it.Data)
+	}
+}
