@@ -165,6 +165,11 @@ var ErrUnknownQueue = errors.New("queue: unknown queue")
 // body over MaxBodyBytes, empty body).
 var ErrInvalid = errors.New("queue: invalid message")
 
+// ErrStaleReceipt is wrapped when ChangeVisibility gets a receipt handle that no longer
+// holds its message in flight: the message was deleted, moved to its DLQ, received again or
+// is visible again (SQS's ReceiptHandleIsInvalid and MessageNotInflight).
+var ErrStaleReceipt = errors.New("queue: stale receipt handle")
+
 // SendError reports the entries of a Send that were not queued.
 type SendError struct {
 	Queue  string

@@ -1,0 +1,543 @@
+// Package embedded implements queue.Queue in the SQLite file that `cartrelay serve` shares
+// with the embedded store, with the behaviour of Amazon SQS: visibility timeouts, receive
+// counts and dead-letter queues, FIFO group order and locking, and FIFO deduplication.
+//
+// Every decision that depends on time (visibility, the move to a DLQ, the dedup window) reads
+// the injected clock, so tests drive it with a fake. Long polling waits in real time, because
+// it is a wait for another goroutine or process to act.
+//
+// A second process (the CLI beside `serve`) may open the same file: all state is in the
+// database, each change is one transaction, and a receiver in one process notices messages
+// sent by another within pollInterval.
+package embedded
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/queue"
+)
+
+// pollInterval bounds how late a long poll notices a message sent by another process or a
+// message whose visibility ran out. Sends within this process wake it at once.
+const pollInterval = 50 * time.Millisecond
+
+// maxVisibility and maxWait are SQS's limits, kept here so that code which works against the
+// embedded queues also works against SQS.
+const (
+	maxVisibility = 12 * time.Hour
+	maxWait       = 20 * time.Second
+)
+
+// The tables are prefixed so that they cannot clash with the embedded store's, which lives in
+// the same database. queue_messages_order lets a receive walk a queue in send order and stop
+// at its limit; ordering by visibility instead made SQLite sort every visible message (and, on
+// a FIFO queue, test each one's group lock) on every receive.
+const schema = `
+CREATE TABLE IF NOT EXISTS queue_messages (
+	seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+	queue             TEXT    NOT NULL,
+	message_id        TEXT    NOT NULL UNIQUE,
+	body              TEXT    NOT NULL,
+	group_id          TEXT    NOT NULL DEFAULT '',
+	dedup_id          TEXT    NOT NULL DEFAULT '',
+	attributes        TEXT    NOT NULL DEFAULT '',
+	sent_at           INTEGER NOT NULL,
+	visible_at        INTEGER NOT NULL,
+	receive_count     INTEGER NOT NULL DEFAULT 0,
+	first_received_at INTEGER NOT NULL DEFAULT 0,
+	receipt           TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS queue_messages_order ON queue_messages (queue, seq, visible_at);
+CREATE INDEX IF NOT EXISTS queue_messages_group ON queue_messages (queue, group_id, visible_at);
+CREATE INDEX IF NOT EXISTS queue_messages_receipt ON queue_messages (receipt) WHERE receipt <> '';
+CREATE TABLE IF NOT EXISTS queue_dedup (
+	queue      TEXT    NOT NULL,
+	dedup_id   TEXT    NOT NULL,
+	expires_at INTEGER NOT NULL,
+	PRIMARY KEY (queue, dedup_id)
+);
+CREATE INDEX IF NOT EXISTS queue_dedup_expiry ON queue_dedup (expires_at);
+`
+
+// Queue is the embedded adapter. It is safe for concurrent use.
+type Queue struct {
+	db  *sql.DB
+	clk clock.Clock
+
+	// writeMu serialises this process's write transactions, so they wait here rather than in
+	// SQLite's busy handler, which sleeps in coarse steps. Other processes are kept apart by
+	// SQLite's write lock.
+	writeMu sync.Mutex
+
+	// changed is closed and replaced after every write, waking long polls in this process.
+	changedMu sync.Mutex
+	changed   chan struct{}
+}
+
+var _ queue.Queue = (*Queue)(nil)
+
+// New creates the queue tables if needed and returns the adapter. db must come from
+// sqlitedb.Open: its transactions take the write lock up front, which is what keeps two
+// processes from handing out the same message.
+func New(ctx context.Context, db *sql.DB, clk clock.Clock) (*Queue, error) {
+	if db == nil || clk == nil {
+		return nil, errors.New("embedded queue: a database and a clock are required")
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		return nil, fmt.Errorf("create the queue tables: %w", err)
+	}
+	return &Queue{db: db, clk: clk, changed: make(chan struct{})}, nil
+}
+
+// Send implements queue.Queue. Each chunk of queue.MaxBatch messages is one transaction.
+func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) error {
+	if err := queue.ValidateMessages(name, msgs); err != nil {
+		return err
+	}
+	spec, _ := queue.SpecFor(name)
+	var failed []queue.FailedEntry
+	sent := 0
+	chunks := queue.Chunks(msgs)
+	for i, chunk := range chunks {
+		var valid []queue.Message
+		for _, m := range chunk {
+			if f, bad := checkContents(m); bad {
+				failed = append(failed, f)
+				continue
+			}
+			valid = append(valid, m)
+		}
+		if len(valid) == 0 {
+			continue
+		}
+		if err := q.sendChunk(ctx, spec, valid); err != nil {
+			if sent == 0 {
+				// Nothing is queued yet, so a plain error tells the caller all of it failed.
+				return fmt.Errorf("send to queue %s: %w", name, err)
+			}
+			// Earlier chunks are committed: name exactly what is not queued.
+			failed = append(failed, notQueued(valid, "InternalError", err.Error())...)
+			for _, rest := range chunks[i+1:] {
+				failed = append(failed, notQueued(rest, "NotSent", "an earlier batch failed: "+err.Error())...)
+			}
+			break
+		}
+		sent += len(valid)
+	}
+	if len(failed) > 0 {
+		return &queue.SendError{Queue: name, Failed: failed}
+	}
+	return nil
+}
+
+func notQueued(msgs []queue.Message, code, reason string) []queue.FailedEntry {
+	out := make([]queue.FailedEntry, len(msgs))
+	for i, m := range msgs {
+		out[i] = queue.FailedEntry{ID: m.ID, Code: code, Reason: reason}
+	}
+	return out
+}
+
+func (q *Queue) sendChunk(ctx context.Context, spec queue.Spec, msgs []queue.Message) error {
+	now := q.clk.Now().UnixNano()
+	return q.write(ctx, func(tx *sql.Tx) error {
+		if spec.FIFO {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM queue_dedup WHERE expires_at <= ?`, now); err != nil {
+				return fmt.Errorf("expire deduplication ids: %w", err)
+			}
+		}
+		for _, m := range msgs {
+			group, dedup := "", ""
+			if spec.FIFO {
+				group, dedup = m.GroupID, m.DedupID
+				// SQS accepts a duplicate within the window and drops it; the window runs from
+				// the first send, so a duplicate does not extend it.
+				res, err := tx.ExecContext(ctx,
+					`INSERT INTO queue_dedup (queue, dedup_id, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+					spec.Name, dedup, now+int64(queue.DedupWindow))
+				if err != nil {
+					return fmt.Errorf("record deduplication id: %w", err)
+				}
+				if n, err := res.RowsAffected(); err != nil {
+					return fmt.Errorf("record deduplication id: %w", err)
+				} else if n == 0 {
+					continue
+				}
+			}
+			attrs, err := encodeAttributes(m.Attributes)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO queue_messages (queue, message_id, body, group_id, dedup_id, attributes, sent_at, visible_at)
+				 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				spec.Name, newID(), m.Body, group, dedup, attrs, now, now); err != nil {
+				return fmt.Errorf("insert message: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Receive implements queue.Queue.
+func (q *Queue) Receive(ctx context.Context, name string, opt queue.ReceiveOptions) ([]queue.Received, error) {
+	spec, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	max := opt.Max
+	if max == 0 {
+		max = queue.MaxBatch
+	}
+	if max < 0 || max > queue.MaxBatch {
+		return nil, fmt.Errorf("receive from queue %s: at most %d messages can be received at once, not %d", name, queue.MaxBatch, opt.Max)
+	}
+	if opt.Visibility < 0 || opt.Visibility > maxVisibility {
+		return nil, fmt.Errorf("receive from queue %s: visibility %s is outside 0..%s", name, opt.Visibility, maxVisibility)
+	}
+	if opt.Wait < 0 || opt.Wait > maxWait {
+		return nil, fmt.Errorf("receive from queue %s: wait %s is outside 0..%s", name, opt.Wait, maxWait)
+	}
+	visibility := spec.VisibilityTimeout
+	if opt.Visibility > 0 {
+		visibility = opt.Visibility
+	}
+	deadline := time.Now().Add(opt.Wait)
+	for {
+		// Take the channel before looking, so a send between the look and the wait still
+		// wakes us.
+		changed := q.changes()
+		got, err := q.receiveOnce(ctx, spec, max, visibility)
+		if err != nil {
+			return nil, fmt.Errorf("receive from queue %s: %w", name, err)
+		}
+		left := time.Until(deadline)
+		if len(got) > 0 || left <= 0 {
+			return got, nil
+		}
+		timer := time.NewTimer(min(left, pollInterval))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, fmt.Errorf("receive from queue %s: %w", name, ctx.Err())
+		case <-changed:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+// candidates selects the oldest visible messages that may be handed out. On a FIFO queue a
+// group with a message in flight is locked: none of its messages may go out until that one is
+// deleted or visible again.
+const candidatesSQL = `
+SELECT seq, message_id, body, group_id, dedup_id, attributes, sent_at, receive_count, first_received_at
+FROM queue_messages m
+WHERE m.queue = ? AND m.visible_at <= ?`
+
+const fifoLockSQL = `
+  AND NOT EXISTS (
+	SELECT 1 FROM queue_messages f
+	WHERE f.queue = m.queue AND f.group_id = m.group_id AND f.visible_at > ? AND f.receive_count > 0)`
+
+func candidateQuery(spec queue.Spec, now int64, limit int) (string, []any) {
+	query, args := candidatesSQL, []any{spec.Name, now}
+	if spec.FIFO {
+		query += fifoLockSQL
+		args = append(args, now)
+	}
+	return query + ` ORDER BY m.seq LIMIT ?`, append(args, limit)
+}
+
+type row struct {
+	seq           int64
+	messageID     string
+	body          string
+	groupID       string
+	dedupID       string
+	attributes    string
+	sentAt        int64
+	receiveCount  int
+	firstReceived int64
+}
+
+func (q *Queue) receiveOnce(ctx context.Context, spec queue.Spec, max int, visibility time.Duration) ([]queue.Received, error) {
+	// Look without the write lock first: an idle long poll then costs a read, not a write
+	// transaction that would hold up the store's writers.
+	probe, args := candidateQuery(spec, q.clk.Now().UnixNano(), 1)
+	var seq int64
+	switch err := q.db.QueryRowContext(ctx, `SELECT seq FROM (`+probe+`)`, args...).Scan(&seq); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("look for messages: %w", err)
+	}
+
+	var out []queue.Received
+	err := q.write(ctx, func(tx *sql.Tx) error {
+		out = nil
+		now := q.clk.Now().UnixNano()
+		for len(out) < max {
+			rows, err := q.candidates(ctx, tx, spec, now, max-len(out))
+			if err != nil {
+				return err
+			}
+			moved := 0
+			for _, r := range rows {
+				if spec.MaxReceiveCount > 0 && r.receiveCount >= spec.MaxReceiveCount {
+					if err := moveToDLQ(ctx, tx, spec, r, now); err != nil {
+						return err
+					}
+					moved++
+					continue
+				}
+				got, err := receiveRow(ctx, tx, r, now, visibility)
+				if err != nil {
+					return err
+				}
+				out = append(out, got)
+			}
+			// Only a move to the DLQ can leave room that another look would fill.
+			if moved == 0 {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (q *Queue) candidates(ctx context.Context, tx *sql.Tx, spec queue.Spec, now int64, limit int) ([]row, error) {
+	query, args := candidateQuery(spec, now, limit)
+	rs, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("select messages: %w", err)
+	}
+	defer rs.Close()
+	var out []row
+	for rs.Next() {
+		var r row
+		if err := rs.Scan(&r.seq, &r.messageID, &r.body, &r.groupID, &r.dedupID, &r.attributes, &r.sentAt, &r.receiveCount, &r.firstReceived); err != nil {
+			return nil, fmt.Errorf("read message: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("select messages: %w", err)
+	}
+	return out, nil
+}
+
+// moveToDLQ re-inserts the message at the DLQ's tail, keeping its id, sent time and receive
+// count, as SQS does.
+func moveToDLQ(ctx context.Context, tx *sql.Tx, spec queue.Spec, r row, now int64) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE seq = ?`, r.seq); err != nil {
+		return fmt.Errorf("move message %s to %s: %w", r.messageID, spec.DLQ(), err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO queue_messages (queue, message_id, body, group_id, dedup_id, attributes, sent_at, visible_at, receive_count, first_received_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		spec.DLQ(), r.messageID, r.body, r.groupID, r.dedupID, r.attributes, r.sentAt, now, r.receiveCount, r.firstReceived); err != nil {
+		return fmt.Errorf("move message %s to %s: %w", r.messageID, spec.DLQ(), err)
+	}
+	return nil
+}
+
+func receiveRow(ctx context.Context, tx *sql.Tx, r row, now int64, visibility time.Duration) (queue.Received, error) {
+	receipt := newReceipt()
+	first := r.firstReceived
+	if first == 0 {
+		first = now
+	}
+	count := r.receiveCount + 1
+	if _, err := tx.ExecContext(ctx,
+		`UPDATE queue_messages SET visible_at = ?, receive_count = ?, first_received_at = ?, receipt = ? WHERE seq = ?`,
+		now+int64(visibility), count, first, receipt, r.seq); err != nil {
+		return queue.Received{}, fmt.Errorf("hide message %s: %w", r.messageID, err)
+	}
+	attrs, err := decodeAttributes(r.attributes)
+	if err != nil {
+		return queue.Received{}, fmt.Errorf("message %s: %w", r.messageID, err)
+	}
+	return queue.Received{
+		MessageID:       r.messageID,
+		ReceiptHandle:   receipt,
+		Body:            r.body,
+		GroupID:         r.groupID,
+		DedupID:         r.dedupID,
+		Attributes:      attrs,
+		ReceiveCount:    count,
+		SentAt:          fromNanos(r.sentAt),
+		FirstReceivedAt: fromNanos(first),
+	}, nil
+}
+
+// Delete implements queue.Queue. A handle that no longer matches its message (deleted, moved
+// to the DLQ, received again) is ignored, as SQS ignores it on standard queues.
+func (q *Queue) Delete(ctx context.Context, name string, receiptHandle string) error {
+	if _, err := lookup(name); err != nil {
+		return err
+	}
+	if receiptHandle == "" {
+		return fmt.Errorf("delete from queue %s: the receipt handle is empty", name)
+	}
+	err := q.write(ctx, func(tx *sql.Tx) error {
+		// "receipt <> ''" repeats the partial index's condition so SQLite can use it with a
+		// bound handle; without it every delete scans the table.
+		_, err := tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE queue = ? AND receipt = ? AND receipt <> ''`, name, receiptHandle)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete from queue %s: %w", name, err)
+	}
+	return nil
+}
+
+// ChangeVisibility implements queue.Queue. Like SQS, it works only on a message still in
+// flight under this handle; anything else wraps queue.ErrStaleReceipt.
+func (q *Queue) ChangeVisibility(ctx context.Context, name string, receiptHandle string, visibility time.Duration) error {
+	if _, err := lookup(name); err != nil {
+		return err
+	}
+	if visibility < 0 || visibility > maxVisibility {
+		return fmt.Errorf("change visibility on queue %s: %s is outside 0..%s", name, visibility, maxVisibility)
+	}
+	if receiptHandle == "" {
+		return fmt.Errorf("change visibility on queue %s: the receipt handle is empty", name)
+	}
+	err := q.write(ctx, func(tx *sql.Tx) error {
+		now := q.clk.Now().UnixNano()
+		var seq, visibleAt int64
+		err := tx.QueryRowContext(ctx, `SELECT seq, visible_at FROM queue_messages WHERE queue = ? AND receipt = ? AND receipt <> ''`, name, receiptHandle).Scan(&seq, &visibleAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: the message was deleted, moved to the DLQ or received again since", queue.ErrStaleReceipt)
+		}
+		if err != nil {
+			return err
+		}
+		if visibleAt <= now {
+			return fmt.Errorf("%w: the message is no longer in flight (its visibility timeout ran out)", queue.ErrStaleReceipt)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ? WHERE seq = ?`, now+int64(visibility), seq)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("change visibility on queue %s: %w", name, err)
+	}
+	return nil
+}
+
+// Stats implements queue.Queue. A message moved to a DLQ counts there as visible.
+func (q *Queue) Stats(ctx context.Context, name string) (queue.Stats, error) {
+	if _, err := lookup(name); err != nil {
+		return queue.Stats{}, err
+	}
+	now := q.clk.Now().UnixNano()
+	st := queue.Stats{Queue: name}
+	err := q.db.QueryRowContext(ctx, `
+		SELECT
+			COALESCE(SUM(visible_at <= ?), 0),
+			COALESCE(SUM(visible_at > ? AND receive_count > 0), 0),
+			COALESCE(SUM(visible_at > ? AND receive_count = 0), 0)
+		FROM queue_messages WHERE queue = ?`, now, now, now, name).Scan(&st.Visible, &st.InFlight, &st.Delayed)
+	if err != nil {
+		return queue.Stats{}, fmt.Errorf("count messages of queue %s: %w", name, err)
+	}
+	return st, nil
+}
+
+// write runs fn in one transaction and wakes this process's long polls after it commits.
+func (q *Queue) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	q.writeMu.Lock()
+	defer q.writeMu.Unlock()
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	q.notify()
+	return nil
+}
+
+func (q *Queue) changes() <-chan struct{} {
+	q.changedMu.Lock()
+	defer q.changedMu.Unlock()
+	return q.changed
+}
+
+func (q *Queue) notify() {
+	q.changedMu.Lock()
+	defer q.changedMu.Unlock()
+	close(q.changed)
+	q.changed = make(chan struct{})
+}
+
+func lookup(name string) (queue.Spec, error) {
+	spec, ok := queue.SpecFor(name)
+	if !ok {
+		// ValidateMessages words the error the same way for every adapter.
+		return queue.Spec{}, queue.ValidateMessages(name, nil)
+	}
+	return spec, nil
+}
+
+func encodeAttributes(a map[string]string) (string, error) {
+	if len(a) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return "", fmt.Errorf("encode message attributes: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeAttributes(s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var a map[string]string
+	if err := json.Unmarshal([]byte(s), &a); err != nil {
+		return nil, fmt.Errorf("decode message attributes: %w", err)
+	}
+	return a, nil
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// newID returns a random version 4 UUID, the form of SQS message ids.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func newReceipt() string {
+	return rand.Text() + rand.Text()
+}
