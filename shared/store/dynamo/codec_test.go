@@ -1,0 +1,119 @@
+package dynamo
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cartrelay/cartrelay/shared/store"
+)
+
+func TestConditionExpressions(t *testing.T) {
+	k := store.Key{PK: "P", SK: "S"}
+	cases := []struct {
+		w        store.Write
+		expr     string
+		hasValue []string
+	}{
+		{store.PutItem(store.Item{PK: "P", SK: "S"}, store.Always), "", nil},
+		{store.DeleteKey(k, store.NotExists), "attribute_not_exists(#pk) OR #ttl <= :now", []string{":now"}},
+		{store.Check(k, store.Exists, 0), "attribute_exists(#pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)", []string{":now"}},
+		{store.Check(k, store.VersionEquals, 7), "attribute_exists(#pk) AND (attribute_not_exists(#ttl) OR #ttl > :now) AND #ver = :expect", []string{":now", ":expect"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.w.Cond.String(), func(t *testing.T) {
+			c := condition(tc.w, startOf2040())
+			if tc.expr == "" {
+				if c.expr != nil || c.names != nil || c.values != nil {
+					t.Fatalf("unconditional write got %+v", c)
+				}
+				return
+			}
+			if c.expr == nil || *c.expr != tc.expr {
+				t.Fatalf("expression %v, want %q", c.expr, tc.expr)
+			}
+			// DynamoDB rejects placeholders the expression does not use, so there must be
+			// exactly the ones it does.
+			if len(c.values) != len(tc.hasValue) {
+				t.Fatalf("values %v, want %v", c.values, tc.hasValue)
+			}
+			if n := c.values[":now"].(*types.AttributeValueMemberN).Value; n != "2208988800" {
+				t.Fatalf(":now is %s", n)
+			}
+			if tc.w.Cond == store.VersionEquals && c.values[":expect"].(*types.AttributeValueMemberN).Value != "7" {
+				t.Fatalf(":expect is %v", c.values[":expect"])
+			}
+		})
+	}
+}
+
+func startOf2040() time.Time { return time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+func TestItemEncoding(t *testing.T) {
+	full := store.Item{
+		PK: "P", SK: "S", GSI1PK: "G1", GSI1SK: "1", GSI2PK: "G2", GSI2SK: "2",
+		ExpiresAt: startOf2040(), Version: 3, Data: []byte{0, 1, 2},
+	}
+	m := encodeItem(full)
+	if len(m) != 9 {
+		t.Fatalf("full item has %d attributes, want 9: %v", len(m), m)
+	}
+	if n := m[AttrTTL].(*types.AttributeValueMemberN).Value; n != "2208988800" {
+		t.Fatalf("ttl %s, want unix seconds", n)
+	}
+	back, err := decodeItem(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.PK != full.PK || back.GSI2SK != full.GSI2SK || !back.ExpiresAt.Equal(full.ExpiresAt) || back.Version != 3 || !bytes.Equal(back.Data, full.Data) {
+		t.Fatalf("decoded %+v", back)
+	}
+
+	// Unset GSI keys, expiry and data are left out, which keeps the GSIs sparse and TTL off.
+	bare := encodeItem(store.Item{PK: "P", SK: "S"})
+	for _, a := range []string{AttrGSI1PK, AttrGSI1SK, AttrGSI2PK, AttrGSI2SK, AttrTTL, AttrData} {
+		if _, ok := bare[a]; ok {
+			t.Errorf("bare item carries %s", a)
+		}
+	}
+}
+
+func TestItemDecodingRejectsForeignTypes(t *testing.T) {
+	base := func() map[string]types.AttributeValue { return encodeItem(store.Item{PK: "P", SK: "S"}) }
+	cases := map[string]types.AttributeValue{
+		AttrSK:      &types.AttributeValueMemberN{Value: "1"},
+		AttrVersion: &types.AttributeValueMemberS{Value: "1"},
+		AttrTTL:     &types.AttributeValueMemberN{Value: "1.5"},
+		AttrData:    &types.AttributeValueMemberS{Value: "{}"},
+	}
+	for attr, v := range cases {
+		m := base()
+		m[attr] = v
+		if _, err := decodeItem(m); err == nil {
+			t.Errorf("decoded an item whose %s is %T", attr, v)
+		}
+	}
+}
+
+func TestExpiryRoundsUp(t *testing.T) {
+	base := startOf2040()
+	cases := []struct {
+		in   time.Time
+		want int64
+		ok   bool
+	}{
+		{time.Time{}, 0, false},
+		{base, base.Unix(), true},
+		{base.Add(time.Nanosecond), base.Unix() + 1, true},
+		{base.Add(999 * time.Millisecond), base.Unix() + 1, true},
+		{time.Unix(-10, 500), -9, true},
+	}
+	for _, tc := range cases {
+		got, ok := expirySeconds(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("expirySeconds(%s) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package embedded_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/sqlitedb"
+	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/store/embedded"
+)
+
+// doc is about the size of a normalized order document.
+var doc = make([]byte, 2048)
+
+func benchStore(b *testing.B) *embedded.Store {
+	b.Helper()
+	return newStore(b, openDB(b, filepath.Join(b.TempDir(), sqlitedb.FileName)), clock.System{})
+}
+
+func orderItem(i int) store.Item {
+	return store.Item{
+		PK: fmt.Sprintf("A#1#E#c%d@example.com", i%100), SK: fmt.Sprintf("O#ultracart#%08d", i),
+		GSI1PK: fmt.Sprintf("O#1#ultracart#%08d", i), GSI1SK: "-",
+		GSI2PK: "A#1#M#2040-01", GSI2SK: fmt.Sprintf("2040-01-02T03:04:05Z#%08d", i),
+		Version: 1, Data: doc,
+	}
+}
+
+// BenchmarkPut measures one durable conditional write (synchronous=FULL: one fsync each).
+func BenchmarkPut(b *testing.B) {
+	s := benchStore(b)
+	ctx := b.Context()
+	i := 0
+	for b.Loop() {
+		if err := s.Write(ctx, store.PutItem(orderItem(i), store.NotExists)); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func BenchmarkPutParallel(b *testing.B) {
+	s := benchStore(b)
+	ctx := b.Context()
+	var next atomicCounter
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.Write(ctx, store.PutItem(orderItem(next.add()), store.NotExists)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkTransact100 measures the largest transaction.
+func BenchmarkTransact100(b *testing.B) {
+	s := benchStore(b)
+	ctx := b.Context()
+	i := 0
+	for b.Loop() {
+		ws := make([]store.Write, store.MaxTransactWrites)
+		for j := range ws {
+			ws[j] = store.PutItem(orderItem(i), store.NotExists)
+			i++
+		}
+		if err := s.Transact(ctx, ws); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func seeded(b *testing.B, n int) *embedded.Store {
+	b.Helper()
+	s := benchStore(b)
+	ctx := b.Context()
+	for i := 0; i < n; i += store.MaxTransactWrites {
+		ws := make([]store.Write, 0, store.MaxTransactWrites)
+		for j := i; j < i+store.MaxTransactWrites && j < n; j++ {
+			ws = append(ws, store.PutItem(orderItem(j), store.Always))
+		}
+		if err := s.Transact(ctx, ws); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+func BenchmarkGet(b *testing.B) {
+	const n = 10000
+	s := seeded(b, n)
+	ctx := b.Context()
+	i := 0
+	for b.Loop() {
+		it := orderItem(i % n)
+		if _, err := s.Get(ctx, it.PK, it.SK); err != nil {
+			b.Fatal(err)
+		}
+		i += 7919
+	}
+}
+
+// BenchmarkQuery reads one contact's 100 orders in pages of 25, as a repository would.
+func BenchmarkQuery(b *testing.B) {
+	const n = 10000
+	s := seeded(b, n)
+	ctx := b.Context()
+	i := 0
+	for b.Loop() {
+		items, err := store.QueryAll(ctx, s, store.Query{PK: orderItem(i % 100).PK, Limit: 25})
+		if err != nil || len(items) != n/100 {
+			b.Fatalf("%d items, error %v", len(items), err)
+		}
+		i++
+	}
+}
+
+// BenchmarkQueryGSI2 reads a month of orders from the report index in pages of 100.
+func BenchmarkQueryGSI2(b *testing.B) {
+	const n = 10000
+	s := seeded(b, n)
+	ctx := b.Context()
+	for b.Loop() {
+		items, err := store.QueryAll(ctx, s, store.Query{Index: store.GSI2, PK: "A#1#M#2040-01", Limit: 100})
+		if err != nil || len(items) != n {
+			b.Fatalf("%d items, error %v", len(items), err)
+		}
+	}
+}
+
+type atomicCounter struct{ n atomic.Int64 }
+
+func (c *atomicCounter) add() int { return int(c.n.Add(1)) }

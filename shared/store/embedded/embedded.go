@@ -1,0 +1,347 @@
+// Package embedded implements store.Store on SQLite, for `cartrelay serve` and for tests that
+// need no server. It keeps DynamoDB's semantics (conditions, all-or-nothing transactions,
+// sparse GSIs, TTL that hides items before they are deleted, byte-ordered sort keys) so that
+// repositories behave the same on both adapters; the contract suite in store/storetest checks it.
+//
+// The store shares its *sql.DB with the embedded queues, so it only ever touches its own table
+// and indexes, all prefixed with TableName.
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/store"
+)
+
+// TableName is the SQLite table holding the items. The name is prefixed so it cannot collide
+// with the queue tables in the same file.
+const TableName = "store_items"
+
+// schema is created idempotently on every start, so `serve` and a CLI process opening the same
+// file at the same moment both succeed.
+//
+// The GSI indexes are partial: a row without a GSI key is not in that index, which is what makes
+// the GSIs sparse like DynamoDB's. pk and sk are part of each GSI index so that ties on the GSI
+// sort key are broken in a stable order a cursor can resume from. expires_at is indexed so Sweep
+// does not scan the whole table.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS ` + TableName + ` (
+		pk         TEXT    NOT NULL,
+		sk         TEXT    NOT NULL,
+		gsi1pk     TEXT,
+		gsi1sk     TEXT,
+		gsi2pk     TEXT,
+		gsi2sk     TEXT,
+		expires_at INTEGER,
+		version    INTEGER NOT NULL DEFAULT 0,
+		data       BLOB,
+		PRIMARY KEY (pk, sk)
+	)`,
+	`CREATE INDEX IF NOT EXISTS ` + TableName + `_gsi1 ON ` + TableName + ` (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL`,
+	`CREATE INDEX IF NOT EXISTS ` + TableName + `_gsi2 ON ` + TableName + ` (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL`,
+	`CREATE INDEX IF NOT EXISTS ` + TableName + `_expires ON ` + TableName + ` (expires_at) WHERE expires_at IS NOT NULL`,
+}
+
+// Store is the SQLite adapter. It is safe for concurrent use, and other processes may use the
+// same database file at the same time.
+type Store struct {
+	db  *sql.DB
+	clk clock.Clock
+	// writes lets one of this process's writers at a time ask SQLite for the write lock. SQLite
+	// serialises writers anyway, but a waiting writer polls with growing sleeps, so queueing
+	// here first keeps latency low when many goroutines write at once. Other processes still
+	// queue on SQLite's busy timeout.
+	writes chan struct{}
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New creates the table and indexes if needed and returns a store on db.
+//
+// db should come from sqlitedb.Open: its transactions take the write lock when they begin,
+// which is what makes a condition and the write it guards atomic against other processes.
+func New(ctx context.Context, db *sql.DB, clk clock.Clock) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("embedded store: no database given")
+	}
+	if clk == nil {
+		return nil, errors.New("embedded store: no clock given")
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create store schema: %w", err)
+	}
+	defer tx.Rollback() // a no-op once committed
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("create store schema: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("create store schema: %w", err)
+	}
+	return &Store{db: db, clk: clk, writes: make(chan struct{}, 1)}, nil
+}
+
+// Get returns the live item at pk/sk.
+func (s *Store) Get(ctx context.Context, pk, sk string) (store.Item, error) {
+	key := store.Key{PK: pk, SK: sk}
+	if pk == "" || sk == "" {
+		return store.Item{}, fmt.Errorf("get %s: %w: pk and sk must both be set", key, store.ErrInvalid)
+	}
+	row := s.db.QueryRowContext(ctx,
+		`SELECT pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, version, data FROM `+TableName+
+			` WHERE pk = ? AND sk = ? AND (expires_at IS NULL OR expires_at > ?)`,
+		pk, sk, s.clk.Now().Unix())
+	it, err := scanItem(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Item{}, fmt.Errorf("get %s: %w", key, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Item{}, fmt.Errorf("get %s: %w", key, err)
+	}
+	return it, nil
+}
+
+// Write applies one conditional write.
+func (s *Store) Write(ctx context.Context, w store.Write) error {
+	if err := validateWrite(w); err != nil {
+		return err
+	}
+	failed, err := s.apply(ctx, []store.Write{w})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", w.Target(), err)
+	}
+	if len(failed) > 0 {
+		return &failed[0].ConditionError
+	}
+	return nil
+}
+
+// Transact applies ws all or nothing in one SQLite transaction.
+func (s *Store) Transact(ctx context.Context, ws []store.Write) error {
+	if err := store.Validate(ws); err != nil {
+		return err
+	}
+	for i, w := range ws {
+		if err := validateWrite(w); err != nil {
+			return fmt.Errorf("write %d: %w", i, err)
+		}
+	}
+	failed, err := s.apply(ctx, ws)
+	if err != nil {
+		return fmt.Errorf("transaction of %d writes: %w", len(ws), err)
+	}
+	if len(failed) > 0 {
+		return &store.TransactionError{Failed: failed}
+	}
+	return nil
+}
+
+// apply checks every condition and, only if all hold, performs every write, inside one
+// transaction. Like DynamoDB it reports every failed condition, not just the first.
+func (s *Store) apply(ctx context.Context, ws []store.Write) (failed []store.FailedWrite, err error) {
+	if err := s.lockWrites(ctx); err != nil {
+		return nil, err
+	}
+	defer s.unlockWrites()
+
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() // a no-op once committed
+
+	// The clock is read once the write lock is held, so every condition in the transaction
+	// sees the same "now" and no writer can slip in between the check and the write.
+	now := s.clk.Now().Unix()
+	for i, w := range ws {
+		ok, err := holds(ctx, tx, w, now)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			failed = append(failed, store.FailedWrite{
+				Index:          i,
+				ConditionError: store.ConditionError{Key: w.Target(), Cond: w.Cond, Expect: w.Expect},
+			})
+		}
+	}
+	if len(failed) > 0 {
+		return failed, nil
+	}
+	for _, w := range ws {
+		if err := perform(ctx, tx, w); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return nil, nil
+}
+
+// holds evaluates w's condition against the stored row at now (unix seconds).
+func holds(ctx context.Context, tx *sql.Tx, w store.Write, now int64) (bool, error) {
+	if w.Cond == store.Always {
+		return true, nil
+	}
+	k := w.Target()
+	var (
+		version int64
+		expires sql.NullInt64
+	)
+	err := tx.QueryRowContext(ctx,
+		`SELECT version, expires_at FROM `+TableName+` WHERE pk = ? AND sk = ?`, k.PK, k.SK,
+	).Scan(&version, &expires)
+	found := true
+	if errors.Is(err, sql.ErrNoRows) {
+		found = false
+	} else if err != nil {
+		return false, fmt.Errorf("read %s: %w", k, err)
+	}
+	live := found && (!expires.Valid || expires.Int64 > now)
+	switch w.Cond {
+	case store.NotExists:
+		return !live, nil
+	case store.Exists:
+		return live, nil
+	case store.VersionEquals:
+		return live && version == w.Expect, nil
+	}
+	return false, fmt.Errorf("%w: unknown condition %s", store.ErrInvalid, w.Cond)
+}
+
+func perform(ctx context.Context, tx *sql.Tx, w store.Write) error {
+	switch w.Op {
+	case store.OpPut:
+		it := w.Item
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO `+TableName+` (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, version, data)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 ON CONFLICT (pk, sk) DO UPDATE SET
+				gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk,
+				gsi2pk = excluded.gsi2pk, gsi2sk = excluded.gsi2sk,
+				expires_at = excluded.expires_at, version = excluded.version, data = excluded.data`,
+			it.PK, it.SK,
+			nullString(it.GSI1PK), nullString(it.GSI1SK), nullString(it.GSI2PK), nullString(it.GSI2SK),
+			expiresColumn(it.ExpiresAt), it.Version, nullBytes(it.Data))
+		if err != nil {
+			return fmt.Errorf("put %s: %w", w.Target(), err)
+		}
+	case store.OpDelete:
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+TableName+` WHERE pk = ? AND sk = ?`, w.Key.PK, w.Key.SK); err != nil {
+			return fmt.Errorf("delete %s: %w", w.Key, err)
+		}
+	case store.OpCheck:
+	default:
+		return fmt.Errorf("%w: unknown operation %d on %s", store.ErrInvalid, int(w.Op), w.Target())
+	}
+	return nil
+}
+
+// sweepBatch bounds how long one Sweep statement holds the write lock that the queues in the
+// same file also need.
+const sweepBatch = 500
+
+// Sweep deletes expired items and returns how many it removed. Expired items are already
+// invisible, so this only reclaims space; `cartrelay serve` calls it periodically, as DynamoDB's
+// TTL process does in AWS.
+func (s *Store) Sweep(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.sweepOnce(ctx)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("sweep expired items: %w", err)
+		}
+		if n < sweepBatch {
+			return total, nil
+		}
+	}
+}
+
+func (s *Store) sweepOnce(ctx context.Context) (int, error) {
+	if err := s.lockWrites(ctx); err != nil {
+		return 0, err
+	}
+	defer s.unlockWrites()
+	res, err := s.db.ExecContext(ctx,
+		`DELETE FROM `+TableName+` WHERE rowid IN (
+			SELECT rowid FROM `+TableName+` WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)`,
+		s.clk.Now().Unix(), sweepBatch)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+func (s *Store) lockWrites(ctx context.Context) error {
+	select {
+	case s.writes <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) unlockWrites() { <-s.writes }
+
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanItem(r scanner) (store.Item, error) {
+	var (
+		it                             store.Item
+		gsi1pk, gsi1sk, gsi2pk, gsi2sk sql.NullString
+		expires                        sql.NullInt64
+	)
+	if err := r.Scan(&it.PK, &it.SK, &gsi1pk, &gsi1sk, &gsi2pk, &gsi2sk, &expires, &it.Version, &it.Data); err != nil {
+		return store.Item{}, err
+	}
+	it.GSI1PK, it.GSI1SK = gsi1pk.String, gsi1sk.String
+	it.GSI2PK, it.GSI2SK = gsi2pk.String, gsi2sk.String
+	if expires.Valid {
+		it.ExpiresAt = time.Unix(expires.Int64, 0).UTC()
+	}
+	if len(it.Data) == 0 {
+		it.Data = nil
+	}
+	return it, nil
+}
+
+// nullString stores an empty GSI key as NULL so the row stays out of that partial index.
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func expiresColumn(t time.Time) sql.NullInt64 {
+	s, ok := expirySeconds(t)
+	return sql.NullInt64{Int64: s, Valid: ok}
+}
+
+// expirySeconds converts an expiry to the unix seconds both adapters store (DynamoDB's TTL
+// attribute is whole seconds). It rounds up, so an item never disappears before the time its
+// writer asked for. ok is false for the zero time, which means "never expires".
+func expirySeconds(t time.Time) (secs int64, ok bool) {
+	if t.IsZero() {
+		return 0, false
+	}
+	secs = t.Unix()
+	if t.Nanosecond() > 0 {
+		secs++
+	}
+	return secs, true
+}
