@@ -29,6 +29,10 @@ type Contact struct {
 	Subscriptions map[string]SubscriptionStatus `json:"subscriptions,omitempty"`
 	// CustomerIDs are the source customer profile ids seen for this email ("ultracart:123").
 	CustomerIDs []string `json:"customer_ids,omitempty"`
+	// CustomerProfile is the last source customer profile applied to this contact. Kept apart
+	// from the fields above so that they can be recomputed at any time: the profile's values
+	// first, the latest order's where the profile has none.
+	CustomerProfile *Customer `json:"customer_profile,omitempty"`
 	// PreviousEmails are the emails this contact had before an email change.
 	PreviousEmails []string `json:"previous_emails,omitempty"`
 	// DestinationIDs remembers each destination's id for the contact ("ontraport": "42").

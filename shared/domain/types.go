@@ -120,6 +120,17 @@ type Order struct {
 	Total         Money  `json:"total"`
 	Refunded      Money  `json:"refunded"` // cumulative; only grows
 	CustomerTotal Money  `json:"customer_total"`
+	// Refunds lists individual refunds for sources that report each refund's own amount rather
+	// than a running total (ThriveCart). A version of the order carries only the refunds its
+	// event reported, and its Refunded is their sum; merging versions takes the union of the
+	// lines by ID, and the merged Refunded is the sum of that union (never less than the
+	// largest Refunded seen). Empty for sources that report the total (UltraCart).
+	Refunds []RefundLine `json:"refunds,omitempty"`
+	// Partial is true when this version carries only part of the order: amounts, items and
+	// status it does not report are zero-valued rather than known to be zero (an UltraCart
+	// order without its summary expansion; a ThriveCart refund or rebill-failure event). Merge
+	// it into the stored order field by field instead of replacing the stored order.
+	Partial bool `json:"partial,omitempty"`
 
 	Items    []LineItem `json:"items,omitempty"`
 	Coupons  []string   `json:"coupons,omitempty"`
@@ -144,6 +155,17 @@ type Order struct {
 	// SourceUpdatedAt is the source's own last-change time, used to pick the newer of two
 	// versions of the same order.
 	SourceUpdatedAt time.Time `json:"source_updated_at,omitzero"`
+}
+
+// RefundLine is one refund as the source reported it (see Order.Refunds).
+type RefundLine struct {
+	// ID identifies the refund within its order, stable across redeliveries of the same event.
+	ID     string    `json:"id"`
+	Amount Money     `json:"amount"`
+	At     time.Time `json:"at,omitzero"`
+	Reason string    `json:"reason,omitempty"`
+	// SKU is the refunded product line, when the source names one.
+	SKU string `json:"sku,omitempty"`
 }
 
 // SubscriptionStatus is the domain's subscription state (DESIGN.md). Each destination maps it to
