@@ -1,0 +1,69 @@
+// Package app holds cartrelay's six handlers (webhook, ingest, forward, schedule, poll,
+// connect) as plain functions over ports. The Lambda entry points in functions/ and the local
+// runtime (`cartrelay serve`) call the very same functions, and tests call them in process with
+// real event JSON.
+package app
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/store"
+)
+
+// DefaultMaxBodyBytes caps a webhook body. UltraCart's own cap on a delivery (maximum_size) is
+// set below this when cartrelay registers its webhook, so its deliveries are never refused.
+const DefaultMaxBodyBytes = 6 << 20
+
+// Config holds the settings that are not per account.
+type Config struct {
+	// MaxBodyBytes caps a webhook body (413 above it).
+	MaxBodyBytes int64
+	// PublicBaseURL is where the HTTP API is reachable, for links in pages and messages.
+	PublicBaseURL string
+}
+
+// Deps are the ports every handler runs over.
+type Deps struct {
+	Store    store.Store
+	Queue    queue.Queue
+	Accounts *accounts.Repo
+	Clock    clock.Clock
+	Log      *slog.Logger
+	Config   Config
+}
+
+// App is the set of handlers over one set of ports.
+type App struct {
+	d Deps
+}
+
+// New checks deps and returns the handlers.
+func New(d Deps) (*App, error) {
+	var missing []string
+	if d.Store == nil {
+		missing = append(missing, "store")
+	}
+	if d.Queue == nil {
+		missing = append(missing, "queue")
+	}
+	if d.Accounts == nil {
+		missing = append(missing, "accounts")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("app: missing dependencies: %v", missing)
+	}
+	if d.Clock == nil {
+		d.Clock = clock.System{}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Config.MaxBodyBytes <= 0 {
+		d.Config.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	return &App{d: d}, nil
+}

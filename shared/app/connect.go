@@ -1,0 +1,34 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Connect serves the merchant's browser: /connect, /oauth/*, /console/* and /review/*.
+func (a *App) Connect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	path := req.RawPath
+	if path == "" {
+		path = req.RequestContext.HTTP.Path
+	}
+	switch {
+	case path == "/connect" || path == "/connect/":
+		return htmlPage(http.StatusOK, "Connect your store",
+			`<p>cartrelay is running. Webhooks are accepted at <code>/webhooks/ultracart/ACCOUNT</code> and <code>/webhooks/thrivecart/ACCOUNT</code>.</p>
+<p>Connecting UltraCart by OAuth is not available in this version; configure the account with <code>cartrelay accounts put</code>.</p>`), nil
+	case strings.HasPrefix(path, "/oauth/"), strings.HasPrefix(path, "/console/"), strings.HasPrefix(path, "/review/"):
+		return htmlPage(http.StatusNotFound, "Not available", `<p>This page is not available in this version of cartrelay.</p>`), nil
+	}
+	return htmlPage(http.StatusNotFound, "Not found", `<p>There is no page here.</p>`), nil
+}
+
+func htmlPage(status int, title, body string) events.APIGatewayV2HTTPResponse {
+	const head = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>`
+	page := head + title + ` · cartrelay</title><style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222}code{background:#f3f3f3;padding:0 .2em}</style></head><body><h1>` +
+		title + `</h1>` + body + `</body></html>`
+	return events.APIGatewayV2HTTPResponse{StatusCode: status, Body: page,
+		Headers: map[string]string{"content-type": "text/html; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-store"}}
+}

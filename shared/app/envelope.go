@@ -1,0 +1,178 @@
+package app
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/store"
+)
+
+// SourceEvent is one raw source event on its way from a webhook or a poller to ingest. It keeps
+// the source's own payload untouched, so ingest is the one place that interprets it and a
+// quarantined event can be replayed byte for byte.
+type SourceEvent struct {
+	Account    string          `json:"account"`
+	Source     domain.Source   `json:"source"`
+	Name       string          `json:"name"`
+	Payload    json.RawMessage `json:"payload"`
+	ReceivedAt time.Time       `json:"received_at"`
+	// Delivery identifies the HTTP delivery (or poll page) the event came in, and Index its
+	// place there, for tracing an event back to what the source sent.
+	Delivery string `json:"delivery,omitempty"`
+	Index    int    `json:"index"`
+	// Via is "webhook", "poll" or "replay".
+	Via string `json:"via,omitempty"`
+	// Problem is set when the receiver could already tell the event is unusable; ingest then
+	// quarantines it with this reason instead of interpreting it.
+	Problem string `json:"problem,omitempty"`
+}
+
+// ContentHash identifies the event by what it says (not by when or how it arrived), so the same
+// event delivered twice, by webhook and by poller, is recognised as one.
+func (e SourceEvent) ContentHash() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", e.Account, e.Source, e.Name)
+	var compact bytes.Buffer
+	if json.Compact(&compact, e.Payload) == nil {
+		h.Write(compact.Bytes())
+	} else {
+		h.Write(e.Payload)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// The wire form of an ingest message is one of:
+//
+//	{"v":1,"event":{...}}             the event itself
+//	{"v":1,"gz":"<base64 gzip>"}      the event, gzipped, when the plain form is too big
+//	{"v":1,"ref":"<id>","parts":N}    the gzipped event in N table items, when even that is too big
+//
+// The design rules out S3 (DESIGN.md, Queues), so the table holds what SQS cannot.
+type wireMessage struct {
+	V     int          `json:"v"`
+	Event *SourceEvent `json:"event,omitempty"`
+	GZ    string       `json:"gz,omitempty"`
+	Ref   string       `json:"ref,omitempty"`
+	Parts int          `json:"parts,omitempty"`
+}
+
+// inlineLimit leaves room under SQS's 256 KiB for attributes and the envelope.
+const inlineLimit = queue.MaxBodyBytes - 8*1024
+
+// blobChunk keeps each table item well under DynamoDB's 400 KB item limit.
+const blobChunk = 300 * 1024
+
+// blobTTL bounds how long a chunked payload waits for ingest; far longer than any redrive.
+const blobTTL = 30 * 24 * time.Hour
+
+// ErrBadMessage is wrapped when an ingest message cannot be read back; such a message can never
+// succeed, so the consumer parks it instead of retrying it.
+var ErrBadMessage = errors.New("unreadable ingest message")
+
+// EncodeSourceEvent turns e into a queue message body, compressing it or storing it in the table
+// when it is too large for one message. Nothing is ever dropped for size.
+func EncodeSourceEvent(ctx context.Context, st store.Store, now time.Time, e SourceEvent) (string, error) {
+	plain, err := json.Marshal(wireMessage{V: 1, Event: &e})
+	if err != nil {
+		return "", fmt.Errorf("encode event %d of %s: %w", e.Index, e.Delivery, err)
+	}
+	if len(plain) <= inlineLimit {
+		return string(plain), nil
+	}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return "", err
+	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw.Write(raw)
+	if err := zw.Close(); err != nil {
+		return "", err
+	}
+	b64 := base64.StdEncoding.EncodeToString(gz.Bytes())
+	if len(b64)+64 <= inlineLimit {
+		out, err := json.Marshal(wireMessage{V: 1, GZ: b64})
+		return string(out), err
+	}
+	ref := e.ContentHash() + fmt.Sprintf("-%d", now.UnixNano())
+	data := gz.Bytes()
+	parts := 0
+	for off := 0; off < len(data); off += blobChunk {
+		end := min(off+blobChunk, len(data))
+		it := store.Item{PK: "BLOB#" + ref, SK: fmt.Sprintf("%05d", parts), Data: data[off:end], ExpiresAt: now.Add(blobTTL)}
+		if err := st.Write(ctx, store.PutItem(it, store.Always)); err != nil {
+			return "", fmt.Errorf("store part %d of a %d-byte event: %w", parts, len(raw), err)
+		}
+		parts++
+	}
+	out, err := json.Marshal(wireMessage{V: 1, Ref: ref, Parts: parts})
+	return string(out), err
+}
+
+// DecodeSourceEvent reads a message body written by EncodeSourceEvent.
+func DecodeSourceEvent(ctx context.Context, st store.Store, body string) (SourceEvent, error) {
+	var w wireMessage
+	if err := json.Unmarshal([]byte(body), &w); err != nil {
+		return SourceEvent{}, fmt.Errorf("%w: not JSON: %v", ErrBadMessage, err)
+	}
+	if w.V != 1 {
+		return SourceEvent{}, fmt.Errorf("%w: unknown version %d", ErrBadMessage, w.V)
+	}
+	switch {
+	case w.Event != nil:
+		return *w.Event, nil
+	case w.GZ != "":
+		data, err := base64.StdEncoding.DecodeString(w.GZ)
+		if err != nil {
+			return SourceEvent{}, fmt.Errorf("%w: compressed body is not base64: %v", ErrBadMessage, err)
+		}
+		return gunzipEvent(data)
+	case w.Ref != "":
+		items, err := store.QueryAll(ctx, st, store.Query{PK: "BLOB#" + w.Ref})
+		if err != nil {
+			return SourceEvent{}, fmt.Errorf("read stored event %s: %w", w.Ref, err)
+		}
+		if len(items) != w.Parts {
+			return SourceEvent{}, fmt.Errorf("%w: stored event %s has %d of %d parts", ErrBadMessage, w.Ref, len(items), w.Parts)
+		}
+		var data []byte
+		for _, it := range items {
+			data = append(data, it.Data...)
+		}
+		return gunzipEvent(data)
+	}
+	return SourceEvent{}, fmt.Errorf("%w: no event, gz or ref", ErrBadMessage)
+}
+
+// maxEventBytes guards ingest against a compressed message that expands without bound.
+const maxEventBytes = 64 << 20
+
+func gunzipEvent(data []byte) (SourceEvent, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return SourceEvent{}, fmt.Errorf("%w: compressed body: %v", ErrBadMessage, err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(zr, maxEventBytes+1))
+	if err != nil {
+		return SourceEvent{}, fmt.Errorf("%w: compressed body: %v", ErrBadMessage, err)
+	}
+	if len(raw) > maxEventBytes {
+		return SourceEvent{}, fmt.Errorf("%w: event expands beyond %d bytes", ErrBadMessage, maxEventBytes)
+	}
+	var e SourceEvent
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return SourceEvent{}, fmt.Errorf("%w: compressed event is not JSON: %v", ErrBadMessage, err)
+	}
+	return e, nil
+}

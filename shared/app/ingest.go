@@ -1,0 +1,514 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/ledger"
+	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/thrivecart"
+	"github.com/cartrelay/cartrelay/shared/ultracart"
+)
+
+// DedupeTTL is how long a source event is remembered by content (DESIGN.md: 30 days).
+const DedupeTTL = 30 * 24 * time.Hour
+
+// maxApplyAttempts bounds the optimistic retries when concurrent ingests touch one contact.
+const maxApplyAttempts = 8
+
+// Destinations are the destination queues facts are routed to, by name.
+var destinationNames = [...]string{queue.Ontraport, queue.Iterable}
+
+// Ingest consumes the ingest queue: it is the one place where source data becomes domain data.
+// Each event is normalized, merged into the stored history, and what changed becomes facts on
+// the queue of every destination enabled for the account. An event that cannot be used is
+// quarantined with its reason; only failures that a retry can fix are reported back to SQS.
+func (a *App) Ingest(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, rec := range ev.Records {
+		if err := a.ingestOne(ctx, rec); err != nil {
+			a.d.Log.Error("ingest failed; will retry", slog.String("message_id", rec.MessageId),
+				slog.String("account", attr(rec, "account")), slog.Any("error", err))
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+func (a *App) ingestOne(ctx context.Context, rec events.SQSMessage) error {
+	repo := history.New(a.d.Store)
+	now := a.d.Clock.Now()
+	se, err := DecodeSourceEvent(ctx, a.d.Store, rec.Body)
+	if errors.Is(err, ErrBadMessage) {
+		acct := attr(rec, "account")
+		_, qerr := repo.Quarantine(ctx, history.Quarantined{Account: acct, At: now, Kind: history.QuarantineUnreadable,
+			Reason: err.Error(), Message: rec.Body})
+		return qerr
+	}
+	if err != nil {
+		return err
+	}
+	log := a.d.Log.With(slog.String("account", se.Account), slog.String("source", string(se.Source)),
+		slog.String("event", se.Name), slog.String("delivery", se.Delivery), slog.Int("index", se.Index))
+	quarantine := func(kind, reason string) error {
+		q, err := repo.Quarantine(ctx, history.Quarantined{Account: se.Account, At: now, Kind: kind, Reason: reason,
+			Source: string(se.Source), Event: se.Name, Message: rec.Body})
+		if err != nil {
+			return err
+		}
+		log.Warn("event quarantined", slog.String("kind", kind), slog.String("reason", reason), slog.String("quarantine_id", q.ID))
+		return nil
+	}
+	if se.Problem != "" {
+		return quarantine(history.QuarantineMalformed, se.Problem)
+	}
+	acct, err := a.d.Accounts.Get(ctx, se.Account)
+	if errors.Is(err, accounts.ErrNotFound) {
+		return quarantine(history.QuarantineInvalid, fmt.Sprintf("account %q does not exist (deleted after the event was accepted?)", se.Account))
+	}
+	if err != nil {
+		return err
+	}
+	evs, err := normalize(se)
+	switch {
+	case errors.Is(err, ultracart.ErrUnknownEvent), errors.Is(err, thrivecart.ErrUnknownEvent):
+		return quarantine(history.QuarantineUnknownEvent, err.Error())
+	case err != nil:
+		return quarantine(history.QuarantineInvalid, err.Error())
+	}
+	hash := se.ContentHash()
+	dup, err := repo.Ingested(ctx, se.Account, hash)
+	if err != nil {
+		return err
+	}
+	if dup {
+		log.Info("duplicate event: already ingested", slog.String("hash", hash))
+	}
+	in := ingestion{a: a, repo: repo, acct: acct, se: se, log: log, hash: hash, markDone: !dup}
+	for i, de := range evs {
+		// The dedupe marker goes into the transaction of the last part of the event, so the
+		// event counts as ingested only when all of it is.
+		in.markDone = !dup && i == len(evs)-1
+		if err := in.apply(ctx, de); err != nil {
+			var u *unprocessableError
+			if errors.As(err, &u) {
+				return quarantine(history.QuarantineInvalid, err.Error())
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func normalize(se SourceEvent) ([]domain.Event, error) {
+	switch se.Source {
+	case domain.UltraCart:
+		return ultracart.Normalize(ultracart.RawEvent{Index: se.Index, Name: se.Name, Payload: se.Payload}, se.ReceivedAt)
+	case domain.ThriveCart:
+		d, err := thrivecart.Decode("application/json", se.Payload)
+		if err != nil {
+			return nil, err
+		}
+		return thrivecart.Normalize(d, se.ReceivedAt)
+	}
+	return nil, fmt.Errorf("unknown source %q", se.Source)
+}
+
+// ingestion applies the domain events of one source event.
+type ingestion struct {
+	a        *App
+	repo     *history.Repo
+	acct     accounts.Account
+	se       SourceEvent
+	log      *slog.Logger
+	hash     string
+	markDone bool
+}
+
+func (in *ingestion) apply(ctx context.Context, de domain.Event) error {
+	var lastErr error
+	for attempt := 1; attempt <= maxApplyAttempts; attempt++ {
+		touched, err := in.applyOnce(ctx, de)
+		if err == nil {
+			for _, st := range touched {
+				if err := in.a.flush(ctx, in.acct, st.Email, st.Outbox); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if !errors.Is(err, store.ErrConditionFailed) {
+			return err
+		}
+		// Another ingest changed one of the same items first: read again and re-apply.
+		lastErr = err
+		in.log.Debug("concurrent change; applying again", slog.Int("attempt", attempt))
+	}
+	return fmt.Errorf("gave up after %d concurrent changes: %w", maxApplyAttempts, lastErr)
+}
+
+// applyOnce reads, merges and commits; it returns the contacts whose outboxes need flushing.
+func (in *ingestion) applyOnce(ctx context.Context, de domain.Event) ([]*history.ContactState, error) {
+	w := &history.Writes{}
+	var touched []*history.ContactState
+	var err error
+	switch de.Kind {
+	case domain.KindOrder:
+		touched, err = in.applyOrder(ctx, w, *de.Order, de.OccurredAt)
+	case domain.KindSubscription:
+		touched, err = in.applySub(ctx, w, *de.Sub, de.OccurredAt)
+	case domain.KindCustomer:
+		touched, err = in.applyCustomer(ctx, w, *de.Customer, de.OccurredAt, de.Name)
+	case domain.KindItem:
+		touched, err = in.applyItem(ctx, w, *de.Item, de.OccurredAt)
+	case domain.KindCart:
+		touched, err = in.applyCart(ctx, w, *de.Cart, de.OccurredAt)
+	default:
+		return nil, fmt.Errorf("event %s normalized to unknown kind %q", de.Name, de.Kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if in.markDone {
+		w.MarkIngested(in.acct.ID, in.hash, in.a.d.Clock.Now(), DedupeTTL)
+	}
+	if err := in.repo.Commit(ctx, w); err != nil {
+		return nil, err
+	}
+	return touched, nil
+}
+
+func (in *ingestion) cutover() ledger.Cutover {
+	return ledger.Cutover{ForwardSince: in.acct.ForwardSince}
+}
+
+// load reads a contact, following email aliases.
+func (in *ingestion) load(ctx context.Context, email string) (*history.ContactState, error) {
+	resolved, err := in.repo.ResolveEmail(ctx, in.acct.ID, email)
+	if err != nil {
+		return nil, err
+	}
+	return in.repo.LoadContact(ctx, in.acct.ID, resolved)
+}
+
+// refresh recomputes a contact's profile from its records and stages the profile and the
+// resulting facts; facts are appended to the contact's outbox for flushing after the commit.
+func (in *ingestion) refresh(w *history.Writes, st *history.ContactState, facts []domain.Fact, at time.Time) {
+	after := ledger.Aggregate(st.Profile, st.OrderList(), st.SubList())
+	if st.ProfileVersion == 0 || !reflect.DeepEqual(after, st.Stored) {
+		facts = append(facts, ledger.ContactFacts(in.acct.ID, st.Stored, after, at, in.cutover())...)
+		w.PutProfile(st, after)
+	}
+	if len(facts) > 0 {
+		w.AddFacts(st, facts)
+		st.Outbox = append(st.Outbox, facts...)
+	}
+	st.Profile = after
+	st.Stored = after
+}
+
+func (in *ingestion) applyOrder(ctx context.Context, w *history.Writes, o domain.Order, at time.Time) ([]*history.ContactState, error) {
+	prevEmail, err := in.repo.FindOrder(ctx, in.acct.ID, o.Key)
+	if err != nil {
+		return nil, err
+	}
+	var src *history.ContactState
+	var stored *domain.Order
+	if prevEmail != "" {
+		if src, err = in.repo.LoadContact(ctx, in.acct.ID, prevEmail); err != nil {
+			return nil, err
+		}
+		if s, ok := src.Orders[o.Key]; ok {
+			stored = &s
+		}
+	}
+	merged := ledger.MergeOrder(stored, o)
+	target, err := in.repo.ResolveEmail(ctx, in.acct.ID, merged.Email)
+	if err != nil {
+		return nil, err
+	}
+	dst := src
+	if src == nil || src.Email != target {
+		if dst, err = in.repo.LoadContact(ctx, in.acct.ID, target); err != nil {
+			return nil, err
+		}
+	}
+	facts := ledger.OrderFacts(in.acct.ID, stored, merged, in.cutover())
+	for i := range facts {
+		facts[i].Email = dst.Email
+	}
+	var touched []*history.ContactState
+	if src != nil && src != dst {
+		// The order's billing email changed: it leaves the old contact, whose totals drop.
+		w.DeleteOrder(src, o.Key)
+		delete(src.Orders, o.Key)
+		in.refresh(w, src, nil, at)
+		touched = append(touched, src)
+	}
+	if stored == nil || src != dst || !reflect.DeepEqual(*stored, merged) {
+		dst.Orders[o.Key] = merged
+		w.PutOrder(dst, merged)
+	}
+	in.refresh(w, dst, facts, at)
+	return append(touched, dst), nil
+}
+
+func (in *ingestion) applySub(ctx context.Context, w *history.Writes, s domain.Subscription, at time.Time) ([]*history.ContactState, error) {
+	prevEmail, err := in.repo.FindSub(ctx, in.acct.ID, s.Key)
+	if err != nil {
+		return nil, err
+	}
+	email := s.Email
+	if prevEmail != "" && email == "" {
+		email = prevEmail
+	}
+	if email == "" {
+		return nil, fmt.Errorf("subscription %s has no email and is not known yet", s.Key)
+	}
+	var src *history.ContactState
+	var stored *domain.Subscription
+	if prevEmail != "" {
+		if src, err = in.repo.LoadContact(ctx, in.acct.ID, prevEmail); err != nil {
+			return nil, err
+		}
+		if x, ok := src.Subs[s.Key]; ok {
+			stored = &x
+		}
+	}
+	if s.Email == "" && stored != nil {
+		s.Email = stored.Email
+	}
+	merged := ledger.MergeSubscription(stored, s)
+	target, err := in.repo.ResolveEmail(ctx, in.acct.ID, merged.Email)
+	if err != nil {
+		return nil, err
+	}
+	dst := src
+	if src == nil || src.Email != target {
+		if dst, err = in.repo.LoadContact(ctx, in.acct.ID, target); err != nil {
+			return nil, err
+		}
+	}
+	facts := ledger.SubscriptionFacts(in.acct.ID, stored, merged, in.cutover())
+	for i := range facts {
+		facts[i].Email = dst.Email
+	}
+	var touched []*history.ContactState
+	if src != nil && src != dst {
+		w.DeleteSub(src, s.Key)
+		delete(src.Subs, s.Key)
+		in.refresh(w, src, nil, at)
+		touched = append(touched, src)
+	}
+	if stored == nil || src != dst || !reflect.DeepEqual(*stored, merged) {
+		dst.Subs[s.Key] = merged
+		w.PutSub(dst, merged)
+	}
+	in.refresh(w, dst, facts, at)
+	return append(touched, dst), nil
+}
+
+func (in *ingestion) applyCustomer(ctx context.Context, w *history.Writes, cu domain.Customer, at time.Time, name string) ([]*history.ContactState, error) {
+	if cu.Email == "" {
+		return nil, nil
+	}
+	prev := ""
+	if cu.CustomerID != "" {
+		var err error
+		if prev, err = in.repo.CustomerEmail(ctx, in.acct.ID, string(cu.Source), cu.CustomerID); err != nil {
+			return nil, err
+		}
+		w.PutCustomer(in.acct.ID, string(cu.Source), cu.CustomerID, cu.Email)
+	}
+	if prev != "" && prev != cu.Email && !cu.Deleted {
+		return in.changeEmail(ctx, w, prev, cu, at)
+	}
+	st, err := in.load(ctx, cu.Email)
+	if err != nil {
+		return nil, err
+	}
+	if cu.Deleted {
+		// A deleted customer profile leaves the contact and its history as they are.
+		return []*history.ContactState{st}, nil
+	}
+	st.Profile = ledger.ApplyCustomer(st.Profile, cu)
+	in.refresh(w, st, nil, at)
+	return []*history.ContactState{st}, nil
+}
+
+// changeEmail moves a contact's history from its old email to the new one reported on the same
+// customer profile, leaves an alias behind, and emits EmailChanged.
+func (in *ingestion) changeEmail(ctx context.Context, w *history.Writes, oldEmail string, cu domain.Customer, at time.Time) ([]*history.ContactState, error) {
+	old, err := in.load(ctx, oldEmail)
+	if err != nil {
+		return nil, err
+	}
+	if old.Email == cu.Email {
+		// Already moved (an alias points here): nothing left to do.
+		st := old
+		st.Profile = ledger.ApplyCustomer(st.Profile, cu)
+		in.refresh(w, st, nil, at)
+		return []*history.ContactState{st}, nil
+	}
+	nw, err := in.repo.LoadContact(ctx, in.acct.ID, cu.Email)
+	if err != nil {
+		return nil, err
+	}
+	for key, o := range old.Orders {
+		w.DeleteOrder(old, key)
+		o.Email = nw.Email
+		nw.Orders[key] = o
+		w.PutOrder(nw, o)
+	}
+	for key, s := range old.Subs {
+		w.DeleteSub(old, key)
+		s.Email = nw.Email
+		nw.Subs[key] = s
+		w.PutSub(nw, s)
+	}
+	if w.Len() > store.MaxTransactWrites-8 {
+		return nil, unprocessable(fmt.Errorf("email change %s → %s moves %d records, more than one transaction holds; replay it after raising the limit", old.Email, nw.Email, len(old.Orders)+len(old.Subs)))
+	}
+	profile := nw.Profile
+	if nw.ProfileVersion == 0 {
+		profile = old.Profile
+		profile.Email = nw.Email
+	}
+	profile.PreviousEmails = appendUnique(profile.PreviousEmails, old.Email)
+	for k, v := range old.Profile.DestinationIDs {
+		if profile.DestinationIDs == nil {
+			profile.DestinationIDs = map[string]string{}
+		}
+		if _, ok := profile.DestinationIDs[k]; !ok {
+			profile.DestinationIDs[k] = v
+		}
+	}
+	nw.Profile = ledger.ApplyCustomer(profile, cu)
+	w.PutAlias(in.acct.ID, old.Email, nw.Email, at)
+	w.DeleteProfile(old)
+	facts := ledger.EmailChangeFacts(in.acct.ID, old.Email, nw.Email, nw.Profile, at)
+	in.refresh(w, nw, facts, at)
+	// The old contact's unsent facts still go out, from the new contact's outbox.
+	nw.Outbox = append(nw.Outbox, old.Outbox...)
+	return []*history.ContactState{nw}, nil
+}
+
+func (in *ingestion) applyItem(ctx context.Context, w *history.Writes, it domain.Item, at time.Time) ([]*history.ContactState, error) {
+	stored, err := in.repo.Item(ctx, in.acct.ID, it.Source, it.SKU)
+	if err != nil {
+		return nil, err
+	}
+	facts := ledger.ItemFacts(in.acct.ID, stored, it, in.cutover())
+	if stored != nil && reflect.DeepEqual(*stored, it) {
+		return nil, nil
+	}
+	w.PutItem(in.acct.ID, it)
+	// Catalogue facts belong to no contact; they wait in the account-level outbox.
+	st, err := in.repo.LoadContact(ctx, in.acct.ID, "")
+	if err != nil {
+		return nil, err
+	}
+	if len(facts) > 0 {
+		w.AddFacts(st, facts)
+		st.Outbox = append(st.Outbox, facts...)
+	}
+	return []*history.ContactState{st}, nil
+}
+
+func (in *ingestion) applyCart(ctx context.Context, w *history.Writes, c domain.Cart, at time.Time) ([]*history.ContactState, error) {
+	if c.Email == "" {
+		return nil, nil
+	}
+	st, err := in.load(ctx, c.Email)
+	if err != nil {
+		return nil, err
+	}
+	c.Email = st.Email
+	w.PutCart(st, c)
+	facts := ledger.CartFacts(in.acct.ID, c, in.cutover())
+	if len(facts) > 0 {
+		w.AddFacts(st, facts)
+		st.Outbox = append(st.Outbox, facts...)
+	}
+	return []*history.ContactState{st}, nil
+}
+
+// flush sends a contact's outbox to every destination that takes the facts, then clears it.
+// FIFO deduplication by fact id absorbs a repeat within five minutes, and the forwarder's
+// fact-done marker absorbs any later one, so a crash between send and clear is harmless.
+func (a *App) flush(ctx context.Context, acct accounts.Account, email string, outbox []domain.Fact) error {
+	if len(outbox) == 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	var ids []string
+	perDest := map[string][]queue.Message{}
+	for _, f := range outbox {
+		if seen[f.ID] {
+			continue
+		}
+		seen[f.ID] = true
+		ids = append(ids, f.ID)
+		body, err := json.Marshal(f)
+		if err != nil {
+			return err
+		}
+		for _, dest := range destinationNames {
+			if !acct.DestinationEnabled(dest) || !ledger.Route(f, ledger.HistoryMode(acct.HistoryFor(dest))) {
+				continue
+			}
+			perDest[dest] = append(perDest[dest], queue.Message{ID: fmt.Sprintf("f%d", len(perDest[dest])), Body: string(body),
+				GroupID: acct.ID + "|" + email, DedupID: f.ID,
+				Attributes: map[string]string{"account": acct.ID, "fact_kind": string(f.Kind)}})
+		}
+	}
+	for _, dest := range destinationNames {
+		if msgs := perDest[dest]; len(msgs) > 0 {
+			if err := a.d.Queue.Send(ctx, dest, msgs); err != nil {
+				return fmt.Errorf("send %d fact(s) to %s: %w", len(msgs), dest, err)
+			}
+		}
+	}
+	if err := history.New(a.d.Store).ClearOutbox(ctx, acct.ID, email, ids); err != nil {
+		return err
+	}
+	a.d.Log.Info("facts routed", slog.String("account", acct.ID), slog.Int("facts", len(ids)),
+		slog.Int("ontraport", len(perDest[queue.Ontraport])), slog.Int("iterable", len(perDest[queue.Iterable])))
+	return nil
+}
+
+func appendUnique(xs []string, x string) []string {
+	for _, y := range xs {
+		if y == x {
+			return xs
+		}
+	}
+	return append(xs, x)
+}
+
+// unprocessableError is an event that no retry can apply; it is quarantined with its reason.
+type unprocessableError struct{ err error }
+
+func (u *unprocessableError) Error() string { return u.err.Error() }
+func (u *unprocessableError) Unwrap() error { return u.err }
+
+func unprocessable(err error) error { return &unprocessableError{err} }
+
+// attr reads a string message attribute ("" when absent).
+func attr(rec events.SQSMessage, name string) string {
+	if a, ok := rec.MessageAttributes[name]; ok && a.StringValue != nil {
+		return *a.StringValue
+	}
+	return ""
+}

@@ -1,0 +1,271 @@
+// Package cli is the cartrelay operator command line: the local runtime (`serve`) and the
+// commands that read and repair what a runtime holds. Output is JSON with snake_case keys;
+// errors say what was wrong and how to fix it, with a non-zero exit.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/wiring"
+)
+
+// IO is where a command reads and writes, so tests run commands in process.
+type IO struct {
+	Out    io.Writer
+	Err    io.Writer
+	Getenv func(string) string
+	Clock  clock.Clock
+	// Signals, when set, replaces SIGINT/SIGTERM handling for `serve` (tests cancel it).
+	Signals func(context.Context) (context.Context, context.CancelFunc)
+	// Ready is called with the address `serve` listens on.
+	Ready func(addr string)
+}
+
+// Globals are the options every command takes.
+type Globals struct {
+	Backend string // embedded | aws
+	Data    string // data directory of the embedded backend
+}
+
+// UsageError is a mistake in the command line; it exits with status 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
+
+type command struct {
+	name    string
+	args    string
+	summary string
+	run     func(ctx context.Context, c *ctx2, args []string) error
+}
+
+// ctx2 is what a command runs with: the parsed globals, the IO and an open runtime.
+type ctx2 struct {
+	io      IO
+	globals Globals
+	env     *wiring.Env
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "[--addr 127.0.0.1:8080]", "run every handler in one process on the embedded database (the local runtime)", cmdServe},
+		{"accounts put", "ACCOUNT --file FILE.json", "create or update an account from a JSON file (absent keys keep their value, null clears)", cmdAccountsPut},
+		{"accounts get", "ACCOUNT", "print an account's settings (secrets are never printed)", cmdAccountsGet},
+		{"accounts list", "", "print every account, one JSON object per line", cmdAccountsList},
+		{"contacts get", "ACCOUNT EMAIL", "print a contact: profile and aggregates, orders, subscriptions, facts and deliveries", cmdContactsGet},
+		{"orders list", "ACCOUNT [--since DATE]", "print orders paid since DATE (RFC 3339 or YYYY-MM-DD), one JSON object per line", cmdOrdersList},
+		{"quarantine list", "[ACCOUNT] [--limit N]", "print events kept raw with the reason they were not ingested", cmdQuarantineList},
+		{"quarantine show", "ACCOUNT ID", "print one kept-raw event with its message", cmdQuarantineShow},
+		{"quarantine replay", "ACCOUNT (ID | --all)", "send kept-raw events to ingest again (after fixing the cause)", cmdQuarantineReplay},
+		{"deliveries list", "ACCOUNT [--failed] [--limit N]", "print delivery attempts to destinations, newest first", cmdDeliveriesList},
+		{"queues stats", "", "print the message counts of every queue and dead-letter queue", cmdQueuesStats},
+		{"queues replay", "QUEUE [--limit N]", "move messages from QUEUE's dead-letter queue back to QUEUE", cmdQueuesReplay},
+		{"demo", "[--url http://127.0.0.1:8080] [--account demo]", "post realistic sample events to a running serve, so a contact fills up", cmdDemo},
+	}
+}
+
+// Main runs one command line and returns the exit status.
+func Main(ctx context.Context, args []string, io IO) int {
+	if io.Getenv == nil {
+		io.Getenv = os.Getenv
+	}
+	if io.Clock == nil {
+		io.Clock = clock.System{}
+	}
+	err := run(ctx, args, io)
+	if err == nil {
+		return 0
+	}
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(io.Err, "cartrelay: %s\nRun 'cartrelay help' for the commands.\n", ue.Msg)
+		return 2
+	}
+	fmt.Fprintf(io.Err, "cartrelay: %s\n", err)
+	return 1
+}
+
+func run(ctx context.Context, args []string, io IO) error {
+	g, rest, err := parseGlobals(args, io.Getenv)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 || rest[0] == "help" || rest[0] == "--help" || rest[0] == "-h" {
+		printHelp(io.Out)
+		return nil
+	}
+	cmd, cargs, ok := findCommand(rest)
+	if !ok {
+		return usagef("unknown command %q", strings.Join(rest[:min(2, len(rest))], " "))
+	}
+	for _, a := range cargs {
+		if a == "--help" || a == "-h" {
+			fmt.Fprintf(io.Out, "cartrelay %s %s\n  %s\n", cmd.name, cmd.args, cmd.summary)
+			return nil
+		}
+	}
+	c := &ctx2{io: io, globals: g}
+	if cmd.name != "demo" {
+		env, err := c.open(ctx, cmd.name == "serve")
+		if err != nil {
+			return err
+		}
+		defer env.Close()
+		c.env = env
+	}
+	return cmd.run(ctx, c, cargs)
+}
+
+func findCommand(rest []string) (command, []string, bool) {
+	for _, c := range commands() {
+		words := strings.Fields(c.name)
+		if len(rest) >= len(words) && strings.Join(rest[:len(words)], " ") == c.name {
+			return c, rest[len(words):], true
+		}
+	}
+	return command{}, nil, false
+}
+
+func parseGlobals(args []string, getenv func(string) string) (Globals, []string, error) {
+	g := Globals{Backend: "embedded", Data: "./.cartrelay"}
+	if v := getenv("CARTRELAY_DATA"); v != "" {
+		g.Data = v
+	}
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(a, "=")
+		switch name {
+		case "--backend", "--data":
+			if !hasVal {
+				if i+1 >= len(args) {
+					return g, nil, usagef("%s needs a value", name)
+				}
+				i++
+				val = args[i]
+			}
+			if name == "--backend" {
+				g.Backend = val
+			} else {
+				g.Data = val
+			}
+		default:
+			rest = append(rest, a)
+		}
+	}
+	if g.Backend != "embedded" && g.Backend != "aws" {
+		return g, nil, usagef("--backend must be embedded or aws, got %q", g.Backend)
+	}
+	return g, rest, nil
+}
+
+func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
+	log := slog.New(slog.DiscardHandler)
+	if serving {
+		log = wiring.JSONLogger(c.io.Err, c.io.Getenv("LOG_LEVEL"))
+	}
+	opt := wiring.Options{Clock: c.io.Clock, Log: log}
+	if c.globals.Backend == "aws" {
+		if serving {
+			return nil, usagef("serve runs the embedded runtime; with --backend aws the handlers run in Lambda")
+		}
+		cfg, err := wiring.AWSConfigFromEnv(c.io.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("--backend aws: %w (export the stack's outputs, e.g. TABLE_NAME and QUEUE_URL_INGEST)", err)
+		}
+		return wiring.AWS(ctx, cfg, opt)
+	}
+	return wiring.Embedded(ctx, c.globals.Data, opt)
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, `cartrelay: an open integration hub for UltraCart and ThriveCart merchants.
+
+Usage: cartrelay [--backend embedded|aws] [--data DIR] COMMAND [ARGS]
+
+Commands:`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-18s %s\n  %18s %s\n", c.name, c.args, "", c.summary)
+	}
+	fmt.Fprintln(w, `
+Global options:
+  --backend embedded   the local SQLite runtime in --data (default)
+  --backend aws        a deployed stack: TABLE_NAME, KMS_KEY_ID and QUEUE_URL_* from the
+                       environment; endpoints from the standard AWS_* variables
+  --data DIR           the embedded runtime's data directory (default ./.cartrelay,
+                       or $CARTRELAY_DATA)
+
+Output is JSON with snake_case keys; money is a decimal string beside its currency;
+times are RFC 3339 in UTC.`)
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// writeLine prints v as one JSON line.
+func writeLine(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}
+
+// flagValue pulls "--name value" or "--name=value" out of args.
+func flagValue(args []string, name string) (string, []string, bool, error) {
+	var rest []string
+	val, found := "", false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == name {
+			if i+1 >= len(args) {
+				return "", nil, false, usagef("%s needs a value", name)
+			}
+			val, found = args[i+1], true
+			i++
+			continue
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			val, found = v, true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return val, rest, found, nil
+}
+
+// flagBool pulls "--name" out of args.
+func flagBool(args []string, name string) (bool, []string) {
+	var rest []string
+	found := false
+	for _, a := range args {
+		if a == name {
+			found = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return found, rest
+}
+
+func positional(args []string, want int, names string) ([]string, error) {
+	for _, a := range args {
+		if strings.HasPrefix(a, "--") {
+			return nil, usagef("unknown option %s", a)
+		}
+	}
+	if len(args) != want {
+		return nil, usagef("expected %s, got %d argument(s)", names, len(args))
+	}
+	return args, nil
+}

@@ -1,0 +1,352 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/localrun"
+	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/wiring"
+)
+
+func cmdServe(ctx context.Context, c *ctx2, args []string) error {
+	addr, args, _, err := flagValue(args, "--addr")
+	if err != nil {
+		return err
+	}
+	if _, err := positional(args, 0, "no arguments"); err != nil {
+		return err
+	}
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	signals := c.io.Signals
+	if signals == nil {
+		signals = func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		}
+	}
+	ctx, stop := signals(ctx)
+	defer stop()
+	cfg, err := wiring.ServeConfig(c.env, wiring.ServeOptions{Addr: addr, Ready: func(a string) {
+		c.env.Log.Info("cartrelay is serving", "addr", a, "data", c.globals.Data,
+			"health", "http://"+a+"/healthz",
+			"ultracart_webhook", "http://"+a+"/webhooks/ultracart/ACCOUNT",
+			"thrivecart_webhook", "http://"+a+"/webhooks/thrivecart/ACCOUNT")
+		if c.io.Ready != nil {
+			c.io.Ready(a)
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	err = localrun.Run(ctx, cfg)
+	c.env.Log.Info("cartrelay stopped", "clean", err == nil)
+	return err
+}
+
+func cmdAccountsPut(ctx context.Context, c *ctx2, args []string) error {
+	file, args, found, err := flagValue(args, "--file")
+	if err != nil {
+		return err
+	}
+	if !found {
+		return usagef("accounts put needs --file FILE.json (see examples/account.example.json)")
+	}
+	pos, err := positional(args, 1, "ACCOUNT")
+	if err != nil {
+		return err
+	}
+	var patch []byte
+	if file == "-" {
+		patch, err = io.ReadAll(os.Stdin)
+	} else {
+		patch, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return fmt.Errorf("read the account file: %w", err)
+	}
+	a, err := c.env.Accounts.Put(ctx, pos[0], patch)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c.io.Out, accounts.Public(a))
+}
+
+func cmdAccountsGet(ctx context.Context, c *ctx2, args []string) error {
+	pos, err := positional(args, 1, "ACCOUNT")
+	if err != nil {
+		return err
+	}
+	a, err := c.env.Accounts.Get(ctx, pos[0])
+	if errors.Is(err, accounts.ErrNotFound) {
+		return fmt.Errorf("no account %q; create it with 'cartrelay accounts put %s --file FILE.json'", pos[0], pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(c.io.Out, accounts.Public(a))
+}
+
+func cmdAccountsList(ctx context.Context, c *ctx2, args []string) error {
+	if _, err := positional(args, 0, "no arguments"); err != nil {
+		return err
+	}
+	list, err := c.env.Accounts.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range list {
+		if err := writeLine(c.io.Out, accounts.Public(a)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmdContactsGet(ctx context.Context, c *ctx2, args []string) error {
+	pos, err := positional(args, 2, "ACCOUNT EMAIL")
+	if err != nil {
+		return err
+	}
+	email, err := domain.NormalizeEmail(pos[1])
+	if err != nil {
+		return usagef("%v", err)
+	}
+	repo := history.New(c.env.Store)
+	v, err := repo.View(ctx, pos[0], email)
+	if err != nil {
+		return err
+	}
+	if v.Profile == nil && v.AliasOf == "" && len(v.Orders) == 0 {
+		return fmt.Errorf("no contact %s in account %s", email, pos[0])
+	}
+	return writeJSON(c.io.Out, v)
+}
+
+// ParseSince reads --since as RFC 3339 or YYYY-MM-DD (midnight UTC).
+func ParseSince(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, usagef("--since takes RFC 3339 (2026-01-31T00:00:00Z) or YYYY-MM-DD, got %q", s)
+}
+
+type orderLine struct {
+	ID        string    `json:"id"`
+	Key       string    `json:"key"`
+	Source    string    `json:"source"`
+	Email     string    `json:"email"`
+	Status    string    `json:"status"`
+	PaidAt    time.Time `json:"paid_at,omitzero"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	Total     string    `json:"total"`
+	Refunded  string    `json:"refunded"`
+	Currency  string    `json:"currency"`
+	Test      bool      `json:"test"`
+	Rebill    bool      `json:"rebill,omitempty"`
+}
+
+func cmdOrdersList(ctx context.Context, c *ctx2, args []string) error {
+	sinceArg, args, found, err := flagValue(args, "--since")
+	if err != nil {
+		return err
+	}
+	pos, err := positional(args, 1, "ACCOUNT")
+	if err != nil {
+		return err
+	}
+	since := time.Date(1995, 1, 1, 0, 0, 0, 0, time.UTC)
+	if found {
+		if since, err = ParseSince(sinceArg); err != nil {
+			return err
+		}
+	}
+	repo := history.New(c.env.Store)
+	return repo.OrdersSince(ctx, pos[0], since, c.io.Clock.Now().AddDate(0, 1, 0), func(raw json.RawMessage) error {
+		var o domain.Order
+		if err := json.Unmarshal(raw, &o); err != nil {
+			return err
+		}
+		cur := o.Currency
+		if cur == "" {
+			cur = o.Total.Currency
+		}
+		return writeLine(c.io.Out, orderLine{ID: o.OrderID, Key: o.Key, Source: string(o.Source), Email: o.Email,
+			Status: string(o.Status), PaidAt: o.PaidAt, CreatedAt: o.CreatedAt, Total: o.Total.Decimal(),
+			Refunded: o.Refunded.Decimal(), Currency: cur, Test: o.Test, Rebill: o.Rebill})
+	})
+}
+
+func limitFlag(args []string) (int, []string, error) {
+	v, rest, found, err := flagValue(args, "--limit")
+	if err != nil || !found {
+		return 0, rest, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, nil, usagef("--limit takes a whole number, got %q", v)
+	}
+	return n, rest, nil
+}
+
+func cmdQuarantineList(ctx context.Context, c *ctx2, args []string) error {
+	limit, args, err := limitFlag(args)
+	if err != nil {
+		return err
+	}
+	account := ""
+	if len(args) == 1 {
+		account = args[0]
+	} else if _, err := positional(args, 0, "[ACCOUNT]"); err != nil {
+		return err
+	}
+	list, err := history.New(c.env.Store).QuarantineList(ctx, account, limit)
+	if err != nil {
+		return err
+	}
+	for _, q := range list {
+		q.Message = "" // `quarantine show` prints it; a list stays readable
+		if err := writeLine(c.io.Out, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmdQuarantineShow(ctx context.Context, c *ctx2, args []string) error {
+	pos, err := positional(args, 2, "ACCOUNT ID")
+	if err != nil {
+		return err
+	}
+	q, err := history.New(c.env.Store).QuarantineGet(ctx, pos[0], pos[1])
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no quarantined event %s in account %s; 'cartrelay quarantine list %s' lists them", pos[1], pos[0], pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	out := struct {
+		history.Quarantined
+		Message json.RawMessage `json:"message"`
+	}{Quarantined: q}
+	if json.Valid([]byte(q.Message)) {
+		out.Message = json.RawMessage(q.Message)
+	} else {
+		out.Message, _ = json.Marshal(q.Message)
+	}
+	return writeJSON(c.io.Out, out)
+}
+
+func cmdQuarantineReplay(ctx context.Context, c *ctx2, args []string) error {
+	all, args := flagBool(args, "--all")
+	repo := history.New(c.env.Store)
+	var list []history.Quarantined
+	switch {
+	case all && len(args) == 1:
+		qs, err := repo.QuarantineList(ctx, args[0], 0)
+		if err != nil {
+			return err
+		}
+		for _, q := range qs {
+			if q.ReplayedAt.IsZero() {
+				list = append(list, q)
+			}
+		}
+	case !all && len(args) == 2:
+		q, err := repo.QuarantineGet(ctx, args[0], args[1])
+		if err != nil {
+			return err
+		}
+		list = append(list, q)
+	default:
+		return usagef("quarantine replay takes ACCOUNT ID, or ACCOUNT --all")
+	}
+	replayed := 0
+	for _, q := range list {
+		msg := queue.Message{Body: q.Message, Attributes: map[string]string{"account": q.Account, "replay_of": q.ID}}
+		if err := c.env.Queue.Send(ctx, queue.Ingest, []queue.Message{msg}); err != nil {
+			return fmt.Errorf("replay %s: %w (replayed %d before it)", q.ID, err, replayed)
+		}
+		if err := repo.QuarantineMarkReplayed(ctx, q, c.io.Clock.Now()); err != nil {
+			return err
+		}
+		replayed++
+	}
+	return writeJSON(c.io.Out, map[string]any{"replayed": replayed})
+}
+
+func cmdDeliveriesList(ctx context.Context, c *ctx2, args []string) error {
+	failed, args := flagBool(args, "--failed")
+	limit, args, err := limitFlag(args)
+	if err != nil {
+		return err
+	}
+	pos, err := positional(args, 1, "ACCOUNT")
+	if err != nil {
+		return err
+	}
+	list, err := history.New(c.env.Store).Deliveries(ctx, pos[0], failed, limit)
+	if err != nil {
+		return err
+	}
+	for _, d := range list {
+		if err := writeLine(c.io.Out, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmdQueuesStats(ctx context.Context, c *ctx2, args []string) error {
+	if _, err := positional(args, 0, "no arguments"); err != nil {
+		return err
+	}
+	var out []queue.Stats
+	for _, name := range queue.Names() {
+		s, err := c.env.Queue.Stats(ctx, name)
+		if err != nil {
+			return fmt.Errorf("stats of %s: %w", name, err)
+		}
+		s.Queue = name
+		out = append(out, s)
+	}
+	return writeJSON(c.io.Out, out)
+}
+
+func cmdQueuesReplay(ctx context.Context, c *ctx2, args []string) error {
+	limit, args, err := limitFlag(args)
+	if err != nil {
+		return err
+	}
+	pos, err := positional(args, 1, "QUEUE")
+	if err != nil {
+		return err
+	}
+	dlq := pos[0]
+	if !strings.HasSuffix(dlq, queue.DLQSuffix) {
+		dlq += queue.DLQSuffix
+	}
+	moved, err := queue.Redrive(ctx, c.env.Queue, dlq, limit)
+	if err != nil {
+		return err
+	}
+	src, _ := queue.SourceOf(dlq)
+	return writeJSON(c.io.Out, map[string]any{"from": dlq, "to": src, "moved": moved})
+}

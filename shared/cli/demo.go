@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Demo credentials: the demo account exists only in a local data directory.
+const (
+	demoUser   = "demo"
+	demoPass   = "demo-webhook-password"
+	demoSecret = "demo-secret-word"
+)
+
+func cmdDemo(ctx context.Context, c *ctx2, args []string) error {
+	base, args, _, err := flagValue(args, "--url")
+	if err != nil {
+		return err
+	}
+	account, args, _, err := flagValue(args, "--account")
+	if err != nil {
+		return err
+	}
+	if _, err := positional(args, 0, "no arguments"); err != nil {
+		return err
+	}
+	if base == "" {
+		base = "http://127.0.0.1:8080"
+	}
+	if account == "" {
+		account = "demo"
+	}
+	if _, err := url.Parse(base); err != nil {
+		return usagef("--url: %v", err)
+	}
+	// The account is written through the same data directory the server uses; SQLite's WAL
+	// lets this process write while `serve` runs.
+	env, err := c.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	patch := fmt.Sprintf(`{"ultracart":{"webhook_username":%q,"webhook_password":%q},"thrivecart":{"secret":%q},
+		"forward_since":"2020-01-01T00:00:00Z","ontraport":{"enabled":true},"iterable":{"enabled":true}}`, demoUser, demoPass, demoSecret)
+	if _, err := env.Accounts.Put(ctx, account, []byte(patch)); err != nil {
+		return fmt.Errorf("prepare the demo account: %w", err)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	now := c.io.Clock.Now().UTC()
+	type step struct {
+		what, path, ctype string
+		body              []byte
+		basic             bool
+	}
+	uc := func(events ...map[string]any) []byte {
+		b, _ := json.Marshal(map[string]any{"events": events})
+		return b
+	}
+	order := demoOrder(now.Add(-2*time.Hour), "DEMO-10001", "129.90", "0.00")
+	refunded := demoOrder(now.Add(-2*time.Hour), "DEMO-10001", "129.90", "30.00")
+	refunded["refund_dts"] = now.Add(-time.Hour).Format(time.RFC3339)
+	second := demoOrder(now.Add(-30*time.Minute), "DEMO-10002", "49.00", "0.00")
+	steps := []step{
+		{what: "UltraCart order_create (paid, 129.90 USD)", path: "/webhooks/ultracart/" + account, ctype: "application/json",
+			body: uc(map[string]any{"order_create": order}), basic: true},
+		{what: "the same delivery again (a webhook retry)", path: "/webhooks/ultracart/" + account, ctype: "application/json",
+			body: uc(map[string]any{"order_create": order}), basic: true},
+		{what: "UltraCart order_refund (partial, 30.00 USD)", path: "/webhooks/ultracart/" + account, ctype: "application/json",
+			body: uc(map[string]any{"order_refund": refunded}), basic: true},
+		{what: "UltraCart order_payment_process (second order, 49.00 USD)", path: "/webhooks/ultracart/" + account, ctype: "application/json",
+			body: uc(map[string]any{"order_payment_process": second}), basic: true},
+		{what: "ThriveCart order.success (19.00 USD)", path: "/webhooks/thrivecart/" + account, ctype: "application/x-www-form-urlencoded",
+			body: []byte(demoThriveCart(now.Add(-10 * time.Minute)))},
+	}
+	for _, s := range steps {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+s.path, bytes.NewReader(s.body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", s.ctype)
+		if s.basic {
+			req.SetBasicAuth(demoUser, demoPass)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("post %s to %s: %w (is 'cartrelay serve' running? start it with 'make run')", s.what, base, err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if err := writeLine(c.io.Out, map[string]any{"posted": s.what, "status": resp.StatusCode, "response": json.RawMessage(jsonOrString(body))}); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return errors.New("the server refused a demo event; see its response above")
+		}
+	}
+	fmt.Fprintf(c.io.Err, "\nIn a few seconds the contact is filled in:\n  cartrelay contacts get %s jane.doe@example.com\n  cartrelay orders list %s\n", account, account)
+	return nil
+}
+
+func jsonOrString(b []byte) []byte {
+	if json.Valid(b) {
+		return b
+	}
+	s, _ := json.Marshal(string(b))
+	return s
+}
+
+// demoOrder is an UltraCart order as its webhook sends it with the usual expansions.
+func demoOrder(paid time.Time, id, total, refunded string) map[string]any {
+	cur := func(v string) map[string]any { return map[string]any{"value": v, "currency_code": "USD"} }
+	return map[string]any{
+		"merchant_id":   "DEMO",
+		"order_id":      id,
+		"creation_dts":  paid.Add(-2 * time.Minute).Format(time.RFC3339),
+		"current_stage": "Completed Order",
+		"billing": map[string]any{"first_name": "Jane", "last_name": "Doe", "email": " Jane.Doe@Example.com ",
+			"day_phone": "(415) 555-0132", "address1": "1 Market St", "city": "San Francisco", "state_region": "CA",
+			"postal_code": "94105", "country_code": "US"},
+		"shipping": map[string]any{"first_name": "Jane", "last_name": "Doe", "address1": "1 Market St", "city": "San Francisco",
+			"state_region": "CA", "postal_code": "94105", "country_code": "US", "shipping_method": "UPS Ground"},
+		"items": []map[string]any{{"merchant_item_id": "TEA-SAMPLER", "description": "Tea sampler", "quantity": 1,
+			"cost": cur(total), "total_cost_with_discount": cur(total)}},
+		"summary": map[string]any{"total": cur(total), "subtotal": cur(total), "tax": cur("0.00"),
+			"shipping_handling_total": cur("0.00"), "total_refunded": cur(refunded)},
+		"payment":   map[string]any{"payment_dts": paid.Format(time.RFC3339), "payment_status": "Processed", "payment_method": "Credit Card", "test_order": false},
+		"marketing": map[string]any{"mailing_list": true, "cell_phone_opt_in": false},
+		"utms": []map[string]any{{"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "spring",
+			"click_dts": paid.Add(-time.Hour).Format(time.RFC3339)}},
+	}
+}
+
+func demoThriveCart(at time.Time) string {
+	v := url.Values{}
+	v.Set("event", "order.success")
+	v.Set("mode", "live")
+	v.Set("thrivecart_secret", demoSecret)
+	v.Set("order_id", "7001")
+	v.Set("invoice_id", "000000701")
+	v.Set("currency", "USD")
+	v.Set("order_date", at.Format("2006-01-02 15:04:05"))
+	v.Set("order_timestamp", fmt.Sprint(at.Unix()))
+	v.Set("base_product", "12")
+	v.Set("base_product_name", "Brewing course")
+	v.Set("customer[email]", "jane.doe@example.com")
+	v.Set("customer[first_name]", "Jane")
+	v.Set("customer[last_name]", "Doe")
+	v.Set("order[id]", "7001")
+	v.Set("order[invoice_id]", "000000701")
+	v.Set("order[total]", "1900")
+	v.Set("order[tax]", "0")
+	v.Set("order[date_unix]", fmt.Sprint(at.Unix()))
+	v.Set("order[charges][0][name]", "Brewing course")
+	v.Set("order[charges][0][reference]", "12")
+	v.Set("order[charges][0][item_type]", "product")
+	v.Set("order[charges][0][amount]", "1900")
+	v.Set("order[charges][0][quantity]", "1")
+	v.Set("order[charges][0][type]", "single")
+	return v.Encode()
+}

@@ -1,0 +1,252 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/cli"
+)
+
+// server runs `cartrelay serve` in process on a free port over dataDir.
+type server struct {
+	t      *testing.T
+	addr   string
+	cancel context.CancelFunc
+	done   chan int
+}
+
+func startServe(t *testing.T, dataDir string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	s := &server{t: t, cancel: cancel, done: make(chan int, 1)}
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	go func() {
+		code := cli.Main(ctx, []string{"--data", dataDir, "serve", "--addr", "127.0.0.1:0"}, cli.IO{
+			Out: &lockedWriter{w: &logs, mu: &mu}, Err: &lockedWriter{w: &logs, mu: &mu},
+			Signals: func(c context.Context) (context.Context, context.CancelFunc) { return c, func() {} },
+			Ready:   func(a string) { ready <- a },
+			Getenv:  func(k string) string { return map[string]string{"LOG_LEVEL": "warn"}[k] },
+		})
+		s.done <- code
+	}()
+	select {
+	case s.addr = <-ready:
+	case code := <-s.done:
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("serve exited with %d before it was ready:\n%s", code, logs.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not become ready within 20 s")
+	}
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+// stop cancels serve as SIGTERM does and returns its exit code.
+func (s *server) stop() int {
+	if s.cancel == nil {
+		return 0
+	}
+	s.cancel()
+	s.cancel = nil
+	select {
+	case code := <-s.done:
+		return code
+	case <-time.After(60 * time.Second):
+		s.t.Fatal("serve did not stop within 60 s of its cancellation")
+	}
+	return -1
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// runCLI runs one command against dataDir and returns its stdout.
+func runCLI(t *testing.T, dataDir string, args ...string) (string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := cli.Main(context.Background(), append([]string{"--data", dataDir}, args...), cli.IO{Out: &out, Err: &errb})
+	if code != 0 {
+		return out.String() + errb.String(), code
+	}
+	return out.String(), code
+}
+
+func putAccount(t *testing.T, dataDir, account, body string) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "account.json")
+	if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runCLI(t, dataDir, "accounts", "put", account, "--file", f); code != 0 {
+		t.Fatalf("accounts put: %d %s", code, out)
+	}
+}
+
+const testAccount = `{"ultracart":{"webhook_username":"uc","webhook_password":"pw-123"},"thrivecart":{"secret":"tc-word"},
+ "forward_since":"2020-01-01T00:00:00Z","ontraport":{"enabled":true},"iterable":{"enabled":true}}`
+
+func ucOrder(id, email, total, refunded string) string {
+	return fmt.Sprintf(`{"events":[{"order_create":{"order_id":%q,"merchant_id":"DEMO","creation_dts":"2026-11-01T10:00:00Z",
+ "current_stage":"Completed Order","billing":{"email":%q,"first_name":"Ann","country_code":"US"},
+ "items":[{"merchant_item_id":"SKU-1","description":"Thing","quantity":1,"cost":{"value":%s,"currency_code":"USD"}}],
+ "summary":{"total":{"value":%s,"currency_code":"USD"},"subtotal":{"value":%s,"currency_code":"USD"},"total_refunded":{"value":%s,"currency_code":"USD"}},
+ "payment":{"payment_dts":"2026-11-01T10:01:00Z","payment_status":"Processed","test_order":false}}}]}`, id, email, total, total, total, refunded)
+}
+
+func post(t *testing.T, url, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth("uc", "pw-123")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s did not happen within %s; last state:\n%s", what, within, last)
+}
+
+// TestWalkingSkeleton posts a webhook to the local runtime and follows it through the ingest
+// queue, the ingest handler, the destination queues and both forwarders.
+func TestWalkingSkeleton(t *testing.T) {
+	data := t.TempDir()
+	putAccount(t, data, "acme", testAccount)
+	s := startServe(t, data)
+
+	resp, err := http.Get("http://" + s.addr + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	if code := post(t, "http://"+s.addr+"/webhooks/ultracart/acme", ucOrder("W-1", "Ann@Example.com", "100.00", "0.00")); code != http.StatusOK {
+		t.Fatalf("webhook answered %d, want 200", code)
+	}
+	eventually(t, 20*time.Second, "both forwarders record the OrderPlaced fact", func() (bool, string) {
+		out, code := runCLI(t, data, "contacts", "get", "acme", "ann@example.com")
+		if code != 0 {
+			return false, out
+		}
+		var v struct {
+			Profile struct {
+				LTV           json.RawMessage `json:"ltv"`
+				PurchaseCount int             `json:"purchase_count"`
+			} `json:"profile"`
+			Facts      []struct{ Kind, ID string } `json:"facts"`
+			Deliveries []struct {
+				Destination string `json:"destination"`
+				FactKind    string `json:"fact_kind"`
+				Status      string `json:"status"`
+			} `json:"deliveries"`
+		}
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			return false, out
+		}
+		dests := map[string]bool{}
+		for _, d := range v.Deliveries {
+			if d.FactKind == "OrderPlaced" {
+				dests[d.Destination] = true
+			}
+		}
+		return v.Profile.PurchaseCount == 1 && dests["ontraport"] && dests["iterable"], out
+	})
+}
+
+// TestServeStopsWithoutLoss posts a steady stream of webhooks, stops serve mid-stream (as
+// SIGTERM does), restarts it, and checks that every delivery that was answered 200 ends up in
+// the stored history.
+func TestServeStopsWithoutLoss(t *testing.T) {
+	data := t.TempDir()
+	putAccount(t, data, "acme", testAccount)
+	s := startServe(t, data)
+
+	var mu sync.Mutex
+	var accepted []string
+	stopPosting := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stopPosting:
+					return
+				default:
+				}
+				id := fmt.Sprintf("S-%d-%d", w, i)
+				if post(t, "http://"+s.addr+"/webhooks/ultracart/acme", ucOrder(id, fmt.Sprintf("buyer%d@example.com", w), "10.00", "0.00")) == http.StatusOK {
+					mu.Lock()
+					accepted = append(accepted, id)
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited with %d after its stop, want 0", code)
+	}
+	close(stopPosting)
+	wg.Wait()
+	if len(accepted) < 5 {
+		t.Fatalf("only %d deliveries were accepted before the stop; the test needs a stream", len(accepted))
+	}
+	startServe(t, data)
+	eventually(t, 60*time.Second, "every accepted order is stored", func() (bool, string) {
+		out, code := runCLI(t, data, "orders", "list", "acme")
+		if code != 0 {
+			return false, out
+		}
+		stored := map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var o struct{ ID string }
+			if json.Unmarshal([]byte(line), &o) == nil {
+				stored[o.ID] = true
+			}
+		}
+		var missing []string
+		for _, id := range accepted {
+			if !stored[id] {
+				missing = append(missing, id)
+			}
+		}
+		return len(missing) == 0, fmt.Sprintf("%d accepted, %d stored, missing %v", len(accepted), len(stored), missing[:min(10, len(missing))])
+	})
+}

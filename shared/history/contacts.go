@@ -1,0 +1,431 @@
+package history
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/store"
+)
+
+// Repo reads and writes an account's history.
+type Repo struct {
+	s store.Store
+}
+
+// New returns a Repo over s.
+func New(s store.Store) *Repo { return &Repo{s: s} }
+
+// Store exposes the underlying port for callers that compose their own transactions.
+func (r *Repo) Store() store.Store { return r.s }
+
+// ContactState is what ingest needs of one contact to apply an event: the profile and the
+// records its aggregates are computed from, each with the version it was read at.
+type ContactState struct {
+	Account string
+	Email   string
+	Profile domain.Contact
+	// Stored is the profile as it was read, to tell what a change changed (Profile may be
+	// edited in place while an event is applied).
+	Stored         domain.Contact
+	ProfileVersion int64 // 0 when the contact is new
+	Orders         map[string]domain.Order
+	OrderVersions  map[string]int64
+	Subs           map[string]domain.Subscription
+	SubVersions    map[string]int64
+	Carts          map[string]domain.Cart
+	// Outbox holds facts committed but not yet confirmed sent to the destination queues.
+	Outbox []domain.Fact
+}
+
+// OrderList returns the orders sorted by key, for deterministic aggregation.
+func (c *ContactState) OrderList() []domain.Order {
+	out := make([]domain.Order, 0, len(c.Orders))
+	for _, o := range c.Orders {
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// SubList returns the subscriptions sorted by key.
+func (c *ContactState) SubList() []domain.Subscription {
+	out := make([]domain.Subscription, 0, len(c.Subs))
+	for _, s := range c.Subs {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// LoadContact reads the state of one contact. A contact that does not exist yet comes back
+// empty, with ProfileVersion 0.
+func (r *Repo) LoadContact(ctx context.Context, account, email string) (*ContactState, error) {
+	pk := ContactPK(account, email)
+	st := &ContactState{Account: account, Email: email,
+		Profile:       domain.Contact{Account: account, Email: email},
+		Stored:        domain.Contact{Account: account, Email: email},
+		Orders:        map[string]domain.Order{},
+		OrderVersions: map[string]int64{},
+		Subs:          map[string]domain.Subscription{},
+		SubVersions:   map[string]int64{},
+		Carts:         map[string]domain.Cart{},
+	}
+	it, err := r.s.Get(ctx, pk, skProfile)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(it.Data, &st.Profile); err != nil {
+			return nil, fmt.Errorf("contact %s of %s: stored profile is unreadable: %w", email, account, err)
+		}
+		_ = json.Unmarshal(it.Data, &st.Stored)
+		st.ProfileVersion = it.Version
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
+	}
+	for _, p := range []string{prefOrder, prefSub, prefCart, prefOutbox} {
+		items, err := store.QueryAll(ctx, r.s, store.Query{PK: pk, SKPrefix: p})
+		if err != nil {
+			return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
+		}
+		for _, it := range items {
+			if err := st.decode(p, it); err != nil {
+				return nil, fmt.Errorf("contact %s of %s: item %s is unreadable: %w", email, account, it.SK, err)
+			}
+		}
+	}
+	return st, nil
+}
+
+func (c *ContactState) decode(prefix string, it store.Item) error {
+	switch prefix {
+	case prefOrder:
+		var o domain.Order
+		if err := json.Unmarshal(it.Data, &o); err != nil {
+			return err
+		}
+		c.Orders[o.Key] = o
+		c.OrderVersions[o.Key] = it.Version
+	case prefSub:
+		var s domain.Subscription
+		if err := json.Unmarshal(it.Data, &s); err != nil {
+			return err
+		}
+		c.Subs[s.Key] = s
+		c.SubVersions[s.Key] = it.Version
+	case prefCart:
+		var ct domain.Cart
+		if err := json.Unmarshal(it.Data, &ct); err != nil {
+			return err
+		}
+		c.Carts[string(ct.Source)+":"+ct.CartID] = ct
+	case prefOutbox:
+		var f domain.Fact
+		if err := json.Unmarshal(it.Data, &f); err != nil {
+			return err
+		}
+		c.Outbox = append(c.Outbox, f)
+	}
+	return nil
+}
+
+// Writes collects the writes of one change to the history, to commit all or nothing.
+type Writes struct {
+	ws   []store.Write
+	keys map[store.Key]int
+}
+
+// Len is the number of writes collected.
+func (w *Writes) Len() int { return len(w.ws) }
+
+// List returns the collected writes.
+func (w *Writes) List() []store.Write { return w.ws }
+
+func (w *Writes) add(x store.Write) {
+	if w.keys == nil {
+		w.keys = map[store.Key]int{}
+	}
+	k := x.Target()
+	if i, ok := w.keys[k]; ok {
+		// A later write to the same key replaces the earlier one but keeps its guard, so a
+		// change that touches an item twice still commits in one transaction.
+		prev := w.ws[i]
+		x.Cond, x.Expect = prev.Cond, prev.Expect
+		w.ws[i] = x
+		return
+	}
+	w.keys[k] = len(w.ws)
+	w.ws = append(w.ws, x)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Every value written here is a plain struct of the domain package.
+		panic(fmt.Sprintf("history: encode %T: %v", v, err))
+	}
+	return b
+}
+
+// guard returns the condition for replacing an item read at version v.
+func guard(it store.Item, v int64) store.Write {
+	if v == 0 {
+		it.Version = 1
+		return store.PutItem(it, store.NotExists)
+	}
+	it.Version = v + 1
+	return store.PutIfVersion(it, v)
+}
+
+// PutProfile stores the contact's profile, guarded by the version it was read at, so two
+// concurrent ingests of one contact cannot both win.
+func (w *Writes) PutProfile(c *ContactState, p domain.Contact) {
+	w.add(guard(store.Item{PK: ContactPK(c.Account, c.Email), SK: skProfile, Data: mustJSON(p)}, c.ProfileVersion))
+}
+
+// PutOrder stores an order of the contact.
+func (w *Writes) PutOrder(c *ContactState, o domain.Order) {
+	at := o.PaidAt
+	if at.IsZero() {
+		at = o.CreatedAt
+	}
+	it := store.Item{PK: ContactPK(c.Account, c.Email), SK: orderSK(o.Key),
+		GSI1PK: orderGSI1(c.Account, o.Key), GSI1SK: "O", Data: mustJSON(o)}
+	if !at.IsZero() {
+		it.GSI2PK, it.GSI2SK = monthGSI2(c.Account, at), orderGSI2SK(at, o.Key)
+	}
+	w.add(guard(it, c.OrderVersions[o.Key]))
+}
+
+// DeleteOrder removes an order from the contact (it moved to another contact).
+func (w *Writes) DeleteOrder(c *ContactState, orderKey string) {
+	w.add(store.Write{Op: store.OpDelete, Key: store.Key{PK: ContactPK(c.Account, c.Email), SK: orderSK(orderKey)},
+		Cond: store.VersionEquals, Expect: c.OrderVersions[orderKey]})
+}
+
+// PutSub stores a subscription of the contact.
+func (w *Writes) PutSub(c *ContactState, s domain.Subscription) {
+	it := store.Item{PK: ContactPK(c.Account, c.Email), SK: subSK(s.Key),
+		GSI1PK: subGSI1(c.Account, s.Key), GSI1SK: "S", Data: mustJSON(s)}
+	w.add(guard(it, c.SubVersions[s.Key]))
+}
+
+// DeleteSub removes a subscription from the contact (it moved to another contact).
+func (w *Writes) DeleteSub(c *ContactState, subKey string) {
+	w.add(store.Write{Op: store.OpDelete, Key: store.Key{PK: ContactPK(c.Account, c.Email), SK: subSK(subKey)},
+		Cond: store.VersionEquals, Expect: c.SubVersions[subKey]})
+}
+
+// PutCart stores a cart of the contact.
+func (w *Writes) PutCart(c *ContactState, ct domain.Cart) {
+	w.add(store.PutItem(store.Item{PK: ContactPK(c.Account, c.Email), SK: cartSK(string(ct.Source) + ":" + ct.CartID), Data: mustJSON(ct)}, store.Always))
+}
+
+// AddFacts records facts in the contact's log and in its outbox, to be sent after the commit.
+// Fact ids are deterministic, so recording a fact twice writes the same item.
+func (w *Writes) AddFacts(c *ContactState, facts []domain.Fact) {
+	pk := ContactPK(c.Account, c.Email)
+	for _, f := range facts {
+		w.add(store.PutItem(store.Item{PK: pk, SK: factSK(f.ID), Data: mustJSON(f)}, store.Always))
+		w.add(store.PutItem(store.Item{PK: pk, SK: outboxSK(f.ID), Data: mustJSON(f)}, store.Always))
+	}
+}
+
+// MarkIngested writes the dedupe marker of a source event, so the same event arriving again
+// (a webhook retry, a poller overlap) is recognised. It expires after ttl.
+func (w *Writes) MarkIngested(account, hash string, at time.Time, ttl time.Duration) {
+	w.add(store.PutItem(store.Item{PK: dedupePK(account, hash), SK: dash, ExpiresAt: at.Add(ttl),
+		Data: mustJSON(map[string]any{"at": at})}, store.NotExists))
+}
+
+// PutAlias points an old email at the new one after an email change.
+func (w *Writes) PutAlias(account, oldEmail, newEmail string, at time.Time) {
+	w.add(store.PutItem(store.Item{PK: ContactPK(account, oldEmail), SK: skAlias,
+		Data: mustJSON(map[string]any{"email": newEmail, "at": at})}, store.Always))
+}
+
+// DeleteProfile removes an emptied contact's profile (after its history moved to a new email).
+func (w *Writes) DeleteProfile(c *ContactState) {
+	if c.ProfileVersion == 0 {
+		return
+	}
+	w.add(store.Write{Op: store.OpDelete, Key: store.Key{PK: ContactPK(c.Account, c.Email), SK: skProfile},
+		Cond: store.VersionEquals, Expect: c.ProfileVersion})
+}
+
+// PutCustomer remembers which email a source customer profile has.
+func (w *Writes) PutCustomer(account, source, customerID, email string) {
+	w.add(store.PutItem(store.Item{PK: customerPK(account, source, customerID), SK: dash,
+		Data: mustJSON(map[string]string{"email": email})}, store.Always))
+}
+
+// PutItem stores a catalogue item.
+func (w *Writes) PutItem(account string, it domain.Item) {
+	w.add(store.PutItem(store.Item{PK: itemPK(account, string(it.Source)), SK: it.SKU, Data: mustJSON(it)}, store.Always))
+}
+
+// Commit applies the writes all or nothing. A lost race comes back as store.ErrConditionFailed;
+// the caller reloads and applies again.
+func (r *Repo) Commit(ctx context.Context, w *Writes) error {
+	if w.Len() == 0 {
+		return nil
+	}
+	if w.Len() > store.MaxTransactWrites {
+		return fmt.Errorf("one change needs %d writes, over the table's %d-write transaction limit", w.Len(), store.MaxTransactWrites)
+	}
+	return r.s.Transact(ctx, w.ws)
+}
+
+// ClearOutbox removes facts from the outbox once they are on the destination queues.
+func (r *Repo) ClearOutbox(ctx context.Context, account, email string, ids []string) error {
+	for _, id := range ids {
+		if err := r.s.Write(ctx, store.DeleteKey(store.Key{PK: ContactPK(account, email), SK: outboxSK(id)}, store.Always)); err != nil {
+			return fmt.Errorf("clear sent fact %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// Ingested reports whether a source event with this content hash was already ingested.
+func (r *Repo) Ingested(ctx context.Context, account, hash string) (bool, error) {
+	_, err := r.s.Get(ctx, dedupePK(account, hash), dash)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ResolveEmail follows email aliases (after email changes) to the contact's current email.
+func (r *Repo) ResolveEmail(ctx context.Context, account, email string) (string, error) {
+	seen := map[string]bool{}
+	for !seen[email] {
+		seen[email] = true
+		it, err := r.s.Get(ctx, ContactPK(account, email), skAlias)
+		if errors.Is(err, store.ErrNotFound) {
+			return email, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("resolve email alias of %s: %w", email, err)
+		}
+		var a struct{ Email string }
+		if err := json.Unmarshal(it.Data, &a); err != nil || a.Email == "" {
+			return email, nil
+		}
+		email = a.Email
+	}
+	return email, nil
+}
+
+// CustomerEmail returns the email a source customer profile last had ("" when unknown).
+func (r *Repo) CustomerEmail(ctx context.Context, account, source, customerID string) (string, error) {
+	it, err := r.s.Get(ctx, customerPK(account, source, customerID), dash)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var c struct{ Email string }
+	_ = json.Unmarshal(it.Data, &c)
+	return c.Email, nil
+}
+
+// FindOrder finds which contact holds an order, by its key ("" when the order is new).
+func (r *Repo) FindOrder(ctx context.Context, account, orderKey string) (email string, err error) {
+	return r.findBy(ctx, account, orderGSI1(account, orderKey))
+}
+
+// FindSub finds which contact holds a subscription ("" when it is new).
+func (r *Repo) FindSub(ctx context.Context, account, subKey string) (email string, err error) {
+	return r.findBy(ctx, account, subGSI1(account, subKey))
+}
+
+func (r *Repo) findBy(ctx context.Context, account, gsi1pk string) (string, error) {
+	p, err := r.s.Query(ctx, store.Query{Index: store.GSI1, PK: gsi1pk, Limit: 1})
+	if err != nil {
+		return "", err
+	}
+	if len(p.Items) == 0 {
+		return "", nil
+	}
+	email, _ := contactEmail(account, p.Items[0].PK)
+	return email, nil
+}
+
+// Item returns a stored catalogue item (nil when new).
+func (r *Repo) Item(ctx context.Context, account string, source domain.Source, sku string) (*domain.Item, error) {
+	it, err := r.s.Get(ctx, itemPK(account, string(source)), sku)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var x domain.Item
+	if err := json.Unmarshal(it.Data, &x); err != nil {
+		return nil, err
+	}
+	return &x, nil
+}
+
+// ContactView is everything stored about one contact, for `cartrelay contacts get`.
+type ContactView struct {
+	Profile       *domain.Contact       `json:"profile"`
+	Orders        []domain.Order        `json:"orders"`
+	Subscriptions []domain.Subscription `json:"subscriptions"`
+	Carts         []domain.Cart         `json:"carts,omitempty"`
+	Facts         []domain.Fact         `json:"facts"`
+	Deliveries    []json.RawMessage     `json:"deliveries"`
+	// AliasOf is set when the email was changed: the contact now lives under this email.
+	AliasOf string `json:"alias_of,omitempty"`
+}
+
+// View reads everything about one contact.
+func (r *Repo) View(ctx context.Context, account, email string) (*ContactView, error) {
+	items, err := store.QueryAll(ctx, r.s, store.Query{PK: ContactPK(account, email)})
+	if err != nil {
+		return nil, err
+	}
+	v := &ContactView{Orders: []domain.Order{}, Subscriptions: []domain.Subscription{}, Facts: []domain.Fact{}, Deliveries: []json.RawMessage{}}
+	for _, it := range items {
+		switch {
+		case it.SK == skProfile:
+			var p domain.Contact
+			if err := json.Unmarshal(it.Data, &p); err == nil {
+				v.Profile = &p
+			}
+		case it.SK == skAlias:
+			var a struct{ Email string }
+			_ = json.Unmarshal(it.Data, &a)
+			v.AliasOf = a.Email
+		case strings.HasPrefix(it.SK, prefOrder):
+			var o domain.Order
+			if json.Unmarshal(it.Data, &o) == nil {
+				v.Orders = append(v.Orders, o)
+			}
+		case strings.HasPrefix(it.SK, prefSub):
+			var s domain.Subscription
+			if json.Unmarshal(it.Data, &s) == nil {
+				v.Subscriptions = append(v.Subscriptions, s)
+			}
+		case strings.HasPrefix(it.SK, prefCart):
+			var c domain.Cart
+			if json.Unmarshal(it.Data, &c) == nil {
+				v.Carts = append(v.Carts, c)
+			}
+		case strings.HasPrefix(it.SK, prefFact):
+			var f domain.Fact
+			if json.Unmarshal(it.Data, &f) == nil {
+				v.Facts = append(v.Facts, f)
+			}
+		case strings.HasPrefix(it.SK, prefDeliv):
+			v.Deliveries = append(v.Deliveries, json.RawMessage(it.Data))
+		}
+	}
+	sort.SliceStable(v.Facts, func(i, j int) bool { return v.Facts[i].OccurredAt.Before(v.Facts[j].OccurredAt) })
+	return v, nil
+}

@@ -1,0 +1,50 @@
+package ultracart
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func benchDecodeNormalize(b *testing.B, body []byte) {
+	b.Helper()
+	raws, err := DecodeDelivery(body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	perDelivery := len(raws)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		raws, err := DecodeDelivery(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range raws {
+			if _, err := Normalize(r, receivedAt); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(perDelivery*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkDecodeNormalizeKitchenSink measures one delivery holding the fully expanded order.
+func BenchmarkDecodeNormalizeKitchenSink(b *testing.B) {
+	benchDecodeNormalize(b, readFixture(b, "order_create_kitchen_sink.json"))
+}
+
+// BenchmarkDecodeNormalizeKitchenSinkBatch measures a delivery of 50 such events, compressed,
+// the largest batch a webhook is likely to be configured for.
+func BenchmarkDecodeNormalizeKitchenSinkBatch(b *testing.B) {
+	var one []json.RawMessage
+	if err := json.Unmarshal(readFixture(b, "order_create_kitchen_sink.json"), &one); err != nil {
+		b.Fatal(err)
+	}
+	batch := make([]json.RawMessage, 50)
+	for i := range batch {
+		batch[i] = one[0]
+	}
+	array, _ := json.Marshal(batch)
+	benchDecodeNormalize(b, []byte(`{"events":`+jsonString(b64gz(b, array))+`}`))
+}

@@ -1,0 +1,204 @@
+package ultracart
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/domain"
+)
+
+// customerEvent maps customer_create, customer_update and customer_delete. Every customer event
+// needs customer_profile_oid (an email change is recognised by the profile id); create and
+// update also need the email. The profile's default billing address (else its first) gives
+// the name, address and phone. UltraCart's customer model has no marketing opt-ins, so they
+// stay unknown (nil).
+func (n *normalizer) customerEvent(c *Customer) (domain.Event, error) {
+	oid := strings.TrimSpace(string(c.CustomerProfileOID))
+	if oid == "" {
+		return domain.Event{}, missing("customer_profile_oid")
+	}
+	del := n.name == "customer_delete"
+	var mail string
+	if text(c.Email) != "" || !del {
+		var err error
+		if mail, err = email("email", c.Email); err != nil {
+			return domain.Event{}, err
+		}
+	}
+	modified, err := timeField("last_modified_dts", c.LastModifiedDTS)
+	if err != nil {
+		return domain.Event{}, err
+	}
+	signup, err := timeField("signup_dts", c.SignupDTS)
+	if err != nil {
+		return domain.Event{}, err
+	}
+	out := &domain.Customer{Source: domain.UltraCart, CustomerID: oid, Email: mail, Deleted: del}
+	if b := defaultAddress(c.Billing); b != nil {
+		out.FirstName, out.LastName = text(b.FirstName), text(b.LastName)
+		out.Address = address(b.FirstName, b.LastName, b.Company, b.Address1, b.Address2, b.City, b.StateRegion, b.PostalCode, b.CountryCode)
+		out.Phone = phone(b.CountryCode, b.DayPhone, b.EveningPhone)
+	}
+	at := firstNonZero(modified, signup)
+	if del {
+		at = time.Time{} // a deletion is not dated in the payload
+	}
+	e := n.event(domain.KindCustomer, at)
+	e.Customer = out
+	return e, nil
+}
+
+func defaultAddress(as []CustomerAddress) *CustomerAddress {
+	for i := range as {
+		if as[i].DefaultBilling.True() {
+			return &as[i]
+		}
+	}
+	if len(as) > 0 {
+		return &as[0]
+	}
+	return nil
+}
+
+// itemEvent maps item_create, item_update and item_delete. The item's name is UltraCart's
+// description (its short title), the description its extended description, the price
+// pricing.cost in pricing.currency_code (else the base currency), the image the first
+// multimedia file of type Image, and the category its folder path.
+func (n *normalizer) itemEvent(it *Item) (domain.Event, error) {
+	sku := text(it.MerchantItemID)
+	if sku == "" {
+		return domain.Event{}, missing("merchant_item_id")
+	}
+	modified, err := timeField("last_modified_dts", it.LastModifiedDTS)
+	if err != nil {
+		return domain.Event{}, err
+	}
+	created, err := timeField("creation_dts", it.CreationDTS)
+	if err != nil {
+		return domain.Event{}, err
+	}
+	out := &domain.Item{Source: domain.UltraCart, SKU: sku, Name: text(it.Description),
+		Deleted: n.name == "item_delete", UpdatedAt: firstNonZero(modified, created)}
+	cur := n.baseCurrency("", "", nil)
+	if p := it.Pricing; p != nil {
+		if c := strings.ToUpper(text(p.CurrencyCode)); c != "" {
+			cur = c
+		}
+		if out.Price, err = plainMoney("pricing.cost", p.Cost, cur); err != nil {
+			return domain.Event{}, err
+		}
+	} else {
+		out.Price = domain.Money{Currency: cur}
+	}
+	if c := it.Content; c != nil {
+		out.Description = text(c.ExtendedDescription)
+		out.URL = text(c.ViewURL)
+		for _, m := range c.Multimedia {
+			if strings.EqualFold(text(m.Type), "image") {
+				if u := first(m.URL, m.CloudURL); u != "" {
+					out.ImageURL = u
+					break
+				}
+			}
+		}
+	}
+	if p := strings.Trim(text(it.ParentCategoryPath), "/"); p != "" {
+		out.Categories = []string{p}
+	}
+	at := out.UpdatedAt
+	if out.Deleted {
+		at = time.Time{}
+	}
+	e := n.event(domain.KindItem, at)
+	e.Item = out
+	return e, nil
+}
+
+// cartEvent maps checkout_cart_abandon and checkout_cart_send_return_email. A cart needs its
+// cart_id and an email (billing.email, else the logged-in profile's). Amounts are in the cart's
+// base_currency_code. A cart carries no timestamp, so At is the receipt time.
+func (n *normalizer) cartEvent(c *Cart) (domain.Event, error) {
+	id := text(c.CartID)
+	if id == "" {
+		return domain.Event{}, missing("cart_id")
+	}
+	var (
+		mail string
+		err  error
+	)
+	switch {
+	case c.Billing != nil && text(c.Billing.Email) != "":
+		mail, err = email("billing.email", c.Billing.Email)
+	case c.CustomerProfile != nil && text(c.CustomerProfile.Email) != "":
+		mail, err = email("customer_profile.email", c.CustomerProfile.Email)
+	default:
+		err = missing("billing.email")
+	}
+	if err != nil {
+		return domain.Event{}, err
+	}
+	cur := n.opt.BaseCurrency
+	if cur == "" {
+		cur = strings.ToUpper(text(c.BaseCurrencyCode))
+	}
+	if cur == "" || !domain.ValidCurrency(cur) {
+		cur = n.baseCurrency(c.CurrencyCode, c.ExchangeRate, nil)
+	}
+	out := &domain.Cart{Source: domain.UltraCart, CartID: id, Email: mail, At: n.receivedAt, UTMs: utms(c.UTMs)}
+	if c.Summary != nil {
+		if out.Total, err = money("summary.total", c.Summary.Total, cur); err != nil {
+			return domain.Event{}, err
+		}
+	} else {
+		out.Total = domain.Money{Currency: cur}
+	}
+	for i, it := range c.Items {
+		field := fmt.Sprintf("items[%d]", i)
+		sku := text(it.ItemID)
+		if sku == "" {
+			return domain.Event{}, missing(field + ".item_id")
+		}
+		qty, err := wholeNumber(field+".quantity", it.Quantity)
+		if err != nil {
+			return domain.Event{}, err
+		}
+		li := domain.LineItem{SKU: sku, Name: text(it.Description), Quantity: qty,
+			ImageURL: text(it.DefaultImageURL), URL: text(it.ViewURL)}
+		if li.UnitPrice, err = money(field+".unit_cost", it.UnitCost, cur); err != nil {
+			return domain.Event{}, err
+		}
+		if li.Discount, err = money(field+".discount", it.Discount, cur); err != nil {
+			return domain.Event{}, err
+		}
+		li.Refunded = domain.Money{Currency: cur}
+		switch {
+		case it.TotalCostWithDiscount != nil && it.TotalCostWithDiscount.Value != "":
+			li.Total, err = money(field+".total_cost_with_discount", it.TotalCostWithDiscount, cur)
+		default:
+			li.Total, err = lineTotal(li)
+			if err != nil {
+				err = &fieldError{field: field, reason: "total cannot be computed: " + err.Error(), err: err}
+			}
+		}
+		if err != nil {
+			return domain.Event{}, err
+		}
+		if it.Upsell.True() {
+			li.Kind = "upsell"
+		} else if it.Kit.True() {
+			li.Kind = "kit"
+		}
+		out.Items = append(out.Items, li)
+	}
+	if b := c.Billing; b != nil {
+		out.Billing = address(b.FirstName, b.LastName, b.Company, b.Address1, b.Address2, b.City, b.StateRegion, b.PostalCode, b.CountryCode)
+		out.Phone = phone(b.CountryCode, b.CellPhoneE164, b.CellPhone, b.DayPhoneE164, b.DayPhone, b.EveningPhoneE164, b.EveningPhone)
+	}
+	if ch := c.Checkout; ch != nil {
+		out.ReturnURL = text(ch.ReturnURL)
+	}
+	e := n.event(domain.KindCart, n.receivedAt)
+	e.Cart = out
+	return e, nil
+}

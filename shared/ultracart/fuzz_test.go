@@ -1,0 +1,136 @@
+package ultracart
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/cartrelay/cartrelay/shared/domain"
+)
+
+func FuzzDecodeDelivery(f *testing.F) {
+	for _, file := range fixtures(f) {
+		body, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(body)
+	}
+	plain := readFixture(f, "order_create_kitchen_sink.json")
+	for _, body := range compressedVariants(f, plain) {
+		f.Add(body)
+	}
+	f.Add([]byte(`{"events":"H4sI"}`))
+	f.Add([]byte(`[{"a":1},{"b":{}},"x",null]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		raws, err := DecodeDelivery(body)
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) || !errors.Is(err, ErrMalformed) {
+				t.Fatalf("untyped error %T: %v", err, err)
+			}
+			if raws != nil {
+				t.Fatalf("events returned with an error")
+			}
+			return
+		}
+		for i, r := range raws {
+			if r.Index != i {
+				t.Fatalf("event %d has index %d", i, r.Index)
+			}
+			if r.Err != nil {
+				if !errors.Is(r.Err, ErrBadElement) {
+					t.Fatalf("event %d: untyped element error %v", i, r.Err)
+				}
+				continue
+			}
+			if r.Name == "" || len(r.Payload) == 0 || r.Payload[0] != '{' || !json.Valid(r.Payload) {
+				t.Fatalf("event %d: name %q payload %q is not a named object", i, r.Name, r.Payload)
+			}
+			checkNormalize(t, r)
+		}
+	})
+}
+
+func FuzzNormalize(f *testing.F) {
+	for _, file := range fixtures(f) {
+		body, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		raws, err := DecodeDelivery(body)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, r := range raws {
+			f.Add(r.Name, []byte(r.Payload))
+		}
+	}
+	f.Add("order_create", []byte(`{"order_id":"1","billing":{"email":"a@b"},"summary":{"total":{"value":"1e400"}}}`))
+	f.Add("auto_order_rebill", []byte(`{"auto_order_code":"A","rebill_orders":[{"order_id":"2","billing":{"email":"a@b"}}]}`))
+	f.Fuzz(func(t *testing.T, name string, payload []byte) {
+		checkNormalize(t, RawEvent{Index: 1, Name: name, Payload: payload})
+	})
+}
+
+// checkNormalize asserts Normalize's contract on one event: no panic, typed errors, and
+// well-formed events.
+func checkNormalize(t *testing.T, r RawEvent) {
+	t.Helper()
+	evs, err := Normalize(r, receivedAt)
+	if err != nil {
+		var ee *EventError
+		if !errors.As(err, &ee) || (!errors.Is(err, ErrUnknownEvent) && !errors.Is(err, ErrInvalidEvent)) {
+			t.Fatalf("untyped error %T: %v", err, err)
+		}
+		if evs != nil {
+			t.Fatalf("events returned with an error")
+		}
+		return
+	}
+	if len(evs) == 0 {
+		t.Fatalf("no events and no error")
+	}
+	for _, e := range evs {
+		if e.Source != domain.UltraCart || e.Name != r.Name || e.OccurredAt.IsZero() {
+			t.Fatalf("bad event header %+v", e)
+		}
+		set := 0
+		for _, p := range []bool{e.Order != nil, e.Sub != nil, e.Customer != nil, e.Item != nil, e.Cart != nil} {
+			if p {
+				set++
+			}
+		}
+		if set != 1 {
+			t.Fatalf("event of kind %s has %d parts set", e.Kind, set)
+		}
+		switch e.Kind {
+		case domain.KindOrder:
+			if e.Order == nil || e.Order.Key == "" || e.Order.Email == "" || e.Order.Status == "" {
+				t.Fatalf("incomplete order %+v", e.Order)
+			}
+		case domain.KindSubscription:
+			if e.Sub == nil || e.Sub.Key == "" || e.Sub.Email == "" || e.Sub.Status == "" || e.Sub.StatusAt.IsZero() {
+				t.Fatalf("incomplete subscription %+v", e.Sub)
+			}
+		case domain.KindCustomer:
+			if e.Customer == nil || e.Customer.CustomerID == "" {
+				t.Fatalf("incomplete customer %+v", e.Customer)
+			}
+		case domain.KindItem:
+			if e.Item == nil || e.Item.SKU == "" {
+				t.Fatalf("incomplete item %+v", e.Item)
+			}
+		case domain.KindCart:
+			if e.Cart == nil || e.Cart.CartID == "" || e.Cart.Email == "" {
+				t.Fatalf("incomplete cart %+v", e.Cart)
+			}
+		default:
+			t.Fatalf("unknown kind %q", e.Kind)
+		}
+		if _, err := json.Marshal(e); err != nil {
+			t.Fatalf("event does not marshal: %v", err)
+		}
+	}
+}
