@@ -244,6 +244,18 @@ func (in *ingestion) applyOrder(ctx context.Context, w *history.Writes, o domain
 			return nil, err
 		}
 	}
+	if merged.CustomerID != "" {
+		// The first email seen on a customer profile is where an email change on that profile
+		// starts from. Orders only seed it: a gift order with another billing email must not
+		// move it (customer events always do).
+		known, err := in.repo.CustomerEmail(ctx, in.acct.ID, string(merged.Source), merged.CustomerID)
+		if err != nil {
+			return nil, err
+		}
+		if known == "" {
+			w.PutCustomer(in.acct.ID, string(merged.Source), merged.CustomerID, target)
+		}
+	}
 	facts := ledger.OrderFacts(in.acct.ID, stored, merged, in.cutover())
 	for i := range facts {
 		facts[i].Email = dst.Email

@@ -142,8 +142,12 @@ func (a *App) enqueue(ctx context.Context, log *slog.Logger, delivery string, ev
 			log.Error("encode event", slog.Int("index", e.Index), slog.Any("error", err))
 			return jsonError(http.StatusServiceUnavailable, "could not store event %d; the delivery will be retried", e.Index), nil
 		}
-		msgs = append(msgs, queue.Message{ID: fmt.Sprintf("e%d", i), Body: body,
-			Attributes: map[string]string{"account": e.Account, "source": string(e.Source), "event": truncate(e.Name, 200)}})
+		attrs := map[string]string{"account": e.Account, "source": string(e.Source)}
+		if e.Name != "" {
+			// SQS refuses empty attribute values; a malformed event may have no name.
+			attrs["event"] = truncate(e.Name, 200)
+		}
+		msgs = append(msgs, queue.Message{ID: fmt.Sprintf("e%d", i), Body: body, Attributes: attrs})
 	}
 	if len(msgs) > 0 {
 		if err := a.d.Queue.Send(ctx, queue.Ingest, msgs); err != nil {

@@ -1,0 +1,277 @@
+package app_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/queue"
+)
+
+func TestUltraCartWebhookRefusals(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	h.account("other", `,"ultracart":{"webhook_username":"someone","webhook_password":"else-pass"}`)
+	order := fixture(t, "ultracart", "order_create.json")
+	for _, tc := range []struct {
+		name       string
+		path       string
+		headers    map[string]string
+		body       []byte
+		want       int
+		wantChalln bool
+		wantInBody string
+	}{
+		{"no credentials", "/webhooks/ultracart/acme", nil, order, 401, true, "credentials"},
+		{"wrong password", "/webhooks/ultracart/acme", basic(ucUser, "nope"), order, 401, true, "credentials"},
+		{"unknown account answers like a wrong password", "/webhooks/ultracart/ghost", basic(ucUser, ucPass), order, 401, true, "credentials"},
+		{"another account's credentials", "/webhooks/ultracart/other", basic(ucUser, ucPass), order, 401, true, "credentials"},
+		{"malformed JSON", "/webhooks/ultracart/acme", basic(ucUser, ucPass), []byte(`{"events":[{"order_create":`), 400, false, ""},
+		{"not an event list", "/webhooks/ultracart/acme", basic(ucUser, ucPass), []byte(`"hello"`), 400, false, ""},
+		{"empty body", "/webhooks/ultracart/acme", basic(ucUser, ucPass), nil, 400, false, "empty"},
+		{"over the size cap", "/webhooks/ultracart/acme", basic(ucUser, ucPass), bytes.Repeat([]byte(" "), 7<<20), 413, false, "limit"},
+		{"unknown source", "/webhooks/shopify/acme", basic(ucUser, ucPass), order, 404, false, "ultracart"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := h.env.App.Webhook(context.Background(), httpReq("POST", tc.path, "application/json", tc.body, tc.headers))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, resp.Body)
+			}
+			if got := resp.Headers["www-authenticate"] != ""; got != tc.wantChalln {
+				t.Errorf("WWW-Authenticate present = %v, want %v", got, tc.wantChalln)
+			}
+			var msg struct{ Error string }
+			if json.Unmarshal([]byte(resp.Body), &msg) != nil || msg.Error == "" {
+				t.Errorf("answer %q has no error message", resp.Body)
+			}
+			if !strings.Contains(msg.Error, tc.wantInBody) {
+				t.Errorf("message %q does not mention %q", msg.Error, tc.wantInBody)
+			}
+			if n := h.queued(queue.Ingest); n != 0 {
+				t.Fatalf("%d event(s) queued for a refused delivery", n)
+			}
+		})
+	}
+}
+
+func TestUltraCartEnvelopesAndCompression(t *testing.T) {
+	plain := fixture(t, "ultracart", "order_create.json")
+	var env struct{ Events []json.RawMessage }
+	if err := json.Unmarshal(plain, &env); err != nil {
+		t.Fatal(err)
+	}
+	bare, _ := json.Marshal(env.Events)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(bare)
+	zw.Close()
+	compressed, _ := json.Marshal(map[string]string{"events": base64.StdEncoding.EncodeToString(gz.Bytes())})
+	for name, body := range map[string][]byte{"events object": plain, "bare array": bare, "gzip+base64": compressed} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.account("acme", "")
+			if resp := h.postUC("acme", body); resp.StatusCode != 200 {
+				t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+			}
+			h.drainIngest()
+			if got := len(h.facts(queue.Iterable, domain.FactOrderPlaced)); got != 1 {
+				t.Fatalf("%d OrderPlaced facts, want 1", got)
+			}
+			v := h.contact("acme", "marcus.reyes@example.com")
+			if v.Profile == nil || v.Profile.PurchaseCount != 1 || v.Profile.LTV.Decimal() != "59.98" {
+				t.Fatalf("profile after one order: %+v", v.Profile)
+			}
+		})
+	}
+}
+
+func TestBadAndUnknownEventsAreQuarantinedNotLost(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	resp := h.postUC("acme", fixture(t, "ultracart", "mixed_delivery.json"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("a delivery with one bad event answered %d: %s", resp.StatusCode, resp.Body)
+	}
+	h.drainIngest()
+	q := h.quarantined("acme")
+	kinds := map[string]int{}
+	for _, x := range q {
+		kinds[x.Kind]++
+		if x.Reason == "" || x.Message == "" {
+			t.Errorf("quarantined event without reason or message: %+v", x)
+		}
+	}
+	if kinds["malformed"] == 0 || kinds["unknown_event"] == 0 {
+		t.Fatalf("quarantine kinds %v; want malformed and unknown_event", kinds)
+	}
+	if got := len(h.facts(queue.Ontraport, domain.FactOrderPlaced)); got == 0 {
+		t.Fatal("the good events of the delivery were not ingested")
+	}
+}
+
+func TestRefundsAndDuplicatesCountOnce(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	create := fixture(t, "ultracart", "order_create.json")
+	partial := fixture(t, "ultracart", "order_refund_partial.json")
+	full := fixture(t, "ultracart", "order_refund_full.json")
+	// Out of order, with retries: the full refund first, then the older events twice.
+	for _, b := range [][]byte{create, full, partial, create, partial, full} {
+		if resp := h.postUC("acme", b); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		h.drainIngest()
+	}
+	for _, dest := range []string{queue.Ontraport, queue.Iterable} {
+		if n := len(h.facts(dest, domain.FactOrderPlaced)); n != 1 {
+			t.Errorf("%s got %d OrderPlaced, want 1", dest, n)
+		}
+		refunds := h.facts(dest, domain.FactOrderRefunded)
+		var sum int64
+		ids := map[string]bool{}
+		for _, f := range refunds {
+			sum += f.Refund.Delta.Minor
+			if ids[f.ID] {
+				t.Errorf("%s got refund fact %s twice", dest, f.ID)
+			}
+			ids[f.ID] = true
+		}
+		if sum != 5998 {
+			t.Errorf("%s refund deltas sum to %d cents, want 5998", dest, sum)
+		}
+	}
+	v := h.contact("acme", "marcus.reyes@example.com")
+	if v.Profile.LTV.Minor != 0 || v.Profile.Refunded.Decimal() != "59.98" || v.Profile.PurchaseCount != 1 {
+		t.Fatalf("after a full refund: ltv %s refunded %s count %d", v.Profile.LTV, v.Profile.Refunded, v.Profile.PurchaseCount)
+	}
+	if len(v.Orders) != 1 || v.Orders[0].Refunded.Decimal() != "59.98" {
+		t.Fatalf("stored orders %+v", v.Orders)
+	}
+}
+
+func TestTestOrdersAreStoredButNotCountedOrForwarded(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	h.postUC("acme", fixture(t, "ultracart", "order_test.json"))
+	h.drainIngest()
+	if n := len(h.facts(queue.Iterable, domain.FactOrderPlaced)); n != 0 {
+		t.Fatalf("a test order produced %d OrderPlaced", n)
+	}
+	var o struct{ Events []map[string]struct{ Billing struct{ Email string } } }
+	json.Unmarshal(fixture(t, "ultracart", "order_test.json"), &o)
+	email := ""
+	for _, ev := range o.Events {
+		for _, x := range ev {
+			email, _ = domain.NormalizeEmail(x.Billing.Email)
+		}
+	}
+	v := h.contact("acme", email)
+	if len(v.Orders) != 1 || !v.Orders[0].Test {
+		t.Fatalf("test order not stored as test: %+v", v.Orders)
+	}
+	if v.Profile != nil && v.Profile.PurchaseCount != 0 {
+		t.Fatalf("test order counted: %+v", v.Profile)
+	}
+}
+
+func TestEmailChangeMovesHistory(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	h.postUC("acme", fixture(t, "ultracart", "order_create.json"))
+	h.drainIngest()
+	h.postUC("acme", fixture(t, "ultracart", "customer_update.json"))
+	h.drainIngest()
+	changed := h.facts(queue.Iterable, domain.FactEmailChanged)
+	if len(changed) != 1 || changed[0].OldEmail != "marcus.reyes@example.com" || changed[0].Email != "marcus@reyes-design.example.com" {
+		t.Fatalf("EmailChanged facts: %+v", changed)
+	}
+	nw := h.contact("acme", "marcus@reyes-design.example.com")
+	if nw.Profile == nil || nw.Profile.PurchaseCount != 1 || len(nw.Orders) != 1 {
+		t.Fatalf("new contact does not carry the history: %+v", nw.Profile)
+	}
+	old := h.contact("acme", "marcus.reyes@example.com")
+	if old.AliasOf != "marcus@reyes-design.example.com" || len(old.Orders) != 0 {
+		t.Fatalf("old email should be an alias with no orders: alias %q, %d orders", old.AliasOf, len(old.Orders))
+	}
+	// A refund arriving under the old email counts under the new one.
+	h.postUC("acme", fixture(t, "ultracart", "order_refund_partial.json"))
+	h.drainIngest()
+	nw = h.contact("acme", "marcus@reyes-design.example.com")
+	if nw.Profile.Refunded.Decimal() != "20.00" {
+		t.Fatalf("refund after the change: refunded %s, want 20.00", nw.Profile.Refunded)
+	}
+}
+
+func TestAccountsAreIsolated(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	h.account("globex", "")
+	h.postUC("acme", fixture(t, "ultracart", "order_create.json"))
+	h.drainIngest()
+	if v := h.contact("globex", "marcus.reyes@example.com"); v.Profile != nil || len(v.Orders) != 0 {
+		t.Fatal("an order posted to acme shows up in globex")
+	}
+	for _, f := range h.sent[queue.Ontraport] {
+		if f.Account != "acme" || !strings.HasPrefix(f.ID, "acme:") {
+			t.Fatalf("fact %s of account %s", f.ID, f.Account)
+		}
+	}
+}
+
+func TestHistoricalEventsOnlyRefreshProfiles(t *testing.T) {
+	h := newHarness(t)
+	// The fixture's order is from 2024; the account starts forwarding in 2025.
+	h.account("acme", `,"forward_since":"2025-01-01T00:00:00Z","iterable":{"enabled":true,"history":"all"}`)
+	h.postUC("acme", fixture(t, "ultracart", "order_create.json"))
+	h.drainIngest()
+	if n := len(h.facts(queue.Ontraport, domain.FactOrderPlaced)); n != 0 {
+		t.Fatalf("ontraport (history: profiles) got %d historical OrderPlaced", n)
+	}
+	if n := len(h.facts(queue.Ontraport, domain.FactContactChanged)); n == 0 {
+		t.Fatal("ontraport did not get the profile refresh")
+	}
+	if n := len(h.facts(queue.Iterable, domain.FactOrderPlaced)); n != 1 {
+		t.Fatalf("iterable (history: all) got %d OrderPlaced, want 1", n)
+	}
+	if v := h.contact("acme", "marcus.reyes@example.com"); v.Profile == nil || v.Profile.PurchaseCount != 1 {
+		t.Fatal("a historical order must still be stored and counted")
+	}
+}
+
+func TestThriveCartWebhook(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	form := fixture(t, "thrivecart", "order_success.form")
+	head, _ := h.env.App.Webhook(context.Background(), httpReq("HEAD", "/webhooks/thrivecart/acme", "", nil, nil))
+	if head.StatusCode != 200 {
+		t.Fatalf("HEAD answered %d; ThriveCart checks the URL with HEAD", head.StatusCode)
+	}
+	bad := strings.Replace(string(form), "thrivecart_secret=", "thrivecart_secret=x", 1)
+	resp, _ := h.env.App.Webhook(context.Background(), httpReq("POST", "/webhooks/thrivecart/acme", "application/x-www-form-urlencoded", []byte(bad), nil))
+	if resp.StatusCode != 401 || h.queued(queue.Ingest) != 0 {
+		t.Fatalf("wrong secret word: status %d, queued %d", resp.StatusCode, h.queued(queue.Ingest))
+	}
+	resp, _ = h.env.App.Webhook(context.Background(), httpReq("POST", "/webhooks/thrivecart/acme", "application/x-www-form-urlencoded", form, nil))
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+	}
+	h.drainIngest()
+	placed := h.facts(queue.Iterable, domain.FactOrderPlaced)
+	if len(placed) != 1 || placed[0].Order.Source != domain.ThriveCart || placed[0].Order.Total.Minor <= 0 {
+		t.Fatalf("OrderPlaced from ThriveCart: %+v", placed)
+	}
+	// The secret word never travels past the webhook.
+	for _, q := range h.quarantined("acme") {
+		if strings.Contains(q.Message, tcSecret) {
+			t.Fatal("the secret word was stored")
+		}
+	}
+}
