@@ -196,3 +196,25 @@ func (h *harness) queued(name string) int {
 	}
 	return s.Visible + s.InFlight
 }
+
+// ingestOnly runs the ingest handler until its queue is empty and leaves the destination queues
+// for a forwarder.
+func (h *harness) ingestOnly() {
+	h.t.Helper()
+	ctx := context.Background()
+	for {
+		rs, err := h.env.Queue.Receive(ctx, queue.Ingest, queue.ReceiveOptions{Max: 10})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if len(rs) == 0 {
+			return
+		}
+		if _, err := h.env.App.Ingest(ctx, toSQSEvent(queue.Ingest, rs)); err != nil {
+			h.t.Fatal(err)
+		}
+		for _, r := range rs {
+			h.env.Queue.Delete(ctx, queue.Ingest, r.ReceiptHandle)
+		}
+	}
+}

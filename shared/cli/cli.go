@@ -68,6 +68,7 @@ func commands() []command {
 		{"quarantine show", "ACCOUNT ID", "print one kept-raw event with its message", cmdQuarantineShow},
 		{"quarantine replay", "ACCOUNT (ID | --all)", "send kept-raw events to ingest again (after fixing the cause)", cmdQuarantineReplay},
 		{"deliveries list", "ACCOUNT [--failed] [--limit N]", "print delivery attempts to destinations, newest first", cmdDeliveriesList},
+		{"deliveries replay", "ACCOUNT [--failed | --id FACT_ID]", "send failed deliveries to their destination again (after fixing the cause)", cmdDeliveriesReplay},
 		{"queues stats", "", "print the message counts of every queue and dead-letter queue", cmdQueuesStats},
 		{"queues replay", "QUEUE [--limit N]", "move messages from QUEUE's dead-letter queue back to QUEUE", cmdQueuesReplay},
 		{"demo", "[--url http://127.0.0.1:8080] [--account demo]", "post realistic sample events to a running serve, so a contact fills up", cmdDemo},

@@ -314,6 +314,28 @@ func cmdDeliveriesList(ctx context.Context, c *ctx2, args []string) error {
 	return nil
 }
 
+func cmdDeliveriesReplay(ctx context.Context, c *ctx2, args []string) error {
+	_, args = flagBool(args, "--failed")
+	id, args, _, err := flagValue(args, "--id")
+	if err != nil {
+		return err
+	}
+	pos, err := positional(args, 1, "ACCOUNT")
+	if err != nil {
+		return err
+	}
+	replayed, err := c.env.App.ReplayDeliveries(ctx, pos[0], id)
+	if err != nil {
+		return err
+	}
+	for _, r := range replayed {
+		if err := writeLine(c.io.Out, r); err != nil {
+			return err
+		}
+	}
+	return writeJSON(c.io.Out, map[string]any{"replayed": len(replayed)})
+}
+
 func cmdQueuesStats(ctx context.Context, c *ctx2, args []string) error {
 	if _, err := positional(args, 0, "no arguments"); err != nil {
 		return err

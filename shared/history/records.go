@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
@@ -243,4 +244,17 @@ func (r *Repo) OrdersSince(ctx context.Context, account string, since, until tim
 		m = m.AddDate(0, 1, 0)
 	}
 	return nil
+}
+
+// Fact reads one fact from a contact's fact log.
+func (r *Repo) Fact(ctx context.Context, account, email, factID string) (domain.Fact, error) {
+	it, err := r.s.Get(ctx, ContactPK(account, email), factSK(factID))
+	if err != nil {
+		return domain.Fact{}, fmt.Errorf("fact %s of %s in %s: %w", factID, email, account, err)
+	}
+	var f domain.Fact
+	if err := json.Unmarshal(it.Data, &f); err != nil {
+		return domain.Fact{}, fmt.Errorf("fact %s of %s in %s is unreadable: %w", factID, email, account, err)
+	}
+	return f, nil
 }
