@@ -165,7 +165,9 @@ func TestTestOrdersAreStoredButNotCountedOrForwarded(t *testing.T) {
 	if n := len(h.facts(queue.Iterable, domain.FactOrderPlaced)); n != 0 {
 		t.Fatalf("a test order produced %d OrderPlaced", n)
 	}
-	var o struct{ Events []map[string]struct{ Billing struct{ Email string } } }
+	var o struct {
+		Events []map[string]struct{ Billing struct{ Email string } }
+	}
 	json.Unmarshal(fixture(t, "ultracart", "order_test.json"), &o)
 	email := ""
 	for _, ev := range o.Events {
