@@ -77,21 +77,63 @@ type ThriveCartSettings struct {
 	APIKey Secret
 }
 
-// OntraportSettings configure forwarding to ONTRAPORT.
+// OntraportSettings configure forwarding to ONTRAPORT. Numbers, words and names are kept as
+// written and read by shared/ontraport, which reports a malformed one when it delivers.
 type OntraportSettings struct {
 	Enabled bool
 	AppID   string
 	APIKey  Secret
 	BaseURL string
 	History HistoryMode
+	// RequestsPerMinute is the budget shared by every process delivering to this account.
+	RequestsPerMinute string
+	SendInvoice       bool
+	InvoiceTemplate   string
+	// The toggles are phrased as opt-outs because every account-file boolean defaults to false.
+	DisableContacts      bool
+	DisableOrders        bool
+	DisableRefunds       bool
+	DisableSubscriptions bool
+	DisableAffiliates    bool
+	DisableProducts      bool
+	// Status* are the words ONTRAPORT sees for each subscription status.
+	StatusActive        string
+	StatusPaused        string
+	StatusPaymentFailed string
+	StatusCancelled     string
+	StatusMerged        string
+	StatusDisabled      string
+	// TagSubscription is a tag name template ("{status}" becomes the status word).
+	TagSubscription string
+	TagAffiliate    string
+	// Field* name the contact fields kept current (a field key such as "f1234", or its name).
+	FieldLTV                string
+	FieldPurchaseCount      string
+	FieldLastPurchase       string
+	FieldSubscriptionStatus string
+	FieldAffiliate          string
 }
 
-// IterableSettings configure forwarding to Iterable.
+// IterableSettings configure forwarding to Iterable. The settings after History are text as
+// written in the account file ("30m", "1234, 5678"); unset means the default that
+// shared/iterable documents, and shared/iterable reports a malformed value when it delivers.
 type IterableSettings struct {
-	Enabled bool
-	APIKey  Secret
-	BaseURL string
-	History HistoryMode
+	Enabled    bool
+	APIKey     Secret
+	BaseURL    string
+	History    HistoryMode
+	DataCenter string // "us" or "eu"; picks the API host while BaseURL is the default
+	// The toggles are opt-outs because every account-file boolean defaults to false.
+	DisableRegularEvents    bool   // purchases and custom events
+	DisableReturnCartEvents bool   // abandoned carts
+	ThumbnailSize           string // "200x200" or "200"
+	ReturnCartDelay         string // a duration
+	AbandonCartAfter        string // a duration
+	EmailListIDs            string // comma-separated Iterable list ids
+	SMSListIDs              string // comma-separated Iterable list ids
+	ReviewURLTemplate       string
+	ReviewWait              string // a duration
+	ReviewLinkTTL           string // a duration
 }
 
 // DestinationEnabled reports whether facts are routed to dest. An enabled destination without

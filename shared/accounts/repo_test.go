@@ -456,8 +456,9 @@ func TestPublic(t *testing.T) {
 	a := e.put(t, "acme", `{"ontraport": {"enabled": true, "api_key": "op-live-K3y-7f9a2c"}, "thrivecart": {"secret": "tc-word-91"}}`)
 	got, _ := json.Marshal(Public(a))
 	want := `{"created_at":"2025-06-01T09:30:00Z","forward_since":"2025-06-01T09:30:00Z","id":"acme",` +
-		`"iterable":{"base_url":"https://api.iterable.com","enabled":false,"history":"profiles"},` +
-		`"ontraport":{"api_key":"[set]","base_url":"https://api.ontraport.com/1","enabled":true,"history":"profiles"},` +
+		`"iterable":{"base_url":"https://api.iterable.com","disable_regular_events":false,"disable_return_cart_events":false,"enabled":false,"history":"profiles"},` +
+		`"ontraport":{"api_key":"[set]","base_url":"https://api.ontraport.com/1","disable_affiliates":false,"disable_contacts":false,` +
+		`"disable_orders":false,"disable_products":false,"disable_refunds":false,"disable_subscriptions":false,"enabled":true,"history":"profiles","send_invoice":false},` +
 		`"thrivecart":{"secret":"[set]"},"updated_at":"2025-06-01T09:30:00Z"}`
 	if string(got) != want {
 		t.Fatalf("Public\n%s\nwant\n%s", got, want)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
@@ -38,7 +39,8 @@ type Deps struct {
 
 // App is the set of handlers over one set of ports.
 type App struct {
-	d Deps
+	d       Deps
+	tracker *iterable.Tracker
 }
 
 // New checks deps and returns the handlers.
@@ -65,5 +67,9 @@ func New(d Deps) (*App, error) {
 	if d.Config.MaxBodyBytes <= 0 {
 		d.Config.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	return &App{d: d}, nil
+	tracker, err := iterable.NewTracker(iterable.TrackerDeps{Store: d.Store, Queue: d.Queue, Accounts: d.Accounts, Clock: d.Clock, Log: d.Log})
+	if err != nil {
+		return nil, err
+	}
+	return &App{d: d, tracker: tracker}, nil
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/ultracart"
 )
 
-// Webhook serves POST /webhooks/{source}/{account}. It authenticates, splits a delivery into
+// Webhook serves POST /webhooks/{source}/{account} (and /track/{account}, the page views). It authenticates, splits a delivery into
 // single events and answers 200 only once every event is durably on the ingest queue (5xx
 // otherwise, so the sender retries). It does no other work: UltraCart wants an answer within
 // 30 s.
@@ -27,6 +27,10 @@ func (a *App) Webhook(ctx context.Context, req events.APIGatewayV2HTTPRequest) (
 	path := req.RawPath
 	if path == "" {
 		path = req.RequestContext.HTTP.Path
+	}
+	if strings.HasPrefix(path, "/track/") {
+		// Page views for browse abandonment (shared/iterable, pageviews.go).
+		return a.tracker.Handle(ctx, req), nil
 	}
 	rest, ok := strings.CutPrefix(path, "/webhooks/")
 	if !ok {

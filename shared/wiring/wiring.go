@@ -25,6 +25,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/deliver"
+	"github.com/cartrelay/cartrelay/shared/iterable"
+	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	queueembedded "github.com/cartrelay/cartrelay/shared/queue/embedded"
 	queuesqs "github.com/cartrelay/cartrelay/shared/queue/sqs"
@@ -210,8 +212,15 @@ var ErrUnknownDestination = errors.New("unknown destination")
 // Destination builds the forwarder's destination by name, over this runtime's ports.
 func (e *Env) Destination(name string) (deliver.Destination, error) {
 	switch name {
-	case queue.Ontraport, queue.Iterable:
-		return deliver.RecordOnly{Dest: name}, nil
+	case queue.Ontraport:
+		return ontraport.New(ontraport.Options{Store: e.Store, Clock: e.Clock, Log: e.Log}), nil
+	case queue.Iterable:
+		// Review links point at the connect function; PUBLIC_BASE_URL is the stack's public URL.
+		d, err := iterable.New(iterable.Deps{Store: e.Store, Clock: e.Clock, Log: e.Log, PublicBaseURL: os.Getenv("PUBLIC_BASE_URL")})
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
 	}
 	return nil, fmt.Errorf("%w %q: set DESTINATION to ontraport or iterable", ErrUnknownDestination, name)
 }

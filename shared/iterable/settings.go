@@ -1,0 +1,224 @@
+package iterable
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
+)
+
+// EUBaseURL is the API host of Iterable's EU data center.
+const EUBaseURL = "https://api.eu.iterable.com"
+
+// Defaults of the account settings left unset (examples/account.schema.json says the same).
+const (
+	DefaultReturnCartDelay  = time.Hour
+	DefaultAbandonCartAfter = 30 * time.Minute
+	DefaultReviewWait       = 7 * 24 * time.Hour
+	DefaultReviewLinkTTL    = 30 * 24 * time.Hour
+)
+
+// Settings are an account's Iterable settings, checked and converted.
+type Settings struct {
+	BaseURL string
+	APIKey  accounts.Secret
+	// RegularEvents gates purchases and custom events; ReturnCartEvents abandoned carts.
+	RegularEvents    bool
+	ReturnCartEvents bool
+	// ThumbWidth and ThumbHeight size item images; 0 leaves them as the cart gives them.
+	ThumbWidth, ThumbHeight int
+	ReturnCartDelay         time.Duration
+	AbandonCartAfter        time.Duration
+	EmailLists              []int64
+	SMSLists                []int64
+	ReviewURLTemplate       string
+	ReviewWait              time.Duration
+	ReviewLinkTTL           time.Duration
+}
+
+// DryRun reports whether requests are only recorded: there is no API key.
+func (s Settings) DryRun() bool { return !s.APIKey.IsSet() }
+
+// CartWait is how long after a cart's last activity its cartAbandoned event goes out: the
+// configured delay, but never before the abandonment window has closed.
+func (s Settings) CartWait() time.Duration { return max(s.ReturnCartDelay, s.AbandonCartAfter) }
+
+// SettingError is one unusable setting.
+type SettingError struct {
+	Key     string // dotted account-file key
+	Value   string
+	Problem string
+}
+
+func (e *SettingError) Error() string {
+	return fmt.Sprintf("%s is %q: %s; fix it with `cartrelay accounts put`", e.Key, e.Value, e.Problem)
+}
+
+// ErrSettings matches every *SettingError.
+var ErrSettings = errors.New("iterable settings are invalid")
+
+// Is makes errors.Is(err, ErrSettings) true.
+func (e *SettingError) Is(target error) bool { return target == ErrSettings }
+
+// ParseSettings reads an account's Iterable settings. Every unusable setting is reported (joined),
+// so one fix covers them all.
+func ParseSettings(a accounts.Account) (Settings, error) {
+	in := a.Iterable
+	s := Settings{APIKey: in.APIKey, RegularEvents: !in.DisableRegularEvents, ReturnCartEvents: !in.DisableReturnCartEvents,
+		ReviewURLTemplate: strings.TrimSpace(in.ReviewURLTemplate)}
+	var errs []error
+	bad := func(key, value, problem string) {
+		errs = append(errs, &SettingError{Key: key, Value: value, Problem: problem})
+	}
+
+	s.BaseURL = strings.TrimRight(in.BaseURL, "/")
+	if s.BaseURL == "" {
+		s.BaseURL = accounts.DefaultIterableBaseURL
+	}
+	switch strings.ToLower(strings.TrimSpace(in.DataCenter)) {
+	case "", "us":
+	case "eu":
+		if s.BaseURL == accounts.DefaultIterableBaseURL {
+			s.BaseURL = EUBaseURL
+		}
+	default:
+		bad("iterable.data_center", in.DataCenter, `must be "us" or "eu"`)
+	}
+
+	durations := []struct {
+		key, value string
+		def        time.Duration
+		dst        *time.Duration
+	}{
+		{"iterable.return_cart_delay", in.ReturnCartDelay, DefaultReturnCartDelay, &s.ReturnCartDelay},
+		{"iterable.abandon_cart_after", in.AbandonCartAfter, DefaultAbandonCartAfter, &s.AbandonCartAfter},
+		{"iterable.review_wait", in.ReviewWait, DefaultReviewWait, &s.ReviewWait},
+		{"iterable.review_link_ttl", in.ReviewLinkTTL, DefaultReviewLinkTTL, &s.ReviewLinkTTL},
+	}
+	for _, d := range durations {
+		if strings.TrimSpace(d.value) == "" {
+			*d.dst = d.def
+			continue
+		}
+		v, err := ParseDuration(d.value)
+		if err != nil {
+			bad(d.key, d.value, err.Error())
+			continue
+		}
+		*d.dst = v
+	}
+	if s.ReviewLinkTTL <= 0 {
+		s.ReviewLinkTTL = DefaultReviewLinkTTL
+	}
+
+	var err error
+	if s.ThumbWidth, s.ThumbHeight, err = parseSize(in.ThumbnailSize); err != nil {
+		bad("iterable.thumbnail_size", in.ThumbnailSize, err.Error())
+	}
+	if s.EmailLists, err = parseListIDs(in.EmailListIDs); err != nil {
+		bad("iterable.email_list_ids", in.EmailListIDs, err.Error())
+	}
+	if s.SMSLists, err = parseListIDs(in.SMSListIDs); err != nil {
+		bad("iterable.sms_list_ids", in.SMSListIDs, err.Error())
+	}
+	if t := s.ReviewURLTemplate; t != "" && !strings.HasPrefix(t, "https://") && !strings.HasPrefix(t, "http://") {
+		bad("iterable.review_url_template", t, "must be an absolute http(s) URL")
+	}
+	return s, errors.Join(errs...)
+}
+
+// ParseDuration reads durations as people write them in settings: Go's units (ms, s, m, h)
+// plus d (24 h) and w (7 d), combined as in "1d12h". A bare "0" is zero.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	if s == "" {
+		return 0, errors.New("a duration such as \"30m\", \"1h\" or \"7d\" is needed")
+	}
+	var total time.Duration
+	rest := s
+	for rest != "" {
+		i := 0
+		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.') {
+			i++
+		}
+		if i == 0 {
+			return 0, fmt.Errorf("%q is not a duration: use a number and a unit (ms, s, m, h, d, w), such as \"45m\" or \"1d12h\"", s)
+		}
+		num, err := strconv.ParseFloat(rest[:i], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration: %q is not a number", s, rest[:i])
+		}
+		rest = rest[i:]
+		j := 0
+		for j < len(rest) && rest[j] >= 'a' && rest[j] <= 'z' {
+			j++
+		}
+		var unit time.Duration
+		switch rest[:j] {
+		case "ms":
+			unit = time.Millisecond
+		case "s":
+			unit = time.Second
+		case "m":
+			unit = time.Minute
+		case "h":
+			unit = time.Hour
+		case "d":
+			unit = 24 * time.Hour
+		case "w":
+			unit = 7 * 24 * time.Hour
+		default:
+			return 0, fmt.Errorf("%q is not a duration: the unit %q is not one of ms, s, m, h, d, w", s, rest[:j])
+		}
+		rest = rest[j:]
+		part := num * float64(unit)
+		if part > float64(366*24*time.Hour) || total+time.Duration(part) > 366*24*time.Hour {
+			return 0, fmt.Errorf("%q is longer than a year", s)
+		}
+		total += time.Duration(part)
+	}
+	return total, nil
+}
+
+// parseSize reads "200x200" or "200".
+func parseSize(s string) (w, h int, err error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return 0, 0, nil
+	}
+	ws, hs, square := strings.Cut(s, "x")
+	w, err = strconv.Atoi(strings.TrimSpace(ws))
+	if err != nil || w <= 0 || w > 4000 {
+		return 0, 0, errors.New(`must be "WIDTHxHEIGHT" or "WIDTH" in pixels, such as "200x200"`)
+	}
+	h = w
+	if square {
+		if h, err = strconv.Atoi(strings.TrimSpace(hs)); err != nil || h <= 0 || h > 4000 {
+			return 0, 0, errors.New(`must be "WIDTHxHEIGHT" or "WIDTH" in pixels, such as "200x200"`)
+		}
+	}
+	return w, h, nil
+}
+
+// parseListIDs reads "1234, 5678".
+func parseListIDs(s string) ([]int64, error) {
+	var out []int64
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(part, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, fmt.Errorf("%q is not an Iterable list id (a positive number); separate ids with commas", part)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}

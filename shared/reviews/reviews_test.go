@@ -1,0 +1,242 @@
+package reviews_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/reviews"
+	"github.com/cartrelay/cartrelay/shared/sqlitedb"
+	storeembedded "github.com/cartrelay/cartrelay/shared/store/embedded"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden_token.json")
+
+var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func acct(id, apiKey, template string) accounts.Account {
+	a := accounts.Account{ID: id}
+	a.Iterable.APIKey = accounts.Secret(apiKey)
+	a.Iterable.ReviewURLTemplate = template
+	return a
+}
+
+func mustKey(t *testing.T, a accounts.Account) []byte {
+	t.Helper()
+	k, err := reviews.KeyFor(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func claims() reviews.Claims {
+	return reviews.Claims{Account: "acme", OrderID: "UC-1001", SKU: "MUG-01", Expires: now.Add(30 * 24 * time.Hour)}
+}
+
+// TestGoldenToken pins the token format: links already in customers' mailboxes must keep
+// working after an upgrade.
+func TestGoldenToken(t *testing.T) {
+	key := mustKey(t, acct("acme", "itbl-test-key", ""))
+	tok, err := reviews.Sign(key, claims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "golden_token.json")
+	if *update {
+		b, _ := json.MarshalIndent(map[string]string{"account": "acme", "api_key": "itbl-test-key", "token": tok}, "", "  ")
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var golden struct{ Token string }
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &golden); err != nil {
+		t.Fatal(err)
+	}
+	if tok != golden.Token {
+		t.Fatalf("token format changed:\n got %s\nwant %s", tok, golden.Token)
+	}
+	c, err := reviews.Verify(key, golden.Token, now)
+	if err != nil || c.SKU != "MUG-01" || c.OrderID != "UC-1001" || c.Account != "acme" {
+		t.Fatalf("golden token: %+v %v", c, err)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	key := mustKey(t, acct("acme", "itbl-test-key", ""))
+	good, err := reviews.Sign(key, claims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(good, ".")
+	reencode := func(mutate func(map[string]any)) string {
+		raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		var m map[string]any
+		_ = json.Unmarshal(raw, &m)
+		mutate(m)
+		b, _ := json.Marshal(m)
+		return parts[0] + "." + base64.RawURLEncoding.EncodeToString(b) + "." + parts[2]
+	}
+	otherKey := mustKey(t, acct("acme", "another-key", ""))
+	otherAccountKey := mustKey(t, acct("other", "itbl-test-key", ""))
+	forged, _ := reviews.Sign(otherKey, claims())
+	for _, tc := range []struct {
+		name  string
+		key   []byte
+		token string
+		at    time.Time
+		want  error
+	}{
+		{"valid", key, good, now, nil},
+		{"valid until the last second", key, good, now.Add(30*24*time.Hour - time.Second), nil},
+		{"expired", key, good, now.Add(30 * 24 * time.Hour), reviews.ErrExpired},
+		{"another product", key, reencode(func(m map[string]any) { m["s"] = "SHIRT-XL" }), now, reviews.ErrSignature},
+		{"another order", key, reencode(func(m map[string]any) { m["o"] = "UC-9999" }), now, reviews.ErrSignature},
+		{"life stretched", key, reencode(func(m map[string]any) { m["x"] = now.Add(365 * 24 * time.Hour).Unix() }), now.Add(60 * 24 * time.Hour), reviews.ErrSignature},
+		{"signature flipped", key, parts[0] + "." + parts[1] + "." + flip(parts[2]), now, reviews.ErrSignature},
+		{"signed with another key", key, forged, now, reviews.ErrSignature},
+		{"checked under another account's key", otherAccountKey, good, now, reviews.ErrSignature},
+		{"no key", nil, good, now, reviews.ErrNoKey},
+		{"two parts", key, parts[0] + "." + parts[1], now, reviews.ErrMalformed},
+		{"unknown version", key, "r9." + parts[1] + "." + parts[2], now, reviews.ErrMalformed},
+		{"not base64", key, parts[0] + ".%%%." + parts[2], now, reviews.ErrSignature},
+		{"huge", key, strings.Repeat("a", 5000), now, reviews.ErrMalformed},
+		{"empty", key, "", now, reviews.ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := reviews.Verify(tc.key, tc.token, tc.at)
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("Verify = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func flip(s string) string {
+	b := []byte(s)
+	if b[0] == 'A' {
+		b[0] = 'B'
+	} else {
+		b[0] = 'A'
+	}
+	return string(b)
+}
+
+func TestRedirectURL(t *testing.T) {
+	c := reviews.Claims{SKU: "MUG 01&x", OrderID: "UC-1"}
+	for _, tc := range []struct {
+		template, want string
+		err            error
+	}{
+		{"https://shop.example.com/reviews/new?sku={sku}&order={order_id}", "https://shop.example.com/reviews/new?order=UC-1&sku=MUG+01%26x&verified_buyer=true", nil},
+		{"https://shop.example.com/r?p={sku}&v={verified}", "https://shop.example.com/r?p=MUG+01%26x&v=true", nil},
+		{"https://shop.example.com/review", "https://shop.example.com/review?verified_buyer=true", nil},
+		{"", "", reviews.ErrTemplate},
+		{"/relative/{sku}", "", reviews.ErrTemplate},
+		{"javascript:alert({sku})", "", reviews.ErrTemplate},
+	} {
+		got, err := reviews.RedirectURL(tc.template, c)
+		if !errors.Is(err, tc.err) || got != tc.want {
+			t.Errorf("%q: got %q %v, want %q %v", tc.template, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+type fakeAccounts map[string]accounts.Account
+
+func (f fakeAccounts) Get(_ context.Context, id string) (accounts.Account, error) {
+	a, ok := f[id]
+	if !ok {
+		return accounts.Account{}, accounts.ErrNotFound
+	}
+	return a, nil
+}
+
+func TestHandle(t *testing.T) {
+	live := acct("acme", "itbl-test-key", "https://shop.example.com/reviews/new?sku={sku}")
+	noTemplate := acct("plain", "k2", "")
+	dry := acct("dry", "", "https://shop.example.com/r?sku={sku}")
+	accts := fakeAccounts{"acme": live, "plain": noTemplate, "dry": dry}
+	tok, _ := reviews.Sign(mustKey(t, live), claims())
+	plainClaims := claims()
+	plainClaims.Account = "plain"
+	plainTok, _ := reviews.Sign(mustKey(t, noTemplate), plainClaims)
+	ghostClaims := claims()
+	ghostClaims.Account = "ghost"
+	ghostTok, _ := reviews.Sign(mustKey(t, acct("ghost", "x", "")), ghostClaims)
+	dryClaims := claims()
+	dryClaims.Account = "dry"
+	dryTok, _ := reviews.Sign([]byte("anything"), dryClaims)
+
+	for _, tc := range []struct {
+		name     string
+		token    string
+		at       time.Time
+		status   int
+		location string
+		body     string
+	}{
+		{"redirects", tok, now, 302, "https://shop.example.com/reviews/new?sku=MUG-01&verified_buyer=true", ""},
+		{"expired", tok, now.Add(31 * 24 * time.Hour), 410, "", "expired on 22 December 2026"},
+		{"tampered", tok[:len(tok)-2] + "xx", now, 404, "", "not valid"},
+		{"garbage", "hello", now, 404, "", "not valid"},
+		{"unknown account", ghostTok, now, 404, "", "not valid"},
+		{"dry-run account has no key", dryTok, now, 404, "", "not valid"},
+		{"no review page configured", plainTok, now, 404, "", "not taking reviews"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := reviews.Handle(context.Background(), accts, tc.at, tc.token)
+			if p.Status != tc.status || p.Location != tc.location || !strings.Contains(p.Body, tc.body) {
+				t.Fatalf("Handle = %+v", p)
+			}
+			if tc.status != 302 && (p.Title == "" || p.Reason == "") {
+				t.Fatalf("a refusal needs a title for the page and a reason for the log: %+v", p)
+			}
+		})
+	}
+}
+
+func TestAskedClaim(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlitedb.InDir(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st, err := storeembedded.New(ctx, db, clock.NewFake(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := reviews.NewAsked(st)
+	steps := []struct {
+		sku, by string
+		want    bool
+	}{
+		{"MUG-01", "req-1", true},
+		{"MUG-01", "req-1", true},  // the same request retried still names it
+		{"MUG-01", "req-2", false}, // a later request does not ask again
+		{"SHIRT", "req-2", true},
+	}
+	for _, s := range steps {
+		got, err := a.Claim(ctx, "acme", "ann@example.com", s.sku, s.by, now)
+		if err != nil || got != s.want {
+			t.Fatalf("Claim(%s, %s) = %v %v, want %v", s.sku, s.by, got, err, s.want)
+		}
+	}
+	if ok, _ := a.WasAsked(ctx, "acme", "bob@example.com", "MUG-01"); ok {
+		t.Fatal("another contact counts as asked")
+	}
+}
