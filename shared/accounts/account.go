@@ -68,6 +68,9 @@ type Account struct {
 type UltraCartSettings struct {
 	WebhookUsername string
 	WebhookPassword Secret
+	// BaseCurrency is the merchant's UltraCart base currency (ISO 4217). UltraCart's order
+	// payloads give amounts in it without naming it; empty means "infer from the order".
+	BaseCurrency string
 }
 
 // ThriveCartSettings authenticate ThriveCart's webhook and API.

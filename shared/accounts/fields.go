@@ -43,6 +43,7 @@ func fieldTable() []field {
 
 		{path: "ultracart.webhook_username", kind: kindText, ref: func(a *Account) any { return &a.UltraCart.WebhookUsername }},
 		{path: "ultracart.webhook_password", kind: kindSecret, ref: func(a *Account) any { return &a.UltraCart.WebhookPassword }},
+		{path: "ultracart.base_currency", kind: kindText, ref: func(a *Account) any { return &a.UltraCart.BaseCurrency }},
 
 		{path: "thrivecart.secret", kind: kindSecret, ref: func(a *Account) any { return &a.ThriveCart.Secret }},
 		{path: "thrivecart.api_key", kind: kindSecret, ref: func(a *Account) any { return &a.ThriveCart.APIKey }},

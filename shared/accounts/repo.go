@@ -34,11 +34,21 @@ type Repo struct {
 	store  store.Store
 	sealer *secrets.Sealer
 	clk    clock.Clock
+	check  func(Account) error
 }
 
 // NewRepo returns a repository over s that seals secrets with sealer.
 func NewRepo(s store.Store, sealer *secrets.Sealer, clk clock.Clock) *Repo {
 	return &Repo{store: s, sealer: sealer, clk: clk}
+}
+
+// WithCheck makes Put refuse an account that check rejects, in addition to the field table's
+// own checks. Destinations own the meaning of their settings (durations, list ids, limits), so
+// they check them here and a bad value is refused at `accounts put` rather than at delivery.
+// check should join one error per bad setting; each becomes one problem of the InvalidError.
+func (r *Repo) WithCheck(check func(Account) error) *Repo {
+	r.check = check
+	return r
 }
 
 // Key is the table key of account id.
@@ -161,6 +171,11 @@ func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, ski
 		_, ok := lookup(stored, path)
 		return ok
 	})
+	if len(res.problems) == 0 && r.check != nil {
+		if err := r.check(a); err != nil {
+			res.problems = append(res.problems, checkProblems(err)...)
+		}
+	}
 	if len(res.problems) > 0 {
 		return Account{}, &InvalidError{ID: id, Problems: res.problems}
 	}
@@ -348,4 +363,16 @@ func position(b []byte, offset int64) (line, col int) {
 	line = bytes.Count(before, []byte("\n")) + 1
 	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
 	return line, max(col, 1)
+}
+
+// checkProblems turns a (joined) error of a settings check into problems, one per error.
+func checkProblems(err error) []Problem {
+	var out []Problem
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, checkProblems(e)...)
+		}
+		return out
+	}
+	return []Problem{{Message: err.Error()}}
 }

@@ -80,7 +80,7 @@ func (a *App) ingestOne(ctx context.Context, rec events.SQSMessage) error {
 	if err != nil {
 		return err
 	}
-	evs, err := normalize(se)
+	evs, err := normalize(se, acct)
 	switch {
 	case errors.Is(err, ultracart.ErrUnknownEvent), errors.Is(err, thrivecart.ErrUnknownEvent):
 		return quarantine(history.QuarantineUnknownEvent, err.Error())
@@ -111,10 +111,11 @@ func (a *App) ingestOne(ctx context.Context, rec events.SQSMessage) error {
 	return nil
 }
 
-func normalize(se SourceEvent) ([]domain.Event, error) {
+func normalize(se SourceEvent, acct accounts.Account) ([]domain.Event, error) {
 	switch se.Source {
 	case domain.UltraCart:
-		return ultracart.Normalize(ultracart.RawEvent{Index: se.Index, Name: se.Name, Payload: se.Payload}, se.ReceivedAt)
+		return ultracart.NormalizeWith(ultracart.RawEvent{Index: se.Index, Name: se.Name, Payload: se.Payload}, se.ReceivedAt,
+			ultracart.Options{BaseCurrency: acct.UltraCart.BaseCurrency})
 	case domain.ThriveCart:
 		d, err := thrivecart.Decode("application/json", se.Payload)
 		if err != nil {

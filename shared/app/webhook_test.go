@@ -277,3 +277,17 @@ func TestThriveCartWebhook(t *testing.T) {
 		}
 	}
 }
+
+func TestUnusableSettingsAreRefusedAtPut(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct{ patch, want string }{
+		{`{"ultracart":{"base_currency":"usd"}}`, "ultracart.base_currency"},
+		{`{"iterable":{"review_wait":"soon"}}`, "iterable.review_wait"},
+		{`{"ontraport":{"requests_per_minute":"lots"}}`, "requests_per_minute"},
+	} {
+		_, err := h.env.Accounts.Put(context.Background(), "acme", []byte(tc.patch))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("put %s: error %v, want one naming %s", tc.patch, err, tc.want)
+		}
+	}
+}

@@ -130,6 +130,13 @@ func ParseSettings(a accounts.Account) (Settings, error) {
 	return s, errors.Join(errs...)
 }
 
+// CheckSettings reports the account's unusable Iterable settings, so `accounts put` can refuse
+// them before any delivery depends on them.
+func CheckSettings(a accounts.Account) error {
+	_, err := ParseSettings(a)
+	return err
+}
+
 // ParseDuration reads durations as people write them in settings: Go's units (ms, s, m, h)
 // plus d (24 h) and w (7 d), combined as in "1d12h". A bare "0" is zero.
 func ParseDuration(s string) (time.Duration, error) {

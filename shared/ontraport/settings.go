@@ -70,6 +70,13 @@ func orDefault(v, def string) string {
 
 // configFor checks s. Unset settings take their defaults here, not in the account file, so a
 // default changed in a later release applies to every account that did not choose a value.
+// CheckSettings reports the account's unusable ONTRAPORT settings, so `accounts put` can refuse
+// them before any delivery depends on them.
+func CheckSettings(a accounts.Account) error {
+	_, err := configFor(a.Ontraport)
+	return err
+}
+
 func configFor(s accounts.OntraportSettings) (config, error) {
 	c := config{
 		baseURL:         strings.TrimRight(s.BaseURL, "/"),

@@ -25,6 +25,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/deliver"
+	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/queue"
@@ -170,7 +171,7 @@ func AWSWith(cfg aws.Config, c AWSConfig, opt Options) (*Env, error) {
 }
 
 func assemble(st store.Store, q queue.Queue, sealer *secrets.Sealer, opt Options) (*Env, error) {
-	repo := accounts.NewRepo(st, sealer, opt.Clock)
+	repo := accounts.NewRepo(st, sealer, opt.Clock).WithCheck(CheckAccount)
 	a, err := app.New(app.Deps{Store: st, Queue: q, Accounts: repo, Clock: opt.Clock, Log: opt.Log, Config: opt.Config})
 	if err != nil {
 		return nil, err
@@ -223,4 +224,20 @@ func (e *Env) Destination(name string) (deliver.Destination, error) {
 		return d, nil
 	}
 	return nil, fmt.Errorf("%w %q: set DESTINATION to ontraport or iterable", ErrUnknownDestination, name)
+}
+
+// CheckAccount rejects settings no delivery could use: each destination checks its own, and the
+// source settings are checked here.
+func CheckAccount(a accounts.Account) error {
+	var errs []error
+	if c := a.UltraCart.BaseCurrency; c != "" && !domain.ValidCurrency(c) {
+		errs = append(errs, fmt.Errorf("ultracart.base_currency must be an ISO 4217 code such as \"USD\", got %q", c))
+	}
+	if err := ontraport.CheckSettings(a); err != nil {
+		errs = append(errs, err)
+	}
+	if err := iterable.CheckSettings(a); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
