@@ -132,6 +132,43 @@ type ReceiveOptions struct {
 	Wait time.Duration
 }
 
+// SQS's limits. Both adapters check them before acting, so code that works against the
+// embedded queues also works against SQS, and an out-of-range value fails with a message
+// naming the queue.
+const (
+	maxVisibility = 12 * time.Hour
+	maxWait       = 20 * time.Second
+)
+
+// CheckReceive checks opt for a Receive from queue and returns how many messages to ask for.
+func CheckReceive(queue string, opt ReceiveOptions) (max int, err error) {
+	max = opt.Max
+	if max == 0 {
+		max = MaxBatch
+	}
+	if max < 0 || max > MaxBatch {
+		return 0, fmt.Errorf("receive from queue %s: at most %d messages can be received at once, not %d", queue, MaxBatch, opt.Max)
+	}
+	if opt.Visibility < 0 || opt.Visibility > maxVisibility {
+		return 0, fmt.Errorf("receive from queue %s: visibility %s is outside 0..%s", queue, opt.Visibility, maxVisibility)
+	}
+	if opt.Wait < 0 || opt.Wait > maxWait {
+		return 0, fmt.Errorf("receive from queue %s: wait %s is outside 0..%s", queue, opt.Wait, maxWait)
+	}
+	return max, nil
+}
+
+// CheckChangeVisibility checks the arguments of a ChangeVisibility on queue.
+func CheckChangeVisibility(queue, receiptHandle string, visibility time.Duration) error {
+	if visibility < 0 || visibility > maxVisibility {
+		return fmt.Errorf("change visibility on queue %s: %s is outside 0..%s", queue, visibility, maxVisibility)
+	}
+	if receiptHandle == "" {
+		return fmt.Errorf("change visibility on queue %s: the receipt handle is empty", queue)
+	}
+	return nil
+}
+
 // Stats counts a queue's messages, as SQS's approximate attributes do.
 type Stats struct {
 	Queue    string `json:"queue"`
@@ -222,7 +259,7 @@ func ValidateMessages(queue string, msgs []Message) error {
 		if m.Body == "" {
 			return fmt.Errorf("%w: message %s to %s has an empty body", ErrInvalid, m.ID, queue)
 		}
-		if size := len(m.Body) + attributesSize(m.Attributes); size > MaxBodyBytes {
+		if size := MessageSize(*m); size > MaxBodyBytes {
 			return fmt.Errorf("%w: message %s to %s is %d bytes, over the %d-byte limit", ErrInvalid, m.ID, queue, size, MaxBodyBytes)
 		}
 		if spec.FIFO && m.GroupID == "" {
@@ -235,10 +272,11 @@ func ValidateMessages(queue string, msgs []Message) error {
 	return nil
 }
 
-func attributesSize(a map[string]string) int {
-	n := 0
-	for k, v := range a {
-		// SQS counts the name, the type ("String") and the value.
+// MessageSize counts a message as SQS does against MaxBodyBytes: the body, and each
+// attribute's name, type ("String") and value.
+func MessageSize(m Message) int {
+	n := len(m.Body)
+	for k, v := range m.Attributes {
 		n += len(k) + len("String") + len(v)
 	}
 	return n

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -94,61 +93,20 @@ func startDynamoDBLocalOnce(ctx context.Context, sh, java, dir string) (string, 
 		"-Djava.library.path=./DynamoDBLocal_lib", "-jar", dynamoDBLocalJar,
 		"-inMemory", "-port", strconv.Itoa(port), "-disableTelemetry")
 	cmd.Dir = dir
-	// Its own process group, so stopping it reaches the JVM and the watchdog alike and a Ctrl-C
-	// aimed at go test does not race the test binary's own clean-up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &tailBuffer{max: 8 << 10}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.WaitDelay = dynamoDBLocalStopWithin
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return "", nil, fmt.Errorf("start DynamoDB Local: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	out := &tailBuffer{max: 8 << 10}
+	p, err := startProcess(cmd, out, dynamoDBLocalStopWithin, stdin)
+	if err != nil {
 		return "", nil, fmt.Errorf("start DynamoDB Local: %w", err)
 	}
-
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			stdin.Close()
-			pgid := -cmd.Process.Pid
-			_ = syscall.Kill(pgid, syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(dynamoDBLocalStopWithin):
-				_ = syscall.Kill(pgid, syscall.SIGKILL)
-				<-exited
-			}
-		})
+	if err := p.waitListening(ctx, addr, dynamoDBLocalStartWithin); err != nil {
+		p.stop()
+		return "", nil, fmt.Errorf("start DynamoDB Local: %w; its output:\n%s", err, out)
 	}
-
-	deadline := time.After(dynamoDBLocalStartWithin)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return "http://" + addr, stop, nil
-		}
-		select {
-		case <-exited:
-			stop()
-			return "", nil, fmt.Errorf("DynamoDB Local exited before listening on %s (%v); its output:\n%s", addr, waitErr, out)
-		case <-deadline:
-			stop()
-			return "", nil, fmt.Errorf("DynamoDB Local did not listen on %s within %s; its output:\n%s", addr, dynamoDBLocalStartWithin, out)
-		case <-ctx.Done():
-			stop()
-			return "", nil, fmt.Errorf("start DynamoDB Local: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return "http://" + addr, p.stop, nil
 }
 
 // ensureDynamoDBLocal fetches the jar if it is missing and the fetch script can run here.
@@ -249,33 +207,6 @@ func dynamoDBLocalFailed(t testing.TB, err error) {
 func logDynamoDBLocal(t testing.TB, endpoint string, took time.Duration) {
 	t.Helper()
 	t.Logf("DynamoDB Local %s ready in %.1fs", endpoint[len("http://"):], took.Seconds())
-}
-
-// findRepoRoot is RepoRoot for callers without a testing.TB (TestMain).
-func findRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func freeLoopbackPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // tailBuffer keeps the last max bytes written to it, enough to explain a failed start without

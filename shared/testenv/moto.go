@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -19,9 +20,10 @@ import (
 var ErrMotoMissing = errors.New("moto_server not found")
 
 const (
-	motoWhat    = "the SQS emulator (moto_server)"
-	motoInstall = "install moto 5.x (pip install 'moto[server]')"
-	motoStartup = 20 * time.Second
+	motoWhat       = "the SQS emulator (moto_server)"
+	motoInstall    = "install moto 5.x (pip install 'moto[server]')"
+	motoStartup    = 20 * time.Second
+	motoStopWithin = 5 * time.Second
 )
 
 // FindMoto returns the path of moto_server. It looks under pyenv's versions before PATH,
@@ -50,41 +52,26 @@ func StartMoto() (endpoint string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	port, err := freePort()
+	port, err := freeLoopbackPort()
 	if err != nil {
 		return "", nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	// Its own process group, so that stopping it also stops anything it started.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	dieWithParent(cmd.SysProcAttr)
 	out := &headBuffer{limit: 16 << 10}
-	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	p, err := startProcess(cmd, out, motoStopWithin, nil)
+	if err != nil {
 		return "", nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	stop = func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
-	if err := waitReady(addr, exited); err != nil {
-		stop()
+	if err := p.waitListening(context.Background(), addr, motoStartup); err != nil {
+		p.stop()
 		return "", nil, fmt.Errorf("%s did not start: %w; its output:\n%s", bin, err, out.String())
 	}
 	fmt.Fprintf(os.Stderr, "moto_server %s ready in %s\n", addr, time.Since(start).Round(time.Millisecond))
-	return "http://" + addr, stop, nil
+	return "http://" + addr, p.stop, nil
 }
 
 // Moto starts a moto_server for one test (or fails under CI, or skips, when there is none)
@@ -117,32 +104,6 @@ func dieWithParent(attr *syscall.SysProcAttr) {
 	if f := reflect.ValueOf(attr).Elem().FieldByName("Pdeathsig"); f.IsValid() && f.CanSet() {
 		f.Set(reflect.ValueOf(syscall.SIGKILL))
 	}
-}
-
-func waitReady(addr string, exited <-chan struct{}) error {
-	deadline := time.Now().Add(motoStartup)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return errors.New("it exited")
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("nothing listens on %s after %s", addr, motoStartup)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // headBuffer keeps the first bytes written to it: moto logs every request, and only its

@@ -30,13 +30,6 @@ import (
 // message whose visibility ran out. Sends within this process wake it at once.
 const pollInterval = 50 * time.Millisecond
 
-// maxVisibility and maxWait are SQS's limits, kept here so that code which works against the
-// embedded queues also works against SQS.
-const (
-	maxVisibility = 12 * time.Hour
-	maxWait       = 20 * time.Second
-)
-
 // The tables are prefixed so that they cannot clash with the embedded store's, which lives in
 // the same database. queue_messages_order lets a receive walk a queue in send order and stop
 // at its limit; ordering by visibility instead made SQLite sort every visible message (and, on
@@ -108,14 +101,8 @@ func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) err
 	sent := 0
 	chunks := queue.Chunks(msgs)
 	for i, chunk := range chunks {
-		var valid []queue.Message
-		for _, m := range chunk {
-			if f, bad := checkContents(m); bad {
-				failed = append(failed, f)
-				continue
-			}
-			valid = append(valid, m)
-		}
+		valid, bad := queue.CheckContents(chunk)
+		failed = append(failed, bad...)
 		if len(valid) == 0 {
 			continue
 		}
@@ -125,9 +112,9 @@ func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) err
 				return fmt.Errorf("send to queue %s: %w", name, err)
 			}
 			// Earlier chunks are committed: name exactly what is not queued.
-			failed = append(failed, notQueued(valid, "InternalError", err.Error())...)
+			failed = append(failed, queue.NotQueued(valid, "InternalError", err.Error())...)
 			for _, rest := range chunks[i+1:] {
-				failed = append(failed, notQueued(rest, "NotSent", "an earlier batch failed: "+err.Error())...)
+				failed = append(failed, queue.NotQueued(rest, "NotSent", "an earlier batch failed: "+err.Error())...)
 			}
 			break
 		}
@@ -137,14 +124,6 @@ func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) err
 		return &queue.SendError{Queue: name, Failed: failed}
 	}
 	return nil
-}
-
-func notQueued(msgs []queue.Message, code, reason string) []queue.FailedEntry {
-	out := make([]queue.FailedEntry, len(msgs))
-	for i, m := range msgs {
-		out[i] = queue.FailedEntry{ID: m.ID, Code: code, Reason: reason}
-	}
-	return out
 }
 
 func (q *Queue) sendChunk(ctx context.Context, spec queue.Spec, msgs []queue.Message) error {
@@ -194,18 +173,9 @@ func (q *Queue) Receive(ctx context.Context, name string, opt queue.ReceiveOptio
 	if err != nil {
 		return nil, err
 	}
-	max := opt.Max
-	if max == 0 {
-		max = queue.MaxBatch
-	}
-	if max < 0 || max > queue.MaxBatch {
-		return nil, fmt.Errorf("receive from queue %s: at most %d messages can be received at once, not %d", name, queue.MaxBatch, opt.Max)
-	}
-	if opt.Visibility < 0 || opt.Visibility > maxVisibility {
-		return nil, fmt.Errorf("receive from queue %s: visibility %s is outside 0..%s", name, opt.Visibility, maxVisibility)
-	}
-	if opt.Wait < 0 || opt.Wait > maxWait {
-		return nil, fmt.Errorf("receive from queue %s: wait %s is outside 0..%s", name, opt.Wait, maxWait)
+	max, err := queue.CheckReceive(name, opt)
+	if err != nil {
+		return nil, err
 	}
 	visibility := spec.VisibilityTimeout
 	if opt.Visibility > 0 {
@@ -411,11 +381,8 @@ func (q *Queue) ChangeVisibility(ctx context.Context, name string, receiptHandle
 	if _, err := lookup(name); err != nil {
 		return err
 	}
-	if visibility < 0 || visibility > maxVisibility {
-		return fmt.Errorf("change visibility on queue %s: %s is outside 0..%s", name, visibility, maxVisibility)
-	}
-	if receiptHandle == "" {
-		return fmt.Errorf("change visibility on queue %s: the receipt handle is empty", name)
+	if err := queue.CheckChangeVisibility(name, receiptHandle, visibility); err != nil {
+		return err
 	}
 	err := q.write(ctx, func(tx *sql.Tx) error {
 		now := q.clk.Now().UnixNano()

@@ -22,13 +22,6 @@ import (
 	"github.com/cartrelay/cartrelay/shared/queue"
 )
 
-// SQS's limits, checked before a call so that an out-of-range value fails the same way as on
-// the embedded adapter, with a message naming the queue.
-const (
-	maxVisibility = 12 * time.Hour
-	maxWait       = 20 * time.Second
-)
-
 // Queue is the SQS adapter. It is safe for concurrent use.
 type Queue struct {
 	client *awssqs.Client
@@ -66,15 +59,9 @@ func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) err
 	if err != nil {
 		return err
 	}
-	var failed []queue.FailedEntry
-	var valid []queue.Message
-	for _, m := range msgs {
-		if f, bad := checkContents(m); bad {
-			failed = append(failed, f)
-			continue
-		}
-		valid = append(valid, m)
-	}
+	// Checking contents before the call also keeps invalid UTF-8 away from the SDK, whose JSON
+	// encoding would silently replace it and then fail the whole batch on a checksum mismatch.
+	valid, failed := queue.CheckContents(msgs)
 	batches := batchBySize(valid)
 	sent := 0
 	for i, batch := range batches {
@@ -89,9 +76,9 @@ func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) err
 				return fmt.Errorf("send to queue %s: %w", name, err)
 			}
 			// Earlier batches are queued: name exactly what is not.
-			failed = append(failed, notQueued(batch, errorCode(err), err.Error())...)
+			failed = append(failed, queue.NotQueued(batch, errorCode(err), err.Error())...)
 			for _, rest := range batches[i+1:] {
-				failed = append(failed, notQueued(rest, "NotSent", "an earlier batch failed: "+err.Error())...)
+				failed = append(failed, queue.NotQueued(rest, "NotSent", "an earlier batch failed: "+err.Error())...)
 			}
 			break
 		}
@@ -146,7 +133,7 @@ func batchBySize(msgs []queue.Message) [][]queue.Message {
 	for _, chunk := range queue.Chunks(msgs) {
 		start, size := 0, 0
 		for i, m := range chunk {
-			n := messageSize(m)
+			n := queue.MessageSize(m)
 			if i > start && size+n > queue.MaxBodyBytes {
 				out = append(out, chunk[start:i])
 				start, size = i, 0
@@ -158,41 +145,15 @@ func batchBySize(msgs []queue.Message) [][]queue.Message {
 	return out
 }
 
-// messageSize counts a message as SQS does: the body, and each attribute's name, type and value.
-func messageSize(m queue.Message) int {
-	n := len(m.Body)
-	for k, v := range m.Attributes {
-		n += len(k) + len("String") + len(v)
-	}
-	return n
-}
-
-func notQueued(msgs []queue.Message, code, reason string) []queue.FailedEntry {
-	out := make([]queue.FailedEntry, len(msgs))
-	for i, m := range msgs {
-		out[i] = queue.FailedEntry{ID: m.ID, Code: code, Reason: reason}
-	}
-	return out
-}
-
 // Receive implements queue.Queue.
 func (q *Queue) Receive(ctx context.Context, name string, opt queue.ReceiveOptions) ([]queue.Received, error) {
 	url, _, err := q.lookup(name)
 	if err != nil {
 		return nil, err
 	}
-	max := opt.Max
-	if max == 0 {
-		max = queue.MaxBatch
-	}
-	if max < 0 || max > queue.MaxBatch {
-		return nil, fmt.Errorf("receive from queue %s: at most %d messages can be received at once, not %d", name, queue.MaxBatch, opt.Max)
-	}
-	if opt.Visibility < 0 || opt.Visibility > maxVisibility {
-		return nil, fmt.Errorf("receive from queue %s: visibility %s is outside 0..%s", name, opt.Visibility, maxVisibility)
-	}
-	if opt.Wait < 0 || opt.Wait > maxWait {
-		return nil, fmt.Errorf("receive from queue %s: wait %s is outside 0..%s", name, opt.Wait, maxWait)
+	max, err := queue.CheckReceive(name, opt)
+	if err != nil {
+		return nil, err
 	}
 	in := &awssqs.ReceiveMessageInput{
 		QueueUrl:            &url,
@@ -307,11 +268,8 @@ func (q *Queue) ChangeVisibility(ctx context.Context, name string, receiptHandle
 	if err != nil {
 		return err
 	}
-	if visibility < 0 || visibility > maxVisibility {
-		return fmt.Errorf("change visibility on queue %s: %s is outside 0..%s", name, visibility, maxVisibility)
-	}
-	if receiptHandle == "" {
-		return fmt.Errorf("change visibility on queue %s: the receipt handle is empty", name)
+	if err := queue.CheckChangeVisibility(name, receiptHandle, visibility); err != nil {
+		return err
 	}
 	_, err = q.client.ChangeMessageVisibility(ctx, &awssqs.ChangeMessageVisibilityInput{
 		QueueUrl:          &url,

@@ -24,17 +24,18 @@ import (
 const TableName = "cartrelay"
 
 // Attribute names. Every key attribute is a string (S). GSI key attributes are written only when
-// set, which keeps the GSIs sparse; ttl is written only for items that expire.
+// set, which keeps the GSIs sparse; ttl is written only for items that expire. The names are
+// the port's, because DynamoDB's item size limit, which every adapter checks, counts them.
 const (
-	AttrPK      = "pk"
-	AttrSK      = "sk"
-	AttrGSI1PK  = "gsi1pk"
-	AttrGSI1SK  = "gsi1sk"
-	AttrGSI2PK  = "gsi2pk"
-	AttrGSI2SK  = "gsi2sk"
-	AttrTTL     = "ttl"  // N, unix seconds; the table's TTL attribute
-	AttrVersion = "ver"  // N
-	AttrData    = "data" // B
+	AttrPK      = store.AttrPK
+	AttrSK      = store.AttrSK
+	AttrGSI1PK  = store.AttrGSI1PK
+	AttrGSI1SK  = store.AttrGSI1SK
+	AttrGSI2PK  = store.AttrGSI2PK
+	AttrGSI2SK  = store.AttrGSI2SK
+	AttrTTL     = store.AttrTTL     // N, unix seconds; the table's TTL attribute
+	AttrVersion = store.AttrVersion // N
+	AttrData    = store.AttrData    // B
 )
 
 // Global secondary index names; both project all attributes.
@@ -88,7 +89,7 @@ func (s *Store) Get(ctx context.Context, pk, sk string) (store.Item, error) {
 
 // Write applies one conditional write.
 func (s *Store) Write(ctx context.Context, w store.Write) error {
-	if err := validateWrite(w); err != nil {
+	if err := store.CheckWrite(w); err != nil {
 		return err
 	}
 	c := condition(w, s.clk.Now())
@@ -137,7 +138,7 @@ func (s *Store) Transact(ctx context.Context, ws []store.Write) error {
 	now := s.clk.Now()
 	items := make([]types.TransactWriteItem, len(ws))
 	for i, w := range ws {
-		if err := validateWrite(w); err != nil {
+		if err := store.CheckWrite(w); err != nil {
 			return fmt.Errorf("write %d: %w", i, err)
 		}
 		c := condition(w, now)

@@ -15,7 +15,7 @@ import (
 // Query returns one page of live items. Expired items are removed by a filter after DynamoDB
 // reads them, so a page may hold fewer items than q.Limit, or none, and still have a cursor.
 func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
-	if err := validateQuery(q); err != nil {
+	if err := store.CheckQuery(q); err != nil {
 		return store.Page{}, err
 	}
 	if q.SKFrom != "" && q.SKTo != "" && q.SKFrom > q.SKTo {

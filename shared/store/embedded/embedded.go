@@ -110,7 +110,7 @@ func (s *Store) Get(ctx context.Context, pk, sk string) (store.Item, error) {
 
 // Write applies one conditional write.
 func (s *Store) Write(ctx context.Context, w store.Write) error {
-	if err := validateWrite(w); err != nil {
+	if err := store.CheckWrite(w); err != nil {
 		return err
 	}
 	failed, err := s.apply(ctx, []store.Write{w})
@@ -129,7 +129,7 @@ func (s *Store) Transact(ctx context.Context, ws []store.Write) error {
 		return err
 	}
 	for i, w := range ws {
-		if err := validateWrite(w); err != nil {
+		if err := store.CheckWrite(w); err != nil {
 			return fmt.Errorf("write %d: %w", i, err)
 		}
 	}

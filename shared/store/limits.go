@@ -1,14 +1,26 @@
-package dynamo
+package store
 
 import (
 	"fmt"
 	"unicode/utf8"
-
-	"github.com/cartrelay/cartrelay/shared/store"
 )
 
-// DynamoDB's limits, checked before a request is sent so that both adapters reject the same
-// writes with store.ErrInvalid (the embedded adapter checks the same limits).
+// The attribute names of the single table. DynamoDB counts them towards an item's size, so
+// every adapter needs them to apply DynamoDB's limits; store/dynamo writes items under them.
+const (
+	AttrPK      = "pk"
+	AttrSK      = "sk"
+	AttrGSI1PK  = "gsi1pk"
+	AttrGSI1SK  = "gsi1sk"
+	AttrGSI2PK  = "gsi2pk"
+	AttrGSI2SK  = "gsi2sk"
+	AttrTTL     = "ttl"
+	AttrVersion = "ver"
+	AttrData    = "data"
+)
+
+// DynamoDB's limits. Every adapter enforces them, so a repository that works under
+// `cartrelay serve` cannot start failing once it runs against DynamoDB in AWS.
 const (
 	maxItemBytes         = 400 * 1024
 	maxPartitionKeyBytes = 2048
@@ -18,21 +30,22 @@ const (
 	numberBytes = 21
 )
 
-// validateWrite adds DynamoDB's own rejections to store.ValidateWrite.
-func validateWrite(w store.Write) error {
-	if err := store.ValidateWrite(w); err != nil {
+// CheckWrite is ValidateWrite plus what DynamoDB itself rejects: an unknown operation or
+// condition, a key that is too long or not UTF-8, an item that is too large.
+func CheckWrite(w Write) error {
+	if err := ValidateWrite(w); err != nil {
 		return err
 	}
 	k := w.Target()
 	switch w.Op {
-	case store.OpPut, store.OpDelete, store.OpCheck:
+	case OpPut, OpDelete, OpCheck:
 	default:
-		return fmt.Errorf("%w: unknown operation %d on %s", store.ErrInvalid, int(w.Op), k)
+		return fmt.Errorf("%w: unknown operation %d on %s", ErrInvalid, int(w.Op), k)
 	}
 	switch w.Cond {
-	case store.Always, store.NotExists, store.Exists, store.VersionEquals:
+	case Always, NotExists, Exists, VersionEquals:
 	default:
-		return fmt.Errorf("%w: unknown condition %d on %s", store.ErrInvalid, int(w.Cond), k)
+		return fmt.Errorf("%w: unknown condition %d on %s", ErrInvalid, int(w.Cond), k)
 	}
 	if err := checkKey(k, AttrPK, k.PK, maxPartitionKeyBytes); err != nil {
 		return err
@@ -40,7 +53,7 @@ func validateWrite(w store.Write) error {
 	if err := checkKey(k, AttrSK, k.SK, maxSortKeyBytes); err != nil {
 		return err
 	}
-	if w.Op != store.OpPut {
+	if w.Op != OpPut {
 		return nil
 	}
 	it := w.Item
@@ -58,23 +71,23 @@ func validateWrite(w store.Write) error {
 		}
 	}
 	if n := itemBytes(it); n > maxItemBytes {
-		return fmt.Errorf("%w: item %s is about %d bytes; DynamoDB stores at most %d", store.ErrInvalid, k, n, maxItemBytes)
+		return fmt.Errorf("%w: item %s is about %d bytes; DynamoDB stores at most %d", ErrInvalid, k, n, maxItemBytes)
 	}
 	return nil
 }
 
-func checkKey(k store.Key, attr, v string, max int) error {
+func checkKey(k Key, attr, v string, max int) error {
 	if len(v) > max {
-		return fmt.Errorf("%w: %s of %s is %d bytes; DynamoDB allows at most %d", store.ErrInvalid, attr, k, len(v), max)
+		return fmt.Errorf("%w: %s of %s is %d bytes; DynamoDB allows at most %d", ErrInvalid, attr, k, len(v), max)
 	}
 	if !utf8.ValidString(v) {
-		return fmt.Errorf("%w: %s of %s is not valid UTF-8", store.ErrInvalid, attr, k)
+		return fmt.Errorf("%w: %s of %s is not valid UTF-8", ErrInvalid, attr, k)
 	}
 	return nil
 }
 
 // itemBytes follows DynamoDB's item size rule: the sum of every attribute's name and value.
-func itemBytes(it store.Item) int {
+func itemBytes(it Item) int {
 	n := len(AttrPK) + len(it.PK) + len(AttrSK) + len(it.SK) + len(AttrVersion) + numberBytes
 	if it.GSI1PK != "" {
 		n += len(AttrGSI1PK) + len(it.GSI1PK) + len(AttrGSI1SK) + len(it.GSI1SK)
@@ -91,14 +104,14 @@ func itemBytes(it store.Item) int {
 	return n
 }
 
-// validateQuery adds DynamoDB's rejections to store.ValidateQuery.
-func validateQuery(q store.Query) error {
-	if err := store.ValidateQuery(q); err != nil {
+// CheckQuery is ValidateQuery plus what DynamoDB itself rejects: a key that is not UTF-8.
+func CheckQuery(q Query) error {
+	if err := ValidateQuery(q); err != nil {
 		return err
 	}
 	for _, v := range []string{q.PK, q.SKPrefix, q.SKFrom, q.SKTo} {
 		if !utf8.ValidString(v) {
-			return fmt.Errorf("%w: query on %s has a key that is not valid UTF-8", store.ErrInvalid, q.Index)
+			return fmt.Errorf("%w: query on %s has a key that is not valid UTF-8", ErrInvalid, q.Index)
 		}
 	}
 	return nil

@@ -1,27 +1,34 @@
-package sqs
+package queue
 
 import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/cartrelay/cartrelay/shared/queue"
 )
 
-// SQS limits on message attributes. queue/embedded holds the same checks; the contract suite
-// keeps the two in step.
+// SQS's limits on message attributes.
 const (
 	maxAttributes        = 10
 	maxAttributeNameSize = 256
 )
 
-// checkContents applies the per-message rules that SQS reports per batch entry rather than
-// for the whole request: the characters SQS accepts and the form of message attributes.
-// Checking them before the call also keeps invalid UTF-8 away from the SDK, whose JSON
-// encoding would silently replace it and then fail the whole batch on a checksum mismatch.
-func checkContents(m queue.Message) (queue.FailedEntry, bool) {
-	fail := func(code, format string, args ...any) (queue.FailedEntry, bool) {
-		return queue.FailedEntry{ID: m.ID, Code: code, Reason: fmt.Sprintf(format, args...), SenderFault: true}, true
+// CheckContents splits msgs into those SQS would accept and those it would refuse entry by
+// entry rather than for the whole request: characters SQS does not accept, and malformed
+// message attributes. Both adapters call it, so a message fails the same way on each.
+func CheckContents(msgs []Message) (valid []Message, failed []FailedEntry) {
+	for _, m := range msgs {
+		if f, bad := checkContents(m); bad {
+			failed = append(failed, f)
+			continue
+		}
+		valid = append(valid, m)
+	}
+	return valid, failed
+}
+
+func checkContents(m Message) (FailedEntry, bool) {
+	fail := func(code, format string, args ...any) (FailedEntry, bool) {
+		return FailedEntry{ID: m.ID, Code: code, Reason: fmt.Sprintf(format, args...), SenderFault: true}, true
 	}
 	if !allowedText(m.Body) {
 		return fail("InvalidMessageContents", "the body holds characters SQS does not accept (invalid UTF-8, or control characters other than tab, newline and carriage return)")
@@ -40,7 +47,7 @@ func checkContents(m queue.Message) (queue.FailedEntry, bool) {
 			return fail("InvalidMessageContents", "message attribute %q holds characters SQS does not accept", k)
 		}
 	}
-	return queue.FailedEntry{}, false
+	return FailedEntry{}, false
 }
 
 // allowedText reports whether s is valid UTF-8 made only of the characters SQS accepts:
@@ -80,4 +87,14 @@ func validAttributeName(k string) bool {
 		}
 	}
 	return true
+}
+
+// NotQueued marks every message in msgs as not queued for the same reason, as when a whole
+// batch fails after earlier ones went through.
+func NotQueued(msgs []Message, code, reason string) []FailedEntry {
+	out := make([]FailedEntry, len(msgs))
+	for i, m := range msgs {
+		out[i] = FailedEntry{ID: m.ID, Code: code, Reason: reason}
+	}
+	return out
 }
