@@ -10,7 +10,7 @@ import (
 )
 
 func main() {
-	env, err := wiring.Lambda(context.Background(), "connect")
+	env, err := wiring.Lambda(context.Background(), "connect", wiring.Options{})
 	if err != nil {
 		wiring.Fatal("connect", err)
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	env, err := wiring.Lambda(context.Background(), "forward")
+	env, err := wiring.Lambda(context.Background(), "forward", wiring.Options{})
 	if err != nil {
 		wiring.Fatal("forward", err)
 	}

@@ -6,11 +6,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/cartrelay/cartrelay/shared/phone"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
 func main() {
-	env, err := wiring.Lambda(context.Background(), "ingest")
+	env, err := wiring.Lambda(context.Background(), "ingest", wiring.Options{Phone: phone.E164})
 	if err != nil {
 		wiring.Fatal("ingest", err)
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 func main() {
-	env, err := wiring.Lambda(context.Background(), "poll")
+	env, err := wiring.Lambda(context.Background(), "poll", wiring.Options{})
 	if err != nil {
 		wiring.Fatal("poll", err)
 	}

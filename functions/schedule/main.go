@@ -10,7 +10,7 @@ import (
 )
 
 func main() {
-	env, err := wiring.Lambda(context.Background(), "schedule")
+	env, err := wiring.Lambda(context.Background(), "schedule", wiring.Options{})
 	if err != nil {
 		wiring.Fatal("schedule", err)
 	}

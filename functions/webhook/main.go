@@ -10,7 +10,7 @@ import (
 )
 
 func main() {
-	env, err := wiring.Lambda(context.Background(), "webhook")
+	env, err := wiring.Lambda(context.Background(), "webhook", wiring.Options{})
 	if err != nil {
 		wiring.Fatal("webhook", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/store"
@@ -35,6 +36,9 @@ type Deps struct {
 	Clock    clock.Clock
 	Log      *slog.Logger
 	Config   Config
+	// Phone normalizes phone numbers during ingest (shared/phone.E164). It is injected so that
+	// only the processes that ingest link the phone metadata; nil leaves phones out.
+	Phone domain.PhoneFunc
 }
 
 // App is the set of handlers over one set of ports.

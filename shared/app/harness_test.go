@@ -16,6 +16,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/operator"
+	"github.com/cartrelay/cartrelay/shared/phone"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
@@ -32,7 +34,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
-	env, err := wiring.Embedded(context.Background(), t.TempDir(), wiring.Options{Clock: clk})
+	env, err := operator.Embedded(context.Background(), t.TempDir(), wiring.Options{Clock: clk, Phone: phone.E164})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func (a *App) ingestOne(ctx context.Context, rec events.SQSMessage) error {
 	if err != nil {
 		return err
 	}
-	evs, err := normalize(se, acct)
+	evs, err := normalize(se, acct, a.d.Phone)
 	switch {
 	case errors.Is(err, ultracart.ErrUnknownEvent), errors.Is(err, thrivecart.ErrUnknownEvent):
 		return quarantine(history.QuarantineUnknownEvent, err.Error())
@@ -111,17 +111,17 @@ func (a *App) ingestOne(ctx context.Context, rec events.SQSMessage) error {
 	return nil
 }
 
-func normalize(se SourceEvent, acct accounts.Account) ([]domain.Event, error) {
+func normalize(se SourceEvent, acct accounts.Account, phone domain.PhoneFunc) ([]domain.Event, error) {
 	switch se.Source {
 	case domain.UltraCart:
 		return ultracart.NormalizeWith(ultracart.RawEvent{Index: se.Index, Name: se.Name, Payload: se.Payload}, se.ReceivedAt,
-			ultracart.Options{BaseCurrency: acct.UltraCart.BaseCurrency})
+			ultracart.Options{BaseCurrency: acct.UltraCart.BaseCurrency, Phone: phone})
 	case domain.ThriveCart:
 		d, err := thrivecart.Decode("application/json", se.Payload)
 		if err != nil {
 			return nil, err
 		}
-		return thrivecart.Normalize(d, se.ReceivedAt)
+		return thrivecart.NormalizeWith(d, se.ReceivedAt, thrivecart.Options{Phone: phone})
 	}
 	return nil, fmt.Errorf("unknown source %q", se.Source)
 }

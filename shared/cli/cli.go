@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/operator"
+	"github.com/cartrelay/cartrelay/shared/phone"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
@@ -175,7 +177,7 @@ func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
 	if serving {
 		log = wiring.JSONLogger(c.io.Err, c.io.Getenv("LOG_LEVEL"))
 	}
-	opt := wiring.Options{Clock: c.io.Clock, Log: log}
+	opt := wiring.Options{Clock: c.io.Clock, Log: log, Phone: phone.E164}
 	if c.globals.Backend == "aws" {
 		if serving {
 			return nil, usagef("serve runs the embedded runtime; with --backend aws the handlers run in Lambda")
@@ -184,9 +186,9 @@ func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--backend aws: %w (export the stack's outputs, e.g. TABLE_NAME and QUEUE_URL_INGEST)", err)
 		}
-		return wiring.AWS(ctx, cfg, opt)
+		return operator.AWS(ctx, cfg, opt)
 	}
-	return wiring.Embedded(ctx, c.globals.Data, opt)
+	return operator.Embedded(ctx, c.globals.Data, opt)
 }
 
 func printHelp(w io.Writer) {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/nyaruka/phonenumbers"
 )
 
 // Errors that source adapters wrap, so a caller can branch without knowing the source.
@@ -295,28 +293,8 @@ func NormalizeEmail(s string) (string, error) {
 	return e, nil
 }
 
-// NormalizePhone returns raw in E.164 ("+14155550123"), reading a national number as one of
-// countryCode (the ISO 3166 alpha-2 billing country; a number written with a leading + needs
-// none). It returns "" when the number cannot be parsed or is not a valid number for its
-// country, so callers never forward a guess.
-func NormalizePhone(raw, countryCode string) (e164 string) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" || len(raw) > 64 {
-		return ""
-	}
-	region := strings.ToUpper(strings.TrimSpace(countryCode))
-	if len(region) != 2 || !isUpperASCII(region) {
-		region = "ZZ" // unknown region: only international (+...) numbers parse
-	}
-	defer func() {
-		// The phone library is third-party; a panic on odd input must not take an event down.
-		if recover() != nil {
-			e164 = ""
-		}
-	}()
-	num, err := phonenumbers.Parse(raw, region)
-	if err != nil || !phonenumbers.IsValidNumber(num) {
-		return ""
-	}
-	return phonenumbers.Format(num, phonenumbers.E164)
-}
+// PhoneFunc turns a raw phone number into E.164, reading a national number as one of the ISO
+// 3166 alpha-2 billing country, and returns "" when it cannot. Decoders take it as an option so
+// that only the processes that normalize phones (ingest) link the phone metadata, which is most
+// of a Lambda bootstrap's size otherwise.
+type PhoneFunc func(raw, countryCode string) string

@@ -17,6 +17,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
+	"github.com/cartrelay/cartrelay/shared/operator"
+	"github.com/cartrelay/cartrelay/shared/phone"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
@@ -39,7 +41,7 @@ func newPipeline(t *testing.T, settings string) *pipeline {
 	t.Helper()
 	ctx := context.Background()
 	clk := clock.NewFake(now)
-	rt, err := wiring.Embedded(ctx, t.TempDir(), wiring.Options{Clock: clk})
+	rt, err := operator.Embedded(ctx, t.TempDir(), wiring.Options{Clock: clk, Phone: phone.E164})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func benchDecodeNormalize(b *testing.B, file string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Normalize(d, receivedAt); err != nil {
+		if _, err := normalizeFull(d, receivedAt); err != nil {
 			b.Fatal(err)
 		}
 	}

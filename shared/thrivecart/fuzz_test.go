@@ -66,7 +66,7 @@ func FuzzNormalize(f *testing.F) {
 
 func checkNormalize(t *testing.T, d Delivery) {
 	t.Helper()
-	evs, err := Normalize(d, receivedAt)
+	evs, err := normalizeFull(d, receivedAt)
 	if err != nil {
 		var ee *EventError
 		if !errors.As(err, &ee) || (!errors.Is(err, ErrUnknownEvent) && !errors.Is(err, ErrInvalidEvent)) {

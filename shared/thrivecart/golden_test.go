@@ -89,7 +89,7 @@ func errorKind(err error) string {
 
 func result(d Delivery) goldenResult {
 	r := goldenResult{Event: d.Event, Mode: d.Mode, SecretOK: CheckSecret(d, secret)}
-	evs, err := Normalize(d, receivedAt)
+	evs, err := normalizeFull(d, receivedAt)
 	if err != nil {
 		r.Error, r.ErrorKind = err.Error(), errorKind(err)
 	}

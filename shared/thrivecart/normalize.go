@@ -48,7 +48,18 @@ func Interpreted(name string) bool {
 // Errors are *EventError: errors.Is(err, ErrUnknownEvent) for an event not interpreted,
 // errors.Is(err, ErrInvalidEvent) for one that cannot be mapped.
 func Normalize(d Delivery, receivedAt time.Time) ([]domain.Event, error) {
-	n := &normalizer{d: d, f: d.Fields, receivedAt: receivedAt.UTC()}
+	return NormalizeWith(d, receivedAt, Options{})
+}
+
+// Options tune normalization.
+type Options struct {
+	// Phone normalizes phone numbers to E.164 (shared/phone.E164); nil leaves phones out.
+	Phone domain.PhoneFunc
+}
+
+// NormalizeWith is Normalize with options.
+func NormalizeWith(d Delivery, receivedAt time.Time, opt Options) ([]domain.Event, error) {
+	n := &normalizer{d: d, f: d.Fields, receivedAt: receivedAt.UTC(), opt: opt}
 	if n.f == nil {
 		n.f = Fields{}
 	}
@@ -95,6 +106,7 @@ type normalizer struct {
 	d          Delivery
 	f          Fields
 	receivedAt time.Time
+	opt        Options
 }
 
 func (n *normalizer) event(kind domain.EventKind, at time.Time) domain.Event {
@@ -323,7 +335,10 @@ func (n *normalizer) phone(country string) string {
 	for _, path := range [][]string{p("customer", "phone"), p("customer", "contactno"), p("customer", "phone_number"),
 		p("customer", "mobile"), p("customer_phone")} {
 		if v := n.f.Get(path...); v != "" {
-			if e := domain.NormalizePhone(v, country); e != "" {
+			if n.opt.Phone == nil {
+				return ""
+			}
+			if e := n.opt.Phone(v, country); e != "" {
 				return e
 			}
 		}

@@ -56,7 +56,7 @@ func TestRefundLinesUnion(t *testing.T) {
 	}
 	lines := map[string]domain.Money{}
 	for _, d := range deliveries {
-		evs, err := Normalize(d, receivedAt)
+		evs, err := normalizeFull(d, receivedAt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func TestRefundLineID(t *testing.T) {
 			"customer": Fields{"email": "a@example.com"}, "refund": Fields{"type": "product", "id": "5", "amount": "500"}}
 	}
 	id := func(f Fields) string {
-		evs, err := Normalize(Delivery{Event: EventOrderRefund, Fields: f}, receivedAt)
+		evs, err := normalizeFull(Delivery{Event: EventOrderRefund, Fields: f}, receivedAt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +140,7 @@ func TestSubscriptionIDResolution(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.f["customer"] = Fields{"email": "a@example.com"}
-			evs, err := Normalize(Delivery{Event: EventSubscriptionCancelled, Fields: tt.f}, receivedAt)
+			evs, err := normalizeFull(Delivery{Event: EventSubscriptionCancelled, Fields: tt.f}, receivedAt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,7 +163,7 @@ func TestTestMode(t *testing.T) {
 	if !o.Test || o.Affiliate != nil || len(o.Coupons) != 0 {
 		t.Errorf("test=%v affiliate=%v coupons=%v", o.Test, o.Affiliate, o.Coupons)
 	}
-	evs, err := Normalize(Delivery{Event: EventOrderSuccess, Fields: Fields{"mode_int": "1", "order_id": "1", "currency": "usd",
+	evs, err := normalizeFull(Delivery{Event: EventOrderSuccess, Fields: Fields{"mode_int": "1", "order_id": "1", "currency": "usd",
 		"customer": Fields{"email": "a@example.com"}, "order": Fields{"total": "100"}}}, receivedAt)
 	if err != nil || !evs[0].Order.Test || evs[0].Order.Total.String() != "1.00 USD" {
 		t.Errorf("mode_int 1: %v, %+v", err, evs)
@@ -174,7 +174,7 @@ func TestCustomerFields(t *testing.T) {
 	f := Fields{"order_id": "1", "currency": "USD", "order": Fields{"total": "100"}, "affiliate": "4411",
 		"customer": Fields{"email": " A@Example.com ", "name": "Ana Maria Souza", "phone": "(415) 555-0132",
 			"address": Fields{"country": "us", "postcode": "94107"}}}
-	evs, err := Normalize(Delivery{Event: EventOrderSuccess, Fields: f}, receivedAt)
+	evs, err := normalizeFull(Delivery{Event: EventOrderSuccess, Fields: f}, receivedAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestNormalizeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
-			_, err := Normalize(Delivery{Event: tt.event, Fields: tt.f}, receivedAt)
+			_, err := normalizeFull(Delivery{Event: tt.event, Fields: tt.f}, receivedAt)
 			var ee *EventError
 			if !errors.As(err, &ee) {
 				t.Fatalf("err = %v, want *EventError", err)

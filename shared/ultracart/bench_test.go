@@ -21,7 +21,7 @@ func benchDecodeNormalize(b *testing.B, body []byte) {
 			b.Fatal(err)
 		}
 		for _, r := range raws {
-			if _, err := Normalize(r, receivedAt); err != nil {
+			if _, err := normalizeFull(r, receivedAt); err != nil {
 				b.Fatal(err)
 			}
 		}

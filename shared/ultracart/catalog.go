@@ -38,7 +38,7 @@ func (n *normalizer) customerEvent(c *Customer) (domain.Event, error) {
 	if b := defaultAddress(c.Billing); b != nil {
 		out.FirstName, out.LastName = text(b.FirstName), text(b.LastName)
 		out.Address = address(b.FirstName, b.LastName, b.Company, b.Address1, b.Address2, b.City, b.StateRegion, b.PostalCode, b.CountryCode)
-		out.Phone = phone(b.CountryCode, b.DayPhone, b.EveningPhone)
+		out.Phone = n.phone(b.CountryCode, b.DayPhone, b.EveningPhone)
 	}
 	at := firstNonZero(modified, signup)
 	if del {
@@ -193,7 +193,7 @@ func (n *normalizer) cartEvent(c *Cart) (domain.Event, error) {
 	}
 	if b := c.Billing; b != nil {
 		out.Billing = address(b.FirstName, b.LastName, b.Company, b.Address1, b.Address2, b.City, b.StateRegion, b.PostalCode, b.CountryCode)
-		out.Phone = phone(b.CountryCode, b.CellPhoneE164, b.CellPhone, b.DayPhoneE164, b.DayPhone, b.EveningPhoneE164, b.EveningPhone)
+		out.Phone = n.phone(b.CountryCode, b.CellPhoneE164, b.CellPhone, b.DayPhoneE164, b.DayPhone, b.EveningPhoneE164, b.EveningPhone)
 	}
 	if ch := c.Checkout; ch != nil {
 		out.ReturnURL = text(ch.ReturnURL)

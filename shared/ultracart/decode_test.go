@@ -287,7 +287,7 @@ func TestDecodeDeliveryBadElements(t *testing.T) {
 			t.Errorf("event %d: payload %q is not JSON; bad elements keep the whole element", i, r.Payload)
 		}
 		if w.bad != "" {
-			_, err := Normalize(r, receivedAt)
+			_, err := normalizeFull(r, receivedAt)
 			if !errors.Is(err, ErrInvalidEvent) || !strings.Contains(err.Error(), w.bad) {
 				t.Errorf("event %d: Normalize err = %v, want ErrInvalidEvent with the decode reason", i, err)
 			}

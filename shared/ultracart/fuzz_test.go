@@ -78,7 +78,7 @@ func FuzzNormalize(f *testing.F) {
 // well-formed events.
 func checkNormalize(t *testing.T, r RawEvent) {
 	t.Helper()
-	evs, err := Normalize(r, receivedAt)
+	evs, err := normalizeFull(r, receivedAt)
 	if err != nil {
 		var ee *EventError
 		if !errors.As(err, &ee) || (!errors.Is(err, ErrUnknownEvent) && !errors.Is(err, ErrInvalidEvent)) {

@@ -66,7 +66,7 @@ func normalizeDelivery(t testing.TB, body []byte) []goldenResult {
 	out := make([]goldenResult, 0, len(raws))
 	for _, r := range raws {
 		res := goldenResult{Index: r.Index, Name: r.Name}
-		evs, err := Normalize(r, receivedAt)
+		evs, err := normalizeFull(r, receivedAt)
 		if err != nil {
 			res.Error, res.ErrorKind = err.Error(), errorKind(err)
 		}

@@ -15,6 +15,8 @@ type Options struct {
 	// BaseCurrency is the merchant's UltraCart base currency (ISO 4217). Empty means inferred
 	// per order (see the package doc).
 	BaseCurrency string
+	// Phone normalizes phone numbers to E.164 (shared/phone.E164); nil leaves phones out.
+	Phone domain.PhoneFunc
 }
 
 type payloadKind int
@@ -240,13 +242,17 @@ func email(field string, v Text) (string, error) {
 	return e, nil
 }
 
-// phone picks the first number that normalizes, in the order given.
-func phone(country Text, candidates ...Text) string {
+// phone picks the first number that normalizes, in the order given; with no phone function
+// configured, phones are left out rather than forwarded unchecked.
+func (n *normalizer) phone(country Text, candidates ...Text) string {
+	if n.opt.Phone == nil {
+		return ""
+	}
 	for _, c := range candidates {
 		if text(c) == "" {
 			continue
 		}
-		if p := domain.NormalizePhone(string(c), text(country)); p != "" {
+		if p := n.opt.Phone(string(c), text(country)); p != "" {
 			return p
 		}
 	}

@@ -94,7 +94,7 @@ func orderWith(t *testing.T, changes map[string]any) json.RawMessage {
 
 func normalizeOrder(t *testing.T, name string, payload json.RawMessage) *domain.Order {
 	t.Helper()
-	evs, err := Normalize(RawEvent{Index: 0, Name: name, Payload: payload}, receivedAt)
+	evs, err := normalizeFull(RawEvent{Index: 0, Name: name, Payload: payload}, receivedAt)
 	if err != nil {
 		t.Fatalf("Normalize: %v", err)
 	}
@@ -304,7 +304,7 @@ func TestEventErrorMessages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Normalize(tt.ev, receivedAt)
+			_, err := normalizeFull(tt.ev, receivedAt)
 			var ee *EventError
 			if !errors.As(err, &ee) {
 				t.Fatalf("err = %v, want *EventError", err)
@@ -320,7 +320,7 @@ func TestEventErrorMessages(t *testing.T) {
 }
 
 func TestMoneyErrorIsReachable(t *testing.T) {
-	_, err := Normalize(RawEvent{Name: "order_create", Payload: orderWith(t, map[string]any{"summary": map[string]any{"total": map[string]any{"value": "19.995"}}})}, receivedAt)
+	_, err := normalizeFull(RawEvent{Name: "order_create", Payload: orderWith(t, map[string]any{"summary": map[string]any{"total": map[string]any{"value": "19.995"}}})}, receivedAt)
 	if !errors.Is(err, domain.ErrInvalidMoney) || !errors.Is(err, ErrInvalidEvent) {
 		t.Errorf("err = %v, want ErrInvalidEvent wrapping domain.ErrInvalidMoney", err)
 	}
@@ -365,7 +365,7 @@ func TestRebillEventYieldsSubscriptionAndOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, err := Normalize(raws[0], receivedAt)
+	evs, err := normalizeFull(raws[0], receivedAt)
 	if err != nil {
 		t.Fatal(err)
 	}

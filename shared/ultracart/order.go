@@ -126,7 +126,7 @@ func (n *normalizer) order(o *Order, h orderHints) (*domain.Order, error) {
 
 	if b := o.Billing; b != nil {
 		out.Billing = address(b.FirstName, b.LastName, b.Company, b.Address1, b.Address2, b.City, b.StateRegion, b.PostalCode, b.CountryCode)
-		out.Phone = phone(b.CountryCode, b.CellPhoneE164, b.CellPhone, b.DayPhoneE164, b.DayPhone, b.EveningPhoneE164, b.EveningPhone)
+		out.Phone = n.phone(b.CountryCode, b.CellPhoneE164, b.CellPhone, b.DayPhoneE164, b.DayPhone, b.EveningPhoneE164, b.EveningPhone)
 	}
 	if s := o.Shipping; s != nil {
 		out.ShipTo = address(s.FirstName, s.LastName, s.Company, s.Address1, s.Address2, s.City, s.StateRegion, s.PostalCode, s.CountryCode)

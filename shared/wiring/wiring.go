@@ -6,17 +6,15 @@ package wiring
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -29,13 +27,10 @@ import (
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/queue"
-	queueembedded "github.com/cartrelay/cartrelay/shared/queue/embedded"
 	queuesqs "github.com/cartrelay/cartrelay/shared/queue/sqs"
 	"github.com/cartrelay/cartrelay/shared/secrets"
-	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/store/dynamo"
-	storeembedded "github.com/cartrelay/cartrelay/shared/store/embedded"
 )
 
 // Env is one runtime's set of ports and the handlers over them.
@@ -49,15 +44,16 @@ type Env struct {
 	// Sweep deletes expired items where the backend does not (the embedded store); nil in AWS,
 	// where DynamoDB's TTL does it.
 	Sweep func(context.Context) (int, error)
-	close func() error
+	// Closer releases the runtime's resources (the embedded database); nil when there are none.
+	Closer func() error
 }
 
 // Close releases the runtime's resources.
 func (e *Env) Close() error {
-	if e.close == nil {
+	if e.Closer == nil {
 		return nil
 	}
-	return e.close()
+	return e.Closer()
 }
 
 // Options tune a runtime.
@@ -65,6 +61,14 @@ type Options struct {
 	Clock  clock.Clock
 	Log    *slog.Logger
 	Config app.Config
+	// Phone normalizes phones during ingest; only runtimes that ingest set it (app.Deps.Phone).
+	Phone domain.PhoneFunc
+}
+
+// WithDefaults fills in the system clock and a discarding logger where none is set.
+func (o Options) WithDefaults() Options {
+	o.defaults()
+	return o
 }
 
 func (o *Options) defaults() {
@@ -75,48 +79,6 @@ func (o *Options) defaults() {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 }
-
-// KeyFileName is the local master key inside a data directory. Losing it makes the stored
-// secrets unreadable; they must then be put again.
-const KeyFileName = "master.key"
-
-// Embedded opens (creating if needed) the local runtime in dataDir: one SQLite file for the
-// table and the queues, and a master key file for secrets.
-func Embedded(ctx context.Context, dataDir string, opt Options) (*Env, error) {
-	opt.defaults()
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create the data directory %s: %w", dataDir, err)
-	}
-	db, err := sqlitedb.InDir(ctx, dataDir)
-	if err != nil {
-		return nil, err
-	}
-	st, err := storeembedded.New(ctx, db, opt.Clock)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open the embedded table in %s: %w", dataDir, err)
-	}
-	q, err := queueembedded.New(ctx, db, opt.Clock)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open the embedded queues in %s: %w", dataDir, err)
-	}
-	key, err := secrets.LoadOrCreateLocalKey(filepath.Join(dataDir, KeyFileName))
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	env, err := assemble(st, q, secrets.NewSealer(key, opt.Clock), opt)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	env.Sweep = st.Sweep
-	env.close = func() error { return closeDB(db) }
-	return env, nil
-}
-
-func closeDB(db *sql.DB) error { return db.Close() }
 
 // AWSConfig names the resources of a deployed stack.
 type AWSConfig struct {
@@ -146,20 +108,9 @@ func AWSConfigFromEnv(getenv func(string) string) (AWSConfig, error) {
 	return c, nil
 }
 
-// AWS builds the runtime over DynamoDB, SQS and KMS. Endpoints follow the SDK's standard
-// settings (AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, ...), so the same code can
-// run against local stand-ins. Nothing is called over the network here.
-func AWS(ctx context.Context, c AWSConfig, opt Options) (*Env, error) {
-	opt.defaults()
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	return AWSWith(cfg, c, opt)
-}
-
-// AWSWith is AWS with an explicit SDK configuration.
-func AWSWith(cfg aws.Config, c AWSConfig, opt Options) (*Env, error) {
+// AWS builds the runtime over DynamoDB, SQS and KMS with the given SDK configuration. Nothing is
+// called over the network here.
+func AWS(cfg aws.Config, c AWSConfig, opt Options) (*Env, error) {
 	opt.defaults()
 	st := dynamo.New(dynamodb.NewFromConfig(cfg), c.Table, opt.Clock)
 	q := queuesqs.New(awssqs.NewFromConfig(cfg), c.QueueURLs)
@@ -167,12 +118,14 @@ func AWSWith(cfg aws.Config, c AWSConfig, opt Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	return assemble(st, q, secrets.NewSealer(wrapper, opt.Clock), opt)
+	return New(st, q, secrets.NewSealer(wrapper, opt.Clock), opt)
 }
 
-func assemble(st store.Store, q queue.Queue, sealer *secrets.Sealer, opt Options) (*Env, error) {
+// New assembles a runtime over the given ports.
+func New(st store.Store, q queue.Queue, sealer *secrets.Sealer, opt Options) (*Env, error) {
+	opt.defaults()
 	repo := accounts.NewRepo(st, sealer, opt.Clock).WithCheck(CheckAccount)
-	a, err := app.New(app.Deps{Store: st, Queue: q, Accounts: repo, Clock: opt.Clock, Log: opt.Log, Config: opt.Config})
+	a, err := app.New(app.Deps{Store: st, Queue: q, Accounts: repo, Clock: opt.Clock, Log: opt.Log, Config: opt.Config, Phone: opt.Phone})
 	if err != nil {
 		return nil, err
 	}
@@ -191,14 +144,31 @@ func JSONLogger(w io.Writer, level string) *slog.Logger {
 
 // Lambda builds the AWS runtime of one function from its environment. Errors are returned so
 // main can log them once and exit; the Lambda service then reports the init failure.
-func Lambda(ctx context.Context, function string) (*Env, error) {
+func Lambda(ctx context.Context, function string, opt Options) (*Env, error) {
 	log := JSONLogger(os.Stderr, os.Getenv("LOG_LEVEL")).With(slog.String("function", function))
 	c, err := AWSConfigFromEnv(os.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (the template sets these; was the function deployed without them?)", function, err)
 	}
-	cfgApp := app.Config{PublicBaseURL: os.Getenv("PUBLIC_BASE_URL")}
-	return AWS(ctx, c, Options{Log: log, Config: cfgApp})
+	opt.Log = log
+	opt.Config.PublicBaseURL = os.Getenv("PUBLIC_BASE_URL")
+	return AWS(LambdaAWSConfig(os.Getenv), c, opt)
+}
+
+// LambdaAWSConfig is the SDK configuration inside Lambda, read from the variables the Lambda
+// service sets: the region and the execution role's credentials. It is what the SDK's default
+// chain resolves to there, without linking the chain's other providers (SSO, profiles, IMDS),
+// which would add megabytes to every bootstrap. AWS_ENDPOINT_URL still redirects every client.
+func LambdaAWSConfig(getenv func(string) string) aws.Config {
+	cfg := aws.Config{
+		Region: getenv("AWS_REGION"),
+		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(
+			getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"))),
+	}
+	if ep := getenv("AWS_ENDPOINT_URL"); ep != "" {
+		cfg.BaseEndpoint = aws.String(ep)
+	}
+	return cfg
 }
 
 // Fatal logs err as JSON and exits non-zero: the one way an entry point fails at init.

@@ -1,0 +1,72 @@
+// Package operator builds the runtimes the operator CLI works on: the embedded one (SQLite in a
+// data directory, for `cartrelay serve`) and a deployed stack (DynamoDB, SQS and KMS through the
+// SDK's full configuration chain). It is kept apart from package wiring so that the Lambda
+// bootstraps link neither SQLite nor the SDK's profile and SSO providers.
+package operator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	queueembedded "github.com/cartrelay/cartrelay/shared/queue/embedded"
+	"github.com/cartrelay/cartrelay/shared/secrets"
+	"github.com/cartrelay/cartrelay/shared/sqlitedb"
+	storeembedded "github.com/cartrelay/cartrelay/shared/store/embedded"
+	"github.com/cartrelay/cartrelay/shared/wiring"
+)
+
+// KeyFileName is the local master key inside a data directory. Losing it makes the stored
+// secrets unreadable; they must then be put again.
+const KeyFileName = "master.key"
+
+// Embedded opens (creating if needed) the local runtime in dataDir: one SQLite file for the
+// table and the queues, and a master key file for secrets.
+func Embedded(ctx context.Context, dataDir string, opt wiring.Options) (*wiring.Env, error) {
+	opt = opt.WithDefaults()
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create the data directory %s: %w", dataDir, err)
+	}
+	db, err := sqlitedb.InDir(ctx, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := storeembedded.New(ctx, db, opt.Clock)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open the embedded table in %s: %w", dataDir, err)
+	}
+	q, err := queueembedded.New(ctx, db, opt.Clock)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open the embedded queues in %s: %w", dataDir, err)
+	}
+	key, err := secrets.LoadOrCreateLocalKey(filepath.Join(dataDir, KeyFileName))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	env, err := wiring.New(st, q, secrets.NewSealer(key, opt.Clock), opt)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	env.Sweep = st.Sweep
+	env.Closer = db.Close
+	return env, nil
+}
+
+// AWS builds the runtime of a deployed stack for the operator CLI, with the SDK's full
+// configuration chain (profiles, SSO, ...). Endpoints follow the SDK's standard
+// settings (AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, ...), so the same code can
+// run against local stand-ins. Nothing is called over the network here.
+func AWS(ctx context.Context, c wiring.AWSConfig, opt wiring.Options) (*wiring.Env, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return wiring.AWS(cfg, c, opt)
+}
