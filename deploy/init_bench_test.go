@@ -1,0 +1,343 @@
+package deploy
+
+// The functions' start-up, measured on the real bootstrap binaries: each one is built with its
+// Makefile target for this machine's architecture, started with the environment template.yaml
+// gives it, and timed until it asks a fake Lambda Runtime API for its first invocation.
+// A cold start adds this span to the first request, on top of Lambda fetching the code, which
+// grows with its size (see scripts/bench-figures.sh).
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/cartrelay/cartrelay/shared/testenv"
+)
+
+// Fake values for what CloudFormation resolves at deploy time.
+const (
+	fakeAccount  = "123456789012"
+	fakeRegion   = "us-east-1"
+	fakeStack    = "cartrelay"
+	fakeKeyARN   = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	fakeEndpoint = "https://abcde12345.execute-api.us-east-1.amazonaws.com"
+)
+
+// startLimit is how long a function may take to ask for its first invocation.
+const startLimit = 10 * time.Second
+
+// fakeRuntimeAPI serves the Lambda Runtime API's invocation/next and init/error on loopback.
+// It never hands out an invocation: the run ends when the function asks for one.
+type fakeRuntimeAPI struct {
+	srv  *httptest.Server
+	pid  atomic.Int64
+	next chan nextRequest
+	// initError receives the body of POST /runtime/init/error.
+	initError chan string
+	done      chan struct{}
+}
+
+type nextRequest struct {
+	at    time.Time
+	rssKB int64
+}
+
+func newFakeRuntimeAPI(t testing.TB) *fakeRuntimeAPI {
+	api := &fakeRuntimeAPI{next: make(chan nextRequest, 1), initError: make(chan string, 1), done: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, r *http.Request) {
+		req := nextRequest{at: time.Now(), rssKB: rssKB(int(api.pid.Load()))}
+		select {
+		case api.next <- req:
+		default:
+		}
+		// Hold the request, as Lambda does between invocations, until the process is stopped.
+		select {
+		case <-r.Context().Done():
+		case <-api.done:
+		}
+	})
+	mux.HandleFunc("POST /2018-06-01/runtime/init/error", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		select {
+		case api.initError <- string(body):
+		default:
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	api.srv = httptest.NewServer(mux)
+	t.Cleanup(func() {
+		close(api.done)
+		api.srv.Close()
+	})
+	return api
+}
+
+func (api *fakeRuntimeAPI) addr() string { return strings.TrimPrefix(api.srv.URL, "http://") }
+
+// rssKB is the resident set of a process (Linux), 0 when unknown.
+func rssKB(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// networkTrap accepts every connection a function makes outside the Runtime API: the SDK's
+// endpoints and the HTTP(S) proxy point here, so any call to AWS or elsewhere lands on it.
+type networkTrap struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	calls []string
+}
+
+func newNetworkTrap(t testing.TB) *networkTrap {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	trap := &networkTrap{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				trap.mu.Lock()
+				trap.calls = append(trap.calls, strings.TrimSpace(line))
+				trap.mu.Unlock()
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return trap
+}
+
+func (trap *networkTrap) url() string { return "http://" + trap.ln.Addr().String() }
+
+func (trap *networkTrap) taken() []string {
+	trap.mu.Lock()
+	defer trap.mu.Unlock()
+	out := slices.Clone(trap.calls)
+	trap.calls = nil
+	return out
+}
+
+// buildForHost builds a function's bootstrap with its Makefile target, for this machine's
+// architecture instead of arm64, and returns its path.
+func buildForHost(t testing.TB, root, id string) string {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skipf("the bootstrap is a Linux program; this machine runs %s", runtime.GOOS)
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		testenv.Missing(t, "make", "install GNU make; sam build runs the Makefile too")
+	}
+	out := filepath.Join(t.TempDir(), id)
+	runMake(t, root, "build-"+id, "ARTIFACTS_DIR="+out, "LAMBDA_ENV=GOOS=linux GOARCH="+runtime.GOARCH+" CGO_ENABLED=0")
+	return filepath.Join(out, "bootstrap")
+}
+
+// lambdaEnv is the environment of a function as Lambda would set it: the template's variables
+// with fake resolved values, Lambda's own variables, fake credentials, and every AWS endpoint
+// and proxy pointed at trap.
+func lambdaEnv(tpl *template, id, runtimeAPI, trap, home string) []string {
+	env := []string{
+		"AWS_LAMBDA_RUNTIME_API=" + runtimeAPI,
+		"AWS_LAMBDA_FUNCTION_NAME=" + fakeStack + "-" + id,
+		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + scalar(tpl.fnProp(id, "MemorySize")),
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + fakeStack + "-" + id,
+		"AWS_LAMBDA_LOG_STREAM_NAME=2026/01/01/[$LATEST]0123456789abcdef",
+		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_EXECUTION_ENV=AWS_Lambda_provided.al2023",
+		"AWS_REGION=" + fakeRegion,
+		"AWS_DEFAULT_REGION=" + fakeRegion,
+		"AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
+		"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+		"AWS_SESSION_TOKEN=fake-session-token",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ENDPOINT_URL=" + trap,
+		"HTTP_PROXY=" + trap,
+		"HTTPS_PROXY=" + trap,
+		"_HANDLER=bootstrap",
+		"LAMBDA_TASK_ROOT=/var/task",
+		"TZ=:UTC",
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"HOME=" + home,
+	}
+	vars := tpl.env(id)
+	names := make([]string, 0, len(vars))
+	for name := range vars {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		env = append(env, name+"="+tpl.fakeValue(vars[name]))
+	}
+	return env
+}
+
+// fakeValue resolves a template value the way CloudFormation would, with made-up ids.
+func (tpl *template) fakeValue(n *yaml.Node) string {
+	if target := ref(n); target != "" {
+		if p := get(tpl.root, "Parameters", target); p != nil {
+			if d := get(p, "Default"); d != nil {
+				return scalar(d)
+			}
+			return "fake-" + strings.ToLower(target) + "-0123456789abcdef0123456789abcdef"
+		}
+		r := tpl.resources[target]
+		switch scalar(get(r, "Type")) {
+		case "AWS::SQS::Queue":
+			name := strings.ReplaceAll(sub(get(r, "Properties", "QueueName")), "${AWS::StackName}", fakeStack)
+			return "https://sqs." + fakeRegion + ".amazonaws.com/" + fakeAccount + "/" + name
+		case "AWS::DynamoDB::Table":
+			return fakeStack + "-" + target + "-1A2B3C4D5E6F"
+		}
+		return fakeStack + "-" + target
+	}
+	if target, attr := getAtt(n); target != "" {
+		switch {
+		case attr == "ApiEndpoint":
+			return fakeEndpoint
+		case scalar(get(tpl.resources[target], "Type")) == "AWS::KMS::Key":
+			return fakeKeyARN
+		}
+		return "arn:aws:fake:" + fakeRegion + ":" + fakeAccount + ":" + target
+	}
+	if s := sub(n); s != "" {
+		return strings.NewReplacer("${AWS::StackName}", fakeStack, "${AWS::Region}", fakeRegion, "${AWS::AccountId}", fakeAccount).Replace(s)
+	}
+	return scalar(n)
+}
+
+// startResult is one start of a function.
+type startResult struct {
+	took  time.Duration
+	rssKB int64
+}
+
+// startOnce starts bin and waits until it asks api for an invocation, then stops it.
+func startOnce(bin string, env []string, api *fakeRuntimeAPI) (startResult, error) {
+	for drained := false; !drained; {
+		select {
+		case <-api.next:
+		case <-api.initError:
+		default:
+			drained = true
+		}
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = env
+	cmd.Dir = filepath.Dir(bin)
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return startResult{}, err
+	}
+	api.pid.Store(int64(cmd.Process.Pid))
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	timer := time.NewTimer(startLimit)
+	defer timer.Stop()
+	select {
+	case req := <-api.next:
+		stop()
+		return startResult{took: req.at.Sub(start), rssKB: req.rssKB}, nil
+	case body := <-api.initError:
+		stop()
+		return startResult{}, fmt.Errorf("reported an init error: %s\n%s", body, output.String())
+	case err := <-exited:
+		return startResult{}, fmt.Errorf("exited (%v) before asking for an invocation:\n%s", err, output.String())
+	case <-timer.C:
+		stop()
+		return startResult{}, fmt.Errorf("did not ask for an invocation within %s:\n%s", startLimit, output.String())
+	}
+}
+
+// TestFunctionsStartOffline starts every function's bootstrap with the environment the
+// template gives it, and checks that it reaches the Runtime API's invocation/next without a
+// single network call: its configuration is complete, and a cold start costs no round trip.
+func TestFunctionsStartOffline(t *testing.T) {
+	tpl := loadTemplate(t)
+	root := testenv.RepoRoot(t)
+	api := newFakeRuntimeAPI(t)
+	trap := newNetworkTrap(t)
+	for _, id := range tpl.functions() {
+		t.Run(id, func(t *testing.T) {
+			bin := buildForHost(t, root, id)
+			res, err := startOnce(bin, lambdaEnv(tpl, id, api.addr(), trap.url(), t.TempDir()), api)
+			if err != nil {
+				t.Fatalf("%s with the template's environment: %v", id, err)
+			}
+			if calls := trap.taken(); len(calls) > 0 {
+				t.Errorf("%s made %d network call(s) before its first invocation, first %q; init must not call out", id, len(calls), calls[0])
+			}
+			t.Logf("%s asked for its first invocation after %s (RSS %d KiB)", id, res.took.Round(100*time.Microsecond), res.rssKB)
+		})
+	}
+}
+
+// BenchmarkInit measures each function's start: from process start to its first request for
+// an invocation. Metrics: ms-p50 and ms-p90 of that span, MB-rss at that moment.
+func BenchmarkInit(b *testing.B) {
+	tpl := loadTemplate(b)
+	root := testenv.RepoRoot(b)
+	api := newFakeRuntimeAPI(b)
+	trap := newNetworkTrap(b)
+	for _, id := range tpl.functions() {
+		b.Run(id, func(b *testing.B) {
+			bin := buildForHost(b, root, id)
+			env := lambdaEnv(tpl, id, api.addr(), trap.url(), b.TempDir())
+			var took []time.Duration
+			var rss []int64
+			for b.Loop() {
+				res, err := startOnce(bin, env, api)
+				if err != nil {
+					b.Fatalf("%s: %v", id, err)
+				}
+				took = append(took, res.took)
+				rss = append(rss, res.rssKB)
+			}
+			slices.Sort(took)
+			slices.Sort(rss)
+			b.ReportMetric(float64(took[len(took)/2])/1e6, "ms-p50")
+			b.ReportMetric(float64(took[len(took)*9/10])/1e6, "ms-p90")
+			b.ReportMetric(float64(rss[len(rss)/2])/1024, "MB-rss")
+		})
+	}
+}
