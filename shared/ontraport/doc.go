@@ -12,5 +12,5 @@
 //   - The account's request budget (180 per rolling minute) is shared by every process, so
 //     requests are admitted by a table-backed limiter, and ONTRAPORT's own rate headers pause it.
 //
-// README.md in this directory documents the representation choices for merchants.
+// docs/ontraport.md documents the representation choices for merchants.
 package ontraport
