@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/localrun"
@@ -244,12 +245,11 @@ func cmdQuarantineShow(ctx context.Context, c *ctx2, args []string) error {
 	}
 	out := struct {
 		history.Quarantined
-		Message json.RawMessage `json:"message"`
-	}{Quarantined: q}
-	if json.Valid([]byte(q.Message)) {
-		out.Message = json.RawMessage(q.Message)
-	} else {
-		out.Message, _ = json.Marshal(q.Message)
+		Message any `json:"message"`
+	}{Quarantined: q, Message: q.Message}
+	// Show the event as the source sent it when the message can be read back.
+	if se, err := app.DecodeSourceEvent(ctx, c.env.Store, q.Message); err == nil {
+		out.Message = se
 	}
 	return writeJSON(c.io.Out, out)
 }

@@ -112,6 +112,19 @@ func (d *decoder) array(b []byte, depth int, compressed bool) error {
 }
 
 func (d *decoder) object(b []byte, depth int, compressed bool) error {
+	// Fast path for the usual {"events":[{name:{...}}, ...]}: one pass over the body instead of
+	// one for the envelope and another for the array.
+	var env struct {
+		Events []map[string]json.RawMessage `json:"events"`
+	}
+	if json.Unmarshal(b, &env) == nil && len(env.Events) > 0 && d.simple(env.Events) {
+		for _, m := range env.Events {
+			for name, payload := range m {
+				d.out = append(d.out, RawEvent{Index: len(d.out), Name: name, Payload: payload})
+			}
+		}
+		return nil
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(b, &top); err != nil {
 		return syntaxError(err, -1, compressed, "the body is not valid JSON")
