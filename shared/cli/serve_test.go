@@ -250,3 +250,37 @@ func TestServeStopsWithoutLoss(t *testing.T) {
 		return len(missing) == 0, fmt.Sprintf("%d accepted, %d stored, missing %v", len(accepted), len(stored), missing[:min(10, len(missing))])
 	})
 }
+
+// TestDemoFillsAContact runs `cartrelay demo` against a running serve, as the README tells a
+// new user to, and checks what `contacts get` then shows.
+func TestDemoFillsAContact(t *testing.T) {
+	data := t.TempDir()
+	s := startServe(t, data)
+	if out, code := runCLI(t, data, "demo", "--url", "http://"+s.addr); code != 0 {
+		t.Fatalf("demo exited %d:\n%s", code, out)
+	}
+	eventually(t, 20*time.Second, "the demo contact is filled in", func() (bool, string) {
+		out, code := runCLI(t, data, "contacts", "get", "demo", "jane.doe@example.com")
+		if code != 0 {
+			return false, out
+		}
+		var v struct {
+			Profile struct {
+				PurchaseCount int                     `json:"purchase_count"`
+				LTV           struct{ Amount string } `json:"ltv"`
+			} `json:"profile"`
+			Facts []struct{ Kind string } `json:"facts"`
+		}
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			return false, out
+		}
+		kinds := map[string]int{}
+		for _, f := range v.Facts {
+			kinds[f.Kind]++
+		}
+		// 129.90 − 30.00 + 49.00 + 19.00: two UltraCart orders, one partly refunded, and a
+		// ThriveCart sale; the retried delivery counts once.
+		return v.Profile.PurchaseCount == 3 && v.Profile.LTV.Amount == "167.90" &&
+			kinds["OrderPlaced"] == 3 && kinds["OrderRefunded"] == 1, out
+	})
+}
