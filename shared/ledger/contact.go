@@ -206,8 +206,10 @@ func overlayOrder(c *domain.Contact, o domain.Order) {
 	if o.Phone != "" {
 		c.Phone = o.Phone
 	}
-	if o.Billing != (domain.Address{}) {
-		c.Address = o.Billing
+	// Only an order that carries a postal address replaces it: a later order that names the
+	// buyer but has no address (a digital product, a ThriveCart sale) must not erase it.
+	if a := o.Billing; a.Address1 != "" || a.City != "" || a.PostalCode != "" {
+		c.Address = a
 	}
 	if o.EmailOptIn != nil {
 		c.EmailOptIn = o.EmailOptIn
