@@ -128,12 +128,32 @@ func cmdContactsGet(ctx context.Context, c *ctx2, args []string) error {
 		return usagef("%v", err)
 	}
 	repo := history.New(c.env.Store)
-	v, err := repo.View(ctx, pos[0], email)
+	// An old email (before an email change) shows the contact it became.
+	current, err := repo.ResolveEmail(ctx, pos[0], email)
 	if err != nil {
 		return err
 	}
-	if v.Profile == nil && v.AliasOf == "" && len(v.Orders) == 0 {
-		return fmt.Errorf("no contact %s in account %s", email, pos[0])
+	v, err := repo.View(ctx, pos[0], current)
+	if err != nil {
+		return err
+	}
+	if v.Profile == nil && len(v.Orders) == 0 {
+		return fmt.Errorf("no contact %s in account %s ('cartrelay orders list %s' shows the emails that have orders)", email, pos[0], pos[0])
+	}
+	if v.Profile != nil {
+		// Facts and deliveries stay where they were logged; an email change moves the orders
+		// and subscriptions, so the older log lines are read from the previous emails.
+		for _, prev := range v.Profile.PreviousEmails {
+			old, err := repo.View(ctx, pos[0], prev)
+			if err != nil {
+				return err
+			}
+			v.Facts = append(old.Facts, v.Facts...)
+			v.Deliveries = append(old.Deliveries, v.Deliveries...)
+		}
+	}
+	if current != email {
+		fmt.Fprintf(c.io.Err, "%s changed its email to %s; showing %s\n", email, current, current)
 	}
 	return writeJSON(c.io.Out, v)
 }
