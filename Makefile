@@ -158,7 +158,8 @@ $$0 ~ suite {
 { print }
 END {
 	out = "build/test-counts"
-	printf "tests: %d passed, %d failed, %d skipped; packages: %d ok, %d failed, %d without tests\n", pass, fail, skip, pkgok, pkgfail, notests > out
+	printf "tests: %d passed, %d failed, %d skipped\n", pass, fail, skip > out
+	printf "packages: %d ok, %d failed, %d without tests\n", pkgok, pkgfail, notests > out
 	if (suites != "") printf "contract suites:\n%s", suites > out
 	else printf "contract suites: none ran (no TestContract in the log)\n" > out
 }
