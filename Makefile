@@ -105,7 +105,8 @@ test: tools
 	while IFS='|' read -r status name; do printf '  %-15s %s\n' "$$name" "$$status"; done <build/test-steps; \
 	if [ -s build/test-counts ]; then sed 's/^/  /' build/test-counts; fi; \
 	if grep -q '^FAILED' build/test-steps; then echo "make test: FAILED"; exit 1; fi; \
-	echo "make test: all checks passed"
+	echo "make test: all checks passed"; \
+	grep -h '^tests:' build/test-counts 2>/dev/null || true
 
 fmt-check:
 	@files=$$(find . -name '*.go' -not -path './.*' -not -path '*/testdata/*' -not -path './build/*' -print0 | xargs -0 -r gofmt -l); \
