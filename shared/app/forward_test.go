@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
@@ -112,5 +114,57 @@ func TestRetryableFailureStaysQueuedAndKeepsContactOrder(t *testing.T) {
 	}
 	if s, _ := h.env.Queue.Stats(context.Background(), queue.Ontraport); s.Visible+s.InFlight == 0 {
 		t.Fatal("the contact's facts left the queue although none was delivered")
+	}
+}
+
+// batcher records bulk profile calls and fails the contacts named in refuse.
+type batcher struct {
+	flaky
+	bulkCalls [][]string
+	refuse    map[string]bool
+}
+
+func (b *batcher) DeliverProfiles(_ context.Context, _ accounts.Account, facts []domain.Fact) (deliver.BatchOutcome, error) {
+	var ids []string
+	out := deliver.BatchOutcome{Status: history.DeliverySent, Errors: map[string]error{},
+		Exchanges: []history.HTTPExchange{{Method: "POST", URL: "https://api.example.test/users/bulkUpdate", Status: 200}}}
+	for _, f := range facts {
+		ids = append(ids, f.Email)
+		if b.refuse[f.Email] {
+			out.Errors[f.ID] = deliver.Permanent(errors.New("ForgottenUserError"))
+		}
+	}
+	b.bulkCalls = append(b.bulkCalls, ids)
+	return out, nil
+}
+
+func TestABacklogOfProfilesGoesInOneBulkCall(t *testing.T) {
+	h := newHarness(t)
+	// Orders from before forward_since only refresh profiles: the backlog a backfill makes.
+	h.account("acme", `,"forward_since":"2030-01-01T00:00:00Z","iterable":{"enabled":false}`)
+	for i := range 4 {
+		body := strings.ReplaceAll(string(fixture(t, "ultracart", "order_create.json")), "marcus.reyes@example.com", fmt.Sprintf("buyer%d@example.com", i))
+		body = strings.ReplaceAll(body, "DEMO-0002001", fmt.Sprintf("BULK-%d", i))
+		h.postUC("acme", []byte(body))
+	}
+	h.ingestOnly()
+	dest := &batcher{flaky: flaky{delivered: map[string]int{}}, refuse: map[string]bool{"buyer2@example.com": true}}
+	h.forwardAll(dest)
+	if len(dest.bulkCalls) != 1 || len(dest.bulkCalls[0]) != 4 {
+		t.Fatalf("bulk calls %v, want one call with the 4 contacts", dest.bulkCalls)
+	}
+	if len(dest.delivered) != 0 {
+		t.Fatalf("profiles also went one by one: %v", dest.delivered)
+	}
+	failed, _ := history.New(h.env.Store).Deliveries(context.Background(), "acme", true, 0)
+	if len(failed) != 1 || failed[0].Email != "buyer2@example.com" || failed[0].Status != history.DeliveryParked {
+		t.Fatalf("failed deliveries %+v, want buyer2 parked", failed)
+	}
+	// A second pass finds every other fact done.
+	h.postUC("acme", fixture(t, "ultracart", "order_create.json"))
+	h.ingestOnly()
+	h.forwardAll(dest)
+	if len(dest.bulkCalls) != 1 {
+		t.Fatalf("a lone profile refresh went through the bulk path: %v", dest.bulkCalls)
 	}
 }

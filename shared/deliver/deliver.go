@@ -35,6 +35,21 @@ type Outcome struct {
 	RetryAfter time.Duration
 }
 
+// ProfileBatcher is a destination that can take many profile refreshes (ContactChanged facts of
+// different contacts) in one call, which a backlog needs to stay within the destination's rate.
+type ProfileBatcher interface {
+	DeliverProfiles(ctx context.Context, acct accounts.Account, facts []domain.Fact) (BatchOutcome, error)
+}
+
+// BatchOutcome is what a bulk delivery produced: the HTTP exchanges of the whole batch, and the
+// facts that failed on their own (the others were delivered). An error returned beside it means
+// the whole batch failed.
+type BatchOutcome struct {
+	Status    string
+	Exchanges []history.HTTPExchange
+	Errors    map[string]error
+}
+
 // RetryAfterError carries a destination's hint of when to try again (429 Retry-After,
 // rate-limit reset headers).
 type RetryAfterError struct {

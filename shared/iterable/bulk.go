@@ -134,3 +134,14 @@ func (d *Destination) bulkCall(ctx context.Context, sess *session, g []UserUpdat
 	}
 	return nil
 }
+
+// DeliverProfiles is UpdateProfiles for the forwarder (deliver.ProfileBatcher): a batch of
+// profile refreshes of different contacts in one users/bulkUpdate call.
+func (d *Destination) DeliverProfiles(ctx context.Context, acct accounts.Account, facts []domain.Fact) (deliver.BatchOutcome, error) {
+	res, err := d.UpdateProfiles(ctx, acct, facts)
+	status := history.DeliverySent
+	if s, perr := ParseSettings(acct); perr == nil && s.DryRun() {
+		status = history.DeliveryDryRun
+	}
+	return deliver.BatchOutcome{Status: status, Exchanges: res.Exchanges, Errors: res.Errors}, err
+}
