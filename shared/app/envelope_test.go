@@ -11,6 +11,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/queue"
 )
 
@@ -79,5 +80,28 @@ func TestUnreadableIngestMessageIsQuarantined(t *testing.T) {
 	q := h.quarantined("acme")
 	if len(q) != 1 || q[0].Kind != "unreadable" || q[0].Message != "not a message" {
 		t.Fatalf("quarantine: %+v", q)
+	}
+}
+
+func TestQuarantineReplayThatFailsAgainIsHeldAgain(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	h.postUC("acme", []byte(`{"events":[{"order_create":{"merchant_id":"DEMO"}}]}`)) // no order_id
+	h.drainIngest()
+	q := h.quarantined("acme")
+	if len(q) != 1 || q[0].Kind != "invalid" {
+		t.Fatalf("quarantine: %+v", q)
+	}
+	repo := history.New(h.env.Store)
+	if err := repo.QuarantineMarkReplayed(context.Background(), q[0], h.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.env.Queue.Send(context.Background(), queue.Ingest, []queue.Message{{Body: q[0].Message}}); err != nil {
+		t.Fatal(err)
+	}
+	h.drainIngest()
+	again := h.quarantined("acme")
+	if len(again) != 1 || !again[0].ReplayedAt.IsZero() {
+		t.Fatalf("after a failed replay: %+v; want the event held again, not marked replayed", again)
 	}
 }

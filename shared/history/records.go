@@ -45,7 +45,15 @@ func (r *Repo) Quarantine(ctx context.Context, q Quarantined) (Quarantined, erro
 		GSI1PK: quarantineGSI1, GSI1SK: q.At.UTC().Format(sortableTime) + "#" + q.Account + "#" + q.ID,
 		Data: mustJSON(q)}
 	err := r.s.Write(ctx, store.PutItem(it, store.NotExists))
-	if err != nil && !errors.Is(err, store.ErrConditionFailed) {
+	if errors.Is(err, store.ErrConditionFailed) {
+		// Kept already. If it was replayed and failed again, it is held again, with the new reason.
+		old, gerr := r.QuarantineGet(ctx, q.Account, q.ID)
+		if gerr != nil || old.ReplayedAt.IsZero() {
+			return q, nil
+		}
+		err = r.s.Write(ctx, store.PutItem(it, store.Always))
+	}
+	if err != nil {
 		return q, fmt.Errorf("quarantine %s event of %s: %w", q.Event, q.Account, err)
 	}
 	return q, nil
