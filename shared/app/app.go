@@ -16,9 +16,11 @@ import (
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
-// DefaultMaxBodyBytes caps a webhook body. UltraCart's own cap on a delivery (maximum_size) is
-// set below this when cartrelay registers its webhook, so its deliveries are never refused.
-const DefaultMaxBodyBytes = 6 << 20
+// DefaultMaxBodyBytes caps a webhook body. Lambda refuses a synchronous event over 6 MB, and
+// API Gateway base64-encodes a binary body (4/3 larger) inside that event, so a cap of 4 MiB is
+// what the handler can still see and answer with a clear 413. When cartrelay registers its
+// UltraCart webhook it sets maximum_size below this, so UltraCart's deliveries are never refused.
+const DefaultMaxBodyBytes = 4 << 20
 
 // Config holds the settings that are not per account.
 type Config struct {
