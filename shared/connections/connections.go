@@ -1,0 +1,202 @@
+// Package connections stores the credentials cartrelay holds for a merchant's source accounts
+// (an UltraCart OAuth token pair or simple key), one record per account and provider. Every
+// credential is sealed with the secrets.Sealer before it reaches the table, bound to its
+// account, provider and field, so a sealed token copied elsewhere does not open.
+package connections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/secrets"
+	"github.com/cartrelay/cartrelay/shared/store"
+)
+
+// Providers.
+const UltraCart = "ultracart"
+
+// Kinds of credential.
+const (
+	KindOAuth     = "oauth"
+	KindSimpleKey = "simple_key"
+)
+
+// Connection is one account's link to one provider, with its credentials in plain text (in
+// memory only).
+type Connection struct {
+	Account  string
+	Provider string
+	Kind     string
+	// BaseURL overrides the provider's API host (a sandbox, or a fake in tests).
+	BaseURL      string
+	AccessToken  string
+	RefreshToken string
+	// ExpiresAt is when AccessToken expires; zero when unknown or not applicable.
+	ExpiresAt time.Time
+	SimpleKey string
+
+	ConnectedAt time.Time
+	UpdatedAt   time.Time
+
+	version int64
+}
+
+// Version is the stored version this connection was read at (0 if never stored).
+func (c Connection) Version() int64 { return c.version }
+
+// ErrNotFound is returned when an account has no connection to the provider.
+var ErrNotFound = errors.New("connections: no such connection")
+
+// ErrConflict is returned when the record changed since it was read.
+var ErrConflict = errors.New("connections: the connection changed meanwhile")
+
+// Ref names a connection without opening its credentials.
+type Ref struct {
+	Account  string
+	Provider string
+}
+
+// Repo reads and writes connection records.
+type Repo struct {
+	st     store.Store
+	sealer *secrets.Sealer
+	clk    clock.Clock
+}
+
+// NewRepo returns a repository over st that seals with sealer.
+func NewRepo(st store.Store, sealer *secrets.Sealer, clk clock.Clock) *Repo {
+	if clk == nil {
+		clk = clock.System{}
+	}
+	return &Repo{st: st, sealer: sealer, clk: clk}
+}
+
+type doc struct {
+	Provider     string    `json:"provider"`
+	Kind         string    `json:"kind"`
+	BaseURL      string    `json:"base_url,omitempty"`
+	AccessToken  string    `json:"access_token,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	ExpiresAt    time.Time `json:"expires_at,omitzero"`
+	SimpleKey    string    `json:"simple_key,omitempty"`
+	ConnectedAt  time.Time `json:"connected_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+func pk(account string) string   { return "A#" + account }
+func sk(provider string) string  { return "CONN#" + provider }
+func byProvider(p string) string { return "CONN#" + p }
+func aad(account, provider, field string) string {
+	return "account:" + account + ":connection." + provider + "." + field
+}
+
+// Put stores c, sealing its credentials. A new connection must not exist yet; an existing one
+// must still be at the version it was read at.
+func (r *Repo) Put(ctx context.Context, c Connection) (Connection, error) {
+	if c.Account == "" || c.Provider == "" {
+		return c, errors.New("connections: account and provider are required")
+	}
+	now := r.clk.Now()
+	if c.ConnectedAt.IsZero() {
+		c.ConnectedAt = now
+	}
+	c.UpdatedAt = now
+	d := doc{Provider: c.Provider, Kind: c.Kind, BaseURL: c.BaseURL, ExpiresAt: c.ExpiresAt, ConnectedAt: c.ConnectedAt, UpdatedAt: now}
+	for _, f := range []struct {
+		name  string
+		plain string
+		out   *string
+	}{
+		{"access_token", c.AccessToken, &d.AccessToken},
+		{"refresh_token", c.RefreshToken, &d.RefreshToken},
+		{"simple_key", c.SimpleKey, &d.SimpleKey},
+	} {
+		if f.plain == "" {
+			continue
+		}
+		s, err := r.sealer.Seal(ctx, []byte(f.plain), aad(c.Account, c.Provider, f.name))
+		if err != nil {
+			return c, fmt.Errorf("seal %s of %s/%s: %w", f.name, c.Account, c.Provider, err)
+		}
+		*f.out = s
+	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		return c, err
+	}
+	it := store.Item{PK: pk(c.Account), SK: sk(c.Provider), GSI1PK: byProvider(c.Provider), GSI1SK: c.Account,
+		Version: c.version + 1, Data: data}
+	w := store.PutIfVersion(it, c.version)
+	if c.version == 0 {
+		w = store.PutItem(it, store.NotExists)
+	}
+	if err := r.st.Write(ctx, w); err != nil {
+		if errors.Is(err, store.ErrConditionFailed) {
+			return c, fmt.Errorf("%w: %s/%s", ErrConflict, c.Account, c.Provider)
+		}
+		return c, fmt.Errorf("store connection %s/%s: %w", c.Account, c.Provider, err)
+	}
+	c.version++
+	return c, nil
+}
+
+// Get reads and opens a connection.
+func (r *Repo) Get(ctx context.Context, account, provider string) (Connection, error) {
+	it, err := r.st.Get(ctx, pk(account), sk(provider))
+	if errors.Is(err, store.ErrNotFound) {
+		return Connection{}, fmt.Errorf("%w: %s/%s", ErrNotFound, account, provider)
+	}
+	if err != nil {
+		return Connection{}, fmt.Errorf("read connection %s/%s: %w", account, provider, err)
+	}
+	var d doc
+	if err := json.Unmarshal(it.Data, &d); err != nil {
+		return Connection{}, fmt.Errorf("connection %s/%s is not readable: %w", account, provider, err)
+	}
+	c := Connection{Account: account, Provider: provider, Kind: d.Kind, BaseURL: d.BaseURL, ExpiresAt: d.ExpiresAt,
+		ConnectedAt: d.ConnectedAt, UpdatedAt: d.UpdatedAt, version: it.Version}
+	for _, f := range []struct {
+		name   string
+		sealed string
+		out    *string
+	}{
+		{"access_token", d.AccessToken, &c.AccessToken},
+		{"refresh_token", d.RefreshToken, &c.RefreshToken},
+		{"simple_key", d.SimpleKey, &c.SimpleKey},
+	} {
+		if f.sealed == "" {
+			continue
+		}
+		plain, err := r.sealer.Open(ctx, f.sealed, aad(account, provider, f.name))
+		if err != nil {
+			return Connection{}, fmt.Errorf("open %s of %s/%s: %w", f.name, account, provider, err)
+		}
+		*f.out = string(plain)
+	}
+	return c, nil
+}
+
+// List names every account connected to provider, without opening any credential.
+func (r *Repo) List(ctx context.Context, provider string) ([]Ref, error) {
+	items, err := store.QueryAll(ctx, r.st, store.Query{Index: store.GSI1, PK: byProvider(provider)})
+	if err != nil {
+		return nil, fmt.Errorf("list %s connections: %w", provider, err)
+	}
+	out := make([]Ref, 0, len(items))
+	for _, it := range items {
+		out = append(out, Ref{Account: it.GSI1SK, Provider: provider})
+	}
+	return out, nil
+}
+
+// Delete removes a connection (disconnect).
+func (r *Repo) Delete(ctx context.Context, account, provider string) error {
+	if err := r.st.Write(ctx, store.DeleteKey(store.Key{PK: pk(account), SK: sk(provider)}, store.Always)); err != nil {
+		return fmt.Errorf("delete connection %s/%s: %w", account, provider, err)
+	}
+	return nil
+}

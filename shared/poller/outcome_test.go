@@ -1,0 +1,250 @@
+package poller_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/ratelimit"
+	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/ultracartapi"
+	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
+)
+
+type fixture struct {
+	clk  *clock.Fake
+	st   store.Store
+	fake *ultracartfake.Server
+	rec  *recorder
+	eng  *poller.Engine
+}
+
+func newFixture(t *testing.T, fo ultracartfake.Options, creds ultracartapi.Credentials, po poller.Options) *fixture {
+	t.Helper()
+	f := &fixture{clk: clock.NewFake(t0), rec: newRecorder()}
+	f.st = newStore(t, f.clk)
+	fo.Clock = f.clk
+	if fo.Start.IsZero() {
+		fo.Start = t0.AddDate(0, 0, -20)
+	}
+	f.fake = ultracartfake.New(fo)
+	t.Cleanup(f.fake.Close)
+	if po.Start.IsZero() {
+		po.Start = t0.AddDate(0, 0, -30)
+	}
+	var err error
+	f.eng, err = poller.New(poller.Deps{Store: f.st, Clock: f.clk, Source: ultracartapi.New(f.fake.URL, creds, nil), Sink: f.rec.sink,
+		Sleep: func(_ context.Context, d time.Duration) error { f.clk.Advance(d); return nil }}, po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) run(t *testing.T, stream string, budget time.Duration) poller.Result {
+	t.Helper()
+	res, err := f.eng.Run(context.Background(), poller.Job{Account: "acme", Stream: stream}, f.clk.Now().Add(budget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestStopsForPeople(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		creds      ultracartapi.Credentials
+		disable    bool
+		wantStatus string
+	}{
+		{"app disabled (410)", ultracartapi.Credentials{SimpleKey: "k"}, true, poller.StatusDisabled},
+		{"credentials refused (401)", ultracartapi.Credentials{SimpleKey: "wrong"}, false, poller.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, ultracartfake.Options{Orders: 50, SimpleKey: "k"}, tc.creds, poller.Options{})
+			f.fake.SetDisabled(tc.disable)
+			res := f.run(t, poller.Orders, 15*time.Minute)
+			if res.Outcome != poller.Stopped || res.Cursor.Status != tc.wantStatus || res.Cursor.LastError == "" {
+				t.Fatalf("outcome %s, status %q, last error %q", res.Outcome, res.Cursor.Status, res.Cursor.LastError)
+			}
+			calls := len(f.fake.Calls())
+			if res := f.run(t, poller.Orders, 15*time.Minute); res.Outcome != poller.Stopped || len(f.fake.Calls()) != calls {
+				t.Fatalf("a stopped stream ran again: %s, %d calls", res.Outcome, len(f.fake.Calls())-calls)
+			}
+			cur, _, err := poller.LoadCursor(context.Background(), f.st, "acme", poller.Orders)
+			if err != nil || cur.Status != tc.wantStatus {
+				t.Fatalf("stored cursor status %q (%v)", cur.Status, err)
+			}
+		})
+	}
+}
+
+func TestSecondPollerIsBusy(t *testing.T) {
+	f := newFixture(t, ultracartfake.Options{Orders: 1000, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{})
+	var second []poller.Outcome
+	f.fake.OnRequest(func(context.Context, ultracartfake.Call) {
+		for _, stream := range []string{poller.Orders, poller.Refunds} {
+			res, err := f.eng.Run(context.Background(), poller.Job{Account: "acme", Stream: stream}, f.clk.Now().Add(time.Hour))
+			if err != nil {
+				t.Error(err)
+			}
+			second = append(second, res.Outcome)
+		}
+	})
+	res := f.run(t, poller.Orders, time.Hour)
+	if res.Outcome != poller.CaughtUp {
+		t.Fatalf("first poller: %s", res.Outcome)
+	}
+	for _, o := range second {
+		if o != poller.Busy {
+			t.Fatalf("a second poller got %s while the first was requesting", o)
+		}
+	}
+	if len(second) == 0 || f.fake.Overlaps() != 0 {
+		t.Fatalf("%d concurrent attempts, %d overlaps", len(second), f.fake.Overlaps())
+	}
+	// The lease is released at the end, so the next job starts at once.
+	f.fake.OnRequest(nil)
+	if res := f.run(t, poller.Refunds, time.Hour); res.Outcome != poller.CaughtUp {
+		t.Fatalf("after release: %s", res.Outcome)
+	}
+}
+
+func TestBudgetContinues(t *testing.T) {
+	f := newFixture(t, ultracartfake.Options{Orders: 3000, SimpleKey: "k", Spacing: 5 * time.Minute},
+		ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{Reserve: time.Minute})
+	f.fake.OnRequest(func(context.Context, ultracartfake.Call) { f.clk.Advance(20 * time.Second) })
+	runs := 0
+	for {
+		runs++
+		res := f.run(t, poller.Orders, 2*time.Minute)
+		if res.Outcome == poller.CaughtUp {
+			break
+		}
+		if res.Outcome != poller.Continue || res.Requests > 4 {
+			t.Fatalf("run %d: %s after %d requests", runs, res.Outcome, res.Requests)
+		}
+		if runs > 100 {
+			t.Fatal("never caught up")
+		}
+	}
+	if len(f.rec.perOrder) != 3000 || f.rec.events != 3000 {
+		t.Fatalf("%d distinct orders, %d events", len(f.rec.perOrder), f.rec.events)
+	}
+	if runs < 5 {
+		t.Fatalf("only %d runs; the budget did not bind", runs)
+	}
+}
+
+func TestBacksOffOn429(t *testing.T) {
+	// UltraCart's own bucket is stricter than the one configured here, as when another
+	// application shares the merchant's limit.
+	f := newFixture(t, ultracartfake.Options{Orders: 2000, SimpleKey: "k", Rate: 3, Window: time.Hour},
+		ultracartapi.Credentials{SimpleKey: "k"},
+		poller.Options{Hour: ratelimit.Limit{Requests: 100, Window: time.Hour}, Backoff: 10 * time.Minute})
+	var last poller.Result
+	for i := 0; ; i++ {
+		last = f.run(t, poller.Orders, time.Hour)
+		if last.Outcome == poller.CaughtUp {
+			break
+		}
+		if last.Outcome != poller.Later || i > 200 {
+			t.Fatalf("run %d: %s", i, last.Outcome)
+		}
+		f.clk.Set(last.NextRunAt)
+	}
+	if len(f.rec.perOrder) != 2000 || f.rec.events != 2000 {
+		t.Fatalf("%d distinct orders, %d events", len(f.rec.perOrder), f.rec.events)
+	}
+	if f.fake.OverRate() == 0 {
+		t.Fatal("the test never hit UltraCart's 429")
+	}
+	calls := f.fake.Calls()
+	refused := 0
+	for i, c := range calls {
+		if c.Status != 429 {
+			continue
+		}
+		refused++
+		if i+1 < len(calls) && calls[i+1].At.Sub(c.At) < 10*time.Minute {
+			t.Fatalf("request %d came %s after a 429", i+1, calls[i+1].At.Sub(c.At))
+		}
+	}
+	t.Logf("%d requests, %d refused with 429", len(calls), refused)
+}
+
+func TestRefundsStream(t *testing.T) {
+	f := newFixture(t, ultracartfake.Options{Orders: 1000, SimpleKey: "k", RefundEvery: 10, Spacing: 10 * time.Minute},
+		ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{})
+	if res := f.run(t, poller.Refunds, time.Hour); res.Outcome != poller.CaughtUp {
+		t.Fatalf("outcome %s", res.Outcome)
+	}
+	if len(f.rec.perOrder) != 100 {
+		t.Fatalf("%d refunded orders polled, want 100", len(f.rec.perOrder))
+	}
+	for _, c := range f.fake.Calls() {
+		if c.Query["refund_date_begin"] == "" || c.Query["payment_date_begin"] != "" {
+			t.Fatalf("refund walk sent %v", c.Query)
+		}
+	}
+}
+
+func TestHeadOverlap(t *testing.T) {
+	// Orders up to a minute ago; a caught-up stream re-reads only the overlap next time.
+	f := newFixture(t, ultracartfake.Options{Orders: 600, SimpleKey: "k", Start: t0.Add(-600 * time.Minute)},
+		ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{Start: t0.Add(-12 * time.Hour)})
+	res := f.run(t, poller.Orders, time.Hour)
+	if res.Outcome != poller.CaughtUp || len(f.rec.perOrder) != 598 {
+		t.Fatalf("outcome %s, %d orders (the last two minutes wait for the lag)", res.Outcome, len(f.rec.perOrder))
+	}
+	f.clk.Set(res.NextRunAt)
+	before := f.rec.events
+	res = f.run(t, poller.Orders, time.Hour)
+	if res.Outcome != poller.CaughtUp || res.Requests != 1 {
+		t.Fatalf("second run: %s in %d requests", res.Outcome, res.Requests)
+	}
+	if len(f.rec.perOrder) != 600 {
+		t.Fatalf("%d orders after the second run, want 600", len(f.rec.perOrder))
+	}
+	// The overlap (15 min) repeats the orders of the window's last 15 minutes; ingest drops them.
+	if again := f.rec.events - before; again < 2 || again > 17 {
+		t.Fatalf("second run sent %d orders", again)
+	}
+}
+
+func TestDue(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, ultracartfake.Options{Orders: 10, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{})
+	due := func() bool {
+		ok, err := poller.Due(ctx, f.st, "acme", poller.Orders, f.clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !due() {
+		t.Fatal("a stream that never ran is not due")
+	}
+	f.fake.OnRequest(func(context.Context, ultracartfake.Call) {
+		if due() {
+			t.Error("due while a poller holds the lease")
+		}
+	})
+	res := f.run(t, poller.Orders, time.Hour)
+	if res.Outcome != poller.CaughtUp || due() {
+		t.Fatalf("right after catching up: %s, due %v", res.Outcome, due())
+	}
+	f.clk.Set(res.NextRunAt)
+	if !due() {
+		t.Fatal("not due at NextRunAt")
+	}
+	f.fake.SetDisabled(true)
+	f.fake.OnRequest(nil)
+	f.run(t, poller.Orders, time.Hour)
+	f.clk.Advance(24 * time.Hour)
+	if due() {
+		t.Fatal("a disabled stream is due")
+	}
+}
