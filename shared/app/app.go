@@ -41,6 +41,9 @@ type Deps struct {
 	// Phone normalizes phone numbers during ingest (shared/phone.E164). It is injected so that
 	// only the processes that ingest link the phone metadata; nil leaves phones out.
 	Phone domain.PhoneFunc
+	// Polling lets the schedule and poll handlers walk source APIs; nil leaves poll jobs
+	// unprocessed (acknowledged and logged).
+	Polling *Polling
 }
 
 // App is the set of handlers over one set of ports.

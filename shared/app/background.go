@@ -2,20 +2,45 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/timers"
+	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
+
+// Polling is what the schedule and poll handlers need to walk source APIs.
+type Polling struct {
+	Connections *connections.Repo
+	Options     poller.Options
+	// HTTP is the client for source APIs; nil uses the API client's default.
+	HTTP *http.Client
+	// Sleep replaces real waits (tests on a fake clock); nil sleeps.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Budget bounds one run when ctx carries no deadline (14 min: under the poll queue's
+	// 15-minute visibility, so a job is never handed out twice while it runs).
+	Budget time.Duration
+}
+
+// pollEvent is the event name a polled order is ingested as: the full order, as UltraCart's
+// order_update webhook sends it.
+const pollEvent = "order_update"
 
 // Schedule runs on the EventBridge schedule (every minute). It fires the timers that came due
 // (shared/timers): each hands its message to a queue, such as a destination's follow-up fact on
 // that destination's FIFO queue, so what a timer starts is delivered, logged and retried like
-// any fact. A timer that could not be handed on fires again on a later run. Poll jobs for due
-// connections arrive with the source connections.
+// any fact. A timer that could not be handed on fires again on a later run. It then enqueues a
+// poll job for every connection stream whose cursor is due.
 func (a *App) Schedule(ctx context.Context, ev events.EventBridgeEvent) error {
 	a.d.Log.Debug("schedule tick", slog.String("rule", firstOr(ev.Resources, "")), slog.Time("at", ev.Time))
 	res, err := timers.New(a.d.Store, a.d.Clock, timers.Options{}).FireDue(ctx, func(ctx context.Context, t timers.Timer) error {
@@ -31,18 +56,142 @@ func (a *App) Schedule(ctx context.Context, ev events.EventBridgeEvent) error {
 		a.d.Log.Warn("timer not fired; a later run fires it", slog.Any("error", e))
 	}
 	if err != nil {
-		return fmt.Errorf("fire timers: %w", err)
+		err = fmt.Errorf("fire timers: %w", err)
+	}
+	if perr := a.enqueueDuePolls(ctx); perr != nil {
+		err = errors.Join(err, fmt.Errorf("enqueue poll jobs: %w", perr))
+	}
+	return err
+}
+
+// enqueueDuePolls puts one job on the poll queue per due (connection, stream).
+func (a *App) enqueueDuePolls(ctx context.Context) error {
+	if a.d.Polling == nil || a.d.Polling.Connections == nil {
+		return nil
+	}
+	refs, err := a.d.Polling.Connections.List(ctx, connections.UltraCart)
+	if err != nil {
+		return err
+	}
+	now := a.d.Clock.Now()
+	var msgs []queue.Message
+	var errs []error
+	for _, ref := range refs {
+		for _, stream := range poller.Streams() {
+			due, err := poller.Due(ctx, a.d.Store, ref.Account, stream, now)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if !due {
+				continue
+			}
+			body, _ := json.Marshal(poller.Job{Account: ref.Account, Stream: stream})
+			msgs = append(msgs, queue.Message{ID: fmt.Sprintf("p%d", len(msgs)), Body: string(body),
+				Attributes: map[string]string{"account": ref.Account, "source": connections.UltraCart}})
+		}
+	}
+	if len(msgs) > 0 {
+		if err := a.d.Queue.Send(ctx, queue.Poll, msgs); err != nil {
+			errs = append(errs, err)
+		} else {
+			a.d.Log.Info("poll jobs enqueued", slog.Int("jobs", len(msgs)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Poll consumes poll jobs (one per connection and stream) and walks each with the connection's
+// credentials. A job whose time budget ran out is put back on the poll queue to continue; one
+// that caught up, or must wait for the rate budget, is started again by the schedule.
+func (a *App) Poll(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, rec := range ev.Records {
+		if a.d.Polling == nil || a.d.Polling.Connections == nil {
+			a.d.Log.Warn("poll job ignored: no source connection is configured", slog.String("message_id", rec.MessageId))
+			continue
+		}
+		if err := a.pollOne(ctx, rec); err != nil {
+			a.d.Log.Error("poll job failed; will retry", slog.String("message_id", rec.MessageId), slog.Any("error", err))
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
+	var job poller.Job
+	if err := json.Unmarshal([]byte(rec.Body), &job); err != nil || job.Account == "" || job.Stream == "" {
+		// Retrying cannot make it readable.
+		a.d.Log.Error("poll job unreadable; dropped", slog.String("body", truncate(rec.Body, 200)))
+		return nil
+	}
+	log := a.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))
+	p := a.d.Polling
+	conn, err := p.Connections.Get(ctx, job.Account, connections.UltraCart)
+	if errors.Is(err, connections.ErrNotFound) {
+		log.Warn("poll job dropped: the account has no UltraCart connection")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	creds := ultracartapi.Credentials{BearerToken: conn.AccessToken}
+	if creds.BearerToken == "" {
+		creds.SimpleKey = conn.SimpleKey
+	}
+	eng, err := poller.New(poller.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: log,
+		Source: ultracartapi.New(conn.BaseURL, creds, p.HTTP), Sink: a.pollSink, Sleep: p.Sleep}, p.Options)
+	if err != nil {
+		return err
+	}
+	budget := p.Budget
+	if budget <= 0 {
+		budget = 14 * time.Minute
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		// The Lambda deadline is on the machine clock; the engine reads the injected one.
+		budget = time.Until(dl)
+	}
+	res, err := eng.Run(ctx, job, a.d.Clock.Now().Add(budget))
+	if errors.Is(err, poller.ErrLeaseLost) {
+		log.Warn("poll run lost its lease; the new holder carries on", slog.Any("error", err))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("poll run", slog.String("outcome", res.Outcome.String()), slog.Int("requests", res.Requests),
+		slog.Int("orders", res.Orders), slog.Int64("done", res.Cursor.Done), slog.Int64("estimated", res.Cursor.Estimated),
+		slog.Time("next_run_at", res.NextRunAt))
+	switch res.Outcome {
+	case poller.Continue:
+		body, _ := json.Marshal(job)
+		return a.d.Queue.Send(ctx, queue.Poll, []queue.Message{{Body: string(body),
+			Attributes: map[string]string{"account": job.Account, "source": connections.UltraCart}}})
+	case poller.Stopped:
+		log.Warn("polling stopped until the connection is fixed", slog.String("status", res.Cursor.Status),
+			slog.String("last_error", res.Cursor.LastError))
 	}
 	return nil
 }
 
-// Poll consumes poll jobs (one per connection and stream). Source pollers arrive with source
-// connections; until then a job has nothing to walk, so it is acknowledged and logged.
-func (a *App) Poll(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	for _, rec := range ev.Records {
-		a.d.Log.Warn("poll job ignored: no source connection is configured", slog.String("message_id", rec.MessageId))
+// pollSink puts a page of polled orders on the ingest queue as source events, the same way a
+// webhook delivery goes there.
+func (a *App) pollSink(ctx context.Context, b poller.Batch) error {
+	now := a.d.Clock.Now()
+	msgs := make([]queue.Message, 0, len(b.Orders))
+	for i, o := range b.Orders {
+		e := SourceEvent{Account: b.Account, Source: domain.UltraCart, Name: pollEvent, Payload: o,
+			ReceivedAt: now, Delivery: b.Delivery, Index: i, Via: "poll"}
+		body, err := EncodeSourceEvent(ctx, a.d.Store, now, e)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, queue.Message{ID: fmt.Sprintf("e%d", i), Body: body,
+			Attributes: map[string]string{"account": b.Account, "source": string(domain.UltraCart), "event": pollEvent}})
 	}
-	return events.SQSEventResponse{}, nil
+	return a.d.Queue.Send(ctx, queue.Ingest, msgs)
 }
 
 func firstOr(xs []string, def string) string {

@@ -16,6 +16,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/operator"
 	"github.com/cartrelay/cartrelay/shared/phone"
+	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
@@ -71,6 +72,8 @@ func commands() []command {
 		{"quarantine replay", "ACCOUNT (ID | --all)", "send kept-raw events to ingest again (after fixing the cause)", cmdQuarantineReplay},
 		{"deliveries list", "ACCOUNT [--failed] [--limit N]", "print delivery attempts to destinations, newest first", cmdDeliveriesList},
 		{"deliveries replay", "ACCOUNT [--failed | --id FACT_ID]", "send failed deliveries to their destination again (after fixing the cause)", cmdDeliveriesReplay},
+		{"connections put", "ACCOUNT ultracart --simple-key KEY [--base-url URL]", "connect a source API with a key, so the pollers keep the history in sync and backfill it", cmdConnectionsPut},
+		{"backfill", "ACCOUNT --status", "print the pollers' progress per stream: done, estimated total, cursor, last error", cmdBackfill},
 		{"queues stats", "", "print the message counts of every queue and dead-letter queue", cmdQueuesStats},
 		{"queues replay", "QUEUE [--limit N]", "move messages from QUEUE's dead-letter queue back to QUEUE", cmdQueuesReplay},
 		{"demo", "[--url http://127.0.0.1:8080] [--account demo]", "post realistic sample events to a running serve, so a contact fills up", cmdDemo},
@@ -177,7 +180,11 @@ func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
 	if serving {
 		log = wiring.JSONLogger(c.io.Err, c.io.Getenv("LOG_LEVEL"))
 	}
-	opt := wiring.Options{Clock: c.io.Clock, Log: log, Phone: phone.E164}
+	poll, err := wiring.PollOptionsFromEnv(c.io.Getenv, poller.Options{})
+	if err != nil {
+		return nil, err
+	}
+	opt := wiring.Options{Clock: c.io.Clock, Log: log, Phone: phone.E164, Poll: poll}
 	if c.globals.Backend == "aws" {
 		if serving {
 			return nil, usagef("serve runs the embedded runtime; with --backend aws the handlers run in Lambda")

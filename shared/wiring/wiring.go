@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -22,12 +24,15 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/ontraport"
+	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	queuesqs "github.com/cartrelay/cartrelay/shared/queue/sqs"
+	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/secrets"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/store/dynamo"
@@ -38,9 +43,11 @@ type Env struct {
 	Store    store.Store
 	Queue    queue.Queue
 	Accounts *accounts.Repo
-	App      *app.App
-	Clock    clock.Clock
-	Log      *slog.Logger
+	// Connections hold the credentials of source APIs (for the pollers).
+	Connections *connections.Repo
+	App         *app.App
+	Clock       clock.Clock
+	Log         *slog.Logger
 	// Sweep deletes expired items where the backend does not (the embedded store); nil in AWS,
 	// where DynamoDB's TTL does it.
 	Sweep func(context.Context) (int, error)
@@ -63,6 +70,9 @@ type Options struct {
 	Config app.Config
 	// Phone normalizes phones during ingest; only runtimes that ingest set it (app.Deps.Phone).
 	Phone domain.PhoneFunc
+	// Poll tunes the source pollers; zero values take the poller's defaults (UltraCart's
+	// 1,000 requests an hour and 10,000 a day).
+	Poll poller.Options
 }
 
 // WithDefaults fills in the system clock and a discarding logger where none is set.
@@ -125,11 +135,14 @@ func AWS(cfg aws.Config, c AWSConfig, opt Options) (*Env, error) {
 func New(st store.Store, q queue.Queue, sealer *secrets.Sealer, opt Options) (*Env, error) {
 	opt.defaults()
 	repo := accounts.NewRepo(st, sealer, opt.Clock).WithCheck(CheckAccount)
-	a, err := app.New(app.Deps{Store: st, Queue: q, Accounts: repo, Clock: opt.Clock, Log: opt.Log, Config: opt.Config, Phone: opt.Phone})
+	conns := connections.NewRepo(st, sealer, opt.Clock)
+	polling := &app.Polling{Connections: conns, Options: opt.Poll}
+	a, err := app.New(app.Deps{Store: st, Queue: q, Accounts: repo, Clock: opt.Clock, Log: opt.Log, Config: opt.Config,
+		Phone: opt.Phone, Polling: polling})
 	if err != nil {
 		return nil, err
 	}
-	return &Env{Store: st, Queue: q, Accounts: repo, App: a, Clock: opt.Clock, Log: opt.Log}, nil
+	return &Env{Store: st, Queue: q, Accounts: repo, Connections: conns, App: a, Clock: opt.Clock, Log: opt.Log}, nil
 }
 
 // JSONLogger is the log format of every runtime: JSON lines, at the level LOG_LEVEL names
@@ -152,6 +165,9 @@ func Lambda(ctx context.Context, function string, opt Options) (*Env, error) {
 	}
 	opt.Log = log
 	opt.Config.PublicBaseURL = os.Getenv("PUBLIC_BASE_URL")
+	if opt.Poll, err = PollOptionsFromEnv(os.Getenv, opt.Poll); err != nil {
+		return nil, fmt.Errorf("%s: %w", function, err)
+	}
 	return AWS(LambdaAWSConfig(os.Getenv), c, opt)
 }
 
@@ -210,4 +226,29 @@ func CheckAccount(a accounts.Account) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// PollOptionsFromEnv reads the source rate limits both runtimes take from the environment:
+// ULTRACART_RATE_PER_HOUR and ULTRACART_RATE_PER_DAY (defaults 1,000 and 10,000), so tests and
+// staging can scale them down.
+func PollOptionsFromEnv(getenv func(string) string, o poller.Options) (poller.Options, error) {
+	for _, v := range []struct {
+		name   string
+		window time.Duration
+		dst    *ratelimit.Limit
+	}{
+		{"ULTRACART_RATE_PER_HOUR", time.Hour, &o.Hour},
+		{"ULTRACART_RATE_PER_DAY", 24 * time.Hour, &o.Day},
+	} {
+		raw := getenv(v.name)
+		if raw == "" {
+			continue
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("%s must be a whole number of requests, at least 1; got %q", v.name, raw)
+		}
+		*v.dst = ratelimit.Limit{Requests: n, Window: v.window}
+	}
+	return o, nil
 }
