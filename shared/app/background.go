@@ -127,25 +127,7 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 		return nil
 	}
 	log := a.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))
-	p := a.d.Polling
-	conn, err := p.Connections.Get(ctx, job.Account, connections.UltraCart)
-	if errors.Is(err, connections.ErrNotFound) {
-		log.Warn("poll job dropped: the account has no UltraCart connection")
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	creds := ultracartapi.Credentials{BearerToken: conn.AccessToken}
-	if creds.BearerToken == "" {
-		creds.SimpleKey = conn.SimpleKey
-	}
-	eng, err := poller.New(poller.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: log,
-		Source: ultracartapi.New(conn.BaseURL, creds, p.HTTP), Sink: a.pollSink, Sleep: p.Sleep}, p.Options)
-	if err != nil {
-		return err
-	}
-	budget := p.Budget
+	budget := a.d.Polling.Budget
 	if budget <= 0 {
 		budget = 14 * time.Minute
 	}
@@ -153,17 +135,17 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 		// The Lambda deadline is on the machine clock; the engine reads the injected one.
 		budget = time.Until(dl)
 	}
-	res, err := eng.Run(ctx, job, a.d.Clock.Now().Add(budget))
-	if errors.Is(err, poller.ErrLeaseLost) {
+	res, err := a.PollRun(ctx, job, a.d.Clock.Now().Add(budget), time.Time{})
+	switch {
+	case errors.Is(err, connections.ErrNotFound):
+		log.Warn("poll job dropped: the account has no UltraCart connection")
+		return nil
+	case errors.Is(err, poller.ErrLeaseLost):
 		log.Warn("poll run lost its lease; the new holder carries on", slog.Any("error", err))
 		return nil
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
-	log.Info("poll run", slog.String("outcome", res.Outcome.String()), slog.Int("requests", res.Requests),
-		slog.Int("orders", res.Orders), slog.Int64("done", res.Cursor.Done), slog.Int64("estimated", res.Cursor.Estimated),
-		slog.Time("next_run_at", res.NextRunAt))
 	switch res.Outcome {
 	case poller.Continue:
 		body, _ := json.Marshal(job)
@@ -174,6 +156,42 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 			slog.String("last_error", res.Cursor.LastError))
 	}
 	return nil
+}
+
+// PollRun walks one job with the account's UltraCart connection until deadline, and returns
+// where it got. since, when set, is where a stream that has no cursor yet starts (the backfill's
+// start date). The poll consumer and `cartrelay backfill` both run jobs through it.
+func (a *App) PollRun(ctx context.Context, job poller.Job, deadline, since time.Time) (poller.Result, error) {
+	p := a.d.Polling
+	if p == nil || p.Connections == nil {
+		return poller.Result{}, errors.New("polling is not configured in this runtime")
+	}
+	log := a.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))
+	conn, err := p.Connections.Get(ctx, job.Account, connections.UltraCart)
+	if err != nil {
+		return poller.Result{}, err
+	}
+	creds := ultracartapi.Credentials{BearerToken: conn.AccessToken}
+	if creds.BearerToken == "" {
+		creds.SimpleKey = conn.SimpleKey
+	}
+	opts := p.Options
+	if !since.IsZero() {
+		opts.Start = since
+	}
+	eng, err := poller.New(poller.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: log,
+		Source: ultracartapi.New(conn.BaseURL, creds, p.HTTP), Sink: a.pollSink, Sleep: p.Sleep}, opts)
+	if err != nil {
+		return poller.Result{}, err
+	}
+	res, err := eng.Run(ctx, job, deadline)
+	if err != nil {
+		return res, err
+	}
+	log.Info("poll run", slog.String("outcome", res.Outcome.String()), slog.Int("requests", res.Requests),
+		slog.Int("orders", res.Orders), slog.Int64("done", res.Cursor.Done), slog.Int64("estimated", res.Cursor.Estimated),
+		slog.Time("next_run_at", res.NextRunAt))
+	return res, nil
 }
 
 // pollSink puts a page of polled orders on the ingest queue as source events, the same way a

@@ -73,7 +73,7 @@ func commands() []command {
 		{"deliveries list", "ACCOUNT [--failed] [--limit N]", "print delivery attempts to destinations, newest first", cmdDeliveriesList},
 		{"deliveries replay", "ACCOUNT [--failed | --id FACT_ID]", "send failed deliveries to their destination again (after fixing the cause)", cmdDeliveriesReplay},
 		{"connections put", "ACCOUNT ultracart --simple-key KEY [--base-url URL]", "connect a source API with a key, so the pollers keep the history in sync and backfill it", cmdConnectionsPut},
-		{"backfill", "ACCOUNT --status", "print the pollers' progress per stream: done, estimated total, cursor, last error", cmdBackfill},
+		{"backfill", "ACCOUNT [--since DATE] [--status]", "walk the account's UltraCart history to the present with a progress bar (or follow the poller doing it); --status prints the progress as JSON", cmdBackfill},
 		{"queues stats", "", "print the message counts of every queue and dead-letter queue", cmdQueuesStats},
 		{"queues replay", "QUEUE [--limit N]", "move messages from QUEUE's dead-letter queue back to QUEUE", cmdQueuesReplay},
 		{"demo", "[--url http://127.0.0.1:8080] [--account demo]", "post realistic sample events to a running serve, so a contact fills up", cmdDemo},

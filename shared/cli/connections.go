@@ -2,7 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/url"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
 
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/poller"
@@ -46,16 +51,89 @@ func cmdConnectionsPut(ctx context.Context, c *ctx2, args []string) error {
 
 func cmdBackfill(ctx context.Context, c *ctx2, args []string) error {
 	status, args := flagBool(args, "--status")
+	sinceArg, args, hasSince, err := flagValue(args, "--since")
+	if err != nil {
+		return err
+	}
 	pos, err := positional(args, 1, "ACCOUNT")
 	if err != nil {
 		return err
 	}
-	if !status {
-		return usagef("backfill runs on its own once an account is connected ('cartrelay connections put'); use --status to follow it")
+	account := pos[0]
+	if status {
+		return printCursors(ctx, c, account)
 	}
+	var since time.Time
+	if hasSince {
+		if since, err = ParseSince(sinceArg); err != nil {
+			return err
+		}
+	}
+	for _, stream := range poller.Streams() {
+		if err := c.backfillStream(ctx, account, stream, since); err != nil {
+			return err
+		}
+	}
+	return printCursors(ctx, c, account)
+}
+
+// backfillStream walks one stream to the present in this process, with a progress bar. When
+// another process (serve, or the poll function) holds the stream's lease, it follows that one's
+// progress instead.
+func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since time.Time) error {
+	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(c.io.Err),
+		progressbar.OptionSetDescription(account+" "+stream), progressbar.OptionShowCount(),
+		progressbar.OptionSetItsString("orders"), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond))
+	defer fmt.Fprintln(c.io.Err)
+	show := func(cur poller.Cursor) {
+		if cur.Estimated > 0 && bar.GetMax64() != max(cur.Estimated, cur.Done) {
+			bar.ChangeMax64(max(cur.Estimated, cur.Done))
+		}
+		_ = bar.Set64(cur.Done)
+	}
+	for {
+		// Each run is bounded like a poll function's, so the cursor is saved and progress shows.
+		res, err := c.env.App.PollRun(ctx, poller.Job{Account: account, Stream: stream}, c.io.Clock.Now().Add(5*time.Minute), since)
+		if errors.Is(err, connections.ErrNotFound) {
+			return fmt.Errorf("account %s has no UltraCart connection; add one with 'cartrelay connections put %s ultracart --simple-key KEY'", account, account)
+		}
+		if err != nil {
+			return err
+		}
+		switch res.Outcome {
+		case poller.Continue:
+			show(res.Cursor)
+		case poller.CaughtUp:
+			show(res.Cursor)
+			return nil
+		case poller.Later:
+			show(res.Cursor)
+			return fmt.Errorf("%s %s: paused until %s to stay within UltraCart's request limits (%s); it resumes on its own, or run backfill again then",
+				account, stream, res.NextRunAt.UTC().Format(time.RFC3339), res.Cursor.LastError)
+		case poller.Stopped:
+			return fmt.Errorf("%s %s: stopped (%s): %s", account, stream, res.Cursor.Status, res.Cursor.LastError)
+		case poller.Busy:
+			cur, _, err := poller.LoadCursor(ctx, c.env.Store, account, stream)
+			if err != nil {
+				return err
+			}
+			show(cur)
+			if cur.CaughtUp {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func printCursors(ctx context.Context, c *ctx2, account string) error {
 	var out []poller.Cursor
 	for _, stream := range poller.Streams() {
-		cur, _, err := poller.LoadCursor(ctx, c.env.Store, pos[0], stream)
+		cur, _, err := poller.LoadCursor(ctx, c.env.Store, account, stream)
 		if err != nil {
 			return err
 		}

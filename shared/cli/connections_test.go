@@ -2,8 +2,12 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 )
 
 func TestConnectionsPutAndBackfillStatus(t *testing.T) {
@@ -29,4 +33,47 @@ func TestConnectionsPutAndBackfillStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &cursors); err != nil || len(cursors) != 2 {
 		t.Fatalf("status %q: %v", out, err)
 	}
+}
+
+// TestBackfillWalksHistoryThenServeIngestsIt connects an account to a fake UltraCart by key,
+// runs `cartrelay backfill` to the present, and checks that serve ingests every order once.
+func TestBackfillWalksHistoryThenServeIngestsIt(t *testing.T) {
+	data := t.TempDir()
+	putAccount(t, data, "acme", testAccount)
+	const n = 450
+	fake := ultracartfake.New(ultracartfake.Options{Orders: n, Start: time.Now().AddDate(0, 0, -20), Spacing: 20 * time.Minute,
+		SimpleKey: "uc-key"})
+	t.Cleanup(fake.Close)
+	if out, code := runCLI(t, data, "connections", "put", "acme", "ultracart", "--simple-key", "uc-key", "--base-url", fake.URL); code != 0 {
+		t.Fatalf("connections put: %s", out)
+	}
+	out, code := runCLI(t, data, "backfill", "acme", "--since", time.Now().AddDate(0, 0, -30).Format("2006-01-02"))
+	if code != 0 {
+		t.Fatalf("backfill exited %d: %s", code, out)
+	}
+	var cursors []struct {
+		Stream   string `json:"stream"`
+		Done     int64  `json:"done"`
+		CaughtUp bool   `json:"caught_up"`
+	}
+	if err := json.Unmarshal([]byte(out), &cursors); err != nil {
+		t.Fatalf("backfill output %q: %v", out, err)
+	}
+	for _, c := range cursors {
+		if !c.CaughtUp {
+			t.Fatalf("stream %s not caught up: %+v", c.Stream, c)
+		}
+		if c.Stream == "orders" && c.Done < n {
+			t.Fatalf("orders stream walked %d of %d orders", c.Done, n)
+		}
+	}
+	startServe(t, data)
+	eventually(t, 60*time.Second, "every backfilled order is stored once", func() (bool, string) {
+		out, code := runCLI(t, data, "orders", "list", "acme")
+		if code != 0 {
+			return false, out
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		return len(lines) == n, fmt.Sprintf("%d orders stored", len(lines))
+	})
 }
