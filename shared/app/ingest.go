@@ -219,23 +219,45 @@ func (in *ingestion) refresh(w *history.Writes, st *history.ContactState, facts 
 	st.Stored = after
 }
 
-func (in *ingestion) applyOrder(ctx context.Context, w *history.Writes, o domain.Order, at time.Time) ([]*history.ContactState, error) {
-	prevEmail, err := in.repo.FindOrder(ctx, in.acct.ID, o.Key)
+// record is what applyRecord needs to know about one kind of per-contact record (orders,
+// subscriptions): where it is indexed, how it is stored, and how versions of it merge.
+type record[T any] struct {
+	key    string
+	find   func(ctx context.Context, account, key string) (email string, err error)
+	table  func(*history.ContactState) map[string]T
+	put    func(*history.ContactState, T)
+	remove func(*history.ContactState, string)
+	// merge folds the incoming version into the stored one (nil when new).
+	merge func(stored *T) (T, error)
+	email func(T) string
+	facts func(stored *T, merged T) []domain.Fact
+	// placed runs once the record's contact is known, to stage related writes.
+	placed func(ctx context.Context, merged T, email string) error
+}
+
+// applyRecord merges a record into its contact. When the merged record belongs to another email
+// than the contact that held it (its billing email changed), it leaves the old contact, whose
+// totals drop, for the new one.
+func applyRecord[T any](ctx context.Context, in *ingestion, w *history.Writes, r record[T], at time.Time) ([]*history.ContactState, error) {
+	prevEmail, err := r.find(ctx, in.acct.ID, r.key)
 	if err != nil {
 		return nil, err
 	}
 	var src *history.ContactState
-	var stored *domain.Order
+	var stored *T
 	if prevEmail != "" {
 		if src, err = in.repo.LoadContact(ctx, in.acct.ID, prevEmail); err != nil {
 			return nil, err
 		}
-		if s, ok := src.Orders[o.Key]; ok {
-			stored = &s
+		if x, ok := r.table(src)[r.key]; ok {
+			stored = &x
 		}
 	}
-	merged := ledger.MergeOrder(stored, o)
-	target, err := in.repo.ResolveEmail(ctx, in.acct.ID, merged.Email)
+	merged, err := r.merge(stored)
+	if err != nil {
+		return nil, err
+	}
+	target, err := in.repo.ResolveEmail(ctx, in.acct.ID, r.email(merged))
 	if err != nil {
 		return nil, err
 	}
@@ -245,91 +267,80 @@ func (in *ingestion) applyOrder(ctx context.Context, w *history.Writes, o domain
 			return nil, err
 		}
 	}
-	if merged.CustomerID != "" {
-		// The first email seen on a customer profile is where an email change on that profile
-		// starts from. Orders only seed it: a gift order with another billing email must not
-		// move it (customer events always do).
-		known, err := in.repo.CustomerEmail(ctx, in.acct.ID, string(merged.Source), merged.CustomerID)
-		if err != nil {
+	if r.placed != nil {
+		if err := r.placed(ctx, merged, target); err != nil {
 			return nil, err
 		}
-		if known == "" {
-			w.PutCustomer(in.acct.ID, string(merged.Source), merged.CustomerID, target)
-		}
 	}
-	facts := ledger.OrderFacts(in.acct.ID, stored, merged, in.cutover())
+	facts := r.facts(stored, merged)
 	for i := range facts {
 		facts[i].Email = dst.Email
 	}
 	var touched []*history.ContactState
 	if src != nil && src != dst {
-		// The order's billing email changed: it leaves the old contact, whose totals drop.
-		w.DeleteOrder(src, o.Key)
-		delete(src.Orders, o.Key)
+		r.remove(src, r.key)
+		delete(r.table(src), r.key)
 		in.refresh(w, src, nil, at)
 		touched = append(touched, src)
 	}
 	if stored == nil || src != dst || !reflect.DeepEqual(*stored, merged) {
-		dst.Orders[o.Key] = merged
-		w.PutOrder(dst, merged)
+		r.table(dst)[r.key] = merged
+		r.put(dst, merged)
 	}
 	in.refresh(w, dst, facts, at)
 	return append(touched, dst), nil
 }
 
+func (in *ingestion) applyOrder(ctx context.Context, w *history.Writes, o domain.Order, at time.Time) ([]*history.ContactState, error) {
+	return applyRecord(ctx, in, w, record[domain.Order]{
+		key:    o.Key,
+		find:   in.repo.FindOrder,
+		table:  func(c *history.ContactState) map[string]domain.Order { return c.Orders },
+		put:    w.PutOrder,
+		remove: w.DeleteOrder,
+		merge:  func(stored *domain.Order) (domain.Order, error) { return ledger.MergeOrder(stored, o), nil },
+		email:  func(o domain.Order) string { return o.Email },
+		facts: func(stored *domain.Order, merged domain.Order) []domain.Fact {
+			return ledger.OrderFacts(in.acct.ID, stored, merged, in.cutover())
+		},
+		placed: func(ctx context.Context, merged domain.Order, email string) error {
+			if merged.CustomerID == "" {
+				return nil
+			}
+			// The first email seen on a customer profile is where an email change on that
+			// profile starts from. Orders only seed it: a gift order with another billing email
+			// must not move it (customer events always do).
+			known, err := in.repo.CustomerEmail(ctx, in.acct.ID, string(merged.Source), merged.CustomerID)
+			if err == nil && known == "" {
+				w.PutCustomer(in.acct.ID, string(merged.Source), merged.CustomerID, email)
+			}
+			return err
+		},
+	}, at)
+}
+
 func (in *ingestion) applySub(ctx context.Context, w *history.Writes, s domain.Subscription, at time.Time) ([]*history.ContactState, error) {
-	prevEmail, err := in.repo.FindSub(ctx, in.acct.ID, s.Key)
-	if err != nil {
-		return nil, err
-	}
-	email := s.Email
-	if prevEmail != "" && email == "" {
-		email = prevEmail
-	}
-	if email == "" {
-		return nil, fmt.Errorf("subscription %s has no email and is not known yet", s.Key)
-	}
-	var src *history.ContactState
-	var stored *domain.Subscription
-	if prevEmail != "" {
-		if src, err = in.repo.LoadContact(ctx, in.acct.ID, prevEmail); err != nil {
-			return nil, err
-		}
-		if x, ok := src.Subs[s.Key]; ok {
-			stored = &x
-		}
-	}
-	if s.Email == "" && stored != nil {
-		s.Email = stored.Email
-	}
-	merged := ledger.MergeSubscription(stored, s)
-	target, err := in.repo.ResolveEmail(ctx, in.acct.ID, merged.Email)
-	if err != nil {
-		return nil, err
-	}
-	dst := src
-	if src == nil || src.Email != target {
-		if dst, err = in.repo.LoadContact(ctx, in.acct.ID, target); err != nil {
-			return nil, err
-		}
-	}
-	facts := ledger.SubscriptionFacts(in.acct.ID, stored, merged, in.cutover())
-	for i := range facts {
-		facts[i].Email = dst.Email
-	}
-	var touched []*history.ContactState
-	if src != nil && src != dst {
-		w.DeleteSub(src, s.Key)
-		delete(src.Subs, s.Key)
-		in.refresh(w, src, nil, at)
-		touched = append(touched, src)
-	}
-	if stored == nil || src != dst || !reflect.DeepEqual(*stored, merged) {
-		dst.Subs[s.Key] = merged
-		w.PutSub(dst, merged)
-	}
-	in.refresh(w, dst, facts, at)
-	return append(touched, dst), nil
+	return applyRecord(ctx, in, w, record[domain.Subscription]{
+		key:    s.Key,
+		find:   in.repo.FindSub,
+		table:  func(c *history.ContactState) map[string]domain.Subscription { return c.Subs },
+		put:    w.PutSub,
+		remove: w.DeleteSub,
+		merge: func(stored *domain.Subscription) (domain.Subscription, error) {
+			// Some subscription events name no email; they belong to whoever has the subscription.
+			if s.Email == "" && stored != nil {
+				s.Email = stored.Email
+			}
+			if s.Email == "" {
+				return s, fmt.Errorf("subscription %s has no email and is not known yet", s.Key)
+			}
+			return ledger.MergeSubscription(stored, s), nil
+		},
+		email: func(s domain.Subscription) string { return s.Email },
+		facts: func(stored *domain.Subscription, merged domain.Subscription) []domain.Fact {
+			return ledger.SubscriptionFacts(in.acct.ID, stored, merged, in.cutover())
+		},
+	}, at)
 }
 
 func (in *ingestion) applyCustomer(ctx context.Context, w *history.Writes, cu domain.Customer, at time.Time, name string) ([]*history.ContactState, error) {
