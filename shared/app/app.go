@@ -14,6 +14,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
 // DefaultMaxBodyBytes caps a webhook body. Lambda refuses a synchronous event over 6 MB, and
@@ -26,8 +27,20 @@ const DefaultMaxBodyBytes = 4 << 20
 type Config struct {
 	// MaxBodyBytes caps a webhook body (413 above it).
 	MaxBodyBytes int64
-	// PublicBaseURL is where the HTTP API is reachable, for links in pages and messages.
+	// PublicBaseURL is where the HTTP API is reachable, for links in pages and messages, the
+	// OAuth redirect URI and the webhook URL registered with UltraCart.
 	PublicBaseURL string
+
+	// UltraCartClientID and UltraCartClientSecret are the Developer Application merchants
+	// connect their stores to; the OAuth connect flow is offered only when the id and
+	// PublicBaseURL are set.
+	UltraCartClientID     string
+	UltraCartClientSecret string
+	// UltraCartBaseURL overrides UltraCart's host (a sandbox, or a fake in tests).
+	UltraCartBaseURL string
+	// UltraCartClientAuth is how the secret reaches the token endpoint: basic (the default) or
+	// post. UltraCart does not document which it expects.
+	UltraCartClientAuth ultracartapi.ClientAuth
 }
 
 // Deps are the ports every handler runs over.

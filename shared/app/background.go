@@ -13,6 +13,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/timers"
@@ -167,7 +168,16 @@ func (a *App) PollRun(ctx context.Context, job poller.Job, deadline, since time.
 		return poller.Result{}, errors.New("polling is not configured in this runtime")
 	}
 	log := a.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))
-	conn, err := p.Connections.Get(ctx, job.Account, connections.UltraCart)
+	// An OAuth connection's access token is renewed shortly before it expires, under the
+	// connection's version check, so concurrent pollers never both rotate it.
+	rot := &oauth.Rotator{Connections: p.Connections, Store: a.d.Store, Clock: a.d.Clock,
+		Refresh: oauth.UltraCartRefresh(a.ultracartOAuth())}
+	conn, err := rot.Token(ctx, job.Account, connections.UltraCart)
+	if errors.Is(err, oauth.ErrNoRefreshToken) || errors.Is(err, ultracartapi.ErrInvalidGrant) {
+		log.Warn("polling stopped: UltraCart no longer accepts the connection's tokens; the merchant must connect again at /connect",
+			slog.Any("error", err))
+		return poller.Result{Outcome: poller.Stopped}, nil
+	}
 	if err != nil {
 		return poller.Result{}, err
 	}

@@ -2,13 +2,22 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/reviews"
+	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
 // Connect serves the merchant's browser: /connect, /oauth/*, /console/* and /review/*.
@@ -19,9 +28,11 @@ func (a *App) Connect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (
 	}
 	switch {
 	case path == "/connect" || path == "/connect/":
-		return htmlPage(http.StatusOK, "Connect your store",
-			`<p>cartrelay is running. Webhooks are accepted at <code>/webhooks/ultracart/ACCOUNT</code> and <code>/webhooks/thrivecart/ACCOUNT</code>.</p>
-<p>Connecting UltraCart by OAuth is not available in this version; configure the account with <code>cartrelay accounts put</code>.</p>`), nil
+		return a.connectPage(), nil
+	case path == "/oauth/ultracart/start":
+		return a.ultracartStart(ctx, req), nil
+	case path == "/oauth/ultracart/callback":
+		return a.ultracartCallback(ctx, req), nil
 	case strings.HasPrefix(path, "/review/"):
 		return a.review(ctx, req, strings.TrimPrefix(path, "/review/")), nil
 	case strings.HasPrefix(path, "/oauth/"), strings.HasPrefix(path, "/console/"):
@@ -55,4 +66,275 @@ func htmlPage(status int, title, body string) events.APIGatewayV2HTTPResponse {
 		title + `</h1>` + body + `</body></html>`
 	return events.APIGatewayV2HTTPResponse{StatusCode: status, Body: page,
 		Headers: map[string]string{"content-type": "text/html; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-store"}}
+}
+
+// The UltraCart OAuth connect flow.
+//
+// GET /oauth/ultracart/start stores a single-use state (shared/oauth) bound to a nonce in an
+// HttpOnly, SameSite=Lax cookie scoped to /oauth/, and redirects to UltraCart's authorize URL.
+// GET /oauth/ultracart/callback checks and consumes the state against the cookie, trades the
+// code for tokens, creates the account on first connect (id from the merchant id, fresh webhook
+// credentials), stores the tokens sealed in the account's connection record, and registers (or,
+// on reconnect, updates) the account's UltraCart webhook. The schedule function polls every
+// connection, so the backfill starts on its own.
+
+const (
+	ultracartStartPath    = "/oauth/ultracart/start"
+	ultracartCallbackPath = "/oauth/ultracart/callback"
+)
+
+// oauthReady reports whether the OAuth connect flow can run in this runtime.
+func (a *App) oauthReady() bool {
+	c := a.d.Config
+	return c.UltraCartClientID != "" && c.PublicBaseURL != "" && a.d.Polling != nil && a.d.Polling.Connections != nil
+}
+
+func (a *App) publicURL(path string) string {
+	return strings.TrimRight(a.d.Config.PublicBaseURL, "/") + path
+}
+
+func (a *App) ultracartOAuth() ultracartapi.OAuth {
+	c := a.d.Config
+	return ultracartapi.OAuth{BaseURL: c.UltraCartBaseURL, ClientID: c.UltraCartClientID,
+		ClientSecret: c.UltraCartClientSecret, Auth: c.UltraCartClientAuth, HTTP: a.sourceHTTP()}
+}
+
+func (a *App) sourceHTTP() *http.Client {
+	if a.d.Polling != nil {
+		return a.d.Polling.HTTP
+	}
+	return nil
+}
+
+func (a *App) connectPage() events.APIGatewayV2HTTPResponse {
+	if !a.oauthReady() {
+		return htmlPage(http.StatusOK, "Connect your store",
+			`<p>cartrelay is running. Webhooks are accepted at <code>/webhooks/ultracart/ACCOUNT</code> and <code>/webhooks/thrivecart/ACCOUNT</code>.</p>
+<p>Connecting UltraCart by OAuth needs <code>ULTRACART_CLIENT_ID</code>, <code>ULTRACART_CLIENT_SECRET</code> and <code>PUBLIC_BASE_URL</code>; until they are set, configure the account with <code>cartrelay accounts put</code>.</p>`)
+	}
+	return htmlPage(http.StatusOK, "Connect your store",
+		`<p>Connect your UltraCart store to cartrelay. You will sign in to UltraCart and approve read access to orders, auto orders, customers and items, and the management of one webhook.</p>
+<form method="get" action="`+html.EscapeString(a.publicURL(ultracartStartPath))+`"><button type="submit" style="font-size:1.1rem;padding:.5em 1.2em">Connect UltraCart</button></form>
+<p>Afterwards cartrelay registers a webhook for new events and starts loading your order history in the background.</p>`)
+}
+
+func getOnly(req events.APIGatewayV2HTTPRequest) bool {
+	m := req.RequestContext.HTTP.Method
+	return m == "" || m == http.MethodGet || m == http.MethodHead
+}
+
+func (a *App) ultracartStart(ctx context.Context, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	if !getOnly(req) {
+		return htmlPage(http.StatusMethodNotAllowed, "Not allowed", `<p>Open this page with a link.</p>`)
+	}
+	if !a.oauthReady() {
+		return htmlPage(http.StatusNotFound, "Not available", `<p>Connecting UltraCart by OAuth is not configured on this cartrelay.</p>`)
+	}
+	p, err := oauth.NewStates(a.d.Store, a.d.Clock).Begin(ctx, connections.UltraCart)
+	if err != nil {
+		a.d.Log.Error("oauth start", slog.Any("error", err), slog.String("request_id", req.RequestContext.RequestID))
+		return htmlPage(http.StatusInternalServerError, "Please try again",
+			`<p>cartrelay could not start the connection just now. <a href="`+html.EscapeString(a.publicURL("/connect"))+`">Try again</a>.</p>`)
+	}
+	loc := a.ultracartOAuth().AuthorizeURL(a.publicURL(ultracartCallbackPath), p.State)
+	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusFound,
+		Headers: map[string]string{"location": loc, "cache-control": "no-store", "referrer-policy": "no-referrer"},
+		Cookies: []string{oauth.CookieSettingsFor(a.d.Config.PublicBaseURL).SetCookie(p.Nonce)}}
+}
+
+func (a *App) ultracartCallback(ctx context.Context, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	log := a.d.Log.With(slog.String("request_id", req.RequestContext.RequestID), slog.String("flow", "ultracart_oauth"))
+	resp := a.callback(ctx, log, req)
+	// The flow is over whatever happened; a retry starts afresh with a new state and cookie.
+	resp.Cookies = append(resp.Cookies, oauth.CookieSettingsFor(a.d.Config.PublicBaseURL).ClearCookie())
+	resp.Headers["referrer-policy"] = "no-referrer"
+	return resp
+}
+
+func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	if !getOnly(req) {
+		return htmlPage(http.StatusMethodNotAllowed, "Not allowed", `<p>UltraCart sends you back here with a link.</p>`)
+	}
+	if !a.oauthReady() {
+		return htmlPage(http.StatusNotFound, "Not available", `<p>Connecting UltraCart by OAuth is not configured on this cartrelay.</p>`)
+	}
+	again := `<p><a href="` + html.EscapeString(a.publicURL("/connect")) + `">Start again</a>.</p>`
+	q := req.QueryStringParameters
+	nonce := oauth.NonceFrom(req.Cookies, header(req, "cookie"))
+	err := oauth.NewStates(a.d.Store, a.d.Clock).Consume(ctx, connections.UltraCart, q["state"], nonce)
+	switch {
+	case errors.Is(err, oauth.ErrNoCookie):
+		log.Warn("oauth callback without the state cookie")
+		return htmlPage(http.StatusBadRequest, "Sign-in cookie missing",
+			`<p>Your browser did not send the cookie that cartrelay set when the connection started. Finish the connection in the same browser that started it, with cookies allowed for this site.</p>`+again)
+	case errors.Is(err, oauth.ErrNonceMismatch):
+		log.Warn("oauth callback with another browser's state")
+		return htmlPage(http.StatusBadRequest, "Started in another window",
+			`<p>This answer from UltraCart belongs to a connection started elsewhere, not in this browser, so cartrelay ignored it. Nothing was changed.</p>`+again)
+	case errors.Is(err, oauth.ErrUnknownState):
+		log.Warn("oauth callback with an unknown, expired or used state")
+		return htmlPage(http.StatusBadRequest, "This link has expired",
+			`<p>This sign-in link is unknown, expired (a connection must be finished within 10 minutes) or was already used. Nothing was changed.</p>`+again)
+	case err != nil:
+		log.Error("oauth state", slog.Any("error", err))
+		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not check this sign-in just now.</p>`+again)
+	}
+	if e := q["error"]; e != "" {
+		log.Info("oauth refused at UltraCart", slog.String("error", e))
+		if e == "access_denied" {
+			return htmlPage(http.StatusForbidden, "Access not granted",
+				`<p>UltraCart reports that access was not approved, so your store was not connected and nothing was changed.</p>`+again)
+		}
+		return htmlPage(http.StatusBadRequest, "UltraCart did not connect",
+			`<p>UltraCart answered: <code>`+html.EscapeString(e)+`</code> `+html.EscapeString(q["error_description"])+`. Nothing was changed.</p>`+again)
+	}
+	if q["code"] == "" {
+		log.Warn("oauth callback without a code")
+		return htmlPage(http.StatusBadRequest, "UltraCart did not connect", `<p>UltraCart sent no authorization code. Nothing was changed.</p>`+again)
+	}
+	tok, err := a.ultracartOAuth().Exchange(ctx, q["code"], a.publicURL(ultracartCallbackPath))
+	if err != nil {
+		log.Warn("oauth token exchange failed", slog.Any("error", err))
+		return htmlPage(http.StatusBadGateway, "UltraCart refused the connection",
+			`<p>UltraCart did not hand over access: <code>`+html.EscapeString(tokenErrorText(err))+`</code>. Nothing was changed.</p>`+again)
+	}
+	return a.connected(ctx, log, tok, again)
+}
+
+func tokenErrorText(err error) string {
+	var te *ultracartapi.TokenError
+	if errors.As(err, &te) {
+		return strings.Trim(te.Code+": "+te.Description, ": ")
+	}
+	return err.Error()
+}
+
+// connected stores what the token exchange gave and registers the webhook.
+func (a *App) connected(ctx context.Context, log *slog.Logger, tok ultracartapi.Token, again string) events.APIGatewayV2HTTPResponse {
+	api := ultracartapi.New(a.d.Config.UltraCartBaseURL, ultracartapi.Credentials{BearerToken: tok.AccessToken}, a.sourceHTTP())
+	merchant, existing, err := merchantID(ctx, api, tok)
+	if err != nil {
+		log.Warn("oauth: merchant id unknown", slog.Any("error", err))
+		return htmlPage(http.StatusBadGateway, "Store not identified",
+			`<p>UltraCart did not say which store granted access (`+html.EscapeString(err.Error())+`), so nothing was saved.</p>`+again)
+	}
+	id, err := oauth.AccountID(merchant)
+	if err != nil {
+		log.Warn("oauth: no account id", slog.Any("error", err))
+		return htmlPage(http.StatusBadGateway, "Store not identified", `<p>`+html.EscapeString(err.Error())+`. Nothing was saved.</p>`+again)
+	}
+	log = log.With(slog.String("account", id))
+	acct, err := a.ensureAccount(ctx, id)
+	if err != nil {
+		log.Error("oauth: account not stored", slog.Any("error", err))
+		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save your account just now.</p>`+again)
+	}
+	if err := a.saveConnection(ctx, id, tok); err != nil {
+		log.Error("oauth: connection not stored", slog.Any("error", err))
+		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save the connection just now.</p>`+again)
+	}
+	log.Info("ultracart connected", slog.String("merchant_id", merchant))
+	hookURL := a.publicURL("/webhooks/ultracart/" + id)
+	// A quarter of headroom covers the delivery envelope around the events UltraCart counts.
+	maxSize := min(a.d.Config.MaxBodyBytes, DefaultMaxBodyBytes) * 3 / 4
+	want := ultracartapi.HubWebhook(hookURL, acct.UltraCart.WebhookUsername, acct.UltraCart.WebhookPassword.Reveal(), maxSize)
+	if err := registerWebhook(ctx, api, existing, want); err != nil {
+		log.Warn("oauth: webhook not registered", slog.Any("error", err))
+		return htmlPage(http.StatusBadGateway, "Connected, but the webhook is missing",
+			`<p>Your store <strong>`+html.EscapeString(merchant)+`</strong> is connected as account <code>`+html.EscapeString(id)+`</code> and the connection is saved, so cartrelay will poll UltraCart for orders.</p>
+<p>Registering the webhook failed: <code>`+html.EscapeString(err.Error())+`</code>. Connect again to retry; until then new orders arrive with polling's delay rather than at once.</p>`+again)
+	}
+	log.Info("ultracart webhook registered", slog.String("webhook_url", hookURL))
+	return htmlPage(http.StatusOK, "UltraCart connected",
+		`<p>Your store <strong>`+html.EscapeString(merchant)+`</strong> is connected as account <code>`+html.EscapeString(id)+`</code>.</p>
+<p>UltraCart now sends events to <code>`+html.EscapeString(hookURL)+`</code>, authenticated with credentials only cartrelay and UltraCart know.</p>
+<p>What happens next: the backfill starts on its own. Within a minute or two the poller picks up the new connection and loads your order history in the background, and new orders arrive through the webhook as they happen.</p>`)
+}
+
+// merchantID is the merchant who granted access. UltraCart's token response documents no
+// merchant field, so a merchant_id there is used when present; otherwise the merchant's
+// webhooks, which carry merchant_id, name it. The listing is returned for the webhook lookup.
+func merchantID(ctx context.Context, api *ultracartapi.Client, tok ultracartapi.Token) (string, []ultracartapi.Webhook, error) {
+	hooks, err := api.ListWebhooks(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	if tok.MerchantID != "" {
+		return tok.MerchantID, hooks, nil
+	}
+	for _, h := range hooks {
+		if h.MerchantID != "" {
+			return h.MerchantID, hooks, nil
+		}
+	}
+	return "", hooks, errors.New("the token carries no merchant id and the store has no webhook naming one")
+}
+
+// ensureAccount returns account id, creating it (or completing it) with fresh webhook Basic
+// credentials when it has none. Existing credentials are kept, so a reconnect does not break
+// deliveries already in flight.
+func (a *App) ensureAccount(ctx context.Context, id string) (accounts.Account, error) {
+	acct, err := a.d.Accounts.Get(ctx, id)
+	if err != nil && !errors.Is(err, accounts.ErrNotFound) {
+		return acct, err
+	}
+	if err == nil && acct.UltraCart.WebhookUsername != "" && acct.UltraCart.WebhookPassword.IsSet() {
+		return acct, nil
+	}
+	user, err := oauth.RandomToken(9)
+	if err != nil {
+		return acct, err
+	}
+	pass, err := oauth.RandomToken(32)
+	if err != nil {
+		return acct, err
+	}
+	patch, err := json.Marshal(map[string]any{"ultracart": map[string]string{
+		"webhook_username": "uc-" + user, "webhook_password": pass}})
+	if err != nil {
+		return acct, err
+	}
+	return a.d.Accounts.Put(ctx, id, patch)
+}
+
+// saveConnection stores the tokens, replacing any earlier credentials (a simple key included),
+// under the record's version guard; a concurrent writer makes it re-read and try again.
+func (a *App) saveConnection(ctx context.Context, id string, tok ultracartapi.Token) error {
+	conns := a.d.Polling.Connections
+	var err error
+	for range 3 {
+		var c connections.Connection
+		c, err = conns.Get(ctx, id, connections.UltraCart)
+		if errors.Is(err, connections.ErrNotFound) {
+			c, err = connections.Connection{Account: id, Provider: connections.UltraCart}, nil
+		}
+		if err != nil {
+			return err
+		}
+		c.Kind = connections.KindOAuth
+		c.BaseURL = a.d.Config.UltraCartBaseURL
+		c.AccessToken, c.RefreshToken, c.SimpleKey = tok.AccessToken, tok.RefreshToken, ""
+		c.ExpiresAt = time.Time{}
+		if tok.ExpiresIn > 0 {
+			c.ExpiresAt = a.d.Clock.Now().Add(tok.ExpiresIn)
+		}
+		if _, err = conns.Put(ctx, c); !errors.Is(err, connections.ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
+
+// registerWebhook updates the webhook already registered at want's URL (a reconnect), or
+// creates it.
+func registerWebhook(ctx context.Context, api *ultracartapi.Client, existing []ultracartapi.Webhook, want ultracartapi.Webhook) error {
+	for _, h := range existing {
+		if h.WebhookURL == want.WebhookURL && h.WebhookOID != 0 {
+			want.WebhookOID = h.WebhookOID
+			_, err := api.UpdateWebhook(ctx, want)
+			return err
+		}
+	}
+	_, err := api.InsertWebhook(ctx, want)
+	return err
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/operator"
 	"github.com/cartrelay/cartrelay/shared/phone"
@@ -184,7 +185,15 @@ func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt := wiring.Options{Clock: c.io.Clock, Log: log, Phone: phone.E164, Poll: poll}
+	// The OAuth connect flow and the links in pages need the public URL and UltraCart's
+	// Developer Application; locally PUBLIC_BASE_URL is e.g. http://127.0.0.1:8080.
+	cfg := app.Config{
+		PublicBaseURL:         c.io.Getenv("PUBLIC_BASE_URL"),
+		UltraCartClientID:     c.io.Getenv("ULTRACART_CLIENT_ID"),
+		UltraCartClientSecret: c.io.Getenv("ULTRACART_CLIENT_SECRET"),
+		UltraCartBaseURL:      c.io.Getenv("ULTRACART_BASE_URL"),
+	}
+	opt := wiring.Options{Clock: c.io.Clock, Log: log, Phone: phone.E164, Poll: poll, Config: cfg}
 	if c.globals.Backend == "aws" {
 		if serving {
 			return nil, usagef("serve runs the embedded runtime; with --backend aws the handlers run in Lambda")

@@ -1,6 +1,7 @@
-// Package ultracartapi is a small client for the parts of UltraCart's REST API v2 that the
-// poller needs: the order query (the backstop and backfill for order webhooks) and the "_since"
-// listings of auto orders, customers and items.
+// Package ultracartapi is a small client for the parts of UltraCart's REST API v2 that cartrelay
+// needs: the order query (the backstop and backfill for order webhooks) and the "_since"
+// listings of auto orders, customers and items for the poller; the OAuth token endpoint and
+// webhook management for the connect flow (oauth.go, webhooks.go).
 //
 // Records come back as raw JSON, one json.RawMessage per record, so ingest interprets a polled
 // order with exactly the code that interprets a webhook's order.
@@ -189,39 +190,9 @@ func pageParams(limit, offset int, expand string) url.Values {
 const maxResponseBytes = 64 << 20
 
 func (c *Client) page(ctx context.Context, method, path string, params url.Values, body []byte, field string) (Page, error) {
-	u := c.base + path + "?" + params.Encode()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	raw, err := c.call(ctx, method, path, params, body)
 	if err != nil {
 		return Page{}, err
-	}
-	req.Header.Set("X-UltraCart-Api-Version", APIVersion)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json; charset=UTF-8")
-	}
-	switch {
-	case c.creds.BearerToken != "":
-		req.Header.Set("Authorization", "Bearer "+c.creds.BearerToken)
-	case c.creds.SimpleKey != "":
-		req.Header.Set("x-ultracart-simple-key", c.creds.SimpleKey)
-	default:
-		return Page{}, fmt.Errorf("%s %s: %w: no access token or simple key", method, path, ErrUnauthorized)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return Page{}, &TransportError{Op: method + " " + path, Err: err}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return Page{}, &TransportError{Op: method + " " + path, Err: err}
-	}
-	if err := statusError(resp, raw); err != nil {
-		return Page{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	var env struct {
 		Metadata struct {
@@ -247,6 +218,49 @@ func (c *Client) page(ctx context.Context, method, path string, params url.Value
 		p.ResultSet = ResultSet{Count: len(p.Records), Offset: atoi(params.Get("_offset"))}
 	}
 	return p, nil
+}
+
+// call sends one authenticated API request and returns the body of a 2xx answer; any other
+// answer becomes one of the package's errors, prefixed with the method and path.
+func (c *Client) call(ctx context.Context, method, path string, params url.Values, body []byte) ([]byte, error) {
+	u := c.base + path
+	if len(params) > 0 {
+		u += "?" + params.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-UltraCart-Api-Version", APIVersion)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json; charset=UTF-8")
+	}
+	switch {
+	case c.creds.BearerToken != "":
+		req.Header.Set("Authorization", "Bearer "+c.creds.BearerToken)
+	case c.creds.SimpleKey != "":
+		req.Header.Set("x-ultracart-simple-key", c.creds.SimpleKey)
+	default:
+		return nil, fmt.Errorf("%s %s: %w: no access token or simple key", method, path, ErrUnauthorized)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, &TransportError{Op: method + " " + path, Err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return nil, &TransportError{Op: method + " " + path, Err: err}
+	}
+	if err := statusError(resp, raw); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return raw, nil
 }
 
 func atoi(s string) int {

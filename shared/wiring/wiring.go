@@ -165,6 +165,9 @@ func Lambda(ctx context.Context, function string, opt Options) (*Env, error) {
 	}
 	opt.Log = log
 	opt.Config.PublicBaseURL = os.Getenv("PUBLIC_BASE_URL")
+	opt.Config.UltraCartClientID = os.Getenv("ULTRACART_CLIENT_ID")
+	opt.Config.UltraCartClientSecret = os.Getenv("ULTRACART_CLIENT_SECRET")
+	opt.Config.UltraCartBaseURL = os.Getenv("ULTRACART_BASE_URL")
 	if opt.Poll, err = PollOptionsFromEnv(os.Getenv, opt.Poll); err != nil {
 		return nil, fmt.Errorf("%s: %w", function, err)
 	}

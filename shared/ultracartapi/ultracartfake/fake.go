@@ -1,17 +1,21 @@
 // Package ultracartfake is an in-process stand-in for UltraCart's REST API: the order query
 // over a deterministic set of generated orders, with UltraCart's authentication, pagination,
-// 429 on concurrent or too frequent requests, and 410 when the application is disabled. It
-// records every call so tests can check what a client did, not only what it got back.
+// 429 on concurrent or too frequent requests, and 410 when the application is disabled; and,
+// for the connect flow, the OAuth authorize and token endpoints and the webhook management API
+// (oauth.go). It records every API call so tests can check what a client did, not only what it
+// got back.
 package ultracartfake
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +39,20 @@ type Options struct {
 	Rate   int
 	Window time.Duration
 	Clock  clock.Clock
+
+	// OAuth, served when ClientID is set: /oauth/authorize redirects straight back with a code
+	// (the merchant always approves unless DenyAuthorization), and /oauth/token issues tokens
+	// that the API then accepts, rotating the refresh token on every refresh.
+	ClientID     string
+	ClientSecret string
+	// ClientAuth is how the token endpoint expects the secret; empty means basic.
+	ClientAuth ultracartapi.ClientAuth
+	// MerchantID is the authorizing merchant ("DEMO" when empty). The token answer names it
+	// unless OmitMerchantID, for testing the fallback that reads it from the webhook listing.
+	MerchantID     string
+	OmitMerchantID bool
+	// TokenTTL is an access token's lifetime (one hour when zero).
+	TokenTTL time.Duration
 }
 
 // Call is one recorded request.
@@ -66,6 +84,7 @@ type Server struct {
 	overlaps  int
 	overRate  int
 	onRequest func(ctx context.Context, c Call)
+	oauth     oauthState
 }
 
 type order struct {
@@ -83,7 +102,13 @@ func New(opt Options) *Server {
 	if opt.Spacing <= 0 {
 		opt.Spacing = time.Minute
 	}
-	s := &Server{opt: opt}
+	if opt.MerchantID == "" {
+		opt.MerchantID = "DEMO"
+	}
+	if opt.TokenTTL <= 0 {
+		opt.TokenTTL = time.Hour
+	}
+	s := &Server{opt: opt, oauth: newOAuthState()}
 	s.orders = make([]order, opt.Orders)
 	for i := range s.orders {
 		s.orders[i] = makeOrder(opt, i)
@@ -162,11 +187,19 @@ func (s *Server) OverRate() int {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/rest/v2/oauth/") {
+		s.serveOAuth(w, r)
+		return
+	}
 	c := Call{At: s.opt.Clock.Now(), Method: r.Method, Path: r.URL.Path}
 	c.Limit, _ = strconv.Atoi(r.URL.Query().Get("_limit"))
 	c.Offset, _ = strconv.Atoi(r.URL.Query().Get("_offset"))
-	if r.Body != nil && r.Method == http.MethodPost {
-		_ = json.NewDecoder(r.Body).Decode(&c.Query)
+	var body []byte
+	if r.Body != nil {
+		body, _ = io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/rest/v2/order/orders/query" {
+		_ = json.Unmarshal(body, &c.Query)
 	}
 	s.mu.Lock()
 	s.inflight++
@@ -176,7 +209,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	hook := s.onRequest
 	s.mu.Unlock()
-	status, body := s.answer(r, &c, overlap)
+	status, out := s.answer(r, &c, overlap, body)
 	if status == http.StatusOK && hook != nil {
 		hook(r.Context(), c)
 	}
@@ -187,15 +220,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	if status != http.StatusOK {
-		w.Header().Set("UC-REST-ERROR", body)
-		body = fmt.Sprintf(`{"error":{"developer_message":%q},"success":false,"metadata":{}}`, body)
+		w.Header().Set("UC-REST-ERROR", out)
+		out = fmt.Sprintf(`{"error":{"developer_message":%q},"success":false,"metadata":{}}`, out)
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	_, _ = w.Write([]byte(out))
 }
 
 // answer decides the response; it returns the status and, for errors, the message.
-func (s *Server) answer(r *http.Request, c *Call, overlap bool) (int, string) {
+func (s *Server) answer(r *http.Request, c *Call, overlap bool, body []byte) (int, string) {
 	if r.Header.Get("X-UltraCart-Api-Version") != ultracartapi.APIVersion {
 		return http.StatusBadRequest, "missing X-UltraCart-Api-Version"
 	}
@@ -204,6 +237,7 @@ func (s *Server) answer(r *http.Request, c *Call, overlap bool) (int, string) {
 	switch {
 	case s.opt.BearerToken != "" && auth == "Bearer "+s.opt.BearerToken:
 	case s.opt.SimpleKey != "" && key == s.opt.SimpleKey:
+	case s.issuedAccess(auth, c.At):
 	default:
 		return http.StatusUnauthorized, "invalid credentials"
 	}
@@ -218,6 +252,9 @@ func (s *Server) answer(r *http.Request, c *Call, overlap bool) (int, string) {
 	}
 	if !s.admit(c.At) {
 		return http.StatusTooManyRequests, fmt.Sprintf("rate of %d per %d second(s) exceeded.", s.opt.Rate, int(s.opt.Window.Seconds()))
+	}
+	if strings.HasPrefix(r.URL.Path, "/rest/v2/webhook/webhooks") {
+		return s.webhooks(r, body)
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/rest/v2/order/orders/query" {
 		return http.StatusNotFound, "not implemented by the fake"

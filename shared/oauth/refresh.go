@@ -1,0 +1,198 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/ultracartapi"
+)
+
+// RefreshFunc trades c's refresh token for a new token pair at the provider.
+type RefreshFunc func(ctx context.Context, c connections.Connection) (ultracartapi.Token, error)
+
+// UltraCartRefresh is the RefreshFunc for UltraCart with the application's credentials; a
+// connection's own BaseURL (a sandbox or a fake) takes precedence over o.BaseURL.
+func UltraCartRefresh(o ultracartapi.OAuth) RefreshFunc {
+	return func(ctx context.Context, c connections.Connection) (ultracartapi.Token, error) {
+		if c.BaseURL != "" {
+			o.BaseURL = c.BaseURL
+		}
+		return o.Refresh(ctx, c.RefreshToken)
+	}
+}
+
+// ErrNoRefreshToken: the access token is expiring and there is nothing to renew it with; the
+// merchant must connect again.
+var ErrNoRefreshToken = errors.New("oauth: the access token is expiring and the connection has no refresh token")
+
+// ErrBusy: another process held the refresh for longer than this caller would wait.
+var ErrBusy = errors.New("oauth: another process is still refreshing the token")
+
+// Rotator hands out a connection whose access token is good for at least Skew, refreshing it
+// first when needed. Refresh tokens rotate (a used one stops working), so two processes must
+// not both refresh: the first takes a short lease item, refreshes, and stores the new pair
+// with the connection's version-guarded Put; the others wait and re-read the winner's tokens.
+type Rotator struct {
+	Connections *connections.Repo
+	Store       store.Store
+	Clock       clock.Clock
+	Refresh     RefreshFunc
+	// Skew is how long before expiry a token is renewed (5 minutes when zero), so a token is
+	// not handed out just before it dies mid-run.
+	Skew time.Duration
+	// Wait is the pause between re-reads while another process refreshes (250 ms when zero).
+	Wait time.Duration
+	// Attempts bounds the re-reads (40 when zero: ten seconds at the default Wait).
+	Attempts int
+	// Sleep replaces real waits in tests; nil sleeps on the machine clock.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// leaseTTL outlives one token request (the OAuth client times out after 30 s), so a lease is
+// only ever taken over from a process that died.
+const leaseTTL = time.Minute
+
+// Token returns account's connection to provider with a usable access token.
+func (r *Rotator) Token(ctx context.Context, account, provider string) (connections.Connection, error) {
+	attempts := r.Attempts
+	if attempts <= 0 {
+		attempts = 40
+	}
+	for range attempts {
+		c, err := r.Connections.Get(ctx, account, provider)
+		if err != nil {
+			return c, err
+		}
+		if !r.expiring(c) {
+			return c, nil
+		}
+		if c.RefreshToken == "" {
+			return c, fmt.Errorf("%s/%s: %w", account, provider, ErrNoRefreshToken)
+		}
+		owner, ok, err := r.lease(ctx, account, provider)
+		if err != nil {
+			return c, err
+		}
+		if !ok {
+			if err := r.sleep(ctx); err != nil {
+				return c, err
+			}
+			continue
+		}
+		fresh, err := r.rotate(ctx, c)
+		r.release(ctx, account, provider, owner)
+		return fresh, err
+	}
+	return connections.Connection{}, fmt.Errorf("%s/%s: %w", account, provider, ErrBusy)
+}
+
+func (r *Rotator) expiring(c connections.Connection) bool {
+	if c.Kind != connections.KindOAuth || c.ExpiresAt.IsZero() {
+		return false
+	}
+	skew := r.Skew
+	if skew <= 0 {
+		skew = 5 * time.Minute
+	}
+	return !r.now().Add(skew).Before(c.ExpiresAt)
+}
+
+// rotate refreshes c and stores the new pair. If the provider refuses the refresh token or the
+// Put loses, someone rotated meanwhile without the lease (one whose lease expired); their
+// stored token is used when it is fresh.
+func (r *Rotator) rotate(ctx context.Context, c connections.Connection) (connections.Connection, error) {
+	tok, err := r.Refresh(ctx, c)
+	if err != nil {
+		if other, ok := r.rotatedMeanwhile(ctx, c); ok {
+			return other, nil
+		}
+		return c, fmt.Errorf("refresh %s/%s: %w", c.Account, c.Provider, err)
+	}
+	c.AccessToken = tok.AccessToken
+	if tok.RefreshToken != "" {
+		c.RefreshToken = tok.RefreshToken
+	}
+	c.ExpiresAt = time.Time{}
+	if tok.ExpiresIn > 0 {
+		c.ExpiresAt = r.now().Add(tok.ExpiresIn)
+	}
+	stored, err := r.Connections.Put(ctx, c)
+	if errors.Is(err, connections.ErrConflict) {
+		if other, ok := r.rotatedMeanwhile(ctx, c); ok {
+			return other, nil
+		}
+	}
+	if err != nil {
+		return c, fmt.Errorf("store refreshed tokens of %s/%s: %w", c.Account, c.Provider, err)
+	}
+	return stored, nil
+}
+
+func (r *Rotator) rotatedMeanwhile(ctx context.Context, c connections.Connection) (connections.Connection, bool) {
+	other, err := r.Connections.Get(ctx, c.Account, c.Provider)
+	if err != nil || other.Version() == c.Version() || r.expiring(other) {
+		return connections.Connection{}, false
+	}
+	return other, true
+}
+
+func leaseKey(account, provider string) store.Key {
+	return store.Key{PK: "LEASE#oauth-refresh#" + provider + "#" + account, SK: "-"}
+}
+
+// lease takes the refresh lease; the random version identifies the holder, so a release never
+// removes a lease that expired and was taken by someone else.
+func (r *Rotator) lease(ctx context.Context, account, provider string) (int64, bool, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	owner := int64(binary.BigEndian.Uint64(b[:]) >> 1)
+	k := leaseKey(account, provider)
+	it := store.Item{PK: k.PK, SK: k.SK, ExpiresAt: r.now().Add(leaseTTL), Version: owner, Data: []byte(`{}`)}
+	err := r.Store.Write(ctx, store.PutItem(it, store.NotExists))
+	if errors.Is(err, store.ErrConditionFailed) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("take the token refresh lease of %s/%s: %w", account, provider, err)
+	}
+	return owner, true, nil
+}
+
+func (r *Rotator) release(ctx context.Context, account, provider string, owner int64) {
+	// Best effort: an unreleased lease only delays the next refresh until it expires. The
+	// caller's cancellation must not leave it behind, hence WithoutCancel.
+	w := store.Write{Op: store.OpDelete, Key: leaseKey(account, provider), Cond: store.VersionEquals, Expect: owner}
+	_ = r.Store.Write(context.WithoutCancel(ctx), w)
+}
+
+func (r *Rotator) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}
+
+func (r *Rotator) sleep(ctx context.Context) error {
+	d := r.Wait
+	if d <= 0 {
+		d = 250 * time.Millisecond
+	}
+	if r.Sleep != nil {
+		return r.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
