@@ -14,9 +14,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
-	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	"github.com/cartrelay/cartrelay/shared/store"
-	"github.com/cartrelay/cartrelay/shared/store/embedded"
+	"github.com/cartrelay/cartrelay/shared/testenv"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 )
@@ -25,17 +24,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func newStore(t *testing.T, clk clock.Clock) store.Store {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlitedb.InDir(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	st, err := embedded.New(ctx, db, clk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return testenv.EmbeddedStore(t, clk)
 }
 
 // recorder is the ingest side of the test: it keeps what ingest would see.

@@ -9,24 +9,13 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
-	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	"github.com/cartrelay/cartrelay/shared/store"
-	"github.com/cartrelay/cartrelay/shared/store/embedded"
+	"github.com/cartrelay/cartrelay/shared/testenv"
 )
 
 func newStore(t *testing.T, clk clock.Clock) store.Store {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlitedb.InDir(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	st, err := embedded.New(ctx, db, clk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return testenv.EmbeddedStore(t, clk)
 }
 
 // maxInRollingWindow is the most admissions inside any window of length w.
