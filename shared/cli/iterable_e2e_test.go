@@ -85,6 +85,13 @@ func TestIterableEndToEnd(t *testing.T) {
 		return u != nil && u["lastName"] == "Lee", state()
 	})
 	mustPost("/webhooks/ultracart/acme", ucCustomer(777, "ann.new@example.com"))
+	// Separate deliveries have no order between them (UltraCart sends them independently, and
+	// ingest runs them concurrently), so the order is posted once cartrelay has recorded the
+	// email change; from then on the contact's facts reach Iterable in order.
+	eventually(t, 30*time.Second, "the email change is ingested", func() (bool, string) {
+		out, code := runCLI(t, data, "contacts", "get", "acme", "ann.new@example.com")
+		return code == 0 && strings.Contains(out, `"previous_emails"`) && strings.Contains(out, "ann@example.com"), out
+	})
 	mustPost("/webhooks/ultracart/acme", ucOrder("IT-2", "ann.new@example.com", "25.00", "0.00"))
 	eventually(t, 30*time.Second, "the email change, then the purchase on the moved profile", func() (bool, string) {
 		var seq []string
