@@ -791,6 +791,7 @@ func TestRoutes(t *testing.T) {
 		"GET /connect":           "ConnectFunction",
 		"ANY /oauth/{proxy+}":    "ConnectFunction",
 		"ANY /console/{proxy+}":  "ConnectFunction",
+		"GET /console":           "ConnectFunction",
 		"GET /review/{proxy+}":   "ConnectFunction",
 	}
 	got := map[string]string{}

@@ -41,6 +41,13 @@ type Config struct {
 	// UltraCartClientAuth is how the secret reaches the token endpoint: basic (the default) or
 	// post. UltraCart does not document which it expects.
 	UltraCartClientAuth ultracartapi.ClientAuth
+
+	// ConsoleSessionKey signs the merchant console's session cookies (CONSOLE_SESSION_KEY, at
+	// least 32 bytes); shorter or empty keeps the console off, with a page saying so.
+	ConsoleSessionKey string
+	// ThriveCartBaseURL overrides ThriveCart's host for the console's API key check
+	// (THRIVECART_BASE_URL; a fake in tests).
+	ThriveCartBaseURL string
 }
 
 // Deps are the ports every handler runs over.

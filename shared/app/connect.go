@@ -2,12 +2,14 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -15,8 +17,10 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/console"
 	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/reviews"
+	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
@@ -35,7 +39,11 @@ func (a *App) Connect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (
 		return a.ultracartCallback(ctx, req), nil
 	case strings.HasPrefix(path, "/review/"):
 		return a.review(ctx, req, strings.TrimPrefix(path, "/review/")), nil
-	case strings.HasPrefix(path, "/oauth/"), strings.HasPrefix(path, "/console/"):
+	case path == "/console":
+		return redirect(a.publicURL("/console/home")), nil
+	case strings.HasPrefix(path, "/console/"):
+		return a.consoleRoute(ctx, req, strings.TrimPrefix(path, "/console/")), nil
+	case strings.HasPrefix(path, "/oauth/"):
 		return htmlPage(http.StatusNotFound, "Not available", `<p>This page is not available in this version of cartrelay.</p>`), nil
 	}
 	return htmlPage(http.StatusNotFound, "Not found", `<p>There is no page here.</p>`), nil
@@ -161,7 +169,7 @@ func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGate
 	again := `<p><a href="` + html.EscapeString(a.publicURL("/connect")) + `">Start again</a>.</p>`
 	q := req.QueryStringParameters
 	nonce := oauth.NonceFrom(req.Cookies, header(req, "cookie"))
-	err := oauth.NewStates(a.d.Store, a.d.Clock).Consume(ctx, connections.UltraCart, q["state"], nonce)
+	purpose, err := oauth.NewStates(a.d.Store, a.d.Clock).ConsumeFor(ctx, connections.UltraCart, q["state"], nonce)
 	switch {
 	case errors.Is(err, oauth.ErrNoCookie):
 		log.Warn("oauth callback without the state cookie")
@@ -178,6 +186,9 @@ func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGate
 	case err != nil:
 		log.Error("oauth state", slog.Any("error", err))
 		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not check this sign-in just now.</p>`+again)
+	}
+	if purpose == oauth.PurposeConsole {
+		again = `<p><a href="` + html.EscapeString(a.publicURL("/console/login")) + `">Sign in again</a>.</p>`
 	}
 	if e := q["error"]; e != "" {
 		log.Info("oauth refused at UltraCart", slog.String("error", e))
@@ -197,6 +208,9 @@ func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGate
 		log.Warn("oauth token exchange failed", slog.Any("error", err))
 		return htmlPage(http.StatusBadGateway, "UltraCart refused the connection",
 			`<p>UltraCart did not hand over access: <code>`+html.EscapeString(tokenErrorText(err))+`</code>. Nothing was changed.</p>`+again)
+	}
+	if purpose == oauth.PurposeConsole {
+		return a.consoleSignedIn(ctx, log, tok, again)
 	}
 	return a.connected(ctx, log, tok, again)
 }
@@ -337,4 +351,129 @@ func registerWebhook(ctx context.Context, api *ultracartapi.Client, existing []u
 	}
 	_, err := api.InsertWebhook(ctx, want)
 	return err
+}
+
+// The merchant console (shared/console).
+//
+// GET /console/login begins the same UltraCart OAuth flow as /connect with the state's
+// purpose set to console, so one registered redirect URI serves both. The callback then only
+// identifies the store: it resolves the account with the same rule as connect and signs the
+// browser in to it if it exists, and stores nothing (a sign-in must not create accounts, touch
+// the connection or re-register webhooks). Every other /console/ page is console.Serve's.
+
+func redirect(loc string) events.APIGatewayV2HTTPResponse {
+	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusFound,
+		Headers: map[string]string{"location": loc, "cache-control": "no-store"}}
+}
+
+// console builds the console over this runtime; it fails when the session key is unusable.
+func (a *App) console() (*console.Console, error) {
+	var conns *connections.Repo
+	if a.d.Polling != nil {
+		conns = a.d.Polling.Connections
+	}
+	base := a.d.Config.ThriveCartBaseURL
+	if base == "" {
+		base = thrivecartapi.DefaultBaseURL
+	}
+	return console.New(console.Deps{Accounts: a.d.Accounts, Connections: conns, Store: a.d.Store,
+		ThriveCart: thrivecartapi.Client{BaseURL: base}, PublicBaseURL: a.d.Config.PublicBaseURL, Log: a.d.Log},
+		a.d.Config.ConsoleSessionKey)
+}
+
+func consoleOff(err error) events.APIGatewayV2HTTPResponse {
+	return htmlPage(http.StatusServiceUnavailable, "Console not configured",
+		`<p>The merchant console is off on this cartrelay: `+html.EscapeString(err.Error())+`.</p>
+<p>Set <code>CONSOLE_SESSION_KEY</code> to at least 32 random characters (for example the output of <code>openssl rand -hex 32</code>) and restart. It signs the console's sign-in cookies, so keep it secret; changing it signs everyone out.</p>`)
+}
+
+func (a *App) consoleRoute(ctx context.Context, req events.APIGatewayV2HTTPRequest, sub string) events.APIGatewayV2HTTPResponse {
+	c, err := a.console()
+	if err != nil {
+		return consoleOff(err)
+	}
+	if sub == "login" {
+		return a.consoleLogin(ctx, req)
+	}
+	creq := console.Request{Method: req.RequestContext.HTTP.Method, Path: sub, Cookies: req.Cookies,
+		CookieHeader: header(req, "cookie"), RequestID: req.RequestContext.RequestID, Now: a.d.Clock.Now()}
+	if creq.Method == http.MethodPost {
+		form, err := formBody(req)
+		if err != nil {
+			return htmlPage(http.StatusBadRequest, "Bad form", `<p>The form could not be read.</p>`)
+		}
+		creq.Form = form
+	}
+	return consoleResponse(c.Serve(ctx, creq))
+}
+
+// formBody reads a posted form, which API Gateway may hand over base64-encoded.
+func formBody(req events.APIGatewayV2HTTPRequest) (url.Values, error) {
+	body := req.Body
+	if req.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(body)
+		if err != nil {
+			return nil, fmt.Errorf("form body: %w", err)
+		}
+		body = string(b)
+	}
+	if len(body) > 64<<10 {
+		return nil, errors.New("form body too large")
+	}
+	return url.ParseQuery(body)
+}
+
+func consoleResponse(r console.Response) events.APIGatewayV2HTTPResponse {
+	var resp events.APIGatewayV2HTTPResponse
+	if r.Location != "" {
+		resp = redirect(r.Location)
+	} else {
+		resp = htmlPage(r.Status, html.EscapeString(r.Title), r.Body)
+		// The console shows account settings: no framing by other sites.
+		resp.Headers["x-frame-options"] = "DENY"
+		resp.Headers["content-security-policy"] = "frame-ancestors 'none'"
+	}
+	resp.Cookies = append(resp.Cookies, r.Cookies...)
+	return resp
+}
+
+func (a *App) consoleLogin(ctx context.Context, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	if !getOnly(req) {
+		return htmlPage(http.StatusMethodNotAllowed, "Not allowed", `<p>Open this page with a link.</p>`)
+	}
+	if !a.oauthReady() {
+		return htmlPage(http.StatusServiceUnavailable, "Sign-in not available",
+			`<p>Signing in to the console goes through UltraCart, which needs <code>ULTRACART_CLIENT_ID</code>, <code>ULTRACART_CLIENT_SECRET</code> and <code>PUBLIC_BASE_URL</code> on this cartrelay.</p>`)
+	}
+	p, err := oauth.NewStates(a.d.Store, a.d.Clock).BeginFor(ctx, connections.UltraCart, oauth.PurposeConsole)
+	if err != nil {
+		a.d.Log.Error("console sign-in start", slog.Any("error", err), slog.String("request_id", req.RequestContext.RequestID))
+		return htmlPage(http.StatusInternalServerError, "Please try again",
+			`<p>cartrelay could not start the sign-in just now. <a href="`+html.EscapeString(a.publicURL("/console/login"))+`">Try again</a>.</p>`)
+	}
+	loc := a.ultracartOAuth().AuthorizeURL(a.publicURL(ultracartCallbackPath), p.State)
+	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusFound,
+		Headers: map[string]string{"location": loc, "cache-control": "no-store", "referrer-policy": "no-referrer"},
+		Cookies: []string{oauth.CookieSettingsFor(a.d.Config.PublicBaseURL).SetCookie(p.Nonce)}}
+}
+
+// consoleSignedIn signs the browser in to the account of the store UltraCart just named.
+func (a *App) consoleSignedIn(ctx context.Context, log *slog.Logger, tok ultracartapi.Token, again string) events.APIGatewayV2HTTPResponse {
+	c, err := a.console()
+	if err != nil {
+		return consoleOff(err)
+	}
+	api := ultracartapi.New(a.d.Config.UltraCartBaseURL, ultracartapi.Credentials{BearerToken: tok.AccessToken}, a.sourceHTTP())
+	merchant, _, err := merchantID(ctx, api, tok)
+	if err != nil {
+		log.Warn("console sign-in: merchant id unknown", slog.Any("error", err))
+		return htmlPage(http.StatusBadGateway, "Store not identified",
+			`<p>UltraCart did not say which store you signed in with (`+html.EscapeString(err.Error())+`).</p>`+again)
+	}
+	id, err := oauth.AccountID(merchant)
+	if err != nil {
+		log.Warn("console sign-in: no account id", slog.Any("error", err))
+		return htmlPage(http.StatusBadGateway, "Store not identified", `<p>`+html.EscapeString(err.Error())+`.</p>`+again)
+	}
+	return consoleResponse(c.SignIn(ctx, id, a.d.Clock.Now()))
 }

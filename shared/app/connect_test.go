@@ -33,12 +33,21 @@ type oauthFixture struct {
 
 func newOAuthFixture(t *testing.T, auth ultracartapi.ClientAuth) *oauthFixture {
 	t.Helper()
+	return newOAuthFixtureWith(t, auth, nil)
+}
+
+// newOAuthFixtureWith is newOAuthFixture with configure applied to the runtime's Config.
+func newOAuthFixtureWith(t *testing.T, auth ultracartapi.ClientAuth, configure func(*app.Config)) *oauthFixture {
+	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
 	fake := ultracartfake.New(ultracartfake.Options{ClientID: "cid", ClientSecret: "c-secret", ClientAuth: auth,
 		MerchantID: "DEMO_Store", Clock: clk})
 	t.Cleanup(fake.Close)
 	cfg := app.Config{PublicBaseURL: hubURL, UltraCartClientID: "cid", UltraCartClientSecret: "c-secret",
 		UltraCartBaseURL: fake.URL, UltraCartClientAuth: auth}
+	if configure != nil {
+		configure(&cfg)
+	}
 	env, err := operator.Embedded(context.Background(), t.TempDir(), wiring.Options{Clock: clk, Config: cfg})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +79,12 @@ type flow struct {
 // endpoint, which redirects straight back to the callback.
 func (f *oauthFixture) start() flow {
 	f.t.Helper()
-	resp := f.get("/oauth/ultracart/start", nil, nil)
+	return f.authorize(f.get("/oauth/ultracart/start", nil, nil))
+}
+
+// authorize follows a flow's start (resp, the redirect to UltraCart) to the callback.
+func (f *oauthFixture) authorize(resp events.APIGatewayV2HTTPResponse) flow {
+	f.t.Helper()
 	if resp.StatusCode != http.StatusFound || len(resp.Cookies) != 1 {
 		f.t.Fatalf("start: %d, cookies %v: %s", resp.StatusCode, resp.Cookies, resp.Body)
 	}

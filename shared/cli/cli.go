@@ -5,12 +5,16 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/cartrelay/cartrelay/shared/app"
@@ -192,6 +196,15 @@ func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
 		UltraCartClientID:     c.io.Getenv("ULTRACART_CLIENT_ID"),
 		UltraCartClientSecret: c.io.Getenv("ULTRACART_CLIENT_SECRET"),
 		UltraCartBaseURL:      c.io.Getenv("ULTRACART_BASE_URL"),
+		ConsoleSessionKey:     c.io.Getenv("CONSOLE_SESSION_KEY"),
+		ThriveCartBaseURL:     c.io.Getenv("THRIVECART_BASE_URL"),
+	}
+	if serving && cfg.ConsoleSessionKey == "" && c.globals.Backend == "embedded" {
+		// Locally one process serves every request, so a key kept in the data directory is
+		// enough and keeps console sign-ins valid across restarts.
+		if cfg.ConsoleSessionKey, err = localConsoleKey(c.globals.Data); err != nil {
+			return nil, err
+		}
 	}
 	opt := wiring.Options{Clock: c.io.Clock, Log: log, Phone: phone.E164, Poll: poll, Config: cfg}
 	if c.globals.Backend == "aws" {
@@ -205,6 +218,31 @@ func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
 		return operator.AWS(ctx, cfg, opt)
 	}
 	return operator.Embedded(ctx, c.globals.Data, opt)
+}
+
+// localConsoleKey reads the console session key kept in dataDir, creating it with random
+// content on first use; the file is readable by its owner only.
+func localConsoleKey(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "console-session.key")
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read the console session key %s: %w", path, err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("console session key: %w", err)
+	}
+	key := hex.EncodeToString(raw)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create the data directory %s: %w", dataDir, err)
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write the console session key %s: %w", path, err)
+	}
+	return key, nil
 }
 
 func printHelp(w io.Writer) {

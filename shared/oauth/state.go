@@ -51,7 +51,10 @@ func NewStates(st store.Store, clk clock.Clock) *States {
 }
 
 type stateDoc struct {
-	Provider    string    `json:"provider"`
+	Provider string `json:"provider"`
+	// Purpose says what the flow is for (PurposeConnect when empty), so one registered
+	// redirect URI serves both connecting a store and signing in to the console.
+	Purpose     string    `json:"purpose,omitempty"`
 	NonceSHA256 string    `json:"nonce_sha256"`
 	CreatedAt   time.Time `json:"created_at"`
 }
@@ -62,8 +65,19 @@ type Pending struct {
 	Nonce string
 }
 
-// Begin starts a flow for provider.
+// Purposes of a flow.
+const (
+	PurposeConnect = "connect"
+	PurposeConsole = "console"
+)
+
+// Begin starts a flow for provider that connects a store.
 func (s *States) Begin(ctx context.Context, provider string) (Pending, error) {
+	return s.BeginFor(ctx, provider, PurposeConnect)
+}
+
+// BeginFor starts a flow for provider with purpose, which ConsumeFor hands back.
+func (s *States) BeginFor(ctx context.Context, provider, purpose string) (Pending, error) {
 	state, err := RandomToken(32)
 	if err != nil {
 		return Pending{}, err
@@ -73,7 +87,7 @@ func (s *States) Begin(ctx context.Context, provider string) (Pending, error) {
 		return Pending{}, err
 	}
 	now := s.clk.Now()
-	data, err := json.Marshal(stateDoc{Provider: provider, NonceSHA256: hash(nonce), CreatedAt: now})
+	data, err := json.Marshal(stateDoc{Provider: provider, Purpose: purpose, NonceSHA256: hash(nonce), CreatedAt: now})
 	if err != nil {
 		return Pending{}, err
 	}
@@ -89,34 +103,44 @@ func (s *States) Begin(ctx context.Context, provider string) (Pending, error) {
 // callbacks racing with one state only one succeeds. A state whose nonce does not match is
 // left in place, so a forged callback cannot cancel the real browser's flow.
 func (s *States) Consume(ctx context.Context, provider, state, nonce string) error {
+	_, err := s.ConsumeFor(ctx, provider, state, nonce)
+	return err
+}
+
+// ConsumeFor is Consume that also returns the purpose the flow was begun with; a state
+// stored before purposes existed is a connect flow.
+func (s *States) ConsumeFor(ctx context.Context, provider, state, nonce string) (string, error) {
 	if state == "" {
-		return ErrUnknownState
+		return "", ErrUnknownState
 	}
 	if nonce == "" {
-		return ErrNoCookie
+		return "", ErrNoCookie
 	}
 	it, err := s.st.Get(ctx, statePK(state), "-")
 	if errors.Is(err, store.ErrNotFound) {
-		return ErrUnknownState
+		return "", ErrUnknownState
 	}
 	if err != nil {
-		return fmt.Errorf("read oauth state: %w", err)
+		return "", fmt.Errorf("read oauth state: %w", err)
 	}
 	var d stateDoc
 	if err := json.Unmarshal(it.Data, &d); err != nil || d.Provider != provider {
-		return ErrUnknownState
+		return "", ErrUnknownState
 	}
 	if subtle.ConstantTimeCompare([]byte(d.NonceSHA256), []byte(hash(nonce))) != 1 {
-		return ErrNonceMismatch
+		return "", ErrNonceMismatch
 	}
 	err = s.st.Write(ctx, store.DeleteKey(store.Key{PK: it.PK, SK: it.SK}, store.Exists))
 	if errors.Is(err, store.ErrConditionFailed) {
-		return ErrUnknownState
+		return "", ErrUnknownState
 	}
 	if err != nil {
-		return fmt.Errorf("use oauth state: %w", err)
+		return "", fmt.Errorf("use oauth state: %w", err)
 	}
-	return nil
+	if d.Purpose == "" {
+		d.Purpose = PurposeConnect
+	}
+	return d.Purpose, nil
 }
 
 func statePK(state string) string { return "ST#" + hash(state) }

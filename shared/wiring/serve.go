@@ -56,6 +56,7 @@ func ServeConfig(env *Env, o ServeOptions) (localrun.Config, error) {
 			{Method: "GET", Path: "/connect", RouteKey: "GET /connect", Handler: a.Connect},
 			{Path: "/oauth/", RouteKey: "ANY /oauth/{proxy+}", Handler: a.Connect},
 			{Path: "/console/", RouteKey: "ANY /console/{proxy+}", Handler: a.Connect},
+			{Method: "GET", Path: "/console", RouteKey: "GET /console", Handler: a.Connect},
 			{Method: "GET", Path: "/review/", RouteKey: "GET /review/{proxy+}", Handler: a.Connect},
 		},
 		Consumers: []localrun.Consumer{

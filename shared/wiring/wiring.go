@@ -168,6 +168,10 @@ func Lambda(ctx context.Context, function string, opt Options) (*Env, error) {
 	opt.Config.UltraCartClientID = os.Getenv("ULTRACART_CLIENT_ID")
 	opt.Config.UltraCartClientSecret = os.Getenv("ULTRACART_CLIENT_SECRET")
 	opt.Config.UltraCartBaseURL = os.Getenv("ULTRACART_BASE_URL")
+	// Deployed, the key comes only from the stack's parameter: a key made up in one Lambda
+	// instance would not verify in another. Short or missing, the console stays off.
+	opt.Config.ConsoleSessionKey = os.Getenv("CONSOLE_SESSION_KEY")
+	opt.Config.ThriveCartBaseURL = os.Getenv("THRIVECART_BASE_URL")
 	if opt.Poll, err = PollOptionsFromEnv(os.Getenv, opt.Poll); err != nil {
 		return nil, fmt.Errorf("%s: %w", function, err)
 	}

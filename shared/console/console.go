@@ -1,0 +1,328 @@
+// Package console is the merchant console: a signed-in merchant sees and edits one account,
+// the one its UltraCart sign-in resolved to.
+//
+// Sign-in itself runs through the UltraCart OAuth flow in package app, which calls SignIn once
+// UltraCart has said which store the browser speaks for. From then on a signed session cookie
+// (see Sessions) decides the account on every request; no request parameter can name another.
+// Every form posts a CSRF token derived from the session.
+package console
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
+)
+
+// Deps are what the console reads and writes.
+type Deps struct {
+	Accounts *accounts.Repo
+	// Connections shows whether UltraCart is connected; nil shows it as unknown.
+	Connections *connections.Repo
+	// Store holds the poller's cursors.
+	Store      store.Store
+	ThriveCart thrivecartapi.Client
+	// PublicBaseURL prefixes links and redirects; empty keeps them relative to the host.
+	PublicBaseURL string
+	Log           *slog.Logger
+}
+
+// Console serves /console/* for signed-in merchants.
+type Console struct {
+	d        Deps
+	sessions *Sessions
+}
+
+// New returns the console; a session key shorter than MinKeyBytes is a *KeyError, and then
+// the console must stay off.
+func New(d Deps, sessionKey string) (*Console, error) {
+	s, err := NewSessions(sessionKey, d.PublicBaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Console{d: d, sessions: s}, nil
+}
+
+// Sessions returns the console's session signer.
+func (c *Console) Sessions() *Sessions { return c.sessions }
+
+// Request is one browser request to the console.
+type Request struct {
+	Method string
+	// Path is the part after /console/: "" or "home", "settings", "logout".
+	Path         string
+	Cookies      []string
+	CookieHeader string
+	// Form is the posted form (nil on GET).
+	Form      url.Values
+	RequestID string
+	Now       time.Time
+}
+
+// Response is a page (Body, an HTML fragment, with Title) or a redirect (Location).
+type Response struct {
+	Status   int
+	Title    string
+	Body     string
+	Location string
+	Cookies  []string
+}
+
+// URL is the public address of a console page.
+func (c *Console) URL(path string) string {
+	return strings.TrimRight(c.d.PublicBaseURL, "/") + "/console/" + path
+}
+
+// homePath is the dashboard's canonical address. The HTTP API routes /console/{proxy+},
+// which does not match /console/ itself, so links and redirects use /console/home; the
+// dashboard answers at /console/ as well for a front end that routes it.
+const homePath = "home"
+
+// SignIn starts a session for account id, which UltraCart's sign-in resolved to, if such an
+// account exists; a store that was never connected has nothing to show.
+func (c *Console) SignIn(ctx context.Context, id string, now time.Time) Response {
+	if _, err := c.d.Accounts.Get(ctx, id); errors.Is(err, accounts.ErrNotFound) {
+		connect := strings.TrimRight(c.d.PublicBaseURL, "/") + "/connect"
+		return page(http.StatusForbidden, "No account for this store", `<p>Your UltraCart store has no cartrelay account yet, so there is nothing to show. <a href="`+
+			template.HTMLEscapeString(connect)+`">Connect the store</a> first.</p>`)
+	} else if err != nil {
+		c.d.Log.Error("console sign-in: account", slog.String("account", id), slog.Any("error", err))
+		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read your account just now.</p>`)
+	}
+	sess, err := c.sessions.Issue(id, now)
+	if err != nil {
+		c.d.Log.Error("console sign-in: session", slog.Any("error", err))
+		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not sign you in just now.</p>`)
+	}
+	c.d.Log.Info("console sign-in", slog.String("account", id))
+	return Response{Status: http.StatusFound, Location: c.URL(homePath), Cookies: []string{c.sessions.SetCookie(sess, now)}}
+}
+
+// Serve answers a console request other than /console/login, which package app handles.
+func (c *Console) Serve(ctx context.Context, req Request) Response {
+	if req.Path == "logout" {
+		// Signing out needs no valid session and no CSRF token: it only ever removes the
+		// cookie, and a forged sign-out costs the merchant one sign-in.
+		if req.Method != http.MethodPost {
+			return page(http.StatusMethodNotAllowed, "Not allowed", `<p>Sign out with the button on the console.</p>`)
+		}
+		r := page(http.StatusOK, "Signed out", `<p>You are signed out of the cartrelay console.</p><p><a href="`+template.HTMLEscapeString(c.URL("login"))+`">Sign in again</a>.</p>`)
+		r.Cookies = []string{c.sessions.ClearCookie()}
+		return r
+	}
+	sess, err := c.sessions.FromRequest(req.Cookies, req.CookieHeader, req.Now)
+	if err != nil {
+		if req.Method != "" && req.Method != http.MethodGet && req.Method != http.MethodHead {
+			return page(http.StatusForbidden, "Signed out", `<p>Your console session has ended, so nothing was changed. <a href="`+
+				template.HTMLEscapeString(c.URL("login"))+`">Sign in again</a>.</p>`)
+		}
+		return Response{Status: http.StatusFound, Location: c.URL("login")}
+	}
+	log := c.d.Log.With(slog.String("account", sess.Account), slog.String("request_id", req.RequestID))
+	switch req.Path {
+	case "", homePath:
+		if !isGet(req.Method) {
+			return page(http.StatusMethodNotAllowed, "Not allowed", `<p>This page is only read.</p>`)
+		}
+		return c.dashboard(ctx, log, sess)
+	case "settings":
+		if isGet(req.Method) {
+			return c.settings(ctx, log, sess, http.StatusOK, nil, settingsState{})
+		}
+		if req.Method == http.MethodPost {
+			return c.saveSettings(ctx, log, sess, req.Form)
+		}
+		return page(http.StatusMethodNotAllowed, "Not allowed", `<p>Open or submit the settings form.</p>`)
+	}
+	return page(http.StatusNotFound, "Not found", `<p>There is no console page here.</p>`)
+}
+
+func isGet(m string) bool { return m == "" || m == http.MethodGet || m == http.MethodHead }
+
+func page(status int, title, body string) Response {
+	return Response{Status: status, Title: title, Body: body}
+}
+
+// streamView is one poller stream's progress on the dashboard.
+type streamView struct {
+	Name        string
+	Started     bool
+	Done        int64
+	Estimated   int64
+	CaughtUp    bool
+	Status      string
+	LastError   string
+	LastErrorAt string
+}
+
+type dashboardView struct {
+	Account           string
+	UltraCartWebhook  string
+	ThriveCartWebhook string
+	// Connected is "connected", "not connected" or "unknown".
+	Connected   string
+	Streams     []streamView
+	SettingsURL string
+	LogoutURL   string
+	ConnectURL  string
+}
+
+func (c *Console) dashboard(ctx context.Context, log *slog.Logger, sess Session) Response {
+	base := strings.TrimRight(c.d.PublicBaseURL, "/")
+	v := dashboardView{Account: sess.Account, Connected: "unknown",
+		UltraCartWebhook:  base + "/webhooks/ultracart/" + sess.Account,
+		ThriveCartWebhook: base + "/webhooks/thrivecart/" + sess.Account,
+		SettingsURL:       c.URL("settings"), LogoutURL: c.URL("logout"), ConnectURL: base + "/connect"}
+	if c.d.Connections != nil {
+		_, err := c.d.Connections.Get(ctx, sess.Account, connections.UltraCart)
+		switch {
+		case err == nil:
+			v.Connected = "connected"
+		case errors.Is(err, connections.ErrNotFound):
+			v.Connected = "not connected"
+		default:
+			log.Warn("console: connection unreadable", slog.Any("error", err))
+		}
+	}
+	for _, stream := range poller.Streams() {
+		sv := streamView{Name: stream}
+		cur, found, err := poller.LoadCursor(ctx, c.d.Store, sess.Account, stream)
+		if err != nil {
+			log.Warn("console: cursor unreadable", slog.String("stream", stream), slog.Any("error", err))
+			sv.LastError = "progress could not be read"
+		} else if found {
+			sv.Started, sv.Done, sv.Estimated, sv.CaughtUp = true, cur.Done, cur.Estimated, cur.CaughtUp
+			sv.Status, sv.LastError = cur.Status, cur.LastError
+			if !cur.LastErrorAt.IsZero() {
+				sv.LastErrorAt = cur.LastErrorAt.UTC().Format(time.RFC3339)
+			}
+		}
+		v.Streams = append(v.Streams, sv)
+	}
+	body, err := render(dashboardTemplate, v)
+	if err != nil {
+		log.Error("console: dashboard", slog.Any("error", err))
+		return page(http.StatusInternalServerError, "Please try again", `<p>The console could not show this page.</p>`)
+	}
+	return page(http.StatusOK, "Your cartrelay account", body)
+}
+
+// settingsState is the outcome of a post, shown above the form.
+type settingsState struct {
+	Saved    bool
+	Problems []string
+}
+
+type settingsView struct {
+	Account      string
+	Sections     []sectionView
+	CSRF         string
+	Action       string
+	DashboardURL string
+	settingsState
+}
+
+func (c *Console) settings(ctx context.Context, log *slog.Logger, sess Session, status int, form url.Values, st settingsState) Response {
+	a, err := c.d.Accounts.Get(ctx, sess.Account)
+	if err != nil {
+		log.Error("console: account unreadable", slog.Any("error", err))
+		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read your account just now.</p>`)
+	}
+	v := settingsView{Account: sess.Account, Sections: views(a, form), CSRF: c.sessions.CSRFToken(sess),
+		Action: c.URL("settings"), DashboardURL: c.URL(homePath), settingsState: st}
+	body, err := render(settingsTemplate, v)
+	if err != nil {
+		log.Error("console: settings", slog.Any("error", err))
+		return page(http.StatusInternalServerError, "Please try again", `<p>The console could not show this page.</p>`)
+	}
+	return page(status, "Settings", body)
+}
+
+func (c *Console) saveSettings(ctx context.Context, log *slog.Logger, sess Session, form url.Values) Response {
+	if !c.sessions.CheckCSRF(sess, form.Get("csrf")) {
+		log.Warn("console: settings post without a valid CSRF token")
+		return page(http.StatusForbidden, "Form expired", `<p>This form did not come from your console session, so nothing was changed. <a href="`+
+			template.HTMLEscapeString(c.URL("settings"))+`">Open the settings again</a>.</p>`)
+	}
+	sub, err := parseForm(form)
+	if err != nil {
+		log.Error("console: settings form", slog.Any("error", err))
+		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read the form.</p>`)
+	}
+	if sub.NewThriveCartKey != "" {
+		if _, err := c.d.ThriveCart.Ping(ctx, sub.NewThriveCartKey); err != nil {
+			msg := "ThriveCart could not be reached to check the API key, so nothing was saved; try again shortly."
+			if errors.Is(err, thrivecartapi.ErrKeyRefused) {
+				msg = "thrivecart.api_key: " + err.Error() + ". Nothing was saved."
+			}
+			log.Info("console: thrivecart key not accepted", slog.Any("error", err))
+			return c.settings(ctx, log, sess, http.StatusUnprocessableEntity, form, settingsState{Problems: []string{msg}})
+		}
+	}
+	_, err = c.d.Accounts.Put(ctx, sess.Account, sub.Patch)
+	var inv *accounts.InvalidError
+	switch {
+	case errors.As(err, &inv):
+		var problems []string
+		for _, p := range inv.Problems {
+			problems = append(problems, p.Message)
+		}
+		log.Info("console: settings refused", slog.Int("problems", len(problems)))
+		return c.settings(ctx, log, sess, http.StatusUnprocessableEntity, form, settingsState{Problems: problems})
+	case err != nil:
+		log.Error("console: settings not saved", slog.Any("error", err))
+		return c.settings(ctx, log, sess, http.StatusInternalServerError, form,
+			settingsState{Problems: []string{"cartrelay could not save the settings just now; nothing was changed."}})
+	}
+	log.Info("console: settings saved")
+	return c.settings(ctx, log, sess, http.StatusOK, nil, settingsState{Saved: true})
+}
+
+func render(text string, data any) (string, error) {
+	t, err := template.New("page").Parse(text)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+const logoutForm = `<form method="post" action="{{.LogoutURL}}" style="display:inline"><button type="submit">Sign out</button></form>`
+
+const dashboardTemplate = `<p>Account <code>{{.Account}}</code></p>
+<h2>Webhooks</h2>
+<ul><li>UltraCart: <code>{{.UltraCartWebhook}}</code></li><li>ThriveCart: <code>{{.ThriveCartWebhook}}</code></li></ul>
+<h2>UltraCart connection</h2>
+<p>Status: <strong>{{.Connected}}</strong>{{if eq .Connected "not connected"}} · <a href="{{.ConnectURL}}">Connect UltraCart</a>{{end}}</p>
+<table><tr><th align="left">Stream</th><th align="left">Loaded</th><th align="left">Estimated</th><th align="left">State</th></tr>
+{{range .Streams}}<tr><td>{{.Name}}</td>{{if .Started}}<td>{{.Done}}</td><td>{{.Estimated}}</td><td>{{if .Status}}{{.Status}}{{else if .CaughtUp}}up to date{{else}}loading history{{end}}{{if .LastError}}<br><small>last error{{if .LastErrorAt}} at {{.LastErrorAt}}{{end}}: {{.LastError}}</small>{{end}}</td>{{else}}<td colspan="3">not started{{if .LastError}}: {{.LastError}}{{end}}</td>{{end}}</tr>
+{{end}}</table>
+<p><a href="{{.SettingsURL}}">Settings</a> · ` + logoutForm + `</p>`
+
+const settingsTemplate = `<p>Account <code>{{.Account}}</code> · <a href="{{.DashboardURL}}">Back to the console</a></p>
+{{if .Saved}}<p role="status" style="color:#060"><strong>Saved.</strong></p>{{end}}
+{{if .Problems}}<div role="alert" style="color:#a00"><p><strong>Nothing was saved:</strong></p><ul>{{range .Problems}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+{{range .Sections}}<fieldset style="margin:1rem 0"><legend><strong>{{.Title}}</strong></legend>
+{{range .Fields}}<p>{{if .Bool}}<label><input type="checkbox" name="{{.Path}}"{{if .Checked}} checked{{end}}> {{.Label}}</label>{{else if .Secret}}<label>{{.Label}} <small>({{if .Set}}set{{else}}not set{{end}})</small><br><input type="password" name="{{.Path}}" autocomplete="off" placeholder="{{if .Set}}leave empty to keep{{else}}not set{{end}}"></label>{{if .Set}} <label><input type="checkbox" name="{{.ClearName}}"> remove</label>{{end}}{{else}}<label>{{.Label}}<br><input type="text" name="{{.Path}}" value="{{.Value}}"></label>{{end}}{{if .Help}}<br><small>{{.Help}}</small>{{end}}</p>
+{{end}}</fieldset>
+{{end}}<p><button type="submit">Save settings</button></p>
+</form>`

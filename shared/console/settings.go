@@ -1,0 +1,213 @@
+package console
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
+)
+
+// kind is how a setting is edited on the page.
+type kind int
+
+const (
+	kindText kind = iota
+	kindBool
+	// kindSecret is write-only: the page says whether it is set, never what it is.
+	kindSecret
+)
+
+// field is one setting the console edits; Path is the account file's dotted key, so the
+// form posts straight into a merge patch and accounts.Repo.Put checks it like any other.
+type field struct {
+	Path  string
+	Label string
+	Help  string
+	Kind  kind
+}
+
+type section struct {
+	Title  string
+	Fields []field
+}
+
+// thriveCartKeyPath is the setting checked against ThriveCart before it is saved.
+const thriveCartKeyPath = "thrivecart.api_key"
+
+// sections lists what the console shows: the destinations' keys and toggles and ThriveCart's
+// credentials. Operator-only settings (base URLs, webhook credentials) stay with the CLI.
+func sections() []section {
+	return []section{
+		{Title: "ONTRAPORT", Fields: []field{
+			{Path: "ontraport.enabled", Label: "Send to ONTRAPORT", Kind: kindBool},
+			{Path: "ontraport.app_id", Label: "App ID", Kind: kindText},
+			{Path: "ontraport.api_key", Label: "API key", Kind: kindSecret},
+			{Path: "ontraport.send_invoice", Label: "Send ONTRAPORT invoices", Kind: kindBool},
+			{Path: "ontraport.invoice_template", Label: "Invoice template id", Kind: kindText},
+			{Path: "ontraport.disable_contacts", Label: "Do not send contacts", Kind: kindBool},
+			{Path: "ontraport.disable_orders", Label: "Do not send orders", Kind: kindBool},
+			{Path: "ontraport.disable_refunds", Label: "Do not send refunds", Kind: kindBool},
+			{Path: "ontraport.disable_subscriptions", Label: "Do not send subscriptions", Kind: kindBool},
+			{Path: "ontraport.disable_affiliates", Label: "Do not send affiliates", Kind: kindBool},
+			{Path: "ontraport.disable_products", Label: "Do not send products", Kind: kindBool},
+		}},
+		{Title: "Iterable", Fields: []field{
+			{Path: "iterable.enabled", Label: "Send to Iterable", Kind: kindBool},
+			{Path: "iterable.api_key", Label: "API key", Kind: kindSecret},
+			{Path: "iterable.data_center", Label: "Data center", Help: "us or eu", Kind: kindText},
+			{Path: "iterable.disable_regular_events", Label: "Do not send purchases and events", Kind: kindBool},
+			{Path: "iterable.disable_return_cart_events", Label: "Do not send abandoned carts", Kind: kindBool},
+			{Path: "iterable.return_cart_delay", Label: "Abandoned-cart event delay", Help: "a duration, e.g. 1h", Kind: kindText},
+			{Path: "iterable.abandon_cart_after", Label: "Cart counts as abandoned after", Help: "a duration, e.g. 30m", Kind: kindText},
+			{Path: "iterable.email_list_ids", Label: "Email list ids", Help: "comma-separated", Kind: kindText},
+			{Path: "iterable.sms_list_ids", Label: "SMS list ids", Help: "comma-separated", Kind: kindText},
+			{Path: "iterable.review_url_template", Label: "Review page URL template", Kind: kindText},
+			{Path: "iterable.review_wait", Label: "Review request after", Help: "a duration, e.g. 336h", Kind: kindText},
+			{Path: "iterable.review_link_ttl", Label: "Review links valid for", Help: "a duration", Kind: kindText},
+			{Path: "iterable.thumbnail_size", Label: "Thumbnail size", Help: "e.g. 200x200", Kind: kindText},
+		}},
+		{Title: "ThriveCart", Fields: []field{
+			{Path: thriveCartKeyPath, Label: "API key", Help: "checked with ThriveCart before it is saved", Kind: kindSecret},
+			{Path: "thrivecart.secret", Label: "Secret word", Help: "authenticates ThriveCart's webhooks", Kind: kindSecret},
+		}},
+	}
+}
+
+// clearPrefix names the checkbox that removes a stored secret; an empty secret input keeps it.
+const clearPrefix = "clear:"
+
+// fieldView is a field as the template shows it.
+type fieldView struct {
+	field
+	Value   string
+	Checked bool
+	// Set says whether a secret is stored; its value never reaches the page.
+	Set bool
+	// ClearName is the name of a secret's remove checkbox.
+	ClearName string
+	Text      bool
+	Bool      bool
+	Secret    bool
+}
+
+type sectionView struct {
+	Title  string
+	Fields []fieldView
+}
+
+// views shows the account's settings. With form non-nil, text and toggles show what was
+// posted (so a refused post can be corrected), while secrets still only say set or unset.
+func views(a accounts.Account, form url.Values) []sectionView {
+	pub := accounts.Public(a)
+	var out []sectionView
+	for _, s := range sections() {
+		sv := sectionView{Title: s.Title}
+		for _, f := range s.Fields {
+			v := fieldView{field: f, Text: f.Kind == kindText, Bool: f.Kind == kindBool, Secret: f.Kind == kindSecret,
+				ClearName: clearPrefix + f.Path}
+			stored, _ := lookup(pub, f.Path)
+			switch f.Kind {
+			case kindSecret:
+				v.Set = stored != nil
+			case kindBool:
+				v.Checked = stored == true
+				if form != nil {
+					v.Checked = checked(form, f.Path)
+				}
+			default:
+				if stored != nil {
+					v.Value = fmt.Sprint(stored)
+				}
+				if form != nil {
+					v.Value = strings.TrimSpace(form.Get(f.Path))
+				}
+			}
+			sv.Fields = append(sv.Fields, v)
+		}
+		out = append(out, sv)
+	}
+	return out
+}
+
+func lookup(doc map[string]any, path string) (any, bool) {
+	head, rest, nested := strings.Cut(path, ".")
+	v, ok := doc[head]
+	if !ok || !nested {
+		return v, ok
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	return lookup(m, rest)
+}
+
+func checked(form url.Values, name string) bool {
+	v := form.Get(name)
+	return v == "on" || v == "true" || v == "1"
+}
+
+// submission is a posted settings form as a merge patch.
+type submission struct {
+	Patch []byte
+	// NewThriveCartKey is a ThriveCart API key being set, to be checked before saving.
+	NewThriveCartKey string
+}
+
+// parseForm turns the posted form into a merge patch over the console's fields only, so a
+// post cannot reach any other setting. Every toggle is written (an unticked box is absent
+// from the form); empty text resets a setting to its default; an empty secret input keeps
+// the stored secret, and its remove box deletes it.
+func parseForm(form url.Values) (submission, error) {
+	doc := map[string]any{}
+	var sub submission
+	for _, s := range sections() {
+		for _, f := range s.Fields {
+			var v any
+			switch f.Kind {
+			case kindBool:
+				v = checked(form, f.Path)
+			case kindText:
+				if t := strings.TrimSpace(form.Get(f.Path)); t != "" {
+					v = t
+				}
+			case kindSecret:
+				t := strings.TrimSpace(form.Get(f.Path))
+				switch {
+				case t != "":
+					v = t
+					if f.Path == thriveCartKeyPath {
+						sub.NewThriveCartKey = t
+					}
+				case checked(form, clearPrefix+f.Path):
+					v = nil
+				default:
+					continue
+				}
+			}
+			setPath(doc, f.Path, v)
+		}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return sub, fmt.Errorf("encode settings patch: %w", err)
+	}
+	sub.Patch = b
+	return sub, nil
+}
+
+func setPath(doc map[string]any, path string, v any) {
+	head, rest, nested := strings.Cut(path, ".")
+	if !nested {
+		doc[head] = v
+		return
+	}
+	m, ok := doc[head].(map[string]any)
+	if !ok {
+		m = map[string]any{}
+		doc[head] = m
+	}
+	setPath(m, rest, v)
+}
