@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -30,9 +32,11 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 		}
 	}
 	q := url.Values{}
+	// busy_timeout comes first: the pragmas run in order on every new connection, and switching
+	// to WAL needs a lock that another connection (or process) may hold for a moment.
+	q.Add("_pragma", "busy_timeout(15000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "busy_timeout(15000)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
@@ -42,11 +46,30 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 	}
 	// One writer at a time is SQLite's model; a small pool still lets reads overlap.
 	db.SetMaxOpenConns(4)
-	if err := db.PingContext(ctx); err != nil {
+	if err := ping(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w (is the directory writable?)", path, err)
 	}
 	return db, nil
+}
+
+// ping opens the first connection. Turning a new file into WAL mode needs an exclusive lock, and
+// SQLite reports a clash there as busy at once, without waiting on busy_timeout; two processes
+// (serve and the CLI) opening a fresh data directory together would otherwise fail. Once the
+// file is in WAL mode the pragma is a no-op and later connections never clash on it.
+func ping(ctx context.Context, db *sql.DB) error {
+	var err error
+	for range 200 {
+		if err = db.PingContext(ctx); err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 // InDir opens the database file inside the data directory dir.
