@@ -18,22 +18,9 @@ type Decimal string
 
 // UnmarshalJSON accepts a JSON number or a string holding one.
 func (d *Decimal) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) == 0 || string(b) == "null":
-		*d = ""
-	case b[0] == '"':
-		s, err := unquoteJSON(b)
-		if err != nil {
-			return err
-		}
-		*d = Decimal(strings.TrimSpace(s))
-	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
-		*d = Decimal(b)
-	default:
-		return &json.UnmarshalTypeError{Value: jsonValueKind(b), Type: reflect.TypeFor[Decimal]()}
-	}
-	return nil
+	s, err := numberOrString(b, reflect.TypeFor[Decimal]())
+	*d = Decimal(s)
+	return err
 }
 
 // ID is an identifier that may arrive as a number or a string; "" when absent.
@@ -41,22 +28,25 @@ type ID string
 
 // UnmarshalJSON accepts a JSON number or string.
 func (id *ID) UnmarshalJSON(b []byte) error {
+	s, err := numberOrString(b, reflect.TypeFor[ID]())
+	*id = ID(s)
+	return err
+}
+
+// numberOrString reads a JSON number as its exact text, or a string as its trimmed content;
+// null or absent is "". Anything else is a type error naming typ.
+func numberOrString(b []byte, typ reflect.Type) (string, error) {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) == 0 || string(b) == "null":
-		*id = ""
+		return "", nil
 	case b[0] == '"':
 		s, err := unquoteJSON(b)
-		if err != nil {
-			return err
-		}
-		*id = ID(strings.TrimSpace(s))
+		return strings.TrimSpace(s), err
 	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
-		*id = ID(b)
-	default:
-		return &json.UnmarshalTypeError{Value: jsonValueKind(b), Type: reflect.TypeFor[ID]()}
+		return string(b), nil
 	}
-	return nil
+	return "", &json.UnmarshalTypeError{Value: jsonValueKind(b), Type: typ}
 }
 
 // Flag is a tri-state boolean: nil when the source did not say.
