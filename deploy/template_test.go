@@ -421,6 +421,11 @@ func runMake(t testing.TB, root string, args ...string) {
 	}
 }
 
+// maxBootstrapBytes bounds every deployed bootstrap (decimal megabytes, the stricter reading):
+// a smaller package is faster to load on a cold start, and growth past it is usually an accident
+// of dependencies rather than code.
+const maxBootstrapBytes = 15_000_000
+
 // checkBootstrap checks a built bootstrap and returns the folder under functions/ it was built from.
 func checkBootstrap(t testing.TB, path string) string {
 	t.Helper()
@@ -460,6 +465,13 @@ func checkBootstrap(t testing.TB, path string) string {
 			t.Errorf("%s has a %s section; build with -ldflags='-s -w'", path, s.Name)
 			break
 		}
+	}
+	if st, err := os.Stat(path); err != nil {
+		t.Errorf("%s: %v", path, err)
+	} else if st.Size() > maxBootstrapBytes {
+		t.Errorf("%s is %.1f MB, over the %.0f MB limit for a bootstrap. Build it with -ldflags=-dumpdep and look for <ReflectMethod>: "+
+			"a dependency that calls reflect's Method or MethodByName with a computed name makes the linker keep every exported method",
+			path, float64(st.Size())/1e6, float64(maxBootstrapBytes)/1e6)
 	}
 	dir, ok := strings.CutPrefix(info.Path, modulePath+"/functions/")
 	if !ok || strings.Contains(dir, "/") {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints the figures the README quotes, and flags a Lambda bootstrap that grows past the target:
+# Prints the figures the README quotes, and fails when a Lambda bootstrap grows past the limit:
 #   - the size of every bootstrap as deployed (linux/arm64, stripped, -tags lambda.norpc);
 #   - each function's start on this machine: from process start until it asks a fake Lambda
 #     Runtime API for its first invocation (BenchmarkInit in deploy/).
@@ -63,7 +63,8 @@ END { if (!found) { print "  no BenchmarkInit results" > "/dev/stderr"; exit 1 }
 
 if ((over)); then
 	echo
-	echo "bench-figures: a bootstrap is over the $limit_mb MB target; 'go list -deps ./functions/NAME' shows what it links." >&2
-	echo "  ingest links libphonenumber's metadata (github.com/nyaruka/phonenumbers with protobuf and" >&2
-	echo "  golang.org/x/text/language/display, about 8 MB); see README, Figures." >&2
+	echo "bench-figures: a bootstrap is over the $limit_mb MB limit. Build it with -ldflags=-dumpdep and look for" >&2
+	echo "  <ReflectMethod>: a dependency calling reflect's Method or MethodByName with a computed name makes the" >&2
+	echo "  linker keep every exported method of every reachable type." >&2
+	exit 1
 fi
