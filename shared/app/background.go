@@ -162,6 +162,10 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 // PollRun walks one job with the account's UltraCart connection until deadline, and returns
 // where it got. since, when set, is where a stream that has no cursor yet starts (the backfill's
 // start date). The poll consumer and `cartrelay backfill` both run jobs through it.
+//
+// UltraCart refusing the connection stops polling and tells the merchant, on the connection
+// and on every stream, until they connect again: a 410 (the app was disabled), a refresh token
+// it no longer accepts, or a 401 that one renewal of the access token did not cure.
 func (a *App) PollRun(ctx context.Context, job poller.Job, deadline, since time.Time) (poller.Result, error) {
 	p := a.d.Polling
 	if p == nil || p.Connections == nil {
@@ -174,13 +178,58 @@ func (a *App) PollRun(ctx context.Context, job poller.Job, deadline, since time.
 		Refresh: oauth.UltraCartRefresh(a.ultracartOAuth())}
 	conn, err := rot.Token(ctx, job.Account, connections.UltraCart)
 	if errors.Is(err, oauth.ErrNoRefreshToken) || errors.Is(err, ultracartapi.ErrInvalidGrant) {
-		log.Warn("polling stopped: UltraCart no longer accepts the connection's tokens; the merchant must connect again at /connect",
-			slog.Any("error", err))
-		return poller.Result{Outcome: poller.Stopped}, nil
+		return a.connectionBroken(ctx, log, job, connections.StatusBroken,
+			"UltraCart no longer accepts cartrelay's access to this store ("+err.Error()+")")
 	}
 	if err != nil {
 		return poller.Result{}, err
 	}
+	if conn.Status != "" {
+		// Another stream found the connection refused; this one stops without asking UltraCart.
+		return a.stopStreams(ctx, job, conn.Status, conn.Problem)
+	}
+	res, err := a.runStream(ctx, log, conn, job, deadline, since)
+	if err != nil || res.Outcome != poller.Stopped {
+		return res, err
+	}
+	switch res.Cursor.Status {
+	case poller.StatusDisabled:
+		return a.connectionBroken(ctx, log, job, connections.StatusDisabled,
+			"UltraCart has disabled the cartrelay application for this store (HTTP 410)")
+	case poller.StatusUnauthorized:
+		if conn.Kind != connections.KindOAuth || conn.RefreshToken == "" {
+			return a.connectionBroken(ctx, log, job, connections.StatusBroken,
+				"UltraCart refused the connection's credentials (HTTP 401)")
+		}
+		// One renewal per 401: UltraCart may have revoked the access token early.
+		renewed, rerr := rot.Renew(ctx, job.Account, connections.UltraCart, conn.AccessToken)
+		if rerr != nil {
+			log.Warn("token renewal after a 401 failed", slog.Any("error", rerr))
+			if !errors.Is(rerr, oauth.ErrNoRefreshToken) && !errors.Is(rerr, ultracartapi.ErrInvalidGrant) {
+				// UltraCart or the table failed, not the grant: the stream stays stopped as
+				// unauthorized and the merchant sees why; a reconnect resumes it.
+				return res, rerr
+			}
+			return a.connectionBroken(ctx, log, job, connections.StatusBroken,
+				"UltraCart refused the access token (HTTP 401) and would not renew it ("+rerr.Error()+")")
+		}
+		if err := poller.Resume(ctx, a.d.Store, job.Account, job.Stream); err != nil {
+			return res, err
+		}
+		log.Info("access token renewed after a 401; polling again")
+		res, err = a.runStream(ctx, log, renewed, job, deadline, since)
+		if err == nil && res.Outcome == poller.Stopped && res.Cursor.Status == poller.StatusUnauthorized {
+			return a.connectionBroken(ctx, log, job, connections.StatusBroken,
+				"UltraCart refused a freshly renewed access token (HTTP 401)")
+		}
+		return res, err
+	}
+	return res, nil
+}
+
+// runStream runs the engine once with conn's credentials.
+func (a *App) runStream(ctx context.Context, log *slog.Logger, conn connections.Connection, job poller.Job, deadline, since time.Time) (poller.Result, error) {
+	p := a.d.Polling
 	creds := ultracartapi.Credentials{BearerToken: conn.AccessToken}
 	if creds.BearerToken == "" {
 		creds.SimpleKey = conn.SimpleKey
@@ -202,6 +251,32 @@ func (a *App) PollRun(ctx context.Context, job poller.Job, deadline, since time.
 		slog.Int("orders", res.Orders), slog.Int64("done", res.Cursor.Done), slog.Int64("estimated", res.Cursor.Estimated),
 		slog.Time("next_run_at", res.NextRunAt))
 	return res, nil
+}
+
+// connectionBroken records on the connection, and on every stream so that the schedule stops
+// enqueueing them, that UltraCart refused it; the console shows the problem with a link to
+// connect again, which clears it (see saveConnection).
+func (a *App) connectionBroken(ctx context.Context, log *slog.Logger, job poller.Job, status, problem string) (poller.Result, error) {
+	problem += ". Polling has stopped; webhooks already registered keep arriving. Connect the store again at " +
+		a.publicURL("/connect") + " to resume."
+	log.Warn("polling stopped: the UltraCart connection needs the merchant", slog.String("status", status),
+		slog.String("problem", problem))
+	if err := a.d.Polling.Connections.MarkProblem(ctx, job.Account, connections.UltraCart, status, problem); err != nil {
+		return poller.Result{}, fmt.Errorf("record the connection's problem: %w", err)
+	}
+	return a.stopStreams(ctx, job, status, problem)
+}
+
+// stopStreams stops every stream of job's account with the connection's problem.
+func (a *App) stopStreams(ctx context.Context, job poller.Job, status, problem string) (poller.Result, error) {
+	if err := poller.Stop(ctx, a.d.Store, job.Account, status, problem, poller.Streams()...); err != nil {
+		return poller.Result{}, fmt.Errorf("stop the streams: %w", err)
+	}
+	cur, _, err := poller.LoadCursor(ctx, a.d.Store, job.Account, job.Stream)
+	if err != nil {
+		return poller.Result{}, err
+	}
+	return poller.Result{Outcome: poller.Stopped, Cursor: cur}, nil
 }
 
 // pollSink puts a page of polled orders on the ingest queue as source events, the same way a

@@ -19,6 +19,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/console"
 	"github.com/cartrelay/cartrelay/shared/oauth"
+	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/reviews"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
@@ -332,11 +333,17 @@ func (a *App) saveConnection(ctx context.Context, id string, tok ultracartapi.To
 		if tok.ExpiresIn > 0 {
 			c.ExpiresAt = a.d.Clock.Now().Add(tok.ExpiresIn)
 		}
+		// Connecting again is how the merchant answers a refused or disabled connection.
+		c.Status, c.Problem, c.ProblemAt = "", "", time.Time{}
 		if _, err = conns.Put(ctx, c); !errors.Is(err, connections.ErrConflict) {
-			return err
+			break
 		}
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// Streams stopped by the old credentials carry on from where they were.
+	return poller.Resume(ctx, a.d.Store, id, poller.Streams()...)
 }
 
 // registerWebhook updates the webhook already registered at want's URL (a reconnect), or

@@ -42,8 +42,23 @@ type Connection struct {
 	ConnectedAt time.Time
 	UpdatedAt   time.Time
 
+	// Status is empty while the connection works, or StatusBroken / StatusDisabled once the
+	// provider refused it; Problem says why, in words for the merchant, since ProblemAt.
+	Status    string
+	Problem   string
+	ProblemAt time.Time
+
 	version int64
 }
+
+// Statuses of a connection that stopped working; only connecting again clears them.
+const (
+	// StatusBroken: the provider refuses the credentials (a refused refresh token, or a 401
+	// that a renewed token did not cure).
+	StatusBroken = "broken"
+	// StatusDisabled: UltraCart disabled the application for the store (HTTP 410).
+	StatusDisabled = "disabled"
+)
 
 // Version is the stored version this connection was read at (0 if never stored).
 func (c Connection) Version() int64 { return c.version }
@@ -85,6 +100,9 @@ type doc struct {
 	SimpleKey    string    `json:"simple_key,omitempty"`
 	ConnectedAt  time.Time `json:"connected_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	Status       string    `json:"status,omitempty"`
+	Problem      string    `json:"problem,omitempty"`
+	ProblemAt    time.Time `json:"problem_at,omitzero"`
 }
 
 func pk(account string) string   { return "A#" + account }
@@ -105,7 +123,8 @@ func (r *Repo) Put(ctx context.Context, c Connection) (Connection, error) {
 		c.ConnectedAt = now
 	}
 	c.UpdatedAt = now
-	d := doc{Provider: c.Provider, Kind: c.Kind, BaseURL: c.BaseURL, ExpiresAt: c.ExpiresAt, ConnectedAt: c.ConnectedAt, UpdatedAt: now}
+	d := doc{Provider: c.Provider, Kind: c.Kind, BaseURL: c.BaseURL, ExpiresAt: c.ExpiresAt, ConnectedAt: c.ConnectedAt, UpdatedAt: now,
+		Status: c.Status, Problem: c.Problem, ProblemAt: c.ProblemAt}
 	for _, f := range []struct {
 		name  string
 		plain string
@@ -158,7 +177,8 @@ func (r *Repo) Get(ctx context.Context, account, provider string) (Connection, e
 		return Connection{}, fmt.Errorf("connection %s/%s is not readable: %w", account, provider, err)
 	}
 	c := Connection{Account: account, Provider: provider, Kind: d.Kind, BaseURL: d.BaseURL, ExpiresAt: d.ExpiresAt,
-		ConnectedAt: d.ConnectedAt, UpdatedAt: d.UpdatedAt, version: it.Version}
+		ConnectedAt: d.ConnectedAt, UpdatedAt: d.UpdatedAt, Status: d.Status, Problem: d.Problem, ProblemAt: d.ProblemAt,
+		version: it.Version}
 	for _, f := range []struct {
 		name   string
 		sealed string
@@ -178,6 +198,31 @@ func (r *Repo) Get(ctx context.Context, account, provider string) (Connection, e
 		*f.out = string(plain)
 	}
 	return c, nil
+}
+
+// MarkProblem records that account's connection to provider stopped working (status is
+// StatusBroken or StatusDisabled) and why, keeping its credentials; it re-reads and tries again
+// when a token rotation stored the record meanwhile. The first ProblemAt of a run of the same
+// status is kept, so the merchant sees since when.
+func (r *Repo) MarkProblem(ctx context.Context, account, provider, status, problem string) error {
+	var err error
+	for range 5 {
+		var c Connection
+		if c, err = r.Get(ctx, account, provider); err != nil {
+			return err
+		}
+		if c.Status == status && c.Problem == problem {
+			return nil
+		}
+		if c.Status != status || c.ProblemAt.IsZero() {
+			c.ProblemAt = r.clk.Now()
+		}
+		c.Status, c.Problem = status, problem
+		if _, err = r.Put(ctx, c); !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return err
 }
 
 // List names every account connected to provider, without opening any credential.

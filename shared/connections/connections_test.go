@@ -107,3 +107,42 @@ func TestVersionGuard(t *testing.T) {
 		t.Fatalf("after delete: %v", refs)
 	}
 }
+
+func TestMarkProblemKeepsCredentialsAndFirstTime(t *testing.T) {
+	ctx := context.Background()
+	repo, _ := newRepo(t)
+	c := connections.Connection{Account: "acme", Provider: connections.UltraCart, Kind: connections.KindOAuth,
+		AccessToken: "at", RefreshToken: "rt"}
+	if _, err := repo.Put(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.MarkProblem(ctx, "acme", connections.UltraCart, connections.StatusBroken, "refused"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := repo.Get(ctx, "acme", connections.UltraCart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Status != connections.StatusBroken || first.Problem != "refused" || first.ProblemAt.IsZero() ||
+		first.AccessToken != "at" || first.RefreshToken != "rt" {
+		t.Fatalf("after MarkProblem: %+v", first)
+	}
+	// The same problem again changes nothing, not even the version.
+	if err := repo.MarkProblem(ctx, "acme", connections.UltraCart, connections.StatusBroken, "refused"); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := repo.Get(ctx, "acme", connections.UltraCart)
+	if again.Version() != first.Version() {
+		t.Fatalf("an unchanged problem was written again: version %d -> %d", first.Version(), again.Version())
+	}
+	// Another reason under the same status keeps the first time; another status restarts it.
+	if err := repo.MarkProblem(ctx, "acme", connections.UltraCart, connections.StatusBroken, "refused again"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := repo.Get(ctx, "acme", connections.UltraCart); !got.ProblemAt.Equal(first.ProblemAt) || got.Problem != "refused again" {
+		t.Fatalf("same status, new reason: %+v", got)
+	}
+	if err := repo.MarkProblem(ctx, "nobody", connections.UltraCart, connections.StatusBroken, "x"); !errors.Is(err, connections.ErrNotFound) {
+		t.Fatalf("missing connection: %v", err)
+	}
+}

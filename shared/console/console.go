@@ -173,8 +173,11 @@ type dashboardView struct {
 	Account           string
 	UltraCartWebhook  string
 	ThriveCartWebhook string
-	// Connected is "connected", "not connected" or "unknown".
+	// Connected is "connected", "not connected", "unknown", or the connection's problem status
+	// ("broken", "disabled") with Problem saying why since ProblemAt.
 	Connected   string
+	Problem     string
+	ProblemAt   string
 	Streams     []streamView
 	SettingsURL string
 	LogoutURL   string
@@ -188,8 +191,13 @@ func (c *Console) dashboard(ctx context.Context, log *slog.Logger, sess Session)
 		ThriveCartWebhook: base + "/webhooks/thrivecart/" + sess.Account,
 		SettingsURL:       c.URL("settings"), LogoutURL: c.URL("logout"), ConnectURL: base + "/connect"}
 	if c.d.Connections != nil {
-		_, err := c.d.Connections.Get(ctx, sess.Account, connections.UltraCart)
+		conn, err := c.d.Connections.Get(ctx, sess.Account, connections.UltraCart)
 		switch {
+		case err == nil && conn.Status != "":
+			v.Connected, v.Problem = conn.Status, conn.Problem
+			if !conn.ProblemAt.IsZero() {
+				v.ProblemAt = conn.ProblemAt.UTC().Format(time.RFC3339)
+			}
 		case err == nil:
 			v.Connected = "connected"
 		case errors.Is(err, connections.ErrNotFound):
@@ -311,6 +319,7 @@ const dashboardTemplate = `<p>Account <code>{{.Account}}</code></p>
 <ul><li>UltraCart: <code>{{.UltraCartWebhook}}</code></li><li>ThriveCart: <code>{{.ThriveCartWebhook}}</code></li></ul>
 <h2>UltraCart connection</h2>
 <p>Status: <strong>{{.Connected}}</strong>{{if eq .Connected "not connected"}} · <a href="{{.ConnectURL}}">Connect UltraCart</a>{{end}}</p>
+{{if .Problem}}<div role="alert" style="color:#a00"><p><strong>Polling has stopped{{if .ProblemAt}} since {{.ProblemAt}}{{end}}.</strong> {{.Problem}}</p><p><a href="{{.ConnectURL}}">Connect UltraCart again</a></p></div>{{end}}
 <table><tr><th align="left">Stream</th><th align="left">Loaded</th><th align="left">Estimated</th><th align="left">State</th></tr>
 {{range .Streams}}<tr><td>{{.Name}}</td>{{if .Started}}<td>{{.Done}}</td><td>{{.Estimated}}</td><td>{{if .Status}}{{.Status}}{{else if .CaughtUp}}up to date{{else}}loading history{{end}}{{if .LastError}}<br><small>last error{{if .LastErrorAt}} at {{.LastErrorAt}}{{end}}: {{.LastError}}</small>{{end}}</td>{{else}}<td colspan="3">not started{{if .LastError}}: {{.LastError}}{{end}}</td>{{end}}</tr>
 {{end}}</table>

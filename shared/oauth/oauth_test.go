@@ -210,3 +210,38 @@ func TestRotatorWithoutRefreshToken(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestRotatorRenewsARejectedTokenOnce(t *testing.T) {
+	// A 401 on a token that is not near its expiry gets one refresh; a second caller that saw
+	// the same 401 gets the renewed token without another rotation.
+	env, clk := embedded(t)
+	ctx := context.Background()
+	fake := ultracartfake.New(ultracartfake.Options{ClientID: "cid", ClientSecret: "sec", Clock: clk})
+	t.Cleanup(fake.Close)
+	o := ultracartapi.OAuth{BaseURL: fake.URL, ClientID: "cid", ClientSecret: "sec"}
+	connect(t, env, clk, fake, o)
+	r := &oauth.Rotator{Connections: env.Connections, Store: env.Store, Clock: clk, Refresh: oauth.UltraCartRefresh(o)}
+	// The stored token expires in a minute, so this first read renews it for an hour.
+	before, err := r.Token(ctx, "acme", connections.UltraCart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := r.Token(ctx, "acme", connections.UltraCart); err != nil || c.AccessToken != before.AccessToken {
+		t.Fatalf("a token an hour from expiry was renewed again: %q, %v", c.AccessToken, err)
+	}
+	rotations := fake.Rotations()
+	first, err := r.Renew(ctx, "acme", connections.UltraCart, before.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.AccessToken == before.AccessToken || !fake.ValidAccessToken(first.AccessToken) {
+		t.Fatalf("renewed token %q is not a fresh valid one", first.AccessToken)
+	}
+	second, err := r.Renew(ctx, "acme", connections.UltraCart, before.AccessToken)
+	if err != nil || second.AccessToken != first.AccessToken {
+		t.Fatalf("second renew: %q, %v; want %q", second.AccessToken, err, first.AccessToken)
+	}
+	if n := fake.Rotations() - rotations; n != 1 {
+		t.Errorf("%d rotations for two renewals of one rejected token, want 1", n)
+	}
+}

@@ -61,6 +61,21 @@ const leaseTTL = time.Minute
 
 // Token returns account's connection to provider with a usable access token.
 func (r *Rotator) Token(ctx context.Context, account, provider string) (connections.Connection, error) {
+	return r.get(ctx, account, provider, r.expiring)
+}
+
+// Renew returns account's connection with an access token other than rejected, the one the
+// provider just answered 401 to: it refreshes unless another process already did. This is the
+// one refresh a 401 gets; if the provider refuses the new token too, the connection is broken.
+func (r *Rotator) Renew(ctx context.Context, account, provider, rejected string) (connections.Connection, error) {
+	return r.get(ctx, account, provider, func(c connections.Connection) bool {
+		return c.AccessToken == rejected || r.expiring(c)
+	})
+}
+
+// get returns the connection once stale reports false for it, refreshing it under the lease
+// while it reports true.
+func (r *Rotator) get(ctx context.Context, account, provider string, stale func(connections.Connection) bool) (connections.Connection, error) {
 	attempts := r.Attempts
 	if attempts <= 0 {
 		attempts = 40
@@ -70,7 +85,7 @@ func (r *Rotator) Token(ctx context.Context, account, provider string) (connecti
 		if err != nil {
 			return c, err
 		}
-		if !r.expiring(c) {
+		if !stale(c) {
 			return c, nil
 		}
 		if c.RefreshToken == "" {
@@ -85,6 +100,16 @@ func (r *Rotator) Token(ctx context.Context, account, provider string) (connecti
 				return c, err
 			}
 			continue
+		}
+		// The lease holder before this one may have rotated between the read above and the
+		// lease; its token counts.
+		if c, err = r.Connections.Get(ctx, account, provider); err != nil {
+			r.release(ctx, account, provider, owner)
+			return c, err
+		}
+		if !stale(c) {
+			r.release(ctx, account, provider, owner)
+			return c, nil
 		}
 		fresh, err := r.rotate(ctx, c)
 		r.release(ctx, account, provider, owner)
