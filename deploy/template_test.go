@@ -30,6 +30,7 @@ import (
 	queuesqs "github.com/cartrelay/cartrelay/shared/queue/sqs"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/testenv"
+	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
 const modulePath = "github.com/cartrelay/cartrelay"
@@ -239,6 +240,10 @@ func (tpl *template) statements(id string) []statement {
 	var out []statement
 	for _, p := range seq(get(tpl.resources[id], "Properties", "Policies")) {
 		for _, s := range seq(get(p, "Statement")) {
+			// A conditional statement (!If [cond, statement, AWS::NoValue]) counts as granted.
+			if s.Tag == "!If" && len(s.Content) == 3 {
+				s = s.Content[1]
+			}
 			if scalar(get(s, "Effect")) != "Allow" {
 				continue
 			}
@@ -867,18 +872,78 @@ func TestRoutes(t *testing.T) {
 }
 
 // TestSecretParametersAreHidden checks that secrets passed as parameters are NoEcho.
-func TestSecretParametersAreHidden(t *testing.T) {
+func TestSecretsComeFromParameterStore(t *testing.T) {
 	tpl := loadTemplate(t)
 	params := get(tpl.root, "Parameters")
+	// No parameter carries a secret's value: a secret is named, and read at start.
 	for _, name := range keys(params) {
-		secret := strings.Contains(name, "Secret") || strings.HasSuffix(name, "SessionKey") || strings.HasSuffix(name, "ApiKey")
-		if secret && scalar(get(params, name, "NoEcho")) != "true" {
-			t.Errorf("parameter %s holds a secret and must be NoEcho", name)
+		secret := strings.Contains(name, "Secret") || strings.Contains(name, "SessionKey") || strings.Contains(name, "ApiKey")
+		if secret && !strings.HasSuffix(name, "Parameter") {
+			t.Errorf("parameter %s looks like a secret's value; give the name of an SSM parameter instead (%sParameter)", name, name)
 		}
 	}
-	for _, name := range []string{"UltraCartClientSecret", "ConsoleSessionKey", "UltraCartClientId", "AlarmEmail"} {
+	for _, name := range []string{"UltraCartClientSecretParameter", "ConsoleSessionKeyParameter", "UltraCartClientId",
+		"UltraCartBaseUrl", "ThriveCartBaseUrl", "AlarmEmail"} {
 		if get(params, name) == nil {
 			t.Errorf("parameter %s is missing", name)
+		}
+	}
+	root := testenv.RepoRoot(t)
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range tpl.functions() {
+		env := tpl.env(id)
+		reads := false
+		for _, secret := range wiring.SecretEnv() {
+			if env[secret] != nil {
+				t.Errorf("%s: %s is set as a value; set %s_PARAMETER to the SSM parameter's name", id, secret, secret)
+			}
+			named := env[secret+"_PARAMETER"]
+			if named == nil {
+				continue
+			}
+			reads = true
+			param := ref(named)
+			if get(params, param) == nil {
+				t.Errorf("%s: %s_PARAMETER must be !Ref of a template parameter", id, secret)
+				continue
+			}
+			want := "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${" + param + "}"
+			granted := false
+			for _, s := range tpl.statements(id) {
+				if !slices.Contains(s.actions, "ssm:GetParameter") {
+					continue
+				}
+				for _, r := range s.resources {
+					if r.Tag == "!Sub" && r.Value == want {
+						granted = true
+					}
+				}
+			}
+			if !granted {
+				t.Errorf("%s: reads %s from the parameter %s but may not ssm:GetParameter %s", id, secret, param, want)
+			}
+		}
+		if !reads {
+			continue
+		}
+		// The function must be able to read parameters at all: its main passes an opener.
+		m := regexp.MustCompile(`(?m)^build-` + id + `:\n\t\$\(call lambda_bootstrap,(\w+)\)`).FindSubmatch(makefile)
+		if m == nil {
+			t.Errorf("%s: no build-%s target in the Makefile", id, id)
+			continue
+		}
+		dir := string(m[1])
+		cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "./functions/"+dir)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list ./functions/%s: %v\n%s", dir, err, out)
+		}
+		if !strings.Contains(string(out), modulePath+"/shared/ssmparams\n") {
+			t.Errorf("%s is given secret parameters, but functions/%s does not link shared/ssmparams to read them", id, dir)
 		}
 	}
 }

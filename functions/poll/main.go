@@ -6,11 +6,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/cartrelay/cartrelay/shared/ssmparams"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
 func main() {
-	env, err := wiring.Lambda(context.Background(), "poll", wiring.Options{})
+	env, err := wiring.Lambda(context.Background(), "poll", wiring.Options{Parameters: ssmparams.Open})
 	if err != nil {
 		wiring.Fatal("poll", err)
 	}

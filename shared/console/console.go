@@ -8,10 +8,8 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -98,7 +96,7 @@ func (c *Console) SignIn(ctx context.Context, id string, now time.Time) Response
 	if _, err := c.d.Accounts.Get(ctx, id); errors.Is(err, accounts.ErrNotFound) {
 		connect := strings.TrimRight(c.d.PublicBaseURL, "/") + "/connect"
 		return page(http.StatusForbidden, "No account for this store", `<p>Your UltraCart store has no cartrelay account yet, so there is nothing to show. <a href="`+
-			template.HTMLEscapeString(connect)+`">Connect the store</a> first.</p>`)
+			esc(connect)+`">Connect the store</a> first.</p>`)
 	} else if err != nil {
 		c.d.Log.Error("console sign-in: account", slog.String("account", id), slog.Any("error", err))
 		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read your account just now.</p>`)
@@ -120,7 +118,7 @@ func (c *Console) Serve(ctx context.Context, req Request) Response {
 		if req.Method != http.MethodPost {
 			return page(http.StatusMethodNotAllowed, "Not allowed", `<p>Sign out with the button on the console.</p>`)
 		}
-		r := page(http.StatusOK, "Signed out", `<p>You are signed out of the cartrelay console.</p><p><a href="`+template.HTMLEscapeString(c.URL("login"))+`">Sign in again</a>.</p>`)
+		r := page(http.StatusOK, "Signed out", `<p>You are signed out of the cartrelay console.</p><p><a href="`+esc(c.URL("login"))+`">Sign in again</a>.</p>`)
 		r.Cookies = []string{c.sessions.ClearCookie()}
 		return r
 	}
@@ -128,7 +126,7 @@ func (c *Console) Serve(ctx context.Context, req Request) Response {
 	if err != nil {
 		if req.Method != "" && req.Method != http.MethodGet && req.Method != http.MethodHead {
 			return page(http.StatusForbidden, "Signed out", `<p>Your console session has ended, so nothing was changed. <a href="`+
-				template.HTMLEscapeString(c.URL("login"))+`">Sign in again</a>.</p>`)
+				esc(c.URL("login"))+`">Sign in again</a>.</p>`)
 		}
 		return Response{Status: http.StatusFound, Location: c.URL("login")}
 	}
@@ -221,12 +219,7 @@ func (c *Console) dashboard(ctx context.Context, log *slog.Logger, sess Session)
 		}
 		v.Streams = append(v.Streams, sv)
 	}
-	body, err := render(dashboardTemplate, v)
-	if err != nil {
-		log.Error("console: dashboard", slog.Any("error", err))
-		return page(http.StatusInternalServerError, "Please try again", `<p>The console could not show this page.</p>`)
-	}
-	return page(http.StatusOK, "Your cartrelay account", body)
+	return page(http.StatusOK, "Your cartrelay account", renderDashboard(v))
 }
 
 // settingsState is the outcome of a post, shown above the form.
@@ -252,19 +245,14 @@ func (c *Console) settings(ctx context.Context, log *slog.Logger, sess Session, 
 	}
 	v := settingsView{Account: sess.Account, Sections: views(a, form), CSRF: c.sessions.CSRFToken(sess),
 		Action: c.URL("settings"), DashboardURL: c.URL(homePath), settingsState: st}
-	body, err := render(settingsTemplate, v)
-	if err != nil {
-		log.Error("console: settings", slog.Any("error", err))
-		return page(http.StatusInternalServerError, "Please try again", `<p>The console could not show this page.</p>`)
-	}
-	return page(status, "Settings", body)
+	return page(status, "Settings", renderSettings(v))
 }
 
 func (c *Console) saveSettings(ctx context.Context, log *slog.Logger, sess Session, form url.Values) Response {
 	if !c.sessions.CheckCSRF(sess, form.Get("csrf")) {
 		log.Warn("console: settings post without a valid CSRF token")
 		return page(http.StatusForbidden, "Form expired", `<p>This form did not come from your console session, so nothing was changed. <a href="`+
-			template.HTMLEscapeString(c.URL("settings"))+`">Open the settings again</a>.</p>`)
+			esc(c.URL("settings"))+`">Open the settings again</a>.</p>`)
 	}
 	sub, err := parseForm(form)
 	if err != nil {
@@ -299,39 +287,3 @@ func (c *Console) saveSettings(ctx context.Context, log *slog.Logger, sess Sessi
 	log.Info("console: settings saved")
 	return c.settings(ctx, log, sess, http.StatusOK, nil, settingsState{Saved: true})
 }
-
-func render(text string, data any) (string, error) {
-	t, err := template.New("page").Parse(text)
-	if err != nil {
-		return "", err
-	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, data); err != nil {
-		return "", err
-	}
-	return b.String(), nil
-}
-
-const logoutForm = `<form method="post" action="{{.LogoutURL}}" style="display:inline"><button type="submit">Sign out</button></form>`
-
-const dashboardTemplate = `<p>Account <code>{{.Account}}</code></p>
-<h2>Webhooks</h2>
-<ul><li>UltraCart: <code>{{.UltraCartWebhook}}</code></li><li>ThriveCart: <code>{{.ThriveCartWebhook}}</code></li></ul>
-<h2>UltraCart connection</h2>
-<p>Status: <strong>{{.Connected}}</strong>{{if eq .Connected "not connected"}} · <a href="{{.ConnectURL}}">Connect UltraCart</a>{{end}}</p>
-{{if .Problem}}<div role="alert" style="color:#a00"><p><strong>Polling has stopped{{if .ProblemAt}} since {{.ProblemAt}}{{end}}.</strong> {{.Problem}}</p><p><a href="{{.ConnectURL}}">Connect UltraCart again</a></p></div>{{end}}
-<table><tr><th align="left">Stream</th><th align="left">Loaded</th><th align="left">Estimated</th><th align="left">State</th></tr>
-{{range .Streams}}<tr><td>{{.Name}}</td>{{if .Started}}<td>{{.Done}}</td><td>{{.Estimated}}</td><td>{{if .Status}}{{.Status}}{{else if .CaughtUp}}up to date{{else}}loading history{{end}}{{if .LastError}}<br><small>last error{{if .LastErrorAt}} at {{.LastErrorAt}}{{end}}: {{.LastError}}</small>{{end}}</td>{{else}}<td colspan="3">not started{{if .LastError}}: {{.LastError}}{{end}}</td>{{end}}</tr>
-{{end}}</table>
-<p><a href="{{.SettingsURL}}">Settings</a> · ` + logoutForm + `</p>`
-
-const settingsTemplate = `<p>Account <code>{{.Account}}</code> · <a href="{{.DashboardURL}}">Back to the console</a></p>
-{{if .Saved}}<p role="status" style="color:#060"><strong>Saved.</strong></p>{{end}}
-{{if .Problems}}<div role="alert" style="color:#a00"><p><strong>Nothing was saved:</strong></p><ul>{{range .Problems}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
-<form method="post" action="{{.Action}}">
-<input type="hidden" name="csrf" value="{{.CSRF}}">
-{{range .Sections}}<fieldset style="margin:1rem 0"><legend><strong>{{.Title}}</strong></legend>
-{{range .Fields}}<p>{{if .Bool}}<label><input type="checkbox" name="{{.Path}}"{{if .Checked}} checked{{end}}> {{.Label}}</label>{{else if .Secret}}<label>{{.Label}} <small>({{if .Set}}set{{else}}not set{{end}})</small><br><input type="password" name="{{.Path}}" autocomplete="off" placeholder="{{if .Set}}leave empty to keep{{else}}not set{{end}}"></label>{{if .Set}} <label><input type="checkbox" name="{{.ClearName}}"> remove</label>{{end}}{{else}}<label>{{.Label}}<br><input type="text" name="{{.Path}}" value="{{.Value}}"></label>{{end}}{{if .Help}}<br><small>{{.Help}}</small>{{end}}</p>
-{{end}}</fieldset>
-{{end}}<p><button type="submit">Save settings</button></p>
-</form>`

@@ -73,6 +73,68 @@ type Options struct {
 	// Poll tunes the source pollers; zero values take the poller's defaults (UltraCart's
 	// 1,000 requests an hour and 10,000 a day).
 	Poll poller.Options
+	// Parameters opens the store of deployment secrets named by <NAME>_PARAMETER variables
+	// (SSM Parameter Store); only functions that need a secret set it (see ResolveSecrets).
+	Parameters func(aws.Config) ParameterStore
+}
+
+// ParameterStore reads one named secret of the deployment.
+type ParameterStore interface {
+	Get(ctx context.Context, name string) (string, error)
+}
+
+// secretSettings are the settings that are secrets: deployed, each comes from the parameter
+// that <NAME>_PARAMETER names; locally, from <NAME> itself.
+func secretSettings(c *app.Config) []struct {
+	env string
+	dst *string
+} {
+	return []struct {
+		env string
+		dst *string
+	}{
+		{"ULTRACART_CLIENT_SECRET", &c.UltraCartClientSecret},
+		{"CONSOLE_SESSION_KEY", &c.ConsoleSessionKey},
+	}
+}
+
+// SecretEnv names the settings that are secrets; the template passes each to a deployed
+// function as <NAME>_PARAMETER, never as a value.
+func SecretEnv() []string {
+	var names []string
+	for _, s := range secretSettings(&app.Config{}) {
+		names = append(names, s.env)
+	}
+	return names
+}
+
+// ResolveSecrets fills the secret settings of c: a value set directly in the environment wins;
+// otherwise one whose <NAME>_PARAMETER names a parameter is read from ps. A parameter that
+// cannot be read fails, so a misconfigured deployment says so at start rather than showing
+// merchants a half-working sign-in.
+func ResolveSecrets(ctx context.Context, getenv func(string) string, ps func() ParameterStore, c *app.Config) error {
+	var store ParameterStore
+	for _, s := range secretSettings(c) {
+		if *s.dst = getenv(s.env); *s.dst != "" {
+			continue
+		}
+		name := getenv(s.env + "_PARAMETER")
+		if name == "" {
+			continue
+		}
+		if ps == nil {
+			return fmt.Errorf("%s_PARAMETER is set, but this function does not read parameters; set %s directly", s.env, s.env)
+		}
+		if store == nil {
+			store = ps()
+		}
+		v, err := store.Get(ctx, name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.env, err)
+		}
+		*s.dst = v
+	}
+	return nil
 }
 
 // WithDefaults fills in the system clock and a discarding logger where none is set.
@@ -166,16 +228,22 @@ func Lambda(ctx context.Context, function string, opt Options) (*Env, error) {
 	opt.Log = log
 	opt.Config.PublicBaseURL = os.Getenv("PUBLIC_BASE_URL")
 	opt.Config.UltraCartClientID = os.Getenv("ULTRACART_CLIENT_ID")
-	opt.Config.UltraCartClientSecret = os.Getenv("ULTRACART_CLIENT_SECRET")
 	opt.Config.UltraCartBaseURL = os.Getenv("ULTRACART_BASE_URL")
-	// Deployed, the key comes only from the stack's parameter: a key made up in one Lambda
-	// instance would not verify in another. Short or missing, the console stays off.
-	opt.Config.ConsoleSessionKey = os.Getenv("CONSOLE_SESSION_KEY")
 	opt.Config.ThriveCartBaseURL = os.Getenv("THRIVECART_BASE_URL")
 	if opt.Poll, err = PollOptionsFromEnv(os.Getenv, opt.Poll); err != nil {
 		return nil, fmt.Errorf("%s: %w", function, err)
 	}
-	return AWS(LambdaAWSConfig(os.Getenv), c, opt)
+	cfg := LambdaAWSConfig(os.Getenv)
+	var params func() ParameterStore
+	if opt.Parameters != nil {
+		params = func() ParameterStore { return opt.Parameters(cfg) }
+	}
+	// Deployed, the console's session key comes only from the stack: a key made up in one
+	// Lambda instance would not verify in another. Short or missing, the console stays off.
+	if err := ResolveSecrets(ctx, os.Getenv, params, &opt.Config); err != nil {
+		return nil, fmt.Errorf("%s: %w", function, err)
+	}
+	return AWS(cfg, c, opt)
 }
 
 // LambdaAWSConfig is the SDK configuration inside Lambda, read from the variables the Lambda
