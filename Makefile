@@ -79,12 +79,17 @@ run: cli
 # ---------------------------------------------------------------------------------------------
 # Tools and tests
 
-# DynamoDB Local for the store's contract suite, and staticcheck. Outside CI a failed fetch only
-# warns: the contract suite then skips with one line saying what to install.
+# DynamoDB Local for the store's contract suite, Chromium (Debian's package, installed with
+# apt-get when missing) for the connect flow's browser test, and staticcheck. Outside CI a failed
+# fetch or install only warns: the test then skips with one line saying what to install.
 tools: $(STATICCHECK)
 	@if ! scripts/fetch-dynamodb-local.sh; then \
 		if [ "$${CI:-}" = true ]; then exit 1; fi; \
 		echo "warning: DynamoDB Local could not be fetched; its contract suite will be skipped" >&2; \
+	fi
+	@if ! scripts/install-chromium.sh; then \
+		if [ "$${CI:-}" = true ]; then exit 1; fi; \
+		echo "warning: Chromium could not be installed; the browser test of the connect flow will be skipped" >&2; \
 	fi
 
 $(STATICCHECK):

@@ -3,6 +3,7 @@ package ultracartfake
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,6 +21,7 @@ type oauthState struct {
 	issued   int
 	rotated  int
 	deny     bool
+	consent  bool
 	tokenErr string
 
 	webhooks    []ultracartapi.Webhook
@@ -37,6 +39,15 @@ func (s *Server) DenyAuthorization(v bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.oauth.deny = v
+}
+
+// AskConsent makes the authorize endpoint show a consent page, as UltraCart's does, instead of
+// redirecting straight back: its Approve and Deny buttons post the decision to the same endpoint,
+// which then redirects back. A browser test can act between the two, as a merchant would.
+func (s *Server) AskConsent(v bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oauth.consent = v
 }
 
 // FailTokenRequests makes the token endpoint answer 400 invalid_grant with msg; "" stops it.
@@ -98,18 +109,34 @@ func (s *Server) serveOAuth(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authorize stands in for the merchant signing in and approving: it redirects straight back.
+// authorize stands in for the merchant signing in and approving. Without AskConsent it
+// redirects straight back; with it, a GET shows the consent page and the POST of its form
+// carries the decision.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "unreadable consent form", http.StatusBadRequest)
+			return
+		}
+		q = r.PostForm
+	}
 	redirect := q.Get("redirect_uri")
 	if q.Get("client_id") != s.opt.ClientID || q.Get("response_type") != "code" || redirect == "" {
 		http.Error(w, "invalid authorize request", http.StatusBadRequest)
 		return
 	}
+	s.mu.Lock()
+	consent := s.oauth.consent
+	s.mu.Unlock()
+	if consent && r.Method != http.MethodPost {
+		s.consentPage(w, q)
+		return
+	}
 	back := url.Values{}
 	back.Set("state", q.Get("state"))
 	s.mu.Lock()
-	if s.oauth.deny {
+	if s.oauth.deny || (r.Method == http.MethodPost && q.Get("decision") != "approve") {
 		back.Set("error", "access_denied")
 	} else {
 		s.oauth.issued++
@@ -122,7 +149,32 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(redirect, "?") {
 		sep = "&"
 	}
-	http.Redirect(w, r, redirect+sep+back.Encode(), http.StatusFound)
+	// After the consent form's POST, 303 makes every browser follow with a GET.
+	status := http.StatusFound
+	if r.Method == http.MethodPost {
+		status = http.StatusSeeOther
+	}
+	http.Redirect(w, r, redirect+sep+back.Encode(), status)
+}
+
+// consentPage asks the merchant to approve the application's access.
+func (s *Server) consentPage(w http.ResponseWriter, q url.Values) {
+	// The form carries the authorize request over to the decision it posts.
+	var hidden strings.Builder
+	for _, k := range []string{"client_id", "response_type", "redirect_uri", "scope", "state"} {
+		if v := q.Get(k); v != "" {
+			fmt.Fprintf(&hidden, `<input type="hidden" name="%s" value="%s">`, k, html.EscapeString(v))
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintf(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Authorize application</title></head><body>
+<h1>Authorize application</h1>
+<p>The application <strong>%s</strong> asks for access to store <strong>%s</strong>: %s.</p>
+<form method="post" action="/rest/v2/oauth/authorize">%s
+<button type="submit" name="decision" value="approve">Approve</button>
+<button type="submit" name="decision" value="deny">Deny</button>
+</form></body></html>`, html.EscapeString(s.opt.ClientID), html.EscapeString(s.opt.MerchantID), html.EscapeString(q.Get("scope")), hidden.String())
 }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
