@@ -117,6 +117,11 @@ func normalize(se SourceEvent, acct accounts.Account, phone domain.PhoneFunc) ([
 		return ultracart.NormalizeWith(ultracart.RawEvent{Index: se.Index, Name: se.Name, Payload: se.Payload}, se.ReceivedAt,
 			ultracart.Options{BaseCurrency: acct.UltraCart.BaseCurrency, Phone: phone})
 	case domain.ThriveCart:
+		if se.Name == thrivecart.EventTransaction {
+			// A record polled from GET /transactions: not a webhook body, and mapped so that
+			// it never counts again what the webhook of the same payment counted.
+			return thrivecart.NormalizeTransaction(se.Payload, se.ReceivedAt, thrivecart.Options{Phone: phone})
+		}
 		d, err := thrivecart.Decode("application/json", se.Payload)
 		if err != nil {
 			return nil, err

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -51,6 +53,9 @@ type Client struct {
 	BaseURL string
 	// HTTP is the client used; nil means one with a 10 s timeout.
 	HTTP *http.Client
+	// Mode is sent as X-TC-Mode ("live" or "test"); empty sends nothing, which ThriveCart
+	// treats as live.
+	Mode string
 }
 
 // Account is what ThriveCart tells about the key's account.
@@ -64,48 +69,107 @@ type Account struct {
 // any other failure (network, 5xx) is returned wrapped, so the caller can tell "wrong key"
 // from "could not check".
 func (c Client) Ping(ctx context.Context, key string) (Account, error) {
+	var doc struct {
+		AccountName string `json:"account_name"`
+	}
+	hdr, body, err := c.get(ctx, key, "/ping", nil)
+	var ke *KeyError
+	if errors.As(err, &ke) {
+		// Shown to the merchant as is, so it carries no call-site prefix.
+		return Account{}, ke
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("thrivecart ping: %w", err)
+	}
+	// The body is informative only: the status already says the key works.
+	_ = json.Unmarshal(body, &doc)
+	name := hdr.Get("X-ThriveCart-Account-Name")
+	if name == "" {
+		name = doc.AccountName
+	}
+	return Account{Name: name}, nil
+}
+
+// get calls GET /api/external<path> with key and returns a 2xx answer's headers and body.
+// Failures are typed: *KeyError (401/403), *RateLimitedError (429), *APIError (any other
+// status), or the transport's error.
+func (c Client) get(ctx context.Context, key, path string, q url.Values) (http.Header, []byte, error) {
 	if strings.TrimSpace(key) == "" {
-		return Account{}, &KeyError{Status: http.StatusUnauthorized, Code: "auth.missing", Description: "the key is empty"}
+		return nil, nil, &KeyError{Status: http.StatusUnauthorized, Code: "auth.missing", Description: "the key is empty"}
 	}
 	base := strings.TrimRight(c.BaseURL, "/")
 	if base == "" {
 		base = DefaultBaseURL
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/external/ping", nil)
+	u := base + "/api/external" + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return Account{}, fmt.Errorf("thrivecart ping: %w", err)
+		return nil, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Accept", "application/json")
+	if c.Mode != "" {
+		req.Header.Set("X-TC-Mode", c.Mode)
+	}
 	hc := c.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: defaultTimeout}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return Account{}, fmt.Errorf("thrivecart ping: %w", err)
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return Account{}, fmt.Errorf("thrivecart ping: read answer: %w", err)
+		return nil, nil, fmt.Errorf("read answer: %w", err)
 	}
 	var doc struct {
-		AccountName      string `json:"account_name"`
 		Error            string `json:"error"`
 		ErrorDescription string `json:"error_description"`
+		Message          string `json:"message"`
 	}
-	// The body is informative only; a non-JSON answer still has a meaningful status.
+	// The error body is informative only; a non-JSON answer still has a meaningful status.
 	_ = json.Unmarshal(body, &doc)
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return Account{}, &KeyError{Status: resp.StatusCode, Code: doc.Error, Description: doc.ErrorDescription}
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return Account{}, fmt.Errorf("thrivecart ping: HTTP %d %s", resp.StatusCode, strings.TrimSpace(doc.Error+" "+doc.ErrorDescription))
+	desc := firstNonEmpty(doc.ErrorDescription, doc.Message)
+	switch s := resp.StatusCode; {
+	case s == http.StatusUnauthorized || s == http.StatusForbidden:
+		return nil, nil, &KeyError{Status: s, Code: doc.Error, Description: desc}
+	case s == http.StatusTooManyRequests:
+		return nil, nil, &RateLimitedError{RetryAfter: retryAfter(resp.Header.Get("Retry-After")), Code: doc.Error, Description: desc}
+	case s < 200 || s > 299:
+		return nil, nil, &APIError{Status: s, Code: doc.Error, Description: desc}
 	}
-	name := resp.Header.Get("X-ThriveCart-Account-Name")
-	if name == "" {
-		name = doc.AccountName
+	return resp.Header, body, nil
+}
+
+// maxBody bounds an answer: a page of 100 transactions is far below it.
+const maxBody = 8 << 20
+
+// retryAfter reads a Retry-After of seconds or an HTTP date; 0 when absent or unreadable.
+// ThriveCart documents no such header, so this only helps if it starts sending one.
+func retryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
 	}
-	return Account{Name: name}, nil
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

@@ -1,14 +1,33 @@
 // Package thrivecartfake is an in-process stand-in for ThriveCart's external API, for tests:
-// it answers GET /api/external/ping for the keys it was given and refuses any other.
+// it answers GET /api/external/ping and GET /api/external/transactions for the keys it was
+// given and refuses any other.
+//
+// Where ThriveCart's behaviour is not documented the fake makes a reasonable guess, and the
+// tests built on it should not depend on more than that guess:
+//   - transactions come newest first (timestamp, then event id, descending);
+//   - perPage above 100 (or below 1, or not a number) is refused with 400
+//     {"error":"invalid_request","error_description":"..."}, rather than silently clamped;
+//   - more than 60 requests in any rolling minute for one account answer 429
+//     {"error":"rate_limited",...} without a Retry-After header.
 package thrivecartfake
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 )
+
+// PerMinute is ThriveCart's documented limit per connected account.
+const PerMinute = 60
 
 // Server is a running fake.
 type Server struct {
@@ -19,15 +38,28 @@ type Server struct {
 	accountName string
 
 	mu    sync.Mutex
-	keys  map[string]bool
+	clk   clock.Clock
+	keys  map[string]string // key -> account
 	pings int
+	txs   map[string][]thrivecartapi.Transaction
+	calls []Call
+	fail  []int
+	limit int
+}
+
+// Call records one /transactions request the fake answered.
+type Call struct {
+	Account string
+	Query   string
+	Status  int
+	At      time.Time
 }
 
 // New starts a fake that accepts keys, naming the account accountName.
 func New(accountName string, keys ...string) *Server {
-	s := &Server{accountName: accountName, keys: map[string]bool{}}
+	s := &Server{accountName: accountName, keys: map[string]string{}, clk: clock.System{}, txs: map[string][]thrivecartapi.Transaction{}, limit: PerMinute}
 	for _, k := range keys {
-		s.keys[k] = true
+		s.keys[k] = accountName
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
@@ -37,6 +69,49 @@ func New(accountName string, keys ...string) *Server {
 // Close stops the fake.
 func (s *Server) Close() { s.srv.Close() }
 
+// SetClock makes the fake's rate window read c (a clock.Fake in tests).
+func (s *Server) SetClock(c clock.Clock) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clk = c
+}
+
+// SetLimit changes the requests allowed per rolling minute and account (PerMinute by default).
+func (s *Server) SetLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limit = n
+}
+
+// AddKey accepts key for account (whose transactions it then sees).
+func (s *Server) AddKey(account, key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys[key] = account
+}
+
+// RevokeKey refuses key from now on, as when the merchant regenerates it.
+func (s *Server) RevokeKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keys, key)
+}
+
+// Add seeds transactions of account; New's account is accountName.
+func (s *Server) Add(account string, txs ...thrivecartapi.Transaction) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.txs[account] = append(s.txs[account], txs...)
+}
+
+// FailNext makes the next /transactions requests answer these statuses (one each) before
+// answering normally again, for 5xx and 429 tests.
+func (s *Server) FailNext(statuses ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = append(s.fail, statuses...)
+}
+
 // Pings counts the ping requests received, accepted or not.
 func (s *Server) Pings() int {
 	s.mu.Lock()
@@ -44,28 +119,175 @@ func (s *Server) Pings() int {
 	return s.pings
 }
 
+// Calls lists the /transactions requests received, in order.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.calls...)
+}
+
+// MaxInMinute is the most /transactions requests of account the fake admitted within any
+// rolling minute (refused ones left out).
+func (s *Server) MaxInMinute(account string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ts []time.Time
+	for _, c := range s.calls {
+		if c.Account == account && c.Status != http.StatusTooManyRequests {
+			ts = append(ts, c.At)
+		}
+	}
+	best, j := 0, 0
+	for i := range ts {
+		for ts[i].Sub(ts[j]) >= time.Minute {
+			j++
+		}
+		best = max(best, i-j+1)
+	}
+	return best
+}
+
+func writeErr(w http.ResponseWriter, status int, code, desc string) {
+	w.WriteHeader(status)
+	doc := map[string]string{"error": code}
+	if desc != "" {
+		doc["error_description"] = desc
+	}
+	_ = json.NewEncoder(w).Encode(doc)
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	if r.Method != http.MethodGet || r.URL.Path != "/api/external/ping" {
-		w.WriteHeader(http.StatusNotFound)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": "not_found"})
+	if r.Method != http.MethodGet {
+		writeErr(w, http.StatusNotFound, "not_found", "")
 		return
+	}
+	switch r.URL.Path {
+	case "/api/external/ping":
+		s.ping(w, r)
+	case "/api/external/transactions":
+		s.transactions(w, r)
+	default:
+		writeErr(w, http.StatusNotFound, "not_found", "")
+	}
+}
+
+// auth finds the key's account, or answers 401 the way ThriveCart does.
+func (s *Server) auth(w http.ResponseWriter, r *http.Request) (string, bool) {
+	key, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !bearer || key == "" {
+		writeErr(w, http.StatusUnauthorized, "auth.missing", "")
+		return "", false
 	}
 	s.mu.Lock()
-	s.pings++
-	key, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	ok := bearer && s.keys[key]
+	acct, ok := s.keys[key]
 	s.mu.Unlock()
-	if !bearer || key == "" {
-		w.WriteHeader(http.StatusUnauthorized)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": "auth.missing"})
-		return
-	}
 	if !ok {
-		w.WriteHeader(http.StatusUnauthorized)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_token", "error_description": "The access token provided is invalid"})
+		writeErr(w, http.StatusUnauthorized, "invalid_token", "The access token provided is invalid")
+		return "", false
+	}
+	return acct, true
+}
+
+func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.pings++
+	s.mu.Unlock()
+	if _, ok := s.auth(w, r); !ok {
 		return
 	}
 	w.Header().Set("X-ThriveCart-Account-Name", s.accountName)
 	_ = json.NewEncoder(w).Encode(map[string]any{"account_name": s.accountName, "success": true})
+}
+
+func (s *Server) transactions(w http.ResponseWriter, r *http.Request) {
+	acct, ok := s.auth(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clk.Now()
+	call := Call{Account: acct, Query: r.URL.RawQuery, At: now}
+	answer := func(status int) {
+		call.Status = status
+		s.calls = append(s.calls, call)
+	}
+	admitted := 0
+	for _, c := range s.calls {
+		if c.Account == acct && c.Status != http.StatusTooManyRequests && now.Sub(c.At) < time.Minute {
+			admitted++
+		}
+	}
+	if admitted >= s.limit {
+		answer(http.StatusTooManyRequests)
+		writeErr(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("More than %d requests per minute", s.limit))
+		return
+	}
+	if len(s.fail) > 0 {
+		st := s.fail[0]
+		s.fail = s.fail[1:]
+		answer(st)
+		code := "server_error"
+		if st == http.StatusTooManyRequests {
+			code = "rate_limited"
+		}
+		writeErr(w, st, code, "injected failure")
+		return
+	}
+	q := r.URL.Query()
+	perPage, page := 20, 1
+	if v := q.Get("perPage"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > thrivecartapi.MaxPerPage {
+			answer(http.StatusBadRequest)
+			writeErr(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("perPage must be between 1 and %d", thrivecartapi.MaxPerPage))
+			return
+		}
+		perPage = n
+	}
+	if v := q.Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			answer(http.StatusBadRequest)
+			writeErr(w, http.StatusBadRequest, "invalid_request", "page must be a positive number")
+			return
+		}
+		page = n
+	}
+	typ := q.Get("transactionType")
+	var match []thrivecartapi.Transaction
+	for _, t := range s.txs[acct] {
+		if typ != "" && typ != thrivecartapi.TypeAny && t.TransactionType != typ {
+			continue
+		}
+		if c := q.Get("currency"); c != "" && !strings.EqualFold(c, t.Currency) {
+			continue
+		}
+		if qs := q.Get("query"); qs != "" && !strings.EqualFold(qs, t.Customer.Email) &&
+			qs != string(t.OrderID) && qs != string(t.InvoiceID) {
+			continue
+		}
+		match = append(match, t)
+	}
+	sort.SliceStable(match, func(i, j int) bool {
+		a, b := match[i], match[j]
+		if !a.At().Equal(b.At()) {
+			return a.At().After(b.At())
+		}
+		ai, _ := strconv.ParseInt(string(a.EventID), 10, 64)
+		bi, _ := strconv.ParseInt(string(b.EventID), 10, 64)
+		return ai > bi
+	})
+	lo := min((page-1)*perPage, len(match))
+	hi := min(lo+perPage, len(match))
+	items := match[lo:hi]
+	if items == nil {
+		items = []thrivecartapi.Transaction{}
+	}
+	answer(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"transactions": items,
+		"meta":         map[string]int{"total": len(match), "results": len(items)},
+	})
 }
