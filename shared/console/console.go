@@ -20,6 +20,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 )
 
@@ -173,10 +174,12 @@ type dashboardView struct {
 	ThriveCartWebhook string
 	// Connected is "connected", "not connected", "unknown", or the connection's problem status
 	// ("broken", "disabled") with Problem saying why since ProblemAt.
-	Connected   string
-	Problem     string
-	ProblemAt   string
-	Streams     []streamView
+	Connected string
+	Problem   string
+	ProblemAt string
+	Streams   []streamView
+	// ThriveCart is the ThriveCart transactions walk.
+	ThriveCart  streamView
 	SettingsURL string
 	LogoutURL   string
 	ConnectURL  string
@@ -218,6 +221,20 @@ func (c *Console) dashboard(ctx context.Context, log *slog.Logger, sess Session)
 			}
 		}
 		v.Streams = append(v.Streams, sv)
+	}
+	v.ThriveCart = streamView{Name: tcpoll.Stream}
+	if cur, found, err := tcpoll.LoadCursor(ctx, c.d.Store, sess.Account); err != nil {
+		log.Warn("console: thrivecart cursor unreadable", slog.Any("error", err))
+		v.ThriveCart.LastError = "progress could not be read"
+	} else if found {
+		v.ThriveCart = streamView{Name: tcpoll.Stream, Started: cur.Status != tcpoll.StatusNoKey || cur.Done > 0, Done: cur.Done,
+			Estimated: cur.Estimated, CaughtUp: cur.CaughtUp, Status: cur.Status, LastError: cur.LastError}
+		if msg := tcpoll.StatusMessage(cur.Status); msg != "" {
+			v.ThriveCart.LastError = msg
+		}
+		if !cur.LastErrorAt.IsZero() {
+			v.ThriveCart.LastErrorAt = cur.LastErrorAt.UTC().Format(time.RFC3339)
+		}
 	}
 	return page(http.StatusOK, "Your cartrelay account", renderDashboard(v))
 }
@@ -283,6 +300,12 @@ func (c *Console) saveSettings(ctx context.Context, log *slog.Logger, sess Sessi
 		log.Error("console: settings not saved", slog.Any("error", err))
 		return c.settings(ctx, log, sess, http.StatusInternalServerError, form,
 			settingsState{Problems: []string{"cartrelay could not save the settings just now; nothing was changed."}})
+	}
+	if sub.NewThriveCartKey != "" {
+		// A stream stopped for a refused or missing key starts again with the checked one.
+		if err := tcpoll.Resume(ctx, c.d.Store, sess.Account); err != nil {
+			log.Warn("console: thrivecart polling not resumed; it resumes within the hour", slog.Any("error", err))
+		}
 	}
 	log.Info("console: settings saved")
 	return c.settings(ctx, log, sess, http.StatusOK, nil, settingsState{Saved: true})

@@ -36,8 +36,17 @@ func renderDashboard(v dashboardView) string {
 		}
 		b.WriteString(`.</strong> ` + esc(v.Problem) + `</p><p><a href="` + esc(v.ConnectURL) + `">Connect UltraCart again</a></p></div>` + "\n")
 	}
+	streamTable(&b, v.Streams)
+	b.WriteString("<h2>ThriveCart</h2>\n")
+	streamTable(&b, []streamView{v.ThriveCart})
+	b.WriteString(`<p><a href="` + esc(v.SettingsURL) + `">Settings</a> · ` + logoutForm(v.LogoutURL) + `</p>`)
+	return b.String()
+}
+
+// streamTable shows the progress of polled streams.
+func streamTable(b *strings.Builder, streams []streamView) {
 	b.WriteString(`<table><tr><th align="left">Stream</th><th align="left">Loaded</th><th align="left">Estimated</th><th align="left">State</th></tr>` + "\n")
-	for _, s := range v.Streams {
+	for _, s := range streams {
 		b.WriteString(`<tr><td>` + esc(s.Name) + `</td>`)
 		if !s.Started {
 			b.WriteString(`<td colspan="3">not started`)
@@ -64,9 +73,7 @@ func renderDashboard(v dashboardView) string {
 		}
 		b.WriteString("</td></tr>\n")
 	}
-	b.WriteString(`</table>
-<p><a href="` + esc(v.SettingsURL) + `">Settings</a> · ` + logoutForm(v.LogoutURL) + `</p>`)
-	return b.String()
+	b.WriteString("</table>\n")
 }
 
 func renderSettings(v settingsView) string {

@@ -166,14 +166,19 @@ func (c Cursor) write() (store.Write, Cursor, error) {
 	return w, c, nil
 }
 
+// NoKeyRecheck is how often an account without a ThriveCart API key is looked at again; every
+// account gets a ThriveCart job, since the schedule cannot read secrets to tell which have one.
+const NoKeyRecheck = time.Hour
+
 // Due reports whether the schedule should enqueue a job for account at now: it has never run,
-// or its NextRunAt has come, it is not stopped, and no poller holds the lease.
+// or its NextRunAt has come, it is not stopped (a missing key is checked again every
+// NoKeyRecheck), and no poller holds the lease.
 func Due(ctx context.Context, st store.Store, account string, now time.Time) (bool, error) {
 	c, found, err := LoadCursor(ctx, st, account)
 	if err != nil {
 		return false, err
 	}
-	if found && (c.Status != "" || c.NextRunAt.After(now)) {
+	if found && ((c.Status != "" && c.Status != StatusNoKey) || c.NextRunAt.After(now)) {
 		return false, nil
 	}
 	_, err = st.Get(ctx, AccountPK(account), LeaseSK)

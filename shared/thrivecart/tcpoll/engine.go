@@ -220,7 +220,9 @@ func (e *Engine) Run(ctx context.Context, job Job, deadline time.Time) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	if cur.Status != "" {
+	// Only a missing key is looked at again by itself: a key saved later (by the CLI, say)
+	// starts polling within NoKeyRecheck. A refused key waits for the merchant.
+	if cur.Status != "" && cur.Status != StatusNoKey {
 		return Result{Outcome: Stopped, Cursor: cur}, nil
 	}
 	r.cur = cur
@@ -230,9 +232,13 @@ func (e *Engine) Run(ctx context.Context, job Job, deadline time.Time) (Result, 
 	}
 	if r.key == "" {
 		r.cur.Status, r.cur.LastError, r.cur.LastErrorAt = StatusNoKey, StatusMessage(StatusNoKey), r.cur.LastRunAt
-		r.res.Outcome = Stopped
+		r.cur.NextRunAt = r.cur.LastRunAt.Add(NoKeyRecheck)
+		r.res.Outcome, r.res.NextRunAt = Stopped, r.cur.NextRunAt
 		err = r.save(ctx)
 	} else {
+		if r.cur.Status == StatusNoKey {
+			r.cur.Status, r.cur.LastError, r.cur.LastErrorAt = "", "", time.Time{}
+		}
 		err = r.walk(ctx)
 	}
 	r.res.Cursor = r.cur

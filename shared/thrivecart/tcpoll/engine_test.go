@@ -286,11 +286,28 @@ func TestUnauthorizedStops(t *testing.T) {
 	}
 }
 
-func TestNoKeyStops(t *testing.T) {
+func TestNoKeyStopsUntilOneIsSaved(t *testing.T) {
 	e := newEnv(t)
+	ctx := context.Background()
+	e.add(5, t0.AddDate(0, 0, -1), time.Hour)
 	e.key = ""
 	if res := e.drive(time.Minute); res.Outcome != Stopped || res.Cursor.Status != StatusNoKey || len(e.fake.Calls()) != 0 {
 		t.Fatalf("%+v", res)
+	}
+	// Not asked again before the recheck, then asked again by itself.
+	if due, err := Due(ctx, e.st, acct, e.clk.Now().Add(NoKeyRecheck-time.Minute)); err != nil || due {
+		t.Fatalf("due before the recheck: %v %v", due, err)
+	}
+	e.clk.Advance(NoKeyRecheck)
+	if due, err := Due(ctx, e.st, acct, e.clk.Now()); err != nil || !due {
+		t.Fatalf("not due after the recheck: %v %v", due, err)
+	}
+	// A key saved meanwhile (no Resume call) starts the walk.
+	e.key = key
+	res := e.drive(time.Minute)
+	missing, _ := e.rec.check(e.ids)
+	if res.Outcome != CaughtUp || res.Cursor.Status != "" || len(missing) != 0 {
+		t.Fatalf("after the key was saved: %s, status %q, missing %v", res.Outcome, res.Cursor.Status, missing)
 	}
 }
 
