@@ -16,6 +16,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 	"github.com/cartrelay/cartrelay/shared/timers"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
@@ -31,11 +32,10 @@ type Polling struct {
 	// Budget bounds one run when ctx carries no deadline (14 min: under the poll queue's
 	// 15-minute visibility, so a job is never handed out twice while it runs).
 	Budget time.Duration
+	// ThriveCart tunes the ThriveCart transactions walk; zero values take its defaults
+	// (60 requests a minute).
+	ThriveCart tcpoll.Options
 }
-
-// pollEvent is the event name a polled order is ingested as: the full order, as UltraCart's
-// order_update webhook sends it.
-const pollEvent = "order_update"
 
 // Schedule runs on the EventBridge schedule (every minute). It fires the timers that came due
 // (shared/timers): each hands its message to a queue, such as a destination's follow-up fact on
@@ -75,7 +75,7 @@ func (a *App) enqueueDuePolls(ctx context.Context) error {
 		return err
 	}
 	now := a.d.Clock.Now()
-	var msgs []queue.Message
+	var jobs []pollJob
 	var errs []error
 	for _, ref := range refs {
 		for _, stream := range poller.Streams() {
@@ -84,13 +84,19 @@ func (a *App) enqueueDuePolls(ctx context.Context) error {
 				errs = append(errs, err)
 				continue
 			}
-			if !due {
-				continue
+			if due {
+				jobs = append(jobs, pollJob{Account: ref.Account, Stream: stream})
 			}
-			body, _ := json.Marshal(poller.Job{Account: ref.Account, Stream: stream})
-			msgs = append(msgs, queue.Message{ID: fmt.Sprintf("p%d", len(msgs)), Body: string(body),
-				Attributes: map[string]string{"account": ref.Account, "source": connections.UltraCart}})
 		}
+	}
+	tc, err := a.thriveCartJobs(ctx, now)
+	jobs = append(jobs, tc...)
+	errs = append(errs, err)
+	msgs := make([]queue.Message, 0, len(jobs))
+	for i, j := range jobs {
+		m := pollMessage(j)
+		m.ID = fmt.Sprintf("p%d", i)
+		msgs = append(msgs, m)
 	}
 	if len(msgs) > 0 {
 		if err := a.d.Queue.Send(ctx, queue.Poll, msgs); err != nil {
@@ -121,13 +127,12 @@ func (a *App) Poll(ctx context.Context, ev events.SQSEvent) (events.SQSEventResp
 }
 
 func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
-	var job poller.Job
-	if err := json.Unmarshal([]byte(rec.Body), &job); err != nil || job.Account == "" || job.Stream == "" {
+	var pj pollJob
+	if err := json.Unmarshal([]byte(rec.Body), &pj); err != nil || pj.Account == "" || pj.Stream == "" {
 		// Retrying cannot make it readable.
 		a.d.Log.Error("poll job unreadable; dropped", slog.String("body", truncate(rec.Body, 200)))
 		return nil
 	}
-	log := a.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))
 	budget := a.d.Polling.Budget
 	if budget <= 0 {
 		budget = 14 * time.Minute
@@ -136,7 +141,22 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 		// The Lambda deadline is on the machine clock; the engine reads the injected one.
 		budget = time.Until(dl)
 	}
-	res, err := a.PollRun(ctx, job, a.d.Clock.Now().Add(budget), time.Time{})
+	deadline := a.d.Clock.Now().Add(budget)
+	switch pj.Source {
+	case "", string(domain.UltraCart):
+	case tcpoll.Source:
+		res, err := a.ThriveCartPollRun(ctx, pj.Account, deadline)
+		if err != nil || res.Outcome != tcpoll.Continue {
+			return err
+		}
+		return a.d.Queue.Send(ctx, queue.Poll, []queue.Message{pollMessage(pj)})
+	default:
+		a.d.Log.Error("poll job for an unknown source; dropped", slog.String("account", pj.Account), slog.String("source", pj.Source))
+		return nil
+	}
+	job := poller.Job{Account: pj.Account, Stream: pj.Stream}
+	log := a.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))
+	res, err := a.PollRun(ctx, job, deadline, time.Time{})
 	switch {
 	case errors.Is(err, connections.ErrNotFound):
 		log.Warn("poll job dropped: the account has no UltraCart connection")
@@ -149,9 +169,7 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 	}
 	switch res.Outcome {
 	case poller.Continue:
-		body, _ := json.Marshal(job)
-		return a.d.Queue.Send(ctx, queue.Poll, []queue.Message{{Body: string(body),
-			Attributes: map[string]string{"account": job.Account, "source": connections.UltraCart}}})
+		return a.d.Queue.Send(ctx, queue.Poll, []queue.Message{pollMessage(pj)})
 	case poller.Stopped:
 		log.Warn("polling stopped until the connection is fixed", slog.String("status", res.Cursor.Status),
 			slog.String("last_error", res.Cursor.LastError))
@@ -279,22 +297,15 @@ func (a *App) stopStreams(ctx context.Context, job poller.Job, status, problem s
 	return poller.Result{Outcome: poller.Stopped, Cursor: cur}, nil
 }
 
-// pollSink puts a page of polled orders on the ingest queue as source events, the same way a
-// webhook delivery goes there.
+// pollSink puts a page of polled records on the ingest queue as source events, the same way a
+// webhook delivery goes there: each under the name of the webhook event that carries the same
+// full record (b.Event), so ingest reads it with the webhook's code and its content dedupe
+// recognises a record both sent.
 func (a *App) pollSink(ctx context.Context, b poller.Batch) error {
-	now := a.d.Clock.Now()
-	msgs := make([]queue.Message, 0, len(b.Orders))
-	for i, o := range b.Orders {
-		e := SourceEvent{Account: b.Account, Source: domain.UltraCart, Name: pollEvent, Payload: o,
-			ReceivedAt: now, Delivery: b.Delivery, Index: i, Via: "poll"}
-		body, err := EncodeSourceEvent(ctx, a.d.Store, now, e)
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, queue.Message{ID: fmt.Sprintf("e%d", i), Body: body,
-			Attributes: map[string]string{"account": b.Account, "source": string(domain.UltraCart), "event": pollEvent}})
+	if b.Event == "" {
+		return fmt.Errorf("poll page %s of stream %s names no event", b.Delivery, b.Stream)
 	}
-	return a.d.Queue.Send(ctx, queue.Ingest, msgs)
+	return a.enqueuePolled(ctx, b.Account, domain.UltraCart, b.Event, b.Delivery, b.Records)
 }
 
 func firstOr(xs []string, def string) string {

@@ -30,7 +30,7 @@ func cmdConnectionsPut(ctx context.Context, c *ctx2, args []string) error {
 		return usagef("only ultracart connections can be put with a key; got %q", pos[1])
 	}
 	if !found || key == "" {
-		return usagef("connections put needs --simple-key KEY (an UltraCart simple API key with order read access)")
+		return usagef("connections put needs --simple-key KEY (an UltraCart simple API key with read access to orders, auto orders, customers and items)")
 	}
 	if base != "" {
 		if u, err := url.Parse(base); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -68,13 +68,39 @@ func cmdBackfill(ctx context.Context, c *ctx2, args []string) error {
 		if since, err = ParseSince(sinceArg); err != nil {
 			return err
 		}
+		fmt.Fprintf(c.io.Err, "--since bounds the orders and refunds walked; auto orders, customers and items are read in full, since one unchanged for years is as current as one changed today\n")
 	}
+	// A stream that stops (a key without access to customers, say) does not keep the others
+	// from catching up; its error is reported with the rest at the end.
+	var errs []error
 	for _, stream := range poller.Streams() {
-		if err := c.backfillStream(ctx, account, stream, since); err != nil {
+		err := c.backfillStream(ctx, account, stream, since)
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil || errors.Is(err, errNoConnection) {
 			return err
 		}
+		errs = append(errs, err)
 	}
-	return printCursors(ctx, c, account)
+	if err := printCursors(ctx, c, account); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// errNoConnection marks a backfill of an account that has no UltraCart connection.
+var errNoConnection = errors.New("no UltraCart connection")
+
+// progressUnit names what a stream's progress bar counts.
+func progressUnit(stream string) string {
+	switch stream {
+	case poller.Orders, poller.Refunds:
+		return "orders"
+	case poller.AutoOrders:
+		return "auto orders"
+	}
+	return stream
 }
 
 // backfillStream walks one stream to the present in this process, with a progress bar. When
@@ -83,7 +109,7 @@ func cmdBackfill(ctx context.Context, c *ctx2, args []string) error {
 func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since time.Time) error {
 	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(c.io.Err),
 		progressbar.OptionSetDescription(account+" "+stream), progressbar.OptionShowCount(),
-		progressbar.OptionSetItsString("orders"), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond))
+		progressbar.OptionSetItsString(progressUnit(stream)), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond))
 	defer fmt.Fprintln(c.io.Err)
 	show := func(cur poller.Cursor) {
 		if cur.Estimated > 0 && bar.GetMax64() != max(cur.Estimated, cur.Done) {
@@ -95,7 +121,7 @@ func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since
 		// Each run is bounded like a poll function's, so the cursor is saved and progress shows.
 		res, err := c.env.App.PollRun(ctx, poller.Job{Account: account, Stream: stream}, c.io.Clock.Now().Add(5*time.Minute), since)
 		if errors.Is(err, connections.ErrNotFound) {
-			return fmt.Errorf("account %s has no UltraCart connection; add one with 'cartrelay connections put %s ultracart --simple-key KEY'", account, account)
+			return fmt.Errorf("account %s has %w; add one with 'cartrelay connections put %s ultracart --simple-key KEY'", account, errNoConnection, account)
 		}
 		if err != nil {
 			return err
@@ -111,6 +137,10 @@ func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since
 			return fmt.Errorf("%s %s: paused until %s to stay within UltraCart's request limits (%s); it resumes on its own, or run backfill again then",
 				account, stream, res.NextRunAt.UTC().Format(time.RFC3339), res.Cursor.LastError)
 		case poller.Stopped:
+			if res.Cursor.Status == poller.StatusUnauthorized && stream != poller.Orders {
+				return fmt.Errorf("%s %s: stopped (%s): %s; a key that reads orders may still lack read access to %s",
+					account, stream, res.Cursor.Status, res.Cursor.LastError, progressUnit(stream))
+			}
 			return fmt.Errorf("%s %s: stopped (%s): %s", account, stream, res.Cursor.Status, res.Cursor.LastError)
 		case poller.Busy:
 			cur, _, err := poller.LoadCursor(ctx, c.env.Store, account, stream)

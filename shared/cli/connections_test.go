@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 )
 
@@ -30,7 +31,7 @@ func TestConnectionsPutAndBackfillStatus(t *testing.T) {
 	var cursors []struct {
 		Stream string `json:"stream"`
 	}
-	if err := json.Unmarshal([]byte(out), &cursors); err != nil || len(cursors) != 2 {
+	if err := json.Unmarshal([]byte(out), &cursors); err != nil || len(cursors) != len(poller.Streams()) {
 		t.Fatalf("status %q: %v", out, err)
 	}
 }

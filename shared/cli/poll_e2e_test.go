@@ -35,8 +35,9 @@ func TestPollEndToEnd(t *testing.T) {
 	if err := a.Schedule(ctx, events.EventBridgeEvent{}); err != nil {
 		t.Fatal(err)
 	}
-	if jobs := drain(queue.Poll, a.Poll); jobs != 2 {
-		t.Fatalf("%d poll jobs, want orders and refunds", jobs)
+	// One job per UltraCart stream, and the account's ThriveCart job (which finds no API key).
+	if jobs := drain(queue.Poll, a.Poll); jobs != len(poller.Streams())+1 {
+		t.Fatalf("%d poll jobs, want one per stream and one for ThriveCart", jobs)
 	}
 	if got := drain(queue.Ingest, a.Ingest); got != n+n/25 {
 		t.Fatalf("%d events ingested, want %d orders and %d refunds", got, n, n/25)
@@ -68,11 +69,11 @@ func TestPollEndToEnd(t *testing.T) {
 	if err := a.Schedule(ctx, events.EventBridgeEvent{}); err != nil {
 		t.Fatal(err)
 	}
-	if jobs := drain(queue.Poll, a.Poll); jobs != 2 {
+	if jobs := drain(queue.Poll, a.Poll); jobs != len(poller.Streams()) {
 		t.Fatalf("%d poll jobs after the interval", jobs)
 	}
-	if got := len(fake.Calls()) - calls; got != 2 {
-		t.Fatalf("%d requests to re-read the head, want 2", got)
+	if got := len(fake.Calls()) - calls; got != len(poller.Streams()) {
+		t.Fatalf("%d requests to re-read the head, want one per stream", got)
 	}
 	drain(queue.Ingest, a.Ingest)
 	if got := countOrders(); got != n {

@@ -18,24 +18,43 @@ type Cursor struct {
 	Source  string `json:"source"`
 	Stream  string `json:"stream"`
 
-	// Began is where the walk started (the backfill's start date).
-	Began time.Time `json:"began"`
-	// From and To bound the current window, [From, To); To is zero between windows.
-	From time.Time `json:"from"`
+	// Began is where the walk of orders or refunds started (the backfill's start date), or
+	// when a "_since" stream's first walk (all of history) began. Zero while the stream has
+	// never run: a cursor that holds only a stop.
+	Began time.Time `json:"began,omitzero"`
+	// From and To bound the current window of orders or refunds, [From, To); To is zero
+	// between windows.
+	From time.Time `json:"from,omitzero"`
 	To   time.Time `json:"to,omitzero"`
-	// Offset is the next page's offset inside the window.
+	// Offset is the next page's offset inside the window, or after Key in a "_since" walk.
 	Offset int `json:"offset"`
 	// Window is the length the next window gets; it grows over quiet periods.
-	Window time.Duration `json:"window"`
+	Window time.Duration `json:"window,omitzero"`
 
-	// Done counts the orders of saved pages: put on the ingest queue and acknowledged. A page
-	// in flight when a run died counts once, when its re-send is saved.
+	// Since is where the next "_since" walk resumes, before the overlap: everything changed
+	// before it has been walked. Zero until the first walk (all of history) has finished.
+	Since time.Time `json:"since,omitzero"`
+	// WalkStarted is when the current "_since" walk began; zero between walks.
+	WalkStarted time.Time `json:"walk_started,omitzero"`
+	// Key is the _since the current walk's next page asks with (zero: all of history).
+	Key time.Time `json:"key,omitzero"`
+	// WalkMax is the latest change the current walk has seen.
+	WalkMax time.Time `json:"walk_max,omitzero"`
+	// ByOffset is set when the current walk found the listing out of order by modification
+	// time, so it pages by offset alone to its end.
+	ByOffset bool `json:"by_offset,omitempty"`
+
+	// Done counts the records of saved pages: put on the ingest queue and acknowledged. A page
+	// in flight when a run died counts once, when its re-send is saved; a "_since" walk's
+	// harmless re-reads count each time.
 	Done int64 `json:"done"`
 	// Walked counts the orders of finished windows, for the density behind Estimated.
-	Walked int64 `json:"walked"`
+	Walked int64 `json:"walked,omitempty"`
 	// WindowTotal is result_set.total_records of the current window.
-	WindowTotal int `json:"window_total"`
-	// Estimated is the expected number of orders from Began to now.
+	WindowTotal int `json:"window_total,omitempty"`
+	// Estimated is the expected value of Done once the walk reaches the present: for orders
+	// extrapolated from the density walked so far, for a "_since" walk what UltraCart says is
+	// left.
 	Estimated int64 `json:"estimated"`
 	Requests  int64 `json:"requests"`
 	// CaughtUp is set once the walk has reached the present.
@@ -127,6 +146,3 @@ func Due(ctx context.Context, st store.Store, account, stream string, now time.T
 	}
 	return false, fmt.Errorf("read lease of %s: %w", account, err)
 }
-
-// Streams lists the streams the schedule keeps polling for an UltraCart connection.
-func Streams() []string { return []string{Orders, Refunds} }

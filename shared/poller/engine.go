@@ -1,7 +1,9 @@
-// Package poller walks UltraCart's order query forward from a stored cursor: the backstop for
-// missed webhooks and the backfill of history. Each polled order goes onto the same ingest
-// queue as a webhook's, so ingest's content dedupe makes a poll that repeats what a webhook
-// (or an earlier poll) delivered harmless.
+// Package poller walks UltraCart's REST API forward from a stored cursor: the backstop for
+// missed webhooks and the backfill of history. Orders and refunds are walked in date windows of
+// the order query; auto orders, customers and items through their "_since" listings
+// (streams.go). Each polled record goes onto the same ingest queue as a webhook's, under the
+// name of the webhook event that carries the same record, so ingest's content dedupe makes a
+// poll that repeats what a webhook (or an earlier poll) delivered harmless.
 //
 // One run handles one (account, stream) job. It holds the connection's lease, so two pollers
 // never call UltraCart at once; admits every request through the table-backed hourly and daily
@@ -24,33 +26,31 @@ import (
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
-// Streams.
-const (
-	// Orders walks payment dates: every paid order.
-	Orders = "orders"
-	// Refunds walks refund dates: orders refunded after they were walked as paid.
-	Refunds = "refunds"
-)
-
 // Job is a poll-queue message.
 type Job struct {
 	Account string `json:"account"`
 	Stream  string `json:"stream"`
 }
 
-// OrderSource is the part of the UltraCart client the engine uses.
-type OrderSource interface {
+// API is the part of the UltraCart client the engine uses (*ultracartapi.Client).
+type API interface {
 	QueryOrders(ctx context.Context, f ultracartapi.OrderFilter, limit, offset int) (ultracartapi.Page, error)
+	AutoOrdersSince(ctx context.Context, since time.Time, limit, offset int) (ultracartapi.Page, error)
+	CustomersSince(ctx context.Context, since time.Time, limit, offset int) (ultracartapi.Page, error)
+	ItemsSince(ctx context.Context, since time.Time, limit, offset int) (ultracartapi.Page, error)
 }
 
-// Batch is one page of orders for the ingest queue.
+// Batch is one page of records for the ingest queue.
 type Batch struct {
 	Account string
 	Stream  string
-	// Delivery names the page ("poll:ultracart:orders:<window start>:<offset>"); a page
-	// re-sent after a crash has the same name.
+	// Event is the webhook event name the records are ingested as (EventOrder, ...).
+	Event string
+	// Delivery names the page ("poll:ultracart:orders:<window start>:<offset>", or
+	// "poll:ultracart:customers:<walk start>:<_since>:<offset>"); a page re-sent after a crash
+	// has the same name.
 	Delivery string
-	Orders   []json.RawMessage
+	Records  []json.RawMessage
 }
 
 // Sink puts a batch on the ingest queue; an error leaves the cursor where it was.
@@ -58,20 +58,22 @@ type Sink func(ctx context.Context, b Batch) error
 
 // Options tune the walk. Zero values take the defaults in parentheses.
 type Options struct {
-	// Start is where a new cursor begins: the backfill's start date (a year ago).
+	// Start is where a new orders or refunds cursor begins: the backfill's start date (a year
+	// ago). The "_since" streams begin with all of history instead: a customer, item or auto
+	// order unchanged since before Start is as current as one changed yesterday.
 	Start time.Time
 	// Window is the first window's length (24h); a window after a quiet one doubles, up to
 	// MaxWindow (30 days), and one after a busy one halves, down to Window.
 	Window    time.Duration
 	MaxWindow time.Duration
 	// Overlap is re-read at the head on every run (15 min), for orders whose payment time is
-	// earlier than the moment they became visible.
+	// earlier than the moment they became visible, and records whose change is stamped earlier.
 	Overlap time.Duration
 	// Lag keeps the walk this far behind now (2 min).
 	Lag time.Duration
 	// Interval is how soon a caught-up stream polls again (10 min).
 	Interval time.Duration
-	// PageSize is the _limit (200, UltraCart's maximum).
+	// PageSize is the _limit (200, UltraCart's maximum for orders, auto orders and customers).
 	PageSize int
 	// QueryTarget is "origin" (the default) or "cache".
 	QueryTarget string
@@ -130,7 +132,7 @@ type Deps struct {
 	Store  store.Store
 	Clock  clock.Clock
 	Log    *slog.Logger
-	Source OrderSource
+	Source API
 	Sink   Sink
 	// Sleep waits (tests advance a fake clock instead); nil sleeps for real.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -199,8 +201,10 @@ func (o Outcome) String() string {
 
 // Result reports one run.
 type Result struct {
-	Outcome   Outcome
-	Requests  int
+	Outcome  Outcome
+	Requests int
+	// Orders counts the records the run put on the ingest queue: orders, or the auto orders,
+	// customers or items of those streams.
 	Orders    int
 	NextRunAt time.Time
 	Cursor    Cursor
@@ -215,6 +219,7 @@ func RateLimitKeys(account string) (hour, day string) {
 type run struct {
 	e        *Engine
 	job      Job
+	stream   stream
 	deadline time.Time
 	lease    *lease
 	hour     *ratelimit.Shared
@@ -229,10 +234,11 @@ type run struct {
 // lease was lost, the store or the sink failed); the cursor then holds the last saved page, so
 // a later run re-sends at most the page in flight.
 func (e *Engine) Run(ctx context.Context, job Job, deadline time.Time) (Result, error) {
-	if job.Stream != Orders && job.Stream != Refunds {
+	s, ok := lookup(job.Stream, e.opt)
+	if !ok {
 		return Result{}, fmt.Errorf("poller: unknown stream %q", job.Stream)
 	}
-	r := &run{e: e, job: job, deadline: deadline,
+	r := &run{e: e, job: job, stream: s, deadline: deadline,
 		log: e.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))}
 	r.lease = &lease{st: e.d.Store, clk: e.d.Clock, key: store.Key{PK: AccountPK(job.Account), SK: LeaseSK},
 		ttl: e.opt.LeaseTTL, owner: newOwner(), stream: job.Stream}
@@ -256,7 +262,7 @@ func (e *Engine) Run(ctx context.Context, job Job, deadline time.Time) (Result, 
 		return Result{}, err
 	}
 	if !found {
-		cur.Began, cur.From, cur.Window = e.opt.Start, e.opt.Start, e.opt.Window
+		s.walk.begin(&cur)
 	}
 	if cur.Status != "" {
 		return Result{Outcome: Stopped, Cursor: cur}, nil
@@ -273,7 +279,7 @@ func (r *run) walk(ctx context.Context) error {
 	failures := 0
 	for {
 		now := e.d.Clock.Now()
-		if r.cur.To.IsZero() && !r.openWindow(now) {
+		if !r.stream.walk.open(&r.cur, now) {
 			r.cur.CaughtUp = true
 			r.cur.NextRunAt = now.Add(e.opt.Interval)
 			r.res.Outcome, r.res.NextRunAt = CaughtUp, r.cur.NextRunAt
@@ -296,7 +302,7 @@ func (r *run) walk(ctx context.Context) error {
 			r.res.Outcome, r.res.NextRunAt = Later, r.cur.NextRunAt
 			return r.save(ctx)
 		}
-		page, err := e.d.Source.QueryOrders(ctx, r.filter(), e.opt.PageSize, r.cur.Offset)
+		page, err := r.stream.walk.fetch(ctx, e.d.Source, &r.cur)
 		r.res.Requests++
 		r.cur.Requests++
 		if err != nil {
@@ -311,14 +317,23 @@ func (r *run) walk(ctx context.Context) error {
 			continue
 		}
 		failures = 0
+		delivery := r.stream.walk.page(&r.cur)
 		if len(page.Records) > 0 {
-			b := Batch{Account: r.job.Account, Stream: r.job.Stream, Orders: page.Records,
-				Delivery: fmt.Sprintf("poll:%s:%s:%d:%d", Source, r.job.Stream, r.cur.From.Unix(), r.cur.Offset)}
+			b := Batch{Account: r.job.Account, Stream: r.job.Stream, Event: r.stream.event, Records: page.Records, Delivery: delivery}
 			if err := e.d.Sink(ctx, b); err != nil {
 				return fmt.Errorf("enqueue %s: %w", b.Delivery, err)
 			}
 		}
-		atHead := r.advance(page)
+		n := len(page.Records)
+		r.res.Orders += n
+		r.cur.Done += int64(n)
+		r.cur.LastError = ""
+		inOrder := !r.cur.ByOffset
+		atHead := r.stream.walk.advance(&r.cur, page, e.d.Clock.Now())
+		if inOrder && r.cur.ByOffset {
+			r.log.Warn("listing not in the order of modification asked for; paging the rest of this walk by offset",
+				slog.String("page", delivery), slog.Time("since", r.cur.Key))
+		}
 		if err := r.save(ctx); err != nil {
 			return err
 		}
@@ -327,93 +342,6 @@ func (r *run) walk(ctx context.Context) error {
 			return nil
 		}
 	}
-}
-
-// head is the latest time the walk may ask about.
-func (r *run) head(now time.Time) time.Time { return now.Add(-r.e.opt.Lag) }
-
-// openWindow picks the next window; false when there is nothing new to ask about yet.
-func (r *run) openWindow(now time.Time) bool {
-	head := r.head(now)
-	if !r.cur.From.Before(head) {
-		return false
-	}
-	if r.cur.Window <= 0 {
-		r.cur.Window = r.e.opt.Window
-	}
-	to := r.cur.From.Add(r.cur.Window)
-	if to.After(head) {
-		to = head
-	}
-	r.cur.To, r.cur.Offset, r.cur.WindowTotal = to, 0, 0
-	return true
-}
-
-func (r *run) filter() ultracartapi.OrderFilter {
-	// To is exclusive; UltraCart's end is inclusive, and its times have whole seconds.
-	end := r.cur.To.Add(-time.Millisecond)
-	f := ultracartapi.OrderFilter{QueryTarget: r.e.opt.QueryTarget}
-	if r.job.Stream == Refunds {
-		f.RefundDateBegin, f.RefundDateEnd = r.cur.From, end
-	} else {
-		f.PaymentDateBegin, f.PaymentDateEnd = r.cur.From, end
-	}
-	return f
-}
-
-// advance moves the cursor past page, and past the window when it was the last page. It
-// reports whether that window reached the head, which ends the run.
-func (r *run) advance(page ultracartapi.Page) (atHead bool) {
-	n := len(page.Records)
-	r.res.Orders += n
-	r.cur.Done += int64(n)
-	r.cur.WindowTotal = page.Total()
-	r.cur.LastError = ""
-	if page.ResultSet.More && n > 0 {
-		r.cur.Offset = max(page.ResultSet.NextOffset, r.cur.Offset+n)
-		r.estimate()
-		return false
-	}
-	total := r.cur.Offset + n
-	r.cur.Walked += int64(total)
-	now := r.e.d.Clock.Now()
-	next := r.cur.To
-	if !next.Before(r.head(now).Add(-r.e.opt.Overlap)) {
-		// At the head: start the next window Overlap back, to pick up orders that became
-		// visible after their payment time had already been walked past.
-		next = r.cur.To.Add(-r.e.opt.Overlap)
-		if next.Before(r.cur.From) {
-			next = r.cur.From
-		}
-		atHead = true
-		r.cur.CaughtUp = true
-		r.cur.NextRunAt = now.Add(r.e.opt.Interval)
-	}
-	switch {
-	case total < r.e.opt.PageSize:
-		r.cur.Window = min(r.cur.Window*2, r.e.opt.MaxWindow)
-	case total > 10*r.e.opt.PageSize:
-		r.cur.Window = max(r.cur.Window/2, time.Minute)
-	}
-	r.cur.From, r.cur.To, r.cur.Offset, r.cur.WindowTotal = next, time.Time{}, 0, 0
-	r.estimate()
-	return atHead
-}
-
-// estimate extrapolates the density of the walked span to what is left up to now.
-func (r *run) estimate() {
-	now := r.e.d.Clock.Now()
-	pos := r.cur.From
-	walked := pos.Sub(r.cur.Began)
-	left := r.head(now).Sub(pos)
-	est := r.cur.Walked + int64(r.cur.WindowTotal)
-	if walked > 0 && left > 0 {
-		if !r.cur.To.IsZero() {
-			left = r.head(now).Sub(r.cur.To)
-		}
-		est += int64(float64(r.cur.Walked) * float64(left) / float64(walked))
-	}
-	r.cur.Estimated = est
 }
 
 // admit takes one request from both shared buckets; a positive wait means the budget is spent

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -29,8 +30,10 @@ func newStore(t *testing.T, clk clock.Clock) store.Store {
 
 // recorder is the ingest side of the test: it keeps what ingest would see.
 type recorder struct {
-	mu        sync.Mutex
+	mu sync.Mutex
+	// perOrder counts the deliveries of each record (order, auto order, customer, item) by id.
 	perOrder  map[string]int
+	latest    map[string]json.RawMessage
 	hashes    map[string]bool
 	perPage   map[string]int
 	events    int
@@ -39,23 +42,59 @@ type recorder struct {
 }
 
 func newRecorder() *recorder {
-	return &recorder{perOrder: map[string]int{}, hashes: map[string]bool{}, perPage: map[string]int{}}
+	return &recorder{perOrder: map[string]int{}, latest: map[string]json.RawMessage{}, hashes: map[string]bool{}, perPage: map[string]int{}}
+}
+
+// wantEvent is the webhook event each stream's records must be ingested as.
+func wantEvent(stream string) string {
+	switch stream {
+	case poller.Orders, poller.Refunds:
+		return "order_update"
+	case poller.AutoOrders:
+		return "auto_order_update"
+	case poller.Customers:
+		return "customer_update"
+	case poller.Items:
+		return "item_update"
+	}
+	return ""
+}
+
+// recordID is the identity ingest keys each kind of record by.
+func recordID(rec json.RawMessage) (string, error) {
+	var doc struct {
+		OrderID       string      `json:"order_id"`
+		AutoOrderCode string      `json:"auto_order_code"`
+		CustomerOID   json.Number `json:"customer_profile_oid"`
+		ItemID        string      `json:"merchant_item_id"`
+	}
+	if err := json.Unmarshal(rec, &doc); err != nil {
+		return "", err
+	}
+	for _, id := range []string{doc.OrderID, doc.AutoOrderCode, doc.CustomerOID.String(), doc.ItemID} {
+		if id != "" {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("record without an id: %.100s", rec)
 }
 
 func (r *recorder) sink(_ context.Context, b poller.Batch) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i, o := range b.Orders {
-		var doc struct {
-			OrderID string `json:"order_id"`
-		}
-		if err := json.Unmarshal(o, &doc); err != nil {
+	if want := wantEvent(b.Stream); b.Event != want {
+		return fmt.Errorf("stream %s sent its records as %q, want %q", b.Stream, b.Event, want)
+	}
+	for i, o := range b.Records {
+		id, err := recordID(o)
+		if err != nil {
 			return err
 		}
-		se := app.SourceEvent{Account: b.Account, Source: domain.UltraCart, Name: "order_update", Payload: o,
+		se := app.SourceEvent{Account: b.Account, Source: domain.UltraCart, Name: b.Event, Payload: o,
 			Delivery: b.Delivery, Index: i, Via: "poll"}
 		r.hashes[se.ContentHash()] = true
-		r.perOrder[doc.OrderID]++
+		r.perOrder[id]++
+		r.latest[id] = o
 		r.events++
 	}
 	r.perPage[b.Delivery]++
@@ -72,26 +111,51 @@ func (r *recorder) nextRun() {
 	r.runPages = nil
 }
 
+type killCase struct {
+	name     string
+	stream   string
+	seed     uint64
+	killRate float64
+}
+
 // TestBackfillSurvivesKills walks 20,000 orders on a scaled-down rate while a random half of
 // runs are killed mid-request (context cancelled, or the lease taken away), resuming each time.
 func TestBackfillSurvivesKills(t *testing.T) {
+	backfillWithKills(t, []killCase{
+		{"no kills", poller.Orders, 1, 0},
+		{"kills, seed 7", poller.Orders, 7, 0.08},
+		{"kills, seed 42", poller.Orders, 42, 0.15},
+	})
+}
+
+// TestSinceBackfillSurvivesKills does the same through the "_since" listings: customers, whose
+// walk moves its _since page by page, and auto orders, whose walk pages by offset.
+func TestSinceBackfillSurvivesKills(t *testing.T) {
+	backfillWithKills(t, []killCase{
+		{"customers, seed 42", poller.Customers, 42, 0.15},
+		{"auto orders, seed 7", poller.AutoOrders, 7, 0.1},
+	})
+}
+
+func backfillWithKills(t *testing.T, cases []killCase) {
 	const n = 20000
 	const hourly, daily = 40, 100
-	for _, tc := range []struct {
-		name     string
-		seed     uint64
-		killRate float64
-	}{
-		{"no kills", 1, 0},
-		{"kills, seed 7", 7, 0.08},
-		{"kills, seed 42", 42, 0.15},
-	} {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			clk := clock.NewFake(t0)
 			st := newStore(t, clk)
-			fake := ultracartfake.New(ultracartfake.Options{Orders: n, Start: t0.AddDate(0, 0, -90), Spacing: 4 * time.Minute,
-				SimpleKey: "k", Rate: hourly, Window: time.Hour, Clock: clk})
+			fo := ultracartfake.Options{Start: t0.AddDate(0, 0, -90), Spacing: 4 * time.Minute,
+				SimpleKey: "k", Rate: hourly, Window: time.Hour, Clock: clk}
+			switch tc.stream {
+			case poller.Customers:
+				fo.Customers = n
+			case poller.AutoOrders:
+				fo.AutoOrders = n
+			default:
+				fo.Orders = n
+			}
+			fake := ultracartfake.New(fo)
 			defer fake.Close()
 			rec := newRecorder()
 			eng, err := poller.New(poller.Deps{Store: st, Clock: clk, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: "k"}, nil),
@@ -123,7 +187,7 @@ func TestBackfillSurvivesKills(t *testing.T) {
 					t.Error(err)
 				}
 			})
-			job := poller.Job{Account: "acme", Stream: poller.Orders}
+			job := poller.Job{Account: "acme", Stream: tc.stream}
 			outcomes := map[string]int{}
 			began := clk.Now()
 			var last poller.Result
@@ -166,7 +230,7 @@ func TestBackfillSurvivesKills(t *testing.T) {
 			}
 			checkResend(t, rec)
 			if len(rec.perOrder) != n {
-				t.Fatalf("%d distinct orders reached the ingest queue, want %d", len(rec.perOrder), n)
+				t.Fatalf("%d distinct records reached the ingest queue, want %d", len(rec.perOrder), n)
 			}
 			if len(rec.hashes) != n {
 				t.Fatalf("%d distinct events after content dedupe, want %d", len(rec.hashes), n)
@@ -180,15 +244,20 @@ func TestBackfillSurvivesKills(t *testing.T) {
 			calls := fake.Calls()
 			for _, c := range calls {
 				if c.Limit > ultracartapi.MaxLimit {
-					t.Fatalf("a request asked for %d orders", c.Limit)
+					t.Fatalf("a request asked for %d records", c.Limit)
 				}
 			}
 			checkDaily(t, calls, daily)
 			cur := last.Cursor
 			elapsed := clk.Now().Sub(began)
-			t.Logf("%d orders in %d requests (%.1f orders/request; %d re-sent); simulated %s; kills %v; outcomes %v",
-				n, len(calls), float64(n)/float64(len(calls)), rec.events-n, elapsed.Round(time.Minute), kills, outcomes)
-			t.Logf("at the real 1,000/hour and 10,000/day: %.0f orders/hour, %.0f orders/day; cursor done %d, estimated %d",
+			t.Logf("%d %s in %d requests (%.1f per request; %d re-sent); simulated %s; kills %v; outcomes %v",
+				n, tc.stream, len(calls), float64(n)/float64(len(calls)), rec.events-n, elapsed.Round(time.Minute), kills, outcomes)
+			// A record is only sent again as part of a killed run's page, re-sent by the next run.
+			killed := outcomes["killed: cancelled"] + outcomes["killed: lease lost"]
+			if resent := rec.events - n; resent > killed*ultracartapi.MaxLimit {
+				t.Fatalf("%d records re-sent after %d kills", resent, killed)
+			}
+			t.Logf("at the real 1,000/hour and 10,000/day: %.0f records/hour, %.0f records/day; cursor done %d, estimated %d",
 				float64(n)/float64(len(calls))*1000, float64(n)/float64(len(calls))*10000, cur.Done, cur.Estimated)
 			if !cur.CaughtUp || cur.Done < n {
 				t.Fatalf("cursor after the backfill: %+v", cur)

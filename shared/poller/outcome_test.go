@@ -62,22 +62,24 @@ func TestStopsForPeople(t *testing.T) {
 		{"app disabled (410)", ultracartapi.Credentials{SimpleKey: "k"}, true, poller.StatusDisabled},
 		{"credentials refused (401)", ultracartapi.Credentials{SimpleKey: "wrong"}, false, poller.StatusUnauthorized},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, ultracartfake.Options{Orders: 50, SimpleKey: "k"}, tc.creds, poller.Options{})
-			f.fake.SetDisabled(tc.disable)
-			res := f.run(t, poller.Orders, 15*time.Minute)
-			if res.Outcome != poller.Stopped || res.Cursor.Status != tc.wantStatus || res.Cursor.LastError == "" {
-				t.Fatalf("outcome %s, status %q, last error %q", res.Outcome, res.Cursor.Status, res.Cursor.LastError)
-			}
-			calls := len(f.fake.Calls())
-			if res := f.run(t, poller.Orders, 15*time.Minute); res.Outcome != poller.Stopped || len(f.fake.Calls()) != calls {
-				t.Fatalf("a stopped stream ran again: %s, %d calls", res.Outcome, len(f.fake.Calls())-calls)
-			}
-			cur, _, err := poller.LoadCursor(context.Background(), f.st, "acme", poller.Orders)
-			if err != nil || cur.Status != tc.wantStatus {
-				t.Fatalf("stored cursor status %q (%v)", cur.Status, err)
-			}
-		})
+		for _, stream := range poller.Streams() {
+			t.Run(tc.name+", "+stream, func(t *testing.T) {
+				f := newFixture(t, ultracartfake.Options{Orders: 50, AutoOrders: 50, Customers: 50, Items: 50, SimpleKey: "k"}, tc.creds, poller.Options{})
+				f.fake.SetDisabled(tc.disable)
+				res := f.run(t, stream, 15*time.Minute)
+				if res.Outcome != poller.Stopped || res.Cursor.Status != tc.wantStatus || res.Cursor.LastError == "" || len(f.rec.perOrder) != 0 {
+					t.Fatalf("outcome %s, status %q, last error %q, %d records", res.Outcome, res.Cursor.Status, res.Cursor.LastError, len(f.rec.perOrder))
+				}
+				calls := len(f.fake.Calls())
+				if res := f.run(t, stream, 15*time.Minute); res.Outcome != poller.Stopped || len(f.fake.Calls()) != calls {
+					t.Fatalf("a stopped stream ran again: %s, %d calls", res.Outcome, len(f.fake.Calls())-calls)
+				}
+				cur, _, err := poller.LoadCursor(context.Background(), f.st, "acme", stream)
+				if err != nil || cur.Status != tc.wantStatus {
+					t.Fatalf("stored cursor status %q (%v)", cur.Status, err)
+				}
+			})
+		}
 	}
 }
 
@@ -85,7 +87,7 @@ func TestSecondPollerIsBusy(t *testing.T) {
 	f := newFixture(t, ultracartfake.Options{Orders: 1000, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{})
 	var second []poller.Outcome
 	f.fake.OnRequest(func(context.Context, ultracartfake.Call) {
-		for _, stream := range []string{poller.Orders, poller.Refunds} {
+		for _, stream := range poller.Streams() {
 			res, err := f.eng.Run(context.Background(), poller.Job{Account: "acme", Stream: stream}, f.clk.Now().Add(time.Hour))
 			if err != nil {
 				t.Error(err)
@@ -139,40 +141,44 @@ func TestBudgetContinues(t *testing.T) {
 }
 
 func TestBacksOffOn429(t *testing.T) {
-	// UltraCart's own bucket is stricter than the one configured here, as when another
-	// application shares the merchant's limit.
-	f := newFixture(t, ultracartfake.Options{Orders: 2000, SimpleKey: "k", Rate: 3, Window: time.Hour},
-		ultracartapi.Credentials{SimpleKey: "k"},
-		poller.Options{Hour: ratelimit.Limit{Requests: 100, Window: time.Hour}, Backoff: 10 * time.Minute})
-	var last poller.Result
-	for i := 0; ; i++ {
-		last = f.run(t, poller.Orders, time.Hour)
-		if last.Outcome == poller.CaughtUp {
-			break
-		}
-		if last.Outcome != poller.Later || i > 200 {
-			t.Fatalf("run %d: %s", i, last.Outcome)
-		}
-		f.clk.Set(last.NextRunAt)
+	for _, stream := range []string{poller.Orders, poller.Customers} {
+		t.Run(stream, func(t *testing.T) {
+			// UltraCart's own bucket is stricter than the one configured here, as when another
+			// application shares the merchant's limit.
+			f := newFixture(t, ultracartfake.Options{Orders: 2000, Customers: 2000, SimpleKey: "k", Rate: 3, Window: time.Hour},
+				ultracartapi.Credentials{SimpleKey: "k"},
+				poller.Options{Hour: ratelimit.Limit{Requests: 100, Window: time.Hour}, Backoff: 10 * time.Minute})
+			var last poller.Result
+			for i := 0; ; i++ {
+				last = f.run(t, stream, time.Hour)
+				if last.Outcome == poller.CaughtUp {
+					break
+				}
+				if last.Outcome != poller.Later || i > 200 {
+					t.Fatalf("run %d: %s", i, last.Outcome)
+				}
+				f.clk.Set(last.NextRunAt)
+			}
+			if len(f.rec.perOrder) != 2000 || f.rec.events != 2000 {
+				t.Fatalf("%d distinct records, %d events", len(f.rec.perOrder), f.rec.events)
+			}
+			if f.fake.OverRate() == 0 {
+				t.Fatal("the test never hit UltraCart's 429")
+			}
+			calls := f.fake.Calls()
+			refused := 0
+			for i, c := range calls {
+				if c.Status != 429 {
+					continue
+				}
+				refused++
+				if i+1 < len(calls) && calls[i+1].At.Sub(c.At) < 10*time.Minute {
+					t.Fatalf("request %d came %s after a 429", i+1, calls[i+1].At.Sub(c.At))
+				}
+			}
+			t.Logf("%d requests, %d refused with 429", len(calls), refused)
+		})
 	}
-	if len(f.rec.perOrder) != 2000 || f.rec.events != 2000 {
-		t.Fatalf("%d distinct orders, %d events", len(f.rec.perOrder), f.rec.events)
-	}
-	if f.fake.OverRate() == 0 {
-		t.Fatal("the test never hit UltraCart's 429")
-	}
-	calls := f.fake.Calls()
-	refused := 0
-	for i, c := range calls {
-		if c.Status != 429 {
-			continue
-		}
-		refused++
-		if i+1 < len(calls) && calls[i+1].At.Sub(c.At) < 10*time.Minute {
-			t.Fatalf("request %d came %s after a 429", i+1, calls[i+1].At.Sub(c.At))
-		}
-	}
-	t.Logf("%d requests, %d refused with 429", len(calls), refused)
 }
 
 func TestRefundsStream(t *testing.T) {

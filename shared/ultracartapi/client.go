@@ -34,9 +34,6 @@ const MaxLimit = 200
 // UltraCart's own expansion names. Without it the query returns bare order headers.
 const OrderExpansion = "affiliate,auto_order,billing,checkout,coupon,customer_profile,item,marketing,payment,shipping,summary,utms"
 
-// AutoOrderExpansion asks for an auto order's items and its original order, as ingest reads them.
-const AutoOrderExpansion = "items,original_order,original_order.billing,original_order.item,original_order.summary"
-
 // timeLayout is ISO-8601 with milliseconds and an offset, as UltraCart's samples send dates.
 const timeLayout = "2006-01-02T15:04:05.000-07:00"
 
@@ -150,27 +147,6 @@ func (c *Client) QueryOrders(ctx context.Context, f OrderFilter, limit, offset i
 	params := pageParams(limit, offset, OrderExpansion)
 	params.Set("_sort", sort)
 	return c.page(ctx, http.MethodPost, "/order/orders/query", params, body, "orders")
-}
-
-// AutoOrdersSince lists auto orders created or modified since t (GET /auto_order/auto_orders).
-func (c *Client) AutoOrdersSince(ctx context.Context, since time.Time, limit, offset int) (Page, error) {
-	params := pageParams(limit, offset, AutoOrderExpansion)
-	params.Set("_since", formatTime(since))
-	return c.page(ctx, http.MethodGet, "/auto_order/auto_orders", params, nil, "auto_orders")
-}
-
-// CustomersSince lists customers created or modified since t (GET /customer/customers).
-func (c *Client) CustomersSince(ctx context.Context, since time.Time, limit, offset int) (Page, error) {
-	params := pageParams(limit, offset, "billing,shipping")
-	params.Set("_since", formatTime(since))
-	return c.page(ctx, http.MethodGet, "/customer/customers", params, nil, "customers")
-}
-
-// ItemsSince lists items created or modified since t (GET /item/items).
-func (c *Client) ItemsSince(ctx context.Context, since time.Time, limit, offset int) (Page, error) {
-	params := pageParams(limit, offset, "pricing")
-	params.Set("_since", formatTime(since))
-	return c.page(ctx, http.MethodGet, "/item/items", params, nil, "items")
 }
 
 func pageParams(limit, offset int, expand string) url.Values {

@@ -1,5 +1,6 @@
 // Package ultracartfake is an in-process stand-in for UltraCart's REST API: the order query
-// over a deterministic set of generated orders, with UltraCart's authentication, pagination,
+// over a deterministic set of generated orders and the "_since" listings of auto orders,
+// customers and items (lists.go), with UltraCart's authentication, pagination,
 // 429 on concurrent or too frequent requests, and 410 when the application is disabled; and,
 // for the connect flow, the OAuth authorize and token endpoints and the webhook management API
 // (oauth.go). It records every API call so tests can check what a client did, not only what it
@@ -31,6 +32,11 @@ type Options struct {
 	Spacing time.Duration
 	// RefundEvery refunds every n-th order three days after payment; 0 refunds none.
 	RefundEvery int
+	// AutoOrders, Customers and Items are how many of each the listings hold; record i is
+	// created, and last modified, at Start + i*Spacing (Modify changes it later).
+	AutoOrders int
+	Customers  int
+	Items      int
 	// BearerToken and SimpleKey are the credentials accepted; an empty one is not accepted.
 	BearerToken string
 	SimpleKey   string
@@ -62,7 +68,8 @@ type Call struct {
 	Path   string
 	Limit  int
 	Offset int
-	// Query is the decoded order query body, when there was one.
+	// Query is the decoded order query body, or a listing's URL parameters (_since, _sort,
+	// _expand).
 	Query    map[string]string
 	Status   int
 	Returned int
@@ -85,6 +92,7 @@ type Server struct {
 	overRate  int
 	onRequest func(ctx context.Context, c Call)
 	oauth     oauthState
+	lists     map[string]*listing
 }
 
 type order struct {
@@ -108,7 +116,7 @@ func New(opt Options) *Server {
 	if opt.TokenTTL <= 0 {
 		opt.TokenTTL = time.Hour
 	}
-	s := &Server{opt: opt, oauth: newOAuthState()}
+	s := &Server{opt: opt, oauth: newOAuthState(), lists: newListings(opt)}
 	s.orders = make([]order, opt.Orders)
 	for i := range s.orders {
 		s.orders[i] = makeOrder(opt, i)
@@ -201,6 +209,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost && r.URL.Path == "/rest/v2/order/orders/query" {
 		_ = json.Unmarshal(body, &c.Query)
 	}
+	if r.Method == http.MethodGet && listingPath(r.URL.Path) != "" {
+		c.Query = map[string]string{}
+		for _, k := range []string{"_since", "_sort", "_expand"} {
+			if v := r.URL.Query().Get(k); v != "" {
+				c.Query[k] = v
+			}
+		}
+	}
 	s.mu.Lock()
 	s.inflight++
 	overlap := s.inflight > 1
@@ -255,6 +271,9 @@ func (s *Server) answer(r *http.Request, c *Call, overlap bool, body []byte) (in
 	}
 	if strings.HasPrefix(r.URL.Path, "/rest/v2/webhook/webhooks") {
 		return s.webhooks(r, body)
+	}
+	if name := listingPath(r.URL.Path); name != "" && r.Method == http.MethodGet {
+		return s.list(name, r.URL.Query(), c)
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/rest/v2/order/orders/query" {
 		return http.StatusNotFound, "not implemented by the fake"
