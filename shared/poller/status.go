@@ -40,7 +40,8 @@ func Resume(ctx context.Context, st store.Store, account string, streams ...stri
 			if !found || c.Status == "" {
 				return false, false
 			}
-			if c.Began.IsZero() && c.From.IsZero() {
+			if c.Requests == 0 {
+				// Only ever stopped, never walked: start as a new stream would.
 				return true, false
 			}
 			c.Status, c.NextRunAt = "", time.Time{}
