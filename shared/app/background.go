@@ -216,8 +216,7 @@ func (a *App) PollRun(ctx context.Context, job poller.Job, deadline, since time.
 			"UltraCart has disabled the cartrelay application for this store (HTTP 410)")
 	case poller.StatusUnauthorized:
 		if conn.Kind != connections.KindOAuth || conn.RefreshToken == "" {
-			return a.connectionBroken(ctx, log, job, connections.StatusBroken,
-				"UltraCart refused the connection's credentials (HTTP 401)")
+			return a.refused(ctx, log, job, "UltraCart refused the connection's credentials (HTTP 401)")
 		}
 		// One renewal per 401: UltraCart may have revoked the access token early.
 		renewed, rerr := rot.Renew(ctx, job.Account, connections.UltraCart, conn.AccessToken)
@@ -237,12 +236,32 @@ func (a *App) PollRun(ctx context.Context, job poller.Job, deadline, since time.
 		log.Info("access token renewed after a 401; polling again")
 		res, err = a.runStream(ctx, log, renewed, job, deadline, since)
 		if err == nil && res.Outcome == poller.Stopped && res.Cursor.Status == poller.StatusUnauthorized {
-			return a.connectionBroken(ctx, log, job, connections.StatusBroken,
-				"UltraCart refused a freshly renewed access token (HTTP 401)")
+			return a.refused(ctx, log, job, "UltraCart refused a freshly renewed access token (HTTP 401)")
 		}
 		return res, err
 	}
 	return res, nil
+}
+
+// refused handles credentials UltraCart refused for job's stream. Refused for orders, the
+// connection is broken. Refused for another stream only, the credentials may simply lack read
+// access to it (a simple key made for orders, say): that stream stops with the reason, and the
+// others carry on.
+func (a *App) refused(ctx context.Context, log *slog.Logger, job poller.Job, problem string) (poller.Result, error) {
+	if job.Stream == poller.Orders {
+		return a.connectionBroken(ctx, log, job, connections.StatusBroken, problem)
+	}
+	problem += " for " + job.Stream + ", while orders may still be read: the connection probably lacks read access to " +
+		job.Stream + ". Grant it in UltraCart and connect again to poll " + job.Stream + "; the other streams carry on."
+	log.Warn("stream stopped: UltraCart refuses it", slog.String("problem", problem))
+	if err := poller.Stop(ctx, a.d.Store, job.Account, poller.StatusUnauthorized, problem, job.Stream); err != nil {
+		return poller.Result{}, fmt.Errorf("stop the stream: %w", err)
+	}
+	cur, _, err := poller.LoadCursor(ctx, a.d.Store, job.Account, job.Stream)
+	if err != nil {
+		return poller.Result{}, err
+	}
+	return poller.Result{Outcome: poller.Stopped, Cursor: cur}, nil
 }
 
 // runStream runs the engine once with conn's credentials.

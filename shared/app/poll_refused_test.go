@@ -158,3 +158,40 @@ func TestPollStopsAndTellsTheMerchantWhenUltraCartRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestPollStopsOnlyTheStreamTheCredentialsMayNotRead(t *testing.T) {
+	f := newConsoleFixture(t)
+	ctx := context.Background()
+	if resp := f.finish(f.start()); resp.StatusCode != http.StatusOK {
+		t.Fatalf("connect: %d: %s", resp.StatusCode, resp.Body)
+	}
+	f.fake.Forbid("/rest/v2/customer/")
+	res, err := f.env.App.PollRun(ctx, poller.Job{Account: "demo-store", Stream: poller.Customers}, f.clk.Now().Add(10*time.Minute), time.Time{})
+	if err != nil || res.Outcome != poller.Stopped {
+		t.Fatalf("customers: %s, %v; want stopped", res.Outcome, err)
+	}
+	// The 401 got its one renewal first, in case the token alone was at fault.
+	if n := f.fake.Rotations(); n != 1 {
+		t.Errorf("%d renewals, want 1", n)
+	}
+	if c := f.connection("demo-store"); c.Status != "" {
+		t.Errorf("the connection was marked %q for one unreadable stream", c.Status)
+	}
+	cur, _, _ := poller.LoadCursor(ctx, f.env.Store, "demo-store", poller.Customers)
+	if cur.Status != poller.StatusUnauthorized || !strings.Contains(cur.LastError, "lacks read access to customers") {
+		t.Errorf("customers cursor: status %q, last error %q", cur.Status, cur.LastError)
+	}
+	if res := f.pollOrders(); res.Outcome != poller.CaughtUp {
+		t.Errorf("orders after customers were refused: %s, want caught-up", res.Outcome)
+	}
+	for _, stream := range poller.Streams() {
+		due, err := poller.Due(ctx, f.env.Store, "demo-store", stream, f.clk.Now().Add(time.Hour))
+		if err != nil || due == (stream == poller.Customers) {
+			t.Errorf("stream %s: due in an hour %v (%v)", stream, due, err)
+		}
+	}
+	page := f.do(http.MethodGet, "/console/home", nil, nil, []string{f.session("demo-store")})
+	if !strings.Contains(page.Body, "lacks read access to customers") || strings.Contains(page.Body, "Polling has stopped") {
+		t.Errorf("dashboard: %s", page.Body)
+	}
+}

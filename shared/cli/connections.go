@@ -11,6 +11,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 )
 
 func cmdConnectionsPut(ctx context.Context, c *ctx2, args []string) error {
@@ -40,9 +41,22 @@ func cmdConnectionsPut(ctx context.Context, c *ctx2, args []string) error {
 	if _, err := c.env.Accounts.Get(ctx, pos[0]); err != nil {
 		return err
 	}
-	conn, err := c.env.Connections.Put(ctx, connections.Connection{Account: pos[0], Provider: connections.UltraCart,
-		Kind: connections.KindSimpleKey, SimpleKey: key, BaseURL: base})
+	conn, err := c.env.Connections.Get(ctx, pos[0], connections.UltraCart)
+	if errors.Is(err, connections.ErrNotFound) {
+		conn, err = connections.Connection{Account: pos[0], Provider: connections.UltraCart}, nil
+	}
 	if err != nil {
+		return err
+	}
+	// A new key replaces whatever was there (OAuth tokens included) and answers a refused
+	// connection: its problem is cleared and stopped streams resume where they were.
+	conn.Kind, conn.SimpleKey, conn.BaseURL = connections.KindSimpleKey, key, base
+	conn.AccessToken, conn.RefreshToken, conn.ExpiresAt = "", "", time.Time{}
+	conn.Status, conn.Problem, conn.ProblemAt = "", "", time.Time{}
+	if conn, err = c.env.Connections.Put(ctx, conn); err != nil {
+		return err
+	}
+	if err := poller.Resume(ctx, c.env.Store, conn.Account, poller.Streams()...); err != nil {
 		return err
 	}
 	return writeJSON(c.io.Out, map[string]any{"account": conn.Account, "provider": conn.Provider, "kind": conn.Kind,
@@ -70,6 +84,11 @@ func cmdBackfill(ctx context.Context, c *ctx2, args []string) error {
 		}
 		fmt.Fprintf(c.io.Err, "--since bounds the orders and refunds walked; auto orders, customers and items are read in full, since one unchanged for years is as current as one changed today\n")
 	}
+	acct, err := c.env.Accounts.Get(ctx, account)
+	if err != nil {
+		return err
+	}
+	hasThriveCart := acct.ThriveCart.APIKey.Reveal() != ""
 	// A stream that stops (a key without access to customers, say) does not keep the others
 	// from catching up; its error is reported with the rest at the end.
 	var errs []error
@@ -78,15 +97,76 @@ func cmdBackfill(ctx context.Context, c *ctx2, args []string) error {
 		if err == nil {
 			continue
 		}
+		if errors.Is(err, errNoConnection) && hasThriveCart {
+			fmt.Fprintf(c.io.Err, "%v; backfilling ThriveCart only\n", err)
+			break
+		}
 		if ctx.Err() != nil || errors.Is(err, errNoConnection) {
 			return err
 		}
 		errs = append(errs, err)
 	}
+	if hasThriveCart {
+		if err := c.backfillThriveCart(ctx, account); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
 	if err := printCursors(ctx, c, account); err != nil {
 		return err
 	}
 	return errors.Join(errs...)
+}
+
+// backfillThriveCart walks the account's ThriveCart transactions to the present, with a
+// progress bar, or follows the process that holds the walk's lease.
+func (c *ctx2) backfillThriveCart(ctx context.Context, account string) error {
+	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(c.io.Err),
+		progressbar.OptionSetDescription(account+" thrivecart "+tcpoll.Stream), progressbar.OptionShowCount(),
+		progressbar.OptionSetItsString("transactions"), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond))
+	defer fmt.Fprintln(c.io.Err)
+	show := func(cur tcpoll.Cursor) {
+		if cur.Estimated > 0 && bar.GetMax64() != max(cur.Estimated, cur.Done) {
+			bar.ChangeMax64(max(cur.Estimated, cur.Done))
+		}
+		_ = bar.Set64(cur.Done)
+	}
+	for {
+		res, err := c.env.App.ThriveCartPollRun(ctx, account, c.io.Clock.Now().Add(5*time.Minute))
+		if err != nil {
+			return err
+		}
+		show(res.Cursor)
+		switch res.Outcome {
+		case tcpoll.CaughtUp:
+			return nil
+		case tcpoll.Later:
+			return fmt.Errorf("%s thrivecart: paused until %s to stay within ThriveCart's request limit (%s); it resumes on its own",
+				account, res.NextRunAt.UTC().Format(time.RFC3339), res.Cursor.LastError)
+		case tcpoll.Stopped:
+			msg := tcpoll.StatusMessage(res.Cursor.Status)
+			if msg == "" {
+				msg = res.Cursor.LastError
+			}
+			return fmt.Errorf("%s thrivecart: stopped (%s): %s", account, res.Cursor.Status, msg)
+		case tcpoll.Busy:
+			cur, _, err := tcpoll.LoadCursor(ctx, c.env.Store, account)
+			if err != nil {
+				return err
+			}
+			show(cur)
+			if cur.CaughtUp {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+	}
 }
 
 // errNoConnection marks a backfill of an account that has no UltraCart connection.
@@ -160,13 +240,23 @@ func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since
 	}
 }
 
+// printCursors prints every stream's cursor: UltraCart's, then ThriveCart's.
 func printCursors(ctx context.Context, c *ctx2, account string) error {
-	var out []poller.Cursor
+	var out []any
 	for _, stream := range poller.Streams() {
 		cur, _, err := poller.LoadCursor(ctx, c.env.Store, account, stream)
 		if err != nil {
 			return err
 		}
+		out = append(out, cur)
+	}
+	// ThriveCart's, once its walk has run (every account gets one; without a key it only
+	// says so).
+	cur, found, err := tcpoll.LoadCursor(ctx, c.env.Store, account)
+	if err != nil {
+		return err
+	}
+	if found {
 		out = append(out, cur)
 	}
 	return writeJSON(c.io.Out, out)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
+	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartfake"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 )
 
@@ -77,4 +79,41 @@ func TestBackfillWalksHistoryThenServeIngestsIt(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		return len(lines) == n, fmt.Sprintf("%d orders stored", len(lines))
 	})
+}
+
+// TestBackfillThriveCartOnly backfills an account that has a ThriveCart API key and no UltraCart
+// connection: the ThriveCart walk runs to the present and its cursor is printed.
+func TestBackfillThriveCartOnly(t *testing.T) {
+	data := t.TempDir()
+	tc := thrivecartfake.New("acme", "tc-key")
+	t.Cleanup(tc.Close)
+	var txs []thrivecartapi.Transaction
+	for i := range 250 {
+		at := time.Now().Add(-time.Duration(250-i) * time.Hour)
+		txs = append(txs, thrivecartapi.Transaction{EventID: thrivecartapi.Flex(fmt.Sprint(1000 + i)),
+			Timestamp: thrivecartapi.Flex(fmt.Sprint(at.Unix())), TransactionType: "rebill", ItemType: "product", ItemID: "7",
+			Amount: "1500", OrderID: thrivecartapi.Flex(fmt.Sprint(9000 + i)), InvoiceID: thrivecartapi.Flex(fmt.Sprintf("%09d-2", i)),
+			Currency: "USD", Customer: thrivecartapi.Customer{Name: "Lee Ray", Email: fmt.Sprintf("lee%d@example.com", i)}})
+	}
+	tc.Add("acme", txs...)
+	t.Setenv("THRIVECART_BASE_URL", tc.URL)
+	putAccount(t, data, "acme", strings.Replace(testAccount, `"thrivecart":{"secret":"tc-word"}`,
+		`"thrivecart":{"secret":"tc-word","api_key":"tc-key"}`, 1))
+	out, code := runCLI(t, data, "backfill", "acme")
+	if code != 0 {
+		t.Fatalf("backfill exited %d: %s", code, out)
+	}
+	var cursors []struct {
+		Source   string `json:"source"`
+		Stream   string `json:"stream"`
+		Done     int64  `json:"done"`
+		CaughtUp bool   `json:"caught_up"`
+	}
+	if err := json.Unmarshal([]byte(out), &cursors); err != nil || len(cursors) == 0 {
+		t.Fatalf("backfill output %q: %v", out, err)
+	}
+	last := cursors[len(cursors)-1]
+	if last.Source != "thrivecart" || last.Stream != "transactions" || last.Done != 250 || !last.CaughtUp {
+		t.Fatalf("thrivecart cursor %+v, want 250 transactions caught up", last)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,6 +89,7 @@ type Server struct {
 	calls     []Call
 	admitted  []time.Time
 	disabled  bool
+	forbidden []string // path prefixes the credentials may not read
 	overlaps  int
 	overRate  int
 	onRequest func(ctx context.Context, c Call)
@@ -259,7 +261,11 @@ func (s *Server) answer(r *http.Request, c *Call, overlap bool, body []byte) (in
 	}
 	s.mu.Lock()
 	disabled := s.disabled
+	forbidden := slices.ContainsFunc(s.forbidden, func(p string) bool { return strings.HasPrefix(r.URL.Path, p) })
 	s.mu.Unlock()
+	if forbidden {
+		return http.StatusUnauthorized, "permission denied for this resource"
+	}
 	if disabled {
 		return http.StatusGone, "application disabled"
 	}

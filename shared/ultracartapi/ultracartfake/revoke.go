@@ -7,3 +7,11 @@ func (s *Server) RevokeAccessTokens() {
 	defer s.mu.Unlock()
 	clear(s.oauth.access)
 }
+
+// Forbid makes requests under the path prefix (such as "/rest/v2/customer/") answer 401, as
+// UltraCart does for credentials without read access to that resource.
+func (s *Server) Forbid(prefix string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forbidden = append(s.forbidden, prefix)
+}
