@@ -86,6 +86,12 @@ type Options struct {
 	Hour ratelimit.Limit
 	Day  ratelimit.Limit
 	// Retries is how many times a failing request is repeated within one run (3).
+	// Scope is who shares the buckets and the lease: ScopeAccount (the default) gives each
+	// account its own, ScopeApp one for every account of this deployment. UltraCart enforces
+	// its limits "per authorized application and per IP" without saying whether an application
+	// authorized by several stores gets one budget or one per store; ScopeApp is the safe
+	// reading when a deployment serves many stores through one OAuth application.
+	Scope   string
 	Retries int
 	// Backoff is the first wait after a 429 or a server error (30 s); it doubles per attempt,
 	// up to 15 minutes.
@@ -162,6 +168,13 @@ func New(d Deps, opt Options) (*Engine, error) {
 	if err := opt.Hour.Valid(); err != nil {
 		return nil, fmt.Errorf("poller: hourly limit: %w", err)
 	}
+	switch opt.Scope {
+	case "":
+		opt.Scope = ScopeAccount
+	case ScopeAccount, ScopeApp:
+	default:
+		return nil, fmt.Errorf("poller: scope %q is neither %q nor %q", opt.Scope, ScopeAccount, ScopeApp)
+	}
 	if err := opt.Day.Valid(); err != nil {
 		return nil, fmt.Errorf("poller: daily limit: %w", err)
 	}
@@ -210,9 +223,28 @@ type Result struct {
 	Cursor    Cursor
 }
 
+// Scopes of the UltraCart request budget and lease (Options.Scope).
+const (
+	ScopeAccount = "account"
+	ScopeApp     = "app"
+)
+
 // RateLimitKeys are the partitions of the account's shared UltraCart buckets.
 func RateLimitKeys(account string) (hour, day string) {
 	return "A#" + account + "#R#ultracart:hour", "A#" + account + "#R#ultracart:day"
+}
+
+// appPK is the partition of the deployment-wide buckets and lease under ScopeApp.
+const appPK = "APP#" + Source
+
+// limits returns the partitions of the hourly and daily buckets and of the lease that a run
+// for account shares with others under the engine's scope.
+func (o Options) limits(account string) (hour, day, lease string) {
+	if o.Scope == ScopeApp {
+		return appPK + "#R#hour", appPK + "#R#day", appPK
+	}
+	hour, day = RateLimitKeys(account)
+	return hour, day, AccountPK(account)
 }
 
 // run is the state of one Run.
@@ -240,7 +272,8 @@ func (e *Engine) Run(ctx context.Context, job Job, deadline time.Time) (Result, 
 	}
 	r := &run{e: e, job: job, stream: s, deadline: deadline,
 		log: e.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))}
-	r.lease = &lease{st: e.d.Store, clk: e.d.Clock, key: store.Key{PK: AccountPK(job.Account), SK: LeaseSK},
+	hourPK, dayPK, leasePK := e.opt.limits(job.Account)
+	r.lease = &lease{st: e.d.Store, clk: e.d.Clock, key: store.Key{PK: leasePK, SK: LeaseSK},
 		ttl: e.opt.LeaseTTL, owner: newOwner(), stream: job.Stream}
 	if err := r.lease.acquire(ctx); err != nil {
 		if errors.Is(err, ErrBusy) {
@@ -249,7 +282,6 @@ func (e *Engine) Run(ctx context.Context, job Job, deadline time.Time) (Result, 
 		return Result{}, err
 	}
 	defer r.lease.release(ctx)
-	hourPK, dayPK := RateLimitKeys(job.Account)
 	var err error
 	if r.hour, err = ratelimit.NewShared(e.d.Store, e.d.Clock, hourPK, e.opt.Hour); err != nil {
 		return Result{}, err

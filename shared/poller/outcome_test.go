@@ -254,3 +254,45 @@ func TestDue(t *testing.T) {
 		t.Fatal("a disabled stream is due")
 	}
 }
+
+// TestScopeDecidesWhoShares starts a second store's poller while the first one's request is in
+// flight: with a lease per account it goes ahead (here into the fake's refusal of concurrent
+// requests, as both share one fake), with one lease for the whole deployment it is Busy before
+// it sends anything.
+func TestScopeDecidesWhoShares(t *testing.T) {
+	for _, tc := range []struct {
+		scope string
+		busy  bool
+	}{
+		{poller.ScopeAccount, false},
+		{poller.ScopeApp, true},
+	} {
+		t.Run(tc.scope, func(t *testing.T) {
+			f := newFixture(t, ultracartfake.Options{Orders: 10, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"},
+				poller.Options{Scope: tc.scope, Retries: 1})
+			var other []poller.Outcome
+			f.fake.OnRequest(func(ctx context.Context, _ ultracartfake.Call) {
+				f.fake.OnRequest(nil)
+				res, err := f.eng.Run(context.WithoutCancel(ctx), poller.Job{Account: "bolt", Stream: poller.Orders}, f.clk.Now().Add(time.Hour))
+				if err != nil {
+					t.Error(err)
+				}
+				other = append(other, res.Outcome)
+			})
+			calls := len(f.fake.Calls())
+			if res := f.run(t, poller.Orders, time.Hour); res.Outcome != poller.CaughtUp {
+				t.Fatalf("first poller: %s", res.Outcome)
+			}
+			if len(other) != 1 || (other[0] == poller.Busy) != tc.busy {
+				t.Fatalf("the other store's poller: %v, want busy %v", other, tc.busy)
+			}
+			if tc.busy && f.fake.Overlaps() != 0 {
+				t.Errorf("%d concurrent requests under one deployment-wide lease (%d calls)", f.fake.Overlaps(), len(f.fake.Calls())-calls)
+			}
+		})
+	}
+	if _, err := poller.New(poller.Deps{Store: newStore(t, clock.NewFake(t0)), Source: ultracartapi.New("http://127.0.0.1:1", ultracartapi.Credentials{}, nil),
+		Sink: func(context.Context, poller.Batch) error { return nil }}, poller.Options{Scope: "ip"}); err == nil {
+		t.Error("an unknown scope was accepted")
+	}
+}

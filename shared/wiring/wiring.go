@@ -325,5 +325,13 @@ func PollOptionsFromEnv(getenv func(string) string, o poller.Options) (poller.Op
 		}
 		*v.dst = ratelimit.Limit{Requests: n, Window: v.window}
 	}
+	switch scope := getenv("ULTRACART_RATE_SCOPE"); scope {
+	case "":
+	case poller.ScopeAccount, poller.ScopeApp:
+		o.Scope = scope
+	default:
+		return o, fmt.Errorf("ULTRACART_RATE_SCOPE must be %q (each store's connection has its own request budget) or %q (every store of this deployment shares one); got %q",
+			poller.ScopeAccount, poller.ScopeApp, scope)
+	}
 	return o, nil
 }
