@@ -123,16 +123,9 @@ func cmdBackfill(ctx context.Context, c *ctx2, args []string) error {
 // backfillThriveCart walks the account's ThriveCart transactions to the present, with a
 // progress bar, or follows the process that holds the walk's lease.
 func (c *ctx2) backfillThriveCart(ctx context.Context, account string) error {
-	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(c.io.Err),
-		progressbar.OptionSetDescription(account+" thrivecart "+tcpoll.Stream), progressbar.OptionShowCount(),
-		progressbar.OptionSetItsString("transactions"), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond))
+	progress := c.progress(account+" thrivecart "+tcpoll.Stream, "transactions")
 	defer fmt.Fprintln(c.io.Err)
-	show := func(cur tcpoll.Cursor) {
-		if cur.Estimated > 0 && bar.GetMax64() != max(cur.Estimated, cur.Done) {
-			bar.ChangeMax64(max(cur.Estimated, cur.Done))
-		}
-		_ = bar.Set64(cur.Done)
-	}
+	show := func(cur tcpoll.Cursor) { progress(cur.Done, cur.Estimated) }
 	for {
 		res, err := c.env.App.ThriveCartPollRun(ctx, account, c.io.Clock.Now().Add(5*time.Minute))
 		if err != nil {
@@ -169,6 +162,20 @@ func (c *ctx2) backfillThriveCart(ctx context.Context, account string) error {
 	}
 }
 
+// progress starts a progress bar on stderr and returns the function that moves it: done of an
+// estimated total, which a walk revises as it learns more (unknown while 0).
+func (c *ctx2) progress(desc, unit string) func(done, estimated int64) {
+	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(c.io.Err),
+		progressbar.OptionSetDescription(desc), progressbar.OptionShowCount(),
+		progressbar.OptionSetItsString(unit), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond))
+	return func(done, estimated int64) {
+		if estimated > 0 && bar.GetMax64() != max(estimated, done) {
+			bar.ChangeMax64(max(estimated, done))
+		}
+		_ = bar.Set64(done)
+	}
+}
+
 // errNoConnection marks a backfill of an account that has no UltraCart connection.
 var errNoConnection = errors.New("no UltraCart connection")
 
@@ -187,16 +194,9 @@ func progressUnit(stream string) string {
 // another process (serve, or the poll function) holds the stream's lease, it follows that one's
 // progress instead.
 func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since time.Time) error {
-	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(c.io.Err),
-		progressbar.OptionSetDescription(account+" "+stream), progressbar.OptionShowCount(),
-		progressbar.OptionSetItsString(progressUnit(stream)), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond))
+	progress := c.progress(account+" "+stream, progressUnit(stream))
 	defer fmt.Fprintln(c.io.Err)
-	show := func(cur poller.Cursor) {
-		if cur.Estimated > 0 && bar.GetMax64() != max(cur.Estimated, cur.Done) {
-			bar.ChangeMax64(max(cur.Estimated, cur.Done))
-		}
-		_ = bar.Set64(cur.Done)
-	}
+	show := func(cur poller.Cursor) { progress(cur.Done, cur.Estimated) }
 	for {
 		// Each run is bounded like a poll function's, so the cursor is saved and progress shows.
 		res, err := c.env.App.PollRun(ctx, poller.Job{Account: account, Stream: stream}, c.io.Clock.Now().Add(5*time.Minute), since)

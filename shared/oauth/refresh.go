@@ -2,14 +2,13 @@ package oauth
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/lease"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
@@ -91,29 +90,23 @@ func (r *Rotator) get(ctx context.Context, account, provider string, stale func(
 		if c.RefreshToken == "" {
 			return c, fmt.Errorf("%s/%s: %w", account, provider, ErrNoRefreshToken)
 		}
-		owner, ok, err := r.lease(ctx, account, provider)
-		if err != nil {
-			return c, err
-		}
-		if !ok {
+		l := lease.New(r.Store, r.clock(), leaseKey(account, provider), leaseTTL, "token refresh")
+		if err := l.Acquire(ctx); errors.Is(err, lease.ErrBusy) {
 			if err := r.sleep(ctx); err != nil {
 				return c, err
 			}
 			continue
+		} else if err != nil {
+			return c, fmt.Errorf("take the token refresh lease of %s/%s: %w", account, provider, err)
 		}
+		// Best effort: an unreleased lease only delays the next refresh until it expires.
+		defer l.Release(ctx)
 		// The lease holder before this one may have rotated between the read above and the
 		// lease; its token counts.
-		if c, err = r.Connections.Get(ctx, account, provider); err != nil {
-			r.release(ctx, account, provider, owner)
+		if c, err = r.Connections.Get(ctx, account, provider); err != nil || !stale(c) {
 			return c, err
 		}
-		if !stale(c) {
-			r.release(ctx, account, provider, owner)
-			return c, nil
-		}
-		fresh, err := r.rotate(ctx, c)
-		r.release(ctx, account, provider, owner)
-		return fresh, err
+		return r.rotate(ctx, c)
 	}
 	return connections.Connection{}, fmt.Errorf("%s/%s: %w", account, provider, ErrBusy)
 }
@@ -172,29 +165,11 @@ func leaseKey(account, provider string) store.Key {
 	return store.Key{PK: "LEASE#oauth-refresh#" + provider + "#" + account, SK: "-"}
 }
 
-// lease takes the refresh lease; the random version identifies the holder, so a release never
-// removes a lease that expired and was taken by someone else.
-func (r *Rotator) lease(ctx context.Context, account, provider string) (int64, bool, error) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	owner := int64(binary.BigEndian.Uint64(b[:]) >> 1)
-	k := leaseKey(account, provider)
-	it := store.Item{PK: k.PK, SK: k.SK, ExpiresAt: r.now().Add(leaseTTL), Version: owner, Data: []byte(`{}`)}
-	err := r.Store.Write(ctx, store.PutItem(it, store.NotExists))
-	if errors.Is(err, store.ErrConditionFailed) {
-		return 0, false, nil
+func (r *Rotator) clock() clock.Clock {
+	if r.Clock == nil {
+		return clock.System{}
 	}
-	if err != nil {
-		return 0, false, fmt.Errorf("take the token refresh lease of %s/%s: %w", account, provider, err)
-	}
-	return owner, true, nil
-}
-
-func (r *Rotator) release(ctx context.Context, account, provider string, owner int64) {
-	// Best effort: an unreleased lease only delays the next refresh until it expires. The
-	// caller's cancellation must not leave it behind, hence WithoutCancel.
-	w := store.Write{Op: store.OpDelete, Key: leaseKey(account, provider), Cond: store.VersionEquals, Expect: owner}
-	_ = r.Store.Write(context.WithoutCancel(ctx), w)
+	return r.Clock
 }
 
 func (r *Rotator) now() time.Time {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/lease"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
@@ -146,3 +147,10 @@ func Due(ctx context.Context, st store.Store, account, stream string, now time.T
 	}
 	return false, fmt.Errorf("read lease of %s: %w", account, err)
 }
+
+// ErrBusy is returned when another process holds the connection's lease.
+var ErrBusy = lease.ErrBusy
+
+// ErrLeaseLost is returned when the lease expired or was taken while this process worked; it
+// stops at once, because another poller may already be requesting.
+var ErrLeaseLost = lease.ErrLost

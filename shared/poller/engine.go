@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/lease"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
@@ -253,7 +254,7 @@ type run struct {
 	job      Job
 	stream   stream
 	deadline time.Time
-	lease    *lease
+	lease    *lease.Lease
 	hour     *ratelimit.Shared
 	day      *ratelimit.Shared
 	cur      Cursor
@@ -273,15 +274,14 @@ func (e *Engine) Run(ctx context.Context, job Job, deadline time.Time) (Result, 
 	r := &run{e: e, job: job, stream: s, deadline: deadline,
 		log: e.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))}
 	hourPK, dayPK, leasePK := e.opt.limits(job.Account)
-	r.lease = &lease{st: e.d.Store, clk: e.d.Clock, key: store.Key{PK: leasePK, SK: LeaseSK},
-		ttl: e.opt.LeaseTTL, owner: newOwner(), stream: job.Stream}
-	if err := r.lease.acquire(ctx); err != nil {
+	r.lease = lease.New(e.d.Store, e.d.Clock, store.Key{PK: leasePK, SK: LeaseSK}, e.opt.LeaseTTL, "stream "+job.Stream)
+	if err := r.lease.Acquire(ctx); err != nil {
 		if errors.Is(err, ErrBusy) {
 			return Result{Outcome: Busy}, nil
 		}
 		return Result{}, err
 	}
-	defer r.lease.release(ctx)
+	defer r.lease.Release(ctx)
 	var err error
 	if r.hour, err = ratelimit.NewShared(e.d.Store, e.d.Clock, hourPK, e.opt.Hour); err != nil {
 		return Result{}, err
@@ -324,7 +324,7 @@ func (r *run) walk(ctx context.Context) error {
 			r.res.Outcome, r.res.NextRunAt = Continue, now
 			return r.save(ctx)
 		}
-		if err := r.lease.renew(ctx); err != nil {
+		if err := r.lease.Renew(ctx); err != nil {
 			return err
 		}
 		if wait, err := r.admit(ctx); err != nil {
@@ -450,7 +450,7 @@ func (r *run) sleep(ctx context.Context, d time.Duration) error {
 		if err := r.e.d.Sleep(ctx, s); err != nil {
 			return err
 		}
-		if err := r.lease.renew(ctx); err != nil {
+		if err := r.lease.Renew(ctx); err != nil {
 			return err
 		}
 		d -= s
@@ -465,7 +465,7 @@ func (r *run) save(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	renew := r.lease.renewWrite()
+	renew := r.lease.RenewWrite()
 	if err := r.e.d.Store.Transact(ctx, []store.Write{w, renew}); err != nil {
 		var te *store.TransactionError
 		if errors.As(err, &te) {
@@ -481,6 +481,6 @@ func (r *run) save(ctx context.Context) error {
 		return fmt.Errorf("save cursor %s/%s: %w", r.job.Account, r.job.Stream, err)
 	}
 	r.cur = next
-	r.lease.version++
+	r.lease.Renewed()
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/lease"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
@@ -244,3 +245,9 @@ func pruneSeen(s []Seen, floor time.Time) []Seen {
 func hasID(s []Seen, id string) bool {
 	return slices.ContainsFunc(s, func(x Seen) bool { return x.ID == id })
 }
+
+// ErrBusy is returned when another process holds the account's lease.
+var ErrBusy = lease.ErrBusy
+
+// ErrLeaseLost is returned when the lease expired or was taken while this process worked.
+var ErrLeaseLost = lease.ErrLost

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/lease"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
@@ -188,7 +189,7 @@ type run struct {
 	job      Job
 	key      string
 	deadline time.Time
-	lease    *lease
+	lease    *lease.Lease
 	bucket   *ratelimit.Shared
 	cur      Cursor
 	res      Result
@@ -204,14 +205,14 @@ func (e *Engine) Run(ctx context.Context, job Job, deadline time.Time) (Result, 
 		return Result{}, errors.New("tcpoll: the job names no account")
 	}
 	r := &run{e: e, job: job, deadline: deadline, log: e.d.Log.With(slog.String("account", job.Account), slog.String("source", Source))}
-	r.lease = newLease(e.d.Store, e.d.Clock, job.Account, e.opt.LeaseTTL)
-	if err := r.lease.acquire(ctx); err != nil {
+	r.lease = lease.New(e.d.Store, e.d.Clock, store.Key{PK: AccountPK(job.Account), SK: LeaseSK}, e.opt.LeaseTTL, "thrivecart transactions")
+	if err := r.lease.Acquire(ctx); err != nil {
 		if errors.Is(err, ErrBusy) {
 			return Result{Outcome: Busy}, nil
 		}
 		return Result{}, err
 	}
-	defer r.lease.release(ctx)
+	defer r.lease.Release(ctx)
 	var err error
 	if r.bucket, err = ratelimit.NewShared(e.d.Store, e.d.Clock, RateLimitKey(job.Account), e.opt.Minute); err != nil {
 		return Result{}, err
@@ -260,7 +261,7 @@ func (r *run) walk(ctx context.Context) error {
 			r.res.Outcome, r.res.NextRunAt = Continue, now
 			return r.save(ctx)
 		}
-		if err := r.lease.renew(ctx); err != nil {
+		if err := r.lease.Renew(ctx); err != nil {
 			return err
 		}
 		if wait, err := r.admit(ctx); err != nil {
@@ -538,7 +539,7 @@ func (r *run) sleep(ctx context.Context, d time.Duration) error {
 		if err := r.e.d.Sleep(ctx, s); err != nil {
 			return err
 		}
-		if err := r.lease.renew(ctx); err != nil {
+		if err := r.lease.Renew(ctx); err != nil {
 			return err
 		}
 		d -= s
@@ -553,7 +554,7 @@ func (r *run) save(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.e.d.Store.Transact(ctx, []store.Write{w, r.lease.renewWrite()}); err != nil {
+	if err := r.e.d.Store.Transact(ctx, []store.Write{w, r.lease.RenewWrite()}); err != nil {
 		var te *store.TransactionError
 		if errors.As(err, &te) {
 			for _, f := range te.Failed {
@@ -568,6 +569,6 @@ func (r *run) save(ctx context.Context) error {
 		return fmt.Errorf("save thrivecart cursor of %s: %w", r.job.Account, err)
 	}
 	r.cur = next
-	r.lease.version++
+	r.lease.Renewed()
 	return nil
 }

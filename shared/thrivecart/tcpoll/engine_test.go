@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/lease"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/testenv"
@@ -365,8 +366,8 @@ func TestSharedBucketAcrossEngines(t *testing.T) {
 
 func TestBusy(t *testing.T) {
 	e := newEnv(t)
-	l := newLease(e.st, e.clk, acct, 5*time.Minute)
-	if err := l.acquire(context.Background()); err != nil {
+	l := lease.New(e.st, e.clk, store.Key{PK: AccountPK(acct), SK: LeaseSK}, 5*time.Minute, "test")
+	if err := l.Acquire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	res, err := e.engine().Run(context.Background(), Job{Account: acct}, e.clk.Now().Add(time.Minute))
