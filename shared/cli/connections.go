@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/clock"
+
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/cartrelay/cartrelay/shared/connections"
@@ -150,13 +152,8 @@ func (c *ctx2) backfillThriveCart(ctx context.Context, account string) error {
 				return err
 			}
 			show(cur)
-			if cur.CaughtUp {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Second):
+			if done, err := followed(ctx, cur.CaughtUp); done || err != nil {
+				return err
 			}
 		}
 	}
@@ -174,6 +171,15 @@ func (c *ctx2) progress(desc, unit string) func(done, estimated int64) {
 		}
 		_ = bar.Set64(done)
 	}
+}
+
+// followed is one step of following a walk another process runs: done once it caught up,
+// otherwise it waits a second before the next look.
+func followed(ctx context.Context, caughtUp bool) (done bool, err error) {
+	if caughtUp {
+		return true, nil
+	}
+	return false, clock.Sleep(ctx, time.Second)
 }
 
 // errNoConnection marks a backfill of an account that has no UltraCart connection.
@@ -228,13 +234,8 @@ func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since
 				return err
 			}
 			show(cur)
-			if cur.CaughtUp {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Second):
+			if done, err := followed(ctx, cur.CaughtUp); done || err != nil {
+				return err
 			}
 		}
 	}

@@ -91,7 +91,7 @@ func New(d Deps) (*Destination, error) {
 		d.MaxInlineWait = defaultMaxInlineWait
 	}
 	if d.Sleep == nil {
-		d.Sleep = sleepCtx
+		d.Sleep = clock.Sleep
 	}
 	limits := DefaultLimits()
 	for k, v := range d.Limits {
@@ -107,17 +107,6 @@ func New(d Deps) (*Destination, error) {
 	return &Destination{store: d.Store, clk: d.Clock, log: d.Log, http: d.HTTP, publicBase: base, limits: limits,
 		maxInlineWait: d.MaxInlineWait, sleep: d.Sleep, timers: timers.New(d.Store, d.Clock, timers.Options{}),
 		history: history.New(d.Store), asked: reviews.NewAsked(d.Store)}, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Name implements deliver.Destination.

@@ -55,7 +55,7 @@ func New(o Options) *Destination {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = clock.Sleep
 	}
 	if o.MaxWait <= 0 {
 		o.MaxWait = 10 * time.Second
@@ -67,17 +67,6 @@ func New(o Options) *Destination {
 		o.Retries = 2
 	}
 	return &Destination{o: o}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Name implements deliver.Destination.

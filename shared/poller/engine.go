@@ -163,7 +163,7 @@ func New(d Deps, opt Options) (*Engine, error) {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	if d.Sleep == nil {
-		d.Sleep = sleepCtx
+		d.Sleep = clock.Sleep
 	}
 	opt = opt.withDefaults(d.Clock.Now())
 	if err := opt.Hour.Valid(); err != nil {
@@ -180,17 +180,6 @@ func New(d Deps, opt Options) (*Engine, error) {
 		return nil, fmt.Errorf("poller: daily limit: %w", err)
 	}
 	return &Engine{d: d, opt: opt}, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Outcome says what the caller does with the job after a run.

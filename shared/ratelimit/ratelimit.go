@@ -63,24 +63,13 @@ func NewShared(st store.Store, clk clock.Clock, pk string, limit Limit) (*Shared
 	if err := limit.Valid(); err != nil {
 		return nil, err
 	}
-	return &Shared{st: st, clk: clk, pk: pk, limit: limit, sleep: sleepCtx}, nil
+	return &Shared{st: st, clk: clk, pk: pk, limit: limit, sleep: clock.Sleep}, nil
 }
 
 // WithSleep replaces how the limiter waits (for tests on a fake clock).
 func (s *Shared) WithSleep(f func(ctx context.Context, d time.Duration) error) *Shared {
 	s.sleep = f
 	return s
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 type bucketDoc struct {

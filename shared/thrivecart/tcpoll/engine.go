@@ -24,6 +24,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/poller"
+
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/lease"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
@@ -134,7 +136,7 @@ func New(d Deps, opt Options) (*Engine, error) {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	if d.Sleep == nil {
-		d.Sleep = sleepCtx
+		d.Sleep = clock.Sleep
 	}
 	opt = opt.withDefaults()
 	if err := opt.Minute.Valid(); err != nil {
@@ -143,37 +145,19 @@ func New(d Deps, opt Options) (*Engine, error) {
 	return &Engine{d: d, opt: opt}, nil
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// Outcome says what the caller does with the job after a run; the same outcomes as
+// UltraCart's poller, so the poll consumer and backfill treat both sources alike.
+type Outcome = poller.Outcome
 
-// Outcome says what the caller does with the job after a run.
-type Outcome int
-
+// Outcomes; Stopped means ThriveCart refused the key or there is none, so the merchant must
+// act (Cursor.Status, StatusMessage).
 const (
-	// CaughtUp: the walk reached the present; the schedule starts it again at NextRunAt.
-	CaughtUp Outcome = iota
-	// Continue: the time budget ran out mid-walk; re-enqueue the job at once.
-	Continue
-	// Later: the rate budget or repeated failures stop the walk until NextRunAt.
-	Later
-	// Stopped: ThriveCart refused the key, or there is none; the merchant must act
-	// (Cursor.Status, StatusMessage).
-	Stopped
-	// Busy: another poller holds the lease; that one carries on.
-	Busy
+	CaughtUp = poller.CaughtUp
+	Continue = poller.Continue
+	Later    = poller.Later
+	Stopped  = poller.Stopped
+	Busy     = poller.Busy
 )
-
-func (o Outcome) String() string {
-	return [...]string{"caught-up", "continue", "later", "stopped", "busy"}[o]
-}
 
 // Result reports one run.
 type Result struct {
