@@ -112,3 +112,39 @@ func (l *Lease) Release(ctx context.Context) {
 	defer cancel()
 	_ = l.st.Write(ctx, store.Write{Op: store.OpDelete, Key: l.key, Cond: store.VersionEquals, Expect: l.version})
 }
+
+// Commit writes w together with a renewal of the lease in one transaction, so a holder that
+// lost the lease can never make the write. It returns ErrLost when the lease failed, and w's
+// own failure (store.ErrConditionFailed for its condition) otherwise.
+func (l *Lease) Commit(ctx context.Context, w store.Write) error {
+	if err := l.st.Transact(ctx, []store.Write{w, l.RenewWrite()}); err != nil {
+		var te *store.TransactionError
+		if errors.As(err, &te) {
+			for _, f := range te.Failed {
+				if f.Index == 1 {
+					return ErrLost
+				}
+			}
+		}
+		return err
+	}
+	l.Renewed()
+	return nil
+}
+
+// Sleep waits d with sleep in steps of a third of the lease's lifetime, renewing the lease
+// after each, so a long wait (for a rate budget, say) never lets it lapse.
+func (l *Lease) Sleep(ctx context.Context, d time.Duration, sleep func(context.Context, time.Duration) error) error {
+	step := l.ttl / 3
+	for d > 0 {
+		s := min(d, step)
+		if err := sleep(ctx, s); err != nil {
+			return err
+		}
+		if err := l.Renew(ctx); err != nil {
+			return err
+		}
+		d -= s
+	}
+	return nil
+}

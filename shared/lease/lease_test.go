@@ -44,18 +44,21 @@ func TestLease(t *testing.T) {
 	if err := a.Renew(ctx); !errors.Is(err, lease.ErrLost) {
 		t.Fatalf("renew by the old holder: %v, want ErrLost", err)
 	}
-	if err := st.Transact(ctx, []store.Write{a.RenewWrite()}); !errors.Is(err, store.ErrConditionFailed) {
-		t.Fatalf("transaction by the old holder: %v, want a failed condition", err)
+	w := store.PutItem(store.Item{PK: "A#acme", SK: "CUR#test", Data: []byte(`{}`)}, store.Always)
+	if err := a.Commit(ctx, w); !errors.Is(err, lease.ErrLost) {
+		t.Fatalf("commit by the old holder: %v, want ErrLost", err)
+	}
+	if _, err := st.Get(ctx, "A#acme", "CUR#test"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the old holder's commit was written: %v", err)
 	}
 	// The old holder's release leaves the new holder's lease alone; the holder's own frees it.
 	a.Release(ctx)
 	if err := a.Acquire(ctx); !errors.Is(err, lease.ErrBusy) {
 		t.Fatalf("after a stale release: %v, want ErrBusy", err)
 	}
-	if err := st.Transact(ctx, []store.Write{b.RenewWrite()}); err != nil {
+	if err := b.Commit(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	b.Renewed()
 	b.Release(ctx)
 	if err := a.Acquire(ctx); err != nil {
 		t.Fatalf("after release: %v", err)

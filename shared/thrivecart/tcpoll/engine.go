@@ -515,20 +515,9 @@ func (r *run) failed(ctx context.Context, err error, attempt int) (stop bool, _ 
 	return false, r.sleep(ctx, backoff)
 }
 
-// sleep waits d in steps of a third of the lease's lifetime, renewing the lease after each.
+// sleep waits d, renewing the lease meanwhile.
 func (r *run) sleep(ctx context.Context, d time.Duration) error {
-	step := r.e.opt.LeaseTTL / 3
-	for d > 0 {
-		s := min(d, step)
-		if err := r.e.d.Sleep(ctx, s); err != nil {
-			return err
-		}
-		if err := r.lease.Renew(ctx); err != nil {
-			return err
-		}
-		d -= s
-	}
-	return nil
+	return r.lease.Sleep(ctx, d, r.e.d.Sleep)
 }
 
 // save writes the cursor and renews the lease in one transaction, so a poller that lost its
@@ -538,21 +527,15 @@ func (r *run) save(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.e.d.Store.Transact(ctx, []store.Write{w, r.lease.RenewWrite()}); err != nil {
-		var te *store.TransactionError
-		if errors.As(err, &te) {
-			for _, f := range te.Failed {
-				if f.Index == 1 {
-					return ErrLeaseLost
-				}
-			}
-		}
-		if errors.Is(err, store.ErrConditionFailed) {
+	if err := r.lease.Commit(ctx, w); err != nil {
+		switch {
+		case errors.Is(err, lease.ErrLost):
+			return ErrLeaseLost
+		case errors.Is(err, store.ErrConditionFailed):
 			return fmt.Errorf("save thrivecart cursor of %s: another writer moved it: %w", r.job.Account, err)
 		}
 		return fmt.Errorf("save thrivecart cursor of %s: %w", r.job.Account, err)
 	}
 	r.cur = next
-	r.lease.Renewed()
 	return nil
 }
