@@ -72,11 +72,12 @@ type Options struct {
 	Overlap time.Duration
 	// Lag keeps the walk this far behind now (2 min).
 	Lag time.Duration
-	// Interval is how soon a caught-up stream polls again (10 min).
+	// Interval is how soon a caught-up stream polls again (5 min).
 	Interval time.Duration
 	// PageSize is the _limit (200, UltraCart's maximum for orders, auto orders and customers).
 	PageSize int
-	// QueryTarget is "origin" (the default) or "cache".
+	// QueryTarget forces "origin" or "cache" for the order queries; empty reads windows that
+	// ended over CacheAfter ago from the cache and the newest from the origin.
 	QueryTarget string
 	// LeaseTTL outlives one request plus one page's writes (5 min); the client's timeout
 	// (60 s) must stay below it, or a stalled request could overlap the next holder's.
@@ -112,15 +113,12 @@ func (o Options) withDefaults(now time.Time) Options {
 	def(&o.MaxWindow, 30*24*time.Hour)
 	def(&o.Overlap, 15*time.Minute)
 	def(&o.Lag, 2*time.Minute)
-	def(&o.Interval, 10*time.Minute)
+	def(&o.Interval, 5*time.Minute)
 	def(&o.LeaseTTL, 5*time.Minute)
 	def(&o.Reserve, 90*time.Second)
 	def(&o.Backoff, 30*time.Second)
 	if o.PageSize <= 0 || o.PageSize > ultracartapi.MaxLimit {
 		o.PageSize = ultracartapi.MaxLimit
-	}
-	if o.QueryTarget == "" {
-		o.QueryTarget = "origin"
 	}
 	if o.Hour.Requests == 0 {
 		o.Hour = ratelimit.Limit{Requests: 1000, Window: time.Hour, Buckets: 12}

@@ -296,3 +296,31 @@ func TestScopeDecidesWhoShares(t *testing.T) {
 		t.Error("an unknown scope was accepted")
 	}
 }
+
+// TestQueryTargetCacheForOldWindows reads the history from UltraCart's faster cache and only
+// the newest windows, which the cache may not have caught up with, from the origin.
+func TestQueryTargetCacheForOldWindows(t *testing.T) {
+	f := newFixture(t, ultracartfake.Options{Orders: 2000, SimpleKey: "k", Start: t0.AddDate(0, 0, -20), Spacing: 15 * time.Minute},
+		ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{})
+	if res := f.run(t, poller.Orders, time.Hour); res.Outcome != poller.CaughtUp {
+		t.Fatalf("outcome %s", res.Outcome)
+	}
+	var cache, origin int
+	for _, c := range f.fake.Calls() {
+		end, err := time.Parse(time.RFC3339, c.Query["payment_date_end"])
+		if err != nil {
+			t.Fatalf("call %+v: payment_date_end: %v", c, err)
+		}
+		switch target := c.Query["query_target"]; {
+		case target == "cache" && end.Before(t0.Add(-poller.CacheAfter)):
+			cache++
+		case target == "origin" && !end.Before(t0.Add(-poller.CacheAfter-time.Minute)):
+			origin++
+		default:
+			t.Errorf("window ending %s read from %q", end, target)
+		}
+	}
+	if cache == 0 || origin == 0 {
+		t.Errorf("%d reads from the cache, %d from the origin; want both", cache, origin)
+	}
+}

@@ -125,9 +125,25 @@ func (w *windowed) open(c *Cursor, now time.Time) bool {
 func (w *windowed) fetch(ctx context.Context, api API, c *Cursor) (ultracartapi.Page, error) {
 	// To is exclusive; UltraCart's end is inclusive, and its times have whole seconds.
 	f := w.filter(c.From, c.To.Add(-time.Millisecond))
-	f.QueryTarget = w.o.QueryTarget
+	f.QueryTarget = w.queryTarget(c)
 	return api.QueryOrders(ctx, f, w.o.PageSize, c.Offset)
 }
+
+// queryTarget is Options.QueryTarget when set. Otherwise a window that ended more than
+// CacheAfter before the run began is read from UltraCart's cache, which is much faster, and the
+// newest ones from the origin, since the cache may lack the last few minutes of orders.
+func (w *windowed) queryTarget(c *Cursor) string {
+	if w.o.QueryTarget != "" {
+		return w.o.QueryTarget
+	}
+	if !c.LastRunAt.IsZero() && c.To.Before(c.LastRunAt.Add(-CacheAfter)) {
+		return "cache"
+	}
+	return "origin"
+}
+
+// CacheAfter is how old a window's end must be before it is read from UltraCart's cache.
+const CacheAfter = time.Hour
 
 func (w *windowed) page(c *Cursor) string {
 	return fmt.Sprintf("poll:%s:%s:%d:%d", Source, c.Stream, c.From.Unix(), c.Offset)

@@ -68,7 +68,7 @@ type Options struct {
 	// Overlap is re-read below the high-water mark on every walk (15 min), for transactions
 	// that became visible after newer ones had been walked.
 	Overlap time.Duration
-	// Interval is how soon a caught-up account polls again (10 min).
+	// Interval is how soon a caught-up account polls again (5 min).
 	Interval time.Duration
 	// LeaseTTL outlives one request plus one page's writes (5 min).
 	LeaseTTL time.Duration
@@ -90,7 +90,7 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	def(&o.Overlap, 15*time.Minute)
-	def(&o.Interval, 10*time.Minute)
+	def(&o.Interval, 5*time.Minute)
 	def(&o.LeaseTTL, 5*time.Minute)
 	def(&o.Reserve, 30*time.Second)
 	def(&o.Backoff, time.Minute)
