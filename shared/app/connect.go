@@ -207,8 +207,14 @@ func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGate
 	tok, err := a.ultracartOAuth().Exchange(ctx, q["code"], a.publicURL(ultracartCallbackPath))
 	if err != nil {
 		log.Warn("oauth token exchange failed", slog.Any("error", err))
+		why := ""
+		if errors.Is(err, ultracartapi.ErrInvalidGrant) {
+			// UltraCart's approval code works once, for a few minutes: a page left open too
+			// long, or a callback opened twice, ends here.
+			why = `<p>UltraCart's approval is good for a few minutes and for one use only, so it has probably expired. Start again and approve without a long pause.</p>`
+		}
 		return htmlPage(http.StatusBadGateway, "UltraCart refused the connection",
-			`<p>UltraCart did not hand over access: <code>`+html.EscapeString(tokenErrorText(err))+`</code>. Nothing was changed.</p>`+again)
+			`<p>UltraCart did not hand over access: <code>`+html.EscapeString(tokenErrorText(err))+`</code>. Nothing was changed.</p>`+why+again)
 	}
 	if purpose == oauth.PurposeConsole {
 		return a.consoleSignedIn(ctx, log, tok, again)

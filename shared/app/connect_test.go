@@ -298,6 +298,10 @@ func TestConnectRefusals(t *testing.T) {
 			f.fake.FailTokenRequests("authorization code expired <b>")
 			return f.finish(f.start())
 		}, http.StatusBadGateway, "invalid_grant: authorization code expired &lt;b&gt;"},
+		{"expired authorization code explained", func(f *oauthFixture) events.APIGatewayV2HTTPResponse {
+			f.fake.FailTokenRequests("authorization code expired")
+			return f.finish(f.start())
+		}, http.StatusBadGateway, "probably expired. Start again"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
