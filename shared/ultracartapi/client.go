@@ -170,6 +170,16 @@ func (c *Client) page(ctx context.Context, method, path string, params url.Value
 	if err != nil {
 		return Page{}, err
 	}
+	p, err := DecodePage(raw, field, atoi(params.Get("_offset")))
+	if err != nil {
+		return Page{}, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return p, nil
+}
+
+// DecodePage reads a listing or query answer: the records under field, kept raw, and
+// metadata.result_set (made up from the records and offset when UltraCart sends none).
+func DecodePage(raw []byte, field string, offset int) (Page, error) {
 	var env struct {
 		Metadata struct {
 			ResultSet *ResultSet `json:"result_set"`
@@ -177,21 +187,21 @@ func (c *Client) page(ctx context.Context, method, path string, params url.Value
 	}
 	var records map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &records); err != nil {
-		return Page{}, fmt.Errorf("%s %s: %w: %v", method, path, ErrBadResponse, err)
+		return Page{}, fmt.Errorf("%w: %v", ErrBadResponse, err)
 	}
 	if err := json.Unmarshal(raw, &env); err != nil {
-		return Page{}, fmt.Errorf("%s %s: %w: %v", method, path, ErrBadResponse, err)
+		return Page{}, fmt.Errorf("%w: %v", ErrBadResponse, err)
 	}
 	var p Page
 	if list, ok := records[field]; ok && string(list) != "null" {
 		if err := json.Unmarshal(list, &p.Records); err != nil {
-			return Page{}, fmt.Errorf("%s %s: %w: %q is not a list: %v", method, path, ErrBadResponse, field, err)
+			return Page{}, fmt.Errorf("%w: %q is not a list: %v", ErrBadResponse, field, err)
 		}
 	}
 	if env.Metadata.ResultSet != nil {
 		p.ResultSet = *env.Metadata.ResultSet
 	} else {
-		p.ResultSet = ResultSet{Count: len(p.Records), Offset: atoi(params.Get("_offset"))}
+		p.ResultSet = ResultSet{Count: len(p.Records), Offset: offset}
 	}
 	return p, nil
 }

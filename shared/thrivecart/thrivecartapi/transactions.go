@@ -149,6 +149,22 @@ func (c Client) Transactions(ctx context.Context, key string, q TransactionsQuer
 	if q.PerPage > MaxPerPage {
 		return TransactionsPage{}, fmt.Errorf("thrivecart transactions: perPage %d is over %d", q.PerPage, MaxPerPage)
 	}
+	_, body, err := c.get(ctx, key, "/transactions", q.values())
+	if err != nil {
+		return TransactionsPage{}, fmt.Errorf("thrivecart transactions page %d: %w", q.Page, err)
+	}
+	page, err := DecodeTransactionsPage(body)
+	if err != nil {
+		return TransactionsPage{}, fmt.Errorf("thrivecart transactions page %d: %w", q.Page, err)
+	}
+	return page, nil
+}
+
+// DecodeTransactionsPage reads a GET /transactions answer. A transaction this client cannot
+// read (a field of an unexpected type) does not fail the page, which would stop the walk on
+// it for good: it keeps its raw record, for ingest to keep with the reason it cannot be read,
+// and a zero Transaction.
+func DecodeTransactionsPage(body []byte) (TransactionsPage, error) {
 	var doc struct {
 		Transactions []json.RawMessage `json:"transactions"`
 		Meta         struct {
@@ -156,17 +172,13 @@ func (c Client) Transactions(ctx context.Context, key string, q TransactionsQuer
 			Results Flex `json:"results"`
 		} `json:"meta"`
 	}
-	_, body, err := c.get(ctx, key, "/transactions", q.values())
-	if err != nil {
-		return TransactionsPage{}, fmt.Errorf("thrivecart transactions page %d: %w", q.Page, err)
-	}
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return TransactionsPage{}, fmt.Errorf("thrivecart transactions page %d: answer is not the expected JSON: %w", q.Page, err)
+		return TransactionsPage{}, fmt.Errorf("answer is not the expected JSON: %w", err)
 	}
 	page := TransactionsPage{Raw: doc.Transactions, Transactions: make([]Transaction, len(doc.Transactions))}
 	for i, raw := range doc.Transactions {
 		if err := json.Unmarshal(raw, &page.Transactions[i]); err != nil {
-			return TransactionsPage{}, fmt.Errorf("thrivecart transactions page %d, item %d: %w", q.Page, i, err)
+			page.Transactions[i] = Transaction{}
 		}
 	}
 	page.Meta.Total, _ = strconv.Atoi(string(doc.Meta.Total))

@@ -171,3 +171,40 @@ func TestTransactionsServerAnswers(t *testing.T) {
 		t.Fatalf("unreadable answer: %v", err)
 	}
 }
+
+// TestDecodeKeepsAnUnreadableTransaction: one odd record must not stop the walk on its page
+// for good; it travels on raw, for ingest to keep with its reason.
+func TestDecodeKeepsAnUnreadableTransaction(t *testing.T) {
+	body := []byte(`{"transactions":[{"event_id":"1","timestamp":1717351385,"amount":4900},{"event_id":"2","amount":{"USD":4900}}],"meta":{"total":"2"}}`)
+	page, err := thrivecartapi.DecodeTransactionsPage(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Raw) != 2 || len(page.Transactions) != 2 || page.Meta.Total != 2 || page.Meta.Results != 2 {
+		t.Fatalf("page %+v", page)
+	}
+	if page.Transactions[0].EventID != "1" || page.Transactions[0].At().IsZero() {
+		t.Errorf("readable transaction: %+v", page.Transactions[0])
+	}
+	if page.Transactions[1] != (thrivecartapi.Transaction{}) || !strings.Contains(string(page.Raw[1]), `"USD":4900`) {
+		t.Errorf("unreadable transaction: %+v, raw %s", page.Transactions[1], page.Raw[1])
+	}
+	if _, err := thrivecartapi.DecodeTransactionsPage([]byte(`<html>`)); err == nil {
+		t.Error("an HTML answer was read as a page")
+	}
+}
+
+func FuzzDecodeTransactionsPage(f *testing.F) {
+	f.Add([]byte(`{"transactions":[{"event_id":"1","timestamp":1717351385,"amount":"4900","customer":{"email":"a@b.c"}}],"meta":{"total":1,"results":1}}`))
+	f.Add([]byte(`{"transactions":[{"amount":[1]}],"meta":{"total":"x"}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		page, err := thrivecartapi.DecodeTransactionsPage(body)
+		if err != nil {
+			return
+		}
+		if len(page.Raw) != len(page.Transactions) {
+			t.Fatalf("%d raw records for %d transactions", len(page.Raw), len(page.Transactions))
+		}
+	})
+}
