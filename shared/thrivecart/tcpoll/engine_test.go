@@ -451,3 +451,35 @@ func TestCrashResendsThePageUnderItsName(t *testing.T) {
 		t.Errorf("re-sent page named %s, first sent as %s", b, a)
 	}
 }
+
+// rawPages serves fixed answers of GET /transactions, decoded as the client decodes them.
+type rawPages struct{ bodies []string }
+
+func (r rawPages) Transactions(_ context.Context, _ string, q thrivecartapi.TransactionsQuery) (thrivecartapi.TransactionsPage, error) {
+	if q.Page > len(r.bodies) {
+		return thrivecartapi.DecodeTransactionsPage([]byte(`{"transactions":[],"meta":{"total":2,"results":0}}`))
+	}
+	return thrivecartapi.DecodeTransactionsPage([]byte(r.bodies[q.Page-1]))
+}
+
+// TestUnreadableTransactionDoesNotStopTheWalk: a record the client cannot read still reaches
+// the sink (ingest keeps it with its reason) and the walk catches up.
+func TestUnreadableTransactionDoesNotStopTheWalk(t *testing.T) {
+	e := newEnv(t)
+	at := t0.Add(-time.Hour).Unix()
+	e.src = rawPages{bodies: []string{fmt.Sprintf(`{"transactions":[{"event_id":"1","timestamp":%d,"transaction_type":"charge","amount":"100","order_id":"5"},`+
+		`{"event_id":"2","timestamp":%d,"amount":{"USD":1}}],"meta":{"total":2,"results":2}}`, at, at)}}
+	res := e.drive(10 * time.Minute)
+	if res.Outcome != CaughtUp || res.Cursor.Status != "" {
+		t.Fatalf("%s, status %q, last error %q", res.Outcome, res.Cursor.Status, res.Cursor.LastError)
+	}
+	e.rec.mu.Lock()
+	defer e.rec.mu.Unlock()
+	n := 0
+	for _, b := range e.rec.batches {
+		n += len(b.Records)
+	}
+	if n < 2 {
+		t.Fatalf("%d records reached the sink, want both", n)
+	}
+}
