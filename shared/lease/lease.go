@@ -148,3 +148,16 @@ func (l *Lease) Sleep(ctx context.Context, d time.Duration, sleep func(context.C
 	}
 	return nil
 }
+
+// Held reports whether a live lease exists at key: whoever holds it carries on by itself, so
+// a scheduler need not start the work again.
+func Held(ctx context.Context, st store.Store, key store.Key) (bool, error) {
+	_, err := st.Get(ctx, key.PK, key.SK)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("read lease %s/%s: %w", key.PK, key.SK, err)
+}

@@ -138,14 +138,8 @@ func Due(ctx context.Context, st store.Store, account, stream string, now time.T
 	if found && (c.Status != "" || c.NextRunAt.After(now)) {
 		return false, nil
 	}
-	_, err = st.Get(ctx, AccountPK(account), LeaseSK)
-	switch {
-	case err == nil:
-		return false, nil
-	case errors.Is(err, store.ErrNotFound):
-		return true, nil
-	}
-	return false, fmt.Errorf("read lease of %s: %w", account, err)
+	held, err := lease.Held(ctx, st, store.Key{PK: AccountPK(account), SK: LeaseSK})
+	return !held, err
 }
 
 // ErrBusy is returned when another process holds the connection's lease.

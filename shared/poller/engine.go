@@ -388,6 +388,29 @@ func (r *run) admit(ctx context.Context) (time.Duration, error) {
 	return 0, nil
 }
 
+// Retry tunes PlanRetry.
+type Retry struct {
+	// Base is the first wait; it doubles per attempt, up to 15 minutes.
+	Base time.Duration
+	// Retries is how many times a failing request is repeated within one run.
+	Retries int
+	// Reserve is the budget a run keeps back at its end.
+	Reserve time.Duration
+}
+
+// PlanRetry decides what a walk does after its attempt-th failed request in a row: wait
+// backoff and repeat it, or give up (the run ends, due again after backoff). A hint (a
+// Retry-After) lengthens the wait. A request that repeating cannot cure, one past the retries,
+// or one whose wait would run past the deadline gives up; one that cannot be cured waits an
+// hour, in case someone fixes its cause meanwhile. Shared by every source's poller.
+func PlanRetry(o Retry, attempt int, retryable bool, hint time.Duration, now, deadline time.Time) (backoff time.Duration, giveUp bool) {
+	backoff = max(min(o.Base<<(attempt-1), 15*time.Minute), hint)
+	if !retryable {
+		return time.Hour, true
+	}
+	return backoff, attempt > o.Retries || now.Add(backoff).Add(o.Reserve).After(deadline)
+}
+
 // failed handles a failed request; stop ends the run (the cursor is saved).
 func (r *run) failed(ctx context.Context, err error, attempt int) (stop bool, _ error) {
 	e := r.e
@@ -404,19 +427,20 @@ func (r *run) failed(ctx context.Context, err error, attempt int) (stop bool, _ 
 		r.res.Outcome = Stopped
 		return true, r.save(ctx)
 	}
-	backoff := min(e.opt.Backoff<<(attempt-1), 15*time.Minute)
 	var rl *ultracartapi.RateLimitedError
+	var hint time.Duration
 	if errors.As(err, &rl) {
-		backoff = max(backoff, rl.RetryAfter)
+		hint = rl.RetryAfter
+	}
+	backoff, giveUp := PlanRetry(Retry{Base: e.opt.Backoff, Retries: e.opt.Retries, Reserve: e.opt.Reserve},
+		attempt, ultracartapi.Retryable(err), hint, now, r.deadline)
+	if rl != nil {
 		// Every process sharing the account's bucket pauses, not only this run.
 		if berr := r.hour.Block(ctx, now.Add(backoff)); berr != nil {
 			return true, berr
 		}
 	}
-	if !ultracartapi.Retryable(err) || attempt > e.opt.Retries || now.Add(backoff).Add(e.opt.Reserve).After(r.deadline) {
-		if !ultracartapi.Retryable(err) {
-			backoff = time.Hour
-		}
+	if giveUp {
 		r.cur.NextRunAt = now.Add(backoff)
 		r.res.Outcome, r.res.NextRunAt = Later, r.cur.NextRunAt
 		return true, r.save(ctx)

@@ -182,14 +182,8 @@ func Due(ctx context.Context, st store.Store, account string, now time.Time) (bo
 	if found && ((c.Status != "" && c.Status != StatusNoKey) || c.NextRunAt.After(now)) {
 		return false, nil
 	}
-	_, err = st.Get(ctx, AccountPK(account), LeaseSK)
-	switch {
-	case err == nil:
-		return false, nil
-	case errors.Is(err, store.ErrNotFound):
-		return true, nil
-	}
-	return false, fmt.Errorf("read thrivecart lease of %s: %w", account, err)
+	held, err := lease.Held(ctx, st, store.Key{PK: AccountPK(account), SK: LeaseSK})
+	return !held, err
 }
 
 // Resume clears a stop (after the merchant saved a new key): the walk is due at once and

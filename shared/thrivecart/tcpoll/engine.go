@@ -491,20 +491,20 @@ func (r *run) failed(ctx context.Context, err error, attempt int) (stop bool, _ 
 		r.res.Outcome = Stopped
 		return true, r.save(ctx)
 	}
-	backoff := min(e.opt.Backoff<<(attempt-1), 15*time.Minute)
 	var rl *thrivecartapi.RateLimitedError
+	var hint time.Duration
 	if errors.As(err, &rl) {
-		backoff = max(backoff, rl.RetryAfter)
+		hint = rl.RetryAfter
+	}
+	backoff, giveUp := poller.PlanRetry(poller.Retry{Base: e.opt.Backoff, Retries: e.opt.Retries, Reserve: e.opt.Reserve},
+		attempt, thrivecartapi.Retryable(err), hint, now, r.deadline)
+	if rl != nil {
 		// Every process sharing the account's bucket pauses, not only this run.
 		if berr := r.bucket.Block(ctx, now.Add(backoff)); berr != nil {
 			return true, berr
 		}
 	}
-	retryable := thrivecartapi.Retryable(err)
-	if !retryable || attempt > e.opt.Retries || now.Add(backoff).Add(e.opt.Reserve).After(r.deadline) {
-		if !retryable {
-			backoff = time.Hour
-		}
+	if giveUp {
 		r.cur.NextRunAt = now.Add(backoff)
 		r.res.Outcome, r.res.NextRunAt = Later, r.cur.NextRunAt
 		return true, r.save(ctx)
