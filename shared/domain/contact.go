@@ -15,9 +15,12 @@ type Contact struct {
 	SMSOptIn   *bool   `json:"sms_opt_in,omitempty"`
 
 	// Revenue aggregates over paid, non-test, non-rejected orders, in the base currency.
-	LTV             Money     `json:"ltv"`            // net of refunds
-	GrossRevenue    Money     `json:"gross_revenue"`  // before refunds
-	Refunded        Money     `json:"refunded"`       // total refunded
+	LTV          Money `json:"ltv"`           // net of refunds and standing chargebacks
+	GrossRevenue Money `json:"gross_revenue"` // before refunds
+	Refunded     Money `json:"refunded"`      // total refunded
+	// ChargedBack is the total of the chargebacks that stand on the counted orders; LTV is net
+	// of it, as of refunds. Zero when none stands.
+	ChargedBack     Money     `json:"charged_back,omitzero"`
 	PurchaseCount   int       `json:"purchase_count"` // orders counted in LTV
 	AOV             Money     `json:"aov"`            // gross revenue / purchase count
 	FirstPurchaseAt time.Time `json:"first_purchase_at,omitzero"`

@@ -11,6 +11,13 @@ const (
 	FactOrderPlaced         FactKind = "OrderPlaced"
 	FactOrderRefunded       FactKind = "OrderRefunded"
 	FactOrderShipped        FactKind = "OrderShipped"
+	FactOrderOutForDelivery FactKind = "OrderOutForDelivery"
+	FactOrderDelivered      FactKind = "OrderDelivered"
+	// FactOrderChargedBack: the amount of an order's standing chargebacks changed (Chargeback).
+	FactOrderChargedBack FactKind = "OrderChargedBack"
+	// FactOrderReversed: an order destinations were told about is no longer a sale (rejected or
+	// deleted at the source, or marked a test) and must be taken back (Reversal).
+	FactOrderReversed       FactKind = "OrderReversed"
 	FactSubscriptionChanged FactKind = "SubscriptionChanged"
 	FactContactChanged      FactKind = "ContactChanged"
 	FactEmailChanged        FactKind = "EmailChanged"
@@ -31,6 +38,35 @@ type Refund struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
+// Chargeback is the payload of OrderChargedBack: the standing chargeback amount of an order
+// moved from Standing−Delta to Standing.
+type Chargeback struct {
+	// Delta is the change of the standing amount: positive when a dispute is raised (revenue
+	// leaves), negative when one is won or deleted (revenue returns). Never zero.
+	Delta Money `json:"delta"`
+	// Standing is the order's standing chargeback amount after this fact (Order.ChargedBack).
+	Standing Money `json:"standing"`
+	// State identifies the order's disputes as they stand after this fact; with the order key it
+	// is the fact's identity, and destinations key their own records by it.
+	State string    `json:"state"`
+	At    time.Time `json:"at,omitzero"`
+	// Disputes are the ids of the disputes whose change this fact reports.
+	Disputes []string `json:"disputes,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+}
+
+// Reversal is the payload of OrderReversed. Refunded and ChargedBack are what destinations had
+// heard of when the order stopped being a sale, and Net what they still count:
+// Total − Refunded − ChargedBack, the amount to take back.
+type Reversal struct {
+	// Why: "rejected", "deleted" or "test".
+	Why         string    `json:"why"`
+	Net         Money     `json:"net"`
+	Refunded    Money     `json:"refunded"`
+	ChargedBack Money     `json:"charged_back"`
+	At          time.Time `json:"at,omitzero"`
+}
+
 // Fact is one change, identified deterministically so that every destination can use the id as
 // an idempotency key. IDs start with the account.
 type Fact struct {
@@ -43,10 +79,13 @@ type Fact struct {
 	// destinations then only refresh profiles unless the account opted in to history.
 	Historical bool `json:"historical,omitempty"`
 
-	Order    *Order        `json:"order,omitempty"`
-	Refund   *Refund       `json:"refund,omitempty"`
-	Tracking []Tracking    `json:"tracking,omitempty"` // OrderShipped: the new numbers
-	Sub      *Subscription `json:"subscription,omitempty"`
+	Order  *Order  `json:"order,omitempty"`
+	Refund *Refund `json:"refund,omitempty"`
+	// Chargeback is set on OrderChargedBack, Reversal on OrderReversed.
+	Chargeback *Chargeback   `json:"chargeback,omitempty"`
+	Reversal   *Reversal     `json:"reversal,omitempty"`
+	Tracking   []Tracking    `json:"tracking,omitempty"` // OrderShipped: the new numbers
+	Sub        *Subscription `json:"subscription,omitempty"`
 	// FromStatus is the status before a SubscriptionChanged ("" for a new subscription).
 	FromStatus SubscriptionStatus `json:"from_status,omitempty"`
 	Contact    *Contact           `json:"contact,omitempty"`

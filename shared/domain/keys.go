@@ -55,6 +55,40 @@ func OrderShippedID(account, orderKey, trackingNumber string) string {
 	return factID(account, FactOrderShipped, idPart(orderKey), keyPart(trackingNumber))
 }
 
+// OrderUntrackedShipmentID identifies the shipment of an order that shipped with no tracking
+// number known at the time: at most one per order. It is the shipment id with an empty number,
+// which no tracked shipment has (orders drop empty numbers), so the two kinds never collide.
+func OrderUntrackedShipmentID(account, orderKey string) string {
+	return OrderShippedID(account, orderKey, "")
+}
+
+// OrderOutForDeliveryID and OrderDeliveredID identify an order's first report of each: one per
+// order, however many parcels it ships in.
+func OrderOutForDeliveryID(account, orderKey string) string {
+	return factID(account, FactOrderOutForDelivery, idPart(orderKey))
+}
+
+// OrderDeliveredID: see OrderOutForDeliveryID.
+func OrderDeliveredID(account, orderKey string) string {
+	return factID(account, FactOrderDelivered, idPart(orderKey))
+}
+
+// OrderChargedBackID identifies a change of an order's standing chargebacks by the order, the
+// amount now standing and a hash of its disputes' states (which the caller computes). A dispute's
+// state only moves forward (open, lost, won, deleted), so an order's disputes never return to a
+// state they left, and a replayed report maps to an id destinations have seen; the amount alone
+// would not do, since it can go down and up again (one dispute won, another raised).
+func OrderChargedBackID(account, orderKey string, standing Money, stateHash string) string {
+	amt := strconv.FormatInt(standing.Minor, 10) + keyPart(standing.Currency)
+	return factID(account, FactOrderChargedBack, idPart(orderKey), amt, keyPart(stateHash))
+}
+
+// OrderReversedID identifies the reversal of an order: an order is a sale during at most one
+// stretch of its history, so it is reversed at most once.
+func OrderReversedID(account, orderKey string) string {
+	return factID(account, FactOrderReversed, idPart(orderKey))
+}
+
 // SubscriptionChangedID identifies a subscription reaching a status at a time. The time is part
 // of it because a subscription can return to a status (active, paused, active again).
 func SubscriptionChangedID(account, subKey string, status SubscriptionStatus, at time.Time) string {

@@ -132,9 +132,29 @@ type Order struct {
 	// it into the stored order field by field instead of replacing the stored order.
 	Partial bool `json:"partial,omitempty"`
 
+	// Chargebacks are the card disputes raised against the order, one line per dispute (see
+	// ChargebackLine). ChargedBack and ChargedBackAt are derived from them and from the order's
+	// amounts whenever a version is merged (shared/ledger), never reported by a source.
+	Chargebacks []ChargebackLine `json:"chargebacks,omitempty"`
+	// ChargedBack is the amount of the disputes that stand (open or lost), in the order's
+	// currency and at most its Total. Like Refunded it is taken out of the order's revenue while
+	// it stands; unlike Refunded it can shrink again, when a dispute is won or deleted. Zero
+	// (the zero Money) when no dispute stands.
+	ChargedBack Money `json:"charged_back,omitzero"`
+	// ChargedBackAt is when the latest standing dispute was raised (its ChargebackLine.At); zero
+	// when none stands.
+	ChargedBackAt time.Time `json:"charged_back_at,omitzero"`
+
 	Items    []LineItem `json:"items,omitempty"`
 	Coupons  []string   `json:"coupons,omitempty"`
 	Tracking []Tracking `json:"tracking,omitempty"`
+	// ShippedAt, OutForDeliveryAt and DeliveredAt are when the order first shipped (with or
+	// without a tracking number), was first out for delivery and was first delivered, as the
+	// source reported; zero when it has not (or did not say when, for ShippedAt: Status shipped
+	// still says it shipped).
+	ShippedAt        time.Time `json:"shipped_at,omitzero"`
+	OutForDeliveryAt time.Time `json:"out_for_delivery_at,omitzero"`
+	DeliveredAt      time.Time `json:"delivered_at,omitzero"`
 
 	Billing Address `json:"billing"`
 	ShipTo  Address `json:"ship_to"`
@@ -166,6 +186,46 @@ type RefundLine struct {
 	Reason string    `json:"reason,omitempty"`
 	// SKU is the refunded product line, when the source names one.
 	SKU string `json:"sku,omitempty"`
+}
+
+// ChargebackStatus is where a card dispute stands, in the domain's words. Sources name their
+// own statuses (UltraCart's are free text); their mappers choose one of these.
+type ChargebackStatus string
+
+// Chargeback statuses. Open and lost disputes stand: their amount is out of the order's revenue.
+// A won dispute (the merchant kept the money, or the cardholder withdrew it) and a deleted one (the
+// record was removed at the source) no longer stand.
+//
+// They are ranked for merging out-of-order reports of one dispute: open < lost < won < deleted.
+// lost is above open because a decision follows the opening; won is above lost because a lost
+// dispute can still be won on appeal (pre-arbitration, arbitration) while a win is final in
+// practice; deleted is the source's last word on the record.
+const (
+	ChargebackOpen    ChargebackStatus = "open"
+	ChargebackLost    ChargebackStatus = "lost"
+	ChargebackWon     ChargebackStatus = "won"
+	ChargebackDeleted ChargebackStatus = "deleted"
+)
+
+// Stands reports whether a dispute in this status holds the money back from the merchant.
+func (s ChargebackStatus) Stands() bool { return s == ChargebackOpen || s == ChargebackLost }
+
+// ChargebackLine is one card dispute against an order, as its source last reported it.
+type ChargebackLine struct {
+	// ID identifies the dispute within the account (UltraCart's chargeback_dispute_oid).
+	ID string `json:"id"`
+	// Amount is the disputed amount. It is in the order's currency, or in the customer's
+	// currency (the order's CustomerTotal), which the ledger converts at the order's own rate.
+	Amount Money            `json:"amount"`
+	Status ChargebackStatus `json:"status"`
+	// SourceStatus is the source's own word for the status, for the record.
+	SourceStatus string `json:"source_status,omitempty"`
+	// At is when the dispute was raised (UltraCart's chargeback_dts).
+	At time.Time `json:"at,omitzero"`
+	// ResolvedAt is when cartrelay learned that the dispute was won or deleted (sources do not
+	// date that); zero while it stands.
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
+	Reason     string    `json:"reason,omitempty"`
 }
 
 // SubscriptionStatus is the domain's subscription state (DESIGN.md). Each destination maps it to

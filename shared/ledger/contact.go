@@ -87,9 +87,11 @@ func inCurrency(m domain.Money, cur string) domain.Money {
 // not matter.
 //
 // Revenue counts placed orders only (see Placed: paid or shipped, not a test, known in full;
-// rejected and deleted orders are not revenue), rebills included: GrossRevenue is the sum of totals, Refunded of refunded
-// amounts, LTV the difference, PurchaseCount the number of orders, AOV = GrossRevenue /
-// PurchaseCount rounded half to even. These are in the contact's base currency, the currency of
+// rejected and deleted orders are not revenue), rebills included: GrossRevenue is the sum of
+// totals, Refunded of refunded amounts, ChargedBack of standing chargebacks, LTV = GrossRevenue −
+// Refunded − ChargedBack, PurchaseCount the number of orders, AOV = GrossRevenue / PurchaseCount
+// rounded half to even. A chargeback counts like a refund while it stands, and stops counting
+// when its dispute is won or deleted. These are in the contact's base currency, the currency of
 // its first placed order; UltraCart amounts are always in the merchant's base currency, so this
 // only matters for a ThriveCart merchant selling in several. Orders in another currency are not
 // converted (there is no rate to do it exactly) and stay out of these sums, while still counting
@@ -106,6 +108,7 @@ func inCurrency(m domain.Money, cur string) domain.Money {
 func Aggregate(c domain.Contact, orders []domain.Order, subs []domain.Subscription) domain.Contact {
 	out := c
 	out.LTV, out.GrossRevenue, out.Refunded, out.AOV = domain.Money{}, domain.Money{}, domain.Money{}, domain.Money{}
+	out.ChargedBack = domain.Money{}
 	out.PurchaseCount = 0
 	out.FirstPurchaseAt, out.LastPurchaseAt = time.Time{}, time.Time{}
 	out.FirstTouch, out.LastTouch = nil, nil
@@ -152,7 +155,7 @@ func Aggregate(c domain.Contact, orders []domain.Order, subs []domain.Subscripti
 		if cur != base {
 			continue
 		}
-		addRevenue(&out, inCurrency(o.Total, cur), inCurrency(o.Refunded, cur))
+		addRevenue(&out, inCurrency(o.Total, cur), inCurrency(o.Refunded, cur), inCurrency(o.ChargedBack, cur))
 	}
 	if touched {
 		out.FirstTouch, out.LastTouch = &firstUTM, &lastUTM
@@ -177,8 +180,15 @@ func Aggregate(c domain.Contact, orders []domain.Order, subs []domain.Subscripti
 }
 
 // addRevenue adds one order to the sums, all or nothing.
-func addRevenue(c *domain.Contact, total, refunded domain.Money) {
+func addRevenue(c *domain.Contact, total, refunded, chargedBack domain.Money) {
 	net, err := total.Sub(refunded)
+	if err != nil {
+		return
+	}
+	if net, err = net.Sub(chargedBack); err != nil {
+		return
+	}
+	cb, err := c.ChargedBack.Add(chargedBack)
 	if err != nil {
 		return
 	}
@@ -195,6 +205,9 @@ func addRevenue(c *domain.Contact, total, refunded domain.Money) {
 		return
 	}
 	c.GrossRevenue, c.Refunded, c.LTV = gross, ref, ltv
+	if cb.Minor != 0 {
+		c.ChargedBack = cb
+	}
 	c.PurchaseCount++
 }
 
@@ -238,7 +251,7 @@ func lastTouch(us []domain.UTM) (domain.UTM, bool) {
 }
 
 // ProfileHash is a short hash of what destinations see of a contact: email, names, phone,
-// address, opt-ins, the revenue aggregates, purchase dates, touches and subscription statuses.
+// address, opt-ins, the revenue aggregates (chargebacks included), purchase dates, touches and subscription statuses.
 // Internal bookkeeping (customer ids and profile, previous emails, destination ids) is left out,
 // so it changing sends nothing.
 func ProfileHash(c domain.Contact) string {
@@ -258,6 +271,11 @@ func (e *enc) visibleProfile(c domain.Contact) {
 	e.money(c.LTV)
 	e.money(c.GrossRevenue)
 	e.money(c.Refunded)
+	// Only when non-zero, so profiles stored before chargebacks were counted hash as they did.
+	e.boolean(c.ChargedBack.Minor != 0)
+	if c.ChargedBack.Minor != 0 {
+		e.money(c.ChargedBack)
+	}
 	e.i64(int64(c.PurchaseCount))
 	e.money(c.AOV)
 	e.time(c.FirstPurchaseAt)

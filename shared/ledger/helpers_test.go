@@ -88,7 +88,15 @@ func describe(fs []domain.Fact) []string {
 			for _, t := range f.Tracking {
 				ns = append(ns, t.Number)
 			}
+			if len(ns) == 0 {
+				out = append(out, "shipped untracked")
+				break
+			}
 			out = append(out, "shipped "+strings.Join(ns, ","))
+		case domain.FactOrderChargedBack:
+			out = append(out, fmt.Sprintf("chargeback %+d =%s", f.Chargeback.Delta.Minor, f.Chargeback.Standing.Decimal()))
+		case domain.FactOrderReversed:
+			out = append(out, fmt.Sprintf("reversed %s net %s", f.Reversal.Why, f.Reversal.Net.Decimal()))
 		case domain.FactSubscriptionChanged:
 			out = append(out, fmt.Sprintf("sub %s→%s", f.FromStatus, f.Sub.Status))
 		default:

@@ -65,6 +65,10 @@ func Placed(o domain.Order) bool {
 //     amounts only grow, so a stale event with a lower total changes nothing.
 //   - RefundedAt: the latest refund time reported by any version or line.
 //   - Tracking: the union by number, sorted; for one number the greatest (carrier, URL) wins.
+//   - ShippedAt, OutForDeliveryAt, DeliveredAt: the earliest non-zero.
+//   - Chargebacks: the union of the dispute lines by ID; for one ID the line furthest along
+//     (see cmpChargebackLine), so a stale "open" report never reopens a won dispute.
+//   - ChargedBack and ChargedBackAt are derived from the merged result (settleChargebacks).
 //   - Everything else (identity, email, stage, items, totals, addresses, phone, opt-ins, UTMs,
 //     affiliate, coupons, subscription link, customer id, Partial) is taken whole from one
 //     version: a complete version before a partial one, then the later SourceUpdatedAt, then
@@ -105,6 +109,11 @@ func MergeOrder(stored *domain.Order, in domain.Order) domain.Order {
 	out.RefundedAt = latest(a.RefundedAt, b.RefundedAt)
 	settleRefunds(&out)
 	out.Tracking = unionTracking(a.Tracking, b.Tracking)
+	out.ShippedAt = earliest(a.ShippedAt, b.ShippedAt)
+	out.OutForDeliveryAt = earliest(a.OutForDeliveryAt, b.OutForDeliveryAt)
+	out.DeliveredAt = earliest(a.DeliveredAt, b.DeliveredAt)
+	out.Chargebacks = unionChargebacks(a.Chargebacks, b.Chargebacks)
+	settleChargebacks(&out)
 	return out
 }
 
@@ -140,9 +149,14 @@ func normalizeOrder(o domain.Order) domain.Order {
 	o.PaidAt = o.PaidAt.UTC()
 	o.RefundedAt = o.RefundedAt.UTC()
 	o.SourceUpdatedAt = o.SourceUpdatedAt.UTC()
+	o.ShippedAt = o.ShippedAt.UTC()
+	o.OutForDeliveryAt = o.OutForDeliveryAt.UTC()
+	o.DeliveredAt = o.DeliveredAt.UTC()
 	o.Tracking = normalizeTracking(o.Tracking)
 	o.Refunds = normalizeRefundLines(o.Refunds)
 	settleRefunds(&o)
+	o.Chargebacks = normalizeChargebacks(o.Chargebacks)
+	settleChargebacks(&o)
 	return o
 }
 
@@ -167,8 +181,9 @@ func cmpOrderContents(a, b domain.Order) int {
 }
 
 // orderContents encodes every field MergeOrder takes whole from one version. The merged fields
-// (status, test, created/paid/refunded times, refunded, refund lines, tracking) are left out,
-// and so are Partial and SourceUpdatedAt, which are compared first.
+// (status, test, created/paid/refunded/shipped/delivery times, refunded, refund lines, tracking,
+// chargebacks and what is derived from them) are left out, and so are Partial and
+// SourceUpdatedAt, which are compared first.
 func (e *enc) orderContents(o domain.Order) {
 	e.str(o.Key)
 	e.str(string(o.Source))
@@ -399,30 +414,47 @@ func unionRefundLines(a, b []domain.RefundLine) []domain.RefundLine {
 }
 
 // OrderFacts compares an order before and after a merge and returns the facts the change
-// produces; before is nil for a new order. Only placed orders (see Placed) produce facts, and
-// each is measured against the last placed state, so that an order whose first event to arrive
-// is already refunded or shipped, or that was known only in part, still yields every fact once:
+// produces; before is nil for a new order. Order facts are measured against the last placed
+// state (see Placed), so that an order whose first event to arrive is already refunded, charged
+// back or shipped, or that was known only in part, still yields every fact once:
 //
 //   - OrderPlaced when the order becomes placed. Statuses only rise and the test flag only turns
-//     on, so that happens once per order (a rejected or deleted order is no longer placed).
+//     on, so that happens once per order.
+//   - OrderReversed when a placed order stops being placed (rejected or deleted at the source, or
+//     marked a test): destinations counted a sale that is none. Only that fact, once per order;
+//     what happens to the order afterwards (refunds, chargebacks) is no longer sent.
 //   - OrderRefunded when the cumulative refunded amount grew; Delta is the growth, Full whether
 //     it now covers the total. The id carries the cumulative amount, so the deltas of one
 //     order's refund facts add up to its refunded amount.
-//   - OrderShipped for each tracking number not seen before.
+//   - OrderChargedBack when the amount of standing chargebacks changed, either way; the deltas
+//     of one order's chargeback facts add up to its standing amount.
+//   - OrderShipped for each tracking number not seen before, and once, without a number, when
+//     the order became shipped with none known.
+//   - OrderOutForDelivery and OrderDelivered the first time the order reports each.
 //
-// Times: OrderPlaced occurs at PaidAt, OrderRefunded at RefundedAt, OrderShipped at the order's
-// SourceUpdatedAt; each falls back to the source's update time, then the creation time. The
-// cutover marks facts older than the account's forward_since as historical. Every fact carries a
-// snapshot of after.
+// Times: OrderPlaced occurs at PaidAt, OrderRefunded at RefundedAt, OrderChargedBack when its
+// dispute was raised (or resolved, for a negative delta), OrderShipped at ShippedAt, the delivery
+// facts at their own times; each falls back to the source's update time, then the creation time.
+// The cutover marks facts older than the account's forward_since as historical. Every fact
+// carries a snapshot of after.
 func OrderFacts(account string, before *domain.Order, after domain.Order, cut Cutover) []domain.Fact {
-	if !Placed(after) {
-		return nil
-	}
+	wasPlaced := before != nil && Placed(*before)
 	// The state destinations know: nothing unless the order was already placed.
 	var known domain.Order
-	wasPlaced := before != nil && Placed(*before)
 	if wasPlaced {
 		known = *before
+	}
+	snap := after
+	fact := func(kind domain.FactKind, id string, at time.Time) domain.Fact {
+		at = firstNonZero(at, after.SourceUpdatedAt, after.CreatedAt).UTC()
+		return domain.Fact{ID: id, Account: account, Kind: kind, Email: after.Email, OccurredAt: at,
+			Historical: cut.Historical(at), Order: &snap}
+	}
+	if !Placed(after) {
+		if !wasPlaced {
+			return nil
+		}
+		return []domain.Fact{reversal(account, known, after, fact)}
 	}
 	// Both are MergeOrder results and so normalized already; this costs nothing then, and keeps
 	// the tracking lookups right for an order stored by anything else.
@@ -430,17 +462,16 @@ func OrderFacts(account string, before *domain.Order, after domain.Order, cut Cu
 	after.Tracking = normalizeTracking(after.Tracking)
 	known.Refunds = normalizeRefundLines(known.Refunds)
 	grew := refundGrew(known.Refunded, after.Refunded)
+	chargebackMoved := known.ChargedBack.Minor != after.ChargedBack.Minor
 	fresh := newTracking(known.Tracking, after.Tracking)
-	if wasPlaced && !grew && fresh == 0 {
+	untracked := after.Status == domain.OrderShipped && len(after.Tracking) == 0 &&
+		known.Status != domain.OrderShipped && len(known.Tracking) == 0
+	outForDelivery := !after.OutForDeliveryAt.IsZero() && known.OutForDeliveryAt.IsZero()
+	delivered := !after.DeliveredAt.IsZero() && known.DeliveredAt.IsZero()
+	if wasPlaced && !grew && !chargebackMoved && fresh == 0 && !untracked && !outForDelivery && !delivered {
 		return nil
 	}
 
-	snap := after
-	fact := func(kind domain.FactKind, id string, at time.Time) domain.Fact {
-		at = firstNonZero(at, after.SourceUpdatedAt, after.CreatedAt).UTC()
-		return domain.Fact{ID: id, Account: account, Kind: kind, Email: after.Email, OccurredAt: at,
-			Historical: cut.Historical(at), Order: &snap}
-	}
 	facts := make([]domain.Fact, 0, 2+fresh)
 	if !wasPlaced {
 		facts = append(facts, fact(domain.FactOrderPlaced, domain.OrderPlacedID(account, after.Key), after.PaidAt))
@@ -458,16 +489,90 @@ func OrderFacts(account string, before *domain.Order, after domain.Order, cut Cu
 			Reason: newRefundReason(known.Refunds, after.Refunds)}
 		facts = append(facts, f)
 	}
+	if chargebackMoved {
+		facts = append(facts, chargebackFact(account, known, after, fact))
+	}
 	if fresh > 0 {
 		for _, t := range after.Tracking {
 			if !hasTracking(known.Tracking, t.Number) {
-				f := fact(domain.FactOrderShipped, domain.OrderShippedID(account, after.Key, t.Number), time.Time{})
+				f := fact(domain.FactOrderShipped, domain.OrderShippedID(account, after.Key, t.Number), after.ShippedAt)
 				f.Tracking = []domain.Tracking{t}
 				facts = append(facts, f)
 			}
 		}
 	}
+	if untracked {
+		facts = append(facts, fact(domain.FactOrderShipped, domain.OrderUntrackedShipmentID(account, after.Key), after.ShippedAt))
+	}
+	if outForDelivery {
+		facts = append(facts, fact(domain.FactOrderOutForDelivery, domain.OrderOutForDeliveryID(account, after.Key), after.OutForDeliveryAt))
+	}
+	if delivered {
+		facts = append(facts, fact(domain.FactOrderDelivered, domain.OrderDeliveredID(account, after.Key), after.DeliveredAt))
+	}
 	return facts
+}
+
+// reversal is the OrderReversed of an order that was placed (known) and no longer is (after).
+// Its amounts are what destinations had been told, not what after says: a refund that arrives
+// together with the rejection was never sent, so it is not subtracted.
+func reversal(account string, known, after domain.Order, fact func(domain.FactKind, string, time.Time) domain.Fact) domain.Fact {
+	why := "test"
+	switch after.Status {
+	case domain.OrderDeleted:
+		why = "deleted"
+	case domain.OrderRejected:
+		why = "rejected"
+	}
+	cur := orderCurrency(known)
+	refunded, charged := inCurrency(known.Refunded, cur), inCurrency(known.ChargedBack, cur)
+	net, err := inCurrency(known.Total, cur).Sub(refunded)
+	if err == nil {
+		net, err = net.Sub(charged)
+	}
+	if err != nil {
+		// Only a mapper that mixed currencies gets here; the total is what was logged.
+		net = known.Total
+	}
+	f := fact(domain.FactOrderReversed, domain.OrderReversedID(account, after.Key), time.Time{})
+	f.Reversal = &domain.Reversal{Why: why, Net: net, Refunded: refunded, ChargedBack: charged, At: f.OccurredAt}
+	return f
+}
+
+// chargebackFact is the OrderChargedBack for a change of the standing chargeback amount from
+// known's to after's.
+func chargebackFact(account string, known, after domain.Order, fact func(domain.FactKind, string, time.Time) domain.Fact) domain.Fact {
+	cur := orderCurrency(after)
+	standing := inCurrency(after.ChargedBack, cur)
+	delta, err := standing.Sub(inCurrency(known.ChargedBack, cur))
+	if err != nil {
+		delta = domain.Money{Minor: after.ChargedBack.Minor - known.ChargedBack.Minor, Currency: cur}
+	}
+	// What changed: the disputes that stand now and did not, or not for this amount, before;
+	// and those that stood and no longer do.
+	var ids []string
+	var at time.Time
+	reason := ""
+	for _, l := range after.Chargebacks {
+		k, ok := findChargeback(known.Chargebacks, l.ID)
+		stood := ok && k.Status.Stands()
+		switch {
+		case l.Status.Stands() && (!stood || k.Amount != l.Amount):
+			ids = append(ids, l.ID)
+			if delta.Minor > 0 && !l.At.Before(at) {
+				at, reason = l.At, l.Reason
+			}
+		case !l.Status.Stands() && stood:
+			ids = append(ids, l.ID)
+			if delta.Minor < 0 && !l.ResolvedAt.Before(at) {
+				at, reason = l.ResolvedAt, l.Reason
+			}
+		}
+	}
+	state := chargebackState(after)
+	f := fact(domain.FactOrderChargedBack, domain.OrderChargedBackID(account, after.Key, standing, state), at)
+	f.Chargeback = &domain.Chargeback{Delta: delta, Standing: standing, State: state, At: f.OccurredAt, Disputes: ids, Reason: reason}
+	return f
 }
 
 // refundGrew reports whether the refunded amount went from known to after. A zero amount in

@@ -73,10 +73,10 @@ func TestOrderSequences(t *testing.T) {
 			wantStatus: domain.OrderShipped, wantRefunded: 500, wantTracking: []string{"T1"}, wantTest: true,
 		},
 		{
-			name: "the test flag sticks once any version says so",
+			name: "the test flag sticks once any version says so, and takes the sale back",
 			steps: []step{
 				{paid, []string{"placed"}},
-				{ver{status: domain.OrderPaid, at: 2, paid: 1, test: true}, nil},
+				{ver{status: domain.OrderPaid, at: 2, paid: 1, test: true}, []string{"reversed test net 100.00"}},
 				{ver{status: domain.OrderPaid, at: 3, paid: 1, refunded: 100, refundedAt: 3}, nil},
 			},
 			wantStatus: domain.OrderPaid, wantRefunded: 100, wantTest: true,
@@ -99,10 +99,10 @@ func TestOrderSequences(t *testing.T) {
 			wantStatus: domain.OrderRejected,
 		},
 		{
-			name: "a paid order later deleted is no longer placed: no further facts",
+			name: "a paid order later deleted is reversed once, net of what was sent; no further facts",
 			steps: []step{
 				{paid, []string{"placed"}},
-				{ver{status: domain.OrderDeleted, at: 9, paid: 1, refunded: 100, refundedAt: 9}, nil},
+				{ver{status: domain.OrderDeleted, at: 9, paid: 1, refunded: 100, refundedAt: 9}, []string{"reversed deleted net 100.00"}},
 				{paid, nil},
 			},
 			wantStatus: domain.OrderDeleted, wantRefunded: 100,
@@ -341,9 +341,10 @@ func TestOrderRefundLinesAndPartialVersions(t *testing.T) {
 			wantRefunded: 10000, wantTotal: 10000, wantStatus: domain.OrderPaid,
 		},
 		{
-			name: "a partial version never replaces the complete contents",
+			name: "a partial version never replaces the complete contents; its shipment without tracking is one",
 			steps: []step{
 				{paid, []string{"placed"}},
+				{shipped, []string{"shipped untracked"}},
 				{shipped, nil},
 			},
 			wantTotal: 10000, wantStatus: domain.OrderShipped,

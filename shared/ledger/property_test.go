@@ -82,9 +82,11 @@ func genScenario(r *rand.Rand) scenario {
 }
 
 // genOrder plays one order's life: created, then rejected or never paid or paid; a paid order
-// gets refunds with a growing cumulative amount and shipments with new tracking numbers in any
-// interleaving, and is sometimes rejected or deleted at the end. Each event carries the whole
-// order as it stood, as the sources send it.
+// gets refunds with a growing cumulative amount, chargebacks that are raised and then lost, won
+// or deleted, shipments with new tracking numbers or none, and deliveries, in any interleaving,
+// and is sometimes rejected or deleted at the end. Each event carries the whole order as it
+// stood, as the sources send it; a chargeback report carries its dispute and, as UltraCart's
+// does when the order is expanded, sometimes the order too.
 func genOrder(r *rand.Rand, src domain.Source, id, invoice string, rebill bool, email string, t time.Time) []domain.Event {
 	total := int64(500 + r.IntN(20000))
 	st := domain.Order{
@@ -149,10 +151,61 @@ func genOrder(r *rand.Rand, src domain.Source, id, invoice string, rebill bool, 
 	for range r.IntN(3) {
 		actions = append(actions, "ship")
 	}
+	if src == domain.UltraCart {
+		for range r.IntN(3) {
+			actions = append(actions, "chargeback")
+		}
+		if r.IntN(3) == 0 {
+			actions = append(actions, "out_for_delivery", "delivered")
+		}
+	}
 	r.Shuffle(len(actions), func(i, j int) { actions[i], actions[j] = actions[j], actions[i] })
+	var disputes []domain.ChargebackLine
+	// dispute reports one dispute as it now stands.
+	dispute := func(l domain.ChargebackLine) {
+		for i := range disputes {
+			if disputes[i].ID == l.ID {
+				disputes[i] = l
+			}
+		}
+		if r.IntN(2) == 0 {
+			// The event carries the order as it stands.
+			st.Chargebacks = slices.Clone(disputes)
+			emit("chargeback_" + string(l.Status))
+			return
+		}
+		p := domain.Order{Key: st.Key, Source: src, OrderID: id, Partial: true, Currency: "USD",
+			Chargebacks: []domain.ChargebackLine{l}}
+		evs = append(evs, domain.Event{Source: src, Name: "chargeback_" + string(l.Status), Kind: domain.KindOrder, OccurredAt: t, Order: &p})
+	}
 	for n, a := range actions {
 		t = t.Add(minutes(r, 1, 60*24*5))
 		switch a {
+		case "chargeback":
+			l := domain.ChargebackLine{ID: fmt.Sprintf("%s-D%d", id, n), Amount: usd(1 + r.Int64N(total+total/4)),
+				Status: domain.ChargebackOpen, At: t, Reason: "fraud " + id}
+			disputes = append(disputes, l)
+			dispute(l)
+			if r.IntN(3) != 0 {
+				// Decided later: lost, won, or the record deleted.
+				t = t.Add(minutes(r, 1, 60*24*20))
+				l.Status = []domain.ChargebackStatus{domain.ChargebackLost, domain.ChargebackWon, domain.ChargebackDeleted}[r.IntN(3)]
+				if !l.Status.Stands() {
+					l.ResolvedAt = t
+				}
+				dispute(l)
+			}
+			continue
+		case "out_for_delivery":
+			st.Status = domain.OrderShipped
+			if st.OutForDeliveryAt.IsZero() {
+				st.OutForDeliveryAt = t
+			}
+		case "delivered":
+			st.Status = domain.OrderShipped
+			if st.DeliveredAt.IsZero() {
+				st.DeliveredAt = t
+			}
 		case "refund":
 			left := total - refunded
 			if left == 0 {
@@ -176,7 +229,12 @@ func genOrder(r *rand.Rand, src domain.Source, id, invoice string, rebill bool, 
 			st.Refunded, st.RefundedAt = usd(refunded), t
 		case "ship":
 			st.Status = domain.OrderShipped
-			st.Tracking = append(slices.Clone(st.Tracking), domain.Tracking{Number: fmt.Sprintf("%s-T%d", id+invoice, n), Carrier: "UPS"})
+			if st.ShippedAt.IsZero() {
+				st.ShippedAt = t
+			}
+			if r.IntN(3) != 0 {
+				st.Tracking = append(slices.Clone(st.Tracking), domain.Tracking{Number: fmt.Sprintf("%s-T%d", id+invoice, n), Carrier: "UPS"})
+			} // else a shipment without a tracking number
 		}
 		if r.IntN(4) == 0 {
 			st.Billing.City = fmt.Sprintf("City %s moved %d", id, n) // contents change too
@@ -367,6 +425,11 @@ func checkFacts(t *testing.T, seed uint64, where string, sc scenario, s *memStor
 	placed := map[string]int{}
 	refunded := map[string]domain.Money{}
 	shipped := map[string][]string{}
+	untracked := map[string]int{}
+	charged := map[string]int64{}
+	reversed := map[string]int{}
+	delivered := map[string]int{}
+	outForDelivery := map[string]int{}
 	lastSub := map[string]domain.SubscriptionStatus{}
 	var lastContact *domain.Contact
 	for _, f := range s.facts {
@@ -386,9 +449,32 @@ func checkFacts(t *testing.T, seed uint64, where string, sc scenario, s *memStor
 		if f.Account != acct {
 			fail("fact %s without the account", f.ID)
 		}
+		if f.Order != nil && reversed[f.Order.Key] > 0 {
+			fail("%s: %s after the order was reversed", f.Order.Key, f.Kind)
+		}
 		switch f.Kind {
 		case domain.FactOrderPlaced:
 			placed[f.Order.Key]++
+		case domain.FactOrderChargedBack:
+			k := f.Order.Key
+			if placed[k] != 1 || f.Chargeback.Delta.Minor == 0 {
+				fail("%s: chargeback %+v (placed %d)", k, f.Chargeback, placed[k])
+			}
+			charged[k] += f.Chargeback.Delta.Minor
+			if charged[k] != f.Chargeback.Standing.Minor || charged[k] < 0 {
+				fail("%s: chargeback deltas so far add up to %d but the fact says %v stands", k, charged[k], f.Chargeback.Standing)
+			}
+		case domain.FactOrderReversed:
+			k := f.Order.Key
+			reversed[k]++
+			want := f.Order.Total.Minor - refunded[k].Minor - charged[k]
+			if placed[k] != 1 || f.Reversal.Net.Minor != want {
+				fail("%s: reversal %+v (placed %d), want net %d", k, f.Reversal, placed[k], want)
+			}
+		case domain.FactOrderDelivered:
+			delivered[f.Order.Key]++
+		case domain.FactOrderOutForDelivery:
+			outForDelivery[f.Order.Key]++
 		case domain.FactOrderRefunded:
 			sum, err := refunded[f.Order.Key].Add(f.Refund.Delta)
 			if err != nil || f.Refund.Delta.Minor <= 0 {
@@ -402,6 +488,10 @@ func checkFacts(t *testing.T, seed uint64, where string, sc scenario, s *memStor
 				fail("%s refunded before it was placed", f.Order.Key)
 			}
 		case domain.FactOrderShipped:
+			if len(f.Tracking) == 0 {
+				untracked[f.Order.Key]++
+				break
+			}
 			shipped[f.Order.Key] = append(shipped[f.Order.Key], f.Tracking[0].Number)
 		case domain.FactSubscriptionChanged:
 			if f.FromStatus != lastSub[f.Sub.Key] {
@@ -440,13 +530,30 @@ func checkFacts(t *testing.T, seed uint64, where string, sc scenario, s *memStor
 			if !slices.Equal(got, numbers) {
 				fail("%s: shipped facts for %v, tracking is %v", key, got, numbers)
 			}
-		case o.Test || !everPaid:
-			if placed[key] != 0 || refunded[key].Minor != 0 || len(shipped[key]) != 0 {
+			// A shipment without a number is sent once when it is all destinations know of.
+			if untracked[key] > 1 || (o.Status == domain.OrderShipped && len(numbers) == 0 && untracked[key] != 1) {
+				fail("%s: %d untracked shipments (status %s, tracking %v)", key, untracked[key], o.Status, numbers)
+			}
+			if charged[key] != o.ChargedBack.Minor {
+				fail("%s: chargeback deltas add up to %d, the order's standing chargebacks are %v", key, charged[key], o.ChargedBack)
+			}
+			if d := boolInt(!o.DeliveredAt.IsZero()); delivered[key] != d {
+				fail("%s: %d OrderDelivered, delivered at %v", key, delivered[key], o.DeliveredAt)
+			}
+			if d := boolInt(!o.OutForDeliveryAt.IsZero()); outForDelivery[key] != d {
+				fail("%s: %d OrderOutForDelivery, out for delivery at %v", key, outForDelivery[key], o.OutForDeliveryAt)
+			}
+			if reversed[key] != 0 {
+				fail("%s is placed but was reversed", key)
+			}
+		case !everPaid: // test orders are never placed either
+			if placed[key] != 0 || refunded[key].Minor != 0 || len(shipped[key]) != 0 || charged[key] != 0 || reversed[key] != 0 {
 				fail("%s (test %v, status %s) produced order facts", key, o.Test, o.Status)
 			}
-		default: // paid, then rejected or deleted: placed at most once, depending on arrival
-			if placed[key] > 1 {
-				fail("%s placed %d times", key, placed[key])
+		default: // paid, then rejected, deleted or marked a test: placed at most once, depending
+			// on arrival, and if placed, reversed exactly once
+			if placed[key] > 1 || reversed[key] != placed[key] {
+				fail("%s placed %d times, reversed %d times", key, placed[key], reversed[key])
 			}
 		}
 	}
@@ -463,20 +570,29 @@ func checkFacts(t *testing.T, seed uint64, where string, sc scenario, s *memStor
 		fail("destinations do not hold the final profile")
 	}
 	// The contact's revenue against a plain recount of the final orders.
-	var gross, ref int64
+	var gross, ref, cb int64
 	count := 0
 	for _, o := range s.orders {
 		if Placed(o) {
 			gross += o.Total.Minor
 			ref += o.Refunded.Minor
+			cb += o.ChargedBack.Minor
 			count++
 		}
 	}
 	c := s.contact
-	if c.GrossRevenue.Minor != gross || c.Refunded.Minor != ref || c.LTV.Minor != gross-ref || c.PurchaseCount != count {
-		fail("contact revenue gross %v refunded %v ltv %v count %d; recount %d %d %d", c.GrossRevenue, c.Refunded, c.LTV,
-			c.PurchaseCount, gross, ref, count)
+	if c.GrossRevenue.Minor != gross || c.Refunded.Minor != ref || c.ChargedBack.Minor != cb || c.LTV.Minor != gross-ref-cb ||
+		c.PurchaseCount != count {
+		fail("contact revenue gross %v refunded %v charged back %v ltv %v count %d; recount %d %d %d %d", c.GrossRevenue,
+			c.Refunded, c.ChargedBack, c.LTV, c.PurchaseCount, gross, ref, cb, count)
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // TestMergeOrderIsAJoin checks the algebra directly on random versions of one order.
