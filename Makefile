@@ -71,7 +71,7 @@ build-ConnectFunction:
 	$(call lambda_bootstrap,connect)
 
 cli:
-	$(GO) build -o bin/cartrelay ./cmd/cartrelay
+	$(GO) build -buildvcs=auto -o bin/cartrelay ./cmd/cartrelay
 
 run: cli
 	./bin/cartrelay --data $(DATA) serve --addr $(ADDR)

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/cartrelay/cartrelay/shared/app"
@@ -35,18 +36,44 @@ type IO struct {
 	Signals func(context.Context) (context.Context, context.CancelFunc)
 	// Ready is called with the address `serve` listens on.
 	Ready func(addr string)
+	// Terminal says a person reads Out: empty lists say so, and `contacts get` is short.
+	// Main sets it when Out is a terminal.
+	Terminal bool
+	// BuildInfo replaces runtime/debug.ReadBuildInfo for `version` (tests).
+	BuildInfo func() (*debug.BuildInfo, bool)
 }
 
 // Globals are the options every command takes.
 type Globals struct {
 	Backend string // embedded | aws
 	Data    string // data directory of the embedded backend
+	// DataChosen is set when --data or $CARTRELAY_DATA named the directory; otherwise the CLI
+	// follows a running serve's.
+	DataChosen bool
 }
 
 // UsageError is a mistake in the command line; it exits with status 2.
-type UsageError struct{ Msg string }
+type UsageError struct {
+	Msg string
+	// Suggestions are what the user probably meant ("did you mean").
+	Suggestions []string
+	// Help is the command whose help to point at ("cartrelay orders list"); "" for the list of
+	// every command.
+	Help string
+}
 
 func (e *UsageError) Error() string { return e.Msg }
+
+// hint is what follows the message: the suggestions, or where to read the usage.
+func (e *UsageError) hint() string {
+	if len(e.Suggestions) > 0 {
+		return "Did you mean " + strings.Join(e.Suggestions, " or ") + "?\n"
+	}
+	if e.Help == "" || e.Help == "cartrelay" {
+		return "Run 'cartrelay help' for the commands.\n"
+	}
+	return "Run '" + e.Help + " --help' for its usage.\n"
+}
 
 func usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
 
@@ -69,115 +96,21 @@ func commands() []command {
 		{"serve", "[--addr 127.0.0.1:8080]", "run every handler in one process on the embedded database (the local runtime)", cmdServe},
 		{"accounts put", "ACCOUNT --file FILE.json", "create or update an account from a JSON file (absent keys keep their value, null clears)", cmdAccountsPut},
 		{"accounts get", "ACCOUNT", "print an account's settings (secrets are never printed)", cmdAccountsGet},
-		{"accounts list", "", "print every account, one JSON object per line", cmdAccountsList},
+		{"accounts list", "[--format json|table]", "print every account, one JSON object per line", cmdAccountsList},
 		{"contacts get", "ACCOUNT EMAIL", "print a contact: profile and aggregates, orders, subscriptions, facts and deliveries", cmdContactsGet},
-		{"orders list", "ACCOUNT [--since DATE]", "print orders paid since DATE (RFC 3339 or YYYY-MM-DD), one JSON object per line", cmdOrdersList},
-		{"quarantine list", "[ACCOUNT] [--limit N]", "print events kept raw with the reason they were not ingested", cmdQuarantineList},
+		{"orders list", "ACCOUNT [--since DATE] [--format json|table]", "print orders paid since DATE (RFC 3339 or YYYY-MM-DD), one JSON object per line", cmdOrdersList},
+		{"quarantine list", "[ACCOUNT] [--limit N] [--format json|table]", "print events kept raw with the reason they were not ingested", cmdQuarantineList},
 		{"quarantine show", "ACCOUNT ID", "print one kept-raw event with its message", cmdQuarantineShow},
 		{"quarantine replay", "ACCOUNT (ID | --all)", "send kept-raw events to ingest again (after fixing the cause)", cmdQuarantineReplay},
-		{"deliveries list", "ACCOUNT [--failed] [--limit N]", "print delivery attempts to destinations, newest first", cmdDeliveriesList},
+		{"deliveries list", "ACCOUNT [--failed] [--limit N] [--format json|table]", "print delivery attempts to destinations, newest first", cmdDeliveriesList},
 		{"deliveries replay", "ACCOUNT [--failed | --id FACT_ID]", "send failed deliveries to their destination again (after fixing the cause)", cmdDeliveriesReplay},
 		{"connections put", "ACCOUNT ultracart --simple-key KEY [--base-url URL]", "connect a source API with a key, so the pollers keep the history in sync and backfill it", cmdConnectionsPut},
-		{"backfill", "ACCOUNT [--since DATE] [--status]", "walk the account's UltraCart history to the present with a progress bar (or follow the poller doing it); --status prints the progress as JSON", cmdBackfill},
-		{"queues stats", "", "print the message counts of every queue and dead-letter queue", cmdQueuesStats},
+		{"backfill", "ACCOUNT [--since DATE] [--status] [--format json|table]", "walk the account's UltraCart history to the present with a progress bar (or follow the poller doing it); --status prints the progress as JSON", cmdBackfill},
+		{"queues stats", "[--format json|table]", "print the message counts of every queue and dead-letter queue", cmdQueuesStats},
 		{"queues replay", "QUEUE [--limit N]", "move messages from QUEUE's dead-letter queue back to QUEUE", cmdQueuesReplay},
 		{"demo", "[--url http://127.0.0.1:8080] [--account demo]", "post realistic sample events to a running serve, so a contact fills up", cmdDemo},
+		{"version", "[--format json|text]", "print cartrelay's version and the source revision it was built from", cmdVersion},
 	}
-}
-
-// Main runs one command line and returns the exit status.
-func Main(ctx context.Context, args []string, io IO) int {
-	if io.Getenv == nil {
-		io.Getenv = os.Getenv
-	}
-	if io.Clock == nil {
-		io.Clock = clock.System{}
-	}
-	err := run(ctx, args, io)
-	if err == nil {
-		return 0
-	}
-	var ue *UsageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(io.Err, "cartrelay: %s\nRun 'cartrelay help' for the commands.\n", ue.Msg)
-		return 2
-	}
-	fmt.Fprintf(io.Err, "cartrelay: %s\n", err)
-	return 1
-}
-
-func run(ctx context.Context, args []string, io IO) error {
-	g, rest, err := parseGlobals(args, io.Getenv)
-	if err != nil {
-		return err
-	}
-	if len(rest) == 0 || rest[0] == "help" || rest[0] == "--help" || rest[0] == "-h" {
-		printHelp(io.Out)
-		return nil
-	}
-	cmd, cargs, ok := findCommand(rest)
-	if !ok {
-		return usagef("unknown command %q", strings.Join(rest[:min(2, len(rest))], " "))
-	}
-	for _, a := range cargs {
-		if a == "--help" || a == "-h" {
-			fmt.Fprintf(io.Out, "cartrelay %s %s\n  %s\n", cmd.name, cmd.args, cmd.summary)
-			return nil
-		}
-	}
-	c := &ctx2{io: io, globals: g}
-	if cmd.name != "demo" {
-		env, err := c.open(ctx, cmd.name == "serve")
-		if err != nil {
-			return err
-		}
-		defer env.Close()
-		c.env = env
-	}
-	return cmd.run(ctx, c, cargs)
-}
-
-func findCommand(rest []string) (command, []string, bool) {
-	for _, c := range commands() {
-		words := strings.Fields(c.name)
-		if len(rest) >= len(words) && strings.Join(rest[:len(words)], " ") == c.name {
-			return c, rest[len(words):], true
-		}
-	}
-	return command{}, nil, false
-}
-
-func parseGlobals(args []string, getenv func(string) string) (Globals, []string, error) {
-	g := Globals{Backend: "embedded", Data: "./.cartrelay"}
-	if v := getenv("CARTRELAY_DATA"); v != "" {
-		g.Data = v
-	}
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(a, "=")
-		switch name {
-		case "--backend", "--data":
-			if !hasVal {
-				if i+1 >= len(args) {
-					return g, nil, usagef("%s needs a value", name)
-				}
-				i++
-				val = args[i]
-			}
-			if name == "--backend" {
-				g.Backend = val
-			} else {
-				g.Data = val
-			}
-		default:
-			rest = append(rest, a)
-		}
-	}
-	if g.Backend != "embedded" && g.Backend != "aws" {
-		return g, nil, usagef("--backend must be embedded or aws, got %q", g.Backend)
-	}
-	return g, rest, nil
 }
 
 func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
@@ -243,27 +176,6 @@ func localConsoleKey(dataDir string) (string, error) {
 		return "", fmt.Errorf("write the console session key %s: %w", path, err)
 	}
 	return key, nil
-}
-
-func printHelp(w io.Writer) {
-	fmt.Fprintln(w, `cartrelay: an open integration hub for UltraCart and ThriveCart merchants.
-
-Usage: cartrelay [--backend embedded|aws] [--data DIR] COMMAND [ARGS]
-
-Commands:`)
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-18s %s\n  %18s %s\n", c.name, c.args, "", c.summary)
-	}
-	fmt.Fprintln(w, `
-Global options:
-  --backend embedded   the local SQLite runtime in --data (default)
-  --backend aws        a deployed stack: TABLE_NAME, KMS_KEY_ID and QUEUE_URL_* from the
-                       environment; endpoints from the standard AWS_* variables
-  --data DIR           the embedded runtime's data directory (default ./.cartrelay,
-                       or $CARTRELAY_DATA)
-
-Output is JSON with snake_case keys; money is a decimal string beside its currency;
-times are RFC 3339 in UTC.`)
 }
 
 // writeJSON prints v as indented JSON.

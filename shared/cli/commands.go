@@ -103,6 +103,10 @@ func cmdAccountsGet(ctx context.Context, c *ctx2, args []string) error {
 }
 
 func cmdAccountsList(ctx context.Context, c *ctx2, args []string) error {
+	format, args, err := c.format(args, "table")
+	if err != nil {
+		return err
+	}
 	if _, err := positional(args, 0, "no arguments"); err != nil {
 		return err
 	}
@@ -110,12 +114,30 @@ func cmdAccountsList(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
+	l := newLister(c, format, "no accounts in "+c.where()+"; create one with 'cartrelay accounts put ACCOUNT --file FILE.json', or run 'cartrelay demo'",
+		column[accounts.Account]{"ACCOUNT", func(a accounts.Account) string { return a.ID }},
+		column[accounts.Account]{"CREATED", func(a accounts.Account) string { return when(a.CreatedAt) }},
+		column[accounts.Account]{"ONTRAPORT", func(a accounts.Account) string { return destState(a.Ontraport.Enabled, a.Ontraport.APIKey.IsSet()) }},
+		column[accounts.Account]{"ITERABLE", func(a accounts.Account) string { return destState(a.Iterable.Enabled, a.Iterable.APIKey.IsSet()) }},
+	)
+	l.asJSON = func(a accounts.Account) any { return accounts.Public(a) }
 	for _, a := range list {
-		if err := writeLine(c.io.Out, accounts.Public(a)); err != nil {
+		if err := l.add(a); err != nil {
 			return err
 		}
 	}
-	return nil
+	return l.done()
+}
+
+// destState says in a table whether a destination gets facts, and for real.
+func destState(enabled, keySet bool) string {
+	switch {
+	case !enabled:
+		return "off"
+	case !keySet:
+		return "dry run"
+	}
+	return "on"
 }
 
 func cmdContactsGet(ctx context.Context, c *ctx2, args []string) error {
@@ -185,6 +207,10 @@ type orderLine struct {
 }
 
 func cmdOrdersList(ctx context.Context, c *ctx2, args []string) error {
+	format, args, err := c.format(args, "table")
+	if err != nil {
+		return err
+	}
 	sinceArg, args, found, err := flagValue(args, "--since")
 	if err != nil {
 		return err
@@ -194,13 +220,25 @@ func cmdOrdersList(ctx context.Context, c *ctx2, args []string) error {
 		return err
 	}
 	since := time.Date(1995, 1, 1, 0, 0, 0, 0, time.UTC)
+	empty := "no orders in account " + pos[0]
 	if found {
 		if since, err = ParseSince(sinceArg); err != nil {
 			return err
 		}
+		empty += " paid since " + when(since)
 	}
+	l := newLister(c, format, empty,
+		column[orderLine]{"ORDER", func(o orderLine) string { return o.ID }},
+		column[orderLine]{"SOURCE", func(o orderLine) string { return o.Source }},
+		column[orderLine]{"EMAIL", func(o orderLine) string { return o.Email }},
+		column[orderLine]{"STATUS", func(o orderLine) string { return o.Status }},
+		column[orderLine]{"PAID", func(o orderLine) string { return when(o.PaidAt) }},
+		column[orderLine]{"TOTAL", func(o orderLine) string { return o.Total + " " + o.Currency }},
+		column[orderLine]{"REFUNDED", func(o orderLine) string { return o.Refunded }},
+		column[orderLine]{"TEST", func(o orderLine) string { return yes(o.Test) }},
+	)
 	repo := history.New(c.env.Store)
-	return repo.OrdersSince(ctx, pos[0], since, c.io.Clock.Now().AddDate(0, 1, 0), func(raw json.RawMessage) error {
+	err = repo.OrdersSince(ctx, pos[0], since, c.io.Clock.Now().AddDate(0, 1, 0), func(raw json.RawMessage) error {
 		var o domain.Order
 		if err := json.Unmarshal(raw, &o); err != nil {
 			return err
@@ -209,10 +247,22 @@ func cmdOrdersList(ctx context.Context, c *ctx2, args []string) error {
 		if cur == "" {
 			cur = o.Total.Currency
 		}
-		return writeLine(c.io.Out, orderLine{ID: o.OrderID, Key: o.Key, Source: string(o.Source), Email: o.Email,
+		return l.add(orderLine{ID: o.OrderID, Key: o.Key, Source: string(o.Source), Email: o.Email,
 			Status: string(o.Status), PaidAt: o.PaidAt, CreatedAt: o.CreatedAt, Total: o.Total.Decimal(),
 			Refunded: o.Refunded.Decimal(), Currency: cur, Test: o.Test, Rebill: o.Rebill})
 	})
+	if err != nil {
+		return err
+	}
+	return l.done()
+}
+
+// yes shows a flag in a table: "yes" or blank.
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return ""
 }
 
 func limitFlag(args []string) (int, []string, error) {
@@ -228,6 +278,10 @@ func limitFlag(args []string) (int, []string, error) {
 }
 
 func cmdQuarantineList(ctx context.Context, c *ctx2, args []string) error {
+	format, args, err := c.format(args, "table")
+	if err != nil {
+		return err
+	}
 	limit, args, err := limitFlag(args)
 	if err != nil {
 		return err
@@ -242,13 +296,25 @@ func cmdQuarantineList(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
+	empty := "no quarantined events in any account: every event was ingested"
+	if account != "" {
+		empty = "no quarantined events in account " + account + ": every event was ingested"
+	}
+	l := newLister(c, format, empty,
+		column[history.Quarantined]{"ACCOUNT", func(q history.Quarantined) string { return q.Account }},
+		column[history.Quarantined]{"ID", func(q history.Quarantined) string { return q.ID }},
+		column[history.Quarantined]{"AT", func(q history.Quarantined) string { return when(q.At) }},
+		column[history.Quarantined]{"EVENT", func(q history.Quarantined) string { return strings.TrimSpace(q.Source + " " + q.Event) }},
+		column[history.Quarantined]{"REPLAYED", func(q history.Quarantined) string { return when(q.ReplayedAt) }},
+		column[history.Quarantined]{"REASON", func(q history.Quarantined) string { return q.Reason }},
+	)
 	for _, q := range list {
 		q.Message = "" // `quarantine show` prints it; a list stays readable
-		if err := writeLine(c.io.Out, q); err != nil {
+		if err := l.add(q); err != nil {
 			return err
 		}
 	}
-	return nil
+	return l.done()
 }
 
 func cmdQuarantineShow(ctx context.Context, c *ctx2, args []string) error {
@@ -313,6 +379,10 @@ func cmdQuarantineReplay(ctx context.Context, c *ctx2, args []string) error {
 }
 
 func cmdDeliveriesList(ctx context.Context, c *ctx2, args []string) error {
+	format, args, err := c.format(args, "table")
+	if err != nil {
+		return err
+	}
 	failed, args := flagBool(args, "--failed")
 	limit, args, err := limitFlag(args)
 	if err != nil {
@@ -326,12 +396,26 @@ func cmdDeliveriesList(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
+	empty := "no deliveries in account " + pos[0] + " yet"
+	if failed {
+		empty = "no failed deliveries in account " + pos[0]
+	}
+	l := newLister(c, format, empty,
+		column[history.Delivery]{"AT", func(d history.Delivery) string { return when(d.At) }},
+		column[history.Delivery]{"DESTINATION", func(d history.Delivery) string { return d.Dest }},
+		column[history.Delivery]{"FACT", func(d history.Delivery) string { return d.FactKind }},
+		column[history.Delivery]{"EMAIL", func(d history.Delivery) string { return d.Email }},
+		column[history.Delivery]{"STATUS", func(d history.Delivery) string { return d.Status }},
+		column[history.Delivery]{"ATTEMPT", func(d history.Delivery) string { return strconv.Itoa(d.Attempt) }},
+		column[history.Delivery]{"FACT ID", func(d history.Delivery) string { return d.FactID }},
+		column[history.Delivery]{"ERROR", func(d history.Delivery) string { return d.Error }},
+	)
 	for _, d := range list {
-		if err := writeLine(c.io.Out, d); err != nil {
+		if err := l.add(d); err != nil {
 			return err
 		}
 	}
-	return nil
+	return l.done()
 }
 
 func cmdDeliveriesReplay(ctx context.Context, c *ctx2, args []string) error {
@@ -357,6 +441,10 @@ func cmdDeliveriesReplay(ctx context.Context, c *ctx2, args []string) error {
 }
 
 func cmdQueuesStats(ctx context.Context, c *ctx2, args []string) error {
+	format, args, err := c.format(args, "table")
+	if err != nil {
+		return err
+	}
 	if _, err := positional(args, 0, "no arguments"); err != nil {
 		return err
 	}
@@ -369,7 +457,21 @@ func cmdQueuesStats(ctx context.Context, c *ctx2, args []string) error {
 		s.Queue = name
 		out = append(out, s)
 	}
-	return writeJSON(c.io.Out, out)
+	if format == "json" {
+		return writeJSON(c.io.Out, out)
+	}
+	l := newLister(c, format, "no queues",
+		column[queue.Stats]{"QUEUE", func(s queue.Stats) string { return s.Queue }},
+		column[queue.Stats]{"VISIBLE", func(s queue.Stats) string { return strconv.Itoa(s.Visible) }},
+		column[queue.Stats]{"IN FLIGHT", func(s queue.Stats) string { return strconv.Itoa(s.InFlight) }},
+		column[queue.Stats]{"DELAYED", func(s queue.Stats) string { return strconv.Itoa(s.Delayed) }},
+	)
+	for _, s := range out {
+		if err := l.add(s); err != nil {
+			return err
+		}
+	}
+	return l.done()
 }
 
 func cmdQueuesReplay(ctx context.Context, c *ctx2, args []string) error {
