@@ -49,7 +49,8 @@ func (e *KeyError) Is(target error) bool { return target == ErrKeyRefused }
 
 // Client calls ThriveCart's external API.
 type Client struct {
-	// BaseURL is ThriveCart's host (DefaultBaseURL when empty); a fake in tests.
+	// BaseURL is ThriveCart's host (DefaultBaseURL when empty); a fake in tests. A base that
+	// already ends in /api/external (ThriveCart's documented API base) is read as its host.
 	BaseURL string
 	// HTTP is the client used; nil means one with a 10 s timeout.
 	HTTP *http.Client
@@ -97,11 +98,7 @@ func (c Client) get(ctx context.Context, key, path string, q url.Values) (http.H
 	if strings.TrimSpace(key) == "" {
 		return nil, nil, &KeyError{Status: http.StatusUnauthorized, Code: "auth.missing", Description: "the key is empty"}
 	}
-	base := strings.TrimRight(c.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	u := base + "/api/external" + path
+	u := c.apiBase() + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
@@ -145,6 +142,20 @@ func (c Client) get(ctx context.Context, key, path string, q url.Values) (http.H
 	}
 	return resp.Header, body, nil
 }
+
+// apiBase is where the API's paths start. ThriveCart documents its API base as
+// https://thrivecart.com/api/external, so an operator may well configure that instead of the
+// host; either way the path is added once.
+func (c Client) apiBase() string {
+	base := strings.TrimRight(c.BaseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	return strings.TrimSuffix(base, apiPath) + apiPath
+}
+
+// apiPath is the prefix of every API path on ThriveCart's host.
+const apiPath = "/api/external"
 
 // maxBody bounds an answer: a page of 100 transactions is far below it.
 const maxBody = 8 << 20

@@ -43,3 +43,15 @@ func TestPingUnreachable(t *testing.T) {
 		t.Fatalf("unreachable: %v, want an error that is not a refusal", err)
 	}
 }
+
+// TestBaseURLWithAPIPath: ThriveCart documents its API base with /api/external, and an operator
+// who configures that must not get /api/external/api/external.
+func TestBaseURLWithAPIPath(t *testing.T) {
+	fake := thrivecartfake.New("acme", "good-key")
+	defer fake.Close()
+	for _, base := range []string{fake.URL, fake.URL + "/", fake.URL + "/api/external", fake.URL + "/api/external/"} {
+		if _, err := (thrivecartapi.Client{BaseURL: base}).Ping(context.Background(), "good-key"); err != nil {
+			t.Errorf("base %q: %v", base, err)
+		}
+	}
+}
