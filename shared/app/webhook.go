@@ -82,6 +82,10 @@ func (a *App) ultracartWebhook(ctx context.Context, log *slog.Logger, account st
 		return resp, nil
 	}
 	raws, err := ultracart.DecodeDelivery(body)
+	if errors.Is(err, ultracart.ErrTooLarge) {
+		log.Warn("compressed UltraCart delivery too large once inflated", slog.Any("error", err))
+		return jsonError(http.StatusRequestEntityTooLarge, "%v", err), nil
+	}
 	if err != nil {
 		log.Warn("malformed UltraCart delivery", slog.Any("error", err))
 		return jsonError(http.StatusBadRequest, "%v", err), nil

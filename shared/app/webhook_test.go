@@ -35,6 +35,7 @@ func TestUltraCartWebhookRefusals(t *testing.T) {
 		{"not an event list", "/webhooks/ultracart/acme", basic(ucUser, ucPass), []byte(`"hello"`), 400, false, ""},
 		{"empty body", "/webhooks/ultracart/acme", basic(ucUser, ucPass), nil, 400, false, "empty"},
 		{"over the size cap", "/webhooks/ultracart/acme", basic(ucUser, ucPass), bytes.Repeat([]byte(" "), 7<<20), 413, false, "limit"},
+		{"compressed past what UltraCart sends", "/webhooks/ultracart/acme", basic(ucUser, ucPass), gzipBomb(t, 7<<20), 413, false, "maximum_size"},
 		{"unknown source", "/webhooks/shopify/acme", basic(ucUser, ucPass), order, 404, false, "ultracart"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,6 +61,20 @@ func TestUltraCartWebhookRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gzipBomb is a compressed UltraCart delivery of a few KB whose events inflate to n bytes.
+func gzipBomb(t *testing.T, n int) []byte {
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw.Write([]byte(`[{"order_create":{"order_id":"DEMO-1"}}`))
+	zw.Write(bytes.Repeat([]byte(" "), n))
+	zw.Write([]byte(`]`))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"events": base64.StdEncoding.EncodeToString(gz.Bytes())})
+	return body
 }
 
 func TestUltraCartEnvelopesAndCompression(t *testing.T) {

@@ -48,3 +48,16 @@ func BenchmarkDecodeNormalizeKitchenSinkBatch(b *testing.B) {
 	array, _ := json.Marshal(batch)
 	benchDecodeNormalize(b, []byte(`{"events":`+jsonString(b64gz(b, array))+`}`))
 }
+
+// BenchmarkDecodeDeliveryZipBomb measures what a compressed delivery costs the webhook when it
+// inflates past MaxDecompressed: it is refused after reading at most the cap (B/op is the
+// memory the webhook function spends on it).
+func BenchmarkDecodeDeliveryZipBomb(b *testing.B) {
+	body := []byte(`{"events":"` + b64gz(b, paddedArray(32<<20)) + `"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeDelivery(body); err == nil {
+			b.Fatal("the bomb was decoded")
+		}
+	}
+}

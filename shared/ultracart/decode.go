@@ -13,8 +13,14 @@ import (
 )
 
 // MaxDecompressed caps what the compressed parts of one delivery may expand to, so a small
-// body cannot expand into gigabytes (a zip bomb).
-const MaxDecompressed = 64 << 20
+// body cannot expand into more than the webhook function can hold (a zip bomb). UltraCart
+// batches events up to the webhook's maximum_size: its webhook guide states 900 KB a message
+// at most, and its own SDK sample sets 5,242,880 bytes, the largest value any source shows.
+// cartrelay registers its webhook with 3 MiB and without compression. 6 MiB holds the largest
+// delivery UltraCart is known to send, plus the one event a batch may carry past its limit,
+// while the webhook function (256 MB) holds the body, the inflated events and their queue
+// messages several times over.
+const MaxDecompressed = 6 << 20
 
 // maxNesting bounds how deep compressed data may nest inside compressed data.
 const maxNesting = 3
@@ -279,7 +285,8 @@ func (d *decoder) gunzip(raw []byte, idx, depth int) ([]byte, error) {
 	}
 	if int64(len(out)) > d.budget {
 		return nil, &DecodeError{Offset: -1, Index: idx, Compressed: true,
-			Reason: fmt.Sprintf("compressed events expand to more than %d MiB", MaxDecompressed>>20), Err: ErrTooLarge}
+			Reason: fmt.Sprintf("compressed events expand to more than %d MiB, more than UltraCart sends in one delivery; "+
+				"lower the webhook's maximum_size (at most 5242880 bytes) or turn compress_events off", MaxDecompressed>>20), Err: ErrTooLarge}
 	}
 	d.budget -= int64(len(out))
 	return out, nil

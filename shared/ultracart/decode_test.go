@@ -158,18 +158,13 @@ func jsonEqual(a, b []byte) bool {
 	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }
 
+// TestDecodeDeliveryZipBomb: a few KB that inflate to one byte more than MaxDecompressed are
+// refused before anything past the cap is held; exactly MaxDecompressed is decoded.
 func TestDecodeDeliveryZipBomb(t *testing.T) {
-	// 65 MiB of spaces inside a JSON array compresses to about 64 KiB.
-	var buf bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	w.Write([]byte("["))
-	chunk := bytes.Repeat([]byte(" "), 1<<20)
-	for i := 0; i < 65; i++ {
-		w.Write(chunk)
+	enc := b64gz(t, paddedArray(MaxDecompressed+1))
+	if len(enc) > 64<<10 {
+		t.Fatalf("the bomb is %d bytes; it should be small", len(enc))
 	}
-	w.Write([]byte("]"))
-	w.Close()
-	enc := base64.StdEncoding.EncodeToString(buf.Bytes())
 	for name, body := range map[string]string{
 		"events value": `{"events":"` + enc + `"}`,
 		"element":      `["` + enc + `"]`,
@@ -180,16 +175,32 @@ func TestDecodeDeliveryZipBomb(t *testing.T) {
 			if !errors.As(err, &de) || !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrMalformed) {
 				t.Fatalf("err = %v, want a *DecodeError wrapping ErrTooLarge", err)
 			}
-			if !strings.Contains(err.Error(), "64 MiB") {
-				t.Errorf("message %q does not state the limit", err)
+			for _, want := range []string{"6 MiB", "maximum_size", "compress_events"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("message %q does not mention %s", err, want)
+				}
 			}
 		})
 	}
+	atCap := b64gz(t, paddedArray(MaxDecompressed))
+	evs, err := DecodeDelivery([]byte(`{"events":"` + atCap + `"}`))
+	if err != nil || len(evs) != 1 || evs[0].Name != "order_create" {
+		t.Fatalf("a delivery inflating to exactly the cap: %d events, %v", len(evs), err)
+	}
+}
+
+// paddedArray is an events array of one small order, padded with spaces to exactly n bytes.
+func paddedArray(n int) []byte {
+	head := []byte(`[{"order_create":{"order_id":"DEMO-1"}}`)
+	out := make([]byte, 0, n)
+	out = append(out, head...)
+	out = append(out, bytes.Repeat([]byte(" "), n-len(head)-1)...)
+	return append(out, ']')
 }
 
 func TestDecodeDeliveryBudgetIsShared(t *testing.T) {
 	// Each element is under the cap, together they are over it.
-	big := append(append([]byte("["), bytes.Repeat([]byte(" "), 40<<20)...), ']')
+	big := append(append([]byte("["), bytes.Repeat([]byte(" "), MaxDecompressed*2/3)...), ']')
 	enc := jsonString(b64gz(t, big))
 	_, err := DecodeDelivery([]byte("[" + enc + "," + enc + "]"))
 	if !errors.Is(err, ErrTooLarge) {
