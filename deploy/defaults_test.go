@@ -4,10 +4,15 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/cartrelay/cartrelay/shared/localrun"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
+	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
 // recordingTransport answers every request with 200 and remembers its URL, so a client can
@@ -39,5 +44,54 @@ func TestThriveCartBaseUrlDefault(t *testing.T) {
 	}
 	if want := "https://thrivecart.com/api/external/ping"; len(rt.urls) != 1 || rt.urls[0] != want {
 		t.Errorf("with the default ThriveCartBaseUrl %q the client called %v, want %s", def, rt.urls, want)
+	}
+}
+
+// TestRouteThrottles: the stage throttles every route as `cartrelay serve` does, each source's
+// webhooks, the page views and the review links with limits of their own.
+func TestRouteThrottles(t *testing.T) {
+	tpl := loadTemplate(t)
+	var stage string
+	for _, id := range tpl.ofType("AWS::ApiGatewayV2::Stage") {
+		stage = id
+	}
+	props := get(tpl.resources[stage], "Properties")
+	throttle := func(n *yaml.Node, what string) localrun.Throttle {
+		return localrun.Throttle{Rate: float64(num(t, get(n, "ThrottlingRateLimit"), what+" rate")),
+			Burst: num(t, get(n, "ThrottlingBurstLimit"), what+" burst")}
+	}
+	def := throttle(get(props, "DefaultRouteSettings"), "DefaultRouteSettings")
+	if def != wiring.DefaultThrottle() {
+		t.Errorf("DefaultRouteSettings %+v, serve uses %+v", def, wiring.DefaultThrottle())
+	}
+	settings := get(props, "RouteSettings")
+	routeIDs := map[string]string{}
+	for _, id := range tpl.ofType("AWS::ApiGatewayV2::Route") {
+		routeIDs[scalar(get(tpl.resources[id], "Properties", "RouteKey"))] = id
+	}
+	own := map[string]bool{}
+	for _, r := range wiring.HTTPRoutes() {
+		got := def
+		if n := get(settings, r.RouteKey); n != nil {
+			got = throttle(n, r.RouteKey)
+			own[r.RouteKey] = true
+			// A route setting for a route the stage may be created before fails the deploy.
+			if !slices.Contains(strs(get(tpl.resources[stage], "DependsOn")), routeIDs[r.RouteKey]) {
+				t.Errorf("%s has route settings but the stage does not depend on its route %s", r.RouteKey, routeIDs[r.RouteKey])
+			}
+		}
+		if got != r.Throttle {
+			t.Errorf("%s: the template throttles it at %+v, serve at %+v", r.RouteKey, got, r.Throttle)
+		}
+	}
+	for _, k := range keys(settings) {
+		if routeIDs[k] == "" {
+			t.Errorf("RouteSettings names %q, which is no route", k)
+		}
+	}
+	for _, k := range []string{"ANY /webhooks/ultracart/{proxy+}", "ANY /webhooks/thrivecart/{proxy+}", "ANY /track/{proxy+}", "GET /review/{proxy+}"} {
+		if !own[k] {
+			t.Errorf("%s shares the default throttle; it needs its own so a flood elsewhere cannot starve it", k)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+	"golang.org/x/time/rate"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/queue"
@@ -31,7 +32,9 @@ const requestTimeLayout = "02/Jan/2006:15:04:05 -0700"
 // httpAPI plays an API Gateway HTTP API with Lambda proxy integrations (payload 2.0) on the
 // $default stage.
 type httpAPI struct {
-	routes  []Route
+	routes []Route
+	// limits holds each throttled route's bucket, by route key.
+	limits  map[string]*rate.Limiter
 	q       queue.Queue
 	queues  []string
 	clock   clock.Clock
@@ -54,7 +57,13 @@ func newHTTPAPI(cfg Config, hard context.Context) *httpAPI {
 			}
 		}
 	}
-	return &httpAPI{routes: cfg.Routes, q: cfg.Queue, queues: qs, clock: cfg.Clock, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, hard: hard}
+	limits := map[string]*rate.Limiter{}
+	for _, r := range cfg.Routes {
+		if !r.Throttle.IsZero() {
+			limits[r.RouteKey] = rate.NewLimiter(rate.Limit(r.Throttle.Rate), r.Throttle.Burst)
+		}
+	}
+	return &httpAPI{routes: cfg.Routes, limits: limits, q: cfg.Queue, queues: qs, clock: cfg.Clock, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, hard: hard}
 }
 
 func isPrefix(path string) bool { return strings.HasSuffix(path, "/") }
@@ -113,6 +122,13 @@ func (a *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.With("route", rt.RouteKey)
+	if lim := a.limits[rt.RouteKey]; lim != nil && !lim.AllowN(a.clock.Now(), 1) {
+		// API Gateway's own answer to a throttled route; each route has its own bucket, so a
+		// flood of one cannot starve the others.
+		log.Warn("http request throttled", "status", http.StatusTooManyRequests)
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{"message": "Too Many Requests"})
+		return
+	}
 
 	body, err := readBody(w, r, a.maxBody)
 	if err != nil {

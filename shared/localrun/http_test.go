@@ -274,6 +274,47 @@ func TestRouting(t *testing.T) {
 	}
 }
 
+// TestRouteThrottles: each throttled route has its own bucket, refilled on the clock, and a
+// throttled request never reaches its handler.
+func TestRouteThrottles(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	flooded, other := &recorder{}, &recorder{}
+	srv := newAPI(t, Config{Clock: clk, Routes: []Route{
+		{Path: "/track/", Handler: flooded.handle, Throttle: Throttle{Rate: 2, Burst: 3}},
+		{Path: "/webhooks/ultracart/", Handler: other.handle, Throttle: Throttle{Rate: 2, Burst: 3}},
+	}})
+	status := func(path string) int {
+		resp, _ := do(t, newRequest(t, "POST", srv.URL+path, strings.NewReader("{}")))
+		return resp.StatusCode
+	}
+	var got []int
+	for range 10 {
+		got = append(got, status("/track/acme"))
+	}
+	if want := []int{200, 200, 200, 429, 429, 429, 429, 429, 429, 429}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("flood: %v, want %v", got, want)
+	}
+	if flooded.calls() != 3 {
+		t.Errorf("the flooded handler ran %d times, want 3", flooded.calls())
+	}
+	resp, body := do(t, newRequest(t, "POST", srv.URL+"/track/acme", nil))
+	if resp.StatusCode != 429 || string(body) != `{"message":"Too Many Requests"}` {
+		t.Errorf("throttled answer %d %s", resp.StatusCode, body)
+	}
+	for i := range 3 {
+		if s := status("/webhooks/ultracart/acme"); s != 200 {
+			t.Fatalf("request %d on the other route while the first is flooded: %d", i, s)
+		}
+	}
+	clk.Advance(500 * time.Millisecond)
+	if s := status("/track/acme"); s != 200 {
+		t.Errorf("after one refill interval: %d, want 200", s)
+	}
+	if s := status("/track/acme"); s != 429 {
+		t.Errorf("second request after one refill interval: %d, want 429", s)
+	}
+}
+
 func TestBodyOverLimit(t *testing.T) {
 	rec := &recorder{}
 	srv := newAPI(t, Config{MaxBodyBytes: 16, Routes: []Route{{Path: "/webhooks/", Handler: rec.handle}}})
@@ -441,6 +482,7 @@ func TestConfigErrors(t *testing.T) {
 		{"batch too big", Config{Queue: fq, Consumers: []Consumer{{Queue: queue.Ingest, Handler: sqs, BatchSize: 11}}}, "BatchSize 11"},
 		{"no queue", Config{Consumers: []Consumer{{Queue: queue.Ingest, Handler: sqs}}}, "need a Queue"},
 		{"poll wait over SQS's", Config{PollWait: 21 * time.Second}, "PollWait"},
+		{"throttle without burst", Config{Routes: []Route{{Path: "/x", Handler: h, Throttle: Throttle{Rate: 5}}}}, "must both be positive"},
 		{"schedule without period", Config{Schedules: []Schedule{{Name: "s", Handler: func(context.Context, events.EventBridgeEvent) error { return nil }}}}, "must be positive"},
 	}
 	for _, c := range cases {

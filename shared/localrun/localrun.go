@@ -68,7 +68,21 @@ type Route struct {
 	// it is derived from Method and Path.
 	RouteKey string
 	Handler  HTTPHandler
+	// Throttle limits the route as API Gateway's route settings do; the zero value leaves it
+	// unlimited.
+	Throttle Throttle
 }
+
+// Throttle is an API Gateway route throttle: a token bucket that holds Burst requests and
+// refills at Rate requests a second. A request that finds the bucket empty is answered 429
+// before its body is read or its handler runs.
+type Throttle struct {
+	Rate  float64
+	Burst int
+}
+
+// IsZero reports whether the throttle is off.
+func (t Throttle) IsZero() bool { return t.Rate == 0 && t.Burst == 0 }
 
 // Consumer polls one queue into one handler, as a Lambda SQS event source mapping does.
 type Consumer struct {
@@ -278,6 +292,9 @@ func withDefaults(cfg Config) (Config, error) {
 		}
 		if r.RouteKey == "" {
 			r.RouteKey = defaultRouteKey(r)
+		}
+		if !r.Throttle.IsZero() && (r.Throttle.Rate <= 0 || r.Throttle.Burst <= 0) {
+			bad("route %s: throttle rate %g and burst %d must both be positive (or both zero for none)", r.RouteKey, r.Throttle.Rate, r.Throttle.Burst)
 		}
 		key := r.Method + " " + r.Path
 		if seen[key] {

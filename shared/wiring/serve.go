@@ -48,17 +48,15 @@ func ServeConfig(env *Env, o ServeOptions) (localrun.Config, error) {
 			return a.Schedule(ctx, ev)
 		}
 	}
+	handlers := map[string]localrun.HTTPHandler{FunctionWebhook: a.Webhook, FunctionConnect: a.Connect}
+	var routes []localrun.Route
+	for _, r := range HTTPRoutes() {
+		routes = append(routes, localrun.Route{Method: r.Method, Path: r.Path, RouteKey: r.RouteKey,
+			Handler: handlers[r.Function], Throttle: r.Throttle})
+	}
 	return localrun.Config{
-		Addr: o.Addr,
-		Routes: []localrun.Route{
-			{Path: "/webhooks/", RouteKey: "ANY /webhooks/{proxy+}", Handler: a.Webhook},
-			{Path: "/track/", RouteKey: "ANY /track/{proxy+}", Handler: a.Webhook},
-			{Method: "GET", Path: "/connect", RouteKey: "GET /connect", Handler: a.Connect},
-			{Path: "/oauth/", RouteKey: "ANY /oauth/{proxy+}", Handler: a.Connect},
-			{Path: "/console/", RouteKey: "ANY /console/{proxy+}", Handler: a.Connect},
-			{Method: "GET", Path: "/console", RouteKey: "GET /console", Handler: a.Connect},
-			{Method: "GET", Path: "/review/", RouteKey: "GET /review/{proxy+}", Handler: a.Connect},
-		},
+		Addr:   o.Addr,
+		Routes: routes,
 		Consumers: []localrun.Consumer{
 			{Queue: queue.Ingest, Handler: a.Ingest, BatchSize: 10, Concurrency: 2},
 			{Queue: queue.Ontraport, Handler: a.Forward(ontraport), BatchSize: 10, Concurrency: 2},
@@ -72,4 +70,49 @@ func ServeConfig(env *Env, o ServeOptions) (localrun.Config, error) {
 		PollWait:  o.PollWait,
 		Ready:     o.Ready,
 	}, nil
+}
+
+// The functions behind the HTTP API, by their logical ids in template.yaml.
+const (
+	FunctionWebhook = "WebhookFunction"
+	FunctionConnect = "ConnectFunction"
+)
+
+// HTTPRoute is one route of the HTTP API: its API Gateway route key, the path localrun
+// matches, the function that serves it, and its throttle (the stage's route settings).
+type HTTPRoute struct {
+	RouteKey string
+	// Method is "" for ANY; Path ends in "/" for a greedy {proxy+} route.
+	Method, Path string
+	Function     string
+	Throttle     localrun.Throttle
+}
+
+// DefaultThrottle is the stage's default route throttle in template.yaml: a ceiling against
+// floods, far above what merchants' browsers send.
+func DefaultThrottle() localrun.Throttle { return localrun.Throttle{Rate: 100, Burst: 200} }
+
+// HTTPRoutes is the HTTP API that template.yaml declares and `cartrelay serve` plays (a deploy
+// test holds the template to it). Each source's webhooks, the page views and the review links
+// have a route and a throttle of their own, so junk sent to one cannot use up what another
+// needs: a flood of page views never delays an order. The rates are requests a second across
+// the deployment: far above what one merchant's carts send, and low enough that a flood
+// costs little.
+func HTTPRoutes() []HTTPRoute {
+	return []HTTPRoute{
+		{RouteKey: "ANY /webhooks/ultracart/{proxy+}", Path: "/webhooks/ultracart/", Function: FunctionWebhook,
+			Throttle: localrun.Throttle{Rate: 50, Burst: 100}},
+		{RouteKey: "ANY /webhooks/thrivecart/{proxy+}", Path: "/webhooks/thrivecart/", Function: FunctionWebhook,
+			Throttle: localrun.Throttle{Rate: 50, Burst: 100}},
+		// Page views arrive at the pace of the storefronts' visitors.
+		{RouteKey: "ANY /track/{proxy+}", Path: "/track/", Function: FunctionWebhook,
+			Throttle: localrun.Throttle{Rate: 50, Burst: 100}},
+		// Review links are clicked by people, one at a time.
+		{RouteKey: "GET /review/{proxy+}", Method: "GET", Path: "/review/", Function: FunctionConnect,
+			Throttle: localrun.Throttle{Rate: 10, Burst: 20}},
+		{RouteKey: "GET /connect", Method: "GET", Path: "/connect", Function: FunctionConnect, Throttle: DefaultThrottle()},
+		{RouteKey: "ANY /oauth/{proxy+}", Path: "/oauth/", Function: FunctionConnect, Throttle: DefaultThrottle()},
+		{RouteKey: "ANY /console/{proxy+}", Path: "/console/", Function: FunctionConnect, Throttle: DefaultThrottle()},
+		{RouteKey: "GET /console", Method: "GET", Path: "/console", Function: FunctionConnect, Throttle: DefaultThrottle()},
+	}
 }
