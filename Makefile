@@ -80,12 +80,18 @@ run: cli
 # Tools and tests
 
 # DynamoDB Local for the store's contract suite, Chromium (Debian's package, installed with
-# apt-get when missing) for the connect flow's browser test, and staticcheck. Outside CI a failed
-# fetch or install only warns: the test then skips with one line saying what to install.
+# apt-get when missing) for the connect flow's browser test, AWS's Lambda Runtime Interface
+# Emulator (built from source with go install) for the end-to-end test of the bootstraps, and
+# staticcheck. Outside CI a failed fetch or install only warns: the test then skips with one line
+# saying what to install.
 tools: $(STATICCHECK)
 	@if ! scripts/fetch-dynamodb-local.sh; then \
 		if [ "$${CI:-}" = true ]; then exit 1; fi; \
 		echo "warning: DynamoDB Local could not be fetched; its contract suite will be skipped" >&2; \
+	fi
+	@if ! scripts/fetch-rie.sh | sed 's/^/Lambda Runtime Interface Emulator present: /'; then \
+		if [ "$${CI:-}" = true ]; then exit 1; fi; \
+		echo "warning: the Lambda Runtime Interface Emulator could not be built; the end-to-end test of the bootstraps will be skipped" >&2; \
 	fi
 	@if ! scripts/install-chromium.sh; then \
 		if [ "$${CI:-}" = true ]; then exit 1; fi; \

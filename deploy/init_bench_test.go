@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,18 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/cartrelay/cartrelay/shared/testenv"
-)
-
-// Fake values for what CloudFormation resolves at deploy time.
-const (
-	fakeAccount  = "123456789012"
-	fakeRegion   = "us-east-1"
-	fakeStack    = "cartrelay"
-	fakeKeyARN   = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-	fakeEndpoint = "https://abcde12345.execute-api.us-east-1.amazonaws.com"
 )
 
 // startLimit is how long a function may take to ask for its first invocation.
@@ -151,93 +139,15 @@ func (trap *networkTrap) taken() []string {
 	return out
 }
 
-// buildForHost builds a function's bootstrap with its Makefile target, for this machine's
-// architecture instead of arm64, and returns its path.
-func buildForHost(t testing.TB, root, id string) string {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skipf("the bootstrap is a Linux program; this machine runs %s", runtime.GOOS)
-	}
-	if _, err := exec.LookPath("make"); err != nil {
-		testenv.Missing(t, "make", "install GNU make; sam build runs the Makefile too")
-	}
-	out := filepath.Join(t.TempDir(), id)
-	runMake(t, root, "build-"+id, "ARTIFACTS_DIR="+out, "LAMBDA_ENV=GOOS=linux GOARCH="+runtime.GOARCH+" CGO_ENABLED=0")
-	return filepath.Join(out, "bootstrap")
-}
-
-// lambdaEnv is the environment of a function as Lambda would set it: the template's variables
-// with fake resolved values, Lambda's own variables, fake credentials, and every AWS endpoint
-// and proxy pointed at trap.
-func lambdaEnv(tpl *template, id, runtimeAPI, trap, home string) []string {
-	env := []string{
-		"AWS_LAMBDA_RUNTIME_API=" + runtimeAPI,
-		"AWS_LAMBDA_FUNCTION_NAME=" + fakeStack + "-" + id,
-		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + scalar(tpl.fnProp(id, "MemorySize")),
-		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + fakeStack + "-" + id,
-		"AWS_LAMBDA_LOG_STREAM_NAME=2026/01/01/[$LATEST]0123456789abcdef",
-		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
-		"AWS_EXECUTION_ENV=AWS_Lambda_provided.al2023",
-		"AWS_REGION=" + fakeRegion,
-		"AWS_DEFAULT_REGION=" + fakeRegion,
-		"AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
-		"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-		"AWS_SESSION_TOKEN=fake-session-token",
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL=" + trap,
-		"HTTP_PROXY=" + trap,
-		"HTTPS_PROXY=" + trap,
-		"_HANDLER=bootstrap",
-		"LAMBDA_TASK_ROOT=/var/task",
-		"TZ=:UTC",
-		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"HOME=" + home,
-	}
-	vars := tpl.env(id)
-	names := make([]string, 0, len(vars))
-	for name := range vars {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		env = append(env, name+"="+tpl.fakeValue(vars[name]))
-	}
-	return env
-}
-
-// fakeValue resolves a template value the way CloudFormation would, with made-up ids.
-func (tpl *template) fakeValue(n *yaml.Node) string {
-	if target := ref(n); target != "" {
-		if p := get(tpl.root, "Parameters", target); p != nil {
-			if d := get(p, "Default"); d != nil {
-				return scalar(d)
-			}
-			return "fake-" + strings.ToLower(target) + "-0123456789abcdef0123456789abcdef"
-		}
-		r := tpl.resources[target]
-		switch scalar(get(r, "Type")) {
-		case "AWS::SQS::Queue":
-			name := strings.ReplaceAll(sub(get(r, "Properties", "QueueName")), "${AWS::StackName}", fakeStack)
-			return "https://sqs." + fakeRegion + ".amazonaws.com/" + fakeAccount + "/" + name
-		case "AWS::DynamoDB::Table":
-			return fakeStack + "-" + target + "-1A2B3C4D5E6F"
-		}
-		return fakeStack + "-" + target
-	}
-	if target, attr := getAtt(n); target != "" {
-		switch {
-		case attr == "ApiEndpoint":
-			return fakeEndpoint
-		case scalar(get(tpl.resources[target], "Type")) == "AWS::KMS::Key":
-			return fakeKeyARN
-		}
-		return "arn:aws:fake:" + fakeRegion + ":" + fakeAccount + ":" + target
-	}
-	if s := sub(n); s != "" {
-		return strings.NewReplacer("${AWS::StackName}", fakeStack, "${AWS::Region}", fakeRegion, "${AWS::AccountId}", fakeAccount).Replace(s)
-	}
-	return scalar(n)
+// offlineEnv is a function's environment with made-up resources, the Runtime API at api, and
+// every AWS endpoint and proxy pointed at trap.
+func offlineEnv(tpl *template, id string, api *fakeRuntimeAPI, trap *networkTrap, home string) []string {
+	return lambdaEnv(tpl, id, fakeStack(),
+		"AWS_LAMBDA_RUNTIME_API="+api.addr(),
+		"AWS_ENDPOINT_URL="+trap.url(),
+		"HTTP_PROXY="+trap.url(),
+		"HTTPS_PROXY="+trap.url(),
+		"HOME="+home)
 }
 
 // startResult is one start of a function.
@@ -300,7 +210,7 @@ func TestFunctionsStartOffline(t *testing.T) {
 	for _, id := range tpl.functions() {
 		t.Run(id, func(t *testing.T) {
 			bin := buildForHost(t, root, id)
-			res, err := startOnce(bin, lambdaEnv(tpl, id, api.addr(), trap.url(), t.TempDir()), api)
+			res, err := startOnce(bin, offlineEnv(tpl, id, api, trap, t.TempDir()), api)
 			if err != nil {
 				t.Fatalf("%s with the template's environment: %v", id, err)
 			}
@@ -322,7 +232,7 @@ func BenchmarkInit(b *testing.B) {
 	for _, id := range tpl.functions() {
 		b.Run(id, func(b *testing.B) {
 			bin := buildForHost(b, root, id)
-			env := lambdaEnv(tpl, id, api.addr(), trap.url(), b.TempDir())
+			env := offlineEnv(tpl, id, api, trap, b.TempDir())
 			var took []time.Duration
 			var rss []int64
 			for b.Loop() {

@@ -416,14 +416,22 @@ func TestFunctionsBuildWithTheirMakeTarget(t *testing.T) {
 // runMake runs make in root and fails the test with make's output if it fails.
 func runMake(t testing.TB, root string, args ...string) {
 	t.Helper()
+	if err := makeIn(root, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// makeIn runs make in root; its error carries make's output.
+func makeIn(root string, args ...string) error {
 	cmd := exec.Command("make", append([]string{"-s", "--no-print-directory", "-C", root}, args...)...)
 	// A make that runs this test must not hand its flags or job server to this one.
 	cmd.Env = append(os.Environ(), "MAKEFLAGS=", "MAKELEVEL=", "MFLAGS=")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("make %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		return fmt.Errorf("make %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
+	return nil
 }
 
 // maxBootstrapBytes bounds every deployed bootstrap (decimal megabytes, the stricter reading):
