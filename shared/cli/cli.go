@@ -139,6 +139,17 @@ func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
 			return nil, err
 		}
 	}
+	if !serving && !c.globals.DataChosen && c.globals.Backend == "embedded" {
+		// Read what the running serve reads, wherever it was started from.
+		data, err := c.dataOfRunningServe("")
+		if err != nil {
+			return nil, err
+		}
+		if data != "" {
+			c.globals.Data = data
+		}
+		c.globals.DataChosen = true
+	}
 	opt := wiring.Options{Clock: c.io.Clock, Log: log, Phone: phone.E164, Poll: poll, Config: cfg}
 	if c.globals.Backend == "aws" {
 		if serving {

@@ -42,7 +42,16 @@ func cmdServe(ctx context.Context, c *ctx2, args []string) error {
 	}
 	ctx, stop := signals(ctx)
 	defer stop()
+	forget := func() {}
+	defer func() { forget() }()
 	cfg, err := wiring.ServeConfig(c.env, wiring.ServeOptions{Addr: addr, Ready: func(a string) {
+		if c.globals.Backend == "embedded" {
+			// So that the CLI in another terminal finds this data directory.
+			var err error
+			if forget, err = noteRunning(c.io.Getenv, a, c.globals.Data, c.io.Clock.Now()); err != nil {
+				c.env.Log.Warn("other cartrelay commands will not find this serve's data directory by themselves; give them --data", "error", err)
+			}
+		}
 		c.env.Log.Info("cartrelay is serving", "addr", a, "data", c.globals.Data,
 			"health", "http://"+a+"/healthz",
 			"ultracart_webhook", "http://"+a+"/webhooks/ultracart/ACCOUNT",

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -38,11 +40,15 @@ func cmdDemo(ctx context.Context, c *ctx2, args []string) error {
 	if account == "" {
 		account = "demo"
 	}
-	if _, err := url.Parse(base); err != nil {
-		return usagef("--url: %v", err)
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return usagef("--url takes the address serve listens on, like http://127.0.0.1:8080; got %q", base)
 	}
-	// The account is written through the same data directory the server uses; SQLite's WAL
-	// lets this process write while `serve` runs.
+	// The account is written through the same data directory the server uses (SQLite's WAL
+	// lets this process write while `serve` runs), so it must be that serve's.
+	if err := c.useDataOf(u); err != nil {
+		return err
+	}
 	env, err := c.open(ctx, false)
 	if err != nil {
 		return err
@@ -98,11 +104,54 @@ func cmdDemo(ctx context.Context, c *ctx2, args []string) error {
 		if err := writeLine(c.io.Out, map[string]any{"posted": s.what, "status": resp.StatusCode, "response": json.RawMessage(jsonOrString(body))}); err != nil {
 			return err
 		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			return fmt.Errorf("the server at %s refused the demo account's credentials, which demo wrote into the data directory %s: "+
+				"that serve uses another one. Run demo with the same --data as serve", base, c.globals.Data)
+		}
 		if resp.StatusCode != http.StatusOK {
 			return errors.New("the server refused a demo event; see its response above")
 		}
 	}
 	fmt.Fprintf(c.io.Err, "\nIn a few seconds the contact is filled in:\n  cartrelay contacts get %s jane.doe@example.com\n  cartrelay orders list %s\n", account, account)
+	return nil
+}
+
+// useDataOf makes demo write into the data directory of the serve at u: the one it noted
+// when none was chosen, and a chosen one only if it is that serve's.
+func (c *ctx2) useDataOf(u *url.URL) error {
+	if c.globals.Backend != "embedded" {
+		return nil
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	addr := net.JoinHostPort(u.Hostname(), port)
+	if !c.globals.DataChosen {
+		data, err := c.dataOfRunningServe(addr)
+		if err != nil {
+			return err
+		}
+		if data != "" {
+			c.globals.Data = data
+		}
+		c.globals.DataChosen = true
+		return nil
+	}
+	serves, err := runningServes(c.io.Getenv)
+	if err != nil {
+		return nil
+	}
+	r, ok := serveAt(serves, addr)
+	if !ok {
+		return nil
+	}
+	if abs, _ := filepath.Abs(c.globals.Data); abs != r.Data {
+		return fmt.Errorf("the serve on %s uses the data directory %s, not %s; run demo with --data %s (or without --data)", r.Addr, r.Data, c.globals.Data, r.Data)
+	}
 	return nil
 }
 

@@ -343,8 +343,8 @@ Global options:
   --backend embedded   the local SQLite runtime in --data (default)
   --backend aws        a deployed stack: TABLE_NAME, KMS_KEY_ID and QUEUE_URL_* from the
                        environment; endpoints from the standard AWS_* variables
-  --data DIR           the embedded runtime's data directory (default ./.cartrelay,
-                       or $CARTRELAY_DATA)
+  --data DIR           the embedded runtime's data directory (default: the running
+                       serve's, else ./.cartrelay; or $CARTRELAY_DATA)
 
 Output is JSON with snake_case keys (list commands also take --format table); money is a
 decimal string beside its currency; times are RFC 3339 in UTC. 'cartrelay COMMAND --help'

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,6 +27,10 @@ type server struct {
 
 func startServe(t *testing.T, dataDir string) *server {
 	t.Helper()
+	if os.Getenv("CARTRELAY_RUN_DIR") == "" {
+		// Where serve notes that it runs: the test's own, not the user's.
+		t.Setenv("CARTRELAY_RUN_DIR", t.TempDir())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	s := &server{t: t, cancel: cancel, done: make(chan int, 1)}
@@ -36,7 +41,9 @@ func startServe(t *testing.T, dataDir string) *server {
 			Out: &lockedWriter{w: &logs, mu: &mu}, Err: &lockedWriter{w: &logs, mu: &mu},
 			Signals: func(c context.Context) (context.Context, context.CancelFunc) { return c, func() {} },
 			Ready:   func(a string) { ready <- a },
-			Getenv:  func(k string) string { return map[string]string{"LOG_LEVEL": "warn"}[k] },
+			Getenv: func(k string) string {
+				return map[string]string{"LOG_LEVEL": "warn", "CARTRELAY_RUN_DIR": os.Getenv("CARTRELAY_RUN_DIR")}[k]
+			},
 		})
 		s.done <- code
 	}()
@@ -283,4 +290,81 @@ func TestDemoFillsAContact(t *testing.T) {
 		return v.Profile.PurchaseCount == 3 && v.Profile.LTV.Amount == "167.90" &&
 			kinds["OrderPlaced"] == 3 && kinds["OrderRefunded"] == 1, out
 	})
+}
+
+// TestTheCLIFollowsTheDataDirectoryOfTheRunningServe starts serve over a data directory of its
+// own (as `make run DATA=./elsewhere` does) and runs the CLI from another folder without
+// --data: demo and the commands after it use serve's directory, and say so.
+func TestTheCLIFollowsTheDataDirectoryOfTheRunningServe(t *testing.T) {
+	elsewhere := t.TempDir()
+	t.Setenv("CARTRELAY_RUN_DIR", t.TempDir())
+	s := startServe(t, elsewhere)
+	t.Chdir(t.TempDir()) // the default ./.cartrelay is an empty folder here
+	cli := func(args ...string) (string, string, int) {
+		var out, errb bytes.Buffer
+		code := cli.Main(context.Background(), args, cli.IO{Out: &out, Err: &errb})
+		return out.String(), errb.String(), code
+	}
+	out, errs, code := cli("demo", "--url", "http://"+s.addr)
+	if code != 0 {
+		t.Fatalf("demo exited %d:\n%s%s", code, out, errs)
+	}
+	if want := "using " + elsewhere + ", the data directory of the serve running on " + s.addr; !strings.Contains(errs, want) {
+		t.Errorf("demo's stderr %q does not say %q", errs, want)
+	}
+	eventually(t, 20*time.Second, "the demo orders are listed without --data", func() (bool, string) {
+		out, errs, code := cli("orders", "list", "demo")
+		return code == 0 && strings.Count(out, "\n") == 3, out + errs
+	})
+	if _, err := os.Stat(".cartrelay"); err == nil {
+		t.Error("a ./.cartrelay was created although serve uses another directory")
+	}
+
+	// A chosen directory that is not serve's is refused before anything is written, naming
+	// serve's.
+	other := t.TempDir()
+	_, errs, code = cli("--data", other, "demo", "--url", "http://"+s.addr)
+	if want := "the serve on " + s.addr + " uses the data directory " + elsewhere + ", not " + other; code != 1 || !strings.Contains(errs, want) {
+		t.Fatalf("demo --data OTHER: exit %d, stderr %q; want %q", code, errs, want)
+	}
+
+	// A serve that noted nothing (started before this version, say): the refusal names the
+	// directory demo wrote into.
+	t.Setenv("CARTRELAY_RUN_DIR", t.TempDir())
+	_, errs, code = cli("--data", other, "demo", "--url", "http://"+s.addr, "--account", "demo2")
+	if want := "refused the demo account's credentials, which demo wrote into the data directory " + other; code != 1 || !strings.Contains(errs, want) {
+		t.Fatalf("demo against an unnoted serve: exit %d, stderr %q; want %q", code, errs, want)
+	}
+}
+
+// TestANoteOfAStoppedServeIsIgnored checks that the CLI reads its default directory again once
+// serve has stopped, or when a serve was killed without removing its note.
+func TestANoteOfAStoppedServeIsIgnored(t *testing.T) {
+	run := t.TempDir()
+	t.Setenv("CARTRELAY_RUN_DIR", run)
+	s := startServe(t, t.TempDir())
+	if notes, _ := filepath.Glob(filepath.Join(run, "*.json")); len(notes) != 1 {
+		t.Fatalf("notes while serving: %v", notes)
+	}
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	if notes, _ := filepath.Glob(filepath.Join(run, "*.json")); len(notes) != 0 {
+		t.Fatalf("notes left after a clean stop: %v", notes)
+	}
+	// A killed serve's note: its process is gone.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip("no 'true' to get the id of a finished process")
+	}
+	note := fmt.Sprintf(`{"addr":"127.0.0.1:9","data":%q,"pid":%d}`, t.TempDir(), dead.Process.Pid)
+	if err := os.WriteFile(filepath.Join(run, "127.0.0.1_9.json"), []byte(note), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	var out, errb bytes.Buffer
+	code := cli.Main(context.Background(), []string{"orders", "list", "nosuch"}, cli.IO{Out: &out, Err: &errb})
+	if want := `no account "nosuch" in the data directory ./.cartrelay, which has no accounts yet`; code != 1 || !strings.Contains(errb.String(), want) {
+		t.Fatalf("exit %d, stderr %q; want %q", code, errb.String(), want)
+	}
 }
