@@ -97,7 +97,7 @@ func commands() []command {
 		{"accounts put", "ACCOUNT --file FILE.json", "create or update an account from a JSON file (absent keys keep their value, null clears)", cmdAccountsPut},
 		{"accounts get", "ACCOUNT", "print an account's settings (secrets are never printed)", cmdAccountsGet},
 		{"accounts list", "[--format json|table]", "print every account, one JSON object per line", cmdAccountsList},
-		{"contacts get", "ACCOUNT EMAIL", "print a contact: profile and aggregates, orders, subscriptions, facts and deliveries", cmdContactsGet},
+		{"contacts get", "ACCOUNT EMAIL [--full] [--format json|text]", "print a contact: profile and aggregates, orders, subscriptions, facts and deliveries (on a terminal a summary; --full, or piped, the whole record as JSON)", cmdContactsGet},
 		{"orders list", "ACCOUNT [--since DATE] [--format json|table]", "print orders paid since DATE (RFC 3339 or YYYY-MM-DD), one JSON object per line", cmdOrdersList},
 		{"quarantine list", "[ACCOUNT] [--limit N] [--format json|table]", "print events kept raw with the reason they were not ingested", cmdQuarantineList},
 		{"quarantine show", "ACCOUNT ID", "print one kept-raw event with its message", cmdQuarantineShow},

@@ -150,6 +150,14 @@ func destState(enabled, keySet bool) string {
 }
 
 func cmdContactsGet(ctx context.Context, c *ctx2, args []string) error {
+	full, args := flagBool(args, "--full")
+	format, args, err := c.format(args, "text")
+	if err != nil {
+		return err
+	}
+	if full {
+		format = "json"
+	}
 	pos, err := positional(args, 2, "ACCOUNT EMAIL")
 	if err != nil {
 		return err
@@ -185,6 +193,9 @@ func cmdContactsGet(ctx context.Context, c *ctx2, args []string) error {
 	}
 	if current != email {
 		fmt.Fprintf(c.io.Err, "%s changed its email to %s; showing %s\n", email, current, current)
+	}
+	if format == "text" {
+		return writeContactShort(c.io.Out, pos[0], v, "cartrelay contacts get "+pos[0]+" "+current+" --full")
 	}
 	return writeJSON(c.io.Out, v)
 }

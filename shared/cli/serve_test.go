@@ -290,6 +290,35 @@ func TestDemoFillsAContact(t *testing.T) {
 		return v.Profile.PurchaseCount == 3 && v.Profile.LTV.Amount == "167.90" &&
 			kinds["OrderPlaced"] == 3 && kinds["OrderRefunded"] == 1, out
 	})
+
+	// On a terminal the contact is a page to read; --full (and a pipe) give the whole record.
+	var short, errb bytes.Buffer
+	if code := cli.Main(context.Background(), []string{"--data", data, "contacts", "get", "demo", "jane.doe@example.com"},
+		cli.IO{Out: &short, Err: &errb, Terminal: true}); code != 0 {
+		t.Fatalf("contacts get on a terminal: %d %s", code, errb.String())
+	}
+	full, _ := runCLI(t, data, "contacts", "get", "demo", "jane.doe@example.com")
+	var fullTerm bytes.Buffer
+	cli.Main(context.Background(), []string{"--data", data, "contacts", "get", "demo", "jane.doe@example.com", "--full"},
+		cli.IO{Out: &fullTerm, Err: &errb, Terminal: true})
+	if fullTerm.String() != full {
+		t.Error("--full on a terminal differs from the piped record")
+	}
+	lines := strings.Count(short.String(), "\n")
+	t.Logf("contacts get: %d lines on a terminal, %d with --full:\n%s", lines, strings.Count(full, "\n"), short.String())
+	if lines > 60 || lines*10 > strings.Count(full, "\n") {
+		t.Errorf("the short form has %d lines (the full record %d):\n%s", lines, strings.Count(full, "\n"), short.String())
+	}
+	for _, want := range []string{"Jane Doe <jane.doe@example.com> in account demo", "lifetime value 167.90 USD (gross 197.90, refunded 30.00) · 3 purchases",
+		"Orders (3)", "DEMO-10001", "DEMO-10002", "7001", "Facts (", "OrderRefunded", "Deliveries: ",
+		"The whole record, with every request and response: cartrelay contacts get demo jane.doe@example.com --full"} {
+		if !strings.Contains(short.String(), want) {
+			t.Errorf("the short form lacks %q:\n%s", want, short.String())
+		}
+	}
+	if strings.Contains(short.String(), "request_body") || json.Valid(short.Bytes()) {
+		t.Errorf("the short form carries the raw record:\n%s", short.String())
+	}
 }
 
 // TestTheCLIFollowsTheDataDirectoryOfTheRunningServe starts serve over a data directory of its
