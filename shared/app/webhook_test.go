@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/queue"
 )
 
@@ -297,6 +298,7 @@ func TestUnusableSettingsAreRefusedAtPut(t *testing.T) {
 	h := newHarness(t)
 	for _, tc := range []struct{ patch, want string }{
 		{`{"ultracart":{"base_currency":"usd"}}`, "ultracart.base_currency"},
+		{`{"ultracart":{"base_currency":"XYZ"}}`, "not an ISO 4217 currency"},
 		{`{"iterable":{"review_wait":"soon"}}`, "iterable.review_wait"},
 		{`{"ontraport":{"requests_per_minute":"lots"}}`, "requests_per_minute"},
 	} {
@@ -304,5 +306,25 @@ func TestUnusableSettingsAreRefusedAtPut(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("put %s: error %v, want one naming %s", tc.patch, err, tc.want)
 		}
+	}
+}
+
+// TestOrderInAnUnknownCurrencyIsQuarantined: an order whose currency is not an ISO 4217 code
+// cannot be counted; it is kept raw with a reason that names the field, and nothing is sent.
+func TestOrderInAnUnknownCurrencyIsQuarantined(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	body := strings.ReplaceAll(string(fixture(t, "ultracart", "order_create.json")), `"USD"`, `"XYZ"`)
+	if resp := h.postUC("acme", []byte(body)); resp.StatusCode != 200 {
+		t.Fatalf("webhook answered %d", resp.StatusCode)
+	}
+	h.drainIngest()
+	q := h.quarantined("acme")
+	if len(q) != 1 || q[0].Kind != history.QuarantineInvalid ||
+		!strings.Contains(q[0].Reason, `currency_code is "XYZ", which is not an ISO 4217 currency code`) {
+		t.Fatalf("quarantined %+v", q)
+	}
+	if n := len(h.facts(queue.Iterable, domain.FactOrderPlaced)); n != 0 {
+		t.Fatalf("%d OrderPlaced for an order in an unknown currency", n)
 	}
 }

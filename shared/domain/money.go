@@ -52,7 +52,9 @@ func MinorUnits(currency string) int {
 }
 
 // ValidCurrency reports whether code has the shape of an ISO 4217 code (three upper-case ASCII
-// letters), or is empty (no currency, allowed only for zero-valued defaults).
+// letters), or is empty (no currency, allowed only for zero-valued defaults). It is the check for
+// money cartrelay reads back from its own table; a currency arriving from outside (a setting, a
+// source event) is held to the standard's list with ParseCurrency.
 func ValidCurrency(code string) bool {
 	if code == "" {
 		return true

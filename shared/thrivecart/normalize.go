@@ -192,8 +192,9 @@ func (n *normalizer) currency(required bool) (string, error) {
 	switch {
 	case c == "" && required:
 		return "", missing("currency")
-	case c != "" && (len(c) != 3 || !domain.ValidCurrency(c)):
-		return "", &fieldError{field: "currency", reason: fmt.Sprintf("%q is not an ISO 4217 code", c)}
+	case c != "" && !domain.KnownCurrency(c):
+		return "", &fieldError{field: "currency", err: domain.ErrUnknownCurrency,
+			reason: fmt.Sprintf("is %q, which is not an ISO 4217 currency code, so the amounts cannot be counted", c)}
 	}
 	return c, nil
 }

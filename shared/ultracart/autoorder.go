@@ -91,18 +91,26 @@ func (n *normalizer) autoOrderEvents(a *AutoOrder) ([]domain.Event, error) {
 		sub.Amount = rebill.Total
 	case len(a.RebillOrders) > 0 && newestOrder(a.RebillOrders).Summary != nil:
 		ro := newestOrder(a.RebillOrders)
-		if sub.Amount, err = money(fmt.Sprintf("rebill_orders[%d].summary.total", indexOf(a.RebillOrders, ro)),
-			ro.Summary.Total, n.baseCurrency(ro.CurrencyCode, ro.ExchangeRate, ro.Summary.Total)); err != nil {
+		path := fmt.Sprintf("rebill_orders[%d].", indexOf(a.RebillOrders, ro))
+		cur, err := n.baseCurrency(path+"currency_code", ro.CurrencyCode, ro.ExchangeRate, ro.Summary.Total)
+		if err != nil {
+			return nil, err
+		}
+		if sub.Amount, err = money(path+"summary.total", ro.Summary.Total, cur); err != nil {
 			return nil, err
 		}
 	case a.OriginalOrder != nil && a.OriginalOrder.Summary != nil:
 		oo := a.OriginalOrder
-		if sub.Amount, err = money("original_order.summary.total", oo.Summary.Total,
-			n.baseCurrency(oo.CurrencyCode, oo.ExchangeRate, oo.Summary.Total)); err != nil {
+		cur, err := n.baseCurrency("original_order.currency_code", oo.CurrencyCode, oo.ExchangeRate, oo.Summary.Total)
+		if err != nil {
+			return nil, err
+		}
+		if sub.Amount, err = money("original_order.summary.total", oo.Summary.Total, cur); err != nil {
 			return nil, err
 		}
 	default:
-		sub.Amount = domain.Money{Currency: n.baseCurrency("", "", nil)}
+		cur, _ := n.baseCurrency("", "", "", nil) // nothing to read: cannot fail
+		sub.Amount = domain.Money{Currency: cur}
 	}
 
 	// When the status took effect.

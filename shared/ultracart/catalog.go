@@ -80,9 +80,13 @@ func (n *normalizer) itemEvent(it *Item) (domain.Event, error) {
 	}
 	out := &domain.Item{Source: domain.UltraCart, SKU: sku, Name: text(it.Description),
 		Deleted: n.name == "item_delete", UpdatedAt: firstNonZero(modified, created)}
-	cur := n.baseCurrency("", "", nil)
+	cur, _ := n.baseCurrency("", "", "", nil) // nothing to read: cannot fail
 	if p := it.Pricing; p != nil {
-		if c := strings.ToUpper(text(p.CurrencyCode)); c != "" {
+		c, err := n.currencyField("pricing.currency_code", p.CurrencyCode)
+		if err != nil {
+			return domain.Event{}, err
+		}
+		if c != "" {
 			cur = c
 		}
 		if out.Price, err = plainMoney("pricing.cost", p.Cost, cur); err != nil {
@@ -138,12 +142,14 @@ func (n *normalizer) cartEvent(c *Cart) (domain.Event, error) {
 	if err != nil {
 		return domain.Event{}, err
 	}
-	cur := n.opt.BaseCurrency
-	if cur == "" {
-		cur = strings.ToUpper(text(c.BaseCurrencyCode))
+	cur, err := n.currencyField("base_currency_code", c.BaseCurrencyCode)
+	if err != nil {
+		return domain.Event{}, err
 	}
-	if cur == "" || !domain.ValidCurrency(cur) {
-		cur = n.baseCurrency(c.CurrencyCode, c.ExchangeRate, nil)
+	if n.opt.BaseCurrency != "" || cur == "" {
+		if cur, err = n.baseCurrency("currency_code", c.CurrencyCode, c.ExchangeRate, nil); err != nil {
+			return domain.Event{}, err
+		}
 	}
 	out := &domain.Cart{Source: domain.UltraCart, CartID: id, Email: mail, At: n.receivedAt, UTMs: utms(c.UTMs)}
 	if c.Summary != nil {

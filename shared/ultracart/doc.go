@@ -28,7 +28,9 @@
 //     exchange rate is absent or 1 takes its own currency_code (the customer paid in the base
 //     currency), and any other order is assumed to be in USD. "localized" amounts are in the
 //     order's currency_code and become CustomerTotal (rounded half-even, since they are
-//     conversions); base amounts are exact or the event is rejected.
+//     conversions); base amounts are exact or the event is rejected. Every currency code the
+//     payload or the account gives must be one ISO 4217 lists (domain.ParseCurrency); an event
+//     naming another is refused with the field, since its amounts cannot be counted.
 //   - Shipping. UltraCart reports shipping and handling as one amount
 //     (summary.shipping_handling_total); it becomes Order.Shipping and Handling stays zero.
 package ultracart

@@ -107,11 +107,12 @@ func NormalizeWith(ev RawEvent, receivedAt time.Time, opt Options) ([]domain.Eve
 		return nil, &EventError{Index: ev.Index, Name: ev.Name, Reason: reason, Kind: ErrUnknownEvent}
 	}
 	if opt.BaseCurrency != "" {
-		opt.BaseCurrency = strings.ToUpper(strings.TrimSpace(opt.BaseCurrency))
-		if !domain.ValidCurrency(opt.BaseCurrency) {
-			return nil, &EventError{Index: ev.Index, Name: ev.Name, Kind: ErrInvalidEvent,
-				Reason: fmt.Sprintf("the configured base currency %q is not an ISO 4217 code", opt.BaseCurrency)}
+		c, err := domain.ParseCurrency(opt.BaseCurrency)
+		if err != nil {
+			return nil, &EventError{Index: ev.Index, Name: ev.Name, Kind: ErrInvalidEvent, Err: err,
+				Reason: fmt.Sprintf("cannot be read: the account's ultracart.base_currency %q is not an ISO 4217 currency code; correct it with `cartrelay accounts put` and replay the event", opt.BaseCurrency)}
 		}
+		opt.BaseCurrency = c
 	}
 	n := normalizer{name: ev.Name, receivedAt: receivedAt, opt: opt}
 	var (
@@ -310,21 +311,52 @@ func isOne(d Decimal) bool {
 	return s == "1"
 }
 
-// baseCurrency decides the currency of "value" amounts (see the package doc).
-func (n *normalizer) baseCurrency(orderCurrency Text, rate Decimal, total *Currency) string {
+// baseCurrency decides the currency of "value" amounts (see the package doc). A currency code
+// the payload gives (the order's, or its total's) must be an ISO 4217 code, whether or not it
+// decides the base currency: an order in a currency no one knows cannot be counted.
+func (n *normalizer) baseCurrency(field string, orderCurrency Text, rate Decimal, total *Currency) (string, error) {
+	code, err := n.currencyField(field, orderCurrency)
+	if err != nil {
+		return "", err
+	}
+	if total != nil {
+		tc, err := n.currencyField(prefixPath(field, "summary.total.currency_code"), total.CurrencyCode)
+		if err != nil {
+			return "", err
+		}
+		if code == "" {
+			code = tc
+		}
+	}
 	if n.opt.BaseCurrency != "" {
-		return n.opt.BaseCurrency
+		return n.opt.BaseCurrency, nil
 	}
-	if rate == "" || isOne(rate) {
-		code := strings.ToUpper(first(orderCurrency))
-		if code == "" && total != nil {
-			code = strings.ToUpper(text(total.CurrencyCode))
-		}
-		if code != "" && domain.ValidCurrency(code) {
-			return code
-		}
+	if code != "" && (rate == "" || isOne(rate)) {
+		return code, nil
 	}
-	return "USD"
+	return "USD", nil
+}
+
+// currencyField reads an optional currency code: "" when absent, an error naming the field when
+// it is not an ISO 4217 code.
+func (n *normalizer) currencyField(field string, v Text) (string, error) {
+	if text(v) == "" {
+		return "", nil
+	}
+	c, err := domain.ParseCurrency(text(v))
+	if err != nil {
+		return "", &fieldError{field: field, err: err,
+			reason: fmt.Sprintf("is %q, which is not an ISO 4217 currency code, so the amounts cannot be counted", text(v))}
+	}
+	return c, nil
+}
+
+// prefixPath puts the object path of field (everything before its last dot) before name.
+func prefixPath(field, name string) string {
+	if i := strings.LastIndexByte(field, '.'); i >= 0 {
+		return field[:i+1] + name
+	}
+	return name
 }
 
 func address(first, last, company, a1, a2, city, region, postal, country Text) domain.Address {

@@ -205,9 +205,42 @@ func TestOrderCurrency(t *testing.T) {
 			}
 		})
 	}
-	_, err := NormalizeWith(RawEvent{Name: "order_create", Payload: orderWith(t, nil)}, receivedAt, Options{BaseCurrency: "dollars"})
-	if !errors.Is(err, ErrInvalidEvent) || !strings.Contains(err.Error(), `base currency "DOLLARS"`) {
-		t.Errorf("bad base currency: err = %v", err)
+	for _, base := range []string{"dollars", "XYZ"} {
+		_, err := NormalizeWith(RawEvent{Name: "order_create", Payload: orderWith(t, nil)}, receivedAt, Options{BaseCurrency: base})
+		if !errors.Is(err, ErrInvalidEvent) || !errors.Is(err, domain.ErrUnknownCurrency) ||
+			!strings.Contains(err.Error(), `ultracart.base_currency "`+base+`"`) {
+			t.Errorf("base currency %q: err = %v", base, err)
+		}
+	}
+}
+
+// TestUnknownCurrencyIsRefused: a currency code the payload gives must be an ISO 4217 one,
+// wherever it is, or the event is refused with the field named.
+func TestUnknownCurrencyIsRefused(t *testing.T) {
+	xyz := map[string]any{"value": "10.00", "localized": "10.00", "currency_code": "XYZ"}
+	for _, tt := range []struct {
+		name    string
+		event   string
+		payload json.RawMessage
+		field   string
+	}{
+		{"order currency", "order_create", orderWith(t, map[string]any{"currency_code": "XYZ", "exchange_rate": 1}), "currency_code"},
+		{"foreign order currency", "order_create", orderWith(t, map[string]any{"currency_code": "XYZ", "exchange_rate": 0.9}), "currency_code"},
+		{"summary total currency", "order_create", orderWith(t, map[string]any{"currency_code": nil,
+			"summary": map[string]any{"total": xyz}}), "summary.total.currency_code"},
+		{"cart base currency", "checkout_cart_abandon", json.RawMessage(`{"cart_id":"C1","base_currency_code":"XYZ",
+			"billing":{"email":"a@example.com"}}`), "base_currency_code"},
+		{"item pricing currency", "item_update", json.RawMessage(`{"merchant_item_id":"SKU1","pricing":{"currency_code":"ABC","cost":"5"}}`),
+			"pricing.currency_code"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NormalizeWith(RawEvent{Name: tt.event, Payload: tt.payload}, receivedAt, Options{})
+			var ee *EventError
+			if !errors.As(err, &ee) || !errors.Is(err, ErrInvalidEvent) || !errors.Is(err, domain.ErrUnknownCurrency) ||
+				ee.Field != tt.field || !strings.Contains(err.Error(), "not an ISO 4217 currency code") {
+				t.Fatalf("err = %v, want an invalid event naming %s", err, tt.field)
+			}
+		})
 	}
 }
 

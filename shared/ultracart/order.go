@@ -96,7 +96,10 @@ func (n *normalizer) order(o *Order, h orderHints) (*domain.Order, error) {
 	if o.Summary != nil {
 		total = o.Summary.Total
 	}
-	base := n.baseCurrency(o.CurrencyCode, o.ExchangeRate, total)
+	base, err := n.baseCurrency("currency_code", o.CurrencyCode, o.ExchangeRate, total)
+	if err != nil {
+		return nil, err
+	}
 	out := &domain.Order{
 		Key:        domain.OrderKey(domain.UltraCart, id, ""),
 		Source:     domain.UltraCart,

@@ -291,8 +291,8 @@ func (e *Env) Destination(name string) (deliver.Destination, error) {
 // source settings are checked here.
 func CheckAccount(a accounts.Account) error {
 	var errs []error
-	if c := a.UltraCart.BaseCurrency; c != "" && !domain.ValidCurrency(c) {
-		errs = append(errs, fmt.Errorf("ultracart.base_currency must be an ISO 4217 code such as \"USD\", got %q", c))
+	if c := a.UltraCart.BaseCurrency; c != "" && !domain.KnownCurrency(c) {
+		errs = append(errs, fmt.Errorf("ultracart.base_currency is %q, which is not an ISO 4217 currency code: write the store's base currency in capitals, such as \"USD\", \"EUR\" or \"GBP\"", c))
 	}
 	if err := ontraport.CheckSettings(a); err != nil {
 		errs = append(errs, err)
