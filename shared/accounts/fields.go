@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/cartrelay/cartrelay/shared/outbound"
 )
 
 // kind is how a key of the account file is written, checked, stored and shown.
@@ -15,7 +17,7 @@ type kind int
 
 const (
 	kindText    kind = iota // free text
-	kindURL                 // absolute http(s) URL, stored without a trailing slash
+	kindURL                 // absolute https URL (http only on loopback), stored without a trailing slash
 	kindBool                // true or false
 	kindTime                // RFC 3339 or YYYY-MM-DD in the file; RFC 3339 UTC stored and shown
 	kindHistory             // a HistoryMode
@@ -212,8 +214,12 @@ func (f field) parse(v any) (any, string) {
 			return f.def, ""
 		}
 		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			return nil, fmt.Sprintf("%s must be an absolute http or https URL without query, such as %s, got %s", f.path, f.def, show(v))
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Sprintf("%s must be an absolute https URL without query, such as %s, got %s", f.path, f.def, show(v))
+		}
+		// The API key goes wherever this points: never in clear over a network.
+		if err := outbound.CheckBaseURL(s); err != nil {
+			return nil, f.path + " " + err.Error()
 		}
 		return strings.TrimRight(s, "/"), ""
 	case kindTime:

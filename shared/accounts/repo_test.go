@@ -322,8 +322,12 @@ func TestPutRejectsBadFiles(t *testing.T) {
 		{"group is not an object", `{"ontraport": true}`, []string{`ontraport must be an object (or null to reset all of it), got true`}, ""},
 		{"history", `{"ontraport": {"history": "everything"}}`, []string{`ontraport.history must be one of "none", "profiles" or "all", got "everything"`}, ""},
 		{"time", `{"forward_since": "yesterday"}`, []string{`forward_since must be an RFC 3339 time`, `got "yesterday"`}, ""},
-		{"url", `{"ontraport": {"base_url": "api.ontraport.com"}}`, []string{`ontraport.base_url must be an absolute http or https URL`, `got "api.ontraport.com"`}, ""},
-		{"url scheme", `{"iterable": {"base_url": "ftp://api.iterable.com"}}`, []string{`iterable.base_url must be an absolute http or https URL`}, ""},
+		{"url", `{"ontraport": {"base_url": "api.ontraport.com"}}`, []string{`ontraport.base_url must be an absolute https URL`, `got "api.ontraport.com"`}, ""},
+		{"url scheme", `{"iterable": {"base_url": "ftp://api.iterable.com"}}`, []string{`iterable.base_url must be an absolute https URL`}, ""},
+		// The API key travels with every request to the base URL.
+		{"plain http", `{"ontraport": {"base_url": "http://api.ontraport.com/1"}}`, []string{`ontraport.base_url`, `unencrypted`, `use https://api.ontraport.com/1`}, ""},
+		{"plain http to a private address", `{"iterable": {"base_url": "http://10.1.2.3:8080"}}`, []string{`iterable.base_url`, `unencrypted`}, ""},
+		{"credentials in the url are not echoed", `{"iterable": {"base_url": "https://me:pa55w0rd@api.iterable.com"}}`, []string{`iterable.base_url must not carry a user name or password`}, "pa55w0rd"},
 		{"secret of the wrong type is not echoed", `{"iterable": {"api_key": 918273645}}`, []string{`iterable.api_key must be a string, got a number`}, "918273645"},
 		{"secret with a line break is not echoed", `{"thrivecart": {"secret": "s3cr3t-w0rd\n"}}`, []string{`thrivecart.secret starts or ends with spaces or a line break`}, "s3cr3t-w0rd"},
 		{"placeholder with nothing stored", `{"ontraport": {"api_key": "[set]"}}`, []string{`ontraport.api_key is "[set]", the placeholder`, "none is stored"}, ""},
@@ -622,5 +626,18 @@ func TestStoredDocumentIsJSON(t *testing.T) {
 	it, _ := e.rawDoc(t, "acme")
 	if !json.Valid(it.Data) || !bytes.HasPrefix(it.Data, []byte("{")) {
 		t.Fatalf("stored data is not a JSON object: %s", it.Data)
+	}
+}
+
+// TestPutAcceptsLoopbackHTTP: a fake or proxy on this machine may be plain http; nothing
+// crosses a network.
+func TestPutAcceptsLoopbackHTTP(t *testing.T) {
+	e := newEnv(t)
+	a, err := e.repo.Put(context.Background(), "acme", []byte(`{"ontraport": {"base_url": "http://127.0.0.1:9000/1"}, "iterable": {"base_url": "http://localhost:9001"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Ontraport.BaseURL != "http://127.0.0.1:9000/1" || a.Iterable.BaseURL != "http://localhost:9001" {
+		t.Errorf("stored %q and %q", a.Ontraport.BaseURL, a.Iterable.BaseURL)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/iterable"
+	"github.com/cartrelay/cartrelay/shared/outbound"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
@@ -86,6 +87,19 @@ func New(d Deps) (*App, error) {
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("app: missing dependencies: %v", missing)
+	}
+	// Tokens, the client secret and API keys are sent to these hosts: refuse plain http at
+	// start rather than on the first request.
+	for _, u := range []struct{ name, value string }{
+		{"ULTRACART_BASE_URL", d.Config.UltraCartBaseURL},
+		{"THRIVECART_BASE_URL", d.Config.ThriveCartBaseURL},
+	} {
+		if u.value == "" {
+			continue
+		}
+		if err := outbound.CheckBaseURL(u.value); err != nil {
+			return nil, fmt.Errorf("%s %w", u.name, err)
+		}
 	}
 	if d.Clock == nil {
 		d.Clock = clock.System{}

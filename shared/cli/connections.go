@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
@@ -12,6 +11,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/outbound"
 	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 )
@@ -36,8 +36,8 @@ func cmdConnectionsPut(ctx context.Context, c *ctx2, args []string) error {
 		return usagef("connections put needs --simple-key KEY (an UltraCart simple API key with read access to orders, auto orders, customers and items)")
 	}
 	if base != "" {
-		if u, err := url.Parse(base); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return usagef("--base-url must be an absolute http(s) URL, got %q", base)
+		if err := outbound.CheckBaseURL(base); err != nil {
+			return usagef("--base-url %v", err)
 		}
 	}
 	if _, err := c.env.Accounts.Get(ctx, pos[0]); err != nil {

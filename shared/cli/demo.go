@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/cartrelay/cartrelay/shared/outbound"
 )
 
 // Demo credentials: the demo account exists only in a local data directory.
@@ -59,7 +61,8 @@ func cmdDemo(ctx context.Context, c *ctx2, args []string) error {
 	if _, err := env.Accounts.Put(ctx, account, []byte(patch)); err != nil {
 		return fmt.Errorf("prepare the demo account: %w", err)
 	}
-	hc := &http.Client{Timeout: 30 * time.Second}
+	// The demo's webhook credentials go in an Authorization header: same-host redirects only.
+	hc := outbound.Client(30 * time.Second)
 	now := c.io.Clock.Now().UTC()
 	type step struct {
 		what, path, ctype string

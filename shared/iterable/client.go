@@ -17,6 +17,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/outbound"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 )
 
@@ -193,6 +194,10 @@ func (s *session) post(ctx context.Context, path string, body, out any) error {
 	if err != nil {
 		s.ex = append(s.ex, x)
 		s.log.Warn("iterable request failed", slog.String("path", path), slog.Any("error", err))
+		if errors.Is(err, outbound.ErrRedirectRefused) {
+			// The base URL points somewhere that sends the key on; retrying cannot help.
+			return deliver.Permanent(&TransportError{Path: path, Err: err})
+		}
 		return &TransportError{Path: path, Err: err}
 	}
 	defer resp.Body.Close()

@@ -17,6 +17,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/outbound"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/reviews"
@@ -84,9 +85,8 @@ func New(d Deps) (*Destination, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	if d.HTTP == nil {
-		d.HTTP = &http.Client{Timeout: defaultHTTPTimeout}
-	}
+	// The API key rides in a header that Go keeps on a redirect to another host.
+	d.HTTP = outbound.Guard(d.HTTP, defaultHTTPTimeout)
 	if d.MaxInlineWait <= 0 {
 		d.MaxInlineWait = defaultMaxInlineWait
 	}

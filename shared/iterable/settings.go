@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/outbound"
 )
 
 // EUBaseURL is the API host of Iterable's EU data center.
@@ -77,6 +78,10 @@ func ParseSettings(a accounts.Account) (Settings, error) {
 	s.BaseURL = strings.TrimRight(in.BaseURL, "/")
 	if s.BaseURL == "" {
 		s.BaseURL = accounts.DefaultIterableBaseURL
+	}
+	if err := outbound.CheckBaseURL(s.BaseURL); err != nil {
+		// Stored before the check existed: the key must not travel in clear or to a stranger.
+		bad("iterable.base_url", s.BaseURL, err.Error())
 	}
 	switch strings.ToLower(strings.TrimSpace(in.DataCenter)) {
 	case "", "us":

@@ -17,6 +17,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/outbound"
 )
 
 // Headers ONTRAPORT sends on every response (B.3 of the API notes): the budget, what is left of
@@ -109,7 +110,7 @@ func (c *client) do(ctx context.Context, rq call) (json.RawMessage, error) {
 // try; a 429, a rejected request or a malformed answer will not.
 func retryAtOnce(err error) bool {
 	var ra *deliver.RetryAfterError
-	if errors.As(err, &ra) || errors.Is(err, ErrUnexpectedResponse) {
+	if errors.As(err, &ra) || errors.Is(err, ErrUnexpectedResponse) || errors.Is(err, outbound.ErrRedirectRefused) {
 		return false
 	}
 	var ae *APIError

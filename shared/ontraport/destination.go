@@ -15,6 +15,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/outbound"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
@@ -51,9 +52,8 @@ func New(o Options) *Destination {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	}
+	// The API key rides in a header that Go keeps on a redirect to another host.
+	o.HTTPClient = outbound.Guard(o.HTTPClient, 10*time.Second)
 	if o.Sleep == nil {
 		o.Sleep = clock.Sleep
 	}
@@ -137,7 +137,7 @@ func classify(err error) error {
 	if errors.As(err, &ae) && !ae.Temporary() {
 		return deliver.Permanent(err)
 	}
-	for _, p := range []error{ErrSettings, ErrBadFact, ErrEmptySelection, ErrNoTransaction} {
+	for _, p := range []error{ErrSettings, ErrBadFact, ErrEmptySelection, ErrNoTransaction, outbound.ErrRedirectRefused} {
 		if errors.Is(err, p) {
 			return deliver.Permanent(err)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/outbound"
 )
 
 // DefaultRequestsPerMinute is ONTRAPORT's limit per account (a rolling minute).
@@ -104,6 +105,10 @@ func configFor(s accounts.OntraportSettings) (config, error) {
 	}
 	if c.baseURL == "" {
 		c.baseURL = accounts.DefaultOntraportBaseURL
+	}
+	if err := outbound.CheckBaseURL(c.baseURL); err != nil {
+		// Stored before the check existed: the key must not travel in clear or to a stranger.
+		return config{}, &SettingsError{Key: "base_url", Value: c.baseURL, Reason: err.Error()}
 	}
 	if s.RequestsPerMinute != "" {
 		n, err := strconv.Atoi(s.RequestsPerMinute)

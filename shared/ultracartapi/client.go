@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cartrelay/cartrelay/shared/outbound"
 )
 
 // DefaultBaseURL is UltraCart's API host; the client appends /rest/v2.
@@ -50,18 +52,23 @@ type Client struct {
 	base  string
 	creds Credentials
 	http  *http.Client
+	// baseErr refuses every request when the base URL would expose the credentials.
+	baseErr error
 }
 
 // New returns a client for baseURL (DefaultBaseURL when empty). hc may be nil; the default
-// client times out after 60 s, which the poller's lease outlives.
+// client times out after 60 s, which the poller's lease outlives. Whatever hc is, redirects are
+// followed only within UltraCart's host (shared/outbound), and a base URL that is not https
+// (other than loopback) makes every request fail with an error saying so.
 func New(baseURL string, creds Credentials, hc *http.Client) *Client {
 	if baseURL == "" {
 		baseURL = DefaultBaseURL
 	}
-	if hc == nil {
-		hc = &http.Client{Timeout: 60 * time.Second}
+	c := &Client{base: strings.TrimRight(baseURL, "/") + "/rest/v2", creds: creds, http: outbound.Guard(hc, 60*time.Second)}
+	if err := outbound.CheckBaseURL(baseURL); err != nil {
+		c.baseErr = fmt.Errorf("the UltraCart base URL %w", err)
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/") + "/rest/v2", creds: creds, http: hc}
+	return c
 }
 
 // OrderFilter selects orders by one date range. Zero times leave that end open.
@@ -209,6 +216,9 @@ func DecodePage(raw []byte, field string, offset int) (Page, error) {
 // call sends one authenticated API request and returns the body of a 2xx answer; any other
 // answer becomes one of the package's errors, prefixed with the method and path.
 func (c *Client) call(ctx context.Context, method, path string, params url.Values, body []byte) ([]byte, error) {
+	if c.baseErr != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, c.baseErr)
+	}
 	u := c.base + path
 	if len(params) > 0 {
 		u += "?" + params.Encode()
@@ -357,7 +367,7 @@ func Retryable(err error) bool {
 	case errors.As(err, &se):
 		return se.Status >= 500
 	case errors.As(err, &te):
-		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, outbound.ErrRedirectRefused)
 	}
 	return false
 }

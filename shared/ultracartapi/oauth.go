@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cartrelay/cartrelay/shared/outbound"
 )
 
 // Scope lists the permissions cartrelay needs: reading orders, auto orders, customers and items
@@ -86,6 +88,18 @@ func (e *TokenError) Is(target error) bool {
 	return target == ErrInvalidGrant && e.Code == "invalid_grant"
 }
 
+// CheckBaseURL refuses a base URL that would send the client secret and tokens in clear: it
+// must be https, or http on a loopback host.
+func (o OAuth) CheckBaseURL() error {
+	if o.BaseURL == "" {
+		return nil
+	}
+	if err := outbound.CheckBaseURL(o.BaseURL); err != nil {
+		return fmt.Errorf("the UltraCart base URL %w", err)
+	}
+	return nil
+}
+
 func (o OAuth) base() string {
 	b := o.BaseURL
 	if b == "" {
@@ -130,6 +144,9 @@ func (o OAuth) token(ctx context.Context, form url.Values) (Token, error) {
 	if o.Auth == ClientAuthPost && o.ClientSecret != "" {
 		form.Set("client_secret", o.ClientSecret)
 	}
+	if err := o.CheckBaseURL(); err != nil {
+		return Token{}, fmt.Errorf("%s: %w", op, err)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base()+"/oauth/token", strings.NewReader(form.Encode()))
 	if err != nil {
 		return Token{}, err
@@ -141,11 +158,8 @@ func (o OAuth) token(ctx context.Context, form url.Values) (Token, error) {
 		// RFC 6749 §2.3.1 form-encodes both parts before Basic encoding.
 		req.SetBasicAuth(url.QueryEscape(o.ClientID), url.QueryEscape(o.ClientSecret))
 	}
-	hc := o.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	resp, err := hc.Do(req)
+	// The form carries the code or refresh token, which a 307 to another host would re-send.
+	resp, err := outbound.Guard(o.HTTP, 30*time.Second).Do(req)
 	if err != nil {
 		return Token{}, &TransportError{Op: op, Err: err}
 	}

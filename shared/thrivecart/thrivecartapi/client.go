@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cartrelay/cartrelay/shared/outbound"
 )
 
 // DefaultBaseURL is ThriveCart's host; the API is under /api/external.
@@ -98,7 +100,11 @@ func (c Client) get(ctx context.Context, key, path string, q url.Values) (http.H
 	if strings.TrimSpace(key) == "" {
 		return nil, nil, &KeyError{Status: http.StatusUnauthorized, Code: "auth.missing", Description: "the key is empty"}
 	}
-	u := c.apiBase() + path
+	base := c.apiBase()
+	if err := outbound.CheckBaseURL(base); err != nil {
+		return nil, nil, fmt.Errorf("the ThriveCart base URL %w", err)
+	}
+	u := base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
@@ -111,11 +117,7 @@ func (c Client) get(ctx context.Context, key, path string, q url.Values) (http.H
 	if c.Mode != "" {
 		req.Header.Set("X-TC-Mode", c.Mode)
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: defaultTimeout}
-	}
-	resp, err := hc.Do(req)
+	resp, err := outbound.Guard(c.HTTP, defaultTimeout).Do(req)
 	if err != nil {
 		return nil, nil, err
 	}
