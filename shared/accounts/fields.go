@@ -103,9 +103,14 @@ const (
 	keyID        = "id"
 	keyCreatedAt = "created_at"
 	keyUpdatedAt = "updated_at"
+	// The account's bound UltraCart store (binding.go), shown when there is one.
+	keyBoundMerchant = "ultracart_merchant_id"
+	keyBoundAt       = "ultracart_bound_at"
 )
 
-func metaKeys() []string { return []string{keySchema, keyID, keyCreatedAt, keyUpdatedAt} }
+func metaKeys() []string {
+	return []string{keySchema, keyID, keyCreatedAt, keyUpdatedAt, keyBoundMerchant, keyBoundAt}
+}
 
 // SetPlaceholder is what Public shows for a stored secret. Writing it back keeps the secret.
 const SetPlaceholder = "[set]"
@@ -418,7 +423,7 @@ func (r *patchResult) applyField(a *Account, f field, v any, stored func(string)
 // checkMeta handles the read-only keys; ok is false for any other key.
 func checkMeta(k string, v any, id string) (msg string, ok bool) {
 	switch k {
-	case keySchema, keyCreatedAt, keyUpdatedAt:
+	case keySchema, keyCreatedAt, keyUpdatedAt, keyBoundMerchant, keyBoundAt:
 		return "", true
 	case keyID:
 		if s, isStr := v.(string); isStr && s == id {

@@ -111,7 +111,20 @@ func (r *Repo) List(ctx context.Context) ([]Account, error) {
 //
 // The write is conditional on the version read, and retried on a concurrent change, so two
 // puts to different keys of one account both take effect.
+//
+// Put does not create an account in the connected stores' id space (StorePrefix): that is
+// PutForStore's, for the connect flow. It updates one that exists.
 func (r *Repo) Put(ctx context.Context, id string, patch []byte) (Account, error) {
+	return r.put(ctx, id, patch, false)
+}
+
+// PutForStore is Put that may create an account whose id has StorePrefix: the connect flow's,
+// once the store is bound to that id.
+func (r *Repo) PutForStore(ctx context.Context, id string, patch []byte) (Account, error) {
+	return r.put(ctx, id, patch, true)
+}
+
+func (r *Repo) put(ctx context.Context, id string, patch []byte, forStore bool) (Account, error) {
 	if err := ValidateID(id); err != nil {
 		return Account{}, err
 	}
@@ -122,7 +135,7 @@ func (r *Repo) Put(ctx context.Context, id string, patch []byte) (Account, error
 	skipOpen := touchedBy(doc)
 	seals := sealMemo{}
 	for range putAttempts {
-		a, err := r.putOnce(ctx, id, doc, skipOpen, seals)
+		a, err := r.putOnce(ctx, id, doc, skipOpen, seals, forStore)
 		if errors.Is(err, store.ErrConditionFailed) {
 			continue
 		}
@@ -135,7 +148,7 @@ func (r *Repo) Put(ctx context.Context, id string, patch []byte) (Account, error
 // call KMS again. It is keyed by path and plaintext.
 type sealMemo map[[2]string]string
 
-func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, skipOpen map[string]bool, seals sealMemo) (Account, error) {
+func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, skipOpen map[string]bool, seals sealMemo, forStore bool) (Account, error) {
 	now := r.clk.Now()
 	it, err := r.store.Get(ctx, pkPrefix+id, skAccount)
 	exists := err == nil
@@ -160,6 +173,9 @@ func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, ski
 			return Account{}, err
 		}
 	} else {
+		if IsStoreID(id) && !forStore {
+			return Account{}, &ReservedIDError{ID: id}
+		}
 		a = Account{ID: id, CreatedAt: now}
 		for _, f := range fieldTable() {
 			f.reset(&a)

@@ -82,9 +82,9 @@ func htmlPage(status int, title, body string) events.APIGatewayV2HTTPResponse {
 // GET /oauth/ultracart/start stores a single-use state (shared/oauth) bound to a nonce in an
 // HttpOnly, SameSite=Lax cookie scoped to /oauth/, and redirects to UltraCart's authorize URL.
 // GET /oauth/ultracart/callback checks and consumes the state against the cookie, trades the
-// code for tokens, creates the account on first connect (id from the merchant id, fresh webhook
-// credentials), stores the tokens sealed in the account's connection record, and registers (or,
-// on reconnect, updates) the account's UltraCart webhook. The schedule function polls every
+// code for tokens, finds the account bound to the store or binds the store to a new one
+// (storebind.go), stores the tokens sealed in the account's connection record, and registers
+// (or, on reconnect, updates) the account's UltraCart webhook. The schedule function polls every
 // connection, so the backfill starts on its own.
 
 const (
@@ -230,70 +230,9 @@ func tokenErrorText(err error) string {
 	return err.Error()
 }
 
-// connected stores what the token exchange gave and registers the webhook.
-func (a *App) connected(ctx context.Context, log *slog.Logger, tok ultracartapi.Token, again string) events.APIGatewayV2HTTPResponse {
-	api := ultracartapi.New(a.d.Config.UltraCartBaseURL, ultracartapi.Credentials{BearerToken: tok.AccessToken}, a.sourceHTTP())
-	merchant, existing, err := merchantID(ctx, api, tok)
-	if err != nil {
-		log.Warn("oauth: merchant id unknown", slog.Any("error", err))
-		return htmlPage(http.StatusBadGateway, "Store not identified",
-			`<p>UltraCart did not say which store granted access (`+html.EscapeString(err.Error())+`), so nothing was saved.</p>`+again)
-	}
-	id, err := oauth.AccountID(merchant)
-	if err != nil {
-		log.Warn("oauth: no account id", slog.Any("error", err))
-		return htmlPage(http.StatusBadGateway, "Store not identified", `<p>`+html.EscapeString(err.Error())+`. Nothing was saved.</p>`+again)
-	}
-	log = log.With(slog.String("account", id))
-	acct, err := a.ensureAccount(ctx, id)
-	if err != nil {
-		log.Error("oauth: account not stored", slog.Any("error", err))
-		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save your account just now.</p>`+again)
-	}
-	if err := a.saveConnection(ctx, id, tok); err != nil {
-		log.Error("oauth: connection not stored", slog.Any("error", err))
-		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save the connection just now.</p>`+again)
-	}
-	log.Info("ultracart connected", slog.String("merchant_id", merchant))
-	hookURL := a.publicURL("/webhooks/ultracart/" + id)
-	// A quarter of headroom covers the delivery envelope around the events UltraCart counts.
-	maxSize := min(a.d.Config.MaxBodyBytes, DefaultMaxBodyBytes) * 3 / 4
-	want := ultracartapi.HubWebhook(hookURL, acct.UltraCart.WebhookUsername, acct.UltraCart.WebhookPassword.Reveal(), maxSize)
-	if err := registerWebhook(ctx, api, existing, want); err != nil {
-		log.Warn("oauth: webhook not registered", slog.Any("error", err))
-		return htmlPage(http.StatusBadGateway, "Connected, but the webhook is missing",
-			`<p>Your store <strong>`+html.EscapeString(merchant)+`</strong> is connected as account <code>`+html.EscapeString(id)+`</code> and the connection is saved, so cartrelay will poll UltraCart for orders.</p>
-<p>Registering the webhook failed: <code>`+html.EscapeString(err.Error())+`</code>. Connect again to retry; until then new orders arrive with polling's delay rather than at once.</p>`+again)
-	}
-	log.Info("ultracart webhook registered", slog.String("webhook_url", hookURL))
-	return htmlPage(http.StatusOK, "UltraCart connected",
-		`<p>Your store <strong>`+html.EscapeString(merchant)+`</strong> is connected as account <code>`+html.EscapeString(id)+`</code>.</p>
-<p>UltraCart now sends events to <code>`+html.EscapeString(hookURL)+`</code>, authenticated with credentials only cartrelay and UltraCart know.</p>
-<p>What happens next: the backfill starts on its own. Within a minute or two the poller picks up the new connection and loads your order history in the background, and new orders arrive through the webhook as they happen.</p>`)
-}
-
-// merchantID is the merchant who granted access. UltraCart's token response documents no
-// merchant field, so a merchant_id there is used when present; otherwise the merchant's
-// webhooks, which carry merchant_id, name it. The listing is returned for the webhook lookup.
-func merchantID(ctx context.Context, api *ultracartapi.Client, tok ultracartapi.Token) (string, []ultracartapi.Webhook, error) {
-	hooks, err := api.ListWebhooks(ctx)
-	if err != nil {
-		return "", nil, fmt.Errorf("list webhooks: %w", err)
-	}
-	if tok.MerchantID != "" {
-		return tok.MerchantID, hooks, nil
-	}
-	for _, h := range hooks {
-		if h.MerchantID != "" {
-			return h.MerchantID, hooks, nil
-		}
-	}
-	return "", hooks, errors.New("the token carries no merchant id and the store has no webhook naming one")
-}
-
-// ensureAccount returns account id, creating it (or completing it) with fresh webhook Basic
-// credentials when it has none. Existing credentials are kept, so a reconnect does not break
-// deliveries already in flight.
+// ensureAccount returns account id, bound to the store that is connecting, completing it with
+// fresh webhook credentials when it has none. Existing credentials are kept, so a reconnect does
+// not break deliveries already in flight.
 func (a *App) ensureAccount(ctx context.Context, id string) (accounts.Account, error) {
 	acct, err := a.d.Accounts.Get(ctx, id)
 	if err != nil && !errors.Is(err, accounts.ErrNotFound) {
@@ -302,20 +241,15 @@ func (a *App) ensureAccount(ctx context.Context, id string) (accounts.Account, e
 	if err == nil && acct.UltraCart.WebhookUsername != "" && acct.UltraCart.WebhookPassword.IsSet() {
 		return acct, nil
 	}
-	user, err := oauth.RandomToken(9)
+	user, pass, err := newWebhookCredentials()
 	if err != nil {
 		return acct, err
 	}
-	pass, err := oauth.RandomToken(32)
+	patch, err := json.Marshal(map[string]any{"ultracart": map[string]string{"webhook_username": user, "webhook_password": pass}})
 	if err != nil {
 		return acct, err
 	}
-	patch, err := json.Marshal(map[string]any{"ultracart": map[string]string{
-		"webhook_username": "uc-" + user, "webhook_password": pass}})
-	if err != nil {
-		return acct, err
-	}
-	return a.d.Accounts.Put(ctx, id, patch)
+	return a.d.Accounts.PutForStore(ctx, id, patch)
 }
 
 // saveConnection stores the tokens, replacing any earlier credentials (a simple key included),
@@ -352,27 +286,13 @@ func (a *App) saveConnection(ctx context.Context, id string, tok ultracartapi.To
 	return poller.Resume(ctx, a.d.Store, id, poller.Streams()...)
 }
 
-// registerWebhook updates the webhook already registered at want's URL (a reconnect), or
-// creates it.
-func registerWebhook(ctx context.Context, api *ultracartapi.Client, existing []ultracartapi.Webhook, want ultracartapi.Webhook) error {
-	for _, h := range existing {
-		if h.WebhookURL == want.WebhookURL && h.WebhookOID != 0 {
-			want.WebhookOID = h.WebhookOID
-			_, err := api.UpdateWebhook(ctx, want)
-			return err
-		}
-	}
-	_, err := api.InsertWebhook(ctx, want)
-	return err
-}
-
 // The merchant console (shared/console).
 //
 // GET /console/login begins the same UltraCart OAuth flow as /connect with the state's
 // purpose set to console, so one registered redirect URI serves both. The callback then only
-// identifies the store: it resolves the account with the same rule as connect and signs the
-// browser in to it if it exists, and stores nothing (a sign-in must not create accounts, touch
-// the connection or re-register webhooks). Every other /console/ page is console.Serve's.
+// identifies the store: it signs the browser in to the account bound to that store, if there
+// is one, and stores nothing (a sign-in must not create accounts, touch the connection or
+// re-register webhooks). Every other /console/ page is console.Serve's.
 
 func redirect(loc string) events.APIGatewayV2HTTPResponse {
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusFound,
@@ -468,25 +388,4 @@ func (a *App) consoleLogin(ctx context.Context, req events.APIGatewayV2HTTPReque
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusFound,
 		Headers: map[string]string{"location": loc, "cache-control": "no-store", "referrer-policy": "no-referrer"},
 		Cookies: []string{oauth.CookieSettingsFor(a.d.Config.PublicBaseURL).SetCookie(p.Nonce)}}
-}
-
-// consoleSignedIn signs the browser in to the account of the store UltraCart just named.
-func (a *App) consoleSignedIn(ctx context.Context, log *slog.Logger, tok ultracartapi.Token, again string) events.APIGatewayV2HTTPResponse {
-	c, err := a.console()
-	if err != nil {
-		return consoleOff(err)
-	}
-	api := ultracartapi.New(a.d.Config.UltraCartBaseURL, ultracartapi.Credentials{BearerToken: tok.AccessToken}, a.sourceHTTP())
-	merchant, _, err := merchantID(ctx, api, tok)
-	if err != nil {
-		log.Warn("console sign-in: merchant id unknown", slog.Any("error", err))
-		return htmlPage(http.StatusBadGateway, "Store not identified",
-			`<p>UltraCart did not say which store you signed in with (`+html.EscapeString(err.Error())+`).</p>`+again)
-	}
-	id, err := oauth.AccountID(merchant)
-	if err != nil {
-		log.Warn("console sign-in: no account id", slog.Any("error", err))
-		return htmlPage(http.StatusBadGateway, "Store not identified", `<p>`+html.EscapeString(err.Error())+`.</p>`+again)
-	}
-	return consoleResponse(c.SignIn(ctx, id, a.d.Clock.Now()))
 }

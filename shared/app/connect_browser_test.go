@@ -63,7 +63,7 @@ func TestConnectInBrowser(t *testing.T) {
 		}
 
 		done := show(t, tab, "approve", chromedp.Click(approveButton, chromedp.BySearch))
-		hookURL := hub.base + "/webhooks/ultracart/demo-store"
+		hookURL := hub.base + "/webhooks/ultracart/uc-demo-store"
 		if done.h1 != "UltraCart connected" || done.status != 200 || !strings.Contains(done.text, hookURL) {
 			t.Fatalf("after approving: %s", done)
 		}
@@ -77,14 +77,14 @@ func TestConnectInBrowser(t *testing.T) {
 			t.Fatalf("webhooks registered on UltraCart: %+v, want one for %s", hooks, hookURL)
 		}
 		ctx := context.Background()
-		acct, err := hub.env.Accounts.Get(ctx, "demo-store")
+		acct, err := hub.env.Accounts.Get(ctx, "uc-demo-store")
 		if err != nil {
 			t.Fatalf("account demo-store: %v", err)
 		}
 		if !acct.CheckUltraCartBasic(hooks[0].BasicUsername, hooks[0].BasicPassword) {
 			t.Error("the registered webhook does not authenticate as the account")
 		}
-		conn, err := hub.env.Connections.Get(ctx, "demo-store", connections.UltraCart)
+		conn, err := hub.env.Connections.Get(ctx, "uc-demo-store", connections.UltraCart)
 		if err != nil {
 			t.Fatalf("connection: %v", err)
 		}
@@ -117,7 +117,7 @@ func TestConnectInBrowser(t *testing.T) {
 			after[0].BasicPassword != hooks[0].BasicPassword {
 			t.Errorf("webhooks after the reuse: %+v, want %+v", after, hooks)
 		}
-		if c, err := hub.env.Connections.Get(ctx, "demo-store", connections.UltraCart); err != nil || c.AccessToken != conn.AccessToken {
+		if c, err := hub.env.Connections.Get(ctx, "uc-demo-store", connections.UltraCart); err != nil || c.AccessToken != conn.AccessToken {
 			t.Errorf("connection after the reuse: %+v, %v; want the tokens unchanged", c, err)
 		}
 	})

@@ -137,7 +137,7 @@ func TestConsoleSignIn(t *testing.T) {
 	}
 	cookie := cookieValue(t, resp.Cookies)
 	page := f.do(http.MethodGet, "/console/home", nil, nil, []string{cookie})
-	for _, want := range []string{"demo-store", hubURL + "/webhooks/ultracart/demo-store", hubURL + "/webhooks/thrivecart/demo-store",
+	for _, want := range []string{"uc-demo-store", hubURL + "/webhooks/ultracart/uc-demo-store", hubURL + "/webhooks/thrivecart/uc-demo-store",
 		"<strong>connected</strong>", "orders", "refunds", "/console/settings", "/console/logout"} {
 		if !strings.Contains(page.Body, want) {
 			t.Errorf("dashboard lacks %q: %s", want, page.Body)
@@ -151,7 +151,7 @@ func TestConsoleSignIn(t *testing.T) {
 func TestConsoleSignInNeedsAnAccount(t *testing.T) {
 	f := newConsoleFixture(t)
 	resp := f.finish(f.authorize(f.do(http.MethodGet, "/console/login", nil, nil, nil)))
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Body, "no cartrelay account") {
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Body, "Nothing was changed") || !strings.Contains(resp.Body, "console sign-in link") {
 		t.Fatalf("%d: %s", resp.StatusCode, resp.Body)
 	}
 	for _, c := range resp.Cookies {

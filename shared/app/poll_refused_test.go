@@ -14,7 +14,7 @@ import (
 // pollOrders runs the orders stream of demo-store once, with ten minutes of budget.
 func (f *consoleFixture) pollOrders() poller.Result {
 	f.t.Helper()
-	res, err := f.env.App.PollRun(context.Background(), poller.Job{Account: "demo-store", Stream: poller.Orders},
+	res, err := f.env.App.PollRun(context.Background(), poller.Job{Account: "uc-demo-store", Stream: poller.Orders},
 		f.clk.Now().Add(10*time.Minute), time.Time{})
 	if err != nil {
 		f.t.Fatalf("poll run: %v", err)
@@ -27,14 +27,14 @@ func (f *consoleFixture) assertStreams(status string, due bool) {
 	f.t.Helper()
 	ctx := context.Background()
 	for _, stream := range poller.Streams() {
-		cur, _, err := poller.LoadCursor(ctx, f.env.Store, "demo-store", stream)
+		cur, _, err := poller.LoadCursor(ctx, f.env.Store, "uc-demo-store", stream)
 		if err != nil {
 			f.t.Fatal(err)
 		}
 		if cur.Status != status {
 			f.t.Errorf("stream %s: status %q, want %q", stream, cur.Status, status)
 		}
-		if got, err := poller.Due(ctx, f.env.Store, "demo-store", stream, f.clk.Now()); err != nil || got != due {
+		if got, err := poller.Due(ctx, f.env.Store, "uc-demo-store", stream, f.clk.Now()); err != nil || got != due {
 			f.t.Errorf("stream %s: due %v (%v), want %v", stream, got, err, due)
 		}
 	}
@@ -45,7 +45,7 @@ func TestPollRenewsTheTokenOnceAfterA401(t *testing.T) {
 	if resp := f.finish(f.start()); resp.StatusCode != http.StatusOK {
 		t.Fatalf("connect: %d: %s", resp.StatusCode, resp.Body)
 	}
-	before := f.connection("demo-store")
+	before := f.connection("uc-demo-store")
 	// UltraCart revokes the access token well before it expires: only a 401 can tell.
 	f.fake.RevokeAccessTokens()
 
@@ -56,7 +56,7 @@ func TestPollRenewsTheTokenOnceAfterA401(t *testing.T) {
 	if n := f.fake.Rotations(); n != 1 {
 		t.Errorf("%d token renewals, want exactly 1", n)
 	}
-	after := f.connection("demo-store")
+	after := f.connection("uc-demo-store")
 	if after.AccessToken == before.AccessToken || !f.fake.ValidAccessToken(after.AccessToken) || after.Status != "" {
 		t.Errorf("connection after the renewal: status %q, fresh token %v", after.Status, after.AccessToken != before.AccessToken)
 	}
@@ -69,7 +69,7 @@ func TestPollRenewsTheTokenOnceAfterA401(t *testing.T) {
 	if unauthorized != 1 {
 		t.Errorf("%d requests answered 401, want 1: the renewed token must be used at once", unauthorized)
 	}
-	cur, _, _ := poller.LoadCursor(context.Background(), f.env.Store, "demo-store", poller.Orders)
+	cur, _, _ := poller.LoadCursor(context.Background(), f.env.Store, "uc-demo-store", poller.Orders)
 	if cur.Status != "" {
 		t.Errorf("orders cursor still stopped: %q", cur.Status)
 	}
@@ -111,7 +111,7 @@ func TestPollStopsAndTellsTheMerchantWhenUltraCartRefuses(t *testing.T) {
 			if res := f.pollOrders(); res.Outcome != poller.Stopped {
 				t.Fatalf("outcome %s, want stopped", res.Outcome)
 			}
-			c := f.connection("demo-store")
+			c := f.connection("uc-demo-store")
 			if c.Status != tc.status || c.ProblemAt.IsZero() {
 				t.Fatalf("connection status %q at %v, want %q", c.Status, c.ProblemAt, tc.status)
 			}
@@ -124,7 +124,7 @@ func TestPollStopsAndTellsTheMerchantWhenUltraCartRefuses(t *testing.T) {
 			// stops asking UltraCart.
 			f.assertStreams(tc.status, false)
 			calls := len(f.fake.Calls())
-			if res, err := f.env.App.PollRun(ctx, poller.Job{Account: "demo-store", Stream: poller.Refunds},
+			if res, err := f.env.App.PollRun(ctx, poller.Job{Account: "uc-demo-store", Stream: poller.Refunds},
 				f.clk.Now().Add(10*time.Minute), time.Time{}); err != nil || res.Outcome != poller.Stopped {
 				t.Errorf("refunds: %s, %v; want stopped", res.Outcome, err)
 			}
@@ -132,7 +132,7 @@ func TestPollStopsAndTellsTheMerchantWhenUltraCartRefuses(t *testing.T) {
 				t.Errorf("a stopped connection still made %d requests", n)
 			}
 
-			page := f.do(http.MethodGet, "/console/home", nil, nil, []string{f.session("demo-store")})
+			page := f.do(http.MethodGet, "/console/home", nil, nil, []string{f.session("uc-demo-store")})
 			for _, want := range []string{"<strong>" + tc.status + "</strong>", "Polling has stopped", "Connect UltraCart again"} {
 				if !strings.Contains(page.Body, want) {
 					t.Errorf("dashboard lacks %q: %s", want, page.Body)
@@ -144,14 +144,14 @@ func TestPollStopsAndTellsTheMerchantWhenUltraCartRefuses(t *testing.T) {
 			if resp := f.finish(f.start()); resp.StatusCode != http.StatusOK {
 				t.Fatalf("reconnect: %d: %s", resp.StatusCode, resp.Body)
 			}
-			if c := f.connection("demo-store"); c.Status != "" || c.Problem != "" {
+			if c := f.connection("uc-demo-store"); c.Status != "" || c.Problem != "" {
 				t.Errorf("after reconnecting: status %q, problem %q", c.Status, c.Problem)
 			}
 			f.assertStreams("", true)
 			if res := f.pollOrders(); res.Outcome != poller.CaughtUp {
 				t.Errorf("after reconnecting: %s, want caught-up", res.Outcome)
 			}
-			page = f.do(http.MethodGet, "/console/home", nil, nil, []string{f.session("demo-store")})
+			page = f.do(http.MethodGet, "/console/home", nil, nil, []string{f.session("uc-demo-store")})
 			if strings.Contains(page.Body, "Polling has stopped") || !strings.Contains(page.Body, "<strong>connected</strong>") {
 				t.Errorf("dashboard after reconnecting: %s", page.Body)
 			}
@@ -166,7 +166,7 @@ func TestPollStopsOnlyTheStreamTheCredentialsMayNotRead(t *testing.T) {
 		t.Fatalf("connect: %d: %s", resp.StatusCode, resp.Body)
 	}
 	f.fake.Forbid("/rest/v2/customer/")
-	res, err := f.env.App.PollRun(ctx, poller.Job{Account: "demo-store", Stream: poller.Customers}, f.clk.Now().Add(10*time.Minute), time.Time{})
+	res, err := f.env.App.PollRun(ctx, poller.Job{Account: "uc-demo-store", Stream: poller.Customers}, f.clk.Now().Add(10*time.Minute), time.Time{})
 	if err != nil || res.Outcome != poller.Stopped {
 		t.Fatalf("customers: %s, %v; want stopped", res.Outcome, err)
 	}
@@ -174,10 +174,10 @@ func TestPollStopsOnlyTheStreamTheCredentialsMayNotRead(t *testing.T) {
 	if n := f.fake.Rotations(); n != 1 {
 		t.Errorf("%d renewals, want 1", n)
 	}
-	if c := f.connection("demo-store"); c.Status != "" {
+	if c := f.connection("uc-demo-store"); c.Status != "" {
 		t.Errorf("the connection was marked %q for one unreadable stream", c.Status)
 	}
-	cur, _, _ := poller.LoadCursor(ctx, f.env.Store, "demo-store", poller.Customers)
+	cur, _, _ := poller.LoadCursor(ctx, f.env.Store, "uc-demo-store", poller.Customers)
 	if cur.Status != poller.StatusUnauthorized || !strings.Contains(cur.LastError, "lacks read access to customers") {
 		t.Errorf("customers cursor: status %q, last error %q", cur.Status, cur.LastError)
 	}
@@ -185,12 +185,12 @@ func TestPollStopsOnlyTheStreamTheCredentialsMayNotRead(t *testing.T) {
 		t.Errorf("orders after customers were refused: %s, want caught-up", res.Outcome)
 	}
 	for _, stream := range poller.Streams() {
-		due, err := poller.Due(ctx, f.env.Store, "demo-store", stream, f.clk.Now().Add(time.Hour))
+		due, err := poller.Due(ctx, f.env.Store, "uc-demo-store", stream, f.clk.Now().Add(time.Hour))
 		if err != nil || due == (stream == poller.Customers) {
 			t.Errorf("stream %s: due in an hour %v (%v)", stream, due, err)
 		}
 	}
-	page := f.do(http.MethodGet, "/console/home", nil, nil, []string{f.session("demo-store")})
+	page := f.do(http.MethodGet, "/console/home", nil, nil, []string{f.session("uc-demo-store")})
 	if !strings.Contains(page.Body, "lacks read access to customers") || strings.Contains(page.Body, "Polling has stopped") {
 		t.Errorf("dashboard: %s", page.Body)
 	}

@@ -93,7 +93,15 @@ func cmdAccountsPut(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c.io.Out, accounts.Public(a))
+	out := accounts.Public(a)
+	b, err := c.env.Accounts.Binding(ctx, a.ID)
+	switch {
+	case err == nil:
+		b.ShowIn(out)
+	case !errors.Is(err, accounts.ErrNotBound):
+		return err
+	}
+	return writeJSON(c.io.Out, out)
 }
 
 func cmdAccountsGet(ctx context.Context, c *ctx2, args []string) error {
@@ -108,7 +116,15 @@ func cmdAccountsGet(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c.io.Out, accounts.Public(a))
+	out := accounts.Public(a)
+	b, err := c.env.Accounts.Binding(ctx, a.ID)
+	switch {
+	case err == nil:
+		b.ShowIn(out)
+	case !errors.Is(err, accounts.ErrNotBound):
+		return err
+	}
+	return writeJSON(c.io.Out, out)
 }
 
 func cmdAccountsList(ctx context.Context, c *ctx2, args []string) error {

@@ -7,10 +7,11 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accounts"
 )
 
-// AccountID derives the account id from an UltraCart merchant id, so reconnecting the same
-// store finds the same account: lower-cased, every character outside [a-z0-9] turned into a
-// dash, runs of dashes folded, and trimmed to accounts.ValidateID's 2 to 63 characters. A
-// one-character merchant id gets a "uc-" prefix.
+// AccountID is the id a store's account is created with when it first connects: the merchant
+// id lower-cased, every character outside [a-z0-9] turned into a dash, runs of dashes folded,
+// behind accounts.StorePrefix ("DEMO" gives "uc-demo") and cut to accounts.ValidateID's 63
+// characters. The prefix keeps these ids apart from every account an operator creates; the id
+// is only a name, since the account's binding (not its id) says which store it belongs to.
 func AccountID(merchantID string) (string, error) {
 	var b strings.Builder
 	dash := false
@@ -25,12 +26,13 @@ func AccountID(merchantID string) (string, error) {
 			dash = true
 		}
 	}
-	id := strings.Trim(b.String(), "-")
+	name := strings.Trim(b.String(), "-")
+	if name == "" {
+		return "", fmt.Errorf("merchant id %q has no letters or digits to name an account after", merchantID)
+	}
+	id := accounts.StorePrefix + name
 	if len(id) > 63 {
 		id = strings.TrimRight(id[:63], "-")
-	}
-	if len(id) == 1 {
-		id = "uc-" + id
 	}
 	if err := accounts.ValidateID(id); err != nil {
 		return "", fmt.Errorf("merchant id %q gives no usable account id: %w", merchantID, err)

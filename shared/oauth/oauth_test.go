@@ -21,11 +21,11 @@ import (
 
 func TestAccountID(t *testing.T) {
 	for in, want := range map[string]string{
-		"DEMO":                  "demo",
-		"Demo_Store.1":          "demo-store-1",
-		"--ABC--":               "abc",
+		"DEMO":                  "uc-demo",
+		"Demo_Store.1":          "uc-demo-store-1",
+		"--ABC--":               "uc-abc",
 		"X":                     "uc-x",
-		strings.Repeat("A", 70): strings.Repeat("a", 63),
+		strings.Repeat("A", 70): "uc-" + strings.Repeat("a", 60),
 	} {
 		got, err := oauth.AccountID(in)
 		if err != nil || got != want {

@@ -56,8 +56,9 @@ type Token struct {
 	Scope        string
 	// ExpiresIn is the access token's lifetime; 0 when UltraCart did not say.
 	ExpiresIn time.Duration
-	// MerchantID is the merchant who authorized, when the token response names one. UltraCart's
-	// spec does not list this field, so callers must be ready for it to be empty.
+	// MerchantID is the merchant who authorized, if the token response ever names one.
+	// UltraCart's OauthTokenResponse documents no such field, so it is normally empty and the
+	// connect flow learns the store from its webhooks (see shared/app).
 	MerchantID string
 }
 

@@ -2,10 +2,12 @@ package ultracartapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,7 +56,7 @@ func TestExchangeAndRefreshBothSecretTransports(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tok.ExpiresIn != 2*time.Hour || tok.MerchantID != "DEMO" || tok.RefreshToken == "" || !fake.ValidAccessToken(tok.AccessToken) {
+			if tok.ExpiresIn != 2*time.Hour || tok.RefreshToken == "" || !fake.ValidAccessToken(tok.AccessToken) {
 				t.Errorf("token %+v", tok)
 			}
 			next, err := o.Refresh(ctx, tok.RefreshToken)
@@ -115,5 +117,74 @@ func TestWebhookInsertListUpdate(t *testing.T) {
 	}
 	if _, err := c.UpdateWebhook(ctx, w); !errors.Is(err, ultracartapi.ErrBadRequest) {
 		t.Errorf("update without an oid: %v", err)
+	}
+}
+
+// The fake's token answer must be UltraCart's documented OauthTokenResponse and no more: a
+// client that relied on an extra field (a merchant id) would pass against the fake and fail
+// against UltraCart.
+func TestFakeTokenAnswerIsTheDocumentedOne(t *testing.T) {
+	fake := ultracartfake.New(ultracartfake.Options{ClientID: "cid", ClientSecret: "sec", MerchantID: "DEMO"})
+	defer fake.Close()
+	o := ultracartapi.OAuth{BaseURL: fake.URL, ClientID: "cid", ClientSecret: "sec"}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {authorize(t, o)}, "redirect_uri": {"https://hub.example.com/cb"}, "client_id": {"cid"}}
+	req, _ := http.NewRequest(http.MethodPost, fake.URL+"/rest/v2/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("cid", "sec")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{"access_token": true, "refresh_token": true, "expires_in": true, "scope": true, "token_type": true}
+	for k := range body {
+		if !documented[k] {
+			t.Errorf("the token answer has %q, which UltraCart does not document", k)
+		}
+	}
+	if _, isString := body["expires_in"].(string); !isString {
+		t.Errorf("expires_in is %T, UltraCart documents a string", body["expires_in"])
+	}
+}
+
+func TestFakeWebhooksBelongToTheirStore(t *testing.T) {
+	fake := ultracartfake.New(ultracartfake.Options{ClientID: "cid", ClientSecret: "sec", MerchantID: "AAA"})
+	defer fake.Close()
+	o := ultracartapi.OAuth{BaseURL: fake.URL, ClientID: "cid", ClientSecret: "sec"}
+	ctx := context.Background()
+	client := func(merchant string) *ultracartapi.Client {
+		fake.SignInAs(merchant)
+		tok, err := o.Exchange(ctx, authorize(t, o), "https://hub.example.com/cb")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ultracartapi.New(fake.URL, ultracartapi.Credentials{BearerToken: tok.AccessToken}, nil)
+	}
+	a, b := client("AAA"), client("BBB")
+	if hooks, err := a.ListWebhooks(ctx); err != nil || len(hooks) != 0 {
+		t.Fatalf("a new store has webhooks: %+v, %v", hooks, err)
+	}
+	// A basic webhook without credentials gets generated ones, returned in the answer.
+	w := ultracartapi.HubWebhook("https://hub.example.com/webhooks/ultracart/x", "", "", 3<<20)
+	created, err := a.InsertWebhook(ctx, w)
+	if err != nil || created.MerchantID != "AAA" || created.BasicUsername == "" || created.BasicPassword == "" {
+		t.Fatalf("insert: %+v, %v", created, err)
+	}
+	if hooks, err := b.ListWebhooks(ctx); err != nil || len(hooks) != 0 {
+		t.Errorf("store BBB sees %+v, %v", hooks, err)
+	}
+	var se *ultracartapi.StatusError
+	if err := b.DeleteWebhook(ctx, created.WebhookOID); !errors.As(err, &se) || se.Status != http.StatusNotFound {
+		t.Errorf("store BBB deleted AAA's webhook: %v", err)
+	}
+	if err := a.DeleteWebhook(ctx, created.WebhookOID); err != nil {
+		t.Fatal(err)
+	}
+	if hooks := fake.Webhooks(); len(hooks) != 0 {
+		t.Errorf("after the delete: %+v", hooks)
 	}
 }

@@ -94,6 +94,15 @@ func (c *Client) UpdateWebhook(ctx context.Context, w Webhook) (Webhook, error) 
 	return c.sendWebhook(ctx, http.MethodPut, "/webhook/webhooks/"+strconv.Itoa(w.WebhookOID), w)
 }
 
+// DeleteWebhook removes the webhook oid (DELETE /webhook/webhooks/{oid}, 204).
+func (c *Client) DeleteWebhook(ctx context.Context, oid int) error {
+	if oid == 0 {
+		return fmt.Errorf("%w: deleting a webhook needs its webhook_oid", ErrBadRequest)
+	}
+	_, err := c.call(ctx, http.MethodDelete, "/webhook/webhooks/"+strconv.Itoa(oid), nil, nil)
+	return err
+}
+
 func (c *Client) sendWebhook(ctx context.Context, method, path string, w Webhook) (Webhook, error) {
 	if w.APIVersion == "" {
 		w.APIVersion = APIVersion

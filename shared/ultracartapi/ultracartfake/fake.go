@@ -54,10 +54,14 @@ type Options struct {
 	ClientSecret string
 	// ClientAuth is how the token endpoint expects the secret; empty means basic.
 	ClientAuth ultracartapi.ClientAuth
-	// MerchantID is the authorizing merchant ("DEMO" when empty). The token answer names it
-	// unless OmitMerchantID, for testing the fallback that reads it from the webhook listing.
-	MerchantID     string
-	OmitMerchantID bool
+	// MerchantID is the store that BearerToken and SimpleKey belong to and whose user approves
+	// authorizations until SignInAs names another ("DEMO" when empty). As in UltraCart's
+	// documented token response, no answer of the token endpoint names it.
+	MerchantID string
+	// OmitWebhookMerchantID leaves merchant_id out of the Webhook objects the API returns. The
+	// model documents the field, but nothing says UltraCart always fills it in; cartrelay must
+	// connect a store either way.
+	OmitWebhookMerchantID bool
 	// TokenTTL is an access token's lifetime (one hour when zero).
 	TokenTTL time.Duration
 }
@@ -118,7 +122,7 @@ func New(opt Options) *Server {
 	if opt.TokenTTL <= 0 {
 		opt.TokenTTL = time.Hour
 	}
-	s := &Server{opt: opt, oauth: newOAuthState(), lists: newListings(opt)}
+	s := &Server{opt: opt, oauth: newOAuthState(opt), lists: newListings(opt)}
 	s.orders = make([]order, opt.Orders)
 	for i := range s.orders {
 		s.orders[i] = makeOrder(opt, i)
@@ -237,7 +241,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.calls = append(s.calls, c)
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	if status != http.StatusOK {
+	if status >= 300 {
 		w.Header().Set("UC-REST-ERROR", out)
 		out = fmt.Sprintf(`{"error":{"developer_message":%q},"success":false,"metadata":{}}`, out)
 	}
@@ -252,10 +256,11 @@ func (s *Server) answer(r *http.Request, c *Call, overlap bool, body []byte) (in
 	}
 	auth := r.Header.Get("Authorization")
 	key := r.Header.Get("x-ultracart-simple-key")
+	merchant, issued := s.issuedAccess(auth, c.At)
 	switch {
-	case s.opt.BearerToken != "" && auth == "Bearer "+s.opt.BearerToken:
-	case s.opt.SimpleKey != "" && key == s.opt.SimpleKey:
-	case s.issuedAccess(auth, c.At):
+	case s.opt.BearerToken != "" && auth == "Bearer "+s.opt.BearerToken, s.opt.SimpleKey != "" && key == s.opt.SimpleKey:
+		merchant = s.opt.MerchantID
+	case issued:
 	default:
 		return http.StatusUnauthorized, "invalid credentials"
 	}
@@ -276,7 +281,7 @@ func (s *Server) answer(r *http.Request, c *Call, overlap bool, body []byte) (in
 		return http.StatusTooManyRequests, fmt.Sprintf("rate of %d per %d second(s) exceeded.", s.opt.Rate, int(s.opt.Window.Seconds()))
 	}
 	if strings.HasPrefix(r.URL.Path, "/rest/v2/webhook/webhooks") {
-		return s.webhooks(r, body)
+		return s.webhooks(r, body, merchant)
 	}
 	if name := listingPath(r.URL.Path); name != "" && r.Method == http.MethodGet {
 		return s.list(name, r.URL.Query(), c)

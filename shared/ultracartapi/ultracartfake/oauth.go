@@ -1,6 +1,8 @@
 package ultracartfake
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -14,23 +16,78 @@ import (
 )
 
 // oauthState is what the fake's OAuth endpoints and webhook API remember; guarded by Server.mu.
+// Every code and token belongs to the store whose user approved it, and each store has its own
+// webhooks, so a test can connect several stores to one application.
 type oauthState struct {
-	codes    map[string]string    // code -> redirect_uri it was issued for; removed on use
-	access   map[string]time.Time // access token -> expiry
-	refresh  map[string]bool      // refresh tokens still valid
+	codes    map[string]grant  // code -> the grant it stands for; removed on use
+	access   map[string]access // access token -> its store and expiry
+	refresh  map[string]string // refresh token still valid -> its store
 	issued   int
 	rotated  int
 	deny     bool
 	consent  bool
 	tokenErr string
+	// signedIn is the store whose user approves the next authorization (SignInAs).
+	signedIn string
 
-	webhooks    []ultracartapi.Webhook
+	webhooks    []ultracartapi.Webhook // every store's, each with its merchant_id
 	nextOID     int
 	webhookFail string
+	// hideMerchant leaves merchant_id out of the Webhook objects the API returns.
+	hideMerchant bool
 }
 
-func newOAuthState() oauthState {
-	return oauthState{codes: map[string]string{}, access: map[string]time.Time{}, refresh: map[string]bool{}, nextOID: 1000}
+type grant struct {
+	redirect string
+	merchant string
+}
+
+type access struct {
+	merchant string
+	expires  time.Time
+}
+
+func newOAuthState(opt Options) oauthState {
+	return oauthState{codes: map[string]grant{}, access: map[string]access{}, refresh: map[string]string{},
+		signedIn: opt.MerchantID, nextOID: 1000, hideMerchant: opt.OmitWebhookMerchantID}
+}
+
+// RemoveWebhook deletes the webhook oid of whichever store holds it, as its owner would.
+func (s *Server) RemoveWebhook(oid int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, w := range s.oauth.webhooks {
+		if w.WebhookOID == oid {
+			s.oauth.webhooks = append(s.oauth.webhooks[:i], s.oauth.webhooks[i+1:]...)
+			return
+		}
+	}
+}
+
+// OmitWebhookMerchantIDs changes Options.OmitWebhookMerchantID from now on.
+func (s *Server) OmitWebhookMerchantIDs(v bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oauth.hideMerchant = v
+}
+
+// AddWebhook stores w in the store merchant, as its owner would through UltraCart's own
+// pages, and returns it with its oid.
+func (s *Server) AddWebhook(merchant string, w ultracartapi.Webhook) ultracartapi.Webhook {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oauth.nextOID++
+	w.WebhookOID, w.MerchantID = s.oauth.nextOID, merchant
+	s.oauth.webhooks = append(s.oauth.webhooks, w)
+	return w
+}
+
+// SignInAs makes the next authorizations come from a user of the store merchant, as when
+// someone signs in to UltraCart with another store's login before approving.
+func (s *Server) SignInAs(merchant string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oauth.signedIn = merchant
 }
 
 // DenyAuthorization makes the authorize endpoint redirect back with error=access_denied, as when
@@ -71,27 +128,41 @@ func (s *Server) Rotations() int {
 	return s.oauth.rotated
 }
 
-// Webhooks returns the merchant's webhooks as stored.
+// Webhooks returns every store's webhooks as stored, each with the merchant_id of its store
+// (whether or not the API shows it).
 func (s *Server) Webhooks() []ultracartapi.Webhook {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]ultracartapi.Webhook(nil), s.oauth.webhooks...)
 }
 
-// ValidAccessToken reports whether tok is an issued, unexpired access token.
-func (s *Server) ValidAccessToken(tok string) bool {
-	return s.issuedAccess("Bearer "+tok, s.opt.Clock.Now())
+// WebhooksOf returns the webhooks of the store merchant.
+func (s *Server) WebhooksOf(merchant string) []ultracartapi.Webhook {
+	var out []ultracartapi.Webhook
+	for _, w := range s.Webhooks() {
+		if w.MerchantID == merchant {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
-func (s *Server) issuedAccess(auth string, now time.Time) bool {
+// ValidAccessToken reports whether tok is an issued, unexpired access token.
+func (s *Server) ValidAccessToken(tok string) bool {
+	_, ok := s.issuedAccess("Bearer "+tok, s.opt.Clock.Now())
+	return ok
+}
+
+// issuedAccess is the store an issued, unexpired access token speaks for.
+func (s *Server) issuedAccess(auth string, now time.Time) (string, bool) {
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || tok == "" {
-		return false
+		return "", false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	exp, ok := s.oauth.access[tok]
-	return ok && now.Before(exp)
+	a, ok := s.oauth.access[tok]
+	return a.merchant, ok && now.Before(a.expires)
 }
 
 func (s *Server) serveOAuth(w http.ResponseWriter, r *http.Request) {
@@ -127,10 +198,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	consent := s.oauth.consent
+	consent, store := s.oauth.consent, s.oauth.signedIn
 	s.mu.Unlock()
 	if consent && r.Method != http.MethodPost {
-		s.consentPage(w, q)
+		s.consentPage(w, q, store)
 		return
 	}
 	back := url.Values{}
@@ -141,7 +212,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.oauth.issued++
 		code := fmt.Sprintf("code-%d", s.oauth.issued)
-		s.oauth.codes[code] = redirect
+		s.oauth.codes[code] = grant{redirect: redirect, merchant: s.oauth.signedIn}
 		back.Set("code", code)
 	}
 	s.mu.Unlock()
@@ -158,7 +229,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 // consentPage asks the merchant to approve the application's access.
-func (s *Server) consentPage(w http.ResponseWriter, q url.Values) {
+func (s *Server) consentPage(w http.ResponseWriter, q url.Values, store string) {
 	// The form carries the authorize request over to the decision it posts.
 	var hidden strings.Builder
 	for _, k := range []string{"client_id", "response_type", "redirect_uri", "scope", "state"} {
@@ -174,7 +245,7 @@ func (s *Server) consentPage(w http.ResponseWriter, q url.Values) {
 <form method="post" action="/rest/v2/oauth/authorize">%s
 <button type="submit" name="decision" value="approve">Approve</button>
 <button type="submit" name="decision" value="deny">Deny</button>
-</form></body></html>`, html.EscapeString(s.opt.ClientID), html.EscapeString(s.opt.MerchantID), html.EscapeString(q.Get("scope")), hidden.String())
+</form></body></html>`, html.EscapeString(s.opt.ClientID), html.EscapeString(store), html.EscapeString(q.Get("scope")), hidden.String())
 }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
@@ -211,57 +282,81 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-// grant applies one token request to the fake's state.
+// grant applies one token request to the fake's state. The answer has exactly the fields
+// UltraCart's OauthTokenResponse documents for a success: access_token, refresh_token,
+// expires_in (a string of seconds), scope and token_type. It does not say which store granted
+// access.
 func (s *Server) grant(f url.Values) (out map[string]string, status int, code, desc string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.oauth.tokenErr != "" {
 		return nil, http.StatusBadRequest, "invalid_grant", s.oauth.tokenErr
 	}
+	var merchant string
 	switch f.Get("grant_type") {
 	case "authorization_code":
-		redirect, ok := s.oauth.codes[f.Get("code")]
-		if !ok || redirect != f.Get("redirect_uri") {
+		g, ok := s.oauth.codes[f.Get("code")]
+		if !ok || g.redirect != f.Get("redirect_uri") {
 			return nil, http.StatusBadRequest, "invalid_grant", "unknown, used or mismatched authorization code"
 		}
 		delete(s.oauth.codes, f.Get("code"))
+		merchant = g.merchant
 	case "refresh_token":
-		if !s.oauth.refresh[f.Get("refresh_token")] {
+		m, ok := s.oauth.refresh[f.Get("refresh_token")]
+		if !ok {
 			return nil, http.StatusBadRequest, "invalid_grant", "unknown or already used refresh token"
 		}
 		delete(s.oauth.refresh, f.Get("refresh_token"))
 		s.oauth.rotated++
+		merchant = m
 	default:
 		return nil, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"
 	}
 	s.oauth.issued++
-	access := fmt.Sprintf("at-%d", s.oauth.issued)
-	refresh := fmt.Sprintf("rt-%d", s.oauth.issued)
-	s.oauth.access[access] = s.opt.Clock.Now().Add(s.opt.TokenTTL)
-	s.oauth.refresh[refresh] = true
-	out = map[string]string{"access_token": access, "refresh_token": refresh, "token_type": "bearer",
+	at := fmt.Sprintf("at-%d", s.oauth.issued)
+	rt := fmt.Sprintf("rt-%d", s.oauth.issued)
+	s.oauth.access[at] = access{merchant: merchant, expires: s.opt.Clock.Now().Add(s.opt.TokenTTL)}
+	s.oauth.refresh[rt] = merchant
+	out = map[string]string{"access_token": at, "refresh_token": rt, "token_type": "bearer",
 		"expires_in": strconv.Itoa(int(s.opt.TokenTTL.Seconds())), "scope": ultracartapi.Scope}
-	if !s.opt.OmitMerchantID {
-		out["merchant_id"] = s.opt.MerchantID
-	}
 	return out, http.StatusOK, "", ""
 }
 
-// webhooks serves the webhook management API: list, insert and update.
-func (s *Server) webhooks(r *http.Request, body []byte) (int, string) {
+// webhooks serves the webhook management API of the store merchant: list, insert, update and
+// delete. Each store sees only its own webhooks. Objects carry merchant_id, which UltraCart's
+// Webhook model documents as "the UltraCart merchant ID that owns this webhook", unless
+// OmitWebhookMerchantID; a basic webhook inserted without credentials gets random ones, which
+// the answer returns, as insertWebhook documents.
+func (s *Server) webhooks(r *http.Request, body []byte, merchant string) (int, string) {
 	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/rest/v2/webhook/webhooks"), "/")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	show := func(w ultracartapi.Webhook) ultracartapi.Webhook {
+		if s.oauth.hideMerchant {
+			w.MerchantID = ""
+		}
+		return w
+	}
 	switch {
 	case rest == "" && r.Method == http.MethodGet:
-		list := s.oauth.webhooks
-		if list == nil {
-			list = []ultracartapi.Webhook{}
+		list := []ultracartapi.Webhook{}
+		for _, w := range s.oauth.webhooks {
+			if w.MerchantID == merchant {
+				list = append(list, show(w))
+			}
 		}
 		n := len(list)
 		b, _ := json.Marshal(map[string]any{"webhooks": list, "success": true,
 			"metadata": map[string]any{"result_set": ultracartapi.ResultSet{Count: n, Limit: n, NextOffset: n, TotalRecords: &n}}})
 		return http.StatusOK, string(b)
+	case rest != "" && r.Method == http.MethodDelete:
+		oid, _ := strconv.Atoi(rest)
+		i := s.webhookIndex(merchant, oid)
+		if i < 0 {
+			return http.StatusNotFound, "no such webhook"
+		}
+		s.oauth.webhooks = append(s.oauth.webhooks[:i], s.oauth.webhooks[i+1:]...)
+		return http.StatusNoContent, ""
 	case rest == "" && r.Method == http.MethodPost, rest != "" && r.Method == http.MethodPut:
 		if s.oauth.webhookFail != "" {
 			return http.StatusInternalServerError, s.oauth.webhookFail
@@ -270,31 +365,40 @@ func (s *Server) webhooks(r *http.Request, body []byte) (int, string) {
 		if err := json.Unmarshal(body, &wh); err != nil || wh.WebhookURL == "" {
 			return http.StatusBadRequest, "a webhook needs a webhook_url"
 		}
-		wh.MerchantID = s.opt.MerchantID
+		wh.MerchantID = merchant
+		if wh.AuthenticationType == "basic" && wh.BasicUsername == "" && wh.BasicPassword == "" {
+			wh.BasicUsername, wh.BasicPassword = randomText(8), randomText(24)
+		}
 		if rest == "" {
 			s.oauth.nextOID++
 			wh.WebhookOID = s.oauth.nextOID
 			s.oauth.webhooks = append(s.oauth.webhooks, wh)
 		} else {
 			oid, _ := strconv.Atoi(rest)
-			i := s.webhookIndex(oid)
+			i := s.webhookIndex(merchant, oid)
 			if i < 0 {
 				return http.StatusNotFound, "no such webhook"
 			}
 			wh.WebhookOID = oid
 			s.oauth.webhooks[i] = wh
 		}
-		b, _ := json.Marshal(map[string]any{"webhook": wh, "success": true})
+		b, _ := json.Marshal(map[string]any{"webhook": show(wh), "success": true})
 		return http.StatusOK, string(b)
 	}
 	return http.StatusNotFound, "not implemented by the fake"
 }
 
-func (s *Server) webhookIndex(oid int) int {
+func (s *Server) webhookIndex(merchant string, oid int) int {
 	for i, w := range s.oauth.webhooks {
-		if w.WebhookOID == oid {
+		if w.WebhookOID == oid && w.MerchantID == merchant {
 			return i
 		}
 	}
 	return -1
+}
+
+func randomText(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

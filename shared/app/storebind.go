@@ -1,0 +1,408 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/oauth"
+	"github.com/cartrelay/cartrelay/shared/ultracartapi"
+)
+
+// Which account an UltraCart store may act for.
+//
+// An account is bound to one store (accounts.Binding). A store that connects, or signs in to
+// the console, acts for the account bound to it and for no other, whatever the account's id
+// looks like. UltraCart's token answer does not say which store granted access, so the store is
+// recognised by what its own webhooks show, two documented ways:
+//
+//   - the merchant_id of a Webhook object ("the UltraCart merchant ID that owns this webhook"),
+//     from the store's webhook listing or from the answer to inserting cartrelay's webhook;
+//   - failing that, a webhook of the store that carries a bound account's webhook URL and its
+//     Basic credentials, which cartrelay hands to that account's store only.
+//
+// UltraCart documents both fields but not that it always fills them in, so cartrelay works
+// with either: a binding made without a merchant id learns it when UltraCart first names it.
+// An account's webhook credentials go to a store only once the store is bound to the account;
+// a store connecting for the first time gets credentials made for it.
+
+// storeSeen is what UltraCart showed of the store that granted access.
+type storeSeen struct {
+	// merchant is the merchant id UltraCart named, or empty.
+	merchant string
+	hooks    []ultracartapi.Webhook
+}
+
+// seeStore lists the store's webhooks and collects the merchant id they (or the token) name.
+func (a *App) seeStore(ctx context.Context, api *ultracartapi.Client, tok ultracartapi.Token) (storeSeen, error) {
+	hooks, err := api.ListWebhooks(ctx)
+	if err != nil {
+		return storeSeen{}, fmt.Errorf("list the store's webhooks: %w", err)
+	}
+	s := storeSeen{hooks: hooks}
+	if err := s.name(tok.MerchantID); err != nil {
+		return s, err
+	}
+	for _, h := range hooks {
+		if err := s.name(h.MerchantID); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// name records a merchant id UltraCart gave; two different ones mean the answers cannot be
+// trusted to name one store.
+func (s *storeSeen) name(merchant string) error {
+	switch {
+	case accounts.MerchantKey(merchant) == "":
+	case s.merchant == "":
+		s.merchant = strings.TrimSpace(merchant)
+	case accounts.MerchantKey(s.merchant) != accounts.MerchantKey(merchant):
+		return fmt.Errorf("UltraCart named two different stores (%s and %s) for one sign-in", s.merchant, merchant)
+	}
+	return nil
+}
+
+// seen puts w, a webhook just written, in place of the listed one with its oid.
+func (s *storeSeen) seen(w ultracartapi.Webhook) {
+	for i := range s.hooks {
+		if s.hooks[i].WebhookOID == w.WebhookOID {
+			s.hooks[i] = w
+			return
+		}
+	}
+	s.hooks = append(s.hooks, w)
+}
+
+// storeName is how pages name the store.
+func (s storeSeen) storeName() string {
+	if s.merchant == "" {
+		return "Your UltraCart store"
+	}
+	return "Your store <strong>" + html.EscapeString(s.merchant) + "</strong>"
+}
+
+// hookAccount is the account whose webhook URL on this deployment u is, or "".
+func (a *App) hookAccount(u string) string {
+	id, ok := strings.CutPrefix(u, a.publicURL("/webhooks/ultracart/"))
+	if !ok || accounts.ValidateID(id) != nil {
+		return ""
+	}
+	return id
+}
+
+// boundAccount is the binding of the account the store may act for, or an error matching
+// accounts.ErrNotBound.
+func (a *App) boundAccount(ctx context.Context, s storeSeen) (accounts.Binding, error) {
+	if s.merchant != "" {
+		b, err := a.d.Accounts.BindingOfMerchant(ctx, s.merchant)
+		if !errors.Is(err, accounts.ErrNotBound) {
+			return b, err
+		}
+	}
+	for _, h := range s.hooks {
+		id := a.hookAccount(h.WebhookURL)
+		if id == "" {
+			continue
+		}
+		b, err := a.d.Accounts.Binding(ctx, id)
+		if errors.Is(err, accounts.ErrNotBound) {
+			continue
+		}
+		if err != nil {
+			return b, err
+		}
+		if b.MerchantID != "" && s.merchant != "" && accounts.MerchantKey(b.MerchantID) != accounts.MerchantKey(s.merchant) {
+			// Another store holds this account's URL; its merchant id says it is not the owner.
+			continue
+		}
+		acct, err := a.d.Accounts.Get(ctx, id)
+		if errors.Is(err, accounts.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return b, err
+		}
+		if acct.CheckUltraCartBasic(h.BasicUsername, h.BasicPassword) {
+			return b, nil
+		}
+	}
+	return accounts.Binding{}, accounts.ErrNotBound
+}
+
+// connected finishes a connect flow: it reconnects the account bound to the store, or binds
+// the store to a new account.
+func (a *App) connected(ctx context.Context, log *slog.Logger, tok ultracartapi.Token, again string) events.APIGatewayV2HTTPResponse {
+	api := ultracartapi.New(a.d.Config.UltraCartBaseURL, ultracartapi.Credentials{BearerToken: tok.AccessToken}, a.sourceHTTP())
+	seen, err := a.seeStore(ctx, api, tok)
+	if err != nil {
+		log.Warn("oauth: store not identified", slog.Any("error", err))
+		return htmlPage(http.StatusBadGateway, "Store not identified",
+			`<p>cartrelay could not read your store's webhooks to tell which store granted access (`+html.EscapeString(err.Error())+`), so nothing was saved.</p>`+again)
+	}
+	b, err := a.boundAccount(ctx, seen)
+	switch {
+	case err == nil:
+		return a.reconnect(ctx, log, api, tok, seen, b, nil, again)
+	case !errors.Is(err, accounts.ErrNotBound):
+		log.Error("oauth: binding unreadable", slog.Any("error", err))
+		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read its accounts just now. Nothing was saved.</p>`+again)
+	}
+	return a.bindNew(ctx, log, api, tok, seen, again)
+}
+
+// bindNew binds a store no account has yet to a new account. When UltraCart has not named the
+// store, cartrelay's webhook is registered first, with credentials made for this connection,
+// because the answer to that insert carries the store's merchant id.
+func (a *App) bindNew(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, tok ultracartapi.Token, seen storeSeen, again string) events.APIGatewayV2HTTPResponse {
+	user, pass, err := newWebhookCredentials()
+	if err != nil {
+		log.Error("oauth: credentials", slog.Any("error", err))
+		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not prepare your account just now. Nothing was saved.</p>`+again)
+	}
+	var probe *ultracartapi.Webhook
+	target := ""
+	if seen.merchant == "" {
+		if target, err = newStoreID(); err != nil {
+			log.Error("oauth: account id", slog.Any("error", err))
+			return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not prepare your account just now. Nothing was saved.</p>`+again)
+		}
+		w, err := a.putHook(ctx, api, seen, target, user, pass, nil)
+		if err != nil {
+			log.Warn("oauth: webhook not registered", slog.Any("error", err))
+			return htmlPage(http.StatusBadGateway, "Store not identified",
+				`<p>UltraCart did not say which store granted access, and registering cartrelay's webhook, whose answer names the store, failed: <code>`+
+					html.EscapeString(err.Error())+`</code>. Nothing was saved.</p>`+again)
+		}
+		probe = &w
+		seen.seen(w)
+		if err := seen.name(w.MerchantID); err != nil {
+			return a.unbindable(ctx, log, api, probe, err, again)
+		}
+		if seen.merchant != "" {
+			// The store may be bound already (its webhook had been removed): then this is a
+			// reconnect, and the webhook just made becomes that account's.
+			b, err := a.d.Accounts.BindingOfMerchant(ctx, seen.merchant)
+			if err == nil {
+				return a.reconnect(ctx, log, api, tok, seen, b, probe, again)
+			}
+			if !errors.Is(err, accounts.ErrNotBound) {
+				return a.unbindable(ctx, log, api, probe, err, again)
+			}
+		}
+	}
+	if seen.merchant != "" {
+		if target, err = a.freeStoreID(ctx, seen.merchant); err != nil {
+			return a.unbindable(ctx, log, api, probe, err, again)
+		}
+	}
+	log = log.With(slog.String("account", target))
+	if err := a.d.Accounts.Bind(ctx, accounts.Binding{Account: target, MerchantID: seen.merchant}); err != nil {
+		return a.unbindable(ctx, log, api, probe, err, again)
+	}
+	patch, err := json.Marshal(map[string]any{"ultracart": map[string]string{"webhook_username": user, "webhook_password": pass}})
+	if err != nil {
+		return a.unbindable(ctx, log, api, probe, err, again)
+	}
+	acct, err := a.d.Accounts.PutForStore(ctx, target, patch)
+	if err != nil {
+		log.Error("oauth: account not stored", slog.Any("error", err))
+		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save your account just now. Connect again to finish.</p>`+again)
+	}
+	log.Info("ultracart store bound", slog.String("merchant_id", seen.merchant))
+	return a.finishConnect(ctx, log, api, tok, seen, acct, probe, again)
+}
+
+// unbindable answers a failed binding, removing the webhook made to learn the store (which
+// would otherwise deliver to an account that does not exist).
+func (a *App) unbindable(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, probe *ultracartapi.Webhook, err error, again string) events.APIGatewayV2HTTPResponse {
+	if probe != nil {
+		if derr := api.DeleteWebhook(ctx, probe.WebhookOID); derr != nil {
+			log.Warn("oauth: webhook made to identify the store not removed; the next connect reuses it", slog.Any("error", derr))
+		}
+	}
+	if errors.Is(err, accounts.ErrStoreBound) || errors.Is(err, accounts.ErrAccountBound) {
+		log.Warn("oauth: binding raced", slog.Any("error", err))
+		return htmlPage(http.StatusConflict, "Connected elsewhere at the same moment",
+			`<p>Another connection of this store finished while this one was running, so this one changed nothing. Connect again to update it.</p>`+again)
+	}
+	log.Error("oauth: store not bound", slog.Any("error", err))
+	return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save your account just now. Nothing was saved.</p>`+again)
+}
+
+// reconnect renews the connection of b's account, bound to the store that just granted access;
+// probe is a webhook made for this connect before the store was recognised.
+func (a *App) reconnect(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, tok ultracartapi.Token, seen storeSeen, b accounts.Binding,
+	probe *ultracartapi.Webhook, again string) events.APIGatewayV2HTTPResponse {
+	log = log.With(slog.String("account", b.Account))
+	if seen.merchant != "" && b.MerchantID == "" {
+		if err := a.d.Accounts.NameMerchant(ctx, b.Account, seen.merchant); err != nil {
+			return a.unbindable(ctx, log, api, probe, err, again)
+		}
+		log.Info("ultracart store named", slog.String("merchant_id", seen.merchant))
+	}
+	acct, err := a.ensureAccount(ctx, b.Account)
+	if err != nil {
+		log.Error("oauth: account not stored", slog.Any("error", err))
+		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save your account just now.</p>`+again)
+	}
+	return a.finishConnect(ctx, log, api, tok, seen, acct, probe, again)
+}
+
+// finishConnect stores the tokens on acct, bound to the store, and gives the store acct's
+// webhook.
+func (a *App) finishConnect(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, tok ultracartapi.Token, seen storeSeen, acct accounts.Account,
+	probe *ultracartapi.Webhook, again string) events.APIGatewayV2HTTPResponse {
+	id := acct.ID
+	store := seen.storeName()
+	if err := a.saveConnection(ctx, id, tok); err != nil {
+		log.Error("oauth: connection not stored", slog.Any("error", err))
+		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save the connection just now.</p>`+again)
+	}
+	log.Info("ultracart connected", slog.String("merchant_id", seen.merchant))
+	hookURL := a.publicURL("/webhooks/ultracart/" + id)
+	if _, err := a.putHook(ctx, api, seen, id, acct.UltraCart.WebhookUsername, acct.UltraCart.WebhookPassword.Reveal(), probe); err != nil {
+		log.Warn("oauth: webhook not registered", slog.Any("error", err))
+		return htmlPage(http.StatusBadGateway, "Connected, but the webhook is missing",
+			`<p>`+store+` is connected as account <code>`+html.EscapeString(id)+`</code> and the connection is saved, so cartrelay will poll UltraCart for orders.</p>
+<p>Registering the webhook failed: <code>`+html.EscapeString(err.Error())+`</code>. Connect again to retry; until then new orders arrive with polling's delay rather than at once.</p>`+again)
+	}
+	log.Info("ultracart webhook registered", slog.String("webhook_url", hookURL))
+	return htmlPage(http.StatusOK, "UltraCart connected",
+		`<p>`+store+` is connected as account <code>`+html.EscapeString(id)+`</code>.</p>
+<p>UltraCart now sends events to <code>`+html.EscapeString(hookURL)+`</code>, authenticated with credentials only cartrelay and UltraCart know.</p>
+<p>What happens next: the backfill starts on its own. Within a minute or two the poller picks up the new connection and loads your order history in the background, and new orders arrive through the webhook as they happen.</p>`)
+}
+
+// putHook gives the store account's webhook with these credentials: it updates the store's
+// webhook already at the account's URL, else one of cartrelay's webhooks that points at no
+// account (left by an interrupted connect), else inserts one. fresh is a webhook written
+// earlier in this request; when it is already exactly this one, nothing is sent.
+func (a *App) putHook(ctx context.Context, api *ultracartapi.Client, seen storeSeen, account, user, pass string, fresh *ultracartapi.Webhook) (ultracartapi.Webhook, error) {
+	// A quarter of headroom covers the delivery envelope around the events UltraCart counts.
+	maxSize := min(a.d.Config.MaxBodyBytes, DefaultMaxBodyBytes) * 3 / 4
+	want := ultracartapi.HubWebhook(a.publicURL("/webhooks/ultracart/"+account), user, pass, maxSize)
+	var reuse *ultracartapi.Webhook
+	for i, h := range seen.hooks {
+		if h.WebhookOID != 0 && h.WebhookURL == want.WebhookURL {
+			reuse = &seen.hooks[i]
+			break
+		}
+	}
+	if reuse == nil {
+		for i, h := range seen.hooks {
+			if other := a.hookAccount(h.WebhookURL); h.WebhookOID != 0 && other != "" && !a.accountExists(ctx, other) {
+				reuse = &seen.hooks[i]
+				break
+			}
+		}
+	}
+	if reuse == nil {
+		return api.InsertWebhook(ctx, want)
+	}
+	if fresh != nil && fresh.WebhookOID == reuse.WebhookOID && fresh.WebhookURL == want.WebhookURL &&
+		fresh.BasicUsername == user && fresh.BasicPassword == pass {
+		return *fresh, nil
+	}
+	want.WebhookOID = reuse.WebhookOID
+	return api.UpdateWebhook(ctx, want)
+}
+
+func (a *App) accountExists(ctx context.Context, id string) bool {
+	_, err := a.d.Accounts.Get(ctx, id)
+	return !errors.Is(err, accounts.ErrNotFound)
+}
+
+// freeStoreID is the id for a new account of merchant: oauth.AccountID's, or with a number
+// behind it when that is taken (two merchant ids can fold to one name).
+func (a *App) freeStoreID(ctx context.Context, merchant string) (string, error) {
+	base, err := oauth.AccountID(merchant)
+	if err != nil {
+		return newStoreID()
+	}
+	for n := 1; n <= 9; n++ {
+		id := base
+		if n > 1 {
+			suffix := "-" + strconv.Itoa(n)
+			id = strings.TrimRight(base[:min(len(base), 63-len(suffix))], "-") + suffix
+		}
+		if _, err := a.d.Accounts.Binding(ctx, id); !errors.Is(err, accounts.ErrNotBound) {
+			if err != nil {
+				return "", err
+			}
+			continue
+		}
+		if !a.accountExists(ctx, id) {
+			return id, nil
+		}
+	}
+	return newStoreID()
+}
+
+// newStoreID is a random id in the connected stores' id space, for a store UltraCart has not
+// named.
+func newStoreID() (string, error) {
+	b := make([]byte, 10)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random account id: %w", err)
+	}
+	return accounts.StorePrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)), nil
+}
+
+// newWebhookCredentials are fresh HTTP Basic credentials for an account's UltraCart webhook.
+func newWebhookCredentials() (user, pass string, err error) {
+	if user, err = oauth.RandomToken(9); err != nil {
+		return "", "", err
+	}
+	if pass, err = oauth.RandomToken(32); err != nil {
+		return "", "", err
+	}
+	return "uc-" + user, pass, nil
+}
+
+// consoleSignedIn signs the browser in to the account bound to the store UltraCart just
+// authorized. It writes nothing to UltraCart or to the account.
+func (a *App) consoleSignedIn(ctx context.Context, log *slog.Logger, tok ultracartapi.Token, again string) events.APIGatewayV2HTTPResponse {
+	c, err := a.console()
+	if err != nil {
+		return consoleOff(err)
+	}
+	api := ultracartapi.New(a.d.Config.UltraCartBaseURL, ultracartapi.Credentials{BearerToken: tok.AccessToken}, a.sourceHTTP())
+	seen, err := a.seeStore(ctx, api, tok)
+	if err != nil {
+		log.Warn("console sign-in: store not identified", slog.Any("error", err))
+		return htmlPage(http.StatusBadGateway, "Store not identified",
+			`<p>cartrelay could not read your store's webhooks to tell which store you signed in with (`+html.EscapeString(err.Error())+`).</p>`+again)
+	}
+	b, err := a.boundAccount(ctx, seen)
+	if errors.Is(err, accounts.ErrNotBound) {
+		log.Info("console sign-in: no account bound to the store", slog.String("merchant_id", seen.merchant))
+		connect := html.EscapeString(a.publicURL("/connect"))
+		body := `<p>` + seen.storeName() + ` has no cartrelay account, so there is nothing to show. Nothing was changed.</p>
+<p>To create one, <a href="` + connect + `">connect the store</a>. If whoever runs this cartrelay set up your account for you, ask them for a console sign-in link (<code>cartrelay console link ACCOUNT</code>).</p>`
+		if seen.merchant == "" {
+			// UltraCart names a store only through its webhooks; without cartrelay's there is
+			// nothing to recognise it by.
+			body = `<p>cartrelay could not tell which store you signed in with: UltraCart names a store to cartrelay only through the store's webhooks, and yours has none that cartrelay knows. Nothing was changed.</p>
+<p>If your store was connected before and cartrelay's webhook was removed from it, <a href="` + connect + `">connecting again</a> restores it. If whoever runs this cartrelay set up your account for you, ask them for a console sign-in link (<code>cartrelay console link ACCOUNT</code>).</p>`
+		}
+		return htmlPage(http.StatusForbidden, "No account for this store", body)
+	}
+	if err != nil {
+		log.Error("console sign-in: binding unreadable", slog.Any("error", err))
+		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read its accounts just now.</p>`+again)
+	}
+	return consoleResponse(c.SignIn(ctx, b.Account, a.d.Clock.Now()))
+}
