@@ -93,12 +93,8 @@ func cmdAccountsPut(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
-	out := accounts.Public(a)
-	b, err := c.env.Accounts.Binding(ctx, a.ID)
-	switch {
-	case err == nil:
-		b.ShowIn(out)
-	case !errors.Is(err, accounts.ErrNotBound):
+	out, err := shownAccount(ctx, c, a)
+	if err != nil {
 		return err
 	}
 	return writeJSON(c.io.Out, out)
@@ -116,12 +112,8 @@ func cmdAccountsGet(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
-	out := accounts.Public(a)
-	b, err := c.env.Accounts.Binding(ctx, a.ID)
-	switch {
-	case err == nil:
-		b.ShowIn(out)
-	case !errors.Is(err, accounts.ErrNotBound):
+	out, err := shownAccount(ctx, c, a)
+	if err != nil {
 		return err
 	}
 	return writeJSON(c.io.Out, out)
@@ -163,6 +155,19 @@ func destState(enabled, keySet bool) string {
 		return "dry run"
 	}
 	return "on"
+}
+
+// shownAccount is a as accounts get prints it: its settings and the store bound to it.
+func shownAccount(ctx context.Context, c *ctx2, a accounts.Account) (map[string]any, error) {
+	out := accounts.Public(a)
+	b, err := c.env.Accounts.Binding(ctx, a.ID)
+	switch {
+	case err == nil:
+		b.ShowIn(out)
+	case !errors.Is(err, accounts.ErrNotBound):
+		return nil, err
+	}
+	return out, nil
 }
 
 func cmdContactsGet(ctx context.Context, c *ctx2, args []string) error {
