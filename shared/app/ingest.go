@@ -303,8 +303,16 @@ func (in *ingestion) applyOrder(ctx context.Context, w *history.Writes, o domain
 		table:  func(c *history.ContactState) map[string]domain.Order { return c.Orders },
 		put:    w.PutOrder,
 		remove: w.DeleteOrder,
-		merge:  func(stored *domain.Order) (domain.Order, error) { return ledger.MergeOrder(stored, o), nil },
-		email:  func(o domain.Order) string { return o.Email },
+		merge: func(stored *domain.Order) (domain.Order, error) {
+			merged := ledger.MergeOrder(stored, o)
+			if len(o.Chargebacks) > 0 {
+				if err := checkDispute(o, merged); err != nil {
+					return merged, err
+				}
+			}
+			return merged, nil
+		},
+		email: func(o domain.Order) string { return o.Email },
 		facts: func(stored *domain.Order, merged domain.Order) []domain.Fact {
 			return ledger.OrderFacts(in.acct.ID, stored, merged, in.cutover())
 		},
@@ -322,6 +330,26 @@ func (in *ingestion) applyOrder(ctx context.Context, w *history.Writes, o domain
 			return err
 		},
 	}, at)
+}
+
+// checkDispute refuses a chargeback report that cannot be counted: on an order cartrelay has
+// not seen (the report names no email), or in a currency the order's amounts cannot be
+// converted from. Either is quarantined with what to do, and replays cleanly once fixed.
+func checkDispute(in, merged domain.Order) error {
+	if merged.Email == "" {
+		return unprocessable(fmt.Errorf("chargeback on order %s, which cartrelay has not received yet, and the report carries no "+
+			"order to take the buyer from: replay it once the order is ingested (or add the order to the chargeback webhook's expansion)", merged.OrderID))
+	}
+	for _, l := range ledger.UncountableChargebacks(merged) {
+		for _, x := range in.Chargebacks {
+			if x.ID == l.ID {
+				return unprocessable(fmt.Errorf("chargeback %s on order %s is %s, but the order is in %s (its customer paid in %s): "+
+					"there is no rate to count it exactly, so it was not applied", l.ID, merged.OrderID, l.Amount,
+					merged.Total.Currency, merged.CustomerTotal.Currency))
+			}
+		}
+	}
+	return nil
 }
 
 func (in *ingestion) applySub(ctx context.Context, w *history.Writes, s domain.Subscription, at time.Time) ([]*history.ContactState, error) {

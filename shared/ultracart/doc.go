@@ -33,4 +33,10 @@
 //     naming another is refused with the field, since its amounts cannot be counted.
 //   - Shipping. UltraCart reports shipping and handling as one amount
 //     (summary.shipping_handling_total); it becomes Order.Shipping and Handling stays zero.
+//     order_ship_out_for_delivery and order_ship_delivered carry no date of their own; the
+//     receipt time stands in (for the delivery, only when no actual_delivery_date is given).
+//   - Chargebacks. chargeback_* events carry a ChargebackDispute. It becomes a dispute line on a
+//     version of its order: complete when the order is embedded with its billing email, partial
+//     otherwise. Its status is free text that UltraCart does not enumerate; chargebackStatus
+//     reads it, and anything it does not recognise keeps the dispute standing.
 package ultracart

@@ -382,3 +382,18 @@ type CartMarketing struct {
 	MailingListOptIn Flag `json:"mailing_list_opt_in"`
 	CellPhoneOptIn   Flag `json:"cell_phone_opt_in"`
 }
+
+// ChargebackDispute is UltraCart's ChargebackDispute, the payload of chargeback_* events. Its
+// status is free text: UltraCart documents no list of values.
+type ChargebackDispute struct {
+	ChargebackDisputeOID ID      `json:"chargeback_dispute_oid"`
+	OrderID              Text    `json:"order_id"`
+	Amount               Decimal `json:"amount"`
+	Currency             Text    `json:"currency"`
+	Status               Text    `json:"status"`
+	ChargebackDTS        Text    `json:"chargeback_dts"`
+	ReasonCode           Text    `json:"reason_code"`
+	CaseNumber           Text    `json:"case_number"`
+	// Order is the disputed order, when the webhook's expansion includes it.
+	Order *Order `json:"order"`
+}

@@ -27,6 +27,7 @@ const (
 	kindCustomer
 	kindItem
 	kindCart
+	kindChargeback
 )
 
 // interpreted maps the event names Normalize reads to their payload model.
@@ -62,11 +63,14 @@ var interpreted = map[string]payloadKind{
 
 	"checkout_cart_abandon":           kindCart,
 	"checkout_cart_send_return_email": kindCart,
+
+	"chargeback_create": kindChargeback,
+	"chargeback_update": kindChargeback,
+	"chargeback_delete": kindChargeback,
 }
 
 // otherEvents are UltraCart event names that exist but that cartrelay does not interpret.
 var otherEvents = map[string]bool{
-	"chargeback_create": true, "chargeback_delete": true, "chargeback_update": true,
 	"fulfillment_hold": true, "fulfillment_transmit": true,
 	"order_abandon_recovery": true, "order_s3_invoice": true, "order_s3_packing_slip": true,
 	"screen_recording": true,
@@ -151,6 +155,13 @@ func NormalizeWith(ev RawEvent, receivedAt time.Time, opt Options) ([]domain.Eve
 		if err = decodePayload(ev.Payload, &c); err == nil {
 			var e domain.Event
 			e, err = n.cartEvent(&c)
+			out = []domain.Event{e}
+		}
+	case kindChargeback:
+		var c ChargebackDispute
+		if err = decodePayload(ev.Payload, &c); err == nil {
+			var e domain.Event
+			e, err = n.chargebackEvent(&c)
 			out = []domain.Event{e}
 		}
 	}

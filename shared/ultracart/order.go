@@ -126,6 +126,7 @@ func (n *normalizer) order(o *Order, h orderHints) (*domain.Order, error) {
 	out.Coupons = dedupe(out.Coupons)
 
 	shippedAt := n.tracking(o, out)
+	n.shipmentTimes(o, out)
 
 	if b := o.Billing; b != nil {
 		out.Billing = address(b.FirstName, b.LastName, b.Company, b.Address1, b.Address2, b.City, b.StateRegion, b.PostalCode, b.CountryCode)
@@ -334,6 +335,45 @@ func (n *normalizer) tracking(o *Order, out *domain.Order) time.Time {
 	return latest(shipped...)
 }
 
+// shipmentTimes fills when the order first shipped, went out for delivery and was delivered.
+// Dates in the payload come first: the earliest shipping or shipped date, the earliest actual
+// delivery date. UltraCart does not date the out-for-delivery and delivered notifications
+// themselves, so for those two events (and only them: a polled or updated order must not report
+// an old delivery as news) the receipt time stands in when the payload has no date.
+func (n *normalizer) shipmentTimes(o *Order, out *domain.Order) {
+	var shipped, delivered []time.Time
+	for _, it := range o.Items {
+		shipped = append(shipped, softTime(it.ShippedDTS))
+	}
+	if s := o.Shipping; s != nil {
+		shipped = append(shipped, softTime(s.ShippingDate))
+		for _, d := range s.TrackingNumberDetails {
+			shipped = append(shipped, softTime(d.ShippedDate))
+			delivered = append(delivered, softTime(d.ActualDeliveryDate))
+		}
+	}
+	out.ShippedAt = earliestOf(shipped...)
+	out.DeliveredAt = earliestOf(delivered...)
+	switch n.name {
+	case "order_ship_delivered":
+		if out.DeliveredAt.IsZero() {
+			out.DeliveredAt = n.receivedAt
+		}
+	case "order_ship_out_for_delivery":
+		out.OutForDeliveryAt = n.receivedAt
+	}
+}
+
+func earliestOf(ts ...time.Time) time.Time {
+	var e time.Time
+	for _, t := range ts {
+		if !t.IsZero() && (e.IsZero() || t.Before(e)) {
+			e = t
+		}
+	}
+	return e
+}
+
 // attachIterable puts Iterable campaign and template ids found in the order's properties on
 // the last touch (the click that led to the order), or on a touch of their own when there is
 // none. Ids already on the touch win.
@@ -389,8 +429,9 @@ func autoOrderID(oid ID, code Text) string {
 
 // orderOccurredAt is the time of what the event reports: the creation for order_create, the
 // payment for order_payment_process, the refund, the rejection, the latest stage transition,
-// the shipment or delivery; otherwise (and for order_update, order_payment_failed and the other
-// shipping events, which the payload does not date) the order's last change, so that a reflow
+// the shipment, the delivery or the trip out for delivery; otherwise (and for order_update,
+// order_payment_failed and order_ship_expected, which the payload does not date) the order's last
+// change, so that a reflow
 // of old orders reads as old; else the receipt time.
 func (n *normalizer) orderOccurredAt(o *Order, ord *domain.Order) time.Time {
 	var t time.Time
@@ -415,11 +456,14 @@ func (n *normalizer) orderOccurredAt(o *Order, ord *domain.Order) time.Time {
 			}
 		}
 	case "order_ship_delivered":
+		t = ord.DeliveredAt
 		if o.Shipping != nil {
 			for _, d := range o.Shipping.TrackingNumberDetails {
 				t = latest(t, softTime(d.ActualDeliveryDate))
 			}
 		}
+	case "order_ship_out_for_delivery":
+		t = ord.OutForDeliveryAt
 	case "order_delete":
 		// Nothing in the payload dates a deletion.
 		return n.receivedAt
