@@ -266,17 +266,11 @@ func (a *App) refused(ctx context.Context, log *slog.Logger, job poller.Job, pro
 
 // runStream runs the engine once with conn's credentials.
 func (a *App) runStream(ctx context.Context, log *slog.Logger, conn connections.Connection, job poller.Job, deadline, since time.Time) (poller.Result, error) {
-	p := a.d.Polling
-	creds := ultracartapi.Credentials{BearerToken: conn.AccessToken}
-	if creds.BearerToken == "" {
-		creds.SimpleKey = conn.SimpleKey
-	}
-	opts := p.Options
+	opts := a.d.Polling.Options
 	if !since.IsZero() {
 		opts.Start = since
 	}
-	eng, err := poller.New(poller.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: log,
-		Source: ultracartapi.New(conn.BaseURL, creds, p.HTTP), Sink: a.pollSink, Sleep: p.Sleep}, opts)
+	eng, err := a.ultracartEngine(log, conn, opts)
 	if err != nil {
 		return poller.Result{}, err
 	}

@@ -104,7 +104,7 @@ func commands() []command {
 		{"quarantine replay", "ACCOUNT (ID | --all)", "send kept-raw events to ingest again (after fixing the cause)", cmdQuarantineReplay},
 		{"deliveries list", "ACCOUNT [--failed] [--limit N] [--format json|table]", "print delivery attempts to destinations, newest first", cmdDeliveriesList},
 		{"deliveries replay", "ACCOUNT [--failed | --id FACT_ID]", "send failed deliveries to their destination again (after fixing the cause)", cmdDeliveriesReplay},
-		{"connections put", "ACCOUNT ultracart --simple-key KEY [--base-url URL]", "connect a source API with a key, so the pollers keep the history in sync and backfill it", cmdConnectionsPut},
+		{"connections put", "ACCOUNT ultracart --simple-key KEY [--base-url URL] [--no-check]", "connect a source API with a key, so the pollers keep the history in sync and backfill it; the key is checked with UltraCart first (one request) unless --no-check", cmdConnectionsPut},
 		{"backfill", "ACCOUNT [--since DATE] [--status] [--format json|table]", "walk the account's UltraCart history to the present with a progress bar (or follow the poller doing it); --status prints the progress as JSON", cmdBackfill},
 		{"queues stats", "[--format json|table]", "print the message counts of every queue and dead-letter queue", cmdQueuesStats},
 		{"queues replay", "QUEUE [--limit N]", "move messages from QUEUE's dead-letter queue back to QUEUE", cmdQueuesReplay},

@@ -1,12 +1,19 @@
 package cli_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/cli"
 	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartfake"
@@ -16,7 +23,9 @@ import (
 func TestConnectionsPutAndBackfillStatus(t *testing.T) {
 	data := t.TempDir()
 	putAccount(t, data, "acme", testAccount)
-	out, code := runCLI(t, data, "connections", "put", "acme", "ultracart", "--simple-key", "sk-0123456789")
+	fake := ultracartfake.New(ultracartfake.Options{SimpleKey: "sk-0123456789"})
+	t.Cleanup(fake.Close)
+	out, code := runCLI(t, data, "connections", "put", "acme", "ultracart", "--simple-key", "sk-0123456789", "--base-url", fake.URL)
 	if code != 0 {
 		t.Fatalf("connections put: %d %s", code, out)
 	}
@@ -115,5 +124,111 @@ func TestBackfillThriveCartOnly(t *testing.T) {
 	last := cursors[len(cursors)-1]
 	if last.Source != "thrivecart" || last.Stream != "transactions" || last.Done != 250 || !last.CaughtUp {
 		t.Fatalf("thrivecart cursor %+v, want 250 transactions caught up", last)
+	}
+}
+
+// TestConnectionsPutChecksTheKey saves a key only once UltraCart accepted it, with one cheap
+// request, and says why when it did not.
+func TestConnectionsPutChecksTheKey(t *testing.T) {
+	data := t.TempDir()
+	putAccount(t, data, "acme", testAccount)
+	fake := ultracartfake.New(ultracartfake.Options{SimpleKey: "uc-key"})
+	t.Cleanup(fake.Close)
+	noConnection := func() bool {
+		out, code := runCLI(t, data, "backfill", "acme")
+		return code != 0 && strings.Contains(out, "account acme has no UltraCart connection")
+	}
+
+	out, code := runCLI(t, data, "connections", "put", "acme", "ultracart", "--simple-key", "wrong-key", "--base-url", fake.URL)
+	if code != 1 || !strings.Contains(out, "UltraCart refused the key") || !strings.Contains(out, "Nothing was saved") {
+		t.Fatalf("a wrong key: exit %d: %s", code, out)
+	}
+	if !noConnection() {
+		t.Fatal("a refused key was saved")
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	out, code = runCLI(t, data, "connections", "put", "acme", "ultracart", "--simple-key", "uc-key", "--base-url", closed.URL)
+	if code != 1 || !strings.Contains(out, "could not reach "+closed.URL+" to check the key") || !strings.Contains(out, "--no-check") {
+		t.Fatalf("an unreachable UltraCart: exit %d: %s", code, out)
+	}
+	if !noConnection() {
+		t.Fatal("an unchecked key was saved")
+	}
+
+	calls := len(fake.Calls())
+	out, code = runCLI(t, data, "connections", "put", "acme", "ultracart", "--simple-key", "uc-key", "--base-url", fake.URL)
+	if code != 0 {
+		t.Fatalf("the right key: exit %d: %s", code, out)
+	}
+	got := fake.Calls()[calls:]
+	if len(got) != 1 || got[0].Path != "/rest/v2/order/orders/query" || got[0].Limit != 1 || got[0].Status != http.StatusOK {
+		t.Fatalf("the check sent %+v, want one order query for one order", got)
+	}
+	if noConnection() {
+		t.Fatal("the accepted key was not saved")
+	}
+
+	// --no-check saves without asking (UltraCart down, say).
+	out, code = runCLI(t, data, "connections", "put", "acme", "ultracart", "--simple-key", "other", "--base-url", closed.URL, "--no-check")
+	if code != 0 {
+		t.Fatalf("--no-check: exit %d: %s", code, out)
+	}
+}
+
+// TestBackfillShowsAFailingConnectionAtOnce connects to an UltraCart that answers every
+// request with a server error: the progress line and `backfill --status` say so while the
+// backfill waits to retry, and --status shows where the walk began and its window in words.
+func TestBackfillShowsAFailingConnectionAtOnce(t *testing.T) {
+	data := t.TempDir()
+	putAccount(t, data, "acme", testAccount)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("UC-REST-ERROR", "database unavailable")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"error":{"developer_message":"database unavailable"},"success":false,"metadata":{}}`))
+	}))
+	t.Cleanup(down.Close)
+	if out, code := runCLI(t, data, "connections", "put", "acme", "ultracart", "--simple-key", "k", "--base-url", down.URL, "--no-check"); code != 0 {
+		t.Fatal(out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var progress bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Main(ctx, []string{"--data", data, "backfill", "acme", "--since", "2024-01-01"},
+			cli.IO{Out: io.Discard, Err: &lockedWriter{w: &progress, mu: &mu}})
+	}()
+	eventually(t, 5*time.Second, "the progress line shows the error", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		s := progress.String()
+		return strings.Contains(s, "acme orders — retrying after: ") && strings.Contains(s, "database unavailable"), s
+	})
+	out, code := runCLI(t, data, "backfill", "acme", "--status", "--format", "json")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	var status []map[string]any
+	if err := json.Unmarshal([]byte(out), &status); err != nil || len(status) == 0 {
+		t.Fatalf("%s: %v", out, err)
+	}
+	orders := status[0]
+	if orders["stream"] != "orders" || !strings.Contains(fmt.Sprint(orders["last_error"]), "database unavailable") ||
+		orders["since"] != "2024-01-01T00:00:00Z" || orders["window"] != "24h0m0s" {
+		t.Fatalf("orders status while failing: %s", out)
+	}
+	if status[2]["since"] != "all history" {
+		t.Fatalf("auto orders status: %v", status[2])
+	}
+	table, code := runCLI(t, data, "backfill", "acme", "--status", "--format", "table")
+	if code != 0 || !strings.Contains(table, "2024-01-01T00:00:00Z") || !strings.Contains(table, "database unavailable") {
+		t.Fatalf("status table:\n%s", table)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("backfill did not stop when cancelled")
 	}
 }

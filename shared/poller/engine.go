@@ -445,6 +445,11 @@ func (r *run) failed(ctx context.Context, err error, attempt int) (stop bool, _ 
 		r.res.Outcome, r.res.NextRunAt = Later, r.cur.NextRunAt
 		return true, r.save(ctx)
 	}
+	// Saved now, so the error shows at once (backfill's progress line, --status, the console)
+	// rather than only when the run gives up, minutes later.
+	if err := r.save(ctx); err != nil {
+		return true, err
+	}
 	if rl != nil {
 		// The pause is recorded in the bucket; admit waits it out.
 		return false, nil

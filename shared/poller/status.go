@@ -51,6 +51,27 @@ func Resume(ctx context.Context, st store.Store, account string, streams ...stri
 	return errors.Join(errs...)
 }
 
+// Rewind makes a walk of orders or refunds that began after since start again at since, so a
+// backfill asked to reach further back does. The pages walked already are sent again; ingest
+// recognises the records it has, so nothing counts twice. Other streams read all of history
+// and are left alone. It reports whether the walk was moved.
+func Rewind(ctx context.Context, st store.Store, account, stream string, since time.Time) (bool, error) {
+	if stream != Orders && stream != Refunds {
+		return false, nil
+	}
+	moved := false
+	err := updateCursor(ctx, st, account, stream, func(c *Cursor, found bool) (del, write bool) {
+		moved = found && !c.Began.IsZero() && since.Before(c.Began)
+		if !moved {
+			return false, false
+		}
+		*c = Cursor{Account: c.Account, Source: c.Source, Stream: c.Stream, Began: since, From: since,
+			Requests: c.Requests, Status: c.Status, LastError: c.LastError, LastErrorAt: c.LastErrorAt, version: c.version}
+		return false, true
+	})
+	return moved, err
+}
+
 // updateCursor applies change to a stream's cursor under its version check, re-reading and
 // trying again when a poller saved it meanwhile.
 func updateCursor(ctx context.Context, st store.Store, account, stream string, change func(c *Cursor, found bool) (del, write bool)) error {

@@ -509,6 +509,11 @@ func (r *run) failed(ctx context.Context, err error, attempt int) (stop bool, _ 
 		r.res.Outcome, r.res.NextRunAt = Later, r.cur.NextRunAt
 		return true, r.save(ctx)
 	}
+	// Saved now, so the error shows at once (backfill's progress line, --status, the console)
+	// rather than only when the run gives up, minutes later.
+	if err := r.save(ctx); err != nil {
+		return true, err
+	}
 	if rl != nil {
 		return false, nil // admit waits out the pause recorded in the bucket
 	}

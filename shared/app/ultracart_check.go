@@ -1,0 +1,37 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/ultracartapi"
+)
+
+// CheckUltraCart asks UltraCart whether conn's credentials may read the store's orders, with
+// one cheap request under the account's lease and request budget (poller.Engine.Check), so a
+// key is known good before it is saved.
+func (a *App) CheckUltraCart(ctx context.Context, conn connections.Connection) error {
+	eng, err := a.ultracartEngine(a.d.Log.With(slog.String("account", conn.Account)), conn, a.d.Polling.Options)
+	if err != nil {
+		return err
+	}
+	return eng.Check(ctx, conn.Account)
+}
+
+// ultracartEngine is a poll engine over conn's credentials: its OAuth access token, or else its
+// simple key.
+func (a *App) ultracartEngine(log *slog.Logger, conn connections.Connection, opts poller.Options) (*poller.Engine, error) {
+	p := a.d.Polling
+	if p == nil {
+		return nil, errors.New("polling is not configured in this runtime")
+	}
+	creds := ultracartapi.Credentials{BearerToken: conn.AccessToken}
+	if creds.BearerToken == "" {
+		creds.SimpleKey = conn.SimpleKey
+	}
+	return poller.New(poller.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: log,
+		Source: ultracartapi.New(conn.BaseURL, creds, p.HTTP), Sink: a.pollSink, Sleep: p.Sleep}, opts)
+}
