@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,4 +93,31 @@ func BenchmarkWebhook100(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/delivery")
+}
+
+// BenchmarkThriveCartUnauthenticated is what a junk ThriveCart request costs the webhook
+// before it is refused: a 60 KB form of appended fields ("a[]=1&...") and a 4 MB JSON array,
+// each for an account that does not exist and for one whose secret word it does not carry.
+func BenchmarkThriveCartUnauthenticated(b *testing.B) {
+	h := newHarness(&testing.T{})
+	h.account("acme", "")
+	bodies := map[string]struct{ ctype, body string }{
+		"form-60KB": {"application/x-www-form-urlencoded", "event=x&thrivecart_secret=guess&" + strings.Repeat("a[]=1&", 10_000)},
+		"json-4MB":  {"application/json", `{"event":"x","thrivecart_secret":"guess","a":[` + strings.Repeat("1,", 2<<20-32) + `1]}`},
+	}
+	for name, tc := range bodies {
+		for _, account := range []string{"ghost", "acme"} {
+			req := httpReq("POST", "/webhooks/thrivecart/"+account, tc.ctype, []byte(tc.body), nil)
+			b.Run(name+"/"+account, func(b *testing.B) {
+				b.SetBytes(int64(len(tc.body)))
+				b.ReportAllocs()
+				for b.Loop() {
+					resp, err := h.env.App.Webhook(context.Background(), req)
+					if err != nil || resp.StatusCode != 401 {
+						b.Fatalf("%d %v", resp.StatusCode, err)
+					}
+				}
+			})
+		}
+	}
 }

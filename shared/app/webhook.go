@@ -106,28 +106,40 @@ func (a *App) ultracartWebhook(ctx context.Context, log *slog.Logger, account st
 	return a.enqueue(ctx, log, delivery, evs)
 }
 
+// thrivecartWebhook authenticates before it decodes. ThriveCart sends its secret word inside
+// the body, so the body's size and encoding are checked and the secret is found by one linear
+// pass that keeps nothing (thrivecart.ScanSecret); only a body carrying the account's secret
+// word is decoded. Every failure before that (an unknown account, a missing, oversized or
+// unreadable body, a wrong or missing secret word) gets the same 401 with the same body, so
+// the answer reveals neither which accounts exist nor anything about the body. What went
+// wrong is in the log.
 func (a *App) thrivecartWebhook(ctx context.Context, log *slog.Logger, account string, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	body, resp, ok := a.readBody(req)
 	if !ok {
-		return resp, nil
+		log.Warn("ThriveCart webhook refused before authentication", slog.Int("would_answer", resp.StatusCode), slog.String("reason", resp.Body))
+		return thrivecartDenied(), nil
 	}
-	// ThriveCart authenticates inside the body (the secret word), so the body is parsed first;
-	// nothing is stored before the secret is checked.
-	d, decErr := thrivecart.Decode(header(req, "content-type"), body)
+	ctype := header(req, "content-type")
+	secret, scanErr := thrivecart.ScanSecret(ctype, body)
 	acct, err := a.d.Accounts.Get(ctx, account)
 	switch {
 	case errors.Is(err, accounts.ErrNotFound):
 		log.Warn("webhook for an unknown account")
-		return jsonError(http.StatusUnauthorized, "unknown account or wrong secret word"), nil
+		return thrivecartDenied(), nil
 	case err != nil:
 		log.Error("read account", slog.Any("error", err))
 		return jsonError(http.StatusServiceUnavailable, "cannot read the account settings right now; the delivery will be retried"), nil
-	case decErr != nil:
-		log.Warn("malformed ThriveCart delivery", slog.Any("error", decErr))
-		return jsonError(http.StatusBadRequest, "%v", decErr), nil
-	case !acct.CheckThriveCartSecret(d.Secret):
-		log.Warn("webhook with a wrong or missing secret word")
-		return jsonError(http.StatusUnauthorized, "unknown account or wrong secret word"), nil
+	case scanErr != nil:
+		log.Warn("ThriveCart webhook body unreadable before authentication", slog.Any("error", scanErr))
+		return thrivecartDenied(), nil
+	case !acct.CheckThriveCartSecret(secret):
+		log.Warn("webhook with a wrong or missing secret word", slog.Bool("had_secret", secret != ""))
+		return thrivecartDenied(), nil
+	}
+	d, err := thrivecart.Decode(ctype, body)
+	if err != nil {
+		log.Warn("malformed ThriveCart delivery", slog.Any("error", err))
+		return jsonError(http.StatusBadRequest, "%v", err), nil
 	}
 	payload, err := d.Payload()
 	if err != nil {
@@ -138,6 +150,12 @@ func (a *App) thrivecartWebhook(ctx context.Context, log *slog.Logger, account s
 	ev := SourceEvent{Account: account, Source: domain.ThriveCart, Name: d.Event, Payload: payload,
 		ReceivedAt: now, Delivery: delivery, Via: "webhook"}
 	return a.enqueue(ctx, log, delivery, []SourceEvent{ev})
+}
+
+// thrivecartDenied is the one answer to every ThriveCart webhook that did not prove it knows
+// the account's secret word.
+func thrivecartDenied() events.APIGatewayV2HTTPResponse {
+	return jsonError(http.StatusUnauthorized, "unknown account, or a wrong or missing secret word; check the webhook URL and that the secret word in ThriveCart (Settings > API & webhooks) is the account's thrivecart.secret")
 }
 
 // enqueue puts every event on the ingest queue and answers 200 only if all of them are there.

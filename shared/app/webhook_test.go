@@ -6,8 +6,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
@@ -291,6 +295,77 @@ func TestThriveCartWebhook(t *testing.T) {
 		if strings.Contains(q.Message, tcSecret) {
 			t.Fatal("the secret word was stored")
 		}
+	}
+}
+
+// TestThriveCartWebhookAuthenticatesFirst: every ThriveCart request that does not carry the
+// account's secret word gets one and the same answer, whatever else is wrong with it, so the
+// answers tell nothing about which accounts exist or how far the body was read; only a body
+// with the secret word is decoded, and only then does a malformed one get a 400 saying why.
+func TestThriveCartWebhookAuthenticatesFirst(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	form := string(fixture(t, "thrivecart", "order_success.form"))
+	wrong := strings.Replace(form, "thrivecart_secret="+tcSecret, "thrivecart_secret=guess", 1)
+	noEvent := strings.Replace(form, "event=order.success&", "", 1)
+	// More fields than a ThriveCart body may have: decoding it would fail with a 400.
+	tooMany := "thrivecart_secret=guess&event=order.success&" + strings.Repeat("a[]=1&", 20_000)
+	const formType = "application/x-www-form-urlencoded"
+	post := func(account, ctype, body string, base64Garbage bool) events.APIGatewayV2HTTPResponse {
+		req := httpReq("POST", "/webhooks/thrivecart/"+account, ctype, []byte(body), nil)
+		if base64Garbage {
+			req.Body, req.IsBase64Encoded = "%%% not base64", true
+		}
+		resp, err := h.env.App.Webhook(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	refused := []struct {
+		name, account, ctype, body string
+		base64Garbage              bool
+	}{
+		{"unknown account, right body", "ghost", formType, form, false},
+		{"unknown account, body without event", "ghost", formType, noEvent, false},
+		{"unknown account, huge body", "ghost", formType, tooMany, false},
+		{"wrong secret", "acme", formType, wrong, false},
+		{"no secret", "acme", formType, strings.Replace(form, "thrivecart_secret=", "x=", 1), false},
+		{"wrong secret, no event", "acme", formType, strings.Replace(noEvent, tcSecret, "guess", 1), false},
+		{"wrong secret, over the field limit", "acme", formType, tooMany, false},
+		{"empty body", "acme", formType, "", false},
+		{"invalid JSON", "acme", "application/json", `{"event":"order.success","thrivecart_secret":"` + tcSecret + `",`, false},
+		{"JSON array", "acme", "application/json", `[{"event":"order.success"}]`, false},
+		{"not base64", "acme", formType, form, true},
+		{"over the size cap", "acme", formType, form + "&pad=" + strings.Repeat("x", 5<<20), false},
+	}
+	first := post(refused[0].account, refused[0].ctype, refused[0].body, false)
+	if first.StatusCode != http.StatusUnauthorized || !strings.Contains(first.Body, "secret word") {
+		t.Fatalf("unknown account: %d %s", first.StatusCode, first.Body)
+	}
+	for _, tc := range refused {
+		resp := post(tc.account, tc.ctype, tc.body, tc.base64Garbage)
+		if resp.StatusCode != first.StatusCode || resp.Body != first.Body || !reflect.DeepEqual(resp.Headers, first.Headers) {
+			t.Errorf("%s: %d %s %v; want the same answer as for an unknown account", tc.name, resp.StatusCode, resp.Body, resp.Headers)
+		}
+	}
+	if n := h.queued(queue.Ingest); n != 0 {
+		t.Fatalf("%d event(s) queued for refused requests", n)
+	}
+	// Authenticated, the sender learns what is wrong with its body.
+	for _, tc := range []struct{ name, body, want string }{
+		{"no event", noEvent, `no "event" field`},
+		{"over the field limit", strings.Replace(tooMany, "guess", tcSecret, 1), "more than 10000 fields"},
+	} {
+		resp := post("acme", formType, tc.body, false)
+		var msg struct{ Error string }
+		_ = json.Unmarshal([]byte(resp.Body), &msg)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(msg.Error, tc.want) {
+			t.Errorf("%s with the right secret word: %d %s, want 400 saying %q", tc.name, resp.StatusCode, resp.Body, tc.want)
+		}
+	}
+	if resp := post("acme", formType, form, false); resp.StatusCode != http.StatusOK || h.queued(queue.Ingest) != 1 {
+		t.Fatalf("the right secret word: %d %s, %d queued", resp.StatusCode, resp.Body, h.queued(queue.Ingest))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"mime/multipart"
 	"net/url"
@@ -63,36 +64,27 @@ func CheckSecret(d Delivery, want string) bool {
 // Decode reads a webhook body. contentType selects the format (application/json,
 // application/x-www-form-urlencoded, multipart/form-data); when it is missing or something
 // else, a body starting with '{' is read as JSON and any other as a form. The body must carry
-// an event field.
+// an event field. Decoding takes time and memory linear in the body's size; a body with more
+// than maxFields values or nested deeper than maxDepth is refused as soon as that is seen.
 func Decode(contentType string, body []byte) (Delivery, error) {
 	var (
 		f   Fields
 		err error
 	)
-	media, params, perr := mime.ParseMediaType(contentType)
-	if perr != nil {
-		media = ""
-	}
-	switch {
-	case media == "application/json" || media == "text/json" || strings.HasSuffix(media, "+json"):
+	switch kind, boundary := formatOf(contentType, body); kind {
+	case formatJSON:
 		f, err = decodeJSON(body)
-	case media == "application/x-www-form-urlencoded":
-		f, err = decodeForm(body)
-	case media == "multipart/form-data":
-		f, err = decodeMultipart(body, params["boundary"])
+	case formatMultipart:
+		f, err = decodeMultipart(body, boundary)
 	default:
-		if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '{' {
-			f, err = decodeJSON(body)
-		} else {
-			f, err = decodeForm(body)
-		}
+		f, err = decodeForm(body)
 	}
 	if err != nil {
 		return Delivery{}, err
 	}
 	d := Delivery{Fields: f}
-	d.Secret = str(f["thrivecart_secret"])
-	delete(f, "thrivecart_secret")
+	d.Secret = str(f[secretField])
+	delete(f, secretField)
 	d.Event = strings.TrimSpace(str(f["event"]))
 	if d.Event == "" {
 		return Delivery{}, &DecodeError{Reason: "the body has no \"event\" field; this is not a ThriveCart webhook", Err: ErrNoEvent}
@@ -108,6 +100,39 @@ func Decode(contentType string, body []byte) (Delivery, error) {
 		}
 	}
 	return d, nil
+}
+
+// secretField is the body field that carries the account's secret word.
+const secretField = "thrivecart_secret"
+
+// bodyFormat is how a webhook body is encoded.
+type bodyFormat int
+
+const (
+	formatForm bodyFormat = iota
+	formatJSON
+	formatMultipart
+)
+
+// formatOf picks a body's format from its content type, or from its first byte when the type
+// says nothing usable. The boundary is a multipart body's.
+func formatOf(contentType string, body []byte) (bodyFormat, string) {
+	media, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		media = ""
+	}
+	switch {
+	case media == "application/json" || media == "text/json" || strings.HasSuffix(media, "+json"):
+		return formatJSON, ""
+	case media == "application/x-www-form-urlencoded":
+		return formatForm, ""
+	case media == "multipart/form-data":
+		return formatMultipart, params["boundary"]
+	}
+	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '{' {
+		return formatJSON, ""
+	}
+	return formatForm, ""
 }
 
 func str(v any) string {
@@ -126,62 +151,100 @@ func (b *builder) leaf() error {
 	return nil
 }
 
+func tooDeep() error {
+	return &DecodeError{Reason: fmt.Sprintf("the body nests deeper than %d levels", maxDepth)}
+}
+
 // ---- JSON
 
+// decodeJSON builds Fields token by token, so that the limits stop a hostile body (a JSON
+// array of millions of numbers) after maxFields values instead of after it was all held.
 func decodeJSON(body []byte) (Fields, error) {
+	f, err := buildJSON(body)
+	var se *json.SyntaxError
+	if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// A token's syntax error points near the fault, not at it; one more pass that builds
+		// nothing gives encoding/json's exact offset.
+		if exact := json.NewDecoder(bytes.NewReader(body)).Decode(&skipValue{}); exact != nil {
+			return nil, jsonError(exact)
+		}
+	}
+	return f, err
+}
+
+// skipValue reads a JSON value and keeps nothing: encoding/json checks it in one pass and hands
+// over the bytes without copying them.
+type skipValue struct{}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (*skipValue) UnmarshalJSON([]byte) error { return nil }
+
+func buildJSON(body []byte) (Fields, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	tok, err := dec.Token()
+	if err != nil {
 		return nil, jsonError(err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, &DecodeError{Reason: fmt.Sprintf("the JSON body is %s; expected an object", tokenKind(tok))}
+	}
+	b := &builder{}
+	f, err := b.jsonObject(dec, 0)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &DecodeError{Offset: dec.InputOffset(), Reason: "the JSON body has data after its end"}
 	}
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return nil, &DecodeError{Reason: fmt.Sprintf("the JSON body is %s; expected an object", kindOf(v))}
-	}
-	b := &builder{}
-	out, err := b.fromJSON(obj, 0)
-	if err != nil {
-		return nil, err
-	}
-	return out.(Fields), nil
+	return f, nil
 }
 
-func (b *builder) fromJSON(v any, depth int) (any, error) {
-	if depth > maxDepth {
-		return nil, &DecodeError{Reason: fmt.Sprintf("the body nests deeper than %d levels", maxDepth)}
+// jsonObject reads an object's members after its '{'. As with encoding/json's maps, a later
+// member replaces an earlier one of the same name; a null member is left out.
+func (b *builder) jsonObject(dec *json.Decoder, depth int) (Fields, error) {
+	f := Fields{}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, innerError(err)
+		}
+		k, _ := kt.(string)
+		v, err := b.jsonValue(dec, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		if v == nil {
+			delete(f, k)
+			continue
+		}
+		f[k] = v
 	}
-	switch t := v.(type) {
-	case map[string]any:
-		f := make(Fields, len(t))
-		for k, e := range t {
-			if e == nil {
-				continue
-			}
-			c, err := b.fromJSON(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			f[k] = c
+	if _, err := dec.Token(); err != nil {
+		return nil, innerError(err)
+	}
+	return f, nil
+}
+
+// jsonValue reads one value: text for a string, number or boolean (numbers and booleans keep
+// their JSON text), Fields for an object, []any for an array, nil for null.
+func (b *builder) jsonValue(dec *json.Decoder, depth int) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, innerError(err)
+	}
+	if tok == nil {
+		return nil, nil
+	}
+	if depth > maxDepth {
+		return nil, tooDeep()
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '{' {
+			return b.jsonObject(dec, depth)
 		}
-		return f, nil
-	case []any:
-		l := make([]any, 0, len(t))
-		for _, e := range t {
-			if e == nil {
-				l = append(l, "")
-				continue
-			}
-			c, err := b.fromJSON(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			l = append(l, c)
-		}
-		return l, nil
+		return b.jsonArray(dec, depth)
 	case json.Number:
 		return string(t), b.leaf()
 	case bool:
@@ -189,7 +252,38 @@ func (b *builder) fromJSON(v any, depth int) (any, error) {
 	case string:
 		return t, b.leaf()
 	}
-	return nil, &DecodeError{Reason: fmt.Sprintf("unexpected JSON value %T", v)}
+	return nil, &DecodeError{Reason: fmt.Sprintf("unexpected JSON token %v", tok)}
+}
+
+// jsonArray reads an array's elements after its '['; a null element becomes "".
+func (b *builder) jsonArray(dec *json.Decoder, depth int) ([]any, error) {
+	var l []any
+	for dec.More() {
+		v, err := b.jsonValue(dec, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		if v == nil {
+			v = ""
+		}
+		l = append(l, v)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, innerError(err)
+	}
+	if l == nil {
+		l = []any{}
+	}
+	return l, nil
+}
+
+// innerError is jsonError for a token inside the body's object, where the end of the input
+// means the body ends early.
+func innerError(err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return jsonError(err)
 }
 
 func jsonError(err error) error {
@@ -206,91 +300,142 @@ func jsonError(err error) error {
 	return &DecodeError{Reason: "the body is not valid JSON: " + err.Error(), Err: err}
 }
 
-func kindOf(v any) string {
-	switch v.(type) {
-	case []any:
-		return "an array"
+// tokenKind names the JSON value a token starts.
+func tokenKind(tok json.Token) string {
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '[' {
+			return "an array"
+		}
+		return "an object"
 	case string:
 		return "a string"
 	case json.Number:
 		return "a number"
 	case bool:
 		return "a boolean"
-	case nil:
-		return "null"
 	}
-	return "an object"
+	return "null"
 }
 
 // ---- form encoding
 
-func decodeForm(body []byte) (Fields, error) {
+// eachFormPair calls fn with every name=value pair of a form body, still escaped, and the
+// pair's offset in the trimmed body; empty pairs are skipped. It stops at fn's first error.
+func eachFormPair(body []byte, fn func(offset int, rawKey, rawVal string) error) error {
 	s := strings.TrimSpace(string(body))
-	if s == "" {
-		return nil, &DecodeError{Reason: "the body is empty"}
-	}
-	b := &builder{}
-	f := Fields{}
 	offset := 0
-	for _, pair := range strings.Split(s, "&") {
+	for rest, more := s, true; more; {
+		var pair string
+		pair, rest, more = strings.Cut(rest, "&")
 		start := offset
 		offset += len(pair) + 1
 		if pair == "" {
 			continue
 		}
 		rawKey, rawVal, _ := strings.Cut(pair, "=")
+		if err := fn(start, rawKey, rawVal); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeForm(body []byte) (Fields, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, &DecodeError{Reason: "the body is empty"}
+	}
+	b := &builder{}
+	root := newLevel()
+	err := eachFormPair(body, func(start int, rawKey, rawVal string) error {
 		key, err := url.QueryUnescape(rawKey)
 		if err != nil {
-			return nil, &DecodeError{Offset: int64(start), Reason: fmt.Sprintf("form field %q has a bad %%-escape in its name", clip(rawKey)), Err: err}
+			return &DecodeError{Offset: int64(start), Reason: fmt.Sprintf("form field %q has a bad %%-escape in its name", clip(rawKey)), Err: err}
 		}
 		val, err := url.QueryUnescape(rawVal)
 		if err != nil {
-			return nil, &DecodeError{Offset: int64(start), Reason: fmt.Sprintf("form field %q has a bad %%-escape in its value", clip(key)), Err: err}
+			return &DecodeError{Offset: int64(start), Reason: fmt.Sprintf("form field %q has a bad %%-escape in its value", clip(key)), Err: err}
 		}
-		if err := b.set(f, key, val); err != nil {
-			return nil, err
-		}
+		return b.set(root, key, val)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return f, nil
+	return root.f, nil
 }
 
-func decodeMultipart(body []byte, boundary string) (Fields, error) {
+// eachPart calls fn with the name and reader of every field of a multipart body (files are
+// skipped); it stops at fn's first error.
+func eachPart(body []byte, boundary string, fn func(name string, value io.Reader) error) error {
 	if boundary == "" {
-		return nil, &DecodeError{Reason: "multipart/form-data without a boundary"}
+		return &DecodeError{Reason: "multipart/form-data without a boundary"}
 	}
 	r := multipart.NewReader(bytes.NewReader(body), boundary)
-	b := &builder{}
-	f := Fields{}
 	for {
 		p, err := r.NextPart()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, &DecodeError{Reason: "the multipart body is malformed: " + err.Error(), Err: err}
+			return &DecodeError{Reason: "the multipart body is malformed: " + err.Error(), Err: err}
 		}
-		name := p.FormName()
-		if name == "" || p.FileName() != "" {
-			continue
-		}
-		v, err := io.ReadAll(io.LimitReader(p, int64(len(body))))
-		if err != nil {
-			return nil, &DecodeError{Reason: "the multipart body is malformed: " + err.Error(), Err: err}
-		}
-		if err := b.set(f, name, string(v)); err != nil {
-			return nil, err
+		if name := p.FormName(); name != "" && p.FileName() == "" {
+			if err := fn(name, p); err != nil {
+				return err
+			}
 		}
 	}
-	if len(f) == 0 {
+}
+
+func readPart(value io.Reader, limit int) (string, error) {
+	v, err := io.ReadAll(io.LimitReader(value, int64(limit)))
+	if err != nil {
+		return "", &DecodeError{Reason: "the multipart body is malformed: " + err.Error(), Err: err}
+	}
+	return string(v), nil
+}
+
+func decodeMultipart(body []byte, boundary string) (Fields, error) {
+	b := &builder{}
+	root := newLevel()
+	err := eachPart(body, boundary, func(name string, value io.Reader) error {
+		v, err := readPart(value, len(body))
+		if err != nil {
+			return err
+		}
+		return b.set(root, name, v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(root.f) == 0 {
 		return nil, &DecodeError{Reason: "the multipart body has no fields"}
 	}
-	return f, nil
+	return root.f, nil
+}
+
+// level is one level of a form body being built: its fields, the levels below it by key, and
+// PHP's next array index, kept as fields arrive so that an append ("a[]") costs the same
+// however many came before.
+type level struct {
+	f    Fields
+	kids map[string]*level
+	next int
+}
+
+func newLevel() *level { return &level{f: Fields{}} }
+
+// saw notes a key of this level: the next append goes after the largest integer key.
+func (l *level) saw(key string) {
+	if i, err := strconv.Atoi(key); err == nil && i >= l.next && i < math.MaxInt {
+		l.next = i + 1
+	}
 }
 
 // set stores one form field under its PHP-style key: a[b][c] nests, a[] appends. As in PHP, a
 // later field replaces an earlier one at the same place, and text after a key's last ']' is
 // ignored. A name whose brackets do not close is used as it is.
-func (b *builder) set(f Fields, key, val string) error {
+func (b *builder) set(root *level, key, val string) error {
 	if err := b.leaf(); err != nil {
 		return err
 	}
@@ -301,20 +446,29 @@ func (b *builder) set(f Fields, key, val string) error {
 	if len(segs) > maxDepth {
 		return &DecodeError{Reason: fmt.Sprintf("form field %q nests deeper than %d levels", clip(key), maxDepth)}
 	}
-	path := append([]string{base}, segs...)
-	cur := f
-	for i, seg := range path {
-		if seg == "" && i > 0 {
-			seg = strconv.Itoa(nextIndex(cur))
+	cur := root
+	for i := -1; i < len(segs); i++ {
+		seg := base
+		if i >= 0 {
+			seg = segs[i]
+			if seg == "" {
+				seg = strconv.Itoa(cur.next)
+			}
 		}
-		if i == len(path)-1 {
-			cur[seg] = val
+		cur.saw(seg)
+		if i == len(segs)-1 {
+			cur.f[seg] = val
+			delete(cur.kids, seg)
 			return nil
 		}
-		next, ok := cur[seg].(Fields)
-		if !ok {
-			next = Fields{}
-			cur[seg] = next
+		next := cur.kids[seg]
+		if next == nil {
+			next = newLevel()
+			if cur.kids == nil {
+				cur.kids = map[string]*level{}
+			}
+			cur.kids[seg] = next
+			cur.f[seg] = next.f
 		}
 		cur = next
 	}
@@ -341,17 +495,6 @@ func splitKey(key string) (string, []string) {
 		rest = rest[j+1:]
 	}
 	return base, segs
-}
-
-// nextIndex is PHP's next array index: one more than the largest integer key, or 0.
-func nextIndex(f Fields) int {
-	n := 0
-	for k := range f {
-		if i, err := strconv.Atoi(k); err == nil && i >= n {
-			n = i + 1
-		}
-	}
-	return n
 }
 
 func clip(s string) string {

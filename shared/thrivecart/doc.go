@@ -1,9 +1,11 @@
 // Package thrivecart reads ThriveCart webhook deliveries and maps them to the domain.
 //
-// It is pure: no I/O, no clock, no logging. Decode reads a body (form-encoded with PHP-style
-// nested keys such as customer[email] or order[charges][0][amount], JSON, or multipart form
-// data) into a Delivery; CheckSecret compares its secret word in constant time; Normalize maps
-// it to domain events. Errors are typed: *DecodeError for a body that is not a ThriveCart
+// It is pure: no I/O, no clock, no logging. ScanSecret finds a body's secret word in one pass
+// that keeps nothing, so a body is authenticated before it is decoded. Decode reads a body
+// (form-encoded with PHP-style nested keys such as customer[email] or
+// order[charges][0][amount], JSON, or multipart form data) into a Delivery, in time and memory
+// linear in its size; CheckSecret compares its secret word in constant time; Normalize maps it
+// to domain events. Errors are typed: *DecodeError for a body that is not a ThriveCart
 // webhook (answer 400), and *EventError wrapping ErrUnknownEvent (keep raw, count) or
 // ErrInvalidEvent (quarantine with the message).
 //

@@ -46,6 +46,40 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// FuzzScanSecret: the secret the webhook authenticates with is the one Decode reads, for any
+// body Decode accepts, and a body the scanner cannot read gets a typed error.
+func FuzzScanSecret(f *testing.F) {
+	for _, fx := range fixtures(f) {
+		body, err := os.ReadFile(fx.path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(fx.contentType, body)
+	}
+	f.Add("", []byte("event=x&thrivecart_secret=a&thrivecart_secret[b]=c"))
+	f.Add("", []byte("event=x&thrivecart%5Fsecret=a%20b&%74hrivecart_secret=z"))
+	f.Add("application/json", []byte(`{"event":"x","thrivecart_secret":12.5e3,"a":[{"b":null}],"thrivecart\u005fsecret":"w"}`))
+	f.Add("application/json", []byte(`{"event":"x","thrivecart_secret":"a","thrivecart_secret":null}`))
+	f.Add("multipart/form-data; boundary=zz", []byte("--zz\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\nx\r\n"+
+		"--zz\r\nContent-Disposition: form-data; name=\"thrivecart_secret\"\r\n\r\nw\r\n--zz--\r\n"))
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		secret, scanErr := ScanSecret(contentType, body)
+		if scanErr != nil && !errors.Is(scanErr, ErrMalformed) {
+			t.Fatalf("untyped error %T: %v", scanErr, scanErr)
+		}
+		d, err := Decode(contentType, body)
+		if err != nil {
+			return
+		}
+		if scanErr != nil {
+			t.Fatalf("Decode reads the body but ScanSecret does not: %v", scanErr)
+		}
+		if secret != d.Secret {
+			t.Fatalf("ScanSecret found %q, Decode %q", secret, d.Secret)
+		}
+	})
+}
+
 func FuzzNormalize(f *testing.F) {
 	for _, fx := range fixtures(f) {
 		d := load(f, fx)
