@@ -80,6 +80,26 @@ func (p *poller) run(stop context.Context, worker int) {
 	}
 }
 
+// PollOnce receives one batch from c's queue, without waiting, and hands it to c's handler
+// exactly as Run's pollers do. It returns how many messages the batch had. Tests drive a
+// consumer with it step by step on a fake clock, so what they measure is the local runtime's
+// own dispatch rather than a copy of it.
+func PollOnce(ctx context.Context, c Consumer, q queue.Queue, clk clock.Clock, log *slog.Logger) (int, error) {
+	if c.BatchSize == 0 {
+		c.BatchSize = queue.MaxBatch
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &poller{c: c, q: q, clock: clk, log: log, hard: ctx}
+	msgs, err := q.Receive(ctx, c.Queue, queue.ReceiveOptions{Max: c.BatchSize, Visibility: c.Visibility})
+	if err != nil || len(msgs) == 0 {
+		return 0, err
+	}
+	p.dispatch(log, msgs)
+	return len(msgs), nil
+}
+
 // dispatch invokes the handler on one batch and deletes what it processed, with Lambda's
 // ReportBatchItemFailures semantics: the records not listed as failures are deleted; a
 // handler error, or a failure list naming a record that is not in the batch, fails the whole

@@ -55,6 +55,9 @@ type Options struct {
 	RetryAfter string
 	// SpecPath, when set, validates every request body against Iterable's Swagger file.
 	SpecPath string
+	// Chaos, when set, may pick a fault for each request that no injected fault matched (nil
+	// for none). It is called under the server's lock, one request at a time.
+	Chaos func(path string) *Fault
 }
 
 // Fault is an answer to force on matching requests.
@@ -343,6 +346,9 @@ func (s *Server) takeFault(path string) *Fault {
 		}
 		cp := *f
 		return &cp
+	}
+	if s.opt.Chaos != nil {
+		return s.opt.Chaos(path)
 	}
 	return nil
 }
