@@ -26,6 +26,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	queuesqs "github.com/cartrelay/cartrelay/shared/queue/sqs"
 	"github.com/cartrelay/cartrelay/shared/store"
@@ -948,6 +949,43 @@ func TestSecretsComeFromParameterStore(t *testing.T) {
 		}
 		if !strings.Contains(string(out), modulePath+"/shared/ssmparams\n") {
 			t.Errorf("%s is given secret parameters, but functions/%s does not link shared/ssmparams to read them", id, dir)
+		}
+	}
+}
+
+// TestParkedDeliveriesRaiseAnAlarm checks that each forwarder's log group counts the log lines of
+// parked deliveries (app.ParkedLogMessage) and that an alarm tells the operator: a fact the
+// forwarder gave up on waits for a replay, as a message in a dead-letter queue does.
+func TestParkedDeliveriesRaiseAnAlarm(t *testing.T) {
+	tpl := loadTemplate(t)
+	for _, group := range []string{"ForwardOntraportLogs", "ForwardIterableLogs"} {
+		metric := ""
+		for id, r := range tpl.resources {
+			if scalar(get(r, "Type")) != "AWS::Logs::MetricFilter" || ref(get(r, "Properties", "LogGroupName")) != group {
+				continue
+			}
+			if !strings.Contains(scalar(get(r, "Properties", "FilterPattern")), `"`+app.ParkedLogMessage+`"`) {
+				t.Errorf("%s filters %q, not the parked-delivery message %q", id, scalar(get(r, "Properties", "FilterPattern")), app.ParkedLogMessage)
+			}
+			tr := get(r, "Properties", "MetricTransformations")
+			if tr == nil || tr.Kind != yaml.SequenceNode || len(tr.Content) != 1 {
+				t.Fatalf("%s needs one metric transformation", id)
+			}
+			metric = scalar(get(tr.Content[0], "MetricName"))
+		}
+		if metric == "" {
+			t.Errorf("no metric filter counts the parked deliveries logged in %s", group)
+			continue
+		}
+		alarmed := false
+		for _, r := range tpl.resources {
+			if scalar(get(r, "Type")) == "AWS::CloudWatch::Alarm" && scalar(get(r, "Properties", "MetricName")) == metric &&
+				get(r, "Properties", "AlarmActions") != nil {
+				alarmed = true
+			}
+		}
+		if !alarmed {
+			t.Errorf("no alarm with actions watches %s (the parked deliveries of %s)", metric, group)
 		}
 	}
 }

@@ -7,6 +7,8 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"sync"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/clock"
@@ -65,12 +67,18 @@ type Deps struct {
 	// Polling lets the schedule and poll handlers walk source APIs; nil leaves poll jobs
 	// unprocessed (acknowledged and logged).
 	Polling *Polling
+	// Jitter draws the random part of retry delays; nil uses the shared source. Tests seed it to
+	// repeat a run.
+	Jitter *rand.Rand
 }
 
 // App is the set of handlers over one set of ports.
 type App struct {
 	d       Deps
 	tracker *iterable.Tracker
+	// jitter is d.Jitter, which is not safe for concurrent use on its own.
+	jitterMu sync.Mutex
+	jitter   *rand.Rand
 }
 
 // New checks deps and returns the handlers.
@@ -114,5 +122,5 @@ func New(d Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{d: d, tracker: tracker}, nil
+	return &App{d: d, tracker: tracker, jitter: d.Jitter}, nil
 }

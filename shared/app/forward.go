@@ -19,36 +19,116 @@ import (
 // DeliveryLogTTL is how long the delivery log keeps an attempt.
 const DeliveryLogTTL = 90 * 24 * time.Hour
 
+// Retry delays of a failed delivery: exponential from retryBase, capped at retryMax, with full
+// jitter (deliver.Backoff); a destination's own hint wins when it is longer. The first retries
+// come within seconds, since most failures (a 5xx, a timeout) are over by then; the delays
+// before GiveUpAfter failures add up to about 8 minutes at most.
+const (
+	retryBase = time.Second
+	retryMax  = 15 * time.Minute
+)
+
+// GiveUpAfter is how many failed deliveries of one fact (not counting those a rate limit
+// deferred) the forwarder makes before it parks the fact, so that one fact the destination
+// keeps failing does not hold its contact's later facts for ever. A parked fact is listed by
+// `deliveries list --failed` and sent again by `deliveries replay`. The queue's own limit
+// (queue.Topology's MaxReceiveCount) is far higher, because it also counts the receives of
+// messages held behind a failed fact of their contact.
+const GiveUpAfter = 10
+
+// ParkedLogMessage is the log message of every parked delivery; the template counts these lines
+// and raises an alarm on them.
+const ParkedLogMessage = "delivery parked; replay it once the cause is fixed"
+
 // Forward returns the handler of one destination's FIFO queue. Each fact id is an idempotency
 // key: a fact already delivered is skipped. Messages of one contact stay in order: once one
-// fails, the rest of that contact's messages in the batch fail too. A batch made only of profile
-// refreshes of different contacts (a backlog, such as after a backfill) goes to a destination
-// that can take them together in one bulk call.
+// fails, the rest of that contact's messages in the batch fail too, and wait only as long as
+// the failed one (see holdGroup). A batch made only of profile refreshes of different
+// contacts (a backlog, such as after a backfill) goes to a destination that can take them
+// together in one bulk call.
 func (a *App) Forward(dest deliver.Destination) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		var resp events.SQSEventResponse
+		fail := func(rec events.SQSMessage) {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		}
 		if b, ok := dest.(deliver.ProfileBatcher); ok {
 			if failed, handled := a.forwardProfiles(ctx, dest, b, ev.Records); handled {
-				for _, id := range failed {
-					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
+				for _, f := range failed {
+					a.retryLater(ctx, dest, f.rec, f.err)
+					fail(f.rec)
 				}
 				return resp, nil
 			}
 		}
-		failedGroups := map[string]bool{}
+		// held maps the group of each failed message to when its retry is due.
+		held := map[string]time.Duration{}
 		for _, rec := range ev.Records {
 			group := rec.Attributes["MessageGroupId"]
-			if failedGroups[group] {
-				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+			if wait, ok := held[group]; ok {
+				a.holdGroup(ctx, dest, rec, wait)
+				fail(rec)
 				continue
 			}
 			if err := a.forwardOne(ctx, dest, rec); err != nil {
-				failedGroups[group] = true
-				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+				wait := a.retryLater(ctx, dest, rec, err)
+				if group != "" {
+					held[group] = wait
+				}
+				fail(rec)
 			}
 		}
 		return resp, nil
 	}
+}
+
+// retryError is a delivery that failed and is retried after wait.
+type retryError struct {
+	wait time.Duration
+	err  error
+}
+
+func (e *retryError) Error() string { return e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
+
+// retryLater hides a failed message until its retry is due and returns that delay. A failed
+// delivery brings its own delay (settle); any other failure (reading the table, the account)
+// backs off by the message's receive count. Without this the queue's default visibility
+// timeout (minutes) would apply.
+func (a *App) retryLater(ctx context.Context, dest deliver.Destination, rec events.SQSMessage, err error) time.Duration {
+	var re *retryError
+	wait := time.Duration(0)
+	if errors.As(err, &re) {
+		wait = re.wait
+	} else {
+		attempt, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+		wait = deliver.Backoff(attempt, retryBase, retryMax, 0, nil)
+	}
+	if verr := a.d.Queue.ChangeVisibility(ctx, dest.Name(), rec.ReceiptHandle, wait); verr != nil {
+		a.d.Log.Warn("could not set the retry delay; the queue's default visibility timeout applies",
+			slog.String("destination", dest.Name()), slog.String("message_id", rec.MessageId), slog.Any("error", verr))
+	}
+	return wait
+}
+
+// holdGroup keeps a message behind its contact's failed one, unattempted, and puts it back on
+// the queue at once. Lambda would otherwise leave a reported failure in flight for the queue's
+// whole visibility timeout (minutes), and a FIFO queue hands out none of a group's messages
+// while any of them is in flight (SQS: "inflight messages block delivery of available messages
+// within the same message group"), so the contact would wait minutes instead of the failed
+// fact's retry delay. Back on the queue, the message stays behind the failed one, which is in
+// flight until its retry is due: the group's lock keeps their order.
+//
+// Zero rather than the failed message's own delay: a group whose messages all become visible
+// at the same moment was seen to come back out of order from moto's SQS.
+func (a *App) holdGroup(ctx context.Context, dest deliver.Destination, rec events.SQSMessage, wait time.Duration) {
+	if err := a.d.Queue.ChangeVisibility(ctx, dest.Name(), rec.ReceiptHandle, 0); err != nil {
+		a.d.Log.Warn("could not put back a message held behind its contact's failed one; the queue's default visibility timeout applies",
+			slog.String("destination", dest.Name()), slog.String("message_id", rec.MessageId), slog.Any("error", err))
+		return
+	}
+	a.d.Log.Debug("held behind the contact's failed fact", slog.String("destination", dest.Name()),
+		slog.String("message_id", rec.MessageId), slog.Duration("retry_in", wait))
 }
 
 // pending is a fact read from its message, not yet delivered to the destination.
@@ -96,10 +176,16 @@ func (a *App) forwardOne(ctx context.Context, dest deliver.Destination, rec even
 	return a.settle(ctx, dest, p, out, derr, start)
 }
 
+// failure is a message that stays on the queue, and why.
+type failure struct {
+	rec events.SQSMessage
+	err error
+}
+
 // forwardProfiles delivers a batch of profile refreshes in one bulk call. It declines (handled
 // false) unless the batch has several messages, all readable ContactChanged facts of one account
 // for different contacts; then per-contact order cannot be broken by delivering them together.
-func (a *App) forwardProfiles(ctx context.Context, dest deliver.Destination, b deliver.ProfileBatcher, recs []events.SQSMessage) (failed []string, handled bool) {
+func (a *App) forwardProfiles(ctx context.Context, dest deliver.Destination, b deliver.ProfileBatcher, recs []events.SQSMessage) (failed []failure, handled bool) {
 	if len(recs) < 2 {
 		return nil, false
 	}
@@ -121,7 +207,7 @@ func (a *App) forwardProfiles(ctx context.Context, dest deliver.Destination, b d
 	for _, rec := range recs {
 		p, err := a.readFact(ctx, dest, rec)
 		if err != nil {
-			failed = append(failed, rec.MessageId)
+			failed = append(failed, failure{rec, err})
 			continue
 		}
 		if p != nil {
@@ -135,7 +221,7 @@ func (a *App) forwardProfiles(ctx context.Context, dest deliver.Destination, b d
 	if err != nil {
 		a.d.Log.Error("read account", slog.String("account", account), slog.Any("error", err))
 		for _, p := range todo {
-			failed = append(failed, p.rec.MessageId)
+			failed = append(failed, failure{p.rec, err})
 		}
 		return failed, true
 	}
@@ -156,21 +242,30 @@ func (a *App) forwardProfiles(ctx context.Context, dest deliver.Destination, b d
 			derr = res.Errors[p.fact.ID]
 		}
 		if err := a.settle(ctx, dest, p, out, derr, start); err != nil {
-			failed = append(failed, p.rec.MessageId)
+			failed = append(failed, failure{p.rec, err})
 		}
 	}
 	return failed, true
 }
 
 // settle records the outcome of one delivery: the fact-done marker on success, a parked entry
-// for a permanent failure, a retry with backoff otherwise. It returns an error only when the
-// message must stay on the queue.
+// for a permanent failure, a retry with backoff otherwise. A failure also keeps the fact and its
+// count of failures (history.FailedFact), so that a replay can send it again and the backoff
+// grows with the fact's own failures; after GiveUpAfter of them the fact is parked. It returns
+// an error only when the message must stay on the queue; for a failed delivery, a *retryError
+// with its delay.
 func (a *App) settle(ctx context.Context, dest deliver.Destination, p *pending, out deliver.Outcome, derr error, start time.Time) error {
 	f, log, repo := p.fact, p.log, history.New(a.d.Store)
-	attempt, _ := strconv.Atoi(p.rec.Attributes["ApproximateReceiveCount"])
+	kept, err := a.earlierFailures(ctx, dest, p, derr != nil)
+	if err != nil {
+		log.Error("read the fact's earlier failures", slog.Any("error", err))
+		return err
+	}
 	d := history.Delivery{Account: f.Account, Email: f.Email, Dest: dest.Name(), FactID: f.ID, FactKind: string(f.Kind),
-		At: start, Attempt: attempt, Status: out.Status, LatencyMS: a.d.Clock.Now().Sub(start).Milliseconds(),
+		At: start, Attempt: kept.Attempts + 1, Status: out.Status, LatencyMS: a.d.Clock.Now().Sub(start).Milliseconds(),
 		Requests: out.Exchanges, Note: out.Note}
+	var ra *deliver.RetryAfterError
+	deferred := errors.As(derr, &ra)
 	switch {
 	case derr == nil:
 		if err := repo.MarkFactDone(ctx, f.Account, dest.Name(), f.ID, doneRecord(out, start)); err != nil {
@@ -179,8 +274,27 @@ func (a *App) settle(ctx context.Context, dest deliver.Destination, p *pending, 
 		}
 	case deliver.IsPermanent(derr):
 		d.Status, d.Error = history.DeliveryParked, derr.Error()
+	case !deferred && kept.Failures+1 >= GiveUpAfter:
+		d.Status = history.DeliveryParked
+		d.Error = fmt.Sprintf("gave up after %d failed deliveries since %s; the last: %v", kept.Failures+1,
+			kept.FirstFailedAt.UTC().Format(time.RFC3339), derr)
 	default:
 		d.Status, d.Error = history.DeliveryRetry, derr.Error()
+	}
+	if derr != nil {
+		kept.Attempts++
+		if !deferred {
+			kept.Failures++
+		}
+		if kept.FirstFailedAt.IsZero() {
+			kept.FirstFailedAt = start
+		}
+		kept.Fact = json.RawMessage(p.rec.Body)
+		// Kept before the log line, so that every failed delivery listed can be replayed.
+		if err := repo.KeepFailedFact(ctx, f.Account, f.Email, dest.Name(), f.ID, kept, start.Add(DeliveryLogTTL)); err != nil {
+			log.Error("keep the failed fact", slog.Any("error", err))
+			return err
+		}
 	}
 	if err := repo.RecordDelivery(ctx, d, DeliveryLogTTL); err != nil {
 		log.Error("record delivery", slog.Any("error", err))
@@ -192,23 +306,47 @@ func (a *App) settle(ctx context.Context, dest deliver.Destination, p *pending, 
 	}
 	switch d.Status {
 	case history.DeliveryParked:
-		log.Warn("delivery parked; replay it once the cause is fixed", slog.String("error", d.Error))
+		log.Warn(ParkedLogMessage, slog.String("error", d.Error))
 		return nil
 	case history.DeliveryRetry:
-		var ra *deliver.RetryAfterError
 		hint := out.RetryAfter
-		if errors.As(derr, &ra) && ra.After > hint {
+		if deferred && ra.After > hint {
 			hint = ra.After
 		}
-		wait := deliver.Backoff(attempt, 5*time.Second, 15*time.Minute, hint, nil)
-		if err := a.d.Queue.ChangeVisibility(ctx, dest.Name(), p.rec.ReceiptHandle, wait); err != nil {
-			log.Warn("could not set the retry delay; the queue default applies", slog.Any("error", err))
-		}
-		log.Warn("delivery failed; will retry", slog.Int("attempt", attempt), slog.Duration("retry_in", wait), slog.String("error", d.Error))
-		return fmt.Errorf("deliver %s: %w", f.ID, derr)
+		wait := a.backoff(kept.Attempts, hint)
+		log.Warn("delivery failed; will retry", slog.Int("attempt", d.Attempt), slog.Duration("retry_in", wait), slog.String("error", d.Error))
+		return &retryError{wait: wait, err: fmt.Errorf("deliver %s: %w", f.ID, derr)}
 	}
 	log.Info("fact delivered", slog.String("status", d.Status), slog.String("kind", string(f.Kind)))
 	return nil
+}
+
+// earlierFailures reads what is kept about the fact's failed deliveries to dest. The message's
+// receive count is no measure of them: it also counts every time the message was held behind
+// a failed fact of its contact, and a backoff on it would make a contact's later facts wait
+// minutes after their first failure. The record is read only when there can be one: after a
+// failure, or when the message was received before or replayed.
+func (a *App) earlierFailures(ctx context.Context, dest deliver.Destination, p *pending, failed bool) (history.FailedFact, error) {
+	received, _ := strconv.Atoi(p.rec.Attributes["ApproximateReceiveCount"])
+	_, replayed := p.rec.MessageAttributes[ReplayAttribute]
+	if !failed && received <= 1 && !replayed {
+		return history.FailedFact{}, nil
+	}
+	kept, err := history.New(a.d.Store).FailedFactOf(ctx, p.fact.Account, p.fact.Email, dest.Name(), p.fact.ID)
+	if err != nil || kept == nil {
+		return history.FailedFact{}, err
+	}
+	return *kept, nil
+}
+
+// backoff is the delay before retrying after the attempt-th failed delivery of a fact.
+func (a *App) backoff(attempt int, hint time.Duration) time.Duration {
+	if a.jitter == nil {
+		return deliver.Backoff(attempt, retryBase, retryMax, hint, nil)
+	}
+	a.jitterMu.Lock()
+	defer a.jitterMu.Unlock()
+	return deliver.Backoff(attempt, retryBase, retryMax, hint, a.jitter)
 }
 
 func doneRecord(out deliver.Outcome, at time.Time) map[string]any {

@@ -33,8 +33,15 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, wiring.Options{})
+}
+
+// newHarnessWith is newHarness with options; the clock and the phone normalizer are set here.
+func newHarnessWith(t *testing.T, o wiring.Options) *harness {
+	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
-	env, err := operator.Embedded(context.Background(), t.TempDir(), wiring.Options{Clock: clk, Phone: phone.E164})
+	o.Clock, o.Phone = clk, phone.E164
+	env, err := operator.Embedded(context.Background(), t.TempDir(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

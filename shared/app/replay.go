@@ -10,6 +10,9 @@ import (
 	"github.com/cartrelay/cartrelay/shared/queue"
 )
 
+// ReplayAttribute marks a message that `deliveries replay` queued again.
+const ReplayAttribute = "replay"
+
 // Replayed is one fact sent to a destination's queue again.
 type Replayed struct {
 	FactID      string `json:"fact_id"`
@@ -58,7 +61,7 @@ func (a *App) ReplayDeliveries(ctx context.Context, account, factID string) ([]R
 			dedup = dedup[:128]
 		}
 		msg := queue.Message{Body: string(body), GroupID: account + "|" + f.Email, DedupID: dedup,
-			Attributes: map[string]string{"account": account, "fact_kind": string(f.Kind), "replay": "true"}}
+			Attributes: map[string]string{"account": account, "fact_kind": string(f.Kind), ReplayAttribute: "true"}}
 		if err := a.d.Queue.Send(ctx, d.Dest, []queue.Message{msg}); err != nil {
 			return out, fmt.Errorf("replay %s to %s: %w", f.ID, d.Dest, err)
 		}

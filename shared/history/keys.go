@@ -19,6 +19,7 @@ const (
 	prefFact   = "F#"
 	prefOutbox = "OUT#"
 	prefDeliv  = "DL#"
+	prefFailed = "FAILED#"
 	dash       = "-"
 )
 
@@ -78,6 +79,9 @@ func FactDonePK(account, dest, factID string) string {
 func deliverySK(at time.Time, dest, factID string, attempt int) string {
 	return fmt.Sprintf("%s%s#%s#%s#%03d", prefDeliv, at.UTC().Format(sortableTime), dest, factID, attempt)
 }
+
+// failedSK is the forwarder's copy of a fact one destination has not taken yet.
+func failedSK(dest, factID string) string { return prefFailed + dest + "#" + factID }
 
 // deliveryGSI1 lists an account's deliveries (all, or the failed ones) newest first.
 func deliveryGSI1(account string, failed bool) string {

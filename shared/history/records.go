@@ -215,6 +215,46 @@ func (r *Repo) MarkFactDone(ctx context.Context, account, dest, factID string, d
 	return err
 }
 
+// FailedFact is what the forwarder keeps about a fact that a destination has not taken yet: how
+// its deliveries failed, and the fact as it was queued. Replay sends this copy again:
+// follow-up facts (cart reminders, review requests, page-view batches) are not in the
+// contact's fact log, so once their message has left the queue it is the only one.
+type FailedFact struct {
+	// Attempts counts the failed deliveries; Failures those of them that were not deferred by
+	// a rate limit (a destination's 429, or the shared request budget).
+	Attempts      int             `json:"attempts"`
+	Failures      int             `json:"failures"`
+	FirstFailedAt time.Time       `json:"first_failed_at"`
+	Fact          json.RawMessage `json:"fact"`
+}
+
+// FailedFactOf reads what the forwarder kept about a fact that failed to reach dest (nil when
+// it never failed).
+func (r *Repo) FailedFactOf(ctx context.Context, account, email, dest, factID string) (*FailedFact, error) {
+	it, err := r.s.Get(ctx, ContactPK(account, email), failedSK(dest, factID))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the failures of %s at %s: %w", factID, dest, err)
+	}
+	var ff FailedFact
+	if err := json.Unmarshal(it.Data, &ff); err != nil {
+		return nil, fmt.Errorf("the kept copy of %s for %s is unreadable: %w", factID, dest, err)
+	}
+	return &ff, nil
+}
+
+// KeepFailedFact records a failed delivery of a fact to dest, replacing what was kept before.
+// It lives in the contact's partition, beside the delivery log, and expires with it.
+func (r *Repo) KeepFailedFact(ctx context.Context, account, email, dest, factID string, ff FailedFact, expires time.Time) error {
+	it := store.Item{PK: ContactPK(account, email), SK: failedSK(dest, factID), ExpiresAt: expires, Data: mustJSON(ff)}
+	if err := r.s.Write(ctx, store.PutItem(it, store.Always)); err != nil {
+		return fmt.Errorf("keep the failed fact %s for %s: %w", factID, dest, err)
+	}
+	return nil
+}
+
 // OrderRow is one line of `cartrelay orders list`.
 type OrderRow struct {
 	ID       string    `json:"id"`

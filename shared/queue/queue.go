@@ -49,11 +49,17 @@ func (s Spec) DLQ() string { return s.Name + DLQSuffix }
 
 // Topology is the queue layout of DESIGN.md. The visibility timeouts match template.yaml
 // (at least six times each consumer's timeout, as AWS recommends for SQS event sources).
+//
+// A destination queue's MaxReceiveCount is high because a FIFO receive also hands out the
+// messages queued behind a contact's failed fact, which the forwarder holds back unattempted:
+// their receive count grows with their predecessors' failures. The forwarder gives up on a
+// fact after its own failures (app.GiveUpAfter, 10) and parks it; the dead-letter queue is left
+// for messages the forwarder cannot settle at all (it crashes, or the table is unreachable).
 func Topology() []Spec {
 	return []Spec{
 		{Name: Ingest, MaxReceiveCount: 5, VisibilityTimeout: 3 * time.Minute},
-		{Name: Ontraport, FIFO: true, MaxReceiveCount: 8, VisibilityTimeout: 3 * time.Minute},
-		{Name: Iterable, FIFO: true, MaxReceiveCount: 8, VisibilityTimeout: 3 * time.Minute},
+		{Name: Ontraport, FIFO: true, MaxReceiveCount: 30, VisibilityTimeout: 3 * time.Minute},
+		{Name: Iterable, FIFO: true, MaxReceiveCount: 30, VisibilityTimeout: 3 * time.Minute},
 		{Name: Poll, MaxReceiveCount: 5, VisibilityTimeout: 15 * time.Minute},
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -76,6 +77,9 @@ type Options struct {
 	// Parameters opens the store of deployment secrets named by <NAME>_PARAMETER variables
 	// (SSM Parameter Store); only functions that need a secret set it (see ResolveSecrets).
 	Parameters func(aws.Config) ParameterStore
+	// Jitter seeds the random part of retry delays (app.Deps.Jitter); tests set it to repeat
+	// a run.
+	Jitter *rand.Rand
 }
 
 // ParameterStore reads one named secret of the deployment.
@@ -200,7 +204,7 @@ func New(st store.Store, q queue.Queue, sealer *secrets.Sealer, opt Options) (*E
 	conns := connections.NewRepo(st, sealer, opt.Clock)
 	polling := &app.Polling{Connections: conns, Options: opt.Poll}
 	a, err := app.New(app.Deps{Store: st, Queue: q, Accounts: repo, Clock: opt.Clock, Log: opt.Log, Config: opt.Config,
-		Phone: opt.Phone, Polling: polling})
+		Phone: opt.Phone, Polling: polling, Jitter: opt.Jitter})
 	if err != nil {
 		return nil, err
 	}
