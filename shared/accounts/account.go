@@ -109,6 +109,9 @@ type OntraportSettings struct {
 	// TagSubscription is a tag name template ("{status}" becomes the status word).
 	TagSubscription string
 	TagAffiliate    string
+	// TagShipped and TagDelivered tag a contact on each shipment and delivery (none by default).
+	TagShipped   string
+	TagDelivered string
 	// Field* name the contact fields kept current (a field key such as "f1234", or its name).
 	FieldLTV                string
 	FieldPurchaseCount      string
@@ -137,6 +140,7 @@ type IterableSettings struct {
 	ReviewURLTemplate       string
 	ReviewWait              string // a duration
 	ReviewLinkTTL           string // a duration
+	ReviewAfter             string // "shipment" or "delivery": what starts the review wait
 }
 
 // DestinationEnabled reports whether facts are routed to dest. An enabled destination without

@@ -72,6 +72,8 @@ func fieldTable() []field {
 		{path: "ontraport.subscription_status.disabled", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusDisabled }},
 		{path: "ontraport.tags.subscription", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagSubscription }},
 		{path: "ontraport.tags.affiliate", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagAffiliate }},
+		{path: "ontraport.tags.shipped", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagShipped }},
+		{path: "ontraport.tags.delivered", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagDelivered }},
 		{path: "ontraport.fields.ltv", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldLTV }},
 		{path: "ontraport.fields.purchase_count", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldPurchaseCount }},
 		{path: "ontraport.fields.last_purchase", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldLastPurchase }},
@@ -93,6 +95,7 @@ func fieldTable() []field {
 		{path: "iterable.review_url_template", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ReviewURLTemplate }},
 		{path: "iterable.review_wait", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ReviewWait }},
 		{path: "iterable.review_link_ttl", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ReviewLinkTTL }},
+		{path: "iterable.review_after", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ReviewAfter }},
 	}
 }
 

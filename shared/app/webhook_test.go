@@ -375,6 +375,7 @@ func TestUnusableSettingsAreRefusedAtPut(t *testing.T) {
 		{`{"ultracart":{"base_currency":"usd"}}`, "ultracart.base_currency"},
 		{`{"ultracart":{"base_currency":"XYZ"}}`, "not an ISO 4217 currency"},
 		{`{"iterable":{"review_wait":"soon"}}`, "iterable.review_wait"},
+		{`{"iterable":{"review_after":"arrival"}}`, "iterable.review_after"},
 		{`{"ontraport":{"requests_per_minute":"lots"}}`, "requests_per_minute"},
 	} {
 		_, err := h.env.Accounts.Put(context.Background(), "acme", []byte(tc.patch))

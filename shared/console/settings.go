@@ -52,6 +52,8 @@ func sections() []section {
 			{Path: "ontraport.disable_subscriptions", Label: "Do not send subscriptions", Kind: kindBool},
 			{Path: "ontraport.disable_affiliates", Label: "Do not send affiliates", Kind: kindBool},
 			{Path: "ontraport.disable_products", Label: "Do not send products", Kind: kindBool},
+			{Path: "ontraport.tags.shipped", Label: "Tag on each shipment", Help: "empty: none", Kind: kindText},
+			{Path: "ontraport.tags.delivered", Label: "Tag on each delivery", Help: "empty: none", Kind: kindText},
 		}},
 		{Title: "Iterable", Fields: []field{
 			{Path: "iterable.enabled", Label: "Send to Iterable", Kind: kindBool},
@@ -65,6 +67,7 @@ func sections() []section {
 			{Path: "iterable.sms_list_ids", Label: "SMS list ids", Help: "comma-separated", Kind: kindText},
 			{Path: "iterable.review_url_template", Label: "Review page URL template", Kind: kindText},
 			{Path: "iterable.review_wait", Label: "Review request after", Help: "a duration, e.g. 336h", Kind: kindText},
+			{Path: "iterable.review_after", Label: "Review wait starts at", Help: "shipment or delivery", Kind: kindText},
 			{Path: "iterable.review_link_ttl", Label: "Review links valid for", Help: "a duration", Kind: kindText},
 			{Path: "iterable.thumbnail_size", Label: "Thumbnail size", Help: "e.g. 200x200", Kind: kindText},
 		}},

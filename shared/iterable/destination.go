@@ -163,6 +163,12 @@ func (d *Destination) dispatch(ctx context.Context, sess *session, acct accounts
 		return d.orderRefunded(ctx, sess, acct, s, f)
 	case domain.FactOrderShipped:
 		return d.orderShipped(ctx, sess, acct, s, f)
+	case domain.FactOrderOutForDelivery, domain.FactOrderDelivered:
+		return d.orderDelivery(ctx, sess, acct, s, f)
+	case domain.FactOrderChargedBack:
+		return d.takeBack(ctx, sess, acct, s, f, f.Chargeback != nil, func(ltv *domain.Money) Track { return ChargebackEvent(f, ltv) })
+	case domain.FactOrderReversed:
+		return d.takeBack(ctx, sess, acct, s, f, f.Reversal != nil, func(ltv *domain.Money) Track { return ReversalEvent(f, ltv) })
 	case domain.FactSubscriptionChanged:
 		return d.subscriptionChanged(ctx, sess, s, f)
 	case domain.FactCartAbandoned:
@@ -227,8 +233,17 @@ func (d *Destination) orderPlaced(ctx context.Context, sess *session, s Settings
 }
 
 func (d *Destination) orderRefunded(ctx context.Context, sess *session, acct accounts.Account, s Settings, f domain.Fact) (deliver.Outcome, error) {
-	if f.Order == nil || f.Refund == nil {
-		return skipped("OrderRefunded without an order or refund")
+	return d.takeBack(ctx, sess, acct, s, f, f.Refund != nil, func(ltv *domain.Money) Track { return RefundEvent(f, ltv) })
+}
+
+// takeBack sends the event of a fact that takes revenue back from an order (a refund, a
+// chargeback or its reversal, an order reversed), carrying the contact's lifetime value as it is
+// now; the profile's own ltv follows with the ContactChanged the same change produced. ok says
+// the fact carries its payload.
+func (d *Destination) takeBack(ctx context.Context, sess *session, acct accounts.Account, s Settings, f domain.Fact, ok bool,
+	event func(ltv *domain.Money) Track) (deliver.Outcome, error) {
+	if f.Order == nil || !ok {
+		return skipped(fmt.Sprintf("%s without its order or payload", f.Kind))
 	}
 	if !s.RegularEvents {
 		return skipped("regular events are off (iterable.disable_regular_events)")
@@ -239,7 +254,7 @@ func (d *Destination) orderRefunded(ctx context.Context, sess *session, acct acc
 	} else if st.ProfileVersion > 0 {
 		ltv = &st.Profile.LTV
 	}
-	ev := RefundEvent(f, ltv)
+	ev := event(ltv)
 	if err := sess.post(ctx, PathEventsTrack, ev, nil); err != nil {
 		return deliver.Outcome{}, err
 	}
@@ -375,6 +390,36 @@ func (d *Destination) orderShipped(ctx context.Context, sess *session, acct acco
 		return deliver.Outcome{}, err
 	}
 	out := deliver.Outcome{Done: map[string]string{"event_id": ev.ID}}
+	if s.ReviewAfter != ReviewAfterShipment {
+		return out, nil
+	}
+	return d.startReviewWait(ctx, acct, s, f, out)
+}
+
+// orderDelivery sends orderOutForDelivery or orderDelivered; a delivery starts the review wait
+// when the account waits from delivery (iterable.review_after).
+func (d *Destination) orderDelivery(ctx context.Context, sess *session, acct accounts.Account, s Settings, f domain.Fact) (deliver.Outcome, error) {
+	if f.Order == nil {
+		return skipped(fmt.Sprintf("%s without an order", f.Kind))
+	}
+	if !s.RegularEvents {
+		return skipped("regular events are off (iterable.disable_regular_events)")
+	}
+	ev := DeliveryEvent(f, s)
+	if err := sess.post(ctx, PathEventsTrack, ev, nil); err != nil {
+		return deliver.Outcome{}, err
+	}
+	out := deliver.Outcome{Done: map[string]string{"event_id": ev.ID}}
+	if f.Kind != domain.FactOrderDelivered || s.ReviewAfter != ReviewAfterDelivery {
+		return out, nil
+	}
+	return d.startReviewWait(ctx, acct, s, f, out)
+}
+
+// startReviewWait puts the order's review request on a timer, review_wait after the fact (the
+// first shipment or the delivery, as the account chose). One request per order, however many
+// parcels it ships in: the first fact starts it.
+func (d *Destination) startReviewWait(ctx context.Context, acct accounts.Account, s Settings, f domain.Fact, out deliver.Outcome) (deliver.Outcome, error) {
 	if s.ReviewURLTemplate == "" {
 		out.Note = "no review request: iterable.review_url_template is not set"
 		return out, nil
@@ -387,7 +432,6 @@ func (d *Destination) orderShipped(ctx context.Context, sess *session, acct acco
 	o := *f.Order
 	follow := domain.Fact{ID: followUpID(acct.ID, KindReviewRequest, o.Key), Account: acct.ID, Kind: KindReviewRequest,
 		Email: f.Email, OccurredAt: due, Order: &o}
-	// One request per order, however many parcels it ships in: the first shipment starts it.
 	written, err := d.schedule(ctx, TimerReview, o.Key, due, 0, follow, false)
 	if err != nil {
 		return deliver.Outcome{}, err

@@ -23,6 +23,7 @@ func ProfileUpdate(c domain.Contact) UserUpdate {
 		"ltv":                     MoneyDouble(c.LTV),
 		"grossRevenue":            MoneyDouble(c.GrossRevenue),
 		"refundedTotal":           MoneyDouble(c.Refunded),
+		"chargedBackTotal":        MoneyDouble(c.ChargedBack),
 		"purchaseCount":           int64(c.PurchaseCount),
 		"aov":                     MoneyDouble(c.AOV),
 		"subscriptionStatus":      subscriptionSummary(c.Subscriptions),
@@ -352,7 +353,12 @@ func ShippedEvent(f domain.Fact, s Settings) Track {
 			carrier = t.Carrier
 		}
 	}
-	df["trackingNumbers"] = numbers
+	// A shipment without a tracking number is still a shipment: the numbers are left out
+	// rather than sent empty, so the field keeps its type.
+	df["tracked"] = len(numbers) > 0
+	if len(numbers) > 0 {
+		df["trackingNumbers"] = numbers
+	}
 	if len(urls) > 0 {
 		df["trackingUrls"] = urls
 	}
@@ -363,6 +369,80 @@ func ShippedEvent(f domain.Fact, s Settings) Track {
 	df["orderTotal"] = MoneyDouble(o.Total)
 	setDate(df, "shippedAt", f.OccurredAt)
 	return Track{ID: boundedID(f.ID), Email: f.Email, EventName: EventOrderShipped, CreatedAt: unix(f.OccurredAt), DataFields: df}
+}
+
+// DeliveryEvent is the orderOutForDelivery or orderDelivered event: the order with its items and
+// every tracking number it has, for delivery follow-ups.
+func DeliveryEvent(f domain.Fact, s Settings) Track {
+	o := *f.Order
+	df := orderFields(o)
+	var numbers []string
+	carrier := ""
+	for _, t := range o.Tracking {
+		numbers = append(numbers, t.Number)
+		if carrier == "" {
+			carrier = t.Carrier
+		}
+	}
+	if len(numbers) > 0 {
+		df["trackingNumbers"] = numbers
+	}
+	setString(df, "carrier", carrier)
+	df["items"] = Items(o.Items, s)
+	df["isSubscription"] = isSubscription(o)
+	df["orderTotal"] = MoneyDouble(o.Total)
+	name, at := EventOrderDelivered, "deliveredAt"
+	if f.Kind == domain.FactOrderOutForDelivery {
+		name, at = EventOrderOutForDelivery, "outForDeliveryAt"
+	}
+	setDate(df, at, f.OccurredAt)
+	setDate(df, "shippedAt", o.ShippedAt)
+	return Track{ID: boundedID(f.ID), Email: f.Email, EventName: name, CreatedAt: unix(f.OccurredAt), DataFields: df}
+}
+
+// ChargebackEvent is the event for an OrderChargedBack fact: orderChargedBack when a dispute
+// takes money back, orderChargebackReversed when a won or deleted one returns it. amount is the
+// change (always positive; the event name says which way), chargedBackTotal what stands on the
+// order now, ltv the contact's lifetime value after it, when known.
+func ChargebackEvent(f domain.Fact, ltv *domain.Money) Track {
+	o, cb := *f.Order, *f.Chargeback
+	df := orderFields(o)
+	name, amount := EventOrderChargedBack, cb.Delta
+	if cb.Delta.Minor < 0 {
+		name = EventChargebackReversed
+		amount, _ = cb.Delta.Neg()
+	}
+	df["amount"] = MoneyDouble(amount)
+	df["chargedBackTotal"] = MoneyDouble(cb.Standing)
+	df["orderTotal"] = MoneyDouble(o.Total)
+	if len(cb.Disputes) > 0 {
+		df["disputeIds"] = cb.Disputes
+	}
+	setString(df, "reason", cb.Reason)
+	setDate(df, "chargebackAt", f.OccurredAt)
+	if ltv != nil {
+		df["ltv"] = MoneyDouble(*ltv)
+	}
+	return Track{ID: boundedID(f.ID), Email: f.Email, EventName: name, CreatedAt: unix(f.OccurredAt), DataFields: df}
+}
+
+// ReversalEvent is the orderReversed event for an order that stopped being a sale after it was
+// sent (reason: rejected, deleted or test). amount is what Iterable still counted of it (total
+// less what was refunded and charged back), ltv the contact's lifetime value without it. The
+// purchase itself is not re-posted, for the reason refunds are not (see docs/iterable.md).
+func ReversalEvent(f domain.Fact, ltv *domain.Money) Track {
+	o, r := *f.Order, *f.Reversal
+	df := orderFields(o)
+	df["reason"] = r.Why
+	df["amount"] = MoneyDouble(r.Net)
+	df["orderTotal"] = MoneyDouble(o.Total)
+	df["refundedTotal"] = MoneyDouble(r.Refunded)
+	df["chargedBackTotal"] = MoneyDouble(r.ChargedBack)
+	setDate(df, "reversedAt", f.OccurredAt)
+	if ltv != nil {
+		df["ltv"] = MoneyDouble(*ltv)
+	}
+	return Track{ID: boundedID(f.ID), Email: f.Email, EventName: EventOrderReversed, CreatedAt: unix(f.OccurredAt), DataFields: df}
 }
 
 // RefundEvent is the orderRefunded event for an OrderRefunded fact. ltv is the contact's

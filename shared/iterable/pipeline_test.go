@@ -337,6 +337,42 @@ func TestReviewRequestAndLink(t *testing.T) {
 	}
 }
 
+// TestReviewRequestAfterDelivery: with review_after "delivery" a shipment (here one without a
+// tracking number) starts no wait; the delivery does, and the request follows review_wait after
+// it.
+func TestReviewRequestAfterDelivery(t *testing.T) {
+	p := newPipeline(t, `,"review_wait":"3d","review_after":"delivery"`)
+	shipped := loadFact(t, "order_shipped_untracked")
+	o := *shipped.Order
+	shipped.OccurredAt = now
+	p.storeOrder("ann@example.com", o)
+	p.schedule()
+	p.send(shipped)
+	p.pump()
+	if evs := p.fake.Events(iterable.EventOrderShipped); len(evs) != 1 || evs[0].Fields["tracked"] != false {
+		t.Fatalf("orderShipped: %+v", evs)
+	}
+	p.wait(5 * 24 * time.Hour)
+	if n := len(p.fake.Events(iterable.EventReviewRequest)); n != 0 {
+		t.Fatalf("%d review requests before the delivery", n)
+	}
+	delivered := loadFact(t, "order_delivered")
+	delivered.OccurredAt = p.clk.Now()
+	p.send(delivered)
+	p.pump()
+	if n := len(p.fake.Events(iterable.EventOrderDelivered)); n != 1 {
+		t.Fatalf("%d orderDelivered events", n)
+	}
+	p.wait(3*24*time.Hour - time.Hour)
+	if n := len(p.fake.Events(iterable.EventReviewRequest)); n != 0 {
+		t.Fatal("review request sent before review_wait after the delivery")
+	}
+	p.wait(2 * time.Hour)
+	if n := len(p.fake.Events(iterable.EventReviewRequest)); n != 1 {
+		t.Fatalf("%d review requests three days after the delivery, want 1", n)
+	}
+}
+
 // TestChaos: 5xx, 429 and lost answers while a stream of orders for several contacts is
 // delivered: every order is tracked exactly once, and every attempt is in the delivery log.
 func TestChaos(t *testing.T) {

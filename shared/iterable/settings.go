@@ -38,7 +38,15 @@ type Settings struct {
 	ReviewURLTemplate       string
 	ReviewWait              time.Duration
 	ReviewLinkTTL           time.Duration
+	// ReviewAfter is what starts the review wait: ReviewAfterShipment or ReviewAfterDelivery.
+	ReviewAfter string
 }
+
+// What starts the review-request wait (iterable.review_after).
+const (
+	ReviewAfterShipment = "shipment"
+	ReviewAfterDelivery = "delivery"
+)
 
 // DryRun reports whether requests are only recorded: there is no API key.
 func (s Settings) DryRun() bool { return !s.APIKey.IsSet() }
@@ -128,6 +136,14 @@ func ParseSettings(a accounts.Account) (Settings, error) {
 	}
 	if s.SMSLists, err = parseListIDs(in.SMSListIDs); err != nil {
 		bad("iterable.sms_list_ids", in.SMSListIDs, err.Error())
+	}
+	switch v := strings.ToLower(strings.TrimSpace(in.ReviewAfter)); v {
+	case "", ReviewAfterShipment:
+		s.ReviewAfter = ReviewAfterShipment
+	case ReviewAfterDelivery:
+		s.ReviewAfter = ReviewAfterDelivery
+	default:
+		bad("iterable.review_after", in.ReviewAfter, `must be "shipment" (the wait starts when the order ships) or "delivery" (when the carrier reports it delivered)`)
 	}
 	if t := s.ReviewURLTemplate; t != "" && !strings.HasPrefix(t, "https://") && !strings.HasPrefix(t, "http://") {
 		bad("iterable.review_url_template", t, "must be an absolute http(s) URL")

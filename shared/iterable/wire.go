@@ -36,6 +36,11 @@ const (
 const (
 	EventOrderRefunded             = "orderRefunded"
 	EventOrderShipped              = "orderShipped"
+	EventOrderOutForDelivery       = "orderOutForDelivery"
+	EventOrderDelivered            = "orderDelivered"
+	EventOrderChargedBack          = "orderChargedBack"
+	EventChargebackReversed        = "orderChargebackReversed"
+	EventOrderReversed             = "orderReversed"
 	EventReviewRequest             = "reviewRequest"
 	EventCartAbandoned             = "cartAbandoned"
 	EventSubscriptionStarted       = "subscriptionStarted"

@@ -179,9 +179,17 @@ func (s *session) handle(ctx context.Context, f domain.Fact) (result, error) {
 		return s.emailChanged(ctx, f)
 	case domain.FactItemChanged:
 		return s.itemChanged(ctx, f)
-	case domain.FactOrderShipped, domain.FactCartAbandoned:
-		// ONTRAPORT has no shipment or cart object the API can write; campaigns on these
-		// belong to the other destinations.
+	case domain.FactOrderChargedBack:
+		return s.orderChargedBack(ctx, f)
+	case domain.FactOrderReversed:
+		return s.orderReversed(ctx, f)
+	case domain.FactOrderShipped:
+		return s.shipmentTag(ctx, f, s.cfg.tagShipped, "shipped")
+	case domain.FactOrderDelivered:
+		return s.shipmentTag(ctx, f, s.cfg.tagDelivered, "delivered")
+	case domain.FactOrderOutForDelivery, domain.FactCartAbandoned:
+		// ONTRAPORT has no delivery-tracking or cart object the API can write; campaigns on
+		// these belong to Iterable.
 		return s.skip("ONTRAPORT has no counterpart for %s facts", f.Kind)
 	}
 	return s.skip("unknown fact kind %q", f.Kind)

@@ -22,6 +22,8 @@ const (
 	skuTax        = "cartrelay-tax"
 	skuAdjustment = "cartrelay-adjustment"
 	skuRefund     = "cartrelay-refund"
+	skuChargeback = "cartrelay-chargeback"
+	skuReversal   = "cartrelay-reversal"
 )
 
 func pseudoName(sku string) string {
@@ -36,6 +38,10 @@ func pseudoName(sku string) string {
 		return "Order adjustment"
 	case skuRefund:
 		return "Refund"
+	case skuChargeback:
+		return "Chargeback"
+	case skuReversal:
+		return "Order reversal"
 	}
 	return sku
 }
@@ -314,8 +320,22 @@ func refundExternalID(orderKey string, cumulative domain.Money) string {
 
 // refundLines is the one negative line that logs a partial refund.
 func refundLines(delta domain.Money) []line {
-	return []line{{SKU: skuRefund, Name: pseudoName(skuRefund), Qty: 1, Unit: domain.Money{Minor: -delta.Minor, Currency: delta.Currency}}}
+	return takeBack(skuRefund, delta)
 }
+
+// takeBack is the one line of a pseudo-product that takes amount out of the order's revenue
+// (a negative line; a negative amount puts it back).
+func takeBack(sku string, amount domain.Money) []line {
+	return []line{{SKU: sku, Name: pseudoName(sku), Qty: 1, Unit: domain.Money{Minor: -amount.Minor, Currency: amount.Currency}}}
+}
+
+// chargebackExternalID links a change of an order's chargebacks to the order:
+// "<order key>:chargeback:<state>", the fact's own identity (see domain.OrderChargedBackID).
+func chargebackExternalID(orderKey, state string) string { return orderKey + ":chargeback:" + state }
+
+// reversalExternalID is the negative transaction that takes back what remained of a reversed
+// order: one per order, as the reversal is.
+func reversalExternalID(orderKey string) string { return orderKey + ":reversal" }
 
 // person is what a contact record is built from, whether from an order or a profile.
 type person struct {

@@ -41,34 +41,51 @@ func (s *session) orderRefunded(ctx context.Context, f domain.Fact) (result, err
 	if r.Delta.Minor <= 0 {
 		return s.skip("refund of %s adds nothing", r.Delta)
 	}
-	orig, found, err := s.orderTransaction(ctx, f.Account, o.Key)
-	if err != nil {
-		return result{}, err
-	}
-	if !found {
-		switch {
-		case s.cfg.dry:
-			s.c.placeholder++
-			orig = txDoc{InvoiceID: placeholderBase + s.c.placeholder}
-		case !s.cfg.orders:
-			return s.skip("order %s is not in ONTRAPORT and purchases are off (ontraport.disable_orders); its refund is not sent either", o.Key)
-		case s.historical(*o):
-			return s.skip("order %s was placed before forward_since and never logged in ONTRAPORT; its refund is not sent either", o.Key)
-		default:
-			return result{}, fmt.Errorf("%w %s (no transaction with external_order_id %q): deliver its OrderPlaced, then replay this refund", ErrNoTransaction, o.Key, o.Key)
-		}
+	orig, res, err := s.loggedOrder(ctx, f, "refund")
+	if err != nil || res != nil {
+		return *res, err
 	}
 	full := r.Full && r.Delta == r.Cumulative
 	if full {
-		return s.fullRefund(ctx, o.Key, orig, r)
+		return s.fullRefund(ctx, o.Key, orig, r.Delta)
 	}
 	return s.partialRefund(ctx, f, o.Key, orig, r)
 }
 
+// loggedOrder finds the transaction of the fact's order, for a change that takes back (or puts
+// back) part of it; what names the change ("refund", "chargeback", "reversal") for the notes.
+// When there is none, res says what to record instead (skipped, with why) or err parks the
+// delivery until the purchase is logged; a dry run stands in a placeholder.
+func (s *session) loggedOrder(ctx context.Context, f domain.Fact, what string) (txDoc, *result, error) {
+	o := f.Order
+	orig, found, err := s.orderTransaction(ctx, f.Account, o.Key)
+	if err != nil {
+		return txDoc{}, &result{}, err
+	}
+	if found {
+		return orig, nil, nil
+	}
+	skip := func(format string, args ...any) (txDoc, *result, error) {
+		r, err := s.skip(format, args...)
+		return txDoc{}, &r, err
+	}
+	switch {
+	case s.cfg.dry:
+		s.c.placeholder++
+		return txDoc{InvoiceID: placeholderBase + s.c.placeholder}, nil, nil
+	case !s.cfg.orders:
+		return skip("order %s is not in ONTRAPORT and purchases are off (ontraport.disable_orders); its %s is not sent either", o.Key, what)
+	case s.historical(*o):
+		return skip("order %s was placed before forward_since and never logged in ONTRAPORT; its %s is not sent either", o.Key, what)
+	}
+	return txDoc{}, &result{}, fmt.Errorf("%w %s (no transaction with external_order_id %q): deliver its OrderPlaced, then replay this %s",
+		ErrNoTransaction, o.Key, o.Key, what)
+}
+
 // fullRefund refunds the order's transaction, unless ONTRAPORT shows it refunded already (a
 // redelivery), so a refund is sent once.
-func (s *session) fullRefund(ctx context.Context, key string, orig txDoc, r *domain.Refund) (result, error) {
-	done := refundDone{Kind: "full", InvoiceID: orig.InvoiceID, ExternalOrderID: key, Amount: r.Delta.Decimal()}
+func (s *session) fullRefund(ctx context.Context, key string, orig txDoc, amount domain.Money) (result, error) {
+	done := refundDone{Kind: "full", InvoiceID: orig.InvoiceID, ExternalOrderID: key, Amount: amount.Decimal()}
 	status, err := s.c.transactionStatus(ctx, orig.InvoiceID)
 	if err != nil {
 		return result{}, err

@@ -46,7 +46,9 @@ type config struct {
 	// tagSubscription is a template; "{status}" becomes the status word. Empty: no tags.
 	tagSubscription string
 	tagAffiliate    string
-	fields          fieldNames
+	// tagShipped and tagDelivered mark shipments and deliveries; empty (the default): none.
+	tagShipped, tagDelivered string
+	fields                   fieldNames
 }
 
 // fieldNames are the configured contact fields (a key such as "f1234" or a field's name);
@@ -95,6 +97,8 @@ func configFor(s accounts.OntraportSettings) (config, error) {
 		statusWords:     defaultStatusWords(),
 		tagSubscription: orDefault(s.TagSubscription, "Subscription: {status}"),
 		tagAffiliate:    orDefault(s.TagAffiliate, "Affiliate referral"),
+		tagShipped:      orDefault(s.TagShipped, ""),
+		tagDelivered:    orDefault(s.TagDelivered, ""),
 		fields: fieldNames{
 			ltv:                orDefault(s.FieldLTV, "Lifetime Value"),
 			purchaseCount:      orDefault(s.FieldPurchaseCount, "Purchase Count"),

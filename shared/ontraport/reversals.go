@@ -1,0 +1,125 @@
+package ontraport
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/domain"
+)
+
+// takeBackDone is remembered with an OrderChargedBack or an OrderReversed.
+type takeBackDone struct {
+	// Kind is "chargeback" (a transaction of the change logged), "full" (the order's
+	// transaction marked refunded) or "reversal" (a negative transaction of what remained).
+	Kind            string `json:"kind"`
+	InvoiceID       int64  `json:"invoice_id"`
+	TransactionID   int64  `json:"transaction_id,omitempty"`
+	OrderInvoiceID  int64  `json:"order_invoice_id,omitempty"`
+	ExternalOrderID string `json:"external_order_id"`
+	Amount          string `json:"amount"`
+	Adopted         bool   `json:"adopted,omitempty"`
+}
+
+// orderChargedBack logs a change of an order's standing chargebacks as its own transaction of
+// the pseudo-product "Chargeback": negative when a dispute is raised, positive when one is won or
+// deleted, with external_order_id "<order key>:chargeback:<state>". ONTRAPORT has no chargeback
+// status its API can set, and the order's own transaction must stay as logged so that a won
+// dispute can be put back; the sum of an order's transactions is then what the merchant keeps.
+// Chargebacks follow the refunds toggle: they are refunds the cardholder's bank made.
+func (s *session) orderChargedBack(ctx context.Context, f domain.Fact) (result, error) {
+	if !s.cfg.refunds {
+		return s.skip("refunds, and with them chargebacks, are off (ontraport.disable_refunds)")
+	}
+	o, cb := f.Order, f.Chargeback
+	if o == nil || cb == nil || o.Key == "" || cb.State == "" {
+		return result{}, fmt.Errorf("%w: OrderChargedBack without its order or chargeback", ErrBadFact)
+	}
+	if cb.Delta.Minor == 0 {
+		return s.skip("chargeback change of %s moves nothing", o.Key)
+	}
+	orig, res, err := s.loggedOrder(ctx, f, "chargeback")
+	if err != nil || res != nil {
+		return *res, err
+	}
+	ext := chargebackExternalID(o.Key, cb.State)
+	tx, adopted, err := s.logTakeBack(ctx, f, orig, ext, takeBack(skuChargeback, cb.Delta), cb.At)
+	if err != nil {
+		return result{}, err
+	}
+	amount, _ := cb.Delta.Neg()
+	return sent(takeBackDone{Kind: "chargeback", InvoiceID: tx.InvoiceID, TransactionID: tx.TransactionID,
+		OrderInvoiceID: orig.InvoiceID, ExternalOrderID: ext, Amount: amount.Decimal(), Adopted: adopted}), nil
+}
+
+// orderReversed takes back an order that stopped being a sale after it was logged (rejected,
+// deleted or marked a test at the source). An order nothing was taken from yet is refunded in
+// one step: PUT /transaction/refund with its transaction's id, never an empty selection. An
+// order already partly refunded or charged back keeps those transactions, and what remains is
+// logged as a negative transaction "<order key>:reversal" (refunding the original would count the
+// earlier ones twice).
+func (s *session) orderReversed(ctx context.Context, f domain.Fact) (result, error) {
+	if !s.cfg.refunds {
+		return s.skip("refunds, and with them reversals, are off (ontraport.disable_refunds)")
+	}
+	o, rv := f.Order, f.Reversal
+	if o == nil || rv == nil || o.Key == "" {
+		return result{}, fmt.Errorf("%w: OrderReversed without its order or reversal", ErrBadFact)
+	}
+	if rv.Net.Minor <= 0 {
+		return s.skip("order %s was %s, but nothing of it remained to take back (refunded %s, charged back %s)",
+			o.Key, rv.Why, rv.Refunded, rv.ChargedBack)
+	}
+	orig, res, err := s.loggedOrder(ctx, f, "reversal")
+	if err != nil || res != nil {
+		return *res, err
+	}
+	s.note("order %s was %s at the source", o.Key, rv.Why)
+	if rv.Refunded.Minor == 0 && rv.ChargedBack.Minor == 0 {
+		return s.fullRefund(ctx, o.Key, orig, rv.Net)
+	}
+	ext := reversalExternalID(o.Key)
+	tx, adopted, err := s.logTakeBack(ctx, f, orig, ext, takeBack(skuReversal, rv.Net), rv.At)
+	if err != nil {
+		return result{}, err
+	}
+	amount, _ := rv.Net.Neg()
+	return sent(takeBackDone{Kind: "reversal", InvoiceID: tx.InvoiceID, TransactionID: tx.TransactionID,
+		OrderInvoiceID: orig.InvoiceID, ExternalOrderID: ext, Amount: amount.Decimal(), Adopted: adopted}), nil
+}
+
+// logTakeBack logs lines against the order's contact once, under external id ext (see
+// ensureTransaction: a redelivery adopts what was logged).
+func (s *session) logTakeBack(ctx context.Context, f domain.Fact, orig txDoc, ext string, lines []line, at time.Time) (txDoc, bool, error) {
+	cid := orig.ContactID
+	if cid <= 0 {
+		var err error
+		if cid, err = s.contactID(ctx, factEmail(f)); err != nil {
+			return txDoc{}, false, err
+		}
+	}
+	return s.ensureTransaction(ctx, ext, cid, nil, func() ([]line, time.Time, error) {
+		return lines, firstTime(at, f.OccurredAt), nil
+	})
+}
+
+// shipmentTag marks a shipment or a delivery on the contact with the configured tag
+// (ontraport.tags.shipped, ontraport.tags.delivered; none by default). ONTRAPORT has no shipment
+// object its API can write, and an automation starts on a tag being added, so the tag is
+// removed and added again: every shipment starts the automation, not only the contact's first.
+func (s *session) shipmentTag(ctx context.Context, f domain.Fact, tag, setting string) (result, error) {
+	if tag == "" {
+		return s.skip("ONTRAPORT has no shipment object; set ontraport.tags.%s to tag the contact for %s facts", setting, f.Kind)
+	}
+	cid, err := s.contactID(ctx, factEmail(f))
+	if err != nil {
+		return result{}, err
+	}
+	if err := s.c.tagContacts(ctx, []int64{cid}, []string{tag}, true); err != nil {
+		return result{}, err
+	}
+	if err := s.c.tagContacts(ctx, []int64{cid}, []string{tag}, false); err != nil {
+		return result{}, err
+	}
+	return sent(map[string]any{"contact_id": cid, "tag": tag}), nil
+}
