@@ -10,6 +10,7 @@ package deploy
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -230,7 +231,35 @@ func TestRuntimeEndToEnd(t *testing.T) {
 		}
 	}
 
+	// 7. The merchant signs in to the console (its session key comes from SSM) and sees the
+	// account's webhook URL.
+	b := rt.browser(t)
+	status, page := open(ctx, t, b, rt.api+"/console/login")
+	if status != http.StatusOK || !strings.Contains(page, rt.api+"/webhooks/ultracart/"+account) {
+		t.Errorf("the console after signing in answered %d without the account's webhook URL:\n%s", status, page)
+	}
+
 	rt.checkPermissions(t)
+	rt.checkLogs(t)
+}
+
+// open loads u in browser b, following redirects, and returns the final status and page.
+func open(ctx context.Context, t *testing.T, b *http.Client, u string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 // tlsFront serves target over HTTPS with httptest's certificate, which the functions trust
@@ -291,8 +320,7 @@ func (rt *liveStack) start(t *testing.T, rie, id string) {
 	env := lambdaEnv(rt.tpl, id, rt.stack.stack,
 		"AWS_ENDPOINT_URL="+router.URL(),
 		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(rt.tpl.timeout(t, id)),
-		"SSL_CERT_FILE="+rt.certFile,
-		"HOME="+t.TempDir())
+		"SSL_CERT_FILE="+rt.certFile)
 	rt.routers[id] = router
 	rt.fns[id] = testenv.StartLambda(t, rie, id, bin, env)
 }
@@ -337,21 +365,11 @@ func (rt *liveStack) browser(t *testing.T) *http.Client {
 func (rt *liveStack) connectUltraCart(ctx context.Context, t *testing.T, uc *ultracartfake.Server) string {
 	t.Helper()
 	b := rt.browser(t)
-	page := func(u string) (int, string) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		resp, err := b.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", u, err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
-	if status, body := page(rt.api + "/connect"); status != http.StatusOK || !strings.Contains(body, "Connect UltraCart") {
+	if status, body := open(ctx, t, b, rt.api+"/connect"); status != http.StatusOK || !strings.Contains(body, "Connect UltraCart") {
 		t.Fatalf("/connect answered %d:\n%s", status, body)
 	}
 	// The start page redirects to UltraCart, which approves and sends the browser back.
-	status, body := page(rt.api + "/oauth/ultracart/start")
+	status, body := open(ctx, t, b, rt.api+"/oauth/ultracart/start")
 	if status != http.StatusOK || !strings.Contains(body, "UltraCart connected") {
 		t.Fatalf("the connect flow ended with %d:\n%s", status, body)
 	}
@@ -399,5 +417,35 @@ func (rt *liveStack) checkPermissions(t *testing.T) {
 				t.Errorf("%s: %v", id, err)
 			}
 		}
+	}
+}
+
+// checkLogs fails on any error a function logged, and logs how long each function's longest
+// invocation took, as the emulator reported it.
+func (rt *liveStack) checkLogs(t *testing.T) {
+	t.Helper()
+	for _, id := range rt.tpl.functions() {
+		var maxMS float64
+		invocations := 0
+		for line := range strings.Lines(rt.fns[id].Output()) {
+			var entry struct {
+				Level string `json:"level"`
+				Msg   string `json:"msg"`
+			}
+			if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "ERROR" {
+				t.Errorf("%s logged an error: %s", id, strings.TrimSpace(line))
+			}
+			if rest, ok := strings.CutPrefix(line, "REPORT RequestId: "); ok {
+				invocations++
+				for field := range strings.SplitSeq(rest, "\t") {
+					name, value, _ := strings.Cut(field, ": ")
+					ms, _ := strconv.ParseFloat(strings.TrimSuffix(value, " ms"), 64)
+					if name == "Duration" {
+						maxMS = max(maxMS, ms)
+					}
+				}
+			}
+		}
+		t.Logf("%s: %d invocations, the longest %.0f ms", id, invocations, maxMS)
 	}
 }

@@ -121,8 +121,8 @@ func (tpl *template) queueName(logicalID string, s *stack) string {
 }
 
 // lambdaEnv is the environment of a function as Lambda would set it for stack s: Lambda's own
-// variables, fake credentials of the execution role, and the template's variables resolved,
-// then extra (NAME=value) on top.
+// variables (no HOME among them), fake credentials of the execution role, and the template's
+// variables resolved, then extra (NAME=value) on top.
 func lambdaEnv(tpl *template, id string, s *stack, extra ...string) []string {
 	env := []string{
 		"AWS_LAMBDA_FUNCTION_NAME=" + s.name + "-" + id,
@@ -140,8 +140,11 @@ func lambdaEnv(tpl *template, id string, s *stack, extra ...string) []string {
 		"AWS_EC2_METADATA_DISABLED=true",
 		"_HANDLER=bootstrap",
 		"LAMBDA_TASK_ROOT=/var/task",
+		"LAMBDA_RUNTIME_DIR=/var/runtime",
+		"LANG=en_US.UTF-8",
 		"TZ=:UTC",
 		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
 	}
 	vars := tpl.env(id)
 	names := make([]string, 0, len(vars))
