@@ -91,3 +91,23 @@ func buildForHost(t testing.TB, root, id string) string {
 	}
 	return path
 }
+
+// prebuild builds the bootstraps of ids, as many at once as this machine has cores (a link is
+// mostly one thread), and returns when all are done. Errors stay in the cache, for build to
+// return to the test that needs the bootstrap.
+func (c *buildCache) prebuild(root string, ids []string) {
+	todo := make(chan string)
+	var wg sync.WaitGroup
+	for range min(runtime.NumCPU(), len(ids)) {
+		wg.Go(func() {
+			for id := range todo {
+				_, _ = c.build(root, id)
+			}
+		})
+	}
+	for _, id := range ids {
+		todo <- id
+	}
+	close(todo)
+	wg.Wait()
+}

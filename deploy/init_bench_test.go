@@ -207,6 +207,8 @@ func TestFunctionsStartOffline(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	api := newFakeRuntimeAPI(t)
 	trap := newNetworkTrap(t)
+	canBuildForHost(t)
+	hostBuilds.prebuild(root, tpl.functions())
 	for _, id := range tpl.functions() {
 		t.Run(id, func(t *testing.T) {
 			bin := buildForHost(t, root, id)
