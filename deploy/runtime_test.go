@@ -12,8 +12,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -230,6 +232,20 @@ func TestRuntimeEndToEnd(t *testing.T) {
 	status, page := open(ctx, t, b, rt.api+"/console/login")
 	if status != http.StatusOK || !strings.Contains(page, rt.api+"/webhooks/ultracart/"+account) {
 		t.Errorf("the console after signing in answered %d without the account's webhook URL:\n%s", status, page)
+	}
+
+	// 8. A function whose secret is missing from Parameter Store fails to start, and the
+	// invocation's error says which parameter and how to create it.
+	broken := *rt.stack.stack
+	broken.params = maps.Clone(broken.params)
+	broken.params["ConsoleSessionKeyParameter"] = "/cartrelay/no-such-parameter"
+	fn := testenv.StartLambda(t, rie, "ConnectFunction with a missing parameter", buildForHost(t, root, "ConnectFunction"),
+		lambdaEnv(tpl, "ConnectFunction", &broken, "AWS_ENDPOINT_URL="+newAWSRouter(t, "broken", local).URL()))
+	_, err = fn.Invoke(ctx, []byte(`{"version":"2.0","rawPath":"/connect","requestContext":{"http":{"method":"GET","path":"/connect"}}}`))
+	var initErr *testenv.FunctionError
+	if !errors.As(err, &initErr) || initErr.Type != "Runtime.InitError" ||
+		!strings.Contains(initErr.Message, "/cartrelay/no-such-parameter") || !strings.Contains(initErr.Message, "put-parameter") {
+		t.Errorf("a start without its SSM parameter gave %v; want a Runtime.InitError naming the parameter and how to create it\n%s", err, fn.Output())
 	}
 
 	rt.checkPermissions(t)

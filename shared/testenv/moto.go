@@ -20,9 +20,11 @@ import (
 var ErrMotoMissing = errors.New("moto_server not found")
 
 const (
-	motoWhat       = "the SQS emulator (moto_server)"
-	motoInstall    = "install moto 5.x (pip install 'moto[server]')"
-	motoStartup    = 20 * time.Second
+	motoWhat    = "the SQS emulator (moto_server)"
+	motoInstall = "install moto 5.x (pip install 'moto[server]')"
+	// It starts in a few seconds; beside DynamoDB Local's JVM on a loaded 2-core machine it
+	// has taken over 20.
+	motoStartup    = 60 * time.Second
 	motoStopWithin = 5 * time.Second
 )
 

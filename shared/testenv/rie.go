@@ -118,8 +118,8 @@ func StartLambda(t testing.TB, rie, name, bootstrap string, env []string) *Lambd
 }
 
 // Invoke sends one event and returns the function's response payload. A handler that
-// returned an error gives a *FunctionError; a function that crashed or timed out gives
-// another error.
+// returned an error, or a start that failed and said why, gives a *FunctionError; a function
+// that crashed or timed out gives another error.
 func (l *Lambda) Invoke(ctx context.Context, event []byte) (json.RawMessage, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(event))
 	if err != nil {
@@ -134,16 +134,17 @@ func (l *Lambda) Invoke(ctx context.Context, event []byte) (json.RawMessage, err
 	if err != nil {
 		return nil, fmt.Errorf("invoke %s: read the response: %w", l.Name, err)
 	}
+	// A handler's error comes with 200, a failed start with 502; both carry the error as JSON.
+	var fe FunctionError
+	if json.Unmarshal(body, &fe) == nil && fe.Type != "" && fe.Message != "" {
+		return nil, fmt.Errorf("invoke %s: %w", l.Name, &fe)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("invoke %s: the emulator answered %s: %s", l.Name, resp.Status, body)
 	}
 	// The emulator answers a timeout in plain text, with 200.
 	if !json.Valid(body) {
 		return nil, fmt.Errorf("invoke %s: the response is not JSON: %.500s", l.Name, body)
-	}
-	var fe FunctionError
-	if json.Unmarshal(body, &fe) == nil && fe.Type != "" && fe.Message != "" {
-		return nil, fmt.Errorf("invoke %s: %w", l.Name, &fe)
 	}
 	return body, nil
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -266,9 +267,17 @@ func LambdaAWSConfig(getenv func(string) string) aws.Config {
 	return cfg
 }
 
-// Fatal logs err as JSON and exits non-zero: the one way an entry point fails at init.
+// Fatal logs err as JSON, reports it to the Lambda Runtime API when there is one (so the
+// invocation that started the function fails with this message), and exits non-zero: the one
+// way an entry point fails at init.
 func Fatal(function string, err error) {
-	JSONLogger(os.Stderr, "").Error("init failed", slog.String("function", function), slog.Any("error", err))
+	log := JSONLogger(os.Stderr, "").With(slog.String("function", function))
+	log.Error("init failed", slog.Any("error", err))
+	if api := os.Getenv("AWS_LAMBDA_RUNTIME_API"); api != "" {
+		if rerr := reportInitError(context.Background(), http.DefaultClient, api, err); rerr != nil {
+			log.Warn("init error not reported", slog.Any("error", rerr))
+		}
+	}
 	os.Exit(1)
 }
 
