@@ -57,8 +57,6 @@ type batchOutcome struct {
 	received, failed, deleted []string // message ids
 	// bodies are the received messages' bodies, by id.
 	bodies map[string]string
-	// handles are the receipt handles of the received messages, by id.
-	handles map[string]string
 }
 
 // sqsRecord is one record of the SQS event, with the field names of Lambda's documented
@@ -99,11 +97,11 @@ func (es *eventSource) poll(ctx context.Context, t *testing.T, wait time.Duratio
 	if err != nil {
 		t.Fatalf("receive from %s: %v", es.queueURL, err)
 	}
-	res := batchOutcome{bodies: map[string]string{}, handles: map[string]string{}}
+	res := batchOutcome{bodies: map[string]string{}}
 	if len(out.Messages) == 0 {
 		return res
 	}
-	handles := res.handles
+	handles := map[string]string{}
 	records := make([]sqsRecord, len(out.Messages))
 	for i, m := range out.Messages {
 		id := aws.ToString(m.MessageId)
@@ -162,17 +160,6 @@ func (es *eventSource) poll(ctx context.Context, t *testing.T, wait time.Duratio
 		}
 	}
 	return res
-}
-
-// release makes the failed messages of a batch visible again at once.
-func (es *eventSource) release(ctx context.Context, t *testing.T, b batchOutcome) {
-	t.Helper()
-	for _, id := range b.failed {
-		if _, err := es.client.ChangeMessageVisibility(ctx, &awssqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(es.queueURL),
-			ReceiptHandle: aws.String(b.handles[id]), VisibilityTimeout: 0}); err != nil {
-			t.Fatalf("make message %s visible again: %v", id, err)
-		}
-	}
 }
 
 // drain polls until a receive finds the queue empty and returns every outcome; it fails the
