@@ -118,7 +118,16 @@ func (a *App) Poll(ctx context.Context, ev events.SQSEvent) (events.SQSEventResp
 			a.d.Log.Warn("poll job ignored: no source connection is configured", slog.String("message_id", rec.MessageId))
 			continue
 		}
-		if err := a.pollOne(ctx, rec); err != nil {
+		err := a.pollOne(ctx, rec)
+		if err != nil && ctx.Err() != nil {
+			// The runtime is stopping. The walk saved its cursor after its last page and gave
+			// its lease back; the schedule starts it again from there. Keeping the job would
+			// only bring it back later, and count a receive towards the dead-letter queue.
+			a.d.Log.Info("poll job interrupted; the schedule resumes it from its cursor", slog.String("message_id", rec.MessageId),
+				slog.Any("error", err))
+			continue
+		}
+		if err != nil {
 			a.d.Log.Error("poll job failed; will retry", slog.String("message_id", rec.MessageId), slog.Any("error", err))
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 		}

@@ -11,10 +11,19 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/cartrelay/cartrelay/shared/cli"
+	"github.com/cartrelay/cartrelay/shared/lease"
+	"github.com/cartrelay/cartrelay/shared/operator"
+	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
+	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
 // server runs `cartrelay serve` in process on a free port over dataDir.
@@ -396,4 +405,104 @@ func TestANoteOfAStoppedServeIsIgnored(t *testing.T) {
 	if want := `no account "nosuch" in the data directory ./.cartrelay, which has no accounts yet`; code != 1 || !strings.Contains(errb.String(), want) {
 		t.Fatalf("exit %d, stderr %q; want %q", code, errb.String(), want)
 	}
+}
+
+// TestCtrlCStopsServePromptlyDuringAPoll starts serve with a poll job whose UltraCart request
+// hangs (a slow UltraCart), sends the process SIGINT as Ctrl-C does, and checks that serve
+// stops at once with status 0, the walk's lease given back and its note removed.
+func TestCtrlCStopsServePromptlyDuringAPoll(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	run := t.TempDir()
+	t.Setenv("CARTRELAY_RUN_DIR", run)
+	putAccount(t, data, "acme", testAccount)
+	fake := ultracartfake.New(ultracartfake.Options{Orders: 50, Start: time.Now().AddDate(0, 0, -3), Spacing: time.Hour, SimpleKey: "uc-key"})
+	t.Cleanup(fake.Close)
+	if out, code := runCLI(t, data, "connections", "put", "acme", "ultracart", "--simple-key", "uc-key", "--base-url", fake.URL); code != 0 {
+		t.Fatal(out)
+	}
+	// From now on UltraCart takes a minute to answer.
+	inFlight, release := make(chan struct{}, 1), make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	fake.OnRequest(func(_ context.Context, _ ultracartfake.Call) {
+		select {
+		case inFlight <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-time.After(time.Minute):
+		}
+	})
+	// What the schedule's first tick would do: a poll job per stream.
+	env, err := operator.Embedded(ctx, data, wiring.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.App.Schedule(ctx, events.EventBridgeEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	env.Close()
+
+	ready, done := make(chan string, 1), make(chan int, 1)
+	var logs syncBuffer
+	go func() {
+		done <- cli.Main(ctx, []string{"--data", data, "serve", "--addr", "127.0.0.1:0"}, cli.IO{Out: &logs, Err: &logs,
+			Ready:  func(a string) { ready <- a },
+			Getenv: func(k string) string { return map[string]string{"CARTRELAY_RUN_DIR": run}[k] }})
+	}()
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve not ready:\n%s", logs.String())
+	}
+	select {
+	case <-inFlight:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no poll reached UltraCart:\n%s", logs.String())
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d after Ctrl-C, want 0:\n%s", code, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		// The grace period is 20 s: a stop that waits for the poll takes that long.
+		t.Fatalf("serve still running 10 s after Ctrl-C:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "poll job interrupted; the schedule resumes it from its cursor") {
+		t.Errorf("the interrupted poll is not logged as such:\n%s", logs.String())
+	}
+	env, err = operator.Embedded(ctx, data, wiring.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	if held, err := lease.Held(ctx, env.Store, store.Key{PK: poller.AccountPK("acme"), SK: poller.LeaseSK}); err != nil || held {
+		t.Fatalf("the poll's lease is still held after the stop (%v): the next poll would wait for it to expire", err)
+	}
+	if notes, _ := filepath.Glob(filepath.Join(run, "*.json")); len(notes) != 0 {
+		t.Fatalf("serve's note is left after the stop: %v", notes)
+	}
+}
+
+// syncBuffer collects output written from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -96,6 +96,11 @@ type Consumer struct {
 	Concurrency int
 	// Visibility overrides the queue's visibility timeout when positive.
 	Visibility time.Duration
+	// Interruptible handlers are cancelled as soon as the stop begins instead of at the end of
+	// the grace period: for long work that saves its progress as it goes and resumes from it
+	// (a poll walking a source API for minutes), where letting it run on would only hold the
+	// stop up.
+	Interruptible bool
 }
 
 // Schedule invokes a handler at a fixed rate, as an EventBridge rate() rule does.
@@ -174,7 +179,14 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var workers sync.WaitGroup
 	for _, c := range cfg.Consumers {
-		p := &poller{c: c, q: cfg.Queue, clock: cfg.Clock, log: log.With("queue", c.Queue), wait: cfg.PollWait, hard: hard}
+		handlers := hard
+		if c.Interruptible {
+			var cancel context.CancelFunc
+			handlers, cancel = context.WithCancel(hard)
+			defer cancel()
+			context.AfterFunc(stop, cancel)
+		}
+		p := &poller{c: c, q: cfg.Queue, clock: cfg.Clock, log: log.With("queue", c.Queue), wait: cfg.PollWait, hard: handlers}
 		for i := range c.Concurrency {
 			workers.Go(func() { p.run(stop, i) })
 		}

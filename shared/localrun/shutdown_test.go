@@ -120,3 +120,55 @@ func TestShutdownLosesNoAcceptedRequest(t *testing.T) {
 		t.Error("no request finished during the drain; the test did not exercise it")
 	}
 }
+
+// TestStopCancelsInterruptibleHandlersAtOnce runs two consumers whose handlers are in flight
+// when the stop comes: the interruptible one (a poll walk) is cancelled at once, the other
+// (ingest) keeps running until it finishes, and Run returns cleanly long before its grace
+// period would end.
+func TestStopCancelsInterruptibleHandlersAtOnce(t *testing.T) {
+	fq := newFakeQueue(clock.System{})
+	ctx := context.Background()
+	if err := fq.Send(ctx, queue.Poll, []queue.Message{{Body: `{"account":"acme","stream":"orders"}`}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fq.Send(ctx, queue.Ingest, []queue.Message{{Body: `{}`}}); err != nil {
+		t.Fatal(err)
+	}
+	pollIn, ingestIn, finishIngest := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	pollCancelled := make(chan error, 1)
+	var ingestErr atomic.Value
+	poll := func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		close(pollIn)
+		<-ctx.Done() // a walk that would go on for minutes
+		pollCancelled <- ctx.Err()
+		return events.SQSEventResponse{}, nil
+	}
+	ingest := func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		close(ingestIn)
+		<-finishIngest
+		ingestErr.Store(fmt.Sprint(ctx.Err()))
+		return events.SQSEventResponse{}, nil
+	}
+	r := start(t, Config{Queue: fq, ShutdownTimeout: time.Hour, Consumers: []Consumer{
+		{Queue: queue.Poll, Handler: poll, BatchSize: 1, Interruptible: true},
+		{Queue: queue.Ingest, Handler: ingest, BatchSize: 1},
+	}})
+	<-pollIn
+	<-ingestIn
+	r.cancel()
+	select {
+	case err := <-pollCancelled:
+		if err != context.Canceled {
+			t.Fatalf("the poll's context ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the interruptible handler was not cancelled when the stop began (the grace period is an hour)")
+	}
+	close(finishIngest)
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run = %v, want nil: nothing ran past the grace period", err)
+	}
+	if got := ingestErr.Load(); got != "<nil>" {
+		t.Fatalf("the ingest handler's context was %v at its end; a stop must let it finish", got)
+	}
+}

@@ -61,7 +61,9 @@ func ServeConfig(env *Env, o ServeOptions) (localrun.Config, error) {
 			{Queue: queue.Ingest, Handler: a.Ingest, BatchSize: 10, Concurrency: 2},
 			{Queue: queue.Ontraport, Handler: a.Forward(ontraport), BatchSize: 10, Concurrency: 2},
 			{Queue: queue.Iterable, Handler: a.Forward(iterable), BatchSize: 10, Concurrency: 2},
-			{Queue: queue.Poll, Handler: a.Poll, BatchSize: 1, Concurrency: 1},
+			// A poll saves its cursor after every page and gives its lease back when cancelled,
+			// so a stop need not wait for a walk that may take minutes.
+			{Queue: queue.Poll, Handler: a.Poll, BatchSize: 1, Concurrency: 1, Interruptible: true},
 		},
 		Schedules: []localrun.Schedule{{Name: "cartrelay-schedule", Every: o.ScheduleEvery, Handler: schedule}},
 		Queue:     env.Queue,
