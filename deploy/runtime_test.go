@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -234,7 +235,29 @@ func TestRuntimeEndToEnd(t *testing.T) {
 		}
 	}
 
-	// 7. The merchant signs in to the console (its session key comes from SSM) and sees the
+	// 7. A fact Iterable refuses for good (a 400) is parked rather than retried, and the
+	// forwarder's log line for it is one the template's metric filter counts, so the alarm on
+	// parked deliveries goes off in AWS.
+	it.Inject(iterablefake.Fault{Status: http.StatusBadRequest})
+	iterable.drain(ctx, t)
+	failed, err := store.Deliveries(ctx, account, true, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parked []string
+	for _, d := range failed {
+		if d.Status == history.DeliveryParked {
+			parked = append(parked, d.Dest+" "+d.FactID)
+		}
+	}
+	if len(parked) != 1 || !strings.HasPrefix(parked[0], "iterable ") {
+		t.Fatalf("parked deliveries after Iterable refused one request: %v, want one for iterable", parked)
+	}
+	if n := rt.metricFilterMatches(t, "ForwardIterableFunction"); n != 1 {
+		t.Errorf("the template's metric filters on ForwardIterableFunction's log group match %d of its log lines, want 1 (the parked delivery)", n)
+	}
+
+	// 8. The merchant signs in to the console (its session key comes from SSM) and sees the
 	// account's webhook URL.
 	b := rt.browser(t)
 	status, page := open(ctx, t, b, rt.api+"/console/login")
@@ -242,7 +265,7 @@ func TestRuntimeEndToEnd(t *testing.T) {
 		t.Errorf("the console after signing in answered %d without the account's webhook URL:\n%s", status, page)
 	}
 
-	// 8. A function whose secret is missing from Parameter Store fails to start, and the
+	// 9. A function whose secret is missing from Parameter Store fails to start, and the
 	// invocation's error says which parameter and how to create it.
 	broken := *rt.stack.stack
 	broken.params = maps.Clone(broken.params)
@@ -462,4 +485,36 @@ func (rt *liveStack) checkLogs(t *testing.T) {
 		}
 		t.Logf("%s: %d invocations, the longest %.0f ms", id, invocations, maxMS)
 	}
+}
+
+// filterRE is the one form of CloudWatch Logs JSON filter pattern the test can read.
+var filterRE = regexp.MustCompile(`^\{ *\$\.([A-Za-z0-9_]+) *= *"([^"*]*)" *\}$`)
+
+// metricFilterMatches counts the lines of function id's log that a metric filter of the
+// template on the function's log group matches, as CloudWatch Logs would.
+func (rt *liveStack) metricFilterMatches(t *testing.T, id string) int {
+	t.Helper()
+	group := ref(get(rt.tpl.resources[id], "Properties", "LoggingConfig", "LogGroup"))
+	if group == "" {
+		t.Fatalf("%s has no LoggingConfig.LogGroup in the template", id)
+	}
+	n := 0
+	for _, mf := range rt.tpl.ofType("AWS::Logs::MetricFilter") {
+		p := get(rt.tpl.resources[mf], "Properties")
+		if ref(get(p, "LogGroupName")) != group {
+			continue
+		}
+		pattern := scalar(get(p, "FilterPattern"))
+		m := filterRE.FindStringSubmatch(pattern)
+		if m == nil {
+			t.Fatalf("metric filter %s: the test reads patterns of the form { $.field = \"value\" } only, not %s", mf, pattern)
+		}
+		for line := range strings.Lines(rt.fns[id].Output()) {
+			var entry map[string]any
+			if json.Unmarshal([]byte(line), &entry) == nil && entry[m[1]] == m[2] {
+				n++
+			}
+		}
+	}
+	return n
 }
