@@ -16,6 +16,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/outbound"
 	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/redact"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
@@ -70,6 +71,10 @@ type Deps struct {
 	// Jitter draws the random part of retry delays; nil uses the shared source. Tests seed it to
 	// repeat a run.
 	Jitter *rand.Rand
+	// Known is the secrets this process holds (shared/redact); pages that show an error a
+	// vendor returned scrub it first. The store and the log are scrubbed by the runtime. Nil
+	// scrubs nothing.
+	Known *redact.Set
 }
 
 // App is the set of handlers over one set of ports.

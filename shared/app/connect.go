@@ -26,7 +26,9 @@ import (
 )
 
 // Connect serves the merchant's browser: /connect, /oauth/*, /console/* and /review/*.
-func (a *App) Connect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+func (a *App) Connect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, err error) {
+	// Pages may quote what UltraCart or ThriveCart answered; none may show a secret.
+	defer func() { resp.Body = a.d.Known.String(resp.Body) }()
 	path := req.RawPath
 	if path == "" {
 		path = req.RequestContext.HTTP.Path
@@ -205,6 +207,7 @@ func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGate
 		return htmlPage(http.StatusBadRequest, "UltraCart did not connect", `<p>UltraCart sent no authorization code. Nothing was changed.</p>`+again)
 	}
 	tok, err := a.ultracartOAuth().Exchange(ctx, q["code"], a.publicURL(ultracartCallbackPath))
+	a.d.Known.Add(tok.AccessToken, tok.RefreshToken)
 	if err != nil {
 		log.Warn("oauth token exchange failed", slog.Any("error", err))
 		why := ""

@@ -23,6 +23,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/operator"
 	"github.com/cartrelay/cartrelay/shared/phone"
 	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/redact"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
@@ -159,9 +160,18 @@ func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--backend aws: %w (export the stack's outputs, e.g. TABLE_NAME and QUEUE_URL_INGEST)", err)
 		}
-		return operator.AWS(ctx, cfg, opt)
+		return c.scrubbed(operator.AWS(ctx, cfg, opt))
 	}
-	return operator.Embedded(ctx, c.globals.Data, opt)
+	return c.scrubbed(operator.Embedded(ctx, c.globals.Data, opt))
+}
+
+// scrubbed makes what the command prints go through the runtime's known secrets: a record kept
+// before secrets were scrubbed from the table still prints without them.
+func (c *ctx2) scrubbed(env *wiring.Env, err error) (*wiring.Env, error) {
+	if err == nil {
+		c.io.Out = redact.Writer(c.io.Out, env.Known)
+	}
+	return env, err
 }
 
 // localConsoleKey reads the console session key kept in dataDir, creating it with random

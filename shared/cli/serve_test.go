@@ -32,6 +32,16 @@ type server struct {
 	addr   string
 	cancel context.CancelFunc
 	done   chan int
+
+	mu   sync.Mutex
+	logs bytes.Buffer
+}
+
+// log is what serve has written to its output and log so far.
+func (s *server) log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
 }
 
 func startServe(t *testing.T, dataDir string) *server {
@@ -43,11 +53,10 @@ func startServe(t *testing.T, dataDir string) *server {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	s := &server{t: t, cancel: cancel, done: make(chan int, 1)}
-	var logs bytes.Buffer
-	var mu sync.Mutex
+	logs, mu := &s.logs, &s.mu
 	go func() {
 		code := cli.Main(ctx, []string{"--data", dataDir, "serve", "--addr", "127.0.0.1:0"}, cli.IO{
-			Out: &lockedWriter{w: &logs, mu: &mu}, Err: &lockedWriter{w: &logs, mu: &mu},
+			Out: &lockedWriter{w: logs, mu: mu}, Err: &lockedWriter{w: logs, mu: mu},
 			Signals: func(c context.Context) (context.Context, context.CancelFunc) { return c, func() {} },
 			Ready:   func(a string) { ready <- a },
 			Getenv: func(k string) string {

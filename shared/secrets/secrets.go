@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/redact"
 )
 
 // KeyWrapper protects data keys with a master key.
@@ -116,6 +117,10 @@ type Sealer struct {
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]cached
+
+	// known collects every plaintext sealed or opened, so that whatever this process records
+	// or logs can be scrubbed of it (shared/redact).
+	known *redact.Set
 }
 
 type cached struct {
@@ -141,12 +146,17 @@ func NewSealer(w KeyWrapper, clk clock.Clock, opts ...Option) *Sealer {
 		ttl:     DefaultCacheTTL,
 		size:    DefaultCacheSize,
 		cache:   make(map[[sha256.Size]byte]cached),
+		known:   redact.NewSet(),
 	}
 	for _, o := range opts {
 		o(s)
 	}
 	return s
 }
+
+// Known is every plaintext this Sealer has sealed or opened: what the process's records, logs
+// and output must not show.
+func (s *Sealer) Known() *redact.Set { return s.known }
 
 // IsSealed reports whether s looks like a value produced by Seal. It does not open it.
 func IsSealed(s string) bool {
@@ -179,6 +189,7 @@ func (s *Sealer) Seal(ctx context.Context, plaintext []byte, aad string) (string
 	box := aead.Seal(nonce, nonce, plaintext, contentAAD(header, aad))
 	// The value is about to be stored and, usually, read back soon by the same process.
 	s.remember(keyID, aad, wrapped, dataKey)
+	s.known.Add(string(plaintext))
 	return header + "." + base64.RawURLEncoding.EncodeToString(box), nil
 }
 
@@ -212,6 +223,7 @@ func (s *Sealer) Open(ctx context.Context, sealed string, aad string) ([]byte, e
 	if err != nil {
 		return nil, &OpenError{What: aad, Err: ErrTampered}
 	}
+	s.known.Add(string(plain))
 	return plain, nil
 }
 

@@ -478,3 +478,27 @@ func TestLocalKeyFile(t *testing.T) {
 		})
 	}
 }
+
+// TestKnownHoldsWhatWasSealedOrOpened: the process's records and logs are scrubbed of exactly
+// the secrets it had in hand.
+func TestKnownHoldsWhatWasSealedOrOpened(t *testing.T) {
+	ctx := context.Background()
+	key := newLocal(t)
+	writer, reader := NewSealer(key, testClock()), NewSealer(key, testClock())
+	sealed, err := writer.Seal(ctx, []byte("op-api-key-sealed-1"), aadAPIKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !writer.Known().Contains("401 op-api-key-sealed-1") {
+		t.Error("the sealing process does not know the value it sealed")
+	}
+	if reader.Known().Contains("401 op-api-key-sealed-1") {
+		t.Error("a process knows a value before opening it")
+	}
+	if _, err := reader.Open(ctx, sealed, aadAPIKey); err != nil {
+		t.Fatal(err)
+	}
+	if !reader.Known().Contains("401 op-api-key-sealed-1") {
+		t.Error("the opening process does not know the value it opened")
+	}
+}

@@ -35,6 +35,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/queue"
 	queuesqs "github.com/cartrelay/cartrelay/shared/queue/sqs"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
+	"github.com/cartrelay/cartrelay/shared/redact"
 	"github.com/cartrelay/cartrelay/shared/secrets"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/store/dynamo"
@@ -50,6 +51,8 @@ type Env struct {
 	App         *app.App
 	Clock       clock.Clock
 	Log         *slog.Logger
+	// Known is the secrets this runtime has in memory; what it prints goes through it.
+	Known *redact.Set
 	// Sweep deletes expired items where the backend does not (the embedded store); nil in AWS,
 	// where DynamoDB's TTL does it.
 	Sweep func(context.Context) (int, error)
@@ -199,17 +202,25 @@ func AWS(cfg aws.Config, c AWSConfig, opt Options) (*Env, error) {
 }
 
 // New assembles a runtime over the given ports.
+//
+// Every secret the sealer opens or seals, and the deployment's own secrets, are scrubbed from
+// what the runtime writes to the table and to its log (shared/redact), and the log shows
+// customers' email addresses only as pseudonyms.
 func New(st store.Store, q queue.Queue, sealer *secrets.Sealer, opt Options) (*Env, error) {
 	opt.defaults()
+	known := sealer.Known()
+	known.Add(opt.Config.UltraCartClientSecret, opt.Config.ConsoleSessionKey)
+	st = redact.Store(st, known)
+	opt.Log = slog.New(known.Handler(opt.Log.Handler()))
 	repo := accounts.NewRepo(st, sealer, opt.Clock).WithCheck(CheckAccount)
 	conns := connections.NewRepo(st, sealer, opt.Clock)
 	polling := &app.Polling{Connections: conns, Options: opt.Poll}
 	a, err := app.New(app.Deps{Store: st, Queue: q, Accounts: repo, Clock: opt.Clock, Log: opt.Log, Config: opt.Config,
-		Phone: opt.Phone, Polling: polling, Jitter: opt.Jitter})
+		Phone: opt.Phone, Polling: polling, Jitter: opt.Jitter, Known: known})
 	if err != nil {
 		return nil, err
 	}
-	return &Env{Store: st, Queue: q, Accounts: repo, Connections: conns, App: a, Clock: opt.Clock, Log: opt.Log}, nil
+	return &Env{Store: st, Queue: q, Accounts: repo, Connections: conns, App: a, Clock: opt.Clock, Log: opt.Log, Known: known}, nil
 }
 
 // JSONLogger is the log format of every runtime: JSON lines, at the level LOG_LEVEL names
