@@ -41,7 +41,8 @@ type Polling struct {
 // (shared/timers): each hands its message to a queue, such as a destination's follow-up fact on
 // that destination's FIFO queue, so what a timer starts is delivered, logged and retried like
 // any fact. A timer that could not be handed on fires again on a later run. It then enqueues a
-// poll job for every connection stream whose cursor is due.
+// poll job for every connection stream whose cursor is due, and carries on the email changes
+// whose records are still moving.
 func (a *App) Schedule(ctx context.Context, ev events.EventBridgeEvent) error {
 	a.d.Log.Debug("schedule tick", slog.String("rule", firstOr(ev.Resources, "")), slog.Time("at", ev.Time))
 	res, err := timers.New(a.d.Store, a.d.Clock, timers.Options{}).FireDue(ctx, func(ctx context.Context, t timers.Timer) error {
@@ -61,6 +62,9 @@ func (a *App) Schedule(ctx context.Context, ev events.EventBridgeEvent) error {
 	}
 	if perr := a.enqueueDuePolls(ctx); perr != nil {
 		err = errors.Join(err, fmt.Errorf("enqueue poll jobs: %w", perr))
+	}
+	if merr := a.continueMoves(ctx); merr != nil {
+		err = errors.Join(err, fmt.Errorf("continue email moves: %w", merr))
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -140,6 +141,11 @@ type ingestion struct {
 	log      *slog.Logger
 	hash     string
 	markDone bool
+	// states holds the contacts read by one attempt, so that a contact read twice (as the
+	// source of a record and as part of another's history still moving) is one value.
+	states map[string]*history.ContactState
+	// moves are the email changes the attempt started; their records move after the commit.
+	moves []string
 }
 
 func (in *ingestion) apply(ctx context.Context, de domain.Event) error {
@@ -150,6 +156,13 @@ func (in *ingestion) apply(ctx context.Context, de domain.Event) error {
 			for _, st := range touched {
 				if err := in.a.flush(ctx, in.acct, st.Email, st.Outbox); err != nil {
 					return err
+				}
+			}
+			for _, from := range in.moves {
+				// The change is committed; its records follow. Whatever is not moved here (a
+				// crash, a race) the schedule moves on its next run.
+				if err := in.a.continueMove(ctx, in.acct, from); err != nil {
+					in.log.Warn("email move paused; the schedule continues it", slog.String("from", from), slog.Any("error", err))
 				}
 			}
 			return nil
@@ -167,6 +180,7 @@ func (in *ingestion) apply(ctx context.Context, de domain.Event) error {
 // applyOnce reads, merges and commits; it returns the contacts whose outboxes need flushing.
 func (in *ingestion) applyOnce(ctx context.Context, de domain.Event) ([]*history.ContactState, error) {
 	w := &history.Writes{}
+	in.states, in.moves = map[string]*history.ContactState{}, nil
 	var touched []*history.ContactState
 	var err error
 	switch de.Kind {
@@ -205,13 +219,67 @@ func (in *ingestion) load(ctx context.Context, email string) (*history.ContactSt
 	if err != nil {
 		return nil, err
 	}
-	return in.repo.LoadContact(ctx, in.acct.ID, resolved)
+	return in.contact(ctx, resolved)
+}
+
+// contact reads a contact once per attempt (see ingestion.states).
+func (in *ingestion) contact(ctx context.Context, email string) (*history.ContactState, error) {
+	if st, ok := in.states[email]; ok {
+		return st, nil
+	}
+	st, err := in.repo.LoadContact(ctx, in.acct.ID, email)
+	if err != nil {
+		return nil, err
+	}
+	in.states[email] = st
+	return st, nil
+}
+
+// records are the orders and subscriptions a contact's aggregates count: its own, and, while an
+// email change is still moving them, those left under its previous emails.
+func (in *ingestion) records(ctx context.Context, st *history.ContactState) ([]domain.Order, []domain.Subscription, error) {
+	orders, subs := st.OrderList(), st.SubList()
+	// Follow the chain of changes still moving (a→b moving while b→c moves too); the states
+	// come from this attempt's reads, so a record it moved in memory is counted where it is now.
+	seen := map[string]bool{st.Email: true}
+	next := slices.Clone(st.MovingFrom)
+	for len(next) > 0 {
+		e := next[0]
+		next = next[1:]
+		if seen[e] {
+			continue
+		}
+		seen[e] = true
+		src, err := in.contact(ctx, e)
+		if err != nil {
+			return nil, nil, err
+		}
+		orders, subs = append(orders, src.OrderList()...), append(subs, src.SubList()...)
+		next = append(next, src.MovingFrom...)
+	}
+	return orders, subs, nil
 }
 
 // refresh recomputes a contact's profile from its records and stages the profile and the
-// resulting facts; facts are appended to the contact's outbox for flushing after the commit.
-func (in *ingestion) refresh(w *history.Writes, st *history.ContactState, facts []domain.Fact, at time.Time) {
-	after := ledger.Aggregate(st.Profile, st.OrderList(), st.SubList())
+// resulting facts; facts are appended to the contact's outbox for flushing after the commit. A
+// contact whose email changed away has no profile of its own any more: what is left of it is
+// counted by the new one.
+func (in *ingestion) refresh(ctx context.Context, w *history.Writes, st *history.ContactState, facts []domain.Fact, at time.Time) error {
+	if st.AliasOf != "" && len(facts) == 0 {
+		return nil
+	}
+	orders, subs, err := in.records(ctx, st)
+	if err != nil {
+		return err
+	}
+	after := ledger.Aggregate(st.Profile, orders, subs)
+	if st.AliasOf != "" {
+		// Facts never land here (records resolve to the new email), but if one did it is
+		// still recorded and sent rather than lost.
+		w.AddFacts(st, facts)
+		st.Outbox = append(st.Outbox, facts...)
+		return nil
+	}
 	if st.ProfileVersion == 0 || !reflect.DeepEqual(after, st.Stored) {
 		facts = append(facts, ledger.ContactFacts(in.acct.ID, st.Stored, after, at, in.cutover())...)
 		w.PutProfile(st, after)
@@ -222,6 +290,7 @@ func (in *ingestion) refresh(w *history.Writes, st *history.ContactState, facts 
 	}
 	st.Profile = after
 	st.Stored = after
+	return nil
 }
 
 // record is what applyRecord needs to know about one kind of per-contact record (orders,
@@ -251,7 +320,7 @@ func applyRecord[T any](ctx context.Context, in *ingestion, w *history.Writes, r
 	var src *history.ContactState
 	var stored *T
 	if prevEmail != "" {
-		if src, err = in.repo.LoadContact(ctx, in.acct.ID, prevEmail); err != nil {
+		if src, err = in.contact(ctx, prevEmail); err != nil {
 			return nil, err
 		}
 		if x, ok := r.table(src)[r.key]; ok {
@@ -268,7 +337,7 @@ func applyRecord[T any](ctx context.Context, in *ingestion, w *history.Writes, r
 	}
 	dst := src
 	if src == nil || src.Email != target {
-		if dst, err = in.repo.LoadContact(ctx, in.acct.ID, target); err != nil {
+		if dst, err = in.contact(ctx, target); err != nil {
 			return nil, err
 		}
 	}
@@ -285,14 +354,18 @@ func applyRecord[T any](ctx context.Context, in *ingestion, w *history.Writes, r
 	if src != nil && src != dst {
 		r.remove(src, r.key)
 		delete(r.table(src), r.key)
-		in.refresh(w, src, nil, at)
+		if err := in.refresh(ctx, w, src, nil, at); err != nil {
+			return nil, err
+		}
 		touched = append(touched, src)
 	}
 	if stored == nil || src != dst || !reflect.DeepEqual(*stored, merged) {
 		r.table(dst)[r.key] = merged
 		r.put(dst, merged)
 	}
-	in.refresh(w, dst, facts, at)
+	if err := in.refresh(ctx, w, dst, facts, at); err != nil {
+		return nil, err
+	}
 	return append(touched, dst), nil
 }
 
@@ -400,12 +473,19 @@ func (in *ingestion) applyCustomer(ctx context.Context, w *history.Writes, cu do
 		return []*history.ContactState{st}, nil
 	}
 	st.Profile = ledger.ApplyCustomer(st.Profile, cu)
-	in.refresh(w, st, nil, at)
+	if err := in.refresh(ctx, w, st, nil, at); err != nil {
+		return nil, err
+	}
 	return []*history.ContactState{st}, nil
 }
 
-// changeEmail moves a contact's history from its old email to the new one reported on the same
-// customer profile, leaves an alias behind, and emits EmailChanged.
+// changeEmail starts moving a contact's history from its old email to the new one reported on
+// the same customer profile. This transaction is small whatever the history's size: the alias
+// (from now on events for the old email reach the new contact), the new contact's profile,
+// aggregated over both partitions, the EmailChanged fact and the move job. The records follow
+// in steps after the commit (history.MoveStep); until they have, the new contact's aggregates
+// count the ones still under the old email. Unsent facts of the old contact go out first, under
+// the old email, so they reach the destinations before the change does.
 func (in *ingestion) changeEmail(ctx context.Context, w *history.Writes, oldEmail string, cu domain.Customer, at time.Time) ([]*history.ContactState, error) {
 	old, err := in.load(ctx, oldEmail)
 	if err != nil {
@@ -415,27 +495,20 @@ func (in *ingestion) changeEmail(ctx context.Context, w *history.Writes, oldEmai
 		// Already moved (an alias points here): nothing left to do.
 		st := old
 		st.Profile = ledger.ApplyCustomer(st.Profile, cu)
-		in.refresh(w, st, nil, at)
+		if err := in.refresh(ctx, w, st, nil, at); err != nil {
+			return nil, err
+		}
 		return []*history.ContactState{st}, nil
 	}
-	nw, err := in.repo.LoadContact(ctx, in.acct.ID, cu.Email)
+	nw, err := in.contact(ctx, cu.Email)
 	if err != nil {
 		return nil, err
 	}
-	for key, o := range old.Orders {
-		w.DeleteOrder(old, key)
-		o.Email = nw.Email
-		nw.Orders[key] = o
-		w.PutOrder(nw, o)
-	}
-	for key, s := range old.Subs {
-		w.DeleteSub(old, key)
-		s.Email = nw.Email
-		nw.Subs[key] = s
-		w.PutSub(nw, s)
-	}
-	if w.Len() > store.MaxTransactWrites-8 {
-		return nil, unprocessable(fmt.Errorf("email change %s → %s moves %d records, more than one transaction holds; replay it after raising the limit", old.Email, nw.Email, len(old.Orders)+len(old.Subs)))
+	if nw.AliasOf != "" {
+		// A change back to an address that had moved away: it is the contact again, and a move
+		// still pending from it has nothing to do (see history.MoveStep).
+		w.DeleteAlias(in.acct.ID, nw.Email)
+		nw.AliasOf = ""
 	}
 	profile := nw.Profile
 	if nw.ProfileVersion == 0 {
@@ -454,11 +527,15 @@ func (in *ingestion) changeEmail(ctx context.Context, w *history.Writes, oldEmai
 	nw.Profile = ledger.ApplyCustomer(profile, cu)
 	w.PutAlias(in.acct.ID, old.Email, nw.Email, at)
 	w.DeleteProfile(old)
+	old.AliasOf = nw.Email
+	w.StartMove(in.acct.ID, old.Email, nw.Email, at)
+	nw.MovingFrom = appendUnique(nw.MovingFrom, old.Email)
+	in.moves = append(in.moves, old.Email)
 	facts := ledger.EmailChangeFacts(in.acct.ID, old.Email, nw.Email, nw.Profile, at)
-	in.refresh(w, nw, facts, at)
-	// The old contact's unsent facts still go out, from the new contact's outbox.
-	nw.Outbox = append(nw.Outbox, old.Outbox...)
-	return []*history.ContactState{nw}, nil
+	if err := in.refresh(ctx, w, nw, facts, at); err != nil {
+		return nil, err
+	}
+	return []*history.ContactState{old, nw}, nil
 }
 
 func (in *ingestion) applyItem(ctx context.Context, w *history.Writes, it domain.Item, at time.Time) ([]*history.ContactState, error) {

@@ -41,6 +41,13 @@ type ContactState struct {
 	Carts          map[string]domain.Cart
 	// Outbox holds facts committed but not yet confirmed sent to the destination queues.
 	Outbox []domain.Fact
+	// AliasOf is set when the email changed to this one: the contact lives there now, and what
+	// is still here is moving (see MoveStep).
+	AliasOf string
+	// MovingFrom lists the emails whose records are still moving here after an email change;
+	// until they have, the contact's aggregates count them too (Repo.MovingInto finds the
+	// ones further up a chain of changes).
+	MovingFrom []string
 }
 
 // OrderList returns the orders sorted by key, for deterministic aggregation.
@@ -87,7 +94,14 @@ func (r *Repo) LoadContact(ctx context.Context, account, email string) (*Contact
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
 	}
-	for _, p := range []string{prefOrder, prefSub, prefCart, prefOutbox} {
+	if it, err := r.s.Get(ctx, pk, skAlias); err == nil {
+		var a struct{ Email string }
+		_ = json.Unmarshal(it.Data, &a)
+		st.AliasOf = a.Email
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
+	}
+	for _, p := range []string{prefOrder, prefSub, prefCart, prefOutbox, prefMoveIn} {
 		items, err := store.QueryAll(ctx, r.s, store.Query{PK: pk, SKPrefix: p})
 		if err != nil {
 			return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
@@ -129,6 +143,8 @@ func (c *ContactState) decode(prefix string, it store.Item) error {
 			return err
 		}
 		c.Outbox = append(c.Outbox, f)
+	case prefMoveIn:
+		c.MovingFrom = append(c.MovingFrom, strings.TrimPrefix(it.SK, prefMoveIn))
 	}
 	return nil
 }
@@ -384,13 +400,37 @@ type ContactView struct {
 	AliasOf string `json:"alias_of,omitempty"`
 }
 
-// View reads everything about one contact.
+// View reads everything about one contact. While an email change is still moving records here,
+// the ones not moved yet are shown too, so the contact's whole history is under its email from
+// the moment of the change.
 func (r *Repo) View(ctx context.Context, account, email string) (*ContactView, error) {
 	items, err := store.QueryAll(ctx, r.s, store.Query{PK: ContactPK(account, email)})
 	if err != nil {
 		return nil, err
 	}
 	v := &ContactView{Orders: []domain.Order{}, Subscriptions: []domain.Subscription{}, Facts: []domain.Fact{}, Deliveries: []json.RawMessage{}}
+	var sources []string
+	for _, it := range items {
+		if strings.HasPrefix(it.SK, prefMoveIn) {
+			sources = append(sources, strings.TrimPrefix(it.SK, prefMoveIn))
+		}
+	}
+	if len(sources) > 0 {
+		if sources, err = r.MovingInto(ctx, account, email); err != nil {
+			return nil, err
+		}
+	}
+	for _, src := range sources {
+		more, err := store.QueryAll(ctx, r.s, store.Query{PK: ContactPK(account, src)})
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range more {
+			if it.SK != skProfile && it.SK != skAlias {
+				items = append(items, it)
+			}
+		}
+	}
 	for _, it := range items {
 		switch {
 		case it.SK == skProfile:

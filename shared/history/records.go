@@ -149,9 +149,14 @@ type HTTPExchange struct {
 }
 
 // RecordDelivery appends d to the delivery log: in the contact's partition (for `contacts get`)
-// and in the account's delivery index (GSI1, and GSI2 when it failed) for `deliveries list`.
+// and in the account's delivery index (GSI1, and GSI2 when it failed) for `deliveries list`. A
+// fact for an email that has changed since is logged with the contact where it lives now.
 func (r *Repo) RecordDelivery(ctx context.Context, d Delivery, ttl time.Duration) error {
-	it := store.Item{PK: ContactPK(d.Account, d.Email), SK: deliverySK(d.At, d.Dest, d.FactID, d.Attempt),
+	home, err := r.ResolveEmail(ctx, d.Account, d.Email)
+	if err != nil {
+		return fmt.Errorf("record delivery of %s to %s: %w", d.FactID, d.Dest, err)
+	}
+	it := store.Item{PK: ContactPK(d.Account, home), SK: deliverySK(d.At, d.Dest, d.FactID, d.Attempt),
 		GSI1PK: deliveryGSI1(d.Account, false), GSI1SK: d.At.UTC().Format(sortableTime) + "#" + d.FactID,
 		ExpiresAt: d.At.Add(ttl), Data: mustJSON(d)}
 	if d.Status == DeliveryParked || d.Status == DeliveryRetry {
@@ -255,6 +260,29 @@ func (r *Repo) KeepFailedFact(ctx context.Context, account, email, dest, factID 
 	return nil
 }
 
+// movedFact looks for a fact along email changes: where email's contact lives now, and the
+// emails still moving into it.
+func (r *Repo) movedFact(ctx context.Context, account, email, factID string) (store.Item, error) {
+	current, err := r.ResolveEmail(ctx, account, email)
+	if err != nil {
+		return store.Item{}, err
+	}
+	others, err := r.MovingInto(ctx, account, current)
+	if err != nil {
+		return store.Item{}, err
+	}
+	for _, e := range append([]string{current}, others...) {
+		if e == email {
+			continue
+		}
+		it, err := r.s.Get(ctx, ContactPK(account, e), factSK(factID))
+		if !errors.Is(err, store.ErrNotFound) {
+			return it, err
+		}
+	}
+	return store.Item{}, store.ErrNotFound
+}
+
 // OrderRow is one line of `cartrelay orders list`.
 type OrderRow struct {
 	ID       string    `json:"id"`
@@ -294,9 +322,13 @@ func (r *Repo) OrdersSince(ctx context.Context, account string, since, until tim
 	return nil
 }
 
-// Fact reads one fact from a contact's fact log.
+// Fact reads one fact from a contact's fact log. A fact logged before an email change is found
+// under either address: under the new one once it has moved, under the old one until then.
 func (r *Repo) Fact(ctx context.Context, account, email, factID string) (domain.Fact, error) {
 	it, err := r.s.Get(ctx, ContactPK(account, email), factSK(factID))
+	if errors.Is(err, store.ErrNotFound) {
+		it, err = r.movedFact(ctx, account, email, factID)
+	}
 	if err != nil {
 		return domain.Fact{}, fmt.Errorf("fact %s of %s in %s: %w", factID, email, account, err)
 	}
