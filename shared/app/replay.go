@@ -3,72 +3,147 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
+	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/store"
 )
 
 // ReplayAttribute marks a message that `deliveries replay` queued again.
 const ReplayAttribute = "replay"
 
-// Replayed is one fact sent to a destination's queue again.
+// Replayed is the outcome of replaying one failed delivery: its fact was queued for its
+// destination again, or Error says why not.
 type Replayed struct {
 	FactID      string `json:"fact_id"`
 	FactKind    string `json:"fact_kind"`
 	Email       string `json:"email"`
 	Destination string `json:"destination"`
+	Error       string `json:"error,omitempty"`
+}
+
+// ReplayError is returned beside the outcomes when some deliveries could not be replayed; the
+// others were.
+type ReplayError struct {
+	Account string
+	Failed  int
+	Total   int
+}
+
+func (e *ReplayError) Error() string {
+	return fmt.Sprintf("%d of %d failed deliveries of %s could not be replayed (the others were queued again); each one's error is in its line of the output",
+		e.Failed, e.Total, e.Account)
 }
 
 // ReplayDeliveries sends failed deliveries of an account to their destination queues again:
 // every fact whose latest attempt failed and that has not been delivered since, or only the
 // fact factID when it is set. The forwarder's fact-done marker makes a replay of a fact that
 // did get through a no-op.
+//
+// Each delivery is replayed on its own: one that cannot be (its fact is nowhere to be found, the
+// queue refuses it) is reported with its reason and does not stop the others. The outcomes come
+// back in any case; the error is a *ReplayError when some failed, or the reason none could be
+// looked at.
 func (a *App) ReplayDeliveries(ctx context.Context, account, factID string) ([]Replayed, error) {
 	repo := history.New(a.d.Store)
 	failed, err := repo.Deliveries(ctx, account, true, 0)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list the failed deliveries of %s: %w", account, err)
 	}
 	type key struct{ dest, fact string }
 	seen := map[key]bool{}
 	var out []Replayed
+	bad := 0
 	for _, d := range failed {
 		k := key{d.Dest, d.FactID}
 		if seen[k] || (factID != "" && d.FactID != factID) {
 			continue
 		}
 		seen[k] = true
-		done, err := repo.FactDone(ctx, account, d.Dest, d.FactID)
+		r, sent, err := a.replayOne(ctx, repo, d)
 		if err != nil {
-			return out, err
+			r.Error = err.Error()
+			bad++
 		}
-		if done != nil {
-			continue
+		if sent || err != nil {
+			out = append(out, r)
 		}
-		f, err := repo.Fact(ctx, account, d.Email, d.FactID)
-		if err != nil {
-			return out, err
-		}
-		body, err := json.Marshal(f)
-		if err != nil {
-			return out, err
-		}
-		// A new deduplication id: the original may still be inside the FIFO queue's window.
-		dedup := "r" + strconv.FormatInt(a.d.Clock.Now().UnixNano(), 36) + "~" + f.ID
-		if len(dedup) > 128 {
-			dedup = dedup[:128]
-		}
-		msg := queue.Message{Body: string(body), GroupID: account + "|" + f.Email, DedupID: dedup,
-			Attributes: map[string]string{"account": account, "fact_kind": string(f.Kind), ReplayAttribute: "true"}}
-		if err := a.d.Queue.Send(ctx, d.Dest, []queue.Message{msg}); err != nil {
-			return out, fmt.Errorf("replay %s to %s: %w", f.ID, d.Dest, err)
-		}
-		out = append(out, Replayed{FactID: f.ID, FactKind: string(f.Kind), Email: f.Email, Destination: d.Dest})
 	}
 	if factID != "" && len(out) == 0 {
 		return nil, fmt.Errorf("no failed, undelivered fact %s in account %s ('cartrelay deliveries list %s --failed' lists them)", factID, account, account)
 	}
+	if bad > 0 {
+		return out, &ReplayError{Account: account, Failed: bad, Total: len(out)}
+	}
 	return out, nil
+}
+
+// replayOne queues the fact of one failed delivery again, unless it has been delivered since
+// (sent false, no error).
+func (a *App) replayOne(ctx context.Context, repo *history.Repo, d history.Delivery) (r Replayed, sent bool, err error) {
+	r = Replayed{FactID: d.FactID, FactKind: d.FactKind, Email: d.Email, Destination: d.Dest}
+	done, err := repo.FactDone(ctx, d.Account, d.Dest, d.FactID)
+	if err != nil {
+		return r, false, err
+	}
+	if done != nil {
+		return r, false, nil
+	}
+	body, f, err := a.failedFact(ctx, repo, d)
+	if err != nil {
+		return r, false, err
+	}
+	// Start the count of failures over: the cause is meant to be fixed, and a fact that had
+	// used up its failures would otherwise be parked again at its first.
+	kept := history.FailedFact{FirstFailedAt: a.d.Clock.Now(), Fact: body}
+	if err := repo.KeepFailedFact(ctx, d.Account, f.Email, d.Dest, f.ID, kept, a.d.Clock.Now().Add(DeliveryLogTTL)); err != nil {
+		return r, false, err
+	}
+	// A new deduplication id: the original may still be inside the FIFO queue's window.
+	dedup := "r" + strconv.FormatInt(a.d.Clock.Now().UnixNano(), 36) + "~" + f.ID
+	if len(dedup) > 128 {
+		dedup = dedup[:128]
+	}
+	msg := queue.Message{Body: string(body), GroupID: d.Account + "|" + f.Email, DedupID: dedup,
+		Attributes: map[string]string{"account": d.Account, "fact_kind": string(f.Kind), ReplayAttribute: "true"}}
+	if err := a.d.Queue.Send(ctx, d.Dest, []queue.Message{msg}); err != nil {
+		return r, false, fmt.Errorf("queue it for %s: %w", d.Dest, err)
+	}
+	return r, true, nil
+}
+
+// failedFact finds the fact of a failed delivery: the copy the forwarder kept with it, or,
+// for a delivery recorded before failed facts were kept, the contact's fact log. Follow-up
+// facts (cart reminders, review requests, page-view batches) are only ever in the kept copy.
+func (a *App) failedFact(ctx context.Context, repo *history.Repo, d history.Delivery) (json.RawMessage, domain.Fact, error) {
+	kept, err := repo.FailedFactOf(ctx, d.Account, d.Email, d.Dest, d.FactID)
+	if err != nil {
+		return nil, domain.Fact{}, err
+	}
+	if kept != nil && len(kept.Fact) > 0 {
+		var f domain.Fact
+		if err := json.Unmarshal(kept.Fact, &f); err != nil || f.ID != d.FactID {
+			return nil, domain.Fact{}, fmt.Errorf("the copy of the fact kept with the delivery is unreadable: %v", err)
+		}
+		return kept.Fact, f, nil
+	}
+	f, err := repo.Fact(ctx, d.Account, d.Email, d.FactID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, domain.Fact{}, fmt.Errorf("the fact is neither in a copy kept with its failed delivery nor in %s's fact log: "+
+			"deliveries that failed before cartrelay kept such copies have none, and follow-ups (cart reminders, review requests, "+
+			"page-view batches) are never in the fact log; it cannot be sent again, and the contact's next cart, shipment or page view "+
+			"brings a new follow-up", d.Email)
+	}
+	if err != nil {
+		return nil, domain.Fact{}, err
+	}
+	body, err := json.Marshal(f)
+	if err != nil {
+		return nil, domain.Fact{}, err
+	}
+	return body, f, nil
 }

@@ -469,16 +469,26 @@ func cmdDeliveriesReplay(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
-	replayed, err := c.env.App.ReplayDeliveries(ctx, pos[0], id)
-	if err != nil {
+	outcomes, err := c.env.App.ReplayDeliveries(ctx, pos[0], id)
+	var partial *app.ReplayError
+	if err != nil && !errors.As(err, &partial) {
 		return err
 	}
-	for _, r := range replayed {
-		if err := writeLine(c.io.Out, r); err != nil {
-			return err
+	// Every outcome is printed, the failed ones with their error, before the summary; a failure
+	// makes the exit status 1.
+	failed := 0
+	for _, r := range outcomes {
+		if r.Error != "" {
+			failed++
+		}
+		if werr := writeLine(c.io.Out, r); werr != nil {
+			return werr
 		}
 	}
-	return writeJSON(c.io.Out, map[string]any{"replayed": len(replayed)})
+	if werr := writeJSON(c.io.Out, map[string]any{"replayed": len(outcomes) - failed, "failed": failed}); werr != nil {
+		return werr
+	}
+	return err
 }
 
 func cmdQueuesStats(ctx context.Context, c *ctx2, args []string) error {
