@@ -50,8 +50,9 @@ type Options struct {
 	Clock clock.Clock
 	// Limits per path; PublishedLimits when nil. An empty map means no limits.
 	Limits map[string]Limit
-	// RetryAfter is the Retry-After header of a rate-limit 429, in seconds; "1" when empty,
-	// "-" for none.
+	// RetryAfter is the Retry-After header of a rate-limit 429, in seconds; none when empty.
+	// Iterable's spec promises no Retry-After (its official client's tests show one), so a
+	// client must cope without it.
 	RetryAfter string
 	// SpecPath, when set, validates every request body against Iterable's Swagger file.
 	SpecPath string
@@ -441,14 +442,7 @@ func (s *Server) rateLimited(path string) (bool, string) {
 	}
 	s.hits[path] = kept
 	if len(kept) >= lim.Requests {
-		ra := s.opt.RetryAfter
-		switch ra {
-		case "":
-			ra = "1"
-		case "-":
-			ra = ""
-		}
-		return true, ra
+		return true, s.opt.RetryAfter
 	}
 	s.hits[path] = append(kept, now)
 	return false, ""
@@ -763,9 +757,14 @@ func (s *Server) trackBulk(body map[string]any) answer {
 			continue
 		}
 		email := strings.ToLower(str(obj(e)["email"]))
-		failed["invalidEmails"] = append(failed["invalidEmails"], email)
+		key := "invalidEmails"
+		if s.forgotten[email] {
+			// BulkTrackResponse.failedUpdates lists forgotten users apart.
+			key = "forgottenEmails"
+		}
+		failed[key] = append(failed[key], email)
 	}
-	return answer{status: http.StatusOK, body: map[string]any{"successCount": okCount, "failCount": len(failed["invalidEmails"]), "failedUpdates": failed}}
+	return answer{status: http.StatusOK, body: map[string]any{"successCount": okCount, "failCount": len(evs) - okCount, "failedUpdates": failed}}
 }
 
 func (s *Server) listChange(body map[string]any, subscribe bool) answer {

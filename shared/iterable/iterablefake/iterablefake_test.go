@@ -60,7 +60,7 @@ func TestFake(t *testing.T) {
 		{name: "wrong key", key: "k2", path: "/api/users/update", body: user("1.5"), status: 401, code: "BadApiKey"},
 		{name: "ok", key: "k1", path: "/api/users/update", body: user("1.5"), status: 200, code: "Success"},
 		{name: "type fixed by the first value", key: "k1", path: "/api/users/update", body: user("2"), status: 400, code: "RequestFieldsTypesMismatched"},
-		{name: "rate limit", key: "k1", path: "/api/users/update", body: user("2.5"), status: 429, code: "RateLimitExceeded", retryAfter: "1"},
+		{name: "rate limit", key: "k1", path: "/api/users/update", body: user("2.5"), status: 429, code: "RateLimitExceeded", retryAfter: ""},
 		{name: "window moved on", key: "k1", path: "/api/users/update", body: user("2.5"), advance: time.Second, status: 200, code: "Success"},
 		{name: "bad json", key: "k1", path: "/api/events/track", body: `{"email":`, status: 400, code: "BadJsonBody"},
 		{name: "unknown endpoint", key: "k1", path: "/api/nope", body: `{}`, status: 404, code: "NotFound"},
@@ -125,5 +125,35 @@ func TestSpecValidation(t *testing.T) {
 		if (r.status == 400 && r.env.Code == "BadParams") == tc.ok {
 			t.Errorf("%s %s: %d %s %s", tc.path, tc.body, r.status, r.env.Code, r.env.Msg)
 		}
+	}
+}
+
+// A bulk track lists forgotten users under forgottenEmails, as BulkTrackResponse documents,
+// not as invalid addresses.
+func TestTrackBulkForgotten(t *testing.T) {
+	s, err := iterablefake.New(iterablefake.Options{APIKey: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Forget("gone@example.com")
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/events/trackBulk", strings.NewReader(
+		`{"events":[{"email":"a@example.com","eventName":"x"},{"email":"gone@example.com","eventName":"x"},{"email":"","eventName":"x"}]}`))
+	req.Header.Set("Api-Key", "k1")
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct {
+		SuccessCount  int                 `json:"successCount"`
+		FailCount     int                 `json:"failCount"`
+		FailedUpdates map[string][]string `json:"failedUpdates"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.SuccessCount != 1 || got.FailCount != 2 || len(got.FailedUpdates["forgottenEmails"]) != 1 || len(got.FailedUpdates["invalidEmails"]) != 1 {
+		t.Errorf("got %+v", got)
 	}
 }

@@ -7,8 +7,12 @@
 //   - transactions come newest first (timestamp, then event id, descending);
 //   - perPage above 100 (or below 1, or not a number) is refused with 400
 //     {"error":"invalid_request","error_description":"..."}, rather than silently clamped;
-//   - more than 60 requests in any rolling minute for one account answer 429
-//     {"error":"rate_limited",...} without a Retry-After header.
+//   - more than 60 requests in any rolling minute for one account answer 429 with no body and
+//     no Retry-After header (ThriveCart documents the status and nothing else).
+//
+// Answers carry exactly the fields ThriveCart's published collection documents, with its
+// types: ping's account fields, and transactions whose ids (event_id, order_id, invoice_id,
+// base_product) are strings and whose timestamp, item_id and amount are integers.
 package thrivecartfake
 
 import (
@@ -196,8 +200,12 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.auth(w, r); !ok {
 		return
 	}
+	accountURL := "https://" + s.accountName + ".thrivecart.com/"
 	w.Header().Set("X-ThriveCart-Account-Name", s.accountName)
-	_ = json.NewEncoder(w).Encode(map[string]any{"account_name": s.accountName, "success": true})
+	w.Header().Set("X-ThriveCart-Account-URL", accountURL)
+	_ = json.NewEncoder(w).Encode(map[string]any{"account_name": s.accountName, "account_id": "1", "account_version": "pro",
+		"account_url": accountURL, "user_id": "1", "user_username": "owner@example.com", "user_name": "Account Owner",
+		"custom_domain_enabled": false, "custom_domain": nil})
 }
 
 func (s *Server) transactions(w http.ResponseWriter, r *http.Request) {
@@ -221,18 +229,18 @@ func (s *Server) transactions(w http.ResponseWriter, r *http.Request) {
 	}
 	if admitted >= s.limit {
 		answer(http.StatusTooManyRequests)
-		writeErr(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("More than %d requests per minute", s.limit))
+		w.WriteHeader(http.StatusTooManyRequests)
 		return
 	}
 	if len(s.fail) > 0 {
 		st := s.fail[0]
 		s.fail = s.fail[1:]
 		answer(st)
-		code := "server_error"
 		if st == http.StatusTooManyRequests {
-			code = "rate_limited"
+			w.WriteHeader(st)
+			return
 		}
-		writeErr(w, st, code, "injected failure")
+		writeErr(w, st, "server_error", "injected failure")
 		return
 	}
 	q := r.URL.Query()
@@ -281,13 +289,52 @@ func (s *Server) transactions(w http.ResponseWriter, r *http.Request) {
 	})
 	lo := min((page-1)*perPage, len(match))
 	hi := min(lo+perPage, len(match))
-	items := match[lo:hi]
-	if items == nil {
-		items = []thrivecartapi.Transaction{}
+	items := make([]wireTx, 0, hi-lo)
+	for _, t := range match[lo:hi] {
+		items = append(items, wire(t))
 	}
 	answer(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"transactions": items,
 		"meta":         map[string]int{"total": len(match), "results": len(items)},
 	})
+}
+
+// wireTx is a transaction as ThriveCart's collection types it.
+type wireTx struct {
+	EventID         string                 `json:"event_id"`
+	BaseProduct     string                 `json:"base_product,omitempty"`
+	Date            string                 `json:"date,omitempty"`
+	Time            string                 `json:"time,omitempty"`
+	Timestamp       json.RawMessage        `json:"timestamp"`
+	TransactionType string                 `json:"transaction_type"`
+	ItemType        string                 `json:"item_type,omitempty"`
+	ItemID          json.RawMessage        `json:"item_id,omitempty"`
+	Amount          json.RawMessage        `json:"amount"`
+	OrderID         string                 `json:"order_id"`
+	InvoiceID       string                 `json:"invoice_id,omitempty"`
+	Currency        string                 `json:"currency,omitempty"`
+	Processor       string                 `json:"processor,omitempty"`
+	Customer        thrivecartapi.Customer `json:"customer"`
+	Reference       string                 `json:"reference,omitempty"`
+}
+
+func wire(t thrivecartapi.Transaction) wireTx {
+	return wireTx{EventID: string(t.EventID), BaseProduct: string(t.BaseProduct), Date: t.Date, Time: t.Time,
+		Timestamp: integer(t.Timestamp), TransactionType: t.TransactionType, ItemType: t.ItemType, ItemID: integer(t.ItemID),
+		Amount: integer(t.Amount), OrderID: string(t.OrderID), InvoiceID: string(t.InvoiceID), Currency: t.Currency,
+		Processor: t.Processor, Customer: t.Customer, Reference: t.Reference}
+}
+
+// integer writes a documented integer field as a JSON number; a value a test seeded that is
+// not a whole number (to model a corrupt record) goes out as the string it is.
+func integer(f thrivecartapi.Flex) json.RawMessage {
+	if f == "" {
+		return nil
+	}
+	if _, err := strconv.ParseInt(string(f), 10, 64); err == nil {
+		return json.RawMessage(f)
+	}
+	b, _ := json.Marshal(string(f))
+	return b
 }
