@@ -95,3 +95,17 @@ func TestRouteThrottles(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectRequiresInviteByDefault: a stack deployed with the defaults lets a new store
+// connect only with an operator's invite.
+func TestConnectRequiresInviteByDefault(t *testing.T) {
+	tpl := loadTemplate(t)
+	def := scalar(get(tpl.root, "Parameters", "ConnectRequiresInvite", "Default"))
+	if got := ref(tpl.env("ConnectFunction")["CONNECT_REQUIRES_INVITE"]); got != "ConnectRequiresInvite" {
+		t.Fatalf("ConnectFunction: CONNECT_REQUIRES_INVITE is %q, want !Ref ConnectRequiresInvite", got)
+	}
+	required, err := wiring.RequiresInvite(func(string) string { return def }, false)
+	if err != nil || !required {
+		t.Errorf("the default %q gives %t, %v; want invites required", def, required, err)
+	}
+}

@@ -118,6 +118,17 @@ func metaKeys() []string {
 // SetPlaceholder is what Public shows for a stored secret. Writing it back keeps the secret.
 const SetPlaceholder = "[set]"
 
+// SecretsDiffer reports whether a and b differ in any secret (a key was set, changed or
+// removed), which ends the account's console sessions.
+func SecretsDiffer(a, b Account) bool {
+	for _, f := range fieldTable() {
+		if f.kind == kindSecret && f.get(&a) != f.get(&b) {
+			return true
+		}
+	}
+	return false
+}
+
 // Keys lists the dotted keys of the account file's settings, in table order.
 func Keys() []string {
 	var out []string

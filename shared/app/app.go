@@ -52,6 +52,15 @@ type Config struct {
 	// ThriveCartBaseURL overrides ThriveCart's host for the console's API key check
 	// (THRIVECART_BASE_URL; a fake in tests).
 	ThriveCartBaseURL string
+
+	// ConnectRequiresInvite makes /connect bind a new store only with an operator's invite
+	// (CONNECT_REQUIRES_INVITE; on by default in AWS, off for serve). Bound stores reconnect
+	// without one.
+	ConnectRequiresInvite bool
+	// StartPerClientPerMinute and StartTotalPerMinute throttle the starts of UltraCart flows
+	// (connect and console sign-in); zero takes the defaults of access.go.
+	StartPerClientPerMinute int
+	StartTotalPerMinute     int
 }
 
 // Deps are the ports every handler runs over.

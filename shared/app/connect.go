@@ -19,6 +19,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/console"
 	"github.com/cartrelay/cartrelay/shared/oauth"
+	"github.com/cartrelay/cartrelay/shared/onetime"
 	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/reviews"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
@@ -26,16 +27,21 @@ import (
 )
 
 // Connect serves the merchant's browser: /connect, /oauth/*, /console/* and /review/*.
-func (a *App) Connect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, err error) {
+func (a *App) Connect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	resp, err := a.connect(ctx, req)
 	// Pages may quote what UltraCart or ThriveCart answered; none may show a secret.
-	defer func() { resp.Body = a.d.Known.String(resp.Body) }()
+	resp.Body = a.d.Known.String(resp.Body)
+	return secured(req, resp), err
+}
+
+func (a *App) connect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	path := req.RawPath
 	if path == "" {
 		path = req.RequestContext.HTTP.Path
 	}
 	switch {
 	case path == "/connect" || path == "/connect/":
-		return a.connectPage(), nil
+		return a.connectPage(ctx, req), nil
 	case path == "/oauth/ultracart/start":
 		return a.ultracartStart(ctx, req), nil
 	case path == "/oauth/ultracart/callback":
@@ -117,15 +123,32 @@ func (a *App) sourceHTTP() *http.Client {
 	return nil
 }
 
-func (a *App) connectPage() events.APIGatewayV2HTTPResponse {
+func (a *App) connectPage(ctx context.Context, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	if !a.oauthReady() {
 		return htmlPage(http.StatusOK, "Connect your store",
 			`<p>cartrelay is running. Webhooks are accepted at <code>/webhooks/ultracart/ACCOUNT</code> and <code>/webhooks/thrivecart/ACCOUNT</code>.</p>
 <p>Connecting UltraCart by OAuth needs <code>ULTRACART_CLIENT_ID</code>, <code>ULTRACART_CLIENT_SECRET</code> and <code>PUBLIC_BASE_URL</code>; until they are set, configure the account with <code>cartrelay accounts put</code>.</p>`)
 	}
-	return htmlPage(http.StatusOK, "Connect your store",
-		`<p>Connect your UltraCart store to cartrelay. You will sign in to UltraCart and approve read access to orders, auto orders, customers and items, and the management of one webhook.</p>
-<form method="get" action="`+html.EscapeString(a.publicURL(ultracartStartPath))+`"><button type="submit" style="font-size:1.1rem;padding:.5em 1.2em">Connect UltraCart</button></form>
+	invite := req.QueryStringParameters["invite"]
+	hidden, intro := "", ""
+	if invite != "" {
+		tk, err := a.tickets().Check(ctx, onetime.Invite, invite)
+		if err != nil {
+			return a.invitePage(err, tk)
+		}
+		hidden = `<input type="hidden" name="invite" value="` + html.EscapeString(invite) + `">`
+		if tk.Account != "" {
+			intro = `<p>You are invited to connect your store to the cartrelay account <code>` + html.EscapeString(tk.Account) + `</code>.</p>`
+		}
+	}
+	button := `<form method="get" action="` + html.EscapeString(a.publicURL(ultracartStartPath)) + `">` + hidden +
+		`<button type="submit" style="font-size:1.1rem;padding:.5em 1.2em">Connect UltraCart</button></form>`
+	if invite == "" && a.d.Config.ConnectRequiresInvite {
+		return a.inviteNeeded(`<p>A store that is already connected can connect again without one, to renew its connection:</p>` + button)
+	}
+	return htmlPage(http.StatusOK, "Connect your store", intro+
+		`<p>Connect your UltraCart store to cartrelay. You will sign in to UltraCart and approve read access to orders, auto orders, customers and items, and the management of one webhook.</p>`+
+		button+`
 <p>Afterwards cartrelay registers a webhook for new events and starts loading your order history in the background.</p>`)
 }
 
@@ -141,7 +164,18 @@ func (a *App) ultracartStart(ctx context.Context, req events.APIGatewayV2HTTPReq
 	if !a.oauthReady() {
 		return htmlPage(http.StatusNotFound, "Not available", `<p>Connecting UltraCart by OAuth is not configured on this cartrelay.</p>`)
 	}
-	p, err := oauth.NewStates(a.d.Store, a.d.Clock).Begin(ctx, connections.UltraCart)
+	fl := oauth.Flow{Purpose: oauth.PurposeConnect}
+	if invite := req.QueryStringParameters["invite"]; invite != "" {
+		tk, err := a.tickets().Check(ctx, onetime.Invite, invite)
+		if err != nil {
+			return a.invitePage(err, tk)
+		}
+		fl.Invite = onetime.Ref(invite)
+	}
+	if resp, ok := a.startThrottled(ctx, req); !ok {
+		return resp
+	}
+	p, err := oauth.NewStates(a.d.Store, a.d.Clock).BeginFlow(ctx, connections.UltraCart, fl)
 	if err != nil {
 		a.d.Log.Error("oauth start", slog.Any("error", err), slog.String("request_id", req.RequestContext.RequestID))
 		return htmlPage(http.StatusInternalServerError, "Please try again",
@@ -172,7 +206,7 @@ func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGate
 	again := `<p><a href="` + html.EscapeString(a.publicURL("/connect")) + `">Start again</a>.</p>`
 	q := req.QueryStringParameters
 	nonce := oauth.NonceFrom(req.Cookies, header(req, "cookie"))
-	purpose, err := oauth.NewStates(a.d.Store, a.d.Clock).ConsumeFor(ctx, connections.UltraCart, q["state"], nonce)
+	fl, err := oauth.NewStates(a.d.Store, a.d.Clock).ConsumeFlow(ctx, connections.UltraCart, q["state"], nonce)
 	switch {
 	case errors.Is(err, oauth.ErrNoCookie):
 		log.Warn("oauth callback without the state cookie")
@@ -190,7 +224,7 @@ func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGate
 		log.Error("oauth state", slog.Any("error", err))
 		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not check this sign-in just now.</p>`+again)
 	}
-	if purpose == oauth.PurposeConsole {
+	if fl.Purpose == oauth.PurposeConsole {
 		again = `<p><a href="` + html.EscapeString(a.publicURL("/console/login")) + `">Sign in again</a>.</p>`
 	}
 	if e := q["error"]; e != "" {
@@ -219,10 +253,10 @@ func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGate
 		return htmlPage(http.StatusBadGateway, "UltraCart refused the connection",
 			`<p>UltraCart did not hand over access: <code>`+html.EscapeString(tokenErrorText(err))+`</code>. Nothing was changed.</p>`+why+again)
 	}
-	if purpose == oauth.PurposeConsole {
+	if fl.Purpose == oauth.PurposeConsole {
 		return a.consoleSignedIn(ctx, log, tok, again)
 	}
-	return a.connected(ctx, log, tok, again)
+	return a.connected(ctx, log, tok, fl, again)
 }
 
 func tokenErrorText(err error) string {
@@ -312,7 +346,7 @@ func (a *App) console() (*console.Console, error) {
 	if base == "" {
 		base = thrivecartapi.DefaultBaseURL
 	}
-	return console.New(console.Deps{Accounts: a.d.Accounts, Connections: conns, Store: a.d.Store,
+	return console.New(console.Deps{Accounts: a.d.Accounts, Connections: conns, Store: a.d.Store, Clock: a.d.Clock,
 		ThriveCart: thrivecartapi.Client{BaseURL: base}, PublicBaseURL: a.d.Config.PublicBaseURL, Log: a.d.Log},
 		a.d.Config.ConsoleSessionKey)
 }
@@ -331,8 +365,13 @@ func (a *App) consoleRoute(ctx context.Context, req events.APIGatewayV2HTTPReque
 	if sub == "login" {
 		return a.consoleLogin(ctx, req)
 	}
+	host := header(req, "host")
+	if host == "" {
+		host = req.RequestContext.DomainName
+	}
 	creq := console.Request{Method: req.RequestContext.HTTP.Method, Path: sub, Cookies: req.Cookies,
-		CookieHeader: header(req, "cookie"), RequestID: req.RequestContext.RequestID, Now: a.d.Clock.Now()}
+		CookieHeader: header(req, "cookie"), Origin: header(req, "origin"), Host: host,
+		RequestID: req.RequestContext.RequestID, Now: a.d.Clock.Now()}
 	if creq.Method == http.MethodPost {
 		form, err := formBody(req)
 		if err != nil {
@@ -369,6 +408,9 @@ func consoleResponse(r console.Response) events.APIGatewayV2HTTPResponse {
 		resp.Headers["x-frame-options"] = "DENY"
 		resp.Headers["content-security-policy"] = "frame-ancestors 'none'"
 	}
+	// Not no-referrer: under it browsers send "Origin: null" with the console's own form
+	// posts, and the sign-in link checks that origin. Other sites still get no Referer.
+	resp.Headers["referrer-policy"] = "same-origin"
 	resp.Cookies = append(resp.Cookies, r.Cookies...)
 	return resp
 }
@@ -379,7 +421,11 @@ func (a *App) consoleLogin(ctx context.Context, req events.APIGatewayV2HTTPReque
 	}
 	if !a.oauthReady() {
 		return htmlPage(http.StatusServiceUnavailable, "Sign-in not available",
-			`<p>Signing in to the console goes through UltraCart, which needs <code>ULTRACART_CLIENT_ID</code>, <code>ULTRACART_CLIENT_SECRET</code> and <code>PUBLIC_BASE_URL</code> on this cartrelay.</p>`)
+			`<p>Signing in to the console goes through UltraCart, which needs <code>ULTRACART_CLIENT_ID</code>, <code>ULTRACART_CLIENT_SECRET</code> and <code>PUBLIC_BASE_URL</code> on this cartrelay.</p>
+<p>Without them, whoever runs this cartrelay can give you a sign-in link: <code>cartrelay console link ACCOUNT</code>.</p>`)
+	}
+	if resp, ok := a.startThrottled(ctx, req); !ok {
+		return resp
 	}
 	p, err := oauth.NewStates(a.d.Store, a.d.Clock).BeginFor(ctx, connections.UltraCart, oauth.PurposeConsole)
 	if err != nil {

@@ -165,6 +165,12 @@ type browserHub struct {
 
 func startBrowserHub(t *testing.T) *browserHub {
 	t.Helper()
+	return startBrowserHubWith(t, nil)
+}
+
+// startBrowserHubWith is startBrowserHub with configure applied to the hub's Config.
+func startBrowserHubWith(t *testing.T, configure func(*app.Config)) *browserHub {
+	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
 	fake := ultracartfake.New(ultracartfake.Options{ClientID: "cid", ClientSecret: "c-secret", MerchantID: "DEMO_Store", Clock: clk})
 	t.Cleanup(fake.Close)
@@ -186,8 +192,11 @@ func startBrowserHub(t *testing.T) *browserHub {
 	for attempt := 1; ; attempt++ {
 		port := testenv.FreePort(t)
 		base := fmt.Sprintf("http://127.0.0.1:%d", port)
-		env, err := operator.Embedded(context.Background(), t.TempDir(), wiring.Options{Clock: clk, Log: log,
-			Config: app.Config{PublicBaseURL: base, UltraCartClientID: "cid", UltraCartClientSecret: "c-secret", UltraCartBaseURL: ucURL}})
+		conf := app.Config{PublicBaseURL: base, UltraCartClientID: "cid", UltraCartClientSecret: "c-secret", UltraCartBaseURL: ucURL}
+		if configure != nil {
+			configure(&conf)
+		}
+		env, err := operator.Embedded(context.Background(), t.TempDir(), wiring.Options{Clock: clk, Log: log, Config: conf})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,11 +26,20 @@ type consoleFixture struct {
 
 func newConsoleFixture(t *testing.T) *consoleFixture {
 	t.Helper()
+	return newConsoleFixtureWith(t, nil)
+}
+
+// newConsoleFixtureWith is newConsoleFixture with configure applied to the runtime's Config.
+func newConsoleFixtureWith(t *testing.T, configure func(*app.Config)) *consoleFixture {
+	t.Helper()
 	tc := thrivecartfake.New("Demo Store", "tc-good-key")
 	t.Cleanup(tc.Close)
 	f := newOAuthFixtureWith(t, "", func(c *app.Config) {
 		c.ConsoleSessionKey = consoleKey
 		c.ThriveCartBaseURL = tc.URL
+		if configure != nil {
+			configure(c)
+		}
 	})
 	return &consoleFixture{oauthFixture: f, tc: tc}
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/oauth"
+	"github.com/cartrelay/cartrelay/shared/onetime"
+	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
@@ -143,8 +145,8 @@ func (a *App) boundAccount(ctx context.Context, s storeSeen) (accounts.Binding, 
 }
 
 // connected finishes a connect flow: it reconnects the account bound to the store, or binds
-// the store to a new account.
-func (a *App) connected(ctx context.Context, log *slog.Logger, tok ultracartapi.Token, again string) events.APIGatewayV2HTTPResponse {
+// the store to a new account (or to the account its invite names).
+func (a *App) connected(ctx context.Context, log *slog.Logger, tok ultracartapi.Token, fl oauth.Flow, again string) events.APIGatewayV2HTTPResponse {
 	api := ultracartapi.New(a.d.Config.UltraCartBaseURL, ultracartapi.Credentials{BearerToken: tok.AccessToken}, a.sourceHTTP())
 	seen, err := a.seeStore(ctx, api, tok)
 	if err != nil {
@@ -155,18 +157,45 @@ func (a *App) connected(ctx context.Context, log *slog.Logger, tok ultracartapi.
 	b, err := a.boundAccount(ctx, seen)
 	switch {
 	case err == nil:
-		return a.reconnect(ctx, log, api, tok, seen, b, nil, again)
+		return a.reconnect(ctx, log, api, tok, seen, b, fl, nil, again)
 	case !errors.Is(err, accounts.ErrNotBound):
 		log.Error("oauth: binding unreadable", slog.Any("error", err))
 		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read its accounts just now. Nothing was saved.</p>`+again)
 	}
-	return a.bindNew(ctx, log, api, tok, seen, again)
+	return a.bindNew(ctx, log, api, tok, seen, fl, again)
+}
+
+// invite is the invite a flow started with, checked again (it may have been used or expired
+// since): nil without one; a page to answer when it cannot be used.
+func (a *App) invite(ctx context.Context, fl oauth.Flow) (*onetime.Ticket, *events.APIGatewayV2HTTPResponse) {
+	if fl.Invite == "" {
+		return nil, nil
+	}
+	tk, err := a.tickets().CheckRef(ctx, onetime.Invite, fl.Invite)
+	if err != nil {
+		resp := a.invitePage(err, tk)
+		return nil, &resp
+	}
+	return &tk, nil
 }
 
 // bindNew binds a store no account has yet to a new account. When UltraCart has not named the
 // store, cartrelay's webhook is registered first, with credentials made for this connection,
 // because the answer to that insert carries the store's merchant id.
-func (a *App) bindNew(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, tok ultracartapi.Token, seen storeSeen, again string) events.APIGatewayV2HTTPResponse {
+//
+// Where invites are required, a store without one is refused; when UltraCart has not named it,
+// only after the webhook insert has shown whether it is a bound store (whose reconnect needs no
+// invite), and then that webhook is removed again.
+func (a *App) bindNew(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, tok ultracartapi.Token, seen storeSeen, fl oauth.Flow, again string) events.APIGatewayV2HTTPResponse {
+	inv, refused := a.invite(ctx, fl)
+	if refused != nil {
+		return *refused
+	}
+	mayBind := inv != nil || !a.d.Config.ConnectRequiresInvite
+	if !mayBind && seen.merchant != "" {
+		log.Warn("oauth: new store without an invite", slog.String("merchant_id", seen.merchant))
+		return a.inviteNeeded(`<p>Nothing was changed.</p>`)
+	}
 	user, pass, err := newWebhookCredentials()
 	if err != nil {
 		log.Error("oauth: credentials", slog.Any("error", err))
@@ -174,10 +203,15 @@ func (a *App) bindNew(ctx context.Context, log *slog.Logger, api *ultracartapi.C
 	}
 	var probe *ultracartapi.Webhook
 	target := ""
+	if inv != nil {
+		target = inv.Account
+	}
 	if seen.merchant == "" {
-		if target, err = newStoreID(); err != nil {
-			log.Error("oauth: account id", slog.Any("error", err))
-			return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not prepare your account just now. Nothing was saved.</p>`+again)
+		if target == "" {
+			if target, err = newStoreID(); err != nil {
+				log.Error("oauth: account id", slog.Any("error", err))
+				return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not prepare your account just now. Nothing was saved.</p>`+again)
+			}
 		}
 		w, err := a.putHook(ctx, api, seen, target, user, pass, nil)
 		if err != nil {
@@ -196,27 +230,46 @@ func (a *App) bindNew(ctx context.Context, log *slog.Logger, api *ultracartapi.C
 			// reconnect, and the webhook just made becomes that account's.
 			b, err := a.d.Accounts.BindingOfMerchant(ctx, seen.merchant)
 			if err == nil {
-				return a.reconnect(ctx, log, api, tok, seen, b, probe, again)
+				return a.reconnect(ctx, log, api, tok, seen, b, fl, probe, again)
 			}
 			if !errors.Is(err, accounts.ErrNotBound) {
 				return a.unbindable(ctx, log, api, probe, err, again)
 			}
 		}
+		if !mayBind {
+			log.Warn("oauth: new store without an invite", slog.String("merchant_id", seen.merchant))
+			return a.unbindable(ctx, log, api, probe, errNoInvite, again)
+		}
 	}
-	if seen.merchant != "" {
+	if seen.merchant != "" && (inv == nil || inv.Account == "") {
 		if target, err = a.freeStoreID(ctx, seen.merchant); err != nil {
 			return a.unbindable(ctx, log, api, probe, err, again)
 		}
 	}
 	log = log.With(slog.String("account", target))
-	if err := a.d.Accounts.Bind(ctx, accounts.Binding{Account: target, MerchantID: seen.merchant}); err != nil {
+	var useInvite []store.Write
+	if inv != nil {
+		w, _ := a.tickets().UseWrite(*inv)
+		useInvite = append(useInvite, w)
+	}
+	if err := a.d.Accounts.Bind(ctx, accounts.Binding{Account: target, MerchantID: seen.merchant}, useInvite...); err != nil {
+		if inv != nil && inv.Account != "" && errors.Is(err, accounts.ErrAccountBound) {
+			err = errInvitedAccountBound
+		} else if inv != nil && errors.Is(err, store.ErrConditionFailed) && !errors.Is(err, accounts.ErrStoreBound) && !errors.Is(err, accounts.ErrAccountBound) {
+			err = onetime.ErrUsed
+		}
 		return a.unbindable(ctx, log, api, probe, err, again)
 	}
-	patch, err := json.Marshal(map[string]any{"ultracart": map[string]string{"webhook_username": user, "webhook_password": pass}})
-	if err != nil {
-		return a.unbindable(ctx, log, api, probe, err, again)
+	var acct accounts.Account
+	if inv != nil && inv.Account != "" {
+		// The operator's account keeps its webhook credentials; it gets some if it had none.
+		acct, err = a.ensureAccount(ctx, target)
+	} else {
+		var patch []byte
+		if patch, err = json.Marshal(map[string]any{"ultracart": map[string]string{"webhook_username": user, "webhook_password": pass}}); err == nil {
+			acct, err = a.d.Accounts.PutForStore(ctx, target, patch)
+		}
 	}
-	acct, err := a.d.Accounts.PutForStore(ctx, target, patch)
 	if err != nil {
 		log.Error("oauth: account not stored", slog.Any("error", err))
 		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save your account just now. Connect again to finish.</p>`+again)
@@ -233,6 +286,18 @@ func (a *App) unbindable(ctx context.Context, log *slog.Logger, api *ultracartap
 			log.Warn("oauth: webhook made to identify the store not removed; the next connect reuses it", slog.Any("error", derr))
 		}
 	}
+	switch {
+	case errors.Is(err, errNoInvite):
+		return a.inviteNeeded(`<p>Nothing was changed.</p>`)
+	case errors.Is(err, onetime.ErrUsed):
+		log.Warn("oauth: invite used meanwhile")
+		return a.invitePage(err, onetime.Ticket{})
+	case errors.Is(err, errInvitedAccountBound):
+		log.Warn("oauth: the invited account is bound to another store")
+		return htmlPage(http.StatusConflict, "Account already connected",
+			`<p>The account this invite is for is already connected to another UltraCart store, so cartrelay did not connect yours to it. Nothing was changed; the invite was not used.</p>
+<p>Ask whoever runs this cartrelay about it.</p>`)
+	}
 	if errors.Is(err, accounts.ErrStoreBound) || errors.Is(err, accounts.ErrAccountBound) {
 		log.Warn("oauth: binding raced", slog.Any("error", err))
 		return htmlPage(http.StatusConflict, "Connected elsewhere at the same moment",
@@ -245,8 +310,21 @@ func (a *App) unbindable(ctx context.Context, log *slog.Logger, api *ultracartap
 // reconnect renews the connection of b's account, bound to the store that just granted access;
 // probe is a webhook made for this connect before the store was recognised.
 func (a *App) reconnect(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, tok ultracartapi.Token, seen storeSeen, b accounts.Binding,
-	probe *ultracartapi.Webhook, again string) events.APIGatewayV2HTTPResponse {
+	fl oauth.Flow, probe *ultracartapi.Webhook, again string) events.APIGatewayV2HTTPResponse {
 	log = log.With(slog.String("account", b.Account))
+	if inv, _ := a.invite(ctx, fl); inv != nil && inv.Account != "" && inv.Account != b.Account {
+		// An invite for one account must not connect its holder's store to another: say so,
+		// and leave both (and the invite) as they were.
+		log.Warn("oauth: invite for another account than the store's", slog.String("invited", inv.Account))
+		if probe != nil {
+			if err := api.DeleteWebhook(ctx, probe.WebhookOID); err != nil {
+				log.Warn("oauth: webhook made to identify the store not removed", slog.Any("error", err))
+			}
+		}
+		return htmlPage(http.StatusConflict, "Store connected to another account",
+			`<p>`+seen.storeName()+` is already connected to the cartrelay account <code>`+html.EscapeString(b.Account)+`</code>, not to <code>`+
+				html.EscapeString(inv.Account)+`</code>, the account this invite is for. Nothing was changed; the invite was not used.</p>`+again)
+	}
 	if seen.merchant != "" && b.MerchantID == "" {
 		if err := a.d.Accounts.NameMerchant(ctx, b.Account, seen.merchant); err != nil {
 			return a.unbindable(ctx, log, api, probe, err, again)
@@ -350,6 +428,12 @@ func (a *App) freeStoreID(ctx context.Context, merchant string) (string, error) 
 	}
 	return newStoreID()
 }
+
+// Reasons a binding is refused, answered by unbindable.
+var (
+	errNoInvite            = errors.New("a new store needs an invite")
+	errInvitedAccountBound = errors.New("the invited account is bound to another store")
+)
 
 // newStoreID is a random id in the connected stores' id space, for a store UltraCart has not
 // named.

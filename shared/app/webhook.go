@@ -19,11 +19,11 @@ import (
 	"github.com/cartrelay/cartrelay/shared/ultracart"
 )
 
-// Webhook serves POST /webhooks/{source}/{account} (and /track/{account}, the page views). It authenticates, splits a delivery into
+// webhook serves POST /webhooks/{source}/{account} (and /track/{account}, the page views). It authenticates, splits a delivery into
 // single events and answers 200 only once every event is durably on the ingest queue (5xx
 // otherwise, so the sender retries). It does no other work: UltraCart wants an answer within
 // 30 s.
-func (a *App) Webhook(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+func (a *App) webhook(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	path := req.RawPath
 	if path == "" {
 		path = req.RequestContext.HTTP.Path

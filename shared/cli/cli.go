@@ -109,6 +109,9 @@ func commands() []command {
 		{"backfill", "ACCOUNT [--since DATE] [--status] [--format json|table]", "walk the account's UltraCart history to the present with a progress bar (or follow the poller doing it); --status prints the progress as JSON", cmdBackfill},
 		{"queues stats", "[--format json|table]", "print the message counts of every queue and dead-letter queue", cmdQueuesStats},
 		{"queues replay", "QUEUE [--limit N]", "move messages from QUEUE's dead-letter queue back to QUEUE", cmdQueuesReplay},
+		{"invites create", "[--account ACCOUNT] [--expires 7d] [--url URL]", "print a single-use link that lets one new UltraCart store connect (to ACCOUNT when given; it then owns that account)", cmdInvitesCreate},
+		{"console link", "ACCOUNT [--url URL]", "print a single-use link that signs in to ACCOUNT's console, valid for 10 minutes", cmdConsoleLink},
+		{"console signout", "ACCOUNT", "end every console session of ACCOUNT", cmdConsoleSignout},
 		{"demo", "[--url http://127.0.0.1:8080] [--account demo]", "post realistic sample events to a running serve, so a contact fills up", cmdDemo},
 		{"version", "[--format json|text]", "print cartrelay's version and the source revision it was built from", cmdVersion},
 	}
@@ -132,6 +135,11 @@ func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
 		UltraCartBaseURL:      c.io.Getenv("ULTRACART_BASE_URL"),
 		ConsoleSessionKey:     c.io.Getenv("CONSOLE_SESSION_KEY"),
 		ThriveCartBaseURL:     c.io.Getenv("THRIVECART_BASE_URL"),
+	}
+	// Locally anyone may connect a store unless asked otherwise; deployed, the default is the
+	// other way round (wiring.Lambda).
+	if cfg.ConnectRequiresInvite, err = wiring.RequiresInvite(c.io.Getenv, false); err != nil {
+		return nil, err
 	}
 	if serving && cfg.ConsoleSessionKey == "" && c.globals.Backend == "embedded" {
 		// Locally one process serves every request, so a key kept in the data directory is

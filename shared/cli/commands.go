@@ -15,6 +15,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/app"
+	"github.com/cartrelay/cartrelay/shared/console"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/localrun"
@@ -89,9 +90,16 @@ func cmdAccountsPut(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read the account file: %w", err)
 	}
+	before, getErr := c.env.Accounts.Get(ctx, pos[0])
 	a, err := c.env.Accounts.Put(ctx, pos[0], patch)
 	if err != nil {
 		return err
+	}
+	if getErr == nil && accounts.SecretsDiffer(before, a) {
+		// New keys end the account's console sessions, as a key change in the console does.
+		if err := console.EndSessions(ctx, c.env.Store, a.ID, c.io.Clock.Now()); err != nil {
+			return fmt.Errorf("the account was saved, but its console sessions could not be ended (run 'cartrelay console signout %s'): %w", a.ID, err)
+		}
 	}
 	out, err := shownAccount(ctx, c, a)
 	if err != nil {

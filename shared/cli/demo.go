@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/outbound"
 )
 
@@ -56,6 +57,7 @@ func cmdDemo(ctx context.Context, c *ctx2, args []string) error {
 		return err
 	}
 	defer env.Close()
+	c.env = env
 	patch := fmt.Sprintf(`{"ultracart":{"webhook_username":%q,"webhook_password":%q},"thrivecart":{"secret":%q},
 		"forward_since":"2020-01-01T00:00:00Z","ontraport":{"enabled":true},"iterable":{"enabled":true}}`, demoUser, demoPass, demoSecret)
 	if _, err := env.Accounts.Put(ctx, account, []byte(patch)); err != nil {
@@ -116,6 +118,11 @@ func cmdDemo(ctx context.Context, c *ctx2, args []string) error {
 		}
 	}
 	fmt.Fprintf(c.io.Err, "\nIn a few seconds the contact is filled in:\n  cartrelay contacts get %s jane.doe@example.com\n  cartrelay orders list %s\n", account, account)
+	link, _, err := consoleLink(ctx, c, account, strings.TrimRight(base, "/"))
+	if err != nil {
+		return fmt.Errorf("the demo events were posted, but no console link could be made: %w", err)
+	}
+	fmt.Fprintf(c.io.Err, "\nOr see the account in the console (this link signs in once, within %s):\n  %s\n", app.ConsoleLinkTTL, link)
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/store"
@@ -29,8 +30,10 @@ type Deps struct {
 	Accounts *accounts.Repo
 	// Connections shows whether UltraCart is connected; nil shows it as unknown.
 	Connections *connections.Repo
-	// Store holds the poller's cursors.
-	Store      store.Store
+	// Store holds the poller's cursors, the sessions' valid-after times and sign-in links.
+	Store store.Store
+	// Clock times sign-in links; the system clock when nil.
+	Clock      clock.Clock
 	ThriveCart thrivecartapi.Client
 	// PublicBaseURL prefixes links and redirects; empty keeps them relative to the host.
 	PublicBaseURL string
@@ -67,7 +70,11 @@ type Request struct {
 	Cookies      []string
 	CookieHeader string
 	// Form is the posted form (nil on GET).
-	Form      url.Values
+	Form url.Values
+	// Origin and Host are the request's headers of those names, for the sign-in link's check
+	// that its form was posted from its own page.
+	Origin    string
+	Host      string
 	RequestID string
 	Now       time.Time
 }
@@ -114,16 +121,22 @@ func (c *Console) SignIn(ctx context.Context, id string, now time.Time) Response
 // Serve answers a console request other than /console/login, which package app handles.
 func (c *Console) Serve(ctx context.Context, req Request) Response {
 	if req.Path == "logout" {
-		// Signing out needs no valid session and no CSRF token: it only ever removes the
-		// cookie, and a forged sign-out costs the merchant one sign-in.
-		if req.Method != http.MethodPost {
-			return page(http.StatusMethodNotAllowed, "Not allowed", `<p>Sign out with the button on the console.</p>`)
-		}
-		r := page(http.StatusOK, "Signed out", `<p>You are signed out of the cartrelay console.</p><p><a href="`+esc(c.URL("login"))+`">Sign in again</a>.</p>`)
-		r.Cookies = []string{c.sessions.ClearCookie()}
-		return r
+		return c.logout(ctx, req)
+	}
+	if token, ok := strings.CutPrefix(req.Path, "link/"); ok {
+		return c.link(ctx, req, token)
 	}
 	sess, err := c.sessions.FromRequest(req.Cookies, req.CookieHeader, req.Now)
+	if err == nil {
+		var current bool
+		if current, err = c.current(ctx, sess); err != nil {
+			c.d.Log.Error("console: sessions unreadable", slog.String("account", sess.Account), slog.Any("error", err))
+			return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not check your session just now.</p>`)
+		}
+		if !current {
+			err = ErrNoSession
+		}
+	}
 	if err != nil {
 		if req.Method != "" && req.Method != http.MethodGet && req.Method != http.MethodHead {
 			return page(http.StatusForbidden, "Signed out", `<p>Your console session has ended, so nothing was changed. <a href="`+
@@ -143,11 +156,32 @@ func (c *Console) Serve(ctx context.Context, req Request) Response {
 			return c.settings(ctx, log, sess, http.StatusOK, nil, settingsState{})
 		}
 		if req.Method == http.MethodPost {
-			return c.saveSettings(ctx, log, sess, req.Form)
+			return c.saveSettings(ctx, log, sess, req.Form, req.Now)
 		}
 		return page(http.StatusMethodNotAllowed, "Not allowed", `<p>Open or submit the settings form.</p>`)
 	}
 	return page(http.StatusNotFound, "Not found", `<p>There is no console page here.</p>`)
+}
+
+// logout removes the session cookie. With the page's CSRF token it also ends every session of
+// the account (a copied cookie stops working too); without it, a forged sign-out from another
+// site costs the merchant one sign-in and ends nothing else.
+func (c *Console) logout(ctx context.Context, req Request) Response {
+	if req.Method != http.MethodPost {
+		return page(http.StatusMethodNotAllowed, "Not allowed", `<p>Sign out with the button on the console.</p>`)
+	}
+	sess, err := c.sessions.FromRequest(req.Cookies, req.CookieHeader, req.Now)
+	if err == nil && c.sessions.CheckCSRF(sess, req.Form.Get("csrf")) {
+		if err := EndSessions(ctx, c.d.Store, sess.Account, req.Now); err != nil {
+			c.d.Log.Error("console: sessions not ended", slog.String("account", sess.Account), slog.Any("error", err))
+			return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not sign you out just now; you are still signed in. <a href="`+
+				esc(c.URL(homePath))+`">Back to the console</a>.</p>`)
+		}
+		c.d.Log.Info("console sign-out", slog.String("account", sess.Account))
+	}
+	r := page(http.StatusOK, "Signed out", `<p>You are signed out of the cartrelay console.</p><p><a href="`+esc(c.URL("login"))+`">Sign in again</a>.</p>`)
+	r.Cookies = []string{c.sessions.ClearCookie()}
+	return r
 }
 
 func isGet(m string) bool { return m == "" || m == http.MethodGet || m == http.MethodHead }
@@ -183,6 +217,8 @@ type dashboardView struct {
 	SettingsURL string
 	LogoutURL   string
 	ConnectURL  string
+	// CSRF goes with the sign-out form.
+	CSRF string
 }
 
 func (c *Console) dashboard(ctx context.Context, log *slog.Logger, sess Session) Response {
@@ -190,7 +226,7 @@ func (c *Console) dashboard(ctx context.Context, log *slog.Logger, sess Session)
 	v := dashboardView{Account: sess.Account, Connected: "unknown",
 		UltraCartWebhook:  base + "/webhooks/ultracart/" + sess.Account,
 		ThriveCartWebhook: base + "/webhooks/thrivecart/" + sess.Account,
-		SettingsURL:       c.URL("settings"), LogoutURL: c.URL("logout"), ConnectURL: base + "/connect"}
+		SettingsURL:       c.URL("settings"), LogoutURL: c.URL("logout"), ConnectURL: base + "/connect", CSRF: c.sessions.CSRFToken(sess)}
 	if c.d.Connections != nil {
 		conn, err := c.d.Connections.Get(ctx, sess.Account, connections.UltraCart)
 		switch {
@@ -251,6 +287,7 @@ type settingsView struct {
 	CSRF         string
 	Action       string
 	DashboardURL string
+	LogoutURL    string
 	settingsState
 }
 
@@ -261,11 +298,11 @@ func (c *Console) settings(ctx context.Context, log *slog.Logger, sess Session, 
 		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read your account just now.</p>`)
 	}
 	v := settingsView{Account: sess.Account, Sections: views(a, form), CSRF: c.sessions.CSRFToken(sess),
-		Action: c.URL("settings"), DashboardURL: c.URL(homePath), settingsState: st}
+		Action: c.URL("settings"), DashboardURL: c.URL(homePath), LogoutURL: c.URL("logout"), settingsState: st}
 	return page(status, "Settings", renderSettings(v))
 }
 
-func (c *Console) saveSettings(ctx context.Context, log *slog.Logger, sess Session, form url.Values) Response {
+func (c *Console) saveSettings(ctx context.Context, log *slog.Logger, sess Session, form url.Values, now time.Time) Response {
 	if !c.sessions.CheckCSRF(sess, form.Get("csrf")) {
 		log.Warn("console: settings post without a valid CSRF token")
 		return page(http.StatusForbidden, "Form expired", `<p>This form did not come from your console session, so nothing was changed. <a href="`+
@@ -286,7 +323,12 @@ func (c *Console) saveSettings(ctx context.Context, log *slog.Logger, sess Sessi
 			return c.settings(ctx, log, sess, http.StatusUnprocessableEntity, form, settingsState{Problems: []string{msg}})
 		}
 	}
-	_, err = c.d.Accounts.Put(ctx, sess.Account, sub.Patch)
+	before, err := c.d.Accounts.Get(ctx, sess.Account)
+	if err != nil {
+		log.Error("console: account unreadable", slog.Any("error", err))
+		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read your account just now; nothing was changed.</p>`)
+	}
+	after, err := c.d.Accounts.Put(ctx, sess.Account, sub.Patch)
 	var inv *accounts.InvalidError
 	switch {
 	case errors.As(err, &inv):
@@ -307,6 +349,21 @@ func (c *Console) saveSettings(ctx context.Context, log *slog.Logger, sess Sessi
 			log.Warn("console: thrivecart polling not resumed; it resumes within the hour", slog.Any("error", err))
 		}
 	}
+	var cookies []string
+	if accounts.SecretsDiffer(before, after) {
+		// New keys end every other session (one that saw the old keys may belong to whoever
+		// they were changed against); this browser gets a new one.
+		if err := EndSessions(ctx, c.d.Store, sess.Account, now); err != nil {
+			log.Error("console: sessions not ended after a key change", slog.Any("error", err))
+		} else if fresh, err := c.sessions.Issue(sess.Account, now); err != nil {
+			log.Error("console: session not renewed", slog.Any("error", err))
+		} else {
+			sess, cookies = fresh, []string{c.sessions.SetCookie(fresh, now)}
+			log.Info("console: keys changed; other sessions ended")
+		}
+	}
 	log.Info("console: settings saved")
-	return c.settings(ctx, log, sess, http.StatusOK, nil, settingsState{Saved: true})
+	r := c.settings(ctx, log, sess, http.StatusOK, nil, settingsState{Saved: true})
+	r.Cookies = append(r.Cookies, cookies...)
+	return r
 }

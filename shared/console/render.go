@@ -14,8 +14,9 @@ import (
 
 func esc(s string) string { return html.EscapeString(s) }
 
-func logoutForm(action string) string {
-	return `<form method="post" action="` + esc(action) + `" style="display:inline"><button type="submit">Sign out</button></form>`
+func logoutForm(action, csrf string) string {
+	return `<form method="post" action="` + esc(action) + `" style="display:inline"><input type="hidden" name="csrf" value="` + esc(csrf) +
+		`"><button type="submit">Sign out</button></form>`
 }
 
 func renderDashboard(v dashboardView) string {
@@ -39,7 +40,7 @@ func renderDashboard(v dashboardView) string {
 	streamTable(&b, v.Streams)
 	b.WriteString("<h2>ThriveCart</h2>\n")
 	streamTable(&b, []streamView{v.ThriveCart})
-	b.WriteString(`<p><a href="` + esc(v.SettingsURL) + `">Settings</a> · ` + logoutForm(v.LogoutURL) + `</p>`)
+	b.WriteString(`<p><a href="` + esc(v.SettingsURL) + `">Settings</a> · ` + logoutForm(v.LogoutURL, v.CSRF) + `</p>`)
 	return b.String()
 }
 
@@ -78,7 +79,8 @@ func streamTable(b *strings.Builder, streams []streamView) {
 
 func renderSettings(v settingsView) string {
 	var b strings.Builder
-	b.WriteString(`<p>Account <code>` + esc(v.Account) + `</code> · <a href="` + esc(v.DashboardURL) + `">Back to the console</a></p>` + "\n")
+	b.WriteString(`<p>Account <code>` + esc(v.Account) + `</code> · <a href="` + esc(v.DashboardURL) + `">Back to the console</a> · ` +
+		logoutForm(v.LogoutURL, v.CSRF) + `</p>` + "\n")
 	if v.Saved {
 		b.WriteString(`<p role="status" style="color:#060"><strong>Saved.</strong></p>` + "\n")
 	}

@@ -61,6 +61,9 @@ type Sessions struct {
 // Session is a verified sign-in. The account in it is the only one its holder may see.
 type Session struct {
 	Account string
+	// Issued is when the sign-in happened; a session issued before the account's "sessions
+	// valid after" time (EndSessions) is over.
+	Issued  time.Time
 	Expires time.Time
 	// token is the cookie value, from which the CSRF token is derived.
 	token string
@@ -71,6 +74,9 @@ type claims struct {
 	Expires int64  `json:"e"`
 	// Nonce makes every sign-in's cookie, and so its CSRF token, different.
 	Nonce string `json:"n"`
+	// Issued is the sign-in's time in Unix nanoseconds; a cookie without it was issued
+	// SessionTTL before it expires.
+	Issued int64 `json:"i,omitempty"`
 }
 
 // NewSessions checks key and scopes the cookie to the console under publicBaseURL, Secure
@@ -93,12 +99,12 @@ func (s *Sessions) Issue(account string, now time.Time) (Session, error) {
 		return Session{}, err
 	}
 	exp := now.Add(SessionTTL).Truncate(time.Second)
-	payload, err := json.Marshal(claims{Account: account, Expires: exp.Unix(), Nonce: nonce})
+	payload, err := json.Marshal(claims{Account: account, Expires: exp.Unix(), Nonce: nonce, Issued: now.UnixNano()})
 	if err != nil {
 		return Session{}, fmt.Errorf("encode session: %w", err)
 	}
 	p := base64.RawURLEncoding.EncodeToString(payload)
-	return Session{Account: account, Expires: exp, token: p + "." + s.mac(sessionLabel, p)}, nil
+	return Session{Account: account, Issued: time.Unix(0, now.UnixNano()).UTC(), Expires: exp, token: p + "." + s.mac(sessionLabel, p)}, nil
 }
 
 // SetCookie is the Set-Cookie value handing sess to the browser until it expires.
@@ -152,7 +158,11 @@ func (s *Sessions) verify(token string, now time.Time) (Session, error) {
 	if !now.Before(exp) {
 		return Session{}, ErrNoSession
 	}
-	return Session{Account: c.Account, Expires: exp, token: token}, nil
+	issued := exp.Add(-SessionTTL)
+	if c.Issued != 0 {
+		issued = time.Unix(0, c.Issued).UTC()
+	}
+	return Session{Account: c.Account, Issued: issued, Expires: exp, token: token}, nil
 }
 
 // CSRFToken is the token a form of sess must post back: an HMAC of the session cookie, so

@@ -54,7 +54,9 @@ type stateDoc struct {
 	Provider string `json:"provider"`
 	// Purpose says what the flow is for (PurposeConnect when empty), so one registered
 	// redirect URI serves both connecting a store and signing in to the console.
-	Purpose     string    `json:"purpose,omitempty"`
+	Purpose string `json:"purpose,omitempty"`
+	// Invite names (by its hash, onetime.Ref) the operator's invite the flow was started with.
+	Invite      string    `json:"invite,omitempty"`
 	NonceSHA256 string    `json:"nonce_sha256"`
 	CreatedAt   time.Time `json:"created_at"`
 }
@@ -76,8 +78,20 @@ func (s *States) Begin(ctx context.Context, provider string) (Pending, error) {
 	return s.BeginFor(ctx, provider, PurposeConnect)
 }
 
+// Flow is what a started flow is for, handed back when it is consumed.
+type Flow struct {
+	Purpose string
+	// Invite is onetime.Ref of the invite the flow started with, or empty.
+	Invite string
+}
+
 // BeginFor starts a flow for provider with purpose, which ConsumeFor hands back.
 func (s *States) BeginFor(ctx context.Context, provider, purpose string) (Pending, error) {
+	return s.BeginFlow(ctx, provider, Flow{Purpose: purpose})
+}
+
+// BeginFlow starts a flow for provider, which ConsumeFlow hands back.
+func (s *States) BeginFlow(ctx context.Context, provider string, f Flow) (Pending, error) {
 	state, err := RandomToken(32)
 	if err != nil {
 		return Pending{}, err
@@ -87,7 +101,7 @@ func (s *States) BeginFor(ctx context.Context, provider, purpose string) (Pendin
 		return Pending{}, err
 	}
 	now := s.clk.Now()
-	data, err := json.Marshal(stateDoc{Provider: provider, Purpose: purpose, NonceSHA256: hash(nonce), CreatedAt: now})
+	data, err := json.Marshal(stateDoc{Provider: provider, Purpose: f.Purpose, Invite: f.Invite, NonceSHA256: hash(nonce), CreatedAt: now})
 	if err != nil {
 		return Pending{}, err
 	}
@@ -110,37 +124,43 @@ func (s *States) Consume(ctx context.Context, provider, state, nonce string) err
 // ConsumeFor is Consume that also returns the purpose the flow was begun with; a state
 // stored before purposes existed is a connect flow.
 func (s *States) ConsumeFor(ctx context.Context, provider, state, nonce string) (string, error) {
+	f, err := s.ConsumeFlow(ctx, provider, state, nonce)
+	return f.Purpose, err
+}
+
+// ConsumeFlow is Consume that also returns what the flow was begun for.
+func (s *States) ConsumeFlow(ctx context.Context, provider, state, nonce string) (Flow, error) {
 	if state == "" {
-		return "", ErrUnknownState
+		return Flow{}, ErrUnknownState
 	}
 	if nonce == "" {
-		return "", ErrNoCookie
+		return Flow{}, ErrNoCookie
 	}
 	it, err := s.st.Get(ctx, statePK(state), "-")
 	if errors.Is(err, store.ErrNotFound) {
-		return "", ErrUnknownState
+		return Flow{}, ErrUnknownState
 	}
 	if err != nil {
-		return "", fmt.Errorf("read oauth state: %w", err)
+		return Flow{}, fmt.Errorf("read oauth state: %w", err)
 	}
 	var d stateDoc
 	if err := json.Unmarshal(it.Data, &d); err != nil || d.Provider != provider {
-		return "", ErrUnknownState
+		return Flow{}, ErrUnknownState
 	}
 	if subtle.ConstantTimeCompare([]byte(d.NonceSHA256), []byte(hash(nonce))) != 1 {
-		return "", ErrNonceMismatch
+		return Flow{}, ErrNonceMismatch
 	}
 	err = s.st.Write(ctx, store.DeleteKey(store.Key{PK: it.PK, SK: it.SK}, store.Exists))
 	if errors.Is(err, store.ErrConditionFailed) {
-		return "", ErrUnknownState
+		return Flow{}, ErrUnknownState
 	}
 	if err != nil {
-		return "", fmt.Errorf("use oauth state: %w", err)
+		return Flow{}, fmt.Errorf("use oauth state: %w", err)
 	}
 	if d.Purpose == "" {
 		d.Purpose = PurposeConnect
 	}
-	return d.Purpose, nil
+	return Flow{Purpose: d.Purpose, Invite: d.Invite}, nil
 }
 
 func statePK(state string) string { return "ST#" + hash(state) }

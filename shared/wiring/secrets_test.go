@@ -65,3 +65,21 @@ func TestResolveSecrets(t *testing.T) {
 		})
 	}
 }
+
+func TestRequiresInvite(t *testing.T) {
+	for _, tc := range []struct {
+		env     string
+		def     bool
+		want    bool
+		wantErr bool
+	}{
+		{"", true, true, false}, {"", false, false, false},
+		{"true", false, true, false}, {"false", true, false, false},
+		{"yes", true, true, true},
+	} {
+		got, err := wiring.RequiresInvite(func(k string) string { return map[string]string{"CONNECT_REQUIRES_INVITE": tc.env}[k] }, tc.def)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("%q (default %t): %t, %v", tc.env, tc.def, got, err)
+		}
+	}
+}

@@ -246,6 +246,10 @@ func Lambda(ctx context.Context, function string, opt Options) (*Env, error) {
 	opt.Config.UltraCartClientID = os.Getenv("ULTRACART_CLIENT_ID")
 	opt.Config.UltraCartBaseURL = os.Getenv("ULTRACART_BASE_URL")
 	opt.Config.ThriveCartBaseURL = os.Getenv("THRIVECART_BASE_URL")
+	// Deployed, a new store needs an invite unless the stack says otherwise.
+	if opt.Config.ConnectRequiresInvite, err = RequiresInvite(os.Getenv, true); err != nil {
+		return nil, fmt.Errorf("%s: %w", function, err)
+	}
 	if opt.Poll, err = PollOptionsFromEnv(os.Getenv, opt.Poll); err != nil {
 		return nil, fmt.Errorf("%s: %w", function, err)
 	}
@@ -260,6 +264,20 @@ func Lambda(ctx context.Context, function string, opt Options) (*Env, error) {
 		return nil, fmt.Errorf("%s: %w", function, err)
 	}
 	return AWS(cfg, c, opt)
+}
+
+// RequiresInvite reads CONNECT_REQUIRES_INVITE ("true" or "false"); unset, it is def.
+func RequiresInvite(getenv func(string) string, def bool) (bool, error) {
+	switch v := strings.TrimSpace(getenv("CONNECT_REQUIRES_INVITE")); v {
+	case "":
+		return def, nil
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	default:
+		return def, fmt.Errorf("CONNECT_REQUIRES_INVITE is %q; set it to true (new stores connect only with an invite) or false", v)
+	}
 }
 
 // LambdaAWSConfig is the SDK configuration inside Lambda, read from the variables the Lambda
