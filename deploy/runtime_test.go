@@ -30,10 +30,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
 	"github.com/cartrelay/cartrelay/shared/localrun"
+	"github.com/cartrelay/cartrelay/shared/onetime"
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
 	"github.com/cartrelay/cartrelay/shared/testenv"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
@@ -397,16 +399,24 @@ func (rt *liveStack) browser(t *testing.T) *http.Client {
 	return &http.Client{Jar: jar, Transport: tr, Timeout: time.Minute}
 }
 
-// connectUltraCart goes through the OAuth connect flow as a merchant's browser would and
-// returns the account it created.
+// connectUltraCart goes through the OAuth connect flow as a merchant's browser would, with the
+// invite a deployed stack asks of a new store by default, and returns the account it created.
 func (rt *liveStack) connectUltraCart(ctx context.Context, t *testing.T, uc *ultracartfake.Server) string {
 	t.Helper()
 	b := rt.browser(t)
-	if status, body := open(ctx, t, b, rt.api+"/connect"); status != http.StatusOK || !strings.Contains(body, "Connect UltraCart") {
-		t.Fatalf("/connect answered %d:\n%s", status, body)
+	if status, body := open(ctx, t, b, rt.api+"/connect"); status != http.StatusForbidden || !strings.Contains(body, "Invitation needed") {
+		t.Fatalf("/connect without an invite answered %d:\n%s", status, body)
+	}
+	// The operator's invite (cartrelay --backend aws invites create).
+	invite, _, err := onetime.New(rt.operator.Store, nil).Issue(ctx, onetime.Invite, "", app.InviteTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := open(ctx, t, b, rt.api+"/connect?invite="+invite); status != http.StatusOK || !strings.Contains(body, "Connect UltraCart") {
+		t.Fatalf("/connect with an invite answered %d:\n%s", status, body)
 	}
 	// The start page redirects to UltraCart, which approves and sends the browser back.
-	status, body := open(ctx, t, b, rt.api+"/oauth/ultracart/start")
+	status, body := open(ctx, t, b, rt.api+"/oauth/ultracart/start?invite="+invite)
 	if status != http.StatusOK || !strings.Contains(body, "UltraCart connected") {
 		t.Fatalf("the connect flow ended with %d:\n%s", status, body)
 	}
