@@ -283,7 +283,7 @@ func (a *App) runStream(ctx context.Context, log *slog.Logger, conn connections.
 	if !since.IsZero() {
 		opts.Start = since
 	}
-	eng, err := a.ultracartEngine(log, conn, opts)
+	eng, err := a.ultracartEngine(conn, opts)
 	if err != nil {
 		return poller.Result{}, err
 	}

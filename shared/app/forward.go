@@ -316,6 +316,9 @@ func (a *App) settle(ctx context.Context, dest deliver.Destination, p *pending, 
 		wait := a.backoff(kept.Attempts, hint)
 		log.Warn("delivery failed; will retry", slog.Int("attempt", d.Attempt), slog.Duration("retry_in", wait), slog.String("error", d.Error))
 		return &retryError{wait: wait, err: fmt.Errorf("deliver %s: %w", f.ID, derr)}
+	case history.DeliveryDryRun:
+		log.Info("dry run: fact recorded, nothing sent", slog.String("kind", string(f.Kind)))
+		return nil
 	}
 	log.Info("fact delivered", slog.String("status", d.Status), slog.String("kind", string(f.Kind)))
 	return nil

@@ -67,7 +67,8 @@ func (a *App) ThriveCartPollRun(ctx context.Context, account string, deadline ti
 		return tcpoll.Result{}, errors.New("polling is not configured in this runtime")
 	}
 	log := a.d.Log.With(slog.String("account", account), slog.String("source", tcpoll.Source))
-	eng, err := tcpoll.New(tcpoll.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: log, Sleep: p.Sleep,
+	// The engine names the account and source on its own lines.
+	eng, err := tcpoll.New(tcpoll.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: a.d.Log, Sleep: p.Sleep,
 		Source: a.thriveCartAPI(), Key: a.thriveCartKey, Sink: a.thriveCartSink}, p.ThriveCart)
 	if err != nil {
 		return tcpoll.Result{}, err

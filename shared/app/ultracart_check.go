@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"log/slog"
 
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/poller"
@@ -14,7 +13,7 @@ import (
 // one cheap request under the account's lease and request budget (poller.Engine.Check), so a
 // key is known good before it is saved.
 func (a *App) CheckUltraCart(ctx context.Context, conn connections.Connection) error {
-	eng, err := a.ultracartEngine(a.d.Log.With(slog.String("account", conn.Account)), conn, a.d.Polling.Options)
+	eng, err := a.ultracartEngine(conn, a.d.Polling.Options)
 	if err != nil {
 		return err
 	}
@@ -22,8 +21,8 @@ func (a *App) CheckUltraCart(ctx context.Context, conn connections.Connection) e
 }
 
 // ultracartEngine is a poll engine over conn's credentials: its OAuth access token, or else its
-// simple key.
-func (a *App) ultracartEngine(log *slog.Logger, conn connections.Connection, opts poller.Options) (*poller.Engine, error) {
+// simple key. It logs through the runtime's logger; the engine names the account and stream.
+func (a *App) ultracartEngine(conn connections.Connection, opts poller.Options) (*poller.Engine, error) {
 	p := a.d.Polling
 	if p == nil {
 		return nil, errors.New("polling is not configured in this runtime")
@@ -32,6 +31,6 @@ func (a *App) ultracartEngine(log *slog.Logger, conn connections.Connection, opt
 	if creds.BearerToken == "" {
 		creds.SimpleKey = conn.SimpleKey
 	}
-	return poller.New(poller.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: log,
+	return poller.New(poller.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: a.d.Log,
 		Source: ultracartapi.New(conn.BaseURL, creds, p.HTTP), Sink: a.pollSink, Sleep: p.Sleep}, opts)
 }

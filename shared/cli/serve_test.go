@@ -22,6 +22,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/operator"
 	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/testenv"
+	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartfake"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
@@ -32,19 +34,19 @@ type server struct {
 	addr   string
 	cancel context.CancelFunc
 	done   chan int
-
-	mu   sync.Mutex
-	logs bytes.Buffer
+	// logs is what serve wrote to stdout and stderr.
+	logs *syncBuffer
 }
 
 // log is what serve has written to its output and log so far.
 func (s *server) log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	return s.logs.String()
 }
 
-func startServe(t *testing.T, dataDir string) *server {
+func startServe(t *testing.T, dataDir string) *server { return startServeLogging(t, dataDir, "warn") }
+
+// startServeLogging starts serve with LOG_LEVEL level.
+func startServeLogging(t *testing.T, dataDir, level string) *server {
 	t.Helper()
 	if os.Getenv("CARTRELAY_RUN_DIR") == "" {
 		// Where serve notes that it runs: the test's own, not the user's.
@@ -52,15 +54,15 @@ func startServe(t *testing.T, dataDir string) *server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
-	s := &server{t: t, cancel: cancel, done: make(chan int, 1)}
-	logs, mu := &s.logs, &s.mu
+	s := &server{t: t, cancel: cancel, done: make(chan int, 1), logs: &syncBuffer{}}
 	go func() {
 		code := cli.Main(ctx, []string{"--data", dataDir, "serve", "--addr", "127.0.0.1:0"}, cli.IO{
-			Out: &lockedWriter{w: logs, mu: mu}, Err: &lockedWriter{w: logs, mu: mu},
+			Out: s.logs, Err: s.logs,
 			Signals: func(c context.Context) (context.Context, context.CancelFunc) { return c, func() {} },
 			Ready:   func(a string) { ready <- a },
 			Getenv: func(k string) string {
-				return map[string]string{"LOG_LEVEL": "warn", "CARTRELAY_RUN_DIR": os.Getenv("CARTRELAY_RUN_DIR")}[k]
+				return map[string]string{"LOG_LEVEL": level, "CARTRELAY_RUN_DIR": os.Getenv("CARTRELAY_RUN_DIR"),
+					"THRIVECART_BASE_URL": os.Getenv("THRIVECART_BASE_URL")}[k]
 			},
 		})
 		s.done <- code
@@ -68,9 +70,7 @@ func startServe(t *testing.T, dataDir string) *server {
 	select {
 	case s.addr = <-ready:
 	case code := <-s.done:
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("serve exited with %d before it was ready:\n%s", code, logs.String())
+		t.Fatalf("serve exited with %d before it was ready:\n%s", code, s.logs.String())
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not become ready within 20 s")
 	}
@@ -514,4 +514,76 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestServeLogsAreReadable runs the whole local system at debug level, through webhooks, ingest,
+// both forwarders running dry, and polls of a fake UltraCart (one stream of which it refuses),
+// and reads every log line: each is JSON, no line names a key twice, and a dry run never reads
+// like a call that was made.
+func TestServeLogsAreReadable(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	// A ThriveCart key ThriveCart refuses: its walk logs the refusal.
+	tc := thrivecartfake.New("acme", "tc-key")
+	t.Cleanup(tc.Close)
+	t.Setenv("THRIVECART_BASE_URL", tc.URL)
+	putAccount(t, data, "acme", strings.Replace(testAccount, `"thrivecart":{"secret":"tc-word"}`,
+		`"thrivecart":{"secret":"tc-word","api_key":"tc-wrong"}`, 1))
+	fake := ultracartfake.New(ultracartfake.Options{Orders: 30, Start: time.Now().AddDate(0, 0, -3), Spacing: time.Hour, SimpleKey: "uc-key"})
+	t.Cleanup(fake.Close)
+	fake.Forbid("/rest/v2/customer/")
+	if out, code := runCLI(t, data, "connections", "put", "acme", "ultracart", "--simple-key", "uc-key", "--base-url", fake.URL); code != 0 {
+		t.Fatal(out)
+	}
+	env, err := operator.Embedded(ctx, data, wiring.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.App.Schedule(ctx, events.EventBridgeEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	env.Close()
+	s := startServeLogging(t, data, "debug")
+	if out, code := runCLI(t, data, "demo", "--url", "http://"+s.addr); code != 0 {
+		t.Fatalf("demo: %s", out)
+	}
+	eventually(t, 60*time.Second, "the demo and the polled orders are delivered", func() (bool, string) {
+		out, code := runCLI(t, data, "deliveries", "list", "acme", "--format", "json")
+		demo, _ := runCLI(t, data, "deliveries", "list", "demo", "--format", "json")
+		return code == 0 && strings.Count(out, "OrderPlaced") >= 2*30 && strings.Count(demo, "OrderPlaced") >= 2*3, out
+	})
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(s.logs.String()), "\n")
+	msgs := map[string]int{}
+	for _, line := range lines {
+		repeated, err := testenv.RepeatedKeys([]byte(line))
+		if err != nil {
+			t.Errorf("%v: %s", err, line)
+			continue
+		}
+		if len(repeated) > 0 {
+			t.Errorf("the key(s) %v appear twice: %s", repeated, line)
+		}
+		var l struct {
+			Msg       string `json:"msg"`
+			Status    string `json:"status"`
+			InvoiceID *int64 `json:"invoice_id"`
+		}
+		_ = json.Unmarshal([]byte(line), &l)
+		msgs[l.Msg]++
+		if strings.HasPrefix(l.Msg, "logged a transaction") || l.Msg == "fact delivered" && l.Status == "dry_run" {
+			t.Errorf("a dry run reads like a delivery: %s", line)
+		}
+		if strings.HasPrefix(l.Msg, "dry run") && l.InvoiceID != nil {
+			t.Errorf("a dry run shows an id ONTRAPORT never gave: %s", line)
+		}
+	}
+	for _, want := range []string{"dry run: would log a transaction in ONTRAPORT", "dry run: fact recorded, nothing sent",
+		"ultracart request failed", "thrivecart request failed", "poll run"} {
+		if msgs[want] == 0 {
+			t.Errorf("no %q line among %d: the test did not cover it (%v)", want, len(lines), msgs)
+		}
+	}
 }

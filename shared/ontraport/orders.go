@@ -167,6 +167,13 @@ func (s *session) ensureTransaction(ctx context.Context, ext string, contactID i
 		d.InvoiceID = r.TransactionID
 	}
 	s.rememberTransaction(ctx, ext, d)
+	if s.cfg.dry {
+		// Nothing was sent: the ids are placeholders, which a log line must not pass off as
+		// ONTRAPORT's.
+		s.log.Info("dry run: would log a transaction in ONTRAPORT", slog.String("external_order_id", ext),
+			slog.String("total", string(t.Offer.GrandTotal)))
+		return d, false, nil
+	}
 	s.log.Info("logged a transaction in ONTRAPORT", slog.String("external_order_id", ext),
 		slog.Int64("invoice_id", d.InvoiceID), slog.String("total", string(t.Offer.GrandTotal)))
 	return d, false, nil
