@@ -550,7 +550,20 @@ func TestServeLogsAreReadable(t *testing.T) {
 	eventually(t, 60*time.Second, "the demo and the polled orders are delivered", func() (bool, string) {
 		out, code := runCLI(t, data, "deliveries", "list", "acme", "--format", "json")
 		demo, _ := runCLI(t, data, "deliveries", "list", "demo", "--format", "json")
-		return code == 0 && strings.Count(out, "OrderPlaced") >= 2*30 && strings.Count(demo, "OrderPlaced") >= 2*3, out
+		if code != 0 || strings.Count(out, "OrderPlaced") < 2*30 || strings.Count(demo, "OrderPlaced") < 2*3 {
+			return false, out
+		}
+		// Every poll job has run: the refused customers stream and ThriveCart's walk stopped.
+		status, _ := runCLI(t, data, "backfill", "acme", "--status", "--format", "json")
+		var streams []struct{ Source, Stream, Status string }
+		_ = json.Unmarshal([]byte(status), &streams)
+		stopped := 0
+		for _, s := range streams {
+			if s.Stream == "customers" && s.Status != "" || s.Source == "thrivecart" && s.Status != "" {
+				stopped++
+			}
+		}
+		return stopped == 2, status
 	})
 	if code := s.stop(); code != 0 {
 		t.Fatalf("serve exited %d", code)
