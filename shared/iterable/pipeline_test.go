@@ -205,9 +205,13 @@ func TestCartReminder(t *testing.T) {
 		name      string
 		orderedAt time.Duration // after the cart; 0 = no order
 		wantEvent bool
+		// movingFrom: the order is stored under this email, whose records an email change to
+		// dan@example.com has not moved yet.
+		movingFrom string
 	}{
-		{"no order: reminded", 0, true},
-		{"order after the cart: no reminder", 20 * time.Minute, false},
+		{"no order: reminded", 0, true, ""},
+		{"order after the cart: no reminder", 20 * time.Minute, false, ""},
+		{"order under the previous email, not moved yet: no reminder", 20 * time.Minute, false, "dan.old@example.com"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPipeline(t, `,"return_cart_delay":"2h","abandon_cart_after":"30m"`)
@@ -224,7 +228,16 @@ func TestCartReminder(t *testing.T) {
 			if tc.orderedAt > 0 {
 				o := *loadFact(t, "order_placed").Order
 				o.Email, o.PaidAt = "dan@example.com", now.Add(tc.orderedAt)
-				p.storeOrder("dan@example.com", o)
+				if tc.movingFrom != "" {
+					o.Email = tc.movingFrom
+					w := &history.Writes{}
+					w.PutAlias("acme", tc.movingFrom, "dan@example.com", now)
+					w.StartMove("acme", tc.movingFrom, "dan@example.com", now)
+					if err := history.New(p.rt.Store).Commit(context.Background(), w); err != nil {
+						t.Fatal(err)
+					}
+				}
+				p.storeOrder(o.Email, o)
 			}
 			for _, step := range []time.Duration{30 * time.Minute, time.Hour, 29 * time.Minute} {
 				p.clk.Advance(step)

@@ -38,67 +38,28 @@ func cmpChargebackLine(a, b domain.ChargebackLine) int {
 		strings.Compare(a.SourceStatus, b.SourceStatus), strings.Compare(a.Reason, b.Reason))
 }
 
+// chargebackLines merges dispute lines by their ID.
+func chargebackLines() keyedLines[domain.ChargebackLine] {
+	return keyedLines[domain.ChargebackLine]{
+		id:  func(l domain.ChargebackLine) string { return l.ID },
+		cmp: cmpChargebackLine,
+		utc: func(l domain.ChargebackLine) (domain.ChargebackLine, bool) {
+			ok := l.At.Location() == time.UTC && l.ResolvedAt.Location() == time.UTC
+			l.At, l.ResolvedAt = l.At.UTC(), l.ResolvedAt.UTC()
+			return l, ok
+		},
+	}
+}
+
 // normalizeChargebacks sorts lines by ID, keeps the line furthest along per ID and puts times in
 // UTC. A list already in that form is returned as is.
 func normalizeChargebacks(ls []domain.ChargebackLine) []domain.ChargebackLine {
-	ok := true
-	for i, l := range ls {
-		if l.At.Location() != time.UTC || l.ResolvedAt.Location() != time.UTC || (i > 0 && ls[i-1].ID >= l.ID) {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		if len(ls) == 0 {
-			return nil
-		}
-		return ls
-	}
-	out := make([]domain.ChargebackLine, len(ls))
-	for i, l := range ls {
-		l.At, l.ResolvedAt = l.At.UTC(), l.ResolvedAt.UTC()
-		out[i] = l
-	}
-	slices.SortFunc(out, cmpChargebackLine)
-	w := 0
-	for i := range out {
-		if i+1 < len(out) && out[i+1].ID == out[i].ID {
-			continue
-		}
-		out[w] = out[i]
-		w++
-	}
-	return out[:w]
+	return chargebackLines().normalize(ls)
 }
 
 // unionChargebacks merges two normalized lists of dispute lines.
 func unionChargebacks(a, b []domain.ChargebackLine) []domain.ChargebackLine {
-	if len(b) == 0 {
-		return a
-	}
-	if len(a) == 0 {
-		return b
-	}
-	out := make([]domain.ChargebackLine, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case j == len(b) || (i < len(a) && a[i].ID < b[j].ID):
-			out = append(out, a[i])
-			i++
-		case i == len(a) || b[j].ID < a[i].ID:
-			out = append(out, b[j])
-			j++
-		default:
-			out = append(out, greater(a[i], b[j], cmpChargebackLine))
-			i++
-			j++
-		}
-	}
-	if slices.Equal(out, a) {
-		return a
-	}
-	return out
+	return chargebackLines().union(a, b)
 }
 
 func findChargeback(ls []domain.ChargebackLine, id string) (domain.ChargebackLine, bool) {

@@ -21,10 +21,7 @@ func TestOrderChargebacks(t *testing.T) {
 	paid := ver{status: domain.OrderPaid, at: 1, paid: 1}.order()
 	refunded := ver{status: domain.OrderPaid, at: 3, paid: 1, refunded: 2000, refundedAt: 3}.order()
 	rejected := ver{status: domain.OrderRejected, at: 20, paid: 1}.order()
-	type step struct {
-		in   domain.Order
-		want []string
-	}
+	type step = orderStep
 	cases := []struct {
 		name      string
 		steps     []step
@@ -83,14 +80,8 @@ func TestOrderChargebacks(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var stored *domain.Order
 			var sum int64
-			for i, s := range c.steps {
-				merged := MergeOrder(stored, s.in)
-				fs := OrderFacts(acct, stored, merged, Cutover{})
-				if got := describe(fs); !equalStrings(got, s.want) {
-					t.Fatalf("step %d: facts %q, want %q", i, got, s.want)
-				}
+			stored := play(t, c.steps, func(i int, merged domain.Order, fs []domain.Fact) {
 				for _, f := range fs {
 					if f.Kind == domain.FactOrderChargedBack {
 						sum += f.Chargeback.Delta.Minor
@@ -99,15 +90,14 @@ func TestOrderChargebacks(t *testing.T) {
 						}
 					}
 				}
-				stored = &merged
-			}
+			})
 			if stored.ChargedBack.Minor != c.wantStand {
 				t.Errorf("standing %v, want %d", stored.ChargedBack, c.wantStand)
 			}
-			if Placed(*stored) && sum != c.wantStand {
+			if Placed(stored) && sum != c.wantStand {
 				t.Errorf("chargeback deltas add up to %d, standing is %d", sum, c.wantStand)
 			}
-			ct := Aggregate(domain.Contact{Account: acct, Email: "ann@example.com"}, []domain.Order{*stored}, nil)
+			ct := Aggregate(domain.Contact{Account: acct, Email: "ann@example.com"}, []domain.Order{stored}, nil)
 			if ct.LTV.Minor != c.wantLTV {
 				t.Errorf("LTV %v, want %d", ct.LTV, c.wantLTV)
 			}
@@ -176,10 +166,7 @@ func TestShipmentsAndDelivery(t *testing.T) {
 	out.SourceUpdatedAt, out.OutForDeliveryAt = mins(4), mins(4)
 	delivered := shipped
 	delivered.SourceUpdatedAt, delivered.DeliveredAt = mins(5), mins(5)
-	type step struct {
-		in   domain.Order
-		want []string
-	}
+	type step = orderStep
 	cases := []struct {
 		name  string
 		steps []step
@@ -205,20 +192,13 @@ func TestShipmentsAndDelivery(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var stored *domain.Order
-			for i, s := range c.steps {
-				merged := MergeOrder(stored, s.in)
-				fs := OrderFacts(acct, stored, merged, Cutover{})
-				if got := describe(fs); !equalStrings(got, s.want) {
-					t.Fatalf("step %d: facts %q, want %q", i, got, s.want)
-				}
+			play(t, c.steps, func(_ int, _ domain.Order, fs []domain.Fact) {
 				for _, f := range fs {
 					if f.Kind == domain.FactOrderDelivered && !f.OccurredAt.Equal(mins(5)) {
 						t.Errorf("delivered at %v, want %v", f.OccurredAt, mins(5))
 					}
 				}
-				stored = &merged
-			}
+			})
 		})
 	}
 }

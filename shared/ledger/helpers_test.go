@@ -121,3 +121,28 @@ func equalStrings(a, b []string) bool {
 func ptr[T any](v T) *T { return &v }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// orderStep is one version of an order and the facts its merge must produce (describe()).
+type orderStep struct {
+	in   domain.Order
+	want []string
+}
+
+// play feeds steps through MergeOrder and OrderFacts as ingest does, checks each step's facts,
+// hands them to each (when not nil) and returns the stored order.
+func play(t *testing.T, steps []orderStep, each func(i int, merged domain.Order, fs []domain.Fact)) domain.Order {
+	t.Helper()
+	var stored *domain.Order
+	for i, s := range steps {
+		merged := MergeOrder(stored, s.in)
+		fs := OrderFacts(acct, stored, merged, Cutover{})
+		if got := describe(fs); !equalStrings(got, s.want) {
+			t.Fatalf("step %d: facts %q, want %q", i, got, s.want)
+		}
+		if each != nil {
+			each(i, merged, fs)
+		}
+		stored = &merged
+	}
+	return *stored
+}

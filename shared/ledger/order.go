@@ -350,12 +350,46 @@ func cmpRefundLine(a, b domain.RefundLine) int {
 		strings.Compare(a.Reason, b.Reason), strings.Compare(a.SKU, b.SKU))
 }
 
+// refundLines merges refund lines by their ID.
+func refundLines() keyedLines[domain.RefundLine] {
+	return keyedLines[domain.RefundLine]{
+		id:  func(l domain.RefundLine) string { return l.ID },
+		cmp: cmpRefundLine,
+		utc: func(l domain.RefundLine) (domain.RefundLine, bool) {
+			ok := l.At.Location() == time.UTC
+			l.At = l.At.UTC()
+			return l, ok
+		},
+	}
+}
+
 // normalizeRefundLines sorts lines by ID, keeps the greatest line per ID and puts times in UTC.
 // A list already in that form is returned as is.
 func normalizeRefundLines(ls []domain.RefundLine) []domain.RefundLine {
+	return refundLines().normalize(ls)
+}
+
+// unionRefundLines merges two normalized lists of refund lines.
+func unionRefundLines(a, b []domain.RefundLine) []domain.RefundLine {
+	return refundLines().union(a, b)
+}
+
+// keyedLines describes a list of lines keyed by an ID (refund lines, dispute lines) so that one
+// normalization and one union serve every such list. Normalized, a list is sorted by ID with one
+// line per ID, the greatest under cmp, its times in UTC.
+type keyedLines[T any] struct {
+	id func(T) string
+	// cmp is a total order on lines whose first key is the ID.
+	cmp func(a, b T) int
+	// utc returns the line with its times in UTC, and whether they were already.
+	utc func(T) (T, bool)
+}
+
+// normalize puts ls in normal form; a list already in it is returned as is.
+func (k keyedLines[T]) normalize(ls []T) []T {
 	ok := true
 	for i, l := range ls {
-		if l.At.Location() != time.UTC || (i > 0 && ls[i-1].ID >= l.ID) {
+		if _, inUTC := k.utc(l); !inUTC || (i > 0 && k.id(ls[i-1]) >= k.id(l)) {
 			ok = false
 			break
 		}
@@ -366,15 +400,15 @@ func normalizeRefundLines(ls []domain.RefundLine) []domain.RefundLine {
 		}
 		return ls
 	}
-	out := make([]domain.RefundLine, len(ls))
+	out := make([]T, len(ls))
 	for i, l := range ls {
-		l.At = l.At.UTC()
-		out[i] = l
+		out[i], _ = k.utc(l)
 	}
-	slices.SortFunc(out, cmpRefundLine)
+	slices.SortFunc(out, k.cmp)
+	// Sorted with the greatest last within an ID: keep the last of each run.
 	w := 0
 	for i := range out {
-		if i+1 < len(out) && out[i+1].ID == out[i].ID {
+		if i+1 < len(out) && k.id(out[i+1]) == k.id(out[i]) {
 			continue
 		}
 		out[w] = out[i]
@@ -383,31 +417,32 @@ func normalizeRefundLines(ls []domain.RefundLine) []domain.RefundLine {
 	return out[:w]
 }
 
-// unionRefundLines merges two normalized lists of refund lines.
-func unionRefundLines(a, b []domain.RefundLine) []domain.RefundLine {
+// union merges two normalized lists, the greater line winning for one ID. When a already holds
+// the result it is returned without copying, the common case of a replayed event.
+func (k keyedLines[T]) union(a, b []T) []T {
 	if len(b) == 0 {
 		return a
 	}
 	if len(a) == 0 {
 		return b
 	}
-	out := make([]domain.RefundLine, 0, len(a)+len(b))
+	out := make([]T, 0, len(a)+len(b))
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		switch {
-		case j == len(b) || (i < len(a) && a[i].ID < b[j].ID):
+		case j == len(b) || (i < len(a) && k.id(a[i]) < k.id(b[j])):
 			out = append(out, a[i])
 			i++
-		case i == len(a) || b[j].ID < a[i].ID:
+		case i == len(a) || k.id(b[j]) < k.id(a[i]):
 			out = append(out, b[j])
 			j++
 		default:
-			out = append(out, greater(a[i], b[j], cmpRefundLine))
+			out = append(out, greater(a[i], b[j], k.cmp))
 			i++
 			j++
 		}
 	}
-	if slices.Equal(out, a) {
+	if slices.EqualFunc(out, a, func(x, y T) bool { return k.cmp(x, y) == 0 }) {
 		return a
 	}
 	return out
@@ -444,17 +479,11 @@ func OrderFacts(account string, before *domain.Order, after domain.Order, cut Cu
 	if wasPlaced {
 		known = *before
 	}
-	snap := after
-	fact := func(kind domain.FactKind, id string, at time.Time) domain.Fact {
-		at = firstNonZero(at, after.SourceUpdatedAt, after.CreatedAt).UTC()
-		return domain.Fact{ID: id, Account: account, Kind: kind, Email: after.Email, OccurredAt: at,
-			Historical: cut.Historical(at), Order: &snap}
-	}
 	if !Placed(after) {
 		if !wasPlaced {
 			return nil
 		}
-		return []domain.Fact{reversal(account, known, after, fact)}
+		return []domain.Fact{reversal(account, known, after, factMaker(account, after, cut))}
 	}
 	// Both are MergeOrder results and so normalized already; this costs nothing then, and keeps
 	// the tracking lookups right for an order stored by anything else.
@@ -471,6 +500,7 @@ func OrderFacts(account string, before *domain.Order, after domain.Order, cut Cu
 	if wasPlaced && !grew && !chargebackMoved && fresh == 0 && !untracked && !outForDelivery && !delivered {
 		return nil
 	}
+	fact := factMaker(account, after, cut)
 
 	facts := make([]domain.Fact, 0, 2+fresh)
 	if !wasPlaced {
@@ -511,6 +541,18 @@ func OrderFacts(account string, before *domain.Order, after domain.Order, cut Cu
 		facts = append(facts, fact(domain.FactOrderDelivered, domain.OrderDeliveredID(account, after.Key), after.DeliveredAt))
 	}
 	return facts
+}
+
+// factMaker returns the constructor of after's facts: each carries one shared snapshot of after
+// and occurs at the given time, else at the order's last change or creation. It is made only
+// once a fact is due, since the snapshot is a copy of the whole order.
+func factMaker(account string, after domain.Order, cut Cutover) func(domain.FactKind, string, time.Time) domain.Fact {
+	snap := after
+	return func(kind domain.FactKind, id string, at time.Time) domain.Fact {
+		at = firstNonZero(at, after.SourceUpdatedAt, after.CreatedAt).UTC()
+		return domain.Fact{ID: id, Account: account, Kind: kind, Email: after.Email, OccurredAt: at,
+			Historical: cut.Historical(at), Order: &snap}
+	}
 }
 
 // reversal is the OrderReversed of an order that was placed (known) and no longer is (after).

@@ -300,10 +300,7 @@ func TestOrderRefundLinesAndPartialVersions(t *testing.T) {
 	paid := ver{status: domain.OrderPaid, at: 1, paid: 1}.order()
 	shipped := ver{status: domain.OrderShipped, at: 1, paid: 1}.order()
 	shipped.Partial, shipped.Total, shipped.Subtotal = true, domain.Money{}, domain.Money{} // no summary: amounts unknown
-	type step struct {
-		in   domain.Order
-		want []string
-	}
+	type step = orderStep
 	cases := []struct {
 		name         string
 		steps        []step
@@ -360,20 +357,13 @@ func TestOrderRefundLinesAndPartialVersions(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var stored *domain.Order
-			for i, s := range c.steps {
-				merged := MergeOrder(stored, s.in)
-				fs := OrderFacts(acct, stored, merged, Cutover{})
-				if got := describe(fs); !equalStrings(got, s.want) {
-					t.Fatalf("step %d: facts %q, want %q", i, got, s.want)
-				}
+			stored := play(t, c.steps, func(i int, _ domain.Order, fs []domain.Fact) {
 				for _, f := range fs {
 					if f.Refund != nil && f.Refund.Cumulative.Minor == 3000 && f.Refund.Reason != "damaged" {
 						t.Errorf("step %d: refund reason %q", i, f.Refund.Reason)
 					}
 				}
-				stored = &merged
-			}
+			})
 			if stored.Refunded.Minor != c.wantRefunded || stored.Total.Minor != c.wantTotal ||
 				stored.Status != c.wantStatus || stored.Partial != c.wantPartial {
 				t.Errorf("final refunded %v total %v status %s partial %v", stored.Refunded, stored.Total, stored.Status, stored.Partial)

@@ -318,11 +318,6 @@ func refundExternalID(orderKey string, cumulative domain.Money) string {
 	return orderKey + ":refund:" + strconv.FormatInt(cumulative.Minor, 10) + cumulative.Currency
 }
 
-// refundLines is the one negative line that logs a partial refund.
-func refundLines(delta domain.Money) []line {
-	return takeBack(skuRefund, delta)
-}
-
 // takeBack is the one line of a pseudo-product that takes amount out of the order's revenue
 // (a negative line; a negative amount puts it back).
 func takeBack(sku string, amount domain.Money) []line {

@@ -149,7 +149,7 @@ func TestRefundRepresentation(t *testing.T) {
 	if got := refundExternalID("ultracart:A-1", usd("12.34")); got != "ultracart:A-1:refund:1234USD" {
 		t.Errorf("refundExternalID = %q", got)
 	}
-	lines := refundLines(usd("12.34"))
+	lines := takeBack(skuRefund, usd("12.34"))
 	if len(lines) != 1 || lines[0].SKU != skuRefund || lines[0].Qty != 1 || lines[0].Unit.Decimal() != "-12.34" {
 		t.Errorf("refundLines = %+v", lines)
 	}

@@ -4,19 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 )
 
-// refundDone is remembered with an OrderRefunded.
+// refundDone is remembered with an OrderRefunded, an OrderChargedBack or an OrderReversed:
+// whatever takes revenue back from a logged order.
 type refundDone struct {
-	// Kind is "full" (the order's transaction marked refunded) or "partial" (a negative
-	// transaction logged).
+	// Kind is "full" (the order's transaction marked refunded), "partial" (a negative
+	// transaction logged for a refund), "chargeback" (a transaction of a chargeback change
+	// logged) or "reversal" (a negative transaction of what remained of a reversed order).
 	Kind string `json:"kind"`
-	// InvoiceID is the order's transaction (full), or the negative transaction (partial).
+	// InvoiceID is the order's transaction (full), or the transaction logged (the others).
 	InvoiceID       int64  `json:"invoice_id"`
 	TransactionID   int64  `json:"transaction_id,omitempty"`
 	OrderInvoiceID  int64  `json:"order_invoice_id,omitempty"`
@@ -102,23 +103,7 @@ func (s *session) fullRefund(ctx context.Context, key string, orig txDoc, amount
 }
 
 func (s *session) partialRefund(ctx context.Context, f domain.Fact, key string, orig txDoc, r *domain.Refund) (result, error) {
-	ext := refundExternalID(key, r.Cumulative)
-	cid := orig.ContactID
-	if cid <= 0 {
-		var err error
-		if cid, err = s.contactID(ctx, factEmail(f)); err != nil {
-			return result{}, err
-		}
-	}
-	tx, adopted, err := s.ensureTransaction(ctx, ext, cid, nil, func() ([]line, time.Time, error) {
-		return refundLines(r.Delta), firstTime(r.At, f.OccurredAt), nil
-	})
-	if err != nil {
-		return result{}, err
-	}
-	amount, _ := r.Delta.Neg()
-	return sent(refundDone{Kind: "partial", InvoiceID: tx.InvoiceID, TransactionID: tx.TransactionID,
-		OrderInvoiceID: orig.InvoiceID, ExternalOrderID: ext, Amount: amount.Decimal(), Adopted: adopted}), nil
+	return s.logTakeBack(ctx, f, orig, "partial", refundExternalID(key, r.Cumulative), skuRefund, r.Delta, r.At)
 }
 
 // orderTransaction finds the transaction logged for the order: in the OrderPlaced fact-done

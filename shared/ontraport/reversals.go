@@ -8,19 +8,6 @@ import (
 	"github.com/cartrelay/cartrelay/shared/domain"
 )
 
-// takeBackDone is remembered with an OrderChargedBack or an OrderReversed.
-type takeBackDone struct {
-	// Kind is "chargeback" (a transaction of the change logged), "full" (the order's
-	// transaction marked refunded) or "reversal" (a negative transaction of what remained).
-	Kind            string `json:"kind"`
-	InvoiceID       int64  `json:"invoice_id"`
-	TransactionID   int64  `json:"transaction_id,omitempty"`
-	OrderInvoiceID  int64  `json:"order_invoice_id,omitempty"`
-	ExternalOrderID string `json:"external_order_id"`
-	Amount          string `json:"amount"`
-	Adopted         bool   `json:"adopted,omitempty"`
-}
-
 // orderChargedBack logs a change of an order's standing chargebacks as its own transaction of
 // the pseudo-product "Chargeback": negative when a dispute is raised, positive when one is won or
 // deleted, with external_order_id "<order key>:chargeback:<state>". ONTRAPORT has no chargeback
@@ -42,14 +29,7 @@ func (s *session) orderChargedBack(ctx context.Context, f domain.Fact) (result, 
 	if err != nil || res != nil {
 		return *res, err
 	}
-	ext := chargebackExternalID(o.Key, cb.State)
-	tx, adopted, err := s.logTakeBack(ctx, f, orig, ext, takeBack(skuChargeback, cb.Delta), cb.At)
-	if err != nil {
-		return result{}, err
-	}
-	amount, _ := cb.Delta.Neg()
-	return sent(takeBackDone{Kind: "chargeback", InvoiceID: tx.InvoiceID, TransactionID: tx.TransactionID,
-		OrderInvoiceID: orig.InvoiceID, ExternalOrderID: ext, Amount: amount.Decimal(), Adopted: adopted}), nil
+	return s.logTakeBack(ctx, f, orig, "chargeback", chargebackExternalID(o.Key, cb.State), skuChargeback, cb.Delta, cb.At)
 }
 
 // orderReversed takes back an order that stopped being a sale after it was logged (rejected,
@@ -78,29 +58,29 @@ func (s *session) orderReversed(ctx context.Context, f domain.Fact) (result, err
 	if rv.Refunded.Minor == 0 && rv.ChargedBack.Minor == 0 {
 		return s.fullRefund(ctx, o.Key, orig, rv.Net)
 	}
-	ext := reversalExternalID(o.Key)
-	tx, adopted, err := s.logTakeBack(ctx, f, orig, ext, takeBack(skuReversal, rv.Net), rv.At)
-	if err != nil {
-		return result{}, err
-	}
-	amount, _ := rv.Net.Neg()
-	return sent(takeBackDone{Kind: "reversal", InvoiceID: tx.InvoiceID, TransactionID: tx.TransactionID,
-		OrderInvoiceID: orig.InvoiceID, ExternalOrderID: ext, Amount: amount.Decimal(), Adopted: adopted}), nil
+	return s.logTakeBack(ctx, f, orig, "reversal", reversalExternalID(o.Key), skuReversal, rv.Net, rv.At)
 }
 
-// logTakeBack logs lines against the order's contact once, under external id ext (see
-// ensureTransaction: a redelivery adopts what was logged).
-func (s *session) logTakeBack(ctx context.Context, f domain.Fact, orig txDoc, ext string, lines []line, at time.Time) (txDoc, bool, error) {
+// logTakeBack logs, once under external id ext, a transaction of one line of the pseudo-product
+// sku that takes amount back from the order (a negative amount puts it back), against the
+// order's contact (see ensureTransaction: a redelivery adopts what was logged).
+func (s *session) logTakeBack(ctx context.Context, f domain.Fact, orig txDoc, kind, ext, sku string, amount domain.Money, at time.Time) (result, error) {
 	cid := orig.ContactID
 	if cid <= 0 {
 		var err error
 		if cid, err = s.contactID(ctx, factEmail(f)); err != nil {
-			return txDoc{}, false, err
+			return result{}, err
 		}
 	}
-	return s.ensureTransaction(ctx, ext, cid, nil, func() ([]line, time.Time, error) {
-		return lines, firstTime(at, f.OccurredAt), nil
+	tx, adopted, err := s.ensureTransaction(ctx, ext, cid, nil, func() ([]line, time.Time, error) {
+		return takeBack(sku, amount), firstTime(at, f.OccurredAt), nil
 	})
+	if err != nil {
+		return result{}, err
+	}
+	logged, _ := amount.Neg()
+	return sent(refundDone{Kind: kind, InvoiceID: tx.InvoiceID, TransactionID: tx.TransactionID,
+		OrderInvoiceID: orig.InvoiceID, ExternalOrderID: ext, Amount: logged.Decimal(), Adopted: adopted}), nil
 }
 
 // shipmentTag marks a shipment or a delivery on the contact with the configured tag

@@ -60,7 +60,7 @@ func TestChargebackTransactions(t *testing.T) {
 	if len(txs) != 1 || txs[0].Total != ontraportfake.MustAmount("-80.00") {
 		t.Fatalf("chargeback transactions %+v", txs)
 	}
-	if d := out.Done.(takeBackDone); d.Kind != "chargeback" || d.InvoiceID != txs[0].ID || d.Amount != "-80.00" {
+	if d := out.Done.(refundDone); d.Kind != "chargeback" || d.InvoiceID != txs[0].ID || d.Amount != "-80.00" {
 		t.Fatalf("done %+v", d)
 	}
 	if n := net(e, "ultracart:C-1"); n != 0 {
