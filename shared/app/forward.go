@@ -96,13 +96,13 @@ func (e *retryError) Unwrap() error { return e.err }
 // backs off by the message's receive count. Without this the queue's default visibility
 // timeout (minutes) would apply.
 func (a *App) retryLater(ctx context.Context, dest deliver.Destination, rec events.SQSMessage, err error) time.Duration {
+	var wait time.Duration
 	var re *retryError
-	wait := time.Duration(0)
 	if errors.As(err, &re) {
 		wait = re.wait
 	} else {
-		attempt, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
-		wait = deliver.Backoff(attempt, retryBase, retryMax, 0, nil)
+		received, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+		wait = a.backoff(received, 0)
 	}
 	if verr := a.d.Queue.ChangeVisibility(ctx, dest.Name(), rec.ReceiptHandle, wait); verr != nil {
 		a.d.Log.Warn("could not set the retry delay; the queue's default visibility timeout applies",
