@@ -17,6 +17,9 @@ const (
 	AttrTTL     = "ttl"
 	AttrVersion = "ver"
 	AttrData    = "data"
+	// AttrCounter and AttrLabel prefix the attribute of each of an item's counters and labels.
+	AttrCounter = "+"
+	AttrLabel   = "="
 )
 
 // DynamoDB's limits. Every adapter enforces them, so a repository that works under
@@ -38,7 +41,7 @@ func CheckWrite(w Write) error {
 	}
 	k := w.Target()
 	switch w.Op {
-	case OpPut, OpDelete, OpCheck:
+	case OpPut, OpDelete, OpCheck, OpAdd:
 	default:
 		return fmt.Errorf("%w: unknown operation %d on %s", ErrInvalid, int(w.Op), k)
 	}
@@ -52,6 +55,9 @@ func CheckWrite(w Write) error {
 	}
 	if err := checkKey(k, AttrSK, k.SK, maxSortKeyBytes); err != nil {
 		return err
+	}
+	if w.Op == OpAdd {
+		return checkLabels(k, w.Set)
 	}
 	if w.Op != OpPut {
 		return nil
@@ -70,8 +76,11 @@ func CheckWrite(w Write) error {
 			return err
 		}
 	}
-	if n := itemBytes(it); n > maxItemBytes {
-		return fmt.Errorf("%w: item %s is about %d bytes; DynamoDB stores at most %d", ErrInvalid, k, n, maxItemBytes)
+	if err := checkLabels(k, it.Labels); err != nil {
+		return err
+	}
+	if err := CheckSize(it); err != nil {
+		return err
 	}
 	return nil
 }
@@ -82,6 +91,24 @@ func checkKey(k Key, attr, v string, max int) error {
 	}
 	if !utf8.ValidString(v) {
 		return fmt.Errorf("%w: %s of %s is not valid UTF-8", ErrInvalid, attr, k)
+	}
+	return nil
+}
+
+func checkLabels(k Key, labels map[string]string) error {
+	for n, v := range labels {
+		if !utf8.ValidString(n) || !utf8.ValidString(v) {
+			return fmt.Errorf("%w: label %q of %s is not valid UTF-8", ErrInvalid, n, k)
+		}
+	}
+	return nil
+}
+
+// CheckSize refuses an item larger than DynamoDB stores, with an error matching ErrTooLarge.
+// Adapters call it on the item an add would leave.
+func CheckSize(it Item) error {
+	if n := itemBytes(it); n > maxItemBytes {
+		return fmt.Errorf("%w: item %s would be about %d bytes; DynamoDB stores at most %d", ErrTooLarge, Key{PK: it.PK, SK: it.SK}, n, maxItemBytes)
 	}
 	return nil
 }
@@ -100,6 +127,12 @@ func itemBytes(it Item) int {
 	}
 	if len(it.Data) > 0 {
 		n += len(AttrData) + len(it.Data)
+	}
+	for name := range it.Counters {
+		n += len(AttrCounter) + len(name) + numberBytes
+	}
+	for name, v := range it.Labels {
+		n += len(AttrLabel) + len(name) + len(v)
 	}
 	return n
 }

@@ -43,6 +43,15 @@ type Item struct {
 
 	// Data is the repository's document, usually JSON.
 	Data []byte
+
+	// Counters are named whole numbers that OpAdd changes where they are stored, without
+	// reading the item first: writers that only add never conflict on a version, which is what
+	// lets many processes keep one total (a report's rollup) at once. A counter at zero reads
+	// as absent. A Put stores exactly the counters it is given.
+	Counters map[string]int64
+	// Labels are named strings kept beside the counters (what a counter's name stands for).
+	// OpAdd sets them; a Put stores exactly the labels it is given.
+	Labels map[string]string
 }
 
 // Index names where a Query looks.
@@ -132,6 +141,18 @@ const (
 	OpDelete
 	// OpCheck writes nothing; it only asserts the condition inside a transaction.
 	OpCheck
+	// OpAdd adds Write.Add to the counters of the item at Key and sets Write.Set among its
+	// labels, creating the item (version 0, no data) if it does not exist. Everything else
+	// about the item (data, index keys, expiry, version) stays as it is.
+	OpAdd
+)
+
+// Limits of one OpAdd, so that it always fits DynamoDB's 4 KB update expression.
+const (
+	MaxAddCounters = 200
+	MaxAddLabels   = 50
+	// MaxNameBytes bounds a counter's or a label's name.
+	MaxNameBytes = 255
 )
 
 // Key addresses one item.
@@ -150,6 +171,9 @@ type Write struct {
 	Cond Cond
 	// Expect is the version required by VersionEquals.
 	Expect int64
+	// Add and Set are OpAdd's amounts and labels.
+	Add map[string]int64
+	Set map[string]string
 }
 
 // Target is the key the write touches.
@@ -170,6 +194,12 @@ func PutIfVersion(it Item, expect int64) Write {
 
 // DeleteKey is a Write that removes k under cond.
 func DeleteKey(k Key, cond Cond) Write { return Write{Op: OpDelete, Key: k, Cond: cond} }
+
+// AddTo is an unconditional OpAdd on k: it adds add to the item's counters and sets set among
+// its labels.
+func AddTo(k Key, add map[string]int64, set map[string]string) Write {
+	return Write{Op: OpAdd, Key: k, Add: add, Set: set}
+}
 
 // Check is a Write that only asserts cond on k inside a transaction.
 func Check(k Key, cond Cond, expect int64) Write {
@@ -251,6 +281,16 @@ func (e *TransactionError) Is(target error) bool {
 // Unwrap exposes the non-condition cause.
 func (e *TransactionError) Unwrap() error { return e.Cause }
 
+// ErrConflict is wrapped by the error of a transaction that DynamoDB cancelled because another
+// transaction was writing one of the same items at that moment. Nothing was written; trying
+// again (after a short wait) is the remedy.
+var ErrConflict = errors.New("store: a concurrent transaction touched the same item")
+
+// ErrTooLarge is wrapped by the error of a write whose item would exceed DynamoDB's item size
+// limit. A Put is refused before it reaches the backend; an add is refused when it is applied,
+// since only then is the item's size known. It also matches ErrInvalid.
+var ErrTooLarge = fmt.Errorf("%w: item too large", ErrInvalid)
+
 // ErrInvalid is wrapped by errors about requests the port rejects before touching the backend
 // (an empty key, too many writes, two writes on one key, both a prefix and a range).
 var ErrInvalid = errors.New("store: invalid request")
@@ -286,6 +326,18 @@ func ValidateWrite(w Write) error {
 	if w.Op == OpCheck && w.Cond == Always {
 		return fmt.Errorf("%w: a check on %s needs a condition", ErrInvalid, k)
 	}
+	if w.Op == OpAdd {
+		if len(w.Add) == 0 && len(w.Set) == 0 {
+			return fmt.Errorf("%w: an add on %s changes no counter and sets no label", ErrInvalid, k)
+		}
+		if len(w.Add) > MaxAddCounters || len(w.Set) > MaxAddLabels {
+			return fmt.Errorf("%w: an add on %s changes %d counters and %d labels; one add takes at most %d and %d",
+				ErrInvalid, k, len(w.Add), len(w.Set), MaxAddCounters, MaxAddLabels)
+		}
+		if err := checkNames(k, w.Add, w.Set); err != nil {
+			return err
+		}
+	}
 	if w.Op == OpPut {
 		it := w.Item
 		if (it.GSI1PK == "") != (it.GSI1SK == "") {
@@ -293,6 +345,24 @@ func ValidateWrite(w Write) error {
 		}
 		if (it.GSI2PK == "") != (it.GSI2SK == "") {
 			return fmt.Errorf("%w: %s sets only one of gsi2pk and gsi2sk", ErrInvalid, k)
+		}
+		if err := checkNames(k, it.Counters, it.Labels); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkNames checks counter and label names: not empty and at most MaxNameBytes.
+func checkNames[L any](k Key, counters map[string]int64, labels map[string]L) error {
+	for n := range counters {
+		if n == "" || len(n) > MaxNameBytes {
+			return fmt.Errorf("%w: counter name %q on %s must have 1 to %d bytes", ErrInvalid, n, k, MaxNameBytes)
+		}
+	}
+	for n := range labels {
+		if n == "" || len(n) > MaxNameBytes {
+			return fmt.Errorf("%w: label name %q on %s must have 1 to %d bytes", ErrInvalid, n, k, MaxNameBytes)
 		}
 	}
 	return nil

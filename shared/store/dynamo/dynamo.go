@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,6 +112,16 @@ func (s *Store) Write(ctx context.Context, w store.Write) error {
 			ExpressionAttributeNames:  c.names,
 			ExpressionAttributeValues: c.values,
 		})
+	case store.OpAdd:
+		u := update(w, c)
+		_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(s.table),
+			Key:                       keyAttrs(w.Key),
+			UpdateExpression:          u.expr,
+			ConditionExpression:       c.expr,
+			ExpressionAttributeNames:  u.names,
+			ExpressionAttributeValues: u.values,
+		})
 	case store.OpCheck:
 		// DynamoDB has a condition check only inside transactions.
 		err = s.Transact(ctx, []store.Write{w})
@@ -123,6 +134,13 @@ func (s *Store) Write(ctx context.Context, w store.Write) error {
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return &store.ConditionError{Key: w.Target(), Cond: w.Cond, Expect: w.Expect}
+	}
+	if tooLarge(err) {
+		return fmt.Errorf("write %s to DynamoDB table %s: %w: %w", w.Target(), s.table, store.ErrTooLarge, err)
+	}
+	var tc *types.TransactionConflictException
+	if errors.As(err, &tc) {
+		return fmt.Errorf("write %s to DynamoDB table %s: %w: %w", w.Target(), s.table, store.ErrConflict, err)
 	}
 	if err != nil {
 		return fmt.Errorf("write %s to DynamoDB table %s: %w", w.Target(), s.table, err)
@@ -153,6 +171,10 @@ func (s *Store) Transact(ctx context.Context, ws []store.Write) error {
 		case store.OpCheck:
 			items[i].ConditionCheck = &types.ConditionCheck{TableName: table, Key: keyAttrs(w.Key),
 				ConditionExpression: c.expr, ExpressionAttributeNames: c.names, ExpressionAttributeValues: c.values}
+		case store.OpAdd:
+			u := update(w, c)
+			items[i].Update = &types.Update{TableName: table, Key: keyAttrs(w.Key), UpdateExpression: u.expr,
+				ConditionExpression: c.expr, ExpressionAttributeNames: u.names, ExpressionAttributeValues: u.values}
 		}
 	}
 	_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
@@ -168,10 +190,14 @@ func (s *Store) Transact(ctx context.Context, ws []store.Write) error {
 func (s *Store) transactionError(ws []store.Write, err error) error {
 	var tce *types.TransactionCanceledException
 	if !errors.As(err, &tce) {
+		if tooLarge(err) {
+			return fmt.Errorf("transaction of %d writes on DynamoDB table %s: %w: %w", len(ws), s.table, store.ErrTooLarge, err)
+		}
 		return fmt.Errorf("transaction of %d writes on DynamoDB table %s: %w", len(ws), s.table, err)
 	}
 	te := &store.TransactionError{}
 	var other []string
+	big, conflict := false, false
 	for i, r := range tce.CancellationReasons {
 		switch code := aws.ToString(r.Code); code {
 		case "", "None":
@@ -184,11 +210,23 @@ func (s *Store) transactionError(ws []store.Write, err error) error {
 				})
 			}
 		default:
+			if tooLargeMessage(aws.ToString(r.Message)) {
+				big = true
+			}
+			if code == "TransactionConflict" {
+				conflict = true
+			}
 			other = append(other, fmt.Sprintf("write %d: %s (%s)", i, code, aws.ToString(r.Message)))
 		}
 	}
 	if len(other) > 0 {
 		te.Cause = fmt.Errorf("DynamoDB cancelled the transaction: %s: %w", strings.Join(other, "; "), err)
+		if big {
+			te.Cause = fmt.Errorf("%w: %w", store.ErrTooLarge, te.Cause)
+		}
+		if conflict && len(te.Failed) == 0 {
+			te.Cause = fmt.Errorf("%w: %w", store.ErrConflict, te.Cause)
+		}
 	} else if len(te.Failed) == 0 {
 		te.Cause = err
 	}
@@ -229,6 +267,79 @@ func condition(w store.Write, now time.Time) cond {
 	return c
 }
 
+// upd is an add's update expression with its placeholders, the condition's merged in.
+type upd struct {
+	expr   *string
+	names  map[string]string
+	values map[string]types.AttributeValue
+}
+
+// update renders an OpAdd: ADD for the counters (DynamoDB creates a missing counter, and a
+// missing item, at zero) and SET for the labels. Placeholders are numbered in name order, so the
+// same write always renders the same expression.
+func update(w store.Write, c cond) upd {
+	u := upd{names: map[string]string{}, values: map[string]types.AttributeValue{}}
+	for k, v := range c.names {
+		u.names[k] = v
+	}
+	for k, v := range c.values {
+		u.values[k] = v
+	}
+	var b strings.Builder
+	if len(w.Add) > 0 {
+		b.WriteString("ADD ")
+		for i, name := range sortedNames(w.Add) {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			p := strconv.FormatInt(int64(i), 36)
+			b.WriteString("#c" + p + " :c" + p)
+			u.names["#c"+p] = store.AttrCounter + name
+			u.values[":c"+p] = number(w.Add[name])
+		}
+	}
+	if len(w.Set) > 0 {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("SET ")
+		for i, name := range sortedNames(w.Set) {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			p := strconv.FormatInt(int64(i), 36)
+			b.WriteString("#l" + p + " = :l" + p)
+			u.names["#l"+p] = store.AttrLabel + name
+			u.values[":l"+p] = &types.AttributeValueMemberS{Value: w.Set[name]}
+		}
+	}
+	u.expr = aws.String(b.String())
+	if len(u.values) == 0 {
+		u.values = nil
+	}
+	return u
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// tooLarge tells DynamoDB's refusal of an item over its size limit.
+func tooLarge(err error) bool {
+	var api interface{ ErrorMessage() string }
+	return err != nil && errors.As(err, &api) && tooLargeMessage(api.ErrorMessage())
+}
+
+func tooLargeMessage(msg string) bool {
+	msg = strings.ToLower(msg)
+	return strings.Contains(msg, "item size") && strings.Contains(msg, "maximum allowed size")
+}
+
 func keyAttrs(k store.Key) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		AttrPK: &types.AttributeValueMemberS{Value: k.PK},
@@ -256,6 +367,14 @@ func encodeItem(it store.Item) map[string]types.AttributeValue {
 	}
 	if len(it.Data) > 0 {
 		m[AttrData] = &types.AttributeValueMemberB{Value: it.Data}
+	}
+	for name, v := range it.Counters {
+		if v != 0 {
+			m[store.AttrCounter+name] = number(v)
+		}
+	}
+	for name, v := range it.Labels {
+		m[store.AttrLabel+name] = &types.AttributeValueMemberS{Value: v}
 	}
 	return m
 }
@@ -301,6 +420,31 @@ func decodeItem(m map[string]types.AttributeValue) (store.Item, error) {
 		}
 		if len(b.Value) > 0 {
 			it.Data = b.Value
+		}
+	}
+	for attr, v := range m {
+		switch {
+		case strings.HasPrefix(attr, store.AttrCounter):
+			n, err := intAttr(attr, v)
+			if err != nil {
+				return store.Item{}, err
+			}
+			if n == 0 {
+				continue // the port reads a counter at zero as absent
+			}
+			if it.Counters == nil {
+				it.Counters = map[string]int64{}
+			}
+			it.Counters[attr[len(store.AttrCounter):]] = n
+		case strings.HasPrefix(attr, store.AttrLabel):
+			sv, ok := v.(*types.AttributeValueMemberS)
+			if !ok {
+				return store.Item{}, fmt.Errorf("attribute %s is %T, want a string", attr, v)
+			}
+			if it.Labels == nil {
+				it.Labels = map[string]string{}
+			}
+			it.Labels[attr[len(store.AttrLabel):]] = sv.Value
 		}
 	}
 	return it, nil

@@ -40,6 +40,7 @@ var schema = []string{
 		expires_at INTEGER,
 		version    INTEGER NOT NULL DEFAULT 0,
 		data       BLOB,
+		attrs      BLOB,
 		PRIMARY KEY (pk, sk)
 	)`,
 	`CREATE INDEX IF NOT EXISTS ` + TableName + `_gsi1 ON ` + TableName + ` (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL`,
@@ -82,11 +83,31 @@ func New(ctx context.Context, db *sql.DB, clk clock.Clock) (*Store, error) {
 			return nil, fmt.Errorf("create store schema: %w", err)
 		}
 	}
+	if err := addAttrsColumn(ctx, tx); err != nil {
+		return nil, fmt.Errorf("create store schema: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("create store schema: %w", err)
 	}
 	return &Store{db: db, clk: clk, writes: make(chan struct{}, 1)}, nil
 }
+
+// addAttrsColumn adds the counters-and-labels column to a table created before it existed. The
+// schema transaction holds the write lock, so two processes cannot both add it.
+func addAttrsColumn(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('`+TableName+`') WHERE name = 'attrs'`).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `ALTER TABLE `+TableName+` ADD COLUMN attrs BLOB`)
+	return err
+}
+
+// itemColumns is what every read selects, in scanItem's order.
+const itemColumns = `pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, version, data, attrs`
 
 // Get returns the live item at pk/sk.
 func (s *Store) Get(ctx context.Context, pk, sk string) (store.Item, error) {
@@ -95,7 +116,7 @@ func (s *Store) Get(ctx context.Context, pk, sk string) (store.Item, error) {
 		return store.Item{}, fmt.Errorf("get %s: %w: pk and sk must both be set", key, store.ErrInvalid)
 	}
 	row := s.db.QueryRowContext(ctx,
-		`SELECT pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, version, data FROM `+TableName+
+		`SELECT `+itemColumns+` FROM `+TableName+
 			` WHERE pk = ? AND sk = ? AND (expires_at IS NULL OR expires_at > ?)`,
 		pk, sk, s.clk.Now().Unix())
 	it, err := scanItem(row)
@@ -220,19 +241,12 @@ func holds(ctx context.Context, tx *sql.Tx, w store.Write, now int64) (bool, err
 func perform(ctx context.Context, tx *sql.Tx, w store.Write) error {
 	switch w.Op {
 	case store.OpPut:
-		it := w.Item
-		_, err := tx.ExecContext(ctx,
-			`INSERT INTO `+TableName+` (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, version, data)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			 ON CONFLICT (pk, sk) DO UPDATE SET
-				gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk,
-				gsi2pk = excluded.gsi2pk, gsi2sk = excluded.gsi2sk,
-				expires_at = excluded.expires_at, version = excluded.version, data = excluded.data`,
-			it.PK, it.SK,
-			nullString(it.GSI1PK), nullString(it.GSI1SK), nullString(it.GSI2PK), nullString(it.GSI2SK),
-			expiresColumn(it.ExpiresAt), it.Version, nullBytes(it.Data))
-		if err != nil {
+		if err := put(ctx, tx, w.Item); err != nil {
 			return fmt.Errorf("put %s: %w", w.Target(), err)
+		}
+	case store.OpAdd:
+		if err := add(ctx, tx, w); err != nil {
+			return fmt.Errorf("add to %s: %w", w.Target(), err)
 		}
 	case store.OpDelete:
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+TableName+` WHERE pk = ? AND sk = ?`, w.Key.PK, w.Key.SK); err != nil {
@@ -243,6 +257,42 @@ func perform(ctx context.Context, tx *sql.Tx, w store.Write) error {
 		return fmt.Errorf("%w: unknown operation %d on %s", store.ErrInvalid, int(w.Op), w.Target())
 	}
 	return nil
+}
+
+func put(ctx context.Context, tx *sql.Tx, it store.Item) error {
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO `+TableName+` (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, version, data, attrs)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (pk, sk) DO UPDATE SET
+			gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk,
+			gsi2pk = excluded.gsi2pk, gsi2sk = excluded.gsi2sk,
+			expires_at = excluded.expires_at, version = excluded.version, data = excluded.data,
+			attrs = excluded.attrs`,
+		it.PK, it.SK,
+		nullString(it.GSI1PK), nullString(it.GSI1SK), nullString(it.GSI2PK), nullString(it.GSI2SK),
+		expiresColumn(it.ExpiresAt), it.Version, nullBytes(it.Data), nullBytes(encodeAttrs(it.Counters, it.Labels)))
+	return err
+}
+
+// add applies an OpAdd like DynamoDB's UpdateItem: on the stored row whether or not it has
+// expired (the row stays hidden if it has), or on a new row holding only the key. The item it
+// would leave must still fit DynamoDB's size limit.
+func add(ctx context.Context, tx *sql.Tx, w store.Write) error {
+	row := tx.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM `+TableName+` WHERE pk = ? AND sk = ?`, w.Key.PK, w.Key.SK)
+	it, err := scanItem(row)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		it = store.Item{PK: w.Key.PK, SK: w.Key.SK}
+	case err != nil:
+		return err
+	}
+	if it.Counters, it.Labels, err = addAttrs(it.Counters, it.Labels, w.Add, w.Set); err != nil {
+		return err
+	}
+	if err := store.CheckSize(it); err != nil {
+		return err
+	}
+	return put(ctx, tx, it)
 }
 
 // sweepBatch bounds how long one Sweep statement holds the write lock that the queues in the
@@ -302,9 +352,14 @@ func scanItem(r scanner) (store.Item, error) {
 		it                             store.Item
 		gsi1pk, gsi1sk, gsi2pk, gsi2sk sql.NullString
 		expires                        sql.NullInt64
+		attrs                          []byte
 	)
-	if err := r.Scan(&it.PK, &it.SK, &gsi1pk, &gsi1sk, &gsi2pk, &gsi2sk, &expires, &it.Version, &it.Data); err != nil {
+	if err := r.Scan(&it.PK, &it.SK, &gsi1pk, &gsi1sk, &gsi2pk, &gsi2sk, &expires, &it.Version, &it.Data, &attrs); err != nil {
 		return store.Item{}, err
+	}
+	var err error
+	if it.Counters, it.Labels, err = decodeAttrs(attrs); err != nil {
+		return store.Item{}, fmt.Errorf("item %s / %s: %w", it.PK, it.SK, err)
 	}
 	it.GSI1PK, it.GSI1SK = gsi1pk.String, gsi1sk.String
 	it.GSI2PK, it.GSI2SK = gsi2pk.String, gsi2sk.String

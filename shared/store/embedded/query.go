@@ -70,7 +70,7 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	args = append(args, limit+1)
 
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, version, data FROM `+TableName+
+		`SELECT `+itemColumns+` FROM `+TableName+
 			` WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`, args...)
 	if err != nil {
 		return store.Page{}, fmt.Errorf("query %s %q: %w", q.Index, q.PK, err)

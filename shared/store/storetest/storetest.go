@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -43,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T, clk *clock.Fake) store.Store) {
 		{"Transact", testTransact},
 		{"Concurrency", testConcurrency},
 		{"Validation", testValidation},
+		{"Add", testAdd},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -153,8 +155,9 @@ func sks(items []store.Item) []string {
 }
 
 func describe(it store.Item) string {
-	return fmt.Sprintf("{%s / %s gsi1=%q/%q gsi2=%q/%q expires=%s v%d data=%dB}",
-		it.PK, it.SK, it.GSI1PK, it.GSI1SK, it.GSI2PK, it.GSI2SK, it.ExpiresAt.Format(time.RFC3339Nano), it.Version, len(it.Data))
+	return fmt.Sprintf("{%s / %s gsi1=%q/%q gsi2=%q/%q expires=%s v%d data=%dB counters=%v labels=%d}",
+		it.PK, it.SK, it.GSI1PK, it.GSI1SK, it.GSI2PK, it.GSI2SK, it.ExpiresAt.Format(time.RFC3339Nano), it.Version, len(it.Data),
+		it.Counters, len(it.Labels))
 }
 
 // sameItem compares items the way the port defines them: times by instant, and nil and empty
@@ -164,7 +167,7 @@ func sameItem(a, b store.Item) bool {
 		a.GSI1PK == b.GSI1PK && a.GSI1SK == b.GSI1SK &&
 		a.GSI2PK == b.GSI2PK && a.GSI2SK == b.GSI2SK &&
 		a.ExpiresAt.Equal(b.ExpiresAt) && a.Version == b.Version &&
-		bytes.Equal(a.Data, b.Data)
+		bytes.Equal(a.Data, b.Data) && maps.Equal(a.Counters, b.Counters) && maps.Equal(a.Labels, b.Labels)
 }
 
 func wantItem(t *testing.T, got, want store.Item) {

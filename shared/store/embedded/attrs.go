@@ -1,0 +1,161 @@
+package embedded
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+)
+
+// An item's counters and labels live in one BLOB column, in a compact binary form that an add
+// reads and rewrites inside its transaction:
+//
+//	version byte (1), uvarint #counters, then per counter: uvarint len, name, zigzag varint value;
+//	uvarint #labels, then per label: uvarint len, name, uvarint len, value.
+//
+// Names are sorted so the same attributes always encode the same way. Counters at zero are not
+// stored: the port reads them as absent.
+const attrsVersion = 1
+
+var errAttrs = errors.New("stored counters are unreadable")
+
+func encodeAttrs(counters map[string]int64, labels map[string]string) []byte {
+	n := 0
+	for _, v := range counters {
+		if v != 0 {
+			n++
+		}
+	}
+	if n == 0 && len(labels) == 0 {
+		return nil
+	}
+	b := make([]byte, 0, 16+24*n+48*len(labels))
+	b = append(b, attrsVersion)
+	b = binary.AppendUvarint(b, uint64(n))
+	for _, name := range sortedKeys(counters) {
+		if v := counters[name]; v != 0 {
+			b = binary.AppendUvarint(b, uint64(len(name)))
+			b = append(b, name...)
+			b = binary.AppendVarint(b, v)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(labels)))
+	for _, name := range sortedKeys(labels) {
+		b = binary.AppendUvarint(b, uint64(len(name)))
+		b = append(b, name...)
+		b = binary.AppendUvarint(b, uint64(len(labels[name])))
+		b = append(b, labels[name]...)
+	}
+	return b
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func decodeAttrs(b []byte) (counters map[string]int64, labels map[string]string, err error) {
+	if len(b) == 0 {
+		return nil, nil, nil
+	}
+	if b[0] != attrsVersion {
+		return nil, nil, errAttrs
+	}
+	r := attrReader{b: b[1:]}
+	n := r.uvarint()
+	if n > 0 && r.err == nil {
+		counters = make(map[string]int64, min(n, uint64(len(r.b))))
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			name := r.str()
+			counters[name] = r.varint()
+		}
+	}
+	n = r.uvarint()
+	if n > 0 && r.err == nil {
+		labels = make(map[string]string, min(n, uint64(len(r.b))))
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			name := r.str()
+			labels[name] = r.str()
+		}
+	}
+	if r.err != nil || len(r.b) != 0 {
+		return nil, nil, errAttrs
+	}
+	return counters, labels, nil
+}
+
+type attrReader struct {
+	b   []byte
+	err error
+}
+
+func (r *attrReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errAttrs
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *attrReader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = errAttrs
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *attrReader) str() string {
+	l := r.uvarint()
+	if r.err != nil {
+		return ""
+	}
+	if l > uint64(len(r.b)) {
+		r.err = errAttrs
+		return ""
+	}
+	s := string(r.b[:l])
+	r.b = r.b[l:]
+	return s
+}
+
+// addAttrs applies an add to decoded counters and labels and returns them (maps may be new).
+func addAttrs(counters map[string]int64, labels map[string]string, add map[string]int64, set map[string]string) (map[string]int64, map[string]string, error) {
+	if len(add) > 0 && counters == nil {
+		counters = make(map[string]int64, len(add))
+	}
+	for name, d := range add {
+		v := counters[name]
+		s := v + d
+		if (v^s)&(d^s) < 0 {
+			return nil, nil, errCounterOverflow
+		}
+		if s == 0 {
+			delete(counters, name)
+		} else {
+			counters[name] = s
+		}
+	}
+	if len(set) > 0 && labels == nil {
+		labels = make(map[string]string, len(set))
+	}
+	for name, v := range set {
+		labels[name] = v
+	}
+	return counters, labels, nil
+}
+
+var errCounterOverflow = errors.New("a counter would leave the 64-bit range")
