@@ -18,7 +18,34 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+	// The zone database is compiled in, so a zone name means the same thing in a Lambda (whose
+	// image has no /usr/share/zoneinfo) as on a laptop.
+	_ "time/tzdata"
 )
+
+// DefaultTimezone is the zone of an account that names none.
+const DefaultTimezone = "UTC"
+
+// CheckTimezone accepts an IANA zone name ("America/New_York", "UTC"). "Local" is refused: it
+// would mean whatever zone the machine running cartrelay happens to be in.
+func CheckTimezone(name string) error {
+	if name == "" || name == "Local" {
+		return fmt.Errorf("%q is not an IANA time zone name; use one such as \"America/New_York\" or \"Europe/Berlin\"", name)
+	}
+	if _, err := time.LoadLocation(name); err != nil {
+		return fmt.Errorf("%q is not a known IANA time zone; use one such as \"America/New_York\" or \"Europe/Berlin\"", name)
+	}
+	return nil
+}
+
+// Location is the account's time zone. An unknown stored name (which Put refuses) falls back
+// to UTC rather than failing reports.
+func (a Account) Location() *time.Location {
+	if loc, err := time.LoadLocation(a.Timezone); err == nil && a.Timezone != "" {
+		return loc
+	}
+	return time.UTC
+}
 
 // Destination names, as used in queue names, fact routing and the account file.
 const (
@@ -54,12 +81,14 @@ type Account struct {
 	ID string
 	// ForwardSince is the history cutover; it defaults to the moment the account was created.
 	ForwardSince time.Time
-	UltraCart    UltraCartSettings
-	ThriveCart   ThriveCartSettings
-	Ontraport    OntraportSettings
-	Iterable     IterableSettings
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Timezone is the IANA zone reports bucket days, weeks and months in (DefaultTimezone).
+	Timezone   string
+	UltraCart  UltraCartSettings
+	ThriveCart ThriveCartSettings
+	Ontraport  OntraportSettings
+	Iterable   IterableSettings
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 	// Version is the stored item's version, bumped by every Put.
 	Version int64
 }

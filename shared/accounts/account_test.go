@@ -206,7 +206,7 @@ func TestFieldTable(t *testing.T) {
 		seen[f.path] = true
 		var ok bool
 		switch f.kind {
-		case kindText, kindURL:
+		case kindText, kindURL, kindTimezone:
 			_, ok = f.ref(&a).(*string)
 		case kindBool:
 			_, ok = f.ref(&a).(*bool)

@@ -22,6 +22,7 @@ const (
 	kindTime                // RFC 3339 or YYYY-MM-DD in the file; RFC 3339 UTC stored and shown
 	kindHistory             // a HistoryMode
 	kindSecret              // write-only text, sealed at rest
+	kindTimezone            // an IANA time zone name, checked against the embedded zone database
 )
 
 // field is one key of the account file.
@@ -42,6 +43,7 @@ type field struct {
 func fieldTable() []field {
 	return []field{
 		{path: "forward_since", kind: kindTime, ref: func(a *Account) any { return &a.ForwardSince }},
+		{path: "timezone", kind: kindTimezone, def: DefaultTimezone, ref: func(a *Account) any { return &a.Timezone }},
 
 		{path: "ultracart.webhook_username", kind: kindText, ref: func(a *Account) any { return &a.UltraCart.WebhookUsername }},
 		{path: "ultracart.webhook_password", kind: kindSecret, ref: func(a *Account) any { return &a.UltraCart.WebhookPassword }},
@@ -252,6 +254,18 @@ func (f field) parse(v any) (any, string) {
 			}
 		}
 		return nil, fmt.Sprintf("%s must be an RFC 3339 time such as \"2024-05-01T00:00:00Z\" or a date such as \"2024-05-01\", got %s", f.path, show(v))
+	case kindTimezone:
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Sprintf("%s must be an IANA time zone name such as \"America/New_York\", got %s", f.path, show(v))
+		}
+		if s == "" {
+			return f.def, ""
+		}
+		if err := CheckTimezone(s); err != nil {
+			return nil, fmt.Sprintf("%s: %v", f.path, err)
+		}
+		return s, ""
 	case kindHistory:
 		s, ok := v.(string)
 		if m := HistoryMode(s); ok && m.Valid() {

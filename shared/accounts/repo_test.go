@@ -103,7 +103,7 @@ func TestPutCreatesWithDefaults(t *testing.T) {
 	e := newEnv(t)
 	a := e.put(t, "acme", `{}`)
 	want := Account{
-		ID: "acme", ForwardSince: t0, CreatedAt: t0, UpdatedAt: t0, Version: 1,
+		ID: "acme", ForwardSince: t0, Timezone: "UTC", CreatedAt: t0, UpdatedAt: t0, Version: 1,
 		Ontraport: OntraportSettings{BaseURL: DefaultOntraportBaseURL, History: HistoryProfiles},
 		Iterable:  IterableSettings{BaseURL: DefaultIterableBaseURL, History: HistoryProfiles},
 	}
@@ -155,6 +155,17 @@ func TestPutMergeSemantics(t *testing.T) {
 		}},
 		{"null group resets all of it", `{"iterable": null}`, func(t *testing.T, b, a Account) {
 			b.Iterable = IterableSettings{BaseURL: DefaultIterableBaseURL, History: HistoryProfiles}
+			sameSettings(t, b, a)
+		}},
+		{"a time zone", `{"timezone": "America/New_York"}`, func(t *testing.T, b, a Account) {
+			b.Timezone = "America/New_York"
+			sameSettings(t, b, a)
+			if a.Location().String() != "America/New_York" {
+				t.Errorf("location %v", a.Location())
+			}
+		}},
+		{"null time zone returns to UTC", `{"timezone": null}`, func(t *testing.T, b, a Account) {
+			b.Timezone = "UTC"
 			sameSettings(t, b, a)
 		}},
 		{"null forward_since returns to creation", `{"forward_since": null}`, func(t *testing.T, b, a Account) {
@@ -322,6 +333,9 @@ func TestPutRejectsBadFiles(t *testing.T) {
 		{"group is not an object", `{"ontraport": true}`, []string{`ontraport must be an object (or null to reset all of it), got true`}, ""},
 		{"history", `{"ontraport": {"history": "everything"}}`, []string{`ontraport.history must be one of "none", "profiles" or "all", got "everything"`}, ""},
 		{"time", `{"forward_since": "yesterday"}`, []string{`forward_since must be an RFC 3339 time`, `got "yesterday"`}, ""},
+		{"unknown time zone", `{"timezone": "America/Springfield"}`, []string{`timezone: "America/Springfield" is not a known IANA time zone; use one such as "America/New_York"`}, ""},
+		{"the machine's zone", `{"timezone": "Local"}`, []string{`timezone: "Local" is not an IANA time zone name`}, ""},
+		{"time zone as a number", `{"timezone": -5}`, []string{`timezone must be an IANA time zone name such as "America/New_York", got -5`}, ""},
 		{"url", `{"ontraport": {"base_url": "api.ontraport.com"}}`, []string{`ontraport.base_url must be an absolute https URL`, `got "api.ontraport.com"`}, ""},
 		{"url scheme", `{"iterable": {"base_url": "ftp://api.iterable.com"}}`, []string{`iterable.base_url must be an absolute https URL`}, ""},
 		// The API key travels with every request to the base URL.
@@ -463,7 +477,7 @@ func TestPublic(t *testing.T) {
 		`"iterable":{"base_url":"https://api.iterable.com","disable_regular_events":false,"disable_return_cart_events":false,"enabled":false,"history":"profiles"},` +
 		`"ontraport":{"api_key":"[set]","base_url":"https://api.ontraport.com/1","disable_affiliates":false,"disable_contacts":false,` +
 		`"disable_orders":false,"disable_products":false,"disable_refunds":false,"disable_subscriptions":false,"enabled":true,"history":"profiles","send_invoice":false},` +
-		`"thrivecart":{"secret":"[set]"},"updated_at":"2025-06-01T09:30:00Z"}`
+		`"thrivecart":{"secret":"[set]"},"timezone":"UTC","updated_at":"2025-06-01T09:30:00Z"}`
 	if string(got) != want {
 		t.Fatalf("Public\n%s\nwant\n%s", got, want)
 	}

@@ -164,7 +164,7 @@ func TestSchemaMatchesFieldTable(t *testing.T) {
 		}
 		wantType := map[kind]any{
 			kindText: []any{"string", "null"}, kindURL: []any{"string", "null"}, kindSecret: []any{"string", "null"},
-			kindTime: []any{"string", "null"}, kindBool: []any{"boolean", "null"},
+			kindTime: []any{"string", "null"}, kindBool: []any{"boolean", "null"}, kindTimezone: []any{"string", "null"},
 		}
 		if f.kind == kindHistory {
 			if !reflect.DeepEqual(prop["enum"], []any{"none", "profiles", "all", nil}) {
