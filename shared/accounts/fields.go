@@ -16,13 +16,13 @@ import (
 type kind int
 
 const (
-	kindText    kind = iota // free text
-	kindURL                 // absolute https URL (http only on loopback), stored without a trailing slash
-	kindBool                // true or false
-	kindTime                // RFC 3339 or YYYY-MM-DD in the file; RFC 3339 UTC stored and shown
-	kindHistory             // a HistoryMode
-	kindSecret              // write-only text, sealed at rest
-	kindTimezone            // an IANA time zone name, checked against the embedded zone database
+	kindText     kind = iota // free text
+	kindURL                  // absolute https URL (http only on loopback), stored without a trailing slash
+	kindBool                 // true or false
+	kindTime                 // RFC 3339 or YYYY-MM-DD in the file; RFC 3339 UTC stored and shown
+	kindHistory              // a HistoryMode
+	kindSecret               // write-only text, sealed at rest
+	kindTimezone             // an IANA time zone name, checked against the embedded zone database
 )
 
 // field is one key of the account file.

@@ -17,6 +17,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/ledger"
 	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/reports"
+	"github.com/cartrelay/cartrelay/shared/rollup"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/thrivecart"
 	"github.com/cartrelay/cartrelay/shared/ultracart"
@@ -146,13 +148,15 @@ type ingestion struct {
 	states map[string]*history.ContactState
 	// moves are the email changes the attempt started; their records move after the commit.
 	moves []string
+	// salt moves the rollup writes to other shards after an item grew too large.
+	salt int
 }
 
 func (in *ingestion) apply(ctx context.Context, de domain.Event) error {
 	var lastErr error
 	for attempt := 1; attempt <= maxApplyAttempts; attempt++ {
 		touched, err := in.applyOnce(ctx, de)
-		if err == nil {
+		if err == nil || errors.Is(err, errAgain) {
 			for _, st := range touched {
 				if err := in.a.flush(ctx, in.acct, st.Email, st.Outbox); err != nil {
 					return err
@@ -165,12 +169,20 @@ func (in *ingestion) apply(ctx context.Context, de domain.Event) error {
 					in.log.Warn("email move paused; the schedule continues it", slog.String("from", from), slog.Any("error", err))
 				}
 			}
-			return nil
+			if err == nil {
+				return nil
+			}
+			continue // the first step is committed; apply the rest
 		}
-		if !errors.Is(err, store.ErrConditionFailed) {
+		switch {
+		case errors.Is(err, store.ErrConditionFailed), errors.Is(err, store.ErrConflict):
+			// Another ingest changed one of the same items first: read again and re-apply.
+		case errors.Is(err, store.ErrTooLarge) && in.salt < maxApplyAttempts:
+			// A rollup item of a busy period is full: spread over the next shards.
+			in.salt++
+		default:
 			return err
 		}
-		// Another ingest changed one of the same items first: read again and re-apply.
 		lastErr = err
 		in.log.Debug("concurrent change; applying again", slog.Int("attempt", attempt))
 	}
@@ -197,14 +209,26 @@ func (in *ingestion) applyOnce(ctx context.Context, de domain.Event) ([]*history
 	default:
 		return nil, fmt.Errorf("event %s normalized to unknown kind %q", de.Name, de.Kind)
 	}
+	again := errors.Is(err, errAgain)
+	if err != nil && !again {
+		return nil, err
+	}
+	if in.markDone && !again {
+		w.MarkIngested(in.acct.ID, in.hash, in.a.d.Clock.Now(), DedupeTTL)
+	}
+	staged, err := reports.Stage(ctx, in.a.d.Store, in.acct.ID, in.acct.Timezone, w, in.contact, in.salt, in.a.d.Clock.Now())
 	if err != nil {
 		return nil, err
 	}
-	if in.markDone {
-		w.MarkIngested(in.acct.ID, in.hash, in.a.d.Clock.Now(), DedupeTTL)
-	}
 	if err := in.repo.Commit(ctx, w); err != nil {
 		return nil, err
+	}
+	if err := reports.Finish(ctx, in.a.d.Store, staged); err != nil {
+		// Committed: the pending rollup writes wait for the schedule's next drain.
+		in.log.Warn("pending rollup writes not applied yet", slog.Int("pending", len(staged.Pending)), slog.Any("error", err))
+	}
+	if again {
+		return touched, errAgain
 	}
 	return touched, nil
 }
@@ -370,6 +394,12 @@ func applyRecord[T any](ctx context.Context, in *ingestion, w *history.Writes, r
 }
 
 func (in *ingestion) applyOrder(ctx context.Context, w *history.Writes, o domain.Order, at time.Time) ([]*history.ContactState, error) {
+	if touched, moved, err := in.oldEmail(ctx, w, o, at); err != nil || moved {
+		if moved {
+			err = errAgain
+		}
+		return touched, err
+	}
 	return applyRecord(ctx, in, w, record[domain.Order]{
 		key:    o.Key,
 		find:   in.repo.FindOrder,
@@ -393,16 +423,42 @@ func (in *ingestion) applyOrder(ctx context.Context, w *history.Writes, o domain
 			if merged.CustomerID == "" {
 				return nil
 			}
-			// The first email seen on a customer profile is where an email change on that
-			// profile starts from. Orders only seed it: a gift order with another billing email
-			// must not move it (customer events always do).
-			known, err := in.repo.CustomerEmail(ctx, in.acct.ID, string(merged.Source), merged.CustomerID)
-			if err == nil && known == "" {
-				w.PutCustomer(in.acct.ID, string(merged.Source), merged.CustomerID, email)
+			// The email of a customer profile's earliest order is where an email change on that
+			// profile starts from. Orders only seed it, and only until a customer event speaks
+			// for the profile: a gift order with another billing email must not move it.
+			known, err := in.repo.Customer(ctx, in.acct.ID, string(merged.Source), merged.CustomerID)
+			t := rollup.PurchaseTime(&merged)
+			if err == nil && !known.ByCustomer && (known.Email == "" || (!t.IsZero() && t.Before(known.At) && email != known.Email)) {
+				w.PutCustomerRecord(in.acct.ID, string(merged.Source), merged.CustomerID, history.CustomerRecord{Email: email, At: t})
 			}
 			return err
 		},
 	}, at)
+}
+
+// errAgain says a change committed a first step and must be applied again for the rest.
+var errAgain = errors.New("applied in two steps")
+
+// oldEmail handles an order placed, under a customer profile, with an email that the profile had
+// before a change already applied from a later customer event (the events arrived out of order: a
+// backfill, a poller that walks customers apart from orders). That email joins the profile's
+// current one first, in its own commit, as it would have had the order arrived before the change;
+// then the order is applied again and lands there. moved says the first step was taken.
+func (in *ingestion) oldEmail(ctx context.Context, w *history.Writes, o domain.Order, at time.Time) ([]*history.ContactState, bool, error) {
+	t := rollup.PurchaseTime(&o)
+	if o.CustomerID == "" || o.Email == "" || t.IsZero() {
+		return nil, false, nil
+	}
+	rec, err := in.repo.Customer(ctx, in.acct.ID, string(o.Source), o.CustomerID)
+	if err != nil || !rec.ByCustomer || rec.Email == "" || rec.Email == o.Email || !t.Before(rec.At) {
+		return nil, false, err
+	}
+	cur, err := in.repo.ResolveEmail(ctx, in.acct.ID, o.Email)
+	if err != nil || cur == rec.Email {
+		return nil, false, err
+	}
+	touched, err := in.changeEmail(ctx, w, o.Email, domain.Customer{Email: rec.Email}, at)
+	return touched, err == nil, err
 }
 
 // checkDispute refuses a chargeback report that cannot be counted: on an order cartrelay has
@@ -455,11 +511,17 @@ func (in *ingestion) applyCustomer(ctx context.Context, w *history.Writes, cu do
 	}
 	prev := ""
 	if cu.CustomerID != "" {
-		var err error
-		if prev, err = in.repo.CustomerEmail(ctx, in.acct.ID, string(cu.Source), cu.CustomerID); err != nil {
+		rec, err := in.repo.Customer(ctx, in.acct.ID, string(cu.Source), cu.CustomerID)
+		if err != nil {
 			return nil, err
 		}
-		w.PutCustomer(in.acct.ID, string(cu.Source), cu.CustomerID, cu.Email)
+		if rec.ByCustomer && rec.Email != cu.Email && !cu.Deleted && !at.IsZero() && at.Before(rec.At) {
+			// A report older than the one already applied: its email is one the profile had
+			// before, so it joins the profile's current email, as if it had arrived in time.
+			return in.changeEmail(ctx, w, cu.Email, domain.Customer{Email: rec.Email}, at)
+		}
+		prev = rec.Email
+		w.PutCustomerRecord(in.acct.ID, string(cu.Source), cu.CustomerID, history.CustomerRecord{Email: cu.Email, At: at, ByCustomer: true})
 	}
 	if prev != "" && prev != cu.Email && !cu.Deleted {
 		return in.changeEmail(ctx, w, prev, cu, at)
@@ -494,7 +556,9 @@ func (in *ingestion) changeEmail(ctx context.Context, w *history.Writes, oldEmai
 	if old.Email == cu.Email {
 		// Already moved (an alias points here): nothing left to do.
 		st := old
-		st.Profile = ledger.ApplyCustomer(st.Profile, cu)
+		if cu.CustomerID != "" {
+			st.Profile = ledger.ApplyCustomer(st.Profile, cu)
+		}
 		if err := in.refresh(ctx, w, st, nil, at); err != nil {
 			return nil, err
 		}
@@ -524,7 +588,10 @@ func (in *ingestion) changeEmail(ctx context.Context, w *history.Writes, oldEmai
 			profile.DestinationIDs[k] = v
 		}
 	}
-	nw.Profile = ledger.ApplyCustomer(profile, cu)
+	nw.Profile = profile
+	if cu.CustomerID != "" { // a change found from an order or a late report carries no profile
+		nw.Profile = ledger.ApplyCustomer(profile, cu)
+	}
 	w.PutAlias(in.acct.ID, old.Email, nw.Email, at)
 	w.DeleteProfile(old)
 	old.AliasOf = nw.Email

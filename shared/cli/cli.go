@@ -114,6 +114,9 @@ func commands() []command {
 		{"console signout", "ACCOUNT", "end every console session of ACCOUNT", cmdConsoleSignout},
 		{"demo", "[--url http://127.0.0.1:8080] [--account demo]", "post realistic sample events to a running serve, so a contact fills up", cmdDemo},
 		{"version", "[--format json|text]", "print cartrelay's version and the source revision it was built from", cmdVersion},
+		{"reports verify", "ACCOUNT [--from DATE --to DATE]", "recompute the reports from the stored orders and print every difference (exit 1 if any)", cmdReportsVerify},
+		{"reports drill", "ACCOUNT HANDLE [--cursor C] [--limit N]", "list the orders or contacts behind a number of a report (its \"drill\" handle), a page at a time", cmdReportsDrill},
+		{"reports", "KIND ACCOUNT [--from DATE] [--to DATE] [--by day|week|month] [--model first|last|linear] [filters] [--format json|csv|table]", "a report: revenue; filters: --source, --product, --currency, --first-source/-medium/-campaign, --last-source/-medium/-campaign", cmdReports},
 	}
 }
 

@@ -38,7 +38,11 @@ type ContactState struct {
 	OrderVersions  map[string]int64
 	Subs           map[string]domain.Subscription
 	SubVersions    map[string]int64
-	Carts          map[string]domain.Cart
+	// StoredOrders and StoredSubs are the records as they were read (Orders and Subs change
+	// while an event is applied), so what a change changed can be computed from the two.
+	StoredOrders map[string]domain.Order
+	StoredSubs   map[string]domain.Subscription
+	Carts        map[string]domain.Cart
 	// Outbox holds facts committed but not yet confirmed sent to the destination queues.
 	Outbox []domain.Fact
 	// AliasOf is set when the email changed to this one: the contact lives there now, and what
@@ -48,6 +52,9 @@ type ContactState struct {
 	// until they have, the contact's aggregates count them too (Repo.MovingInto finds the
 	// ones further up a chain of changes).
 	MovingFrom []string
+	// StoredAliasOf and StoredMovingFrom are AliasOf and MovingFrom as they were read.
+	StoredAliasOf    string
+	StoredMovingFrom []string
 }
 
 // OrderList returns the orders sorted by key, for deterministic aggregation.
@@ -81,6 +88,8 @@ func (r *Repo) LoadContact(ctx context.Context, account, email string) (*Contact
 		OrderVersions: map[string]int64{},
 		Subs:          map[string]domain.Subscription{},
 		SubVersions:   map[string]int64{},
+		StoredOrders:  map[string]domain.Order{},
+		StoredSubs:    map[string]domain.Subscription{},
 		Carts:         map[string]domain.Cart{},
 	}
 	it, err := r.s.Get(ctx, pk, skProfile)
@@ -97,7 +106,7 @@ func (r *Repo) LoadContact(ctx context.Context, account, email string) (*Contact
 	if it, err := r.s.Get(ctx, pk, skAlias); err == nil {
 		var a struct{ Email string }
 		_ = json.Unmarshal(it.Data, &a)
-		st.AliasOf = a.Email
+		st.AliasOf, st.StoredAliasOf = a.Email, a.Email
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
 	}
@@ -123,6 +132,7 @@ func (c *ContactState) decode(prefix string, it store.Item) error {
 			return err
 		}
 		c.Orders[o.Key] = o
+		c.StoredOrders[o.Key] = o
 		c.OrderVersions[o.Key] = it.Version
 	case prefSub:
 		var s domain.Subscription
@@ -130,6 +140,7 @@ func (c *ContactState) decode(prefix string, it store.Item) error {
 			return err
 		}
 		c.Subs[s.Key] = s
+		c.StoredSubs[s.Key] = s
 		c.SubVersions[s.Key] = it.Version
 	case prefCart:
 		var ct domain.Cart
@@ -145,6 +156,7 @@ func (c *ContactState) decode(prefix string, it store.Item) error {
 		c.Outbox = append(c.Outbox, f)
 	case prefMoveIn:
 		c.MovingFrom = append(c.MovingFrom, strings.TrimPrefix(it.SK, prefMoveIn))
+		c.StoredMovingFrom = append(c.StoredMovingFrom, strings.TrimPrefix(it.SK, prefMoveIn))
 	}
 	return nil
 }
@@ -153,6 +165,45 @@ func (c *ContactState) decode(prefix string, it store.Item) error {
 type Writes struct {
 	ws   []store.Write
 	keys map[store.Key]int
+	// contacts are the contacts whose records or profile the writes change, in the order first
+	// touched.
+	contacts []*ContactState
+}
+
+// Contacts lists the contacts whose orders, subscriptions or profile the writes change.
+func (w *Writes) Contacts() []*ContactState { return w.contacts }
+
+func (w *Writes) touch(c *ContactState) {
+	for _, x := range w.contacts {
+		if x == c {
+			return
+		}
+	}
+	w.contacts = append(w.contacts, c)
+}
+
+// Append adds writes composed elsewhere (the reports' rollups) to the same transaction. They
+// must not touch a key the history writes.
+func (w *Writes) Append(ws ...store.Write) {
+	for _, x := range ws {
+		w.add(x)
+	}
+}
+
+// Has reports whether a write to k is collected.
+func (w *Writes) Has(k store.Key) bool {
+	_, ok := w.keys[k]
+	return ok
+}
+
+// TouchProfile rewrites the contact's profile as it was read, under its version, unless a write
+// of the profile is collected already: the version moves, so a process that read the contact
+// before this change cannot commit anything that depends on what it read.
+func (w *Writes) TouchProfile(c *ContactState) {
+	if c.ProfileVersion == 0 || w.Has(store.Key{PK: ContactPK(c.Account, c.Email), SK: skProfile}) {
+		return
+	}
+	w.PutProfile(c, c.Stored)
 }
 
 // Len is the number of writes collected.
@@ -200,11 +251,14 @@ func guard(it store.Item, v int64) store.Write {
 // PutProfile stores the contact's profile, guarded by the version it was read at, so two
 // concurrent ingests of one contact cannot both win.
 func (w *Writes) PutProfile(c *ContactState, p domain.Contact) {
-	w.add(guard(store.Item{PK: ContactPK(c.Account, c.Email), SK: skProfile, Data: mustJSON(p)}, c.ProfileVersion))
+	w.touch(c)
+	gpk, gsk := contactIndex(c.Account, c.Email)
+	w.add(guard(store.Item{PK: ContactPK(c.Account, c.Email), SK: skProfile, GSI2PK: gpk, GSI2SK: gsk, Data: mustJSON(p)}, c.ProfileVersion))
 }
 
 // PutOrder stores an order of the contact.
 func (w *Writes) PutOrder(c *ContactState, o domain.Order) {
+	w.touch(c)
 	at := o.PaidAt
 	if at.IsZero() {
 		at = o.CreatedAt
@@ -219,12 +273,14 @@ func (w *Writes) PutOrder(c *ContactState, o domain.Order) {
 
 // DeleteOrder removes an order from the contact (it moved to another contact).
 func (w *Writes) DeleteOrder(c *ContactState, orderKey string) {
+	w.touch(c)
 	w.add(store.Write{Op: store.OpDelete, Key: store.Key{PK: ContactPK(c.Account, c.Email), SK: orderSK(orderKey)},
 		Cond: store.VersionEquals, Expect: c.OrderVersions[orderKey]})
 }
 
 // PutSub stores a subscription of the contact.
 func (w *Writes) PutSub(c *ContactState, s domain.Subscription) {
+	w.touch(c)
 	it := store.Item{PK: ContactPK(c.Account, c.Email), SK: subSK(s.Key),
 		GSI1PK: subGSI1(c.Account, s.Key), GSI1SK: "S", Data: mustJSON(s)}
 	w.add(guard(it, c.SubVersions[s.Key]))
@@ -232,6 +288,7 @@ func (w *Writes) PutSub(c *ContactState, s domain.Subscription) {
 
 // DeleteSub removes a subscription from the contact (it moved to another contact).
 func (w *Writes) DeleteSub(c *ContactState, subKey string) {
+	w.touch(c)
 	w.add(store.Write{Op: store.OpDelete, Key: store.Key{PK: ContactPK(c.Account, c.Email), SK: subSK(subKey)},
 		Cond: store.VersionEquals, Expect: c.SubVersions[subKey]})
 }
@@ -269,14 +326,30 @@ func (w *Writes) DeleteProfile(c *ContactState) {
 	if c.ProfileVersion == 0 {
 		return
 	}
+	w.touch(c)
 	w.add(store.Write{Op: store.OpDelete, Key: store.Key{PK: ContactPK(c.Account, c.Email), SK: skProfile},
 		Cond: store.VersionEquals, Expect: c.ProfileVersion})
 }
 
-// PutCustomer remembers which email a source customer profile has.
+// CustomerRecord is what is known of a source customer profile's email: the email, when it was
+// reported, and whether a customer event reported it (rather than an order seeding it). The time
+// is what tells a late report of an older email from a change.
+type CustomerRecord struct {
+	Email      string    `json:"email"`
+	At         time.Time `json:"at,omitzero"`
+	ByCustomer bool      `json:"by_customer,omitempty"`
+}
+
+// PutCustomer remembers which email a source customer profile has, as an order seeding it with
+// no time would.
 func (w *Writes) PutCustomer(account, source, customerID, email string) {
+	w.PutCustomerRecord(account, source, customerID, CustomerRecord{Email: email})
+}
+
+// PutCustomerRecord remembers what is known of a source customer profile's email.
+func (w *Writes) PutCustomerRecord(account, source, customerID string, rec CustomerRecord) {
 	w.add(store.PutItem(store.Item{PK: customerPK(account, source, customerID), SK: dash,
-		Data: mustJSON(map[string]string{"email": email})}, store.Always))
+		Data: mustJSON(rec)}, store.Always))
 }
 
 // PutItem stores a catalogue item.
@@ -338,16 +411,22 @@ func (r *Repo) ResolveEmail(ctx context.Context, account, email string) (string,
 
 // CustomerEmail returns the email a source customer profile last had ("" when unknown).
 func (r *Repo) CustomerEmail(ctx context.Context, account, source, customerID string) (string, error) {
+	c, err := r.Customer(ctx, account, source, customerID)
+	return c.Email, err
+}
+
+// Customer returns what is known of a source customer profile's email (empty when nothing).
+func (r *Repo) Customer(ctx context.Context, account, source, customerID string) (CustomerRecord, error) {
 	it, err := r.s.Get(ctx, customerPK(account, source, customerID), dash)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
+		return CustomerRecord{}, nil
 	}
 	if err != nil {
-		return "", err
+		return CustomerRecord{}, err
 	}
-	var c struct{ Email string }
+	var c CustomerRecord
 	_ = json.Unmarshal(it.Data, &c)
-	return c.Email, nil
+	return c, nil
 }
 
 // FindOrder finds which contact holds an order, by its key ("" when the order is new).
@@ -468,4 +547,28 @@ func (r *Repo) View(ctx context.Context, account, email string) (*ContactView, e
 	}
 	sort.SliceStable(v.Facts, func(i, j int) bool { return v.Facts[i].OccurredAt.Before(v.Facts[j].OccurredAt) })
 	return v, nil
+}
+
+// EachContact calls fn with the email of every contact of the account that has a profile, shard
+// by shard of the contact index, in email order within a shard.
+func (r *Repo) EachContact(ctx context.Context, account string, fn func(email string) error) error {
+	for n := range ContactIndexShards {
+		q := store.Query{Index: store.GSI2, PK: ContactIndexPK(account, n)}
+		for {
+			p, err := r.s.Query(ctx, q)
+			if err != nil {
+				return fmt.Errorf("list the contacts of %s: %w", account, err)
+			}
+			for _, it := range p.Items {
+				if err := fn(it.GSI2SK); err != nil {
+					return err
+				}
+			}
+			if p.Next == "" {
+				break
+			}
+			q.Cursor = p.Next
+		}
+	}
+	return nil
 }

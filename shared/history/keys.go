@@ -5,8 +5,11 @@ package history
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
+
+	"github.com/cartrelay/cartrelay/shared/domain"
 )
 
 // Sort keys and prefixes inside a contact's partition.
@@ -33,10 +36,32 @@ func contactEmail(account, pk string) (string, bool) {
 }
 
 func orderSK(orderKey string) string { return prefOrder + orderKey }
-func subSK(subKey string) string     { return prefSub + subKey }
-func cartSK(cartKey string) string   { return prefCart + cartKey }
-func factSK(factID string) string    { return prefFact + factID }
-func outboxSK(factID string) string  { return prefOutbox + factID }
+
+// ContactIndexShards is how many partitions the contact index spreads an account over, so that
+// creating contacts fast does not make one index partition hot.
+const ContactIndexShards = 16
+
+// contactIndex is where a contact's profile sits in GSI2, the account's contact index: every
+// contact that has a profile, which is how a rebuild of the reports finds them all.
+func contactIndex(account, email string) (pk, sk string) {
+	h := fnv.New32a()
+	h.Write([]byte(email))
+	return ContactIndexPK(account, int(h.Sum32()%ContactIndexShards)), email
+}
+
+// ContactIndexPK is shard n of the account's contact index (GSI2).
+func ContactIndexPK(account string, n int) string { return fmt.Sprintf("A#%s#CI#%02d", account, n) }
+
+// ContactEmail recovers the email from a contact partition key ("" when pk is not one of the
+// account's contacts).
+func ContactEmail(account, pk string) string {
+	e, _ := contactEmail(account, pk)
+	return e
+}
+func subSK(subKey string) string    { return prefSub + subKey }
+func cartSK(cartKey string) string  { return prefCart + cartKey }
+func factSK(factID string) string   { return prefFact + factID }
+func outboxSK(factID string) string { return prefOutbox + factID }
 
 // orderGSI1 finds an order by its key wherever its contact is.
 func orderGSI1(account, orderKey string) string { return "O#" + account + "#" + orderKey }
@@ -52,6 +77,19 @@ func monthGSI2(account string, t time.Time) string {
 
 func orderGSI2SK(t time.Time, orderKey string) string {
 	return t.UTC().Format(sortableTime) + "#" + orderKey
+}
+
+// OrderPosition is where the month index files an order ("" when it has no time): what
+// OrdersBetween reports as an order's position.
+func OrderPosition(o domain.Order) string {
+	at := o.PaidAt
+	if at.IsZero() {
+		at = o.CreatedAt
+	}
+	if at.IsZero() {
+		return ""
+	}
+	return orderGSI2SK(at, o.Key)
 }
 
 // customerPK maps a source customer profile to the email it last had, which is how an email

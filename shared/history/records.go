@@ -338,3 +338,52 @@ func (r *Repo) Fact(ctx context.Context, account, email, factID string) (domain.
 	}
 	return f, nil
 }
+
+// OrderRef is an order as the month index lists it: the contact holding it, its position in
+// the index, and the order.
+type OrderRef struct {
+	Email    string
+	Position string
+	Order    domain.Order
+}
+
+// OrdersBetween walks the orders paid (or created) from since to until, in time order, starting
+// after position after ("" from the start), and calls fn until it returns false.
+func (r *Repo) OrdersBetween(ctx context.Context, account string, since, until time.Time, after string, fn func(OrderRef) (bool, error)) error {
+	from := since.UTC().Format(sortableTime)
+	if after > from {
+		from = after
+		if t, err := time.Parse(sortableTime, after[:min(len(after), len(sortableTime))]); err == nil {
+			since = t
+		}
+	}
+	to := until.UTC().Format(sortableTime) + "~"
+	for m := time.Date(since.Year(), since.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(until); m = m.AddDate(0, 1, 0) {
+		q := store.Query{Index: store.GSI2, PK: monthGSI2(account, m), SKFrom: from, SKTo: to}
+		for {
+			p, err := r.s.Query(ctx, q)
+			if err != nil {
+				return fmt.Errorf("list the orders of %s: %w", account, err)
+			}
+			for _, it := range p.Items {
+				if it.GSI2SK == after {
+					continue
+				}
+				var o domain.Order
+				if err := json.Unmarshal(it.Data, &o); err != nil {
+					return fmt.Errorf("order %s of %s is unreadable: %w", it.SK, account, err)
+				}
+				email, _ := contactEmail(account, it.PK)
+				more, err := fn(OrderRef{Email: email, Position: it.GSI2SK, Order: o})
+				if err != nil || !more {
+					return err
+				}
+			}
+			if p.Next == "" {
+				break
+			}
+			q.Cursor = p.Next
+		}
+	}
+	return nil
+}

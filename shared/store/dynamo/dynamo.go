@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -288,7 +289,7 @@ func update(w store.Write, c cond) upd {
 	var b strings.Builder
 	if len(w.Add) > 0 {
 		b.WriteString("ADD ")
-		for i, name := range sortedNames(w.Add) {
+		for i, name := range slices.Sorted(maps.Keys(w.Add)) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
@@ -303,7 +304,7 @@ func update(w store.Write, c cond) upd {
 			b.WriteByte(' ')
 		}
 		b.WriteString("SET ")
-		for i, name := range sortedNames(w.Set) {
+		for i, name := range slices.Sorted(maps.Keys(w.Set)) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
@@ -318,15 +319,6 @@ func update(w store.Write, c cond) upd {
 		u.values = nil
 	}
 	return u
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // tooLarge tells DynamoDB's refusal of an item over its size limit.

@@ -3,6 +3,7 @@ package embedded
 import (
 	"encoding/binary"
 	"errors"
+	"maps"
 	"slices"
 )
 
@@ -31,7 +32,7 @@ func encodeAttrs(counters map[string]int64, labels map[string]string) []byte {
 	b := make([]byte, 0, 16+24*n+48*len(labels))
 	b = append(b, attrsVersion)
 	b = binary.AppendUvarint(b, uint64(n))
-	for _, name := range sortedKeys(counters) {
+	for _, name := range slices.Sorted(maps.Keys(counters)) {
 		if v := counters[name]; v != 0 {
 			b = binary.AppendUvarint(b, uint64(len(name)))
 			b = append(b, name...)
@@ -39,22 +40,13 @@ func encodeAttrs(counters map[string]int64, labels map[string]string) []byte {
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(labels)))
-	for _, name := range sortedKeys(labels) {
+	for _, name := range slices.Sorted(maps.Keys(labels)) {
 		b = binary.AppendUvarint(b, uint64(len(name)))
 		b = append(b, name...)
 		b = binary.AppendUvarint(b, uint64(len(labels[name])))
 		b = append(b, labels[name]...)
 	}
 	return b
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func decodeAttrs(b []byte) (counters map[string]int64, labels map[string]string, err error) {

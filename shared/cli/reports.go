@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/cartrelay/cartrelay/shared/reports"
+	"github.com/cartrelay/cartrelay/shared/rollup"
+)
+
+func (c *ctx2) reportsEngine() *reports.Engine {
+	return &reports.Engine{Store: c.env.Store, Accounts: c.env.Accounts, Clock: c.io.Clock}
+}
+
+// reportKinds are the reports `cartrelay reports KIND` answers.
+var reportKinds = map[string]func(context.Context, *reports.Engine, reports.Query) (reports.Tabler, error){
+	"revenue": func(ctx context.Context, e *reports.Engine, q reports.Query) (reports.Tabler, error) {
+		return e.Revenue(ctx, q)
+	},
+}
+
+func init() {
+	reportKinds["orders"] = reportKinds["revenue"]
+}
+
+// reportFlags are the options every report takes.
+type reportFlags struct {
+	from, to, by, model, touch, format, months string
+	filter                                     reports.Filter
+}
+
+func parseReportFlags(args []string) (reportFlags, []string, error) {
+	var f reportFlags
+	var err error
+	for _, x := range []struct {
+		name string
+		dst  *string
+	}{
+		{"--from", &f.from}, {"--to", &f.to}, {"--by", &f.by}, {"--model", &f.model}, {"--touch", &f.touch},
+		{"--format", &f.format}, {"--months", &f.months},
+		{"--source", &f.filter.Source}, {"--product", &f.filter.Product}, {"--currency", &f.filter.Currency},
+		{"--first-source", &f.filter.FirstSource}, {"--first-medium", &f.filter.FirstMedium}, {"--first-campaign", &f.filter.FirstCampaign},
+		{"--last-source", &f.filter.LastSource}, {"--last-medium", &f.filter.LastMedium}, {"--last-campaign", &f.filter.LastCampaign},
+	} {
+		if *x.dst, args, _, err = flagValue(args, x.name); err != nil {
+			return f, nil, err
+		}
+	}
+	switch f.format {
+	case "", "json", "csv", "table":
+	default:
+		return f, nil, usagef("--format must be json, csv or table, got %q", f.format)
+	}
+	return f, args, nil
+}
+
+// query turns flags into a report query; the default range is the last 30 days in the
+// account's time zone (the last 12 months for cohorts).
+func (c *ctx2) query(ctx context.Context, kind, account string, f reportFlags) (reports.Query, error) {
+	q := reports.Query{Account: account, Filter: f.filter, TouchBy: f.touch}
+	var err error
+	if q.Grain, err = reports.ParseGrain(f.by); err != nil {
+		return q, usagef("--by: %v", err)
+	}
+	if q.Model, err = reports.ParseModel(f.model); err != nil {
+		return q, usagef("--model: %v", err)
+	}
+	if f.months != "" {
+		if q.Horizon, err = strconv.Atoi(f.months); err != nil || q.Horizon < 1 || q.Horizon > 240 {
+			return q, usagef("--months must be a whole number from 1 to 240, got %q", f.months)
+		}
+	}
+	today, err := c.reportsEngine().Today(ctx, account)
+	if err != nil {
+		return q, err
+	}
+	q.To, q.From = today, today-29
+	if kind == "cohorts" {
+		q.From = (today.Month() - 11).First()
+	}
+	if f.to != "" {
+		if q.To, err = rollup.ParseDate(f.to); err != nil {
+			return q, usagef("--to: %v", err)
+		}
+	}
+	if f.from != "" {
+		if q.From, err = rollup.ParseDate(f.from); err != nil {
+			return q, usagef("--from: %v", err)
+		}
+	}
+	if q.From > q.To {
+		return q, usagef("--from %s is after --to %s", q.From, q.To)
+	}
+	return q, nil
+}
+
+func cmdReports(ctx context.Context, c *ctx2, args []string) error {
+	f, args, err := parseReportFlags(args)
+	if err != nil {
+		return err
+	}
+	pos, err := positional(args, 2, "KIND ACCOUNT")
+	if err != nil {
+		return err
+	}
+	kind, account := pos[0], pos[1]
+	run, ok := reportKinds[kind]
+	if !ok {
+		return usagef("unknown report %q; the reports are %s", kind, reportNames())
+	}
+	q, err := c.query(ctx, kind, account, f)
+	if err != nil {
+		return err
+	}
+	r, err := run(ctx, c.reportsEngine(), q)
+	if err != nil {
+		return err
+	}
+	switch f.format {
+	case "csv":
+		return reports.WriteCSV(c.io.Out, r.Tables())
+	case "table":
+		return reports.WriteText(c.io.Out, r.Tables())
+	}
+	return writeJSON(c.io.Out, r)
+}
+
+func reportNames() string {
+	return "revenue (or orders)"
+}
+
+func cmdReportsDrill(ctx context.Context, c *ctx2, args []string) error {
+	cursor, args, _, err := flagValue(args, "--cursor")
+	if err != nil {
+		return err
+	}
+	limit, args, _, err := flagValue(args, "--limit")
+	if err != nil {
+		return err
+	}
+	pos, err := positional(args, 2, "ACCOUNT HANDLE")
+	if err != nil {
+		return err
+	}
+	n := 0
+	if limit != "" {
+		if n, err = strconv.Atoi(limit); err != nil || n < 1 || n > 1000 {
+			return usagef("--limit must be a whole number from 1 to 1000, got %q", limit)
+		}
+	}
+	page, err := c.reportsEngine().Drill(ctx, pos[0], pos[1], cursor, n)
+	if errors.Is(err, reports.ErrBadHandle) {
+		return usagef("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(c.io.Out, page)
+}
+
+func cmdReportsVerify(ctx context.Context, c *ctx2, args []string) error {
+	from, args, _, err := flagValue(args, "--from")
+	if err != nil {
+		return err
+	}
+	to, args, _, err := flagValue(args, "--to")
+	if err != nil {
+		return err
+	}
+	pos, err := positional(args, 1, "ACCOUNT")
+	if err != nil {
+		return err
+	}
+	var lo, hi rollup.Date
+	if (from == "") != (to == "") {
+		return usagef("give both --from and --to, or neither (to check everything)")
+	}
+	if from != "" {
+		if lo, err = rollup.ParseDate(from); err != nil {
+			return usagef("--from: %v", err)
+		}
+		if hi, err = rollup.ParseDate(to); err != nil {
+			return usagef("--to: %v", err)
+		}
+	}
+	check, err := c.reportsEngine().Verify(ctx, pos[0], lo, hi, nil)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(c.io.Out, check); err != nil {
+		return err
+	}
+	if n := len(check.Differences); n > 0 {
+		for _, d := range check.Differences {
+			fmt.Fprintln(c.io.Err, d)
+		}
+		hint := "run `cartrelay reports rebuild " + pos[0] + "` to rebuild the reports from the stored orders"
+		if check.Pending > 0 {
+			hint = fmt.Sprintf("%d pending rollup write(s) are not applied yet (the schedule applies them within a minute); check again, and if differences remain, %s", check.Pending, hint)
+		}
+		return fmt.Errorf("the reports of %s differ from the stored orders in %d place(s); %s", pos[0], n, hint)
+	}
+	return nil
+}

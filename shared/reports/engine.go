@@ -1,0 +1,193 @@
+package reports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/rollup"
+	"github.com/cartrelay/cartrelay/shared/store"
+)
+
+// AccountGetter finds an account (accounts.Repo does).
+type AccountGetter interface {
+	Get(ctx context.Context, id string) (accounts.Account, error)
+}
+
+// Engine answers reports, drill-downs and checks for accounts. It only reads; ingest keeps the
+// rollups it reads.
+type Engine struct {
+	Store    store.Store
+	Accounts AccountGetter
+	Clock    clock.Clock
+	// Concurrency bounds the partition queries one report runs at once (default 8).
+	Concurrency int
+}
+
+// Meta describes an answer: what was asked, in which zone it was bucketed, and how.
+type Meta struct {
+	Account    string  `json:"account"`
+	Report     string  `json:"report"`
+	From       string  `json:"from"`
+	To         string  `json:"to"`
+	Grain      Grain   `json:"grain,omitempty"`
+	Zone       string  `json:"timezone"`
+	Generation int     `json:"generation"`
+	Filter     Filter  `json:"filter"`
+	Model      Model   `json:"model,omitempty"`
+	Rebuilding *Status `json:"rebuilding,omitempty"`
+	// ItemsRead is how many rollup items the answer read.
+	ItemsRead   int       `json:"items_read"`
+	GeneratedAt time.Time `json:"generated_at"`
+}
+
+// Status is a generation being built, as reports show it.
+type Status struct {
+	Zone     string    `json:"timezone"`
+	Phase    string    `json:"phase"`
+	Contacts int       `json:"contacts_done"`
+	Total    int       `json:"contacts_estimate,omitempty"`
+	Since    time.Time `json:"requested_at"`
+}
+
+// view is the active generation of an account, ready to read.
+type view struct {
+	account string
+	state   State
+	gen     Generation
+	cal     rollup.Calendar
+	items   int
+	mu      sync.Mutex
+}
+
+func (e *Engine) open(ctx context.Context, account string) (*view, error) {
+	acct, err := e.Accounts.Get(ctx, account)
+	if errors.Is(err, accounts.ErrNotFound) {
+		return nil, fmt.Errorf("account %q does not exist (cartrelay accounts list shows the accounts)", account)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, err := LoadState(ctx, e.Store, account, acct.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	cal, err := s.Active.Calendar()
+	if err != nil {
+		return nil, err
+	}
+	return &view{account: account, state: s, gen: s.Active, cal: cal}, nil
+}
+
+func (e *Engine) meta(v *view, report string, q Query) Meta {
+	m := Meta{Account: v.account, Report: report, From: q.From.String(), To: q.To.String(), Grain: q.Grain,
+		Zone: v.gen.Zone, Generation: v.gen.N, Filter: q.Filter, ItemsRead: v.items, GeneratedAt: e.now()}
+	if b := v.state.Building; b != nil {
+		m.Rebuilding = &Status{Zone: b.Zone, Phase: b.Phase, Contacts: b.Contacts, Total: b.Total, Since: b.RequestedAt}
+	}
+	return m
+}
+
+func (e *Engine) now() time.Time {
+	if e.Clock == nil {
+		return time.Now().UTC()
+	}
+	return e.Clock.Now()
+}
+
+// load reads the rollup items of part for every period in [from, to] (dates, months or years,
+// as the part counts them) and sums their shards.
+func (e *Engine) load(ctx context.Context, v *view, part rollup.Part, from, to int32) (*rollup.Delta, error) {
+	out := rollup.NewDelta()
+	if from > to {
+		return out, nil
+	}
+	conc := e.Concurrency
+	if conc <= 0 {
+		conc = 8
+	}
+	type result struct {
+		period int32
+		items  []store.Item
+		err    error
+	}
+	periods := make(chan int32)
+	results := make(chan result)
+	var wg sync.WaitGroup
+	for range min(conc, int(to-from)+1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range periods {
+				k := rollup.ItemKey{Part: part, Period: p}
+				pk := rollup.PartitionKey(v.account, v.gen.N, part, k.PeriodString())
+				items, err := store.QueryAll(ctx, e.Store, store.Query{PK: pk})
+				results <- result{p, items, err}
+			}
+		}()
+	}
+	go func() {
+		defer close(periods)
+		for p := from; p <= to; p++ {
+			select {
+			case periods <- p:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(results) }()
+	var firstErr error
+	n := 0
+	for r := range results {
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			continue
+		}
+		for _, it := range r.items {
+			n++
+			if err := out.AddStored(rollup.ItemKey{Part: part, Period: r.period}, it); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		return nil, fmt.Errorf("read the %s rollups of %s: %w", partName(part), v.account, firstErr)
+	}
+	v.mu.Lock()
+	v.items += n
+	v.mu.Unlock()
+	return out, nil
+}
+
+func partName(p rollup.Part) string {
+	switch p {
+	case rollup.PartDay:
+		return "daily"
+	case rollup.PartCohort:
+		return "cohort"
+	case rollup.PartSubDay, rollup.PartSubMonth, rollup.PartSubYear:
+		return "subscription"
+	case rollup.PartView:
+		return "page view"
+	}
+	return string(p)
+}
+
+// Today is the current local date of an account (in its active generation's time zone).
+func (e *Engine) Today(ctx context.Context, account string) (rollup.Date, error) {
+	v, err := e.open(ctx, account)
+	if err != nil {
+		return 0, err
+	}
+	return v.cal.Today(e.now()), nil
+}
