@@ -121,6 +121,15 @@ func (r *Repo) LoadContact(ctx context.Context, account, email string) (*Contact
 			}
 		}
 	}
+	// The outbox is stored by fact id; facts left unsent (a crash before the flush) go out in
+	// the order they happened, an email change before what it changed on the new contact.
+	sort.SliceStable(st.Outbox, func(i, j int) bool {
+		a, b := st.Outbox[i], st.Outbox[j]
+		if !a.OccurredAt.Equal(b.OccurredAt) {
+			return a.OccurredAt.Before(b.OccurredAt)
+		}
+		return a.Kind == domain.FactEmailChanged && b.Kind != domain.FactEmailChanged
+	})
 	return st, nil
 }
 
