@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,12 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/cli"
 	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/testenv"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartfake"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
@@ -192,16 +191,13 @@ func TestBackfillShowsAFailingConnectionAtOnce(t *testing.T) {
 		t.Fatal(out)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var mu sync.Mutex
-	var progress bytes.Buffer
+	var progress testenv.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Main(ctx, []string{"--data", data, "backfill", "acme", "--since", "2024-01-01"},
-			cli.IO{Out: io.Discard, Err: &lockedWriter{w: &progress, mu: &mu}})
+			cli.IO{Out: io.Discard, Err: &progress})
 	}()
 	eventually(t, 5*time.Second, "the progress line shows the error", func() (bool, string) {
-		mu.Lock()
-		defer mu.Unlock()
 		s := progress.String()
 		return strings.Contains(s, "acme orders — retrying after: ") && strings.Contains(s, "database unavailable"), s
 	})

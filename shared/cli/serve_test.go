@@ -35,7 +35,7 @@ type server struct {
 	cancel context.CancelFunc
 	done   chan int
 	// logs is what serve wrote to stdout and stderr.
-	logs *syncBuffer
+	logs *testenv.SyncBuffer
 }
 
 // log is what serve has written to its output and log so far.
@@ -54,7 +54,7 @@ func startServeLogging(t *testing.T, dataDir, level string) *server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
-	s := &server{t: t, cancel: cancel, done: make(chan int, 1), logs: &syncBuffer{}}
+	s := &server{t: t, cancel: cancel, done: make(chan int, 1), logs: &testenv.SyncBuffer{}}
 	go func() {
 		code := cli.Main(ctx, []string{"--data", dataDir, "serve", "--addr", "127.0.0.1:0"}, cli.IO{
 			Out: s.logs, Err: s.logs,
@@ -92,17 +92,6 @@ func (s *server) stop() int {
 		s.t.Fatal("serve did not stop within 60 s of its cancellation")
 	}
 	return -1
-}
-
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // runCLI runs one command against dataDir and returns its stdout.
@@ -443,18 +432,10 @@ func TestCtrlCStopsServePromptlyDuringAPoll(t *testing.T) {
 		case <-time.After(time.Minute):
 		}
 	})
-	// What the schedule's first tick would do: a poll job per stream.
-	env, err := operator.Embedded(ctx, data, wiring.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.App.Schedule(ctx, events.EventBridgeEvent{}); err != nil {
-		t.Fatal(err)
-	}
-	env.Close()
+	enqueuePolls(t, data)
 
 	ready, done := make(chan string, 1), make(chan int, 1)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	go func() {
 		done <- cli.Main(ctx, []string{"--data", data, "serve", "--addr", "127.0.0.1:0"}, cli.IO{Out: &logs, Err: &logs,
 			Ready:  func(a string) { ready <- a },
@@ -485,7 +466,7 @@ func TestCtrlCStopsServePromptlyDuringAPoll(t *testing.T) {
 	if !strings.Contains(logs.String(), "poll job interrupted; the schedule resumes it from its cursor") {
 		t.Errorf("the interrupted poll is not logged as such:\n%s", logs.String())
 	}
-	env, err = operator.Embedded(ctx, data, wiring.Options{})
+	env, err := operator.Embedded(ctx, data, wiring.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,30 +479,11 @@ func TestCtrlCStopsServePromptlyDuringAPoll(t *testing.T) {
 	}
 }
 
-// syncBuffer collects output written from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestServeLogsAreReadable runs the whole local system at debug level, through webhooks, ingest,
 // both forwarders running dry, and polls of a fake UltraCart (one stream of which it refuses),
 // and reads every log line: each is JSON, no line names a key twice, and a dry run never reads
 // like a call that was made.
 func TestServeLogsAreReadable(t *testing.T) {
-	ctx := context.Background()
 	data := t.TempDir()
 	// A ThriveCart key ThriveCart refuses: its walk logs the refusal.
 	tc := thrivecartfake.New("acme", "tc-key")
@@ -535,14 +497,7 @@ func TestServeLogsAreReadable(t *testing.T) {
 	if out, code := runCLI(t, data, "connections", "put", "acme", "ultracart", "--simple-key", "uc-key", "--base-url", fake.URL); code != 0 {
 		t.Fatal(out)
 	}
-	env, err := operator.Embedded(ctx, data, wiring.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.App.Schedule(ctx, events.EventBridgeEvent{}); err != nil {
-		t.Fatal(err)
-	}
-	env.Close()
+	enqueuePolls(t, data)
 	s := startServeLogging(t, data, "debug")
 	if out, code := runCLI(t, data, "demo", "--url", "http://"+s.addr); code != 0 {
 		t.Fatalf("demo: %s", out)
@@ -598,5 +553,19 @@ func TestServeLogsAreReadable(t *testing.T) {
 		if msgs[want] == 0 {
 			t.Errorf("no %q line among %d: the test did not cover it (%v)", want, len(lines), msgs)
 		}
+	}
+}
+
+// enqueuePolls does what the schedule's first tick in serve would: a poll job for every stream
+// of every connection in data.
+func enqueuePolls(t *testing.T, data string) {
+	t.Helper()
+	env, err := operator.Embedded(context.Background(), data, wiring.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	if err := env.App.Schedule(context.Background(), events.EventBridgeEvent{}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // RepeatedKeys returns the keys that appear more than once in one object of a JSON log line
@@ -61,4 +62,23 @@ func RepeatedKeys(line []byte) ([]string, error) {
 		return repeated, errors.New("more than one JSON value on the line")
 	}
 	return repeated, nil
+}
+
+// SyncBuffer collects what many goroutines write (a server's log, say) and reads it back.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is everything written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
