@@ -294,6 +294,10 @@ type statusRow struct {
 // printStatus prints every stream's progress: UltraCart's, then ThriveCart's once its walk
 // has run (every account gets one; without a key it only says so).
 func printStatus(ctx context.Context, c *ctx2, account, format string) error {
+	if _, err := c.env.Connections.Get(ctx, account, connections.UltraCart); errors.Is(err, connections.ErrNotFound) {
+		fmt.Fprintf(c.io.Err, "account %s has no UltraCart connection, so its UltraCart streams are not polled; add one with "+
+			"'cartrelay connections put %s ultracart --simple-key KEY', or connect the store in the console\n", account, account)
+	}
 	var out []any
 	var rows []statusRow
 	for _, stream := range poller.Streams() {

@@ -22,6 +22,11 @@ import (
 func TestConnectionsPutAndBackfillStatus(t *testing.T) {
 	data := t.TempDir()
 	putAccount(t, data, "acme", testAccount)
+	var errb strings.Builder
+	if code := cli.Main(context.Background(), []string{"--data", data, "backfill", "acme", "--status"}, cli.IO{Out: io.Discard, Err: &errb}); code != 0 ||
+		!strings.Contains(errb.String(), "account acme has no UltraCart connection, so its UltraCart streams are not polled") {
+		t.Fatalf("--status without a connection: %d %s", code, errb.String())
+	}
 	fake := ultracartfake.New(ultracartfake.Options{SimpleKey: "sk-0123456789"})
 	t.Cleanup(fake.Close)
 	out, code := runCLI(t, data, "connections", "put", "acme", "ultracart", "--simple-key", "sk-0123456789", "--base-url", fake.URL)
