@@ -404,3 +404,21 @@ func TestConsoleSignInExpiredState(t *testing.T) {
 		t.Fatalf("%d: %s", resp.StatusCode, resp.Body)
 	}
 }
+
+// An account no store is bound to does not offer /connect, which would make a new account: it
+// says how its merchant gets its store bound to it.
+func TestConsoleUnboundAccountOffersNoConnect(t *testing.T) {
+	f := newConsoleFixture(t)
+	f.put("acme", `{}`)
+	page := f.do(http.MethodGet, "/console/home", nil, nil, []string{f.session("acme")})
+	if page.StatusCode != http.StatusOK || strings.Contains(page.Body, `href="`+hubURL+`/connect"`) ||
+		!strings.Contains(page.Body, "cartrelay invites create --account acme") {
+		t.Errorf("dashboard of an unbound account: %d: %s", page.StatusCode, page.Body)
+	}
+	// Once a store is bound to it, a lost connection is mended by connecting again.
+	_, id := f.connectAs("ACME")
+	page = f.do(http.MethodGet, "/console/home", nil, nil, []string{f.session(id)})
+	if strings.Contains(page.Body, "invites create") {
+		t.Errorf("dashboard of a bound account: %s", page.Body)
+	}
+}

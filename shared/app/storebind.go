@@ -114,9 +114,12 @@ func (a *App) boundAccount(ctx context.Context, s storeSeen) (accounts.Binding, 
 			return b, err
 		}
 	}
+	// A store may list any number of webhooks pointing at bound accounts' URLs; each check
+	// opens an account's secrets, so only the first few are tried.
+	tried := map[string]bool{}
 	for _, h := range s.hooks {
 		id := a.hookAccount(h.WebhookURL)
-		if id == "" {
+		if id == "" || tried[id] || len(tried) >= maxProofs {
 			continue
 		}
 		b, err := a.d.Accounts.Binding(ctx, id)
@@ -126,6 +129,7 @@ func (a *App) boundAccount(ctx context.Context, s storeSeen) (accounts.Binding, 
 		if err != nil {
 			return b, err
 		}
+		tried[id] = true
 		if b.MerchantID != "" && s.merchant != "" && accounts.MerchantKey(b.MerchantID) != accounts.MerchantKey(s.merchant) {
 			// Another store holds this account's URL; its merchant id says it is not the owner.
 			continue
@@ -143,6 +147,9 @@ func (a *App) boundAccount(ctx context.Context, s storeSeen) (accounts.Binding, 
 	}
 	return accounts.Binding{}, accounts.ErrNotBound
 }
+
+// maxProofs bounds the bound accounts whose webhook credentials one sign-in compares.
+const maxProofs = 3
 
 // connected finishes a connect flow: it reconnects the account bound to the store, or binds
 // the store to a new account (or to the account its invite names).

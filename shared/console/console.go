@@ -217,6 +217,9 @@ type dashboardView struct {
 	SettingsURL string
 	LogoutURL   string
 	ConnectURL  string
+	// Unbound is true for an account no UltraCart store is bound to (one the operator made):
+	// /connect would make a new account, so the page does not offer it.
+	Unbound bool
 	// CSRF goes with the sign-out form.
 	CSRF string
 }
@@ -242,6 +245,11 @@ func (c *Console) dashboard(ctx context.Context, log *slog.Logger, sess Session)
 		default:
 			log.Warn("console: connection unreadable", slog.Any("error", err))
 		}
+	}
+	if _, err := c.d.Accounts.Binding(ctx, sess.Account); errors.Is(err, accounts.ErrNotBound) {
+		v.Unbound = true
+	} else if err != nil {
+		log.Warn("console: binding unreadable", slog.Any("error", err))
 	}
 	for _, stream := range poller.Streams() {
 		sv := streamView{Name: stream}

@@ -26,7 +26,11 @@ func renderDashboard(v dashboardView) string {
 <ul><li>UltraCart: <code>` + esc(v.UltraCartWebhook) + `</code></li><li>ThriveCart: <code>` + esc(v.ThriveCartWebhook) + `</code></li></ul>
 <h2>UltraCart connection</h2>
 <p>Status: <strong>` + esc(v.Connected) + `</strong>`)
-	if v.Connected == "not connected" {
+	switch {
+	case v.Connected == "not connected" && v.Unbound:
+		b.WriteString(`</p>` + "\n" + `<p>No UltraCart store is bound to this account. To connect yours to it, ask whoever runs this cartrelay for an invite link for this account (<code>cartrelay invites create --account ` +
+			esc(v.Account) + `</code>).`)
+	case v.Connected == "not connected":
 		b.WriteString(` · <a href="` + esc(v.ConnectURL) + `">Connect UltraCart</a>`)
 	}
 	b.WriteString("</p>\n")
@@ -35,7 +39,11 @@ func renderDashboard(v dashboardView) string {
 		if v.ProblemAt != "" {
 			b.WriteString(" since " + esc(v.ProblemAt))
 		}
-		b.WriteString(`.</strong> ` + esc(v.Problem) + `</p><p><a href="` + esc(v.ConnectURL) + `">Connect UltraCart again</a></p></div>` + "\n")
+		again := `<a href="` + esc(v.ConnectURL) + `">Connect UltraCart again</a>`
+		if v.Unbound {
+			again = `Whoever runs this cartrelay renews this account's UltraCart credentials.`
+		}
+		b.WriteString(`.</strong> ` + esc(v.Problem) + `</p><p>` + again + `</p></div>` + "\n")
 	}
 	streamTable(&b, v.Streams)
 	b.WriteString("<h2>ThriveCart</h2>\n")

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
 )
 
 func TestSessionKeyTooShort(t *testing.T) {
@@ -66,4 +68,33 @@ func TestParseFormOnlyTouchesConsoleFields(t *testing.T) {
 	if strings.Contains(p, `"ontraport":{"api_key"`) {
 		t.Errorf("an empty secret input was sent: %s", p)
 	}
+}
+
+// A session cookie is read from whatever a browser (or anyone) sends: no input may panic the
+// reader, and whatever verifies is exactly a token the key signed, for a valid account, not
+// yet expired, issued no later than it expires.
+func FuzzFromRequest(f *testing.F) {
+	s, err := NewSessions(strings.Repeat("k", 32), "https://hub.example.com")
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	sess, err := s.Issue("acme", now)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(CookieName + "=" + sess.token)
+	f.Add(CookieName + "=eyJhIjoiYWNtZSIsImUiOjk5OTk5OTk5OTksIm4iOiJ4IiwiaSI6MX0.sig")
+	f.Add("a=1; " + CookieName + "=x.y; " + CookieName + "=")
+	f.Fuzz(func(t *testing.T, header string) {
+		got, err := s.FromRequest(nil, header, now)
+		if err != nil {
+			return
+		}
+		p, sig, ok := strings.Cut(got.token, ".")
+		if !ok || sig != s.mac(sessionLabel, p) || !strings.Contains(header, got.token) ||
+			accounts.ValidateID(got.Account) != nil || !now.Before(got.Expires) || got.Issued.After(got.Expires) {
+			t.Fatalf("%q verified as %+v", header, got)
+		}
+	})
 }
