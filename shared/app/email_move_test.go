@@ -371,6 +371,12 @@ func emailChangeWithCrashes(t *testing.T, seed uint64) int {
 	if len(ids) != 2 {
 		t.Errorf("refund facts %d distinct, want 2", len(ids))
 	}
+	// A replay finds a logged fact by the email its delivery names, the old or the new one.
+	for _, e := range []string{oldEmail, newEmail} {
+		if f, err := repo.Fact(ctx, "acme", e, domain.OrderPlacedID("acme", seeded[42].Key)); err != nil || f.Email != newEmail {
+			t.Errorf("fact under %s: %+v %v", e, f.Email, err)
+		}
+	}
 	var sample map[string]any
 	_ = json.Unmarshal(nw.Deliveries[0], &sample)
 	if sample["email"] != newEmail {
