@@ -4,13 +4,16 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/localrun"
+	"github.com/cartrelay/cartrelay/shared/secrets"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
@@ -107,5 +110,33 @@ func TestConnectRequiresInviteByDefault(t *testing.T) {
 	required, err := wiring.RequiresInvite(func(string) string { return def }, false)
 	if err != nil || !required {
 		t.Errorf("the default %q gives %t, %v; want invites required", def, required, err)
+	}
+}
+
+// TestForwardIterableSealsOnlyReviewKeys: the Iterable forwarder makes an account's review key
+// when it signs the first link, so it may encrypt, but only values sealed for that purpose.
+func TestForwardIterableSealsOnlyReviewKeys(t *testing.T) {
+	tpl := loadTemplate(t)
+	found := false
+	for _, p := range seq(get(tpl.resources["ForwardIterableFunction"], "Properties", "Policies")) {
+		for _, s := range seq(get(p, "Statement")) {
+			if !slices.Contains(strs(get(s, "Action")), "kms:Encrypt") {
+				continue
+			}
+			found = true
+			pattern := scalar(get(s, "Condition", "StringLike", "kms:EncryptionContext:"+secrets.EncryptionContextKey))
+			for aad, want := range map[string]bool{
+				accountkeys.AAD("acme", accountkeys.Review):   true,
+				accountkeys.AAD("acme", accountkeys.Tracking): false,
+				"account:acme:iterable.api_key":               false,
+			} {
+				if ok, err := path.Match(pattern, aad); err != nil || ok != want {
+					t.Errorf("statement %s: encrypting for %q allowed=%v, want %v (condition %q)", scalar(get(s, "Sid")), aad, ok, want, pattern)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("ForwardIterableFunction may not kms:Encrypt, so it cannot make an account's review key")
 	}
 }

@@ -82,13 +82,17 @@ type Account struct {
 	// ForwardSince is the history cutover; it defaults to the moment the account was created.
 	ForwardSince time.Time
 	// Timezone is the IANA zone reports bucket days, weeks and months in (DefaultTimezone).
-	Timezone   string
-	UltraCart  UltraCartSettings
-	ThriveCart ThriveCartSettings
-	Ontraport  OntraportSettings
-	Iterable   IterableSettings
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	Timezone string
+	// AllowedDomains lists the merchant's own web hosts, as written in the account file
+	// ("shop.example.com, example.com"; "*" for any). Page views are accepted only from pages
+	// on them and review links redirect only to them; shared/sitehosts reads it.
+	AllowedDomains string
+	UltraCart      UltraCartSettings
+	ThriveCart     ThriveCartSettings
+	Ontraport      OntraportSettings
+	Iterable       IterableSettings
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 	// Version is the stored item's version, bumped by every Put.
 	Version int64
 }

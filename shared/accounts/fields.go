@@ -44,6 +44,7 @@ func fieldTable() []field {
 	return []field{
 		{path: "forward_since", kind: kindTime, ref: func(a *Account) any { return &a.ForwardSince }},
 		{path: "timezone", kind: kindTimezone, def: DefaultTimezone, ref: func(a *Account) any { return &a.Timezone }},
+		{path: "allowed_domains", kind: kindText, ref: func(a *Account) any { return &a.AllowedDomains }},
 
 		{path: "ultracart.webhook_username", kind: kindText, ref: func(a *Account) any { return &a.UltraCart.WebhookUsername }},
 		{path: "ultracart.webhook_password", kind: kindSecret, ref: func(a *Account) any { return &a.UltraCart.WebhookPassword }},

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"sync"
 
+	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/domain"
@@ -68,9 +69,11 @@ type Deps struct {
 	Store    store.Store
 	Queue    queue.Queue
 	Accounts *accounts.Repo
-	Clock    clock.Clock
-	Log      *slog.Logger
-	Config   Config
+	// Keys are the keys cartrelay makes for each account: review links, tracking.
+	Keys   *accountkeys.Repo
+	Clock  clock.Clock
+	Log    *slog.Logger
+	Config Config
 	// Phone normalizes phone numbers during ingest (shared/phone.E164). It is injected so that
 	// only the processes that ingest link the phone metadata; nil leaves phones out.
 	Phone domain.PhoneFunc
@@ -106,6 +109,9 @@ func New(d Deps) (*App, error) {
 	}
 	if d.Accounts == nil {
 		missing = append(missing, "accounts")
+	}
+	if d.Keys == nil {
+		missing = append(missing, "keys")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("app: missing dependencies: %v", missing)

@@ -18,6 +18,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/console"
+	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/onetime"
 	"github.com/cartrelay/cartrelay/shared/poller"
@@ -65,7 +66,12 @@ func (a *App) review(ctx context.Context, req events.APIGatewayV2HTTPRequest, to
 	if m := req.RequestContext.HTTP.Method; m != "" && m != http.MethodGet && m != http.MethodHead {
 		return htmlPage(http.StatusMethodNotAllowed, "Not allowed", `<p>Review links are opened, not posted to.</p>`)
 	}
-	p := reviews.Handle(ctx, a.d.Accounts, a.d.Clock.Now(), token)
+	ch := reviews.Checker{Accounts: a.d.Accounts, Keys: a.d.Keys, LinkTTL: func(acct accounts.Account) time.Duration {
+		// An unparsable setting leaves the default, as delivery does.
+		s, _ := iterable.ParseSettings(acct)
+		return s.ReviewLinkTTL
+	}}
+	p := ch.Handle(ctx, a.d.Clock.Now(), token)
 	log := a.d.Log.With(slog.String("account", p.Account), slog.String("request_id", req.RequestContext.RequestID))
 	if p.Location != "" {
 		log.Info("review link followed")

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,10 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
+	"github.com/cartrelay/cartrelay/shared/operator"
 	"github.com/cartrelay/cartrelay/shared/reviews"
+	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
 const iterableE2EKey = "itbl-e2e-key-42"
@@ -40,7 +43,7 @@ func TestIterableEndToEnd(t *testing.T) {
 
 	data := t.TempDir()
 	template := "https://shop.example.com/reviews/new?sku={sku}"
-	putAccount(t, data, "acme", fmt.Sprintf(`{"ultracart":{"webhook_username":"uc","webhook_password":"pw-123"},
+	putAccount(t, data, "acme", fmt.Sprintf(`{"allowed_domains":"shop.example.com","ultracart":{"webhook_username":"uc","webhook_password":"pw-123"},
  "forward_since":"2020-01-01T00:00:00Z","iterable":{"enabled":true,"api_key":%q,"base_url":%q,"email_list_ids":"501",
  "review_url_template":%q}}`, iterableE2EKey, fake.URL, template))
 	putAccount(t, data, "dry", `{"ultracart":{"webhook_username":"uc","webhook_password":"pw-123"},
@@ -121,13 +124,18 @@ func TestIterableEndToEnd(t *testing.T) {
 	}
 
 	// Review links: a genuine one redirects to the merchant's page, a forged one gets a page.
-	acct := accounts.Account{ID: "acme"}
-	acct.Iterable.APIKey = iterableE2EKey
-	key, err := reviews.KeyFor(acct)
+	// The account's review key is read from the data directory serve runs on, as only
+	// cartrelay can.
+	local, err := operator.Embedded(context.Background(), data, wiring.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := reviews.Sign(key, reviews.Claims{Account: "acme", OrderID: "IT-1", SKU: "SKU-1", Expires: time.Now().Add(time.Hour)})
+	key, err := local.Keys.Ensure(context.Background(), "acme", accountkeys.Review)
+	local.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := reviews.Sign(reviews.SigningKey(key), reviews.Claims{Account: "acme", OrderID: "IT-1", SKU: "SKU-1", Expires: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -279,6 +279,9 @@ func TestParseSettings(t *testing.T) {
 			a.DataCenter, a.ReviewWait, a.EmailListIDs, a.ThumbnailSize, a.ReviewURLTemplate = "asia", "soon", "12,abc", "big", "shop.example.com"
 		}, err: "iterable.data_center|iterable.review_wait|iterable.email_list_ids|iterable.thumbnail_size|iterable.review_url_template"},
 		{name: "over a year", set: func(a *iterableSettings) { a.ReviewWait = "400d" }, err: "longer than a year"},
+		{name: "review links past a year", set: func(a *iterableSettings) { a.ReviewLinkTTL = "400d" }, err: "iterable.review_link_ttl|longer than a year"},
+		{name: "review page off the store's domains", set: func(a *iterableSettings) { a.ReviewURLTemplate = "https://reviews.example.net/{sku}" },
+			err: "iterable.review_url_template|allowed_domains"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &env{}

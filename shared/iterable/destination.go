@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/deliver"
@@ -55,6 +56,14 @@ type Deps struct {
 	MaxInlineWait time.Duration
 	// Sleep waits for a slot; tests on a fake clock replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Keys makes and reads each account's review key, which signs its review links.
+	Keys ReviewKeys
+}
+
+// ReviewKeys makes an account's review key the first time a link is signed
+// (accountkeys.Repo does).
+type ReviewKeys interface {
+	Ensure(ctx context.Context, account string, name accountkeys.Name) (accountkeys.Key, error)
 }
 
 // Destination delivers facts to Iterable. It implements deliver.Destination.
@@ -70,6 +79,7 @@ type Destination struct {
 	timers        *timers.Repo
 	history       *history.Repo
 	asked         reviews.Asked
+	keys          ReviewKeys
 }
 
 var _ deliver.Destination = (*Destination)(nil)
@@ -78,6 +88,9 @@ var _ deliver.Destination = (*Destination)(nil)
 func New(d Deps) (*Destination, error) {
 	if d.Store == nil {
 		return nil, errors.New("iterable: a store is required (timers, rate windows, history)")
+	}
+	if d.Keys == nil {
+		return nil, errors.New("iterable: review keys are required (they sign review links)")
 	}
 	if d.Clock == nil {
 		d.Clock = clock.System{}
@@ -106,7 +119,7 @@ func New(d Deps) (*Destination, error) {
 	}
 	return &Destination{store: d.Store, clk: d.Clock, log: d.Log, http: d.HTTP, publicBase: base, limits: limits,
 		maxInlineWait: d.MaxInlineWait, sleep: d.Sleep, timers: timers.New(d.Store, d.Clock, timers.Options{}),
-		history: history.New(d.Store), asked: reviews.NewAsked(d.Store)}, nil
+		history: history.New(d.Store), asked: reviews.NewAsked(d.Store), keys: d.Keys}, nil
 }
 
 // Name implements deliver.Destination.
@@ -463,14 +476,19 @@ func (d *Destination) startReviewWait(ctx context.Context, acct accounts.Account
 	return out, nil
 }
 
-// reviewKey is the signing key; a dry run has no API key to derive one from, so its links (only
-// ever recorded) are signed with a key nobody verifies.
-func reviewKey(acct accounts.Account, dry bool) ([]byte, error) {
+// reviewKey is the signing key: the account's review key, made when its first link is
+// signed. A dry run makes none; its links, only ever recorded, are signed with a key nobody
+// verifies.
+func (d *Destination) reviewKey(ctx context.Context, acct accounts.Account, dry bool) ([]byte, error) {
 	if dry {
 		sum := sha256.Sum256([]byte("dry run " + acct.ID))
 		return sum[:], nil
 	}
-	return reviews.KeyFor(acct)
+	k, err := d.keys.Ensure(ctx, acct.ID, accountkeys.Review)
+	if err != nil {
+		return nil, fmt.Errorf("review key: %w", err)
+	}
+	return reviews.SigningKey(k), nil
 }
 
 func (d *Destination) reviewRequest(ctx context.Context, sess *session, acct accounts.Account, s Settings, f domain.Fact) (deliver.Outcome, error) {
@@ -495,9 +513,10 @@ func (d *Destination) reviewRequest(ctx context.Context, sess *session, acct acc
 	if c, err := o.Refunded.Cmp(o.Total); err == nil && o.Refunded.Minor > 0 && c >= 0 {
 		return skipped("order " + o.OrderID + " was refunded in full; no review request")
 	}
-	key, err := reviewKey(acct, sess.dry)
+	key, err := d.reviewKey(ctx, acct, sess.dry)
 	if err != nil {
-		return deliver.Outcome{}, deliver.Permanent(err)
+		// Reading or making the key can fail for a while (the table, KMS); retried.
+		return deliver.Outcome{}, err
 	}
 	now := d.clk.Now()
 	expires := now.Add(s.ReviewLinkTTL)

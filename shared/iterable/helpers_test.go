@@ -1,6 +1,7 @@
 package iterable_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -9,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
+	"github.com/cartrelay/cartrelay/shared/secrets"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	"github.com/cartrelay/cartrelay/shared/store"
 	storeembedded "github.com/cartrelay/cartrelay/shared/store/embedded"
@@ -66,6 +69,16 @@ func specPath(t testing.TB) string {
 	return p
 }
 
+// testKeys makes the accounts' generated keys over st, sealed with a fixed local master key.
+func testKeys(t testing.TB, st store.Store, clk clock.Clock) *accountkeys.Repo {
+	t.Helper()
+	master, err := secrets.NewLocalKey(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return accountkeys.New(st, secrets.NewSealer(master, clk), clk)
+}
+
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	clk := clock.NewFake(now)
@@ -85,13 +98,13 @@ func newEnv(t testing.TB, o envOpts) *env {
 		httpc.Timeout = 5 * time.Second
 	}
 	dest, err := iterable.New(iterable.Deps{Store: st, Clock: clk, HTTP: httpc, PublicBaseURL: "https://hooks.example.com",
-		Limits: o.limits,
+		Limits: o.limits, Keys: testKeys(t, st, clk),
 		// Waiting for a slot advances the fake clock instead of sleeping.
 		Sleep: func(_ context.Context, d time.Duration) error { clk.Advance(d); return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := accounts.Account{ID: "acme"}
+	a := accounts.Account{ID: "acme", AllowedDomains: "shop.example.com"}
 	a.Iterable = accounts.IterableSettings{Enabled: true, APIKey: testKey, BaseURL: fake.URL,
 		ThumbnailSize: "200x200", EmailListIDs: "111", SMSListIDs: "222",
 		ReviewURLTemplate: "https://shop.example.com/reviews/new?sku={sku}&order={order_id}"}

@@ -52,11 +52,11 @@ func newPipeline(t *testing.T, settings string) *pipeline {
 	}
 	t.Cleanup(fake.Close)
 	dest, err := iterable.New(iterable.Deps{Store: rt.Store, Clock: clk, HTTP: fake.Client(), PublicBaseURL: "https://hooks.example.com",
-		Sleep: func(_ context.Context, d time.Duration) error { clk.Advance(d); return nil }})
+		Keys: rt.Keys, Sleep: func(_ context.Context, d time.Duration) error { clk.Advance(d); return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := fmt.Sprintf(`{"iterable":{"enabled":true,"api_key":%q,"base_url":%q,"review_url_template":"https://shop.example.com/reviews/new?sku={sku}"%s}}`,
+	body := fmt.Sprintf(`{"allowed_domains":"shop.example.com","iterable":{"enabled":true,"api_key":%q,"base_url":%q,"review_url_template":"https://shop.example.com/reviews/new?sku={sku}"%s}}`,
 		testKey, fake.URL, settings)
 	if _, err := rt.Accounts.Put(ctx, "acme", []byte(body)); err != nil {
 		t.Fatal(err)

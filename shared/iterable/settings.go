@@ -9,6 +9,8 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/outbound"
+	"github.com/cartrelay/cartrelay/shared/reviews"
+	"github.com/cartrelay/cartrelay/shared/sitehosts"
 )
 
 // EUBaseURL is the API host of Iterable's EU data center.
@@ -145,8 +147,13 @@ func ParseSettings(a accounts.Account) (Settings, error) {
 	default:
 		bad("iterable.review_after", in.ReviewAfter, `must be "shipment" (the wait starts when the order ships) or "delivery" (when the carrier reports it delivered)`)
 	}
-	if t := s.ReviewURLTemplate; t != "" && !strings.HasPrefix(t, "https://") && !strings.HasPrefix(t, "http://") {
-		bad("iterable.review_url_template", t, "must be an absolute http(s) URL")
+	if t := s.ReviewURLTemplate; t != "" {
+		// A list that does not parse is the account check's to report; here it allows nothing.
+		hosts, _ := sitehosts.Parse(a.AllowedDomains)
+		if err := reviews.CheckTemplate(t, hosts); err != nil {
+			bad("iterable.review_url_template", t, strings.TrimPrefix(err.Error(), reviews.ErrTemplate.Error()+": ")+
+				" (review links redirect only to the store's own domains)")
+		}
 	}
 	return s, errors.Join(errs...)
 }

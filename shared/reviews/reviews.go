@@ -2,10 +2,12 @@
 // products a contact was already asked to review.
 //
 // A link is GET /review/{token} on the connect function. The token names the account, the
-// order and the product, and when it expires; it is signed with HMAC-SHA256 under a key of the
-// account's own (see KeyFor), so nobody can mint a link for another order or product, or stretch
-// its life. The connect function checks the token and redirects to the merchant's review page
-// for that product, marked as a verified purchase.
+// order and the product, and when it expires; it is signed with HMAC-SHA256 under the account's
+// review key, a random key cartrelay generates and keeps sealed (shared/accountkeys), so nobody
+// can mint a link, for another order or product or at all, or stretch its life. The connect
+// function checks the token and redirects to the merchant's review page for that product,
+// marked as a verified purchase, and only on the merchant's own domains (allowed_domains), so a
+// link can never send a shopper elsewhere.
 //
 // Tokens carry no email address: they end up in browser histories and server logs.
 package reviews
@@ -24,7 +26,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/sitehosts"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
@@ -42,9 +46,14 @@ var (
 	ErrMalformed = errors.New("review link is malformed")
 	ErrSignature = errors.New("review link signature does not match")
 	ErrExpired   = errors.New("review link has expired")
-	// ErrNoKey: the account has nothing to derive a signing key from.
-	ErrNoKey = errors.New("no review link key: the account has no Iterable API key")
+	// ErrNoKey: there is no key to sign or check with.
+	ErrNoKey = errors.New("no review link key")
 )
+
+// MaxLinkTTL is the longest a review link may live: the longest duration a setting takes. A
+// link is refused while its expiry lies further ahead than the account's link lifetime, so
+// not even a link signed with a leaked key lives longer than that.
+const MaxLinkTTL = 366 * 24 * time.Hour
 
 // Claims is what a token says.
 type Claims struct {
@@ -55,21 +64,8 @@ type Claims struct {
 	Exp     int64     `json:"x"`
 }
 
-// keyLabel separates review-link keys from any other use of the material they derive from.
-const keyLabel = "cartrelay review links v1\x00"
-
-// KeyFor is the account's review-link key: HMAC-SHA256 of the account id under its Iterable API
-// key. The key is thus kept encrypted at rest with the account's other secrets and needs no
-// storage of its own; replacing the API key invalidates the links already sent. An account
-// without an API key (a dry run) has no key, and its links are never accepted.
-func KeyFor(acct accounts.Account) ([]byte, error) {
-	if !acct.Iterable.APIKey.IsSet() {
-		return nil, ErrNoKey
-	}
-	m := hmac.New(sha256.New, []byte(acct.Iterable.APIKey.Reveal()))
-	m.Write([]byte(keyLabel + acct.ID))
-	return m.Sum(nil), nil
-}
+// SigningKey is the HMAC key of an account's links: its review key (accountkeys.Review).
+func SigningKey(k accountkeys.Key) []byte { return []byte(k.Value) }
 
 // Sign makes a token for c.
 func Sign(key []byte, c Claims) (string, error) {
@@ -151,13 +147,14 @@ func Verify(key []byte, token string, now time.Time) (Claims, error) {
 }
 
 // ErrTemplate is wrapped by RedirectURL for a template that does not give an absolute http(s)
-// URL.
+// URL on the merchant's allowed domains.
 var ErrTemplate = errors.New("review URL template is not usable")
 
 // RedirectURL fills the merchant's review URL template for c: {sku}, {order_id} and {verified}
 // ("true") are replaced, query-escaped. A template without {verified} gets verified_buyer=true
-// added to its query, so the review page can mark the review as from a verified purchase.
-func RedirectURL(template string, c Claims) (string, error) {
+// added to its query, so the review page can mark the review as from a verified purchase. The
+// result must be on one of hosts (the account's allowed_domains).
+func RedirectURL(template string, c Claims, hosts sitehosts.List) (string, error) {
 	if template == "" {
 		return "", fmt.Errorf("%w: it is not set", ErrTemplate)
 	}
@@ -167,12 +164,22 @@ func RedirectURL(template string, c Claims) (string, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return "", fmt.Errorf("%w: %q does not give an absolute http(s) URL", ErrTemplate, template)
 	}
+	if err := hosts.URL(out); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrTemplate, err)
+	}
 	if !strings.Contains(template, "{verified}") {
 		q := u.Query()
 		q.Set("verified_buyer", "true")
 		u.RawQuery = q.Encode()
 	}
 	return u.String(), nil
+}
+
+// CheckTemplate reports whether a review URL template gives usable links on hosts, so a bad
+// one is refused when it is set rather than when a shopper clicks.
+func CheckTemplate(template string, hosts sitehosts.List) error {
+	_, err := RedirectURL(template, Claims{SKU: "SKU-1", OrderID: "ORDER-1"}, hosts)
+	return err
 }
 
 // Page is the connect function's answer to GET /review/{token}: a redirect when Location is
@@ -193,46 +200,72 @@ type Accounts interface {
 	Get(ctx context.Context, id string) (accounts.Account, error)
 }
 
+// Keys finds an account's review key (accountkeys.Repo does).
+type Keys interface {
+	Get(ctx context.Context, account string, name accountkeys.Name) (accountkeys.Key, error)
+}
+
+// Checker answers GET /review/{token}.
+type Checker struct {
+	Accounts Accounts
+	Keys     Keys
+	// LinkTTL is the account's link lifetime (its review_link_ttl); nil or a longer one than
+	// MaxLinkTTL means MaxLinkTTL.
+	LinkTTL func(accounts.Account) time.Duration
+}
+
 // Handle answers GET /review/{token}. Every failure gets a page a customer can understand;
 // which check failed goes to the log only (Reason). Only a temporary failure to read the
-// account answers 503.
-func Handle(ctx context.Context, accts Accounts, now time.Time, token string) Page {
-	invalid := func(reason string) Page {
-		return Page{Status: 404, Title: "This review link is not valid",
-			Body:   `<p>This review link is not valid. Please use the link from your email exactly as it was sent, or contact the store.</p>`,
-			Reason: reason}
+// account or its key answers 503.
+func (ch Checker) Handle(ctx context.Context, now time.Time, token string) Page {
+	invalid := func(account, reason string) Page {
+		return Page{Status: 404, Title: "This review link is not valid", Account: account, Reason: reason,
+			Body: `<p>This review link is not valid. Please use the link from your email exactly as it was sent, or contact the store.</p>`}
+	}
+	unavailable := func(account, reason string) Page {
+		return Page{Status: 503, Title: "Please try again", Account: account, Reason: reason,
+			Body: `<p>We could not open this review link just now. Please try again in a minute.</p>`}
 	}
 	token, _ = url.PathUnescape(token)
 	c, err := Peek(token)
 	if err != nil {
-		return invalid(err.Error())
+		return invalid("", err.Error())
 	}
-	acct, err := accts.Get(ctx, c.Account)
+	acct, err := ch.Accounts.Get(ctx, c.Account)
 	if errors.Is(err, accounts.ErrNotFound) {
-		return invalid("unknown account")
+		return invalid("", "unknown account")
 	}
 	if err != nil {
-		return Page{Status: 503, Title: "Please try again", Account: c.Account, Reason: "read account: " + err.Error(),
-			Body: `<p>We could not open this review link just now. Please try again in a minute.</p>`}
+		return unavailable(c.Account, "read account: "+err.Error())
 	}
-	key, err := KeyFor(acct)
+	k, err := ch.Keys.Get(ctx, c.Account, accountkeys.Review)
+	if errors.Is(err, accountkeys.ErrNotFound) {
+		return invalid(c.Account, "the account has no review key, so it never signed a link")
+	}
 	if err != nil {
-		p := invalid(err.Error())
-		p.Account = c.Account
-		return p
+		return unavailable(c.Account, "read the review key: "+err.Error())
 	}
-	c, err = Verify(key, token, now)
+	c, err = Verify(SigningKey(k), token, now)
 	switch {
 	case errors.Is(err, ErrExpired):
 		return Page{Status: 410, Title: "This review link has expired", Account: c.Account, Reason: "expired",
 			Body: `<p>This review link expired on ` + html.EscapeString(c.Expires.Format("2 January 2006")) +
 				`. Thank you for wanting to share your opinion; please visit the store to leave a review.</p>`}
 	case err != nil:
-		p := invalid(err.Error())
-		p.Account = c.Account
-		return p
+		return invalid(c.Account, err.Error())
 	}
-	dest, err := RedirectURL(acct.Iterable.ReviewURLTemplate, c)
+	ttl := MaxLinkTTL
+	if ch.LinkTTL != nil {
+		ttl = min(ch.LinkTTL(acct), MaxLinkTTL)
+	}
+	if c.Expires.After(now.Add(ttl)) {
+		return invalid(c.Account, fmt.Sprintf("expires %s, further ahead than the account's link lifetime (%s) allows", c.Expires.Format(time.RFC3339), ttl))
+	}
+	hosts, err := sitehosts.Parse(acct.AllowedDomains)
+	var dest string
+	if err == nil {
+		dest, err = RedirectURL(acct.Iterable.ReviewURLTemplate, c, hosts)
+	}
 	if err != nil {
 		return Page{Status: 404, Title: "Reviews are not available", Account: c.Account, Reason: err.Error(),
 			Body: `<p>This store is not taking reviews through this link at the moment.</p>`}

@@ -2,7 +2,10 @@ package reviews_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/reviews"
+	"github.com/cartrelay/cartrelay/shared/sitehosts"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	storeembedded "github.com/cartrelay/cartrelay/shared/store/embedded"
 )
@@ -23,20 +28,21 @@ var update = flag.Bool("update", false, "rewrite testdata/golden_token.json")
 
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-func acct(id, apiKey, template string) accounts.Account {
-	a := accounts.Account{ID: id}
-	a.Iterable.APIKey = accounts.Secret(apiKey)
+func acct(id, template, domains string) accounts.Account {
+	a := accounts.Account{ID: id, AllowedDomains: domains}
 	a.Iterable.ReviewURLTemplate = template
 	return a
 }
 
+// reviewKey is a stand-in for the account's generated review key.
+func reviewKey(account string) accountkeys.Key {
+	sum := sha256.Sum256([]byte("review key of " + account))
+	return accountkeys.Key{Value: hex.EncodeToString(sum[:])}
+}
+
 func mustKey(t *testing.T, a accounts.Account) []byte {
 	t.Helper()
-	k, err := reviews.KeyFor(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+	return reviews.SigningKey(reviewKey(a.ID))
 }
 
 func claims() reviews.Claims {
@@ -46,14 +52,14 @@ func claims() reviews.Claims {
 // TestGoldenToken pins the token format: links already in customers' mailboxes must keep
 // working after an upgrade.
 func TestGoldenToken(t *testing.T) {
-	key := mustKey(t, acct("acme", "itbl-test-key", ""))
+	key := mustKey(t, acct("acme", "", ""))
 	tok, err := reviews.Sign(key, claims())
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join("testdata", "golden_token.json")
 	if *update {
-		b, _ := json.MarshalIndent(map[string]string{"account": "acme", "api_key": "itbl-test-key", "token": tok}, "", "  ")
+		b, _ := json.MarshalIndent(map[string]string{"account": "acme", "review_key": reviewKey("acme").Value, "token": tok}, "", "  ")
 		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +82,7 @@ func TestGoldenToken(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
-	key := mustKey(t, acct("acme", "itbl-test-key", ""))
+	key := mustKey(t, acct("acme", "", ""))
 	good, err := reviews.Sign(key, claims())
 	if err != nil {
 		t.Fatal(err)
@@ -90,8 +96,8 @@ func TestVerify(t *testing.T) {
 		b, _ := json.Marshal(m)
 		return parts[0] + "." + base64.RawURLEncoding.EncodeToString(b) + "." + parts[2]
 	}
-	otherKey := mustKey(t, acct("acme", "another-key", ""))
-	otherAccountKey := mustKey(t, acct("other", "itbl-test-key", ""))
+	otherKey := []byte("another key")
+	otherAccountKey := mustKey(t, acct("other", "", ""))
 	forged, _ := reviews.Sign(otherKey, claims())
 	for _, tc := range []struct {
 		name  string
@@ -137,19 +143,24 @@ func flip(s string) string {
 
 func TestRedirectURL(t *testing.T) {
 	c := reviews.Claims{SKU: "MUG 01&x", OrderID: "UC-1"}
+	shop, _ := sitehosts.Parse("example.com")
 	for _, tc := range []struct {
 		template, want string
+		hosts          sitehosts.List
 		err            error
 	}{
-		{"https://shop.example.com/reviews/new?sku={sku}&order={order_id}", "https://shop.example.com/reviews/new?order=UC-1&sku=MUG+01%26x&verified_buyer=true", nil},
-		{"https://shop.example.com/r?p={sku}&v={verified}", "https://shop.example.com/r?p=MUG+01%26x&v=true", nil},
-		{"https://shop.example.com/review", "https://shop.example.com/review?verified_buyer=true", nil},
-		{"", "", reviews.ErrTemplate},
-		{"/relative/{sku}", "", reviews.ErrTemplate},
-		{"javascript:alert({sku})", "", reviews.ErrTemplate},
+		{"https://shop.example.com/reviews/new?sku={sku}&order={order_id}", "https://shop.example.com/reviews/new?order=UC-1&sku=MUG+01%26x&verified_buyer=true", shop, nil},
+		{"https://shop.example.com/r?p={sku}&v={verified}", "https://shop.example.com/r?p=MUG+01%26x&v=true", shop, nil},
+		{"https://example.com/review", "https://example.com/review?verified_buyer=true", shop, nil},
+		{"https://evil.example.net/r?p={sku}", "", shop, sitehosts.ErrNotAllowed},
+		{"https://shop.example.com/r", "", sitehosts.List{}, sitehosts.ErrNotAllowed},
+		{"https://{sku}/r", "", shop, reviews.ErrTemplate}, // the product names the host
+		{"", "", shop, reviews.ErrTemplate},
+		{"/relative/{sku}", "", shop, reviews.ErrTemplate},
+		{"javascript:alert({sku})", "", shop, reviews.ErrTemplate},
 	} {
-		got, err := reviews.RedirectURL(tc.template, c)
-		if !errors.Is(err, tc.err) || got != tc.want {
+		got, err := reviews.RedirectURL(tc.template, c, tc.hosts)
+		if !errors.Is(err, tc.err) || got != tc.want || (err != nil && !errors.Is(err, reviews.ErrTemplate)) {
 			t.Errorf("%q: got %q %v, want %q %v", tc.template, got, err, tc.want, tc.err)
 		}
 	}
@@ -165,21 +176,52 @@ func (f fakeAccounts) Get(_ context.Context, id string) (accounts.Account, error
 	return a, nil
 }
 
+// fakeKeys holds the review keys of the accounts that have one.
+type fakeKeys map[string]accountkeys.Key
+
+func (f fakeKeys) Get(_ context.Context, account string, name accountkeys.Name) (accountkeys.Key, error) {
+	k, ok := f[account]
+	if !ok || name != accountkeys.Review {
+		return accountkeys.Key{}, accountkeys.ErrNotFound
+	}
+	return k, nil
+}
+
+// TestHandle: only a link cartrelay signed, unexpired and within the account's link lifetime,
+// redirects, and only to the merchant's own domains. The attacks of a merchant (or anyone who
+// knows the Iterable API key) minting a link to send shoppers from the deployment's domain to
+// another site fail on each count.
 func TestHandle(t *testing.T) {
-	live := acct("acme", "itbl-test-key", "https://shop.example.com/reviews/new?sku={sku}")
-	noTemplate := acct("plain", "k2", "")
-	dry := acct("dry", "", "https://shop.example.com/r?sku={sku}")
-	accts := fakeAccounts{"acme": live, "plain": noTemplate, "dry": dry}
-	tok, _ := reviews.Sign(mustKey(t, live), claims())
-	plainClaims := claims()
-	plainClaims.Account = "plain"
-	plainTok, _ := reviews.Sign(mustKey(t, noTemplate), plainClaims)
-	ghostClaims := claims()
-	ghostClaims.Account = "ghost"
-	ghostTok, _ := reviews.Sign(mustKey(t, acct("ghost", "x", "")), ghostClaims)
-	dryClaims := claims()
-	dryClaims.Account = "dry"
-	dryTok, _ := reviews.Sign([]byte("anything"), dryClaims)
+	const template = "https://shop.example.com/reviews/new?sku={sku}"
+	live := acct("acme", template, "example.com")
+	live.Iterable.APIKey = "itbl-test-key"
+	elsewhere := acct("elsewhere", "https://evil.example.net/r?sku={sku}", "example.com")
+	unset := acct("unset", template, "")
+	noTemplate := acct("plain", "", "example.com")
+	nokey := acct("nokey", template, "example.com")
+	accts := fakeAccounts{"acme": live, "elsewhere": elsewhere, "unset": unset, "plain": noTemplate, "nokey": nokey}
+	keys := fakeKeys{}
+	for id := range accts {
+		if id != "nokey" {
+			keys[id] = reviewKey(id)
+		}
+	}
+	sign := func(account string, key []byte, expires time.Time) string {
+		c := claims()
+		c.Account, c.Expires = account, expires
+		tok, err := reviews.Sign(key, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	in30d := now.Add(30 * 24 * time.Hour)
+	tok := sign("acme", mustKey(t, live), in30d)
+	// The key links were signed with before: derived from the merchant-set Iterable API key.
+	apiKeyMAC := hmac.New(sha256.New, []byte("itbl-test-key"))
+	apiKeyMAC.Write([]byte("cartrelay review links v1\x00acme"))
+	selfMinted := sign("acme", apiKeyMAC.Sum(nil), in30d)
+	ch := reviews.Checker{Accounts: accts, Keys: keys, LinkTTL: func(accounts.Account) time.Duration { return 30 * 24 * time.Hour }}
 
 	for _, tc := range []struct {
 		name     string
@@ -193,12 +235,16 @@ func TestHandle(t *testing.T) {
 		{"expired", tok, now.Add(31 * 24 * time.Hour), 410, "", "expired on 22 December 2026"},
 		{"tampered", tok[:len(tok)-2] + "xx", now, 404, "", "not valid"},
 		{"garbage", "hello", now, 404, "", "not valid"},
-		{"unknown account", ghostTok, now, 404, "", "not valid"},
-		{"dry-run account has no key", dryTok, now, 404, "", "not valid"},
-		{"no review page configured", plainTok, now, 404, "", "not taking reviews"},
+		{"unknown account", sign("ghost", mustKey(t, acct("ghost", "", "")), in30d), now, 404, "", "not valid"},
+		{"self-minted with the Iterable API key", selfMinted, now, 404, "", "not valid"},
+		{"account that never signed a link", sign("nokey", mustKey(t, nokey), in30d), now, 404, "", "not valid"},
+		{"expiry beyond the link lifetime", sign("acme", mustKey(t, live), now.Add(10*365*24*time.Hour)), now, 404, "", "not valid"},
+		{"review page on another site", sign("elsewhere", mustKey(t, elsewhere), in30d), now, 404, "", "not taking reviews"},
+		{"no allowed_domains", sign("unset", mustKey(t, unset), in30d), now, 404, "", "not taking reviews"},
+		{"no review page configured", sign("plain", mustKey(t, noTemplate), in30d), now, 404, "", "not taking reviews"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := reviews.Handle(context.Background(), accts, tc.at, tc.token)
+			p := ch.Handle(context.Background(), tc.at, tc.token)
 			if p.Status != tc.status || p.Location != tc.location || !strings.Contains(p.Body, tc.body) {
 				t.Fatalf("Handle = %+v", p)
 			}
@@ -206,6 +252,11 @@ func TestHandle(t *testing.T) {
 				t.Fatalf("a refusal needs a title for the page and a reason for the log: %+v", p)
 			}
 		})
+	}
+	// Without a lifetime from the settings, MaxLinkTTL caps it.
+	far := sign("acme", mustKey(t, live), now.Add(reviews.MaxLinkTTL+time.Hour))
+	if p := (reviews.Checker{Accounts: accts, Keys: keys}).Handle(context.Background(), now, far); p.Status != 404 {
+		t.Fatalf("a link expiring past MaxLinkTTL: %+v", p)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/clock"
@@ -37,6 +38,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/redact"
 	"github.com/cartrelay/cartrelay/shared/secrets"
+	"github.com/cartrelay/cartrelay/shared/sitehosts"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/store/dynamo"
 )
@@ -48,9 +50,11 @@ type Env struct {
 	Accounts *accounts.Repo
 	// Connections hold the credentials of source APIs (for the pollers).
 	Connections *connections.Repo
-	App         *app.App
-	Clock       clock.Clock
-	Log         *slog.Logger
+	// Keys are the keys cartrelay makes for each account (review links, tracking).
+	Keys  *accountkeys.Repo
+	App   *app.App
+	Clock clock.Clock
+	Log   *slog.Logger
 	// Known is the secrets this runtime has in memory; what it prints goes through it.
 	Known *redact.Set
 	// Sweep deletes expired items where the backend does not (the embedded store); nil in AWS,
@@ -214,13 +218,14 @@ func New(st store.Store, q queue.Queue, sealer *secrets.Sealer, opt Options) (*E
 	opt.Log = slog.New(known.Handler(opt.Log.Handler()))
 	repo := accounts.NewRepo(st, sealer, opt.Clock).WithCheck(CheckAccount)
 	conns := connections.NewRepo(st, sealer, opt.Clock)
+	keys := accountkeys.New(st, sealer, opt.Clock)
 	polling := &app.Polling{Connections: conns, Options: opt.Poll}
-	a, err := app.New(app.Deps{Store: st, Queue: q, Accounts: repo, Clock: opt.Clock, Log: opt.Log, Config: opt.Config,
+	a, err := app.New(app.Deps{Store: st, Queue: q, Accounts: repo, Keys: keys, Clock: opt.Clock, Log: opt.Log, Config: opt.Config,
 		Phone: opt.Phone, Polling: polling, Jitter: opt.Jitter, Known: known})
 	if err != nil {
 		return nil, err
 	}
-	return &Env{Store: st, Queue: q, Accounts: repo, Connections: conns, App: a, Clock: opt.Clock, Log: opt.Log, Known: known}, nil
+	return &Env{Store: st, Queue: q, Accounts: repo, Connections: conns, Keys: keys, App: a, Clock: opt.Clock, Log: opt.Log, Known: known}, nil
 }
 
 // JSONLogger is the log format of every runtime: JSON lines, at the level LOG_LEVEL names
@@ -320,7 +325,7 @@ func (e *Env) Destination(name string) (deliver.Destination, error) {
 		return ontraport.New(ontraport.Options{Store: e.Store, Clock: e.Clock, Log: e.Log}), nil
 	case queue.Iterable:
 		// Review links point at the connect function; PUBLIC_BASE_URL is the stack's public URL.
-		d, err := iterable.New(iterable.Deps{Store: e.Store, Clock: e.Clock, Log: e.Log, PublicBaseURL: os.Getenv("PUBLIC_BASE_URL")})
+		d, err := iterable.New(iterable.Deps{Store: e.Store, Clock: e.Clock, Log: e.Log, PublicBaseURL: os.Getenv("PUBLIC_BASE_URL"), Keys: e.Keys})
 		if err != nil {
 			return nil, err
 		}
@@ -337,6 +342,9 @@ func CheckAccount(a accounts.Account) error {
 		errs = append(errs, fmt.Errorf("ultracart.base_currency is %q, which is not an ISO 4217 currency code: write the store's base currency in capitals, such as \"USD\", \"EUR\" or \"GBP\"", c))
 	}
 	if err := ontraport.CheckSettings(a); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := sitehosts.Parse(a.AllowedDomains); err != nil {
 		errs = append(errs, err)
 	}
 	if err := iterable.CheckSettings(a); err != nil {

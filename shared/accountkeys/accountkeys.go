@@ -1,0 +1,139 @@
+// Package accountkeys holds the random keys cartrelay generates for an account and uses on its
+// own behalf: the review-link key that signs the links in review requests, and the tracking
+// secret with which the merchant's server signs the identity tokens the page-view snippet
+// sends. Nobody chooses them; cartrelay makes each one the first time it is needed, from
+// crypto/rand, and keeps it sealed (shared/secrets) like the account's other secrets.
+//
+// Each key is its own table item, pk "A#<acct>", sk "KEY#<name>", so that a process that needs
+// one key decrypts that key alone. Creation is a conditional put: two processes creating the
+// same key at once end up with the same one.
+package accountkeys
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/secrets"
+	"github.com/cartrelay/cartrelay/shared/store"
+)
+
+// Name is which key of an account.
+type Name string
+
+// The keys.
+const (
+	// Review signs review links (shared/reviews). It never leaves cartrelay.
+	Review Name = "review"
+	// Tracking is the account's tracking secret: the merchant's server signs identity tokens
+	// for the page-view snippet with it (shared/visitortoken), so an operator shows it to them.
+	Tracking Name = "tracking"
+)
+
+// ErrNotFound: the key was never made for this account.
+var ErrNotFound = errors.New("no such key for this account yet")
+
+// keyBytes is the entropy of a key: 256 bits.
+const keyBytes = 32
+
+// Key is one account key.
+type Key struct {
+	// Value is the key as text (64 hex digits), which is also what HMACs are keyed with, so a
+	// merchant's code can use it exactly as shown.
+	Value     string
+	CreatedAt time.Time
+}
+
+// Repo reads and makes account keys.
+type Repo struct {
+	st     store.Store
+	sealer *secrets.Sealer
+	clk    clock.Clock
+}
+
+// New returns a Repo over st that seals keys with sealer.
+func New(st store.Store, sealer *secrets.Sealer, clk clock.Clock) *Repo {
+	if clk == nil {
+		clk = clock.System{}
+	}
+	return &Repo{st: st, sealer: sealer, clk: clk}
+}
+
+func itemKey(account string, name Name) store.Key {
+	return store.Key{PK: "A#" + account, SK: "KEY#" + string(name)}
+}
+
+// AAD is what a key is sealed for: it ties the key to its account and name, in the form the
+// account's other secrets use, and is the KMS encryption context IAM policies can name.
+func AAD(account string, name Name) string { return "account:" + account + ":keys." + string(name) }
+
+type doc struct {
+	Sealed    string    `json:"sealed"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Get returns the account's key, or an error matching ErrNotFound.
+func (r *Repo) Get(ctx context.Context, account string, name Name) (Key, error) {
+	it, err := r.st.Get(ctx, itemKey(account, name).PK, itemKey(account, name).SK)
+	if errors.Is(err, store.ErrNotFound) {
+		return Key{}, fmt.Errorf("%s key of account %s: %w", name, account, ErrNotFound)
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("read the %s key of account %s: %w", name, account, err)
+	}
+	var d doc
+	if err := json.Unmarshal(it.Data, &d); err != nil {
+		return Key{}, fmt.Errorf("the %s key of account %s is unreadable: %w", name, account, err)
+	}
+	plain, err := r.sealer.Open(ctx, d.Sealed, AAD(account, name))
+	if err != nil {
+		return Key{}, fmt.Errorf("open the %s key of account %s: %w", name, account, err)
+	}
+	return Key{Value: string(plain), CreatedAt: d.CreatedAt}, nil
+}
+
+// Ensure returns the account's key, making it first if there is none. When two processes
+// make it at once, both return the one that was stored.
+func (r *Repo) Ensure(ctx context.Context, account string, name Name) (Key, error) {
+	k, err := r.Get(ctx, account, name)
+	if !errors.Is(err, ErrNotFound) {
+		return k, err
+	}
+	k, err = r.put(ctx, account, name, store.NotExists)
+	if errors.Is(err, store.ErrConditionFailed) {
+		return r.Get(ctx, account, name)
+	}
+	return k, err
+}
+
+// Rotate replaces the account's key with a new one. Whatever the old key signed stops
+// verifying.
+func (r *Repo) Rotate(ctx context.Context, account string, name Name) (Key, error) {
+	return r.put(ctx, account, name, store.Always)
+}
+
+func (r *Repo) put(ctx context.Context, account string, name Name, cond store.Cond) (Key, error) {
+	raw := make([]byte, keyBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return Key{}, fmt.Errorf("generate the %s key of account %s: %w", name, account, err)
+	}
+	k := Key{Value: hex.EncodeToString(raw), CreatedAt: r.clk.Now().UTC()}
+	sealed, err := r.sealer.Seal(ctx, []byte(k.Value), AAD(account, name))
+	if err != nil {
+		return Key{}, fmt.Errorf("seal the %s key of account %s: %w", name, account, err)
+	}
+	data, err := json.Marshal(doc{Sealed: sealed, CreatedAt: k.CreatedAt})
+	if err != nil {
+		return Key{}, err
+	}
+	key := itemKey(account, name)
+	if err := r.st.Write(ctx, store.PutItem(store.Item{PK: key.PK, SK: key.SK, Data: data}, cond)); err != nil {
+		return Key{}, fmt.Errorf("store the %s key of account %s: %w", name, account, err)
+	}
+	return k, nil
+}
