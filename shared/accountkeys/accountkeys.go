@@ -49,6 +49,20 @@ type Key struct {
 	CreatedAt time.Time
 }
 
+// Reader reads account keys (Repo does; None has none).
+type Reader interface {
+	Get(ctx context.Context, account string, name Name) (Key, error)
+}
+
+// None is a Reader of a runtime that keeps no keys: every key is missing, so nothing signed
+// with one verifies.
+type None struct{}
+
+// Get implements Reader.
+func (None) Get(_ context.Context, account string, name Name) (Key, error) {
+	return Key{}, fmt.Errorf("%s key of account %s: %w", name, account, ErrNotFound)
+}
+
 // Repo reads and makes account keys.
 type Repo struct {
 	st     store.Store

@@ -69,8 +69,9 @@ type Deps struct {
 	Store    store.Store
 	Queue    queue.Queue
 	Accounts *accounts.Repo
-	// Keys are the keys cartrelay makes for each account: review links, tracking.
-	Keys   *accountkeys.Repo
+	// Keys are the keys cartrelay makes for each account (review links, tracking); nil
+	// means none, so no review link or identity token verifies.
+	Keys   accountkeys.Reader
 	Clock  clock.Clock
 	Log    *slog.Logger
 	Config Config
@@ -110,9 +111,7 @@ func New(d Deps) (*App, error) {
 	if d.Accounts == nil {
 		missing = append(missing, "accounts")
 	}
-	if d.Keys == nil {
-		missing = append(missing, "keys")
-	}
+
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("app: missing dependencies: %v", missing)
 	}
@@ -134,6 +133,9 @@ func New(d Deps) (*App, error) {
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Keys == nil {
+		d.Keys = accountkeys.None{}
 	}
 	if d.Config.MaxBodyBytes <= 0 {
 		d.Config.MaxBodyBytes = DefaultMaxBodyBytes
