@@ -149,7 +149,7 @@ func chaosIterable(t *testing.T, h *harness, rnd *rand.Rand) chaosTarget {
 	h.account("acme", fmt.Sprintf(`,"ontraport":{"enabled":false},"iterable":{"enabled":true,"api_key":"it-chaos-key","base_url":%q}`, fake.URL))
 	client := fake.Client()
 	client.Transport = latency{h.clk, client.Transport}
-	dest, err := iterable.New(iterable.Deps{Store: h.env.Store, Clock: h.clk, HTTP: client,
+	dest, err := iterable.New(iterable.Deps{Store: h.env.Store, Clock: h.clk, HTTP: client, Keys: h.env.Keys,
 		Sleep: func(_ context.Context, d time.Duration) error { h.clk.Advance(d); return nil }})
 	if err != nil {
 		t.Fatal(err)

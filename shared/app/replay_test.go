@@ -37,10 +37,10 @@ func TestReplayOfParkedFollowUps(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Close)
-	h.account("acme", fmt.Sprintf(`,"ontraport":{"enabled":false},"iterable":{"enabled":true,"api_key":"it-replay-key","base_url":%q,`+
+	h.account("acme", fmt.Sprintf(`,"allowed_domains":"shop.example.com","ontraport":{"enabled":false},"iterable":{"enabled":true,"api_key":"it-replay-key","base_url":%q,`+
 		`"review_url_template":"https://shop.example.com/reviews/new?sku={sku}","review_wait":"1h"}`, fake.URL))
 	dest, err := iterable.New(iterable.Deps{Store: h.env.Store, Clock: h.clk, HTTP: fake.Client(), PublicBaseURL: "https://hooks.example.com",
-		Sleep: func(_ context.Context, d time.Duration) error { h.clk.Advance(d); return nil }})
+		Keys: h.env.Keys, Sleep: func(_ context.Context, d time.Duration) error { h.clk.Advance(d); return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
