@@ -65,7 +65,6 @@ func newRoot(ctx context.Context, io IO, args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "cartrelay",
 		Short:         "an open integration hub for UltraCart and ThriveCart merchants",
-		Version:       buildVersion(io).String(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		// Completion scripts are generated, but `completion` stays out of the command list.
@@ -74,13 +73,23 @@ func newRoot(ctx context.Context, io IO, args []string) *cobra.Command {
 	root.SetArgs(args)
 	root.SetOut(io.Out)
 	root.SetErr(io.Err)
-	root.SetVersionTemplate("cartrelay {{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.Backend, "backend", g.Backend, "embedded (the local SQLite runtime in --data) or aws (a deployed stack)")
 	pf.StringVar(&g.Data, "data", g.Data, "the embedded runtime's data directory (or $CARTRELAY_DATA)")
 	root.SetFlagErrorFunc(flagError)
 	root.SetHelpFunc(func(cc *cobra.Command, _ []string) { printHelp(cc.OutOrStdout(), cc) })
 	group(root, args)
+	// --version without cobra's version template: a template would link text/template's
+	// reflection into the binary, which keeps every method of every type.
+	showVersion := root.Flags().Bool("version", false, "print the version")
+	groupRun := root.RunE
+	root.RunE = func(cc *cobra.Command, pos []string) error {
+		if *showVersion {
+			_, err := fmt.Fprintln(cc.OutOrStdout(), "cartrelay "+buildVersion(io).String())
+			return err
+		}
+		return groupRun(cc, pos)
+	}
 
 	for _, cmd := range commands() {
 		parent := root
