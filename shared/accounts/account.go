@@ -138,6 +138,7 @@ type OntraportSettings struct {
 	StatusPaymentFailed string
 	StatusCancelled     string
 	StatusMerged        string
+	StatusDowngraded    string
 	StatusDisabled      string
 	// TagSubscription is a tag name template ("{status}" becomes the status word).
 	TagSubscription string
@@ -150,6 +151,7 @@ type OntraportSettings struct {
 	FieldPurchaseCount      string
 	FieldLastPurchase       string
 	FieldSubscriptionStatus string
+	FieldSubscriptions      string
 	FieldAffiliate          string
 }
 

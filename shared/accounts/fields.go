@@ -72,6 +72,7 @@ func fieldTable() []field {
 		{path: "ontraport.subscription_status.payment_failed", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusPaymentFailed }},
 		{path: "ontraport.subscription_status.cancelled", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusCancelled }},
 		{path: "ontraport.subscription_status.merged", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusMerged }},
+		{path: "ontraport.subscription_status.downgraded", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusDowngraded }},
 		{path: "ontraport.subscription_status.disabled", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusDisabled }},
 		{path: "ontraport.tags.subscription", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagSubscription }},
 		{path: "ontraport.tags.affiliate", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagAffiliate }},
@@ -81,6 +82,7 @@ func fieldTable() []field {
 		{path: "ontraport.fields.purchase_count", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldPurchaseCount }},
 		{path: "ontraport.fields.last_purchase", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldLastPurchase }},
 		{path: "ontraport.fields.subscription_status", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldSubscriptionStatus }},
+		{path: "ontraport.fields.subscriptions", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldSubscriptions }},
 		{path: "ontraport.fields.affiliate", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldAffiliate }},
 
 		{path: "iterable.enabled", kind: kindBool, ref: func(a *Account) any { return &a.Iterable.Enabled }},

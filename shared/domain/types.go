@@ -238,8 +238,11 @@ const (
 	SubPaused        SubscriptionStatus = "paused"
 	SubPaymentFailed SubscriptionStatus = "payment_failed"
 	SubCancelled     SubscriptionStatus = "cancelled"
-	SubMerged        SubscriptionStatus = "merged" // replaced by an upgrade
-	SubDisabled      SubscriptionStatus = "disabled"
+	SubMerged        SubscriptionStatus = "merged" // replaced by an upgrade, or merged into another
+	// SubDowngraded: cancelled because the customer bought a downgrade item (UltraCart's
+	// cancel_downgrade), which runs as a subscription of its own.
+	SubDowngraded SubscriptionStatus = "downgraded"
+	SubDisabled   SubscriptionStatus = "disabled"
 )
 
 // StatusChange is one entry of a subscription's history.

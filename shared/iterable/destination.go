@@ -291,38 +291,10 @@ func (d *Destination) subscriptionChanged(ctx context.Context, sess *session, s 
 	return deliver.Outcome{Done: map[string]string{"event_id": ev.ID}}, nil
 }
 
-// contact reads the current state of a contact, following an email change, with the orders an
+// contact reads the current state of a contact, following an email change, with the records an
 // unfinished change has not moved yet.
 func (d *Destination) contact(ctx context.Context, account, email string) (*history.ContactState, error) {
-	resolved, err := d.history.ResolveEmail(ctx, account, email)
-	if err != nil {
-		return nil, fmt.Errorf("resolve %s: %w", email, err)
-	}
-	st, err := d.history.LoadContact(ctx, account, resolved)
-	if err != nil {
-		return nil, err
-	}
-	if len(st.MovingFrom) == 0 {
-		return st, nil
-	}
-	// An email change whose records are still moving: the orders not moved yet are the
-	// contact's too (a cart reminder must see an order placed under the old email).
-	sources, err := d.history.MovingInto(ctx, account, resolved)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range sources {
-		src, err := d.history.LoadContact(ctx, account, e)
-		if err != nil {
-			return nil, err
-		}
-		for k, o := range src.Orders {
-			if _, ok := st.Orders[k]; !ok {
-				st.Orders[k] = o
-			}
-		}
-	}
-	return st, nil
+	return d.history.Current(ctx, account, email)
 }
 
 // followUpID is the id of a follow-up fact: the account, the kind and a hash of what it follows,

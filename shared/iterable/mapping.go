@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/ledger"
 )
 
 // The mapping from facts to request bodies is pure: the same fact and settings give the same
@@ -59,35 +60,11 @@ func ProfileUpdate(c domain.Contact) UserUpdate {
 	return UserUpdate{Email: c.Email, DataFields: f}
 }
 
-// subscriptionRank orders statuses for the profile's one-word summary: a contact with any
-// active subscription is "active", and so on down.
-func subscriptionRank(s domain.SubscriptionStatus) int {
-	switch s {
-	case domain.SubActive:
-		return 6
-	case domain.SubPaymentFailed:
-		return 5
-	case domain.SubPaused:
-		return 4
-	case domain.SubCancelled:
-		return 3
-	case domain.SubMerged:
-		return 2
-	case domain.SubDisabled:
-		return 1
-	}
-	return 0
-}
-
 func subscriptionSummary(subs map[string]domain.SubscriptionStatus) string {
-	best := "none"
-	rank := 0
-	for _, s := range subs {
-		if r := subscriptionRank(s); r > rank {
-			best, rank = string(s), r
-		}
+	if st, ok := ledger.LeadingStatus(subs); ok {
+		return string(st)
 	}
-	return best
+	return "none"
 }
 
 func activeSubscriptions(subs map[string]domain.SubscriptionStatus) int64 {
@@ -486,7 +463,7 @@ func SubscriptionEventName(from, to domain.SubscriptionStatus) string {
 		return EventSubscriptionPaused
 	case domain.SubPaymentFailed:
 		return EventSubscriptionPaymentFailed
-	case domain.SubCancelled, domain.SubMerged, domain.SubDisabled:
+	case domain.SubCancelled, domain.SubMerged, domain.SubDowngraded, domain.SubDisabled:
 		return EventSubscriptionCancelled
 	}
 	return ""

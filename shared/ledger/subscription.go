@@ -26,16 +26,18 @@ func subRank(s domain.SubscriptionStatus) int {
 		return 4
 	case domain.SubMerged:
 		return 5
-	case domain.SubDisabled:
+	case domain.SubDowngraded:
 		return 6
+	case domain.SubDisabled:
+		return 7
 	}
 	return 0
 }
 
 // IsActive reports whether a subscription in status s still counts as active: active, paused
 // (ThriveCart's paused subscription is not over, and merchants count it) and payment_failed (the
-// source is still retrying the charge). cancelled, merged (replaced by an upgrade, which is a
-// subscription of its own) and disabled are over.
+// source is still retrying the charge). cancelled, merged and downgraded (replaced by an upgrade
+// or a downgrade, which is a subscription of its own) and disabled are over.
 func IsActive(s domain.SubscriptionStatus) bool {
 	return s == domain.SubActive || s == domain.SubPaused || s == domain.SubPaymentFailed
 }
@@ -50,6 +52,48 @@ func HasActiveSubscription(c domain.Contact) bool {
 		}
 	}
 	return false
+}
+
+// liveRank orders statuses by how alive a subscription in them is, for a contact's one-status
+// summary (LeadingStatus): active first, then the ones the source may still bring back, then the
+// ones that are over. Unknown statuses rank lowest.
+func liveRank(s domain.SubscriptionStatus) int {
+	switch s {
+	case domain.SubActive:
+		return 7
+	case domain.SubPaymentFailed:
+		return 6
+	case domain.SubPaused:
+		return 5
+	case domain.SubCancelled:
+		return 4
+	case domain.SubDowngraded:
+		return 3
+	case domain.SubMerged:
+		return 2
+	case domain.SubDisabled:
+		return 1
+	}
+	return 0
+}
+
+// LeadingStatus is the one status that stands for a contact with several subscriptions: the
+// most alive of them (active, payment_failed, paused, cancelled, downgraded, merged, disabled, in
+// that order), so one cancelled subscription beside an active one never reads as cancelled. ok is
+// false when the contact has none. Ties between unknown statuses go to the smaller name, so the
+// answer never depends on map order.
+func LeadingStatus(subs map[string]domain.SubscriptionStatus) (domain.SubscriptionStatus, bool) {
+	var best domain.SubscriptionStatus
+	found := false
+	for _, s := range subs {
+		if s == "" {
+			continue
+		}
+		if !found || liveRank(s) > liveRank(best) || (liveRank(s) == liveRank(best) && s < best) {
+			best, found = s, true
+		}
+	}
+	return best, found
 }
 
 // cmpChange orders history entries: by time, then rank, then name. The current status is the

@@ -167,3 +167,27 @@ func TestActiveSubscriptions(t *testing.T) {
 		}
 	}
 }
+
+// TestLeadingStatus: the status that stands for several subscriptions is the most alive one,
+// whatever the map order, and one cancelled subscription never hides an active one.
+func TestLeadingStatus(t *testing.T) {
+	for _, tc := range []struct {
+		subs map[string]domain.SubscriptionStatus
+		want domain.SubscriptionStatus
+		ok   bool
+	}{
+		{nil, "", false},
+		{map[string]domain.SubscriptionStatus{"a": domain.SubCancelled, "b": domain.SubActive}, domain.SubActive, true},
+		{map[string]domain.SubscriptionStatus{"a": domain.SubPaused, "b": domain.SubPaymentFailed}, domain.SubPaymentFailed, true},
+		{map[string]domain.SubscriptionStatus{"a": domain.SubDisabled, "b": domain.SubDowngraded, "c": domain.SubMerged}, domain.SubDowngraded, true},
+		{map[string]domain.SubscriptionStatus{"a": domain.SubCancelled, "b": domain.SubDowngraded}, domain.SubCancelled, true},
+		{map[string]domain.SubscriptionStatus{"a": "zz", "b": "yy"}, "yy", true},
+	} {
+		for range 20 { // map order varies between iterations
+			got, ok := LeadingStatus(tc.subs)
+			if got != tc.want || ok != tc.ok {
+				t.Fatalf("LeadingStatus(%v) = %q, %v; want %q, %v", tc.subs, got, ok, tc.want, tc.ok)
+			}
+		}
+	}
+}

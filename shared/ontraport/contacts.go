@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
 
 	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/ledger"
 )
 
 // contactDone is remembered with contact and subscription facts.
@@ -16,6 +19,9 @@ type contactDone struct {
 	Status     string `json:"status,omitempty"`
 	Tag        string `json:"tag,omitempty"`
 	RemovedTag string `json:"removed_tag,omitempty"`
+	// Leading is the status word written for all of the contact's subscriptions, when it is not
+	// the changed subscription's own.
+	Leading string `json:"leading,omitempty"`
 }
 
 // contactChanged merges the profile: names, phone, address, opt-ins, and the lifetime value,
@@ -105,9 +111,14 @@ func (s *session) emailChanged(ctx context.Context, f domain.Fact) (result, erro
 	return sent(contactDone{ContactID: id}), nil
 }
 
-// subscriptionChanged writes the status word to the subscription status field and applies the
-// status's tag. The previous status's tag is removed unless another subscription of the contact
-// still has that status, so the tags say which statuses the contact's subscriptions are in.
+// subscriptionChanged keeps the contact's subscription fields true for all of its
+// subscriptions, not only the one that changed: the status field gets the word of the leading
+// status (ledger.LeadingStatus: an active subscription beside a cancelled one reads active), and
+// the subscriptions field lists each subscription with its own word. The subscriptions are read
+// from the contact's history as it is now, with the fact's own subscription in it, so a fact
+// delivered late still writes the current state. The tag of the new status is added; the
+// previous status's tag is removed unless another subscription of the contact is still in a
+// status with that word, so the tags say which statuses the contact's subscriptions are in.
 func (s *session) subscriptionChanged(ctx context.Context, f domain.Fact) (result, error) {
 	if !s.cfg.subscriptions {
 		return s.skip("subscription updates are off (ontraport.disable_subscriptions)")
@@ -120,21 +131,39 @@ func (s *session) subscriptionChanged(ctx context.Context, f domain.Fact) (resul
 	if email == "" {
 		email = sub.Email
 	}
-	word := s.cfg.statusWord(sub.Status)
-	fields := map[string]any{"email": email}
-	name := s.cfg.fields.subscriptionStatus
-	keys, err := s.fieldKeys(ctx, name)
+	subs, err := s.contactSubscriptions(ctx, email, *sub)
 	if err != nil {
 		return result{}, err
 	}
-	if k := keys[name]; k != "" {
-		fields[k] = word
+	word := s.cfg.statusWord(sub.Status)
+	fields := map[string]any{"email": email}
+	n := s.cfg.fields
+	keys, err := s.fieldKeys(ctx, n.subscriptionStatus, n.subscriptions)
+	if err != nil {
+		return result{}, err
+	}
+	leading := sub.Status
+	statuses := make(map[string]domain.SubscriptionStatus, len(subs))
+	for k, x := range subs {
+		statuses[k] = x.Status
+	}
+	if st, ok := ledger.LeadingStatus(statuses); ok {
+		leading = st
+	}
+	if k := keys[n.subscriptionStatus]; k != "" {
+		fields[k] = s.cfg.statusWord(leading)
+	}
+	if k := keys[n.subscriptions]; k != "" {
+		fields[k] = s.subscriptionList(subs)
 	}
 	cr, err := s.upsertContact(ctx, fields)
 	if err != nil {
 		return result{}, err
 	}
 	done := contactDone{ContactID: cr.ID, Created: cr.Created, Status: word, Tag: s.cfg.subscriptionTag(word)}
+	if leading != sub.Status {
+		done.Leading = s.cfg.statusWord(leading)
+	}
 	if done.Tag != "" {
 		if err := s.c.tagContacts(ctx, []int64{cr.ID}, []string{done.Tag}, false); err != nil {
 			return result{}, err
@@ -142,7 +171,7 @@ func (s *session) subscriptionChanged(ctx context.Context, f domain.Fact) (resul
 	}
 	if f.FromStatus != "" && f.FromStatus != sub.Status {
 		old := s.cfg.subscriptionTag(s.cfg.statusWord(f.FromStatus))
-		if old != "" && old != done.Tag && !s.otherSubscriptionIn(ctx, email, sub.Key, f.FromStatus) {
+		if old != "" && old != done.Tag && !s.otherSubscriptionIn(subs, sub.Key, f.FromStatus) {
 			if err := s.c.tagContacts(ctx, []int64{cr.ID}, []string{old}, true); err != nil {
 				return result{}, err
 			}
@@ -152,17 +181,51 @@ func (s *session) subscriptionChanged(ctx context.Context, f domain.Fact) (resul
 	return sent(done), nil
 }
 
-// otherSubscriptionIn reports whether another subscription of the contact is in a status with
-// the same word. When the history cannot be read, the tag is kept: a stale tag is the smaller
-// harm than removing one an automation relies on.
-func (s *session) otherSubscriptionIn(ctx context.Context, email, key string, st domain.SubscriptionStatus) bool {
-	state, err := s.hist.LoadContact(ctx, s.acct.ID, email)
+// contactSubscriptions are the contact's subscriptions as they stand now (history.Current), with
+// sub in it if the history lacks it.
+func (s *session) contactSubscriptions(ctx context.Context, email string, sub domain.Subscription) (map[string]domain.Subscription, error) {
+	st, err := s.hist.Current(ctx, s.acct.ID, email)
 	if err != nil {
-		s.log.Warn("could not read the contact's subscriptions; the previous status tag is kept", slog.Any("error", err))
-		return true
+		return nil, fmt.Errorf("read the contact's subscriptions: %w", err)
 	}
+	subs := st.Subs
+	if subs == nil {
+		subs = map[string]domain.Subscription{}
+	}
+	if _, ok := subs[sub.Key]; !ok {
+		subs[sub.Key] = sub
+	}
+	return subs, nil
+}
+
+// subscriptionList is the subscriptions field: one line per subscription, "<id> [<products>]:
+// <word>", sorted by subscription key.
+func (s *session) subscriptionList(subs map[string]domain.Subscription) string {
+	keys := make([]string, 0, len(subs))
+	for k := range subs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	lines := make([]string, 0, len(keys))
+	for _, k := range keys {
+		x := subs[k]
+		id := x.ID
+		if id == "" {
+			id = k
+		}
+		if len(x.Products) > 0 {
+			id += " [" + strings.Join(x.Products, ", ") + "]"
+		}
+		lines = append(lines, id+": "+s.cfg.statusWord(x.Status))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// otherSubscriptionIn reports whether a subscription other than key is in a status with the same
+// word as st.
+func (s *session) otherSubscriptionIn(subs map[string]domain.Subscription, key string, st domain.SubscriptionStatus) bool {
 	want := s.cfg.statusWord(st)
-	for k, other := range state.Subs {
+	for k, other := range subs {
 		if k != key && s.cfg.statusWord(other.Status) == want {
 			return true
 		}

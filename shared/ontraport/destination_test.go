@@ -215,46 +215,63 @@ func TestRefundWithoutTransaction(t *testing.T) {
 	}
 }
 
-// TestSubscriptionChanged writes the status word, applies its tag and removes the previous
-// status's tag unless another subscription of the contact still holds it.
+// TestSubscriptionChanged writes the leading status word of all the contact's subscriptions
+// and each subscription's own word, applies the new status's tag and removes the previous
+// status's tag unless another subscription of the contact still holds it. The history is kept
+// as ingest keeps it: each subscription is stored before its fact is delivered.
 func TestSubscriptionChanged(t *testing.T) {
 	e := newEnv(t)
 	key := e.fake.AddField("Subscription Status")
+	list := e.fake.AddField("Subscriptions")
 	sub := func(id string, st, from domain.SubscriptionStatus, at time.Time) domain.Fact {
 		s := domain.Subscription{Key: domain.SubscriptionKey(domain.UltraCart, id), Source: domain.UltraCart, ID: id,
-			Email: "sue@example.com", Status: st, StatusAt: at}
+			Email: "sue@example.com", Status: st, StatusAt: at, Products: []string{"PLAN-" + id}}
 		return domain.Fact{ID: domain.SubscriptionChangedID(testAcct, s.Key, st, at), Account: testAcct,
 			Kind: domain.FactSubscriptionChanged, Email: "sue@example.com", OccurredAt: at, Sub: &s, FromStatus: from}
 	}
 	for _, tc := range []struct {
 		f        domain.Fact
-		word     string
+		word     string // the changed subscription's word
+		field    string // the word for all of them
+		list     string
 		tags     []string
 		notTags  []string
 		otherSub *domain.Subscription
 	}{
-		{f: sub("AO-1", domain.SubActive, "", t0), word: "active", tags: []string{"Subscription: active"}},
-		{f: sub("AO-1", domain.SubPaymentFailed, domain.SubActive, t0.Add(time.Hour)), word: "card declined",
-			tags: []string{"Subscription: card declined"}, notTags: []string{"Subscription: active"}},
-		{f: sub("AO-1", domain.SubMerged, domain.SubPaymentFailed, t0.Add(2*time.Hour)), word: "cancelled upgrade",
-			tags: []string{"Subscription: cancelled upgrade"}, notTags: []string{"Subscription: card declined"}},
-		{f: sub("AO-2", domain.SubActive, "", t0.Add(3*time.Hour)), word: "active", tags: []string{"Subscription: active", "Subscription: cancelled upgrade"}},
-		// AO-3 is active too, so AO-2 leaving active keeps the active tag.
-		{f: sub("AO-2", domain.SubPaused, domain.SubActive, t0.Add(4*time.Hour)), word: "paused",
+		{f: sub("AO-1", domain.SubActive, "", t0), word: "active", field: "active", list: "AO-1 [PLAN-AO-1]: active",
+			tags: []string{"Subscription: active"}},
+		{f: sub("AO-1", domain.SubPaymentFailed, domain.SubActive, t0.Add(time.Hour)), word: "card declined", field: "card declined",
+			list: "AO-1 [PLAN-AO-1]: card declined", tags: []string{"Subscription: card declined"}, notTags: []string{"Subscription: active"}},
+		{f: sub("AO-1", domain.SubMerged, domain.SubPaymentFailed, t0.Add(2*time.Hour)), word: "cancelled upgrade", field: "cancelled upgrade",
+			list: "AO-1 [PLAN-AO-1]: cancelled upgrade", tags: []string{"Subscription: cancelled upgrade"}, notTags: []string{"Subscription: card declined"}},
+		{f: sub("AO-2", domain.SubActive, "", t0.Add(3*time.Hour)), word: "active", field: "active",
+			list: "AO-1 [PLAN-AO-1]: cancelled upgrade\nAO-2 [PLAN-AO-2]: active", tags: []string{"Subscription: active", "Subscription: cancelled upgrade"}},
+		// AO-3 is active too, so AO-2 leaving active keeps the active tag, and the contact reads active.
+		{f: sub("AO-2", domain.SubPaused, domain.SubActive, t0.Add(4*time.Hour)), word: "paused", field: "active",
+			list:     "AO-1 [PLAN-AO-1]: cancelled upgrade\nAO-2 [PLAN-AO-2]: paused\nAO-3: active",
 			tags:     []string{"Subscription: paused", "Subscription: active"},
 			otherSub: &domain.Subscription{Key: domain.SubscriptionKey(domain.UltraCart, "AO-3"), ID: "AO-3", Email: "sue@example.com", Status: domain.SubActive}},
-		{f: sub("AO-2", domain.SubCancelled, domain.SubPaused, t0.Add(5*time.Hour)), word: "cancelled",
-			tags: []string{"Subscription: cancelled"}, notTags: []string{"Subscription: paused"}},
-		{f: sub("AO-2", domain.SubDisabled, domain.SubCancelled, t0.Add(6*time.Hour)), word: "terminated",
+		{f: sub("AO-2", domain.SubCancelled, domain.SubPaused, t0.Add(5*time.Hour)), word: "cancelled", field: "active",
+			list: "AO-1 [PLAN-AO-1]: cancelled upgrade\nAO-2 [PLAN-AO-2]: cancelled\nAO-3: active",
+			tags: []string{"Subscription: cancelled", "Subscription: active"}, notTags: []string{"Subscription: paused"}},
+		{f: sub("AO-3", domain.SubDowngraded, domain.SubActive, t0.Add(6*time.Hour)), word: "cancelled download", field: "cancelled",
+			list: "AO-1 [PLAN-AO-1]: cancelled upgrade\nAO-2 [PLAN-AO-2]: cancelled\nAO-3 [PLAN-AO-3]: cancelled download",
+			tags: []string{"Subscription: cancelled download", "Subscription: cancelled"}, notTags: []string{"Subscription: active"}},
+		{f: sub("AO-2", domain.SubDisabled, domain.SubCancelled, t0.Add(7*time.Hour)), word: "terminated", field: "cancelled download",
+			list: "AO-1 [PLAN-AO-1]: cancelled upgrade\nAO-2 [PLAN-AO-2]: terminated\nAO-3 [PLAN-AO-3]: cancelled download",
 			tags: []string{"Subscription: terminated"}, notTags: []string{"Subscription: cancelled"}},
 	} {
 		if tc.otherSub != nil {
 			putSub(t, e, *tc.otherSub)
 		}
+		putSub(t, e, *tc.f.Sub)
 		out := e.mustDeliver(tc.f)
 		c, _ := e.fake.ContactByEmail("sue@example.com")
-		if c.Fields[key] != tc.word || out.Done.(contactDone).Status != tc.word {
-			t.Errorf("%s: field %q = %q, done %+v", tc.f.ID, key, c.Fields[key], out.Done)
+		if c.Fields[key] != tc.field || out.Done.(contactDone).Status != tc.word {
+			t.Errorf("%s: field %q = %q, want %q; done %+v", tc.f.ID, key, c.Fields[key], tc.field, out.Done)
+		}
+		if c.Fields[list] != tc.list {
+			t.Errorf("%s: subscriptions field = %q, want %q", tc.f.ID, c.Fields[list], tc.list)
 		}
 		for _, tag := range tc.tags {
 			if !c.Tags[tag] {
@@ -266,6 +283,28 @@ func TestSubscriptionChanged(t *testing.T) {
 				t.Errorf("%s: tag %q should be gone: %v", tc.f.ID, tag, c.Tags)
 			}
 		}
+	}
+}
+
+// TestSeveralSubscriptionsLateFact: a fact delivered after later changes of the contact's other
+// subscriptions (a replay, a retry) writes the fields as the subscriptions stand now, never the
+// delivered fact's status for all of them.
+func TestSeveralSubscriptionsLateFact(t *testing.T) {
+	e := newEnv(t)
+	key := e.fake.AddField("Subscription Status")
+	a := domain.Subscription{Key: "ultracart:A", Source: domain.UltraCart, ID: "A", Email: "kim@example.com", Status: domain.SubActive, StatusAt: t0}
+	b := domain.Subscription{Key: "ultracart:B", Source: domain.UltraCart, ID: "B", Email: "kim@example.com", Status: domain.SubCancelled, StatusAt: t0.Add(time.Hour)}
+	putSub(t, e, a)
+	putSub(t, e, b)
+	f := domain.Fact{ID: domain.SubscriptionChangedID(testAcct, b.Key, b.Status, b.StatusAt), Account: testAcct,
+		Kind: domain.FactSubscriptionChanged, Email: b.Email, OccurredAt: b.StatusAt, Sub: &b, FromStatus: domain.SubActive}
+	e.mustDeliver(f)
+	c, _ := e.fake.ContactByEmail("kim@example.com")
+	if c.Fields[key] != "active" {
+		t.Fatalf("one cancelled subscription beside an active one wrote %q for the contact, want \"active\"", c.Fields[key])
+	}
+	if !c.Tags["Subscription: cancelled"] {
+		t.Fatalf("tags %v: the cancelled subscription's tag is missing", c.Tags)
 	}
 }
 

@@ -16,9 +16,10 @@ const DefaultRequestsPerMinute = 180
 // The cart has already sent its receipt, so a second document would confuse the customer.
 const invoiceSuppressed = -1
 
-// defaultStatusWords are the words of UltraCart's former ONTRAPORT integration (seed 004), so
-// ONTRAPORT automations built for it keep working. "cancelled download" has no source signal; a
-// merchant can assign it to a status in the settings.
+// defaultStatusWords are the words of UltraCart's former ONTRAPORT integration, so ONTRAPORT
+// automations built for it keep working. Its sixth word, "cancelled download", stands for an auto
+// order cancelled because the customer bought a downgrade item (UltraCart's cancel_downgrade):
+// the word is kept as that integration spelt it, since automations match it letter for letter.
 func defaultStatusWords() map[domain.SubscriptionStatus]string {
 	return map[domain.SubscriptionStatus]string{
 		domain.SubActive:        "active",
@@ -26,6 +27,7 @@ func defaultStatusWords() map[domain.SubscriptionStatus]string {
 		domain.SubPaymentFailed: "card declined",
 		domain.SubCancelled:     "cancelled",
 		domain.SubMerged:        "cancelled upgrade",
+		domain.SubDowngraded:    "cancelled download",
 		domain.SubDisabled:      "terminated",
 	}
 }
@@ -54,7 +56,7 @@ type config struct {
 // fieldNames are the configured contact fields (a key such as "f1234" or a field's name);
 // empty means not sent.
 type fieldNames struct {
-	ltv, purchaseCount, lastPurchase, subscriptionStatus, affiliate string
+	ltv, purchaseCount, lastPurchase, subscriptionStatus, subscriptions, affiliate string
 }
 
 // off is the value that turns a tag or a field off; an unset one takes its default.
@@ -104,6 +106,7 @@ func configFor(s accounts.OntraportSettings) (config, error) {
 			purchaseCount:      orDefault(s.FieldPurchaseCount, "Purchase Count"),
 			lastPurchase:       orDefault(s.FieldLastPurchase, "Last Purchase Date"),
 			subscriptionStatus: orDefault(s.FieldSubscriptionStatus, "Subscription Status"),
+			subscriptions:      orDefault(s.FieldSubscriptions, "Subscriptions"),
 			affiliate:          orDefault(s.FieldAffiliate, "Referring Affiliate"),
 		},
 	}
@@ -133,7 +136,8 @@ func configFor(s accounts.OntraportSettings) (config, error) {
 	}
 	for st, w := range map[domain.SubscriptionStatus]string{
 		domain.SubActive: s.StatusActive, domain.SubPaused: s.StatusPaused, domain.SubPaymentFailed: s.StatusPaymentFailed,
-		domain.SubCancelled: s.StatusCancelled, domain.SubMerged: s.StatusMerged, domain.SubDisabled: s.StatusDisabled,
+		domain.SubCancelled: s.StatusCancelled, domain.SubMerged: s.StatusMerged, domain.SubDowngraded: s.StatusDowngraded,
+		domain.SubDisabled: s.StatusDisabled,
 	} {
 		if w != "" {
 			c.statusWords[st] = w

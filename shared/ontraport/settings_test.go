@@ -36,7 +36,7 @@ func TestSettingsFromTheAccountFile(t *testing.T) {
 	}
 
 	a, err = repo.Put(ctx, testAcct, []byte(`{"ontraport": {"requests_per_minute": "12", "send_invoice": true, "invoice_template": "3",
-		"disable_refunds": true, "subscription_status": {"disabled": "cancelled download"},
+		"disable_refunds": true, "subscription_status": {"disabled": "cancelled download", "downgraded": "downgrade"},
 		"tags": {"subscription": "UC {status}", "affiliate": "-"}, "fields": {"ltv": "f1571", "affiliate": null}}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +47,11 @@ func TestSettingsFromTheAccountFile(t *testing.T) {
 	}
 	if c.perMinute != 12 || c.invoiceTemplate != 3 || c.refunds || !c.orders ||
 		c.statusWord(domain.SubDisabled) != "cancelled download" || c.statusWord(domain.SubPaymentFailed) != "card declined" ||
+		c.statusWord(domain.SubDowngraded) != "downgrade" || c.statusWord(domain.SubMerged) != "cancelled upgrade" ||
 		c.subscriptionTag("active") != "UC active" || c.tagAffiliate != "" || c.fields.ltv != "f1571" || c.fields.affiliate != "Referring Affiliate" {
 		t.Fatalf("overrides: %+v", c)
+	}
+	if w := want.statusWord(domain.SubDowngraded); w != "cancelled download" {
+		t.Fatalf("a subscription cancelled for a downgrade reads %q by default, want UltraCart's former word \"cancelled download\"", w)
 	}
 }

@@ -12,17 +12,18 @@ import (
 // auto_order_rebill, an order event for the rebill order when the payload carries it.
 //
 // Status:
-//   - auto_order_cancel: cancelled, or merged when UltraCart says the auto order was replaced
-//     (merged_into_auto_order_oid, status "merged", cancel_upgrade or cancel_downgrade, or a
-//     cancel_reason that mentions an upgrade).
+//   - auto_order_cancel: cancelled; merged when UltraCart says another auto order replaced it
+//     (merged_into_auto_order_oid, status "merged", cancel_upgrade, or a cancel_reason that
+//     mentions an upgrade); downgraded when the customer bought a downgrade item
+//     (cancel_downgrade, or a cancel_reason that mentions a downgrade).
 //   - auto_order_disable: disabled.
 //   - auto_order_decline: payment_failed, unless the payload already shows the auto order
 //     cancelled, disabled or merged (the decline that ended it).
 //   - auto_order_create, _rebill, _update, _preshipment: what the payload says: merged,
-//     cancelled (status canceled, or completed: every scheduled rebill ran), disabled (status
+//     downgraded, cancelled (status canceled, or completed: every scheduled rebill ran), disabled (status
 //     disabled, or not enabled), paused (every item paused), else active.
 //
-// StatusAt is canceled_dts, disabled_dts or merged_dts for those statuses; the rebill order's
+// StatusAt is canceled_dts, disabled_dts or merged_dts (else canceled_dts) for those statuses; the rebill order's
 // payment (or creation) for auto_order_rebill; the original order's for auto_order_create;
 // otherwise the receipt time.
 func (n *normalizer) autoOrderEvents(a *AutoOrder) ([]domain.Event, error) {
@@ -120,7 +121,7 @@ func (n *normalizer) autoOrderEvents(a *AutoOrder) ([]domain.Event, error) {
 		at = canceled
 	case domain.SubDisabled:
 		at = disabled
-	case domain.SubMerged:
+	case domain.SubMerged, domain.SubDowngraded:
 		at = firstNonZero(merged, canceled)
 	case domain.SubActive, domain.SubPaused:
 		switch {
@@ -151,27 +152,31 @@ func subscriptionStatus(name string, a *AutoOrder) (domain.SubscriptionStatus, s
 	st := strings.ToLower(text(a.Status))
 	cancelReason := text(a.CancelReason)
 	failure := text(a.FailureReason)
-	mergedReason := ""
-	isMerged := false
+	// replaced is merged or downgraded when another auto order took this one's place: merged
+	// into it, or cancelled for an upgrade (merged) or a downgrade item (downgraded).
+	var replaced domain.SubscriptionStatus
+	replacedReason := ""
 	switch {
 	case strings.TrimSpace(string(a.MergedIntoAutoOrderOID)) != "":
-		isMerged, mergedReason = true, "merged into auto order "+strings.TrimSpace(string(a.MergedIntoAutoOrderOID))
+		replaced, replacedReason = domain.SubMerged, "merged into auto order "+strings.TrimSpace(string(a.MergedIntoAutoOrderOID))
 	case st == "merged":
-		isMerged, mergedReason = true, "merged into another auto order"
+		replaced, replacedReason = domain.SubMerged, "merged into another auto order"
 	case a.CancelUpgrade.True():
-		isMerged, mergedReason = true, "replaced by an upgrade"
+		replaced, replacedReason = domain.SubMerged, "replaced by an upgrade"
 	case a.CancelDowngrade.True():
-		isMerged, mergedReason = true, "replaced by a downgrade"
+		replaced, replacedReason = domain.SubDowngraded, "replaced by a downgrade"
+	case strings.Contains(strings.ToLower(cancelReason), "downgrade"):
+		replaced = domain.SubDowngraded
 	case strings.Contains(strings.ToLower(cancelReason), "upgrade"):
-		isMerged = true
+		replaced = domain.SubMerged
 	}
-	if isMerged && cancelReason != "" {
-		mergedReason = cancelReason
+	if replaced != "" && cancelReason != "" {
+		replacedReason = cancelReason
 	}
 	stopped := func() (domain.SubscriptionStatus, string, bool) {
 		switch {
-		case isMerged:
-			return domain.SubMerged, mergedReason, true
+		case replaced != "":
+			return replaced, replacedReason, true
 		case st == "canceled" || st == "cancelled":
 			return domain.SubCancelled, cancelReason, true
 		case st == "disabled":
@@ -181,8 +186,8 @@ func subscriptionStatus(name string, a *AutoOrder) (domain.SubscriptionStatus, s
 	}
 	switch name {
 	case "auto_order_cancel":
-		if isMerged {
-			return domain.SubMerged, mergedReason
+		if replaced != "" {
+			return replaced, replacedReason
 		}
 		return domain.SubCancelled, cancelReason
 	case "auto_order_disable":
