@@ -146,6 +146,8 @@ type OntraportSettings struct {
 	// TagShipped and TagDelivered tag a contact on each shipment and delivery (none by default).
 	TagShipped   string
 	TagDelivered string
+	// TagPaymentDeclined tags a contact at each declined one-off payment.
+	TagPaymentDeclined string
 	// Field* name the contact fields kept current (a field key such as "f1234", or its name).
 	FieldLTV                string
 	FieldPurchaseCount      string
@@ -153,6 +155,7 @@ type OntraportSettings struct {
 	FieldSubscriptionStatus string
 	FieldSubscriptions      string
 	FieldAffiliate          string
+	FieldPaymentStatus      string
 }
 
 // IterableSettings configure forwarding to Iterable. The settings after History are text as

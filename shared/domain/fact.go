@@ -17,7 +17,9 @@ const (
 	FactOrderChargedBack FactKind = "OrderChargedBack"
 	// FactOrderReversed: an order destinations were told about is no longer a sale (rejected or
 	// deleted at the source, or marked a test) and must be taken back (Reversal).
-	FactOrderReversed       FactKind = "OrderReversed"
+	FactOrderReversed FactKind = "OrderReversed"
+	// FactOrderPaymentFailed: a payment of an order that is not (yet) a sale was declined.
+	FactOrderPaymentFailed  FactKind = "OrderPaymentFailed"
 	FactSubscriptionChanged FactKind = "SubscriptionChanged"
 	FactContactChanged      FactKind = "ContactChanged"
 	FactEmailChanged        FactKind = "EmailChanged"

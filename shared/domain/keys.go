@@ -73,6 +73,12 @@ func OrderDeliveredID(account, orderKey string) string {
 	return factID(account, FactOrderDelivered, idPart(orderKey))
 }
 
+// OrderPaymentFailedID identifies the declined payment of an order: one per order, its first
+// decline (UltraCart does not date its declines, so later ones cannot be told from a redelivery).
+func OrderPaymentFailedID(account, orderKey string) string {
+	return factID(account, FactOrderPaymentFailed, idPart(orderKey))
+}
+
 // OrderChargedBackID identifies a change of an order's standing chargebacks by the order, the
 // amount now standing and a hash of its disputes' states (which the caller computes). A dispute's
 // state only moves forward (open, lost, won, deleted), so an order's disputes never return to a

@@ -155,6 +155,10 @@ type Order struct {
 	ShippedAt        time.Time `json:"shipped_at,omitzero"`
 	OutForDeliveryAt time.Time `json:"out_for_delivery_at,omitzero"`
 	DeliveredAt      time.Time `json:"delivered_at,omitzero"`
+	// PaymentFailedAt is when a payment of the order was first declined (UltraCart's
+	// order_payment_failed, or a payment status Declined or Capture Failed); zero when none was.
+	// A later successful payment leaves it set: it records that a decline happened.
+	PaymentFailedAt time.Time `json:"payment_failed_at,omitzero"`
 
 	Billing Address `json:"billing"`
 	ShipTo  Address `json:"ship_to"`

@@ -178,6 +178,8 @@ func (d *Destination) dispatch(ctx context.Context, sess *session, acct accounts
 		return d.orderShipped(ctx, sess, acct, s, f)
 	case domain.FactOrderOutForDelivery, domain.FactOrderDelivered:
 		return d.orderDelivery(ctx, sess, acct, s, f)
+	case domain.FactOrderPaymentFailed:
+		return d.event(ctx, sess, s, f, f.Order != nil, func() Track { return PaymentFailedEvent(f, s) })
 	case domain.FactOrderChargedBack:
 		return d.takeBack(ctx, sess, acct, s, f, f.Chargeback != nil, func(ltv *domain.Money) Track { return ChargebackEvent(f, ltv) })
 	case domain.FactOrderReversed:
@@ -272,6 +274,21 @@ func (d *Destination) takeBack(ctx context.Context, sess *session, acct accounts
 		return deliver.Outcome{}, err
 	}
 	return deliver.Outcome{Done: map[string]string{"event_id": ev.ID}}, nil
+}
+
+// event sends one custom event of a fact that carries what it needs (ok).
+func (d *Destination) event(ctx context.Context, sess *session, s Settings, f domain.Fact, ok bool, ev func() Track) (deliver.Outcome, error) {
+	if !ok {
+		return skipped(fmt.Sprintf("%s without its payload", f.Kind))
+	}
+	if !s.RegularEvents {
+		return skipped("regular events are off (iterable.disable_regular_events)")
+	}
+	t := ev()
+	if err := sess.post(ctx, PathEventsTrack, t, nil); err != nil {
+		return deliver.Outcome{}, err
+	}
+	return deliver.Outcome{Done: map[string]string{"event_id": t.ID}}, nil
 }
 
 func (d *Destination) subscriptionChanged(ctx context.Context, sess *session, s Settings, f domain.Fact) (deliver.Outcome, error) {

@@ -377,6 +377,17 @@ func DeliveryEvent(f domain.Fact, s Settings) Track {
 	return Track{ID: boundedID(f.ID), Email: f.Email, EventName: name, CreatedAt: unix(f.OccurredAt), DataFields: df}
 }
 
+// PaymentFailedEvent is the orderPaymentFailed event: a one-off order's payment was declined, with
+// the order's items and total, for a payment-recovery message.
+func PaymentFailedEvent(f domain.Fact, s Settings) Track {
+	o := *f.Order
+	df := orderFields(o)
+	df["items"] = Items(o.Items, s)
+	df["orderTotal"] = MoneyDouble(o.Total)
+	setDate(df, "paymentFailedAt", f.OccurredAt)
+	return Track{ID: boundedID(f.ID), Email: f.Email, EventName: EventOrderPaymentFailed, CreatedAt: unix(f.OccurredAt), DataFields: df}
+}
+
 // ChargebackEvent is the event for an OrderChargedBack fact: orderChargedBack when a dispute
 // takes money back, orderChargebackReversed when a won or deleted one returns it. amount is the
 // change (always positive; the event name says which way), chargedBackTotal what stands on the

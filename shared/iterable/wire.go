@@ -41,6 +41,7 @@ const (
 	EventOrderChargedBack          = "orderChargedBack"
 	EventChargebackReversed        = "orderChargebackReversed"
 	EventOrderReversed             = "orderReversed"
+	EventOrderPaymentFailed        = "orderPaymentFailed"
 	EventReviewRequest             = "reviewRequest"
 	EventCartAbandoned             = "cartAbandoned"
 	EventSubscriptionStarted       = "subscriptionStarted"

@@ -75,7 +75,7 @@ func checkFields[T any](t *testing.T, base T, excluded map[string]bool, encode f
 func TestOrderFieldsAreAllMergedOrCompared(t *testing.T) {
 	merged := map[string]bool{"Status": true, "Test": true, "CreatedAt": true, "PaidAt": true,
 		"RefundedAt": true, "Refunded": true, "Refunds": true, "Tracking": true, "SourceUpdatedAt": true,
-		"Partial": true, "ShippedAt": true, "OutForDeliveryAt": true, "DeliveredAt": true, "Chargebacks": true,
+		"Partial": true, "ShippedAt": true, "OutForDeliveryAt": true, "DeliveredAt": true, "PaymentFailedAt": true, "Chargebacks": true,
 		"ChargedBack": true, "ChargedBackAt": true}
 	checkFields(t, kitchenSink(t), merged, func(o domain.Order) []byte {
 		var e enc

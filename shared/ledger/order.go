@@ -65,7 +65,7 @@ func Placed(o domain.Order) bool {
 //     amounts only grow, so a stale event with a lower total changes nothing.
 //   - RefundedAt: the latest refund time reported by any version or line.
 //   - Tracking: the union by number, sorted; for one number the greatest (carrier, URL) wins.
-//   - ShippedAt, OutForDeliveryAt, DeliveredAt: the earliest non-zero.
+//   - ShippedAt, OutForDeliveryAt, DeliveredAt, PaymentFailedAt: the earliest non-zero.
 //   - Chargebacks: the union of the dispute lines by ID; for one ID the line furthest along
 //     (see cmpChargebackLine), so a stale "open" report never reopens a won dispute.
 //   - ChargedBack and ChargedBackAt are derived from the merged result (settleChargebacks).
@@ -112,6 +112,7 @@ func MergeOrder(stored *domain.Order, in domain.Order) domain.Order {
 	out.ShippedAt = earliest(a.ShippedAt, b.ShippedAt)
 	out.OutForDeliveryAt = earliest(a.OutForDeliveryAt, b.OutForDeliveryAt)
 	out.DeliveredAt = earliest(a.DeliveredAt, b.DeliveredAt)
+	out.PaymentFailedAt = earliest(a.PaymentFailedAt, b.PaymentFailedAt)
 	out.Chargebacks = unionChargebacks(a.Chargebacks, b.Chargebacks)
 	settleChargebacks(&out)
 	return out
@@ -152,6 +153,7 @@ func normalizeOrder(o domain.Order) domain.Order {
 	o.ShippedAt = o.ShippedAt.UTC()
 	o.OutForDeliveryAt = o.OutForDeliveryAt.UTC()
 	o.DeliveredAt = o.DeliveredAt.UTC()
+	o.PaymentFailedAt = o.PaymentFailedAt.UTC()
 	o.Tracking = normalizeTracking(o.Tracking)
 	o.Refunds = normalizeRefundLines(o.Refunds)
 	settleRefunds(&o)
@@ -466,10 +468,12 @@ func (k keyedLines[T]) union(a, b []T) []T {
 //   - OrderShipped for each tracking number not seen before, and once, without a number, when
 //     the order became shipped with none known.
 //   - OrderOutForDelivery and OrderDelivered the first time the order reports each.
+//   - OrderPaymentFailed, for an order that was never placed, the first time it reports a declined
+//     payment (a one-off decline; a subscription's declines are SubscriptionChanged).
 //
 // Times: OrderPlaced occurs at PaidAt, OrderRefunded at RefundedAt, OrderChargedBack when its
 // dispute was raised (or resolved, for a negative delta), OrderShipped at ShippedAt, the delivery
-// facts at their own times; each falls back to the source's update time, then the creation time.
+// facts and OrderPaymentFailed at their own times; each falls back to the source's update time, then the creation time.
 // The cutover marks facts older than the account's forward_since as historical. Every fact
 // carries a snapshot of after.
 func OrderFacts(account string, before *domain.Order, after domain.Order, cut Cutover) []domain.Fact {
@@ -481,7 +485,7 @@ func OrderFacts(account string, before *domain.Order, after domain.Order, cut Cu
 	}
 	if !Placed(after) {
 		if !wasPlaced {
-			return nil
+			return paymentFailed(account, before, after, cut)
 		}
 		return []domain.Fact{reversal(account, known, after, factMaker(account, after, cut))}
 	}
@@ -541,6 +545,17 @@ func OrderFacts(account string, before *domain.Order, after domain.Order, cut Cu
 		facts = append(facts, fact(domain.FactOrderDelivered, domain.OrderDeliveredID(account, after.Key), after.DeliveredAt))
 	}
 	return facts
+}
+
+// paymentFailed is OrderPaymentFailed for an order, not a sale, whose payment was declined for
+// the first time. A test order sends nothing; nor does a decline reported only after the order
+// was placed (it happened before the payment that went through, and is news to nobody).
+func paymentFailed(account string, before *domain.Order, after domain.Order, cut Cutover) []domain.Fact {
+	if after.Test || after.PaymentFailedAt.IsZero() || (before != nil && !before.PaymentFailedAt.IsZero()) {
+		return nil
+	}
+	fact := factMaker(account, after, cut)
+	return []domain.Fact{fact(domain.FactOrderPaymentFailed, domain.OrderPaymentFailedID(account, after.Key), after.PaymentFailedAt)}
 }
 
 // factMaker returns the constructor of after's facts: each carries one shared snapshot of after

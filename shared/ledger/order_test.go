@@ -371,3 +371,47 @@ func TestOrderRefundLinesAndPartialVersions(t *testing.T) {
 		})
 	}
 }
+
+// TestPaymentFailed: a declined payment of an order that is not a sale is one OrderPaymentFailed,
+// however often it is reported, and nothing for a test order or for a decline that arrives only
+// after the order was placed.
+func TestPaymentFailed(t *testing.T) {
+	declined := func(v ver, at int) domain.Order {
+		o := v.order()
+		o.PaymentFailedAt = mins(at)
+		return o
+	}
+	pending := ver{status: domain.OrderPending, at: 1}
+	paid := ver{status: domain.OrderPaid, at: 3, paid: 3}
+	for _, tc := range []struct {
+		name  string
+		steps []orderStep
+	}{
+		{"declined, declined again, then paid", []orderStep{
+			{declined(pending, 1), []string{"OrderPaymentFailed"}},
+			{declined(pending, 2), nil},
+			{paid.order(), []string{"placed"}},
+		}},
+		{"paid, then the earlier decline arrives", []orderStep{
+			{paid.order(), []string{"placed"}},
+			{declined(pending, 1), nil},
+		}},
+		{"a test order", []orderStep{
+			{declined(ver{status: domain.OrderPending, at: 1, test: true}, 1), nil},
+		}},
+		{"declined and rejected in one report", []orderStep{
+			{declined(ver{status: domain.OrderRejected, at: 1}, 1), []string{"OrderPaymentFailed"}},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			play(t, tc.steps, func(i int, merged domain.Order, fs []domain.Fact) {
+				for _, f := range fs {
+					if f.Kind == domain.FactOrderPaymentFailed &&
+						(f.ID != domain.OrderPaymentFailedID(acct, "ultracart:O1") || !f.OccurredAt.Equal(mins(1)) || f.Order == nil) {
+						t.Fatalf("step %d: fact %s at %v", i, f.ID, f.OccurredAt)
+					}
+				}
+			})
+		})
+	}
+}

@@ -183,6 +183,8 @@ func (s *session) handle(ctx context.Context, f domain.Fact) (result, error) {
 		return s.orderChargedBack(ctx, f)
 	case domain.FactOrderReversed:
 		return s.orderReversed(ctx, f)
+	case domain.FactOrderPaymentFailed:
+		return s.paymentFailed(ctx, f)
 	case domain.FactOrderShipped:
 		return s.shipmentTag(ctx, f, s.cfg.tagShipped, "shipped")
 	case domain.FactOrderDelivered:

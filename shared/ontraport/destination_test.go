@@ -534,7 +534,9 @@ func TestRejectedRequestParks(t *testing.T) {
 	e := newEnv(t)
 	f := orderFact("E-1", "not-an-email", []domain.LineItem{lineItem("SKU-1", 1, "1.00")}, "0", "0", "0", "1.00")
 	out, err := e.deliver(f)
-	if !deliver.IsPermanent(err) || !strings.Contains(err.Error(), "Invalid email") || len(out.Exchanges) != 1 || out.Exchanges[0].Status != 422 {
+	// The contact fields' keys are looked up first (Contacts/meta), then the merge is refused.
+	if !deliver.IsPermanent(err) || !strings.Contains(err.Error(), "Invalid email") || len(out.Exchanges) != 2 ||
+		!strings.Contains(out.Exchanges[0].URL, "/Contacts/meta") || out.Exchanges[1].Status != 422 {
 		t.Fatalf("err %v, exchanges %+v", err, out.Exchanges)
 	}
 }

@@ -59,17 +59,29 @@ func (s *session) orderPlaced(ctx context.Context, f domain.Fact) (result, error
 		if partner > 0 {
 			fields["lreferrer"] = partner
 		}
-		keys, err := s.fieldKeys(ctx, s.cfg.fields.affiliate)
-		if err != nil {
-			return result{}, err
-		}
-		if k := keys[s.cfg.fields.affiliate]; k != "" {
-			fields[k] = affiliateLabel(*aff)
-		}
+	}
+	// One lookup of the field keys for both fields, after the partner's (a dry run caches
+	// nothing, so each lookup is one more recorded request).
+	n := s.cfg.fields
+	keys, err := s.fieldKeys(ctx, n.paymentStatus, n.affiliate)
+	if err != nil {
+		return result{}, err
+	}
+	if k := keys[n.paymentStatus]; k != "" {
+		fields[k] = paymentPaid
+	}
+	if k := keys[n.affiliate]; k != "" && aff != nil {
+		fields[k] = affiliateLabel(*aff)
 	}
 	cr, err := s.upsertContact(ctx, fields)
 	if err != nil {
 		return result{}, err
+	}
+	if !o.PaymentFailedAt.IsZero() && s.cfg.tagPaymentDeclined != "" {
+		// The declined payment went through after all.
+		if err := s.c.tagContacts(ctx, []int64{cr.ID}, []string{s.cfg.tagPaymentDeclined}, true); err != nil {
+			return result{}, err
+		}
 	}
 	if aff != nil {
 		// Referrer and tag come before the purchase, so an automation that starts on the

@@ -95,11 +95,17 @@ func (s *session) shipmentTag(ctx context.Context, f domain.Fact, tag, setting s
 	if err != nil {
 		return result{}, err
 	}
-	if err := s.c.tagContacts(ctx, []int64{cid}, []string{tag}, true); err != nil {
-		return result{}, err
-	}
-	if err := s.c.tagContacts(ctx, []int64{cid}, []string{tag}, false); err != nil {
+	if err := s.retag(ctx, cid, tag); err != nil {
 		return result{}, err
 	}
 	return sent(map[string]any{"contact_id": cid, "tag": tag}), nil
+}
+
+// retag removes tag from the contact and adds it again: an ONTRAPORT automation starts when a
+// tag is added, so it runs for each event, not only the contact's first.
+func (s *session) retag(ctx context.Context, cid int64, tag string) error {
+	if err := s.c.tagContacts(ctx, []int64{cid}, []string{tag}, true); err != nil {
+		return err
+	}
+	return s.c.tagContacts(ctx, []int64{cid}, []string{tag}, false)
 }

@@ -50,13 +50,15 @@ type config struct {
 	tagAffiliate    string
 	// tagShipped and tagDelivered mark shipments and deliveries; empty (the default): none.
 	tagShipped, tagDelivered string
-	fields                   fieldNames
+	// tagPaymentDeclined marks a declined one-off payment; empty: none.
+	tagPaymentDeclined string
+	fields             fieldNames
 }
 
 // fieldNames are the configured contact fields (a key such as "f1234" or a field's name);
 // empty means not sent.
 type fieldNames struct {
-	ltv, purchaseCount, lastPurchase, subscriptionStatus, subscriptions, affiliate string
+	ltv, purchaseCount, lastPurchase, subscriptionStatus, subscriptions, affiliate, paymentStatus string
 }
 
 // off is the value that turns a tag or a field off; an unset one takes its default.
@@ -84,23 +86,24 @@ func CheckSettings(a accounts.Account) error {
 
 func configFor(s accounts.OntraportSettings) (config, error) {
 	c := config{
-		baseURL:         strings.TrimRight(s.BaseURL, "/"),
-		appID:           s.AppID,
-		apiKey:          s.APIKey,
-		dry:             !s.APIKey.IsSet(),
-		perMinute:       DefaultRequestsPerMinute,
-		invoiceTemplate: invoiceSuppressed,
-		contacts:        !s.DisableContacts,
-		orders:          !s.DisableOrders,
-		refunds:         !s.DisableRefunds,
-		subscriptions:   !s.DisableSubscriptions,
-		affiliates:      !s.DisableAffiliates,
-		products:        !s.DisableProducts,
-		statusWords:     defaultStatusWords(),
-		tagSubscription: orDefault(s.TagSubscription, "Subscription: {status}"),
-		tagAffiliate:    orDefault(s.TagAffiliate, "Affiliate referral"),
-		tagShipped:      orDefault(s.TagShipped, ""),
-		tagDelivered:    orDefault(s.TagDelivered, ""),
+		baseURL:            strings.TrimRight(s.BaseURL, "/"),
+		appID:              s.AppID,
+		apiKey:             s.APIKey,
+		dry:                !s.APIKey.IsSet(),
+		perMinute:          DefaultRequestsPerMinute,
+		invoiceTemplate:    invoiceSuppressed,
+		contacts:           !s.DisableContacts,
+		orders:             !s.DisableOrders,
+		refunds:            !s.DisableRefunds,
+		subscriptions:      !s.DisableSubscriptions,
+		affiliates:         !s.DisableAffiliates,
+		products:           !s.DisableProducts,
+		statusWords:        defaultStatusWords(),
+		tagSubscription:    orDefault(s.TagSubscription, "Subscription: {status}"),
+		tagAffiliate:       orDefault(s.TagAffiliate, "Affiliate referral"),
+		tagShipped:         orDefault(s.TagShipped, ""),
+		tagDelivered:       orDefault(s.TagDelivered, ""),
+		tagPaymentDeclined: orDefault(s.TagPaymentDeclined, "Payment declined"),
 		fields: fieldNames{
 			ltv:                orDefault(s.FieldLTV, "Lifetime Value"),
 			purchaseCount:      orDefault(s.FieldPurchaseCount, "Purchase Count"),
@@ -108,6 +111,7 @@ func configFor(s accounts.OntraportSettings) (config, error) {
 			subscriptionStatus: orDefault(s.FieldSubscriptionStatus, "Subscription Status"),
 			subscriptions:      orDefault(s.FieldSubscriptions, "Subscriptions"),
 			affiliate:          orDefault(s.FieldAffiliate, "Referring Affiliate"),
+			paymentStatus:      orDefault(s.FieldPaymentStatus, "Last Payment Status"),
 		},
 	}
 	if c.baseURL == "" {

@@ -196,6 +196,16 @@ func (n *normalizer) order(o *Order, h orderHints) (*domain.Order, error) {
 		stamps = append(stamps, softTime(s.TransitionDTS))
 	}
 	out.SourceUpdatedAt = latest(stamps...)
+
+	// A declined payment. order_payment_failed is not dated, so the decline it announces is dated
+	// by its receipt; a declined status seen any other way (a poll, an update) by the order's last
+	// change, so that an old decline read again does not pass for news.
+	switch {
+	case n.name == "order_payment_failed":
+		out.PaymentFailedAt = n.receivedAt
+	case status == payDeclined || status == payCaptureFailed:
+		out.PaymentFailedAt = firstNonZero(out.SourceUpdatedAt, n.receivedAt)
+	}
 	return out, nil
 }
 
