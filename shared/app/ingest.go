@@ -574,6 +574,12 @@ func (in *ingestion) changeEmail(ctx context.Context, w *history.Writes, oldEmai
 		w.DeleteAlias(in.acct.ID, nw.Email)
 		nw.AliasOf = ""
 	}
+	if v := old.FirstView; v != nil && (nw.FirstView == nil || v.At.Before(nw.FirstView.At)) {
+		// The first page view is the contact's, not the partition's: it stays the earlier of the
+		// two once the records have moved (the move does not carry it).
+		nw.FirstView = v
+		w.PutFirstView(nw, *v)
+	}
 	profile := nw.Profile
 	if nw.ProfileVersion == 0 {
 		profile = old.Profile
@@ -594,6 +600,7 @@ func (in *ingestion) changeEmail(ctx context.Context, w *history.Writes, oldEmai
 	}
 	w.PutAlias(in.acct.ID, old.Email, nw.Email, at)
 	w.DeleteProfile(old)
+	w.Touch(old) // what it counted in the reports is now the new contact's
 	old.AliasOf = nw.Email
 	w.StartMove(in.acct.ID, old.Email, nw.Email, at)
 	nw.MovingFrom = appendUnique(nw.MovingFrom, old.Email)

@@ -55,6 +55,17 @@ type ContactState struct {
 	// StoredAliasOf and StoredMovingFrom are AliasOf and MovingFrom as they were read.
 	StoredAliasOf    string
 	StoredMovingFrom []string
+	// FirstView is the contact's first page view on the merchant's site, once the browser that
+	// made it was identified (nil when none); StoredFirstView as it was read, with its version.
+	FirstView        *FirstView
+	StoredFirstView  *FirstView
+	FirstViewVersion int64
+}
+
+// FirstView is when a contact first viewed a page, and where from.
+type FirstView struct {
+	At     time.Time `json:"at"`
+	Source string    `json:"source"`
 }
 
 // OrderList returns the orders sorted by key, for deterministic aggregation.
@@ -107,6 +118,14 @@ func (r *Repo) LoadContact(ctx context.Context, account, email string) (*Contact
 		var a struct{ Email string }
 		_ = json.Unmarshal(it.Data, &a)
 		st.AliasOf, st.StoredAliasOf = a.Email, a.Email
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
+	}
+	if it, err := r.s.Get(ctx, pk, skFirstView); err == nil {
+		var v FirstView
+		if json.Unmarshal(it.Data, &v) == nil {
+			st.FirstView, st.StoredFirstView, st.FirstViewVersion = &v, &v, it.Version
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
 	}
@@ -179,8 +198,13 @@ type Writes struct {
 	contacts []*ContactState
 }
 
-// Contacts lists the contacts whose orders, subscriptions or profile the writes change.
+// Contacts lists the contacts whose orders, subscriptions or profile the writes change, and
+// those marked with Touch.
 func (w *Writes) Contacts() []*ContactState { return w.contacts }
+
+// Touch marks a contact as changed by the writes even when none of them is its own record (an
+// email change makes it part of another contact).
+func (w *Writes) Touch(c *ContactState) { w.touch(c) }
 
 func (w *Writes) touch(c *ContactState) {
 	for _, x := range w.contacts {
@@ -338,6 +362,14 @@ func (w *Writes) DeleteProfile(c *ContactState) {
 	w.touch(c)
 	w.add(store.Write{Op: store.OpDelete, Key: store.Key{PK: ContactPK(c.Account, c.Email), SK: skProfile},
 		Cond: store.VersionEquals, Expect: c.ProfileVersion})
+}
+
+// PutFirstView records the contact's first page view, under the version it was read at. It is
+// in the contact index too, so that a viewer who never bought is still a contact reports count.
+func (w *Writes) PutFirstView(c *ContactState, v FirstView) {
+	w.touch(c)
+	gpk, gsk := contactIndex(c.Account, c.Email)
+	w.add(guard(store.Item{PK: ContactPK(c.Account, c.Email), SK: skFirstView, GSI2PK: gpk, GSI2SK: gsk, Data: mustJSON(v)}, c.FirstViewVersion))
 }
 
 // CustomerRecord is what is known of a source customer profile's email: the email, when it was
@@ -563,12 +595,17 @@ func (r *Repo) View(ctx context.Context, account, email string) (*ContactView, e
 func (r *Repo) EachContact(ctx context.Context, account string, fn func(email string) error) error {
 	for n := range ContactIndexShards {
 		q := store.Query{Index: store.GSI2, PK: ContactIndexPK(account, n)}
+		last := ""
 		for {
 			p, err := r.s.Query(ctx, q)
 			if err != nil {
 				return fmt.Errorf("list the contacts of %s: %w", account, err)
 			}
 			for _, it := range p.Items {
+				if it.GSI2SK == last {
+					continue // indexed twice (profile and first view)
+				}
+				last = it.GSI2SK
 				if err := fn(it.GSI2SK); err != nil {
 					return err
 				}

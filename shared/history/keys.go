@@ -14,16 +14,19 @@ import (
 
 // Sort keys and prefixes inside a contact's partition.
 const (
-	skProfile  = "PROFILE"
-	skAlias    = "ALIAS"
-	prefOrder  = "O#"
-	prefSub    = "S#"
-	prefCart   = "CART#"
-	prefFact   = "F#"
-	prefOutbox = "OUT#"
-	prefDeliv  = "DL#"
-	prefFailed = "FAILED#"
-	dash       = "-"
+	skProfile = "PROFILE"
+	skAlias   = "ALIAS"
+	// skFirstView sorts between PROFILE and S#, so one range read of a contact's orders,
+	// profile and subscriptions takes it too.
+	skFirstView = "PV"
+	prefOrder   = "O#"
+	prefSub     = "S#"
+	prefCart    = "CART#"
+	prefFact    = "F#"
+	prefOutbox  = "OUT#"
+	prefDeliv   = "DL#"
+	prefFailed  = "FAILED#"
+	dash        = "-"
 )
 
 // ContactPK is the partition of one contact: its profile, orders, subscriptions, carts, facts
