@@ -5,6 +5,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -18,6 +19,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/outbound"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/redact"
+	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
@@ -140,7 +142,10 @@ func New(d Deps) (*App, error) {
 	if d.Config.MaxBodyBytes <= 0 {
 		d.Config.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	tracker, err := iterable.NewTracker(iterable.TrackerDeps{Store: d.Store, Queue: d.Queue, Accounts: d.Accounts, Clock: d.Clock, Log: d.Log})
+	tracker, err := iterable.NewTracker(iterable.TrackerDeps{Store: d.Store, Queue: d.Queue, Accounts: d.Accounts, Clock: d.Clock, Log: d.Log,
+		Keep: func(ctx context.Context, acct accounts.Account, v iterable.KeptView) error {
+			return reports.RecordPageView(ctx, d.Store, acct, reports.PageView(v), d.Clock.Now())
+		}})
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/rollup"
@@ -15,20 +16,37 @@ func (c *ctx2) reportsEngine() *reports.Engine {
 }
 
 // reportKinds are the reports `cartrelay reports KIND` answers.
-var reportKinds = map[string]func(context.Context, *reports.Engine, reports.Query) (reports.Tabler, error){
-	"revenue": func(ctx context.Context, e *reports.Engine, q reports.Query) (reports.Tabler, error) {
+var reportKinds = map[string]func(context.Context, *reports.Engine, reports.Query, reportFlags) (reports.Tabler, error){
+	"revenue": func(ctx context.Context, e *reports.Engine, q reports.Query, _ reportFlags) (reports.Tabler, error) {
 		return e.Revenue(ctx, q)
+	},
+	"acquisition": func(ctx context.Context, e *reports.Engine, q reports.Query, _ reportFlags) (reports.Tabler, error) {
+		return e.Acquisition(ctx, q)
+	},
+	"attribution": func(ctx context.Context, e *reports.Engine, q reports.Query, _ reportFlags) (reports.Tabler, error) {
+		return e.Attribution(ctx, q)
+	},
+	"cohorts": func(ctx context.Context, e *reports.Engine, q reports.Query, f reportFlags) (reports.Tabler, error) {
+		return e.Cohorts(ctx, q, f.cohort)
+	},
+	"subscriptions": func(ctx context.Context, e *reports.Engine, q reports.Query, _ reportFlags) (reports.Tabler, error) {
+		return e.Subscriptions(ctx, q)
+	},
+	"products": func(ctx context.Context, e *reports.Engine, q reports.Query, _ reportFlags) (reports.Tabler, error) {
+		return e.Products(ctx, q)
+	},
+	"engagement": func(ctx context.Context, e *reports.Engine, q reports.Query, _ reportFlags) (reports.Tabler, error) {
+		return e.Engagement(ctx, q)
 	},
 }
 
-func init() {
-	reportKinds["orders"] = reportKinds["revenue"]
-}
+// reportOrder is how messages list the reports.
+var reportOrder = []string{"revenue", "acquisition", "attribution", "cohorts", "subscriptions", "products", "engagement"}
 
 // reportFlags are the options every report takes.
 type reportFlags struct {
-	from, to, by, model, touch, format, months string
-	filter                                     reports.Filter
+	from, to, by, model, touch, format, months, cohort string
+	filter                                             reports.Filter
 }
 
 func parseReportFlags(args []string) (reportFlags, []string, error) {
@@ -39,7 +57,7 @@ func parseReportFlags(args []string) (reportFlags, []string, error) {
 		dst  *string
 	}{
 		{"--from", &f.from}, {"--to", &f.to}, {"--by", &f.by}, {"--model", &f.model}, {"--touch", &f.touch},
-		{"--format", &f.format}, {"--months", &f.months},
+		{"--format", &f.format}, {"--months", &f.months}, {"--cohort", &f.cohort},
 		{"--source", &f.filter.Source}, {"--product", &f.filter.Product}, {"--currency", &f.filter.Currency},
 		{"--first-source", &f.filter.FirstSource}, {"--first-medium", &f.filter.FirstMedium}, {"--first-campaign", &f.filter.FirstCampaign},
 		{"--last-source", &f.filter.LastSource}, {"--last-medium", &f.filter.LastMedium}, {"--last-campaign", &f.filter.LastCampaign},
@@ -106,6 +124,9 @@ func cmdReports(ctx context.Context, c *ctx2, args []string) error {
 		return err
 	}
 	kind, account := pos[0], pos[1]
+	if kind == "orders" {
+		kind = "revenue"
+	}
 	run, ok := reportKinds[kind]
 	if !ok {
 		return usagef("unknown report %q; the reports are %s", kind, reportNames())
@@ -114,7 +135,7 @@ func cmdReports(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := run(ctx, c.reportsEngine(), q)
+	r, err := run(ctx, c.reportsEngine(), q, f)
 	if err != nil {
 		return err
 	}
@@ -128,7 +149,7 @@ func cmdReports(ctx context.Context, c *ctx2, args []string) error {
 }
 
 func reportNames() string {
-	return "revenue (or orders)"
+	return strings.Join(reportOrder, ", ")
 }
 
 func cmdReportsDrill(ctx context.Context, c *ctx2, args []string) error {

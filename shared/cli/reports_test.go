@@ -79,6 +79,20 @@ func TestReportsCommands(t *testing.T) {
 		t.Fatalf("drill, first page: %d %s", code, out)
 	}
 
+	for _, kind := range []string{"orders", "acquisition", "attribution", "cohorts", "subscriptions", "products", "engagement"} {
+		out, code := runCLI(t, data, "reports", kind, "acme", "--from", "2026-11-01", "--to", "2026-11-30", "--by", "month", "--format", "table")
+		if code != 0 || !strings.Contains(out, "(USD)") && kind != "engagement" && kind != "subscriptions" {
+			t.Errorf("reports %s: exit %d\n%s", kind, code, out)
+		}
+	}
+	if out, code := runCLI(t, data, "reports", "attribution", "acme", "--from", "2026-11-01", "--to", "2026-11-30", "--model", "first", "--touch", "source"); code != 0 ||
+		!strings.Contains(out, `"model": "first"`) || !strings.Contains(out, `"label": "(none)"`) {
+		t.Errorf("attribution: %d %s", code, out)
+	}
+	if out, code := runCLI(t, data, "reports", "cohorts", "acme", "--cohort", "last-seen"); code != 2 || !strings.Contains(out, "first-order or first-seen") {
+		t.Errorf("cohort view: %d %s", code, out)
+	}
+
 	if out, code = runCLI(t, data, "reports", "verify", "acme"); code != 0 || !strings.Contains(out, `"differences": []`) {
 		t.Fatalf("verify: %d %s", code, out)
 	}

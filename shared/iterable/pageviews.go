@@ -62,6 +62,15 @@ type TrackerDeps struct {
 	Log      *slog.Logger
 	// PerIP overrides DefaultTrackPerIP.
 	PerIP ratelimit.Limit
+	// Keep, when set, is given every page view of an existing account, whether or not the
+	// account forwards to Iterable (the reports keep them).
+	Keep func(ctx context.Context, acct accounts.Account, v KeptView) error
+}
+
+// KeptView is a page view as Keep receives it.
+type KeptView struct {
+	Visitor, URL, Referrer, Title, Email string
+	At                                   time.Time
 }
 
 // Tracker serves POST /track/{account}.
@@ -191,7 +200,7 @@ func (t *Tracker) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return r
 	}
 	acct, err := t.d.Accounts.Get(ctx, account)
-	if errors.Is(err, accounts.ErrNotFound) || (err == nil && !acct.Iterable.Enabled) {
+	if errors.Is(err, accounts.ErrNotFound) {
 		return trackResponse(http.StatusNoContent, "")
 	}
 	if err != nil {
@@ -199,6 +208,15 @@ func (t *Tracker) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return trackResponse(http.StatusServiceUnavailable, "try again later")
 	}
 	pv.At = t.d.Clock.Now()
+	if t.d.Keep != nil {
+		if err := t.d.Keep(ctx, acct, KeptView{Visitor: pv.Visitor, URL: pv.URL, Referrer: pv.Referrer, Title: pv.Title, Email: pv.Email, At: pv.At}); err != nil {
+			log.Error("page view not kept", slog.Any("error", err))
+			return trackResponse(http.StatusServiceUnavailable, "try again later")
+		}
+	}
+	if !acct.Iterable.Enabled {
+		return trackResponse(http.StatusNoContent, "")
+	}
 	if err := t.record(ctx, account, pv); err != nil {
 		log.Error("page view not recorded", slog.Any("error", err))
 		return trackResponse(http.StatusServiceUnavailable, "try again later")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ type DrillPage struct {
 	Orders        []DrillOrder   `json:"orders,omitempty"`
 	Contacts      []DrillContact `json:"contacts,omitempty"`
 	Subscriptions []DrillSub     `json:"subscriptions,omitempty"`
+	PageViews     []PageViewRow  `json:"page_views,omitempty"`
 	// Next continues the list (empty on the last page).
 	Next string `json:"next,omitempty"`
 }
@@ -114,6 +116,8 @@ func (e *Engine) Drill(ctx context.Context, account, handle, cursor string, limi
 	d := &driller{e: e, v: v, spec: spec, repo: history.New(e.Store), contacts: map[string]*loaded{}, limit: limit,
 		page: &DrillPage{Account: account, Report: spec.Report, List: spec.List, Zone: v.gen.Zone}}
 	switch {
+	case spec.List == ListPageViews:
+		err = d.byViewLog(ctx, cur)
 	case spec.Part == rollup.PartDay && (strings.ContainsRune(spec.Kinds, rune(rollup.KindRefund)) || strings.ContainsRune(spec.Kinds, rune(rollup.KindProductRefund))):
 		err = d.byRefunds(ctx, cur)
 	case spec.Part == rollup.PartDay:
@@ -192,7 +196,7 @@ func (d *driller) adds(l *loaded, unit string) (int64, bool) {
 	var sum, without int64
 	hit := false
 	for _, x := range l.units[unit] {
-		if x.k.Part != s.Part || !strings.ContainsRune(s.Kinds, rune(x.c.Kind())) || !d.cellMatches(x.c) {
+		if x.k.Part != s.Part || !strings.ContainsRune(s.Kinds, rune(x.c.Kind())) || !d.cellMatches(x.k, x.c) {
 			continue
 		}
 		if s.AsOf != 0 {
@@ -219,19 +223,26 @@ func (d *driller) adds(l *loaded, unit string) (int64, bool) {
 	return sum, hit && sum != 0 && without == 0
 }
 
-// cellMatches applies the handle's filter and row dimensions to a cell.
-func (d *driller) cellMatches(c rollup.Cell) bool {
+// cellMatches applies the handle's filter and row dimensions to a cell of item k.
+func (d *driller) cellMatches(k rollup.ItemKey, c rollup.Cell) bool {
 	f, dims := d.spec.Filter, c.Dims()
 	switch c.Kind() {
 	case rollup.KindCohort, rollup.KindLead, rollup.KindAcquisition:
-		k := rollup.CohortKeyOf(dims)
-		if !f.cohort(k, c.Kind() != rollup.KindLead || d.spec.Measure != rollup.MLeads) {
+		ck := rollup.CohortKeyOf(dims)
+		if !f.cohort(ck, c.Kind() != rollup.KindLead || d.spec.Measure != rollup.MLeads) {
 			return false
 		}
-		if dom := d.spec.Dims["dom"]; dom != "" && (c.Kind() != rollup.KindAcquisition || len(dims) < 6 || dims[5] != dom) {
-			return false
+		if c.Kind() == rollup.KindAcquisition && len(dims) > 5 && (d.spec.Dims["from"] != "" || d.spec.Dims["to"] != "") {
+			// The day of the first order: the cohort month's day of month.
+			dom, _ := strconv.Atoi(dims[5])
+			day := rollup.Month(k.Period).First() + rollup.Date(dom-1)
+			from, _ := rollup.ParseDate(d.spec.Dims["from"])
+			to, _ := rollup.ParseDate(d.spec.Dims["to"])
+			if (from != 0 && day < from) || (to != 0 && day > to) {
+				return false
+			}
 		}
-		return true
+		return touchMatches(d.spec.Dims, rollup.Segment{First: ck.First, Last: ck.First})
 	case rollup.KindPageView:
 		return true
 	}
@@ -402,7 +413,7 @@ func (d *driller) byContacts(ctx context.Context, cur drillCursor) error {
 
 func (d *driller) full() bool {
 	p := d.page
-	return len(p.Orders)+len(p.Contacts)+len(p.Subscriptions) >= d.limit
+	return len(p.Orders)+len(p.Contacts)+len(p.Subscriptions)+len(p.PageViews) >= d.limit
 }
 
 // consider lists unit (an order, a subscription or the contact itself) if it adds to the number.

@@ -234,3 +234,234 @@ func TestRevenueReport(t *testing.T) {
 		t.Fatalf("verify: %+v", check)
 	}
 }
+
+func autoOrder(code, orig string, o order, status, ended string) json.RawMessage {
+	end := ""
+	if ended != "" {
+		end = fmt.Sprintf(`,"canceled_dts":%q`, ended)
+	}
+	return json.RawMessage(fmt.Sprintf(`{"merchant_id":"M","auto_order_code":%q,"original_order_id":%q,"status":%q,"enabled":%t,
+	 "items":[{"original_item_id":"TEA","frequency":"Monthly","original_quantity":1}],"original_order":%s%s}`,
+		code, orig, status, status == "active", o.payload(), end))
+}
+
+// fuller is the scenario plus Bob's subscription (started by his order, renewed once, cancelled)
+// and Jane's page views: anonymous first, then identified.
+func fuller(t *testing.T) *env {
+	e := scenario(t)
+	bobD := order{id: "D", email: "bob@example.com", paid: "2025-03-15T12:00:00Z", total: "30.00"}
+	e.ingest("auto_order_create", autoOrder("AO-1", "D", bobD, "active", ""))
+	renewal := order{id: "D2", email: "bob@example.com", paid: "2025-04-15T12:00:00Z", total: "30.00"}
+	p := renewal.payload()
+	p = json.RawMessage(strings.Replace(string(p), `"order_id":"D2"`, `"order_id":"D2","auto_order":{"auto_order_code":"AO-1","original_order_id":"D"}`, 1))
+	e.ingest("order_create", p)
+	e.ingest("auto_order_cancel", autoOrder("AO-1", "D", bobD, "canceled", "2025-04-20T12:00:00Z"))
+
+	acct, err := e.w.Accounts.Get(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []reports.PageView{
+		{Visitor: "visitor-jane-1", URL: "https://shop.example/tea?utm_source=Google", Referrer: "https://www.google.com/", At: time.Date(2025, 3, 5, 15, 0, 0, 0, time.UTC)},
+		{Visitor: "visitor-jane-1", URL: "https://shop.example/cart", Referrer: "https://shop.example/tea", Email: "jane@example.com", At: time.Date(2025, 3, 6, 15, 0, 0, 0, time.UTC)},
+		{Visitor: "visitor-anon-2", URL: "https://shop.example/", At: time.Date(2025, 3, 6, 3, 0, 0, 0, time.UTC)}, // March 5 in New York
+	} {
+		if err := reports.RecordPageView(context.Background(), e.w.Store, acct, v, v.At); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+func TestOtherReports(t *testing.T) {
+	e := fuller(t)
+	ctx := context.Background()
+	march := reports.Query{Account: "acme", From: date("2025-03-01"), To: date("2025-03-31"), Grain: reports.Month}
+	drill := func(handle string) string {
+		t.Helper()
+		p, err := e.e.Drill(ctx, "acme", handle, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, o := range p.Orders {
+			ids = append(ids, o.OrderID)
+		}
+		for _, c := range p.Contacts {
+			ids = append(ids, c.Email)
+		}
+		for _, s := range p.Subscriptions {
+			ids = append(ids, s.Key)
+		}
+		for _, v := range p.PageViews {
+			ids = append(ids, v.Visitor)
+		}
+		return strings.Join(ids, " ")
+	}
+	check := func(what string, got, want any) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+
+	t.Run("acquisition", func(t *testing.T) {
+		a, err := e.e.Acquisition(ctx, march)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := a.Currencies[0].Rows
+		check("rows", len(rows), 2)
+		g, none := rows[0], rows[1]
+		check("google row", g.Touch.Label, "google / cpc / spring")
+		check("google new customers", g.NewCustomers.N, 1)
+		check("google first orders", g.FirstOrders.Decimal(), "100.01")
+		check("google first orders net", g.FirstOrdersNet.Decimal(), "90.01")
+		check("google revenue to date", g.ToDate.Decimal(), "140.01")
+		check("google days to purchase", g.AvgDaysToPurchase, "8.0") // first click 2025-03-01, bought 2025-03-09
+		check("google 8-30 days", g.Within30.N, 1)
+		check("none row", none.Touch.Label, "(none)")
+		check("none revenue to date", none.ToDate.Decimal(), "60.00") // the order and its renewal
+		check("none same day", none.SameDay.N, 1)
+		check("total", a.Currencies[0].Total.NewCustomers.N, 2)
+		check("drill google", drill(g.NewCustomers.Drill), "jane@example.com")
+		check("drill to date", drill(none.ToDate.Drill), "bob@example.com")
+		if _, err := e.e.Acquisition(ctx, reports.Query{Account: "acme", From: march.From, To: march.To, Filter: reports.Filter{LastSource: "google"}}); err == nil ||
+			!strings.Contains(err.Error(), "cannot be filtered by --last-source") {
+			t.Errorf("a last-touch filter: %v", err)
+		}
+	})
+
+	t.Run("attribution", func(t *testing.T) {
+		for _, tc := range []struct {
+			model reports.Model
+			want  string
+		}{
+			{reports.FirstTouch, "google / cpc / spring 2.0 150.01 10.00|(none) 1.0 30.00 0.00|total 3.0 180.01 10.00 83.33"},
+			{reports.LastTouch, "google / cpc / spring 1.0 100.01 10.00|newsletter / email / weekly 1.0 50.00 0.00|(none) 1.0 30.00 0.00|total 3.0 180.01 10.00 83.33"},
+			{reports.Linear, "google / cpc / spring 1.5 125.01 10.00|newsletter / email / weekly 0.5 25.00 0.00|(none) 1.0 30.00 0.00|total 3.0 180.01 10.00 83.33"},
+		} {
+			q := march
+			q.Model = tc.model
+			a, err := e.e.Attribution(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := a.Currencies[0]
+			var got []string
+			for _, r := range c.Rows {
+				got = append(got, fmt.Sprintf("%s %s %s %s", r.Touch.Label, r.Orders, r.Gross.Decimal(), r.Refunds.Decimal()))
+			}
+			got = append(got, fmt.Sprintf("total %s %s %s %s", c.Total.Orders, c.Total.Gross.Decimal(), c.Total.Refunds.Decimal(), c.Coverage))
+			check(string(tc.model), strings.Join(got, "|"), tc.want)
+		}
+		q := march
+		q.Model, q.TouchBy = reports.Linear, "source"
+		a, err := e.e.Attribution(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("linear by source: newsletter orders", drill(a.Currencies[0].Rows[1].Drill), "B")
+		check("linear by source: google orders", drill(a.Currencies[0].Rows[0].Drill), "A B")
+	})
+
+	t.Run("cohorts", func(t *testing.T) {
+		c, err := e.e.Cohorts(ctx, reports.Query{Account: "acme", From: date("2025-03-01"), To: date("2025-04-30"), Horizon: 2}, reports.ByFirstOrder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := c.Currencies[0].Cohorts[0]
+		check("march size", m.Size.N, 2)
+		check("march M0", m.Net[0].Decimal(), "170.01")
+		check("march M1", m.Net[1].Decimal(), "30.00") // Bob's renewal
+		check("march value M1", m.Value[1].Decimal(), "100.00")
+		check("march young at a 2-month horizon", m.Young, false)
+		check("april size", c.Currencies[0].Cohorts[1].Size.N, 0)
+		year, err := e.e.Cohorts(ctx, reports.Query{Account: "acme", From: date("2025-03-01"), To: date("2025-03-31"), Horizon: 12}, reports.ByFirstOrder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := year.Currencies[0].Cohorts[0]
+		check("march young at 12 months (9 passed)", y.Young, true)
+		check("months not passed yet", y.Net[10] == nil && y.Value[12] == nil && y.Net[9] != nil, true)
+		check("drill march customers", drill(m.Size.Drill), "jane@example.com bob@example.com")
+		check("drill march M1", drill(m.Net[1].Drill), "D2")
+		leads, err := e.e.Cohorts(ctx, reports.Query{Account: "acme", From: date("2025-03-01"), To: date("2025-03-31"), Horizon: 1}, reports.ByFirstSeen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := leads.Currencies[0].Cohorts[0]
+		check("march leads", l.Size.N, 2)
+		check("march lead customers", l.Customers.N, 2)
+		check("drill march leads", drill(l.Size.Drill), "bob@example.com jane@example.com")
+	})
+
+	t.Run("subscriptions", func(t *testing.T) {
+		s, err := e.e.Subscriptions(ctx, reports.Query{Account: "acme", From: date("2025-03-01"), To: date("2025-04-30"), Grain: reports.Month})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mar, apr := s.Currencies[0].Periods[0], s.Currencies[0].Periods[1]
+		check("march started", mar.Started.N, 1)
+		check("march active", mar.Active.N, 1)
+		check("march mrr", mar.MRR.Decimal(), "30.00")
+		check("april cancelled", apr.Cancelled.N, 1)
+		check("april active", apr.Active.N, 0)
+		check("april churn", apr.Churn, "100.00")
+		check("april renewals", apr.Renewals.N, 1)
+		check("april renewal revenue", apr.RenewalRevenue.Decimal(), "30.00")
+		check("drill march active", drill(mar.Active.Drill), "ultracart:AO-1")
+		check("drill april active", drill(apr.Active.Drill), "")
+		check("drill april cancelled", drill(apr.Cancelled.Drill), "ultracart:AO-1")
+		check("drill april renewals", drill(apr.Renewals.Drill), "D2")
+	})
+
+	t.Run("products", func(t *testing.T) {
+		p, err := e.e.Products(ctx, march)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range append(p.Currencies[0].Rows, p.Currencies[0].Total) {
+			got = append(got, fmt.Sprintf("%s %s %s", r.SKU, r.Gross.Decimal(), r.RefundsOrder.Decimal()))
+		}
+		check("rows", strings.Join(got, "|"), "CUP 50.00 0.00|TEA 130.01 0.00|(order level) 0.00 10.00|total 180.01 10.00")
+		check("drill TEA", drill(p.Currencies[0].Rows[1].Orders.Drill), "A D")
+	})
+
+	t.Run("engagement", func(t *testing.T) {
+		q := march
+		q.Grain = reports.Day
+		g, err := e.e.Engagement(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		views := map[string]int64{}
+		for _, p := range g.Periods {
+			if p.Views.N > 0 {
+				views[p.Label] = p.Views.N
+			}
+		}
+		check("views by local day", views, map[string]int64{"2025-03-05": 2, "2025-03-06": 1})
+		check("total", g.Total.Views.N, 3)
+		check("new visitors", g.Total.NewVisitors.N, 2)
+		var srcs []string
+		for _, s := range g.Sources {
+			srcs = append(srcs, fmt.Sprintf("%s %d", s.Label, s.Views.N))
+		}
+		check("sources", strings.Join(srcs, "|"), "(direct) 1|(internal) 1|google 1")
+		check("converted", g.Customers[0].Total.Customers.N, 1)
+		check("converted revenue", g.Customers[0].Total.FirstOrders.Decimal(), "100.01")
+		check("converted by source", g.Customers[0].Sources[0].Label, "google")
+		check("drill converted", drill(g.Customers[0].Total.Customers.Drill), "jane@example.com")
+		check("drill new visitors", drill(g.Total.NewVisitors.Drill), "visitor-jane-1 visitor-anon-2")
+	})
+
+	v, err := e.e.Verify(ctx, "acme", 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Differences) != 0 {
+		t.Fatalf("verify: %v", v.Differences)
+	}
+}

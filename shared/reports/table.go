@@ -173,3 +173,28 @@ func printable(s string) string {
 		return r
 	}, s)
 }
+
+func formatFixed(v int64, decimals int) string {
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	s := strconv.FormatInt(v, 10)
+	for len(s) <= decimals {
+		s = "0" + s
+	}
+	out := s[:len(s)-decimals] + "." + s[len(s)-decimals:]
+	if neg {
+		out = "-" + out
+	}
+	return out
+}
+
+// percent is part ÷ whole as a percentage with two decimals, rounded half to even ("" when
+// whole is 0).
+func percent(part, whole int64) string {
+	if whole == 0 {
+		return ""
+	}
+	return formatFixed(div(part*10000, whole), 2)
+}

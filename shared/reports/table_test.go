@@ -90,3 +90,30 @@ func TestPeriods(t *testing.T) {
 		t.Fatalf("July is period %d", i)
 	}
 }
+
+func TestViewSource(t *testing.T) {
+	for _, tc := range []struct{ url, ref, want string }{
+		{"https://shop.example/tea?utm_source=Google&utm_medium=cpc", "https://www.google.com/", "google"},
+		{"https://shop.example/tea", "https://www.google.com/search?q=tea", "google.com"},
+		{"https://shop.example/tea", "https://shop.example/", "(internal)"},
+		{"https://www.shop.example/tea", "https://shop.example/cart", "(internal)"},
+		{"https://shop.example/tea", "", "(direct)"},
+		{"https://shop.example/tea", "android-app://com.google.android.gm", "com.google.android.gm"},
+		{"not a url", "%%%", "(direct)"},
+	} {
+		if got := ViewSource(tc.url, tc.ref); got != tc.want {
+			t.Errorf("ViewSource(%q, %q) = %q, want %q", tc.url, tc.ref, got, tc.want)
+		}
+	}
+}
+
+// FuzzViewSource: the page and referrer URLs come from any browser.
+func FuzzViewSource(f *testing.F) {
+	f.Add("https://shop.example/?utm_source=x", "https://www.google.com/")
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, u, ref string) {
+		if s := ViewSource(u, ref); s == "" {
+			t.Fatal("a view with no source")
+		}
+	})
+}

@@ -127,12 +127,17 @@ type group struct {
 func (g group) contact(stored bool) rollup.Contact {
 	c := rollup.Contact{Email: g.root.Email}
 	for _, m := range g.members {
+		v := m.FirstView
 		if stored {
 			c.Orders = append(c.Orders, values(m.StoredOrders)...)
 			c.Subs = append(c.Subs, values(m.StoredSubs)...)
+			v = m.StoredFirstView
 		} else {
 			c.Orders = append(c.Orders, values(m.Orders)...)
 			c.Subs = append(c.Subs, values(m.Subs)...)
+		}
+		if v != nil && (c.View == nil || v.At.Before(c.View.At)) {
+			c.View = &rollup.View{At: v.At, Source: v.Source}
 		}
 	}
 	return c

@@ -513,3 +513,55 @@ func (h *History) Features() Features {
 	}
 	return f
 }
+
+// View is a synthetic page view, as the tracking snippet posts it.
+type View struct {
+	Visitor  string
+	URL      string
+	Referrer string
+	Email    string // set when the page knew the shopper (a checkout or account page)
+	At       time.Time
+}
+
+// Views are the history's page views: customers browse before and around their orders (the
+// checkout identifies them), and anonymous visitors browse without buying. They come from the same
+// seed as the history, in time order.
+func (h *History) Views(seed uint64) []View {
+	rng := rand.New(rand.NewPCG(seed^0xa5a5, seed))
+	var out []View
+	page := func(t Touch) (string, string) {
+		p := []string{"/", "/tea", "/teaware", "/blog/brewing", "/gifts"}[rng.IntN(5)]
+		u := "https://shop.example" + p
+		if t.Source != "" && rng.IntN(2) == 0 {
+			return u + "?utm_source=" + t.Source + "&utm_medium=" + t.Medium, ""
+		}
+		return u, []string{"", "https://www.google.com/", "https://shop.example/", "https://www.instagram.com/"}[rng.IntN(4)]
+	}
+	for i, c := range h.Customers {
+		if len(c.Orders) == 0 || rng.IntN(10) < 4 {
+			continue
+		}
+		visitor := fmt.Sprintf("v-%08d-%04d", i, rng.IntN(10000))
+		first := c.Orders[0].Paid
+		for n := rng.IntN(4); n >= 0; n-- {
+			u, ref := page(c.First)
+			out = append(out, View{Visitor: visitor, URL: u, Referrer: ref, At: first.Add(-time.Duration(1+rng.IntN(20*24*60)) * time.Minute)})
+		}
+		if rng.IntN(10) < 7 {
+			// The checkout page tells the snippet who is buying.
+			out = append(out, View{Visitor: visitor, URL: "https://shop.example/checkout", Referrer: "https://shop.example/cart",
+				Email: c.Orders[0].Email, At: first.Add(-time.Minute)})
+		}
+	}
+	for i := range len(h.Customers) {
+		visitor := fmt.Sprintf("a-%08d", i)
+		at := h.Start.Add(time.Duration(rng.Int64N(int64(h.End.Sub(h.Start)))))
+		for range 1 + rng.IntN(3) {
+			u, ref := page(Touch{})
+			out = append(out, View{Visitor: visitor, URL: u, Referrer: ref, At: at})
+			at = at.Add(time.Duration(1+rng.IntN(600)) * time.Second)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b View) int { return a.At.Compare(b.At) })
+	return out
+}
