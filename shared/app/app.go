@@ -142,7 +142,7 @@ func New(d Deps) (*App, error) {
 	if d.Config.MaxBodyBytes <= 0 {
 		d.Config.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	tracker, err := iterable.NewTracker(iterable.TrackerDeps{Store: d.Store, Queue: d.Queue, Accounts: d.Accounts, Clock: d.Clock, Log: d.Log,
+	tracker, err := iterable.NewTracker(iterable.TrackerDeps{Store: d.Store, Queue: d.Queue, Accounts: d.Accounts, Keys: d.Keys, Clock: d.Clock, Log: d.Log,
 		Keep: func(ctx context.Context, acct accounts.Account, v iterable.KeptView) error {
 			return reports.RecordPageView(ctx, d.Store, acct, reports.PageView(v), d.Clock.Now())
 		}})

@@ -11,11 +11,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
+	"github.com/cartrelay/cartrelay/shared/visitortoken"
 )
 
 // TestReplayOfParkedFollowUps parks, through the real Iterable destination, a cart reminder, a
@@ -58,7 +60,15 @@ func TestReplayOfParkedFollowUps(t *testing.T) {
 	// Iterable now refuses events and purchases: a page view, a second order and the two
 	// waits that come due are all parked.
 	refused[iterable.PathEventsTrack], refused[iterable.PathTrackPurchase] = true, true
-	view := `{"visitor":"b7f3c2a1d4e5f60718293a4b5c6d7e8f","url":"https://shop.example.com/mugs","title":"Mugs","email":"marcus.reyes@example.com"}`
+	secret, err := h.env.Keys.Ensure(ctx, "acme", accountkeys.Tracking)
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity, err := visitortoken.Sign(secret.Value, "marcus.reyes@example.com", h.clk.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := `{"visitor":"b7f3c2a1d4e5f60718293a4b5c6d7e8f","url":"https://shop.example.com/mugs","title":"Mugs","identity":"` + identity + `"}`
 	if r, err := h.env.App.Webhook(ctx, events.APIGatewayV2HTTPRequest{RawPath: "/track/acme", Body: view,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
 			Method: "POST", Path: "/track/acme", SourceIP: "10.0.0.9"}}}); err != nil || r.StatusCode != 204 {

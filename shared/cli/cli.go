@@ -90,6 +90,9 @@ type ctx2 struct {
 	io      IO
 	globals Globals
 	env     *wiring.Env
+	// shown is the command's output before secrets are scrubbed from it, for the one command
+	// whose purpose is to show one (accounts tracking-secret).
+	shown io.Writer
 }
 
 func commands() []command {
@@ -112,6 +115,7 @@ func commands() []command {
 		{"invites create", "[--account ACCOUNT] [--expires 7d] [--url URL]", "print a single-use link that lets one new UltraCart store connect (to ACCOUNT when given; it then owns that account)", cmdInvitesCreate},
 		{"console link", "ACCOUNT [--url URL]", "print a single-use link that signs in to ACCOUNT's console, valid for 10 minutes", cmdConsoleLink},
 		{"console signout", "ACCOUNT", "end every console session of ACCOUNT", cmdConsoleSignout},
+		{"accounts tracking-secret", "ACCOUNT [--rotate]", "print the secret the store's server signs page-view identity tokens with (made on first use; docs/iterable.md); --rotate replaces it, and tokens signed with the old one stop working", cmdTrackingSecret},
 		{"demo", "[--url http://127.0.0.1:8080] [--account demo]", "post realistic sample events to a running serve, so a contact fills up", cmdDemo},
 		{"version", "[--format json|text]", "print cartrelay's version and the source revision it was built from", cmdVersion},
 		{"reports verify", "ACCOUNT [--from DATE --to DATE]", "recompute the reports from the stored orders and print every difference (exit 1 if any)", cmdReportsVerify},
@@ -180,6 +184,7 @@ func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
 // before secrets were scrubbed from the table still prints without them.
 func (c *ctx2) scrubbed(env *wiring.Env, err error) (*wiring.Env, error) {
 	if err == nil {
+		c.shown = c.io.Out
 		c.io.Out = redact.Writer(c.io.Out, env.Known)
 	}
 	return env, err

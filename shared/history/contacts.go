@@ -475,6 +475,22 @@ func (r *Repo) FindOrder(ctx context.Context, account, orderKey string) (email s
 	return r.findBy(ctx, account, orderGSI1(account, orderKey))
 }
 
+// OrderByKey reads a stored order by its key, wherever its contact is (nil when there is none).
+func (r *Repo) OrderByKey(ctx context.Context, account, orderKey string) (*domain.Order, error) {
+	p, err := r.s.Query(ctx, store.Query{Index: store.GSI1, PK: orderGSI1(account, orderKey), Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Items) == 0 {
+		return nil, nil
+	}
+	var o domain.Order
+	if err := json.Unmarshal(p.Items[0].Data, &o); err != nil {
+		return nil, fmt.Errorf("read order %s: %w", orderKey, err)
+	}
+	return &o, nil
+}
+
 // FindSub finds which contact holds a subscription ("" when it is new).
 func (r *Repo) FindSub(ctx context.Context, account, subKey string) (email string, err error) {
 	return r.findBy(ctx, account, subGSI1(account, subKey))

@@ -1,11 +1,18 @@
 /*
- * cartrelay page-view snippet. Paste on every storefront page, with your endpoint and account:
+ * cartrelay page-view snippet, served by cartrelay at /track/cartrelay.js. Paste on every
+ * storefront page (the pages must be on the account's allowed_domains):
  *
- *   <script src="/path/to/snippet.js" data-endpoint="https://API/track/ACCOUNT" async></script>
+ *   <script src="https://API/track/cartrelay.js" data-account="ACCOUNT" async></script>
  *
- * On a page that knows the shopper (logged in, order confirmation), identify the browser:
+ * On a page that knows the shopper (logged in), identify the browser with a token your server
+ * signs with the account's tracking secret (see docs/iterable.md, "Identity tokens"):
  *
- *   <script>window.cartrelay = window.cartrelay || []; cartrelay.push(["identify", "ann@example.com"]);</script>
+ *   <script>window.cartrelay = window.cartrelay || []; cartrelay.push(["identify", "v1.1767225600.YW5u...."]);</script>
+ *
+ * On the order confirmation page, claim the order instead; cartrelay ties the browser to the
+ * buyer once it holds that order, paid within a day, and only for the first browser to claim it:
+ *
+ *   <script>window.cartrelay = window.cartrelay || []; cartrelay.push(["order", "ORDER-ID", "buyer@example.com"]);</script>
  *
  * It sends the page URL, title and referrer with a random visitor id kept in this site's
  * localStorage (no cookie, nothing shared across sites). It sends nothing when the browser
@@ -14,8 +21,11 @@
  */
 (function () {
   var script = document.currentScript;
-  var endpoint = script && script.getAttribute("data-endpoint");
-  if (!endpoint || navigator.globalPrivacyControl || navigator.doNotTrack === "1") return;
+  if (!script || navigator.globalPrivacyControl || navigator.doNotTrack === "1") return;
+  var endpoint = script.getAttribute("data-endpoint");
+  var account = script.getAttribute("data-account");
+  if (!endpoint && account && script.src) endpoint = script.src.replace(/\/track\/cartrelay\.js(\?.*)?$/, "/track/" + account);
+  if (!endpoint) return;
   var store = window.localStorage;
   if (store.getItem("cartrelay_optout") === "1") return;
   var visitor = store.getItem("cartrelay_visitor");
@@ -25,18 +35,30 @@
     visitor = Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
     store.setItem("cartrelay_visitor", visitor);
   }
-  var email = null;
-  function send() {
-    var body = JSON.stringify({ visitor: visitor, url: location.href, title: document.title,
-      referrer: document.referrer || undefined, email: email || undefined });
+  var identity = null, order = null;
+  function post(body) {
+    var text = JSON.stringify(body);
     // text/plain keeps the request simple (no CORS preflight); the endpoint reads JSON anyway.
-    if (!(navigator.sendBeacon && navigator.sendBeacon(endpoint, new Blob([body], { type: "text/plain" })))) {
-      fetch(endpoint, { method: "POST", body: body, keepalive: true, credentials: "omit" });
+    if (!(navigator.sendBeacon && navigator.sendBeacon(endpoint, new Blob([text], { type: "text/plain" })))) {
+      fetch(endpoint, { method: "POST", body: text, keepalive: true, credentials: "omit" });
+    }
+  }
+  function send() {
+    post({ visitor: visitor, url: location.href, title: document.title, referrer: document.referrer || undefined,
+      identity: identity || undefined, order: order || undefined });
+    if (order) {
+      // The order may reach cartrelay after this page does: claim it once more a little later.
+      var claim = order;
+      setTimeout(function () { post({ visitor: visitor, order: claim }); }, 20000);
     }
   }
   var queued = window.cartrelay || [];
   window.cartrelay = { push: function (cmd) {
-    if (cmd[0] === "identify") { email = cmd[1]; }
+    if (cmd[0] === "identify") {
+      if (typeof cmd[1] === "string" && cmd[1].indexOf("@") < 0) identity = cmd[1];
+      else if (window.console) console.warn("cartrelay: identify takes a token your server signs, not an address; see docs/iterable.md");
+    }
+    if (cmd[0] === "order" && cmd[1] && cmd[2]) order = { id: String(cmd[1]), email: String(cmd[2]) };
     if (cmd[0] === "optOut") { store.setItem("cartrelay_optout", "1"); }
   } };
   for (var i = 0; i < queued.length; i++) window.cartrelay.push(queued[i]);
