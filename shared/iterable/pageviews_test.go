@@ -394,7 +394,10 @@ func TestKeptViewsAreTheAcceptedOnes(t *testing.T) {
 	}
 	var kept []iterable.KeptView
 	tr, err := iterable.NewTracker(iterable.TrackerDeps{Store: tk.rt.Store, Queue: tk.rt.Queue, Accounts: tk.rt.Accounts, Keys: tk.rt.Keys, Clock: tk.clk,
-		Keep: func(_ context.Context, _ accounts.Account, v iterable.KeptView) error { kept = append(kept, v); return nil }})
+		Keep: func(_ context.Context, _ accounts.Account, v iterable.KeptView) error {
+			kept = append(kept, v)
+			return nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
