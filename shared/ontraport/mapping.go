@@ -24,6 +24,8 @@ const (
 	skuRefund     = "cartrelay-refund"
 	skuChargeback = "cartrelay-chargeback"
 	skuReversal   = "cartrelay-reversal"
+	// skuCouponPrefix starts the SKU of a coupon's line: one zero-priced pseudo-product per code.
+	skuCouponPrefix = "cartrelay-coupon-"
 )
 
 func pseudoName(sku string) string {
@@ -42,6 +44,9 @@ func pseudoName(sku string) string {
 		return "Chargeback"
 	case skuReversal:
 		return "Order reversal"
+	}
+	if code, ok := strings.CutPrefix(sku, skuCouponPrefix); ok {
+		return "Coupon " + code
 	}
 	return sku
 }
@@ -183,6 +188,7 @@ func planOrder(o domain.Order) ([]line, error) {
 	if shortfall < 0 {
 		out = append(out, line{SKU: skuAdjustment, Name: pseudoName(skuAdjustment), Qty: 1, Unit: unit(-shortfall)})
 	}
+	out = append(out, couponLines(o.Coupons, cur)...)
 	var sum int64
 	for _, l := range out {
 		sum += l.amount()
@@ -193,6 +199,27 @@ func planOrder(o domain.Order) ([]line, error) {
 	}
 	return out, nil
 }
+
+// couponLines carry the order's coupon codes on the transaction: one line per code, of the
+// zero-priced pseudo-product "Coupon <code>". The discount itself is in the item prices already;
+// ONTRAPORT's own offer coupon would apply ONTRAPORT's discount on top, so it is not used.
+func couponLines(codes []string, cur string) []line {
+	var out []line
+	seen := map[string]bool{}
+	for _, c := range codes {
+		c = strings.TrimSpace(c)
+		if c == "" || seen[strings.ToUpper(c)] {
+			continue
+		}
+		seen[strings.ToUpper(c)] = true
+		sku := skuCouponPrefix + c
+		out = append(out, line{SKU: sku, Name: pseudoName(sku), Qty: 1, Unit: domain.Money{Currency: cur}})
+	}
+	return out
+}
+
+// isCouponLine reports whether l is one of couponLines.
+func isCouponLine(l line) bool { return strings.HasPrefix(l.SKU, skuCouponPrefix) }
 
 // mul is a × n, reporting overflow.
 func mul(a, n int64) (int64, bool) {

@@ -169,6 +169,15 @@ func (s *session) ensureTransaction(ctx context.Context, ext string, contactID i
 		return txDoc{}, false, err
 	}
 	r, err := s.c.processManual(ctx, t)
+	if rest := withoutCoupons(lines); err != nil && refused(err) && len(rest) < len(lines) {
+		// Whether ONTRAPORT takes a zero-priced line is not documented. A refusal created
+		// nothing, so the purchase is logged without its coupon lines rather than held back.
+		s.note("ONTRAPORT refused the transaction with its coupon lines (%v); logged without them", err)
+		if t, err = buildTransaction(contactID, ext, at, s.cfg.invoiceTemplate, rest, ids); err != nil {
+			return txDoc{}, false, err
+		}
+		r, err = s.c.processManual(ctx, t)
+	}
 	if err != nil {
 		return txDoc{}, false, err
 	}
@@ -189,6 +198,24 @@ func (s *session) ensureTransaction(ctx context.Context, ext string, contactID i
 	s.log.Info("logged a transaction in ONTRAPORT", slog.String("external_order_id", ext),
 		slog.Int64("invoice_id", d.InvoiceID), slog.String("total", string(t.Offer.GrandTotal)))
 	return d, false, nil
+}
+
+// withoutCoupons is lines without the coupon lines.
+func withoutCoupons(lines []line) []line {
+	out := make([]line, 0, len(lines))
+	for _, l := range lines {
+		if !isCouponLine(l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// refused reports whether ONTRAPORT refused a request (a 4xx other than a rate limit or timeout):
+// nothing was done, and the same request would be refused again.
+func refused(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && !ae.Temporary()
 }
 
 func (s *session) rememberTransaction(ctx context.Context, ext string, d txDoc) {

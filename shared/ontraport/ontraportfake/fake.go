@@ -69,6 +69,9 @@ type Options struct {
 	StormReset time.Duration
 	// AccountID is the envelope's account_id.
 	AccountID int
+	// RefuseZeroPrice makes processManual refuse an offer with a product priced at zero.
+	// ONTRAPORT does not document whether it takes one, so tests run both ways.
+	RefuseZeroPrice bool
 }
 
 // Amount is money in ten-thousandths, exact for every currency's minor units.
@@ -827,6 +830,9 @@ func (s *Server) processManual(b map[string]any) answer {
 		price, err := ParseAmount(str(first["price"]))
 		if err != nil {
 			return fail(http.StatusBadRequest, "Invalid price: %v", err)
+		}
+		if price == 0 && s.o.RefuseZeroPrice {
+			return fail(http.StatusBadRequest, "Product %d has no price.", pid)
 		}
 		t.Lines = append(t.Lines, Line{ProductID: pid, Name: str(p["name"]), Quantity: qty, Price: price})
 		t.Total += price * Amount(qty)
