@@ -33,3 +33,26 @@ func TestDeclinedPaymentReachesBothDestinations(t *testing.T) {
 		}
 	}
 }
+
+// TestShipToReachesTheProfile: an UltraCart order's ship-to address lands on the contact and on
+// the facts both destinations receive.
+func TestShipToReachesTheProfile(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	raw := string(fixture(t, "ultracart", "order_create.json"))
+	i := strings.Index(raw, `"shipping": {`)
+	if i < 0 || !strings.Contains(raw[i:], `"city": "New York"`) {
+		t.Fatal("the fixture's shipping address moved; update this test")
+	}
+	body := raw[:i] + strings.Replace(raw[i:], `"city": "New York"`, `"city": "Albany"`, 1)
+	h.postUC("acme", []byte(body))
+	h.drainIngest()
+	v := h.contact("acme", marcus)
+	if v.Profile.ShipTo.City != "Albany" || v.Profile.Address.City != "New York" {
+		t.Fatalf("ship-to %+v, billing %+v", v.Profile.ShipTo, v.Profile.Address)
+	}
+	cc := h.facts(queue.Iterable, domain.FactContactChanged)
+	if len(cc) == 0 || cc[len(cc)-1].Contact.ShipTo.City != "Albany" {
+		t.Fatalf("profile facts %+v", cc)
+	}
+}

@@ -5,12 +5,15 @@ import "time"
 // Contact is the profile of one email address within one account, with aggregates recomputed
 // from the contact's stored orders (never incremented blindly, so a replay cannot inflate them).
 type Contact struct {
-	Account    string  `json:"account"`
-	Email      string  `json:"email"`
-	FirstName  string  `json:"first_name,omitempty"`
-	LastName   string  `json:"last_name,omitempty"`
-	Phone      string  `json:"phone,omitempty"` // E.164
-	Address    Address `json:"address"`
+	Account   string  `json:"account"`
+	Email     string  `json:"email"`
+	FirstName string  `json:"first_name,omitempty"`
+	LastName  string  `json:"last_name,omitempty"`
+	Phone     string  `json:"phone,omitempty"` // E.164
+	Address   Address `json:"address"`
+	// ShipTo is where the contact's latest order that names a ship-to address was sent (or the
+	// customer profile's default shipping address).
+	ShipTo     Address `json:"ship_to,omitzero"`
 	EmailOptIn *bool   `json:"email_opt_in,omitempty"`
 	SMSOptIn   *bool   `json:"sms_opt_in,omitempty"`
 

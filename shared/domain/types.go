@@ -43,6 +43,10 @@ type UTM struct {
 	At                 time.Time `json:"at,omitzero"`
 }
 
+// HasPlace reports whether the address says where: a street, a city or a postal code. A name
+// alone (a digital order's ship-to, say) is no address to send.
+func (a Address) HasPlace() bool { return a.Address1 != "" || a.City != "" || a.PostalCode != "" }
+
 // Empty reports whether the touch carries nothing.
 func (u UTM) Empty() bool {
 	return u.Source == "" && u.Medium == "" && u.Campaign == "" && u.Term == "" && u.Content == "" &&
@@ -283,6 +287,8 @@ type Customer struct {
 	LastName   string  `json:"last_name,omitempty"`
 	Phone      string  `json:"phone,omitempty"`
 	Address    Address `json:"address"`
+	// ShipTo is the profile's default shipping address.
+	ShipTo     Address `json:"ship_to,omitzero"`
 	EmailOptIn *bool   `json:"email_opt_in,omitempty"`
 	SMSOptIn   *bool   `json:"sms_opt_in,omitempty"`
 	Deleted    bool    `json:"deleted,omitempty"`

@@ -43,6 +43,9 @@ func ProfileUpdate(c domain.Contact) UserUpdate {
 	if a := address(c.Address); len(a) > 0 {
 		f["address"] = a
 	}
+	if c.ShipTo.HasPlace() {
+		f["shippingAddress"] = address(c.ShipTo)
+	}
 	setDate(f, "firstPurchaseDate", c.FirstPurchaseAt)
 	setDate(f, "lastPurchaseDate", c.LastPurchaseAt)
 	if c.EmailOptIn != nil {
@@ -253,6 +256,9 @@ func Purchase(email string, o domain.Order, s Settings, occurred time.Time) Trac
 	}
 	setString(f, "currency", orderCurrency(o))
 	setString(f, "subscriptionId", o.SubscriptionID)
+	if o.ShipTo.HasPlace() {
+		f["shippingAddress"] = address(o.ShipTo)
+	}
 	if len(o.Coupons) > 0 {
 		f["coupons"] = o.Coupons
 	}

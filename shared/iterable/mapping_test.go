@@ -185,3 +185,27 @@ func TestEveryRequestMatchesTheSpec(t *testing.T) {
 		t.Fatalf("a misspelt field answered %d; spec errors %v", resp.StatusCode, e.fake.SpecErrors())
 	}
 }
+
+// TestShipToOnPurchaseAndProfile: the ship-to address travels on the purchase and on the profile
+// as shippingAddress, beside the billing address; an order shipped nowhere sends none.
+func TestShipToOnPurchaseAndProfile(t *testing.T) {
+	f := loadFact(t, "order_placed")
+	p := iterable.Purchase(f.Email, *f.Order, iterable.Settings{}, f.OccurredAt)
+	sa, _ := p.DataFields["shippingAddress"].(iterable.Fields)
+	if sa["city"] != "Portland" || sa["address1"] != "9 Elm Rd" || sa["postalCode"] != "97201" {
+		t.Fatalf("purchase shippingAddress %v", p.DataFields["shippingAddress"])
+	}
+	o := *f.Order
+	o.ShipTo = domain.Address{FirstName: "Ann"}
+	if _, ok := iterable.Purchase(f.Email, o, iterable.Settings{}, f.OccurredAt).DataFields["shippingAddress"]; ok {
+		t.Fatal("an order with no ship-to place sent a shippingAddress")
+	}
+	c := loadFact(t, "contact_changed").Contact
+	u := iterable.ProfileUpdate(*c)
+	if sa, _ := u.DataFields["shippingAddress"].(iterable.Fields); sa["city"] != "Portland" {
+		t.Fatalf("profile shippingAddress %v", u.DataFields["shippingAddress"])
+	}
+	if a, _ := u.DataFields["address"].(iterable.Fields); a["city"] != "Springfield" {
+		t.Fatalf("profile address %v", u.DataFields["address"])
+	}
+}

@@ -52,6 +52,9 @@ func overlayCustomer(c *domain.Contact, cu domain.Customer) {
 	if cu.Address != (domain.Address{}) {
 		c.Address = cu.Address
 	}
+	if cu.ShipTo.HasPlace() {
+		c.ShipTo = cu.ShipTo
+	}
 	if cu.EmailOptIn != nil {
 		c.EmailOptIn = cu.EmailOptIn
 	}
@@ -102,7 +105,7 @@ func inCurrency(m domain.Money, cur string) domain.Money {
 // earliest placed order that has one, LastTouch the last UTM of the latest such order.
 // Subscriptions maps each subscription key to its current status.
 //
-// Names, phone, address and opt-ins come from the customer profile (ApplyCustomer) where it has
+// Names, phone, address, ship-to address and opt-ins come from the customer profile (ApplyCustomer) where it has
 // them, and otherwise from the latest order that has them (test, rejected and deleted orders
 // aside; a pending order still tells who the person is).
 func Aggregate(c domain.Contact, orders []domain.Order, subs []domain.Subscription) domain.Contact {
@@ -113,7 +116,7 @@ func Aggregate(c domain.Contact, orders []domain.Order, subs []domain.Subscripti
 	out.FirstPurchaseAt, out.LastPurchaseAt = time.Time{}, time.Time{}
 	out.FirstTouch, out.LastTouch = nil, nil
 	out.Subscriptions = nil
-	out.FirstName, out.LastName, out.Phone, out.Address = "", "", "", domain.Address{}
+	out.FirstName, out.LastName, out.Phone, out.Address, out.ShipTo = "", "", "", domain.Address{}, domain.Address{}
 	out.EmailOptIn, out.SMSOptIn = nil, nil
 
 	// Sort pointers rather than the orders themselves: orders are large values.
@@ -221,8 +224,11 @@ func overlayOrder(c *domain.Contact, o domain.Order) {
 	}
 	// Only an order that carries a postal address replaces it: a later order that names the
 	// buyer but has no address (a digital product, a ThriveCart sale) must not erase it.
-	if a := o.Billing; a.Address1 != "" || a.City != "" || a.PostalCode != "" {
+	if a := o.Billing; a.HasPlace() {
 		c.Address = a
+	}
+	if o.ShipTo.HasPlace() {
+		c.ShipTo = o.ShipTo
 	}
 	if o.EmailOptIn != nil {
 		c.EmailOptIn = o.EmailOptIn
@@ -251,7 +257,7 @@ func lastTouch(us []domain.UTM) (domain.UTM, bool) {
 }
 
 // ProfileHash is a short hash of what destinations see of a contact: email, names, phone,
-// address, opt-ins, the revenue aggregates (chargebacks included), purchase dates, touches and subscription statuses.
+// address, ship-to address, opt-ins, the revenue aggregates (chargebacks included), purchase dates, touches and subscription statuses.
 // Internal bookkeeping (customer ids and profile, previous emails, destination ids) is left out,
 // so it changing sends nothing.
 func ProfileHash(c domain.Contact) string {
@@ -266,6 +272,12 @@ func (e *enc) visibleProfile(c domain.Contact) {
 	e.str(c.LastName)
 	e.str(c.Phone)
 	e.address(c.Address)
+	// Only when there is one, so profiles stored before ship-to addresses were kept hash as they
+	// did.
+	if c.ShipTo != (domain.Address{}) {
+		e.str("ship_to")
+		e.address(c.ShipTo)
+	}
 	e.optBool(c.EmailOptIn)
 	e.optBool(c.SMSOptIn)
 	e.money(c.LTV)

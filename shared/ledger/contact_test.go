@@ -352,3 +352,26 @@ func TestAggregateShuffled(t *testing.T) {
 		}
 	}
 }
+
+// TestShipToAddress: the contact's ship-to is the latest order's that names one (an order shipped
+// nowhere, a digital one, leaves it), and the customer profile's default shipping address wins.
+func TestShipToAddress(t *testing.T) {
+	ship := func(city string) domain.Address {
+		return domain.Address{FirstName: "Bo", Address1: "1 " + city + " Rd", City: city, PostalCode: "1000", CountryCode: "US"}
+	}
+	o1, o2, o3 := ver{status: domain.OrderPaid, at: 1, paid: 1}.order(), ver{status: domain.OrderPaid, at: 2, paid: 2}.order(), ver{status: domain.OrderPaid, at: 3, paid: 3}.order()
+	o1.Key, o2.Key, o3.Key = "ultracart:O1", "ultracart:O2", "ultracart:O3"
+	o1.ShipTo, o2.ShipTo = ship("Portland"), ship("Salem")
+	o3.ShipTo = domain.Address{FirstName: "Bo"} // a digital order: a name, no place
+	c := Aggregate(domain.Contact{Account: acct, Email: "ann@example.com"}, []domain.Order{o3, o2, o1}, nil)
+	if c.ShipTo.City != "Salem" {
+		t.Fatalf("ship-to %+v, want the latest order's that names a place (Salem)", c.ShipTo)
+	}
+	withProfile := ApplyCustomer(c, domain.Customer{Source: domain.UltraCart, CustomerID: "7", Email: "ann@example.com", ShipTo: ship("Eugene")})
+	if got := Aggregate(withProfile, []domain.Order{o1, o2, o3}, nil).ShipTo.City; got != "Eugene" {
+		t.Fatalf("ship-to city %q, want the customer profile's default shipping address (Eugene)", got)
+	}
+	if ProfileHash(c) == ProfileHash(Aggregate(domain.Contact{Account: acct, Email: "ann@example.com"}, []domain.Order{o1}, nil)) {
+		t.Fatal("a new ship-to address does not change what destinations see")
+	}
+}

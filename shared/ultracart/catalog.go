@@ -11,7 +11,7 @@ import (
 // customerEvent maps customer_create, customer_update and customer_delete. Every customer event
 // needs customer_profile_oid (an email change is recognised by the profile id); create and
 // update also need the email. The profile's default billing address (else its first) gives
-// the name, address and phone. UltraCart's customer model has no marketing opt-ins, so they
+// the name, address and phone; its default shipping address (else its first) the ship-to. UltraCart's customer model has no marketing opt-ins, so they
 // stay unknown (nil).
 func (n *normalizer) customerEvent(c *Customer) (domain.Event, error) {
 	oid := strings.TrimSpace(string(c.CustomerProfileOID))
@@ -40,6 +40,9 @@ func (n *normalizer) customerEvent(c *Customer) (domain.Event, error) {
 		out.Address = address(b.FirstName, b.LastName, b.Company, b.Address1, b.Address2, b.City, b.StateRegion, b.PostalCode, b.CountryCode)
 		out.Phone = n.phone(b.CountryCode, b.DayPhone, b.EveningPhone)
 	}
+	if sh := defaultShipping(c.Shipping); sh != nil {
+		out.ShipTo = address(sh.FirstName, sh.LastName, sh.Company, sh.Address1, sh.Address2, sh.City, sh.StateRegion, sh.PostalCode, sh.CountryCode)
+	}
 	at := firstNonZero(modified, signup)
 	if del {
 		at = time.Time{} // a deletion is not dated in the payload
@@ -47,6 +50,19 @@ func (n *normalizer) customerEvent(c *Customer) (domain.Event, error) {
 	e := n.event(domain.KindCustomer, at)
 	e.Customer = out
 	return e, nil
+}
+
+// defaultShipping is the profile's default shipping address, else its first.
+func defaultShipping(as []CustomerAddress) *CustomerAddress {
+	for i := range as {
+		if as[i].DefaultShip.True() {
+			return &as[i]
+		}
+	}
+	if len(as) > 0 {
+		return &as[0]
+	}
+	return nil
 }
 
 func defaultAddress(as []CustomerAddress) *CustomerAddress {
