@@ -175,6 +175,8 @@ type IterableSettings struct {
 	AbandonCartAfter        string // a duration
 	EmailListIDs            string // comma-separated Iterable list ids
 	SMSListIDs              string // comma-separated Iterable list ids
+	PurchaseListIDs         string // comma-separated Iterable list ids joined on a purchase
+	CartListIDs             string // comma-separated Iterable list ids joined on an abandoned cart
 	ReviewURLTemplate       string
 	ReviewWait              string // a duration
 	ReviewLinkTTL           string // a duration

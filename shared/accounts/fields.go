@@ -99,6 +99,8 @@ func fieldTable() []field {
 		{path: "iterable.abandon_cart_after", kind: kindText, ref: func(a *Account) any { return &a.Iterable.AbandonCartAfter }},
 		{path: "iterable.email_list_ids", kind: kindText, ref: func(a *Account) any { return &a.Iterable.EmailListIDs }},
 		{path: "iterable.sms_list_ids", kind: kindText, ref: func(a *Account) any { return &a.Iterable.SMSListIDs }},
+		{path: "iterable.purchase_list_ids", kind: kindText, ref: func(a *Account) any { return &a.Iterable.PurchaseListIDs }},
+		{path: "iterable.cart_list_ids", kind: kindText, ref: func(a *Account) any { return &a.Iterable.CartListIDs }},
 		{path: "iterable.review_url_template", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ReviewURLTemplate }},
 		{path: "iterable.review_wait", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ReviewWait }},
 		{path: "iterable.review_link_ttl", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ReviewLinkTTL }},

@@ -278,6 +278,14 @@ func TestParseSettings(t *testing.T) {
 		{name: "every bad value is reported", set: func(a *iterableSettings) {
 			a.DataCenter, a.ReviewWait, a.EmailListIDs, a.ThumbnailSize, a.ReviewURLTemplate = "asia", "soon", "12,abc", "big", "shop.example.com"
 		}, err: "iterable.data_center|iterable.review_wait|iterable.email_list_ids|iterable.thumbnail_size|iterable.review_url_template"},
+		{name: "behavioural lists", set: func(a *iterableSettings) { a.PurchaseListIDs, a.CartListIDs = "7, 8", "9" },
+			check: func(t *testing.T, s iterable.Settings) {
+				if len(s.PurchaseLists) != 2 || s.PurchaseLists[1] != 8 || len(s.CartLists) != 1 || s.CartLists[0] != 9 {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{name: "bad behavioural lists", set: func(a *iterableSettings) { a.PurchaseListIDs, a.CartListIDs = "seven", "-9" },
+			err: "iterable.purchase_list_ids|iterable.cart_list_ids|not an Iterable list id"},
 		{name: "over a year", set: func(a *iterableSettings) { a.ReviewWait = "400d" }, err: "longer than a year"},
 		{name: "review links past a year", set: func(a *iterableSettings) { a.ReviewLinkTTL = "400d" }, err: "iterable.review_link_ttl|longer than a year"},
 		{name: "review page off the store's domains", set: func(a *iterableSettings) { a.ReviewURLTemplate = "https://reviews.example.net/{sku}" },

@@ -171,7 +171,7 @@ func (d *Destination) dispatch(ctx context.Context, sess *session, acct accounts
 	case domain.FactEmailChanged:
 		return d.emailChanged(ctx, sess, f)
 	case domain.FactOrderPlaced:
-		return d.orderPlaced(ctx, sess, s, f)
+		return d.orderPlaced(ctx, sess, acct, s, f)
 	case domain.FactOrderRefunded:
 		return d.orderRefunded(ctx, sess, acct, s, f)
 	case domain.FactOrderShipped:
@@ -226,7 +226,7 @@ func (d *Destination) emailChanged(ctx context.Context, sess *session, f domain.
 	return deliver.Outcome{}, err
 }
 
-func (d *Destination) orderPlaced(ctx context.Context, sess *session, s Settings, f domain.Fact) (deliver.Outcome, error) {
+func (d *Destination) orderPlaced(ctx context.Context, sess *session, acct accounts.Account, s Settings, f domain.Fact) (deliver.Outcome, error) {
 	if f.Order == nil {
 		return skipped("OrderPlaced without an order")
 	}
@@ -244,7 +244,8 @@ func (d *Destination) orderPlaced(ctx context.Context, sess *session, s Settings
 		}
 		done["renewal_event_id"] = ev.ID
 	}
-	return deliver.Outcome{Done: done}, nil
+	note, err := d.enrolLists(ctx, sess, acct, s, f.Email, ListPurchase)
+	return deliver.Outcome{Done: done, Note: note}, err
 }
 
 func (d *Destination) orderRefunded(ctx context.Context, sess *session, acct accounts.Account, s Settings, f domain.Fact) (deliver.Outcome, error) {
@@ -363,6 +364,13 @@ func (d *Destination) cartAbandoned(ctx context.Context, sess *session, acct acc
 	note := fmt.Sprintf("cartAbandoned due at %s unless an order follows", due.UTC().Format(time.RFC3339))
 	if !written {
 		note = "a newer cart's reminder is already waiting"
+	}
+	lists, err := d.enrolLists(ctx, sess, acct, s, f.Email, ListCart)
+	if err != nil {
+		return deliver.Outcome{}, err
+	}
+	if lists != "" {
+		note += "; " + lists
 	}
 	return deliver.Outcome{Note: note, Done: map[string]string{"reminder_fact_id": follow.ID}}, nil
 }

@@ -106,7 +106,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	a := accounts.Account{ID: "acme", AllowedDomains: "shop.example.com"}
 	a.Iterable = accounts.IterableSettings{Enabled: true, APIKey: testKey, BaseURL: fake.URL,
-		ThumbnailSize: "200x200", EmailListIDs: "111", SMSListIDs: "222",
+		ThumbnailSize: "200x200", EmailListIDs: "111", SMSListIDs: "222", PurchaseListIDs: "333", CartListIDs: "444",
 		ReviewURLTemplate: "https://shop.example.com/reviews/new?sku={sku}&order={order_id}"}
 	return &env{t: t, clk: clk, st: st, fake: fake, dest: dest, acct: a}
 }

@@ -37,9 +37,12 @@ type Settings struct {
 	AbandonCartAfter        time.Duration
 	EmailLists              []int64
 	SMSLists                []int64
-	ReviewURLTemplate       string
-	ReviewWait              time.Duration
-	ReviewLinkTTL           time.Duration
+	// PurchaseLists and CartLists are joined on a purchase and on an abandoned cart.
+	PurchaseLists     []int64
+	CartLists         []int64
+	ReviewURLTemplate string
+	ReviewWait        time.Duration
+	ReviewLinkTTL     time.Duration
 	// ReviewAfter is what starts the review wait: ReviewAfterShipment or ReviewAfterDelivery.
 	ReviewAfter string
 }
@@ -138,6 +141,12 @@ func ParseSettings(a accounts.Account) (Settings, error) {
 	}
 	if s.SMSLists, err = parseListIDs(in.SMSListIDs); err != nil {
 		bad("iterable.sms_list_ids", in.SMSListIDs, err.Error())
+	}
+	if s.PurchaseLists, err = parseListIDs(in.PurchaseListIDs); err != nil {
+		bad("iterable.purchase_list_ids", in.PurchaseListIDs, err.Error())
+	}
+	if s.CartLists, err = parseListIDs(in.CartListIDs); err != nil {
+		bad("iterable.cart_list_ids", in.CartListIDs, err.Error())
 	}
 	switch v := strings.ToLower(strings.TrimSpace(in.ReviewAfter)); v {
 	case "", ReviewAfterShipment:
