@@ -808,7 +808,7 @@ func TestTableMatchesStore(t *testing.T) {
 // ---------------------------------------------------------------------------------------------
 // HTTP API
 
-// TestRoutes checks that each path prefix reaches the function DESIGN.md gives it.
+// TestRoutes checks that each path prefix reaches the function docs/architecture.md (Security) gives it.
 func TestRoutes(t *testing.T) {
 	tpl := loadTemplate(t)
 	// The routes `cartrelay serve` plays are the deployed ones.

@@ -61,7 +61,7 @@ func (e SourceEvent) ContentHash() string {
 //
 // Keeping the payload outside the header means ingest reads it without decoding it twice (a
 // nested JSON value must be scanned in full just to find where it ends), which is a third of
-// ingest's CPU on a large order. The design rules out S3 (DESIGN.md, Queues), so the table holds
+// ingest's CPU on a large order. The design rules out S3 (docs/architecture.md, Queues), so the table holds
 // what SQS cannot.
 type wireHeader struct {
 	V     int          `json:"v"`

@@ -24,7 +24,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/ultracart"
 )
 
-// DedupeTTL is how long a source event is remembered by content (DESIGN.md: 30 days).
+// DedupeTTL is how long a source event is remembered by content (docs/architecture.md, Storage: 30 days).
 const DedupeTTL = 30 * 24 * time.Hour
 
 // maxApplyAttempts bounds the optimistic retries when concurrent ingests touch one contact.

@@ -6,7 +6,7 @@ import "time"
 // names, so a duplicate, reordered or replayed source event cannot double-count anything.
 type FactKind string
 
-// Fact kinds (DESIGN.md, Flow).
+// Fact kinds (docs/architecture.md, Facts and the outbox).
 const (
 	FactOrderPlaced         FactKind = "OrderPlaced"
 	FactOrderRefunded       FactKind = "OrderRefunded"

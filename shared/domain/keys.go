@@ -43,7 +43,7 @@ func OrderPlacedID(account, orderKey string) string {
 }
 
 // OrderRefundedID identifies a refund by the order and its cumulative refunded amount
-// (DESIGN.md, Identity): a replayed refund event reports the same cumulative amount and so maps
+// (docs/architecture.md, Identity): a replayed refund event reports the same cumulative amount and so maps
 // to the same fact, while a further refund grows it and gets a new one.
 func OrderRefundedID(account, orderKey string, cumulative Money) string {
 	amt := strconv.FormatInt(cumulative.Minor, 10) + keyPart(cumulative.Currency)

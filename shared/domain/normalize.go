@@ -263,7 +263,7 @@ func fractionDigits(currency string) int { return MinorUnits(currency) }
 const maxEmailLen = 254
 
 // NormalizeEmail trims an email address and lower-cases it, and nothing more: no
-// provider-specific rewriting (dots and +tags stay), as DESIGN.md requires. It rejects what
+// provider-specific rewriting (dots and +tags stay), as docs/architecture.md (Identity) requires. It rejects what
 // cannot be an address: no '@' or more than one, an empty local part or domain, spaces or
 // control characters inside, or more than 254 characters.
 func NormalizeEmail(s string) (string, error) {

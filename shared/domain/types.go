@@ -236,7 +236,7 @@ type ChargebackLine struct {
 	Reason     string    `json:"reason,omitempty"`
 }
 
-// SubscriptionStatus is the domain's subscription state (DESIGN.md). Each destination maps it to
+// SubscriptionStatus is the domain's subscription state (docs/architecture.md, Subscription statuses). Each destination maps it to
 // its own words.
 type SubscriptionStatus string
 

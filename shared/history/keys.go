@@ -1,6 +1,6 @@
 // Package history keeps an account's stored history in the one table: contacts, their orders,
 // subscriptions, carts, facts and deliveries, email aliases, dedupe markers and quarantined
-// events. It owns every key layout (DESIGN.md, Storage), so no other package builds keys.
+// events. It owns every key layout (docs/architecture.md, Storage), so no other package builds keys.
 package history
 
 import (

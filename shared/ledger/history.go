@@ -7,7 +7,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/domain"
 )
 
-// Cutover is an account's history cutover (DESIGN.md, History cutover): source events older than
+// Cutover is an account's history cutover (docs/architecture.md, History cutover): source events older than
 // ForwardSince are history. They are stored and reported, but toward destinations they only
 // refresh profiles unless the account opts in. The zero Cutover makes nothing historical.
 type Cutover struct {

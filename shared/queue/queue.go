@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Logical queue names (DESIGN.md, Queues).
+// Logical queue names (docs/architecture.md, Queues).
 const (
 	Ingest    = "ingest"
 	Ontraport = "ontraport"
@@ -47,7 +47,7 @@ type Spec struct {
 // DLQ is the logical name of the spec's dead-letter queue.
 func (s Spec) DLQ() string { return s.Name + DLQSuffix }
 
-// Topology is the queue layout of DESIGN.md. The visibility timeouts match template.yaml
+// Topology is the queue layout of docs/architecture.md, Queues. The visibility timeouts match template.yaml
 // (at least six times each consumer's timeout, as AWS recommends for SQS event sources).
 //
 // A destination queue's MaxReceiveCount is high because a FIFO receive also hands out the

@@ -45,7 +45,7 @@ const (
 	DefaultMaxMinutesPerRun = 24 * 60
 )
 
-// Key layout (DESIGN.md, Storage: timer).
+// Key layout (docs/architecture.md, Storage: timer).
 const (
 	skTimer      = "-"
 	gsiPrefix    = "T#"
