@@ -634,3 +634,56 @@ func (r *Repo) EachContact(ctx context.Context, account string, fn func(email st
 	}
 	return nil
 }
+
+// LoadRecords reads what reports count of a contact (its profile's version, orders,
+// subscriptions, first page view, alias and the emails still moving into it) in one range read:
+// the sort keys from MOVEIN# to S# hold all of them but the alias, which only a contact without
+// a profile can have. Carts, facts and deliveries are not read.
+func (r *Repo) LoadRecords(ctx context.Context, account, email string) (*ContactState, error) {
+	pk := ContactPK(account, email)
+	st := &ContactState{Account: account, Email: email,
+		Profile:       domain.Contact{Account: account, Email: email},
+		Orders:        map[string]domain.Order{},
+		OrderVersions: map[string]int64{},
+		Subs:          map[string]domain.Subscription{},
+		SubVersions:   map[string]int64{},
+		StoredOrders:  map[string]domain.Order{},
+		StoredSubs:    map[string]domain.Subscription{},
+		Carts:         map[string]domain.Cart{},
+	}
+	items, err := store.QueryAll(ctx, r.s, store.Query{PK: pk, SKFrom: prefMoveIn, SKTo: prefSub + "~"})
+	if err != nil {
+		return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
+	}
+	for _, it := range items {
+		var err error
+		switch {
+		case it.SK == skProfile:
+			st.ProfileVersion = it.Version
+		case it.SK == skFirstView:
+			var v FirstView
+			if err = json.Unmarshal(it.Data, &v); err == nil {
+				st.FirstView, st.StoredFirstView, st.FirstViewVersion = &v, &v, it.Version
+			}
+		case strings.HasPrefix(it.SK, prefOrder):
+			err = st.decode(prefOrder, it)
+		case strings.HasPrefix(it.SK, prefSub):
+			err = st.decode(prefSub, it)
+		case strings.HasPrefix(it.SK, prefMoveIn):
+			err = st.decode(prefMoveIn, it)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("contact %s of %s: item %s is unreadable: %w", email, account, it.SK, err)
+		}
+	}
+	if st.ProfileVersion == 0 {
+		if it, err := r.s.Get(ctx, pk, skAlias); err == nil {
+			var a struct{ Email string }
+			_ = json.Unmarshal(it.Data, &a)
+			st.AliasOf, st.StoredAliasOf = a.Email, a.Email
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
+		}
+	}
+	return st, nil
+}

@@ -47,16 +47,43 @@ type Meta struct {
 
 // Status is a generation being built, as reports show it.
 type Status struct {
-	Zone     string    `json:"timezone"`
+	Zone string `json:"timezone"`
+	// Phase is "requested" (no builder has started, or the last attempt failed: see Error),
+	// "building", or "stalled" (its builder stopped; the next one starts it again).
 	Phase    string    `json:"phase"`
 	Contacts int       `json:"contacts_done"`
+	Orders   int       `json:"orders_done"`
 	Total    int       `json:"contacts_estimate,omitempty"`
-	Since    time.Time `json:"requested_at"`
+	Since    time.Time `json:"requested_at,omitzero"`
+	Error    string    `json:"error,omitempty"`
+	Attempts int       `json:"attempts,omitempty"`
+}
+
+// buildStatus describes the state's build; zone is the account's time zone, which the schedule
+// has not turned into a build yet when it differs from the active one.
+func buildStatus(s State, zone string, now time.Time) *Status {
+	b := s.Building
+	if b == nil {
+		if zone != "" && zone != s.Active.Zone {
+			return &Status{Zone: zone, Phase: "requested"}
+		}
+		return nil
+	}
+	st := &Status{Zone: b.Zone, Phase: "requested", Contacts: b.Contacts, Orders: b.Orders, Total: b.Total, Since: b.RequestedAt,
+		Error: b.Error, Attempts: b.Attempts}
+	switch {
+	case b.Locked(now):
+		st.Phase = "building"
+	case !b.LockedAt.IsZero():
+		st.Phase = "stalled"
+	}
+	return st
 }
 
 // view is the active generation of an account, ready to read.
 type view struct {
 	account string
+	zone    string // the account's time zone setting
 	state   State
 	gen     Generation
 	cal     rollup.Calendar
@@ -80,15 +107,13 @@ func (e *Engine) open(ctx context.Context, account string) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &view{account: account, state: s, gen: s.Active, cal: cal}, nil
+	return &view{account: account, zone: acct.Timezone, state: s, gen: s.Active, cal: cal}, nil
 }
 
 func (e *Engine) meta(v *view, report string, q Query) Meta {
 	m := Meta{Account: v.account, Report: report, From: q.From.String(), To: q.To.String(), Grain: q.Grain,
 		Zone: v.gen.Zone, Generation: v.gen.N, Filter: q.Filter, ItemsRead: v.items, GeneratedAt: e.now()}
-	if b := v.state.Building; b != nil {
-		m.Rebuilding = &Status{Zone: b.Zone, Phase: b.Phase, Contacts: b.Contacts, Total: b.Total, Since: b.RequestedAt}
-	}
+	m.Rebuilding = buildStatus(v.state, v.zone, e.now())
 	return m
 }
 

@@ -12,9 +12,9 @@ import (
 )
 
 // A generation is one complete set of an account's rollups, bucketed in one time zone. Reports
-// read the active generation. A change of time zone builds a new generation beside it; ingest
-// keeps both up to date while it is built, and the new one becomes active once it is complete,
-// so reports never answer from half-built rollups.
+// read the active generation. A change of time zone (or `cartrelay reports rebuild`) builds a
+// new generation beside it from the stored records (see Builder), and the new one becomes
+// active once it is complete, so reports never answer from half-built rollups.
 type Generation struct {
 	N    int    `json:"gen"`
 	Zone string `json:"zone"`
@@ -25,34 +25,40 @@ type Generation struct {
 // Calendar is the generation's calendar.
 func (g Generation) Calendar() (rollup.Calendar, error) { return rollup.NewCalendar(g.Zone) }
 
-// Build phases.
-const (
-	// PhaseSettle: the build is announced; it waits until every ingest that started before it
-	// knows of it.
-	PhaseSettle = "settle"
-	// PhaseScan: ingest records the new generation's changes in a ledger while the build reads
-	// every contact.
-	PhaseScan = "scan"
-	// PhaseDirect: the contacts are read and written; ingest adds to the new generation directly
-	// and the build applies what the ledger holds.
-	PhaseDirect = "direct"
-)
-
-// Build is a generation being built.
+// Build is a generation being built. While it is built the account's rollups are locked:
+// ingest leaves its events on the queue (webhooks are still answered; nothing is lost) and
+// applies them to the new generation once it is active, so the build reads a history that does
+// not move under it. A build whose builder stopped sending heartbeats is abandoned, so a crash
+// cannot hold ingest back.
 type Build struct {
 	Generation
-	Phase       string    `json:"phase"`
 	RequestedAt time.Time `json:"requested_at"`
-	// PhaseAt is when the phase began.
-	PhaseAt time.Time `json:"phase_at"`
-	Reason  string    `json:"reason,omitempty"`
-	// Progress, as the build last saved it.
-	Contacts int       `json:"contacts"`
-	Orders   int       `json:"orders"`
-	Total    int       `json:"total_estimate,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	// LockedAt is when the lock began; the builder reads nothing before LockedAt + settle, the
+	// longest an ingest that started before the lock can still take.
+	LockedAt time.Time `json:"locked_at"`
 	Owner    string    `json:"owner,omitempty"`
-	Updated  time.Time `json:"updated,omitzero"`
-	Error    string    `json:"error,omitempty"`
+	// Heartbeat is the builder's last sign of life.
+	Heartbeat time.Time `json:"heartbeat,omitzero"`
+	// Progress, as the builder last saved it.
+	Contacts int    `json:"contacts"`
+	Orders   int    `json:"orders"`
+	Total    int    `json:"total_estimate,omitempty"`
+	Error    string `json:"error,omitempty"`
+	// Attempts counts the builds started for this request.
+	Attempts int `json:"attempts,omitempty"`
+}
+
+// StaleAfter is how long a build may go without a heartbeat before ingest stops waiting for it
+// and another builder may take it over.
+const StaleAfter = 5 * time.Minute
+
+// Locked reports whether the rollups are locked by a live build at now.
+func (b *Build) Locked(now time.Time) bool {
+	if b == nil || b.LockedAt.IsZero() {
+		return false
+	}
+	return now.Sub(b.last()) < StaleAfter
 }
 
 // State is an account's rollup state: the active generation, the one being built, and old ones
@@ -65,6 +71,11 @@ type State struct {
 	// generation, so it is known to hold the history from before reports existed.
 	Rebuilt time.Time `json:"rebuilt,omitzero"`
 	Created time.Time `json:"created"`
+	// LastGen is the highest generation number ever used, so an abandoned build's items are
+	// never mistaken for a new one's.
+	LastGen int `json:"last_gen,omitempty"`
+	// LastBuild says how the last build ended, for the status.
+	LastBuild string `json:"last_build,omitempty"`
 
 	// Version is the stored item's version; 0 when the state does not exist yet.
 	Version int64 `json:"-"`
@@ -118,25 +129,34 @@ func SaveState(ctx context.Context, st store.Store, account string, s State) (St
 	return s, nil
 }
 
-// Targets are the generations a change must be added to, each with the way it is added.
+// ErrRebuilding is returned to a change while the account's reports are being rebuilt: the
+// change waits (ingest leaves its message on the queue) and applies once the build is done.
+var ErrRebuilding = errors.New("the reports of this account are being rebuilt; the change is applied once the rebuild is done")
+
+// target is a generation a change is added to.
 type target struct {
-	gen    Generation
-	cal    rollup.Calendar
-	ledger bool // recorded in the build's ledger rather than added to the items
+	gen Generation
+	cal rollup.Calendar
 }
 
-func (s State) targets() ([]target, error) {
+func (s State) targets(now time.Time) ([]target, error) {
+	if s.Building.Locked(now) {
+		return nil, ErrRebuilding
+	}
 	cal, err := s.Active.Calendar()
 	if err != nil {
 		return nil, err
 	}
-	out := []target{{gen: s.Active, cal: cal}}
-	if b := s.Building; b != nil && b.Phase != PhaseSettle {
-		bc, err := b.Calendar()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, target{gen: b.Generation, cal: bc, ledger: b.Phase == PhaseScan})
+	return []target{{gen: s.Active, cal: cal}}, nil
+}
+
+func (s State) nextGen() int {
+	n := max(s.LastGen, s.Active.N)
+	if s.Building != nil {
+		n = max(n, s.Building.N)
 	}
-	return out, nil
+	for _, r := range s.Retired {
+		n = max(n, r.N)
+	}
+	return n + 1
 }

@@ -44,7 +44,7 @@ func Stage(ctx context.Context, st store.Store, account, zone string, w *history
 	if err != nil {
 		return staged, err
 	}
-	targets, err := state.targets()
+	targets, err := state.targets(now)
 	if err != nil {
 		return staged, err
 	}
@@ -244,14 +244,15 @@ type negated struct{ rollup.Sink }
 func (n negated) Add(k rollup.ItemKey, c rollup.Cell, m string, v int64) { n.Sink.Add(k, c, m, -v) }
 
 // LoadGroup reads the contact that email belongs to as the rollups count it: the email it lives
-// under now and every partition still moving into it.
+// under now and every partition still moving into it. It reads the records only (see
+// history.LoadRecords): the result is for counting, not for writing back.
 func LoadGroup(ctx context.Context, repo *history.Repo, account, email string) (*history.ContactState, rollup.Contact, error) {
 	cache := map[string]*history.ContactState{}
 	load := func(ctx context.Context, e string) (*history.ContactState, error) {
 		if c, ok := cache[e]; ok {
 			return c, nil
 		}
-		c, err := repo.LoadContact(ctx, account, e)
+		c, err := repo.LoadRecords(ctx, account, e)
 		if err == nil {
 			cache[e] = c
 		}

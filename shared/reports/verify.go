@@ -103,9 +103,7 @@ func (e *Engine) Verify(ctx context.Context, account string, from, to rollup.Dat
 	if out.Pending, err = PendingCount(ctx, e.Store, account); err != nil {
 		return nil, err
 	}
-	if b := v.state.Building; b != nil {
-		out.Rebuilding = &Status{Zone: b.Zone, Phase: b.Phase, Contacts: b.Contacts, Total: b.Total, Since: b.RequestedAt}
-	}
+	out.Rebuilding = buildStatus(v.state, v.zone, e.now())
 	return out, nil
 }
 
