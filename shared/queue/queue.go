@@ -201,6 +201,15 @@ type Queue interface {
 	Stats(ctx context.Context, queue string) (Stats, error)
 }
 
+// Ager is implemented by adapters that can tell when a queue's oldest waiting message was sent:
+// the embedded queue. SQS publishes that age only as the CloudWatch metric
+// ApproximateAgeOfOldestMessage, not as a queue attribute, so its adapter does not.
+type Ager interface {
+	// OldestWaiting is when the oldest message of queue that is not in flight was sent; ok is
+	// false when none is waiting.
+	OldestWaiting(ctx context.Context, queue string) (sentAt time.Time, ok bool, err error)
+}
+
 // ErrUnknownQueue is wrapped when a logical name is not in the topology.
 var ErrUnknownQueue = errors.New("queue: unknown queue")
 

@@ -425,6 +425,24 @@ func (q *Queue) Stats(ctx context.Context, name string) (queue.Stats, error) {
 	return st, nil
 }
 
+// OldestWaiting is when the oldest visible or delayed message of name was sent (queue.Ager).
+func (q *Queue) OldestWaiting(ctx context.Context, name string) (time.Time, bool, error) {
+	if _, err := lookup(name); err != nil {
+		return time.Time{}, false, err
+	}
+	now := q.clk.Now().UnixNano()
+	var sent sql.NullInt64
+	err := q.db.QueryRowContext(ctx, `SELECT MIN(sent_at) FROM queue_messages WHERE queue = ? AND (visible_at <= ? OR receive_count = 0)`,
+		name, now).Scan(&sent)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest message of queue %s: %w", name, err)
+	}
+	if !sent.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, sent.Int64).UTC(), true, nil
+}
+
 // write runs fn in one transaction and wakes this process's long polls after it commits.
 func (q *Queue) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	q.writeMu.Lock()

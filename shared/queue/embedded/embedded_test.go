@@ -404,3 +404,38 @@ func BenchmarkReceive(b *testing.B) {
 		})
 	}
 }
+
+// OldestWaiting is when the oldest message not in flight was sent: a message being worked on
+// does not count, and an empty queue has none.
+func TestOldestWaiting(t *testing.T) {
+	ctx := context.Background()
+	q, clk := fresh(t)
+	var _ queue.Ager = q
+	if _, ok, err := q.OldestWaiting(ctx, queue.Ingest); ok || err != nil {
+		t.Fatalf("empty queue: ok %v, %v", ok, err)
+	}
+	send := func(body string) {
+		t.Helper()
+		if err := q.Send(ctx, queue.Ingest, []queue.Message{{Body: body}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("first")
+	clk.Advance(time.Minute)
+	send("second")
+	clk.Advance(time.Minute)
+	at, ok, err := q.OldestWaiting(ctx, queue.Ingest)
+	if err != nil || !ok || !at.Equal(epoch) {
+		t.Fatalf("oldest = %v %v %v, want %v", at, ok, err, epoch)
+	}
+	got, err := q.Receive(ctx, queue.Ingest, queue.ReceiveOptions{Max: 1, Visibility: time.Hour})
+	if err != nil || len(got) != 1 || got[0].Body != "first" {
+		t.Fatalf("receive: %v %v", got, err)
+	}
+	if at, ok, _ := q.OldestWaiting(ctx, queue.Ingest); !ok || !at.Equal(epoch.Add(time.Minute)) {
+		t.Errorf("with the first in flight, oldest = %v %v, want the second's %v", at, ok, epoch.Add(time.Minute))
+	}
+	if _, _, err := q.OldestWaiting(ctx, "nope"); !errors.Is(err, queue.ErrUnknownQueue) {
+		t.Errorf("unknown queue: %v", err)
+	}
+}

@@ -59,6 +59,7 @@ func Run(t *testing.T, h Harness) {
 		{"StaleReceiptHandle", testStaleReceipt},
 		{"DeadLetterAfterMaxReceiveCount", testDeadLetter},
 		{"RedriveMovesBack", testRedrive},
+		{"DeadLettersOneByOne", testDeadLettersOneByOne},
 		{"FIFOOrderPerGroup", testFIFOOrder},
 		{"FIFOGroupLock", testFIFOGroupLock},
 		{"FIFODeduplication", testFIFODedup},
@@ -518,6 +519,73 @@ func testRedrive(t *testing.T, h Harness) {
 	t.Run("source queue refused", func(t *testing.T) {
 		if _, err := queue.Redrive(testCtx(t), q, queue.Ingest, 0); !errors.Is(err, queue.ErrUnknownQueue) {
 			t.Fatalf("redrive of a source queue = %v, want queue.ErrUnknownQueue", err)
+		}
+	})
+}
+
+// testDeadLettersOneByOne: a dead-letter queue can be looked into without taking anything out
+// of it, and one message of it can be taken to be discarded or replayed.
+func testDeadLettersOneByOne(t *testing.T, h Harness) {
+	q := h.New(t)
+	for _, spec := range []queue.Spec{mustSpec(queue.Ingest), mustSpec(queue.Ontraport)} {
+		t.Run(spec.Name, func(t *testing.T) {
+			var msgs []queue.Message
+			for i := range 3 {
+				m := fifo(fmt.Sprintf("g%d", i), fmt.Sprintf("d%d", i), fmt.Sprintf("dead-%d", i))
+				m.Attributes = map[string]string{"account": "acme"}
+				msgs = append(msgs, m)
+			}
+			send(t, q, spec.DLQ(), msgs...)
+			peek := func() map[string]queue.Received {
+				t.Helper()
+				got, err := queue.Peek(testCtx(t), q, spec.DLQ(), 10)
+				if err != nil {
+					t.Fatalf("peek: %v", err)
+				}
+				out := map[string]queue.Received{}
+				for _, r := range got {
+					out[r.Body] = r
+				}
+				return out
+			}
+			seen := peek()
+			if len(seen) != 3 || seen["dead-1"].Attributes["account"] != "acme" {
+				t.Fatalf("peek saw %v, want the three dead letters with their attributes", slices.Sorted(maps.Keys(seen)))
+			}
+			// Looking took nothing: they are all still there, and visible.
+			if again := peek(); len(again) != 3 {
+				t.Fatalf("a second look saw %d, want 3", len(again))
+			}
+
+			r, found, err := queue.Take(testCtx(t), q, spec.DLQ(), seen["dead-1"].MessageID, 10)
+			if err != nil || !found || r.Body != "dead-1" {
+				t.Fatalf("take dead-1 = %q %v %v", r.Body, found, err)
+			}
+			if err := q.Delete(testCtx(t), spec.DLQ(), r.ReceiptHandle); err != nil {
+				t.Fatalf("delete the taken message: %v", err)
+			}
+			r, found, err = queue.Take(testCtx(t), q, spec.DLQ(), seen["dead-2"].MessageID, 10)
+			if err != nil || !found {
+				t.Fatalf("take dead-2 = %v %v", found, err)
+			}
+			if err := queue.Requeue(testCtx(t), q, spec.DLQ(), r); err != nil {
+				t.Fatalf("requeue dead-2: %v", err)
+			}
+			back := drain(t, q, spec.Name, 1)
+			if back[0].Body != "dead-2" || back[0].Attributes["account"] != "acme" || (spec.FIFO && back[0].GroupID != "g2") {
+				t.Fatalf("the source queue got %+v, want dead-2 with its attributes and group", back[0])
+			}
+			if _, found, err := queue.Take(testCtx(t), q, spec.DLQ(), "no-such-message", 10); err != nil || found {
+				t.Fatalf("take of an unknown message = %v %v, want not found", found, err)
+			}
+			if left := peek(); len(left) != 1 || left["dead-0"].Body != "dead-0" {
+				t.Fatalf("left in the dead-letter queue: %v, want dead-0 only", slices.Sorted(maps.Keys(left)))
+			}
+		})
+	}
+	t.Run("source queue refused", func(t *testing.T) {
+		if _, err := queue.Peek(testCtx(t), q, queue.Ingest, 10); !errors.Is(err, queue.ErrUnknownQueue) {
+			t.Fatalf("peek into a source queue = %v, want queue.ErrUnknownQueue", err)
 		}
 	})
 }
