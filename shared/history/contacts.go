@@ -196,6 +196,9 @@ type Writes struct {
 	// contacts are the contacts whose records or profile the writes change, in the order first
 	// touched.
 	contacts []*ContactState
+	// names are the name-index writes collected for each contact, replaced as a whole when its
+	// profile is put again in the same change.
+	names map[*ContactState][]store.Key
 }
 
 // Contacts lists the contacts whose orders, subscriptions or profile the writes change, and
@@ -245,6 +248,28 @@ func (w *Writes) Len() int { return len(w.ws) }
 // List returns the collected writes.
 func (w *Writes) List() []store.Write { return w.ws }
 
+// drop removes the writes to keys; the rest keep their order.
+func (w *Writes) drop(keys []store.Key) {
+	if len(keys) == 0 {
+		return
+	}
+	gone := map[store.Key]bool{}
+	for _, k := range keys {
+		gone[k] = true
+	}
+	kept := w.ws[:0]
+	for _, x := range w.ws {
+		if !gone[x.Target()] {
+			kept = append(kept, x)
+		}
+	}
+	w.ws = kept
+	w.keys = make(map[store.Key]int, len(kept))
+	for i, x := range kept {
+		w.keys[x.Target()] = i
+	}
+}
+
 func (w *Writes) add(x store.Write) {
 	if w.keys == nil {
 		w.keys = map[store.Key]int{}
@@ -282,11 +307,34 @@ func guard(it store.Item, v int64) store.Write {
 }
 
 // PutProfile stores the contact's profile, guarded by the version it was read at, so two
-// concurrent ingests of one contact cannot both win.
+// concurrent ingests of one contact cannot both win. The profile is in the email search index
+// (search.go) by its keys, and its name entries follow a change of name.
 func (w *Writes) PutProfile(c *ContactState, p domain.Contact) {
 	w.touch(c)
 	gpk, gsk := contactIndex(c.Account, c.Email)
-	w.add(guard(store.Item{PK: ContactPK(c.Account, c.Email), SK: skProfile, GSI2PK: gpk, GSI2SK: gsk, Data: mustJSON(p)}, c.ProfileVersion))
+	w.add(guard(store.Item{PK: ContactPK(c.Account, c.Email), SK: skProfile, GSI2PK: gpk, GSI2SK: gsk,
+		GSI1PK: emailSearchPK(c.Account, c.Email), GSI1SK: c.Email, Data: mustJSON(p)}, c.ProfileVersion))
+	w.setNames(c, nameEntries(p))
+}
+
+// setNames makes the contact's name entries in this change the given ones, replacing what an
+// earlier PutProfile of the same change collected.
+func (w *Writes) setNames(c *ContactState, entries []string) {
+	var before []string
+	if c.ProfileVersion != 0 {
+		before = nameEntries(c.Stored)
+	}
+	if w.names == nil {
+		w.names = map[*ContactState][]store.Key{}
+	}
+	w.drop(w.names[c])
+	ws := nameWrites(c.Account, c.Email, before, entries)
+	keys := make([]store.Key, len(ws))
+	for i, x := range ws {
+		keys[i] = x.Target()
+		w.add(x)
+	}
+	w.names[c] = keys
 }
 
 // PutOrder stores an order of the contact.
@@ -362,6 +410,7 @@ func (w *Writes) DeleteProfile(c *ContactState) {
 	w.touch(c)
 	w.add(store.Write{Op: store.OpDelete, Key: store.Key{PK: ContactPK(c.Account, c.Email), SK: skProfile},
 		Cond: store.VersionEquals, Expect: c.ProfileVersion})
+	w.setNames(c, nil)
 }
 
 // PutFirstView records the contact's first page view, under the version it was read at. It is
