@@ -130,6 +130,8 @@ type Server struct {
 	fieldTypes map[string]string
 	specErrors []string
 	eventSeq   int
+	listInfo   []listInfo
+	nextList   int64
 }
 
 // New starts a server; Close it when done.
@@ -236,6 +238,36 @@ func (s *Server) Events(name string) []Event {
 		}
 	}
 	return out
+}
+
+// AddList creates a list in the project (as Iterable's own UI would) and returns its id; GET
+// /api/lists lists it as ListDetails (id, name, listType, createdAt).
+func (s *Server) AddList(name, listType string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextList++
+	id := 1000 + s.nextList
+	s.listInfo = append(s.listInfo, listInfo{ID: id, Name: name, Type: listType, CreatedAt: s.clk.Now().UnixMilli()})
+	if s.lists[id] == nil {
+		s.lists[id] = map[string]bool{}
+	}
+	return id
+}
+
+type listInfo struct {
+	ID        int64
+	Name      string
+	Type      string
+	CreatedAt int64
+}
+
+// getLists answers GET /api/lists: GetListsResponse, whose "lists" is required.
+func (s *Server) getLists() answer {
+	lists := []map[string]any{}
+	for _, l := range s.listInfo {
+		lists = append(lists, map[string]any{"id": l.ID, "name": l.Name, "listType": l.Type, "createdAt": l.CreatedAt})
+	}
+	return answer{status: http.StatusOK, body: map[string]any{"lists": lists}}
 }
 
 // ListMembers returns a list's members, sorted.
@@ -356,7 +388,7 @@ func (s *Server) takeFault(path string) *Fault {
 
 // handle checks and applies one request; the lock is taken inside.
 func (s *Server) handle(r *http.Request, path string, raw []byte, fault *Fault) (answer, string) {
-	if r.Method != http.MethodPost {
+	if r.Method != http.MethodPost && !(r.Method == http.MethodGet && path == "/api/lists") {
 		return envelope(http.StatusMethodNotAllowed, "BadParams", "use POST"), ""
 	}
 	key := r.Header.Get("Api-Key")
@@ -367,6 +399,14 @@ func (s *Server) handle(r *http.Request, path string, raw []byte, fault *Fault) 
 		a := envelope(http.StatusUnauthorized, "BadApiKey", "Invalid API key")
 		a.body.(map[string]any)["params"] = map[string]any{"ip": "127.0.0.1", "endpoint": path}
 		return a, ""
+	}
+	if r.Method == http.MethodGet {
+		if fault != nil && fault.Status != 0 {
+			return answer{}, ""
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.getLists(), ""
 	}
 	s.mu.Lock()
 	limited, retry := s.rateLimited(path)
