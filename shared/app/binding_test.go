@@ -81,6 +81,7 @@ func TestBindingConsoleSignInCannotReachAnOperatorAccount(t *testing.T) {
 			if id == "demo" || !accounts.IsStoreID(id) {
 				t.Fatalf("DEMO connected as account %q", id)
 			}
+			f.put(id, `{`+f.destinations()+`}`) // the console checks an Iterable key with Iterable
 			resp = f.signInAs("DEMO")
 			if resp.StatusCode != http.StatusFound || !hasSession(resp) {
 				t.Fatalf("sign-in after connecting: %d: %s", resp.StatusCode, resp.Body)
@@ -91,7 +92,7 @@ func TestBindingConsoleSignInCannotReachAnOperatorAccount(t *testing.T) {
 			}
 			form := f.settingsForm(cookie)
 			form.Set("thrivecart.secret", "attacker-word")
-			form.Set("iterable.api_key", "attacker-iterable-key")
+			form.Set("iterable.api_key", itGoodKey)
 			if resp := f.do(http.MethodPost, "/console/settings", nil, form, []string{cookie}); resp.StatusCode != http.StatusOK {
 				t.Fatalf("settings: %d: %s", resp.StatusCode, resp.Body)
 			}

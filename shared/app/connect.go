@@ -22,6 +22,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/onetime"
 	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/reviews"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
@@ -30,8 +31,11 @@ import (
 // Connect serves the merchant's browser: /connect, /oauth/*, /console/* and /review/*.
 func (a *App) Connect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	resp, err := a.connect(ctx, req)
-	// Pages may quote what UltraCart or ThriveCart answered; none may show a secret.
-	resp.Body = a.d.Known.String(resp.Body)
+	// Pages may quote what UltraCart or ThriveCart answered; none may show a secret. (A base64
+	// body is a static file of the console's own.)
+	if !resp.IsBase64Encoded {
+		resp.Body = a.d.Known.String(resp.Body)
+	}
 	return secured(req, resp), err
 }
 
@@ -352,8 +356,9 @@ func (a *App) console() (*console.Console, error) {
 	if base == "" {
 		base = thrivecartapi.DefaultBaseURL
 	}
-	return console.New(console.Deps{Accounts: a.d.Accounts, Connections: conns, Store: a.d.Store, Clock: a.d.Clock,
-		ThriveCart: thrivecartapi.Client{BaseURL: base}, PublicBaseURL: a.d.Config.PublicBaseURL, Log: a.d.Log},
+	return console.New(console.Deps{Accounts: a.d.Accounts, Connections: conns, Store: a.d.Store, Queue: a.d.Queue,
+		Actions: consoleActions{a}, Reports: &reports.Engine{Store: a.d.Store, Accounts: a.d.Accounts, Clock: a.d.Clock},
+		Clock: a.d.Clock, ThriveCart: thrivecartapi.Client{BaseURL: base}, PublicBaseURL: a.d.Config.PublicBaseURL, Log: a.d.Log},
 		a.d.Config.ConsoleSessionKey)
 }
 
@@ -375,9 +380,9 @@ func (a *App) consoleRoute(ctx context.Context, req events.APIGatewayV2HTTPReque
 	if host == "" {
 		host = req.RequestContext.DomainName
 	}
-	creq := console.Request{Method: req.RequestContext.HTTP.Method, Path: sub, Cookies: req.Cookies,
-		CookieHeader: header(req, "cookie"), Origin: header(req, "origin"), Host: host,
-		RequestID: req.RequestContext.RequestID, Now: a.d.Clock.Now()}
+	creq := console.Request{Method: req.RequestContext.HTTP.Method, Path: sub, Query: queryOf(req), Cookies: req.Cookies,
+		CookieHeader: header(req, "cookie"), Origin: header(req, "origin"), Host: host, AcceptEncoding: header(req, "accept-encoding"),
+		SourceIP: req.RequestContext.HTTP.SourceIP, RequestID: req.RequestContext.RequestID, Now: a.d.Clock.Now()}
 	if creq.Method == http.MethodPost {
 		form, err := formBody(req)
 		if err != nil {
@@ -386,6 +391,21 @@ func (a *App) consoleRoute(ctx context.Context, req events.APIGatewayV2HTTPReque
 		creq.Form = form
 	}
 	return consoleResponse(c.Serve(ctx, creq))
+}
+
+// queryOf is a request's query: the raw string when the front end passes it (API Gateway and
+// serve do), which keeps repeated keys apart, else API Gateway's joined map.
+func queryOf(req events.APIGatewayV2HTTPRequest) url.Values {
+	if req.RawQueryString != "" {
+		if v, err := url.ParseQuery(req.RawQueryString); err == nil {
+			return v
+		}
+	}
+	v := url.Values{}
+	for k, x := range req.QueryStringParameters {
+		v.Set(k, x)
+	}
+	return v
 }
 
 // formBody reads a posted form, which API Gateway may hand over base64-encoded.
@@ -404,11 +424,24 @@ func formBody(req events.APIGatewayV2HTTPRequest) (url.Values, error) {
 	return url.ParseQuery(body)
 }
 
+// consoleCSP keeps the console's pages to what the console itself serves: its stylesheet, its
+// chart script and Apache ECharts from /console/assets, and nothing from any other site.
+// ECharts styles the elements it draws through the DOM, which style-src does not govern.
+const consoleCSP = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
 func consoleResponse(r console.Response) events.APIGatewayV2HTTPResponse {
 	var resp events.APIGatewayV2HTTPResponse
-	if r.Location != "" {
+	switch {
+	case r.Location != "":
 		resp = redirect(r.Location)
-	} else {
+	case r.File != nil:
+		resp = fileResponse(r.Status, r.File)
+	case r.Document != "":
+		resp = events.APIGatewayV2HTTPResponse{StatusCode: r.Status, Body: r.Document,
+			Headers: map[string]string{"content-type": "text/html; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-store",
+				"x-frame-options": "DENY", "content-security-policy": consoleCSP}}
+	default:
 		resp = htmlPage(r.Status, html.EscapeString(r.Title), r.Body)
 		// The console shows account settings: no framing by other sites.
 		resp.Headers["x-frame-options"] = "DENY"
@@ -418,6 +451,28 @@ func consoleResponse(r console.Response) events.APIGatewayV2HTTPResponse {
 	// posts, and the sign-in link checks that origin. Other sites still get no Referer.
 	resp.Headers["referrer-policy"] = "same-origin"
 	resp.Cookies = append(resp.Cookies, r.Cookies...)
+	return resp
+}
+
+// fileResponse is a file of the console: a static asset (cached for a year: its name changes
+// with its content) or a download. Anything that is not plain text travels base64-encoded, as
+// API Gateway requires.
+func fileResponse(status int, f *console.File) events.APIGatewayV2HTTPResponse {
+	resp := events.APIGatewayV2HTTPResponse{StatusCode: status,
+		Headers: map[string]string{"content-type": f.ContentType, "x-content-type-options": "nosniff", "cache-control": "no-store"}}
+	if f.Immutable {
+		resp.Headers["cache-control"] = "public, max-age=31536000, immutable"
+	}
+	if f.Download != "" {
+		resp.Headers["content-disposition"] = `attachment; filename="` + strings.ReplaceAll(f.Download, `"`, "") + `"`
+	}
+	if f.Gzip {
+		resp.Headers["content-encoding"] = "gzip"
+		resp.Headers["vary"] = "Accept-Encoding"
+		resp.Body, resp.IsBase64Encoded = base64.StdEncoding.EncodeToString(f.Body), true
+		return resp
+	}
+	resp.Body = string(f.Body)
 	return resp
 }
 

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -13,15 +14,33 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/console"
+	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
+	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartfake"
 )
 
 const consoleKey = "0123456789abcdef0123456789abcdef-console-test-key"
 
-// consoleFixture is the OAuth fixture with the console on and ThriveCart's API faked.
+// consoleFixture is the OAuth fixture with the console on and ThriveCart's, ONTRAPORT's and
+// Iterable's APIs faked (an account reaches the last two through its base_url settings:
+// f.destinations gives the patch).
 type consoleFixture struct {
 	*oauthFixture
 	tc *thrivecartfake.Server
+	op *ontraportfake.Server
+	it *iterablefake.Server
+}
+
+// Keys the fakes accept.
+const (
+	opAppID   = "2_1234"
+	opGoodKey = "op-good-key-0001"
+	itGoodKey = "it-good-key-0001"
+)
+
+// destinations is the account-file patch fragment pointing ONTRAPORT and Iterable at the fakes.
+func (f *consoleFixture) destinations() string {
+	return `"ontraport":{"base_url":"` + f.op.URL + `"},"iterable":{"base_url":"` + f.it.URL + `"}`
 }
 
 func newConsoleFixture(t *testing.T) *consoleFixture {
@@ -34,6 +53,14 @@ func newConsoleFixtureWith(t *testing.T, configure func(*app.Config)) *consoleFi
 	t.Helper()
 	tc := thrivecartfake.New("Demo Store", "tc-good-key")
 	t.Cleanup(tc.Close)
+	op := ontraportfake.New(ontraportfake.Options{AppID: opAppID, APIKey: opGoodKey})
+	t.Cleanup(op.Close)
+	spec, _ := iterablefake.FindSpec()
+	it, err := iterablefake.New(iterablefake.Options{APIKey: itGoodKey, SpecPath: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(it.Close)
 	f := newOAuthFixtureWith(t, "", func(c *app.Config) {
 		c.ConsoleSessionKey = consoleKey
 		c.ThriveCartBaseURL = tc.URL
@@ -41,7 +68,7 @@ func newConsoleFixtureWith(t *testing.T, configure func(*app.Config)) *consoleFi
 			configure(c)
 		}
 	})
-	return &consoleFixture{oauthFixture: f, tc: tc}
+	return &consoleFixture{oauthFixture: f, tc: tc, op: op, it: it}
 }
 
 func (f *consoleFixture) do(method, path string, query map[string]string, form url.Values, cookies []string) events.APIGatewayV2HTTPResponse {
@@ -105,15 +132,39 @@ func (f *consoleFixture) settingsForm(cookie string) url.Values {
 		f.t.Fatalf("no CSRF token on the page: %s", resp.Body)
 	}
 	form.Set("csrf", m[1])
-	for _, in := range regexp.MustCompile(`<input type="(text|checkbox)" name="([^"]+)"( value="([^"]*)")?( checked)?`).FindAllStringSubmatch(resp.Body, -1) {
+	for _, tag := range inputTag.FindAllString(resp.Body, -1) {
+		a := attrs(tag)
 		switch {
-		case in[1] == "text":
-			form.Set(in[2], in[4])
-		case in[5] != "":
-			form.Set(in[2], "on")
+		case a["name"] == "" || a["name"] == "csrf":
+		case a["type"] == "text":
+			form.Set(a["name"], a["value"])
+		case a["type"] == "checkbox" && a["checked"] == "checked":
+			v := a["value"]
+			if v == "" {
+				v = "on"
+			}
+			form.Add(a["name"], v)
 		}
 	}
 	return form
+}
+
+var (
+	inputTag  = regexp.MustCompile(`<input [^>]*>`)
+	attrValue = regexp.MustCompile(`([a-z-]+)(?:="([^"]*)")?`)
+)
+
+// attrs reads an HTML tag's attributes (a bare one, like checked, has its own name as value).
+func attrs(tag string) map[string]string {
+	out := map[string]string{}
+	for _, m := range attrValue.FindAllStringSubmatch(strings.TrimSuffix(strings.TrimPrefix(tag, "<input "), ">"), -1) {
+		v := html.UnescapeString(m[2])
+		if !strings.Contains(m[0], "=") {
+			v = m[1]
+		}
+		out[m[1]] = v
+	}
+	return out
 }
 
 func TestConsoleSignIn(t *testing.T) {

@@ -49,6 +49,15 @@ func (e *ReplayError) Error() string {
 // back in any case; the error is a *ReplayError when some failed, or the reason none could be
 // looked at.
 func (a *App) ReplayDeliveries(ctx context.Context, account, factID string) ([]Replayed, error) {
+	return a.replayFailed(ctx, account, "", factID)
+}
+
+// ReplayDestination is ReplayDeliveries for the failed deliveries to one destination only.
+func (a *App) ReplayDestination(ctx context.Context, account, dest string) ([]Replayed, error) {
+	return a.replayFailed(ctx, account, dest, "")
+}
+
+func (a *App) replayFailed(ctx context.Context, account, dest, factID string) ([]Replayed, error) {
 	repo := history.New(a.d.Store)
 	failed, err := repo.Deliveries(ctx, account, true, 0)
 	if err != nil {
@@ -60,7 +69,7 @@ func (a *App) ReplayDeliveries(ctx context.Context, account, factID string) ([]R
 	bad := 0
 	for _, d := range failed {
 		k := key{d.Dest, d.FactID}
-		if seen[k] || (factID != "" && d.FactID != factID) {
+		if seen[k] || (factID != "" && d.FactID != factID) || (dest != "" && d.Dest != dest) {
 			continue
 		}
 		seen[k] = true
@@ -80,6 +89,72 @@ func (a *App) ReplayDeliveries(ctx context.Context, account, factID string) ([]R
 		return out, &ReplayError{Account: account, Failed: bad, Total: len(out)}
 	}
 	return out, nil
+}
+
+// ReplayFact replays the failed delivery of one fact to one destination: the newest attempt in
+// the contact's delivery log (the replay of ReplayDeliveries, for a fact named by a page rather
+// than found in the account's whole failed index). A fact delivered since is not sent again.
+func (a *App) ReplayFact(ctx context.Context, account, email, dest, factID string) (Replayed, error) {
+	repo := history.New(a.d.Store)
+	attempts, err := repo.ContactDeliveries(ctx, account, email, dest, factID)
+	if err != nil {
+		return Replayed{}, err
+	}
+	if len(attempts) == 0 {
+		return Replayed{}, fmt.Errorf("no delivery of fact %s to %s for %s in account %s", factID, dest, email, account)
+	}
+	r, _, err := a.replayOne(ctx, repo, attempts[0])
+	return r, err
+}
+
+// ReplayQuarantined sends a kept-raw event to ingest again, exactly as it was received, and
+// marks it replayed. Ingest quarantines it again, with the new reason, if it still cannot be used.
+func (a *App) ReplayQuarantined(ctx context.Context, q history.Quarantined) error {
+	msg := queue.Message{Body: q.Message, Attributes: map[string]string{"account": q.Account, "replay_of": q.ID}}
+	if err := a.d.Queue.Send(ctx, queue.Ingest, []queue.Message{msg}); err != nil {
+		return fmt.Errorf("replay quarantined event %s: %w", q.ID, err)
+	}
+	return history.New(a.d.Store).QuarantineMarkReplayed(ctx, q, a.d.Clock.Now())
+}
+
+// consoleActions is what the console may ask of the app.
+type consoleActions struct{ a *App }
+
+func (c consoleActions) ReplayDelivery(ctx context.Context, account, email, dest, factID string) error {
+	_, err := c.a.ReplayFact(ctx, account, email, dest, factID)
+	return err
+}
+
+func (c consoleActions) ReplayDestination(ctx context.Context, account, dest string) (queued, failed int, err error) {
+	out, err := c.a.ReplayDestination(ctx, account, dest)
+	for _, r := range out {
+		if r.Error != "" {
+			failed++
+		} else {
+			queued++
+		}
+	}
+	var partial *ReplayError
+	if errors.As(err, &partial) {
+		err = nil
+	}
+	return queued, failed, err
+}
+
+func (c consoleActions) ReplayQuarantined(ctx context.Context, account, id string) error {
+	q, err := history.New(c.a.d.Store).QuarantineGet(ctx, account, id)
+	if err != nil {
+		return err
+	}
+	return c.a.ReplayQuarantined(ctx, q)
+}
+
+func (c consoleActions) ShowEvent(ctx context.Context, message string) (json.RawMessage, error) {
+	se, err := DecodeSourceEvent(ctx, c.a.d.Store, message)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(se)
 }
 
 // replayOne queues the fact of one failed delivery again, unless it has been delivered since

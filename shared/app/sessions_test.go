@@ -77,7 +77,7 @@ func TestConsoleForgedSignOutEndsNothingElse(t *testing.T) {
 // a new cookie. Other settings end nothing.
 func TestConsoleKeyChangeEndsOtherSessions(t *testing.T) {
 	f := newConsoleFixture(t)
-	f.put("shop", `{}`)
+	f.put("shop", `{`+f.destinations()+`}`)
 	mine, theirs := f.session("shop"), f.session("shop")
 	f.clk.Advance(time.Minute)
 
@@ -91,7 +91,7 @@ func TestConsoleKeyChangeEndsOtherSessions(t *testing.T) {
 	}
 
 	form = f.settingsForm(mine)
-	form.Set("iterable.api_key", "a-new-iterable-key")
+	form.Set("iterable.api_key", itGoodKey)
 	resp := f.do(http.MethodPost, "/console/settings", nil, form, []string{mine})
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, "Saved.") {
 		t.Fatalf("key change: %d: %s", resp.StatusCode, resp.Body)

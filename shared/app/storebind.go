@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/console"
 	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/onetime"
 	"github.com/cartrelay/cartrelay/shared/store"
@@ -495,5 +496,5 @@ func (a *App) consoleSignedIn(ctx context.Context, log *slog.Logger, tok ultraca
 		log.Error("console sign-in: binding unreadable", slog.Any("error", err))
 		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read its accounts just now.</p>`+again)
 	}
-	return consoleResponse(c.SignIn(ctx, b.Account, a.d.Clock.Now()))
+	return consoleResponse(c.SignIn(ctx, b.Account, console.ViaUltraCart, a.d.Clock.Now()))
 }

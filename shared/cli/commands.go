@@ -415,12 +415,8 @@ func cmdQuarantineReplay(ctx context.Context, c *ctx2, args []string) error {
 	}
 	replayed := 0
 	for _, q := range list {
-		msg := queue.Message{Body: q.Message, Attributes: map[string]string{"account": q.Account, "replay_of": q.ID}}
-		if err := c.env.Queue.Send(ctx, queue.Ingest, []queue.Message{msg}); err != nil {
-			return fmt.Errorf("replay %s: %w (replayed %d before it)", q.ID, err, replayed)
-		}
-		if err := repo.QuarantineMarkReplayed(ctx, q, c.io.Clock.Now()); err != nil {
-			return err
+		if err := c.env.App.ReplayQuarantined(ctx, q); err != nil {
+			return fmt.Errorf("%w (replayed %d before it)", err, replayed)
 		}
 		replayed++
 	}

@@ -9,6 +9,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -19,9 +20,11 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/connections"
-	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/outbound"
+	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/store"
-	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 )
 
@@ -30,20 +33,46 @@ type Deps struct {
 	Accounts *accounts.Repo
 	// Connections shows whether UltraCart is connected; nil shows it as unknown.
 	Connections *connections.Repo
-	// Store holds the poller's cursors, the sessions' valid-after times and sign-in links.
+	// Store holds the history, the poller's cursors, the sessions' valid-after times, sign-in
+	// links and the audit log.
 	Store store.Store
+	// Queue shows the queues' depths and holds the dead letters; nil leaves both out.
+	Queue queue.Queue
+	// Actions replay what failed; nil leaves the replay buttons out.
+	Actions Actions
+	// Reports answers the reports and the orders page's totals; nil leaves them out.
+	Reports *reports.Engine
 	// Clock times sign-in links; the system clock when nil.
 	Clock      clock.Clock
 	ThriveCart thrivecartapi.Client
+	// HTTP calls ONTRAPORT and Iterable to check keys and read Iterable's lists; a guarded
+	// client with a short timeout when nil.
+	HTTP *http.Client
 	// PublicBaseURL prefixes links and redirects; empty keeps them relative to the host.
 	PublicBaseURL string
 	Log           *slog.Logger
+}
+
+// Actions are what the console asks of the rest of cartrelay (package app implements them), so
+// a replay from the browser is exactly the replay of the CLI.
+type Actions interface {
+	// ReplayDelivery queues one failed fact for its destination again; nil error means queued
+	// (or delivered since, which makes the replay a no-op).
+	ReplayDelivery(ctx context.Context, account, email, dest, factID string) error
+	// ReplayDestination queues every failed, undelivered fact of one destination again.
+	ReplayDestination(ctx context.Context, account, dest string) (queued, failed int, err error)
+	// ReplayQuarantined sends a kept-raw event to ingest again and marks it replayed.
+	ReplayQuarantined(ctx context.Context, account, id string) error
+	// ShowEvent reads an ingest queue message back as the source event it carries.
+	ShowEvent(ctx context.Context, message string) (json.RawMessage, error)
 }
 
 // Console serves /console/* for signed-in merchants.
 type Console struct {
 	d        Deps
 	sessions *Sessions
+	assets   assets
+	history  *history.Repo
 }
 
 // New returns the console; a session key shorter than MinKeyBytes is a *KeyError, and then
@@ -56,8 +85,17 @@ func New(d Deps, sessionKey string) (*Console, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Console{d: d, sessions: s}, nil
+	if d.Clock == nil {
+		d.Clock = clock.System{}
+	}
+	if d.HTTP == nil {
+		d.HTTP = outbound.Client(checkTimeout)
+	}
+	return &Console{d: d, sessions: s, assets: loadAssets(), history: history.New(d.Store)}, nil
 }
+
+// checkTimeout bounds a call to ONTRAPORT or Iterable made while a page waits.
+const checkTimeout = 8 * time.Second
 
 // Sessions returns the console's session signer.
 func (c *Console) Sessions() *Sessions { return c.sessions }
@@ -65,27 +103,46 @@ func (c *Console) Sessions() *Sessions { return c.sessions }
 // Request is one browser request to the console.
 type Request struct {
 	Method string
-	// Path is the part after /console/: "" or "home", "settings", "logout".
+	// Path is the part after /console/: "" or "home", "settings", "contacts", "logout", ...
 	Path         string
+	Query        url.Values
 	Cookies      []string
 	CookieHeader string
 	// Form is the posted form (nil on GET).
 	Form url.Values
 	// Origin and Host are the request's headers of those names, for the sign-in link's check
 	// that its form was posted from its own page.
-	Origin    string
-	Host      string
+	Origin         string
+	Host           string
+	AcceptEncoding string
+	// SourceIP is the client's address, recorded with the actions it takes.
+	SourceIP  string
 	RequestID string
 	Now       time.Time
 }
 
-// Response is a page (Body, an HTML fragment, with Title) or a redirect (Location).
+// Response is a page in the console's layout (Document), a page outside it (Body, an HTML
+// fragment, with Title), a redirect (Location) or a file (File).
 type Response struct {
 	Status   int
 	Title    string
 	Body     string
+	Document string
 	Location string
 	Cookies  []string
+	File     *File
+}
+
+// File is an answer that is not a page: a stylesheet, a script, a CSV download.
+type File struct {
+	ContentType string
+	Body        []byte
+	// Gzip says Body is gzip-compressed and goes out with Content-Encoding: gzip.
+	Gzip bool
+	// Download is the file name a browser saves it under; empty shows it.
+	Download string
+	// Immutable lets a browser keep it for a year: its name changes with its content.
+	Immutable bool
 }
 
 // URL is the public address of a console page.
@@ -98,9 +155,9 @@ func (c *Console) URL(path string) string {
 // dashboard answers at /console/ as well for a front end that routes it.
 const homePath = "home"
 
-// SignIn starts a session for account id, which UltraCart's sign-in resolved to, if such an
-// account exists; a store that was never connected has nothing to show.
-func (c *Console) SignIn(ctx context.Context, id string, now time.Time) Response {
+// SignIn starts a session for account id, which a sign-in (via: ViaUltraCart or ViaLink)
+// resolved to, if such an account exists; a store that was never connected has nothing to show.
+func (c *Console) SignIn(ctx context.Context, id, via string, now time.Time) Response {
 	if _, err := c.d.Accounts.Get(ctx, id); errors.Is(err, accounts.ErrNotFound) {
 		connect := strings.TrimRight(c.d.PublicBaseURL, "/") + "/connect"
 		return page(http.StatusForbidden, "No account for this store", `<p>Your UltraCart store has no cartrelay account yet, so there is nothing to show. <a href="`+
@@ -109,13 +166,45 @@ func (c *Console) SignIn(ctx context.Context, id string, now time.Time) Response
 		c.d.Log.Error("console sign-in: account", slog.String("account", id), slog.Any("error", err))
 		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read your account just now.</p>`)
 	}
-	sess, err := c.sessions.Issue(id, now)
+	sess, err := c.sessions.IssueVia(id, via, now)
 	if err != nil {
 		c.d.Log.Error("console sign-in: session", slog.Any("error", err))
 		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not sign you in just now.</p>`)
 	}
-	c.d.Log.Info("console sign-in", slog.String("account", id))
+	c.d.Log.Info("console sign-in", slog.String("account", id), slog.String("via", via))
 	return Response{Status: http.StatusFound, Location: c.URL(homePath), Cookies: []string{c.sessions.SetCookie(sess, now)}}
+}
+
+// route is one console page: what answers a GET and what answers a POST (nil: not allowed).
+// Every POST carries the session's CSRF token, checked before its handler runs.
+type route struct {
+	get  func(*pageCtx) Response
+	post func(*pageCtx) Response
+}
+
+func (c *Console) routes() map[string]route {
+	return map[string]route{
+		"":                    {get: (*pageCtx).home},
+		homePath:              {get: (*pageCtx).home},
+		"settings":            {get: (*pageCtx).settingsPage, post: (*pageCtx).saveSettings},
+		"audit":               {get: (*pageCtx).auditPage},
+		"contacts":            {get: (*pageCtx).contacts},
+		"contact":             {get: (*pageCtx).contact},
+		"orders":              {get: (*pageCtx).orders},
+		"order":               {get: (*pageCtx).order},
+		"deliveries":          {get: (*pageCtx).deliveries},
+		"delivery":            {get: (*pageCtx).delivery},
+		"delivery/replay":     {post: (*pageCtx).replayDelivery},
+		"deliveries/replay":   {post: (*pageCtx).replayDestination},
+		"quarantine":          {get: (*pageCtx).quarantine},
+		"quarantine/event":    {get: (*pageCtx).quarantined},
+		"quarantine/replay":   {post: (*pageCtx).replayQuarantined},
+		"quarantine/discard":  {post: (*pageCtx).discardQuarantined},
+		"dead-letters":        {get: (*pageCtx).deadLetters},
+		"dead-letter":         {get: (*pageCtx).deadLetter},
+		"dead-letter/replay":  {post: (*pageCtx).replayDeadLetter},
+		"dead-letter/discard": {post: (*pageCtx).discardDeadLetter},
+	}
 }
 
 // Serve answers a console request other than /console/login, which package app handles.
@@ -125,6 +214,9 @@ func (c *Console) Serve(ctx context.Context, req Request) Response {
 	}
 	if token, ok := strings.CutPrefix(req.Path, "link/"); ok {
 		return c.link(ctx, req, token)
+	}
+	if name, ok := strings.CutPrefix(req.Path, "assets/"); ok {
+		return c.serveAsset(req, name)
 	}
 	sess, err := c.sessions.FromRequest(req.Cookies, req.CookieHeader, req.Now)
 	if err == nil {
@@ -138,29 +230,34 @@ func (c *Console) Serve(ctx context.Context, req Request) Response {
 		}
 	}
 	if err != nil {
-		if req.Method != "" && req.Method != http.MethodGet && req.Method != http.MethodHead {
+		if !isGet(req.Method) {
 			return page(http.StatusForbidden, "Signed out", `<p>Your console session has ended, so nothing was changed. <a href="`+
 				esc(c.URL("login"))+`">Sign in again</a>.</p>`)
 		}
 		return Response{Status: http.StatusFound, Location: c.URL("login")}
 	}
-	log := c.d.Log.With(slog.String("account", sess.Account), slog.String("request_id", req.RequestID))
-	switch req.Path {
-	case "", homePath:
-		if !isGet(req.Method) {
-			return page(http.StatusMethodNotAllowed, "Not allowed", `<p>This page is only read.</p>`)
-		}
-		return c.dashboard(ctx, log, sess)
-	case "settings":
-		if isGet(req.Method) {
-			return c.settings(ctx, log, sess, http.StatusOK, nil, settingsState{})
-		}
-		if req.Method == http.MethodPost {
-			return c.saveSettings(ctx, log, sess, req.Form, req.Now)
-		}
-		return page(http.StatusMethodNotAllowed, "Not allowed", `<p>Open or submit the settings form.</p>`)
+	if req.Query == nil {
+		req.Query = url.Values{}
 	}
-	return page(http.StatusNotFound, "Not found", `<p>There is no console page here.</p>`)
+	p := &pageCtx{ctx: ctx, c: c, sess: sess, req: req,
+		log: c.d.Log.With(slog.String("account", sess.Account), slog.String("request_id", req.RequestID))}
+	rt, ok := c.routes()[req.Path]
+	if !ok {
+		return p.notFound("There is no console page here.")
+	}
+	switch {
+	case isGet(req.Method) && rt.get != nil:
+		return rt.get(p)
+	case req.Method == http.MethodPost && rt.post != nil:
+		if !c.sessions.CheckCSRF(sess, req.Form.Get("csrf")) {
+			p.log.Warn("console: post without a valid CSRF token", slog.String("path", req.Path))
+			return p.page(http.StatusForbidden, "", "Form expired", `<p>This form did not come from your console session, so nothing was changed. Go back, reload the page and try again.</p>`)
+		}
+		return rt.post(p)
+	case rt.get != nil:
+		return p.page(http.StatusMethodNotAllowed, "", "Not allowed", `<p>This page is only read.</p>`)
+	}
+	return p.page(http.StatusMethodNotAllowed, "", "Not allowed", `<p>This address takes the form on its page; open the page and use its button.</p>`)
 }
 
 // logout removes the session cookie. With the page's CSRF token it also ends every session of
@@ -188,190 +285,4 @@ func isGet(m string) bool { return m == "" || m == http.MethodGet || m == http.M
 
 func page(status int, title, body string) Response {
 	return Response{Status: status, Title: title, Body: body}
-}
-
-// streamView is one poller stream's progress on the dashboard.
-type streamView struct {
-	Name        string
-	Started     bool
-	Done        int64
-	Estimated   int64
-	CaughtUp    bool
-	Status      string
-	LastError   string
-	LastErrorAt string
-}
-
-type dashboardView struct {
-	Account           string
-	UltraCartWebhook  string
-	ThriveCartWebhook string
-	// Connected is "connected", "not connected", "unknown", or the connection's problem status
-	// ("broken", "disabled") with Problem saying why since ProblemAt.
-	Connected string
-	Problem   string
-	ProblemAt string
-	Streams   []streamView
-	// ThriveCart is the ThriveCart transactions walk.
-	ThriveCart  streamView
-	SettingsURL string
-	LogoutURL   string
-	ConnectURL  string
-	// Unbound is true for an account no UltraCart store is bound to (one the operator made):
-	// /connect would make a new account, so the page does not offer it.
-	Unbound bool
-	// CSRF goes with the sign-out form.
-	CSRF string
-}
-
-func (c *Console) dashboard(ctx context.Context, log *slog.Logger, sess Session) Response {
-	base := strings.TrimRight(c.d.PublicBaseURL, "/")
-	v := dashboardView{Account: sess.Account, Connected: "unknown",
-		UltraCartWebhook:  base + "/webhooks/ultracart/" + sess.Account,
-		ThriveCartWebhook: base + "/webhooks/thrivecart/" + sess.Account,
-		SettingsURL:       c.URL("settings"), LogoutURL: c.URL("logout"), ConnectURL: base + "/connect", CSRF: c.sessions.CSRFToken(sess)}
-	if c.d.Connections != nil {
-		conn, err := c.d.Connections.Get(ctx, sess.Account, connections.UltraCart)
-		switch {
-		case err == nil && conn.Status != "":
-			v.Connected, v.Problem = conn.Status, conn.Problem
-			if !conn.ProblemAt.IsZero() {
-				v.ProblemAt = conn.ProblemAt.UTC().Format(time.RFC3339)
-			}
-		case err == nil:
-			v.Connected = "connected"
-		case errors.Is(err, connections.ErrNotFound):
-			v.Connected = "not connected"
-		default:
-			log.Warn("console: connection unreadable", slog.Any("error", err))
-		}
-	}
-	if _, err := c.d.Accounts.Binding(ctx, sess.Account); errors.Is(err, accounts.ErrNotBound) {
-		v.Unbound = true
-	} else if err != nil {
-		log.Warn("console: binding unreadable", slog.Any("error", err))
-	}
-	for _, stream := range poller.Streams() {
-		sv := streamView{Name: stream}
-		cur, found, err := poller.LoadCursor(ctx, c.d.Store, sess.Account, stream)
-		if err != nil {
-			log.Warn("console: cursor unreadable", slog.String("stream", stream), slog.Any("error", err))
-			sv.LastError = "progress could not be read"
-		} else if found {
-			sv.Started, sv.Done, sv.Estimated, sv.CaughtUp = true, cur.Done, cur.Estimated, cur.CaughtUp
-			sv.Status, sv.LastError = cur.Status, cur.LastError
-			if !cur.LastErrorAt.IsZero() {
-				sv.LastErrorAt = cur.LastErrorAt.UTC().Format(time.RFC3339)
-			}
-		}
-		v.Streams = append(v.Streams, sv)
-	}
-	v.ThriveCart = streamView{Name: tcpoll.Stream}
-	if cur, found, err := tcpoll.LoadCursor(ctx, c.d.Store, sess.Account); err != nil {
-		log.Warn("console: thrivecart cursor unreadable", slog.Any("error", err))
-		v.ThriveCart.LastError = "progress could not be read"
-	} else if found {
-		v.ThriveCart = streamView{Name: tcpoll.Stream, Started: cur.Status != tcpoll.StatusNoKey || cur.Done > 0, Done: cur.Done,
-			Estimated: cur.Estimated, CaughtUp: cur.CaughtUp, Status: cur.Status, LastError: cur.LastError}
-		if msg := tcpoll.StatusMessage(cur.Status); msg != "" {
-			v.ThriveCart.LastError = msg
-		}
-		if !cur.LastErrorAt.IsZero() {
-			v.ThriveCart.LastErrorAt = cur.LastErrorAt.UTC().Format(time.RFC3339)
-		}
-	}
-	return page(http.StatusOK, "Your cartrelay account", renderDashboard(v))
-}
-
-// settingsState is the outcome of a post, shown above the form.
-type settingsState struct {
-	Saved    bool
-	Problems []string
-}
-
-type settingsView struct {
-	Account      string
-	Sections     []sectionView
-	CSRF         string
-	Action       string
-	DashboardURL string
-	LogoutURL    string
-	settingsState
-}
-
-func (c *Console) settings(ctx context.Context, log *slog.Logger, sess Session, status int, form url.Values, st settingsState) Response {
-	a, err := c.d.Accounts.Get(ctx, sess.Account)
-	if err != nil {
-		log.Error("console: account unreadable", slog.Any("error", err))
-		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read your account just now.</p>`)
-	}
-	v := settingsView{Account: sess.Account, Sections: views(a, form), CSRF: c.sessions.CSRFToken(sess),
-		Action: c.URL("settings"), DashboardURL: c.URL(homePath), LogoutURL: c.URL("logout"), settingsState: st}
-	return page(status, "Settings", renderSettings(v))
-}
-
-func (c *Console) saveSettings(ctx context.Context, log *slog.Logger, sess Session, form url.Values, now time.Time) Response {
-	if !c.sessions.CheckCSRF(sess, form.Get("csrf")) {
-		log.Warn("console: settings post without a valid CSRF token")
-		return page(http.StatusForbidden, "Form expired", `<p>This form did not come from your console session, so nothing was changed. <a href="`+
-			esc(c.URL("settings"))+`">Open the settings again</a>.</p>`)
-	}
-	sub, err := parseForm(form)
-	if err != nil {
-		log.Error("console: settings form", slog.Any("error", err))
-		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read the form.</p>`)
-	}
-	if sub.NewThriveCartKey != "" {
-		if _, err := c.d.ThriveCart.Ping(ctx, sub.NewThriveCartKey); err != nil {
-			msg := "ThriveCart could not be reached to check the API key, so nothing was saved; try again shortly."
-			if errors.Is(err, thrivecartapi.ErrKeyRefused) {
-				msg = "thrivecart.api_key: " + err.Error() + ". Nothing was saved."
-			}
-			log.Info("console: thrivecart key not accepted", slog.Any("error", err))
-			return c.settings(ctx, log, sess, http.StatusUnprocessableEntity, form, settingsState{Problems: []string{msg}})
-		}
-	}
-	before, err := c.d.Accounts.Get(ctx, sess.Account)
-	if err != nil {
-		log.Error("console: account unreadable", slog.Any("error", err))
-		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read your account just now; nothing was changed.</p>`)
-	}
-	after, err := c.d.Accounts.Put(ctx, sess.Account, sub.Patch)
-	var inv *accounts.InvalidError
-	switch {
-	case errors.As(err, &inv):
-		var problems []string
-		for _, p := range inv.Problems {
-			problems = append(problems, p.Message)
-		}
-		log.Info("console: settings refused", slog.Int("problems", len(problems)))
-		return c.settings(ctx, log, sess, http.StatusUnprocessableEntity, form, settingsState{Problems: problems})
-	case err != nil:
-		log.Error("console: settings not saved", slog.Any("error", err))
-		return c.settings(ctx, log, sess, http.StatusInternalServerError, form,
-			settingsState{Problems: []string{"cartrelay could not save the settings just now; nothing was changed."}})
-	}
-	if sub.NewThriveCartKey != "" {
-		// A stream stopped for a refused or missing key starts again with the checked one.
-		if err := tcpoll.Resume(ctx, c.d.Store, sess.Account); err != nil {
-			log.Warn("console: thrivecart polling not resumed; it resumes within the hour", slog.Any("error", err))
-		}
-	}
-	var cookies []string
-	if accounts.SecretsDiffer(before, after) {
-		// New keys end every other session (one that saw the old keys may belong to whoever
-		// they were changed against); this browser gets a new one.
-		if err := EndSessions(ctx, c.d.Store, sess.Account, now); err != nil {
-			log.Error("console: sessions not ended after a key change", slog.Any("error", err))
-		} else if fresh, err := c.sessions.Issue(sess.Account, now); err != nil {
-			log.Error("console: session not renewed", slog.Any("error", err))
-		} else {
-			sess, cookies = fresh, []string{c.sessions.SetCookie(fresh, now)}
-			log.Info("console: keys changed; other sessions ended")
-		}
-	}
-	log.Info("console: settings saved")
-	r := c.settings(ctx, log, sess, http.StatusOK, nil, settingsState{Saved: true})
-	r.Cookies = append(r.Cookies, cookies...)
-	return r
 }

@@ -39,7 +39,7 @@ func (c *Console) link(ctx context.Context, req Request, token string) Response 
 			return c.linkRefused(log, err)
 		}
 		log.Info("console sign-in by link", slog.String("account", tk.Account))
-		return c.SignIn(ctx, tk.Account, req.Now)
+		return c.SignIn(ctx, tk.Account, ViaLink, req.Now)
 	}
 	return page(http.StatusMethodNotAllowed, "Not allowed", `<p>Open the link in a browser.</p>`)
 }

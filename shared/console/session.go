@@ -65,8 +65,27 @@ type Session struct {
 	// valid after" time (EndSessions) is over.
 	Issued  time.Time
 	Expires time.Time
+	// Via says how the session was signed in (ViaUltraCart, ViaLink; empty for a cookie issued
+	// before it was recorded), for the audit log.
+	Via string
 	// token is the cookie value, from which the CSRF token is derived.
 	token string
+}
+
+// How a session was signed in.
+const (
+	ViaUltraCart = "ultracart"
+	ViaLink      = "link"
+)
+
+// ShortID names the session in the audit log without revealing anything that would let
+// someone else use it: a hash of the cookie, not the cookie.
+func (s Session) ShortID() string {
+	if s.token == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("cartrelay console session id\n" + s.token))
+	return base64.RawURLEncoding.EncodeToString(sum[:6])
 }
 
 type claims struct {
@@ -77,6 +96,8 @@ type claims struct {
 	// Issued is the sign-in's time in Unix nanoseconds; a cookie without it was issued
 	// SessionTTL before it expires.
 	Issued int64 `json:"i,omitempty"`
+	// Via is how the session was signed in.
+	Via string `json:"m,omitempty"`
 }
 
 // NewSessions checks key and scopes the cookie to the console under publicBaseURL, Secure
@@ -94,17 +115,22 @@ func NewSessions(key, publicBaseURL string) (*Sessions, error) {
 
 // Issue starts a session for account, valid for SessionTTL from now.
 func (s *Sessions) Issue(account string, now time.Time) (Session, error) {
+	return s.IssueVia(account, "", now)
+}
+
+// IssueVia is Issue for a session signed in by via (ViaUltraCart, ViaLink).
+func (s *Sessions) IssueVia(account, via string, now time.Time) (Session, error) {
 	nonce, err := oauth.RandomToken(16)
 	if err != nil {
 		return Session{}, err
 	}
 	exp := now.Add(SessionTTL).Truncate(time.Second)
-	payload, err := json.Marshal(claims{Account: account, Expires: exp.Unix(), Nonce: nonce, Issued: now.UnixNano()})
+	payload, err := json.Marshal(claims{Account: account, Expires: exp.Unix(), Nonce: nonce, Issued: now.UnixNano(), Via: via})
 	if err != nil {
 		return Session{}, fmt.Errorf("encode session: %w", err)
 	}
 	p := base64.RawURLEncoding.EncodeToString(payload)
-	return Session{Account: account, Issued: time.Unix(0, now.UnixNano()).UTC(), Expires: exp, token: p + "." + s.mac(sessionLabel, p)}, nil
+	return Session{Account: account, Issued: time.Unix(0, now.UnixNano()).UTC(), Expires: exp, Via: via, token: p + "." + s.mac(sessionLabel, p)}, nil
 }
 
 // SetCookie is the Set-Cookie value handing sess to the browser until it expires.
@@ -162,7 +188,7 @@ func (s *Sessions) verify(token string, now time.Time) (Session, error) {
 	if c.Issued != 0 {
 		issued = time.Unix(0, c.Issued).UTC()
 	}
-	return Session{Account: c.Account, Issued: issued, Expires: exp, token: token}, nil
+	return Session{Account: c.Account, Issued: issued, Expires: exp, Via: c.Via, token: token}, nil
 }
 
 // CSRFToken is the token a form of sess must post back: an HMAC of the session cookie, so

@@ -17,6 +17,11 @@ const (
 	kindBool
 	// kindSecret is write-only: the page says whether it is set, never what it is.
 	kindSecret
+	// kindLists is a comma-separated list of Iterable list ids, picked from the project's lists
+	// when they can be read.
+	kindLists
+	// kindZone is an IANA time zone name.
+	kindZone
 )
 
 // field is one setting the console edits; Path is the account file's dotted key, so the
@@ -33,17 +38,27 @@ type section struct {
 	Fields []field
 }
 
-// thriveCartKeyPath is the setting checked against ThriveCart before it is saved.
-const thriveCartKeyPath = "thrivecart.api_key"
+// Settings checked against the vendor before they are saved.
+const (
+	thriveCartKeyPath  = "thrivecart.api_key"
+	ontraportKeyPath   = "ontraport.api_key"
+	ontraportAppIDPath = "ontraport.app_id"
+	iterableKeyPath    = "iterable.api_key"
+	iterableCenterPath = "iterable.data_center"
+	timezonePath       = "timezone"
+)
 
 // sections lists what the console shows: the destinations' keys and toggles and ThriveCart's
 // credentials. Operator-only settings (base URLs, webhook credentials) stay with the CLI.
 func sections() []section {
 	return []section{
+		{Title: "Account", Fields: []field{
+			{Path: timezonePath, Label: "Time zone", Help: "an IANA name such as America/New_York; reports count days, weeks and months in it, and pages show times in it", Kind: kindZone},
+		}},
 		{Title: "ONTRAPORT", Fields: []field{
 			{Path: "ontraport.enabled", Label: "Send to ONTRAPORT", Kind: kindBool},
 			{Path: "ontraport.app_id", Label: "App ID", Kind: kindText},
-			{Path: "ontraport.api_key", Label: "API key", Kind: kindSecret},
+			{Path: ontraportKeyPath, Label: "API key", Help: "checked with ONTRAPORT, with the App ID, before it is saved", Kind: kindSecret},
 			{Path: "ontraport.send_invoice", Label: "Send ONTRAPORT invoices", Kind: kindBool},
 			{Path: "ontraport.invoice_template", Label: "Invoice template id", Kind: kindText},
 			{Path: "ontraport.disable_contacts", Label: "Do not send contacts", Kind: kindBool},
@@ -57,14 +72,14 @@ func sections() []section {
 		}},
 		{Title: "Iterable", Fields: []field{
 			{Path: "iterable.enabled", Label: "Send to Iterable", Kind: kindBool},
-			{Path: "iterable.api_key", Label: "API key", Kind: kindSecret},
+			{Path: iterableKeyPath, Label: "API key", Help: "checked with Iterable before it is saved", Kind: kindSecret},
 			{Path: "iterable.data_center", Label: "Data center", Help: "us or eu", Kind: kindText},
 			{Path: "iterable.disable_regular_events", Label: "Do not send purchases and events", Kind: kindBool},
 			{Path: "iterable.disable_return_cart_events", Label: "Do not send abandoned carts", Kind: kindBool},
 			{Path: "iterable.return_cart_delay", Label: "Abandoned-cart event delay", Help: "a duration, e.g. 1h", Kind: kindText},
 			{Path: "iterable.abandon_cart_after", Label: "Cart counts as abandoned after", Help: "a duration, e.g. 30m", Kind: kindText},
-			{Path: "iterable.email_list_ids", Label: "Email list ids", Help: "comma-separated", Kind: kindText},
-			{Path: "iterable.sms_list_ids", Label: "SMS list ids", Help: "comma-separated", Kind: kindText},
+			{Path: "iterable.email_list_ids", Label: "Email lists", Help: "contacts who opt in to email join these lists", Kind: kindLists},
+			{Path: "iterable.sms_list_ids", Label: "SMS lists", Help: "contacts with a phone who opt in to SMS join these lists", Kind: kindLists},
 			{Path: "iterable.review_url_template", Label: "Review page URL template", Kind: kindText},
 			{Path: "iterable.review_wait", Label: "Review request after", Help: "a duration, e.g. 336h", Kind: kindText},
 			{Path: "iterable.review_after", Label: "Review wait starts at", Help: "shipment or delivery", Kind: kindText},
@@ -93,6 +108,8 @@ type fieldView struct {
 	Text      bool
 	Bool      bool
 	Secret    bool
+	// Selected are a list field's ids.
+	Selected []string
 }
 
 type sectionView struct {
@@ -108,8 +125,8 @@ func views(a accounts.Account, form url.Values) []sectionView {
 	for _, s := range sections() {
 		sv := sectionView{Title: s.Title}
 		for _, f := range s.Fields {
-			v := fieldView{field: f, Text: f.Kind == kindText, Bool: f.Kind == kindBool, Secret: f.Kind == kindSecret,
-				ClearName: clearPrefix + f.Path}
+			v := fieldView{field: f, Text: f.Kind == kindText || f.Kind == kindZone || f.Kind == kindLists, Bool: f.Kind == kindBool,
+				Secret: f.Kind == kindSecret, ClearName: clearPrefix + f.Path}
 			stored, _ := lookup(pub, f.Path)
 			switch f.Kind {
 			case kindSecret:
@@ -124,7 +141,10 @@ func views(a accounts.Account, form url.Values) []sectionView {
 					v.Value = fmt.Sprint(stored)
 				}
 				if form != nil {
-					v.Value = strings.TrimSpace(form.Get(f.Path))
+					v.Value = formText(form, f)
+				}
+				if f.Kind == kindLists {
+					v.Selected = splitIDs(v.Value)
 				}
 			}
 			sv.Fields = append(sv.Fields, v)
@@ -155,8 +175,44 @@ func checked(form url.Values, name string) bool {
 // submission is a posted settings form as a merge patch.
 type submission struct {
 	Patch []byte
-	// NewThriveCartKey is a ThriveCart API key being set, to be checked before saving.
+	// NewThriveCartKey, NewOntraportKey and NewIterableKey are keys being set, to be checked
+	// before saving.
 	NewThriveCartKey string
+	NewOntraportKey  string
+	NewIterableKey   string
+}
+
+// formText is a text field as posted: trimmed, and for a list field the ids of its checkboxes
+// (or of its text box) joined with commas.
+func formText(form url.Values, f field) string {
+	if f.Kind != kindLists {
+		return strings.TrimSpace(form.Get(f.Path))
+	}
+	var ids []string
+	for _, v := range form[f.Path] {
+		ids = append(ids, splitIDs(v)...)
+	}
+	return strings.Join(ids, ",")
+}
+
+// splitIDs reads "1, 2,3" as its ids, in order, without repeats.
+func splitIDs(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" && !contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // parseForm turns the posted form into a merge patch over the console's fields only, so a
@@ -172,8 +228,8 @@ func parseForm(form url.Values) (submission, error) {
 			switch f.Kind {
 			case kindBool:
 				v = checked(form, f.Path)
-			case kindText:
-				if t := strings.TrimSpace(form.Get(f.Path)); t != "" {
+			case kindText, kindZone, kindLists:
+				if t := formText(form, f); t != "" {
 					v = t
 				}
 			case kindSecret:
@@ -181,8 +237,13 @@ func parseForm(form url.Values) (submission, error) {
 				switch {
 				case t != "":
 					v = t
-					if f.Path == thriveCartKeyPath {
+					switch f.Path {
+					case thriveCartKeyPath:
 						sub.NewThriveCartKey = t
+					case ontraportKeyPath:
+						sub.NewOntraportKey = t
+					case iterableKeyPath:
+						sub.NewIterableKey = t
 					}
 				case checked(form, clearPrefix+f.Path):
 					v = nil
