@@ -3,6 +3,7 @@ package app_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/queue"
@@ -54,5 +55,43 @@ func TestShipToReachesTheProfile(t *testing.T) {
 	cc := h.facts(queue.Iterable, domain.FactContactChanged)
 	if len(cc) == 0 || cc[len(cc)-1].Contact.ShipTo.City != "Albany" {
 		t.Fatalf("profile facts %+v", cc)
+	}
+}
+
+// TestRenewalReminders: an UltraCart auto order's next_attempt reaches Iterable as a
+// renewalScheduled fact each time it moves (once, however often the event arrives) and as the
+// contact's next rebill; ONTRAPORT is handed the fact too and has nothing to do with it.
+func TestRenewalReminders(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	created := fixture(t, "ultracart", "auto_order_create.json")
+	h.postUC("acme", created)
+	h.postUC("acme", created)
+	h.drainIngest()
+	may1 := time.Date(2024, 5, 1, 13, 0, 0, 0, time.UTC)
+	rs := h.facts(queue.Iterable, domain.FactRebillScheduled)
+	if len(rs) != 1 || !rs[0].Sub.NextAttempt.Equal(may1) || !rs[0].PreviousRebillAt.IsZero() {
+		t.Fatalf("after auto_order_create (twice): %+v", rs)
+	}
+	email := rs[0].Email
+	if v := h.contact("acme", email); !v.Profile.NextRebillAt.Equal(may1) {
+		t.Fatalf("contact's next rebill %v, want %v", v.Profile.NextRebillAt, may1)
+	}
+	h.postUC("acme", fixture(t, "ultracart", "auto_order_rebill.json"))
+	h.drainIngest()
+	jul1 := time.Date(2024, 7, 1, 13, 0, 0, 0, time.UTC)
+	rs = h.facts(queue.Iterable, domain.FactRebillScheduled)
+	if len(rs) != 2 || !rs[1].Sub.NextAttempt.Equal(jul1) || !rs[1].PreviousRebillAt.Equal(may1) {
+		t.Fatalf("after auto_order_rebill: %+v", rs)
+	}
+	if v := h.contact("acme", email); !v.Profile.NextRebillAt.Equal(jul1) {
+		t.Fatalf("contact's next rebill %v after the rebill, want %v", v.Profile.NextRebillAt, jul1)
+	}
+	cc := h.facts(queue.Iterable, domain.FactContactChanged)
+	if len(cc) == 0 || !cc[len(cc)-1].Contact.NextRebillAt.Equal(jul1) {
+		t.Fatal("the profile update after the rebill does not carry the new next rebill")
+	}
+	if got := h.facts(queue.Ontraport, domain.FactRebillScheduled); len(got) != 2 {
+		t.Fatalf("ONTRAPORT queue got %d RebillScheduled facts, want 2", len(got))
 	}
 }

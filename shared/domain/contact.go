@@ -33,6 +33,9 @@ type Contact struct {
 
 	// Subscriptions maps subscription key to its current status.
 	Subscriptions map[string]SubscriptionStatus `json:"subscriptions,omitempty"`
+	// NextRebillAt is the soonest next charge of the contact's active subscriptions, as the
+	// sources schedule it; zero when none is scheduled.
+	NextRebillAt time.Time `json:"next_rebill_at,omitzero"`
 	// CustomerIDs are the source customer profile ids seen for this email ("ultracart:123").
 	CustomerIDs []string `json:"customer_ids,omitempty"`
 	// CustomerProfile is the last source customer profile applied to this contact. Kept apart

@@ -21,10 +21,13 @@ const (
 	// FactOrderPaymentFailed: a payment of an order that is not (yet) a sale was declined.
 	FactOrderPaymentFailed  FactKind = "OrderPaymentFailed"
 	FactSubscriptionChanged FactKind = "SubscriptionChanged"
-	FactContactChanged      FactKind = "ContactChanged"
-	FactEmailChanged        FactKind = "EmailChanged"
-	FactCartAbandoned       FactKind = "CartAbandoned"
-	FactItemChanged         FactKind = "ItemChanged"
+	// FactRebillScheduled: an active subscription's next charge is scheduled for a new date (it
+	// started, renewed, or was moved); for renewal reminders.
+	FactRebillScheduled FactKind = "RebillScheduled"
+	FactContactChanged  FactKind = "ContactChanged"
+	FactEmailChanged    FactKind = "EmailChanged"
+	FactCartAbandoned   FactKind = "CartAbandoned"
+	FactItemChanged     FactKind = "ItemChanged"
 )
 
 // Refund is the payload of OrderRefunded.
@@ -90,8 +93,11 @@ type Fact struct {
 	Sub        *Subscription `json:"subscription,omitempty"`
 	// FromStatus is the status before a SubscriptionChanged ("" for a new subscription).
 	FromStatus SubscriptionStatus `json:"from_status,omitempty"`
-	Contact    *Contact           `json:"contact,omitempty"`
-	OldEmail   string             `json:"old_email,omitempty"` // EmailChanged
-	Cart       *Cart              `json:"cart,omitempty"`
-	Item       *Item              `json:"item,omitempty"`
+	// PreviousRebillAt is the next charge destinations knew before a RebillScheduled (zero when
+	// none was scheduled).
+	PreviousRebillAt time.Time `json:"previous_rebill_at,omitzero"`
+	Contact          *Contact  `json:"contact,omitempty"`
+	OldEmail         string    `json:"old_email,omitempty"` // EmailChanged
+	Cart             *Cart     `json:"cart,omitempty"`
+	Item             *Item     `json:"item,omitempty"`
 }

@@ -102,6 +102,17 @@ func SubscriptionChangedID(account, subKey string, status SubscriptionStatus, at
 		strconv.FormatInt(at.Unix(), 10))
 }
 
+// RebillScheduledID identifies the move of a subscription's next charge from one date to another
+// (prev zero when none was scheduled). Both dates are in it, so a charge moved back to an earlier
+// date is a new fact, unless it makes exactly the same move again.
+func RebillScheduledID(account, subKey string, prev, next time.Time) string {
+	var p int64
+	if !prev.IsZero() {
+		p = prev.Unix()
+	}
+	return factID(account, FactRebillScheduled, idPart(subKey), strconv.FormatInt(p, 10), strconv.FormatInt(next.Unix(), 10))
+}
+
 // ContactChangedID identifies a profile change by the contact's email and a hash the caller
 // computes over what destinations see (shared/ledger decides which fields those are).
 func ContactChangedID(account, email, profileHash string) string {

@@ -186,6 +186,8 @@ func (d *Destination) dispatch(ctx context.Context, sess *session, acct accounts
 		return d.takeBack(ctx, sess, acct, s, f, f.Reversal != nil, func(ltv *domain.Money) Track { return ReversalEvent(f, ltv) })
 	case domain.FactSubscriptionChanged:
 		return d.subscriptionChanged(ctx, sess, s, f)
+	case domain.FactRebillScheduled:
+		return d.event(ctx, sess, s, f, f.Sub != nil, func() Track { return RenewalScheduledEvent(f) })
 	case domain.FactCartAbandoned:
 		return d.cartAbandoned(ctx, sess, acct, s, f)
 	case KindCartReminder:

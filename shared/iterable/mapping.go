@@ -48,6 +48,17 @@ func ProfileUpdate(c domain.Contact) UserUpdate {
 	}
 	setDate(f, "firstPurchaseDate", c.FirstPurchaseAt)
 	setDate(f, "lastPurchaseDate", c.LastPurchaseAt)
+	switch {
+	case !c.NextRebillAt.IsZero():
+		f["nextRebillDate"] = Date(c.NextRebillAt)
+		f["hasScheduledRebill"] = true
+	case len(c.Subscriptions) > 0:
+		// Nothing is scheduled any more. users/update merges, so a date left out would keep the
+		// old one and renewal reminders would still fire: null clears it. Iterable's spec does not
+		// say that null clears a field, so the flag says it too, and campaigns can test it.
+		f["nextRebillDate"] = nil
+		f["hasScheduledRebill"] = false
+	}
 	if c.EmailOptIn != nil {
 		f["emailOptIn"] = *c.EmailOptIn
 	}
@@ -507,6 +518,22 @@ func SubscriptionEvent(f domain.Fact) (Track, bool) {
 	setDate(df, "nextAttemptAt", sub.NextAttempt)
 	setDate(df, "statusAt", sub.StatusAt)
 	return Track{ID: boundedID(f.ID), Email: f.Email, EventName: name, CreatedAt: unix(f.OccurredAt), DataFields: df}, true
+}
+
+// RenewalScheduledEvent is the renewalScheduled event of a RebillScheduled fact: an active
+// subscription's next charge was set or moved, for renewal reminders.
+func RenewalScheduledEvent(f domain.Fact) Track {
+	sub := *f.Sub
+	df := Fields{"subscriptionId": sub.Key, "source": string(sub.Source), "amount": MoneyDouble(sub.Amount)}
+	setDate(df, "nextRebillDate", sub.NextAttempt)
+	setDate(df, "previousRebillDate", f.PreviousRebillAt)
+	setString(df, "currency", sub.Amount.Currency)
+	setString(df, "frequency", sub.Frequency)
+	setString(df, "originalOrderId", sub.OriginalOrderID)
+	if len(sub.Products) > 0 {
+		df["products"] = sub.Products
+	}
+	return Track{ID: boundedID(f.ID), Email: f.Email, EventName: EventRenewalScheduled, CreatedAt: unix(f.OccurredAt), DataFields: df}
 }
 
 // RenewalEvent is the subscriptionRenewed event that accompanies a rebill's purchase; ok is

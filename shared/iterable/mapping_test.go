@@ -209,3 +209,26 @@ func TestShipToOnPurchaseAndProfile(t *testing.T) {
 		t.Fatalf("profile address %v", u.DataFields["address"])
 	}
 }
+
+// TestNextRebillOnProfile: renewal reminders read nextRebillDate; once nothing is scheduled the
+// date is cleared (null) and hasScheduledRebill says so, and a contact that never subscribed
+// gets neither field.
+func TestNextRebillOnProfile(t *testing.T) {
+	c := *loadFact(t, "contact_changed").Contact
+	u := iterable.ProfileUpdate(c)
+	if u.DataFields["nextRebillDate"] != iterable.Date(c.NextRebillAt) || u.DataFields["hasScheduledRebill"] != true {
+		t.Fatalf("scheduled: nextRebillDate %v, hasScheduledRebill %v", u.DataFields["nextRebillDate"], u.DataFields["hasScheduledRebill"])
+	}
+	c.NextRebillAt = time.Time{}
+	u = iterable.ProfileUpdate(c)
+	if v, ok := u.DataFields["nextRebillDate"]; !ok || v != nil || u.DataFields["hasScheduledRebill"] != false {
+		t.Fatalf("none scheduled: nextRebillDate %v (sent %v), hasScheduledRebill %v", v, ok, u.DataFields["hasScheduledRebill"])
+	}
+	c.Subscriptions = nil
+	u = iterable.ProfileUpdate(c)
+	for _, k := range []string{"nextRebillDate", "hasScheduledRebill"} {
+		if _, ok := u.DataFields[k]; ok {
+			t.Errorf("a contact without subscriptions got %s", k)
+		}
+	}
+}

@@ -50,6 +50,7 @@ const (
 	EventSubscriptionCancelled     = "subscriptionCancelled"
 	EventSubscriptionPaused        = "subscriptionPaused"
 	EventSubscriptionResumed       = "subscriptionResumed"
+	EventRenewalScheduled          = "renewalScheduled"
 	EventPageView                  = "pageView"
 )
 

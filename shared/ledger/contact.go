@@ -103,7 +103,8 @@ func inCurrency(m domain.Money, cur string) domain.Money {
 //
 // FirstPurchaseAt and LastPurchaseAt span the placed orders. FirstTouch is the first UTM of the
 // earliest placed order that has one, LastTouch the last UTM of the latest such order.
-// Subscriptions maps each subscription key to its current status.
+// Subscriptions maps each subscription key to its current status, and NextRebillAt is the soonest
+// NextAttempt of the active ones.
 //
 // Names, phone, address, ship-to address and opt-ins come from the customer profile (ApplyCustomer) where it has
 // them, and otherwise from the latest order that has them (test, rejected and deleted orders
@@ -167,6 +168,7 @@ func Aggregate(c domain.Contact, orders []domain.Order, subs []domain.Subscripti
 		// Cannot fail: the count is positive and the quotient is no larger than the sum.
 		out.AOV, _ = out.GrossRevenue.Div(int64(out.PurchaseCount))
 	}
+	out.NextRebillAt = time.Time{}
 	for _, s := range subs {
 		if s.Key == "" || s.Status == "" {
 			continue
@@ -175,6 +177,9 @@ func Aggregate(c domain.Contact, orders []domain.Order, subs []domain.Subscripti
 			out.Subscriptions = make(map[string]domain.SubscriptionStatus, len(subs))
 		}
 		out.Subscriptions[s.Key] = s.Status
+		if n := s.NextAttempt.UTC(); s.Status == domain.SubActive && !n.IsZero() && (out.NextRebillAt.IsZero() || n.Before(out.NextRebillAt)) {
+			out.NextRebillAt = n
+		}
 	}
 	if c.CustomerProfile != nil {
 		overlayCustomer(&out, *c.CustomerProfile)
@@ -257,7 +262,8 @@ func lastTouch(us []domain.UTM) (domain.UTM, bool) {
 }
 
 // ProfileHash is a short hash of what destinations see of a contact: email, names, phone,
-// address, ship-to address, opt-ins, the revenue aggregates (chargebacks included), purchase dates, touches and subscription statuses.
+// address, ship-to address, opt-ins, the revenue aggregates (chargebacks included), purchase
+// dates, touches, subscription statuses and the next rebill.
 // Internal bookkeeping (customer ids and profile, previous emails, destination ids) is left out,
 // so it changing sends nothing.
 func ProfileHash(c domain.Contact) string {
@@ -298,6 +304,11 @@ func (e *enc) visibleProfile(c domain.Contact) {
 	for _, k := range sortedKeys(c.Subscriptions) {
 		e.str(k)
 		e.str(string(c.Subscriptions[k]))
+	}
+	// Only when scheduled, so profiles stored before it was kept hash as they did.
+	if !c.NextRebillAt.IsZero() {
+		e.str("next_rebill")
+		e.time(c.NextRebillAt)
 	}
 }
 

@@ -375,3 +375,30 @@ func TestShipToAddress(t *testing.T) {
 		t.Fatal("a new ship-to address does not change what destinations see")
 	}
 }
+
+// TestAggregateNextRebill: the profile's next rebill is the soonest charge of the active
+// subscriptions, and moving it is a change destinations see.
+func TestAggregateNextRebill(t *testing.T) {
+	subs := []domain.Subscription{
+		{Key: "ultracart:1", Status: domain.SubActive, NextAttempt: mins(3000)},
+		{Key: "ultracart:2", Status: domain.SubActive, NextAttempt: mins(2000)},
+		{Key: "ultracart:3", Status: domain.SubPaused, NextAttempt: mins(1000)},
+		{Key: "ultracart:4", Status: domain.SubActive},
+	}
+	c := Aggregate(domain.Contact{Account: acct, Email: "ann@example.com"}, nil, subs)
+	if !c.NextRebillAt.Equal(mins(2000)) {
+		t.Errorf("next rebill %v, want the soonest active one, %v", c.NextRebillAt, mins(2000))
+	}
+	subs[1].NextAttempt = mins(4000)
+	moved := Aggregate(c, nil, subs)
+	if !moved.NextRebillAt.Equal(mins(3000)) {
+		t.Errorf("next rebill %v after the move, want %v", moved.NextRebillAt, mins(3000))
+	}
+	if fs := ContactFacts(acct, c, moved, mins(5), Cutover{}); len(fs) != 1 || fs[0].Kind != domain.FactContactChanged {
+		t.Errorf("a moved rebill must update the profile: %q", describe(fs))
+	}
+	subs[0].Status, subs[1].Status = domain.SubCancelled, domain.SubCancelled
+	if none := Aggregate(moved, nil, subs); !none.NextRebillAt.IsZero() {
+		t.Errorf("no active subscription is scheduled, yet next rebill %v", none.NextRebillAt)
+	}
+}

@@ -99,11 +99,21 @@ func describe(fs []domain.Fact) []string {
 			out = append(out, fmt.Sprintf("reversed %s net %s", f.Reversal.Why, f.Reversal.Net.Decimal()))
 		case domain.FactSubscriptionChanged:
 			out = append(out, fmt.Sprintf("sub %s→%s", f.FromStatus, f.Sub.Status))
+		case domain.FactRebillScheduled:
+			out = append(out, fmt.Sprintf("rebill %s→%s", clock(f.PreviousRebillAt), clock(f.Sub.NextAttempt)))
 		default:
 			out = append(out, string(f.Kind))
 		}
 	}
 	return out
+}
+
+// clock names a time by its minutes after t0 ("-" for none), for describe.
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return "m" + itoa(int64(t.Sub(t0)/time.Minute))
 }
 
 func equalStrings(a, b []string) bool {

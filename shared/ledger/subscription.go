@@ -270,24 +270,45 @@ func (e *enc) subContents(s domain.Subscription) {
 // subscription is new), with FromStatus the status destinations knew before ("" when new). It
 // occurs at the new status's time; the id holds the subscription, the status and that time, so a
 // subscription that returns to a status later produces a new fact.
+//
+// It also returns RebillScheduled when an active subscription's next charge (NextAttempt) is not
+// the one destinations knew: the one before if the subscription was active then, none
+// otherwise. It occurs when the version that scheduled it reported its status (StatusAt).
 func SubscriptionFacts(account string, before *domain.Subscription, after domain.Subscription, cut Cutover) []domain.Fact {
 	var from domain.SubscriptionStatus
+	var knownNext time.Time
 	if before != nil {
 		from = before.Status
+		if before.Status == domain.SubActive {
+			knownNext = before.NextAttempt.UTC()
+		}
 	}
-	if after.Status == "" || after.Status == from {
-		return nil
-	}
+	var out []domain.Fact
 	snap := after
 	at := after.StatusAt.UTC()
-	return []domain.Fact{{
-		ID:         domain.SubscriptionChangedID(account, after.Key, after.Status, at),
-		Account:    account,
-		Kind:       domain.FactSubscriptionChanged,
-		Email:      after.Email,
-		OccurredAt: at,
-		Historical: cut.Historical(at),
-		Sub:        &snap,
-		FromStatus: from,
-	}}
+	if after.Status != "" && after.Status != from {
+		out = append(out, domain.Fact{
+			ID:         domain.SubscriptionChangedID(account, after.Key, after.Status, at),
+			Account:    account,
+			Kind:       domain.FactSubscriptionChanged,
+			Email:      after.Email,
+			OccurredAt: at,
+			Historical: cut.Historical(at),
+			Sub:        &snap,
+			FromStatus: from,
+		})
+	}
+	if next := after.NextAttempt.UTC(); after.Status == domain.SubActive && !next.IsZero() && !next.Equal(knownNext) {
+		out = append(out, domain.Fact{
+			ID:               domain.RebillScheduledID(account, after.Key, knownNext, next),
+			Account:          account,
+			Kind:             domain.FactRebillScheduled,
+			Email:            after.Email,
+			OccurredAt:       at,
+			Historical:       cut.Historical(at),
+			Sub:              &snap,
+			PreviousRebillAt: knownNext,
+		})
+	}
+	return out
 }

@@ -191,3 +191,70 @@ func TestLeadingStatus(t *testing.T) {
 		}
 	}
 }
+
+// subNext is a subscription version whose next charge is due at minute next (none when < 0).
+func subNext(status domain.SubscriptionStatus, minute, next int) domain.Subscription {
+	s := subAt(status, minute)
+	if next >= 0 {
+		s.NextAttempt = mins(next)
+	}
+	return s
+}
+
+// TestRebillScheduled: renewal reminders need to know when an active subscription's next charge
+// moves; a repeat, a late older version or a subscription that is not active says nothing.
+func TestRebillScheduled(t *testing.T) {
+	type step struct {
+		in   domain.Subscription
+		want []string
+	}
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"started with a next charge, then each rebill moves it", []step{
+			{subNext(domain.SubActive, 0, 1000), []string{"sub →active", "rebill -→m1000"}},
+			{subNext(domain.SubActive, 1000, 2000), []string{"rebill m1000→m2000"}},
+			{subNext(domain.SubActive, 1000, 2000), nil},
+			{subNext(domain.SubActive, 2000, 3000), []string{"rebill m2000→m3000"}},
+		}},
+		{"a late older version moves nothing", []step{
+			{subNext(domain.SubActive, 1000, 2000), []string{"sub →active", "rebill -→m2000"}},
+			{subNext(domain.SubActive, 0, 1000), nil},
+		}},
+		{"no date scheduled, or not active: no reminder", []step{
+			{subNext(domain.SubActive, 0, -1), []string{"sub →active"}},
+			{subNext(domain.SubPaused, 10, 1000), []string{"sub active→paused"}},
+			{subNext(domain.SubActive, 20, 1000), []string{"sub paused→active", "rebill -→m1000"}},
+			{subNext(domain.SubCancelled, 30, -1), []string{"sub active→cancelled"}},
+		}},
+		{"a charge moved back to an earlier date is a move of its own", []step{
+			{subNext(domain.SubActive, 0, 1000), []string{"sub →active", "rebill -→m1000"}},
+			{subNext(domain.SubActive, 5, 1500), []string{"rebill m1000→m1500"}},
+			{subNext(domain.SubActive, 6, 1000), []string{"rebill m1500→m1000"}},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stored *domain.Subscription
+			ids := map[string]bool{}
+			for i, s := range c.steps {
+				merged := MergeSubscription(stored, s.in)
+				fs := SubscriptionFacts(acct, stored, merged, Cutover{})
+				if got := describe(fs); !equalStrings(got, s.want) {
+					t.Fatalf("step %d: facts %q, want %q", i, got, s.want)
+				}
+				for _, f := range fs {
+					if ids[f.ID] {
+						t.Fatalf("step %d: fact id %s again", i, f.ID)
+					}
+					ids[f.ID] = true
+					if f.Kind == domain.FactRebillScheduled && (!f.OccurredAt.Equal(merged.StatusAt) || f.Email != "ann@example.com") {
+						t.Errorf("step %d: fact %+v", i, f)
+					}
+				}
+				stored = &merged
+			}
+		})
+	}
+}

@@ -189,9 +189,9 @@ func (s *session) handle(ctx context.Context, f domain.Fact) (result, error) {
 		return s.shipmentTag(ctx, f, s.cfg.tagShipped, "shipped")
 	case domain.FactOrderDelivered:
 		return s.shipmentTag(ctx, f, s.cfg.tagDelivered, "delivered")
-	case domain.FactOrderOutForDelivery, domain.FactCartAbandoned:
-		// ONTRAPORT has no delivery-tracking or cart object the API can write; campaigns on
-		// these belong to Iterable.
+	case domain.FactOrderOutForDelivery, domain.FactCartAbandoned, domain.FactRebillScheduled:
+		// ONTRAPORT has no delivery-tracking, cart or rebill-schedule object the API can write;
+		// campaigns on these belong to Iterable.
 		return s.skip("ONTRAPORT has no counterpart for %s facts", f.Kind)
 	}
 	return s.skip("unknown fact kind %q", f.Kind)
