@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
@@ -90,6 +91,9 @@ type Deps struct {
 	// vendor returned scrub it first. The store and the log are scrubbed by the runtime. Nil
 	// scrubs nothing.
 	Known *redact.Set
+	// Sleep replaces the schedule's real waits (a report rebuild waiting for ingests in flight);
+	// nil sleeps. Tests on a fake clock pass one that advances it.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // App is the set of handlers over one set of ports.

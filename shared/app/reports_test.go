@@ -18,6 +18,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/rollup"
 	"github.com/cartrelay/cartrelay/shared/synth"
+	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
 // ingestEvents runs each event through the ingest handler as its own queue message, received
@@ -225,3 +226,42 @@ func firstDifference(a, b string) string {
 	}
 	return fmt.Sprintf("lengths %d and %d", len(a), len(b))
 }
+
+// TestTimezoneChangeOnTheSchedule: the schedule turns a changed time zone into a rebuild, and
+// rollups rebuilt from stored records equal those ingest kept event by event: after a round
+// trip through UTC, every report in New York is what it was.
+func TestTimezoneChangeOnTheSchedule(t *testing.T) {
+	var h *harness
+	h = newHarnessWith(t, wiring.Options{Sleep: func(_ context.Context, d time.Duration) error { h.clk.Advance(d); return nil }})
+	h.account("acme", `,"timezone":"America/New_York"`)
+	hist := synth.Generate(synth.Options{Orders: 80, Seed: 7, Edges: true,
+		Start: time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	h.ingestEvents("acme", hist.Events())
+	from, to := rollup.DateOf(2024, 11, 1), rollup.DateOf(2026, 2, 28)
+	ny := drillHandles.ReplaceAllString(h.reportsJSON("acme", from, to), "")
+	ctx := context.Background()
+	schedule := func(zone string) {
+		t.Helper()
+		if _, err := h.env.Accounts.Put(ctx, "acme", []byte(`{"timezone":"`+zone+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.env.App.Schedule(ctx, events.EventBridgeEvent{Time: h.clk.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		c := h.verifyClean("acme")
+		if c.Zone != zone || c.Rebuilding != nil {
+			t.Fatalf("after the schedule: %+v", c)
+		}
+	}
+	schedule("UTC")
+	if utc := drillHandles.ReplaceAllString(h.reportsJSON("acme", from, to), ""); utc == ny {
+		t.Fatal("the reports in UTC are those in New York")
+	}
+	schedule("America/New_York")
+	if got := drillHandles.ReplaceAllString(h.reportsJSON("acme", from, to), ""); got != ny {
+		t.Fatalf("rebuilt reports differ from those ingest kept:\n%s", firstDifference(got, ny))
+	}
+}
+
+// drillHandles matches drill-down handles, which name the generation they were read from.
+var drillHandles = regexp.MustCompile(`,?"drill":"[^"]*"`)

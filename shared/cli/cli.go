@@ -119,6 +119,7 @@ func commands() []command {
 		{"demo", "[--url http://127.0.0.1:8080] [--account demo]", "post realistic sample events to a running serve, so a contact fills up", cmdDemo},
 		{"version", "[--format json|text]", "print cartrelay's version and the source revision it was built from", cmdVersion},
 		{"reports verify", "ACCOUNT [--from DATE --to DATE]", "recompute the reports from the stored orders and print every difference (exit 1 if any)", cmdReportsVerify},
+		{"reports rebuild", "ACCOUNT", "rebuild the account's reports from its stored orders, with a progress bar (reports answer from the old rollups until it is done; ingest waits meanwhile)", cmdReportsRebuild},
 		{"reports drill", "ACCOUNT HANDLE [--cursor C] [--limit N]", "list the orders or contacts behind a number of a report (its \"drill\" handle), a page at a time", cmdReportsDrill},
 		{"reports", "KIND ACCOUNT [--from DATE] [--to DATE] [--by day|week|month] [--model first|last|linear] [--touch source|source/medium|source/medium/campaign] [--cohort first-order|first-seen] [--months N] [filters] [--format json|csv|table]", "a report: revenue (or orders), acquisition, attribution, cohorts, subscriptions, products or engagement, in the account's time zone; filters: --source, --product, --currency, --first-source/-medium/-campaign, --last-source/-medium/-campaign", cmdReports},
 	}

@@ -4,8 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
 
 	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/rollup"
@@ -224,4 +230,85 @@ func cmdReportsVerify(ctx context.Context, c *ctx2, args []string) error {
 		return fmt.Errorf("the reports of %s differ from the stored orders in %d place(s); %s", pos[0], n, hint)
 	}
 	return nil
+}
+
+// ingestMayRun says whether an ingest may be writing to the data this command uses: always on
+// AWS; locally only while a serve runs on the same data directory.
+func (c *ctx2) ingestMayRun() bool {
+	if c.globals.Backend != "embedded" {
+		return true
+	}
+	serves, err := runningServes(c.io.Getenv)
+	if err != nil {
+		return true
+	}
+	data, _ := filepath.Abs(c.globals.Data)
+	for _, s := range serves {
+		if s.Data == data {
+			return true
+		}
+	}
+	return false
+}
+
+func cmdReportsRebuild(ctx context.Context, c *ctx2, args []string) error {
+	pos, err := positional(args, 1, "ACCOUNT")
+	if err != nil {
+		return err
+	}
+	account := pos[0]
+	acct, err := c.env.Accounts.Get(ctx, account)
+	if errors.Is(err, accounts.ErrNotFound) {
+		return fmt.Errorf("account %q does not exist (cartrelay accounts list shows the accounts)", account)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := reports.RequestBuild(ctx, c.env.Store, account, acct.Timezone, reports.ReasonOperator, c.io.Clock.Now()); err != nil {
+		return err
+	}
+	var bar *progressbar.ProgressBar
+	phase := ""
+	b := &reports.Builder{Store: c.env.Store, Clock: c.io.Clock, SkipSettle: !c.ingestMayRun(),
+		Progress: func(p reports.Progress) {
+			if p.Phase != phase {
+				phase = p.Phase
+				if bar != nil {
+					_ = bar.Finish()
+					fmt.Fprintln(c.io.Err)
+				}
+				bar = nil
+				switch p.Phase {
+				case "settle":
+					fmt.Fprintf(c.io.Err, "ingest of %s waits from now until the rebuild is done (its events stay queued); waiting %s for ingests already running\n", account, reports.Settle)
+				case "read":
+					bar = progressbar.NewOptions64(int64(p.Total), progressbar.OptionSetWriter(c.io.Err),
+						progressbar.OptionSetDescription("reading contacts"), progressbar.OptionShowCount(),
+						progressbar.OptionSetItsString("contacts"), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond))
+				case "write":
+					bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(c.io.Err),
+						progressbar.OptionSetDescription("writing rollups"), progressbar.OptionShowCount(),
+						progressbar.OptionSetItsString("items"), progressbar.OptionThrottle(200*time.Millisecond))
+				}
+			}
+			switch {
+			case bar == nil:
+			case p.Phase == "read":
+				bar.Describe(fmt.Sprintf("reading contacts (%d orders)", p.Orders))
+				_ = bar.Set64(int64(p.Contacts))
+			case p.Phase == "write":
+				_ = bar.Set64(int64(p.Items))
+			}
+		}}
+	start := time.Now()
+	s, err := b.Run(ctx, account)
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(c.io.Err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.io.Err, "%s (in %s)\n", s.LastBuild, time.Since(start).Round(time.Millisecond))
+	return writeJSON(c.io.Out, map[string]any{"account": account, "generation": s.Active.N, "timezone": s.Active.Zone, "summary": s.LastBuild})
 }

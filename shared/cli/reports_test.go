@@ -97,6 +97,23 @@ func TestReportsCommands(t *testing.T) {
 		t.Fatalf("verify: %d %s", code, out)
 	}
 
+	// A rebuild from the stored orders makes generation 2 with the same numbers; no serve runs on
+	// this data, so it does not wait for ingests in flight.
+	out, errOut, code := runCLIBoth(t, data, "reports", "rebuild", "acme")
+	if code != 0 || !strings.Contains(out, `"generation": 2`) || !strings.Contains(out, "from 2 contacts and 2 orders") ||
+		strings.Contains(errOut, "waiting") || !strings.Contains(errOut, "reading contacts") {
+		t.Fatalf("rebuild: %d %s\n%s", code, out, errOut)
+	}
+	if out, code = runCLI(t, data, "reports", "revenue", "acme", "--from", "2026-11-01", "--to", "2026-11-30", "--by", "month", "--format", "csv"); code != 0 || !strings.HasPrefix(out, want) {
+		t.Fatalf("revenue after the rebuild: %d\n%s", code, out)
+	}
+	if out, code = runCLI(t, data, "reports", "verify", "acme"); code != 0 || !strings.Contains(out, `"generation": 2`) || !strings.Contains(out, `"differences": []`) {
+		t.Fatalf("verify after the rebuild: %d %s", code, out)
+	}
+	if out, code := runCLI(t, data, "reports", "rebuild", "nobody"); code != 1 || !strings.Contains(out, `no account "nobody"`) {
+		t.Errorf("rebuild of an unknown account: %d %s", code, out)
+	}
+
 	for _, bad := range [][]string{
 		{"reports", "weather", "acme"},
 		{"reports", "revenue", "acme", "--by", "fortnight"},

@@ -254,8 +254,8 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 		return s, err
 	}
 	p := Progress{Phase: "settle"}
-	b.report(p)
 	if !b.SkipSettle {
+		b.report(p)
 		if err := b.sleep(ctx, Settle); err != nil {
 			return s, err
 		}

@@ -88,6 +88,8 @@ type Options struct {
 	// Jitter seeds the random part of retry delays (app.Deps.Jitter); tests set it to repeat
 	// a run.
 	Jitter *rand.Rand
+	// Sleep replaces the schedule's real waits (app.Deps.Sleep); tests on a fake clock set it.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // ParameterStore reads one named secret of the deployment.
@@ -221,7 +223,7 @@ func New(st store.Store, q queue.Queue, sealer *secrets.Sealer, opt Options) (*E
 	keys := accountkeys.New(st, sealer, opt.Clock)
 	polling := &app.Polling{Connections: conns, Options: opt.Poll}
 	a, err := app.New(app.Deps{Store: st, Queue: q, Accounts: repo, Keys: keys, Clock: opt.Clock, Log: opt.Log, Config: opt.Config,
-		Phone: opt.Phone, Polling: polling, Jitter: opt.Jitter, Known: known})
+		Phone: opt.Phone, Polling: polling, Jitter: opt.Jitter, Known: known, Sleep: opt.Sleep})
 	if err != nil {
 		return nil, err
 	}
