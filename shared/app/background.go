@@ -14,17 +14,17 @@ import (
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/oauth"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 	"github.com/cartrelay/cartrelay/shared/timers"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
 // Polling is what the schedule and poll handlers need to walk source APIs.
 type Polling struct {
 	Connections *connections.Repo
-	Options     poller.Options
+	Options     ucpoll.Options
 	// HTTP is the client for source APIs; nil uses the API client's default.
 	HTTP *http.Client
 	// Sleep replaces real waits (tests on a fake clock); nil sleeps.
@@ -87,8 +87,8 @@ func (a *App) enqueueDuePolls(ctx context.Context) error {
 	var jobs []pollJob
 	var errs []error
 	for _, ref := range refs {
-		for _, stream := range poller.Streams() {
-			due, err := poller.Due(ctx, a.d.Store, ref.Account, stream, now)
+		for _, stream := range ucpoll.Streams() {
+			due, err := ucpoll.Due(ctx, a.d.Store, ref.Account, stream, now)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -172,23 +172,23 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 		a.d.Log.Error("poll job for an unknown source; dropped", slog.String("account", pj.Account), slog.String("source", pj.Source))
 		return nil
 	}
-	job := poller.Job{Account: pj.Account, Stream: pj.Stream}
+	job := ucpoll.Job{Account: pj.Account, Stream: pj.Stream}
 	log := a.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))
 	res, err := a.PollRun(ctx, job, deadline, time.Time{})
 	switch {
 	case errors.Is(err, connections.ErrNotFound):
 		log.Warn("poll job dropped: the account has no UltraCart connection")
 		return nil
-	case errors.Is(err, poller.ErrLeaseLost):
+	case errors.Is(err, ucpoll.ErrLeaseLost):
 		log.Warn("poll run lost its lease; the new holder carries on", slog.Any("error", err))
 		return nil
 	case err != nil:
 		return err
 	}
 	switch res.Outcome {
-	case poller.Continue:
+	case ucpoll.Continue:
 		return a.d.Queue.Send(ctx, queue.Poll, []queue.Message{pollMessage(pj)})
-	case poller.Stopped:
+	case ucpoll.Stopped:
 		log.Warn("polling stopped until the connection is fixed", slog.String("status", res.Cursor.Status),
 			slog.String("last_error", res.Cursor.LastError))
 	}
@@ -202,10 +202,10 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 // UltraCart refusing the connection stops polling and tells the merchant, on the connection
 // and on every stream, until they connect again: a 410 (the app was disabled), a refresh token
 // it no longer accepts, or a 401 that one renewal of the access token did not cure.
-func (a *App) PollRun(ctx context.Context, job poller.Job, deadline, since time.Time) (poller.Result, error) {
+func (a *App) PollRun(ctx context.Context, job ucpoll.Job, deadline, since time.Time) (ucpoll.Result, error) {
 	p := a.d.Polling
 	if p == nil || p.Connections == nil {
-		return poller.Result{}, errors.New("polling is not configured in this runtime")
+		return ucpoll.Result{}, errors.New("polling is not configured in this runtime")
 	}
 	log := a.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))
 	// An OAuth connection's access token is renewed shortly before it expires, under the
@@ -218,21 +218,21 @@ func (a *App) PollRun(ctx context.Context, job poller.Job, deadline, since time.
 			"UltraCart no longer accepts cartrelay's access to this store ("+err.Error()+")")
 	}
 	if err != nil {
-		return poller.Result{}, err
+		return ucpoll.Result{}, err
 	}
 	if conn.Status != "" {
 		// Another stream found the connection refused; this one stops without asking UltraCart.
 		return a.stopStreams(ctx, job, conn.Status, conn.Problem)
 	}
 	res, err := a.runStream(ctx, log, conn, job, deadline, since)
-	if err != nil || res.Outcome != poller.Stopped {
+	if err != nil || res.Outcome != ucpoll.Stopped {
 		return res, err
 	}
 	switch res.Cursor.Status {
-	case poller.StatusDisabled:
+	case ucpoll.StatusDisabled:
 		return a.connectionBroken(ctx, log, job, connections.StatusDisabled,
 			"UltraCart has disabled the cartrelay application for this store (HTTP 410)")
-	case poller.StatusUnauthorized:
+	case ucpoll.StatusUnauthorized:
 		if conn.Kind != connections.KindOAuth || conn.RefreshToken == "" {
 			return a.refused(ctx, log, job, "UltraCart refused the connection's credentials (HTTP 401)")
 		}
@@ -248,12 +248,12 @@ func (a *App) PollRun(ctx context.Context, job poller.Job, deadline, since time.
 			return a.connectionBroken(ctx, log, job, connections.StatusBroken,
 				"UltraCart refused the access token (HTTP 401) and would not renew it ("+rerr.Error()+")")
 		}
-		if err := poller.Resume(ctx, a.d.Store, job.Account, job.Stream); err != nil {
+		if err := ucpoll.Resume(ctx, a.d.Store, job.Account, job.Stream); err != nil {
 			return res, err
 		}
 		log.Info("access token renewed after a 401; polling again")
 		res, err = a.runStream(ctx, log, renewed, job, deadline, since)
-		if err == nil && res.Outcome == poller.Stopped && res.Cursor.Status == poller.StatusUnauthorized {
+		if err == nil && res.Outcome == ucpoll.Stopped && res.Cursor.Status == ucpoll.StatusUnauthorized {
 			return a.refused(ctx, log, job, "UltraCart refused a freshly renewed access token (HTTP 401)")
 		}
 		return res, err
@@ -265,32 +265,32 @@ func (a *App) PollRun(ctx context.Context, job poller.Job, deadline, since time.
 // connection is broken. Refused for another stream only, the credentials may simply lack read
 // access to it (a simple key made for orders, say): that stream stops with the reason, and the
 // others carry on.
-func (a *App) refused(ctx context.Context, log *slog.Logger, job poller.Job, problem string) (poller.Result, error) {
-	if job.Stream == poller.Orders {
+func (a *App) refused(ctx context.Context, log *slog.Logger, job ucpoll.Job, problem string) (ucpoll.Result, error) {
+	if job.Stream == ucpoll.Orders {
 		return a.connectionBroken(ctx, log, job, connections.StatusBroken, problem)
 	}
 	problem += " for " + job.Stream + ", while orders may still be read: the connection probably lacks read access to " +
 		job.Stream + ". Grant it in UltraCart and connect again to poll " + job.Stream + "; the other streams carry on."
 	log.Warn("stream stopped: UltraCart refuses it", slog.String("problem", problem))
-	if err := poller.Stop(ctx, a.d.Store, job.Account, poller.StatusUnauthorized, problem, job.Stream); err != nil {
-		return poller.Result{}, fmt.Errorf("stop the stream: %w", err)
+	if err := ucpoll.Stop(ctx, a.d.Store, job.Account, ucpoll.StatusUnauthorized, problem, job.Stream); err != nil {
+		return ucpoll.Result{}, fmt.Errorf("stop the stream: %w", err)
 	}
-	cur, _, err := poller.LoadCursor(ctx, a.d.Store, job.Account, job.Stream)
+	cur, _, err := ucpoll.LoadCursor(ctx, a.d.Store, job.Account, job.Stream)
 	if err != nil {
-		return poller.Result{}, err
+		return ucpoll.Result{}, err
 	}
-	return poller.Result{Outcome: poller.Stopped, Cursor: cur}, nil
+	return ucpoll.Result{Outcome: ucpoll.Stopped, Cursor: cur}, nil
 }
 
 // runStream runs the engine once with conn's credentials.
-func (a *App) runStream(ctx context.Context, log *slog.Logger, conn connections.Connection, job poller.Job, deadline, since time.Time) (poller.Result, error) {
+func (a *App) runStream(ctx context.Context, log *slog.Logger, conn connections.Connection, job ucpoll.Job, deadline, since time.Time) (ucpoll.Result, error) {
 	opts := a.d.Polling.Options
 	if !since.IsZero() {
 		opts.Start = since
 	}
 	eng, err := a.ultracartEngine(conn, opts)
 	if err != nil {
-		return poller.Result{}, err
+		return ucpoll.Result{}, err
 	}
 	res, err := eng.Run(ctx, job, deadline)
 	if err != nil {
@@ -305,34 +305,34 @@ func (a *App) runStream(ctx context.Context, log *slog.Logger, conn connections.
 // connectionBroken records on the connection, and on every stream so that the schedule stops
 // enqueueing them, that UltraCart refused it; the console shows the problem with a link to
 // connect again, which clears it (see saveConnection).
-func (a *App) connectionBroken(ctx context.Context, log *slog.Logger, job poller.Job, status, problem string) (poller.Result, error) {
+func (a *App) connectionBroken(ctx context.Context, log *slog.Logger, job ucpoll.Job, status, problem string) (ucpoll.Result, error) {
 	problem += ". Polling has stopped; webhooks already registered keep arriving. Connect the store again at " +
 		a.publicURL("/connect") + " to resume."
 	log.Warn("polling stopped: the UltraCart connection needs the merchant", slog.String("status", status),
 		slog.String("problem", problem))
 	if err := a.d.Polling.Connections.MarkProblem(ctx, job.Account, connections.UltraCart, status, problem); err != nil {
-		return poller.Result{}, fmt.Errorf("record the connection's problem: %w", err)
+		return ucpoll.Result{}, fmt.Errorf("record the connection's problem: %w", err)
 	}
 	return a.stopStreams(ctx, job, status, problem)
 }
 
 // stopStreams stops every stream of job's account with the connection's problem.
-func (a *App) stopStreams(ctx context.Context, job poller.Job, status, problem string) (poller.Result, error) {
-	if err := poller.Stop(ctx, a.d.Store, job.Account, status, problem, poller.Streams()...); err != nil {
-		return poller.Result{}, fmt.Errorf("stop the streams: %w", err)
+func (a *App) stopStreams(ctx context.Context, job ucpoll.Job, status, problem string) (ucpoll.Result, error) {
+	if err := ucpoll.Stop(ctx, a.d.Store, job.Account, status, problem, ucpoll.Streams()...); err != nil {
+		return ucpoll.Result{}, fmt.Errorf("stop the streams: %w", err)
 	}
-	cur, _, err := poller.LoadCursor(ctx, a.d.Store, job.Account, job.Stream)
+	cur, _, err := ucpoll.LoadCursor(ctx, a.d.Store, job.Account, job.Stream)
 	if err != nil {
-		return poller.Result{}, err
+		return ucpoll.Result{}, err
 	}
-	return poller.Result{Outcome: poller.Stopped, Cursor: cur}, nil
+	return ucpoll.Result{Outcome: ucpoll.Stopped, Cursor: cur}, nil
 }
 
 // pollSink puts a page of polled records on the ingest queue as source events, the same way a
 // webhook delivery goes there: each under the name of the webhook event that carries the same
 // full record (b.Event), so ingest reads it with the webhook's code and its content dedupe
 // recognises a record both sent.
-func (a *App) pollSink(ctx context.Context, b poller.Batch) error {
+func (a *App) pollSink(ctx context.Context, b ucpoll.Batch) error {
 	if b.Event == "" {
 		return fmt.Errorf("poll page %s of stream %s names no event", b.Delivery, b.Stream)
 	}

@@ -21,10 +21,10 @@ import (
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/onetime"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/reviews"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
@@ -330,7 +330,7 @@ func (a *App) saveConnection(ctx context.Context, id string, tok ultracartapi.To
 		return err
 	}
 	// Streams stopped by the old credentials carry on from where they were.
-	return poller.Resume(ctx, a.d.Store, id, poller.Streams()...)
+	return ucpoll.Resume(ctx, a.d.Store, id, ucpoll.Streams()...)
 }
 
 // The merchant console (shared/console).

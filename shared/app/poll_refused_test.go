@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/connections"
-	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 )
 
 // pollOrders runs the orders stream of demo-store once, with ten minutes of budget.
-func (f *consoleFixture) pollOrders() poller.Result {
+func (f *consoleFixture) pollOrders() ucpoll.Result {
 	f.t.Helper()
-	res, err := f.env.App.PollRun(context.Background(), poller.Job{Account: "uc-demo-store", Stream: poller.Orders},
+	res, err := f.env.App.PollRun(context.Background(), ucpoll.Job{Account: "uc-demo-store", Stream: ucpoll.Orders},
 		f.clk.Now().Add(10*time.Minute), time.Time{})
 	if err != nil {
 		f.t.Fatalf("poll run: %v", err)
@@ -26,15 +26,15 @@ func (f *consoleFixture) pollOrders() poller.Result {
 func (f *consoleFixture) assertStreams(status string, due bool) {
 	f.t.Helper()
 	ctx := context.Background()
-	for _, stream := range poller.Streams() {
-		cur, _, err := poller.LoadCursor(ctx, f.env.Store, "uc-demo-store", stream)
+	for _, stream := range ucpoll.Streams() {
+		cur, _, err := ucpoll.LoadCursor(ctx, f.env.Store, "uc-demo-store", stream)
 		if err != nil {
 			f.t.Fatal(err)
 		}
 		if cur.Status != status {
 			f.t.Errorf("stream %s: status %q, want %q", stream, cur.Status, status)
 		}
-		if got, err := poller.Due(ctx, f.env.Store, "uc-demo-store", stream, f.clk.Now()); err != nil || got != due {
+		if got, err := ucpoll.Due(ctx, f.env.Store, "uc-demo-store", stream, f.clk.Now()); err != nil || got != due {
 			f.t.Errorf("stream %s: due %v (%v), want %v", stream, got, err, due)
 		}
 	}
@@ -50,7 +50,7 @@ func TestPollRenewsTheTokenOnceAfterA401(t *testing.T) {
 	f.fake.RevokeAccessTokens()
 
 	res := f.pollOrders()
-	if res.Outcome != poller.CaughtUp {
+	if res.Outcome != ucpoll.CaughtUp {
 		t.Fatalf("outcome %s (status %q, last error %q), want caught-up after one renewal", res.Outcome, res.Cursor.Status, res.Cursor.LastError)
 	}
 	if n := f.fake.Rotations(); n != 1 {
@@ -69,7 +69,7 @@ func TestPollRenewsTheTokenOnceAfterA401(t *testing.T) {
 	if unauthorized != 1 {
 		t.Errorf("%d requests answered 401, want 1: the renewed token must be used at once", unauthorized)
 	}
-	cur, _, _ := poller.LoadCursor(context.Background(), f.env.Store, "uc-demo-store", poller.Orders)
+	cur, _, _ := ucpoll.LoadCursor(context.Background(), f.env.Store, "uc-demo-store", ucpoll.Orders)
 	if cur.Status != "" {
 		t.Errorf("orders cursor still stopped: %q", cur.Status)
 	}
@@ -108,7 +108,7 @@ func TestPollStopsAndTellsTheMerchantWhenUltraCartRefuses(t *testing.T) {
 				t.Fatalf("connect: %d: %s", resp.StatusCode, resp.Body)
 			}
 			tc.refuse(f)
-			if res := f.pollOrders(); res.Outcome != poller.Stopped {
+			if res := f.pollOrders(); res.Outcome != ucpoll.Stopped {
 				t.Fatalf("outcome %s, want stopped", res.Outcome)
 			}
 			c := f.connection("uc-demo-store")
@@ -124,8 +124,8 @@ func TestPollStopsAndTellsTheMerchantWhenUltraCartRefuses(t *testing.T) {
 			// stops asking UltraCart.
 			f.assertStreams(tc.status, false)
 			calls := len(f.fake.Calls())
-			if res, err := f.env.App.PollRun(ctx, poller.Job{Account: "uc-demo-store", Stream: poller.Refunds},
-				f.clk.Now().Add(10*time.Minute), time.Time{}); err != nil || res.Outcome != poller.Stopped {
+			if res, err := f.env.App.PollRun(ctx, ucpoll.Job{Account: "uc-demo-store", Stream: ucpoll.Refunds},
+				f.clk.Now().Add(10*time.Minute), time.Time{}); err != nil || res.Outcome != ucpoll.Stopped {
 				t.Errorf("refunds: %s, %v; want stopped", res.Outcome, err)
 			}
 			if n := len(f.fake.Calls()) - calls; n != 0 {
@@ -148,7 +148,7 @@ func TestPollStopsAndTellsTheMerchantWhenUltraCartRefuses(t *testing.T) {
 				t.Errorf("after reconnecting: status %q, problem %q", c.Status, c.Problem)
 			}
 			f.assertStreams("", true)
-			if res := f.pollOrders(); res.Outcome != poller.CaughtUp {
+			if res := f.pollOrders(); res.Outcome != ucpoll.CaughtUp {
 				t.Errorf("after reconnecting: %s, want caught-up", res.Outcome)
 			}
 			page = f.do(http.MethodGet, "/console/home", nil, nil, []string{f.session("uc-demo-store")})
@@ -166,8 +166,8 @@ func TestPollStopsOnlyTheStreamTheCredentialsMayNotRead(t *testing.T) {
 		t.Fatalf("connect: %d: %s", resp.StatusCode, resp.Body)
 	}
 	f.fake.Forbid("/rest/v2/customer/")
-	res, err := f.env.App.PollRun(ctx, poller.Job{Account: "uc-demo-store", Stream: poller.Customers}, f.clk.Now().Add(10*time.Minute), time.Time{})
-	if err != nil || res.Outcome != poller.Stopped {
+	res, err := f.env.App.PollRun(ctx, ucpoll.Job{Account: "uc-demo-store", Stream: ucpoll.Customers}, f.clk.Now().Add(10*time.Minute), time.Time{})
+	if err != nil || res.Outcome != ucpoll.Stopped {
 		t.Fatalf("customers: %s, %v; want stopped", res.Outcome, err)
 	}
 	// The 401 got its one renewal first, in case the token alone was at fault.
@@ -177,16 +177,16 @@ func TestPollStopsOnlyTheStreamTheCredentialsMayNotRead(t *testing.T) {
 	if c := f.connection("uc-demo-store"); c.Status != "" {
 		t.Errorf("the connection was marked %q for one unreadable stream", c.Status)
 	}
-	cur, _, _ := poller.LoadCursor(ctx, f.env.Store, "uc-demo-store", poller.Customers)
-	if cur.Status != poller.StatusUnauthorized || !strings.Contains(cur.LastError, "lacks read access to customers") {
+	cur, _, _ := ucpoll.LoadCursor(ctx, f.env.Store, "uc-demo-store", ucpoll.Customers)
+	if cur.Status != ucpoll.StatusUnauthorized || !strings.Contains(cur.LastError, "lacks read access to customers") {
 		t.Errorf("customers cursor: status %q, last error %q", cur.Status, cur.LastError)
 	}
-	if res := f.pollOrders(); res.Outcome != poller.CaughtUp {
+	if res := f.pollOrders(); res.Outcome != ucpoll.CaughtUp {
 		t.Errorf("orders after customers were refused: %s, want caught-up", res.Outcome)
 	}
-	for _, stream := range poller.Streams() {
-		due, err := poller.Due(ctx, f.env.Store, "uc-demo-store", stream, f.clk.Now().Add(time.Hour))
-		if err != nil || due == (stream == poller.Customers) {
+	for _, stream := range ucpoll.Streams() {
+		due, err := ucpoll.Due(ctx, f.env.Store, "uc-demo-store", stream, f.clk.Now().Add(time.Hour))
+		if err != nil || due == (stream == ucpoll.Customers) {
 			t.Errorf("stream %s: due in an hour %v (%v)", stream, due, err)
 		}
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 )
 
@@ -64,11 +64,11 @@ func TestPolledRecordsReachHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One job per UltraCart stream, and the account's ThriveCart job (which finds no API key).
-	if jobs := h.pollAll(); jobs != len(poller.Streams())+1 {
-		t.Fatalf("%d poll jobs, want one per stream (%v) and one for ThriveCart", jobs, poller.Streams())
+	if jobs := h.pollAll(); jobs != len(ucpoll.Streams())+1 {
+		t.Fatalf("%d poll jobs, want one per stream (%v) and one for ThriveCart", jobs, ucpoll.Streams())
 	}
-	for _, stream := range poller.Streams() {
-		if cur, _, err := poller.LoadCursor(ctx, h.env.Store, "acme", stream); err != nil || !cur.CaughtUp || cur.Requests == 0 {
+	for _, stream := range ucpoll.Streams() {
+		if cur, _, err := ucpoll.LoadCursor(ctx, h.env.Store, "acme", stream); err != nil || !cur.CaughtUp || cur.Requests == 0 {
 			t.Fatalf("stream %s after the first poll: %+v (%v)", stream, cur, err)
 		}
 	}

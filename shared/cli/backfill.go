@@ -13,8 +13,8 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/connections"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 )
 
 func cmdBackfill(ctx context.Context, c *ctx2, args []string) error {
@@ -53,7 +53,7 @@ func cmdBackfill(ctx context.Context, c *ctx2, args []string) error {
 	// A stream that stops (a key without access to customers, say) does not keep the others
 	// from catching up; its error is reported with the rest at the end.
 	var errs []error
-	for _, stream := range poller.Streams() {
+	for _, stream := range ucpoll.Streams() {
 		err := c.backfillStream(ctx, account, stream, since)
 		if err == nil {
 			continue
@@ -186,9 +186,9 @@ var errNoConnection = errors.New("no UltraCart connection")
 // progressUnit names what a stream's progress bar counts.
 func progressUnit(stream string) string {
 	switch stream {
-	case poller.Orders, poller.Refunds:
+	case ucpoll.Orders, ucpoll.Refunds:
 		return "orders"
-	case poller.AutoOrders:
+	case ucpoll.AutoOrders:
 		return "auto orders"
 	}
 	return stream
@@ -200,8 +200,8 @@ func progressUnit(stream string) string {
 func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since time.Time) error {
 	if !since.IsZero() {
 		if _, err := c.env.Connections.Get(ctx, account, connections.UltraCart); err == nil {
-			before, _, _ := poller.LoadCursor(ctx, c.env.Store, account, stream)
-			moved, err := poller.Rewind(ctx, c.env.Store, account, stream, since)
+			before, _, _ := ucpoll.LoadCursor(ctx, c.env.Store, account, stream)
+			moved, err := ucpoll.Rewind(ctx, c.env.Store, account, stream, since)
 			if err != nil {
 				return err
 			}
@@ -213,18 +213,18 @@ func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since
 	}
 	progress := c.progress(account+" "+stream, progressUnit(stream))
 	defer fmt.Fprintln(c.io.Err)
-	show := func(cur poller.Cursor) { progress(cur.Done, cur.Estimated, cur.LastError) }
+	show := func(cur ucpoll.Cursor) { progress(cur.Done, cur.Estimated, cur.LastError) }
 	look := func() {
-		if cur, _, err := poller.LoadCursor(ctx, c.env.Store, account, stream); err == nil {
+		if cur, _, err := ucpoll.LoadCursor(ctx, c.env.Store, account, stream); err == nil {
 			show(cur)
 		}
 	}
 	for {
 		// Each run is bounded like a poll function's, so the cursor is saved and progress shows.
-		var res poller.Result
+		var res ucpoll.Result
 		var err error
 		watching(look, func() {
-			res, err = c.env.App.PollRun(ctx, poller.Job{Account: account, Stream: stream}, c.io.Clock.Now().Add(5*time.Minute), since)
+			res, err = c.env.App.PollRun(ctx, ucpoll.Job{Account: account, Stream: stream}, c.io.Clock.Now().Add(5*time.Minute), since)
 		})
 		if errors.Is(err, connections.ErrNotFound) {
 			return fmt.Errorf("account %s has %w; add one with 'cartrelay connections put %s ultracart --simple-key KEY'", account, errNoConnection, account)
@@ -233,23 +233,23 @@ func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since
 			return err
 		}
 		switch res.Outcome {
-		case poller.Continue:
+		case ucpoll.Continue:
 			show(res.Cursor)
-		case poller.CaughtUp:
+		case ucpoll.CaughtUp:
 			show(res.Cursor)
 			return nil
-		case poller.Later:
+		case ucpoll.Later:
 			show(res.Cursor)
 			return fmt.Errorf("%s %s: paused until %s to stay within UltraCart's request limits (%s); it resumes on its own, or run backfill again then",
 				account, stream, res.NextRunAt.UTC().Format(time.RFC3339), res.Cursor.LastError)
-		case poller.Stopped:
-			if res.Cursor.Status == poller.StatusUnauthorized && stream != poller.Orders {
+		case ucpoll.Stopped:
+			if res.Cursor.Status == ucpoll.StatusUnauthorized && stream != ucpoll.Orders {
 				return fmt.Errorf("%s %s: stopped (%s): %s; a key that reads orders may still lack read access to %s",
 					account, stream, res.Cursor.Status, res.Cursor.LastError, progressUnit(stream))
 			}
 			return fmt.Errorf("%s %s: stopped (%s): %s", account, stream, res.Cursor.Status, res.Cursor.LastError)
-		case poller.Busy:
-			cur, _, err := poller.LoadCursor(ctx, c.env.Store, account, stream)
+		case ucpoll.Busy:
+			cur, _, err := ucpoll.LoadCursor(ctx, c.env.Store, account, stream)
 			if err != nil {
 				return err
 			}
@@ -267,7 +267,7 @@ const allHistory = "all history"
 // streamStatus is one stream in `backfill --status`: its stored cursor, with where the walk
 // began and how long its windows are in words.
 type streamStatus struct {
-	poller.Cursor
+	ucpoll.Cursor
 	// Since is the date the walk of orders or refunds began at (backfill --since), or
 	// allHistory.
 	Since string `json:"since"`
@@ -300,13 +300,13 @@ func printStatus(ctx context.Context, c *ctx2, account, format string) error {
 	}
 	var out []any
 	var rows []statusRow
-	for _, stream := range poller.Streams() {
-		cur, _, err := poller.LoadCursor(ctx, c.env.Store, account, stream)
+	for _, stream := range ucpoll.Streams() {
+		cur, _, err := ucpoll.LoadCursor(ctx, c.env.Store, account, stream)
 		if err != nil {
 			return err
 		}
 		s := streamStatus{Cursor: cur, Since: allHistory, ChangedSince: cur.Since}
-		if stream == poller.Orders || stream == poller.Refunds {
+		if stream == ucpoll.Orders || stream == ucpoll.Refunds {
 			s.Since = ""
 			if !cur.Began.IsZero() {
 				s.Since = cur.Began.UTC().Format(time.RFC3339)

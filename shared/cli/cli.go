@@ -22,8 +22,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/operator"
 	"github.com/cartrelay/cartrelay/shared/phone"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/redact"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
@@ -130,7 +130,7 @@ func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
 	if serving {
 		log = wiring.JSONLogger(c.io.Err, c.io.Getenv("LOG_LEVEL"))
 	}
-	poll, err := wiring.PollOptionsFromEnv(c.io.Getenv, poller.Options{})
+	poll, err := wiring.PollOptionsFromEnv(c.io.Getenv, ucpoll.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/outbound"
-	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
@@ -57,7 +57,7 @@ func cmdConnectionsPut(ctx context.Context, c *ctx2, args []string) error {
 	if conn, err = c.env.Connections.Put(ctx, conn); err != nil {
 		return err
 	}
-	if err := poller.Resume(ctx, c.env.Store, conn.Account, poller.Streams()...); err != nil {
+	if err := ucpoll.Resume(ctx, c.env.Store, conn.Account, ucpoll.Streams()...); err != nil {
 		return err
 	}
 	return writeJSON(c.io.Out, map[string]any{"account": conn.Account, "provider": conn.Provider, "kind": conn.Kind,
@@ -81,7 +81,7 @@ func keyRefused(conn connections.Connection, err error) error {
 	case errors.As(err, &te):
 		return fmt.Errorf("could not reach %s to check the key (%w). Nothing was saved; check --base-url and the network, "+
 			"or save the key unchecked with --no-check", where, err)
-	case errors.As(err, &rl), errors.Is(err, poller.ErrNoBudget):
+	case errors.As(err, &rl), errors.Is(err, ucpoll.ErrNoBudget):
 		return fmt.Errorf("could not check the key now (%w). Nothing was saved; try again in a minute, or save it unchecked with --no-check", err)
 	}
 	return fmt.Errorf("UltraCart did not accept the check of the key (%w). Nothing was saved; save it unchecked with --no-check if UltraCart is at fault", err)

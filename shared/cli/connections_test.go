@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/cli"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/testenv"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartfake"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 )
 
@@ -46,7 +46,7 @@ func TestConnectionsPutAndBackfillStatus(t *testing.T) {
 	var cursors []struct {
 		Stream string `json:"stream"`
 	}
-	if err := json.Unmarshal([]byte(out), &cursors); err != nil || len(cursors) != len(poller.Streams()) {
+	if err := json.Unmarshal([]byte(out), &cursors); err != nil || len(cursors) != len(ucpoll.Streams()) {
 		t.Fatalf("status %q: %v", out, err)
 	}
 }

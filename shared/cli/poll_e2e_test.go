@@ -14,12 +14,12 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/history"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	qembedded "github.com/cartrelay/cartrelay/shared/queue/embedded"
 	"github.com/cartrelay/cartrelay/shared/secrets"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	"github.com/cartrelay/cartrelay/shared/store/embedded"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 )
 
@@ -36,7 +36,7 @@ func TestPollEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One job per UltraCart stream, and the account's ThriveCart job (which finds no API key).
-	if jobs := drain(queue.Poll, a.Poll); jobs != len(poller.Streams())+1 {
+	if jobs := drain(queue.Poll, a.Poll); jobs != len(ucpoll.Streams())+1 {
 		t.Fatalf("%d poll jobs, want one per stream and one for ThriveCart", jobs)
 	}
 	if got := drain(queue.Ingest, a.Ingest); got != n+n/25 {
@@ -69,17 +69,17 @@ func TestPollEndToEnd(t *testing.T) {
 	if err := a.Schedule(ctx, events.EventBridgeEvent{}); err != nil {
 		t.Fatal(err)
 	}
-	if jobs := drain(queue.Poll, a.Poll); jobs != len(poller.Streams()) {
+	if jobs := drain(queue.Poll, a.Poll); jobs != len(ucpoll.Streams()) {
 		t.Fatalf("%d poll jobs after the interval", jobs)
 	}
-	if got := len(fake.Calls()) - calls; got != len(poller.Streams()) {
+	if got := len(fake.Calls()) - calls; got != len(ucpoll.Streams()) {
 		t.Fatalf("%d requests to re-read the head, want one per stream", got)
 	}
 	drain(queue.Ingest, a.Ingest)
 	if got := countOrders(); got != n {
 		t.Fatalf("%d orders stored after the re-read, want %d", got, n)
 	}
-	cur, _, err := poller.LoadCursor(ctx, st, "acme", poller.Orders)
+	cur, _, err := ucpoll.LoadCursor(ctx, st, "acme", ucpoll.Orders)
 	if err != nil || !cur.CaughtUp || cur.Done < n || cur.Estimated != n {
 		t.Fatalf("cursor %+v (%v)", cur, err)
 	}
@@ -132,7 +132,7 @@ func newPollEnv(t *testing.T, n int, budget time.Duration) *pollEnv {
 		t.Fatal(err)
 	}
 	a, err := app.New(app.Deps{Store: st, Queue: q, Accounts: accts, Clock: clk, Polling: &app.Polling{
-		Connections: conns, Options: poller.Options{Start: t0.AddDate(0, 0, -30)},
+		Connections: conns, Options: ucpoll.Options{Start: t0.AddDate(0, 0, -30)},
 		Budget: budget, Sleep: func(_ context.Context, d time.Duration) error { clk.Advance(d); return nil }}})
 	if err != nil {
 		t.Fatal(err)

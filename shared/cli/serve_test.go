@@ -20,10 +20,10 @@ import (
 	"github.com/cartrelay/cartrelay/shared/cli"
 	"github.com/cartrelay/cartrelay/shared/lease"
 	"github.com/cartrelay/cartrelay/shared/operator"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/testenv"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartfake"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
@@ -471,7 +471,7 @@ func TestCtrlCStopsServePromptlyDuringAPoll(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer env.Close()
-	if held, err := lease.Held(ctx, env.Store, store.Key{PK: poller.AccountPK("acme"), SK: poller.LeaseSK}); err != nil || held {
+	if held, err := lease.Held(ctx, env.Store, store.Key{PK: ucpoll.AccountPK("acme"), SK: ucpoll.LeaseSK}); err != nil || held {
 		t.Fatalf("the poll's lease is still held after the stop (%v): the next poll would wait for it to expire", err)
 	}
 	if notes, _ := filepath.Glob(filepath.Join(run, "*.json")); len(notes) != 0 {

@@ -12,9 +12,9 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/audit"
 	"github.com/cartrelay/cartrelay/shared/connections"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 )
 
 // The home page: what needs attention first (failures waiting for a replay, dead letters,
@@ -68,9 +68,9 @@ func (p *pageCtx) ultracart() ucConnection {
 }
 
 func (p *pageCtx) streams() (uc []streamView, tc streamView) {
-	for _, stream := range poller.Streams() {
+	for _, stream := range ucpoll.Streams() {
 		sv := streamView{Name: stream}
-		cur, found, err := poller.LoadCursor(p.ctx, p.c.d.Store, p.sess.Account, stream)
+		cur, found, err := ucpoll.LoadCursor(p.ctx, p.c.d.Store, p.sess.Account, stream)
 		if err != nil {
 			p.log.Warn("console: cursor unreadable", slog.String("stream", stream), slog.Any("error", err))
 			sv.LastError = "progress could not be read"

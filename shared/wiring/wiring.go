@@ -32,7 +32,6 @@ import (
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/ontraport"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	queuesqs "github.com/cartrelay/cartrelay/shared/queue/sqs"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
@@ -41,6 +40,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/sitehosts"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/store/dynamo"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 )
 
 // Env is one runtime's set of ports and the handlers over them.
@@ -81,7 +81,7 @@ type Options struct {
 	Phone domain.PhoneFunc
 	// Poll tunes the source pollers; zero values take the poller's defaults (UltraCart's
 	// 1,000 requests an hour and 10,000 a day).
-	Poll poller.Options
+	Poll ucpoll.Options
 	// Parameters opens the store of deployment secrets named by <NAME>_PARAMETER variables
 	// (SSM Parameter Store); only functions that need a secret set it (see ResolveSecrets).
 	Parameters func(aws.Config) ParameterStore
@@ -358,7 +358,7 @@ func CheckAccount(a accounts.Account) error {
 // PollOptionsFromEnv reads the source rate limits both runtimes take from the environment:
 // ULTRACART_RATE_PER_HOUR and ULTRACART_RATE_PER_DAY (defaults 1,000 and 10,000), so tests and
 // staging can scale them down.
-func PollOptionsFromEnv(getenv func(string) string, o poller.Options) (poller.Options, error) {
+func PollOptionsFromEnv(getenv func(string) string, o ucpoll.Options) (ucpoll.Options, error) {
 	for _, v := range []struct {
 		name   string
 		window time.Duration
@@ -379,11 +379,11 @@ func PollOptionsFromEnv(getenv func(string) string, o poller.Options) (poller.Op
 	}
 	switch scope := getenv("ULTRACART_RATE_SCOPE"); scope {
 	case "":
-	case poller.ScopeAccount, poller.ScopeApp:
+	case ucpoll.ScopeAccount, ucpoll.ScopeApp:
 		o.Scope = scope
 	default:
 		return o, fmt.Errorf("ULTRACART_RATE_SCOPE must be %q (each store's connection has its own request budget) or %q (every store of this deployment shares one); got %q",
-			poller.ScopeAccount, poller.ScopeApp, scope)
+			ucpoll.ScopeAccount, ucpoll.ScopeApp, scope)
 	}
 	return o, nil
 }

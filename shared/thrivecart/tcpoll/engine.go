@@ -24,7 +24,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/lease"
@@ -147,16 +147,16 @@ func New(d Deps, opt Options) (*Engine, error) {
 
 // Outcome says what the caller does with the job after a run; the same outcomes as
 // UltraCart's poller, so the poll consumer and backfill treat both sources alike.
-type Outcome = poller.Outcome
+type Outcome = ucpoll.Outcome
 
 // Outcomes; Stopped means ThriveCart refused the key or there is none, so the merchant must
 // act (Cursor.Status, StatusMessage).
 const (
-	CaughtUp = poller.CaughtUp
-	Continue = poller.Continue
-	Later    = poller.Later
-	Stopped  = poller.Stopped
-	Busy     = poller.Busy
+	CaughtUp = ucpoll.CaughtUp
+	Continue = ucpoll.Continue
+	Later    = ucpoll.Later
+	Stopped  = ucpoll.Stopped
+	Busy     = ucpoll.Busy
 )
 
 // Result reports one run.
@@ -496,7 +496,7 @@ func (r *run) failed(ctx context.Context, err error, attempt int) (stop bool, _ 
 	if errors.As(err, &rl) {
 		hint = rl.RetryAfter
 	}
-	backoff, giveUp := poller.PlanRetry(poller.Retry{Base: e.opt.Backoff, Retries: e.opt.Retries, Reserve: e.opt.Reserve},
+	backoff, giveUp := ucpoll.PlanRetry(ucpoll.Retry{Base: e.opt.Backoff, Retries: e.opt.Retries, Reserve: e.opt.Reserve},
 		attempt, thrivecartapi.Retryable(err), hint, now, r.deadline)
 	if rl != nil {
 		// Every process sharing the account's bucket pauses, not only this run.

@@ -1,4 +1,4 @@
-package poller_test
+package ucpoll_test
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/lease"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 )
@@ -25,8 +25,8 @@ func TestCheckAsksOneCheapQuestion(t *testing.T) {
 	t.Cleanup(fake.Close)
 	hour := ratelimit.Limit{Requests: 2, Window: time.Hour, Buckets: 12}
 	check := func(key string) error {
-		eng, err := poller.New(poller.Deps{Store: st, Clock: clk, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: key}, nil),
-			Sink: func(context.Context, poller.Batch) error { return nil }}, poller.Options{Hour: hour})
+		eng, err := ucpoll.New(ucpoll.Deps{Store: st, Clock: clk, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: key}, nil),
+			Sink: func(context.Context, ucpoll.Batch) error { return nil }}, ucpoll.Options{Hour: hour})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,14 +43,14 @@ func TestCheckAsksOneCheapQuestion(t *testing.T) {
 		t.Fatalf("calls %+v, want order queries for one order of a payment date range", calls)
 	}
 	// The checks counted against the shared budget: the third is refused without asking.
-	if err := check("good"); !errors.Is(err, poller.ErrNoBudget) {
+	if err := check("good"); !errors.Is(err, ucpoll.ErrNoBudget) {
 		t.Fatalf("over the budget: %v, want ErrNoBudget", err)
 	}
 	if len(fake.Calls()) != 2 {
 		t.Fatal("a request was sent over the budget")
 	}
 	// The lease was given back.
-	if held, err := lease.Held(ctx, st, store.Key{PK: poller.AccountPK("acme"), SK: poller.LeaseSK}); err != nil || held {
+	if held, err := lease.Held(ctx, st, store.Key{PK: ucpoll.AccountPK("acme"), SK: ucpoll.LeaseSK}); err != nil || held {
 		t.Fatalf("lease held after the check: %v %v", held, err)
 	}
 }
@@ -83,20 +83,20 @@ func TestAFailedRequestShowsBeforeTheRetry(t *testing.T) {
 	st := newStore(t, clk)
 	src := &failing{}
 	var seen []string
-	eng, err := poller.New(poller.Deps{Store: st, Clock: clk, Source: src, Sink: func(context.Context, poller.Batch) error { return nil },
+	eng, err := ucpoll.New(ucpoll.Deps{Store: st, Clock: clk, Source: src, Sink: func(context.Context, ucpoll.Batch) error { return nil },
 		Sleep: func(_ context.Context, d time.Duration) error {
-			cur, _, err := poller.LoadCursor(ctx, st, "acme", poller.Orders)
+			cur, _, err := ucpoll.LoadCursor(ctx, st, "acme", ucpoll.Orders)
 			if err != nil {
 				return err
 			}
 			seen = append(seen, cur.LastError)
 			clk.Advance(d)
 			return nil
-		}}, poller.Options{})
+		}}, ucpoll.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := eng.Run(ctx, poller.Job{Account: "acme", Stream: poller.Orders}, t0.Add(14*time.Minute))
+	res, err := eng.Run(ctx, ucpoll.Job{Account: "acme", Stream: ucpoll.Orders}, t0.Add(14*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestAFailedRequestShowsBeforeTheRetry(t *testing.T) {
 			t.Fatalf("wait %d: the stored cursor says %q while the run waits to retry", i, e)
 		}
 	}
-	if res.Outcome != poller.Later || !strings.Contains(res.Cursor.LastError, "database unavailable") {
+	if res.Outcome != ucpoll.Later || !strings.Contains(res.Cursor.LastError, "database unavailable") {
 		t.Fatalf("result %v %q", res.Outcome, res.Cursor.LastError)
 	}
 }
@@ -120,32 +120,32 @@ func TestRewindStartsAWalkFurtherBack(t *testing.T) {
 	fake := ultracartfake.New(ultracartfake.Options{Orders: 40, Start: t0.AddDate(0, 0, -40).Add(time.Hour), Spacing: 24 * time.Hour, SimpleKey: "k", Clock: clk})
 	t.Cleanup(fake.Close)
 	var sent int
-	eng, err := poller.New(poller.Deps{Store: st, Clock: clk, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: "k"}, nil),
-		Sink: func(_ context.Context, b poller.Batch) error { sent += len(b.Records); return nil }}, poller.Options{Start: t0.AddDate(0, 0, -10)})
+	eng, err := ucpoll.New(ucpoll.Deps{Store: st, Clock: clk, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: "k"}, nil),
+		Sink: func(_ context.Context, b ucpoll.Batch) error { sent += len(b.Records); return nil }}, ucpoll.Options{Start: t0.AddDate(0, 0, -10)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := poller.Job{Account: "acme", Stream: poller.Orders}
+	job := ucpoll.Job{Account: "acme", Stream: ucpoll.Orders}
 	res, err := eng.Run(ctx, job, t0.Add(14*time.Minute))
-	if err != nil || res.Outcome != poller.CaughtUp || sent != 10 {
+	if err != nil || res.Outcome != ucpoll.CaughtUp || sent != 10 {
 		t.Fatalf("first walk: %v %v, %d orders", res.Outcome, err, sent)
 	}
-	if moved, err := poller.Rewind(ctx, st, "acme", poller.Orders, t0.AddDate(0, 0, -5)); err != nil || moved {
+	if moved, err := ucpoll.Rewind(ctx, st, "acme", ucpoll.Orders, t0.AddDate(0, 0, -5)); err != nil || moved {
 		t.Fatalf("a later date moved the walk: %v %v", moved, err)
 	}
-	moved, err := poller.Rewind(ctx, st, "acme", poller.Orders, t0.AddDate(0, -3, 0))
+	moved, err := ucpoll.Rewind(ctx, st, "acme", ucpoll.Orders, t0.AddDate(0, -3, 0))
 	if err != nil || !moved {
 		t.Fatalf("rewind: %v %v", moved, err)
 	}
-	cur, _, _ := poller.LoadCursor(ctx, st, "acme", poller.Orders)
+	cur, _, _ := ucpoll.LoadCursor(ctx, st, "acme", ucpoll.Orders)
 	if !cur.Began.Equal(t0.AddDate(0, -3, 0)) || cur.CaughtUp || cur.Done != 0 {
 		t.Fatalf("rewound cursor %+v", cur)
 	}
 	sent = 0
-	if res, err = eng.Run(ctx, job, t0.Add(14*time.Minute)); err != nil || res.Outcome != poller.CaughtUp || sent != 40 {
+	if res, err = eng.Run(ctx, job, t0.Add(14*time.Minute)); err != nil || res.Outcome != ucpoll.CaughtUp || sent != 40 {
 		t.Fatalf("walk after the rewind: %v %v, %d orders, want all 40", res.Outcome, err, sent)
 	}
-	if moved, _ := poller.Rewind(ctx, st, "acme", poller.Customers, t0.AddDate(-5, 0, 0)); moved {
+	if moved, _ := ucpoll.Rewind(ctx, st, "acme", ucpoll.Customers, t0.AddDate(-5, 0, 0)); moved {
 		t.Fatal("a stream that reads all of history was rewound")
 	}
 }

@@ -1,4 +1,4 @@
-package poller_test
+package ucpoll_test
 
 import (
 	"context"
@@ -13,10 +13,10 @@ import (
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/domain"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/testenv"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 )
@@ -48,13 +48,13 @@ func newRecorder() *recorder {
 // wantEvent is the webhook event each stream's records must be ingested as.
 func wantEvent(stream string) string {
 	switch stream {
-	case poller.Orders, poller.Refunds:
+	case ucpoll.Orders, ucpoll.Refunds:
 		return "order_update"
-	case poller.AutoOrders:
+	case ucpoll.AutoOrders:
 		return "auto_order_update"
-	case poller.Customers:
+	case ucpoll.Customers:
 		return "customer_update"
-	case poller.Items:
+	case ucpoll.Items:
 		return "item_update"
 	}
 	return ""
@@ -79,7 +79,7 @@ func recordID(rec json.RawMessage) (string, error) {
 	return "", fmt.Errorf("record without an id: %.100s", rec)
 }
 
-func (r *recorder) sink(_ context.Context, b poller.Batch) error {
+func (r *recorder) sink(_ context.Context, b ucpoll.Batch) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if want := wantEvent(b.Stream); b.Event != want {
@@ -122,9 +122,9 @@ type killCase struct {
 // runs are killed mid-request (context cancelled, or the lease taken away), resuming each time.
 func TestBackfillSurvivesKills(t *testing.T) {
 	backfillWithKills(t, []killCase{
-		{"no kills", poller.Orders, 1, 0},
-		{"kills, seed 7", poller.Orders, 7, 0.08},
-		{"kills, seed 42", poller.Orders, 42, 0.15},
+		{"no kills", ucpoll.Orders, 1, 0},
+		{"kills, seed 7", ucpoll.Orders, 7, 0.08},
+		{"kills, seed 42", ucpoll.Orders, 42, 0.15},
 	})
 }
 
@@ -132,8 +132,8 @@ func TestBackfillSurvivesKills(t *testing.T) {
 // walk moves its _since page by page, and auto orders, whose walk pages by offset.
 func TestSinceBackfillSurvivesKills(t *testing.T) {
 	backfillWithKills(t, []killCase{
-		{"customers, seed 42", poller.Customers, 42, 0.15},
-		{"auto orders, seed 7", poller.AutoOrders, 7, 0.1},
+		{"customers, seed 42", ucpoll.Customers, 42, 0.15},
+		{"auto orders, seed 7", ucpoll.AutoOrders, 7, 0.1},
 	})
 }
 
@@ -148,9 +148,9 @@ func backfillWithKills(t *testing.T, cases []killCase) {
 			fo := ultracartfake.Options{Start: t0.AddDate(0, 0, -90), Spacing: 4 * time.Minute,
 				SimpleKey: "k", Rate: hourly, Window: time.Hour, Clock: clk}
 			switch tc.stream {
-			case poller.Customers:
+			case ucpoll.Customers:
 				fo.Customers = n
-			case poller.AutoOrders:
+			case ucpoll.AutoOrders:
 				fo.AutoOrders = n
 			default:
 				fo.Orders = n
@@ -158,10 +158,10 @@ func backfillWithKills(t *testing.T, cases []killCase) {
 			fake := ultracartfake.New(fo)
 			defer fake.Close()
 			rec := newRecorder()
-			eng, err := poller.New(poller.Deps{Store: st, Clock: clk, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: "k"}, nil),
+			eng, err := ucpoll.New(ucpoll.Deps{Store: st, Clock: clk, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: "k"}, nil),
 				Sink:  rec.sink,
 				Sleep: func(_ context.Context, d time.Duration) error { clk.Advance(d); return nil },
-			}, poller.Options{
+			}, ucpoll.Options{
 				Start: t0.AddDate(-1, 0, 0),
 				Hour:  ratelimit.Limit{Requests: hourly, Window: time.Hour, Buckets: 12},
 				Day:   ratelimit.Limit{Requests: daily, Window: 24 * time.Hour, Buckets: 24},
@@ -183,14 +183,14 @@ func backfillWithKills(t *testing.T, cases []killCase) {
 					return
 				}
 				kills["lease"]++
-				if err := st.Write(ctx, store.DeleteKey(store.Key{PK: poller.AccountPK("acme"), SK: poller.LeaseSK}, store.Always)); err != nil {
+				if err := st.Write(ctx, store.DeleteKey(store.Key{PK: ucpoll.AccountPK("acme"), SK: ucpoll.LeaseSK}, store.Always)); err != nil {
 					t.Error(err)
 				}
 			})
-			job := poller.Job{Account: "acme", Stream: tc.stream}
+			job := ucpoll.Job{Account: "acme", Stream: tc.stream}
 			outcomes := map[string]int{}
 			began := clk.Now()
-			var last poller.Result
+			var last ucpoll.Result
 			for run := 0; ; run++ {
 				if run > 2000 {
 					t.Fatalf("not caught up after %d runs: %+v", run, last.Cursor)
@@ -204,7 +204,7 @@ func backfillWithKills(t *testing.T, cases []killCase) {
 				case errors.Is(err, context.Canceled):
 					outcomes["killed: cancelled"]++
 					continue
-				case errors.Is(err, poller.ErrLeaseLost):
+				case errors.Is(err, ucpoll.ErrLeaseLost):
 					outcomes["killed: lease lost"]++
 					continue
 				case err != nil:
@@ -214,13 +214,13 @@ func backfillWithKills(t *testing.T, cases []killCase) {
 				last = res
 				checkResend(t, rec)
 				switch res.Outcome {
-				case poller.CaughtUp:
-				case poller.Continue:
+				case ucpoll.CaughtUp:
+				case ucpoll.Continue:
 					continue
-				case poller.Later:
+				case ucpoll.Later:
 					clk.Set(res.NextRunAt)
 					continue
-				case poller.Busy:
+				case ucpoll.Busy:
 					clk.Advance(5 * time.Minute)
 					continue
 				default:

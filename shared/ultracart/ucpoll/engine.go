@@ -1,4 +1,4 @@
-// Package poller walks UltraCart's REST API forward from a stored cursor: the backstop for
+// Package ucpoll walks UltraCart's REST API forward from a stored cursor: the backstop for
 // missed webhooks and the backfill of history. Orders and refunds are walked in date windows of
 // the order query; auto orders, customers and items through their "_since" listings
 // (streams.go). Each polled record goes onto the same ingest queue as a webhook's, under the
@@ -10,7 +10,7 @@
 // buckets shared by every process; saves the cursor after every page under a version check;
 // and stops before its time budget ends, saying whether the job should continue at once or
 // later.
-package poller
+package ucpoll
 
 import (
 	"context"

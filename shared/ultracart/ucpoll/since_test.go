@@ -1,4 +1,4 @@
-package poller_test
+package ucpoll_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cartrelay/cartrelay/shared/poller"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 )
@@ -27,20 +27,20 @@ func listingID(listing string, i int) string {
 }
 
 // runToHead runs a job until it catches up, continuing it as the poll consumer would.
-func (f *fixture) runToHead(t *testing.T, stream string) (poller.Result, int) {
+func (f *fixture) runToHead(t *testing.T, stream string) (ucpoll.Result, int) {
 	t.Helper()
 	for runs := 1; runs < 100; runs++ {
 		res := f.run(t, stream, time.Hour)
 		switch res.Outcome {
-		case poller.CaughtUp:
+		case ucpoll.CaughtUp:
 			return res, runs
-		case poller.Continue:
+		case ucpoll.Continue:
 			continue
 		}
 		t.Fatalf("run %d: outcome %s, cursor %+v", runs, res.Outcome, res.Cursor)
 	}
 	t.Fatal("never caught up")
-	return poller.Result{}, 0
+	return ucpoll.Result{}, 0
 }
 
 // TestSinceStreams walks each "_since" listing from nothing: every record arrives, re-reads stay
@@ -59,15 +59,15 @@ func TestSinceStreams(t *testing.T) {
 		// maxReread bounds the first walk's records read twice.
 		maxReread int
 	}{
-		{"auto orders", poller.AutoOrders, ultracartfake.AutoOrders, time.Minute, "",
+		{"auto orders", ucpoll.AutoOrders, ultracartfake.AutoOrders, time.Minute, "",
 			map[string]any{"status": "canceled", "cancel_reason": "too much tea"}, 0},
-		{"customers", poller.Customers, ultracartfake.Customers, time.Minute, ultracartapi.SortByModified,
+		{"customers", ucpoll.Customers, ultracartfake.Customers, time.Minute, ultracartapi.SortByModified,
 			map[string]any{"email": "renamed@example.com"}, 0},
-		{"items", poller.Items, ultracartfake.Items, time.Minute, ultracartapi.SortByModified,
+		{"items", ucpoll.Items, ultracartfake.Items, time.Minute, ultracartapi.SortByModified,
 			map[string]any{"description": "Tea blend, renamed"}, 0},
 		// 500 changes a second: more than a page shares each second, so the walk pages by offset
 		// inside a second and re-reads (at most) the second before each move of its _since.
-		{"customers changed in bursts", poller.Customers, ultracartfake.Customers, 2 * time.Millisecond, ultracartapi.SortByModified,
+		{"customers changed in bursts", ucpoll.Customers, ultracartfake.Customers, 2 * time.Millisecond, ultracartapi.SortByModified,
 			map[string]any{"email": "renamed@example.com"}, n},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,7 +80,7 @@ func TestSinceStreams(t *testing.T) {
 			case ultracartfake.Items:
 				fo.Items = n
 			}
-			f := newFixture(t, fo, ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{})
+			f := newFixture(t, fo, ultracartapi.Credentials{SimpleKey: "k"}, ucpoll.Options{})
 			requests := 0
 			f.fake.OnRequest(func(context.Context, ultracartfake.Call) {
 				f.clk.Advance(20 * time.Second)
@@ -93,7 +93,7 @@ func TestSinceStreams(t *testing.T) {
 
 			// A budget for one request: the first page's total_records sets the estimate.
 			res := f.run(t, tc.stream, 100*time.Second)
-			if res.Outcome != poller.Continue || res.Cursor.Done != ultracartapi.MaxLimit || res.Cursor.Estimated != n || res.Cursor.CaughtUp {
+			if res.Outcome != ucpoll.Continue || res.Cursor.Done != ultracartapi.MaxLimit || res.Cursor.Estimated != n || res.Cursor.CaughtUp {
 				t.Fatalf("after one page: %s, done %d, estimated %d, caught up %v", res.Outcome, res.Cursor.Done, res.Cursor.Estimated, res.Cursor.CaughtUp)
 			}
 			res, _ = f.runToHead(t, tc.stream)
@@ -161,7 +161,7 @@ func TestSinceStreams(t *testing.T) {
 // listStub serves customers from memory in a chosen order, ignoring _sort, as a listing whose
 // order cannot be relied on would.
 type listStub struct {
-	poller.API
+	ucpoll.API
 	recs []json.RawMessage
 	at   []time.Time
 	desc bool
@@ -212,13 +212,13 @@ func TestSinceListingOutOfOrder(t *testing.T) {
 				stub.recs = append(stub.recs, json.RawMessage(fmt.Sprintf(`{"customer_profile_oid":%d,"email":"c%d@example.com","last_modified_dts":%q}`,
 					i, i, at.Format(time.RFC3339))))
 			}
-			f := newFixture(t, ultracartfake.Options{}, ultracartapi.Credentials{}, poller.Options{})
-			eng, err := poller.New(poller.Deps{Store: f.st, Clock: f.clk, Source: stub, Sink: f.rec.sink}, poller.Options{})
+			f := newFixture(t, ultracartfake.Options{}, ultracartapi.Credentials{}, ucpoll.Options{})
+			eng, err := ucpoll.New(ucpoll.Deps{Store: f.st, Clock: f.clk, Source: stub, Sink: f.rec.sink}, ucpoll.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := eng.Run(context.Background(), poller.Job{Account: "acme", Stream: poller.Customers}, f.clk.Now().Add(time.Hour))
-			if err != nil || res.Outcome != poller.CaughtUp {
+			res, err := eng.Run(context.Background(), ucpoll.Job{Account: "acme", Stream: ucpoll.Customers}, f.clk.Now().Add(time.Hour))
+			if err != nil || res.Outcome != ucpoll.CaughtUp {
 				t.Fatalf("%s: %v", res.Outcome, err)
 			}
 			if len(f.rec.perOrder) != n || f.rec.events != n {
@@ -234,33 +234,33 @@ func TestSinceListingOutOfOrder(t *testing.T) {
 // TestSinceStopKeepsPosition disables the application in the middle of a walk: the stream
 // stops with the walk's position saved, so clearing the status resumes it where it was.
 func TestSinceStopKeepsPosition(t *testing.T) {
-	f := newFixture(t, ultracartfake.Options{Items: 1000, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{})
+	f := newFixture(t, ultracartfake.Options{Items: 1000, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"}, ucpoll.Options{})
 	pages := 0
 	f.fake.OnRequest(func(context.Context, ultracartfake.Call) {
 		if pages++; pages == 2 {
 			f.fake.SetDisabled(true)
 		}
 	})
-	res := f.run(t, poller.Items, time.Hour)
+	res := f.run(t, ucpoll.Items, time.Hour)
 	cur := res.Cursor
-	if res.Outcome != poller.Stopped || cur.Status != poller.StatusDisabled || cur.Done != 2*ultracartapi.MaxLimit ||
+	if res.Outcome != ucpoll.Stopped || cur.Status != ucpoll.StatusDisabled || cur.Done != 2*ultracartapi.MaxLimit ||
 		cur.WalkStarted.IsZero() || cur.Key.IsZero() || cur.CaughtUp {
 		t.Fatalf("%s: cursor %+v", res.Outcome, cur)
 	}
 	if len(f.rec.perOrder) != 2*ultracartapi.MaxLimit {
 		t.Fatalf("%d items before the stop", len(f.rec.perOrder))
 	}
-	stored, _, err := poller.LoadCursor(context.Background(), f.st, "acme", poller.Items)
+	stored, _, err := ucpoll.LoadCursor(context.Background(), f.st, "acme", ucpoll.Items)
 	if err != nil || !stored.Key.Equal(cur.Key) || stored.Offset != cur.Offset || !stored.WalkStarted.Equal(cur.WalkStarted) {
 		t.Fatalf("stored cursor %+v (%v), want the walk's position %+v", stored, err, cur)
 	}
 
 	// Reconnected: the walk resumes where it stopped rather than starting over.
 	f.fake.SetDisabled(false)
-	if err := poller.Resume(context.Background(), f.st, "acme", poller.Items); err != nil {
+	if err := ucpoll.Resume(context.Background(), f.st, "acme", ucpoll.Items); err != nil {
 		t.Fatal(err)
 	}
-	if res := f.run(t, poller.Items, time.Hour); res.Outcome != poller.CaughtUp || res.Cursor.Status != "" {
+	if res := f.run(t, ucpoll.Items, time.Hour); res.Outcome != ucpoll.CaughtUp || res.Cursor.Status != "" {
 		t.Fatalf("after resuming: %s, status %q", res.Outcome, res.Cursor.Status)
 	}
 	if len(f.rec.perOrder) != 1000 || f.rec.events != 1000 {

@@ -1,4 +1,4 @@
-package poller_test
+package ucpoll_test
 
 import (
 	"context"
@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 )
@@ -18,10 +18,10 @@ type fixture struct {
 	st   store.Store
 	fake *ultracartfake.Server
 	rec  *recorder
-	eng  *poller.Engine
+	eng  *ucpoll.Engine
 }
 
-func newFixture(t *testing.T, fo ultracartfake.Options, creds ultracartapi.Credentials, po poller.Options) *fixture {
+func newFixture(t *testing.T, fo ultracartfake.Options, creds ultracartapi.Credentials, po ucpoll.Options) *fixture {
 	t.Helper()
 	f := &fixture{clk: clock.NewFake(t0), rec: newRecorder()}
 	f.st = newStore(t, f.clk)
@@ -35,7 +35,7 @@ func newFixture(t *testing.T, fo ultracartfake.Options, creds ultracartapi.Crede
 		po.Start = t0.AddDate(0, 0, -30)
 	}
 	var err error
-	f.eng, err = poller.New(poller.Deps{Store: f.st, Clock: f.clk, Source: ultracartapi.New(f.fake.URL, creds, nil), Sink: f.rec.sink,
+	f.eng, err = ucpoll.New(ucpoll.Deps{Store: f.st, Clock: f.clk, Source: ultracartapi.New(f.fake.URL, creds, nil), Sink: f.rec.sink,
 		Sleep: func(_ context.Context, d time.Duration) error { f.clk.Advance(d); return nil }}, po)
 	if err != nil {
 		t.Fatal(err)
@@ -43,9 +43,9 @@ func newFixture(t *testing.T, fo ultracartfake.Options, creds ultracartapi.Crede
 	return f
 }
 
-func (f *fixture) run(t *testing.T, stream string, budget time.Duration) poller.Result {
+func (f *fixture) run(t *testing.T, stream string, budget time.Duration) ucpoll.Result {
 	t.Helper()
-	res, err := f.eng.Run(context.Background(), poller.Job{Account: "acme", Stream: stream}, f.clk.Now().Add(budget))
+	res, err := f.eng.Run(context.Background(), ucpoll.Job{Account: "acme", Stream: stream}, f.clk.Now().Add(budget))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,22 +59,22 @@ func TestStopsForPeople(t *testing.T) {
 		disable    bool
 		wantStatus string
 	}{
-		{"app disabled (410)", ultracartapi.Credentials{SimpleKey: "k"}, true, poller.StatusDisabled},
-		{"credentials refused (401)", ultracartapi.Credentials{SimpleKey: "wrong"}, false, poller.StatusUnauthorized},
+		{"app disabled (410)", ultracartapi.Credentials{SimpleKey: "k"}, true, ucpoll.StatusDisabled},
+		{"credentials refused (401)", ultracartapi.Credentials{SimpleKey: "wrong"}, false, ucpoll.StatusUnauthorized},
 	} {
-		for _, stream := range poller.Streams() {
+		for _, stream := range ucpoll.Streams() {
 			t.Run(tc.name+", "+stream, func(t *testing.T) {
-				f := newFixture(t, ultracartfake.Options{Orders: 50, AutoOrders: 50, Customers: 50, Items: 50, SimpleKey: "k"}, tc.creds, poller.Options{})
+				f := newFixture(t, ultracartfake.Options{Orders: 50, AutoOrders: 50, Customers: 50, Items: 50, SimpleKey: "k"}, tc.creds, ucpoll.Options{})
 				f.fake.SetDisabled(tc.disable)
 				res := f.run(t, stream, 15*time.Minute)
-				if res.Outcome != poller.Stopped || res.Cursor.Status != tc.wantStatus || res.Cursor.LastError == "" || len(f.rec.perOrder) != 0 {
+				if res.Outcome != ucpoll.Stopped || res.Cursor.Status != tc.wantStatus || res.Cursor.LastError == "" || len(f.rec.perOrder) != 0 {
 					t.Fatalf("outcome %s, status %q, last error %q, %d records", res.Outcome, res.Cursor.Status, res.Cursor.LastError, len(f.rec.perOrder))
 				}
 				calls := len(f.fake.Calls())
-				if res := f.run(t, stream, 15*time.Minute); res.Outcome != poller.Stopped || len(f.fake.Calls()) != calls {
+				if res := f.run(t, stream, 15*time.Minute); res.Outcome != ucpoll.Stopped || len(f.fake.Calls()) != calls {
 					t.Fatalf("a stopped stream ran again: %s, %d calls", res.Outcome, len(f.fake.Calls())-calls)
 				}
-				cur, _, err := poller.LoadCursor(context.Background(), f.st, "acme", stream)
+				cur, _, err := ucpoll.LoadCursor(context.Background(), f.st, "acme", stream)
 				if err != nil || cur.Status != tc.wantStatus {
 					t.Fatalf("stored cursor status %q (%v)", cur.Status, err)
 				}
@@ -84,23 +84,23 @@ func TestStopsForPeople(t *testing.T) {
 }
 
 func TestSecondPollerIsBusy(t *testing.T) {
-	f := newFixture(t, ultracartfake.Options{Orders: 1000, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{})
-	var second []poller.Outcome
+	f := newFixture(t, ultracartfake.Options{Orders: 1000, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"}, ucpoll.Options{})
+	var second []ucpoll.Outcome
 	f.fake.OnRequest(func(context.Context, ultracartfake.Call) {
-		for _, stream := range poller.Streams() {
-			res, err := f.eng.Run(context.Background(), poller.Job{Account: "acme", Stream: stream}, f.clk.Now().Add(time.Hour))
+		for _, stream := range ucpoll.Streams() {
+			res, err := f.eng.Run(context.Background(), ucpoll.Job{Account: "acme", Stream: stream}, f.clk.Now().Add(time.Hour))
 			if err != nil {
 				t.Error(err)
 			}
 			second = append(second, res.Outcome)
 		}
 	})
-	res := f.run(t, poller.Orders, time.Hour)
-	if res.Outcome != poller.CaughtUp {
+	res := f.run(t, ucpoll.Orders, time.Hour)
+	if res.Outcome != ucpoll.CaughtUp {
 		t.Fatalf("first poller: %s", res.Outcome)
 	}
 	for _, o := range second {
-		if o != poller.Busy {
+		if o != ucpoll.Busy {
 			t.Fatalf("a second poller got %s while the first was requesting", o)
 		}
 	}
@@ -109,23 +109,23 @@ func TestSecondPollerIsBusy(t *testing.T) {
 	}
 	// The lease is released at the end, so the next job starts at once.
 	f.fake.OnRequest(nil)
-	if res := f.run(t, poller.Refunds, time.Hour); res.Outcome != poller.CaughtUp {
+	if res := f.run(t, ucpoll.Refunds, time.Hour); res.Outcome != ucpoll.CaughtUp {
 		t.Fatalf("after release: %s", res.Outcome)
 	}
 }
 
 func TestBudgetContinues(t *testing.T) {
 	f := newFixture(t, ultracartfake.Options{Orders: 3000, SimpleKey: "k", Spacing: 5 * time.Minute},
-		ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{Reserve: time.Minute})
+		ultracartapi.Credentials{SimpleKey: "k"}, ucpoll.Options{Reserve: time.Minute})
 	f.fake.OnRequest(func(context.Context, ultracartfake.Call) { f.clk.Advance(20 * time.Second) })
 	runs := 0
 	for {
 		runs++
-		res := f.run(t, poller.Orders, 2*time.Minute)
-		if res.Outcome == poller.CaughtUp {
+		res := f.run(t, ucpoll.Orders, 2*time.Minute)
+		if res.Outcome == ucpoll.CaughtUp {
 			break
 		}
-		if res.Outcome != poller.Continue || res.Requests > 4 {
+		if res.Outcome != ucpoll.Continue || res.Requests > 4 {
 			t.Fatalf("run %d: %s after %d requests", runs, res.Outcome, res.Requests)
 		}
 		if runs > 100 {
@@ -141,20 +141,20 @@ func TestBudgetContinues(t *testing.T) {
 }
 
 func TestBacksOffOn429(t *testing.T) {
-	for _, stream := range []string{poller.Orders, poller.Customers} {
+	for _, stream := range []string{ucpoll.Orders, ucpoll.Customers} {
 		t.Run(stream, func(t *testing.T) {
 			// UltraCart's own bucket is stricter than the one configured here, as when another
 			// application shares the merchant's limit.
 			f := newFixture(t, ultracartfake.Options{Orders: 2000, Customers: 2000, SimpleKey: "k", Rate: 3, Window: time.Hour},
 				ultracartapi.Credentials{SimpleKey: "k"},
-				poller.Options{Hour: ratelimit.Limit{Requests: 100, Window: time.Hour}, Backoff: 10 * time.Minute})
-			var last poller.Result
+				ucpoll.Options{Hour: ratelimit.Limit{Requests: 100, Window: time.Hour}, Backoff: 10 * time.Minute})
+			var last ucpoll.Result
 			for i := 0; ; i++ {
 				last = f.run(t, stream, time.Hour)
-				if last.Outcome == poller.CaughtUp {
+				if last.Outcome == ucpoll.CaughtUp {
 					break
 				}
-				if last.Outcome != poller.Later || i > 200 {
+				if last.Outcome != ucpoll.Later || i > 200 {
 					t.Fatalf("run %d: %s", i, last.Outcome)
 				}
 				f.clk.Set(last.NextRunAt)
@@ -183,8 +183,8 @@ func TestBacksOffOn429(t *testing.T) {
 
 func TestRefundsStream(t *testing.T) {
 	f := newFixture(t, ultracartfake.Options{Orders: 1000, SimpleKey: "k", RefundEvery: 10, Spacing: 10 * time.Minute},
-		ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{})
-	if res := f.run(t, poller.Refunds, time.Hour); res.Outcome != poller.CaughtUp {
+		ultracartapi.Credentials{SimpleKey: "k"}, ucpoll.Options{})
+	if res := f.run(t, ucpoll.Refunds, time.Hour); res.Outcome != ucpoll.CaughtUp {
 		t.Fatalf("outcome %s", res.Outcome)
 	}
 	if len(f.rec.perOrder) != 100 {
@@ -200,15 +200,15 @@ func TestRefundsStream(t *testing.T) {
 func TestHeadOverlap(t *testing.T) {
 	// Orders up to a minute ago; a caught-up stream re-reads only the overlap next time.
 	f := newFixture(t, ultracartfake.Options{Orders: 600, SimpleKey: "k", Start: t0.Add(-600 * time.Minute)},
-		ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{Start: t0.Add(-12 * time.Hour)})
-	res := f.run(t, poller.Orders, time.Hour)
-	if res.Outcome != poller.CaughtUp || len(f.rec.perOrder) != 598 {
+		ultracartapi.Credentials{SimpleKey: "k"}, ucpoll.Options{Start: t0.Add(-12 * time.Hour)})
+	res := f.run(t, ucpoll.Orders, time.Hour)
+	if res.Outcome != ucpoll.CaughtUp || len(f.rec.perOrder) != 598 {
 		t.Fatalf("outcome %s, %d orders (the last two minutes wait for the lag)", res.Outcome, len(f.rec.perOrder))
 	}
 	f.clk.Set(res.NextRunAt)
 	before := f.rec.events
-	res = f.run(t, poller.Orders, time.Hour)
-	if res.Outcome != poller.CaughtUp || res.Requests != 1 {
+	res = f.run(t, ucpoll.Orders, time.Hour)
+	if res.Outcome != ucpoll.CaughtUp || res.Requests != 1 {
 		t.Fatalf("second run: %s in %d requests", res.Outcome, res.Requests)
 	}
 	if len(f.rec.perOrder) != 600 {
@@ -222,9 +222,9 @@ func TestHeadOverlap(t *testing.T) {
 
 func TestDue(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, ultracartfake.Options{Orders: 10, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{})
+	f := newFixture(t, ultracartfake.Options{Orders: 10, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"}, ucpoll.Options{})
 	due := func() bool {
-		ok, err := poller.Due(ctx, f.st, "acme", poller.Orders, f.clk.Now())
+		ok, err := ucpoll.Due(ctx, f.st, "acme", ucpoll.Orders, f.clk.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,8 +238,8 @@ func TestDue(t *testing.T) {
 			t.Error("due while a poller holds the lease")
 		}
 	})
-	res := f.run(t, poller.Orders, time.Hour)
-	if res.Outcome != poller.CaughtUp || due() {
+	res := f.run(t, ucpoll.Orders, time.Hour)
+	if res.Outcome != ucpoll.CaughtUp || due() {
 		t.Fatalf("right after catching up: %s, due %v", res.Outcome, due())
 	}
 	f.clk.Set(res.NextRunAt)
@@ -248,7 +248,7 @@ func TestDue(t *testing.T) {
 	}
 	f.fake.SetDisabled(true)
 	f.fake.OnRequest(nil)
-	f.run(t, poller.Orders, time.Hour)
+	f.run(t, ucpoll.Orders, time.Hour)
 	f.clk.Advance(24 * time.Hour)
 	if due() {
 		t.Fatal("a disabled stream is due")
@@ -264,26 +264,26 @@ func TestScopeDecidesWhoShares(t *testing.T) {
 		scope string
 		busy  bool
 	}{
-		{poller.ScopeAccount, false},
-		{poller.ScopeApp, true},
+		{ucpoll.ScopeAccount, false},
+		{ucpoll.ScopeApp, true},
 	} {
 		t.Run(tc.scope, func(t *testing.T) {
 			f := newFixture(t, ultracartfake.Options{Orders: 10, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"},
-				poller.Options{Scope: tc.scope, Retries: 1})
-			var other []poller.Outcome
+				ucpoll.Options{Scope: tc.scope, Retries: 1})
+			var other []ucpoll.Outcome
 			f.fake.OnRequest(func(ctx context.Context, _ ultracartfake.Call) {
 				f.fake.OnRequest(nil)
-				res, err := f.eng.Run(context.WithoutCancel(ctx), poller.Job{Account: "bolt", Stream: poller.Orders}, f.clk.Now().Add(time.Hour))
+				res, err := f.eng.Run(context.WithoutCancel(ctx), ucpoll.Job{Account: "bolt", Stream: ucpoll.Orders}, f.clk.Now().Add(time.Hour))
 				if err != nil {
 					t.Error(err)
 				}
 				other = append(other, res.Outcome)
 			})
 			calls := len(f.fake.Calls())
-			if res := f.run(t, poller.Orders, time.Hour); res.Outcome != poller.CaughtUp {
+			if res := f.run(t, ucpoll.Orders, time.Hour); res.Outcome != ucpoll.CaughtUp {
 				t.Fatalf("first poller: %s", res.Outcome)
 			}
-			if len(other) != 1 || (other[0] == poller.Busy) != tc.busy {
+			if len(other) != 1 || (other[0] == ucpoll.Busy) != tc.busy {
 				t.Fatalf("the other store's poller: %v, want busy %v", other, tc.busy)
 			}
 			if tc.busy && f.fake.Overlaps() != 0 {
@@ -291,8 +291,8 @@ func TestScopeDecidesWhoShares(t *testing.T) {
 			}
 		})
 	}
-	if _, err := poller.New(poller.Deps{Store: newStore(t, clock.NewFake(t0)), Source: ultracartapi.New("http://127.0.0.1:1", ultracartapi.Credentials{}, nil),
-		Sink: func(context.Context, poller.Batch) error { return nil }}, poller.Options{Scope: "ip"}); err == nil {
+	if _, err := ucpoll.New(ucpoll.Deps{Store: newStore(t, clock.NewFake(t0)), Source: ultracartapi.New("http://127.0.0.1:1", ultracartapi.Credentials{}, nil),
+		Sink: func(context.Context, ucpoll.Batch) error { return nil }}, ucpoll.Options{Scope: "ip"}); err == nil {
 		t.Error("an unknown scope was accepted")
 	}
 }
@@ -301,8 +301,8 @@ func TestScopeDecidesWhoShares(t *testing.T) {
 // the newest windows, which the cache may not have caught up with, from the origin.
 func TestQueryTargetCacheForOldWindows(t *testing.T) {
 	f := newFixture(t, ultracartfake.Options{Orders: 2000, SimpleKey: "k", Start: t0.AddDate(0, 0, -20), Spacing: 15 * time.Minute},
-		ultracartapi.Credentials{SimpleKey: "k"}, poller.Options{})
-	if res := f.run(t, poller.Orders, time.Hour); res.Outcome != poller.CaughtUp {
+		ultracartapi.Credentials{SimpleKey: "k"}, ucpoll.Options{})
+	if res := f.run(t, ucpoll.Orders, time.Hour); res.Outcome != ucpoll.CaughtUp {
 		t.Fatalf("outcome %s", res.Outcome)
 	}
 	var cache, origin int
@@ -312,9 +312,9 @@ func TestQueryTargetCacheForOldWindows(t *testing.T) {
 			t.Fatalf("call %+v: payment_date_end: %v", c, err)
 		}
 		switch target := c.Query["query_target"]; {
-		case target == "cache" && end.Before(t0.Add(-poller.CacheAfter)):
+		case target == "cache" && end.Before(t0.Add(-ucpoll.CacheAfter)):
 			cache++
-		case target == "origin" && !end.Before(t0.Add(-poller.CacheAfter-time.Minute)):
+		case target == "origin" && !end.Before(t0.Add(-ucpoll.CacheAfter-time.Minute)):
 			origin++
 		default:
 			t.Errorf("window ending %s read from %q", end, target)
