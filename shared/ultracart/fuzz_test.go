@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"testing"
 
 	"github.com/cartrelay/cartrelay/shared/domain"
@@ -135,5 +136,62 @@ func checkNormalize(t *testing.T, r RawEvent) {
 		if _, err := json.Marshal(e); err != nil {
 			t.Fatalf("event does not marshal: %v", err)
 		}
+	}
+}
+
+// FuzzDecodePayloadAsEncodingJSON holds decodePayload's first reading (go-json-experiment/json)
+// to encoding/json: every payload it reads into a model, encoding/json reads too, to the same
+// value. (What it refuses, decodePayload reads again with encoding/json.)
+func FuzzDecodePayloadAsEncodingJSON(f *testing.F) {
+	for _, file := range fixtures(f) {
+		body, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		raws, err := DecodeDelivery(body)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, r := range raws {
+			f.Add([]byte(r.Payload))
+		}
+	}
+	for _, s := range []string{
+		`{"ORDER_ID":"1","Billing":{"EMAIL":" a@b ","Day_Phone":"1"}}`,
+		`{"order_id":"1","order_id":"2"}`,
+		`{"order_id":"\u00e9\ud800","billing":{"email":"a\"b\\c"}}`,
+		"{\"order_id\":\"\xff\"}",
+		`{"order_id":12.50e3,"exchange_rate":"  1.5 ","items":[{"quantity":"2","kit":"yes","upsell":1}]}`,
+		`{"items":null,"billing":null,"summary":{"total":{"value":null}}}`,
+		`{"order_id":{},"items":{}}`,
+		`{"utms":[{"iterableCampaignId":"1","ITERABLECAMPAIGNID":"2","iterable_campaign_id":"3"}]}`,
+		`{"auto_order_oid":123456789012345678901234567890,"rebill_orders":[{"order_id":"2"}]}`,
+		`{"merchant_item_oid":"  7 ","pricing":{"cost":-0.5}}`,
+		` {"order_id" : "1" } `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		readsAsEncodingJSON[Order](t, payload)
+		readsAsEncodingJSON[AutoOrder](t, payload)
+		readsAsEncodingJSON[Customer](t, payload)
+		readsAsEncodingJSON[Item](t, payload)
+		readsAsEncodingJSON[Cart](t, payload)
+		readsAsEncodingJSON[ChargebackDispute](t, payload)
+	})
+}
+
+func readsAsEncodingJSON[T any](t *testing.T, payload []byte) {
+	t.Helper()
+	var got T
+	if err := readFast(payload, &got); err != nil {
+		return
+	}
+	var want T
+	if err := json.Unmarshal(payload, &want); err != nil {
+		t.Fatalf("%T: go-json-experiment/json read %q, encoding/json refuses it: %v", got, payload, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%T read from %q:\n go-json-experiment/json %+v\n encoding/json           %+v", got, payload, got, want)
 	}
 }

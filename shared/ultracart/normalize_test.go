@@ -360,7 +360,7 @@ func TestMoneyErrorIsReachable(t *testing.T) {
 }
 
 func TestSubscriptionStatus(t *testing.T) {
-	flag := func(v bool) Flag { return Flag{v: &v} }
+	flag := func(v bool) Flag { return Flag{known: true, v: v} }
 	tests := []struct {
 		event string
 		ao    AutoOrder

@@ -17,8 +17,10 @@ import (
 type Decimal string
 
 // UnmarshalJSON accepts a JSON number or a string holding one.
-func (d *Decimal) UnmarshalJSON(b []byte) error {
-	s, err := numberOrString(b, reflect.TypeFor[Decimal]())
+func (d *Decimal) UnmarshalJSON(b []byte) error { return d.read(copied(b)) }
+
+func (d *Decimal) read(v value) error {
+	s, err := numberOrString(v, reflect.TypeFor[Decimal]())
 	*d = Decimal(s)
 	return err
 }
@@ -27,56 +29,59 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 type ID string
 
 // UnmarshalJSON accepts a JSON number or string.
-func (id *ID) UnmarshalJSON(b []byte) error {
-	s, err := numberOrString(b, reflect.TypeFor[ID]())
+func (id *ID) UnmarshalJSON(b []byte) error { return id.read(copied(b)) }
+
+func (id *ID) read(v value) error {
+	s, err := numberOrString(v, reflect.TypeFor[ID]())
 	*id = ID(s)
 	return err
 }
 
 // numberOrString reads a JSON number as its exact text, or a string as its trimmed content;
 // null or absent is "". Anything else is a type error naming typ.
-func numberOrString(b []byte, typ reflect.Type) (string, error) {
-	b = bytes.TrimSpace(b)
+func numberOrString(v value, typ reflect.Type) (string, error) {
+	b := bytes.TrimSpace(v.raw)
 	switch {
 	case len(b) == 0 || string(b) == "null":
 		return "", nil
 	case b[0] == '"':
-		s, err := unquoteJSON(b)
+		s, err := unquoteJSON(v, b)
 		return strings.TrimSpace(s), err
 	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
-		return string(b), nil
+		return v.str(b), nil
 	}
 	return "", &json.UnmarshalTypeError{Value: jsonValueKind(b), Type: typ}
 }
 
-// Flag is a tri-state boolean: nil when the source did not say.
-type Flag struct{ v *bool }
+// Flag is a tri-state boolean: unknown when the source did not say. (It holds no pointer, so
+// reading one allocates nothing.)
+type Flag struct{ known, v bool }
 
 // Known reports whether the source said anything.
-func (f Flag) Known() bool { return f.v != nil }
+func (f Flag) Known() bool { return f.known }
 
 // True reports whether the source said true.
-func (f Flag) True() bool { return f.v != nil && *f.v }
+func (f Flag) True() bool { return f.known && f.v }
 
 // False reports whether the source said false.
-func (f Flag) False() bool { return f.v != nil && !*f.v }
+func (f Flag) False() bool { return f.known && !f.v }
 
 // Ptr is the flag as a *bool for the domain (nil when unknown).
 func (f Flag) Ptr() *bool {
-	if f.v == nil {
+	if !f.known {
 		return nil
 	}
-	v := *f.v
+	v := f.v
 	return &v
 }
 
 // UnmarshalJSON accepts true/false, null, and the strings "true"/"false"/"1"/"0"/"yes"/"no"/"".
 func (f *Flag) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
-	set := func(v bool) { f.v = &v }
+	set := func(v bool) { *f = Flag{known: true, v: v} }
 	switch string(b) {
 	case "", "null":
-		f.v = nil
+		*f = Flag{}
 		return nil
 	case "true":
 		set(true)
@@ -86,13 +91,13 @@ func (f *Flag) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if b[0] == '"' {
-		s, err := unquoteJSON(b)
+		s, err := unquoteJSON(copied(b), b)
 		if err != nil {
 			return err
 		}
 		switch strings.ToLower(strings.TrimSpace(s)) {
 		case "":
-			f.v = nil
+			*f = Flag{}
 		case "true", "1", "yes", "y":
 			set(true)
 		case "false", "0", "no", "n":
@@ -117,13 +122,15 @@ func (f *Flag) UnmarshalJSON(b []byte) error {
 type Text string
 
 // UnmarshalJSON accepts a string, number, boolean or null.
-func (t *Text) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
+func (t *Text) UnmarshalJSON(b []byte) error { return t.read(copied(b)) }
+
+func (t *Text) read(v value) error {
+	b := bytes.TrimSpace(v.raw)
 	switch {
 	case len(b) == 0 || string(b) == "null":
 		*t = ""
 	case b[0] == '"':
-		s, err := unquoteJSON(b)
+		s, err := unquoteJSON(v, b)
 		if err != nil {
 			return err
 		}
@@ -131,9 +138,37 @@ func (t *Text) UnmarshalJSON(b []byte) error {
 	case b[0] == '{' || b[0] == '[':
 		return &json.UnmarshalTypeError{Value: jsonValueKind(b), Type: reflect.TypeFor[string]()}
 	default:
-		*t = Text(b)
+		*t = Text(v.str(b))
 	}
 	return nil
+}
+
+// value is one JSON value a scalar reads: raw, and where raw lies in src, a string holding the
+// whole payload, when it was read from one (at is -1 otherwise). A part of raw becomes a slice
+// of src rather than a string of its own, so reading the many short strings of an order costs
+// one allocation (src) instead of one each (see decodePayload).
+type value struct {
+	raw []byte
+	src string
+	at  int
+}
+
+// copied is a value whose parts are copied out: raw may be reused after the call (as
+// encoding/json's Unmarshaler contract allows).
+func copied(raw []byte) value { return value{raw: raw, at: -1} }
+
+// str returns part, a slice of v.raw, as a string.
+func (v value) str(part []byte) string {
+	if v.at < 0 || len(part) == 0 {
+		return string(part)
+	}
+	// part is v.raw[i:j] for some i, j (bytes.TrimSpace and unquoteJSON only reslice), so i is
+	// the difference of their capacities.
+	off := v.at + cap(v.raw) - cap(part)
+	if off < v.at || off+len(part) > len(v.src) {
+		return string(part)
+	}
+	return v.src[off : off+len(part)]
 }
 
 func jsonValueKind(b []byte) string {
@@ -163,9 +198,10 @@ func quoteShort(s string) string {
 	return string(b)
 }
 
-// unquoteJSON reads a JSON string. Most strings have no escapes, and the decoder has already
-// checked the syntax, so those are sliced directly; the rest go through encoding/json.
-func unquoteJSON(b []byte) (string, error) {
+// unquoteJSON reads b, a JSON string that is a part of v. Most strings have no escapes, and
+// the decoder has already checked the syntax, so those are sliced directly; the rest go
+// through encoding/json.
+func unquoteJSON(v value, b []byte) (string, error) {
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
 		inner := b[1 : len(b)-1]
 		simple := true
@@ -176,7 +212,7 @@ func unquoteJSON(b []byte) (string, error) {
 			}
 		}
 		if simple && utf8.Valid(inner) {
-			return string(inner), nil
+			return v.str(inner), nil
 		}
 	}
 	var s string
