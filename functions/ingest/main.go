@@ -11,7 +11,7 @@ import (
 )
 
 func main() {
-	env, err := wiring.Lambda(context.Background(), "ingest", wiring.Options{Phone: phone.E164})
+	env, err := wiring.Lambda(context.Background(), "ingest", wiring.Options{Phone: phone.CachedE164()})
 	if err != nil {
 		wiring.Fatal("ingest", err)
 	}

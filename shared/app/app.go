@@ -78,7 +78,7 @@ type Deps struct {
 	Clock  clock.Clock
 	Log    *slog.Logger
 	Config Config
-	// Phone normalizes phone numbers during ingest (shared/phone.E164). It is injected so that
+	// Phone normalizes phone numbers during ingest (shared/phone.CachedE164). It is injected so that
 	// only the processes that ingest link the phone metadata; nil leaves phones out.
 	Phone domain.PhoneFunc
 	// Polling lets the schedule and poll handlers walk source APIs; nil leaves poll jobs

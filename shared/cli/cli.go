@@ -167,7 +167,7 @@ func (c *ctx2) open(ctx context.Context, serving bool) (*wiring.Env, error) {
 		}
 		c.globals.DataChosen = true
 	}
-	opt := wiring.Options{Clock: c.io.Clock, Log: log, Phone: phone.E164, Poll: poll, Config: cfg}
+	opt := wiring.Options{Clock: c.io.Clock, Log: log, Phone: phone.CachedE164(), Poll: poll, Config: cfg}
 	if c.globals.Backend == "aws" {
 		if serving {
 			return nil, usagef("serve runs the embedded runtime; with --backend aws the handlers run in Lambda")
