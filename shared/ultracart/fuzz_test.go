@@ -55,18 +55,8 @@ func FuzzDecodeDelivery(f *testing.F) {
 }
 
 func FuzzNormalize(f *testing.F) {
-	for _, file := range fixtures(f) {
-		body, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		raws, err := DecodeDelivery(body)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, r := range raws {
-			f.Add(r.Name, []byte(r.Payload))
-		}
+	for _, r := range fixtureEvents(f) {
+		f.Add(r.Name, []byte(r.Payload))
 	}
 	f.Add("order_create", []byte(`{"order_id":"1","billing":{"email":"a@b"},"summary":{"total":{"value":"1e400"}}}`))
 	f.Add("auto_order_rebill", []byte(`{"auto_order_code":"A","rebill_orders":[{"order_id":"2","billing":{"email":"a@b"}}]}`))
@@ -143,18 +133,8 @@ func checkNormalize(t *testing.T, r RawEvent) {
 // to encoding/json: every payload it reads into a model, encoding/json reads too, to the same
 // value. (What it refuses, decodePayload reads again with encoding/json.)
 func FuzzDecodePayloadAsEncodingJSON(f *testing.F) {
-	for _, file := range fixtures(f) {
-		body, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		raws, err := DecodeDelivery(body)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, r := range raws {
-			f.Add([]byte(r.Payload))
-		}
+	for _, r := range fixtureEvents(f) {
+		f.Add([]byte(r.Payload))
 	}
 	for _, s := range []string{
 		`{"ORDER_ID":"1","Billing":{"EMAIL":" a@b ","Day_Phone":"1"}}`,
@@ -194,4 +174,21 @@ func readsAsEncodingJSON[T any](t *testing.T, payload []byte) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%T read from %q:\n go-json-experiment/json %+v\n encoding/json           %+v", got, payload, got, want)
 	}
+}
+
+// fixtureEvents are the events of every delivery in testdata.
+func fixtureEvents(f *testing.F) []RawEvent {
+	var all []RawEvent
+	for _, file := range fixtures(f) {
+		body, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		raws, err := DecodeDelivery(body)
+		if err != nil {
+			f.Fatal(err)
+		}
+		all = append(all, raws...)
+	}
+	return all
 }
