@@ -77,6 +77,16 @@ type LineItem struct {
 	QtyRefunded int64    `json:"quantity_refunded,omitempty"`
 	// SubscriptionID links the line to the subscription it starts or renews.
 	SubscriptionID string `json:"subscription_id,omitempty"`
+	// Thumbnails are the source's own resized copies of the image (UltraCart makes them), so a
+	// destination can pick the size it is configured for.
+	Thumbnails []Thumbnail `json:"thumbnails,omitempty"`
+}
+
+// Thumbnail is one resized copy of a product image.
+type Thumbnail struct {
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	URL    string `json:"url"`
 }
 
 // Tracking is one shipment tracking number.
@@ -306,6 +316,8 @@ type Item struct {
 	Categories  []string  `json:"categories,omitempty"`
 	Deleted     bool      `json:"deleted,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+	// Thumbnails of the item's default image, as the source made them.
+	Thumbnails []Thumbnail `json:"thumbnails,omitempty"`
 }
 
 // Cart is a checkout cart (abandoned or with a return email sent).

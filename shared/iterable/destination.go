@@ -165,6 +165,14 @@ func (d *Destination) dispatch(ctx context.Context, sess *session, acct accounts
 	if f.Historical && !profileKind(f.Kind) {
 		return skipped(fmt.Sprintf("%s happened before forward_since: for history Iterable only receives profile updates, so no purchase, cart, shipment or review campaign fires on a backfill", f.Kind))
 	}
+	if f.Order != nil {
+		o := *f.Order
+		var err error
+		if o.Items, err = d.catalogImages(ctx, acct.ID, o.Source, s, o.Items); err != nil {
+			return deliver.Outcome{}, err
+		}
+		f.Order = &o
+	}
 	switch f.Kind {
 	case domain.FactContactChanged:
 		return d.contactChanged(ctx, sess, acct, s, f)
@@ -309,6 +317,37 @@ func (d *Destination) subscriptionChanged(ctx context.Context, sess *session, s 
 		return deliver.Outcome{}, err
 	}
 	return deliver.Outcome{Done: map[string]string{"event_id": ev.ID}}, nil
+}
+
+// catalogImages gives lines that carry no thumbnails those of their stored catalogue item, when
+// it shows the same image: UltraCart's order items name no thumbnails, its catalogue items do.
+// Only when a thumbnail size is configured; the lines passed in are not changed.
+func (d *Destination) catalogImages(ctx context.Context, account string, src domain.Source, s Settings, lines []domain.LineItem) ([]domain.LineItem, error) {
+	if s.ThumbWidth <= 0 || d.history == nil {
+		return lines, nil
+	}
+	var out []domain.LineItem
+	for i, li := range lines {
+		if len(li.Thumbnails) > 0 || li.SKU == "" {
+			continue
+		}
+		it, err := d.history.Item(ctx, account, src, li.SKU)
+		if err != nil {
+			return nil, fmt.Errorf("read catalogue item %s for its thumbnails: %w", li.SKU, err)
+		}
+		if it == nil || len(it.Thumbnails) == 0 || (li.ImageURL != "" && li.ImageURL != it.ImageURL) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(lines)
+		}
+		out[i].Thumbnails = it.Thumbnails
+		out[i].ImageURL = it.ImageURL
+	}
+	if out == nil {
+		return lines, nil
+	}
+	return out, nil
 }
 
 // contact reads the current state of a contact, following an email change, with the records an
@@ -509,6 +548,9 @@ func (d *Destination) reviewRequest(ctx context.Context, sess *session, acct acc
 	if o.Status == domain.OrderRejected || o.Status == domain.OrderDeleted {
 		return skipped("order " + o.OrderID + " is no longer placed; no review request")
 	}
+	if o.Items, err = d.catalogImages(ctx, acct.ID, o.Source, s, o.Items); err != nil {
+		return deliver.Outcome{}, err
+	}
 	if c, err := o.Refunded.Cmp(o.Total); err == nil && o.Refunded.Minor > 0 && c >= 0 {
 		return skipped("order " + o.OrderID + " was refunded in full; no review request")
 	}
@@ -544,7 +586,7 @@ func (d *Destination) reviewRequest(ctx context.Context, sess *session, acct acc
 		if err != nil {
 			return deliver.Outcome{}, deliver.Permanent(err)
 		}
-		links = append(links, ReviewLink{SKU: li.SKU, Name: cmpOr(li.Name, li.SKU), ImageURL: Thumbnail(li.ImageURL, s.ThumbWidth, s.ThumbHeight),
+		links = append(links, ReviewLink{SKU: li.SKU, Name: cmpOr(li.Name, li.SKU), ImageURL: LineImage(li, s),
 			URL: li.URL, ReviewURL: d.publicBase + "/review/" + tok})
 	}
 	if len(links) == 0 {

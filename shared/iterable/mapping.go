@@ -186,6 +186,41 @@ func Thumbnail(raw string, w, h int) string {
 	return u.String()
 }
 
+// LineImage is the image a line is shown with at the configured thumbnail size: the source's own
+// thumbnail of exactly that size when it made one (UltraCart does), else the smallest of its
+// thumbnails that covers the size, else the image with width and height parameters (Thumbnail).
+// Whether UltraCart makes a thumbnail of every size a merchant configures is not documented, so
+// both cases are handled. Without a size the image goes as given.
+func LineImage(li domain.LineItem, s Settings) string {
+	if s.ThumbWidth <= 0 || len(li.Thumbnails) == 0 {
+		return Thumbnail(li.ImageURL, s.ThumbWidth, s.ThumbHeight)
+	}
+	var best *domain.Thumbnail
+	for i, t := range li.Thumbnails {
+		if t.Width == s.ThumbWidth && t.Height == s.ThumbHeight {
+			return t.URL
+		}
+		if t.Width >= s.ThumbWidth && t.Height >= s.ThumbHeight &&
+			(best == nil || t.Width*t.Height < best.Width*best.Height) {
+			best = &li.Thumbnails[i]
+		}
+	}
+	if best != nil {
+		return best.URL
+	}
+	if li.ImageURL == "" {
+		// Every thumbnail is smaller than the size asked: the largest is the best there is.
+		big := li.Thumbnails[0]
+		for _, t := range li.Thumbnails[1:] {
+			if t.Width*t.Height > big.Width*big.Height {
+				big = t
+			}
+		}
+		return big.URL
+	}
+	return Thumbnail(li.ImageURL, s.ThumbWidth, s.ThumbHeight)
+}
+
 // Items maps order or cart lines to commerce items. A line without a SKU gets a positional id,
 // since Iterable requires one.
 func Items(lines []domain.LineItem, s Settings) []CommerceItem {
@@ -200,7 +235,7 @@ func Items(lines []domain.LineItem, s Settings) []CommerceItem {
 			name = id
 		}
 		it := CommerceItem{ID: id, SKU: li.SKU, Name: name, Price: MoneyDouble(li.UnitPrice), Quantity: li.Quantity,
-			ImageURL: Thumbnail(li.ImageURL, s.ThumbWidth, s.ThumbHeight), URL: li.URL, Categories: li.Categories}
+			ImageURL: LineImage(li, s), URL: li.URL, Categories: li.Categories}
 		if li.SubscriptionID != "" {
 			it.DataFields = Fields{"subscriptionId": li.SubscriptionID}
 		}

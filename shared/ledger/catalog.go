@@ -41,6 +41,7 @@ func (e *enc) itemContents(it domain.Item) {
 	e.str(it.Description)
 	e.money(it.Price)
 	e.str(it.ImageURL)
+	e.thumbnails(it.Thumbnails)
 	e.str(it.URL)
 	e.strs(it.Categories)
 	e.boolean(it.Deleted)

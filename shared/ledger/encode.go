@@ -113,12 +113,28 @@ func (e *enc) lineItem(li domain.LineItem) {
 	e.money(li.Discount)
 	e.money(li.Total)
 	e.str(li.ImageURL)
+	e.thumbnails(li.Thumbnails)
 	e.str(li.URL)
 	e.strs(li.Categories)
 	e.str(li.Kind)
 	e.money(li.Refunded)
 	e.i64(li.QtyRefunded)
 	e.str(li.SubscriptionID)
+}
+
+// thumbnails encodes nothing for none, so lines and items stored before thumbnails were kept
+// keep their hashes.
+func (e *enc) thumbnails(ts []domain.Thumbnail) {
+	if len(ts) == 0 {
+		return
+	}
+	e.str("thumbnails")
+	e.i64(int64(len(ts)))
+	for _, t := range ts {
+		e.i64(int64(t.Width))
+		e.i64(int64(t.Height))
+		e.str(t.URL)
+	}
 }
 
 // hash is a short content identity: 64 bits of SHA-256 in hex, plenty to tell one entity's

@@ -114,12 +114,17 @@ func (n *normalizer) itemEvent(it *Item) (domain.Event, error) {
 	if c := it.Content; c != nil {
 		out.Description = text(c.ExtendedDescription)
 		out.URL = text(c.ViewURL)
-		for _, m := range c.Multimedia {
-			if strings.EqualFold(text(m.Type), "image") {
-				if u := first(m.URL, m.CloudURL); u != "" {
-					out.ImageURL = u
-					break
-				}
+		var img *ItemMultimedia
+		for i, m := range c.Multimedia {
+			if strings.EqualFold(text(m.Type), "image") && first(m.URL, m.CloudURL) != "" &&
+				(img == nil || (m.IsDefault.True() && !img.IsDefault.True())) {
+				img = &c.Multimedia[i]
+			}
+		}
+		if img != nil {
+			out.ImageURL = first(img.URL, img.CloudURL)
+			for _, t := range img.Thumbnails {
+				out.Thumbnails = appendThumbnail(out.Thumbnails, t.Width, t.Height, first(t.HTTPSURL, t.HTTPURL))
 			}
 		}
 	}
@@ -186,7 +191,7 @@ func (n *normalizer) cartEvent(c *Cart) (domain.Event, error) {
 			return domain.Event{}, err
 		}
 		li := domain.LineItem{SKU: sku, Name: text(it.Description), Quantity: qty,
-			ImageURL: text(it.DefaultImageURL), URL: text(it.ViewURL)}
+			ImageURL: text(it.DefaultImageURL), URL: text(it.ViewURL), Thumbnails: cartThumbnails(it)}
 		if li.UnitPrice, err = money(field+".unit_cost", it.UnitCost, cur); err != nil {
 			return domain.Event{}, err
 		}
@@ -223,4 +228,43 @@ func (n *normalizer) cartEvent(c *Cart) (domain.Event, error) {
 	e := n.event(domain.KindCart, n.receivedAt)
 	e.Cart = out
 	return e, nil
+}
+
+// cartThumbnails are the thumbnails of a cart item's default image: the multimedia entry marked
+// default, else the one at default_image_url, else its first image.
+func cartThumbnails(it CartItem) []domain.Thumbnail {
+	var img *CartMultimedia
+	for i, m := range it.Multimedia {
+		if !strings.EqualFold(text(m.Type), "image") {
+			continue
+		}
+		switch {
+		case img == nil:
+			img = &it.Multimedia[i]
+		case m.IsDefault.True() && !img.IsDefault.True():
+			img = &it.Multimedia[i]
+		case !img.IsDefault.True() && text(img.URL) != text(it.DefaultImageURL) && text(m.URL) == text(it.DefaultImageURL):
+			img = &it.Multimedia[i]
+		}
+	}
+	if img == nil {
+		return nil
+	}
+	var out []domain.Thumbnail
+	for _, t := range img.Thumbnails {
+		out = appendThumbnail(out, t.Width, t.Height, text(t.URL))
+	}
+	return out
+}
+
+// appendThumbnail adds a thumbnail with a URL and a readable size. A thumbnail without them is
+// left out rather than failing the event: the image itself still travels, and a destination
+// then sizes it its own way.
+func appendThumbnail(out []domain.Thumbnail, w, h Decimal, url string) []domain.Thumbnail {
+	width, errW := wholeNumber("width", w)
+	height, errH := wholeNumber("height", h)
+	if url == "" || errW != nil || errH != nil || width <= 0 || height <= 0 || width > 1<<16 || height > 1<<16 {
+		return out
+	}
+	return append(out, domain.Thumbnail{Width: int(width), Height: int(height), URL: url})
 }

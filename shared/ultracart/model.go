@@ -331,6 +331,17 @@ type ItemMultimedia struct {
 	CloudURL         Text `json:"cloud_url"`
 	Code             Text `json:"code"`
 	ExcludeFromGalry Flag `json:"exclude_from_gallery"`
+	IsDefault        Flag `json:"is_default"`
+	// Thumbnails are UltraCart's resized copies of the image (ItemContentMultimediaThumbnail).
+	Thumbnails []ItemThumbnail `json:"thumbnails"`
+}
+
+// ItemThumbnail is one resized copy of a catalogue image.
+type ItemThumbnail struct {
+	Width    Decimal `json:"width"`
+	Height   Decimal `json:"height"`
+	HTTPSURL Text    `json:"https_url"`
+	HTTPURL  Text    `json:"http_url"`
 }
 
 // Cart is UltraCart's Cart, the payload of checkout_cart_* events.
@@ -361,8 +372,25 @@ type CartItem struct {
 	TotalCostWithDiscount *Currency `json:"total_cost_with_discount"`
 	DefaultImageURL       Text      `json:"default_image_url"`
 	ViewURL               Text      `json:"view_url"`
-	Upsell                Flag      `json:"upsell"`
-	Kit                   Flag      `json:"kit"`
+	// Multimedia is the item's images, each with UltraCart's thumbnails (CartItemMultimedia).
+	Multimedia []CartMultimedia `json:"multimedia"`
+	Upsell     Flag             `json:"upsell"`
+	Kit        Flag             `json:"kit"`
+}
+
+// CartMultimedia is one image of a cart item.
+type CartMultimedia struct {
+	Type       Text            `json:"type"`
+	URL        Text            `json:"url"`
+	IsDefault  Flag            `json:"is_default"`
+	Thumbnails []CartThumbnail `json:"thumbnails"`
+}
+
+// CartThumbnail is one resized copy of a cart item's image (CartItemMultimediaThumbnail).
+type CartThumbnail struct {
+	Width  Decimal `json:"width"`
+	Height Decimal `json:"height"`
+	URL    Text    `json:"url"`
 }
 
 // CartSummary holds a cart's totals.
