@@ -236,6 +236,15 @@ func (r *Repo) Cancel(ctx context.Context, account, kind, key string) error {
 	return nil
 }
 
+// CancelExisting removes a waiting timer and reports whether there was one.
+func (r *Repo) CancelExisting(ctx context.Context, account, kind, key string) (bool, error) {
+	ok, err := store.DeleteIfExists(ctx, r.st, store.Key{PK: PK(account, kind, key), SK: skTimer})
+	if err != nil {
+		return false, fmt.Errorf("cancel timer %s/%s of %s: %w", kind, key, account, err)
+	}
+	return ok, nil
+}
+
 // FireFunc hands a due timer's message on. An error leaves the timer claimed; it fires again
 // once the claim lapses.
 type FireFunc func(ctx context.Context, t Timer) error
