@@ -4,7 +4,7 @@
 // sends. Nobody chooses them; cartrelay makes each one the first time it is needed, from
 // crypto/rand, and keeps it sealed (shared/secrets) like the account's other secrets.
 //
-// Each key is its own table item, pk "A#<acct>", sk "KEY#<name>", so that a process that needs
+// Each key is its own table item, pk "A#<acct>" (the erasure key "A#<acct>#K"), sk "KEY#<name>", so that a process that needs
 // one key decrypts that key alone. Creation is a conditional put: two processes creating the
 // same key at once end up with the same one.
 package accountkeys
@@ -33,6 +33,10 @@ const (
 	// Tracking is the account's tracking secret: the merchant's server signs identity tokens
 	// for the page-view snippet with it (shared/visitortoken), so an operator shows it to them.
 	Tracking Name = "tracking"
+	// Erasure keys the hash that makes an erased contact's pseudonym (shared/erasure). It never
+	// leaves cartrelay: without it, nobody holding the table can test an address against the
+	// pseudonyms.
+	Erasure Name = "erasure"
 )
 
 // ErrNotFound: the key was never made for this account.
@@ -79,6 +83,12 @@ func New(st store.Store, sealer *secrets.Sealer, clk clock.Clock) *Repo {
 }
 
 func itemKey(account string, name Name) store.Key {
+	if name == Erasure {
+		// Among the account's data rather than beside its settings: ingest, which may write
+		// the one but not the other, makes it when UltraCart's customer_delete is the
+		// account's first erasure.
+		return store.Key{PK: "A#" + account + "#K", SK: "KEY#" + string(name)}
+	}
 	return store.Key{PK: "A#" + account, SK: "KEY#" + string(name)}
 }
 

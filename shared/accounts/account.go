@@ -104,6 +104,9 @@ type UltraCartSettings struct {
 	// BaseCurrency is the merchant's UltraCart base currency (ISO 4217). UltraCart's order
 	// payloads give amounts in it without naming it; empty means "infer from the order".
 	BaseCurrency string
+	// EraseOnCustomerDelete makes UltraCart's customer_delete event erase the contact
+	// (shared/erasure); off, a deleted customer profile leaves the contact as it is.
+	EraseOnCustomerDelete bool
 }
 
 // ThriveCartSettings authenticate ThriveCart's webhook and API.
@@ -156,6 +159,9 @@ type OntraportSettings struct {
 	FieldSubscriptions      string
 	FieldAffiliate          string
 	FieldPaymentStatus      string
+	// Erasure is what erasing a contact does to its ONTRAPORT contact: "anonymize" (the
+	// default) or "delete"; shared/ontraport reads it.
+	Erasure string
 }
 
 // IterableSettings configure forwarding to Iterable. The settings after History are text as
@@ -193,6 +199,14 @@ func (a Account) DestinationEnabled(dest string) bool {
 		return a.Iterable.Enabled
 	}
 	return false
+}
+
+// ForwardsErased reports whether facts about an erased contact's pseudonym (a refund of an
+// order it placed before it was erased) go to dest: only to ONTRAPORT when it anonymizes erased
+// contacts, whose anonymized contact then carries the pseudonym. Iterable forgot the contact,
+// and a deleted ONTRAPORT contact has nothing to take them.
+func (a Account) ForwardsErased(dest string) bool {
+	return dest == DestOntraport && a.Ontraport.Erasure != "delete"
 }
 
 // HistoryFor is dest's history mode. An unknown destination gets HistoryNone, so a typo in a

@@ -49,6 +49,7 @@ func fieldTable() []field {
 		{path: "ultracart.webhook_username", kind: kindText, ref: func(a *Account) any { return &a.UltraCart.WebhookUsername }},
 		{path: "ultracart.webhook_password", kind: kindSecret, ref: func(a *Account) any { return &a.UltraCart.WebhookPassword }},
 		{path: "ultracart.base_currency", kind: kindText, ref: func(a *Account) any { return &a.UltraCart.BaseCurrency }},
+		{path: "ultracart.erase_on_customer_delete", kind: kindBool, ref: func(a *Account) any { return &a.UltraCart.EraseOnCustomerDelete }},
 
 		{path: "thrivecart.secret", kind: kindSecret, ref: func(a *Account) any { return &a.ThriveCart.Secret }},
 		{path: "thrivecart.api_key", kind: kindSecret, ref: func(a *Account) any { return &a.ThriveCart.APIKey }},
@@ -86,6 +87,7 @@ func fieldTable() []field {
 		{path: "ontraport.fields.subscriptions", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldSubscriptions }},
 		{path: "ontraport.fields.affiliate", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldAffiliate }},
 		{path: "ontraport.fields.payment_status", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldPaymentStatus }},
+		{path: "ontraport.erasure", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.Erasure }},
 
 		{path: "iterable.enabled", kind: kindBool, ref: func(a *Account) any { return &a.Iterable.Enabled }},
 		{path: "iterable.api_key", kind: kindSecret, ref: func(a *Account) any { return &a.Iterable.APIKey }},

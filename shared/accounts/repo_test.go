@@ -477,7 +477,7 @@ func TestPublic(t *testing.T) {
 		`"iterable":{"base_url":"https://api.iterable.com","disable_regular_events":false,"disable_return_cart_events":false,"enabled":false,"history":"profiles"},` +
 		`"ontraport":{"api_key":"[set]","base_url":"https://api.ontraport.com/1","disable_affiliates":false,"disable_contacts":false,` +
 		`"disable_orders":false,"disable_products":false,"disable_refunds":false,"disable_subscriptions":false,"enabled":true,"history":"profiles","send_invoice":false},` +
-		`"thrivecart":{"secret":"[set]"},"timezone":"UTC","updated_at":"2025-06-01T09:30:00Z"}`
+		`"thrivecart":{"secret":"[set]"},"timezone":"UTC","ultracart":{"erase_on_customer_delete":false},"updated_at":"2025-06-01T09:30:00Z"}`
 	if string(got) != want {
 		t.Fatalf("Public\n%s\nwant\n%s", got, want)
 	}

@@ -46,4 +46,7 @@ type Contact struct {
 	PreviousEmails []string `json:"previous_emails,omitempty"`
 	// DestinationIDs remembers each destination's id for the contact ("ontraport": "42").
 	DestinationIDs map[string]string `json:"destination_ids,omitempty"`
+	// ErasedAt is set on a pseudonym's profile (see Erasure): when a contact was last erased
+	// into it.
+	ErasedAt time.Time `json:"erased_at,omitzero"`
 }

@@ -100,4 +100,6 @@ type Fact struct {
 	OldEmail         string    `json:"old_email,omitempty"` // EmailChanged
 	Cart             *Cart     `json:"cart,omitempty"`
 	Item             *Item     `json:"item,omitempty"`
+	// Erasure is set on ContactErased.
+	Erasure *Erasure `json:"erasure,omitempty"`
 }

@@ -162,6 +162,9 @@ func factID(account string, kind FactKind, parts ...string) string {
 	return id[:MaxFactIDLen-1-factIDHashLen] + "~" + hex.EncodeToString(sum[:])[:factIDHashLen]
 }
 
+// KeyPart is how a component (an address, a source id) is written inside a key or a fact id.
+func KeyPart(s string) string { return keyPart(s) }
+
 // keyPart escapes one component of a key or id: '%', ':' and every byte outside printable
 // ASCII become %XX. ':' separates components, and SQS accepts only printable ASCII without
 // spaces in a deduplication id, so an email with a non-ASCII local part or a tracking number with

@@ -60,6 +60,9 @@ type ContactState struct {
 	FirstView        *FirstView
 	StoredFirstView  *FirstView
 	FirstViewVersion int64
+	// ErasingInto is set while the contact is being erased (see ErasureJob): the pseudonym its
+	// records go to. Nothing but the erasure may change the contact meanwhile.
+	ErasingInto string
 }
 
 // FirstView is when a contact first viewed a page, and where from.
@@ -128,6 +131,9 @@ func (r *Repo) LoadContact(ctx context.Context, account, email string) (*Contact
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
+	}
+	if st.ErasingInto, err = r.Erasing(ctx, account, email); err != nil {
+		return nil, err
 	}
 	for _, p := range []string{prefOrder, prefSub, prefCart, prefOutbox, prefMoveIn} {
 		items, err := store.QueryAll(ctx, r.s, store.Query{PK: pk, SKPrefix: p})

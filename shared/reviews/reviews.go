@@ -284,6 +284,9 @@ func NewAsked(st store.Store) Asked { return Asked{st: st} }
 
 func askedPK(account, email string) string { return "A#" + account + "#RV#" + email }
 
+// AskedPK is the partition of the products email was asked to review (an erasure deletes it).
+func AskedPK(account, email string) string { return askedPK(account, email) }
+
 type askedDoc struct {
 	By string    `json:"by"`
 	At time.Time `json:"at"`
