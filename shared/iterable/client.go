@@ -31,6 +31,9 @@ const (
 	ClassCommerce        = "commerce"
 	ClassUsersEmail      = "users.updateEmail"
 	ClassLists           = "lists"
+	ClassUsersForget     = "users.forget"
+	// ClassUsersForgetDaily is users/forget's daily cap, beside its rate.
+	ClassUsersForgetDaily = "users.forget.daily"
 )
 
 // ClassOf is the rate class of an API path.
@@ -48,23 +51,28 @@ func ClassOf(path string) string {
 		return ClassUsersEmail
 	case PathListsSubscribe, PathListsUnsubscribe:
 		return ClassLists
+	case PathUsersForget:
+		return ClassUsersForget
 	}
 	return ClassCommerce
 }
 
 // DefaultLimits are Iterable's published per-project limits (Swagger operation descriptions).
 // Endpoints without a published limit (commerce, updateEmail, lists) get a guard of 1000/s, so
-// that a pause Iterable asks for with a 429 is still shared by every process.
+// that a pause Iterable asks for with a 429 is still shared by every process. users/forget has a
+// daily cap beside its rate: the 1,001st erasure of a day waits for the window to move.
 func DefaultLimits() map[string]ratelimit.Limit {
 	sec := func(n int) ratelimit.Limit { return ratelimit.Limit{Requests: n, Window: time.Second} }
 	return map[string]ratelimit.Limit{
-		ClassEventsTrack:     sec(2000),
-		ClassEventsTrackBulk: sec(10),
-		ClassUsersUpdate:     sec(500),
-		ClassUsersBulkUpdate: sec(5),
-		ClassCommerce:        sec(1000),
-		ClassUsersEmail:      sec(1000),
-		ClassLists:           sec(1000),
+		ClassEventsTrack:      sec(2000),
+		ClassEventsTrackBulk:  sec(10),
+		ClassUsersUpdate:      sec(500),
+		ClassUsersBulkUpdate:  sec(5),
+		ClassCommerce:         sec(1000),
+		ClassUsersEmail:       sec(1000),
+		ClassLists:            sec(1000),
+		ClassUsersForget:      sec(3),
+		ClassUsersForgetDaily: {Requests: 1000, Window: 24 * time.Hour},
 	}
 }
 
@@ -182,6 +190,15 @@ func (s *session) post(ctx context.Context, path string, body, out any) error {
 	}
 	if err := s.admit(ctx, l, path); err != nil {
 		return err
+	}
+	if path == PathUsersForget {
+		daily, err := s.limiter(ClassUsersForgetDaily)
+		if err != nil {
+			return err
+		}
+		if err := s.admit(ctx, daily, path); err != nil {
+			return err
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {

@@ -206,6 +206,8 @@ func (d *Destination) dispatch(ctx context.Context, sess *session, acct accounts
 		return d.pageViews(ctx, sess, acct, s, f)
 	case domain.FactItemChanged:
 		return skipped("catalogue changes are not sent to Iterable; purchases and carts carry their items")
+	case domain.FactContactErased:
+		return d.forget(ctx, sess, f)
 	}
 	return skipped(fmt.Sprintf("Iterable has nothing to do with %s facts", f.Kind))
 }
@@ -234,6 +236,22 @@ func (d *Destination) emailChanged(ctx context.Context, sess *session, f domain.
 		return deliver.Outcome{Note: "Iterable does not know " + f.OldEmail + "; the new address gets its profile from the next update"}, nil
 	}
 	return deliver.Outcome{}, err
+}
+
+// forget asks Iterable to forget each address of an erased contact (users/forget): Iterable
+// deletes what it holds about the user and takes no more data about the address until the
+// merchant unforgets it. An address Iterable never knew is forgotten all the same, so that
+// nothing about it is collected later either.
+func (d *Destination) forget(ctx context.Context, sess *session, f domain.Fact) (deliver.Outcome, error) {
+	if f.Erasure == nil || len(f.Erasure.Emails) == 0 {
+		return skipped("ContactErased without the addresses to forget")
+	}
+	for _, e := range f.Erasure.Emails {
+		if err := sess.post(ctx, PathUsersForget, UserRequest{Email: e}, nil); err != nil {
+			return deliver.Outcome{}, err
+		}
+	}
+	return deliver.Outcome{Note: fmt.Sprintf("users/forget for %d address(es) of the erased contact", len(f.Erasure.Emails))}, nil
 }
 
 func (d *Destination) orderPlaced(ctx context.Context, sess *session, acct accounts.Account, s Settings, f domain.Fact) (deliver.Outcome, error) {

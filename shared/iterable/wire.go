@@ -18,6 +18,7 @@ const (
 	PathEventsTrackBulk  = "/api/events/trackBulk"
 	PathListsSubscribe   = "/api/lists/subscribe"
 	PathListsUnsubscribe = "/api/lists/unsubscribe"
+	PathUsersForget      = "/api/users/forget"
 	dateLayout           = "2006-01-02 15:04:05 -07:00"
 	maxIterableIDBytes   = 512
 	maxRecordedBodyBytes = 8 << 10
@@ -199,4 +200,9 @@ func (b BulkResponse) Failed() map[string]string {
 		}
 	}
 	return out
+}
+
+// UserRequest names one user (UserRequest in Iterable's Swagger): users/forget takes it.
+type UserRequest struct {
+	Email string `json:"email"`
 }

@@ -189,6 +189,8 @@ func (s *session) handle(ctx context.Context, f domain.Fact) (result, error) {
 		return s.shipmentTag(ctx, f, s.cfg.tagShipped, "shipped")
 	case domain.FactOrderDelivered:
 		return s.shipmentTag(ctx, f, s.cfg.tagDelivered, "delivered")
+	case domain.FactContactErased:
+		return s.contactErased(ctx, f)
 	case domain.FactOrderOutForDelivery, domain.FactCartAbandoned, domain.FactRebillScheduled:
 		// ONTRAPORT has no delivery-tracking, cart or rebill-schedule object the API can write;
 		// campaigns on these belong to Iterable.

@@ -52,6 +52,8 @@ type config struct {
 	tagShipped, tagDelivered string
 	// tagPaymentDeclined marks a declined one-off payment; empty: none.
 	tagPaymentDeclined string
+	// erasure is what an erasure does to the contact: ErasureAnonymize or ErasureDelete.
+	erasure string
 	fields             fieldNames
 }
 
@@ -104,6 +106,7 @@ func configFor(s accounts.OntraportSettings) (config, error) {
 		tagShipped:         orDefault(s.TagShipped, ""),
 		tagDelivered:       orDefault(s.TagDelivered, ""),
 		tagPaymentDeclined: orDefault(s.TagPaymentDeclined, "Payment declined"),
+		erasure:            ErasureAnonymize,
 		fields: fieldNames{
 			ltv:                orDefault(s.FieldLTV, "Lifetime Value"),
 			purchaseCount:      orDefault(s.FieldPurchaseCount, "Purchase Count"),
@@ -146,6 +149,14 @@ func configFor(s accounts.OntraportSettings) (config, error) {
 		if w != "" {
 			c.statusWords[st] = w
 		}
+	}
+	switch e := strings.ToLower(strings.TrimSpace(s.Erasure)); e {
+	case "", ErasureAnonymize:
+	case ErasureDelete:
+		c.erasure = e
+	default:
+		return config{}, &SettingsError{Key: "erasure", Value: s.Erasure,
+			Reason: `must be "anonymize" (blank the erased contact's personal fields and keep its transactions) or "delete" (delete the contact)`}
 	}
 	if !c.dry && c.appID == "" {
 		// Every request would be refused: ONTRAPORT needs the app id beside the key.

@@ -1,6 +1,7 @@
 // Package iterablefake is an in-process stand-in for Iterable's REST API, for tests. It models
-// what cartrelay depends on: the Api-Key header, per-endpoint rate limits answered with 429 and
-// Retry-After, the {msg, code, params} error envelope, GDPR-forgotten users, fields whose type is
+// what cartrelay depends on: the Api-Key header, per-endpoint rate limits (and users/forget's
+// daily cap) answered with 429 and Retry-After, the {msg, code, params} error envelope,
+// users/forget and the GDPR-forgotten users it leaves, fields whose type is
 // fixed by the first value, purchases and events updated by id, list membership and email
 // changes. Faults (5xx, 429, slow answers, answers lost after the request took effect) can be
 // injected, and every call is recorded.
@@ -18,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -39,7 +41,15 @@ func PublishedLimits() map[string]Limit {
 		"/api/events/trackBulk": {10, time.Second},
 		"/api/users/update":     {500, time.Second},
 		"/api/users/bulkUpdate": {5, time.Second},
+		"/api/users/forget":     {3, time.Second},
 	}
+}
+
+// PublishedCaps are Iterable's daily caps, counted apart from the rates: users/forget takes at
+// most 1,000 requests in 24 hours per project. The spec does not say how a request over the
+// cap is answered; the fake answers it as over a rate.
+func PublishedCaps() map[string]Limit {
+	return map[string]Limit{"/api/users/forget": {1000, 24 * time.Hour}}
 }
 
 // Options configure a Server.
@@ -50,6 +60,8 @@ type Options struct {
 	Clock clock.Clock
 	// Limits per path; PublishedLimits when nil. An empty map means no limits.
 	Limits map[string]Limit
+	// Caps per path, counted beside Limits; PublishedCaps when nil. An empty map means none.
+	Caps map[string]Limit
 	// RetryAfter is the Retry-After header of a rate-limit 429, in seconds; none when empty.
 	// Iterable's spec promises no Retry-After (its official client's tests show one), so a
 	// client must cope without it.
@@ -145,6 +157,9 @@ func New(opt Options) (*Server, error) {
 	if opt.Limits == nil {
 		opt.Limits = PublishedLimits()
 	}
+	if opt.Caps == nil {
+		opt.Caps = PublishedCaps()
+	}
 	s := &Server{opt: opt, clk: opt.Clock, hits: map[string][]time.Time{}, users: map[string]map[string]any{},
 		carts: map[string][]any{}, purchases: map[string]*Purchase{}, eventByID: map[string]*Event{},
 		lists: map[int64]map[string]bool{}, forgotten: map[string]bool{}, fieldTypes: map[string]string{}}
@@ -169,11 +184,48 @@ func (s *Server) Inject(f Fault) {
 	s.faults = append(s.faults, &f)
 }
 
-// Forget marks an email as GDPR-forgotten: requests about it are refused.
+// Forget marks an email as GDPR-forgotten, as users/forget does: requests about it are refused.
 func (s *Server) Forget(email string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.forgotten[strings.ToLower(email)] = true
+	s.forget(strings.ToLower(email))
+}
+
+// Forgotten reports whether an email was forgotten.
+func (s *Server) Forgotten(email string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.forgotten[strings.ToLower(email)]
+}
+
+// Knows reports whether anything about email is kept: a profile, a cart, a purchase, an event or
+// a list membership.
+func (s *Server) Knows(email string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	email = strings.ToLower(email)
+	if _, ok := s.users[email]; ok {
+		return true
+	}
+	if _, ok := s.carts[email]; ok {
+		return true
+	}
+	for _, p := range s.purchases {
+		if p.Email == email {
+			return true
+		}
+	}
+	for _, e := range s.events {
+		if e.Email == email {
+			return true
+		}
+	}
+	for _, l := range s.lists {
+		if l[email] {
+			return true
+		}
+	}
+	return false
 }
 
 // Calls returns every request received, in order.
@@ -456,6 +508,8 @@ func (s *Server) handle(r *http.Request, path string, raw []byte, fault *Fault) 
 		return s.listChange(body, true), ""
 	case "/api/lists/unsubscribe":
 		return s.listChange(body, false), ""
+	case "/api/users/forget":
+		return s.usersForget(body), ""
 	}
 	return envelope(http.StatusNotFound, "NotFound", "No such endpoint: "+path), ""
 }
@@ -467,24 +521,33 @@ func firstLine(s string) string {
 	return s
 }
 
-// rateLimited counts the request in its path's rolling window.
+// rateLimited counts the request in its path's rolling window and daily cap.
 func (s *Server) rateLimited(path string) (bool, string) {
-	lim, ok := s.opt.Limits[path]
-	if !ok || lim.Requests <= 0 {
-		return false, ""
-	}
 	now := s.clk.Now()
-	kept := s.hits[path][:0]
-	for _, t := range s.hits[path] {
-		if now.Sub(t) < lim.Window {
-			kept = append(kept, t)
+	full := func(key string, lim Limit, ok bool) bool {
+		if !ok || lim.Requests <= 0 {
+			return false
 		}
+		kept := s.hits[key][:0]
+		for _, t := range s.hits[key] {
+			if now.Sub(t) < lim.Window {
+				kept = append(kept, t)
+			}
+		}
+		s.hits[key] = kept
+		return len(kept) >= lim.Requests
 	}
-	s.hits[path] = kept
-	if len(kept) >= lim.Requests {
+	rate, hasRate := s.opt.Limits[path]
+	capped, hasCap := s.opt.Caps[path]
+	if full(path, rate, hasRate) || full("cap:"+path, capped, hasCap) {
 		return true, s.opt.RetryAfter
 	}
-	s.hits[path] = append(kept, now)
+	if hasRate && rate.Requests > 0 {
+		s.hits[path] = append(s.hits[path], now)
+	}
+	if hasCap && capped.Requests > 0 {
+		s.hits["cap:"+path] = append(s.hits["cap:"+path], now)
+	}
 	return false, ""
 }
 
@@ -582,6 +645,39 @@ func typeMismatch(err error) answer {
 
 func (s *Server) forgottenAnswer(status int) answer {
 	return envelope(status, "ForgottenUserError", "This user has been forgotten (GDPR)")
+}
+
+// usersForget deletes what is kept about a user and refuses data about it from then on
+// (users/forget). The project is email-based, so the user must be named by email. Forgetting an
+// address never seen succeeds too: nothing will be collected about it.
+func (s *Server) usersForget(body map[string]any) answer {
+	email := strings.ToLower(str(body["email"]))
+	if email == "" {
+		return envelope(http.StatusBadRequest, "BadParams", "email is required: this project identifies users by email")
+	}
+	s.forget(email)
+	return success()
+}
+
+func (s *Server) forget(email string) {
+	s.forgotten[email] = true
+	delete(s.users, email)
+	delete(s.carts, email)
+	for id, p := range s.purchases {
+		if p.Email == email {
+			delete(s.purchases, id)
+			s.order = slices.DeleteFunc(s.order, func(x string) bool { return x == id })
+		}
+	}
+	s.events = slices.DeleteFunc(s.events, func(e *Event) bool { return e.Email == email })
+	for id, e := range s.eventByID {
+		if e.Email == email {
+			delete(s.eventByID, id)
+		}
+	}
+	for _, l := range s.lists {
+		delete(l, email)
+	}
 }
 
 // upsertUser merges data fields into a user, creating it.

@@ -509,6 +509,8 @@ func (s *Server) route(method, path string, q url.Values, ct string, raw []byte)
 		return s.updateContact(b)
 	case "GET /Contact":
 		return s.getContact(q)
+	case "DELETE /Contact":
+		return s.deleteContact(q)
 	case "GET /object/getByEmail":
 		return s.getByEmail(q)
 	case "GET /Contacts/meta":
@@ -636,6 +638,22 @@ func (s *Server) updateContact(b map[string]any) answer {
 		attrs[k] = v
 	}
 	return ok(map[string]any{"attrs": attrs})
+}
+
+// deleteContact deletes one contact (the SDK's Contacts::deleteSingle: DELETE /Contact with the
+// id in the query). The contact's transactions stay, naming an id that no longer exists; a
+// missing id is refused as GET /Contact refuses it.
+func (s *Server) deleteContact(q url.Values) answer {
+	id, _ := num(q.Get("id"))
+	c, found := s.contacts[id]
+	if !found {
+		return fail(http.StatusBadRequest, "Invalid contact id %s", q.Get("id"))
+	}
+	delete(s.contacts, id)
+	if e := strings.ToLower(c.Fields["email"]); s.byEmail[e] == id {
+		delete(s.byEmail, e)
+	}
+	return ok(map[string]any{})
 }
 
 func (s *Server) getContact(q url.Values) answer {
