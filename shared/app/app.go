@@ -16,6 +16,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/erasure"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/outbound"
 	"github.com/cartrelay/cartrelay/shared/queue"
@@ -100,6 +101,9 @@ type Deps struct {
 type App struct {
 	d       Deps
 	tracker *iterable.Tracker
+	// eraser erases contacts (shared/erasure); it starts erasures only where the process has
+	// account keys to make pseudonyms with.
+	eraser *erasure.Eraser
 	// jitter is d.Jitter, which is not safe for concurrent use on its own.
 	jitterMu sync.Mutex
 	jitter   *rand.Rand
@@ -153,5 +157,16 @@ func New(d Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{d: d, tracker: tracker, jitter: d.Jitter}, nil
+	ed := erasure.Deps{Store: d.Store, Queue: d.Queue, Clock: d.Clock, Log: d.Log, Quarantine: quarantineMessages{st: d.Store}}
+	if k, ok := d.Keys.(erasure.Keys); ok {
+		ed.Keys = k
+	}
+	eraser, err := erasure.New(ed)
+	if err != nil {
+		return nil, err
+	}
+	return &App{d: d, tracker: tracker, eraser: eraser, jitter: d.Jitter}, nil
 }
+
+// Eraser is what erases contacts (`cartrelay contacts erase`, the console).
+func (a *App) Eraser() *erasure.Eraser { return a.eraser }

@@ -204,3 +204,26 @@ func gunzipEvent(data []byte) (SourceEvent, error) {
 	}
 	return unframe(raw)
 }
+
+// quarantineMessages reads kept-raw ingest messages for an erasure (erasure.QuarantineReader).
+type quarantineMessages struct{ st store.Store }
+
+// Payload is what the source sent.
+func (q quarantineMessages) Payload(ctx context.Context, message string) ([]byte, error) {
+	e, err := DecodeSourceEvent(ctx, q.st, message)
+	return e.Payload, err
+}
+
+// Discard deletes the table items holding the parts of an event too large for a message.
+func (q quarantineMessages) Discard(ctx context.Context, message string) error {
+	b := []byte(message)
+	if bytes.IndexByte(b, '\n') >= 0 {
+		return nil
+	}
+	var w wireHeader
+	if json.Unmarshal(b, &w) != nil || w.Ref == "" {
+		return nil
+	}
+	_, err := store.DeletePartition(ctx, q.st, "BLOB#"+w.Ref)
+	return err
+}

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -158,7 +160,37 @@ func (a *App) readFact(ctx context.Context, dest deliver.Destination, rec events
 		log.Info("fact already delivered; skipped")
 		return nil, nil
 	}
+	if f.Kind != domain.FactContactErased {
+		pseudonym, err := history.New(a.d.Store).Erasing(ctx, f.Account, f.Email)
+		if err != nil {
+			log.Error("read whether the contact is being erased", slog.Any("error", err))
+			return nil, err
+		}
+		if pseudonym != "" {
+			return nil, a.superseded(ctx, dest, f, pseudonym, log)
+		}
+	}
 	return &pending{rec: rec, fact: f, log: log}, nil
+}
+
+// superseded records a fact of a contact being erased as skipped, without sending it: the
+// destination is about to forget the contact, and the person asked not to be contacted. The
+// record lives with the pseudonym and names no address.
+func (a *App) superseded(ctx context.Context, dest deliver.Destination, f domain.Fact, pseudonym string, log *slog.Logger) error {
+	id := f.ID
+	if history.FactIDNames(id, []string{f.Email, f.OldEmail}) {
+		sum := sha256.Sum256([]byte(id))
+		id = f.Account + ":" + string(f.Kind) + ":erased~" + hex.EncodeToString(sum[:12])
+	}
+	d := history.Delivery{Account: f.Account, Email: pseudonym, Dest: dest.Name(), FactID: id, FactKind: string(f.Kind),
+		At: a.d.Clock.Now(), Attempt: 1, Status: history.DeliverySkipped,
+		Note: "not sent: the contact is being erased, and " + dest.Name() + " is asked to forget it"}
+	if err := history.New(a.d.Store).RecordDelivery(ctx, d, DeliveryLogTTL); err != nil {
+		log.Error("record delivery", slog.Any("error", err))
+		return err
+	}
+	log.Info("fact of a contact being erased; not sent", slog.String("kind", string(f.Kind)))
+	return nil
 }
 
 func (a *App) forwardOne(ctx context.Context, dest deliver.Destination, rec events.SQSMessage) error {
@@ -264,6 +296,14 @@ func (a *App) settle(ctx context.Context, dest deliver.Destination, p *pending, 
 	d := history.Delivery{Account: f.Account, Email: f.Email, Dest: dest.Name(), FactID: f.ID, FactKind: string(f.Kind),
 		At: start, Attempt: kept.Attempts + 1, Status: out.Status, LatencyMS: a.d.Clock.Now().Sub(start).Milliseconds(),
 		Requests: out.Exchanges, Note: out.Note}
+	if f.Erasure != nil {
+		// The request had to name the addresses to forget; what is kept of it names the
+		// pseudonym instead.
+		d = history.ScrubDelivery(d, f.Erasure.Emails, f.Erasure.Pseudonym)
+		if derr != nil {
+			derr = scrubbedError{derr, history.ScrubText(derr.Error(), f.Erasure.Emails, f.Erasure.Pseudonym)}
+		}
+	}
 	var ra *deliver.RetryAfterError
 	deferred := errors.As(derr, &ra)
 	switch {
@@ -303,6 +343,23 @@ func (a *App) settle(ctx context.Context, dest deliver.Destination, p *pending, 
 			return nil
 		}
 		return err
+	}
+	if f.Kind == domain.FactContactErased && f.Erasure != nil && d.Status != history.DeliveryRetry {
+		outcome := history.ErasureDelivered
+		if d.Status == history.DeliveryParked {
+			outcome = history.ErasureParked
+		} else if err := repo.DropFailedFact(ctx, f.Account, f.Email, dest.Name(), f.ID); err != nil {
+			// The copy names the addresses; a failure here leaves it to the log's expiry.
+			log.Warn("could not drop the kept copy of a delivered erasure", slog.Any("error", err))
+		}
+		acct, err := a.d.Accounts.Get(ctx, f.Account)
+		if err == nil {
+			err = a.eraser.Settle(ctx, acct, f.Erasure.Pseudonym, dest.Name(), f.ID, outcome)
+		}
+		if err != nil {
+			// The schedule reads the job again; the fact stays settled here.
+			log.Warn("could not record the destination's answer to the erasure", slog.Any("error", err))
+		}
 	}
 	switch d.Status {
 	case history.DeliveryParked:
@@ -355,3 +412,12 @@ func (a *App) backoff(attempt int, hint time.Duration) time.Duration {
 func doneRecord(out deliver.Outcome, at time.Time) map[string]any {
 	return map[string]any{"at": at, "status": out.Status, "result": out.Done}
 }
+
+// scrubbedError is a delivery error whose text names no erased address.
+type scrubbedError struct {
+	err  error
+	text string
+}
+
+func (e scrubbedError) Error() string { return e.text }
+func (e scrubbedError) Unwrap() error { return e.err }

@@ -41,8 +41,13 @@ func (a *App) Ingest(ctx context.Context, ev events.SQSEvent) (events.SQSEventRe
 	var resp events.SQSEventResponse
 	for _, rec := range ev.Records {
 		if err := a.ingestOne(ctx, rec); err != nil {
-			a.d.Log.Error("ingest failed; will retry", slog.String("message_id", rec.MessageId),
-				slog.String("account", attr(rec, "account")), slog.Any("error", err))
+			if errors.Is(err, ErrErasing) {
+				a.d.Log.Info("event waits: its contact is being erased", slog.String("message_id", rec.MessageId),
+					slog.String("account", attr(rec, "account")))
+			} else {
+				a.d.Log.Error("ingest failed; will retry", slog.String("message_id", rec.MessageId),
+					slog.String("account", attr(rec, "account")), slog.Any("error", err))
+			}
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 		}
 	}
@@ -153,6 +158,9 @@ type ingestion struct {
 }
 
 func (in *ingestion) apply(ctx context.Context, de domain.Event) error {
+	if cu := de.Customer; de.Kind == domain.KindCustomer && cu != nil && cu.Deleted && cu.Email != "" && in.acct.UltraCart.EraseOnCustomerDelete {
+		return in.erase(ctx, *cu)
+	}
 	var lastErr error
 	for attempt := 1; attempt <= maxApplyAttempts; attempt++ {
 		touched, err := in.applyOnce(ctx, de)
@@ -255,9 +263,16 @@ func (in *ingestion) contact(ctx context.Context, email string) (*history.Contac
 	if err != nil {
 		return nil, err
 	}
+	if st.ErasingInto != "" {
+		return nil, fmt.Errorf("%w (into %s); the event is applied once the erasure is complete", ErrErasing, st.ErasingInto)
+	}
 	in.states[email] = st
 	return st, nil
 }
+
+// ErrErasing is returned for an event whose contact is being erased: it waits on the queue
+// until the erasure is complete, and then starts a new contact.
+var ErrErasing = errors.New("the contact is being erased")
 
 // records are the orders and subscriptions a contact's aggregates count: its own, and, while an
 // email change is still moving them, those left under its previous emails.
@@ -327,7 +342,9 @@ type record[T any] struct {
 	remove func(*history.ContactState, string)
 	// merge folds the incoming version into the stored one (nil when new).
 	merge func(stored *T) (T, error)
-	email func(T) string
+	// pseudonymize keeps a record of an erased contact erased (domain.PseudonymizeOrder).
+	pseudonymize func(T, string) T
+	email        func(T) string
 	facts func(stored *T, merged T) []domain.Fact
 	// placed runs once the record's contact is known, to stage related writes.
 	placed func(ctx context.Context, merged T, email string) error
@@ -355,8 +372,12 @@ func applyRecord[T any](ctx context.Context, in *ingestion, w *history.Writes, r
 	if err != nil {
 		return nil, err
 	}
-	target, err := in.repo.ResolveEmail(ctx, in.acct.ID, r.email(merged))
-	if err != nil {
+	var target string
+	if src != nil && domain.IsPseudonym(src.Email) {
+		// A record of an erased contact stays with its pseudonym, and what the source reports
+		// of it now is pseudonymized as it was: a refund still counts, and nobody is named again.
+		merged, target = r.pseudonymize(merged, src.Email), src.Email
+	} else if target, err = in.repo.ResolveEmail(ctx, in.acct.ID, r.email(merged)); err != nil {
 		return nil, err
 	}
 	dst := src
@@ -415,7 +436,8 @@ func (in *ingestion) applyOrder(ctx context.Context, w *history.Writes, o domain
 			}
 			return merged, nil
 		},
-		email: func(o domain.Order) string { return o.Email },
+		pseudonymize: func(o domain.Order, p string) domain.Order { return domain.PseudonymizeOrder(o, p) },
+		email:        func(o domain.Order) string { return o.Email },
 		facts: func(stored *domain.Order, merged domain.Order) []domain.Fact {
 			return ledger.OrderFacts(in.acct.ID, stored, merged, in.cutover())
 		},
@@ -434,6 +456,34 @@ func (in *ingestion) applyOrder(ctx context.Context, w *history.Writes, o domain
 			return err
 		},
 	}, at)
+}
+
+// erase erases the contact of a customer profile the source deleted (the account opted in with
+// ultracart.erase_on_customer_delete), and forgets the profile's record of its email.
+func (in *ingestion) erase(ctx context.Context, cu domain.Customer) error {
+	if in.a.eraser == nil {
+		return errors.New("this process cannot erase contacts (it has no account keys); the event waits until it can")
+	}
+	res, err := in.a.eraser.Erase(ctx, in.acct, cu.Email, "ultracart customer_delete")
+	if err != nil {
+		return fmt.Errorf("erase the contact of a deleted customer profile: %w", err)
+	}
+	in.log.Info("deleted customer profile: contact erased", slog.String("pseudonym", res.Pseudonym),
+		slog.Int("orders_kept", res.Orders), slog.Bool("under_way_already", res.Already))
+	if cu.CustomerID != "" {
+		if _, err := in.repo.ForgetCustomer(ctx, in.acct.ID, string(cu.Source), cu.CustomerID, []string{cu.Email}); err != nil {
+			return err
+		}
+	}
+	if !in.markDone {
+		return nil
+	}
+	w := &history.Writes{}
+	w.MarkIngested(in.acct.ID, in.hash, in.a.d.Clock.Now(), DedupeTTL)
+	if err := in.repo.Commit(ctx, w); err != nil && !errors.Is(err, store.ErrConditionFailed) {
+		return err
+	}
+	return nil
 }
 
 // errAgain says a change committed a first step and must be applied again for the rest.
@@ -498,7 +548,8 @@ func (in *ingestion) applySub(ctx context.Context, w *history.Writes, s domain.S
 			}
 			return ledger.MergeSubscription(stored, s), nil
 		},
-		email: func(s domain.Subscription) string { return s.Email },
+		pseudonymize: func(s domain.Subscription, p string) domain.Subscription { return domain.PseudonymizeSubscription(s, p) },
+		email:        func(s domain.Subscription) string { return s.Email },
 		facts: func(stored *domain.Subscription, merged domain.Subscription) []domain.Fact {
 			return ledger.SubscriptionFacts(in.acct.ID, stored, merged, in.cutover())
 		},
@@ -521,6 +572,9 @@ func (in *ingestion) applyCustomer(ctx context.Context, w *history.Writes, cu do
 			return in.changeEmail(ctx, w, cu.Email, domain.Customer{Email: rec.Email}, at)
 		}
 		prev = rec.Email
+		if domain.IsPseudonym(prev) {
+			prev = "" // never an email change away from an erased contact
+		}
 		w.PutCustomerRecord(in.acct.ID, string(cu.Source), cu.CustomerID, history.CustomerRecord{Email: cu.Email, At: at, ByCustomer: true})
 	}
 	if prev != "" && prev != cu.Email && !cu.Deleted {
@@ -585,7 +639,13 @@ func (in *ingestion) changeEmail(ctx context.Context, w *history.Writes, oldEmai
 		profile = old.Profile
 		profile.Email = nw.Email
 	}
-	profile.PreviousEmails = appendUnique(profile.PreviousEmails, old.Email)
+	// The old contact's own previous emails come along, so the contact knows every address it
+	// had (an erasure forgets them all).
+	for _, e := range append(slices.Clone(old.Profile.PreviousEmails), old.Email) {
+		if e != nw.Email {
+			profile.PreviousEmails = appendUnique(profile.PreviousEmails, e)
+		}
+	}
 	for k, v := range old.Profile.DestinationIDs {
 		if profile.DestinationIDs == nil {
 			profile.DestinationIDs = map[string]string{}
@@ -674,6 +734,9 @@ func (a *App) flush(ctx context.Context, acct accounts.Account, email string, ou
 		}
 		for _, dest := range destinationNames {
 			if !acct.DestinationEnabled(dest) || !ledger.Route(f, ledger.HistoryMode(acct.HistoryFor(dest))) {
+				continue
+			}
+			if domain.IsPseudonym(email) && !acct.ForwardsErased(dest) {
 				continue
 			}
 			perDest[dest] = append(perDest[dest], queue.Message{ID: fmt.Sprintf("f%d", len(perDest[dest])), Body: string(body),
