@@ -345,7 +345,7 @@ type record[T any] struct {
 	// pseudonymize keeps a record of an erased contact erased (domain.PseudonymizeOrder).
 	pseudonymize func(T, string) T
 	email        func(T) string
-	facts func(stored *T, merged T) []domain.Fact
+	facts        func(stored *T, merged T) []domain.Fact
 	// placed runs once the record's contact is known, to stage related writes.
 	placed func(ctx context.Context, merged T, email string) error
 }
@@ -548,8 +548,10 @@ func (in *ingestion) applySub(ctx context.Context, w *history.Writes, s domain.S
 			}
 			return ledger.MergeSubscription(stored, s), nil
 		},
-		pseudonymize: func(s domain.Subscription, p string) domain.Subscription { return domain.PseudonymizeSubscription(s, p) },
-		email:        func(s domain.Subscription) string { return s.Email },
+		pseudonymize: func(s domain.Subscription, p string) domain.Subscription {
+			return domain.PseudonymizeSubscription(s, p)
+		},
+		email: func(s domain.Subscription) string { return s.Email },
 		facts: func(stored *domain.Subscription, merged domain.Subscription) []domain.Fact {
 			return ledger.SubscriptionFacts(in.acct.ID, stored, merged, in.cutover())
 		},

@@ -120,8 +120,8 @@ type Result struct {
 	// Done is true once the erasure is complete: no trace of the addresses is left.
 	Done bool `json:"done"`
 	// Already is true when an erasure of the contact was under way already.
-	Already bool   `json:"already_under_way,omitempty"`
-	AuditID string `json:"audit_id"`
+	Already bool      `json:"already_under_way,omitempty"`
+	AuditID string    `json:"audit_id"`
 	At      time.Time `json:"started_at"`
 }
 

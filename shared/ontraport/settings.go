@@ -54,7 +54,7 @@ type config struct {
 	tagPaymentDeclined string
 	// erasure is what an erasure does to the contact: ErasureAnonymize or ErasureDelete.
 	erasure string
-	fields             fieldNames
+	fields  fieldNames
 }
 
 // fieldNames are the configured contact fields (a key such as "f1234" or a field's name);
