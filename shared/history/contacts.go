@@ -132,8 +132,16 @@ func (r *Repo) LoadContact(ctx context.Context, account, email string) (*Contact
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
 	}
-	if st.ErasingInto, err = r.Erasing(ctx, account, email); err != nil {
-		return nil, err
+	switch {
+	case domain.IsPseudonym(st.AliasOf):
+		// The contact's email now, whose erasure aliased it to the pseudonym.
+		st.ErasingInto = st.AliasOf
+	case domain.IsPseudonym(email) || st.AliasOf != "":
+		// A pseudonym, or an address the contact had before: only these can be marked without
+		// an alias to the pseudonym, so a contact that never changed its email costs no read.
+		if st.ErasingInto, err = r.Erasing(ctx, account, email); err != nil {
+			return nil, err
+		}
 	}
 	for _, p := range []string{prefOrder, prefSub, prefCart, prefOutbox, prefMoveIn} {
 		items, err := store.QueryAll(ctx, r.s, store.Query{PK: pk, SKPrefix: p})
