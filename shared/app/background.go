@@ -42,8 +42,8 @@ type Polling struct {
 // that destination's FIFO queue, so what a timer starts is delivered, logged and retried like
 // any fact. A timer that could not be handed on fires again on a later run. It then enqueues a
 // poll job for every connection stream whose cursor is due, carries on the email changes whose
-// records are still moving, and keeps the reports (pending rollup adds, rebuilds after a time
-// zone change).
+// records are still moving and the erasures not finished yet, and keeps the reports (pending
+// rollup adds, rebuilds after a time zone change).
 func (a *App) Schedule(ctx context.Context, ev events.EventBridgeEvent) error {
 	a.d.Log.Debug("schedule tick", slog.String("rule", firstOr(ev.Resources, "")), slog.Time("at", ev.Time))
 	res, err := timers.New(a.d.Store, a.d.Clock, timers.Options{}).FireDue(ctx, func(ctx context.Context, t timers.Timer) error {
@@ -66,6 +66,9 @@ func (a *App) Schedule(ctx context.Context, ev events.EventBridgeEvent) error {
 	}
 	if merr := a.continueMoves(ctx); merr != nil {
 		err = errors.Join(err, fmt.Errorf("continue email moves: %w", merr))
+	}
+	if eerr := a.eraser.ContinueAll(ctx, a.d.Accounts.Get); eerr != nil {
+		err = errors.Join(err, fmt.Errorf("continue erasures: %w", eerr))
 	}
 	// Last: a build of a large account can take the rest of the run.
 	if rerr := a.keepReports(ctx); rerr != nil {
