@@ -31,6 +31,9 @@ const (
 	ChangeSettings    = "change_settings"
 	SaveReport        = "save_report"
 	DeleteReport      = "delete_report"
+	// EraseContact is a contact's erasure (shared/erasure): its Target is the pseudonym the
+	// contact's orders are kept under, never an address.
+	EraseContact = "erase_contact"
 )
 
 // Entry is one action.

@@ -83,9 +83,8 @@ type QuarantineReader interface {
 
 // Eraser erases contacts.
 type Eraser struct {
-	d     Deps
-	repo  *history.Repo
-	audit *audit.Log
+	d    Deps
+	repo *history.Repo
 }
 
 // New checks deps.
@@ -99,7 +98,7 @@ func New(d Deps) (*Eraser, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Eraser{d: d, repo: history.New(d.Store), audit: audit.New(d.Store)}, nil
+	return &Eraser{d: d, repo: history.New(d.Store)}, nil
 }
 
 // ErrPseudonym is returned for a request to erase a pseudonym: it names nobody.
@@ -217,7 +216,7 @@ func (e *Eraser) Erase(ctx context.Context, acct accounts.Account, email, by str
 
 func result(j *history.ErasureJob, done bool) Result {
 	r := Result{Pseudonym: j.Pseudonym, Addresses: len(j.Emails), Orders: j.Counts.Orders, Subscriptions: j.Counts.Subscriptions,
-		Deleted: j.Counts.Deleted, Done: done, AuditID: j.AuditID, At: j.At}
+		Deleted: j.Counts.Deleted, Done: done, At: j.At}
 	if !done {
 		for _, q := range j.Requests {
 			if q.Outcome == "" && !slices.Contains(r.Waiting, q.Dest) {
@@ -359,7 +358,7 @@ func (e *Eraser) startOnce(ctx context.Context, acct accounts.Account, email, ro
 		return nil, err
 	}
 	now := e.d.Clock.Now().UTC()
-	job := &history.ErasureJob{Account: acct.ID, Pseudonym: p, At: now, By: by, Phase: history.ErasureRecords, AuditID: audit.NewID()}
+	job := &history.ErasureJob{Account: acct.ID, Pseudonym: p, At: now, By: by, Phase: history.ErasureRecords}
 	for _, m := range members {
 		job.Emails = append(job.Emails, m.Email)
 		job.Tokens = append(job.Tokens, hash(m.Email))
@@ -436,6 +435,15 @@ func (e *Eraser) startOnce(ctx context.Context, acct accounts.Account, email, ro
 		}
 	}
 	w.PutErasureJob(job)
+	// The audit log records the start in the same transaction: no erasure goes unrecorded. It
+	// names the pseudonym, never an address.
+	entry, err := audit.Put(audit.Entry{Account: acct.ID, At: now, Actor: by, Action: audit.EraseContact, Target: p,
+		Summary: fmt.Sprintf("erasure of a contact started: %d address(es), %d order(s) and %d subscription(s) kept under its pseudonym",
+			len(job.Emails), len(orders), len(subs)), Outcome: "started"})
+	if err != nil {
+		return nil, err
+	}
+	w.Append(entry)
 	staged, err := reports.Stage(ctx, e.d.Store, acct.ID, acct.Timezone, w, load, 0, now)
 	if err != nil {
 		return nil, err
@@ -446,11 +454,6 @@ func (e *Eraser) startOnce(ctx context.Context, acct accounts.Account, email, ro
 	job.Written()
 	if err := reports.Finish(ctx, e.d.Store, staged); err != nil {
 		e.d.Log.Warn("pending rollup writes not applied yet", slog.String("account", acct.ID), slog.Any("error", err))
-	}
-	if err := e.audit.Put(ctx, audit.Entry{ID: job.AuditID, Account: acct.ID, At: now, By: by, Action: audit.ContactErased,
-		Subject: p, Status: "started", Counts: map[string]int{"addresses": len(job.Emails)}}); err != nil {
-		// The job carries the audit id; finishing writes the entry whole.
-		e.d.Log.Warn("erasure started; its audit entry follows when it finishes", slog.String("account", acct.ID), slog.Any("error", err))
 	}
 	return job, nil
 }

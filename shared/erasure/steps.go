@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/audit"
@@ -410,6 +411,27 @@ func (e *Eraser) finish(ctx context.Context, acct accounts.Account, job *history
 		}
 	}
 	ws = append(ws, cur)
+	var answers []string
+	for _, d := range destinations {
+		for _, outcome := range []string{history.ErasureDelivered, history.ErasureParked} {
+			n := 0
+			for _, r := range job.Requests {
+				if r.Dest == d && r.Outcome == outcome {
+					n++
+				}
+			}
+			if n > 0 {
+				answers = append(answers, fmt.Sprintf("%s %s %d", d, outcome, n))
+			}
+		}
+	}
+	// The end is recorded with the last write, the one that removes the job.
+	entry, err := audit.Put(audit.Entry{Account: job.Account, At: e.d.Clock.Now().UTC(), Actor: job.By, Action: audit.EraseContact,
+		Target: job.Pseudonym, Summary: fmt.Sprintf("erasure of a contact (asked %s) complete: %d address(es) erased, %d order(s) and %d subscription(s) kept under its pseudonym, %d other record(s) deleted; requests to forget it: %s",
+			job.At.UTC().Format(time.RFC3339), job.Counts.Addresses, job.Counts.Orders, job.Counts.Subscriptions, job.Counts.Deleted, orNone(answers))})
+	if err != nil {
+		return false, err
+	}
 	for i, batch := range ws {
 		w := &history.Writes{}
 		for _, f := range batch {
@@ -418,22 +440,21 @@ func (e *Eraser) finish(ctx context.Context, acct accounts.Account, job *history
 		if i == len(ws)-1 {
 			w.DeleteErasing(acct.ID, job.Pseudonym)
 			w.DeleteErasureJob(job)
+			w.Append(entry)
 		}
 		if err := e.repo.Commit(ctx, w); err != nil {
 			return false, err
 		}
 	}
 	job.Written()
-	counts := map[string]int{"addresses": job.Counts.Addresses, "orders_kept": job.Counts.Orders,
-		"subscriptions_kept": job.Counts.Subscriptions, "records_deleted": job.Counts.Deleted}
-	for _, r := range job.Requests {
-		counts[r.Dest+"_"+r.Outcome]++
-	}
-	if err := e.audit.Put(ctx, audit.Entry{ID: job.AuditID, Account: job.Account, At: job.At, By: job.By, Action: audit.ContactErased,
-		Subject: job.Pseudonym, Status: "completed", Counts: counts, DoneAt: e.d.Clock.Now().UTC()}); err != nil {
-		return true, fmt.Errorf("the erasure is complete, but its audit entry could not be written: %w", err)
-	}
 	e.d.Log.Info("erasure complete", slog.String("account", job.Account), slog.String("pseudonym", job.Pseudonym),
 		slog.Int("orders_kept", job.Counts.Orders), slog.Int("records_deleted", job.Counts.Deleted))
 	return true, nil
+}
+
+func orNone(xs []string) string {
+	if len(xs) == 0 {
+		return "none (no destination enabled)"
+	}
+	return strings.Join(xs, ", ")
 }

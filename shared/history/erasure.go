@@ -101,8 +101,6 @@ type ErasureJob struct {
 	DestinationIDs map[string]string `json:"destination_ids,omitempty"`
 	Requests       []ErasureRequest  `json:"requests,omitempty"`
 	Counts         ErasureCounts     `json:"counts"`
-	// AuditID is the audit log entry of the erasure.
-	AuditID string `json:"audit_id,omitempty"`
 
 	version int64
 }
