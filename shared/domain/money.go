@@ -253,6 +253,46 @@ func (m Money) MarshalJSON() ([]byte, error) {
 // decimals than the currency has are fine ("129.9"); more are accepted only when they are zeros,
 // because anything else is not a whole number of minor units. null leaves m unchanged.
 func (m *Money) UnmarshalJSON(data []byte) error {
+	// The stored form (MarshalJSON's) is read without the general decoder: a report rebuild
+	// reads every amount of every order, and this is most of its time.
+	if amount, currency, ok := canonicalMoney(data); ok && ValidCurrency(currency) {
+		if minor, err := parseMinor(amount, MinorUnits(currency)); err == nil {
+			*m = Money{Minor: minor, Currency: currency}
+			return nil
+		}
+	}
+	return m.unmarshalAny(data)
+}
+
+// canonicalMoney splits {"amount":"<decimal>","currency":"<code>"} exactly as MarshalJSON
+// writes it; ok is false for any other text, which the general decoder then reads.
+func canonicalMoney(data []byte) (amount []byte, currency string, ok bool) {
+	const head, mid = `{"amount":"`, `","currency":"`
+	rest, found := bytes.CutPrefix(data, []byte(head))
+	if !found {
+		return nil, "", false
+	}
+	i := 0
+	for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '-' || rest[i] == '.') {
+		i++
+	}
+	amount, rest = rest[:i], rest[i:]
+	if rest, found = bytes.CutPrefix(rest, []byte(mid)); !found || len(amount) == 0 {
+		return nil, "", false
+	}
+	if len(rest) != 5 || rest[3] != '"' || rest[4] != '}' {
+		return nil, "", false
+	}
+	for _, c := range rest[:3] {
+		if c < 'A' || c > 'Z' {
+			return nil, "", false
+		}
+	}
+	return amount, string(rest[:3]), true
+}
+
+// unmarshalAny is UnmarshalJSON for any spelling of the document.
+func (m *Money) unmarshalAny(data []byte) error {
 	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
 		return nil
 	}

@@ -294,3 +294,21 @@ func FuzzMoneyUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMoneyCanonicalFastPath: the stored form's fast path reads what the general decoder reads,
+// and refuses what it refuses.
+func FuzzMoneyCanonicalFastPath(f *testing.F) {
+	for _, s := range []string{`{"amount":"129.90","currency":"USD"}`, `{"amount":"-0.001","currency":"KWD"}`,
+		`{"amount":"12.345","currency":"USD"}`, `{"amount":"1-2","currency":"USD"}`, `{"amount":"","currency":"USD"}`,
+		`{"amount":"5","currency":"ZZZ"}`, `{"amount":"5","currency":"usd"}`, `{"amount":"1.2.3","currency":"EUR"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast, general Money
+		errFast := fast.UnmarshalJSON(data)
+		errGeneral := general.unmarshalAny(data)
+		if (errFast == nil) != (errGeneral == nil) || fast != general {
+			t.Fatalf("%q: fast %#v, %v; general %#v, %v", data, fast, errFast, general, errGeneral)
+		}
+	})
+}

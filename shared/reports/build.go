@@ -293,7 +293,7 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 			return err
 		}
 		if root.Email == email { // a contact that moved to another email is counted there
-			rollup.Contribute(cal, rc, sum)
+			rollup.Contribute(cal, rc, unsharded{sum})
 			p.Orders += len(rc.Orders)
 		}
 		p.Contacts++
@@ -341,11 +341,18 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 // maxBuildItemBytes bounds one rebuilt rollup item, under DynamoDB's 400 KB.
 const maxBuildItemBytes = 200_000
 
-// generationItems renders a built delta as whole items of generation n: each period's cells in
-// shards from rollup.BaseShard up (ingest never writes those), split so no item grows too large.
-// Page view items belong to no generation and are left alone.
+// unsharded adds everything to shard 0: a build writes whole periods (see generationItems).
+type unsharded struct{ d *rollup.Delta }
+
+func (u unsharded) Add(k rollup.ItemKey, c rollup.Cell, m string, v int64) {
+	k.Shard = 0
+	u.d.Add(k, c, m, v)
+}
+
+// generationItems renders a built delta (unsharded) as whole items of generation n: each
+// period's cells in shards from rollup.BaseShard up (ingest never writes those), split so no
+// item grows too large. Page view items belong to no generation and are left alone.
 func generationItems(account string, n int, d *rollup.Delta) []store.Item {
-	d = d.WithoutShards()
 	var out []store.Item
 	for _, k := range d.Keys() {
 		if k.Part == rollup.PartView {

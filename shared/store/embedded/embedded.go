@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
@@ -58,6 +59,25 @@ type Store struct {
 	// here first keeps latency low when many goroutines write at once. Other processes still
 	// queue on SQLite's busy timeout.
 	writes chan struct{}
+	// stmts holds the reads' prepared statements by SQL text: preparing one is most of the cost
+	// of a small read (a report rebuild makes one per contact).
+	stmts sync.Map
+}
+
+// prepared returns the statement for query, prepared once.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		_ = st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 var _ store.Store = (*Store)(nil)
@@ -115,11 +135,12 @@ func (s *Store) Get(ctx context.Context, pk, sk string) (store.Item, error) {
 	if pk == "" || sk == "" {
 		return store.Item{}, fmt.Errorf("get %s: %w: pk and sk must both be set", key, store.ErrInvalid)
 	}
-	row := s.db.QueryRowContext(ctx,
-		`SELECT `+itemColumns+` FROM `+TableName+
-			` WHERE pk = ? AND sk = ? AND (expires_at IS NULL OR expires_at > ?)`,
-		pk, sk, s.clk.Now().Unix())
-	it, err := scanItem(row)
+	st, err := s.prepared(ctx, `SELECT `+itemColumns+` FROM `+TableName+
+		` WHERE pk = ? AND sk = ? AND (expires_at IS NULL OR expires_at > ?)`)
+	if err != nil {
+		return store.Item{}, fmt.Errorf("get %s: %w", key, err)
+	}
+	it, err := scanItem(st.QueryRowContext(ctx, pk, sk, s.clk.Now().Unix()))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Item{}, fmt.Errorf("get %s: %w", key, store.ErrNotFound)
 	}
