@@ -14,6 +14,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/oauth"
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 	"github.com/cartrelay/cartrelay/shared/timers"
@@ -167,7 +168,7 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 	case "", string(domain.UltraCart):
 	case tcpoll.Source:
 		res, err := a.ThriveCartPollRun(ctx, pj.Account, deadline)
-		if err != nil || res.Outcome != tcpoll.Continue {
+		if err != nil || res.Outcome != poll.Continue {
 			return err
 		}
 		return a.d.Queue.Send(ctx, queue.Poll, []queue.Message{pollMessage(pj)})
@@ -189,9 +190,9 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 		return err
 	}
 	switch res.Outcome {
-	case ucpoll.Continue:
+	case poll.Continue:
 		return a.d.Queue.Send(ctx, queue.Poll, []queue.Message{pollMessage(pj)})
-	case ucpoll.Stopped:
+	case poll.Stopped:
 		log.Warn("polling stopped until the connection is fixed", slog.String("status", res.Cursor.Status),
 			slog.String("last_error", res.Cursor.LastError))
 	}
@@ -228,7 +229,7 @@ func (a *App) PollRun(ctx context.Context, job ucpoll.Job, deadline, since time.
 		return a.stopStreams(ctx, job, conn.Status, conn.Problem)
 	}
 	res, err := a.runStream(ctx, log, conn, job, deadline, since)
-	if err != nil || res.Outcome != ucpoll.Stopped {
+	if err != nil || res.Outcome != poll.Stopped {
 		return res, err
 	}
 	switch res.Cursor.Status {
@@ -256,7 +257,7 @@ func (a *App) PollRun(ctx context.Context, job ucpoll.Job, deadline, since time.
 		}
 		log.Info("access token renewed after a 401; polling again")
 		res, err = a.runStream(ctx, log, renewed, job, deadline, since)
-		if err == nil && res.Outcome == ucpoll.Stopped && res.Cursor.Status == ucpoll.StatusUnauthorized {
+		if err == nil && res.Outcome == poll.Stopped && res.Cursor.Status == ucpoll.StatusUnauthorized {
 			return a.refused(ctx, log, job, "UltraCart refused a freshly renewed access token (HTTP 401)")
 		}
 		return res, err
@@ -282,7 +283,7 @@ func (a *App) refused(ctx context.Context, log *slog.Logger, job ucpoll.Job, pro
 	if err != nil {
 		return ucpoll.Result{}, err
 	}
-	return ucpoll.Result{Outcome: ucpoll.Stopped, Cursor: cur}, nil
+	return ucpoll.Result{Outcome: poll.Stopped, Cursor: cur}, nil
 }
 
 // runStream runs the engine once with conn's credentials.
@@ -328,7 +329,7 @@ func (a *App) stopStreams(ctx context.Context, job ucpoll.Job, status, problem s
 	if err != nil {
 		return ucpoll.Result{}, err
 	}
-	return ucpoll.Result{Outcome: ucpoll.Stopped, Cursor: cur}, nil
+	return ucpoll.Result{Outcome: poll.Stopped, Cursor: cur}, nil
 }
 
 // pollSink puts a page of polled records on the ingest queue as source events, the same way a

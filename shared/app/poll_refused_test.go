@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 )
 
@@ -50,7 +51,7 @@ func TestPollRenewsTheTokenOnceAfterA401(t *testing.T) {
 	f.fake.RevokeAccessTokens()
 
 	res := f.pollOrders()
-	if res.Outcome != ucpoll.CaughtUp {
+	if res.Outcome != poll.CaughtUp {
 		t.Fatalf("outcome %s (status %q, last error %q), want caught-up after one renewal", res.Outcome, res.Cursor.Status, res.Cursor.LastError)
 	}
 	if n := f.fake.Rotations(); n != 1 {
@@ -108,7 +109,7 @@ func TestPollStopsAndTellsTheMerchantWhenUltraCartRefuses(t *testing.T) {
 				t.Fatalf("connect: %d: %s", resp.StatusCode, resp.Body)
 			}
 			tc.refuse(f)
-			if res := f.pollOrders(); res.Outcome != ucpoll.Stopped {
+			if res := f.pollOrders(); res.Outcome != poll.Stopped {
 				t.Fatalf("outcome %s, want stopped", res.Outcome)
 			}
 			c := f.connection("uc-demo-store")
@@ -125,7 +126,7 @@ func TestPollStopsAndTellsTheMerchantWhenUltraCartRefuses(t *testing.T) {
 			f.assertStreams(tc.status, false)
 			calls := len(f.fake.Calls())
 			if res, err := f.env.App.PollRun(ctx, ucpoll.Job{Account: "uc-demo-store", Stream: ucpoll.Refunds},
-				f.clk.Now().Add(10*time.Minute), time.Time{}); err != nil || res.Outcome != ucpoll.Stopped {
+				f.clk.Now().Add(10*time.Minute), time.Time{}); err != nil || res.Outcome != poll.Stopped {
 				t.Errorf("refunds: %s, %v; want stopped", res.Outcome, err)
 			}
 			if n := len(f.fake.Calls()) - calls; n != 0 {
@@ -148,7 +149,7 @@ func TestPollStopsAndTellsTheMerchantWhenUltraCartRefuses(t *testing.T) {
 				t.Errorf("after reconnecting: status %q, problem %q", c.Status, c.Problem)
 			}
 			f.assertStreams("", true)
-			if res := f.pollOrders(); res.Outcome != ucpoll.CaughtUp {
+			if res := f.pollOrders(); res.Outcome != poll.CaughtUp {
 				t.Errorf("after reconnecting: %s, want caught-up", res.Outcome)
 			}
 			page = f.do(http.MethodGet, "/console/home", nil, nil, []string{f.session("uc-demo-store")})
@@ -167,7 +168,7 @@ func TestPollStopsOnlyTheStreamTheCredentialsMayNotRead(t *testing.T) {
 	}
 	f.fake.Forbid("/rest/v2/customer/")
 	res, err := f.env.App.PollRun(ctx, ucpoll.Job{Account: "uc-demo-store", Stream: ucpoll.Customers}, f.clk.Now().Add(10*time.Minute), time.Time{})
-	if err != nil || res.Outcome != ucpoll.Stopped {
+	if err != nil || res.Outcome != poll.Stopped {
 		t.Fatalf("customers: %s, %v; want stopped", res.Outcome, err)
 	}
 	// The 401 got its one renewal first, in case the token alone was at fault.
@@ -181,7 +182,7 @@ func TestPollStopsOnlyTheStreamTheCredentialsMayNotRead(t *testing.T) {
 	if cur.Status != ucpoll.StatusUnauthorized || !strings.Contains(cur.LastError, "lacks read access to customers") {
 		t.Errorf("customers cursor: status %q, last error %q", cur.Status, cur.LastError)
 	}
-	if res := f.pollOrders(); res.Outcome != ucpoll.CaughtUp {
+	if res := f.pollOrders(); res.Outcome != poll.CaughtUp {
 		t.Errorf("orders after customers were refused: %s, want caught-up", res.Outcome)
 	}
 	for _, stream := range ucpoll.Streams() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/thrivecart"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
@@ -78,7 +79,7 @@ func (a *App) ThriveCartPollRun(ctx context.Context, account string, deadline ti
 		return res, err
 	}
 	level := slog.LevelInfo
-	if res.Outcome == tcpoll.Stopped && res.Cursor.Status != tcpoll.StatusNoKey {
+	if res.Outcome == poll.Stopped && res.Cursor.Status != tcpoll.StatusNoKey {
 		level = slog.LevelWarn
 	}
 	log.Log(ctx, level, "poll run", slog.String("outcome", res.Outcome.String()), slog.Int("requests", res.Requests),

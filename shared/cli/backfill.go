@@ -13,6 +13,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 )
@@ -101,18 +102,18 @@ func (c *ctx2) backfillThriveCart(ctx context.Context, account string) error {
 		}
 		show(res.Cursor)
 		switch res.Outcome {
-		case tcpoll.CaughtUp:
+		case poll.CaughtUp:
 			return nil
-		case tcpoll.Later:
+		case poll.Later:
 			return fmt.Errorf("%s thrivecart: paused until %s to stay within ThriveCart's request limit (%s); it resumes on its own",
 				account, res.NextRunAt.UTC().Format(time.RFC3339), res.Cursor.LastError)
-		case tcpoll.Stopped:
+		case poll.Stopped:
 			msg := tcpoll.StatusMessage(res.Cursor.Status)
 			if msg == "" {
 				msg = res.Cursor.LastError
 			}
 			return fmt.Errorf("%s thrivecart: stopped (%s): %s", account, res.Cursor.Status, msg)
-		case tcpoll.Busy:
+		case poll.Busy:
 			cur, _, err := tcpoll.LoadCursor(ctx, c.env.Store, account)
 			if err != nil {
 				return err
@@ -233,22 +234,22 @@ func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since
 			return err
 		}
 		switch res.Outcome {
-		case ucpoll.Continue:
+		case poll.Continue:
 			show(res.Cursor)
-		case ucpoll.CaughtUp:
+		case poll.CaughtUp:
 			show(res.Cursor)
 			return nil
-		case ucpoll.Later:
+		case poll.Later:
 			show(res.Cursor)
 			return fmt.Errorf("%s %s: paused until %s to stay within UltraCart's request limits (%s); it resumes on its own, or run backfill again then",
 				account, stream, res.NextRunAt.UTC().Format(time.RFC3339), res.Cursor.LastError)
-		case ucpoll.Stopped:
+		case poll.Stopped:
 			if res.Cursor.Status == ucpoll.StatusUnauthorized && stream != ucpoll.Orders {
 				return fmt.Errorf("%s %s: stopped (%s): %s; a key that reads orders may still lack read access to %s",
 					account, stream, res.Cursor.Status, res.Cursor.LastError, progressUnit(stream))
 			}
 			return fmt.Errorf("%s %s: stopped (%s): %s", account, stream, res.Cursor.Status, res.Cursor.LastError)
-		case ucpoll.Busy:
+		case poll.Busy:
 			cur, _, err := ucpoll.LoadCursor(ctx, c.env.Store, account, stream)
 			if err != nil {
 				return err

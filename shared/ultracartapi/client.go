@@ -329,6 +329,9 @@ type RateLimitedError struct {
 	Message    string
 }
 
+// RetryHint is what the server asked to wait (poll.RateLimit).
+func (e *RateLimitedError) RetryHint() time.Duration { return e.RetryAfter }
+
 func (e *RateLimitedError) Error() string {
 	if e.RetryAfter > 0 {
 		return fmt.Sprintf("ultracart: rate limited (retry after %s): %s", e.RetryAfter, e.Message)

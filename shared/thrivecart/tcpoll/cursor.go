@@ -2,13 +2,10 @@ package tcpoll
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"slices"
 	"time"
 
-	"github.com/cartrelay/cartrelay/shared/lease"
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
@@ -20,10 +17,11 @@ import (
 // mark rather than a window: High is the newest transaction time already put on the ingest
 // queue and Seen the event ids sent within Overlap of it, so a walk that re-reads that stretch
 // (for transactions that became visible late) sends only what is new.
+//
+// Its Estimated is the expected number of records of the backfill (meta.total when it began).
 type Cursor struct {
-	Account string `json:"account"`
-	Source  string `json:"source"`
-	Stream  string `json:"stream"`
+	// Progress holds what every source's cursor has: account, stream, counts, next run, stop.
+	poll.Progress
 
 	// High is the newest transaction time sent; zero until the backfill has finished.
 	High time.Time `json:"high,omitzero"`
@@ -39,25 +37,6 @@ type Cursor struct {
 	Backfilled bool `json:"backfilled"`
 	// Walk is the walk in progress, nil between walks.
 	Walk *Walk `json:"walk,omitempty"`
-
-	// Done counts the records of saved pages: put on the ingest queue and acknowledged.
-	Done int64 `json:"done"`
-	// Estimated is the expected number of records of the backfill (meta.total when it began).
-	Estimated int64 `json:"estimated"`
-	Requests  int64 `json:"requests"`
-	// CaughtUp is set once the walk has reached the present.
-	CaughtUp bool `json:"caught_up"`
-
-	// NextRunAt is when the schedule should start the walk again.
-	NextRunAt time.Time `json:"next_run_at,omitzero"`
-	LastRunAt time.Time `json:"last_run_at,omitzero"`
-	// Status is empty while polling runs, or a Status* value when it needs the merchant
-	// before it can resume.
-	Status      string    `json:"status,omitempty"`
-	LastError   string    `json:"last_error,omitempty"`
-	LastErrorAt time.Time `json:"last_error_at,omitzero"`
-
-	version int64
 }
 
 // Seen is one transaction already sent.
@@ -122,7 +101,7 @@ const Source = "thrivecart"
 const Stream = "transactions"
 
 // AccountPK is the partition of an account's cursors and lease.
-func AccountPK(account string) string { return "A#" + account }
+func AccountPK(account string) string { return poll.AccountPK(account) }
 
 // CursorSK is the sort key of the cursor.
 const CursorSK = "CUR#" + Source + "#" + Stream
@@ -134,37 +113,8 @@ const LeaseSK = "LEASE#" + Source
 func RateLimitKey(account string) string { return "A#" + account + "#R#thrivecart:minute" }
 
 // LoadCursor reads the account's cursor; found is false when it does not exist yet.
-func LoadCursor(ctx context.Context, st store.Store, account string) (c Cursor, found bool, err error) {
-	it, err := st.Get(ctx, AccountPK(account), CursorSK)
-	if errors.Is(err, store.ErrNotFound) {
-		return Cursor{Account: account, Source: Source, Stream: Stream}, false, nil
-	}
-	if err != nil {
-		return Cursor{}, false, fmt.Errorf("read thrivecart cursor of %s: %w", account, err)
-	}
-	if err := json.Unmarshal(it.Data, &c); err != nil {
-		return Cursor{}, false, fmt.Errorf("thrivecart cursor of %s is not readable: %w", account, err)
-	}
-	c.version = it.Version
-	return c, true, nil
-}
-
-// Version is the stored version the cursor was read at.
-func (c Cursor) Version() int64 { return c.version }
-
-// write returns the guarded write that stores c as the next version.
-func (c Cursor) write() (store.Write, Cursor, error) {
-	doc, err := json.Marshal(c)
-	if err != nil {
-		return store.Write{}, c, err
-	}
-	it := store.Item{PK: AccountPK(c.Account), SK: CursorSK, Version: c.version + 1, Data: doc}
-	w := store.PutIfVersion(it, c.version)
-	if c.version == 0 {
-		w = store.PutItem(it, store.NotExists)
-	}
-	c.version++
-	return w, c, nil
+func LoadCursor(ctx context.Context, st store.Store, account string) (Cursor, bool, error) {
+	return poll.Load[Cursor](ctx, st, account, Source, Stream)
 }
 
 // NoKeyRecheck is how often an account without a ThriveCart API key is looked at again; every
@@ -175,39 +125,20 @@ const NoKeyRecheck = time.Hour
 // or its NextRunAt has come, it is not stopped (a missing key is checked again every
 // NoKeyRecheck), and no poller holds the lease.
 func Due(ctx context.Context, st store.Store, account string, now time.Time) (bool, error) {
-	c, found, err := LoadCursor(ctx, st, account)
-	if err != nil {
-		return false, err
-	}
-	if found && ((c.Status != "" && c.Status != StatusNoKey) || c.NextRunAt.After(now)) {
-		return false, nil
-	}
-	held, err := lease.Held(ctx, st, store.Key{PK: AccountPK(account), SK: LeaseSK})
-	return !held, err
+	return poll.Due[Cursor](ctx, st, account, Source, Stream, store.Key{PK: AccountPK(account), SK: LeaseSK}, now,
+		func(status string) bool { return status == StatusNoKey })
 }
 
 // Resume clears a stop (after the merchant saved a new key): the walk is due at once and
 // carries on from its saved position.
 func Resume(ctx context.Context, st store.Store, account string) error {
-	for range 5 {
-		c, found, err := LoadCursor(ctx, st, account)
-		if err != nil || !found || c.Status == "" {
-			return err
+	return poll.Update(ctx, st, account, Source, Stream, func(c *Cursor, found bool) (del, write bool) {
+		if !found || c.Status == "" {
+			return false, false
 		}
 		c.Status, c.NextRunAt = "", time.Time{}
-		w, _, err := c.write()
-		if err != nil {
-			return err
-		}
-		err = st.Write(ctx, w)
-		if !errors.Is(err, store.ErrConditionFailed) {
-			if err != nil {
-				return fmt.Errorf("resume thrivecart polling of %s: %w", account, err)
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("resume thrivecart polling of %s: the cursor kept changing", account)
+		return false, true
+	})
 }
 
 // maxSeen caps the ids kept, so the cursor stays a small item however busy the overlap is;
@@ -241,7 +172,7 @@ func hasID(s []Seen, id string) bool {
 }
 
 // ErrBusy is returned when another process holds the account's lease.
-var ErrBusy = lease.ErrBusy
+var ErrBusy = poll.ErrBusy
 
 // ErrLeaseLost is returned when the lease expired or was taken while this process worked.
-var ErrLeaseLost = lease.ErrLost
+var ErrLeaseLost = poll.ErrLeaseLost

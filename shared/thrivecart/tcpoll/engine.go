@@ -3,10 +3,9 @@
 // ingest queue as a "transaction" source event; package thrivecart's NormalizeTransaction
 // maps it so that a record and the webhook of the same payment never count it twice.
 //
-// One run handles one account. It holds the account's lease, so two pollers never walk at
-// once; admits every request through the table-backed per-minute bucket shared by every
-// process; saves the cursor after every page under a version check; and stops before its time
-// budget ends, saying whether the job should continue at once or later.
+// One run handles one account on the poll engine (shared/poll), which holds the account's
+// lease and admits every request through the per-minute bucket shared by every process; this
+// package supplies only the walk of the list and how to read ThriveCart's errors.
 //
 // The list has no date filter and its order is not documented, so the walk reads from the
 // first page and detects the order from what it reads. Newest first (what ThriveCart appears
@@ -24,10 +23,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
-
 	"github.com/cartrelay/cartrelay/shared/clock"
-	"github.com/cartrelay/cartrelay/shared/lease"
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
@@ -122,6 +119,7 @@ type Deps struct {
 type Engine struct {
 	d   Deps
 	opt Options
+	eng *poll.Engine
 }
 
 // New checks deps and returns an engine.
@@ -129,55 +127,37 @@ func New(d Deps, opt Options) (*Engine, error) {
 	if d.Store == nil || d.Source == nil || d.Sink == nil || d.Key == nil {
 		return nil, errors.New("tcpoll: store, source, key and sink are required")
 	}
-	if d.Clock == nil {
-		d.Clock = clock.System{}
-	}
-	if d.Log == nil {
-		d.Log = slog.New(slog.DiscardHandler)
-	}
-	if d.Sleep == nil {
-		d.Sleep = clock.Sleep
-	}
+	eng := poll.New(poll.Deps{Store: d.Store, Clock: d.Clock, Log: d.Log, Sleep: d.Sleep}, source())
+	pd := eng.Deps()
+	d.Clock, d.Log, d.Sleep = pd.Clock, pd.Log, pd.Sleep
 	opt = opt.withDefaults()
 	if err := opt.Minute.Valid(); err != nil {
 		return nil, fmt.Errorf("tcpoll: per-minute limit: %w", err)
 	}
-	return &Engine{d: d, opt: opt}, nil
+	return &Engine{d: d, opt: opt, eng: eng}, nil
 }
 
-// Outcome says what the caller does with the job after a run; the same outcomes as
-// UltraCart's poller, so the poll consumer and backfill treat both sources alike.
-type Outcome = ucpoll.Outcome
-
-// Outcomes; Stopped means ThriveCart refused the key or there is none, so the merchant must
-// act (Cursor.Status, StatusMessage).
-const (
-	CaughtUp = ucpoll.CaughtUp
-	Continue = ucpoll.Continue
-	Later    = ucpoll.Later
-	Stopped  = ucpoll.Stopped
-	Busy     = ucpoll.Busy
-)
+// source is how the engine reads ThriveCart's errors.
+func source() poll.Source {
+	return poll.Source{
+		Name: Source,
+		Stop: func(err error) string {
+			if errors.Is(err, thrivecartapi.ErrKeyRefused) {
+				return StatusUnauthorized
+			}
+			return ""
+		},
+		Retryable: thrivecartapi.Retryable,
+	}
+}
 
 // Result reports one run.
 type Result struct {
-	Outcome   Outcome
+	Outcome   poll.Outcome
 	Requests  int
 	Records   int
 	NextRunAt time.Time
 	Cursor    Cursor
-}
-
-type run struct {
-	e        *Engine
-	job      Job
-	key      string
-	deadline time.Time
-	lease    *lease.Lease
-	bucket   *ratelimit.Shared
-	cur      Cursor
-	res      Result
-	log      *slog.Logger
 }
 
 // Run walks the account's transactions until it catches up, its budget (deadline, on the
@@ -188,19 +168,17 @@ func (e *Engine) Run(ctx context.Context, job Job, deadline time.Time) (Result, 
 	if job.Account == "" {
 		return Result{}, errors.New("tcpoll: the job names no account")
 	}
-	r := &run{e: e, job: job, deadline: deadline, log: e.d.Log.With(slog.String("account", job.Account), slog.String("source", Source))}
-	r.lease = lease.New(e.d.Store, e.d.Clock, store.Key{PK: AccountPK(job.Account), SK: LeaseSK}, e.opt.LeaseTTL, "thrivecart transactions")
-	if err := r.lease.Acquire(ctx); err != nil {
-		if errors.Is(err, ErrBusy) {
-			return Result{Outcome: Busy}, nil
-		}
+	log := e.d.Log.With(slog.String("account", job.Account), slog.String("source", Source))
+	r, err := e.eng.Begin(ctx, poll.Plan{Lease: store.Key{PK: AccountPK(job.Account), SK: LeaseSK}, Work: "thrivecart transactions",
+		Buckets: []poll.Bucket{{PK: RateLimitKey(job.Account), Limit: e.opt.Minute}}, Log: log,
+		Timing: poll.Options{Interval: e.opt.Interval, LeaseTTL: e.opt.LeaseTTL, Reserve: e.opt.Reserve, Retries: e.opt.Retries, Backoff: e.opt.Backoff}}, deadline)
+	if errors.Is(err, ErrBusy) {
+		return Result{Outcome: poll.Busy}, nil
+	}
+	if err != nil {
 		return Result{}, err
 	}
-	defer r.lease.Release(ctx)
-	var err error
-	if r.bucket, err = ratelimit.NewShared(e.d.Store, e.d.Clock, RateLimitKey(job.Account), e.opt.Minute); err != nil {
-		return Result{}, err
-	}
+	defer r.End(ctx)
 	cur, _, err := LoadCursor(ctx, e.d.Store, job.Account)
 	if err != nil {
 		return Result{}, err
@@ -208,168 +186,147 @@ func (e *Engine) Run(ctx context.Context, job Job, deadline time.Time) (Result, 
 	// Only a missing key is looked at again by itself: a key saved later (by the CLI, say)
 	// starts polling within NoKeyRecheck. A refused key waits for the merchant.
 	if cur.Status != "" && cur.Status != StatusNoKey {
-		return Result{Outcome: Stopped, Cursor: cur}, nil
+		return Result{Outcome: poll.Stopped, Cursor: cur}, nil
 	}
-	r.cur = cur
-	r.cur.LastRunAt = e.d.Clock.Now()
-	if r.key, err = e.d.Key(ctx, job.Account); err != nil {
+	cur.LastRunAt = e.d.Clock.Now()
+	key, err := e.d.Key(ctx, job.Account)
+	if err != nil {
 		return Result{}, fmt.Errorf("read the thrivecart key of %s: %w", job.Account, err)
 	}
-	if r.key == "" {
-		r.cur.Status, r.cur.LastError, r.cur.LastErrorAt = StatusNoKey, StatusMessage(StatusNoKey), r.cur.LastRunAt
-		r.cur.NextRunAt = r.cur.LastRunAt.Add(NoKeyRecheck)
-		r.res.Outcome, r.res.NextRunAt = Stopped, r.cur.NextRunAt
-		err = r.save(ctx)
-	} else {
-		if r.cur.Status == StatusNoKey {
-			r.cur.Status, r.cur.LastError, r.cur.LastErrorAt = "", "", time.Time{}
-		}
-		err = r.walk(ctx)
+	if key == "" {
+		cur.Status, cur.LastError, cur.LastErrorAt = StatusNoKey, StatusMessage(StatusNoKey), cur.LastRunAt
+		cur.NextRunAt = cur.LastRunAt.Add(NoKeyRecheck)
+		err = r.Save(ctx, &cur)
+		return Result{Outcome: poll.Stopped, NextRunAt: cur.NextRunAt, Cursor: cur}, err
 	}
-	r.res.Cursor = r.cur
-	return r.res, err
+	if cur.Status == StatusNoKey {
+		cur.Status, cur.LastError, cur.LastErrorAt = "", "", time.Time{}
+	}
+	w := &walk{e: e, job: job, key: key, cur: &cur, log: log}
+	if cur.Walk == nil {
+		w.begin()
+	}
+	err = r.Walk(ctx, w)
+	res := r.Result()
+	return Result{Outcome: res.Outcome, Requests: res.Requests, Records: res.Records, NextRunAt: res.NextRunAt, Cursor: cur}, err
 }
 
-func (r *run) walk(ctx context.Context) error {
-	e := r.e
-	failures := 0
-	if r.cur.Walk == nil {
-		r.begin()
+// walk is the transaction list's walk in one run, on the poll engine.
+type walk struct {
+	e   *Engine
+	job Job
+	key string
+	cur *Cursor
+	log *slog.Logger
+	// done and backfill are what the last page showed: the walk is over, and it was the
+	// backfill.
+	done, backfill bool
+}
+
+func (w *walk) Cursor() poll.Cursor { return w.cur }
+func (w *walk) Open(time.Time) bool { return true }
+
+func (w *walk) Fetch(ctx context.Context) (poll.Page, error) {
+	cw := w.cur.Walk
+	page, err := w.e.d.Source.Transactions(ctx, w.key, thrivecartapi.TransactionsQuery{
+		Type: thrivecartapi.TypeAny, Page: cw.Page, PerPage: w.e.opt.PerPage})
+	if err != nil {
+		return poll.Page{}, err
 	}
-	for {
-		now := e.d.Clock.Now()
-		if now.Add(e.opt.Reserve).After(r.deadline) {
-			// The caller re-enqueues the job at once; the schedule only steps in if that
-			// continuation is lost.
-			r.cur.NextRunAt = now.Add(e.opt.LeaseTTL)
-			r.res.Outcome, r.res.NextRunAt = Continue, now
-			return r.save(ctx)
-		}
-		if err := r.lease.Renew(ctx); err != nil {
-			return err
-		}
-		if wait, err := r.admit(ctx); err != nil {
-			return err
-		} else if wait > 0 {
-			r.cur.NextRunAt = e.d.Clock.Now().Add(wait)
-			r.res.Outcome, r.res.NextRunAt = Later, r.cur.NextRunAt
-			return r.save(ctx)
-		}
-		w := r.cur.Walk
-		page, err := e.d.Source.Transactions(ctx, r.key, thrivecartapi.TransactionsQuery{
-			Type: thrivecartapi.TypeAny, Page: w.Page, PerPage: e.opt.PerPage})
-		r.res.Requests++
-		r.cur.Requests++
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			failures++
-			stop, err := r.failed(ctx, err, failures)
-			if stop || err != nil {
-				return err
-			}
-			continue
-		}
-		failures = 0
-		backfill := !r.cur.Backfilled
-		records, done := r.take(page)
-		if len(records) > 0 {
-			b := Batch{Account: r.job.Account, Records: records,
-				Delivery: fmt.Sprintf("poll:%s:%s:%d:%d", Source, Stream, w.Floor.Unix(), w.Page)}
-			if w.Floor.IsZero() {
-				b.Delivery = fmt.Sprintf("poll:%s:%s:backfill:%d", Source, Stream, w.Page)
-			}
-			if err := e.d.Sink(ctx, b); err != nil {
-				return fmt.Errorf("enqueue %s: %w", b.Delivery, err)
-			}
-		}
-		r.res.Records += len(records)
-		r.cur.Done += int64(len(records))
-		r.cur.LastError = ""
-		if done {
-			r.finish()
-		} else {
-			w.Page++
-		}
-		if err := r.save(ctx); err != nil {
-			return err
-		}
-		if done && backfill {
-			// A backfill can take hours; what arrived meanwhile sits above its mark, so a
-			// walk from the new mark follows at once rather than after Interval.
-			r.begin()
-			continue
-		}
-		if done {
-			r.res.Outcome, r.res.NextRunAt = CaughtUp, r.cur.NextRunAt
-			return nil
-		}
+	w.backfill = !w.cur.Backfilled
+	var p poll.Page
+	p.Records, w.done = w.take(page)
+	p.Delivery = fmt.Sprintf("poll:%s:%s:%d:%d", Source, Stream, cw.Floor.Unix(), cw.Page)
+	if cw.Floor.IsZero() {
+		p.Delivery = fmt.Sprintf("poll:%s:%s:backfill:%d", Source, Stream, cw.Page)
 	}
+	return p, nil
+}
+
+func (w *walk) Send(ctx context.Context, p poll.Page) error {
+	return w.e.d.Sink(ctx, Batch{Account: w.job.Account, Records: p.Records, Delivery: p.Delivery})
+}
+
+func (w *walk) Advance(time.Time) {
+	if w.done {
+		w.finish()
+	} else {
+		w.cur.Walk.Page++
+	}
+}
+
+func (w *walk) Saved() bool {
+	if w.done && w.backfill {
+		// A backfill can take hours; what arrived meanwhile sits above its mark, so a walk
+		// from the new mark follows at once rather than after Interval.
+		w.begin()
+		return false
+	}
+	return w.done
 }
 
 // begin starts a walk from the saved high-water mark.
-func (r *run) begin() {
-	w := &Walk{Page: 1}
-	if !r.cur.High.IsZero() {
-		w.Floor = r.cur.High.Add(-r.e.opt.Overlap)
-		if r.cur.Order == OrderOldestFirst && r.cur.ResumePage > 0 {
-			w.Page = r.cur.ResumePage
+func (w *walk) begin() {
+	cw := &Walk{Page: 1}
+	if !w.cur.High.IsZero() {
+		cw.Floor = w.cur.High.Add(-w.e.opt.Overlap)
+		if w.cur.Order == OrderOldestFirst && w.cur.ResumePage > 0 {
+			cw.Page = w.cur.ResumePage
 		}
 	}
-	r.cur.Walk = w
+	w.cur.Walk = cw
 }
 
 // finish ends the walk: its newest time becomes the high-water mark.
-func (r *run) finish() {
-	w := r.cur.Walk
-	if w.Top.After(r.cur.High) {
-		r.cur.High = w.Top
+func (w *walk) finish() {
+	cw := w.cur.Walk
+	if cw.Top.After(w.cur.High) {
+		w.cur.High = cw.Top
 	}
-	r.cur.Seen = pruneSeen(append(w.Sent, r.cur.Seen...), r.cur.High.Add(-r.e.opt.Overlap))
-	if r.cur.Order == OrderOldestFirst {
-		r.cur.ResumePage = max(1, w.Page)
+	w.cur.Seen = pruneSeen(append(cw.Sent, w.cur.Seen...), w.cur.High.Add(-w.e.opt.Overlap))
+	if w.cur.Order == OrderOldestFirst {
+		w.cur.ResumePage = max(1, cw.Page)
 	}
-	if !r.cur.Backfilled {
-		r.cur.Backfilled = true
-		r.cur.Estimated = max(r.cur.Estimated, r.cur.Done)
+	if !w.cur.Backfilled {
+		w.cur.Backfilled = true
+		w.cur.Estimated = max(w.cur.Estimated, w.cur.Done)
 	}
-	r.cur.Walk = nil
-	r.cur.CaughtUp = true
-	r.cur.NextRunAt = r.e.d.Clock.Now().Add(r.e.opt.Interval)
+	w.cur.Walk = nil
+	w.cur.CaughtUp = true
+	w.cur.NextRunAt = w.e.d.Clock.Now().Add(w.e.opt.Interval)
 }
 
 // take picks the records of page to send and reports whether the walk is over.
-func (r *run) take(page thrivecartapi.TransactionsPage) (records []json.RawMessage, done bool) {
-	w := r.cur.Walk
+func (w *walk) take(page thrivecartapi.TransactionsPage) (records []json.RawMessage, done bool) {
+	cw := w.cur.Walk
 	txs := page.Transactions
-	if w.Total == 0 || !r.cur.Backfilled {
-		w.Total = max(w.Total, page.Meta.Total)
-		if !r.cur.Backfilled {
-			r.cur.Estimated = max(r.cur.Estimated, int64(page.Meta.Total))
+	if cw.Total == 0 || !w.cur.Backfilled {
+		cw.Total = max(cw.Total, page.Meta.Total)
+		if !w.cur.Backfilled {
+			w.cur.Estimated = max(w.cur.Estimated, int64(page.Meta.Total))
 		}
 	}
-	r.order(txs)
-	asc := r.cur.Order == OrderOldestFirst
+	w.order(txs)
+	asc := w.cur.Order == OrderOldestFirst
 	// Oldest first, records before the mark minus Overlap were sent by earlier walks.
 	var below time.Time
-	if asc && !r.cur.High.IsZero() {
-		below = r.cur.High.Add(-r.e.opt.Overlap)
+	if asc && !w.cur.High.IsZero() {
+		below = w.cur.High.Add(-w.e.opt.Overlap)
 	}
 	reachedFloor := false
 	for i, t := range txs {
 		at, id := t.At(), string(t.EventID)
-		if !asc && !w.Floor.IsZero() && !at.IsZero() && at.Before(w.Floor) {
+		if !asc && !cw.Floor.IsZero() && !at.IsZero() && at.Before(cw.Floor) {
 			reachedFloor = true
 			continue
 		}
 		if !below.IsZero() && !at.IsZero() && at.Before(below) {
 			continue
 		}
-		if id != "" && hasID(r.cur.Seen, id) {
+		if id != "" && hasID(w.cur.Seen, id) {
 			continue
 		}
-		if !w.Unordered && r.beforeEdge(at, id, asc) {
+		if !cw.Unordered && w.beforeEdge(at, id, asc) {
 			continue
 		}
 		records = append(records, page.Raw[i])
@@ -378,26 +335,26 @@ func (r *run) take(page thrivecartapi.TransactionsPage) (records []json.RawMessa
 			// reads it, and ingest's content dedupe keeps that harmless.
 			continue
 		}
-		if at.After(w.Top) {
-			w.Top = at
+		if at.After(cw.Top) {
+			cw.Top = at
 		}
-		if !at.Equal(w.Edge) {
-			w.Edge, w.EdgeIDs = at, nil
+		if !at.Equal(cw.Edge) {
+			cw.Edge, cw.EdgeIDs = at, nil
 		}
 		if id != "" {
-			w.EdgeIDs = append(w.EdgeIDs, id)
-			w.Sent = append(w.Sent, Seen{ID: id, At: at})
+			cw.EdgeIDs = append(cw.EdgeIDs, id)
+			cw.Sent = append(cw.Sent, Seen{ID: id, At: at})
 		}
 	}
-	w.Sent = pruneSeen(w.Sent, w.Top.Add(-r.e.opt.Overlap))
+	cw.Sent = pruneSeen(cw.Sent, cw.Top.Add(-w.e.opt.Overlap))
 	n := len(txs)
 	switch {
-	case n == 0, n < r.e.opt.PerPage, reachedFloor:
+	case n == 0, n < w.e.opt.PerPage, reachedFloor:
 		done = true
-		if asc && n == 0 && w.Page > 1 {
-			w.Page-- // the last page that held records, for ResumePage
+		if asc && n == 0 && cw.Page > 1 {
+			cw.Page-- // the last page that held records, for ResumePage
 		}
-	case page.Meta.Total > 0 && w.Page*r.e.opt.PerPage >= page.Meta.Total:
+	case page.Meta.Total > 0 && cw.Page*w.e.opt.PerPage >= page.Meta.Total:
 		done = true
 	}
 	return records, done
@@ -405,23 +362,23 @@ func (r *run) take(page thrivecartapi.TransactionsPage) (records []json.RawMessa
 
 // beforeEdge reports whether a record lies before the walk's edge in list order: sent already,
 // or listed since the walk began.
-func (r *run) beforeEdge(at time.Time, id string, asc bool) bool {
-	w := r.cur.Walk
-	if w.Edge.IsZero() || at.IsZero() {
+func (w *walk) beforeEdge(at time.Time, id string, asc bool) bool {
+	cw := w.cur.Walk
+	if cw.Edge.IsZero() || at.IsZero() {
 		return false
 	}
-	if at.Equal(w.Edge) {
-		return slices.Contains(w.EdgeIDs, id)
+	if at.Equal(cw.Edge) {
+		return slices.Contains(cw.EdgeIDs, id)
 	}
 	if asc {
-		return at.Before(w.Edge)
+		return at.Before(cw.Edge)
 	}
-	return at.After(w.Edge)
+	return at.After(cw.Edge)
 }
 
 // order learns the list order from a page, and marks the walk unordered when a page
 // contradicts it.
-func (r *run) order(txs []thrivecartapi.Transaction) {
+func (w *walk) order(txs []thrivecartapi.Transaction) {
 	var first, last time.Time
 	asc, desc := false, false
 	for _, t := range txs {
@@ -441,8 +398,8 @@ func (r *run) order(txs []thrivecartapi.Transaction) {
 	seen := ""
 	switch {
 	case asc && desc:
-		r.cur.Walk.Unordered = true
-		r.log.Warn("thrivecart transactions are not sorted by time; sending every unseen record of this walk")
+		w.cur.Walk.Unordered = true
+		w.log.Warn("thrivecart transactions are not sorted by time; sending every unseen record of this walk")
 		return
 	case asc:
 		seen = OrderOldestFirst
@@ -451,96 +408,14 @@ func (r *run) order(txs []thrivecartapi.Transaction) {
 	default:
 		return
 	}
-	if r.cur.Order == "" {
-		r.cur.Order = seen
-		r.log.Info("thrivecart transaction order detected", slog.String("order", seen))
+	if w.cur.Order == "" {
+		w.cur.Order = seen
+		w.log.Info("thrivecart transaction order detected", slog.String("order", seen))
 		return
 	}
-	if r.cur.Order != seen {
-		r.cur.Walk.Unordered = true
-		r.log.Warn("thrivecart transaction order changed", slog.String("was", r.cur.Order), slog.String("now", seen))
-		r.cur.Order = seen
+	if w.cur.Order != seen {
+		w.cur.Walk.Unordered = true
+		w.log.Warn("thrivecart transaction order changed", slog.String("was", w.cur.Order), slog.String("now", seen))
+		w.cur.Order = seen
 	}
-}
-
-// admit takes one request from the shared bucket; a positive wait means the budget is spent
-// beyond this run's deadline.
-func (r *run) admit(ctx context.Context) (time.Duration, error) {
-	for {
-		wait, err := r.bucket.Reserve(ctx)
-		if err != nil || wait == 0 {
-			return 0, err
-		}
-		if r.e.d.Clock.Now().Add(wait).Add(r.e.opt.Reserve).After(r.deadline) {
-			return wait, nil
-		}
-		if err := r.sleep(ctx, wait); err != nil {
-			return 0, err
-		}
-	}
-}
-
-// failed handles a failed request; stop ends the run (the cursor is saved).
-func (r *run) failed(ctx context.Context, err error, attempt int) (stop bool, _ error) {
-	e := r.e
-	now := e.d.Clock.Now()
-	r.cur.LastError, r.cur.LastErrorAt = err.Error(), now
-	r.log.Warn("thrivecart request failed", slog.Int("attempt", attempt), slog.Any("error", err))
-	if errors.Is(err, thrivecartapi.ErrKeyRefused) {
-		r.cur.Status = StatusUnauthorized
-		r.res.Outcome = Stopped
-		return true, r.save(ctx)
-	}
-	var rl *thrivecartapi.RateLimitedError
-	var hint time.Duration
-	if errors.As(err, &rl) {
-		hint = rl.RetryAfter
-	}
-	backoff, giveUp := ucpoll.PlanRetry(ucpoll.Retry{Base: e.opt.Backoff, Retries: e.opt.Retries, Reserve: e.opt.Reserve},
-		attempt, thrivecartapi.Retryable(err), hint, now, r.deadline)
-	if rl != nil {
-		// Every process sharing the account's bucket pauses, not only this run.
-		if berr := r.bucket.Block(ctx, now.Add(backoff)); berr != nil {
-			return true, berr
-		}
-	}
-	if giveUp {
-		r.cur.NextRunAt = now.Add(backoff)
-		r.res.Outcome, r.res.NextRunAt = Later, r.cur.NextRunAt
-		return true, r.save(ctx)
-	}
-	// Saved now, so the error shows at once (backfill's progress line, --status, the console)
-	// rather than only when the run gives up, minutes later.
-	if err := r.save(ctx); err != nil {
-		return true, err
-	}
-	if rl != nil {
-		return false, nil // admit waits out the pause recorded in the bucket
-	}
-	return false, r.sleep(ctx, backoff)
-}
-
-// sleep waits d, renewing the lease meanwhile.
-func (r *run) sleep(ctx context.Context, d time.Duration) error {
-	return r.lease.Sleep(ctx, d, r.e.d.Sleep)
-}
-
-// save writes the cursor and renews the lease in one transaction, so a poller that lost its
-// lease can never move the cursor.
-func (r *run) save(ctx context.Context) error {
-	w, next, err := r.cur.write()
-	if err != nil {
-		return err
-	}
-	if err := r.lease.Commit(ctx, w); err != nil {
-		switch {
-		case errors.Is(err, lease.ErrLost):
-			return ErrLeaseLost
-		case errors.Is(err, store.ErrConditionFailed):
-			return fmt.Errorf("save thrivecart cursor of %s: another writer moved it: %w", r.job.Account, err)
-		}
-		return fmt.Errorf("save thrivecart cursor of %s: %w", r.job.Account, err)
-	}
-	r.cur = next
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/lease"
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/testenv"
@@ -142,13 +143,13 @@ func (e *env) drive(budget time.Duration) Result {
 			e.t.Fatalf("run: %v", err)
 		}
 		switch res.Outcome {
-		case CaughtUp, Stopped:
+		case poll.CaughtUp, poll.Stopped:
 			return res
-		case Later:
+		case poll.Later:
 			if res.NextRunAt.After(e.clk.Now()) {
 				e.clk.Set(res.NextRunAt)
 			}
-		case Busy:
+		case poll.Busy:
 			e.t.Fatalf("busy with no other poller")
 		}
 	}
@@ -172,7 +173,7 @@ func TestBackfillThenIncremental(t *testing.T) {
 	e := newEnv(t)
 	e.add(1000, t0.AddDate(0, -6, 0), 3*time.Hour)
 	res := e.drive(10 * time.Minute)
-	if res.Outcome != CaughtUp || !res.Cursor.Backfilled || res.Cursor.Done != 1000 || res.Cursor.Estimated != 1000 {
+	if res.Outcome != poll.CaughtUp || !res.Cursor.Backfilled || res.Cursor.Done != 1000 || res.Cursor.Estimated != 1000 {
 		t.Fatalf("backfill: %+v", res)
 	}
 	missing, repeats := e.rec.check(e.ids)
@@ -204,7 +205,7 @@ func TestBackfillThenIncremental(t *testing.T) {
 	before := len(e.fake.Calls())
 	res = e.drive(10 * time.Minute)
 	missing, repeats = e.rec.check(e.ids)
-	if res.Outcome != CaughtUp || len(missing) > 0 || repeats != 0 || res.Records != 4 {
+	if res.Outcome != poll.CaughtUp || len(missing) > 0 || repeats != 0 || res.Records != 4 {
 		t.Fatalf("incremental: %+v, %d missing, %d repeats", res, len(missing), repeats)
 	}
 	if calls := len(e.fake.Calls()) - before; calls != 1 {
@@ -236,7 +237,7 @@ func TestBackfillWithArrivalsAndResume(t *testing.T) {
 	res := e.drive(40 * time.Second)
 	missing, repeats := e.rec.check(e.ids)
 	// Only the page in flight when the process died comes twice.
-	if res.Outcome != CaughtUp || len(missing) > 0 || repeats != 10 {
+	if res.Outcome != poll.CaughtUp || len(missing) > 0 || repeats != 10 {
 		t.Fatalf("after resume: %+v, missing %v, %d repeats", res.Outcome, missing, repeats)
 	}
 	e.assertRate()
@@ -248,7 +249,7 @@ func TestRunsContinueOnLowBudget(t *testing.T) {
 	e.rec.work, e.rec.clk = 2*time.Second, e.clk
 	eng := e.engine()
 	res, err := eng.Run(context.Background(), Job{Account: acct}, e.clk.Now().Add(35*time.Second))
-	if err != nil || res.Outcome != Continue || res.Cursor.Walk == nil || res.Requests != 3 {
+	if err != nil || res.Outcome != poll.Continue || res.Cursor.Walk == nil || res.Requests != 3 {
 		t.Fatalf("first run: %+v, %v", res, err)
 	}
 	if res.Cursor.Walk.Page != res.Requests+1 {
@@ -261,7 +262,7 @@ func TestUnauthorizedStops(t *testing.T) {
 	e.add(50, t0.AddDate(0, -1, 0), time.Hour)
 	e.fake.RevokeKey(key)
 	res := e.drive(10 * time.Minute)
-	if res.Outcome != Stopped || res.Cursor.Status != StatusUnauthorized || res.Requests != 1 || res.Cursor.LastError == "" {
+	if res.Outcome != poll.Stopped || res.Cursor.Status != StatusUnauthorized || res.Requests != 1 || res.Cursor.LastError == "" {
 		t.Fatalf("revoked: %+v", res)
 	}
 	if StatusMessage(res.Cursor.Status) == "" {
@@ -272,7 +273,7 @@ func TestUnauthorizedStops(t *testing.T) {
 		t.Errorf("a stopped account is due")
 	}
 	res = e.drive(time.Minute)
-	if res.Outcome != Stopped || res.Requests != 0 {
+	if res.Outcome != poll.Stopped || res.Requests != 0 {
 		t.Errorf("second run: %+v", res)
 	}
 	e.fake.AddKey(acct, key)
@@ -282,7 +283,7 @@ func TestUnauthorizedStops(t *testing.T) {
 	if due, _ := Due(ctx, e.st, acct, e.clk.Now()); !due {
 		t.Errorf("not due after resume")
 	}
-	if res = e.drive(10 * time.Minute); res.Outcome != CaughtUp || res.Cursor.Done != 50 {
+	if res = e.drive(10 * time.Minute); res.Outcome != poll.CaughtUp || res.Cursor.Done != 50 {
 		t.Errorf("after resume: %+v", res)
 	}
 }
@@ -292,7 +293,7 @@ func TestNoKeyStopsUntilOneIsSaved(t *testing.T) {
 	ctx := context.Background()
 	e.add(5, t0.AddDate(0, 0, -1), time.Hour)
 	e.key = ""
-	if res := e.drive(time.Minute); res.Outcome != Stopped || res.Cursor.Status != StatusNoKey || len(e.fake.Calls()) != 0 {
+	if res := e.drive(time.Minute); res.Outcome != poll.Stopped || res.Cursor.Status != StatusNoKey || len(e.fake.Calls()) != 0 {
 		t.Fatalf("%+v", res)
 	}
 	// Not asked again before the recheck, then asked again by itself.
@@ -307,7 +308,7 @@ func TestNoKeyStopsUntilOneIsSaved(t *testing.T) {
 	e.key = key
 	res := e.drive(time.Minute)
 	missing, _ := e.rec.check(e.ids)
-	if res.Outcome != CaughtUp || res.Cursor.Status != "" || len(missing) != 0 {
+	if res.Outcome != poll.CaughtUp || res.Cursor.Status != "" || len(missing) != 0 {
 		t.Fatalf("after the key was saved: %s, status %q, missing %v", res.Outcome, res.Cursor.Status, missing)
 	}
 }
@@ -317,7 +318,7 @@ func TestServerErrorsAndRateLimit(t *testing.T) {
 	e.add(100, t0.AddDate(0, -1, 0), time.Hour)
 	e.fake.FailNext(http.StatusInternalServerError, http.StatusBadGateway)
 	res := e.drive(30 * time.Minute)
-	if missing, repeats := e.rec.check(e.ids); res.Outcome != CaughtUp || len(missing) > 0 || repeats != 0 {
+	if missing, repeats := e.rec.check(e.ids); res.Outcome != poll.CaughtUp || len(missing) > 0 || repeats != 0 {
 		t.Fatalf("after 5xx: %+v", res)
 	}
 
@@ -327,7 +328,7 @@ func TestServerErrorsAndRateLimit(t *testing.T) {
 	e2.add(100, t0.AddDate(0, -1, 0), time.Hour)
 	e2.fake.SetLimit(4)
 	res = e2.drive(30 * time.Minute)
-	if missing, repeats := e2.rec.check(e2.ids); res.Outcome != CaughtUp || len(missing) > 0 || repeats != 0 {
+	if missing, repeats := e2.rec.check(e2.ids); res.Outcome != poll.CaughtUp || len(missing) > 0 || repeats != 0 {
 		t.Fatalf("with 429s: %+v, %v missing", res, missing)
 	}
 	limited := 0
@@ -359,7 +360,7 @@ func TestSharedBucketAcrossEngines(t *testing.T) {
 		}
 	}
 	res, err := e.engine().Run(context.Background(), Job{Account: acct}, e.clk.Now().Add(35*time.Second))
-	if err != nil || res.Outcome != Later || res.Requests != 0 || !res.NextRunAt.After(e.clk.Now()) {
+	if err != nil || res.Outcome != poll.Later || res.Requests != 0 || !res.NextRunAt.After(e.clk.Now()) {
 		t.Fatalf("with the bucket spent: %+v, %v", res, err)
 	}
 }
@@ -371,13 +372,13 @@ func TestBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := e.engine().Run(context.Background(), Job{Account: acct}, e.clk.Now().Add(time.Minute))
-	if err != nil || res.Outcome != Busy {
+	if err != nil || res.Outcome != poll.Busy {
 		t.Fatalf("%+v, %v", res, err)
 	}
 	// A holder that died frees the account when its lease expires.
 	e.clk.Advance(6 * time.Minute)
 	e.add(5, t0, time.Second)
-	if res := e.drive(time.Minute); res.Outcome != CaughtUp || res.Records != 5 {
+	if res := e.drive(time.Minute); res.Outcome != poll.CaughtUp || res.Records != 5 {
 		t.Fatalf("after expiry: %+v", res)
 	}
 }
@@ -444,7 +445,7 @@ func TestCrashResendsThePageUnderItsName(t *testing.T) {
 	}
 	res := e.drive(10 * time.Minute)
 	missing, repeats := e.rec.check(e.ids)
-	if res.Outcome != CaughtUp || len(missing) > 0 || repeats != 10 {
+	if res.Outcome != poll.CaughtUp || len(missing) > 0 || repeats != 10 {
 		t.Fatalf("%+v, missing %v, %d repeats", res.Outcome, missing, repeats)
 	}
 	if a, b := e.rec.batches[2].Delivery, e.rec.batches[3].Delivery; a != b || a != "poll:thrivecart:transactions:backfill:3" {
@@ -470,7 +471,7 @@ func TestUnreadableTransactionDoesNotStopTheWalk(t *testing.T) {
 	e.src = rawPages{bodies: []string{fmt.Sprintf(`{"transactions":[{"event_id":"1","timestamp":%d,"transaction_type":"charge","amount":"100","order_id":"5"},`+
 		`{"event_id":"2","timestamp":%d,"amount":{"USD":1}}],"meta":{"total":2,"results":2}}`, at, at)}}
 	res := e.drive(10 * time.Minute)
-	if res.Outcome != CaughtUp || res.Cursor.Status != "" {
+	if res.Outcome != poll.CaughtUp || res.Cursor.Status != "" {
 		t.Fatalf("%s, status %q, last error %q", res.Outcome, res.Cursor.Status, res.Cursor.LastError)
 	}
 	e.rec.mu.Lock()

@@ -200,6 +200,9 @@ type RateLimitedError struct {
 	Description string
 }
 
+// RetryHint is what the server asked to wait (poll.RateLimit).
+func (e *RateLimitedError) RetryHint() time.Duration { return e.RetryAfter }
+
 func (e *RateLimitedError) Error() string {
 	msg := "ThriveCart rate limit reached (HTTP 429)"
 	if d := strings.Trim(e.Code+": "+e.Description, ": "); d != "" {

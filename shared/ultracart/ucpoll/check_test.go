@@ -10,6 +10,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/lease"
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
@@ -108,7 +109,7 @@ func TestAFailedRequestShowsBeforeTheRetry(t *testing.T) {
 			t.Fatalf("wait %d: the stored cursor says %q while the run waits to retry", i, e)
 		}
 	}
-	if res.Outcome != ucpoll.Later || !strings.Contains(res.Cursor.LastError, "database unavailable") {
+	if res.Outcome != poll.Later || !strings.Contains(res.Cursor.LastError, "database unavailable") {
 		t.Fatalf("result %v %q", res.Outcome, res.Cursor.LastError)
 	}
 }
@@ -127,7 +128,7 @@ func TestRewindStartsAWalkFurtherBack(t *testing.T) {
 	}
 	job := ucpoll.Job{Account: "acme", Stream: ucpoll.Orders}
 	res, err := eng.Run(ctx, job, t0.Add(14*time.Minute))
-	if err != nil || res.Outcome != ucpoll.CaughtUp || sent != 10 {
+	if err != nil || res.Outcome != poll.CaughtUp || sent != 10 {
 		t.Fatalf("first walk: %v %v, %d orders", res.Outcome, err, sent)
 	}
 	if moved, err := ucpoll.Rewind(ctx, st, "acme", ucpoll.Orders, t0.AddDate(0, 0, -5)); err != nil || moved {
@@ -142,7 +143,7 @@ func TestRewindStartsAWalkFurtherBack(t *testing.T) {
 		t.Fatalf("rewound cursor %+v", cur)
 	}
 	sent = 0
-	if res, err = eng.Run(ctx, job, t0.Add(14*time.Minute)); err != nil || res.Outcome != ucpoll.CaughtUp || sent != 40 {
+	if res, err = eng.Run(ctx, job, t0.Add(14*time.Minute)); err != nil || res.Outcome != poll.CaughtUp || sent != 40 {
 		t.Fatalf("walk after the rewind: %v %v, %d orders, want all 40", res.Outcome, err, sent)
 	}
 	if moved, _ := ucpoll.Rewind(ctx, st, "acme", ucpoll.Customers, t0.AddDate(-5, 0, 0)); moved {

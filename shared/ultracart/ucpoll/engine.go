@@ -5,11 +5,8 @@
 // name of the webhook event that carries the same record, so ingest's content dedupe makes a
 // poll that repeats what a webhook (or an earlier poll) delivered harmless.
 //
-// One run handles one (account, stream) job. It holds the connection's lease, so two pollers
-// never call UltraCart at once; admits every request through the table-backed hourly and daily
-// buckets shared by every process; saves the cursor after every page under a version check;
-// and stops before its time budget ends, saying whether the job should continue at once or
-// later.
+// One run handles one (account, stream) job on the poll engine (shared/poll): this package
+// supplies only the streams (streams.go) and how to read UltraCart's errors.
 package ucpoll
 
 import (
@@ -21,7 +18,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
-	"github.com/cartrelay/cartrelay/shared/lease"
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
@@ -147,62 +144,54 @@ type Deps struct {
 type Engine struct {
 	d   Deps
 	opt Options
+	eng *poll.Engine
 }
 
 // New checks deps and returns an engine.
 func New(d Deps, opt Options) (*Engine, error) {
 	if d.Store == nil || d.Source == nil || d.Sink == nil {
-		return nil, errors.New("poller: store, source and sink are required")
+		return nil, errors.New("ucpoll: store, source and sink are required")
 	}
-	if d.Clock == nil {
-		d.Clock = clock.System{}
-	}
-	if d.Log == nil {
-		d.Log = slog.New(slog.DiscardHandler)
-	}
-	if d.Sleep == nil {
-		d.Sleep = clock.Sleep
-	}
+	eng := poll.New(poll.Deps{Store: d.Store, Clock: d.Clock, Log: d.Log, Sleep: d.Sleep}, source())
+	pd := eng.Deps()
+	d.Clock, d.Log, d.Sleep = pd.Clock, pd.Log, pd.Sleep
 	opt = opt.withDefaults(d.Clock.Now())
 	if err := opt.Hour.Valid(); err != nil {
-		return nil, fmt.Errorf("poller: hourly limit: %w", err)
+		return nil, fmt.Errorf("ucpoll: hourly limit: %w", err)
 	}
 	switch opt.Scope {
 	case "":
 		opt.Scope = ScopeAccount
 	case ScopeAccount, ScopeApp:
 	default:
-		return nil, fmt.Errorf("poller: scope %q is neither %q nor %q", opt.Scope, ScopeAccount, ScopeApp)
+		return nil, fmt.Errorf("ucpoll: scope %q is neither %q nor %q", opt.Scope, ScopeAccount, ScopeApp)
 	}
 	if err := opt.Day.Valid(); err != nil {
-		return nil, fmt.Errorf("poller: daily limit: %w", err)
+		return nil, fmt.Errorf("ucpoll: daily limit: %w", err)
 	}
-	return &Engine{d: d, opt: opt}, nil
+	return &Engine{d: d, opt: opt, eng: eng}, nil
 }
 
-// Outcome says what the caller does with the job after a run.
-type Outcome int
-
-const (
-	// CaughtUp: the walk reached the present; the schedule starts it again at NextRunAt.
-	CaughtUp Outcome = iota
-	// Continue: the time budget ran out mid-walk; re-enqueue the job at once.
-	Continue
-	// Later: the rate budget or repeated failures stop the walk until NextRunAt.
-	Later
-	// Stopped: UltraCart disabled the app or refused the credentials; someone must act.
-	Stopped
-	// Busy: another poller holds the lease; that one carries on.
-	Busy
-)
-
-func (o Outcome) String() string {
-	return [...]string{"caught-up", "continue", "later", "stopped", "busy"}[o]
+// source is how the engine reads UltraCart's errors.
+func source() poll.Source {
+	return poll.Source{
+		Name: Source,
+		Stop: func(err error) string {
+			switch {
+			case errors.Is(err, ultracartapi.ErrAppDisabled):
+				return StatusDisabled
+			case errors.Is(err, ultracartapi.ErrUnauthorized):
+				return StatusUnauthorized
+			}
+			return ""
+		},
+		Retryable: ultracartapi.Retryable,
+	}
 }
 
 // Result reports one run.
 type Result struct {
-	Outcome  Outcome
+	Outcome  poll.Outcome
 	Requests int
 	// Orders counts the records the run put on the ingest queue: orders, or the auto orders,
 	// customers or items of those streams.
@@ -235,20 +224,6 @@ func (o Options) limits(account string) (hour, day, lease string) {
 	return hour, day, AccountPK(account)
 }
 
-// run is the state of one Run.
-type run struct {
-	e        *Engine
-	job      Job
-	stream   stream
-	deadline time.Time
-	lease    *lease.Lease
-	hour     *ratelimit.Shared
-	day      *ratelimit.Shared
-	cur      Cursor
-	res      Result
-	log      *slog.Logger
-}
-
 // Run walks job's stream until it catches up, its budget (deadline, on the engine's clock)
 // runs low, or something stops it. An error means the run ended abnormally (ctx ended, the
 // lease was lost, the store or the sink failed); the cursor then holds the last saved page, so
@@ -256,26 +231,22 @@ type run struct {
 func (e *Engine) Run(ctx context.Context, job Job, deadline time.Time) (Result, error) {
 	s, ok := lookup(job.Stream, e.opt)
 	if !ok {
-		return Result{}, fmt.Errorf("poller: unknown stream %q", job.Stream)
+		return Result{}, fmt.Errorf("ucpoll: unknown stream %q", job.Stream)
 	}
-	r := &run{e: e, job: job, stream: s, deadline: deadline,
-		log: e.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))}
+	log := e.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))
 	hourPK, dayPK, leasePK := e.opt.limits(job.Account)
-	r.lease = lease.New(e.d.Store, e.d.Clock, store.Key{PK: leasePK, SK: LeaseSK}, e.opt.LeaseTTL, "stream "+job.Stream)
-	if err := r.lease.Acquire(ctx); err != nil {
-		if errors.Is(err, ErrBusy) {
-			return Result{Outcome: Busy}, nil
-		}
+	// The daily bucket is asked first: it binds rarely, and a request the hourly bucket
+	// counted but the daily refused would be wasted.
+	r, err := e.eng.Begin(ctx, poll.Plan{Lease: store.Key{PK: leasePK, SK: LeaseSK}, Work: "stream " + job.Stream,
+		Buckets: []poll.Bucket{{PK: dayPK, Limit: e.opt.Day}, {PK: hourPK, Limit: e.opt.Hour}}, Log: log,
+		Timing: poll.Options{Interval: e.opt.Interval, LeaseTTL: e.opt.LeaseTTL, Reserve: e.opt.Reserve, Retries: e.opt.Retries, Backoff: e.opt.Backoff}}, deadline)
+	if errors.Is(err, ErrBusy) {
+		return Result{Outcome: poll.Busy}, nil
+	}
+	if err != nil {
 		return Result{}, err
 	}
-	defer r.lease.Release(ctx)
-	var err error
-	if r.hour, err = ratelimit.NewShared(e.d.Store, e.d.Clock, hourPK, e.opt.Hour); err != nil {
-		return Result{}, err
-	}
-	if r.day, err = ratelimit.NewShared(e.d.Store, e.d.Clock, dayPK, e.opt.Day); err != nil {
-		return Result{}, err
-	}
+	defer r.End(ctx)
 	cur, found, err := LoadCursor(ctx, e.d.Store, job.Account, job.Stream)
 	if err != nil {
 		return Result{}, err
@@ -284,200 +255,50 @@ func (e *Engine) Run(ctx context.Context, job Job, deadline time.Time) (Result, 
 		s.walk.begin(&cur)
 	}
 	if cur.Status != "" {
-		return Result{Outcome: Stopped, Cursor: cur}, nil
+		return Result{Outcome: poll.Stopped, Cursor: cur}, nil
 	}
-	r.cur = cur
-	r.cur.LastRunAt = e.d.Clock.Now()
-	err = r.walk(ctx)
-	r.res.Cursor = r.cur
-	return r.res, err
+	cur.LastRunAt = e.d.Clock.Now()
+	err = r.Walk(ctx, &streamWalk{e: e, job: job, stream: s, cur: &cur, log: log})
+	res := r.Result()
+	return Result{Outcome: res.Outcome, Requests: res.Requests, Orders: res.Records, NextRunAt: res.NextRunAt, Cursor: cur}, err
 }
 
-func (r *run) walk(ctx context.Context) error {
-	e := r.e
-	failures := 0
-	for {
-		now := e.d.Clock.Now()
-		if !r.stream.walk.open(&r.cur, now) {
-			r.cur.CaughtUp = true
-			r.cur.NextRunAt = now.Add(e.opt.Interval)
-			r.res.Outcome, r.res.NextRunAt = CaughtUp, r.cur.NextRunAt
-			return r.save(ctx)
-		}
-		if now.Add(e.opt.Reserve).After(r.deadline) {
-			// The caller re-enqueues the job at once; the schedule only steps in if that
-			// continuation is lost.
-			r.cur.NextRunAt = now.Add(e.opt.LeaseTTL)
-			r.res.Outcome, r.res.NextRunAt = Continue, now
-			return r.save(ctx)
-		}
-		if err := r.lease.Renew(ctx); err != nil {
-			return err
-		}
-		if wait, err := r.admit(ctx); err != nil {
-			return err
-		} else if wait > 0 {
-			r.cur.NextRunAt = e.d.Clock.Now().Add(wait)
-			r.res.Outcome, r.res.NextRunAt = Later, r.cur.NextRunAt
-			return r.save(ctx)
-		}
-		page, err := r.stream.walk.fetch(ctx, e.d.Source, &r.cur)
-		r.res.Requests++
-		r.cur.Requests++
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			failures++
-			stop, err := r.failed(ctx, err, failures)
-			if stop || err != nil {
-				return err
-			}
-			continue
-		}
-		failures = 0
-		delivery := r.stream.walk.page(&r.cur)
-		if len(page.Records) > 0 {
-			b := Batch{Account: r.job.Account, Stream: r.job.Stream, Event: r.stream.event, Records: page.Records, Delivery: delivery}
-			if err := e.d.Sink(ctx, b); err != nil {
-				return fmt.Errorf("enqueue %s: %w", b.Delivery, err)
-			}
-		}
-		n := len(page.Records)
-		r.res.Orders += n
-		r.cur.Done += int64(n)
-		r.cur.LastError = ""
-		inOrder := !r.cur.ByOffset
-		atHead := r.stream.walk.advance(&r.cur, page, e.d.Clock.Now())
-		if inOrder && r.cur.ByOffset {
-			r.log.Warn("listing not in the order of modification asked for; paging the rest of this walk by offset",
-				slog.String("page", delivery), slog.Time("since", r.cur.Key))
-		}
-		if err := r.save(ctx); err != nil {
-			return err
-		}
-		if atHead {
-			r.res.Outcome, r.res.NextRunAt = CaughtUp, r.cur.NextRunAt
-			return nil
-		}
-	}
+// streamWalk is one stream's walk in one run, on the poll engine.
+type streamWalk struct {
+	e        *Engine
+	job      Job
+	stream   stream
+	cur      *Cursor
+	log      *slog.Logger
+	page     ultracartapi.Page
+	delivery string
+	atHead   bool
 }
 
-// admit takes one request from both shared buckets; a positive wait means the budget is spent
-// beyond this run's deadline. The daily bucket is asked first: it binds rarely, and a request
-// the hourly bucket counted but the daily refused would be wasted.
-func (r *run) admit(ctx context.Context) (time.Duration, error) {
-	for _, b := range []*ratelimit.Shared{r.day, r.hour} {
-		for {
-			wait, err := b.Reserve(ctx)
-			if err != nil {
-				return 0, err
-			}
-			if wait == 0 {
-				break
-			}
-			now := r.e.d.Clock.Now()
-			if now.Add(wait).Add(r.e.opt.Reserve).After(r.deadline) {
-				return wait, nil
-			}
-			if err := r.sleep(ctx, wait); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return 0, nil
-}
+func (w *streamWalk) Cursor() poll.Cursor     { return w.cur }
+func (w *streamWalk) Open(now time.Time) bool { return w.stream.walk.open(w.cur, now) }
 
-// Retry tunes PlanRetry.
-type Retry struct {
-	// Base is the first wait; it doubles per attempt, up to 15 minutes.
-	Base time.Duration
-	// Retries is how many times a failing request is repeated within one run.
-	Retries int
-	// Reserve is the budget a run keeps back at its end.
-	Reserve time.Duration
-}
-
-// PlanRetry decides what a walk does after its attempt-th failed request in a row: wait
-// backoff and repeat it, or give up (the run ends, due again after backoff). A hint (a
-// Retry-After) lengthens the wait. A request that repeating cannot cure, one past the retries,
-// or one whose wait would run past the deadline gives up; one that cannot be cured waits an
-// hour, in case someone fixes its cause meanwhile. Shared by every source's poller.
-func PlanRetry(o Retry, attempt int, retryable bool, hint time.Duration, now, deadline time.Time) (backoff time.Duration, giveUp bool) {
-	backoff = max(min(o.Base<<(attempt-1), 15*time.Minute), hint)
-	if !retryable {
-		return time.Hour, true
-	}
-	return backoff, attempt > o.Retries || now.Add(backoff).Add(o.Reserve).After(deadline)
-}
-
-// failed handles a failed request; stop ends the run (the cursor is saved).
-func (r *run) failed(ctx context.Context, err error, attempt int) (stop bool, _ error) {
-	e := r.e
-	now := e.d.Clock.Now()
-	r.cur.LastError, r.cur.LastErrorAt = err.Error(), now
-	r.log.Warn("ultracart request failed", slog.Int("attempt", attempt), slog.Any("error", err))
-	switch {
-	case errors.Is(err, ultracartapi.ErrAppDisabled):
-		r.cur.Status = StatusDisabled
-		r.res.Outcome = Stopped
-		return true, r.save(ctx)
-	case errors.Is(err, ultracartapi.ErrUnauthorized):
-		r.cur.Status = StatusUnauthorized
-		r.res.Outcome = Stopped
-		return true, r.save(ctx)
-	}
-	var rl *ultracartapi.RateLimitedError
-	var hint time.Duration
-	if errors.As(err, &rl) {
-		hint = rl.RetryAfter
-	}
-	backoff, giveUp := PlanRetry(Retry{Base: e.opt.Backoff, Retries: e.opt.Retries, Reserve: e.opt.Reserve},
-		attempt, ultracartapi.Retryable(err), hint, now, r.deadline)
-	if rl != nil {
-		// Every process sharing the account's bucket pauses, not only this run.
-		if berr := r.hour.Block(ctx, now.Add(backoff)); berr != nil {
-			return true, berr
-		}
-	}
-	if giveUp {
-		r.cur.NextRunAt = now.Add(backoff)
-		r.res.Outcome, r.res.NextRunAt = Later, r.cur.NextRunAt
-		return true, r.save(ctx)
-	}
-	// Saved now, so the error shows at once (backfill's progress line, --status, the console)
-	// rather than only when the run gives up, minutes later.
-	if err := r.save(ctx); err != nil {
-		return true, err
-	}
-	if rl != nil {
-		// The pause is recorded in the bucket; admit waits it out.
-		return false, nil
-	}
-	return false, r.sleep(ctx, backoff)
-}
-
-// sleep waits d, renewing the lease meanwhile.
-func (r *run) sleep(ctx context.Context, d time.Duration) error {
-	return r.lease.Sleep(ctx, d, r.e.d.Sleep)
-}
-
-// save writes the cursor and renews the lease in one transaction, so a poller that lost its
-// lease can never move the cursor.
-func (r *run) save(ctx context.Context) error {
-	w, next, err := r.cur.write()
+func (w *streamWalk) Fetch(ctx context.Context) (poll.Page, error) {
+	p, err := w.stream.walk.fetch(ctx, w.e.d.Source, w.cur)
 	if err != nil {
-		return err
+		return poll.Page{}, err
 	}
-	if err := r.lease.Commit(ctx, w); err != nil {
-		switch {
-		case errors.Is(err, lease.ErrLost):
-			return ErrLeaseLost
-		case errors.Is(err, store.ErrConditionFailed):
-			return fmt.Errorf("save cursor %s/%s: another writer moved it: %w", r.job.Account, r.job.Stream, err)
-		}
-		return fmt.Errorf("save cursor %s/%s: %w", r.job.Account, r.job.Stream, err)
-	}
-	r.cur = next
-	return nil
+	w.page, w.delivery = p, w.stream.walk.page(w.cur)
+	return poll.Page{Records: p.Records, Delivery: w.delivery}, nil
 }
+
+func (w *streamWalk) Send(ctx context.Context, p poll.Page) error {
+	return w.e.d.Sink(ctx, Batch{Account: w.job.Account, Stream: w.job.Stream, Event: w.stream.event,
+		Records: p.Records, Delivery: p.Delivery})
+}
+
+func (w *streamWalk) Advance(now time.Time) {
+	inOrder := !w.cur.ByOffset
+	w.atHead = w.stream.walk.advance(w.cur, w.page, now)
+	if inOrder && w.cur.ByOffset {
+		w.log.Warn("listing not in the order of modification asked for; paging the rest of this walk by offset",
+			slog.String("page", w.delivery), slog.Time("since", w.cur.Key))
+	}
+}
+
+func (w *streamWalk) Saved() bool { return w.atHead }

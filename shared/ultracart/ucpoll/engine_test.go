@@ -13,6 +13,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/testenv"
@@ -214,13 +215,13 @@ func backfillWithKills(t *testing.T, cases []killCase) {
 				last = res
 				checkResend(t, rec)
 				switch res.Outcome {
-				case ucpoll.CaughtUp:
-				case ucpoll.Continue:
+				case poll.CaughtUp:
+				case poll.Continue:
 					continue
-				case ucpoll.Later:
+				case poll.Later:
 					clk.Set(res.NextRunAt)
 					continue
-				case ucpoll.Busy:
+				case poll.Busy:
 					clk.Advance(5 * time.Minute)
 					continue
 				default:

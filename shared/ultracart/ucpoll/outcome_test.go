@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
@@ -67,11 +68,11 @@ func TestStopsForPeople(t *testing.T) {
 				f := newFixture(t, ultracartfake.Options{Orders: 50, AutoOrders: 50, Customers: 50, Items: 50, SimpleKey: "k"}, tc.creds, ucpoll.Options{})
 				f.fake.SetDisabled(tc.disable)
 				res := f.run(t, stream, 15*time.Minute)
-				if res.Outcome != ucpoll.Stopped || res.Cursor.Status != tc.wantStatus || res.Cursor.LastError == "" || len(f.rec.perOrder) != 0 {
+				if res.Outcome != poll.Stopped || res.Cursor.Status != tc.wantStatus || res.Cursor.LastError == "" || len(f.rec.perOrder) != 0 {
 					t.Fatalf("outcome %s, status %q, last error %q, %d records", res.Outcome, res.Cursor.Status, res.Cursor.LastError, len(f.rec.perOrder))
 				}
 				calls := len(f.fake.Calls())
-				if res := f.run(t, stream, 15*time.Minute); res.Outcome != ucpoll.Stopped || len(f.fake.Calls()) != calls {
+				if res := f.run(t, stream, 15*time.Minute); res.Outcome != poll.Stopped || len(f.fake.Calls()) != calls {
 					t.Fatalf("a stopped stream ran again: %s, %d calls", res.Outcome, len(f.fake.Calls())-calls)
 				}
 				cur, _, err := ucpoll.LoadCursor(context.Background(), f.st, "acme", stream)
@@ -85,7 +86,7 @@ func TestStopsForPeople(t *testing.T) {
 
 func TestSecondPollerIsBusy(t *testing.T) {
 	f := newFixture(t, ultracartfake.Options{Orders: 1000, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"}, ucpoll.Options{})
-	var second []ucpoll.Outcome
+	var second []poll.Outcome
 	f.fake.OnRequest(func(context.Context, ultracartfake.Call) {
 		for _, stream := range ucpoll.Streams() {
 			res, err := f.eng.Run(context.Background(), ucpoll.Job{Account: "acme", Stream: stream}, f.clk.Now().Add(time.Hour))
@@ -96,11 +97,11 @@ func TestSecondPollerIsBusy(t *testing.T) {
 		}
 	})
 	res := f.run(t, ucpoll.Orders, time.Hour)
-	if res.Outcome != ucpoll.CaughtUp {
+	if res.Outcome != poll.CaughtUp {
 		t.Fatalf("first poller: %s", res.Outcome)
 	}
 	for _, o := range second {
-		if o != ucpoll.Busy {
+		if o != poll.Busy {
 			t.Fatalf("a second poller got %s while the first was requesting", o)
 		}
 	}
@@ -109,7 +110,7 @@ func TestSecondPollerIsBusy(t *testing.T) {
 	}
 	// The lease is released at the end, so the next job starts at once.
 	f.fake.OnRequest(nil)
-	if res := f.run(t, ucpoll.Refunds, time.Hour); res.Outcome != ucpoll.CaughtUp {
+	if res := f.run(t, ucpoll.Refunds, time.Hour); res.Outcome != poll.CaughtUp {
 		t.Fatalf("after release: %s", res.Outcome)
 	}
 }
@@ -122,10 +123,10 @@ func TestBudgetContinues(t *testing.T) {
 	for {
 		runs++
 		res := f.run(t, ucpoll.Orders, 2*time.Minute)
-		if res.Outcome == ucpoll.CaughtUp {
+		if res.Outcome == poll.CaughtUp {
 			break
 		}
-		if res.Outcome != ucpoll.Continue || res.Requests > 4 {
+		if res.Outcome != poll.Continue || res.Requests > 4 {
 			t.Fatalf("run %d: %s after %d requests", runs, res.Outcome, res.Requests)
 		}
 		if runs > 100 {
@@ -151,10 +152,10 @@ func TestBacksOffOn429(t *testing.T) {
 			var last ucpoll.Result
 			for i := 0; ; i++ {
 				last = f.run(t, stream, time.Hour)
-				if last.Outcome == ucpoll.CaughtUp {
+				if last.Outcome == poll.CaughtUp {
 					break
 				}
-				if last.Outcome != ucpoll.Later || i > 200 {
+				if last.Outcome != poll.Later || i > 200 {
 					t.Fatalf("run %d: %s", i, last.Outcome)
 				}
 				f.clk.Set(last.NextRunAt)
@@ -184,7 +185,7 @@ func TestBacksOffOn429(t *testing.T) {
 func TestRefundsStream(t *testing.T) {
 	f := newFixture(t, ultracartfake.Options{Orders: 1000, SimpleKey: "k", RefundEvery: 10, Spacing: 10 * time.Minute},
 		ultracartapi.Credentials{SimpleKey: "k"}, ucpoll.Options{})
-	if res := f.run(t, ucpoll.Refunds, time.Hour); res.Outcome != ucpoll.CaughtUp {
+	if res := f.run(t, ucpoll.Refunds, time.Hour); res.Outcome != poll.CaughtUp {
 		t.Fatalf("outcome %s", res.Outcome)
 	}
 	if len(f.rec.perOrder) != 100 {
@@ -202,13 +203,13 @@ func TestHeadOverlap(t *testing.T) {
 	f := newFixture(t, ultracartfake.Options{Orders: 600, SimpleKey: "k", Start: t0.Add(-600 * time.Minute)},
 		ultracartapi.Credentials{SimpleKey: "k"}, ucpoll.Options{Start: t0.Add(-12 * time.Hour)})
 	res := f.run(t, ucpoll.Orders, time.Hour)
-	if res.Outcome != ucpoll.CaughtUp || len(f.rec.perOrder) != 598 {
+	if res.Outcome != poll.CaughtUp || len(f.rec.perOrder) != 598 {
 		t.Fatalf("outcome %s, %d orders (the last two minutes wait for the lag)", res.Outcome, len(f.rec.perOrder))
 	}
 	f.clk.Set(res.NextRunAt)
 	before := f.rec.events
 	res = f.run(t, ucpoll.Orders, time.Hour)
-	if res.Outcome != ucpoll.CaughtUp || res.Requests != 1 {
+	if res.Outcome != poll.CaughtUp || res.Requests != 1 {
 		t.Fatalf("second run: %s in %d requests", res.Outcome, res.Requests)
 	}
 	if len(f.rec.perOrder) != 600 {
@@ -239,7 +240,7 @@ func TestDue(t *testing.T) {
 		}
 	})
 	res := f.run(t, ucpoll.Orders, time.Hour)
-	if res.Outcome != ucpoll.CaughtUp || due() {
+	if res.Outcome != poll.CaughtUp || due() {
 		t.Fatalf("right after catching up: %s, due %v", res.Outcome, due())
 	}
 	f.clk.Set(res.NextRunAt)
@@ -270,7 +271,7 @@ func TestScopeDecidesWhoShares(t *testing.T) {
 		t.Run(tc.scope, func(t *testing.T) {
 			f := newFixture(t, ultracartfake.Options{Orders: 10, SimpleKey: "k"}, ultracartapi.Credentials{SimpleKey: "k"},
 				ucpoll.Options{Scope: tc.scope, Retries: 1})
-			var other []ucpoll.Outcome
+			var other []poll.Outcome
 			f.fake.OnRequest(func(ctx context.Context, _ ultracartfake.Call) {
 				f.fake.OnRequest(nil)
 				res, err := f.eng.Run(context.WithoutCancel(ctx), ucpoll.Job{Account: "bolt", Stream: ucpoll.Orders}, f.clk.Now().Add(time.Hour))
@@ -280,10 +281,10 @@ func TestScopeDecidesWhoShares(t *testing.T) {
 				other = append(other, res.Outcome)
 			})
 			calls := len(f.fake.Calls())
-			if res := f.run(t, ucpoll.Orders, time.Hour); res.Outcome != ucpoll.CaughtUp {
+			if res := f.run(t, ucpoll.Orders, time.Hour); res.Outcome != poll.CaughtUp {
 				t.Fatalf("first poller: %s", res.Outcome)
 			}
-			if len(other) != 1 || (other[0] == ucpoll.Busy) != tc.busy {
+			if len(other) != 1 || (other[0] == poll.Busy) != tc.busy {
 				t.Fatalf("the other store's poller: %v, want busy %v", other, tc.busy)
 			}
 			if tc.busy && f.fake.Overlaps() != 0 {
@@ -302,7 +303,7 @@ func TestScopeDecidesWhoShares(t *testing.T) {
 func TestQueryTargetCacheForOldWindows(t *testing.T) {
 	f := newFixture(t, ultracartfake.Options{Orders: 2000, SimpleKey: "k", Start: t0.AddDate(0, 0, -20), Spacing: 15 * time.Minute},
 		ultracartapi.Credentials{SimpleKey: "k"}, ucpoll.Options{})
-	if res := f.run(t, ucpoll.Orders, time.Hour); res.Outcome != ucpoll.CaughtUp {
+	if res := f.run(t, ucpoll.Orders, time.Hour); res.Outcome != poll.CaughtUp {
 		t.Fatalf("outcome %s", res.Outcome)
 	}
 	var cache, origin int

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
@@ -32,9 +33,9 @@ func (f *fixture) runToHead(t *testing.T, stream string) (ucpoll.Result, int) {
 	for runs := 1; runs < 100; runs++ {
 		res := f.run(t, stream, time.Hour)
 		switch res.Outcome {
-		case ucpoll.CaughtUp:
+		case poll.CaughtUp:
 			return res, runs
-		case ucpoll.Continue:
+		case poll.Continue:
 			continue
 		}
 		t.Fatalf("run %d: outcome %s, cursor %+v", runs, res.Outcome, res.Cursor)
@@ -93,7 +94,7 @@ func TestSinceStreams(t *testing.T) {
 
 			// A budget for one request: the first page's total_records sets the estimate.
 			res := f.run(t, tc.stream, 100*time.Second)
-			if res.Outcome != ucpoll.Continue || res.Cursor.Done != ultracartapi.MaxLimit || res.Cursor.Estimated != n || res.Cursor.CaughtUp {
+			if res.Outcome != poll.Continue || res.Cursor.Done != ultracartapi.MaxLimit || res.Cursor.Estimated != n || res.Cursor.CaughtUp {
 				t.Fatalf("after one page: %s, done %d, estimated %d, caught up %v", res.Outcome, res.Cursor.Done, res.Cursor.Estimated, res.Cursor.CaughtUp)
 			}
 			res, _ = f.runToHead(t, tc.stream)
@@ -218,7 +219,7 @@ func TestSinceListingOutOfOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 			res, err := eng.Run(context.Background(), ucpoll.Job{Account: "acme", Stream: ucpoll.Customers}, f.clk.Now().Add(time.Hour))
-			if err != nil || res.Outcome != ucpoll.CaughtUp {
+			if err != nil || res.Outcome != poll.CaughtUp {
 				t.Fatalf("%s: %v", res.Outcome, err)
 			}
 			if len(f.rec.perOrder) != n || f.rec.events != n {
@@ -243,7 +244,7 @@ func TestSinceStopKeepsPosition(t *testing.T) {
 	})
 	res := f.run(t, ucpoll.Items, time.Hour)
 	cur := res.Cursor
-	if res.Outcome != ucpoll.Stopped || cur.Status != ucpoll.StatusDisabled || cur.Done != 2*ultracartapi.MaxLimit ||
+	if res.Outcome != poll.Stopped || cur.Status != ucpoll.StatusDisabled || cur.Done != 2*ultracartapi.MaxLimit ||
 		cur.WalkStarted.IsZero() || cur.Key.IsZero() || cur.CaughtUp {
 		t.Fatalf("%s: cursor %+v", res.Outcome, cur)
 	}
@@ -260,7 +261,7 @@ func TestSinceStopKeepsPosition(t *testing.T) {
 	if err := ucpoll.Resume(context.Background(), f.st, "acme", ucpoll.Items); err != nil {
 		t.Fatal(err)
 	}
-	if res := f.run(t, ucpoll.Items, time.Hour); res.Outcome != ucpoll.CaughtUp || res.Cursor.Status != "" {
+	if res := f.run(t, ucpoll.Items, time.Hour); res.Outcome != poll.CaughtUp || res.Cursor.Status != "" {
 		t.Fatalf("after resuming: %s, status %q", res.Outcome, res.Cursor.Status)
 	}
 	if len(f.rec.perOrder) != 1000 || f.rec.events != 1000 {

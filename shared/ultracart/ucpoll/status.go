@@ -3,9 +3,9 @@ package ucpoll
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
@@ -65,8 +65,11 @@ func Rewind(ctx context.Context, st store.Store, account, stream string, since t
 		if !moved {
 			return false, false
 		}
-		*c = Cursor{Account: c.Account, Source: c.Source, Stream: c.Stream, Began: since, From: since,
-			Requests: c.Requests, Status: c.Status, LastError: c.LastError, LastErrorAt: c.LastErrorAt, version: c.version}
+		// A new walk from since: only who it is, its request count, its stop and the stored
+		// version stay.
+		p := c.Progress
+		p.Done, p.Estimated, p.CaughtUp, p.NextRunAt, p.LastRunAt = 0, 0, false, time.Time{}, time.Time{}
+		*c = Cursor{Progress: p, Began: since, From: since}
 		return false, true
 	})
 	return moved, err
@@ -75,34 +78,5 @@ func Rewind(ctx context.Context, st store.Store, account, stream string, since t
 // updateCursor applies change to a stream's cursor under its version check, re-reading and
 // trying again when a poller saved it meanwhile.
 func updateCursor(ctx context.Context, st store.Store, account, stream string, change func(c *Cursor, found bool) (del, write bool)) error {
-	var err error
-	for range 5 {
-		var c Cursor
-		var found bool
-		c, found, err = LoadCursor(ctx, st, account, stream)
-		if err != nil {
-			return err
-		}
-		del, write := change(&c, found)
-		var w store.Write
-		switch {
-		case del:
-			w = store.Write{Op: store.OpDelete, Key: store.Key{PK: AccountPK(account), SK: CursorSK(stream)},
-				Cond: store.VersionEquals, Expect: c.version}
-		case write:
-			if w, _, err = c.write(); err != nil {
-				return err
-			}
-		default:
-			return nil
-		}
-		err = st.Write(ctx, w)
-		if !errors.Is(err, store.ErrConditionFailed) {
-			break
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("update cursor %s/%s: %w", account, stream, err)
-	}
-	return nil
+	return poll.Update(ctx, st, account, Source, stream, change)
 }

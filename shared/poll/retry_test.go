@@ -1,15 +1,15 @@
-package ucpoll_test
+package poll_test
 
 import (
 	"testing"
 	"time"
 
-	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
+	"github.com/cartrelay/cartrelay/shared/poll"
 )
 
 func TestPlanRetry(t *testing.T) {
 	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-	o := ucpoll.Retry{Base: 30 * time.Second, Retries: 3, Reserve: 90 * time.Second}
+	o := poll.Retry{Base: 30 * time.Second, Retries: 3, Reserve: 90 * time.Second}
 	for _, tc := range []struct {
 		name      string
 		attempt   int
@@ -28,7 +28,7 @@ func TestPlanRetry(t *testing.T) {
 		{"not curable by repeating", 1, false, 0, now.Add(time.Hour), time.Hour, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wait, giveUp := ucpoll.PlanRetry(o, tc.attempt, tc.retryable, tc.hint, now, tc.deadline)
+			wait, giveUp := poll.PlanRetry(o, tc.attempt, tc.retryable, tc.hint, now, tc.deadline)
 			if wait != tc.wait || giveUp != tc.giveUp {
 				t.Errorf("got %s, give up %v; want %s, %v", wait, giveUp, tc.wait, tc.giveUp)
 			}
