@@ -29,6 +29,8 @@ type harness struct {
 	clk *clock.Fake
 	// sent collects the facts routed to each destination queue, in queue order.
 	sent map[string][]domain.Fact
+	// dir is the data directory of the embedded runtime.
+	dir string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -41,12 +43,13 @@ func newHarnessWith(t *testing.T, o wiring.Options) *harness {
 	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
 	o.Clock, o.Phone = clk, phone.E164
-	env, err := operator.Embedded(context.Background(), t.TempDir(), o)
+	dir := t.TempDir()
+	env, err := operator.Embedded(context.Background(), dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { env.Close() })
-	return &harness{t: t, env: env, clk: clk, sent: map[string][]domain.Fact{}}
+	return &harness{t: t, env: env, clk: clk, sent: map[string][]domain.Fact{}, dir: dir}
 }
 
 const ucUser, ucPass, tcSecret = "uc-user", "uc-pass-1", "TESTSECRETWORD01"

@@ -369,6 +369,22 @@ func (e *Eraser) startOnce(ctx context.Context, acct accounts.Account, email, ro
 	var subs []domain.Subscription
 	customers := map[string]bool{}
 	destIDs := map[string]string{}
+	// The contact's first page view counts in the reports; the pseudonym takes it over, so
+	// they count the same.
+	view := pc.FirstView
+	for _, m := range members {
+		if v := m.FirstView; v != nil {
+			if view == nil || v.At.Before(view.At) {
+				view = v
+			}
+			w.DeleteFirstView(m)
+			m.FirstView = nil
+		}
+	}
+	if view != nil && view != pc.FirstView {
+		w.PutFirstView(pc, *view)
+		pc.FirstView = view
+	}
 	for _, m := range members {
 		w.PutErasing(acct.ID, m.Email, p)
 		if m.ProfileVersion > 0 {

@@ -218,6 +218,11 @@ func (e *Eraser) sweep(ctx context.Context, acct accounts.Account, job *history.
 	if err != nil {
 		return n, err
 	}
+	m, err = reports.ForgetViews(ctx, e.d.Store, acct.ID, addrs, job.Pseudonym)
+	n += m
+	if err != nil {
+		return n, err
+	}
 	m, err = ontraport.ForgetLocal(ctx, e.d.Store, acct.ID, addrs)
 	n += m
 	if err != nil {

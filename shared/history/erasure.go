@@ -151,6 +151,13 @@ func (w *Writes) DeleteMoveJob(account, from string) {
 	w.add(store.DeleteKey(store.Key{PK: ContactPK(account, from), SK: skMove}, store.Always))
 }
 
+// DeleteFirstView removes the contact's first page view (an erasure gives it to the pseudonym).
+func (w *Writes) DeleteFirstView(c *ContactState) {
+	w.touch(c)
+	w.add(store.Write{Op: store.OpDelete, Key: store.Key{PK: ContactPK(c.Account, c.Email), SK: skFirstView},
+		Cond: store.VersionEquals, Expect: c.FirstViewVersion})
+}
+
 // DeleteCart removes a cart of the contact.
 func (w *Writes) DeleteCart(c *ContactState, cartKey string) {
 	w.add(store.DeleteKey(store.Key{PK: ContactPK(c.Account, c.Email), SK: cartSK(cartKey)}, store.Always))
@@ -386,4 +393,13 @@ func ScrubDelivery(d Delivery, emails []string, pseudonym string) Delivery {
 	}
 	d.Requests = reqs
 	return d
+}
+
+// Mentions lists the items that name email outside its partition (see MentionGSI1).
+func (r *Repo) Mentions(ctx context.Context, account, email string) ([]store.Item, error) {
+	items, err := store.QueryAll(ctx, r.s, store.Query{Index: store.GSI1, PK: MentionGSI1(account, email)})
+	if err != nil {
+		return nil, fmt.Errorf("find the items that name an address of %s: %w", account, err)
+	}
+	return items, nil
 }

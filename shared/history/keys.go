@@ -135,3 +135,8 @@ func deliveryGSI1(account string, failed bool) string {
 // sortableTime is a fixed-width UTC timestamp: unlike RFC 3339 with trimmed fractions, its
 // strings sort in time order, which sort keys rely on.
 const sortableTime = "2006-01-02T15:04:05.000000000Z"
+
+// MentionGSI1 indexes an item outside a contact's partition that names email (a browser
+// identified as the contact, a page-view log entry), so that an erasure finds every one. Such
+// items set GSI1PK to it and GSI1SK to anything that tells them apart (their own key).
+func MentionGSI1(account, email string) string { return "N#" + account + "#" + email }

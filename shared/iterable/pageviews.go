@@ -405,6 +405,13 @@ func claimedPK(account, orderKey string) string {
 	return "A#" + account + "#OC#" + orderKey
 }
 
+// mentioning indexes an item that names email, so that an erasure of the address finds it
+// (history.MentionGSI1).
+func mentioning(it store.Item, account, email string) store.Item {
+	it.GSI1PK, it.GSI1SK = history.MentionGSI1(account, email), it.PK+"|"+it.SK
+	return it
+}
+
 // PageViewsPK holds a known contact's page views until they are sent.
 func PageViewsPK(account, email string) string { return "A#" + account + "#PV#" + email }
 
@@ -443,8 +450,8 @@ func (t *Tracker) claim(ctx context.Context, log *slog.Logger, account, visitor 
 		}
 		data, _ := json.Marshal(claimDoc{Order: c.ID, Email: c.Email, At: now})
 		log.Info("order claim waits for its order")
-		return "", t.d.Store.Write(ctx, store.PutItem(store.Item{PK: claimPK(account, visitor), SK: "-", Data: data,
-			ExpiresAt: now.Add(claimRetryTTL)}, store.Always))
+		return "", t.d.Store.Write(ctx, store.PutItem(mentioning(store.Item{PK: claimPK(account, visitor), SK: "-", Data: data,
+			ExpiresAt: now.Add(claimRetryTTL)}, account, c.Email), store.Always))
 	}
 	paid := found.PaidAt
 	if paid.IsZero() {
@@ -459,8 +466,8 @@ func (t *Tracker) claim(ctx context.Context, log *slog.Logger, account, visitor 
 		return "", nil
 	}
 	data, _ := json.Marshal(claimDoc{Order: found.Key, Email: c.Email, Visitor: visitor, At: now})
-	err := t.d.Store.Write(ctx, store.PutItem(store.Item{PK: claimedPK(account, found.Key), SK: "-", Data: data,
-		ExpiresAt: paid.Add(2 * ClaimWindow)}, store.NotExists))
+	err := t.d.Store.Write(ctx, store.PutItem(mentioning(store.Item{PK: claimedPK(account, found.Key), SK: "-", Data: data,
+		ExpiresAt: paid.Add(2 * ClaimWindow)}, account, c.Email), store.NotExists))
 	if errors.Is(err, store.ErrConditionFailed) {
 		it, err := t.d.Store.Get(ctx, claimedPK(account, found.Key), "-")
 		if err != nil {
@@ -520,7 +527,7 @@ func (t *Tracker) record(ctx context.Context, log *slog.Logger, account, visitor
 	}
 	if fresh {
 		data, _ := json.Marshal(visitorDoc{Email: email})
-		it := store.Item{PK: visitorPK(account, visitor), SK: "-", Data: data, ExpiresAt: now.Add(visitorTTL)}
+		it := mentioning(store.Item{PK: visitorPK(account, visitor), SK: "-", Data: data, ExpiresAt: now.Add(visitorTTL)}, account, email)
 		if err := t.d.Store.Write(ctx, store.PutItem(it, store.Always)); err != nil {
 			return "", err
 		}

@@ -108,10 +108,12 @@ func RecordPageView(ctx context.Context, st store.Store, acct accounts.Account, 
 			next.Email = pv.Email
 		}
 		var ws []store.Write
+		vi := mentioning(store.Item{PK: vk.PK, SK: vk.SK, Version: 1, Data: mustJSON(next)}, acct.ID, next.Email)
 		if fresh {
-			ws = append(ws, store.PutItem(store.Item{PK: vk.PK, SK: vk.SK, Version: 1, Data: mustJSON(next)}, store.NotExists))
+			ws = append(ws, store.PutItem(vi, store.NotExists))
 		} else if next != doc {
-			ws = append(ws, store.PutIfVersion(store.Item{PK: vk.PK, SK: vk.SK, Version: it.Version + 1, Data: mustJSON(next)}, it.Version))
+			vi.Version = it.Version + 1
+			ws = append(ws, store.PutIfVersion(vi, it.Version))
 		}
 		entry := viewLog{Visitor: pv.Visitor, URL: pv.URL, Referrer: pv.Referrer, Title: pv.Title, Source: src, Email: next.Email, At: at}
 		data := mustJSON(entry)
@@ -119,8 +121,8 @@ func RecordPageView(ctx context.Context, st store.Store, acct accounts.Account, 
 		sum := sha256.Sum256(mustJSON(pv))
 		// The same view kept twice (a redelivered request) is recognised by its log entry.
 		logAt := len(ws)
-		ws = append(ws, store.PutItem(store.Item{PK: viewLogPK(acct.ID, at), SK: at.Format("15:04:05.000000000") + "#" + pv.Visitor + "#" + hex.EncodeToString(sum[:4]),
-			Data: data}, store.NotExists))
+		ws = append(ws, store.PutItem(mentioning(store.Item{PK: viewLogPK(acct.ID, at), SK: at.Format("15:04:05.000000000") + "#" + pv.Visitor + "#" + hex.EncodeToString(sum[:4]),
+			Data: data}, acct.ID, next.Email), store.NotExists))
 		// The view counts; a browser is new on its earliest view, whichever arrived first.
 		adds := viewAdds{}
 		adds.add(acct.ID, pv.Visitor, at, src, rollup.MViews, 1)
@@ -149,6 +151,61 @@ func RecordPageView(ctx context.Context, st store.Store, acct accounts.Account, 
 	}
 	// An identified browser: its first view may be the contact's first.
 	return setFirstView(ctx, st, acct, doc.Email, history.FirstView{At: doc.First, Source: doc.FirstSource}, now)
+}
+
+// mentioning indexes an item that names email (none when it is empty), so that an erasure of
+// the address finds it (history.MentionGSI1).
+func mentioning(it store.Item, account, email string) store.Item {
+	if email != "" {
+		it.GSI1PK, it.GSI1SK = history.MentionGSI1(account, email), it.PK+"|"+it.SK
+	}
+	return it
+}
+
+// ForgetViews takes an erased contact's addresses out of the page views kept for the reports:
+// a browser identified as the contact is no longer tied to anyone, and the log entries of its
+// views name the pseudonym instead (in the URL, referrer and title too, should an address be
+// written there), so the engagement report and its drill-downs count the same. It returns how
+// many items it changed.
+func ForgetViews(ctx context.Context, st store.Store, account string, emails []string, pseudonym string) (int, error) {
+	repo := history.New(st)
+	n := 0
+	for _, e := range emails {
+		items, err := repo.Mentions(ctx, account, e)
+		if err != nil {
+			return n, err
+		}
+		for _, it := range items {
+			var w store.Write
+			switch {
+			case strings.HasPrefix(it.PK, "A#"+account+"#VIS#"):
+				var doc visitorDoc
+				if err := json.Unmarshal(it.Data, &doc); err != nil {
+					return n, fmt.Errorf("visitor %s is unreadable: %w", it.PK, err)
+				}
+				doc.Email = ""
+				w = store.PutIfVersion(store.Item{PK: it.PK, SK: it.SK, Version: it.Version + 1, Data: mustJSON(doc)}, it.Version)
+			case strings.HasPrefix(it.PK, "A#"+account+"#PVL#"):
+				var entry viewLog
+				if err := json.Unmarshal(it.Data, &entry); err != nil {
+					return n, fmt.Errorf("page view %s / %s is unreadable: %w", it.PK, it.SK, err)
+				}
+				entry.Email = pseudonym
+				entry.URL = history.ScrubText(entry.URL, emails, pseudonym)
+				entry.Referrer = history.ScrubText(entry.Referrer, emails, pseudonym)
+				entry.Title = history.ScrubText(entry.Title, emails, pseudonym)
+				w = store.PutItem(store.Item{PK: it.PK, SK: it.SK, Data: mustJSON(entry)}, store.Always)
+			default:
+				continue // another package's item
+			}
+			if err := st.Write(ctx, w); err != nil {
+				// A visitor's concurrent view leaves it for the erasure's next pass.
+				return n, fmt.Errorf("take an erased address out of page view %s: %w", it.PK, err)
+			}
+			n++
+		}
+	}
+	return n, nil
 }
 
 // viewAdds collects the page view counters a view changes, by item.
