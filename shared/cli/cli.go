@@ -117,7 +117,7 @@ func commands() []command {
 		{"console link", "ACCOUNT [--url URL]", "print a single-use link that signs in to ACCOUNT's console, valid for 10 minutes", cmdConsoleLink},
 		{"console signout", "ACCOUNT", "end every console session of ACCOUNT", cmdConsoleSignout},
 		{"accounts tracking-secret", "ACCOUNT [--rotate]", "print the secret the store's server signs page-view identity tokens with (made on first use; docs/iterable.md); --rotate replaces it, and tokens signed with the old one stop working", cmdTrackingSecret},
-		{"demo", "[--url http://127.0.0.1:8080] [--account demo]", "post realistic sample events to a running serve, so a contact fills up", cmdDemo},
+		{"demo", "[--url http://127.0.0.1:8080] [--account demo] [--orders 3000]", "post realistic sample events to a running serve, so a contact fills up, after writing a synthetic history of about N orders over several years (0: none) so the reports have data", cmdDemo},
 		{"version", "[--format json|text]", "print cartrelay's version and the source revision it was built from", cmdVersion},
 		{"reports verify", "ACCOUNT [--from DATE --to DATE]", "recompute the reports from the stored orders and print every difference (exit 1 if any)", cmdReportsVerify},
 		{"reports rebuild", "ACCOUNT", "rebuild the account's reports from its stored orders, with a progress bar (reports answer from the old rollups until it is done; ingest waits meanwhile)", cmdReportsRebuild},

@@ -11,11 +11,18 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/app"
+	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/outbound"
+	"github.com/cartrelay/cartrelay/shared/reports"
+	"github.com/cartrelay/cartrelay/shared/synth"
 )
 
 // Demo credentials: the demo account exists only in a local data directory.
@@ -33,6 +40,16 @@ func cmdDemo(ctx context.Context, c *ctx2, args []string) error {
 	account, args, _, err := flagValue(args, "--account")
 	if err != nil {
 		return err
+	}
+	ordersFlag, args, _, err := flagValue(args, "--orders")
+	if err != nil {
+		return err
+	}
+	orders := defaultDemoOrders
+	if ordersFlag != "" {
+		if orders, err = strconv.Atoi(ordersFlag); err != nil || orders < 0 || orders > 5_000_000 {
+			return usagef("--orders must be a whole number from 0 to 5000000, got %q", ordersFlag)
+		}
 	}
 	if _, err := positional(args, 0, "no arguments"); err != nil {
 		return err
@@ -58,10 +75,25 @@ func cmdDemo(ctx context.Context, c *ctx2, args []string) error {
 	}
 	defer env.Close()
 	c.env = env
+	_, err = env.Accounts.Get(ctx, account)
+	fresh := errors.Is(err, accounts.ErrNotFound)
+	if err != nil && !fresh {
+		return err
+	}
+	zone := ""
+	if fresh {
+		zone = `,"timezone":"America/New_York"`
+	}
 	patch := fmt.Sprintf(`{"ultracart":{"webhook_username":%q,"webhook_password":%q},"thrivecart":{"secret":%q},
-		"forward_since":"2020-01-01T00:00:00Z","ontraport":{"enabled":true},"iterable":{"enabled":true}}`, demoUser, demoPass, demoSecret)
-	if _, err := env.Accounts.Put(ctx, account, []byte(patch)); err != nil {
+		"forward_since":"2020-01-01T00:00:00Z","ontraport":{"enabled":true},"iterable":{"enabled":true}%s}`, demoUser, demoPass, demoSecret, zone)
+	acct, err := env.Accounts.Put(ctx, account, []byte(patch))
+	if err != nil {
 		return fmt.Errorf("prepare the demo account: %w", err)
+	}
+	if orders > 0 {
+		if err := c.demoHistory(ctx, acct, orders, fresh); err != nil {
+			return err
+		}
 	}
 	// The demo's webhook credentials go in an Authorization header: same-host redirects only.
 	hc := outbound.Client(30 * time.Second)
@@ -118,6 +150,10 @@ func cmdDemo(ctx context.Context, c *ctx2, args []string) error {
 		}
 	}
 	fmt.Fprintf(c.io.Err, "\nIn a few seconds the contact is filled in:\n  cartrelay contacts get %s jane.doe@example.com\n  cartrelay orders list %s\n", account, account)
+	if orders > 0 {
+		fmt.Fprintf(c.io.Err, "\nReports on the account's synthetic history:\n  cartrelay reports revenue %s --by month --from %s --format table\n  cartrelay reports cohorts %s --format table\n  cartrelay reports verify %s\n",
+			account, now.AddDate(-1, 0, 0).Format("2006-01-02"), account, account)
+	}
 	link, _, err := consoleLink(ctx, c, account, strings.TrimRight(base, "/"))
 	if err != nil {
 		return fmt.Errorf("the demo events were posted, but no console link could be made: %w", err)
@@ -224,4 +260,54 @@ func demoThriveCart(at time.Time) string {
 	v.Set("order[charges][0][quantity]", "1")
 	v.Set("order[charges][0][type]", "single")
 	return v.Encode()
+}
+
+// defaultDemoOrders is the size of the synthetic history demo writes unless --orders says.
+const defaultDemoOrders = 3000
+
+// demoHistory writes a synthetic history of about n orders into the demo account, as ingest
+// would have stored it (customers over several years with repeat orders, subscriptions, refunds,
+// chargebacks, UTMs, email changes and page views), then builds the account's reports from it.
+// An account that has it already keeps it.
+func (c *ctx2) demoHistory(ctx context.Context, acct accounts.Account, n int, fresh bool) error {
+	now := c.io.Clock.Now().UTC()
+	end := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	years := min(10, max(3, n/100_000+3))
+	hist := synth.Generate(synth.Options{Orders: n, Seed: 1, Start: end.AddDate(-years, 0, 0), End: end, EmailPrefix: "demo-shopper"})
+	repo := history.New(c.env.Store)
+	if first, err := repo.LoadRecords(ctx, acct.ID, hist.Customers[0].Email); err != nil {
+		return err
+	} else if len(first.Orders) > 0 || first.AliasOf != "" {
+		fmt.Fprintf(c.io.Err, "%s has its synthetic history already; writing none\n", acct.ID)
+		return nil
+	}
+	total := hist.Orders()
+	bar := progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(c.io.Err),
+		progressbar.OptionSetDescription(fmt.Sprintf("writing %d years of synthetic history", years)), progressbar.OptionShowCount(),
+		progressbar.OptionSetItsString("orders"), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond))
+	if err := hist.Write(ctx, c.env.Store, acct.ID, func(done int) { _ = bar.Set64(int64(done)) }); err != nil {
+		return err
+	}
+	_ = bar.Finish()
+	fmt.Fprintln(c.io.Err)
+	for _, v := range hist.Views(1) {
+		if err := reports.RecordPageView(ctx, c.env.Store, acct, reports.PageView{Visitor: v.Visitor, URL: v.URL, Referrer: v.Referrer,
+			Email: v.Email, At: v.At}, v.At); err != nil {
+			return fmt.Errorf("record the synthetic page views: %w", err)
+		}
+	}
+	if _, err := reports.RequestBuild(ctx, c.env.Store, acct.ID, acct.Timezone, reports.ReasonOperator, now); err != nil {
+		return err
+	}
+	// A fresh account has had no events yet, so no ingest can be writing to it.
+	b := &reports.Builder{Store: c.env.Store, Clock: c.io.Clock, SkipSettle: fresh || !c.ingestMayRun()}
+	if !b.SkipSettle {
+		fmt.Fprintf(c.io.Err, "waiting %s for ingests of %s already running, then building its reports\n", reports.Settle, acct.ID)
+	}
+	s, err := b.Run(ctx, acct.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.io.Err, "reports: %s\n\n", s.LastBuild)
+	return nil
 }

@@ -326,6 +326,37 @@ func TestDemoFillsAContact(t *testing.T) {
 	if strings.Contains(short.String(), "request_body") || json.Valid(short.Bytes()) {
 		t.Errorf("the short form carries the raw record:\n%s", short.String())
 	}
+
+	// The synthetic history fills the reports, which reconcile with the stored orders.
+	out, code := runCLI(t, data, "reports", "revenue", "demo", "--by", "month", "--from", "2024-01-01", "--format", "csv")
+	var months, withOrders int
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Split(line, ","); len(f) > 2 && len(f[0]) == 7 && f[0][4] == '-' {
+			months++
+			if f[1] != "0" {
+				withOrders++
+			}
+		}
+	}
+	if code != 0 || months < 20 || withOrders < months-1 {
+		t.Errorf("revenue by month: exit %d, %d months, %d with orders:\n%s", code, months, withOrders, out)
+	}
+	for _, kind := range []string{"cohorts", "subscriptions", "attribution", "engagement"} {
+		if out, code := runCLI(t, data, "reports", kind, "demo", "--from", "2025-01-01", "--format", "csv"); code != 0 || strings.Count(out, "\n") < 5 {
+			t.Errorf("reports %s: exit %d\n%s", kind, code, out)
+		}
+	}
+	if out, code := runCLI(t, data, "reports", "verify", "demo"); code != 0 || !strings.Contains(out, `"differences": []`) {
+		t.Errorf("verify: %d %s", code, out)
+	}
+	// Again: the history is there already, and nothing is written twice.
+	_, errOut, code := runCLIBoth(t, data, "demo", "--url", "http://"+s.addr)
+	if code != 0 || !strings.Contains(errOut, "has its synthetic history already") {
+		t.Errorf("demo again: %d %s", code, errOut)
+	}
+	if out, code := runCLI(t, data, "reports", "verify", "demo"); code != 0 || !strings.Contains(out, `"differences": []`) {
+		t.Errorf("verify after demo ran again: %d %s", code, out)
+	}
 }
 
 // TestTheCLIFollowsTheDataDirectoryOfTheRunningServe starts serve over a data directory of its
@@ -341,7 +372,7 @@ func TestTheCLIFollowsTheDataDirectoryOfTheRunningServe(t *testing.T) {
 		code := cli.Main(context.Background(), args, cli.IO{Out: &out, Err: &errb})
 		return out.String(), errb.String(), code
 	}
-	out, errs, code := cli("demo", "--url", "http://"+s.addr)
+	out, errs, code := cli("demo", "--url", "http://"+s.addr, "--orders", "0")
 	if code != 0 {
 		t.Fatalf("demo exited %d:\n%s%s", code, out, errs)
 	}
@@ -367,7 +398,7 @@ func TestTheCLIFollowsTheDataDirectoryOfTheRunningServe(t *testing.T) {
 	// A serve that noted nothing (started before this version, say): the refusal names the
 	// directory demo wrote into.
 	t.Setenv("CARTRELAY_RUN_DIR", t.TempDir())
-	_, errs, code = cli("--data", other, "demo", "--url", "http://"+s.addr, "--account", "demo2")
+	_, errs, code = cli("--data", other, "demo", "--url", "http://"+s.addr, "--account", "demo2", "--orders", "0")
 	if want := "refused the demo account's credentials, which demo wrote into the data directory " + other; code != 1 || !strings.Contains(errs, want) {
 		t.Fatalf("demo against an unnoted serve: exit %d, stderr %q; want %q", code, errs, want)
 	}
@@ -499,7 +530,7 @@ func TestServeLogsAreReadable(t *testing.T) {
 	}
 	enqueuePolls(t, data)
 	s := startServeLogging(t, data, "debug")
-	if out, code := runCLI(t, data, "demo", "--url", "http://"+s.addr); code != 0 {
+	if out, code := runCLI(t, data, "demo", "--url", "http://"+s.addr, "--orders", "0"); code != 0 {
 		t.Fatalf("demo: %s", out)
 	}
 	eventually(t, 60*time.Second, "the demo and the polled orders are delivered", func() (bool, string) {
