@@ -161,7 +161,11 @@ type OntraportSettings struct {
 	FieldPaymentStatus      string
 	// Erasure is what erasing a contact does to its ONTRAPORT contact: "anonymize" (the
 	// default) or "delete"; shared/ontraport reads it.
-	Erasure string
+	Erasure                string
+	FieldAffiliateID       string
+	FieldAffiliateApproved string
+	// TagAffiliateApproved marks an approved member of the affiliate program.
+	TagAffiliateApproved string
 }
 
 // IterableSettings configure forwarding to Iterable. The settings after History are text as

@@ -80,6 +80,7 @@ func fieldTable() []field {
 		{path: "ontraport.tags.shipped", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagShipped }},
 		{path: "ontraport.tags.delivered", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagDelivered }},
 		{path: "ontraport.tags.payment_declined", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagPaymentDeclined }},
+		{path: "ontraport.tags.affiliate_approved", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagAffiliateApproved }},
 		{path: "ontraport.fields.ltv", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldLTV }},
 		{path: "ontraport.fields.purchase_count", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldPurchaseCount }},
 		{path: "ontraport.fields.last_purchase", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldLastPurchase }},
@@ -88,6 +89,8 @@ func fieldTable() []field {
 		{path: "ontraport.fields.affiliate", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldAffiliate }},
 		{path: "ontraport.fields.payment_status", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldPaymentStatus }},
 		{path: "ontraport.erasure", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.Erasure }},
+		{path: "ontraport.fields.affiliate_id", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldAffiliateID }},
+		{path: "ontraport.fields.affiliate_approved", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldAffiliateApproved }},
 
 		{path: "iterable.enabled", kind: kindBool, ref: func(a *Account) any { return &a.Iterable.Enabled }},
 		{path: "iterable.api_key", kind: kindSecret, ref: func(a *Account) any { return &a.Iterable.APIKey }},

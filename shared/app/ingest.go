@@ -214,6 +214,8 @@ func (in *ingestion) applyOnce(ctx context.Context, de domain.Event) ([]*history
 		touched, err = in.applyItem(ctx, w, *de.Item, de.OccurredAt)
 	case domain.KindCart:
 		touched, err = in.applyCart(ctx, w, *de.Cart, de.OccurredAt)
+	case domain.KindAffiliate:
+		touched, err = in.applyAffiliate(ctx, w, *de.AffiliateSignup)
 	default:
 		return nil, fmt.Errorf("event %s normalized to unknown kind %q", de.Name, de.Kind)
 	}
@@ -693,6 +695,36 @@ func (in *ingestion) applyItem(ctx context.Context, w *history.Writes, it domain
 		w.AddFacts(st, facts)
 		st.Outbox = append(st.Outbox, facts...)
 	}
+	return []*history.ContactState{st}, nil
+}
+
+// applyAffiliate keeps an affiliate program member by its id (not under a contact: the program
+// knows it by id), and puts its facts in the outbox of the contact its email names, so they
+// reach destinations in order with that contact's other facts.
+func (in *ingestion) applyAffiliate(ctx context.Context, w *history.Writes, a domain.AffiliateSignup) ([]*history.ContactState, error) {
+	stored, err := in.repo.Affiliate(ctx, in.acct.ID, a.Source, a.AffiliateID)
+	if err != nil {
+		return nil, err
+	}
+	merged := ledger.MergeAffiliate(stored, a)
+	if stored != nil && *stored == merged {
+		return nil, nil
+	}
+	w.PutAffiliate(in.acct.ID, merged)
+	facts := ledger.AffiliateFacts(in.acct.ID, stored, merged, in.cutover())
+	if len(facts) == 0 {
+		return nil, nil
+	}
+	st, err := in.load(ctx, merged.Email)
+	if err != nil {
+		return nil, err
+	}
+	for i := range facts {
+		// After an email change the facts belong to the address the contact has now.
+		facts[i].Email = st.Email
+	}
+	w.AddFacts(st, facts)
+	st.Outbox = append(st.Outbox, facts...)
 	return []*history.ContactState{st}, nil
 }
 

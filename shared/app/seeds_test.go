@@ -95,3 +95,27 @@ func TestRenewalReminders(t *testing.T) {
 		t.Fatalf("ONTRAPORT queue got %d RebillScheduled facts, want 2", len(got))
 	}
 }
+
+// TestAffiliateApproval: ThriveCart's affiliate_approved and affiliate_rejected reach ONTRAPORT
+// as AffiliateChanged facts of the affiliate's own contact, once however often they arrive.
+func TestAffiliateApproval(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	h.postTC("acme", "affiliate_approved.json")
+	h.postTC("acme", "affiliate_approved.json")
+	h.drainIngest()
+	fs := h.facts(queue.Ontraport, domain.FactAffiliateChanged)
+	if len(fs) != 1 || fs[0].Email != "pat.kim@example.com" || fs[0].AffiliateSignup.Status != domain.AffiliateApproved ||
+		fs[0].AffiliateSignup.AffiliateID != "4411" {
+		t.Fatalf("after affiliate_approved twice: %+v", fs)
+	}
+	h.postTC("acme", "affiliate_rejected.json")
+	h.drainIngest()
+	fs = h.facts(queue.Ontraport, domain.FactAffiliateChanged)
+	if len(fs) != 2 || fs[1].AffiliateSignup.Status != domain.AffiliateRejected || fs[1].FromAffiliateStatus != domain.AffiliateApproved {
+		t.Fatalf("after affiliate_rejected: %+v", fs)
+	}
+	if q := h.quarantined("acme"); len(q) != 0 {
+		t.Fatalf("quarantined: %+v", q)
+	}
+}

@@ -28,6 +28,9 @@ const (
 	FactEmailChanged    FactKind = "EmailChanged"
 	FactCartAbandoned   FactKind = "CartAbandoned"
 	FactItemChanged     FactKind = "ItemChanged"
+	// FactAffiliateChanged: a person signed up to the affiliate program, or their approval
+	// changed.
+	FactAffiliateChanged FactKind = "AffiliateChanged"
 )
 
 // Refund is the payload of OrderRefunded.
@@ -102,4 +105,8 @@ type Fact struct {
 	Item             *Item     `json:"item,omitempty"`
 	// Erasure is set on ContactErased.
 	Erasure *Erasure `json:"erasure,omitempty"`
+	// AffiliateSignup is the affiliate of an AffiliateChanged; FromAffiliateStatus what
+	// destinations knew before ("" for a signup).
+	AffiliateSignup     *AffiliateSignup `json:"affiliate_signup,omitempty"`
+	FromAffiliateStatus AffiliateStatus  `json:"from_affiliate_status,omitempty"`
 }

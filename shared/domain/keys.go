@@ -113,6 +113,13 @@ func RebillScheduledID(account, subKey string, prev, next time.Time) string {
 	return factID(account, FactRebillScheduled, idPart(subKey), strconv.FormatInt(p, 10), strconv.FormatInt(next.Unix(), 10))
 }
 
+// AffiliateChangedID identifies an affiliate reaching a status at a time, so a status reported
+// twice is one fact and a return to an earlier status later is another.
+func AffiliateChangedID(account string, src Source, affiliateID string, status AffiliateStatus, at time.Time) string {
+	return factID(account, FactAffiliateChanged, keyPart(string(src)), keyPart(affiliateID), keyPart(string(status)),
+		strconv.FormatInt(at.Unix(), 10))
+}
+
 // ContactChangedID identifies a profile change by the contact's email and a hash the caller
 // computes over what destinations see (shared/ledger decides which fields those are).
 func ContactChangedID(account, email, profileHash string) string {

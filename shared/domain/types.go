@@ -334,6 +334,30 @@ type Cart struct {
 	Billing   Address    `json:"billing"`
 }
 
+// AffiliateStatus is where a person stands in the merchant's affiliate program.
+type AffiliateStatus string
+
+// Affiliate statuses.
+const (
+	AffiliatePending  AffiliateStatus = "pending"
+	AffiliateApproved AffiliateStatus = "approved"
+	AffiliateRejected AffiliateStatus = "rejected"
+)
+
+// AffiliateSignup is a person who signed up to the merchant's affiliate program, and whether
+// they are approved (ThriveCart's affiliate_approved and affiliate_rejected). Email is the
+// affiliate's own address, which is the contact it belongs to.
+type AffiliateSignup struct {
+	Source      Source          `json:"source"`
+	AffiliateID string          `json:"affiliate_id"`
+	Email       string          `json:"email"`
+	FirstName   string          `json:"first_name,omitempty"`
+	LastName    string          `json:"last_name,omitempty"`
+	Status      AffiliateStatus `json:"status"`
+	// At is when the status was reported.
+	At time.Time `json:"at"`
+}
+
 // EventKind says which part of an Event is set.
 type EventKind string
 
@@ -344,6 +368,7 @@ const (
 	KindCustomer     EventKind = "customer"
 	KindItem         EventKind = "item"
 	KindCart         EventKind = "cart"
+	KindAffiliate    EventKind = "affiliate"
 )
 
 // Event is one source event after decoding and normalization: exactly one of the pointers is
@@ -358,4 +383,6 @@ type Event struct {
 	Customer   *Customer     `json:"customer,omitempty"`
 	Item       *Item         `json:"item,omitempty"`
 	Cart       *Cart         `json:"cart,omitempty"`
+	// AffiliateSignup is set for KindAffiliate.
+	AffiliateSignup *AffiliateSignup `json:"affiliate_signup,omitempty"`
 }

@@ -461,6 +461,11 @@ func (w *Writes) PutItem(account string, it domain.Item) {
 	w.add(store.PutItem(store.Item{PK: itemPK(account, string(it.Source)), SK: it.SKU, Data: mustJSON(it)}, store.Always))
 }
 
+// PutAffiliate stores an affiliate program member.
+func (w *Writes) PutAffiliate(account string, a domain.AffiliateSignup) {
+	w.add(store.PutItem(store.Item{PK: affiliatePK(account, string(a.Source)), SK: a.AffiliateID, Data: mustJSON(a)}, store.Always))
+}
+
 // Commit applies the writes all or nothing. A lost race comes back as store.ErrConditionFailed;
 // the caller reloads and applies again.
 func (r *Repo) Commit(ctx context.Context, w *Writes) error {
@@ -581,6 +586,22 @@ func (r *Repo) Item(ctx context.Context, account string, source domain.Source, s
 		return nil, err
 	}
 	var x domain.Item
+	if err := json.Unmarshal(it.Data, &x); err != nil {
+		return nil, err
+	}
+	return &x, nil
+}
+
+// Affiliate returns a stored affiliate program member (nil when new).
+func (r *Repo) Affiliate(ctx context.Context, account string, source domain.Source, id string) (*domain.AffiliateSignup, error) {
+	it, err := r.s.Get(ctx, affiliatePK(account, string(source)), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var x domain.AffiliateSignup
 	if err := json.Unmarshal(it.Data, &x); err != nil {
 		return nil, err
 	}

@@ -104,6 +104,9 @@ func customerPK(account, source, customerID string) string {
 // itemPK is an account's catalogue per source.
 func itemPK(account, source string) string { return "A#" + account + "#I#" + source }
 
+// affiliatePK is an account's affiliate program members per source.
+func affiliatePK(account, source string) string { return "A#" + account + "#AF#" + source }
+
 // dedupePK marks one source event (by content) as ingested.
 func dedupePK(account, hash string) string { return "D#" + account + "#" + hash }
 

@@ -185,6 +185,8 @@ func (s *session) handle(ctx context.Context, f domain.Fact) (result, error) {
 		return s.orderReversed(ctx, f)
 	case domain.FactOrderPaymentFailed:
 		return s.paymentFailed(ctx, f)
+	case domain.FactAffiliateChanged:
+		return s.affiliateChanged(ctx, f)
 	case domain.FactOrderShipped:
 		return s.shipmentTag(ctx, f, s.cfg.tagShipped, "shipped")
 	case domain.FactOrderDelivered:

@@ -54,13 +54,18 @@ type config struct {
 	tagPaymentDeclined string
 	// erasure is what an erasure does to the contact: ErasureAnonymize or ErasureDelete.
 	erasure string
-	fields  fieldNames
+	// tagAffiliateApproved marks an approved affiliate; empty: none.
+	tagAffiliateApproved string
+	fields               fieldNames
 }
 
 // fieldNames are the configured contact fields (a key such as "f1234" or a field's name);
 // empty means not sent.
 type fieldNames struct {
 	ltv, purchaseCount, lastPurchase, subscriptionStatus, subscriptions, affiliate, paymentStatus string
+	// affiliateID and affiliateApproved describe the contact as a member of the affiliate
+	// program (UltraCart's former integration sent "AffiliateId" and "Affiliate Approved").
+	affiliateID, affiliateApproved string
 }
 
 // off is the value that turns a tag or a field off; an unset one takes its default.
@@ -88,25 +93,26 @@ func CheckSettings(a accounts.Account) error {
 
 func configFor(s accounts.OntraportSettings) (config, error) {
 	c := config{
-		baseURL:            strings.TrimRight(s.BaseURL, "/"),
-		appID:              s.AppID,
-		apiKey:             s.APIKey,
-		dry:                !s.APIKey.IsSet(),
-		perMinute:          DefaultRequestsPerMinute,
-		invoiceTemplate:    invoiceSuppressed,
-		contacts:           !s.DisableContacts,
-		orders:             !s.DisableOrders,
-		refunds:            !s.DisableRefunds,
-		subscriptions:      !s.DisableSubscriptions,
-		affiliates:         !s.DisableAffiliates,
-		products:           !s.DisableProducts,
-		statusWords:        defaultStatusWords(),
-		tagSubscription:    orDefault(s.TagSubscription, "Subscription: {status}"),
-		tagAffiliate:       orDefault(s.TagAffiliate, "Affiliate referral"),
-		tagShipped:         orDefault(s.TagShipped, ""),
-		tagDelivered:       orDefault(s.TagDelivered, ""),
-		tagPaymentDeclined: orDefault(s.TagPaymentDeclined, "Payment declined"),
-		erasure:            ErasureAnonymize,
+		baseURL:              strings.TrimRight(s.BaseURL, "/"),
+		appID:                s.AppID,
+		apiKey:               s.APIKey,
+		dry:                  !s.APIKey.IsSet(),
+		perMinute:            DefaultRequestsPerMinute,
+		invoiceTemplate:      invoiceSuppressed,
+		contacts:             !s.DisableContacts,
+		orders:               !s.DisableOrders,
+		refunds:              !s.DisableRefunds,
+		subscriptions:        !s.DisableSubscriptions,
+		affiliates:           !s.DisableAffiliates,
+		products:             !s.DisableProducts,
+		statusWords:          defaultStatusWords(),
+		tagSubscription:      orDefault(s.TagSubscription, "Subscription: {status}"),
+		tagAffiliate:         orDefault(s.TagAffiliate, "Affiliate referral"),
+		tagShipped:           orDefault(s.TagShipped, ""),
+		tagDelivered:         orDefault(s.TagDelivered, ""),
+		tagPaymentDeclined:   orDefault(s.TagPaymentDeclined, "Payment declined"),
+		tagAffiliateApproved: orDefault(s.TagAffiliateApproved, "Affiliate approved"),
+		erasure:              ErasureAnonymize,
 		fields: fieldNames{
 			ltv:                orDefault(s.FieldLTV, "Lifetime Value"),
 			purchaseCount:      orDefault(s.FieldPurchaseCount, "Purchase Count"),
@@ -115,6 +121,8 @@ func configFor(s accounts.OntraportSettings) (config, error) {
 			subscriptions:      orDefault(s.FieldSubscriptions, "Subscriptions"),
 			affiliate:          orDefault(s.FieldAffiliate, "Referring Affiliate"),
 			paymentStatus:      orDefault(s.FieldPaymentStatus, "Last Payment Status"),
+			affiliateID:        orDefault(s.FieldAffiliateID, "AffiliateId"),
+			affiliateApproved:  orDefault(s.FieldAffiliateApproved, "Affiliate Approved"),
 		},
 	}
 	if c.baseURL == "" {

@@ -131,6 +131,10 @@ func checkNormalize(t *testing.T, d Delivery) {
 			if e.Cart == nil || e.Cart.CartID == "" || e.Cart.Email == "" {
 				t.Fatalf("incomplete cart %+v", e.Cart)
 			}
+		case domain.KindAffiliate:
+			if a := e.AffiliateSignup; a == nil || a.AffiliateID == "" || a.Email == "" || a.Status == "" || a.At.IsZero() {
+				t.Fatalf("incomplete affiliate %+v", e.AffiliateSignup)
+			}
 		default:
 			t.Fatalf("unexpected kind %q", e.Kind)
 		}

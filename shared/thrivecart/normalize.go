@@ -22,6 +22,10 @@ const (
 	EventSubscriptionResumed   = "order.subscription_resumed"
 	EventRebillFailed          = "order.rebill_failed"
 	EventCartAbandoned         = "cart.abandoned"
+	// Affiliate approval, from ThriveCart's Event Subscription API (its account webhooks send
+	// only commission events).
+	EventAffiliateApproved = "affiliate_approved"
+	EventAffiliateRejected = "affiliate_rejected"
 )
 
 // otherEvents are ThriveCart webhook events that exist but are not interpreted.
@@ -33,7 +37,8 @@ var otherEvents = map[string]bool{
 func Interpreted(name string) bool {
 	switch name {
 	case EventOrderSuccess, EventOrderRefund, EventSubscriptionPayment, EventSubscriptionCancelled,
-		EventSubscriptionPaused, EventSubscriptionResumed, EventRebillFailed, EventCartAbandoned:
+		EventSubscriptionPaused, EventSubscriptionResumed, EventRebillFailed, EventCartAbandoned,
+		EventAffiliateApproved, EventAffiliateRejected:
 		return true
 	}
 	return false
@@ -84,6 +89,10 @@ func NormalizeWith(d Delivery, receivedAt time.Time, opt Options) ([]domain.Even
 		out, err = n.subscriptionStatus(domain.SubPaymentFailed)
 	case EventCartAbandoned:
 		out, err = n.cartAbandoned()
+	case EventAffiliateApproved:
+		out, err = n.affiliateStatus(domain.AffiliateApproved)
+	case EventAffiliateRejected:
+		out, err = n.affiliateStatus(domain.AffiliateRejected)
 	default:
 		reason := "is not a ThriveCart webhook event cartrelay knows"
 		if otherEvents[d.Event] {
@@ -845,5 +854,35 @@ func (n *normalizer) cartAbandoned() ([]domain.Event, error) {
 	c.Phone = n.phone(c.Billing.CountryCode)
 	e := n.event(domain.KindCart, at)
 	e.Cart = c
+	return []domain.Event{e}, nil
+}
+
+// affiliateStatus maps affiliate_approved and affiliate_rejected. ThriveCart does not publish
+// their fields, so the affiliate's id is read from affiliate[affiliate_id], affiliate[id] or
+// affiliate_id, and its email from affiliate[email], else the event's customer or email field;
+// an event without both is kept raw with the reason.
+func (n *normalizer) affiliateStatus(status domain.AffiliateStatus) ([]domain.Event, error) {
+	id := n.firstOf(p("affiliate", "affiliate_id"), p("affiliate", "id"), p("affiliate_id"))
+	if id == "" {
+		return nil, missing("affiliate[affiliate_id]")
+	}
+	var (
+		mail string
+		err  error
+	)
+	if v := n.f.Get("affiliate", "email"); v != "" {
+		if mail, err = domain.NormalizeEmail(v); err != nil {
+			return nil, &fieldError{field: "affiliate[email]", reason: "is invalid: " + err.Error(), err: err}
+		}
+	} else if mail, err = n.email(); err != nil {
+		return nil, err
+	}
+	at := n.eventTime()
+	a := &domain.AffiliateSignup{Source: domain.ThriveCart, AffiliateID: id, Email: mail, Status: status,
+		FirstName: n.firstOf(p("affiliate", "first_name"), p("affiliate", "firstname")),
+		LastName:  n.firstOf(p("affiliate", "last_name"), p("affiliate", "lastname")),
+		At:        firstTime(at, n.receivedAt)}
+	e := n.event(domain.KindAffiliate, a.At)
+	e.AffiliateSignup = a
 	return []domain.Event{e}, nil
 }
