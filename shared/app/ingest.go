@@ -698,19 +698,22 @@ func (in *ingestion) applyItem(ctx context.Context, w *history.Writes, it domain
 	return []*history.ContactState{st}, nil
 }
 
-// applyAffiliate keeps an affiliate program member by its id (not under a contact: the program
-// knows it by id), and puts its facts in the outbox of the contact its email names, so they
-// reach destinations in order with that contact's other facts.
+// applyAffiliate keeps an affiliate program member's status by its id, and puts its facts in the
+// outbox of the contact its email names, so they reach destinations in order with that
+// contact's other facts. The kept record holds no address or name (every report brings them), so
+// there is nothing personal in it for an erasure to find.
 func (in *ingestion) applyAffiliate(ctx context.Context, w *history.Writes, a domain.AffiliateSignup) ([]*history.ContactState, error) {
 	stored, err := in.repo.Affiliate(ctx, in.acct.ID, a.Source, a.AffiliateID)
 	if err != nil {
 		return nil, err
 	}
 	merged := ledger.MergeAffiliate(stored, a)
-	if stored != nil && *stored == merged {
+	keep := merged
+	keep.Email, keep.FirstName, keep.LastName = "", "", ""
+	if stored != nil && *stored == keep {
 		return nil, nil
 	}
-	w.PutAffiliate(in.acct.ID, merged)
+	w.PutAffiliate(in.acct.ID, keep)
 	facts := ledger.AffiliateFacts(in.acct.ID, stored, merged, in.cutover())
 	if len(facts) == 0 {
 		return nil, nil

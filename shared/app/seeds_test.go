@@ -1,11 +1,13 @@
 package app_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/queue"
 )
 
@@ -117,5 +119,21 @@ func TestAffiliateApproval(t *testing.T) {
 	}
 	if q := h.quarantined("acme"); len(q) != 0 {
 		t.Fatalf("quarantined: %+v", q)
+	}
+}
+
+// TestAffiliateRecordHoldsNoAddress: what is kept of an affiliate is its id and status, so an
+// erasure of the contact leaves nothing personal behind in it.
+func TestAffiliateRecordHoldsNoAddress(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	h.postTC("acme", "affiliate_approved.json")
+	h.drainIngest()
+	a, err := history.New(h.env.Store).Affiliate(context.Background(), "acme", domain.ThriveCart, "4411")
+	if err != nil || a == nil {
+		t.Fatalf("affiliate record %+v, %v", a, err)
+	}
+	if a.Email != "" || a.FirstName != "" || a.LastName != "" || a.Status != domain.AffiliateApproved {
+		t.Fatalf("kept %+v; want the status without an address or a name", a)
 	}
 }
