@@ -97,7 +97,7 @@ func TestSubscriptionFieldsAreAllMergedOrCompared(t *testing.T) {
 
 func TestContactVisibleFields(t *testing.T) {
 	internal := map[string]bool{"Account": true, "CustomerIDs": true, "CustomerProfile": true,
-		"PreviousEmails": true, "DestinationIDs": true}
+		"PreviousEmails": true, "DestinationIDs": true, "ErasedAt": true}
 	c := Aggregate(domain.Contact{Account: acct, Email: "ann@example.com"}, []domain.Order{kitchenSink(t)},
 		[]domain.Subscription{{Key: "k", Status: domain.SubActive}})
 	checkFields(t, c, internal, func(c domain.Contact) []byte {
