@@ -61,3 +61,31 @@ func BenchmarkDecodeDeliveryZipBomb(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeOrderKitchenSink compares the two readings of decodePayload on the fully
+// expanded order: go-json-experiment/json (what ingest uses) and encoding/json (its fallback).
+func BenchmarkDecodeOrderKitchenSink(b *testing.B) {
+	raws, err := DecodeDelivery(readFixture(b, "order_create_kitchen_sink.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := raws[0].Payload
+	for _, r := range []struct {
+		name string
+		read func([]byte, *Order) error
+	}{
+		{"go-json-experiment", readFast[Order]},
+		{"encoding-json", func(p []byte, o *Order) error { return json.Unmarshal(p, o) }},
+	} {
+		b.Run(r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(payload)))
+			for b.Loop() {
+				var o Order
+				if err := r.read(payload, &o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
