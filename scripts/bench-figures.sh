@@ -54,8 +54,9 @@ awk '
 		if ($(i + 1) == "ms-p50") p50 = $i
 		if ($(i + 1) == "ms-p90") p90 = $i
 		if ($(i + 1) == "MB-rss") rss = $i
+		if ($(i + 1) == "ms-cpu-p50") cpu = $i
 	}
-	printf "  %-26s p50 %5.1f ms   p90 %5.1f ms   RSS %4.1f MB   (%s starts)\n", name, p50, p90, rss, $2
+	printf "  %-26s p50 %5.1f ms   p90 %5.1f ms   CPU p50 %5.1f ms   RSS %4.1f MB   (%s starts)\n", name, p50, p90, cpu, rss, $2
 	found = 1
 }
 END { if (!found) { print "  no BenchmarkInit results" > "/dev/stderr"; exit 1 } }
