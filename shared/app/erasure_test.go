@@ -279,3 +279,65 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	}
 	h.verifyClean("acme")
 }
+
+// TestCustomerDeleteErases: with ultracart.erase_on_customer_delete, UltraCart's customer_delete
+// erases the contact the deleted profile had (reached by its email now, after an email change),
+// and ONTRAPORT deletes its contact when ontraport.erasure says so. Without the setting, the
+// same event leaves the contact as it is.
+func TestCustomerDeleteErases(t *testing.T) {
+	for _, optIn := range []bool{true, false} {
+		t.Run(fmt.Sprintf("opt_in=%v", optIn), func(t *testing.T) {
+			r := newErasureRig(t, "")
+			h := r.h
+			ctx := context.Background()
+			patch := fmt.Sprintf(`{"ontraport":{"erasure":"delete"},"ultracart":{"erase_on_customer_delete":%v}}`, optIn)
+			if _, err := h.env.Accounts.Put(ctx, "acme", []byte(patch)); err != nil {
+				t.Fatal(err)
+			}
+			const first, second = "marcus.reyes@example.com", "marcus@reyes-design.example.com"
+			for _, f := range []string{"order_create.json", "customer_update.json"} {
+				h.postUC("acme", fixture(t, "ultracart", f))
+				h.ingestOnly()
+			}
+			r.forward()
+			if _, ok := r.op.ContactByEmail(second); !ok {
+				t.Fatal("ONTRAPORT has no contact before the deletion")
+			}
+			contacts := len(r.op.Contacts())
+			h.postUC("acme", fixture(t, "ultracart", "customer_delete.json"))
+			h.ingestOnly()
+			if n := len(h.quarantined("acme")); n != 0 {
+				t.Fatalf("%d events quarantined", n)
+			}
+			r.forward()
+			h.clk.Advance(erasure.SettleAfter)
+			r.tick()
+			left := traces(t, h.dir, first, second, "Marcus", "Reyes")
+			if !optIn {
+				if len(left) == 0 || h.contact("acme", second).Profile == nil || r.it.Forgotten(second) {
+					t.Fatal("customer_delete erased the contact without the account's opt-in")
+				}
+				return
+			}
+			if len(left) > 0 {
+				t.Fatalf("%d item(s) still name the erased contact:\n%s", len(left), strings.Join(left, "\n"))
+			}
+			if !r.it.Forgotten(first) || !r.it.Forgotten(second) {
+				t.Fatal("Iterable did not forget both addresses")
+			}
+			if n := len(r.op.Contacts()); n != contacts-1 {
+				t.Fatalf("ONTRAPORT holds %d contacts, %d before: the erased one was not deleted", n, contacts)
+			}
+			for _, c := range r.op.Contacts() {
+				if strings.Contains(strings.ToLower(fmt.Sprint(c.Fields)), "reyes") {
+					t.Fatalf("ONTRAPORT still has the contact: %+v", c)
+				}
+			}
+			page, err := audit.List(ctx, h.env.Store, "acme", "", 10)
+			if err != nil || len(page.Entries) != 2 || page.Entries[0].Actor != "ultracart customer_delete" {
+				t.Fatalf("audit log: %+v %v", page.Entries, err)
+			}
+			h.verifyClean("acme")
+		})
+	}
+}
