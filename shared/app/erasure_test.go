@@ -19,6 +19,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
 	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
+	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/rollup"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	"github.com/cartrelay/cartrelay/shared/store/embedded"
@@ -340,4 +341,101 @@ func TestCustomerDeleteErases(t *testing.T) {
 			h.verifyClean("acme")
 		})
 	}
+}
+
+// TestEventsWaitForAnErasure: events of a contact that arrive while it is being erased (a new
+// order from the same address, the shipment of an order it placed before) wait on the ingest
+// queue, while another customer's order goes through at once. Once the erasure is complete, the
+// new order starts a new contact, and the shipment lands on the erased order under the
+// pseudonym, naming nobody; all within ten minutes of simulated time.
+func TestEventsWaitForAnErasure(t *testing.T) {
+	r := newErasureRig(t, "")
+	h := r.h
+	ctx := context.Background()
+	const email = "marcus.reyes@example.com"
+	h.postUC("acme", fixture(t, "ultracart", "order_create.json"))
+	h.ingestOnly()
+	r.forward()
+	acct, err := h.env.Accounts.Get(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.env.App.Eraser().Erase(ctx, acct, email, "cli:operator")
+	if err != nil || res.Done {
+		t.Fatalf("erase: %+v %v", res, err)
+	}
+	start := h.clk.Now()
+	h.postUC("acme", []byte(strings.ReplaceAll(string(fixture(t, "ultracart", "order_create.json")), "DEMO-0002001", "DEMO-0002002")))
+	h.postUC("acme", fixture(t, "ultracart", "order_ship.json"))
+	other := strings.NewReplacer("DEMO-0002001", "DEMO-0003001", email, "ava.chen@example.com", "600134", "700134").
+		Replace(string(fixture(t, "ultracart", "order_create.json")))
+	h.postUC("acme", []byte(other))
+
+	waited := 0
+	for minute := 0; ; minute++ {
+		if minute > 30 {
+			t.Fatalf("events still waiting after %d simulated minutes", minute)
+		}
+		rs, err := h.env.Queue.Receive(ctx, queue.Ingest, queue.ReceiveOptions{Max: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) > 0 {
+			resp, err := h.env.App.Ingest(ctx, toSQSEvent(queue.Ingest, rs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			failed := map[string]bool{}
+			for _, f := range resp.BatchItemFailures {
+				failed[f.ItemIdentifier] = true
+			}
+			waited += len(failed)
+			for _, m := range rs {
+				if !failed[m.MessageID] {
+					if err := h.env.Queue.Delete(ctx, queue.Ingest, m.ReceiptHandle); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		if minute == 0 {
+			if v := h.contact("acme", "ava.chen@example.com"); v.Profile == nil {
+				t.Fatal("another customer's order waited for the erasure")
+			}
+			if v := h.contact("acme", email); v.Profile != nil || len(v.Orders) != 0 {
+				t.Fatal("an event of the contact being erased was applied during the erasure")
+			}
+		}
+		r.forward()
+		r.tick()
+		st, err := h.env.Queue.Stats(ctx, queue.Ingest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending, err := h.env.App.Eraser().Status(ctx, "acme", res.Pseudonym)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Visible+st.InFlight+st.Delayed == 0 && pending == nil {
+			break
+		}
+		h.clk.Advance(time.Minute)
+	}
+	if waited < 2 {
+		t.Fatalf("%d receives waited; the contact's two events should have", waited)
+	}
+	t.Logf("%d receives waited; everything applied after %s of simulated time", waited, h.clk.Now().Sub(start))
+	if took := h.clk.Now().Sub(start); took > 10*time.Minute {
+		t.Errorf("the waiting events were applied after %s of simulated time", took)
+	}
+	v := h.contact("acme", email)
+	if v.Profile == nil || len(v.Orders) != 1 || v.Orders[0].OrderID != "DEMO-0002002" || v.Profile.FirstName != "Marcus" {
+		t.Fatalf("the new contact: %+v", v)
+	}
+	p := h.contact("acme", res.Pseudonym)
+	if len(p.Orders) != 1 || p.Orders[0].OrderID != "DEMO-0002001" || len(p.Orders[0].Tracking) != 0 ||
+		p.Orders[0].Billing.FirstName != "" || p.Orders[0].ShippedAt.IsZero() {
+		t.Fatalf("the erased order after its shipment: %+v", p.Orders)
+	}
+	h.verifyClean("acme")
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -42,8 +43,15 @@ func (a *App) Ingest(ctx context.Context, ev events.SQSEvent) (events.SQSEventRe
 	for _, rec := range ev.Records {
 		if err := a.ingestOne(ctx, rec); err != nil {
 			if errors.Is(err, ErrErasing) {
+				wait := erasureWait(rec)
 				a.d.Log.Info("event waits: its contact is being erased", slog.String("message_id", rec.MessageId),
-					slog.String("account", attr(rec, "account")))
+					slog.String("account", attr(rec, "account")), slog.Duration("retry_in", wait))
+				if rec.ReceiptHandle != "" {
+					if verr := a.d.Queue.ChangeVisibility(ctx, queue.Ingest, rec.ReceiptHandle, wait); verr != nil {
+						a.d.Log.Warn("could not delay the waiting event; it comes back after the queue's visibility timeout",
+							slog.String("message_id", rec.MessageId), slog.Any("error", verr))
+					}
+				}
 			} else {
 				a.d.Log.Error("ingest failed; will retry", slog.String("message_id", rec.MessageId),
 					slog.String("account", attr(rec, "account")), slog.Any("error", err))
@@ -275,6 +283,21 @@ func (in *ingestion) contact(ctx context.Context, email string) (*history.Contac
 // ErrErasing is returned for an event whose contact is being erased: it waits on the queue
 // until the erasure is complete, and then starts a new contact.
 var ErrErasing = errors.New("the contact is being erased")
+
+// ErasureRetry is how long an event of a contact being erased first waits: an erasure ends
+// erasure.SettleAfter after it began at the earliest. Each later wait doubles, so the ingest
+// queue's five receives span 45 minutes before the event goes to the dead-letter queue
+// (replayable) because a destination has not answered the erasure all that time.
+const ErasureRetry = 3 * time.Minute
+
+func erasureWait(rec events.SQSMessage) time.Duration {
+	n, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+	wait := ErasureRetry
+	for i := 1; i < n && wait < time.Hour; i++ {
+		wait *= 2
+	}
+	return min(wait, time.Hour)
+}
 
 // records are the orders and subscriptions a contact's aggregates count: its own, and, while an
 // email change is still moving them, those left under its previous emails.
