@@ -27,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cartrelay/cartrelay/shared/app"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	queuesqs "github.com/cartrelay/cartrelay/shared/queue/sqs"
 	"github.com/cartrelay/cartrelay/shared/store"
@@ -549,6 +550,37 @@ func TestQueuesMatchTopology(t *testing.T) {
 		}
 		if got := num(t, get(dlq.props, "MessageRetentionPeriod"), spec.DLQ()+" MessageRetentionPeriod"); got != 14*24*3600 {
 			t.Errorf("%s keeps messages %ds, want 14 days (1209600)", spec.DLQ(), got)
+		}
+	}
+}
+
+// TestDestinationsAreDeployed holds the template to the destination registry: every registered
+// destination has its queue (as queue.Topology has it) and exactly one forward function that
+// names it in DESTINATION, and every DESTINATION names a registered destination, so a
+// destination registered without its queue and forwarder in template.yaml fails here.
+func TestDestinationsAreDeployed(t *testing.T) {
+	tpl := loadTemplate(t)
+	qs := tpl.queues(t)
+	forwarders := map[string][]string{} // destination -> function ids
+	for _, id := range tpl.functions() {
+		if d := tpl.env(id)["DESTINATION"]; d != nil {
+			name := scalar(d)
+			if _, err := destinations.Lookup(name); err != nil {
+				t.Errorf("%s: %v", id, err)
+			}
+			forwarders[name] = append(forwarders[name], id)
+		}
+	}
+	for _, r := range destinations.All() {
+		spec, ok := queue.SpecFor(r.Queue.Name)
+		if !ok || spec != r.Queue {
+			t.Errorf("destination %s registers queue %+v; queue.Topology has %+v (found %v)", r.Name, r.Queue, spec, ok)
+		}
+		if q, ok := qs[r.Queue.Name]; !ok || !q.fifo {
+			t.Errorf("destination %s: template.yaml has no FIFO queue %s (found %v): add the queue, its DLQ and their alarm", r.Name, r.Queue.Name, ok)
+		}
+		if got := forwarders[r.Name]; len(got) != 1 {
+			t.Errorf("destination %s has forward functions %v in template.yaml, want exactly one with DESTINATION=%s", r.Name, got, r.Name)
 		}
 	}
 }

@@ -193,42 +193,12 @@ type IterableSettings struct {
 	ReviewAfter             string // "shipment" or "delivery": what starts the review wait
 }
 
-// DestinationEnabled reports whether facts are routed to dest. An enabled destination without
-// an API key still receives them: its forwarder runs dry and records the requests it would send.
-func (a Account) DestinationEnabled(dest string) bool {
-	switch dest {
-	case DestOntraport:
-		return a.Ontraport.Enabled
-	case DestIterable:
-		return a.Iterable.Enabled
-	}
-	return false
-}
-
 // ForwardsErased reports whether facts about an erased contact's pseudonym (a refund of an
 // order it placed before it was erased) go to dest: only to ONTRAPORT when it anonymizes erased
 // contacts, whose anonymized contact then carries the pseudonym. Iterable forgot the contact,
 // and a deleted ONTRAPORT contact has nothing to take them.
 func (a Account) ForwardsErased(dest string) bool {
 	return dest == DestOntraport && a.Ontraport.Erasure != "delete"
-}
-
-// HistoryFor is dest's history mode. An unknown destination gets HistoryNone, so a typo in a
-// destination name forwards nothing rather than a backfill.
-func (a Account) HistoryFor(dest string) HistoryMode {
-	var m HistoryMode
-	switch dest {
-	case DestOntraport:
-		m = a.Ontraport.History
-	case DestIterable:
-		m = a.Iterable.History
-	default:
-		return HistoryNone
-	}
-	if m == "" {
-		return HistoryProfiles
-	}
-	return m
 }
 
 // CheckUltraCartBasic reports whether user and pass are this account's webhook credentials.

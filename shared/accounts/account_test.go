@@ -166,34 +166,6 @@ func TestCheckThriveCartSecret(t *testing.T) {
 	}
 }
 
-func TestDestinationHelpers(t *testing.T) {
-	a := Account{
-		Ontraport: OntraportSettings{Enabled: true, History: HistoryAll},
-		Iterable:  IterableSettings{Enabled: false},
-	}
-	for _, tc := range []struct {
-		dest    string
-		enabled bool
-		history HistoryMode
-	}{
-		{DestOntraport, true, HistoryAll},
-		{DestIterable, false, HistoryProfiles}, // unset reads as the default
-		{"mailchimp", false, HistoryNone},
-		{"", false, HistoryNone},
-	} {
-		if got := a.DestinationEnabled(tc.dest); got != tc.enabled {
-			t.Errorf("DestinationEnabled(%q) = %v, want %v", tc.dest, got, tc.enabled)
-		}
-		if got := a.HistoryFor(tc.dest); got != tc.history {
-			t.Errorf("HistoryFor(%q) = %q, want %q", tc.dest, got, tc.history)
-		}
-	}
-	// An enabled destination without a key still forwards (dry run).
-	if !a.DestinationEnabled(DestOntraport) || a.Ontraport.APIKey.IsSet() {
-		t.Fatal("enabled without an API key must stay enabled")
-	}
-}
-
 // TestFieldTable keeps the table internally consistent: every kind points at the Go type it
 // needs, defaults have that type, and paths are unique.
 func TestFieldTable(t *testing.T) {

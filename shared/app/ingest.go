@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/ledger"
@@ -30,9 +31,6 @@ const DedupeTTL = 30 * 24 * time.Hour
 
 // maxApplyAttempts bounds the optimistic retries when concurrent ingests touch one contact.
 const maxApplyAttempts = 8
-
-// Destinations are the destination queues facts are routed to, by name.
-var destinationNames = [...]string{queue.Ontraport, queue.Iterable}
 
 // Ingest consumes the ingest queue: it is the one place where source data becomes domain data.
 // Each event is normalized, merged into the stored history, and what changed becomes facts on
@@ -782,6 +780,7 @@ func (a *App) flush(ctx context.Context, acct accounts.Account, email string, ou
 	seen := map[string]bool{}
 	var ids []string
 	perDest := map[string][]queue.Message{}
+	dests := destinations.Enabled(acct)
 	for _, f := range outbox {
 		if seen[f.ID] {
 			continue
@@ -792,8 +791,9 @@ func (a *App) flush(ctx context.Context, acct accounts.Account, email string, ou
 		if err != nil {
 			return err
 		}
-		for _, dest := range destinationNames {
-			if !acct.DestinationEnabled(dest) || !ledger.Route(f, ledger.HistoryMode(acct.HistoryFor(dest))) {
+		for _, r := range dests {
+			dest := r.Name
+			if !ledger.Route(f, ledger.HistoryMode(r.History(acct))) {
 				continue
 			}
 			if domain.IsPseudonym(email) && !acct.ForwardsErased(dest) {
@@ -804,18 +804,20 @@ func (a *App) flush(ctx context.Context, acct accounts.Account, email string, ou
 				Attributes: map[string]string{"account": acct.ID, "fact_kind": string(f.Kind)}})
 		}
 	}
-	for _, dest := range destinationNames {
-		if msgs := perDest[dest]; len(msgs) > 0 {
-			if err := a.d.Queue.Send(ctx, dest, msgs); err != nil {
-				return fmt.Errorf("send %d fact(s) to %s: %w", len(msgs), dest, err)
+	attrs := []any{slog.String("account", acct.ID), slog.Int("facts", len(ids))}
+	for _, r := range destinations.All() {
+		msgs := perDest[r.Name]
+		attrs = append(attrs, slog.Int(r.Name, len(msgs)))
+		if len(msgs) > 0 {
+			if err := a.d.Queue.Send(ctx, r.Queue.Name, msgs); err != nil {
+				return fmt.Errorf("send %d fact(s) to %s: %w", len(msgs), r.Name, err)
 			}
 		}
 	}
 	if err := history.New(a.d.Store).ClearOutbox(ctx, acct.ID, email, ids); err != nil {
 		return err
 	}
-	a.d.Log.Info("facts routed", slog.String("account", acct.ID), slog.Int("facts", len(ids)),
-		slog.Int("ontraport", len(perDest[queue.Ontraport])), slog.Int("iterable", len(perDest[queue.Iterable])))
+	a.d.Log.Info("facts routed", attrs...)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 )
@@ -139,9 +140,9 @@ func (p *pageCtx) contact() Response {
 	if len(c.CustomerIDs) > 0 {
 		kv(&b, "Customer ids", esc(strings.Join(c.CustomerIDs, ", ")))
 	}
-	for _, d := range destinations {
-		if id := c.DestinationIDs[d.name]; id != "" {
-			kv(&b, d.label+" id", esc(id))
+	for _, d := range destinations.All() {
+		if id := c.DestinationIDs[d.Name]; id != "" {
+			kv(&b, d.Label+" id", esc(id))
 		}
 	}
 	b.WriteString(`</dl></div><div class="card"><h2>Totals</h2><dl class="kv">`)

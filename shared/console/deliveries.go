@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cartrelay/cartrelay/shared/audit"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/history"
 )
 
@@ -50,8 +51,8 @@ func (p *pageCtx) deliveries() Response {
 	var b strings.Builder
 	b.WriteString(`<form class="filters" method="get" action="` + esc(p.c.URL("deliveries")) + `">`)
 	opts := [][2]string{{"", "any"}}
-	for _, d := range destinations {
-		opts = append(opts, [2]string{d.name, d.label})
+	for _, d := range destinations.All() {
+		opts = append(opts, [2]string{d.Name, d.Label})
 	}
 	selectInput(&b, "dest", "Destination", dest, opts)
 	selectInput(&b, "status", "Status", status, deliveryStatuses)
@@ -69,23 +70,23 @@ func (p *pageCtx) deliveries() Response {
 		return p.failed("read the failed deliveries", err)
 	}
 	if p.c.d.Actions != nil {
-		for _, d := range destinations {
+		for _, d := range destinations.All() {
 			n := 0
 			for _, f := range open {
-				if f.Dest == d.name && f.Status == history.DeliveryParked {
+				if f.Dest == d.Name && f.Status == history.DeliveryParked {
 					n++
 				}
 			}
-			if n == 0 || (dest != "" && dest != d.name) {
+			if n == 0 || (dest != "" && dest != d.Name) {
 				continue
 			}
 			count := strconv.Itoa(n)
 			if more {
 				count += " or more"
 			}
-			b.WriteString(`<div class="hint"><p><strong>` + count + ` failed deliveries to ` + esc(d.label) + ` wait for a replay.</strong> Once their cause is fixed (a key, a setting, the data ` +
-				esc(d.label) + ` refused), send them all again.</p>` +
-				p.postButton("deliveries/replay", url.Values{"dest": {d.name}}, "Replay every failed delivery to "+d.label, "", "You will be asked to confirm.") + `</div>`)
+			b.WriteString(`<div class="hint"><p><strong>` + count + ` failed deliveries to ` + esc(d.Label) + ` wait for a replay.</strong> Once their cause is fixed (a key, a setting, the data ` +
+				esc(d.Label) + ` refused), send them all again.</p>` +
+				p.postButton("deliveries/replay", url.Values{"dest": {d.Name}}, "Replay every failed delivery to "+d.Label, "", "You will be asked to confirm.") + `</div>`)
 		}
 	}
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/queue"
 )
@@ -16,17 +17,10 @@ import (
 // What the home page and the lists say about the health of an account: how its destinations
 // are doing, what failed and still waits for a replay, and the queues.
 
-// destinations the console knows, in the order pages show them.
-var destinations = []struct{ name, label string }{
-	{accounts.DestOntraport, "ONTRAPORT"},
-	{accounts.DestIterable, "Iterable"},
-}
-
+// destLabel is how pages name a destination: its registered label, else the name as logged.
 func destLabel(dest string) string {
-	for _, d := range destinations {
-		if d.name == dest {
-			return d.label
-		}
+	if r, err := destinations.Lookup(dest); err == nil {
+		return r.Label
 	}
 	return dest
 }
@@ -48,12 +42,10 @@ func (h destHealth) Failing() bool {
 const healthScan = 300
 
 func (p *pageCtx) destHealth(acct accounts.Account) ([]destHealth, error) {
-	out := make([]destHealth, len(destinations))
-	for i, d := range destinations {
-		out[i] = destHealth{Dest: d.name, Label: d.label, Enabled: acct.DestinationEnabled(d.name)}
+	var out []destHealth
+	for _, r := range destinations.All() {
+		out = append(out, destHealth{Dest: r.Name, Label: r.Label, Enabled: r.Enabled(acct), KeySet: r.KeySet(acct)})
 	}
-	out[0].KeySet = acct.Ontraport.APIKey.IsSet()
-	out[1].KeySet = acct.Iterable.APIKey.IsSet()
 	all, err := p.c.history.DeliveryLog(p.ctx, p.sess.Account, history.DeliveryQuery{Limit: healthScan, MaxScan: healthScan})
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/reports"
@@ -349,8 +350,8 @@ func (p *pageCtx) order() Response {
 		for _, id := range ids {
 			f := facts[id]
 			b.WriteString(`<tr><td><strong>` + esc(string(f.Kind)) + `</strong><br><small class="muted mono">` + esc(f.ID) + `</small></td><td>` + p.when(f.OccurredAt) + `</td>`)
-			for _, d := range destinations {
-				b.WriteString(`<td>` + p.latestFor(ds, d.name, id, email) + `</td>`)
+			for _, d := range destinations.All() {
+				b.WriteString(`<td>` + p.latestFor(ds, d.Name, id, email) + `</td>`)
 			}
 			b.WriteString(`</tr>`)
 		}

@@ -40,6 +40,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/audit"
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/ledger"
@@ -52,9 +53,6 @@ import (
 // longer than any function that read the contact before (an ingest, a delivery; none runs for
 // more than a few minutes) can take to write what it was about to.
 const SettleAfter = 3 * time.Minute
-
-// Destinations are the destinations an erasure asks to forget the contact, when enabled.
-var destinations = [...]string{accounts.DestOntraport, accounts.DestIterable}
 
 // Keys makes the account's erasure key the first time it is needed (accountkeys.Repo does).
 type Keys interface {
@@ -167,7 +165,7 @@ func (e *Eraser) Plan(ctx context.Context, acct accounts.Account, email string) 
 		p.Orders += len(m.Orders)
 		p.Subscriptions += len(m.Subs)
 	}
-	if acct.DestinationEnabled(accounts.DestOntraport) {
+	if acct.Ontraport.Enabled {
 		p.Ontraport = "anonymize"
 		if acct.Ontraport.Erasure == "delete" {
 			p.Ontraport = "delete"
@@ -177,11 +175,10 @@ func (e *Eraser) Plan(ctx context.Context, acct accounts.Account, email string) 
 }
 
 func enabled(acct accounts.Account) []string {
+	// Every registered destination the account routes to is asked to forget the contact.
 	var out []string
-	for _, d := range destinations {
-		if acct.DestinationEnabled(d) {
-			out = append(out, d)
-		}
+	for _, r := range destinations.Enabled(acct) {
+		out = append(out, r.Name)
 	}
 	return out
 }

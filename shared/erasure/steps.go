@@ -12,6 +12,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/audit"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/iterable"
@@ -384,7 +385,7 @@ func (e *Eraser) finish(ctx context.Context, acct accounts.Account, job *history
 				if !history.FactIDNames(id, job.Emails) {
 					continue
 				}
-				for _, d := range destinations {
+				for _, d := range destinations.Names() {
 					if err := e.repo.DeleteFactDone(ctx, acct.ID, d, id); err != nil {
 						return false, err
 					}
@@ -417,7 +418,7 @@ func (e *Eraser) finish(ctx context.Context, acct accounts.Account, job *history
 	}
 	ws = append(ws, cur)
 	var answers []string
-	for _, d := range destinations {
+	for _, d := range destinations.Names() {
 		for _, outcome := range []string{history.ErasureDelivered, history.ErasureParked} {
 			n := 0
 			for _, r := range job.Requests {

@@ -145,7 +145,7 @@ func (s *session) orderTransaction(ctx context.Context, account, key string) (tx
 // account's cutover (and the account did not opt in to history).
 func (s *session) historical(o domain.Order) bool {
 	at := firstTime(o.PaidAt, o.CreatedAt)
-	if s.acct.ForwardSince.IsZero() || s.acct.HistoryFor(accounts.DestOntraport) == accounts.HistoryAll {
+	if s.acct.ForwardSince.IsZero() || historyMode(s.acct) == accounts.HistoryAll {
 		return false
 	}
 	return at.IsZero() || at.Before(s.acct.ForwardSince)

@@ -58,10 +58,16 @@ func (s Spec) DLQ() string { return s.Name + DLQSuffix }
 func Topology() []Spec {
 	return []Spec{
 		{Name: Ingest, MaxReceiveCount: 5, VisibilityTimeout: 3 * time.Minute},
-		{Name: Ontraport, FIFO: true, MaxReceiveCount: 30, VisibilityTimeout: 3 * time.Minute},
-		{Name: Iterable, FIFO: true, MaxReceiveCount: 30, VisibilityTimeout: 3 * time.Minute},
+		DestinationSpec(Ontraport),
+		DestinationSpec(Iterable),
 		{Name: Poll, MaxReceiveCount: 5, VisibilityTimeout: 15 * time.Minute},
 	}
+}
+
+// DestinationSpec is the spec of a destination's queue: FIFO, grouped per contact, with the
+// receive count and visibility explained at Topology.
+func DestinationSpec(name string) Spec {
+	return Spec{Name: name, FIFO: true, MaxReceiveCount: 30, VisibilityTimeout: 3 * time.Minute}
 }
 
 // SpecFor finds the spec of a logical source queue or DLQ name. A DLQ's spec has the DLQ's

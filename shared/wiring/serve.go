@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/localrun"
 	"github.com/cartrelay/cartrelay/shared/queue"
 )
@@ -28,14 +29,17 @@ func ServeConfig(env *Env, o ServeOptions) (localrun.Config, error) {
 		o.ScheduleEvery = time.Minute
 	}
 	a := env.App
-	ontraport, err := env.Destination(queue.Ontraport)
-	if err != nil {
-		return localrun.Config{}, err
+	consumers := []localrun.Consumer{{Queue: queue.Ingest, Handler: a.Ingest, BatchSize: 10, Concurrency: 2}}
+	for _, r := range destinations.All() {
+		d, err := env.Destination(r.Name)
+		if err != nil {
+			return localrun.Config{}, err
+		}
+		consumers = append(consumers, localrun.Consumer{Queue: r.Queue.Name, Handler: a.Forward(d), BatchSize: 10, Concurrency: 2})
 	}
-	iterable, err := env.Destination(queue.Iterable)
-	if err != nil {
-		return localrun.Config{}, err
-	}
+	// A poll saves its cursor after every page and gives its lease back when cancelled, so a
+	// stop need not wait for a walk that may take minutes.
+	consumers = append(consumers, localrun.Consumer{Queue: queue.Poll, Handler: a.Poll, BatchSize: 1, Concurrency: 1, Interruptible: true})
 	schedule := a.Schedule
 	if env.Sweep != nil {
 		// DynamoDB deletes expired items itself; the embedded table is swept on the schedule.
@@ -55,16 +59,9 @@ func ServeConfig(env *Env, o ServeOptions) (localrun.Config, error) {
 			Handler: handlers[r.Function], Throttle: r.Throttle})
 	}
 	return localrun.Config{
-		Addr:   o.Addr,
-		Routes: routes,
-		Consumers: []localrun.Consumer{
-			{Queue: queue.Ingest, Handler: a.Ingest, BatchSize: 10, Concurrency: 2},
-			{Queue: queue.Ontraport, Handler: a.Forward(ontraport), BatchSize: 10, Concurrency: 2},
-			{Queue: queue.Iterable, Handler: a.Forward(iterable), BatchSize: 10, Concurrency: 2},
-			// A poll saves its cursor after every page and gives its lease back when cancelled,
-			// so a stop need not wait for a walk that may take minutes.
-			{Queue: queue.Poll, Handler: a.Poll, BatchSize: 1, Concurrency: 1, Interruptible: true},
-		},
+		Addr:      o.Addr,
+		Routes:    routes,
+		Consumers: consumers,
 		Schedules: []localrun.Schedule{{Name: "cartrelay-schedule", Every: o.ScheduleEvery, Handler: schedule}},
 		Queue:     env.Queue,
 		Clock:     env.Clock,

@@ -29,9 +29,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/deliver"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/domain"
-	"github.com/cartrelay/cartrelay/shared/iterable"
-	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	queuesqs "github.com/cartrelay/cartrelay/shared/queue/sqs"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
@@ -317,23 +316,18 @@ func Fatal(function string, err error) {
 	os.Exit(1)
 }
 
-// ErrUnknownDestination is returned for a DESTINATION that is not a destination queue.
-var ErrUnknownDestination = errors.New("unknown destination")
+// ErrUnknownDestination is returned for a DESTINATION that is not a registered destination.
+var ErrUnknownDestination = destinations.ErrUnknown
 
-// Destination builds the forwarder's destination by name, over this runtime's ports.
+// Destination builds the forwarder's destination by its registered name, over this runtime's
+// ports.
 func (e *Env) Destination(name string) (deliver.Destination, error) {
-	switch name {
-	case queue.Ontraport:
-		return ontraport.New(ontraport.Options{Store: e.Store, Clock: e.Clock, Log: e.Log}), nil
-	case queue.Iterable:
-		// Review links point at the connect function; PUBLIC_BASE_URL is the stack's public URL.
-		d, err := iterable.New(iterable.Deps{Store: e.Store, Clock: e.Clock, Log: e.Log, PublicBaseURL: os.Getenv("PUBLIC_BASE_URL"), Keys: e.Keys})
-		if err != nil {
-			return nil, err
-		}
-		return d, nil
+	r, err := destinations.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: set DESTINATION to one of them", err)
 	}
-	return nil, fmt.Errorf("%w %q: set DESTINATION to ontraport or iterable", ErrUnknownDestination, name)
+	// Review links point at the connect function; PUBLIC_BASE_URL is the stack's public URL.
+	return r.New(deliver.Ports{Store: e.Store, Clock: e.Clock, Log: e.Log, Keys: e.Keys, PublicBaseURL: os.Getenv("PUBLIC_BASE_URL")})
 }
 
 // CheckAccount rejects settings no delivery could use: each destination checks its own, and the
@@ -343,13 +337,10 @@ func CheckAccount(a accounts.Account) error {
 	if c := a.UltraCart.BaseCurrency; c != "" && !domain.KnownCurrency(c) {
 		errs = append(errs, fmt.Errorf("ultracart.base_currency is %q, which is not an ISO 4217 currency code: write the store's base currency in capitals, such as \"USD\", \"EUR\" or \"GBP\"", c))
 	}
-	if err := ontraport.CheckSettings(a); err != nil {
+	if err := destinations.Check(a); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := sitehosts.Parse(a.AllowedDomains); err != nil {
-		errs = append(errs, err)
-	}
-	if err := iterable.CheckSettings(a); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

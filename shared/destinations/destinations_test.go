@@ -1,0 +1,80 @@
+package destinations_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/destinations"
+	"github.com/cartrelay/cartrelay/shared/queue"
+)
+
+// TestRegistrationsAreComplete: every destination is registered once, under its queue's name,
+// with every part the rest of cartrelay reads, and its queue is one of queue.Topology's FIFO
+// queues (deploy's template test holds template.yaml to both).
+func TestRegistrationsAreComplete(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range destinations.All() {
+		if r.Name == "" || seen[r.Name] {
+			t.Errorf("destination %q is unnamed or registered twice", r.Name)
+		}
+		seen[r.Name] = true
+		if r.Label == "" || r.New == nil || r.Enabled == nil || r.History == nil || r.KeySet == nil || r.Check == nil {
+			t.Errorf("destination %s: a registration needs a label, New, Enabled, History, KeySet and Check", r.Name)
+		}
+		if r.Queue.Name != r.Name || !r.Queue.FIFO {
+			t.Errorf("destination %s: queue %+v, want a FIFO queue of the same name (per-contact order)", r.Name, r.Queue)
+		}
+		if spec, ok := queue.SpecFor(r.Queue.Name); !ok || spec != r.Queue {
+			t.Errorf("destination %s: queue.Topology has %+v (found %v), the registration %+v", r.Name, spec, ok, r.Queue)
+		}
+	}
+	for _, spec := range queue.Topology() {
+		if spec.FIFO && !seen[spec.Name] {
+			t.Errorf("FIFO queue %s has no registered destination", spec.Name)
+		}
+	}
+}
+
+func TestLookupRefusesAnUnknownName(t *testing.T) {
+	for _, name := range []string{"mailchimp", "", "Ontraport"} {
+		if _, err := destinations.Lookup(name); !errors.Is(err, destinations.ErrUnknown) {
+			t.Errorf("Lookup(%q) = %v, want ErrUnknown", name, err)
+		}
+	}
+	for _, name := range destinations.Names() {
+		if r, err := destinations.Lookup(name); err != nil || r.Name != name {
+			t.Errorf("Lookup(%q) = %v, %v", name, r.Name, err)
+		}
+	}
+}
+
+func TestEnabledAndHistory(t *testing.T) {
+	a := accounts.Account{
+		Ontraport: accounts.OntraportSettings{Enabled: true, History: accounts.HistoryAll},
+		Iterable:  accounts.IterableSettings{Enabled: false},
+	}
+	for _, tc := range []struct {
+		dest    string
+		enabled bool
+		history accounts.HistoryMode
+	}{
+		{accounts.DestOntraport, true, accounts.HistoryAll},
+		{accounts.DestIterable, false, accounts.HistoryProfiles}, // unset reads as the default
+	} {
+		r, err := destinations.Lookup(tc.dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Enabled(a); got != tc.enabled {
+			t.Errorf("%s enabled = %v, want %v", tc.dest, got, tc.enabled)
+		}
+		if got := r.History(a); got != tc.history {
+			t.Errorf("%s history = %q, want %q", tc.dest, got, tc.history)
+		}
+	}
+	got := destinations.Enabled(a)
+	if len(got) != 1 || got[0].Name != accounts.DestOntraport {
+		t.Errorf("Enabled = %v, want only ontraport (enabled without an API key: it runs dry)", got)
+	}
+}

@@ -1,0 +1,27 @@
+package iterable
+
+import (
+	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/deliver"
+	"github.com/cartrelay/cartrelay/shared/queue"
+)
+
+// Registration is Iterable's entry in the destination registry.
+func Registration() deliver.Registration {
+	return deliver.Registration{
+		Name:  accounts.DestIterable,
+		Label: "Iterable",
+		Queue: queue.DestinationSpec(queue.Iterable),
+		New: func(p deliver.Ports) (deliver.Destination, error) {
+			d := Deps{Store: p.Store, Clock: p.Clock, Log: p.Log, PublicBaseURL: p.PublicBaseURL}
+			if p.Keys != nil {
+				d.Keys = p.Keys
+			}
+			return New(d)
+		},
+		Enabled: func(a accounts.Account) bool { return a.Iterable.Enabled },
+		History: func(a accounts.Account) accounts.HistoryMode { return deliver.HistoryOrDefault(a.Iterable.History) },
+		KeySet:  func(a accounts.Account) bool { return a.Iterable.APIKey.IsSet() },
+		Check:   CheckSettings,
+	}
+}
