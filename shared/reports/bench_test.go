@@ -77,6 +77,18 @@ func BenchmarkReportsAtScale(b *testing.B) {
 	b.Logf("%s", s.LastBuild)
 
 	e := &reports.Engine{Store: w.Store, Accounts: w.Accounts, Clock: clk}
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			c, err := e.Verify(ctx, "big", 0, 0, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(c.Differences) > 0 || c.Orders != orders {
+				b.Fatalf("verify: %d orders, %d differences, first %v", c.Orders, len(c.Differences), c.Differences[0])
+			}
+		}
+		b.ReportMetric(float64(orders)*float64(b.N)/b.Elapsed().Seconds(), "orders/s")
+	})
 	month := reports.Query{Account: "big", From: rollup.DateOf(2026, 3, 1), To: rollup.DateOf(2026, 3, 31), Grain: reports.Day}
 	kinds := []struct {
 		name string
