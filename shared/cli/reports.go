@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -20,34 +19,6 @@ import (
 func (c *ctx2) reportsEngine() *reports.Engine {
 	return &reports.Engine{Store: c.env.Store, Accounts: c.env.Accounts, Clock: c.io.Clock}
 }
-
-// reportKinds are the reports `cartrelay reports KIND` answers.
-var reportKinds = map[string]func(context.Context, *reports.Engine, reports.Query, reportFlags) (reports.Tabler, error){
-	"revenue": func(ctx context.Context, e *reports.Engine, q reports.Query, _ reportFlags) (reports.Tabler, error) {
-		return e.Revenue(ctx, q)
-	},
-	"acquisition": func(ctx context.Context, e *reports.Engine, q reports.Query, _ reportFlags) (reports.Tabler, error) {
-		return e.Acquisition(ctx, q)
-	},
-	"attribution": func(ctx context.Context, e *reports.Engine, q reports.Query, _ reportFlags) (reports.Tabler, error) {
-		return e.Attribution(ctx, q)
-	},
-	"cohorts": func(ctx context.Context, e *reports.Engine, q reports.Query, f reportFlags) (reports.Tabler, error) {
-		return e.Cohorts(ctx, q, f.cohort)
-	},
-	"subscriptions": func(ctx context.Context, e *reports.Engine, q reports.Query, _ reportFlags) (reports.Tabler, error) {
-		return e.Subscriptions(ctx, q)
-	},
-	"products": func(ctx context.Context, e *reports.Engine, q reports.Query, _ reportFlags) (reports.Tabler, error) {
-		return e.Products(ctx, q)
-	},
-	"engagement": func(ctx context.Context, e *reports.Engine, q reports.Query, _ reportFlags) (reports.Tabler, error) {
-		return e.Engagement(ctx, q)
-	},
-}
-
-// reportOrder is how messages list the reports.
-var reportOrder = []string{"revenue", "acquisition", "attribution", "cohorts", "subscriptions", "products", "engagement"}
 
 // reportFlags are the options every report takes.
 type reportFlags struct {
@@ -80,46 +51,6 @@ func parseReportFlags(args []string) (reportFlags, []string, error) {
 	return f, args, nil
 }
 
-// query turns flags into a report query; the default range is the last 30 days in the
-// account's time zone (the last 12 months for cohorts).
-func (c *ctx2) query(ctx context.Context, kind, account string, f reportFlags) (reports.Query, error) {
-	q := reports.Query{Account: account, Filter: f.filter, TouchBy: f.touch}
-	var err error
-	if q.Grain, err = reports.ParseGrain(f.by); err != nil {
-		return q, usagef("--by: %v", err)
-	}
-	if q.Model, err = reports.ParseModel(f.model); err != nil {
-		return q, usagef("--model: %v", err)
-	}
-	if f.months != "" {
-		if q.Horizon, err = strconv.Atoi(f.months); err != nil || q.Horizon < 1 || q.Horizon > 240 {
-			return q, usagef("--months must be a whole number from 1 to 240, got %q", f.months)
-		}
-	}
-	today, err := c.reportsEngine().Today(ctx, account)
-	if err != nil {
-		return q, err
-	}
-	q.To, q.From = today, today-29
-	if kind == "cohorts" {
-		q.From = (today.Month() - 11).First()
-	}
-	if f.to != "" {
-		if q.To, err = rollup.ParseDate(f.to); err != nil {
-			return q, usagef("--to: %v", err)
-		}
-	}
-	if f.from != "" {
-		if q.From, err = rollup.ParseDate(f.from); err != nil {
-			return q, usagef("--from: %v", err)
-		}
-	}
-	if q.From > q.To {
-		return q, usagef("--from %s is after --to %s", q.From, q.To)
-	}
-	return q, nil
-}
-
 func cmdReports(ctx context.Context, c *ctx2, args []string) error {
 	f, args, err := parseReportFlags(args)
 	if err != nil {
@@ -129,19 +60,13 @@ func cmdReports(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
-	kind, account := pos[0], pos[1]
-	if kind == "orders" {
-		kind = "revenue"
+	p := reports.Params{Kind: pos[0], From: f.from, To: f.to, By: f.by, Model: f.model, Touch: f.touch,
+		Months: f.months, Cohort: f.cohort, Filter: f.filter}
+	r, _, err := c.reportsEngine().Run(ctx, pos[1], p)
+	var bad *reports.ParamError
+	if errors.As(err, &bad) {
+		return usagef("%v", err)
 	}
-	run, ok := reportKinds[kind]
-	if !ok {
-		return usagef("unknown report %q; the reports are %s", kind, reportNames())
-	}
-	q, err := c.query(ctx, kind, account, f)
-	if err != nil {
-		return err
-	}
-	r, err := run(ctx, c.reportsEngine(), q, f)
 	if err != nil {
 		return err
 	}
@@ -152,10 +77,6 @@ func cmdReports(ctx context.Context, c *ctx2, args []string) error {
 		return reports.WriteText(c.io.Out, r.Tables())
 	}
 	return writeJSON(c.io.Out, r)
-}
-
-func reportNames() string {
-	return strings.Join(reportOrder, ", ")
 }
 
 func cmdReportsDrill(ctx context.Context, c *ctx2, args []string) error {

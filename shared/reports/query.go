@@ -115,10 +115,10 @@ const MaxDays = 366 * 20
 
 func (q Query) check() error {
 	if q.From > q.To {
-		return fmt.Errorf("the range starts (%s) after it ends (%s)", q.From, q.To)
+		return &ParamError{"from", fmt.Sprintf("the range starts (%s) after it ends (%s)", q.From, q.To)}
 	}
 	if int(q.To-q.From) > MaxDays {
-		return fmt.Errorf("the range %s to %s is longer than 20 years", q.From, q.To)
+		return &ParamError{"from", fmt.Sprintf("the range %s to %s is longer than 20 years", q.From, q.To)}
 	}
 	return nil
 }

@@ -92,5 +92,5 @@ func unsupported(report string, f Filter, why string, fields ...string) error {
 	if len(bad) == 0 {
 		return nil
 	}
-	return fmt.Errorf("the %s report cannot be filtered by %s: %s", report, strings.Join(bad, ", "), why)
+	return &ParamError{"filter", fmt.Sprintf("the %s report cannot be filtered by %s: %s", report, strings.Join(bad, ", "), why)}
 }
