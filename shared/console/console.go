@@ -204,6 +204,12 @@ func (c *Console) routes() map[string]route {
 		"dead-letter":         {get: (*pageCtx).deadLetter},
 		"dead-letter/replay":  {post: (*pageCtx).replayDeadLetter},
 		"dead-letter/discard": {post: (*pageCtx).discardDeadLetter},
+		"reports":             {get: (*pageCtx).reportsHome},
+		"report":              {get: (*pageCtx).report},
+		"report.csv":          {get: (*pageCtx).reportCSV},
+		"report/drill":        {get: (*pageCtx).reportDrill},
+		"reports/save":        {post: (*pageCtx).saveReport},
+		"reports/delete":      {post: (*pageCtx).deleteReport},
 	}
 }
 

@@ -166,6 +166,8 @@ func (p *pageCtx) home() Response {
 		p.renderQueues(&b, p.queueRows())
 	}
 
+	p.homeReports(&b)
+
 	// The latest actions.
 	log, err := audit.List(p.ctx, p.c.d.Store, p.sess.Account, "", 8)
 	if err != nil {

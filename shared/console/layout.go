@@ -33,6 +33,8 @@ type pageCtx struct {
 
 	acct    *accounts.Account
 	acctErr error
+	// charts is set by a page that draws charts, which then loads the chart scripts.
+	charts bool
 }
 
 // account is the session's account, read once per request.
@@ -93,7 +95,11 @@ func (p *pageCtx) page(status int, section, title, body string) Response {
 	}
 	b.WriteString(`</nav>` + p.postButton("logout", nil, "Sign out", "secondary", "") + `</header><main id="main"><h1>` + esc(title) + `</h1>`)
 	b.WriteString(body)
-	b.WriteString(`</main></body></html>`)
+	b.WriteString(`</main>`)
+	if p.charts {
+		b.WriteString(`<script src="` + esc(p.c.assetURL("echarts.min.js")) + `" defer></script><script src="` + esc(p.c.assetURL("charts.js")) + `" defer></script>`)
+	}
+	b.WriteString(`</body></html>`)
 	return Response{Status: status, Title: title, Document: b.String()}
 }
 

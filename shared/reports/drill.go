@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -87,7 +86,7 @@ func decodeCursor(s string) (drillCursor, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || json.Unmarshal(b, &c) != nil {
-		return c, errors.New("not a drill-down cursor (copy it whole from the previous page's next)")
+		return c, &ParamError{"cursor", "not a drill-down cursor (copy it whole from the previous page's next)"}
 	}
 	return c, nil
 }
@@ -110,7 +109,7 @@ func (e *Engine) Drill(ctx context.Context, account, handle, cursor string, limi
 		return nil, err
 	}
 	if spec.Gen != v.gen.N {
-		return nil, fmt.Errorf("the reports of %s were rebuilt (time zone %s) since this number was shown; run the report again and drill from its new output", account, v.gen.Zone)
+		return nil, &ParamError{"handle", fmt.Sprintf("the reports of %s were rebuilt (time zone %s) since this number was shown; run the report again and drill from its new output", account, v.gen.Zone)}
 	}
 	spec.Filter = spec.Filter.normalized()
 	d := &driller{e: e, v: v, spec: spec, repo: history.New(e.Store), contacts: map[string]*loaded{}, limit: limit,

@@ -13,6 +13,7 @@
     if (!src) { continue; }
     var option;
     try { option = JSON.parse(src.textContent); } catch (e) { continue; }
+    el.style.display = "block"; // hidden until drawn (see console.css)
     var chart = window.echarts.init(el, null, { renderer: "svg" });
     chart.setOption(option);
     el.setAttribute("data-rendered", "true");
