@@ -158,6 +158,8 @@ func TestConnectInBrowser(t *testing.T) {
 // fake clock.
 type browserHub struct {
 	base string
+	// data is the hub's data directory, which the CLI opens as `cartrelay --data` does.
+	data string
 	env  *wiring.Env
 	clk  *clock.Fake
 	fake *ultracartfake.Server
@@ -196,7 +198,8 @@ func startBrowserHubWith(t *testing.T, configure func(*app.Config)) *browserHub 
 		if configure != nil {
 			configure(&conf)
 		}
-		env, err := operator.Embedded(context.Background(), t.TempDir(), wiring.Options{Clock: clk, Log: log, Config: conf})
+		data := t.TempDir()
+		env, err := operator.Embedded(context.Background(), data, wiring.Options{Clock: clk, Log: log, Config: conf})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +228,7 @@ func startBrowserHubWith(t *testing.T, configure func(*app.Config)) *browserHub 
 				}
 				env.Close()
 			})
-			return &browserHub{base: base, env: env, clk: clk, fake: fake}
+			return &browserHub{base: base, data: data, env: env, clk: clk, fake: fake}
 		case err := <-done:
 			cancel()
 			env.Close()

@@ -105,7 +105,7 @@ func (f *consoleFixture) put(id, patch string) {
 }
 
 // cookieValue is the "name=value" of the console cookie among Set-Cookie values.
-func cookieValue(t *testing.T, setCookies []string) string {
+func cookieValue(t testing.TB, setCookies []string) string {
 	t.Helper()
 	for _, c := range setCookies {
 		if strings.HasPrefix(c, console.CookieName+"=") {
