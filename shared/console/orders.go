@@ -80,6 +80,10 @@ func (f orderFilter) match(o domain.Order) bool {
 	return true
 }
 
+// ordersScan bounds the orders one page of the list reads: with a filter few orders pass, the
+// page ends there (with a link looking further back), so it still answers in well under 100 ms.
+const ordersScan = 400
+
 func (p *pageCtx) orders() Response {
 	from, to, bad := p.dateRange(30)
 	q := p.req.Query
@@ -107,7 +111,7 @@ func (p *pageCtx) orders() Response {
 	var rows []domain.Order
 	scanned, next := 0, ""
 	err = p.c.history.OrdersNewestFirst(p.ctx, p.sess.Account, since, until, cursor, func(r history.OrderRef) (bool, error) {
-		if len(rows) == pageSize || scanned == history.DefaultMaxScan {
+		if len(rows) == pageSize || scanned == ordersScan {
 			next = encodePosition(cursor)
 			return false, nil
 		}
