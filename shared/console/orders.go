@@ -151,8 +151,19 @@ func decodePosition(s string) (string, error) {
 
 // revenueSummary shows the reports' totals for the range and source: paid orders, gross,
 // refunds and net per currency.
+// totalsDays is the longest range the orders page totals.
+const totalsDays = 92
+
 func (p *pageCtx) revenueSummary(b *strings.Builder, from, to rollup.Date, source string) {
 	if p.c.d.Reports == nil {
+		return
+	}
+	if to-from >= totalsDays {
+		// The reports read a day's cells per day of the range: over a quarter, the totals
+		// would cost the list more than it costs itself. The revenue report has them.
+		b.WriteString(`<p class="muted small">Totals are shown for ranges up to ` + strconv.Itoa(totalsDays) + ` days; ` +
+			p.link("report", url.Values{"kind": {"revenue"}, "from": {from.String()}, "to": {to.String()}, "by": {"month"}, "source": {source}}, "the revenue report") +
+			` has this range's.</p>`)
 		return
 	}
 	rep, err := p.c.d.Reports.Revenue(p.ctx, reports.Query{Account: p.sess.Account, From: from, To: to, Grain: reports.Month,
