@@ -16,6 +16,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/cli"
+	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
 	"github.com/cartrelay/cartrelay/shared/reports"
@@ -53,7 +54,7 @@ func TestConsoleWalkInBrowser(t *testing.T) {
 	waitFor(t, hub, "the order's delivery to ONTRAPORT to fail and be parked", func() bool {
 		ds, _ := repo.Deliveries(ctx, "shop", true, 0)
 		for _, d := range ds {
-			if d.Dest == "ontraport" {
+			if d.Dest == "ontraport" && d.FactKind == string(domain.FactOrderPlaced) {
 				failed = d
 				return true
 			}
