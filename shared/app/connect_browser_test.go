@@ -310,6 +310,12 @@ func newBrowser(t *testing.T) context.Context {
 // share one deadline of browserTimeout.
 func newTab(t *testing.T, browser context.Context) context.Context {
 	t.Helper()
+	return newTabWithin(t, browser, browserTimeout)
+}
+
+// newTabWithin is newTab with a deadline of its own, for a test that walks many pages.
+func newTabWithin(t *testing.T, browser context.Context, within time.Duration) context.Context {
+	t.Helper()
 	// chromedp.WithNewBrowserContext opens the tab without a window, which headless Chromium
 	// refuses ("no browser is open"); asking for a new window works.
 	var bc cdp.BrowserContextID
@@ -339,7 +345,7 @@ func newTab(t *testing.T, browser context.Context) context.Context {
 	if err := chromedp.Run(tab); err != nil {
 		t.Fatalf("attach to the tab: %v", err)
 	}
-	tab, cancelTimeout := context.WithTimeout(tab, browserTimeout)
+	tab, cancelTimeout := context.WithTimeout(tab, within)
 	t.Cleanup(cancelTimeout)
 	return tab
 }

@@ -82,7 +82,8 @@ func TestConsoleWalkInBrowser(t *testing.T) {
 		t.Fatalf("cartrelay console link printed %q (%v)", out.String(), err)
 	}
 
-	tab := newTab(t, browser)
+	// About forty pages: more than one page's deadline on a busy machine.
+	tab := newTabWithin(t, browser, 5*time.Minute)
 	shots := t.ArtifactDir()
 	snap := func(name string) {
 		t.Helper()
