@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T, clk *clock.Fake) store.Store) {
 		{"Concurrency", testConcurrency},
 		{"Validation", testValidation},
 		{"Add", testAdd},
+		{"Forget", testForget},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
