@@ -1,0 +1,158 @@
+// Package delivertest is the contract every destination passes (docs/architecture.md, Adding a
+// destination): without an API key it runs dry and records the exact requests it would send; a
+// 4xx is permanent; a 429 carries the time to retry; a redelivered fact is taken once. A
+// destination's test calls Run with an Env over a fake of its API; the suite puts its own
+// proxy in front of that fake to inject the failures.
+package delivertest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/deliver"
+	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/history"
+)
+
+// Env is one destination over a fake of its API, fresh for each check.
+type Env struct {
+	Dest deliver.Destination
+	// Account routes facts to the destination with an API key the fake accepts.
+	Account accounts.Account
+	// At returns the account with its API base URL at base (the suite's proxy).
+	At func(a accounts.Account, base string) accounts.Account
+	// WithoutKey returns the account with no API key.
+	WithoutKey func(a accounts.Account) accounts.Account
+	// API is the fake's base URL, and Transport (nil: the default) reaches it.
+	API       string
+	Transport http.RoundTripper
+	// Placed is an OrderPlaced fact of the account's, for an order the fake does not hold.
+	Placed domain.Fact
+	// Held counts the records the fake holds for fact (for OrderPlaced: the order's purchases or
+	// transactions).
+	Held func(f domain.Fact) int
+}
+
+// Run checks the contract; newEnv builds a fresh Env for every check.
+func Run(t *testing.T, newEnv func(t *testing.T) Env) {
+	t.Run("no API key runs dry and records the requests", func(t *testing.T) {
+		e := newEnv(t)
+		p := startProxy(t, e)
+		acct := e.WithoutKey(e.At(e.Account, p.url))
+		out, err := e.Dest.Deliver(context.Background(), acct, e.Placed)
+		if err != nil {
+			t.Fatalf("dry run: %v", err)
+		}
+		if out.Status != history.DeliveryDryRun {
+			t.Fatalf("status %q without an API key, want %q", out.Status, history.DeliveryDryRun)
+		}
+		if len(out.Exchanges) == 0 {
+			t.Fatal("a dry run recorded no requests: it must record the exact requests it would send")
+		}
+		for _, x := range out.Exchanges {
+			if x.Method == "" || x.URL == "" {
+				t.Errorf("a recorded request without method or URL: %+v", x)
+			}
+		}
+		if n := p.count(); n != 0 {
+			t.Fatalf("a dry run made %d requests", n)
+		}
+	})
+	t.Run("a 4xx is permanent", func(t *testing.T) {
+		e := newEnv(t)
+		p := startProxy(t, e)
+		p.fail(http.StatusBadRequest, 0)
+		_, err := e.Dest.Deliver(context.Background(), e.At(e.Account, p.url), e.Placed)
+		if err == nil || !deliver.IsPermanent(err) {
+			t.Fatalf("after a 400: %v; want a permanent error, which the forwarder parks at once", err)
+		}
+	})
+	t.Run("a 429 carries the time to retry", func(t *testing.T) {
+		e := newEnv(t)
+		p := startProxy(t, e)
+		p.fail(http.StatusTooManyRequests, 7*time.Second)
+		_, err := e.Dest.Deliver(context.Background(), e.At(e.Account, p.url), e.Placed)
+		var ra *deliver.RetryAfterError
+		if !errors.As(err, &ra) || ra.After <= 0 {
+			t.Fatalf("after a 429 with Retry-After: %v; want a *deliver.RetryAfterError with a positive wait", err)
+		}
+		if deliver.IsPermanent(err) {
+			t.Fatalf("a 429 must not be permanent: %v", err)
+		}
+	})
+	t.Run("a redelivered fact is taken once", func(t *testing.T) {
+		e := newEnv(t)
+		for i := range 2 {
+			out, err := e.Dest.Deliver(context.Background(), e.Account, e.Placed)
+			if err != nil {
+				t.Fatalf("delivery %d: %v", i+1, err)
+			}
+			if out.Status != history.DeliverySent && out.Status != history.DeliverySkipped {
+				t.Fatalf("delivery %d: status %q", i+1, out.Status)
+			}
+		}
+		if n := e.Held(e.Placed); n != 1 {
+			t.Fatalf("the fake holds %d records of %s after it was delivered twice, want 1", n, e.Placed.ID)
+		}
+	})
+}
+
+// proxy forwards to the fake, or answers every request with a failure.
+type proxy struct {
+	url   string
+	mu    sync.Mutex
+	n     int
+	code  int
+	after time.Duration
+}
+
+func startProxy(t *testing.T, e Env) *proxy {
+	t.Helper()
+	target, err := url.Parse(e.API)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = e.Transport
+	p := &proxy{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.n++
+		code, after := p.code, p.after
+		p.mu.Unlock()
+		if code == 0 {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		if after > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(after/time.Second)))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(`{"error":"refused by the contract test"}`))
+	}))
+	t.Cleanup(srv.Close)
+	p.url = srv.URL
+	return p
+}
+
+func (p *proxy) fail(code int, after time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.code, p.after = code, after
+}
+
+func (p *proxy) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
