@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -276,7 +277,7 @@ func chartOption(t reports.Table) []byte {
 		for _, r := range rows {
 			var v *float64
 			if i < len(r) {
-				if f, err := strconv.ParseFloat(r[i].Text, 64); err == nil {
+				if f, err := strconv.ParseFloat(r[i].Text, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
 					v = &f
 				}
 			}
