@@ -157,29 +157,8 @@ func (r *Repo) OrdersNewestFirst(ctx context.Context, account string, since, unt
 	first := time.Date(since.UTC().Year(), since.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
 	for m := time.Date(until.UTC().Year(), until.UTC().Month(), 1, 0, 0, 0, 0, time.UTC); !m.Before(first); m = m.AddDate(0, -1, 0) {
 		q := store.Query{Index: store.GSI2, PK: monthGSI2(account, m), SKFrom: from, SKTo: to, Descending: true}
-		for {
-			p, err := r.s.Query(ctx, q)
-			if err != nil {
-				return fmt.Errorf("list the orders of %s: %w", account, err)
-			}
-			for _, it := range p.Items {
-				if it.GSI2SK == before {
-					continue
-				}
-				var o domain.Order
-				if err := json.Unmarshal(it.Data, &o); err != nil {
-					return fmt.Errorf("order %s of %s is unreadable: %w", it.SK, account, err)
-				}
-				email, _ := contactEmail(account, it.PK)
-				more, err := fn(OrderRef{Email: email, Position: it.GSI2SK, Order: o})
-				if err != nil || !more {
-					return err
-				}
-			}
-			if p.Next == "" {
-				break
-			}
-			q.Cursor = p.Next
+		if more, err := r.eachMonthOrder(ctx, account, q, before, fn); err != nil || !more {
+			return err
 		}
 	}
 	return nil

@@ -360,30 +360,37 @@ func (r *Repo) OrdersBetween(ctx context.Context, account string, since, until t
 	to := until.UTC().Format(sortableTime) + "~"
 	for m := time.Date(since.Year(), since.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(until); m = m.AddDate(0, 1, 0) {
 		q := store.Query{Index: store.GSI2, PK: monthGSI2(account, m), SKFrom: from, SKTo: to}
-		for {
-			p, err := r.s.Query(ctx, q)
-			if err != nil {
-				return fmt.Errorf("list the orders of %s: %w", account, err)
-			}
-			for _, it := range p.Items {
-				if it.GSI2SK == after {
-					continue
-				}
-				var o domain.Order
-				if err := json.Unmarshal(it.Data, &o); err != nil {
-					return fmt.Errorf("order %s of %s is unreadable: %w", it.SK, account, err)
-				}
-				email, _ := contactEmail(account, it.PK)
-				more, err := fn(OrderRef{Email: email, Position: it.GSI2SK, Order: o})
-				if err != nil || !more {
-					return err
-				}
-			}
-			if p.Next == "" {
-				break
-			}
-			q.Cursor = p.Next
+		if more, err := r.eachMonthOrder(ctx, account, q, after, fn); err != nil || !more {
+			return err
 		}
 	}
 	return nil
+}
+
+// eachMonthOrder calls fn with each order q finds in one month's order index, skipping the one at
+// position skip (where the previous page ended); more is false when fn stopped.
+func (r *Repo) eachMonthOrder(ctx context.Context, account string, q store.Query, skip string, fn func(OrderRef) (bool, error)) (more bool, err error) {
+	for {
+		p, err := r.s.Query(ctx, q)
+		if err != nil {
+			return false, fmt.Errorf("list the orders of %s: %w", account, err)
+		}
+		for _, it := range p.Items {
+			if it.GSI2SK == skip {
+				continue
+			}
+			var o domain.Order
+			if err := json.Unmarshal(it.Data, &o); err != nil {
+				return false, fmt.Errorf("order %s of %s is unreadable: %w", it.SK, account, err)
+			}
+			email, _ := contactEmail(account, it.PK)
+			if more, err := fn(OrderRef{Email: email, Position: it.GSI2SK, Order: o}); err != nil || !more {
+				return false, err
+			}
+		}
+		if p.Next == "" {
+			return true, nil
+		}
+		q.Cursor = p.Next
+	}
 }
