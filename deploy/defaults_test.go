@@ -124,11 +124,11 @@ func TestForwardIterableSealsOnlyReviewKeys(t *testing.T) {
 				continue
 			}
 			found = true
-			pattern := scalar(get(s, "Condition", "StringLike", "kms:EncryptionContext:"+secrets.EncryptionContextKey))
+			pattern := scalar(get(s, "Condition", "StringLike", "kms:EncryptionContext:"+secrets.LegacyContextKey))
 			for aad, want := range map[string]bool{
-				accountkeys.AAD("acme", accountkeys.Review):   true,
-				accountkeys.AAD("acme", accountkeys.Tracking): false,
-				"account:acme:iterable.api_key":               false,
+				secrets.Purpose{Account: "acme", Secret: accountkeys.Secret(accountkeys.Review)}.String():   true,
+				secrets.Purpose{Account: "acme", Secret: accountkeys.Secret(accountkeys.Tracking)}.String(): false,
+				"account:acme:iterable.api_key": false,
 			} {
 				if ok, err := path.Match(pattern, aad); err != nil || ok != want {
 					t.Errorf("statement %s: encrypting for %q allowed=%v, want %v (condition %q)", scalar(get(s, "Sid")), aad, ok, want, pattern)

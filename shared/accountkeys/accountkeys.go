@@ -4,9 +4,11 @@
 // sends. Nobody chooses them; cartrelay makes each one the first time it is needed, from
 // crypto/rand, and keeps it sealed (shared/secrets) like the account's other secrets.
 //
-// Each key is its own table item, pk "A#<acct>" (the erasure key "A#<acct>#K"), sk "KEY#<name>", so that a process that needs
-// one key decrypts that key alone. Creation is a conditional put: two processes creating the
-// same key at once end up with the same one.
+// Each key is its own table item, pk "K#<acct>#<name>", sk "-", so that a process that needs
+// one key decrypts that key alone, and may be allowed to write that key's partition alone
+// (shared/grants): the Iterable forwarder makes review keys without being able to touch the
+// account's settings, which live in "A#<acct>". Creation is a conditional put: two processes
+// creating the same key at once end up with the same one.
 package accountkeys
 
 import (
@@ -82,19 +84,19 @@ func New(st store.Store, sealer *secrets.Sealer, clk clock.Clock) *Repo {
 	return &Repo{st: st, sealer: sealer, clk: clk}
 }
 
-func itemKey(account string, name Name) store.Key {
-	if name == Erasure {
-		// Among the account's data rather than beside its settings: ingest, which may write
-		// the one but not the other, makes it when UltraCart's customer_delete is the
-		// account's first erasure.
-		return store.Key{PK: "A#" + account + "#K", SK: "KEY#" + string(name)}
-	}
-	return store.Key{PK: "A#" + account, SK: "KEY#" + string(name)}
+// ItemKey is where account's key name is stored.
+func ItemKey(account string, name Name) store.Key {
+	return store.Key{PK: "K#" + account + "#" + string(name), SK: "-"}
 }
 
-// AAD is what a key is sealed for: it ties the key to its account and name, in the form the
-// account's other secrets use, and is the KMS encryption context IAM policies can name.
-func AAD(account string, name Name) string { return "account:" + account + ":keys." + string(name) }
+// Secret is the name a key is sealed under ("keys.review"), as the KMS encryption context and
+// the functions' IAM policies name it.
+func Secret(name Name) string { return "keys." + string(name) }
+
+// purpose ties a sealed key to its account and name, as the account's other secrets are tied.
+func purpose(account string, name Name) secrets.Purpose {
+	return secrets.Purpose{Account: account, Secret: Secret(name)}
+}
 
 type doc struct {
 	Sealed    string    `json:"sealed"`
@@ -103,7 +105,7 @@ type doc struct {
 
 // Get returns the account's key, or an error matching ErrNotFound.
 func (r *Repo) Get(ctx context.Context, account string, name Name) (Key, error) {
-	it, err := r.st.Get(ctx, itemKey(account, name).PK, itemKey(account, name).SK)
+	it, err := r.st.Get(ctx, ItemKey(account, name).PK, ItemKey(account, name).SK)
 	if errors.Is(err, store.ErrNotFound) {
 		return Key{}, fmt.Errorf("%s key of account %s: %w", name, account, ErrNotFound)
 	}
@@ -114,7 +116,7 @@ func (r *Repo) Get(ctx context.Context, account string, name Name) (Key, error) 
 	if err := json.Unmarshal(it.Data, &d); err != nil {
 		return Key{}, fmt.Errorf("the %s key of account %s is unreadable: %w", name, account, err)
 	}
-	plain, err := r.sealer.Open(ctx, d.Sealed, AAD(account, name))
+	plain, err := r.sealer.Open(ctx, d.Sealed, purpose(account, name))
 	if err != nil {
 		return Key{}, fmt.Errorf("open the %s key of account %s: %w", name, account, err)
 	}
@@ -147,7 +149,7 @@ func (r *Repo) put(ctx context.Context, account string, name Name, cond store.Co
 		return Key{}, fmt.Errorf("generate the %s key of account %s: %w", name, account, err)
 	}
 	k := Key{Value: hex.EncodeToString(raw), CreatedAt: r.clk.Now().UTC()}
-	sealed, err := r.sealer.Seal(ctx, []byte(k.Value), AAD(account, name))
+	sealed, err := r.sealer.Seal(ctx, []byte(k.Value), purpose(account, name))
 	if err != nil {
 		return Key{}, fmt.Errorf("seal the %s key of account %s: %w", name, account, err)
 	}
@@ -155,7 +157,7 @@ func (r *Repo) put(ctx context.Context, account string, name Name, cond store.Co
 	if err != nil {
 		return Key{}, err
 	}
-	key := itemKey(account, name)
+	key := ItemKey(account, name)
 	if err := r.st.Write(ctx, store.PutItem(store.Item{PK: key.PK, SK: key.SK, Data: data}, cond)); err != nil {
 		return Key{}, fmt.Errorf("store the %s key of account %s: %w", name, account, err)
 	}

@@ -53,7 +53,8 @@ func TestEnsureMakesOneKeyEvenWhenRaced(t *testing.T) {
 	if err != nil || k.Value != got[0] {
 		t.Fatalf("Get = %v, %v; want the ensured key", k, err)
 	}
-	it, err := st.Get(ctx, "A#acme", "KEY#review")
+	ik := accountkeys.ItemKey("acme", accountkeys.Review)
+	it, err := st.Get(ctx, ik.PK, ik.SK)
 	if err != nil || bytes.Contains(it.Data, []byte(k.Value)) {
 		t.Fatalf("the key is stored in clear (or not at all): %v", err)
 	}
@@ -80,8 +81,9 @@ func TestASealedKeyDoesNotMoveToAnotherAccount(t *testing.T) {
 	if _, err := r.Ensure(ctx, "acme", accountkeys.Tracking); err != nil {
 		t.Fatal(err)
 	}
-	it, _ := st.Get(ctx, "A#acme", "KEY#tracking")
-	it.PK = "A#victim"
+	ik := accountkeys.ItemKey("acme", accountkeys.Tracking)
+	it, _ := st.Get(ctx, ik.PK, ik.SK)
+	it.PK = accountkeys.ItemKey("victim", accountkeys.Tracking).PK
 	it.Version = 0
 	if err := st.Write(ctx, store.PutItem(it, store.Always)); err != nil {
 		t.Fatal(err)

@@ -3,8 +3,14 @@
 //
 // An account is one table item (pk "A#<id>", sk "ACCOUNT", listed through GSI1 "ACCOUNTS").
 // Its document is the nested JSON of the account file, with every secret sealed by
-// shared/secrets for "account:<id>:<dotted.key>", so a sealed value cannot be moved to another
-// account or key. Operators change it with RFC 7386 merge patches (`cartrelay accounts put`).
+// shared/secrets for the account and the secret's dotted key, so a sealed value cannot be moved
+// to another account or key. Operators change it with RFC 7386 merge patches (`cartrelay
+// accounts put`).
+//
+// Reading an account opens only the secrets the reader names (Repo.Get): the webhook opens the
+// webhook password or the ThriveCart word, a forwarder its destination's API key, and so on.
+// In AWS each function's IAM policy allows kms:Decrypt for those secrets only (shared/grants),
+// so a function never holds in plaintext a credential its work does not use.
 //
 // The keys of the account file are declared once, in fieldTable; the JSON Schema in
 // examples/account.schema.json describes the same keys, and a test keeps the two in step.
@@ -203,18 +209,22 @@ func (a Account) ForwardsErased(dest string) bool {
 
 // CheckUltraCartBasic reports whether user and pass are this account's webhook credentials.
 // It takes the same time whichever part is wrong, and is false when none are configured.
+// The password must have been opened (Repo.Get with UltraCartWebhookPassword).
 func (a Account) CheckUltraCartBasic(user, pass string) bool {
-	configured := boolInt(a.UltraCart.WebhookUsername != "" && a.UltraCart.WebhookPassword != "")
+	stored := a.UltraCart.WebhookPassword.Reveal()
+	configured := boolInt(a.UltraCart.WebhookUsername != "" && stored != "")
 	u := equalCT(user, a.UltraCart.WebhookUsername)
-	p := equalCT(pass, string(a.UltraCart.WebhookPassword))
+	p := equalCT(pass, stored)
 	return configured&u&p == 1
 }
 
 // CheckThriveCartSecret reports whether s is this account's ThriveCart secret word, in
-// constant time. It is false when none is configured.
+// constant time. It is false when none is configured. The word must have been opened
+// (Repo.Get with ThriveCartSecretWord).
 func (a Account) CheckThriveCartSecret(s string) bool {
-	configured := boolInt(a.ThriveCart.Secret != "")
-	return configured&equalCT(s, string(a.ThriveCart.Secret)) == 1
+	stored := a.ThriveCart.Secret.Reveal()
+	configured := boolInt(stored != "")
+	return configured&equalCT(s, stored) == 1
 }
 
 // equalCT compares digests rather than the strings, because ConstantTimeCompare returns at
@@ -231,17 +241,40 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// Secret is a credential in plaintext. Every way of printing it (fmt verbs, slog, JSON, text
+// Secret is a credential. Read from the table it is either opened (decrypted, because the
+// reader named it in Repo.Get) or only known to be set; a process holds in plaintext only the
+// secrets it asked for. Every way of printing a Secret (fmt verbs, slog, JSON, text
 // marshalling) yields "[secret]"; use Reveal where the value is really needed.
-type Secret string
+type Secret struct {
+	plain string
+	// sealed: stored, but not opened by the read this came from. what names it for the panic
+	// of a Reveal that forgot to ask for it.
+	sealed bool
+	what   string
+}
+
+// NewSecret is a secret known in plaintext (a value being set, or a test's).
+func NewSecret(plain string) Secret { return Secret{plain: plain} }
+
+// sealedSecret is a stored secret that was not opened.
+func sealedSecret(what string) Secret { return Secret{sealed: true, what: what} }
 
 const redacted = "[secret]"
 
-// Reveal returns the plaintext.
-func (s Secret) Reveal() string { return string(s) }
+// Reveal returns the plaintext. A secret that is stored but was not opened panics: the caller
+// forgot to name it in Repo.Get, and must not go on as if no secret were set.
+func (s Secret) Reveal() string {
+	if s.sealed {
+		panic("accounts: " + s.what + " was read without being opened; name it in Repo.Get")
+	}
+	return s.plain
+}
 
-// IsSet reports whether a value is configured.
-func (s Secret) IsSet() bool { return s != "" }
+// IsSet reports whether a value is configured, opened or not.
+func (s Secret) IsSet() bool { return s.plain != "" || s.sealed }
+
+// Opened reports whether Reveal may be called: the value is known in plaintext, or not set.
+func (s Secret) Opened() bool { return !s.sealed }
 
 // String hides the value.
 func (s Secret) String() string { return redacted }

@@ -16,10 +16,10 @@ const plainKey = "op-live-K3y-7f9a2c"
 func secretAccount() Account {
 	return Account{
 		ID:         "acme",
-		UltraCart:  UltraCartSettings{WebhookUsername: "uc-user", WebhookPassword: Secret("uc-Pa55-word")},
-		ThriveCart: ThriveCartSettings{Secret: Secret("tc-word-91"), APIKey: Secret("tc-api-key-44")},
-		Ontraport:  OntraportSettings{Enabled: true, AppID: "2_1_x", APIKey: Secret(plainKey), BaseURL: DefaultOntraportBaseURL, History: HistoryProfiles},
-		Iterable:   IterableSettings{Enabled: true, APIKey: Secret("it-key-0a1b"), BaseURL: DefaultIterableBaseURL, History: HistoryAll},
+		UltraCart:  UltraCartSettings{WebhookUsername: "uc-user", WebhookPassword: NewSecret("uc-Pa55-word")},
+		ThriveCart: ThriveCartSettings{Secret: NewSecret("tc-word-91"), APIKey: NewSecret("tc-api-key-44")},
+		Ontraport:  OntraportSettings{Enabled: true, AppID: "2_1_x", APIKey: NewSecret(plainKey), BaseURL: DefaultOntraportBaseURL, History: HistoryProfiles},
+		Iterable:   IterableSettings{Enabled: true, APIKey: NewSecret("it-key-0a1b"), BaseURL: DefaultIterableBaseURL, History: HistoryAll},
 	}
 }
 
@@ -117,7 +117,7 @@ func TestValidateID(t *testing.T) {
 }
 
 func TestCheckUltraCartBasic(t *testing.T) {
-	configured := Account{UltraCart: UltraCartSettings{WebhookUsername: "user", WebhookPassword: "pass"}}
+	configured := Account{UltraCart: UltraCartSettings{WebhookUsername: "user", WebhookPassword: NewSecret("pass")}}
 	for _, tc := range []struct {
 		name       string
 		a          Account
@@ -134,7 +134,7 @@ func TestCheckUltraCartBasic(t *testing.T) {
 		{"empty given", configured, "", "", false},
 		{"nothing configured", Account{}, "", "", false},
 		{"only username configured", Account{UltraCart: UltraCartSettings{WebhookUsername: "user"}}, "user", "", false},
-		{"only password configured", Account{UltraCart: UltraCartSettings{WebhookPassword: "pass"}}, "", "pass", false},
+		{"only password configured", Account{UltraCart: UltraCartSettings{WebhookPassword: NewSecret("pass")}}, "", "pass", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.a.CheckUltraCartBasic(tc.user, tc.pass); got != tc.want {
@@ -145,7 +145,7 @@ func TestCheckUltraCartBasic(t *testing.T) {
 }
 
 func TestCheckThriveCartSecret(t *testing.T) {
-	configured := Account{ThriveCart: ThriveCartSettings{Secret: "VQ2XK7M4ZB9T"}}
+	configured := Account{ThriveCart: ThriveCartSettings{Secret: NewSecret("VQ2XK7M4ZB9T")}}
 	for _, tc := range []struct {
 		name string
 		a    Account

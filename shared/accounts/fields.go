@@ -143,6 +143,41 @@ func SecretsDiffer(a, b Account) bool {
 	return false
 }
 
+// Field names a secret of the account file by its dotted key. It is also the secret's name in
+// its KMS encryption context, which IAM policies condition kms:Decrypt on.
+type Field string
+
+// The secrets of the account file.
+const (
+	UltraCartWebhookPassword Field = "ultracart.webhook_password"
+	ThriveCartSecretWord     Field = "thrivecart.secret"
+	ThriveCartAPIKey         Field = "thrivecart.api_key"
+	OntraportAPIKey          Field = "ontraport.api_key"
+	IterableAPIKey           Field = "iterable.api_key"
+)
+
+// SecretFields lists every secret of the account file, in table order.
+func SecretFields() []Field {
+	var out []Field
+	for _, f := range fieldTable() {
+		if f.kind == kindSecret {
+			out = append(out, Field(f.path))
+		}
+	}
+	return out
+}
+
+// APIKeyOf is the secret a destination's deliveries need.
+func APIKeyOf(dest string) (Field, error) {
+	switch dest {
+	case DestOntraport:
+		return OntraportAPIKey, nil
+	case DestIterable:
+		return IterableAPIKey, nil
+	}
+	return "", fmt.Errorf("accounts: no destination %q (want %s or %s)", dest, DestOntraport, DestIterable)
+}
+
 // Keys lists the dotted keys of the account file's settings, in table order.
 func Keys() []string {
 	var out []string
@@ -197,7 +232,7 @@ func (f field) defaultFor(a *Account) any {
 	case *bool:
 		return false
 	case *Secret:
-		return Secret("")
+		return Secret{}
 	case *HistoryMode:
 		return HistoryMode("")
 	}
@@ -235,7 +270,7 @@ func (f field) parse(v any) (any, string) {
 			return nil, fmt.Sprintf("%s starts or ends with spaces or a line break; remove them (a pasted value often carries one)", f.path)
 		}
 		if f.kind == kindSecret {
-			return Secret(s), ""
+			return NewSecret(s), ""
 		}
 		return s, ""
 	case kindURL:
@@ -472,36 +507,6 @@ func checkMeta(k string, v any, id string) (msg string, ok bool) {
 		return fmt.Sprintf("id is %s but the account being written is %q; the id comes from the command line, so remove it from the file or make them match", show(v), id), true
 	}
 	return "", false
-}
-
-// touchedBy lists the settings a patch overwrites or clears, without judging the values.
-// Their stored secrets need not be decrypted, which lets a put replace a secret that no
-// longer opens.
-func touchedBy(patch map[string]any) map[string]bool {
-	t := newSchemaTree()
-	out := map[string]bool{}
-	var walk func(prefix string, obj map[string]any)
-	walk = func(prefix string, obj map[string]any) {
-		for k, v := range obj {
-			path := prefix + k
-			if strings.Contains(k, ".") {
-				continue
-			}
-			if _, ok := t.fields[path]; ok && v != SetPlaceholder {
-				out[path] = true
-			} else if t.groups[path] {
-				if m, isObj := v.(map[string]any); isObj {
-					walk(path+".", m)
-				} else if v == nil {
-					for _, f := range t.under(path) {
-						out[f.path] = true
-					}
-				}
-			}
-		}
-	}
-	walk("", patch)
-	return out
 }
 
 // unknownKey explains an unknown key and guesses the intended one.

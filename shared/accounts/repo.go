@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,11 +55,18 @@ func (r *Repo) WithCheck(check func(Account) error) *Repo {
 // Key is the table key of account id.
 func Key(id string) store.Key { return store.Key{PK: pkPrefix + id, SK: skAccount} }
 
-// Get returns the account with its secrets decrypted. An unknown or invalid id gives an error
-// matching ErrNotFound; a secret that does not decrypt gives a *secrets.OpenError naming it.
-func (r *Repo) Get(ctx context.Context, id string) (Account, error) {
+// Get returns the account with the secrets named in open decrypted, and only those: every
+// other stored secret is known to be set (IsSet) but stays sealed, so a process holds in
+// plaintext only what its work needs, and in AWS its function's IAM policy lets it decrypt no
+// more (see the package comment). An unknown or invalid id gives an error matching
+// ErrNotFound; a named secret that does not decrypt gives a *secrets.OpenError naming it.
+func (r *Repo) Get(ctx context.Context, id string, open ...Field) (Account, error) {
 	if err := ValidateID(id); err != nil {
 		return Account{}, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	want, err := secretSet(open)
+	if err != nil {
+		return Account{}, err
 	}
 	it, err := r.store.Get(ctx, pkPrefix+id, skAccount)
 	if errors.Is(err, store.ErrNotFound) {
@@ -67,8 +75,21 @@ func (r *Repo) Get(ctx context.Context, id string) (Account, error) {
 	if err != nil {
 		return Account{}, fmt.Errorf("read account %s: %w", id, err)
 	}
-	a, _, err := r.decode(ctx, id, it, nil)
+	a, _, err := r.decode(ctx, id, it, want)
 	return a, err
+}
+
+// secretSet checks that every name is a secret of the account file.
+func secretSet(open []Field) (map[string]bool, error) {
+	want := map[string]bool{}
+	known := SecretFields()
+	for _, f := range open {
+		if !slices.Contains(known, f) {
+			return nil, fmt.Errorf("accounts: %q is not a secret of the account file (the secrets are %v)", f, known)
+		}
+		want[string(f)] = true
+	}
+	return want, nil
 }
 
 // IDs lists every account id in order, without decrypting anything.
@@ -84,8 +105,7 @@ func (r *Repo) IDs(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// List returns every account, ordered by id. It fails if any account's secrets do not
-// decrypt; callers that must carry on past one broken account use IDs and Get.
+// List returns every account, ordered by id, with no secret opened.
 func (r *Repo) List(ctx context.Context) ([]Account, error) {
 	items, err := store.QueryAll(ctx, r.store, store.Query{Index: store.GSI1, PK: gsiListing})
 	if err != nil {
@@ -132,10 +152,9 @@ func (r *Repo) put(ctx context.Context, id string, patch []byte, forStore bool) 
 	if err != nil {
 		return Account{}, &InvalidError{ID: id, Problems: []Problem{{Message: err.Error()}}}
 	}
-	skipOpen := touchedBy(doc)
 	seals := sealMemo{}
 	for range putAttempts {
-		a, err := r.putOnce(ctx, id, doc, skipOpen, seals, forStore)
+		a, err := r.putOnce(ctx, id, doc, seals, forStore)
 		if errors.Is(err, store.ErrConditionFailed) {
 			continue
 		}
@@ -148,7 +167,7 @@ func (r *Repo) put(ctx context.Context, id string, patch []byte, forStore bool) 
 // call KMS again. It is keyed by path and plaintext.
 type sealMemo map[[2]string]string
 
-func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, skipOpen map[string]bool, seals sealMemo, forStore bool) (Account, error) {
+func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, seals sealMemo, forStore bool) (Account, error) {
 	now := r.clk.Now()
 	it, err := r.store.Get(ctx, pkPrefix+id, skAccount)
 	exists := err == nil
@@ -164,12 +183,10 @@ func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, ski
 		stored map[string]any
 	)
 	if exists {
-		a, stored, err = r.decode(ctx, id, it, skipOpen)
+		// Nothing is opened: a secret the patch leaves alone stays as sealed, so a put needs
+		// no decrypt permission and works even when a stored secret no longer opens.
+		a, stored, err = r.decode(ctx, id, it, nil)
 		if err != nil {
-			var se *secretError
-			if errors.As(err, &se) {
-				return Account{}, fmt.Errorf("%w; to replace it, give %s a new value (or null) in the account file", err, se.path)
-			}
 			return Account{}, err
 		}
 	} else {
@@ -244,8 +261,8 @@ func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, ski
 	return a, nil
 }
 
-// aad is what a secret of an account is sealed for.
-func aad(id, path string) string { return "account:" + id + ":" + path }
+// purpose is what a secret of an account is sealed for.
+func purpose(id, path string) secrets.Purpose { return secrets.Purpose{Account: id, Secret: path} }
 
 // storedValue is how a setting is kept in the document.
 func (r *Repo) storedValue(ctx context.Context, id string, f field, a *Account, seals sealMemo) (any, error) {
@@ -255,11 +272,11 @@ func (r *Repo) storedValue(ctx context.Context, id string, f field, a *Account, 
 	case HistoryMode:
 		return string(v), nil
 	case Secret:
-		memo := [2]string{f.path, string(v)}
+		memo := [2]string{f.path, v.Reveal()}
 		if s, ok := seals[memo]; ok {
 			return s, nil
 		}
-		s, err := r.sealer.Seal(ctx, []byte(v), aad(id, f.path))
+		s, err := r.sealer.Seal(ctx, []byte(v.Reveal()), purpose(id, f.path))
 		if err != nil {
 			return nil, fmt.Errorf("encrypt %s of account %s: %w", f.path, id, err)
 		}
@@ -270,18 +287,10 @@ func (r *Repo) storedValue(ctx context.Context, id string, f field, a *Account, 
 	}
 }
 
-// secretError is a stored secret that did not decrypt; Put uses the path to suggest a fix.
-type secretError struct {
-	path string
-	err  error
-}
-
-func (e *secretError) Error() string { return e.err.Error() }
-func (e *secretError) Unwrap() error { return e.err }
-
-// decode reads an account item. Secrets in skipOpen are left empty instead of decrypted.
-// The returned document is the stored one, so that Put keeps keys a newer release wrote.
-func (r *Repo) decode(ctx context.Context, id string, it store.Item, skipOpen map[string]bool) (Account, map[string]any, error) {
+// decode reads an account item, opening the secrets in open; the others stay sealed. The
+// returned document is the stored one, so that Put keeps keys a newer release wrote and the
+// sealed values it does not change.
+func (r *Repo) decode(ctx context.Context, id string, it store.Item, open map[string]bool) (Account, map[string]any, error) {
 	var doc map[string]any
 	if err := json.Unmarshal(it.Data, &doc); err != nil {
 		return Account{}, nil, fmt.Errorf("account %s: the stored document is not JSON: %w", id, err)
@@ -308,18 +317,20 @@ func (r *Repo) decode(ctx context.Context, id string, it store.Item, skipOpen ma
 			if !isStr {
 				return Account{}, nil, fmt.Errorf("account %s: stored %s is not a sealed string", id, f.path)
 			}
-			if skipOpen[f.path] {
+			what := f.path + " of account " + id
+			if !open[f.path] {
+				f.set(&a, sealedSecret(what))
 				continue
 			}
-			plain, err := r.sealer.Open(ctx, sealed, aad(id, f.path))
+			plain, err := r.sealer.Open(ctx, sealed, purpose(id, f.path))
 			if err != nil {
 				var oe *secrets.OpenError
 				if errors.As(err, &oe) {
-					err = &secrets.OpenError{What: f.path + " of account " + id, Err: oe.Err}
+					err = &secrets.OpenError{What: what, Err: oe.Err}
 				}
-				return Account{}, nil, &secretError{path: f.path, err: err}
+				return Account{}, nil, err
 			}
-			f.set(&a, Secret(plain))
+			f.set(&a, NewSecret(string(plain)))
 			continue
 		}
 		v, msg := f.parse(raw)
@@ -391,4 +402,73 @@ func checkProblems(err error) []Problem {
 		return out
 	}
 	return []Problem{{Message: err.Error()}}
+}
+
+// Reseal seals again, in the current format, every secret of account id that an earlier
+// release sealed (secrets.Current), and returns their keys. The values do not change; what
+// changes is the encryption context they are sealed under, which the functions' IAM policies
+// name secret by secret. It opens only those secrets, under the version check.
+func (r *Repo) Reseal(ctx context.Context, id string) ([]string, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	for range putAttempts {
+		done, err := r.resealOnce(ctx, id)
+		if errors.Is(err, store.ErrConditionFailed) {
+			continue
+		}
+		return done, err
+	}
+	return nil, fmt.Errorf("account %s: %w (%d attempts)", id, ErrConflict, putAttempts)
+}
+
+func (r *Repo) resealOnce(ctx context.Context, id string) ([]string, error) {
+	it, err := r.store.Get(ctx, pkPrefix+id, skAccount)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("account %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read account %s: %w", id, err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(it.Data, &doc); err != nil || doc == nil {
+		return nil, fmt.Errorf("account %s: the stored document is not a JSON object", id)
+	}
+	var done []string
+	for _, f := range SecretFields() {
+		sealed, _ := lookup(doc, string(f))
+		s, ok := sealed.(string)
+		if !ok || secrets.Current(s) {
+			continue
+		}
+		p := purpose(id, string(f))
+		plain, err := r.sealer.Open(ctx, s, p)
+		if err != nil {
+			return nil, fmt.Errorf("%s of account %s: %w", f, id, err)
+		}
+		again, err := r.sealer.Seal(ctx, plain, p)
+		if err != nil {
+			return nil, fmt.Errorf("%s of account %s: %w", f, id, err)
+		}
+		setPath(doc, string(f), again)
+		done = append(done, string(f))
+	}
+	if len(done) == 0 {
+		return nil, nil
+	}
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode account %s: %w", id, err)
+	}
+	// The version moves, so a put that read the old values writes on top of these, not
+	// under; updated_at stays, as no setting changed.
+	next := it
+	next.Data, next.Version = data, it.Version+1
+	if err := r.store.Write(ctx, store.PutIfVersion(next, it.Version)); err != nil {
+		if errors.Is(err, store.ErrConditionFailed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("write account %s: %w", id, err)
+	}
+	return done, nil
 }

@@ -3,11 +3,14 @@ package accounts
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,11 +145,11 @@ func TestPutMergeSemantics(t *testing.T) {
 		{"empty object changes nothing", `{}`, func(t *testing.T, b, a Account) { sameSettings(t, b, a) }},
 		{"empty group changes nothing", `{"ontraport": {}, "iterable": {}}`, func(t *testing.T, b, a Account) { sameSettings(t, b, a) }},
 		{"null clears a secret", `{"ontraport": {"api_key": null}}`, func(t *testing.T, b, a Account) {
-			b.Ontraport.APIKey = ""
+			b.Ontraport.APIKey = Secret{}
 			sameSettings(t, b, a)
 		}},
 		{"empty string clears a secret", `{"thrivecart": {"api_key": ""}}`, func(t *testing.T, b, a Account) {
-			b.ThriveCart.APIKey = ""
+			b.ThriveCart.APIKey = Secret{}
 			sameSettings(t, b, a)
 		}},
 		{"null resets to the default", `{"ontraport": {"base_url": null, "history": null, "enabled": null}}`, func(t *testing.T, b, a Account) {
@@ -187,7 +190,7 @@ func TestPutMergeSemantics(t *testing.T) {
 			sameSettings(t, b, a)
 		}},
 		{"secrets are replaced", `{"ultracart": {"webhook_password": "n3w-pass"}}`, func(t *testing.T, b, a Account) {
-			b.UltraCart.WebhookPassword = "n3w-pass"
+			b.UltraCart.WebhookPassword = NewSecret("n3w-pass")
 			sameSettings(t, b, a)
 		}},
 		{"read-only keys are accepted and ignored", `{"$schema": "./account.schema.json", "id": "acme", "created_at": "1999-01-01T00:00:00Z", "updated_at": "x"}`, func(t *testing.T, b, a Account) {
@@ -202,42 +205,45 @@ func TestPutMergeSemantics(t *testing.T) {
 			before := e.put(t, "acme", fullFile)
 			e.clk.Advance(time.Minute)
 			after := e.put(t, "acme", tc.patch)
-			tc.check(t, before, after)
 			if after.Version != before.Version+1 {
 				t.Errorf("version %d after %d", after.Version, before.Version)
 			}
-			// What Put returned is what is stored.
-			got, err := e.repo.Get(ctx, "acme")
+			// What is stored, every secret opened, is what the patch made; and what Put
+			// returned agrees with it (a secret the patch left alone comes back unopened).
+			got, err := e.repo.Get(ctx, "acme", SecretFields()...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, after) {
-				t.Errorf("Get\n%+v\nPut returned\n%+v", got, after)
-			}
+			tc.check(t, before, got)
+			sameSettings(t, got, after)
 		})
 	}
 }
 
-// sameSettings compares the settings, ignoring bookkeeping.
+// sameSettings compares the settings, ignoring bookkeeping. A secret that one side holds
+// unopened is compared by whether it is set.
 func sameSettings(t *testing.T, want, got Account) {
 	t.Helper()
-	want.UpdatedAt, want.Version = got.UpdatedAt, got.Version
-	if !reflect.DeepEqual(want, got) {
-		for _, f := range fieldTable() {
-			if w, g := f.get(&want), f.get(&got); w != g {
-				if f.kind == kindSecret {
-					w, g = want.reveal(f), got.reveal(f)
+	for _, f := range fieldTable() {
+		w, g := f.get(&want), f.get(&got)
+		if f.kind == kindSecret {
+			ws, gs := w.(Secret), g.(Secret)
+			if !ws.Opened() || !gs.Opened() {
+				if ws.IsSet() != gs.IsSet() {
+					t.Errorf("%s set = %v, want %v", f.path, gs.IsSet(), ws.IsSet())
 				}
-				t.Errorf("%s = %v, want %v", f.path, g, w)
+				continue
 			}
+			w, g = ws.Reveal(), gs.Reveal()
 		}
-		if !want.CreatedAt.Equal(got.CreatedAt) {
-			t.Errorf("created_at = %v, want %v", got.CreatedAt, want.CreatedAt)
+		if w != g {
+			t.Errorf("%s = %v, want %v", f.path, g, w)
 		}
 	}
+	if !want.CreatedAt.Equal(got.CreatedAt) {
+		t.Errorf("created_at = %v, want %v", got.CreatedAt, want.CreatedAt)
+	}
 }
-
-func (a Account) reveal(f field) string { return f.get(&a).(Secret).Reveal() }
 
 func TestPutStoredForm(t *testing.T) {
 	e := newEnv(t)
@@ -423,7 +429,7 @@ func TestSealedValuesStayWhereTheyBelong(t *testing.T) {
 			e := newEnv(t)
 			e.put(t, "acme", fullFile)
 			tc.move(t, e)
-			_, err := e.repo.Get(ctx, tc.id)
+			_, err := e.repo.Get(ctx, tc.id, SecretFields()...)
 			if !errors.Is(err, secrets.ErrTampered) || !strings.Contains(err.Error(), tc.wantIn) {
 				t.Fatalf("got %v, want %q", err, tc.wantIn)
 			}
@@ -437,7 +443,10 @@ func TestAnotherMasterKey(t *testing.T) {
 	e.put(t, "acme", fullFile)
 	replaced := e.repoWithKey(t, "replaced.key")
 
-	_, err := replaced.Get(ctx, "acme")
+	if _, err := replaced.Get(ctx, "acme"); err != nil {
+		t.Fatalf("reading the settings without opening a secret: %v", err)
+	}
+	_, err := replaced.Get(ctx, "acme", UltraCartWebhookPassword)
 	if !errors.Is(err, secrets.ErrWrongKey) {
 		t.Fatalf("got %v, want ErrWrongKey", err)
 	}
@@ -450,10 +459,9 @@ func TestAnotherMasterKey(t *testing.T) {
 		}
 	}
 
-	// A put that leaves an unreadable secret alone says how to fix it, and writes nothing.
-	_, err = replaced.Put(ctx, "acme", []byte(`{"ontraport": {"app_id": "x"}}`))
-	if !errors.Is(err, secrets.ErrWrongKey) || !strings.Contains(err.Error(), "to replace it, give ultracart.webhook_password a new value (or null)") {
-		t.Fatalf("put over unreadable secrets: %v", err)
+	// A put opens nothing, so settings can be changed while the secrets are unreadable.
+	if _, err = replaced.Put(ctx, "acme", []byte(`{"ontraport": {"app_id": "2_1_x"}}`)); err != nil {
+		t.Fatalf("put beside unreadable secrets: %v", err)
 	}
 	// Setting every secret again recovers the account under the new key.
 	a, err := replaced.Put(ctx, "acme", []byte(`{"ultracart": {"webhook_password": "p2"}, "thrivecart": {"secret": "s2", "api_key": null},
@@ -464,7 +472,7 @@ func TestAnotherMasterKey(t *testing.T) {
 	if a.Ontraport.APIKey.Reveal() != "o2" || a.Ontraport.AppID != "2_1_x" {
 		t.Fatalf("recovered account: %+v", a)
 	}
-	if _, err := replaced.Get(ctx, "acme"); err != nil {
+	if _, err := replaced.Get(ctx, "acme", SecretFields()...); err != nil {
 		t.Fatalf("Get after recovery: %v", err)
 	}
 }
@@ -552,7 +560,7 @@ func TestConcurrentPutsKeepEveryUpdate(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	a, err := e.repo.Get(ctx, "acme")
+	a, err := e.repo.Get(ctx, "acme", SecretFields()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +571,7 @@ func TestConcurrentPutsKeepEveryUpdate(t *testing.T) {
 	for path, v := range values {
 		got, _ := lookup(pub, path)
 		if f := newSchemaTree().fields[path]; f.kind == kindSecret {
-			got = a.reveal(f)
+			got = f.get(&a).(Secret).Reveal()
 		}
 		if got != v {
 			t.Errorf("%s = %v, want %v (an update was lost)", path, got, v)
@@ -613,9 +621,9 @@ type countingWrapper struct {
 	n *atomic.Int32
 }
 
-func (c countingWrapper) Wrap(ctx context.Context, key []byte, aad string) ([]byte, string, error) {
+func (c countingWrapper) Wrap(ctx context.Context, key []byte, ec secrets.EncryptionContext) ([]byte, string, error) {
 	c.n.Add(1)
-	return c.KeyWrapper.Wrap(ctx, key, aad)
+	return c.KeyWrapper.Wrap(ctx, key, ec)
 }
 
 func TestPutGivesUpUnderEndlessConflicts(t *testing.T) {
@@ -653,5 +661,139 @@ func TestPutAcceptsLoopbackHTTP(t *testing.T) {
 	}
 	if a.Ontraport.BaseURL != "http://127.0.0.1:9000/1" || a.Iterable.BaseURL != "http://localhost:9001" {
 		t.Errorf("stored %q and %q", a.Ontraport.BaseURL, a.Iterable.BaseURL)
+	}
+}
+
+// TestGetOpensOnlyWhatItIsAsked: the webhook path reads an account for its webhook password
+// and must not decrypt the API keys and the ThriveCart words beside it.
+func TestGetOpensOnlyWhatItIsAsked(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.put(t, "acme", fullFile)
+	key, err := secrets.LoadOrCreateLocalKey(filepath.Join(e.dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingWrapper{KeyWrapper: key}
+	repo := NewRepo(e.st, secrets.NewSealer(rec, e.clk), e.clk)
+
+	a, err := repo.Get(ctx, "acme", UltraCartWebhookPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.opened(); len(got) != 1 || got[0] != "ultracart.webhook_password" {
+		t.Errorf("opened %v, want only ultracart.webhook_password", got)
+	}
+	if !a.CheckUltraCartBasic("uc-user", "uc-Pa55-word") {
+		t.Error("the opened password does not check")
+	}
+	for _, s := range []Secret{a.ThriveCart.Secret, a.ThriveCart.APIKey, a.Ontraport.APIKey, a.Iterable.APIKey} {
+		if !s.IsSet() || s.Opened() {
+			t.Errorf("an unasked secret: set %v, opened %v; want set and sealed", s.IsSet(), s.Opened())
+		}
+	}
+	if known := repo.sealer.Known(); known.Contains("op-live-K3y-7f9a2c") || known.Contains("tc-word-91") {
+		t.Error("the process holds a secret it did not ask for")
+	}
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "ontraport.api_key of account acme was read without being opened") {
+				t.Errorf("revealing an unopened secret: %v", r)
+			}
+		}()
+		_ = a.Ontraport.APIKey.Reveal()
+	}()
+	if _, err := repo.Get(ctx, "acme", Field("ontraport.app_id")); err == nil || !strings.Contains(err.Error(), "is not a secret") {
+		t.Errorf("asking to open a setting that is not a secret: %v", err)
+	}
+
+	rec.reset()
+	if _, err := repo.Put(ctx, "acme", []byte(`{"ontraport": {"api_key": "op-new-key-1"}, "iterable": {"enabled": false}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.opened(); len(got) != 0 {
+		t.Errorf("a put opened %v; it needs to open nothing", got)
+	}
+	if _, err := repo.List(ctx); err != nil || len(rec.opened()) != 0 {
+		t.Errorf("List opened %v (%v)", rec.opened(), err)
+	}
+}
+
+// recordingWrapper records the secret of every data key it unwraps.
+type recordingWrapper struct {
+	secrets.KeyWrapper
+	mu   sync.Mutex
+	seen []string
+}
+
+func (r *recordingWrapper) Unwrap(ctx context.Context, wrapped []byte, keyID string, ec secrets.EncryptionContext) ([]byte, error) {
+	r.mu.Lock()
+	r.seen = append(r.seen, secrets.SecretOf(ec))
+	r.mu.Unlock()
+	return r.KeyWrapper.Unwrap(ctx, wrapped, keyID, ec)
+}
+
+func (r *recordingWrapper) opened() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.seen...)
+}
+
+func (r *recordingWrapper) reset() {
+	r.mu.Lock()
+	r.seen = nil
+	r.mu.Unlock()
+}
+
+// The ONTRAPORT key and webhook password of account acme as the previous release sealed them
+// (format v1), under the fixed key of 32 bytes of 7.
+const (
+	v1OntraportKey      = "v1.local-3ecf24992363.pSsKCoVH3lxcO_moAPlikHAxve2AJiLhYWbMqnbQWxu7ErMReE-g8gFiHHZhxNyx4AmIyheFCAoYtOZc.AHQ7su-u0EgG9nXzir7NYTgvpRoeb7USieVe5a6gh1CaSD3sc8_2ljKp"
+	v1WebhookPassword   = "v1.local-3ecf24992363.xB2clyOVg4HpFt91q6EYvBgNVx5QEGUDpOVae2dq4qOkLXBpf_H1a-VHydbQQZYuqpw2x2vSyCjJxG2F.NAnRycp3_0YgQmDXkWryA1eJPQ_WBPhBkGYPWwNKfAnxKrQB1GxVNA0JGpw"
+	v1OntraportKeyPlain = "op-key-of-2025"
+	v1WebhookPlain      = "v1-value-of-2025"
+)
+
+// TestSecretsOfTheLastReleaseOpenAndReseal: an upgrade strands no deployment. Secrets sealed
+// before the encryption context named the account and the secret apart still open, and
+// Reseal moves them to the current format without changing them.
+func TestSecretsOfTheLastReleaseOpenAndReseal(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if err := os.WriteFile(filepath.Join(e.dir, "fixed.key"), []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	repo := e.repoWithKey(t, "fixed.key")
+	if _, err := repo.Put(ctx, "acme", []byte(`{"ultracart":{"webhook_username":"uc-user"},"ontraport":{"app_id":"2_1_x"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	it, doc := e.rawDoc(t, "acme")
+	setPath(doc, "ontraport.api_key", v1OntraportKey)
+	setPath(doc, "ultracart.webhook_password", v1WebhookPassword)
+	e.writeRawDoc(t, "acme", it, doc)
+
+	a, err := repo.Get(ctx, "acme", OntraportAPIKey, UltraCartWebhookPassword)
+	if err != nil {
+		t.Fatalf("open v1 secrets: %v", err)
+	}
+	if a.Ontraport.APIKey.Reveal() != v1OntraportKeyPlain || !a.CheckUltraCartBasic("uc-user", v1WebhookPlain) {
+		t.Fatalf("v1 secrets opened to %q", a.Ontraport.APIKey.Reveal())
+	}
+	done, err := repo.Reseal(ctx, "acme")
+	if err != nil || !slices.Equal(done, []string{"ultracart.webhook_password", "ontraport.api_key"}) {
+		t.Fatalf("reseal: %v, %v", done, err)
+	}
+	_, doc = e.rawDoc(t, "acme")
+	for _, f := range []string{"ontraport.api_key", "ultracart.webhook_password"} {
+		if v, _ := lookup(doc, f); !secrets.Current(v.(string)) {
+			t.Errorf("%s is still %.3s after reseal", f, v)
+		}
+	}
+	a, err = repo.Get(ctx, "acme", OntraportAPIKey, UltraCartWebhookPassword)
+	if err != nil || a.Ontraport.APIKey.Reveal() != v1OntraportKeyPlain || !a.CheckUltraCartBasic("uc-user", v1WebhookPlain) {
+		t.Fatalf("after reseal: %v", err)
+	}
+	if done, err := repo.Reseal(ctx, "acme"); err != nil || len(done) != 0 {
+		t.Fatalf("a second reseal: %v, %v", done, err)
 	}
 }

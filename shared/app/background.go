@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/oauth"
@@ -68,7 +69,9 @@ func (a *App) Schedule(ctx context.Context, ev events.EventBridgeEvent) error {
 	if merr := a.continueMoves(ctx); merr != nil {
 		err = errors.Join(err, fmt.Errorf("continue email moves: %w", merr))
 	}
-	if eerr := a.eraser.ContinueAll(ctx, a.d.Accounts.Get); eerr != nil {
+	if eerr := a.eraser.ContinueAll(ctx, func(ctx context.Context, id string) (accounts.Account, error) {
+		return a.d.Accounts.Get(ctx, id) // an erasure opens no secret: the forwarders send its requests
+	}); eerr != nil {
 		err = errors.Join(err, fmt.Errorf("continue erasures: %w", eerr))
 	}
 	// Last: a build of a large account can take the rest of the run.

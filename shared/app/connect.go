@@ -281,7 +281,8 @@ func tokenErrorText(err error) string {
 // fresh webhook credentials when it has none. Existing credentials are kept, so a reconnect does
 // not break deliveries already in flight.
 func (a *App) ensureAccount(ctx context.Context, id string) (accounts.Account, error) {
-	acct, err := a.d.Accounts.Get(ctx, id)
+	// The password is registered with the store's webhook.
+	acct, err := a.d.Accounts.Get(ctx, id, accounts.UltraCartWebhookPassword)
 	if err != nil && !errors.Is(err, accounts.ErrNotFound) {
 		return acct, err
 	}
@@ -306,13 +307,15 @@ func (a *App) saveConnection(ctx context.Context, id string, tok ultracartapi.To
 	var err error
 	for range 3 {
 		var c connections.Connection
-		c, err = conns.Get(ctx, id, connections.UltraCart)
+		// The old credentials are replaced, never opened.
+		c, err = conns.Peek(ctx, id, connections.UltraCart)
 		if errors.Is(err, connections.ErrNotFound) {
 			c, err = connections.Connection{Account: id, Provider: connections.UltraCart}, nil
 		}
 		if err != nil {
 			return err
 		}
+		c.ClearCredentials()
 		c.Kind = connections.KindOAuth
 		c.BaseURL = a.d.Config.UltraCartBaseURL
 		c.AccessToken, c.RefreshToken, c.SimpleKey = tok.AccessToken, tok.RefreshToken, ""

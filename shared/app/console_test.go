@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/console"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
@@ -286,7 +287,7 @@ func TestConsoleShowsOnlyTheSessionsAccount(t *testing.T) {
 	f.put("shop-a", `{"iterable":{"data_center":"us"}}`)
 	f.put("shop-b", `{"iterable":{"data_center":"eu","api_key":"b-secret-iterable-key","email_list_ids":"777"}}`)
 	a := f.session("shop-a")
-	b0, _ := f.env.Accounts.Get(ctx, "shop-b")
+	b0, _ := f.env.Accounts.Get(ctx, "shop-b", accounts.SecretFields()...)
 
 	// Parameters naming B change nothing: the session decides.
 	resp := f.do(http.MethodGet, "/console/settings", map[string]string{"account": "shop-b", "id": "shop-b"}, nil, []string{a})
@@ -305,8 +306,8 @@ func TestConsoleShowsOnlyTheSessionsAccount(t *testing.T) {
 	if resp := f.do(http.MethodPost, "/console/settings/shop-b", nil, form, []string{a}); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("post to a path naming B: %d", resp.StatusCode)
 	}
-	acctA, _ := f.env.Accounts.Get(ctx, "shop-a")
-	b1, _ := f.env.Accounts.Get(ctx, "shop-b")
+	acctA, _ := f.env.Accounts.Get(ctx, "shop-a", accounts.SecretFields()...)
+	b1, _ := f.env.Accounts.Get(ctx, "shop-b", accounts.SecretFields()...)
 	if acctA.Iterable.EmailListIDs != "123" {
 		t.Errorf("A's list ids %q, want 123", acctA.Iterable.EmailListIDs)
 	}
@@ -340,7 +341,7 @@ func TestConsoleSettingsCSRF(t *testing.T) {
 			t.Errorf("%s token: %d: %s", label, resp.StatusCode, resp.Body)
 		}
 	}
-	if a, _ := f.env.Accounts.Get(context.Background(), "demo-store"); a.Iterable.EmailListIDs != "" {
+	if a, _ := f.env.Accounts.Get(context.Background(), "demo-store", accounts.SecretFields()...); a.Iterable.EmailListIDs != "" {
 		t.Errorf("saved without a valid token: %q", a.Iterable.EmailListIDs)
 	}
 }
@@ -360,7 +361,7 @@ func TestConsoleSettingsValidate(t *testing.T) {
 		!strings.Contains(resp.Body, "soonish") || !strings.Contains(resp.Body, "Nothing was saved") {
 		t.Fatalf("%d: %s", resp.StatusCode, resp.Body)
 	}
-	a, _ := f.env.Accounts.Get(context.Background(), "demo-store")
+	a, _ := f.env.Accounts.Get(context.Background(), "demo-store", accounts.SecretFields()...)
 	if a.Iterable.ReviewWait != "48h" || a.Iterable.EmailListIDs != "" {
 		t.Errorf("a refused post saved: %+v", a.Iterable)
 	}
@@ -385,7 +386,7 @@ func TestConsoleSecretsAndThriveCartKey(t *testing.T) {
 		strings.Contains(resp.Body, "tc-wrong-key") {
 		t.Fatalf("bad key: %d: %s", resp.StatusCode, resp.Body)
 	}
-	if a, _ := f.env.Accounts.Get(ctx, "demo-store"); a.ThriveCart.APIKey.IsSet() || a.Iterable.EmailListIDs != "" {
+	if a, _ := f.env.Accounts.Get(ctx, "demo-store", accounts.SecretFields()...); a.ThriveCart.APIKey.IsSet() || a.Iterable.EmailListIDs != "" {
 		t.Errorf("refused key saved: %+v", a.Iterable)
 	}
 
@@ -396,7 +397,7 @@ func TestConsoleSecretsAndThriveCartKey(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, "Saved.") || strings.Contains(resp.Body, "tc-good-key") {
 		t.Fatalf("good key: %d: %s", resp.StatusCode, resp.Body)
 	}
-	a, _ := f.env.Accounts.Get(ctx, "demo-store")
+	a, _ := f.env.Accounts.Get(ctx, "demo-store", accounts.SecretFields()...)
 	if a.ThriveCart.APIKey.Reveal() != "tc-good-key" || !a.CheckThriveCartSecret("TCSECRETWORD") || a.Ontraport.APIKey.Reveal() != "op-secret-value-1" {
 		t.Errorf("after save: thrivecart key %v, ontraport key kept %v", a.ThriveCart.APIKey.IsSet(), a.Ontraport.APIKey.Reveal() == "op-secret-value-1")
 	}
@@ -410,7 +411,7 @@ func TestConsoleSecretsAndThriveCartKey(t *testing.T) {
 	if resp := f.do(http.MethodPost, "/console/settings", nil, form, []string{cookie}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("resave: %d: %s", resp.StatusCode, resp.Body)
 	}
-	a, _ = f.env.Accounts.Get(ctx, "demo-store")
+	a, _ = f.env.Accounts.Get(ctx, "demo-store", accounts.SecretFields()...)
 	if a.ThriveCart.APIKey.Reveal() != "tc-good-key" || a.Ontraport.APIKey.IsSet() || f.tc.Pings() != 2 {
 		t.Errorf("resave: thrivecart %v, ontraport %v, pings %d", a.ThriveCart.APIKey.IsSet(), a.Ontraport.APIKey.IsSet(), f.tc.Pings())
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
@@ -193,12 +194,21 @@ func (a *App) superseded(ctx context.Context, dest deliver.Destination, f domain
 	return nil
 }
 
+// account reads the account for a delivery to dest, opening dest's API key and no other secret.
+func (a *App) account(ctx context.Context, dest deliver.Destination, id string) (accounts.Account, error) {
+	key, err := accounts.APIKeyOf(dest.Name())
+	if err != nil {
+		return accounts.Account{}, err
+	}
+	return a.d.Accounts.Get(ctx, id, key)
+}
+
 func (a *App) forwardOne(ctx context.Context, dest deliver.Destination, rec events.SQSMessage) error {
 	p, err := a.readFact(ctx, dest, rec)
 	if p == nil || err != nil {
 		return err
 	}
-	acct, err := a.d.Accounts.Get(ctx, p.fact.Account)
+	acct, err := a.account(ctx, dest, p.fact.Account)
 	if err != nil {
 		p.log.Error("read account", slog.Any("error", err))
 		return err
@@ -249,7 +259,7 @@ func (a *App) forwardProfiles(ctx context.Context, dest deliver.Destination, b d
 	if len(todo) == 0 {
 		return failed, true
 	}
-	acct, err := a.d.Accounts.Get(ctx, account)
+	acct, err := a.account(ctx, dest, account)
 	if err != nil {
 		a.d.Log.Error("read account", slog.String("account", account), slog.Any("error", err))
 		for _, p := range todo {

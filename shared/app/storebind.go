@@ -135,7 +135,7 @@ func (a *App) boundAccount(ctx context.Context, s storeSeen) (accounts.Binding, 
 			// Another store holds this account's URL; its merchant id says it is not the owner.
 			continue
 		}
-		acct, err := a.d.Accounts.Get(ctx, id)
+		acct, err := a.d.Accounts.Get(ctx, id, accounts.UltraCartWebhookPassword)
 		if errors.Is(err, accounts.ErrNotFound) {
 			continue
 		}

@@ -101,7 +101,7 @@ func (a *App) thriveCartAPI() thrivecartapi.Client {
 }
 
 func (a *App) thriveCartKey(ctx context.Context, account string) (string, error) {
-	acct, err := a.d.Accounts.Get(ctx, account)
+	acct, err := a.d.Accounts.Get(ctx, account, accounts.ThriveCartAPIKey)
 	if errors.Is(err, accounts.ErrNotFound) {
 		return "", nil
 	}

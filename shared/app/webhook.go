@@ -63,7 +63,8 @@ func (a *App) webhook(ctx context.Context, req events.APIGatewayV2HTTPRequest) (
 }
 
 func (a *App) ultracartWebhook(ctx context.Context, log *slog.Logger, account string, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	acct, err := a.d.Accounts.Get(ctx, account)
+	// Only the webhook password is decrypted: the webhook function holds no other secret.
+	acct, err := a.d.Accounts.Get(ctx, account, accounts.UltraCartWebhookPassword)
 	user, pass, hasAuth := basicAuth(header(req, "authorization"))
 	switch {
 	case errors.Is(err, accounts.ErrNotFound):
@@ -121,7 +122,7 @@ func (a *App) thrivecartWebhook(ctx context.Context, log *slog.Logger, account s
 	}
 	ctype := header(req, "content-type")
 	secret, scanErr := thrivecart.ScanSecret(ctype, body)
-	acct, err := a.d.Accounts.Get(ctx, account)
+	acct, err := a.d.Accounts.Get(ctx, account, accounts.ThriveCartSecretWord)
 	switch {
 	case errors.Is(err, accounts.ErrNotFound):
 		log.Warn("webhook for an unknown account")

@@ -50,7 +50,7 @@ func cmdBackfill(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
-	hasThriveCart := acct.ThriveCart.APIKey.Reveal() != ""
+	hasThriveCart := acct.ThriveCart.APIKey.IsSet()
 	// A stream that stops (a key without access to customers, say) does not keep the others
 	// from catching up; its error is reported with the rest at the end.
 	var errs []error
@@ -200,7 +200,7 @@ func progressUnit(stream string) string {
 // progress instead. A since earlier than where the stream's walk began moves the walk back to it.
 func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since time.Time) error {
 	if !since.IsZero() {
-		if _, err := c.env.Connections.Get(ctx, account, connections.UltraCart); err == nil {
+		if _, err := c.env.Connections.Peek(ctx, account, connections.UltraCart); err == nil {
 			before, _, _ := ucpoll.LoadCursor(ctx, c.env.Store, account, stream)
 			moved, err := ucpoll.Rewind(ctx, c.env.Store, account, stream, since)
 			if err != nil {

@@ -101,6 +101,7 @@ func commands() []command {
 		{"accounts put", "ACCOUNT --file FILE.json", "create or update an account from a JSON file (absent keys keep their value, null clears)", cmdAccountsPut},
 		{"accounts get", "ACCOUNT", "print an account's settings (secrets are never printed)", cmdAccountsGet},
 		{"accounts list", "[--format json|table]", "print every account: a table on a terminal, else one JSON object per line", cmdAccountsList},
+		{"accounts reseal", "[ACCOUNT]", "seal again, in the current format, the secrets an earlier release sealed (every account when none is named)", cmdAccountsReseal},
 		{"contacts get", "ACCOUNT EMAIL [--full] [--format json|text]", "print a contact: profile and aggregates, orders, subscriptions, facts and deliveries (on a terminal a summary; --full, or piped, the whole record as JSON)", cmdContactsGet},
 		{"contacts erase", "ACCOUNT EMAIL [--yes]", "erase a contact at its request: its personal data goes from everywhere cartrelay keeps it, its orders stay for revenue under a pseudonym, and ONTRAPORT and Iterable are told to forget it; without --yes it prints what would be erased", cmdContactsErase},
 		{"orders list", "ACCOUNT [--since DATE] [--format json|table]", "print orders paid since DATE (RFC 3339 or YYYY-MM-DD): a table on a terminal, else one JSON object per line", cmdOrdersList},

@@ -16,6 +16,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/console"
+	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/localrun"
@@ -125,6 +126,42 @@ func cmdAccountsGet(ctx context.Context, c *ctx2, args []string) error {
 		return err
 	}
 	return writeJSON(c.io.Out, out)
+}
+
+// cmdAccountsReseal moves secrets sealed by an earlier release to the current format, whose
+// encryption context lets each function's IAM policy name the secrets it may decrypt. Values
+// are unchanged; it prints one line per account.
+func cmdAccountsReseal(ctx context.Context, c *ctx2, args []string) error {
+	ids := args
+	if len(args) != 1 {
+		if _, err := positional(args, 0, "[ACCOUNT]"); err != nil {
+			return err
+		}
+		var err error
+		if ids, err = c.env.Accounts.IDs(ctx); err != nil {
+			return err
+		}
+	}
+	for _, id := range ids {
+		done, err := c.env.Accounts.Reseal(ctx, id)
+		if err != nil {
+			return err
+		}
+		conn, err := c.env.Connections.Reseal(ctx, id, connections.UltraCart)
+		if err != nil && !errors.Is(err, connections.ErrNotFound) {
+			return err
+		}
+		for _, f := range conn {
+			done = append(done, connections.Secret(connections.UltraCart, f))
+		}
+		if done == nil {
+			done = []string{}
+		}
+		if err := writeLine(c.io.Out, map[string]any{"account": id, "resealed": done}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func cmdAccountsList(ctx context.Context, c *ctx2, args []string) error {

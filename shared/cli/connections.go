@@ -37,7 +37,8 @@ func cmdConnectionsPut(ctx context.Context, c *ctx2, args []string) error {
 			return usagef("--base-url %v", err)
 		}
 	}
-	conn, err := c.env.Connections.Get(ctx, pos[0], connections.UltraCart)
+	// The old credentials are replaced, never read.
+	conn, err := c.env.Connections.Peek(ctx, pos[0], connections.UltraCart)
 	if errors.Is(err, connections.ErrNotFound) {
 		conn, err = connections.Connection{Account: pos[0], Provider: connections.UltraCart}, nil
 	}
@@ -46,8 +47,8 @@ func cmdConnectionsPut(ctx context.Context, c *ctx2, args []string) error {
 	}
 	// A new key replaces whatever was there (OAuth tokens included) and answers a refused
 	// connection: its problem is cleared and stopped streams resume where they were.
+	conn.ClearCredentials()
 	conn.Kind, conn.SimpleKey, conn.BaseURL = connections.KindSimpleKey, key, base
-	conn.AccessToken, conn.RefreshToken, conn.ExpiresAt = "", "", time.Time{}
 	conn.Status, conn.Problem, conn.ProblemAt = "", "", time.Time{}
 	if !noCheck {
 		if err := c.env.App.CheckUltraCart(ctx, conn); err != nil {

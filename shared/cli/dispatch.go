@@ -30,6 +30,12 @@ var noEnv = map[string]bool{"demo": true, "version": true}
 // exist yet; every other command refuses an unknown account and names the ones that exist.
 var createsAccount = map[string]bool{"accounts put": true}
 
+// printsRecords lists the commands that print what was recorded about an account (requests and
+// answers, errors, raw events). They open the account's secrets first, so that the output is
+// scrubbed of them even in records kept before secrets were scrubbed when written.
+var printsRecords = map[string]bool{"contacts get": true, "deliveries list": true, "quarantine list": true,
+	"quarantine show": true, "backfill": true}
+
 // Main runs one command line and returns the exit status: 0, 1 for a failure, 2 for a mistake
 // in the command line.
 func Main(ctx context.Context, args []string, io IO) int {
@@ -128,6 +134,9 @@ func newRoot(ctx context.Context, io IO, args []string) *cobra.Command {
 				if account, ok := accountArg(cmd.args, pos); ok && !createsAccount[cmd.name] {
 					if err := c.requireAccount(ctx, account); err != nil {
 						return err
+					}
+					if printsRecords[cmd.name] {
+						c.learnSecrets(ctx, account)
 					}
 				}
 			}

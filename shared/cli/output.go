@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/connections"
 )
 
 // format reads --format: "json", or human ("table" for lists, "text" for single values). Left
@@ -155,6 +156,18 @@ func (c *ctx2) requireAccount(ctx context.Context, account string) error {
 	}
 	slices.Sort(e.Known)
 	return e
+}
+
+// learnSecrets opens account's secrets and connection credentials, only so that the output
+// writer knows them (shared/redact). A secret that does not open is reported and skipped: the
+// command still runs.
+func (c *ctx2) learnSecrets(ctx context.Context, account string) {
+	if _, err := c.env.Accounts.Get(ctx, account, accounts.SecretFields()...); err != nil {
+		fmt.Fprintf(c.io.Err, "note: the secrets of account %s could not be opened (%v), so records kept before secrets were scrubbed when written may still show them\n", account, err)
+	}
+	if _, err := c.env.Connections.Get(ctx, account, connections.UltraCart); err != nil && !errors.Is(err, connections.ErrNotFound) {
+		fmt.Fprintf(c.io.Err, "note: the UltraCart credentials of account %s could not be opened (%v)\n", account, err)
+	}
 }
 
 // where names the runtime the command reads.

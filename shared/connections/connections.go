@@ -49,6 +49,21 @@ type Connection struct {
 	ProblemAt time.Time
 
 	version int64
+	// sealed holds, for a connection read with Peek, the stored credentials by field name, so
+	// that Put keeps them without ever opening them.
+	sealed map[string]string
+}
+
+// HasCredentials reports whether a token or key is stored or set, opened or not.
+func (c Connection) HasCredentials() bool {
+	return c.AccessToken != "" || c.RefreshToken != "" || c.SimpleKey != "" || len(c.sealed) > 0
+}
+
+// ClearCredentials forgets every credential, stored ones included: Put then stores only what
+// the caller sets afterwards (a new token pair replacing a simple key, or the reverse).
+func (c *Connection) ClearCredentials() {
+	c.AccessToken, c.RefreshToken, c.SimpleKey, c.ExpiresAt = "", "", "", time.Time{}
+	c.sealed = nil
 }
 
 // Statuses of a connection that stopped working; only connecting again clears them.
@@ -108,12 +123,28 @@ type doc struct {
 func pk(account string) string   { return "A#" + account }
 func sk(provider string) string  { return "CONN#" + provider }
 func byProvider(p string) string { return "CONN#" + p }
-func aad(account, provider, field string) string {
-	return "account:" + account + ":connection." + provider + "." + field
+
+// Secret is the name a credential is sealed under ("connection.ultracart.refresh_token"), as
+// the KMS encryption context and the functions' IAM policies name it.
+func Secret(provider, field string) string { return "connection." + provider + "." + field }
+
+// The credential fields of a connection.
+const (
+	FieldAccessToken  = "access_token"
+	FieldRefreshToken = "refresh_token"
+	FieldSimpleKey    = "simple_key"
+)
+
+// Fields lists the credential fields, in the order they are stored.
+func Fields() []string { return []string{FieldAccessToken, FieldRefreshToken, FieldSimpleKey} }
+
+func purpose(account, provider, field string) secrets.Purpose {
+	return secrets.Purpose{Account: account, Secret: Secret(provider, field)}
 }
 
-// Put stores c, sealing its credentials. A new connection must not exist yet; an existing one
-// must still be at the version it was read at.
+// Put stores c, sealing the credentials it holds in plaintext; a credential of a connection
+// read with Peek that the caller did not set is kept as stored. A new connection must not exist
+// yet; an existing one must still be at the version it was read at.
 func (r *Repo) Put(ctx context.Context, c Connection) (Connection, error) {
 	if c.Account == "" || c.Provider == "" {
 		return c, errors.New("connections: account and provider are required")
@@ -130,14 +161,15 @@ func (r *Repo) Put(ctx context.Context, c Connection) (Connection, error) {
 		plain string
 		out   *string
 	}{
-		{"access_token", c.AccessToken, &d.AccessToken},
-		{"refresh_token", c.RefreshToken, &d.RefreshToken},
-		{"simple_key", c.SimpleKey, &d.SimpleKey},
+		{FieldAccessToken, c.AccessToken, &d.AccessToken},
+		{FieldRefreshToken, c.RefreshToken, &d.RefreshToken},
+		{FieldSimpleKey, c.SimpleKey, &d.SimpleKey},
 	} {
 		if f.plain == "" {
+			*f.out = c.sealed[f.name]
 			continue
 		}
-		s, err := r.sealer.Seal(ctx, []byte(f.plain), aad(c.Account, c.Provider, f.name))
+		s, err := r.sealer.Seal(ctx, []byte(f.plain), purpose(c.Account, c.Provider, f.name))
 		if err != nil {
 			return c, fmt.Errorf("seal %s of %s/%s: %w", f.name, c.Account, c.Provider, err)
 		}
@@ -163,8 +195,19 @@ func (r *Repo) Put(ctx context.Context, c Connection) (Connection, error) {
 	return c, nil
 }
 
-// Get reads and opens a connection.
+// Get reads a connection and opens its credentials.
 func (r *Repo) Get(ctx context.Context, account, provider string) (Connection, error) {
+	return r.read(ctx, account, provider, true)
+}
+
+// Peek reads a connection without opening its credentials: its status, kind and times, for
+// pages and commands that show them and for updates that leave the credentials alone. A
+// process that only peeks needs no permission to decrypt tokens.
+func (r *Repo) Peek(ctx context.Context, account, provider string) (Connection, error) {
+	return r.read(ctx, account, provider, false)
+}
+
+func (r *Repo) read(ctx context.Context, account, provider string, open bool) (Connection, error) {
 	it, err := r.st.Get(ctx, pk(account), sk(provider))
 	if errors.Is(err, store.ErrNotFound) {
 		return Connection{}, fmt.Errorf("%w: %s/%s", ErrNotFound, account, provider)
@@ -184,14 +227,21 @@ func (r *Repo) Get(ctx context.Context, account, provider string) (Connection, e
 		sealed string
 		out    *string
 	}{
-		{"access_token", d.AccessToken, &c.AccessToken},
-		{"refresh_token", d.RefreshToken, &c.RefreshToken},
-		{"simple_key", d.SimpleKey, &c.SimpleKey},
+		{FieldAccessToken, d.AccessToken, &c.AccessToken},
+		{FieldRefreshToken, d.RefreshToken, &c.RefreshToken},
+		{FieldSimpleKey, d.SimpleKey, &c.SimpleKey},
 	} {
 		if f.sealed == "" {
 			continue
 		}
-		plain, err := r.sealer.Open(ctx, f.sealed, aad(account, provider, f.name))
+		if !open {
+			if c.sealed == nil {
+				c.sealed = map[string]string{}
+			}
+			c.sealed[f.name] = f.sealed
+			continue
+		}
+		plain, err := r.sealer.Open(ctx, f.sealed, purpose(account, provider, f.name))
 		if err != nil {
 			return Connection{}, fmt.Errorf("open %s of %s/%s: %w", f.name, account, provider, err)
 		}
@@ -201,14 +251,14 @@ func (r *Repo) Get(ctx context.Context, account, provider string) (Connection, e
 }
 
 // MarkProblem records that account's connection to provider stopped working (status is
-// StatusBroken or StatusDisabled) and why, keeping its credentials; it re-reads and tries again
-// when a token rotation stored the record meanwhile. The first ProblemAt of a run of the same
-// status is kept, so the merchant sees since when.
+// StatusBroken or StatusDisabled) and why, keeping its credentials as stored (unopened); it
+// re-reads and tries again when a token rotation stored the record meanwhile. The first
+// ProblemAt of a run of the same status is kept, so the merchant sees since when.
 func (r *Repo) MarkProblem(ctx context.Context, account, provider, status, problem string) error {
 	var err error
 	for range 5 {
 		var c Connection
-		if c, err = r.Get(ctx, account, provider); err != nil {
+		if c, err = r.Peek(ctx, account, provider); err != nil {
 			return err
 		}
 		if c.Status == status && c.Problem == problem {
@@ -244,4 +294,32 @@ func (r *Repo) Delete(ctx context.Context, account, provider string) error {
 		return fmt.Errorf("delete connection %s/%s: %w", account, provider, err)
 	}
 	return nil
+}
+
+// Reseal seals again, in the current format, the credentials of account's connection to
+// provider that an earlier release sealed (secrets.Current), and returns their field names.
+func (r *Repo) Reseal(ctx context.Context, account, provider string) ([]string, error) {
+	for range 5 {
+		c, err := r.Peek(ctx, account, provider)
+		if err != nil {
+			return nil, err
+		}
+		var old []string
+		for _, f := range Fields() {
+			if s, ok := c.sealed[f]; ok && !secrets.Current(s) {
+				old = append(old, f)
+			}
+		}
+		if len(old) == 0 {
+			return nil, nil
+		}
+		if c, err = r.Get(ctx, account, provider); err != nil {
+			return nil, err
+		}
+		if _, err = r.Put(ctx, c); errors.Is(err, ErrConflict) {
+			continue
+		}
+		return old, err
+	}
+	return nil, fmt.Errorf("%w: %s/%s", ErrConflict, account, provider)
 }

@@ -3,6 +3,7 @@ package connections_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -144,5 +145,72 @@ func TestMarkProblemKeepsCredentialsAndFirstTime(t *testing.T) {
 	}
 	if err := repo.MarkProblem(ctx, "nobody", connections.UltraCart, connections.StatusBroken, "x"); !errors.Is(err, connections.ErrNotFound) {
 		t.Fatalf("missing connection: %v", err)
+	}
+}
+
+// A refresh token sealed by the previous release (format v1), with the fixed test key.
+const v1RefreshToken = "v1.local-3ecf24992363.ZTTIFcbMldBubHrKUDj2K4LuJFMrfp0uH8aBghB-XvvT0J39FK7Z8wRxsp4FdS1A3emoWEC7IC7lUks0.Nod3PV0ce2ApOWk9-vrv2Uth-hKUknY1BaQd4E-eRcaWIC7vkcMgSJComvA"
+
+// TestCredentialsOfTheLastReleaseOpenAndReseal: a stored token of the previous format still
+// opens (a deployment is not stranded by the upgrade), and Reseal moves it to the current one.
+func TestCredentialsOfTheLastReleaseOpenAndReseal(t *testing.T) {
+	ctx := context.Background()
+	repo, st := newRepo(t)
+	doc := `{"provider":"ultracart","kind":"oauth","refresh_token":"` + v1RefreshToken + `","connected_at":"2025-01-01T00:00:00Z","updated_at":"2025-01-01T00:00:00Z"}`
+	if err := st.Write(ctx, store.PutItem(store.Item{PK: "A#acme", SK: "CONN#ultracart", GSI1PK: "CONN#ultracart", GSI1SK: "acme", Version: 1, Data: []byte(doc)}, store.Always)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := repo.Get(ctx, "acme", connections.UltraCart)
+	if err != nil || c.RefreshToken != "v1-value-of-2025" {
+		t.Fatalf("open the v1 token: %q, %v", c.RefreshToken, err)
+	}
+	done, err := repo.Reseal(ctx, "acme", connections.UltraCart)
+	if err != nil || len(done) != 1 || done[0] != connections.FieldRefreshToken {
+		t.Fatalf("reseal: %v, %v", done, err)
+	}
+	it, _ := st.Get(ctx, "A#acme", "CONN#ultracart")
+	if bytes.Contains(it.Data, []byte(`"v1.`)) || !bytes.Contains(it.Data, []byte(`"v2.`)) {
+		t.Fatalf("stored after reseal: %s", it.Data)
+	}
+	if c, err := repo.Get(ctx, "acme", connections.UltraCart); err != nil || c.RefreshToken != "v1-value-of-2025" {
+		t.Fatalf("after reseal: %q, %v", c.RefreshToken, err)
+	}
+	if done, err := repo.Reseal(ctx, "acme", connections.UltraCart); err != nil || len(done) != 0 {
+		t.Fatalf("a second reseal: %v, %v", done, err)
+	}
+}
+
+// TestPeekKeepsCredentialsUnopened: a status update through Peek opens nothing and keeps the
+// stored tokens as they were.
+func TestPeekKeepsCredentialsUnopened(t *testing.T) {
+	ctx := context.Background()
+	repo, st := newRepo(t)
+	if _, err := repo.Put(ctx, connections.Connection{Account: "acme", Provider: connections.UltraCart, Kind: connections.KindOAuth,
+		AccessToken: "at-secret-1", RefreshToken: "rt-secret-1"}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := st.Get(ctx, "A#acme", "CONN#ultracart")
+	c, err := repo.Peek(ctx, "acme", connections.UltraCart)
+	if err != nil || c.AccessToken != "" || c.RefreshToken != "" || !c.HasCredentials() {
+		t.Fatalf("peek: %+v, %v", c, err)
+	}
+	if err := repo.MarkProblem(ctx, "acme", connections.UltraCart, connections.StatusBroken, "refused"); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := st.Get(ctx, "A#acme", "CONN#ultracart")
+	var b, a map[string]any
+	_ = json.Unmarshal(before.Data, &b)
+	_ = json.Unmarshal(after.Data, &a)
+	if a["access_token"] != b["access_token"] || a["refresh_token"] != b["refresh_token"] || a["status"] != connections.StatusBroken {
+		t.Fatalf("a status update changed the sealed tokens or lost the status:\n%s\n%s", before.Data, after.Data)
+	}
+	c, _ = repo.Peek(ctx, "acme", connections.UltraCart)
+	c.ClearCredentials()
+	c.SimpleKey, c.Kind = "sk-new-1", connections.KindSimpleKey
+	if _, err := repo.Put(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := repo.Get(ctx, "acme", connections.UltraCart); got.AccessToken != "" || got.RefreshToken != "" || got.SimpleKey != "sk-new-1" {
+		t.Fatalf("after replacing the credentials: %+v", got)
 	}
 }

@@ -47,7 +47,8 @@ type ucConnection struct {
 func (p *pageCtx) ultracart() ucConnection {
 	v := ucConnection{State: "unknown"}
 	if p.c.d.Connections != nil {
-		conn, err := p.c.d.Connections.Get(p.ctx, p.sess.Account, connections.UltraCart)
+		// The status only: the console never opens a store's tokens.
+		conn, err := p.c.d.Connections.Peek(p.ctx, p.sess.Account, connections.UltraCart)
 		switch {
 		case err == nil && conn.Status != "":
 			v.State, v.Problem, v.ProblemAt = conn.Status, conn.Problem, conn.ProblemAt

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/iterable"
@@ -42,7 +43,7 @@ func TestFailures(t *testing.T) {
 		{name: "forgotten user's purchase is parked", fact: "order_placed", status: 409, permanent: true, errHas: "ForgottenUserError",
 			setup: func(e *env) { e.fake.Forget("ann@example.com") }},
 		{name: "bad API key is parked", fact: "order_placed", status: 401, permanent: true, errHas: "BadApiKey",
-			setup: func(e *env) { e.acct.Iterable.APIKey = "wrong" }},
+			setup: func(e *env) { e.acct.Iterable.APIKey = accounts.NewSecret("wrong") }},
 		{name: "new email taken is parked", fact: "email_changed", status: 409, permanent: true, errHas: "EmailAlreadyExists",
 			setup: func(e *env) {
 				mustDeliver(e, "contact_changed")

@@ -105,7 +105,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		t.Fatal(err)
 	}
 	a := accounts.Account{ID: "acme", AllowedDomains: "shop.example.com"}
-	a.Iterable = accounts.IterableSettings{Enabled: true, APIKey: testKey, BaseURL: fake.URL,
+	a.Iterable = accounts.IterableSettings{Enabled: true, APIKey: accounts.NewSecret(testKey), BaseURL: fake.URL,
 		ThumbnailSize: "200x200", EmailListIDs: "111", SMSListIDs: "222", PurchaseListIDs: "333", CartListIDs: "444",
 		ReviewURLTemplate: "https://shop.example.com/reviews/new?sku={sku}&order={order_id}"}
 	return &env{t: t, clk: clk, st: st, fake: fake, dest: dest, acct: a}
@@ -114,7 +114,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 // dry is the account with no API key, against the public base URL.
 func (e *env) dry() accounts.Account {
 	a := e.acct
-	a.Iterable.APIKey = ""
+	a.Iterable.APIKey = accounts.Secret{}
 	a.Iterable.BaseURL = accounts.DefaultIterableBaseURL
 	return a
 }

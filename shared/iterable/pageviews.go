@@ -79,9 +79,9 @@ const ScriptPath = "/track/cartrelay.js"
 //go:embed snippet.js
 var snippet string
 
-// AccountGetter finds an account (accounts.Repo does).
+// AccountGetter finds an account (accounts.Repo does), opening only the secrets named.
 type AccountGetter interface {
-	Get(ctx context.Context, id string) (accounts.Account, error)
+	Get(ctx context.Context, id string, open ...accounts.Field) (accounts.Account, error)
 }
 
 // TrackerDeps are what the tracking endpoint runs over.

@@ -173,7 +173,7 @@ func TestClientRejections(t *testing.T) {
 	if !deliver.IsPermanent(perm) || !strings.Contains(perm.Error(), "422") || !strings.Contains(perm.Error(), "Invalid email") {
 		t.Fatalf("invalid email: %v", perm)
 	}
-	e.acct.Ontraport.APIKey = "wrong-key"
+	e.acct.Ontraport.APIKey = accounts.NewSecret("wrong-key")
 	_, err = e.newClient(2).saveOrUpdate(ctx, map[string]any{"email": "a@example.com"})
 	if perm := classify(err); !deliver.IsPermanent(perm) || !strings.Contains(perm.Error(), "401") {
 		t.Fatalf("wrong key: %v", perm)

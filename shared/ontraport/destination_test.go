@@ -450,7 +450,7 @@ func TestItemChanged(t *testing.T) {
 // TestDryRun: without an API key every request is recorded, none is sent, and nothing is
 // remembered that a later real delivery could mistake for an ONTRAPORT id.
 func TestDryRun(t *testing.T) {
-	e := newEnv(t, withAccount(func(a *accounts.Account) { a.Ontraport.APIKey, a.Ontraport.AppID = "", "" }))
+	e := newEnv(t, withAccount(func(a *accounts.Account) { a.Ontraport.APIKey, a.Ontraport.AppID = accounts.Secret{}, "" }))
 	f := orderFact("D-1", "dee@example.com", []domain.LineItem{lineItem("SKU-1", 2, "5.00")}, "3.00", "0", "0", "13.00")
 	f.Order.Affiliate = &domain.Affiliate{ID: "42", Email: "jo@partners.example"}
 	out, err := e.deliver(f)
@@ -483,7 +483,7 @@ func TestDryRun(t *testing.T) {
 	}
 	e.markDone(f, out)
 	// With a key, the refund of that order does not use the dry run's placeholder.
-	e.acct.Ontraport.APIKey, e.acct.Ontraport.AppID = testKey, testAppID
+	e.acct.Ontraport.APIKey, e.acct.Ontraport.AppID = accounts.NewSecret(testKey), testAppID
 	if _, err := e.deliver(refundFact(f, "13.00", "13.00")); !errors.Is(err, ErrNoTransaction) {
 		t.Fatalf("refund after a dry-run purchase: %v", err)
 	}

@@ -71,7 +71,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 // testAccount is an account with ONTRAPORT on and every other setting unset (its default).
 func testAccount() accounts.Account {
 	return accounts.Account{ID: testAcct, ForwardSince: t0.Add(-24 * time.Hour), Ontraport: accounts.OntraportSettings{
-		Enabled: true, AppID: testAppID, APIKey: testKey, History: accounts.HistoryProfiles,
+		Enabled: true, AppID: testAppID, APIKey: accounts.NewSecret(testKey), History: accounts.HistoryProfiles,
 	}}
 }
 

@@ -204,7 +204,7 @@ func TestConfigFor(t *testing.T) {
 		{"defaults", func(*accounts.OntraportSettings) {}, func(c config) bool {
 			return !c.dry && c.perMinute == 180 && c.invoiceTemplate == invoiceSuppressed && c.orders && c.refunds
 		}, ""},
-		{"no key runs dry", func(s *accounts.OntraportSettings) { s.APIKey, s.AppID = "", "" }, func(c config) bool { return c.dry }, ""},
+		{"no key runs dry", func(s *accounts.OntraportSettings) { s.APIKey, s.AppID = accounts.Secret{}, "" }, func(c config) bool { return c.dry }, ""},
 		{"invoice on", func(s *accounts.OntraportSettings) { s.SendInvoice, s.InvoiceTemplate = true, "7" }, func(c config) bool { return c.invoiceTemplate == 7 }, ""},
 		{"scaled budget", func(s *accounts.OntraportSettings) { s.RequestsPerMinute = "12" }, func(c config) bool { return c.perMinute == 12 }, ""},
 		{"empty budget is the default", func(s *accounts.OntraportSettings) { s.RequestsPerMinute = "" }, func(c config) bool { return c.perMinute == 180 }, ""},

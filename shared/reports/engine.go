@@ -15,7 +15,7 @@ import (
 
 // AccountGetter finds an account (accounts.Repo does).
 type AccountGetter interface {
-	Get(ctx context.Context, id string) (accounts.Account, error)
+	Get(ctx context.Context, id string, open ...accounts.Field) (accounts.Account, error)
 }
 
 // Engine answers reports, drill-downs and checks for accounts. It only reads; ingest keeps the

@@ -197,7 +197,7 @@ type Page struct {
 
 // Accounts finds an account by id (accounts.Repo does).
 type Accounts interface {
-	Get(ctx context.Context, id string) (accounts.Account, error)
+	Get(ctx context.Context, id string, open ...accounts.Field) (accounts.Account, error)
 }
 
 // Keys finds an account's review key (accountkeys.Repo does).

@@ -168,7 +168,7 @@ func TestRedirectURL(t *testing.T) {
 
 type fakeAccounts map[string]accounts.Account
 
-func (f fakeAccounts) Get(_ context.Context, id string) (accounts.Account, error) {
+func (f fakeAccounts) Get(_ context.Context, id string, _ ...accounts.Field) (accounts.Account, error) {
 	a, ok := f[id]
 	if !ok {
 		return accounts.Account{}, accounts.ErrNotFound
@@ -194,7 +194,7 @@ func (f fakeKeys) Get(_ context.Context, account string, name accountkeys.Name) 
 func TestHandle(t *testing.T) {
 	const template = "https://shop.example.com/reviews/new?sku={sku}"
 	live := acct("acme", template, "example.com")
-	live.Iterable.APIKey = "itbl-test-key"
+	live.Iterable.APIKey = accounts.NewSecret("itbl-test-key")
 	elsewhere := acct("elsewhere", "https://evil.example.net/r?sku={sku}", "example.com")
 	unset := acct("unset", template, "")
 	noTemplate := acct("plain", "", "example.com")

@@ -17,11 +17,6 @@ type KMSClient interface {
 	Decrypt(ctx context.Context, in *kms.DecryptInput, optFns ...func(*kms.Options)) (*kms.DecryptOutput, error)
 }
 
-// EncryptionContextKey is the KMS encryption context key that carries a value's associated
-// string. KMS refuses to decrypt under another context, and CloudTrail records it, so the audit
-// log says which secret of which account was decrypted.
-const EncryptionContextKey = "cartrelay:purpose"
-
 // KMS wraps data keys with an AWS KMS symmetric key. The data key itself is generated locally
 // and sent to Encrypt: that is one call, like GenerateDataKey, and keeps one code path for both
 // wrappers.
@@ -39,12 +34,14 @@ func NewKMS(client KMSClient, keyID string) (*KMS, error) {
 	return &KMS{client: client, keyID: keyID}, nil
 }
 
-// Wrap encrypts dataKey with the KMS key.
-func (k *KMS) Wrap(ctx context.Context, dataKey []byte, aad string) ([]byte, string, error) {
+// Wrap encrypts dataKey with the KMS key under ec. KMS refuses to decrypt under another
+// context, and CloudTrail records it, so the audit log says which secret of which account was
+// sealed or opened.
+func (k *KMS) Wrap(ctx context.Context, dataKey []byte, ec EncryptionContext) ([]byte, string, error) {
 	out, err := k.client.Encrypt(ctx, &kms.EncryptInput{
 		KeyId:             aws.String(k.keyID),
 		Plaintext:         dataKey,
-		EncryptionContext: map[string]string{EncryptionContextKey: aad},
+		EncryptionContext: ec,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("KMS Encrypt with key %s: %w", k.keyID, err)
@@ -61,14 +58,14 @@ func (k *KMS) Wrap(ctx context.Context, dataKey []byte, aad string) ([]byte, str
 
 // Unwrap decrypts a data key with the KMS key named in the sealed value. Naming it makes KMS
 // refuse a blob from any other key instead of silently using whichever key made it.
-func (k *KMS) Unwrap(ctx context.Context, wrapped []byte, keyID string, aad string) ([]byte, error) {
+func (k *KMS) Unwrap(ctx context.Context, wrapped []byte, keyID string, ec EncryptionContext) ([]byte, error) {
 	if strings.HasPrefix(keyID, localKeyPrefix) {
 		return nil, &WrongKeyError{SealedWith: keyID, Have: k.keyID, Hint: "it was sealed by a local key file; KMS cannot open it"}
 	}
 	out, err := k.client.Decrypt(ctx, &kms.DecryptInput{
 		CiphertextBlob:    wrapped,
 		KeyId:             aws.String(keyID),
-		EncryptionContext: map[string]string{EncryptionContextKey: aad},
+		EncryptionContext: ec,
 	})
 	if err == nil {
 		return out.Plaintext, nil

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 )
 
@@ -71,17 +72,17 @@ func NewLocalKey(key []byte) (*LocalKey, error) {
 // ID names the key as sealed values record it.
 func (k *LocalKey) ID() string { return k.id }
 
-// Wrap encrypts dataKey with the master key, bound to aad.
-func (k *LocalKey) Wrap(_ context.Context, dataKey []byte, aad string) ([]byte, string, error) {
+// Wrap encrypts dataKey with the master key, bound to ec.
+func (k *LocalKey) Wrap(_ context.Context, dataKey []byte, ec EncryptionContext) ([]byte, string, error) {
 	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(dataKey)+k.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, "", fmt.Errorf("generate nonce: %w", err)
 	}
-	return k.aead.Seal(nonce, nonce, dataKey, wrapAAD(aad)), k.id, nil
+	return k.aead.Seal(nonce, nonce, dataKey, wrapAAD(ec)), k.id, nil
 }
 
 // Unwrap decrypts a data key wrapped by Wrap.
-func (k *LocalKey) Unwrap(_ context.Context, wrapped []byte, keyID string, aad string) ([]byte, error) {
+func (k *LocalKey) Unwrap(_ context.Context, wrapped []byte, keyID string, ec EncryptionContext) ([]byte, error) {
 	if keyID != k.id {
 		hint := "was the local key file replaced?"
 		if !strings.HasPrefix(keyID, localKeyPrefix) {
@@ -93,14 +94,33 @@ func (k *LocalKey) Unwrap(_ context.Context, wrapped []byte, keyID string, aad s
 	if len(wrapped) < ns+k.aead.Overhead() {
 		return nil, ErrTampered
 	}
-	key, err := k.aead.Open(nil, wrapped[:ns], wrapped[ns:], wrapAAD(aad))
+	key, err := k.aead.Open(nil, wrapped[:ns], wrapped[ns:], wrapAAD(ec))
 	if err != nil {
 		return nil, ErrTampered
 	}
 	return key, nil
 }
 
-func wrapAAD(aad string) []byte { return []byte("cartrelay data key\x00" + aad) }
+// wrapAAD binds a wrapped data key to its context. A context of format v1 (one purpose string)
+// is bound exactly as that release bound it, so its values still open.
+func wrapAAD(ec EncryptionContext) []byte {
+	if legacy, ok := ec[LegacyContextKey]; ok && len(ec) == 1 {
+		return []byte("cartrelay data key\x00" + legacy)
+	}
+	keys := make([]string, 0, len(ec))
+	for k := range ec {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b := []byte("cartrelay data key v2")
+	for _, k := range keys {
+		b = append(b, 0)
+		b = append(b, k...)
+		b = append(b, 0)
+		b = append(b, ec[k]...)
+	}
+	return b
+}
 
 // createKeyFile writes a new key next to path and links it into place, so two processes
 // starting at once (serve and the CLI) agree on one key and neither reads a half-written file.

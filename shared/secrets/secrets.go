@@ -5,11 +5,18 @@
 //
 // A sealed value is one ASCII string, so it fits in any JSON document:
 //
-//	v1.<key id>.<wrapped data key, base64url>.<nonce and ciphertext, base64url>
+//	v2.<key id>.<wrapped data key, base64url>.<nonce and ciphertext, base64url>
 //
-// Every value is sealed for an associated string (for example
-// "account:acme:ontraport.api_key"). The same string is required to open it, so a sealed value
-// copied to another account or another field does not open.
+// Every value is sealed for a Purpose: the account it belongs to and which of its secrets it is.
+// The same purpose is required to open it, so a sealed value copied to another account or
+// another field does not open. In AWS the purpose is the KMS encryption context of the data key
+// ({"cartrelay:account": "acme", "cartrelay:secret": "ontraport.api_key"}), so CloudTrail shows
+// which secret of which account was opened, and each function's IAM policy allows kms:Decrypt
+// only for the secrets it needs.
+//
+// Values sealed by earlier releases (format v1) carry the purpose as one string under
+// "cartrelay:purpose" ("account:acme:ontraport.api_key"). They still open; `cartrelay accounts
+// reseal` seals them again in the current format.
 package secrets
 
 import (
@@ -29,18 +36,57 @@ import (
 	"github.com/cartrelay/cartrelay/shared/redact"
 )
 
+// Purpose is what a value is sealed for: the account it belongs to and the name of the secret
+// ("ontraport.api_key", "connection.ultracart.refresh_token").
+type Purpose struct {
+	Account string
+	Secret  string
+}
+
+// String names the purpose for people, and is how format v1 recorded it.
+func (p Purpose) String() string { return "account:" + p.Account + ":" + p.Secret }
+
+// The KMS encryption context keys. A value in the current format is wrapped under
+// {ContextAccount: account, ContextSecret: secret}; one of format v1 under {LegacyContextKey:
+// "account:<account>:<secret>"}. IAM policies condition kms:Decrypt on them
+// (kms:EncryptionContext:cartrelay:secret).
+const (
+	ContextAccount   = "cartrelay:account"
+	ContextSecret    = "cartrelay:secret"
+	LegacyContextKey = "cartrelay:purpose"
+)
+
+// EncryptionContext is the context a data key is wrapped under. Wrappers must bind the wrapped
+// key to it, so a data key lifted from one sealed value cannot open another.
+type EncryptionContext map[string]string
+
+// contextFor is p's encryption context in the given format.
+func contextFor(p Purpose, format string) EncryptionContext {
+	if format == formatV1 {
+		return EncryptionContext{LegacyContextKey: p.String()}
+	}
+	return EncryptionContext{ContextAccount: p.Account, ContextSecret: p.Secret}
+}
+
+// SecretOf is the name of the secret an encryption context is for, in either format.
+func SecretOf(ec EncryptionContext) string {
+	if s, ok := ec[ContextSecret]; ok {
+		return s
+	}
+	// "account:<id>:<secret>"; an account id never holds a colon.
+	rest, _ := strings.CutPrefix(ec[LegacyContextKey], "account:")
+	_, secret, _ := strings.Cut(rest, ":")
+	return secret
+}
+
 // KeyWrapper protects data keys with a master key.
-//
-// aad is the associated string the value is sealed for. Wrappers bind the wrapped key to it
-// too (KMS records it as the encryption context, so CloudTrail shows which secret was
-// decrypted), which means a data key lifted from one sealed value cannot open another.
 type KeyWrapper interface {
-	// Wrap encrypts dataKey and names the master key that did it.
-	Wrap(ctx context.Context, dataKey []byte, aad string) (wrapped []byte, keyID string, err error)
+	// Wrap encrypts dataKey under ec and names the master key that did it.
+	Wrap(ctx context.Context, dataKey []byte, ec EncryptionContext) (wrapped []byte, keyID string, err error)
 	// Unwrap reverses Wrap. It returns an error matching ErrWrongKey when keyID names a master
-	// key this wrapper does not hold, and ErrTampered when the wrapped key does not decrypt.
-	// Other errors (network, throttling, permissions) may be temporary.
-	Unwrap(ctx context.Context, wrapped []byte, keyID string, aad string) ([]byte, error)
+	// key this wrapper does not hold, and ErrTampered when the wrapped key does not decrypt
+	// under ec. Other errors (network, throttling, permissions) may be temporary.
+	Unwrap(ctx context.Context, wrapped []byte, keyID string, ec EncryptionContext) ([]byte, error)
 }
 
 // The errors Open reports, matched with errors.Is. ErrTampered and ErrWrongKey are permanent:
@@ -84,8 +130,8 @@ func (e *WrongKeyError) Error() string {
 func (e *WrongKeyError) Is(target error) bool { return target == ErrWrongKey }
 
 // OpenError reports a value that could not be opened. What names the value for a person;
-// Sealer.Open sets it to the associated string, and repositories may replace it with
-// something friendlier ("ontraport.api_key of account acme").
+// Sealer.Open sets it to the purpose, and repositories may replace it with something friendlier
+// ("ontraport.api_key of account acme").
 type OpenError struct {
 	What string
 	Err  error
@@ -96,8 +142,13 @@ func (e *OpenError) Error() string { return "cannot decrypt " + e.What + ": " + 
 // Unwrap exposes the cause (ErrTampered, ErrWrongKey, ErrMalformed or the wrapper's error).
 func (e *OpenError) Unwrap() error { return e.Err }
 
+// Formats of a sealed value. Seal writes formatV2; Open reads both.
 const (
-	version     = "v1"
+	formatV1 = "v1"
+	formatV2 = "v2"
+)
+
+const (
 	dataKeySize = 32
 
 	// DefaultCacheTTL bounds how long an unwrapped data key stays in memory. It is long enough
@@ -164,71 +215,87 @@ func IsSealed(s string) bool {
 	return err == nil
 }
 
-// Seal encrypts plaintext for aad under a fresh data key and a random nonce.
-func (s *Sealer) Seal(ctx context.Context, plaintext []byte, aad string) (string, error) {
+// Seal encrypts plaintext for p under a fresh data key and a random nonce.
+func (s *Sealer) Seal(ctx context.Context, plaintext []byte, p Purpose) (string, error) {
+	return s.seal(ctx, plaintext, p, formatV2)
+}
+
+// seal writes a value in the given format; only tests write format v1, to check that values of
+// earlier releases still open.
+func (s *Sealer) seal(ctx context.Context, plaintext []byte, p Purpose, format string) (string, error) {
 	dataKey := make([]byte, dataKeySize)
 	if _, err := rand.Read(dataKey); err != nil {
-		return "", fmt.Errorf("seal %s: generate data key: %w", aad, err)
+		return "", fmt.Errorf("seal %s: generate data key: %w", p, err)
 	}
-	wrapped, keyID, err := s.wrapper.Wrap(ctx, dataKey, aad)
+	wrapped, keyID, err := s.wrapper.Wrap(ctx, dataKey, contextFor(p, format))
 	if err != nil {
-		return "", fmt.Errorf("seal %s: wrap data key: %w", aad, err)
+		return "", fmt.Errorf("seal %s: wrap data key: %w", p, err)
 	}
 	if err := checkKeyID(keyID); err != nil {
-		return "", fmt.Errorf("seal %s: %w", aad, err)
+		return "", fmt.Errorf("seal %s: %w", p, err)
 	}
 	aead, err := newGCM(dataKey)
 	if err != nil {
-		return "", fmt.Errorf("seal %s: %w", aad, err)
+		return "", fmt.Errorf("seal %s: %w", p, err)
 	}
-	header := version + "." + keyID + "." + base64.RawURLEncoding.EncodeToString(wrapped)
+	header := format + "." + keyID + "." + base64.RawURLEncoding.EncodeToString(wrapped)
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("seal %s: generate nonce: %w", aad, err)
+		return "", fmt.Errorf("seal %s: generate nonce: %w", p, err)
 	}
-	box := aead.Seal(nonce, nonce, plaintext, contentAAD(header, aad))
+	box := aead.Seal(nonce, nonce, plaintext, contentAAD(header, p.String()))
 	// The value is about to be stored and, usually, read back soon by the same process.
-	s.remember(keyID, aad, wrapped, dataKey)
+	s.remember(keyID, p.String(), wrapped, dataKey)
 	s.known.Add(string(plaintext))
 	return header + "." + base64.RawURLEncoding.EncodeToString(box), nil
 }
 
-// Open decrypts a value sealed for aad. Errors are *OpenError wrapping ErrMalformed,
-// ErrTampered, ErrWrongKey or the wrapper's own (possibly temporary) error.
-func (s *Sealer) Open(ctx context.Context, sealed string, aad string) ([]byte, error) {
-	p, err := parse(sealed)
+// Open decrypts a value sealed for p, in the current format or an earlier one. Errors are
+// *OpenError wrapping ErrMalformed, ErrTampered, ErrWrongKey or the wrapper's own (possibly
+// temporary, or ErrNotGranted) error.
+func (s *Sealer) Open(ctx context.Context, sealed string, p Purpose) ([]byte, error) {
+	what := p.String()
+	v, err := parse(sealed)
 	if err != nil {
-		return nil, &OpenError{What: aad, Err: err}
+		return nil, &OpenError{What: what, Err: err}
 	}
-	dataKey, ok := s.recall(p.keyID, aad, p.wrapped)
+	dataKey, ok := s.recall(v.keyID, what, v.wrapped)
 	if !ok {
-		dataKey, err = s.wrapper.Unwrap(ctx, p.wrapped, p.keyID, aad)
+		dataKey, err = s.wrapper.Unwrap(ctx, v.wrapped, v.keyID, contextFor(p, v.format))
 		if err != nil {
-			return nil, &OpenError{What: aad, Err: err}
+			return nil, &OpenError{What: what, Err: err}
 		}
 		if len(dataKey) != dataKeySize {
-			return nil, &OpenError{What: aad, Err: fmt.Errorf("%w: unwrapped data key has %d bytes", ErrTampered, len(dataKey))}
+			return nil, &OpenError{What: what, Err: fmt.Errorf("%w: unwrapped data key has %d bytes", ErrTampered, len(dataKey))}
 		}
-		s.remember(p.keyID, aad, p.wrapped, dataKey)
+		s.remember(v.keyID, what, v.wrapped, dataKey)
 	}
 	aead, err := newGCM(dataKey)
 	if err != nil {
-		return nil, &OpenError{What: aad, Err: err}
+		return nil, &OpenError{What: what, Err: err}
 	}
-	if len(p.box) < aead.NonceSize()+aead.Overhead() {
-		return nil, &OpenError{What: aad, Err: ErrTampered}
+	if len(v.box) < aead.NonceSize()+aead.Overhead() {
+		return nil, &OpenError{What: what, Err: ErrTampered}
 	}
-	nonce, ct := p.box[:aead.NonceSize()], p.box[aead.NonceSize():]
-	plain, err := aead.Open(nil, nonce, ct, contentAAD(p.header, aad))
+	nonce, ct := v.box[:aead.NonceSize()], v.box[aead.NonceSize():]
+	plain, err := aead.Open(nil, nonce, ct, contentAAD(v.header, what))
 	if err != nil {
-		return nil, &OpenError{What: aad, Err: ErrTampered}
+		return nil, &OpenError{What: what, Err: ErrTampered}
 	}
 	s.known.Add(string(plain))
 	return plain, nil
 }
 
+// Current reports whether sealed is in the format Seal writes now; a value of an earlier format
+// opens all the same, but under the encryption context of its release (see the package comment).
+func Current(sealed string) bool {
+	v, err := parse(sealed)
+	return err == nil && v.format == formatV2
+}
+
 type parsed struct {
-	header  string // "v1.<key id>.<wrapped>", bound into the content's associated data
+	format  string // formatV1 or formatV2
+	header  string // "v2.<key id>.<wrapped>", bound into the content's associated data
 	keyID   string
 	wrapped []byte
 	box     []byte
@@ -237,10 +304,10 @@ type parsed struct {
 // parse splits a sealed value. The two base64url parts never contain a dot, so they are taken
 // from the right and the key id may be anything printable.
 func parse(s string) (parsed, error) {
-	rest, ok := strings.CutPrefix(s, version+".")
-	if !ok {
-		if v, _, ok := strings.Cut(s, "."); ok && isVersion(v) {
-			return parsed{}, fmt.Errorf("%w: format %s is newer than this program understands", ErrMalformed, v)
+	format, rest, ok := strings.Cut(s, ".")
+	if !ok || (format != formatV1 && format != formatV2) {
+		if ok && isVersion(format) {
+			return parsed{}, fmt.Errorf("%w: format %s is newer than this program understands", ErrMalformed, format)
 		}
 		return parsed{}, ErrMalformed
 	}
@@ -266,7 +333,7 @@ func parse(s string) (parsed, error) {
 	if err != nil {
 		return parsed{}, ErrMalformed
 	}
-	return parsed{header: version + "." + rest, keyID: keyID, wrapped: wrapped, box: box}, nil
+	return parsed{format: format, header: format + "." + rest, keyID: keyID, wrapped: wrapped, box: box}, nil
 }
 
 // isVersion matches "v2", "v10": a format from a later release.

@@ -17,7 +17,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 )
 
-const aadAPIKey = "account:acme:ontraport.api_key"
+var aadAPIKey = Purpose{Account: "acme", Secret: "ontraport.api_key"}
 
 func testClock() *clock.Fake { return clock.NewFake(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)) }
 
@@ -66,8 +66,8 @@ func TestSealOpenRoundtrip(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if !strings.HasPrefix(sealed, "v1.") || !IsSealed(sealed) {
-						t.Fatalf("sealed value %.40q is not in the v1 format", sealed)
+					if !strings.HasPrefix(sealed, "v2.") || !IsSealed(sealed) || !Current(sealed) {
+						t.Fatalf("sealed value %.40q is not in the v2 format", sealed)
 					}
 					for _, c := range []byte(sealed) {
 						if c <= ' ' || c > '~' {
@@ -105,12 +105,12 @@ func TestSealIsRandomized(t *testing.T) {
 func TestOpenWithAnotherAADFails(t *testing.T) {
 	ctx := context.Background()
 	for name, w := range wrappers(t) {
-		for _, other := range []string{
-			"account:other:ontraport.api_key", // copied to another account
-			"account:acme:iterable.api_key",   // copied to another field
-			"",
+		for _, other := range []Purpose{
+			{Account: "other", Secret: "ontraport.api_key"}, // copied to another account
+			{Account: "acme", Secret: "iterable.api_key"},   // copied to another field
+			{},
 		} {
-			t.Run(name+"/"+other, func(t *testing.T) {
+			t.Run(name+"/"+other.String(), func(t *testing.T) {
 				s := NewSealer(w, testClock())
 				sealed, err := s.Seal(ctx, []byte("secret"), aadAPIKey)
 				if err != nil {
@@ -118,12 +118,12 @@ func TestOpenWithAnotherAADFails(t *testing.T) {
 				}
 				_, err = s.Open(ctx, sealed, other)
 				if !errors.Is(err, ErrTampered) {
-					t.Fatalf("Open with aad %q: got %v, want ErrTampered", other, err)
+					t.Fatalf("Open for %s: got %v, want ErrTampered", other, err)
 				}
 				// A fresh process (empty cache) must refuse too.
 				_, err = NewSealer(w, testClock()).Open(ctx, sealed, other)
 				if !errors.Is(err, ErrTampered) {
-					t.Fatalf("Open with aad %q and a cold cache: got %v, want ErrTampered", other, err)
+					t.Fatalf("Open for %s with a cold cache: got %v, want ErrTampered", other, err)
 				}
 			})
 		}
@@ -142,7 +142,7 @@ func TestTamperingFails(t *testing.T) {
 			return p
 		}
 		enc := func(p parsed) string {
-			return version + "." + p.keyID + "." + b64(p.wrapped) + "." + b64(p.box)
+			return p.format + "." + p.keyID + "." + b64(p.wrapped) + "." + b64(p.box)
 		}
 		flip := func(b []byte, i int) []byte {
 			c := bytes.Clone(b)
@@ -163,7 +163,8 @@ func TestTamperingFails(t *testing.T) {
 				return enc(p)
 			}, ErrTampered},
 			{"unknown key id", func(p parsed) string { p.keyID = "local-000000000000"; return enc(p) }, ErrWrongKey},
-			{"future version", func(p parsed) string { return "v2" + enc(p)[2:] }, ErrMalformed},
+			{"future version", func(p parsed) string { return "v3" + enc(p)[2:] }, ErrMalformed},
+			{"format v1 of a v2 value", func(p parsed) string { return "v1" + enc(p)[2:] }, ErrTampered},
 			{"plaintext", func(parsed) string { return "sk_live_51Hx9" }, ErrMalformed},
 			{"empty", func(parsed) string { return "" }, ErrMalformed},
 			{"bad base64", func(p parsed) string { return enc(p) + "!" }, ErrMalformed},
@@ -175,7 +176,7 @@ func TestTamperingFails(t *testing.T) {
 					t.Fatalf("got %v, want %v", err, tc.want)
 				}
 				var oe *OpenError
-				if !errors.As(err, &oe) || oe.What != aadAPIKey {
+				if !errors.As(err, &oe) || oe.What != aadAPIKey.String() {
 					t.Fatalf("error %v is not an *OpenError naming %s", err, aadAPIKey)
 				}
 			})
@@ -221,7 +222,7 @@ func TestWrongLocalKeyExplainsItself(t *testing.T) {
 	if !errors.Is(err, ErrWrongKey) || errors.Is(err, ErrTampered) {
 		t.Fatalf("got %v, want ErrWrongKey", err)
 	}
-	for _, want := range []string{"cannot decrypt " + aadAPIKey, "sealed with another master key", first.ID(), second.ID(), "was the local key file replaced?"} {
+	for _, want := range []string{"cannot decrypt " + aadAPIKey.String(), "sealed with another master key", first.ID(), second.ID(), "was the local key file replaced?"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -270,8 +271,8 @@ func TestKMSErrorsMapToKinds(t *testing.T) {
 	if p.keyID != fake.arn("key-a") {
 		t.Fatalf("sealed value records key %q, want the key ARN", p.keyID)
 	}
-	if got := fake.contexts[len(fake.contexts)-1]; len(got) != 1 || got[EncryptionContextKey] != aadAPIKey {
-		t.Fatalf("encryption context %v, want {%s: %s}", got, EncryptionContextKey, aadAPIKey)
+	if got := fake.contexts[len(fake.contexts)-1]; len(got) != 2 || got[ContextAccount] != "acme" || got[ContextSecret] != "ontraport.api_key" {
+		t.Fatalf("encryption context %v, want the account and the secret's name", got)
 	}
 
 	// The value names key-a, so a deployment configured with key-b still asks for key-a;
@@ -291,7 +292,7 @@ func TestKMSErrorsMapToKinds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p2 := p
 			p2.keyID = tc.keyID
-			bad := version + "." + p2.keyID + "." + b64(p2.wrapped) + "." + b64(p2.box)
+			bad := p2.format + "." + p2.keyID + "." + b64(p2.wrapped) + "." + b64(p2.box)
 			_, err := NewSealer(a, testClock()).Open(ctx, bad, aadAPIKey)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
@@ -360,11 +361,11 @@ func TestCacheIsBounded(t *testing.T) {
 	}
 	// The most recent entries survive.
 	p, _ := parse(sealed[9])
-	if _, ok := s.recall(p.keyID, aadAPIKey, p.wrapped); !ok {
+	if _, ok := s.recall(p.keyID, aadAPIKey.String(), p.wrapped); !ok {
 		t.Fatal("the newest data key was evicted")
 	}
 	p, _ = parse(sealed[0])
-	if _, ok := s.recall(p.keyID, aadAPIKey, p.wrapped); ok {
+	if _, ok := s.recall(p.keyID, aadAPIKey.String(), p.wrapped); ok {
 		t.Fatal("the oldest data key is still cached")
 	}
 }
@@ -500,5 +501,85 @@ func TestKnownHoldsWhatWasSealedOrOpened(t *testing.T) {
 	}
 	if !reader.Known().Contains("401 op-api-key-sealed-1") {
 		t.Error("the opening process does not know the value it opened")
+	}
+}
+
+// TestValuesOfEarlierReleasesStillOpen: a value sealed in format v1 (one purpose string as the
+// encryption context) opens with the same purpose, only with it, and is reported as not current
+// so `accounts reseal` can seal it again.
+func TestValuesOfEarlierReleasesStillOpen(t *testing.T) {
+	ctx := context.Background()
+	for name, w := range wrappers(t) {
+		t.Run(name, func(t *testing.T) {
+			old, err := NewSealer(w, testClock()).seal(ctx, []byte("op-key-of-2025"), aadAPIKey, formatV1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(old, "v1.") || Current(old) || !IsSealed(old) {
+				t.Fatalf("%.40q: want a v1 value that is sealed but not current", old)
+			}
+			got, err := NewSealer(w, testClock()).Open(ctx, old, aadAPIKey)
+			if err != nil || string(got) != "op-key-of-2025" {
+				t.Fatalf("open a v1 value: %q, %v", got, err)
+			}
+			other := Purpose{Account: "acme", Secret: "iterable.api_key"}
+			if _, err := NewSealer(w, testClock()).Open(ctx, old, other); !errors.Is(err, ErrTampered) {
+				t.Fatalf("a v1 value opened for another secret: %v", err)
+			}
+			if _, err := NewSealer(w, testClock()).Open(ctx, "v2"+old[2:], aadAPIKey); !errors.Is(err, ErrTampered) {
+				t.Fatalf("a v1 value relabelled v2 opened: %v", err)
+			}
+		})
+	}
+}
+
+// TestLocalKeyOpensWhatTheLastReleaseSealed pins format v1 of the local key: a value written
+// by the previous release (fixed bytes, fixed key) must open.
+func TestLocalKeyOpensWhatTheLastReleaseSealed(t *testing.T) {
+	key, err := NewLocalKey(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sealed = "v1.local-3ecf24992363.pSsKCoVH3lxcO_moAPlikHAxve2AJiLhYWbMqnbQWxu7ErMReE-g8gFiHHZhxNyx4AmIyheFCAoYtOZc.AHQ7su-u0EgG9nXzir7NYTgvpRoeb7USieVe5a6gh1CaSD3sc8_2ljKp"
+	got, err := NewSealer(key, testClock()).Open(context.Background(), sealed, aadAPIKey)
+	if err != nil || string(got) != "op-key-of-2025" {
+		t.Fatalf("open: %q, %v", got, err)
+	}
+}
+
+func TestRestrictKeepsToTheGrant(t *testing.T) {
+	ctx := context.Background()
+	for name, w := range wrappers(t) {
+		t.Run(name, func(t *testing.T) {
+			full := NewSealer(w, testClock())
+			apiKey, err := full.Seal(ctx, []byte("op-api-key-1234"), aadAPIKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hook := Purpose{Account: "acme", Secret: "ultracart.webhook_password"}
+			password, err := full.Seal(ctx, []byte("webhook-pass-1234"), hook)
+			if err != nil {
+				t.Fatal(err)
+			}
+			legacy, err := full.seal(ctx, []byte("webhook-pass-2025"), hook, formatV1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			webhook := NewSealer(Restrict(w, Grant{Decrypt: []string{"ultracart.webhook_password", "thrivecart.secret"}}), testClock())
+			for _, v := range []string{password, legacy} {
+				if _, err := webhook.Open(ctx, v, hook); err != nil {
+					t.Errorf("the granted secret does not open: %v", err)
+				}
+			}
+			_, err = webhook.Open(ctx, apiKey, aadAPIKey)
+			var ng *NotGrantedError
+			if !errors.Is(err, ErrNotGranted) || !errors.As(err, &ng) || ng.Op != "decrypt" || ng.Secret != "ontraport.api_key" ||
+				!strings.Contains(err.Error(), "may not decrypt ontraport.api_key (it may decrypt: ultracart.webhook_password, thrivecart.secret)") {
+				t.Errorf("opening a secret outside the grant: %v", err)
+			}
+			if _, err := webhook.Seal(ctx, []byte("x"), hook); !errors.Is(err, ErrNotGranted) {
+				t.Errorf("sealing without an encrypt grant: %v", err)
+			}
+		})
 	}
 }
