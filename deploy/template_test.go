@@ -236,6 +236,25 @@ type statement struct {
 	sid       string
 	actions   []string
 	resources []*yaml.Node
+	// conditions is the Condition block: operator ("StringEquals", "ForAllValues:StringLike")
+	// to condition key to the values given.
+	conditions map[string]map[string][]string
+}
+
+// conditionsOf reads a Condition block; values that are intrinsics keep their argument.
+func conditionsOf(n *yaml.Node) map[string]map[string][]string {
+	out := map[string]map[string][]string{}
+	for _, op := range keys(n) {
+		out[op] = map[string][]string{}
+		for _, k := range keys(get(n, op)) {
+			var vals []string
+			for _, v := range seq(get(n, op, k)) {
+				vals = append(vals, v.Value)
+			}
+			out[op][k] = vals
+		}
+	}
+	return out
 }
 
 func (tpl *template) statements(id string) []statement {
@@ -249,7 +268,8 @@ func (tpl *template) statements(id string) []statement {
 			if scalar(get(s, "Effect")) != "Allow" {
 				continue
 			}
-			out = append(out, statement{sid: scalar(get(s, "Sid")), actions: strs(get(s, "Action")), resources: seq(get(s, "Resource"))})
+			out = append(out, statement{sid: scalar(get(s, "Sid")), actions: strs(get(s, "Action")), resources: seq(get(s, "Resource")),
+				conditions: conditionsOf(get(s, "Condition"))})
 		}
 	}
 	return out

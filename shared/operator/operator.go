@@ -49,7 +49,12 @@ func Embedded(ctx context.Context, dataDir string, opt wiring.Options) (*wiring.
 		db.Close()
 		return nil, err
 	}
-	env, err := wiring.New(st, q, secrets.NewSealer(key, opt.Clock), opt)
+	sealer, err := wiring.NewSealer(key, opt)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	env, err := wiring.New(st, q, sealer, opt)
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -217,7 +217,7 @@ func (s *Set) Contains(text string) bool { return s.String(text) != text }
 // cannot break it; anything else is scrubbed as text. b is returned as is when it holds no
 // value, which is the usual case, at the cost of one scan.
 func (s *Set) Bytes(b []byte) []byte {
-	if s == nil || !s.Contains(string(b)) {
+	if s.Len() == 0 || !s.Contains(string(b)) {
 		return b
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))

@@ -31,6 +31,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/grants"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	queuesqs "github.com/cartrelay/cartrelay/shared/queue/sqs"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
@@ -89,6 +90,32 @@ type Options struct {
 	Jitter *rand.Rand
 	// Sleep replaces the schedule's real waits (app.Deps.Sleep); tests on a fake clock set it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Function is the deployed function this runtime serves (shared/grants): its store may
+	// write only the partitions, and its sealer open and seal only the secrets, that the
+	// function's IAM policy allows. Empty (serve, the CLI) limits nothing.
+	Function string
+}
+
+// grant is the function's grant, if it has one.
+func (o Options) grant() (grants.Grant, bool, error) {
+	if o.Function == "" {
+		return grants.Grant{}, false, nil
+	}
+	g, err := grants.For(o.Function)
+	return g, err == nil, err
+}
+
+// NewSealer seals and opens with w, within the function's grant.
+func NewSealer(w secrets.KeyWrapper, opt Options) (*secrets.Sealer, error) {
+	opt.defaults()
+	g, limited, err := opt.grant()
+	if err != nil {
+		return nil, err
+	}
+	if limited {
+		w = grants.Wrapper(w, g)
+	}
+	return secrets.NewSealer(w, opt.Clock), nil
 }
 
 // ParameterStore reads one named secret of the deployment.
@@ -203,7 +230,11 @@ func AWS(cfg aws.Config, c AWSConfig, opt Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(st, q, secrets.NewSealer(wrapper, opt.Clock), opt)
+	sealer, err := NewSealer(wrapper, opt)
+	if err != nil {
+		return nil, err
+	}
+	return New(st, q, sealer, opt)
 }
 
 // New assembles a runtime over the given ports.
@@ -216,6 +247,13 @@ func New(st store.Store, q queue.Queue, sealer *secrets.Sealer, opt Options) (*E
 	known := sealer.Known()
 	known.Add(opt.Config.UltraCartClientSecret, opt.Config.ConsoleSessionKey)
 	st = redact.Store(st, known)
+	g, limited, err := opt.grant()
+	if err != nil {
+		return nil, err
+	}
+	if limited {
+		st = grants.Store(st, opt.Function, g)
+	}
 	opt.Log = slog.New(known.Handler(opt.Log.Handler()))
 	repo := accounts.NewRepo(st, sealer, opt.Clock).WithCheck(CheckAccount)
 	conns := connections.NewRepo(st, sealer, opt.Clock)
@@ -248,6 +286,7 @@ func Lambda(ctx context.Context, function string, opt Options) (*Env, error) {
 		return nil, fmt.Errorf("%s: %w (the template sets these; was the function deployed without them?)", function, err)
 	}
 	opt.Log = log
+	opt.Function = FunctionName(function, os.Getenv)
 	opt.Config.PublicBaseURL = os.Getenv("PUBLIC_BASE_URL")
 	opt.Config.UltraCartClientID = os.Getenv("ULTRACART_CLIENT_ID")
 	opt.Config.UltraCartBaseURL = os.Getenv("ULTRACART_BASE_URL")
@@ -284,6 +323,15 @@ func RequiresInvite(getenv func(string) string, def bool) (bool, error) {
 	default:
 		return def, fmt.Errorf("CONNECT_REQUIRES_INVITE is %q; set it to true (new stores connect only with an invite) or false", v)
 	}
+}
+
+// FunctionName is the name a deployed function's grant has (shared/grants): its program under
+// functions/, and for the forwarder, which is deployed once per destination, that destination.
+func FunctionName(program string, getenv func(string) string) string {
+	if program == "forward" {
+		return program + "-" + getenv("DESTINATION")
+	}
+	return program
 }
 
 // LambdaAWSConfig is the SDK configuration inside Lambda, read from the variables the Lambda
