@@ -304,10 +304,18 @@ func TestDemoFillsAContact(t *testing.T) {
 		cli.IO{Out: &short, Err: &errb, Terminal: true}); code != 0 {
 		t.Fatalf("contacts get on a terminal: %d %s", code, errb.String())
 	}
-	full, _ := runCLI(t, data, "contacts", "get", "demo", "jane.doe@example.com")
+	// Serve may still be recording deliveries, so the comparison is made between two piped
+	// reads that agree: the record did not change in between.
+	var full string
 	var fullTerm bytes.Buffer
-	cli.Main(context.Background(), []string{"--data", data, "contacts", "get", "demo", "jane.doe@example.com", "--full"},
-		cli.IO{Out: &fullTerm, Err: &errb, Terminal: true})
+	eventually(t, 20*time.Second, "the record stops changing", func() (bool, string) {
+		before, _ := runCLI(t, data, "contacts", "get", "demo", "jane.doe@example.com")
+		fullTerm.Reset()
+		cli.Main(context.Background(), []string{"--data", data, "contacts", "get", "demo", "jane.doe@example.com", "--full"},
+			cli.IO{Out: &fullTerm, Err: &errb, Terminal: true})
+		full, _ = runCLI(t, data, "contacts", "get", "demo", "jane.doe@example.com")
+		return before == full, "the record changed between two reads"
+	})
 	if fullTerm.String() != full {
 		t.Error("--full on a terminal differs from the piped record")
 	}
