@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/audit"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
@@ -68,7 +69,7 @@ func TestConsoleChecksDestinationKeys(t *testing.T) {
 	if status, body := post(map[string]string{"iterable.api_key": itGoodKey}); status != http.StatusOK || !strings.Contains(body, "Saved.") {
 		t.Fatalf("good Iterable key: %d: %s", status, body)
 	}
-	a, _ := f.env.Accounts.Get(ctx, "shop")
+	a, _ := f.env.Accounts.Get(ctx, "shop", accounts.OntraportAPIKey, accounts.IterableAPIKey)
 	if a.Ontraport.APIKey.Reveal() != opGoodKey || a.Ontraport.AppID != opAppID || a.Iterable.APIKey.Reveal() != itGoodKey {
 		t.Fatalf("saved keys: ontraport %v/%q, iterable %v", a.Ontraport.APIKey.IsSet(), a.Ontraport.AppID, a.Iterable.APIKey.IsSet())
 	}

@@ -166,7 +166,7 @@ func TestEachFunctionWorksWithinItsGrant(t *testing.T) {
 		httpReq("POST", "/webhooks/ultracart/"+id, "application/json", fixture(t, "ultracart", "order_create.json"),
 			basic(creds.UltraCart.WebhookUsername, creds.UltraCart.WebhookPassword.Reveal())),
 		httpReq("POST", "/webhooks/thrivecart/"+id, "application/json", fixture(t, "thrivecart", "order_success.json"), nil),
-		httpReq("POST", "/track/"+id, "application/json", []byte(`{"visitor":"v-1234567890","url":"https://shop.example.com/p/1","title":"P1"}`), nil),
+		httpReq("POST", "/track/"+id, "application/json", []byte(`{"visitor":"v-1234567890abcdef","url":"https://shop.example.com/p/1","title":"P1"}`), nil),
 	} {
 		resp, err := wh.App.Webhook(ctx, req)
 		if err != nil || resp.StatusCode >= 300 {
@@ -329,7 +329,7 @@ func TestRequestsOpenOnlyTheirOwnSecrets(t *testing.T) {
 			return r.StatusCode, err
 		}, []string{"thrivecart.secret"}},
 		{"page view", func() (int, error) {
-			r, err := env.App.Webhook(ctx, httpReq("POST", "/track/acme", "application/json", []byte(`{"visitor":"v-1234567890","url":"https://shop.example.com/p/1"}`), nil))
+			r, err := env.App.Webhook(ctx, httpReq("POST", "/track/acme", "application/json", []byte(`{"visitor":"v-1234567890abcdef","url":"https://shop.example.com/p/1"}`), nil))
 			return r.StatusCode, err
 		}, nil},
 		{"review link", func() (int, error) {

@@ -159,9 +159,14 @@ func (p *pageCtx) iterableLists(a accounts.Account) listsView {
 	if !a.Iterable.APIKey.IsSet() {
 		return listsView{Why: "Set the Iterable API key to pick the lists by name."}
 	}
+	key, err := p.openKey(accounts.IterableAPIKey)
+	if err != nil {
+		p.log.Warn("console: iterable key not opened", slog.Any("error", err))
+		return listsView{Why: "The stored Iterable API key could not be read just now; reload the page to try again."}
+	}
 	ctx, cancel := context.WithTimeout(p.ctx, checkTimeout)
 	defer cancel()
-	lists, err := iterable.Lists(ctx, p.c.d.HTTP, iterable.BaseURLFor(a.Iterable.BaseURL, a.Iterable.DataCenter), a.Iterable.APIKey.Reveal())
+	lists, err := iterable.Lists(ctx, p.c.d.HTTP, iterable.BaseURLFor(a.Iterable.BaseURL, a.Iterable.DataCenter), key)
 	switch {
 	case errors.Is(err, iterable.ErrKeyRefused):
 		return listsView{Why: "Iterable refuses the stored API key, so its lists cannot be shown; set a working key."}
@@ -235,6 +240,7 @@ func (p *pageCtx) checkKeys(before accounts.Account, form url.Values, sub submis
 	ctx, cancel := context.WithTimeout(p.ctx, checkTimeout)
 	defer cancel()
 	var problems []string
+	var err error
 	unreachable := func(vendor string, err error) {
 		p.log.Info("console: key not checked", slog.String("vendor", vendor), slog.Any("error", err))
 		problems = append(problems, vendor+" could not be reached to check the API key, so nothing was saved; try again shortly.")
@@ -249,7 +255,10 @@ func (p *pageCtx) checkKeys(before accounts.Account, form url.Values, sub submis
 	appID := strings.TrimSpace(form.Get(ontraportAppIDPath))
 	opKey := sub.NewOntraportKey
 	if opKey == "" && appID != before.Ontraport.AppID && before.Ontraport.APIKey.IsSet() && !checked(form, clearPrefix+ontraportKeyPath) {
-		opKey = before.Ontraport.APIKey.Reveal() // a new app id must go with the stored key
+		// A new app id must go with the stored key.
+		if opKey, err = p.openKey(accounts.OntraportAPIKey); err != nil {
+			unreachable("ONTRAPORT", err)
+		}
 	}
 	if opKey != "" {
 		if err := ontraport.CheckKey(ctx, p.c.d.HTTP, before.Ontraport.BaseURL, appID, opKey); errors.Is(err, ontraport.ErrKeyRefused) {
@@ -261,7 +270,10 @@ func (p *pageCtx) checkKeys(before accounts.Account, form url.Values, sub submis
 	center := strings.TrimSpace(form.Get(iterableCenterPath))
 	itKey := sub.NewIterableKey
 	if itKey == "" && !strings.EqualFold(center, before.Iterable.DataCenter) && before.Iterable.APIKey.IsSet() && !checked(form, clearPrefix+iterableKeyPath) {
-		itKey = before.Iterable.APIKey.Reveal() // a key works in its own data center only
+		// A key works in its own data center only.
+		if itKey, err = p.openKey(accounts.IterableAPIKey); err != nil {
+			unreachable("Iterable", err)
+		}
 	}
 	if itKey != "" {
 		if _, err := iterable.Lists(ctx, p.c.d.HTTP, iterable.BaseURLFor(before.Iterable.BaseURL, center), itKey); errors.Is(err, iterable.ErrKeyRefused) {
@@ -302,7 +314,8 @@ func changedKeys(a, b accounts.Account) []string {
 			{"thrivecart.api_key", a.ThriveCart.APIKey, b.ThriveCart.APIKey},
 			{"thrivecart.secret", a.ThriveCart.Secret, b.ThriveCart.Secret},
 		} {
-			if s.x.Reveal() != s.y.Reveal() && !slices.Contains(out, s.path) {
+			// Sealed values are compared as sealed: one that was set or cleared differs.
+			if s.x != s.y && !slices.Contains(out, s.path) {
 				out = append(out, s.path)
 			}
 		}
@@ -323,4 +336,20 @@ var commonZones = []string{
 	"Europe/Stockholm", "Europe/Warsaw", "Europe/Athens", "Europe/Istanbul", "Europe/Moscow", "Africa/Johannesburg",
 	"Africa/Lagos", "Africa/Cairo", "Asia/Dubai", "Asia/Kolkata", "Asia/Bangkok", "Asia/Singapore", "Asia/Hong_Kong",
 	"Asia/Shanghai", "Asia/Tokyo", "Asia/Seoul", "Australia/Perth", "Australia/Sydney", "Pacific/Auckland",
+}
+
+// openKey reads one stored secret of the session's account. Pages read the account with its
+// secrets sealed; only the checks that call a vendor with a stored key open it.
+func (p *pageCtx) openKey(f accounts.Field) (string, error) {
+	a, err := p.c.d.Accounts.Get(p.ctx, p.sess.Account, f)
+	if err != nil {
+		return "", fmt.Errorf("open %s: %w", f, err)
+	}
+	switch f {
+	case accounts.IterableAPIKey:
+		return a.Iterable.APIKey.Reveal(), nil
+	case accounts.OntraportAPIKey:
+		return a.Ontraport.APIKey.Reveal(), nil
+	}
+	return "", fmt.Errorf("console: no stored key %s to check", f)
 }

@@ -119,9 +119,12 @@ func For(function string) (Grant, error) {
 	case Connect:
 		// Registers the store's webhook with its password and checks review links with the
 		// account's review key; seals what the merchant sets in the console and the tokens of
-		// a new connection. It never opens a connection's tokens.
+		// a new connection. The console's settings open the stored ONTRAPORT and Iterable keys
+		// only to check them again (a new app id or data center) and to list Iterable's lists.
+		// It never opens a connection's tokens.
 		return Grant{Secrets: secrets.Grant{
-			Decrypt: []string{string(accounts.UltraCartWebhookPassword), accountkeys.Secret(accountkeys.Review)},
+			Decrypt: []string{string(accounts.UltraCartWebhookPassword), accountkeys.Secret(accountkeys.Review),
+				string(accounts.OntraportAPIKey), string(accounts.IterableAPIKey)},
 			Encrypt: append(names(accounts.SecretFields()...), tokens...),
 		}}, nil
 	}
