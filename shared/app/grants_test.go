@@ -27,11 +27,11 @@ import (
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
 	"github.com/cartrelay/cartrelay/shared/operator"
 	"github.com/cartrelay/cartrelay/shared/phone"
-	"github.com/cartrelay/cartrelay/shared/poller"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/reviews"
 	"github.com/cartrelay/cartrelay/shared/secrets"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartfake"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
@@ -208,7 +208,7 @@ func TestEachFunctionWorksWithinItsGrant(t *testing.T) {
 	}
 	poll := d.fn(grants.Poll)
 	before := connect.connectionThrough(d.op, id)
-	if _, err := poll.App.PollRun(ctx, poller.Job{Account: id, Stream: poller.Orders}, clk.Now().Add(5*time.Minute), time.Time{}); err != nil {
+	if _, err := poll.App.PollRun(ctx, ucpoll.Job{Account: id, Stream: ucpoll.Orders}, clk.Now().Add(5*time.Minute), time.Time{}); err != nil {
 		t.Fatalf("UltraCart poll: %v", err)
 	}
 	if after := connect.connectionThrough(d.op, id); after.AccessToken == before.AccessToken || after.Status != "" {
