@@ -16,7 +16,7 @@ func TestContract(t *testing.T) {
 			Dest: e.dest, Account: e.acct, API: e.fake.URL, Transport: e.fake.Client().Transport,
 			At: func(a accounts.Account, base string) accounts.Account { a.Iterable.BaseURL = base; return a },
 			WithoutKey: func(a accounts.Account) accounts.Account {
-				a.Iterable.APIKey = ""
+				a.Iterable.APIKey = accounts.Secret{}
 				return a
 			},
 			Placed: loadFact(t, "order_placed"),

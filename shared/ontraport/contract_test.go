@@ -16,7 +16,7 @@ func TestContract(t *testing.T) {
 			Dest: e.dest, Account: e.acct, API: e.fake.URL,
 			At: func(a accounts.Account, base string) accounts.Account { a.Ontraport.BaseURL = base; return a },
 			WithoutKey: func(a accounts.Account) accounts.Account {
-				a.Ontraport.APIKey = ""
+				a.Ontraport.APIKey = accounts.Secret{}
 				return a
 			},
 			Placed: orderFact("C-1", "ann@example.com", []domain.LineItem{lineItem("MUG", 1, "10.00")}, "0", "0", "0", "10.00"),
