@@ -94,7 +94,8 @@ func For(function string) (Grant, error) {
 		erasure := accountkeys.Secret(accountkeys.Erasure)
 		return Grant{
 			Secrets: secrets.Grant{Decrypt: []string{erasure}, Encrypt: []string{erasure}},
-			Writes:  []string{AccountData, Dedupe, ErasureKeys},
+			// An erasure deletes the parts of quarantined events that mention the contact.
+			Writes: []string{AccountData, Dedupe, ErasureKeys, Blobs},
 		}, nil
 	case ForwardOntraport:
 		return Grant{Secrets: secrets.Grant{Decrypt: names(accounts.OntraportAPIKey)}, Writes: []string{AccountData}}, nil
@@ -107,7 +108,9 @@ func For(function string) (Grant, error) {
 			Writes:  []string{AccountData, ReviewKeys},
 		}, nil
 	case Schedule:
-		return Grant{Writes: []string{AccountData, Timers}}, nil
+		// Carrying on an erasure deletes the parts of quarantined events that mention the
+		// contact.
+		return Grant{Writes: []string{AccountData, Timers, Blobs}}, nil
 	case Poll:
 		// Reads with the store's tokens or simple key and the ThriveCart API key; stores the
 		// token pair UltraCart rotates. Writes cursors, leases and request budgets in every
