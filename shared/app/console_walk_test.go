@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/cli"
 	"github.com/cartrelay/cartrelay/shared/domain"
@@ -150,7 +151,7 @@ func TestConsoleWalkInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	click("settings-saved", `//main//button[normalize-space(.)="Save settings"]`, "saved")
-	if a, _ := hub.env.Accounts.Get(ctx, "shop"); a.Ontraport.APIKey.Reveal() != opGoodKey {
+	if a, _ := hub.env.Accounts.Get(ctx, "shop", accounts.OntraportAPIKey); a.Ontraport.APIKey.Reveal() != opGoodKey {
 		t.Fatalf("the key was not saved")
 	}
 
