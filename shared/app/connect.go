@@ -360,7 +360,7 @@ func (a *App) console() (*console.Console, error) {
 		base = thrivecartapi.DefaultBaseURL
 	}
 	return console.New(console.Deps{Accounts: a.d.Accounts, Connections: conns, Store: a.d.Store, Queue: a.d.Queue,
-		Actions: consoleActions{a}, Reports: &reports.Engine{Store: a.d.Store, Accounts: a.d.Accounts, Clock: a.d.Clock},
+		Actions: consoleActions{a}, Erasure: a.eraser, Reports: &reports.Engine{Store: a.d.Store, Accounts: a.d.Accounts, Clock: a.d.Clock},
 		Clock: a.d.Clock, ThriveCart: thrivecartapi.Client{BaseURL: base}, PublicBaseURL: a.d.Config.PublicBaseURL, Log: a.d.Log},
 		a.d.Config.ConsoleSessionKey)
 }

@@ -119,6 +119,7 @@ func TestConsoleWalkInBrowser(t *testing.T) {
 	email := failed.Email
 	visit("contacts", "/console/contacts?q=marcus", email)
 	visit("contact", "/console/contact?email="+url.QueryEscape(email), "Marcus Reyes", "Timeline", "Deliveries", "DEMO-0002001")
+	click("erase-confirm", `//main//a[normalize-space(.)="Erase this contact"]`, "Erase this contact?", "cannot be undone", "ONTRAPORT contact is anonymized")
 	visit("orders", "/console/orders?from=2024-04-01&to=2024-06-30", "DEMO-0002001", "Totals from the reports")
 	click("order", `//main//a[normalize-space(.)="DEMO-0002001"]`, "Order DEMO-0002001", "What the destinations did")
 	visit("deliveries", "/console/deliveries?from=2024-01-01&status=parked", "Replay every failed delivery to ONTRAPORT")

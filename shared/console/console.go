@@ -40,6 +40,8 @@ type Deps struct {
 	Queue queue.Queue
 	// Actions replay what failed; nil leaves the replay buttons out.
 	Actions Actions
+	// Erasure erases contacts at their request; nil leaves the erase button out.
+	Erasure Erasure
 	// Reports answers the reports and the orders page's totals; nil leaves them out.
 	Reports *reports.Engine
 	// Clock times sign-in links; the system clock when nil.
@@ -190,6 +192,8 @@ func (c *Console) routes() map[string]route {
 		"audit":               {get: (*pageCtx).auditPage},
 		"contacts":            {get: (*pageCtx).contacts},
 		"contact":             {get: (*pageCtx).contact},
+		"contact/erase":       {get: (*pageCtx).eraseConfirm, post: (*pageCtx).eraseContact},
+		"contact/erasure":     {get: (*pageCtx).erasureStatus},
 		"orders":              {get: (*pageCtx).orders},
 		"order":               {get: (*pageCtx).order},
 		"deliveries":          {get: (*pageCtx).deliveries},

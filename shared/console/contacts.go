@@ -109,6 +109,11 @@ func (p *pageCtx) contact() Response {
 		return p.failed("read the contact", err)
 	}
 	if v.Profile == nil {
+		if domain.IsPseudonym(v.AliasOf) {
+			// The address leads to its pseudonym only while its erasure runs.
+			return p.page(http.StatusOK, "contacts", "Being erased", `<p class="hint">This contact is being erased. `+
+				p.link("contact/erasure", url.Values{"pseudonym": {v.AliasOf}}, "See how far it got")+`.</p>`)
+		}
 		if v.AliasOf != "" {
 			return p.page(http.StatusOK, "contacts", email, `<p class="hint">This contact's email changed to `+p.contactLink(v.AliasOf)+
 				`; its history is there now.</p>`)
@@ -217,6 +222,10 @@ func (p *pageCtx) contact() Response {
 		b.WriteString(`<p class="muted">Nothing was sent for this contact yet.</p>`)
 	} else {
 		p.deliveryList(&b, ds, true)
+	}
+	if p.c.d.Erasure != nil {
+		b.WriteString(`<h2>Erasure</h2><p>When the customer asks to be forgotten, erase the contact: its personal data goes from cartrelay and its destinations, its orders stay under a pseudonym.</p>` +
+			`<p><a class="button danger" href="` + esc(p.url("contact/erase", url.Values{"email": {c.Email}})) + `">Erase this contact</a></p>`)
 	}
 	title := c.Email
 	if name != "" {
