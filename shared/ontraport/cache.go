@@ -18,13 +18,16 @@ import (
 //	A#<acct>#OPC#<email>      -  contact id of an email
 //	A#<acct>#OPP#<sku>        -  product id of a SKU
 //	A#<acct>#OPT#<external>   -  transaction logged for an external_order_id (an order key, or a
-//	                             partial refund's "<key>:refund:<cumulative>")
+//	                             partial refund's "<key>:refund:<cumulative>"), or until then the
+//	                             claim of the delivery logging it (see txClaim)
 //	A#<acct>#OPA#<affiliate>  -  partner contact id of a source affiliate (expires)
 //	A#<acct>#OPM              -  contact field names → keys (expires)
-//	A#<acct>#OPL#<external>   -  a short claim on logging a transaction (expires)
 //
-// They are caches and shortcuts, never the only record: a lost item costs a lookup, not a
-// duplicate, because every creation is preceded by a lookup in ONTRAPORT itself.
+// All but OPT are caches: a lost one costs a lookup. OPT is the record of whether a transaction
+// was ever attempted: ONTRAPORT is asked by external_order_id only after an attempt whose
+// outcome is unknown, so losing it (a new table) could log an order again; the account's
+// forward_since, the moment a new deployment connected, keeps a new table from sending older
+// orders at all.
 const skDash = "-"
 
 // Lifetimes of the items that can go stale: a partner may join ONTRAPORT later, and a merchant
@@ -35,7 +38,7 @@ const (
 	fieldMetaTTL       = time.Hour
 	fieldMetaRetryWait = 10 * time.Minute
 	// claimTTL outlives a delivery (a forwarder invocation ends within 30 s), so a claim only
-	// outlasts its holder when the process died.
+	// outlasts its holder when the process died; the next delivery then asks ONTRAPORT.
 	claimTTL = time.Minute
 )
 
@@ -44,18 +47,19 @@ func productPK(acct, sku string) string    { return "A#" + acct + "#OPP#" + sku 
 func txPK(acct, external string) string    { return "A#" + acct + "#OPT#" + external }
 func partnerPK(acct, key string) string    { return "A#" + acct + "#OPA#" + key }
 func metaPK(acct string) string            { return "A#" + acct + "#OPM" }
-func claimPK(acct, external string) string { return "A#" + acct + "#OPL#" + external }
 
 // idDoc is an item that remembers one id.
 type idDoc struct {
 	ID int64 `json:"id"`
 }
 
-// txDoc remembers a logged transaction.
+// txDoc remembers a logged transaction or, while InvoiceID is 0, an attempt to log one.
 type txDoc struct {
 	ContactID     int64 `json:"contact_id,omitempty"`
 	TransactionID int64 `json:"transaction_id,omitempty"`
 	InvoiceID     int64 `json:"invoice_id"`
+	// ClaimedUntil is when the claim of the delivery logging it runs out (see txClaim).
+	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
 }
 
 // metaDoc caches the contact fields' keys by lower-cased name.
@@ -143,30 +147,99 @@ func (c cache) putTransaction(ctx context.Context, external string, d txDoc) err
 	return c.put(ctx, txPK(c.acct, external), d, 0)
 }
 
-// claim takes the right to log the transaction for external, so two processes delivering the
-// same fact at once (a visibility timeout that ran out mid-delivery) cannot both create one.
-// Another holder's claim makes the delivery come back after it expires. release gives the claim
-// up; a process that dies leaves it to expire.
-func (c cache) claim(ctx context.Context, external string, ttl time.Duration) (release func(), err error) {
+// txClaim is a delivery's claim on logging the transaction for one external id, kept in the
+// transaction's own item (A#<acct>#OPT#<external>) until the transaction is known:
+//
+//   - no item: nobody ever tried to log it, so ONTRAPORT cannot have it and no lookup is needed;
+//   - an item with a claim still running: another delivery is logging it right now;
+//   - an item with no live claim and no transaction: an earlier attempt ended without knowing
+//     whether ONTRAPORT logged it (it crashed, timed out or failed), so ONTRAPORT is asked;
+//   - an item with the transaction: it is logged.
+//
+// So the lookup by external_order_id is made only after an attempt whose outcome is unknown.
+type txClaim struct {
+	c       cache
+	pk      string
+	version int64
+	// Unknown is true when an earlier attempt may have logged the transaction.
+	Unknown bool
+	// Logged is set when the transaction turned out to be logged already.
+	Logged *txDoc
+}
+
+// claimTx takes the right to log the transaction for external. A claim held by another live
+// delivery sends this one back to the queue until it ends (a RetryAfterError wrapping
+// ErrInProgress). In a dry run nothing is claimed or written.
+func (c cache) claimTx(ctx context.Context, external string, ttl time.Duration) (*txClaim, error) {
+	cl := &txClaim{c: c, pk: txPK(c.acct, external)}
 	if c.dry {
-		return func() {}, nil
+		return cl, nil
 	}
-	pk := claimPK(c.acct, external)
-	until := c.now().Add(ttl)
-	it := store.Item{PK: pk, SK: skDash, ExpiresAt: until, Data: []byte(`{}`)}
-	err = c.st.Write(ctx, store.PutItem(it, store.NotExists))
-	if errors.Is(err, store.ErrConditionFailed) {
-		wait := ttl
-		if cur, gerr := c.st.Get(ctx, pk, skDash); gerr == nil && !cur.ExpiresAt.IsZero() {
-			wait = max(cur.ExpiresAt.Sub(c.now()), time.Second)
-		}
-		return nil, &deliver.RetryAfterError{After: wait, Err: fmt.Errorf("%w: %s", ErrInProgress, external)}
+	now := c.now()
+	claim := store.Item{PK: cl.pk, SK: skDash, Version: 1, Data: mustJSON(txDoc{ClaimedUntil: now.Add(ttl)})}
+	err := c.st.Write(ctx, store.PutItem(claim, store.NotExists))
+	if err == nil {
+		cl.version = 1
+		return cl, nil
+	}
+	if !errors.Is(err, store.ErrConditionFailed) {
+		return nil, fmt.Errorf("claim %s: %w", cl.pk, err)
+	}
+	cur, err := c.st.Get(ctx, cl.pk, skDash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &deliver.RetryAfterError{After: time.Second, Err: fmt.Errorf("%w: %s", ErrInProgress, external)}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("claim %s: %w", pk, err)
+		return nil, fmt.Errorf("read %s: %w", cl.pk, err)
 	}
-	return func() {
-		// A claim that cannot be removed expires on its own.
-		_ = c.st.Write(context.WithoutCancel(ctx), store.DeleteKey(store.Key{PK: pk, SK: skDash}, store.Always))
-	}, nil
+	var d txDoc
+	_ = json.Unmarshal(cur.Data, &d) // unreadable: an attempt of unknown outcome
+	if d.InvoiceID > 0 {
+		cl.Logged = &d
+		return cl, nil
+	}
+	if d.ClaimedUntil.After(now) {
+		wait := max(d.ClaimedUntil.Sub(now), time.Second)
+		return nil, &deliver.RetryAfterError{After: wait, Err: fmt.Errorf("%w: %s", ErrInProgress, external)}
+	}
+	// The attempt before this one ended without a transaction known: take its place.
+	claim.Version = cur.Version + 1
+	if err := c.st.Write(ctx, store.PutIfVersion(claim, cur.Version)); errors.Is(err, store.ErrConditionFailed) {
+		return nil, &deliver.RetryAfterError{After: time.Second, Err: fmt.Errorf("%w: %s", ErrInProgress, external)}
+	} else if err != nil {
+		return nil, fmt.Errorf("claim %s: %w", cl.pk, err)
+	}
+	cl.version, cl.Unknown = claim.Version, true
+	return cl, nil
+}
+
+// logged records the transaction in place of the claim.
+func (cl *txClaim) logged(ctx context.Context, d txDoc) error {
+	if cl.c.dry {
+		return nil
+	}
+	it := store.Item{PK: cl.pk, SK: skDash, Version: cl.version + 1, Data: mustJSON(d)}
+	if err := cl.c.st.Write(ctx, store.PutIfVersion(it, cl.version)); err != nil {
+		return fmt.Errorf("write %s: %w", cl.pk, err)
+	}
+	return nil
+}
+
+// release gives the claim up after an attempt that did not end with a transaction known. The
+// item stays, so that the next delivery asks ONTRAPORT before it logs. A release that cannot
+// be written leaves the claim to run out.
+func (cl *txClaim) release(ctx context.Context) {
+	if cl.c.dry {
+		return
+	}
+	it := store.Item{PK: cl.pk, SK: skDash, Version: cl.version + 1, Data: mustJSON(txDoc{})}
+	_ = cl.c.st.Write(context.WithoutCancel(ctx), store.PutIfVersion(it, cl.version))
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only this package's own plain structs are encoded
+	}
+	return b
 }

@@ -67,8 +67,9 @@ func TestOrderPlaced(t *testing.T) {
 	}
 }
 
-// TestOrderPlacedNeverTwice: a redelivery without the fact-done marker (a crash after the call)
-// adopts the transaction, from the table or, when that record is lost too, from ONTRAPORT.
+// TestOrderPlacedNeverTwice: a redelivery without the fact-done marker adopts the transaction
+// from the table, without asking ONTRAPORT; after an attempt whose outcome is unknown (a crash
+// after the call, before the record), it asks ONTRAPORT by external_order_id and adopts.
 func TestOrderPlacedNeverTwice(t *testing.T) {
 	e := newEnv(t)
 	f := orderFact("B-1", "bo@example.com", []domain.LineItem{lineItem("SKU-1", 1, "10.00")}, "0", "0", "0", "10.00")
@@ -83,28 +84,54 @@ func TestOrderPlacedNeverTwice(t *testing.T) {
 	if !second.Done.(orderDone).Adopted || second.Done.(orderDone).InvoiceID != first.Done.(orderDone).InvoiceID {
 		t.Fatalf("redelivery: %+v", second.Done)
 	}
-	// Lose the table's record as well: the lookup by external_order_id finds it.
-	if err := e.st.Write(context.Background(), store.DeleteKey(store.Key{PK: txPK(testAcct, "ultracart:B-1"), SK: skDash}, store.Always)); err != nil {
+	if n := calls(e, http.MethodGet, "/Transactions"); n != 0 {
+		t.Errorf("%d lookups by external_order_id; a known transaction needs none", n)
+	}
+	// A crash after ONTRAPORT logged it and before the record: the claim is left behind, and
+	// runs out.
+	pk := txPK(testAcct, "ultracart:B-1")
+	it, err := e.st.Get(context.Background(), pk, skDash)
+	if err != nil {
 		t.Fatal(err)
 	}
+	it.Data = mustJSON(txDoc{ClaimedUntil: e.clk.Now().Add(claimTTL)})
+	if err := e.st.Write(context.Background(), store.PutItem(it, store.Always)); err != nil {
+		t.Fatal(err)
+	}
+	var ra *deliver.RetryAfterError
+	if _, err := e.deliver(f); !errors.As(err, &ra) || !errors.Is(err, ErrInProgress) {
+		t.Fatalf("while the crashed delivery's claim runs: %v", err)
+	}
+	e.clk.Advance(claimTTL + time.Second)
 	third, err := e.deliver(f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !third.Done.(orderDone).Adopted || third.Done.(orderDone).InvoiceID != first.Done.(orderDone).InvoiceID {
-		t.Fatalf("after losing the record: %+v", third.Done)
+		t.Fatalf("after the crash: %+v", third.Done)
 	}
-	if n := len(e.fake.TransactionsFor("ultracart:B-1")); n != 1 || calls(e, http.MethodPost, pathProcessManual) != 1 {
-		t.Fatalf("%d transactions, %d processManual calls", n, calls(e, http.MethodPost, pathProcessManual))
+	if n := len(e.fake.TransactionsFor("ultracart:B-1")); n != 1 || calls(e, http.MethodPost, pathProcessManual) != 1 ||
+		calls(e, http.MethodGet, "/Transactions") != 1 {
+		t.Fatalf("%d transactions, %d processManual calls, %d lookups", n, calls(e, http.MethodPost, pathProcessManual),
+			calls(e, http.MethodGet, "/Transactions"))
 	}
 	if !strings.Contains(third.Note, "adopted") {
 		t.Errorf("note %q", third.Note)
 	}
-	// An order logged by an earlier integration is adopted too.
+	// Once adopted it is recorded: the next redelivery asks nobody.
+	if _, err := e.deliver(f); err != nil || calls(e, http.MethodGet, "/Transactions") != 1 {
+		t.Fatalf("redelivery after adopting: %v, %d lookups", err, calls(e, http.MethodGet, "/Transactions"))
+	}
+	// An attempt that failed leaves the same doubt: ONTRAPORT logged B-2 (by an earlier process
+	// that then died), and the next delivery adopts it.
 	pre := e.fake.AddTransaction(ontraportfake.Transaction{ExternalOrderID: "ultracart:B-2", ContactID: 1})
+	if err := e.st.Write(context.Background(), store.PutItem(store.Item{PK: txPK(testAcct, "ultracart:B-2"), SK: skDash,
+		Version: 1, Data: mustJSON(txDoc{})}, store.Always)); err != nil {
+		t.Fatal(err)
+	}
 	out := e.mustDeliver(orderFact("B-2", "bo@example.com", []domain.LineItem{lineItem("SKU-1", 1, "10.00")}, "0", "0", "0", "10.00"))
 	if d := out.Done.(orderDone); !d.Adopted || d.InvoiceID != pre {
-		t.Fatalf("pre-existing transaction: %+v", d)
+		t.Fatalf("transaction of an attempt of unknown outcome: %+v", d)
 	}
 }
 
@@ -467,8 +494,9 @@ func TestDryRun(t *testing.T) {
 			t.Errorf("exchange %+v", x)
 		}
 	}
+	// No lookup by external_order_id: no earlier attempt left its outcome unknown.
 	want := []string{"GET /object/getByEmail", "GET /Contacts/meta", "POST /Contacts/saveorupdate",
-		"PUT /objects/tagByName", "GET /Transactions", "GET /Products", "POST /Products", "GET /Products", "POST /Products",
+		"PUT /objects/tagByName", "GET /Products", "POST /Products", "GET /Products", "POST /Products",
 		"POST /transaction/processManual"}
 	if strings.Join(paths, ", ") != strings.Join(want, ", ") {
 		t.Errorf("recorded\n %s\nwant\n %s", strings.Join(paths, ", "), strings.Join(want, ", "))
@@ -548,10 +576,11 @@ func TestConcurrentDeliveriesLogOnce(t *testing.T) {
 	f := orderFact("P-1", "pat@example.com", []domain.LineItem{lineItem("SKU-1", 1, "10.00")}, "0", "0", "0", "10.00")
 	// A claim held by another process sends the delivery back to the queue, without a request
 	// to processManual.
-	release, err := (cache{st: e.st, now: e.clk.Now, acct: testAcct}).claim(context.Background(), "ultracart:P-1", claimTTL)
+	cl, err := (cache{st: e.st, now: e.clk.Now, acct: testAcct}).claimTx(context.Background(), "ultracart:P-1", claimTTL)
 	if err != nil {
 		t.Fatal(err)
 	}
+	release := func() { cl.release(context.Background()) }
 	_, err = e.deliver(f)
 	var ra *deliver.RetryAfterError
 	if !errors.As(err, &ra) || !errors.Is(err, ErrInProgress) || ra.After <= 0 || calls(e, http.MethodPost, pathProcessManual) != 0 {
@@ -596,4 +625,34 @@ func TestConcurrentDeliveriesLogOnce(t *testing.T) {
 	if txs := e.fake.TransactionsFor("ultracart:P-1"); len(txs) != 1 || created != 1 {
 		t.Fatalf("%d transactions, %d deliveries created one", len(txs), created)
 	}
+}
+
+// TestCallsPerOrder counts ONTRAPORT requests per new order (README, Figures): the first order
+// of a buyer with two products new to ONTRAPORT (one of them the tax pseudo-product), then a
+// repeat order of the same products, which takes the contact merge and the transaction alone.
+func TestCallsPerOrder(t *testing.T) {
+	e := newEnv(t)
+	seen := 0
+	since := func() []string {
+		var out []string
+		for _, c := range e.fake.Calls()[seen:] {
+			out = append(out, c.Method+" "+c.Path)
+		}
+		seen = len(e.fake.Calls())
+		return out
+	}
+	e.mustDeliver(orderFact("N-1", "nia@example.com", []domain.LineItem{lineItem("SKU-1", 1, "10.00")}, "0", "0.80", "0", "10.80"))
+	first := since()
+	want := []string{"POST /Contacts/saveorupdate", "GET /Products", "POST /Products", "GET /Products", "POST /Products",
+		"POST /transaction/processManual"}
+	if strings.Join(first, ", ") != strings.Join(want, ", ") {
+		t.Errorf("first order: %d calls\n %s\nwant\n %s", len(first), strings.Join(first, ", "), strings.Join(want, ", "))
+	}
+	e.mustDeliver(orderFact("N-2", "nia@example.com", []domain.LineItem{lineItem("SKU-1", 2, "10.00")}, "0", "1.60", "0", "21.60"))
+	repeat := since()
+	want = []string{"POST /Contacts/saveorupdate", "POST /transaction/processManual"}
+	if strings.Join(repeat, ", ") != strings.Join(want, ", ") {
+		t.Errorf("repeat order of known products: %d calls\n %s\nwant\n %s", len(repeat), strings.Join(repeat, ", "), strings.Join(want, ", "))
+	}
+	t.Logf("ONTRAPORT calls: first order with two new products %d, repeat order of known products %d", len(first), len(repeat))
 }

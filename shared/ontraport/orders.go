@@ -114,9 +114,11 @@ func (s *session) orderPlaced(ctx context.Context, f domain.Fact) (result, error
 }
 
 // ensureTransaction returns the transaction logged for external id ext, creating it only when
-// neither this destination's record nor ONTRAPORT knows one. The lookup in ONTRAPORT is
-// GET /Transactions with condition external_order_id = ext; it is what makes a redelivery after
-// a crash (between ONTRAPORT's answer and the fact-done marker) adopt rather than duplicate.
+// neither this destination's record nor ONTRAPORT knows one. ONTRAPORT is asked (GET
+// /Transactions with condition external_order_id = ext) only when an earlier attempt ended
+// without knowing whether it logged the transaction (a crash between ONTRAPORT's answer and
+// the record, a timeout after ONTRAPORT did the work): see txClaim. A new order of known
+// products so costs the transaction alone.
 func (s *session) ensureTransaction(ctx context.Context, ext string, contactID int64, prices map[string]domain.Money,
 	plan func() ([]line, time.Time, error)) (txDoc, bool, error) {
 	if d, ok, err := s.cache.transaction(ctx, ext); err != nil {
@@ -127,34 +129,53 @@ func (s *session) ensureTransaction(ctx context.Context, ext string, contactID i
 	}
 	// Claim the creation before looking: a process that finds nothing after the claim knows no
 	// other one is between its own lookup and its creation.
-	release, err := s.cache.claim(ctx, ext, claimTTL)
+	cl, err := s.cache.claimTx(ctx, ext, claimTTL)
 	if err != nil {
 		return txDoc{}, false, err
 	}
-	defer release()
-	rows, err := s.c.findTransactions(ctx, ext)
+	if cl.Logged != nil {
+		s.note("transaction %d already logged for %s; adopted", cl.Logged.InvoiceID, ext)
+		return *cl.Logged, true, nil
+	}
+	d, adopted, err := s.logTransaction(ctx, cl, ext, contactID, prices, plan)
 	if err != nil {
+		cl.release(ctx)
 		return txDoc{}, false, err
 	}
-	if len(rows) > 0 {
-		best := rows[0]
-		for _, r := range rows[1:] {
-			if r.ID < best.ID {
-				best = r
+	if err := cl.logged(ctx, d); err != nil {
+		// The claim stays until it runs out; a redelivery then asks ONTRAPORT and adopts.
+		s.log.Warn("could not remember the ONTRAPORT transaction", slog.Any("error", err))
+	}
+	return d, adopted, nil
+}
+
+// logTransaction adopts the transaction an earlier attempt may have logged, or logs it.
+func (s *session) logTransaction(ctx context.Context, cl *txClaim, ext string, contactID int64, prices map[string]domain.Money,
+	plan func() ([]line, time.Time, error)) (txDoc, bool, error) {
+	if cl.Unknown {
+		rows, err := s.c.findTransactions(ctx, ext)
+		if err != nil {
+			return txDoc{}, false, err
+		}
+		if len(rows) > 0 {
+			best := rows[0]
+			for _, r := range rows[1:] {
+				if r.ID < best.ID {
+					best = r
+				}
 			}
+			if len(rows) > 1 {
+				s.note("%d ONTRAPORT transactions carry external_order_id %s; adopted the oldest, %d", len(rows), ext, best.ID)
+			} else {
+				s.note("ONTRAPORT already has transaction %d for %s; adopted", best.ID, ext)
+			}
+			d := txDoc{ContactID: int64(best.ContactID), InvoiceID: int64(best.ID)}
+			if d.ContactID == 0 {
+				d.ContactID = contactID
+			}
+			s.log.Info("adopted an existing ONTRAPORT transaction", slog.String("external_order_id", ext), slog.Int64("invoice_id", d.InvoiceID))
+			return d, true, nil
 		}
-		if len(rows) > 1 {
-			s.note("%d ONTRAPORT transactions carry external_order_id %s; adopted the oldest, %d", len(rows), ext, best.ID)
-		} else {
-			s.note("ONTRAPORT already has transaction %d for %s; adopted", best.ID, ext)
-		}
-		d := txDoc{ContactID: int64(best.ContactID), InvoiceID: int64(best.ID)}
-		if d.ContactID == 0 {
-			d.ContactID = contactID
-		}
-		s.rememberTransaction(ctx, ext, d)
-		s.log.Info("adopted an existing ONTRAPORT transaction", slog.String("external_order_id", ext), slog.Int64("invoice_id", d.InvoiceID))
-		return d, true, nil
 	}
 	lines, at, err := plan()
 	if err != nil {
@@ -187,7 +208,6 @@ func (s *session) ensureTransaction(ctx context.Context, ext string, contactID i
 		// transaction id.
 		d.InvoiceID = r.TransactionID
 	}
-	s.rememberTransaction(ctx, ext, d)
 	if s.cfg.dry {
 		// Nothing was sent: the ids are placeholders, which a log line must not pass off as
 		// ONTRAPORT's.
