@@ -42,11 +42,11 @@ const (
 	claimTTL = time.Minute
 )
 
-func contactPK(acct, email string) string  { return "A#" + acct + "#OPC#" + email }
-func productPK(acct, sku string) string    { return "A#" + acct + "#OPP#" + sku }
-func txPK(acct, external string) string    { return "A#" + acct + "#OPT#" + external }
-func partnerPK(acct, key string) string    { return "A#" + acct + "#OPA#" + key }
-func metaPK(acct string) string            { return "A#" + acct + "#OPM" }
+func contactPK(acct, email string) string { return "A#" + acct + "#OPC#" + email }
+func productPK(acct, sku string) string   { return "A#" + acct + "#OPP#" + sku }
+func txPK(acct, external string) string   { return "A#" + acct + "#OPT#" + external }
+func partnerPK(acct, key string) string   { return "A#" + acct + "#OPA#" + key }
+func metaPK(acct string) string           { return "A#" + acct + "#OPM" }
 
 // idDoc is an item that remembers one id.
 type idDoc struct {
