@@ -127,9 +127,9 @@ fmt-check:
 # Runs every test verbosely into build/test.log and shows the useful part: package results,
 # failures with their output, skips with their reason, and the contract suites' backend lines.
 gotest:
-	@mkdir -p build; rm -f build/test-counts
-	@echo "full log: build/test.log"
-	@$(GO) test -count=1 -v ./... 2>&1 | tee build/test.log | awk -v suite='$(SUITE_LINES)' -v module="$$($(GO) list -m)" "$$TEST_REPORT_AWK"
+	@mkdir -p build/screenshots; rm -rf build/test-counts build/screenshots/_artifacts
+	@echo "full log: build/test.log; browser screenshots: build/screenshots"
+	@$(GO) test -count=1 -v -artifacts -outputdir $(CURDIR)/build/screenshots ./... 2>&1 | tee build/test.log | awk -v suite='$(SUITE_LINES)' -v module="$$($(GO) list -m)" "$$TEST_REPORT_AWK"
 
 define TEST_REPORT_AWK
 # Per package: the contract suites' results and the backend each one started.
