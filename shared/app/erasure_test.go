@@ -111,7 +111,7 @@ func traces(t *testing.T, dir string, needles ...string) []string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT pk, sk, coalesce(gsi1pk,''), coalesce(gsi1sk,''), coalesce(gsi2pk,''), coalesce(gsi2sk,''),
+	rows, err := db.DB.Query(`SELECT pk, sk, coalesce(gsi1pk,''), coalesce(gsi1sk,''), coalesce(gsi2pk,''), coalesce(gsi2sk,''),
 		coalesce(data, x''), coalesce(attrs, x'') FROM ` + embedded.TableName)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -805,14 +806,25 @@ func (a *App) flush(ctx context.Context, acct accounts.Account, email string, ou
 		}
 	}
 	attrs := []any{slog.String("account", acct.ID), slog.Int("facts", len(ids))}
-	for _, r := range destinations.All() {
+	// The destinations' queues are sent to at once: each send waits for a durable write, and
+	// they do not depend on each other.
+	all := destinations.All()
+	errs := make([]error, len(all))
+	var wg sync.WaitGroup
+	for i, r := range all {
 		msgs := perDest[r.Name]
 		attrs = append(attrs, slog.Int(r.Name, len(msgs)))
 		if len(msgs) > 0 {
-			if err := a.d.Queue.Send(ctx, r.Queue.Name, msgs); err != nil {
-				return fmt.Errorf("send %d fact(s) to %s: %w", len(msgs), r.Name, err)
-			}
+			wg.Go(func() {
+				if err := a.d.Queue.Send(ctx, r.Queue.Name, msgs); err != nil {
+					errs[i] = fmt.Errorf("send %d fact(s) to %s: %w", len(msgs), r.Name, err)
+				}
+			})
 		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	if err := history.New(a.d.Store).ClearOutbox(ctx, acct.ID, email, ids); err != nil {
 		return err

@@ -2,7 +2,6 @@ package localrun
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -25,7 +24,7 @@ import (
 // These tests run the local runtime on the durable queue `cartrelay serve` uses, to show that
 // the guarantees hold on it and not only on the in-memory fake.
 
-func openEmbedded(t *testing.T, path string, clk clock.Clock) (*embedded.Queue, *sql.DB) {
+func openEmbedded(t *testing.T, path string, clk clock.Clock) (*embedded.Queue, *sqlitedb.DB) {
 	t.Helper()
 	db, err := sqlitedb.Open(context.Background(), path)
 	if err != nil {

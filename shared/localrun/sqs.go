@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -127,17 +128,31 @@ func (p *poller) dispatch(log *slog.Logger, msgs []queue.Received) {
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.hard), deleteTimeout)
 	defer cancel()
-	var deleted int
-	var delErrs []error
-	for _, m := range msgs {
+	// The deletes go out together, as Lambda's DeleteMessageBatch does: on the embedded queue
+	// they then share one commit instead of waiting for the disk one after another.
+	errs := make([]error, len(msgs))
+	var wg sync.WaitGroup
+	for i, m := range msgs {
 		if failed[m.MessageID] {
 			continue
 		}
-		if err := p.q.Delete(ctx, p.c.Queue, m.ReceiptHandle); err != nil {
-			delErrs = append(delErrs, fmt.Errorf("message %s: %w", m.MessageID, err))
-			continue
+		wg.Go(func() {
+			if err := p.q.Delete(ctx, p.c.Queue, m.ReceiptHandle); err != nil {
+				errs[i] = fmt.Errorf("message %s: %w", m.MessageID, err)
+			}
+		})
+	}
+	wg.Wait()
+	var deleted int
+	var delErrs []error
+	for i, m := range msgs {
+		switch {
+		case failed[m.MessageID]:
+		case errs[i] != nil:
+			delErrs = append(delErrs, errs[i])
+		default:
+			deleted++
 		}
-		deleted++
 	}
 	if len(delErrs) > 0 {
 		// The work is done but the messages come back: handlers are idempotent, so this

@@ -2,7 +2,6 @@ package timers_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -20,7 +19,7 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 9, 0, 30, 0, time.UTC)
 
-func openStore(t testing.TB, dir string, clk clock.Clock) (store.Store, *sql.DB) {
+func openStore(t testing.TB, dir string, clk clock.Clock) (store.Store, *sqlitedb.DB) {
 	t.Helper()
 	db, err := sqlitedb.InDir(context.Background(), dir)
 	if err != nil {

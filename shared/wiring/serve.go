@@ -12,6 +12,12 @@ import (
 	"github.com/cartrelay/cartrelay/shared/queue"
 )
 
+// How many batches serve's consumers handle at once.
+const (
+	IngestWorkers  = 16
+	ForwardWorkers = 8
+)
+
 // ServeOptions tune the local runtime.
 type ServeOptions struct {
 	Addr string
@@ -19,7 +25,10 @@ type ServeOptions struct {
 	ScheduleEvery time.Duration
 	// PollWait is the queue pollers' long-poll time.
 	PollWait time.Duration
-	Ready    func(addr string)
+	// NoThrottle leaves every route unlimited, for load tests of serve itself; API Gateway
+	// keeps the template's throttles whatever serve does.
+	NoThrottle bool
+	Ready      func(addr string)
 }
 
 // ServeConfig lays out, for the local runtime, the same routes, queue consumers and schedule
@@ -29,13 +38,16 @@ func ServeConfig(env *Env, o ServeOptions) (localrun.Config, error) {
 		o.ScheduleEvery = time.Minute
 	}
 	a := env.App
-	consumers := []localrun.Consumer{{Queue: queue.Ingest, Handler: a.Ingest, BatchSize: 10, Concurrency: 2}}
+	// Each batch waits for the disk at every write of every record, one record after another;
+	// many batches at once let the embedded database commit their writes together (group
+	// commit), as Lambda scales out a busy queue's consumers.
+	consumers := []localrun.Consumer{{Queue: queue.Ingest, Handler: a.Ingest, BatchSize: 10, Concurrency: IngestWorkers}}
 	for _, r := range destinations.All() {
 		d, err := env.Destination(r.Name)
 		if err != nil {
 			return localrun.Config{}, err
 		}
-		consumers = append(consumers, localrun.Consumer{Queue: r.Queue.Name, Handler: a.Forward(d), BatchSize: 10, Concurrency: 2})
+		consumers = append(consumers, localrun.Consumer{Queue: r.Queue.Name, Handler: a.Forward(d), BatchSize: 10, Concurrency: ForwardWorkers})
 	}
 	// A poll saves its cursor after every page and gives its lease back when cancelled, so a
 	// stop need not wait for a walk that may take minutes.
@@ -55,6 +67,9 @@ func ServeConfig(env *Env, o ServeOptions) (localrun.Config, error) {
 	handlers := map[string]localrun.HTTPHandler{FunctionWebhook: a.Webhook, FunctionConnect: a.Connect}
 	var routes []localrun.Route
 	for _, r := range HTTPRoutes() {
+		if o.NoThrottle {
+			r.Throttle = localrun.Throttle{}
+		}
 		routes = append(routes, localrun.Route{Method: r.Method, Path: r.Path, RouteKey: r.RouteKey,
 			Handler: handlers[r.Function], Throttle: r.Throttle})
 	}

@@ -24,11 +24,12 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 )
 
 // pollInterval bounds how late a long poll notices a message sent by another process or a
-// message whose visibility ran out. Sends within this process wake it at once.
-const pollInterval = 50 * time.Millisecond
+// message whose visibility ran out. Sends within this process wake a poll at once.
+const pollInterval = 100 * time.Millisecond
 
 // The tables are prefixed so that they cannot clash with the embedded store's, which lives in
 // the same database. queue_messages_order lets a receive walk a queue in send order and stop
@@ -63,32 +64,35 @@ CREATE INDEX IF NOT EXISTS queue_dedup_expiry ON queue_dedup (expires_at);
 
 // Queue is the embedded adapter. It is safe for concurrent use.
 type Queue struct {
-	db  *sql.DB
+	db  *sqlitedb.DB
 	clk clock.Clock
 
-	// writeMu serialises this process's write transactions, so they wait here rather than in
-	// SQLite's busy handler, which sleeps in coarse steps. Other processes are kept apart by
-	// SQLite's write lock.
-	writeMu sync.Mutex
-
-	// changed is closed and replaced after every write, waking long polls in this process.
-	changedMu sync.Mutex
-	changed   chan struct{}
+	// wake holds one channel per queue with room for one token, put there after every write
+	// to that queue. One waiting long poll takes it and looks; if it takes a full batch it
+	// puts the token back for the next one. So a write wakes one poll, not all of them (serve
+	// runs many consumers per queue), and a send to one queue sends no other queue's pollers
+	// looking.
+	wakeMu sync.Mutex
+	wake   map[string]chan struct{}
 }
 
 var _ queue.Queue = (*Queue)(nil)
 
-// New creates the queue tables if needed and returns the adapter. db must come from
-// sqlitedb.Open: its transactions take the write lock up front, which is what keeps two
-// processes from handing out the same message.
-func New(ctx context.Context, db *sql.DB, clk clock.Clock) (*Queue, error) {
+// New creates the queue tables if needed and returns the adapter. Its writes go through
+// db.Write, whose transactions take the write lock up front, which is what keeps two processes
+// from handing out the same message, and whose commits are shared with the store's.
+func New(ctx context.Context, db *sqlitedb.DB, clk clock.Clock) (*Queue, error) {
 	if db == nil || clk == nil {
 		return nil, errors.New("embedded queue: a database and a clock are required")
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	err := db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, schema)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("create the queue tables: %w", err)
 	}
-	return &Queue{db: db, clk: clk, changed: make(chan struct{})}, nil
+	return &Queue{db: db, clk: clk, wake: map[string]chan struct{}{}}, nil
 }
 
 // Send implements queue.Queue. Each chunk of queue.MaxBatch messages is one transaction.
@@ -128,9 +132,9 @@ func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) err
 
 func (q *Queue) sendChunk(ctx context.Context, spec queue.Spec, msgs []queue.Message) error {
 	now := q.clk.Now().UnixNano()
-	return q.write(ctx, func(tx *sql.Tx) error {
+	return q.write(ctx, spec.Name, func(ctx context.Context, tx *sql.Tx) error {
 		if spec.FIFO {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM queue_dedup WHERE expires_at <= ?`, now); err != nil {
+			if _, err := q.db.Exec(ctx, tx, `DELETE FROM queue_dedup WHERE expires_at <= ?`, now); err != nil {
 				return fmt.Errorf("expire deduplication ids: %w", err)
 			}
 		}
@@ -140,7 +144,7 @@ func (q *Queue) sendChunk(ctx context.Context, spec queue.Spec, msgs []queue.Mes
 				group, dedup = m.GroupID, m.DedupID
 				// SQS accepts a duplicate within the window and drops it; the window runs from
 				// the first send, so a duplicate does not extend it.
-				res, err := tx.ExecContext(ctx,
+				res, err := q.db.Exec(ctx, tx,
 					`INSERT INTO queue_dedup (queue, dedup_id, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 					spec.Name, dedup, now+int64(queue.DedupWindow))
 				if err != nil {
@@ -156,7 +160,7 @@ func (q *Queue) sendChunk(ctx context.Context, spec queue.Spec, msgs []queue.Mes
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx,
+			if _, err := q.db.Exec(ctx, tx,
 				`INSERT INTO queue_messages (queue, message_id, body, group_id, dedup_id, attributes, sent_at, visible_at)
 				 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 				spec.Name, newID(), m.Body, group, dedup, attrs, now, now); err != nil {
@@ -182,13 +186,15 @@ func (q *Queue) Receive(ctx context.Context, name string, opt queue.ReceiveOptio
 		visibility = opt.Visibility
 	}
 	deadline := time.Now().Add(opt.Wait)
+	wake := q.wakeup(spec.Name)
 	for {
-		// Take the channel before looking, so a send between the look and the wait still
-		// wakes us.
-		changed := q.changes()
 		got, err := q.receiveOnce(ctx, spec, max, visibility)
 		if err != nil {
 			return nil, fmt.Errorf("receive from queue %s: %w", name, err)
+		}
+		if len(got) == max {
+			// There may be more: wake the next poll.
+			q.notify(spec.Name)
 		}
 		left := time.Until(deadline)
 		if len(got) > 0 || left <= 0 {
@@ -199,7 +205,7 @@ func (q *Queue) Receive(ctx context.Context, name string, opt queue.ReceiveOptio
 		case <-ctx.Done():
 			timer.Stop()
 			return nil, fmt.Errorf("receive from queue %s: %w", name, ctx.Err())
-		case <-changed:
+		case <-wake:
 			timer.Stop()
 		case <-timer.C:
 		}
@@ -245,7 +251,7 @@ func (q *Queue) receiveOnce(ctx context.Context, spec queue.Spec, max int, visib
 	// transaction that would hold up the store's writers.
 	probe, args := candidateQuery(spec, q.clk.Now().UnixNano(), 1)
 	var seq int64
-	switch err := q.db.QueryRowContext(ctx, `SELECT seq FROM (`+probe+`)`, args...).Scan(&seq); {
+	switch err := q.db.QueryRow(ctx, nil, `SELECT seq FROM (`+probe+`)`, args...).Scan(&seq); {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
 	case err != nil:
@@ -253,7 +259,7 @@ func (q *Queue) receiveOnce(ctx context.Context, spec queue.Spec, max int, visib
 	}
 
 	var out []queue.Received
-	err := q.write(ctx, func(tx *sql.Tx) error {
+	err := q.write(ctx, spec.Name, func(ctx context.Context, tx *sql.Tx) error {
 		out = nil
 		now := q.clk.Now().UnixNano()
 		for len(out) < max {
@@ -264,13 +270,13 @@ func (q *Queue) receiveOnce(ctx context.Context, spec queue.Spec, max int, visib
 			moved := 0
 			for _, r := range rows {
 				if spec.MaxReceiveCount > 0 && r.receiveCount >= spec.MaxReceiveCount {
-					if err := moveToDLQ(ctx, tx, spec, r, now); err != nil {
+					if err := q.moveToDLQ(ctx, tx, spec, r, now); err != nil {
 						return err
 					}
 					moved++
 					continue
 				}
-				got, err := receiveRow(ctx, tx, r, now, visibility)
+				got, err := q.receiveRow(ctx, tx, r, now, visibility)
 				if err != nil {
 					return err
 				}
@@ -291,7 +297,7 @@ func (q *Queue) receiveOnce(ctx context.Context, spec queue.Spec, max int, visib
 
 func (q *Queue) candidates(ctx context.Context, tx *sql.Tx, spec queue.Spec, now int64, limit int) ([]row, error) {
 	query, args := candidateQuery(spec, now, limit)
-	rs, err := tx.QueryContext(ctx, query, args...)
+	rs, err := q.db.Query(ctx, tx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("select messages: %w", err)
 	}
@@ -312,11 +318,11 @@ func (q *Queue) candidates(ctx context.Context, tx *sql.Tx, spec queue.Spec, now
 
 // moveToDLQ re-inserts the message at the DLQ's tail, keeping its id, sent time and receive
 // count, as SQS does.
-func moveToDLQ(ctx context.Context, tx *sql.Tx, spec queue.Spec, r row, now int64) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE seq = ?`, r.seq); err != nil {
+func (q *Queue) moveToDLQ(ctx context.Context, tx *sql.Tx, spec queue.Spec, r row, now int64) error {
+	if _, err := q.db.Exec(ctx, tx, `DELETE FROM queue_messages WHERE seq = ?`, r.seq); err != nil {
 		return fmt.Errorf("move message %s to %s: %w", r.messageID, spec.DLQ(), err)
 	}
-	if _, err := tx.ExecContext(ctx,
+	if _, err := q.db.Exec(ctx, tx,
 		`INSERT INTO queue_messages (queue, message_id, body, group_id, dedup_id, attributes, sent_at, visible_at, receive_count, first_received_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		spec.DLQ(), r.messageID, r.body, r.groupID, r.dedupID, r.attributes, r.sentAt, now, r.receiveCount, r.firstReceived); err != nil {
@@ -325,14 +331,14 @@ func moveToDLQ(ctx context.Context, tx *sql.Tx, spec queue.Spec, r row, now int6
 	return nil
 }
 
-func receiveRow(ctx context.Context, tx *sql.Tx, r row, now int64, visibility time.Duration) (queue.Received, error) {
+func (q *Queue) receiveRow(ctx context.Context, tx *sql.Tx, r row, now int64, visibility time.Duration) (queue.Received, error) {
 	receipt := newReceipt()
 	first := r.firstReceived
 	if first == 0 {
 		first = now
 	}
 	count := r.receiveCount + 1
-	if _, err := tx.ExecContext(ctx,
+	if _, err := q.db.Exec(ctx, tx,
 		`UPDATE queue_messages SET visible_at = ?, receive_count = ?, first_received_at = ?, receipt = ? WHERE seq = ?`,
 		now+int64(visibility), count, first, receipt, r.seq); err != nil {
 		return queue.Received{}, fmt.Errorf("hide message %s: %w", r.messageID, err)
@@ -363,10 +369,10 @@ func (q *Queue) Delete(ctx context.Context, name string, receiptHandle string) e
 	if receiptHandle == "" {
 		return fmt.Errorf("delete from queue %s: the receipt handle is empty", name)
 	}
-	err := q.write(ctx, func(tx *sql.Tx) error {
+	err := q.write(ctx, name, func(ctx context.Context, tx *sql.Tx) error {
 		// "receipt <> ''" repeats the partial index's condition so SQLite can use it with a
 		// bound handle; without it every delete scans the table.
-		_, err := tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE queue = ? AND receipt = ? AND receipt <> ''`, name, receiptHandle)
+		_, err := q.db.Exec(ctx, tx, `DELETE FROM queue_messages WHERE queue = ? AND receipt = ? AND receipt <> ''`, name, receiptHandle)
 		return err
 	})
 	if err != nil {
@@ -384,10 +390,10 @@ func (q *Queue) ChangeVisibility(ctx context.Context, name string, receiptHandle
 	if err := queue.CheckChangeVisibility(name, receiptHandle, visibility); err != nil {
 		return err
 	}
-	err := q.write(ctx, func(tx *sql.Tx) error {
+	err := q.write(ctx, name, func(ctx context.Context, tx *sql.Tx) error {
 		now := q.clk.Now().UnixNano()
 		var seq, visibleAt int64
-		err := tx.QueryRowContext(ctx, `SELECT seq, visible_at FROM queue_messages WHERE queue = ? AND receipt = ? AND receipt <> ''`, name, receiptHandle).Scan(&seq, &visibleAt)
+		err := q.db.QueryRow(ctx, tx, `SELECT seq, visible_at FROM queue_messages WHERE queue = ? AND receipt = ? AND receipt <> ''`, name, receiptHandle).Scan(&seq, &visibleAt)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: the message was deleted, moved to the DLQ or received again since", queue.ErrStaleReceipt)
 		}
@@ -397,7 +403,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, name string, receiptHandle
 		if visibleAt <= now {
 			return fmt.Errorf("%w: the message is no longer in flight (its visibility timeout ran out)", queue.ErrStaleReceipt)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ? WHERE seq = ?`, now+int64(visibility), seq)
+		_, err = q.db.Exec(ctx, tx, `UPDATE queue_messages SET visible_at = ? WHERE seq = ?`, now+int64(visibility), seq)
 		return err
 	})
 	if err != nil {
@@ -413,7 +419,7 @@ func (q *Queue) Stats(ctx context.Context, name string) (queue.Stats, error) {
 	}
 	now := q.clk.Now().UnixNano()
 	st := queue.Stats{Queue: name}
-	err := q.db.QueryRowContext(ctx, `
+	err := q.db.QueryRow(ctx, nil, `
 		SELECT
 			COALESCE(SUM(visible_at <= ?), 0),
 			COALESCE(SUM(visible_at > ? AND receive_count > 0), 0),
@@ -443,36 +449,34 @@ func (q *Queue) OldestWaiting(ctx context.Context, name string) (time.Time, bool
 	return time.Unix(0, sent.Int64).UTC(), true, nil
 }
 
-// write runs fn in one transaction and wakes this process's long polls after it commits.
-func (q *Queue) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	q.writeMu.Lock()
-	defer q.writeMu.Unlock()
-	tx, err := q.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
+// write runs fn as one transaction (committed together with other writers', see
+// sqlitedb.DB.Write) and wakes this process's long polls on the queue name after it commits.
+func (q *Queue) write(ctx context.Context, name string, fn func(context.Context, *sql.Tx) error) error {
+	if err := q.db.Write(ctx, fn); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	q.notify()
+	q.notify(name)
 	return nil
 }
 
-func (q *Queue) changes() <-chan struct{} {
-	q.changedMu.Lock()
-	defer q.changedMu.Unlock()
-	return q.changed
+func (q *Queue) wakeup(name string) chan struct{} {
+	q.wakeMu.Lock()
+	defer q.wakeMu.Unlock()
+	c, ok := q.wake[name]
+	if !ok {
+		c = make(chan struct{}, 1)
+		q.wake[name] = c
+	}
+	return c
 }
 
-func (q *Queue) notify() {
-	q.changedMu.Lock()
-	defer q.changedMu.Unlock()
-	close(q.changed)
-	q.changed = make(chan struct{})
+// notify leaves a token for one long poll on the queue; a token already there stands for this
+// write too.
+func (q *Queue) notify(name string) {
+	select {
+	case q.wakeup(name) <- struct{}{}:
+	default:
+	}
 }
 
 func lookup(name string) (queue.Spec, error) {

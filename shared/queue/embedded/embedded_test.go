@@ -2,7 +2,6 @@ package embedded_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -20,7 +19,7 @@ import (
 
 var epoch = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 
-func openDB(t testing.TB, path string) *sql.DB {
+func openDB(t testing.TB, path string) *sqlitedb.DB {
 	t.Helper()
 	db, err := sqlitedb.Open(context.Background(), path)
 	if err != nil {
@@ -30,7 +29,7 @@ func openDB(t testing.TB, path string) *sql.DB {
 	return db
 }
 
-func newQueue(t testing.TB, db *sql.DB, clk clock.Clock) *embedded.Queue {
+func newQueue(t testing.TB, db *sqlitedb.DB, clk clock.Clock) *embedded.Queue {
 	t.Helper()
 	q, err := embedded.New(context.Background(), db, clk)
 	if err != nil {

@@ -3,7 +3,7 @@
 // sparse GSIs, TTL that hides items before they are deleted, byte-ordered sort keys) so that
 // repositories behave the same on both adapters; the contract suite in store/storetest checks it.
 //
-// The store shares its *sql.DB with the embedded queues, so it only ever touches its own table
+// The store shares its database with the embedded queues, so it only ever touches its own table
 // and indexes, all prefixed with TableName.
 package embedded
 
@@ -12,10 +12,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
@@ -52,64 +52,36 @@ var schema = []string{
 // Store is the SQLite adapter. It is safe for concurrent use, and other processes may use the
 // same database file at the same time.
 type Store struct {
-	db  *sql.DB
+	db  *sqlitedb.DB
 	clk clock.Clock
-	// writes lets one of this process's writers at a time ask SQLite for the write lock. SQLite
-	// serialises writers anyway, but a waiting writer polls with growing sleeps, so queueing
-	// here first keeps latency low when many goroutines write at once. Other processes still
-	// queue on SQLite's busy timeout.
-	writes chan struct{}
-	// stmts holds the reads' prepared statements by SQL text: preparing one is most of the cost
-	// of a small read (a report rebuild makes one per contact).
-	stmts sync.Map
-}
-
-// prepared returns the statement for query, prepared once.
-func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st, ok := s.stmts.Load(query); ok {
-		return st.(*sql.Stmt), nil
-	}
-	st, err := s.db.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
-		_ = st.Close()
-		return prev.(*sql.Stmt), nil
-	}
-	return st, nil
 }
 
 var _ store.Store = (*Store)(nil)
 
 // New creates the table and indexes if needed and returns a store on db.
 //
-// db should come from sqlitedb.Open: its transactions take the write lock when they begin,
-// which is what makes a condition and the write it guards atomic against other processes.
-func New(ctx context.Context, db *sql.DB, clk clock.Clock) (*Store, error) {
+// Every write goes through db.Write: its transactions take the write lock when they begin,
+// which is what makes a condition and the write it guards atomic against other processes, and
+// the writes of concurrent callers share one commit.
+func New(ctx context.Context, db *sqlitedb.DB, clk clock.Clock) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("embedded store: no database given")
 	}
 	if clk == nil {
 		return nil, errors.New("embedded store: no clock given")
 	}
-	tx, err := db.BeginTx(ctx, nil)
+	err := db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, stmt := range schema {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return addAttrsColumn(ctx, tx)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create store schema: %w", err)
 	}
-	defer tx.Rollback() // a no-op once committed
-	for _, stmt := range schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("create store schema: %w", err)
-		}
-	}
-	if err := addAttrsColumn(ctx, tx); err != nil {
-		return nil, fmt.Errorf("create store schema: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("create store schema: %w", err)
-	}
-	return &Store{db: db, clk: clk, writes: make(chan struct{}, 1)}, nil
+	return &Store{db: db, clk: clk}, nil
 }
 
 // addAttrsColumn adds the counters-and-labels column to a table created before it existed. The
@@ -135,12 +107,11 @@ func (s *Store) Get(ctx context.Context, pk, sk string) (store.Item, error) {
 	if pk == "" || sk == "" {
 		return store.Item{}, fmt.Errorf("get %s: %w: pk and sk must both be set", key, store.ErrInvalid)
 	}
-	st, err := s.prepared(ctx, `SELECT `+itemColumns+` FROM `+TableName+
-		` WHERE pk = ? AND sk = ? AND (expires_at IS NULL OR expires_at > ?)`)
-	if err != nil {
-		return store.Item{}, fmt.Errorf("get %s: %w", key, err)
-	}
-	it, err := scanItem(st.QueryRowContext(ctx, pk, sk, s.clk.Now().Unix()))
+	row := s.db.QueryRow(ctx, nil,
+		`SELECT `+itemColumns+` FROM `+TableName+
+			` WHERE pk = ? AND sk = ? AND (expires_at IS NULL OR expires_at > ?)`,
+		pk, sk, s.clk.Now().Unix())
+	it, err := scanItem(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Item{}, fmt.Errorf("get %s: %w", key, store.ErrNotFound)
 	}
@@ -186,50 +157,44 @@ func (s *Store) Transact(ctx context.Context, ws []store.Write) error {
 }
 
 // apply checks every condition and, only if all hold, performs every write, inside one
-// transaction. Like DynamoDB it reports every failed condition, not just the first.
+// transaction (a savepoint of the group the committer commits together). Like DynamoDB it
+// reports every failed condition, not just the first.
 func (s *Store) apply(ctx context.Context, ws []store.Write) (failed []store.FailedWrite, err error) {
-	if err := s.lockWrites(ctx); err != nil {
+	err = s.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		failed = nil
+		// The clock is read once the write lock is held, so every condition in the transaction
+		// sees the same "now" and no writer can slip in between the check and the write.
+		now := s.clk.Now().Unix()
+		for i, w := range ws {
+			ok, err := s.holds(ctx, tx, w, now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				failed = append(failed, store.FailedWrite{
+					Index:          i,
+					ConditionError: store.ConditionError{Key: w.Target(), Cond: w.Cond, Expect: w.Expect},
+				})
+			}
+		}
+		if len(failed) > 0 {
+			return nil
+		}
+		for _, w := range ws {
+			if err := s.perform(ctx, tx, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	defer s.unlockWrites()
-
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback() // a no-op once committed
-
-	// The clock is read once the write lock is held, so every condition in the transaction
-	// sees the same "now" and no writer can slip in between the check and the write.
-	now := s.clk.Now().Unix()
-	for i, w := range ws {
-		ok, err := holds(ctx, tx, w, now)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			failed = append(failed, store.FailedWrite{
-				Index:          i,
-				ConditionError: store.ConditionError{Key: w.Target(), Cond: w.Cond, Expect: w.Expect},
-			})
-		}
-	}
-	if len(failed) > 0 {
-		return failed, nil
-	}
-	for _, w := range ws {
-		if err := perform(ctx, tx, w); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
-	}
-	return nil, nil
+	return failed, nil
 }
 
 // holds evaluates w's condition against the stored row at now (unix seconds).
-func holds(ctx context.Context, tx *sql.Tx, w store.Write, now int64) (bool, error) {
+func (s *Store) holds(ctx context.Context, tx *sql.Tx, w store.Write, now int64) (bool, error) {
 	if w.Cond == store.Always {
 		return true, nil
 	}
@@ -238,7 +203,7 @@ func holds(ctx context.Context, tx *sql.Tx, w store.Write, now int64) (bool, err
 		version int64
 		expires sql.NullInt64
 	)
-	err := tx.QueryRowContext(ctx,
+	err := s.db.QueryRow(ctx, tx,
 		`SELECT version, expires_at FROM `+TableName+` WHERE pk = ? AND sk = ?`, k.PK, k.SK,
 	).Scan(&version, &expires)
 	found := true
@@ -259,18 +224,18 @@ func holds(ctx context.Context, tx *sql.Tx, w store.Write, now int64) (bool, err
 	return false, fmt.Errorf("%w: unknown condition %s", store.ErrInvalid, w.Cond)
 }
 
-func perform(ctx context.Context, tx *sql.Tx, w store.Write) error {
+func (s *Store) perform(ctx context.Context, tx *sql.Tx, w store.Write) error {
 	switch w.Op {
 	case store.OpPut:
-		if err := put(ctx, tx, w.Item); err != nil {
+		if err := s.put(ctx, tx, w.Item); err != nil {
 			return fmt.Errorf("put %s: %w", w.Target(), err)
 		}
 	case store.OpAdd:
-		if err := add(ctx, tx, w); err != nil {
+		if err := s.add(ctx, tx, w); err != nil {
 			return fmt.Errorf("add to %s: %w", w.Target(), err)
 		}
 	case store.OpDelete:
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+TableName+` WHERE pk = ? AND sk = ?`, w.Key.PK, w.Key.SK); err != nil {
+		if _, err := s.db.Exec(ctx, tx, `DELETE FROM `+TableName+` WHERE pk = ? AND sk = ?`, w.Key.PK, w.Key.SK); err != nil {
 			return fmt.Errorf("delete %s: %w", w.Key, err)
 		}
 	case store.OpCheck:
@@ -280,8 +245,8 @@ func perform(ctx context.Context, tx *sql.Tx, w store.Write) error {
 	return nil
 }
 
-func put(ctx context.Context, tx *sql.Tx, it store.Item) error {
-	_, err := tx.ExecContext(ctx,
+func (s *Store) put(ctx context.Context, tx *sql.Tx, it store.Item) error {
+	_, err := s.db.Exec(ctx, tx,
 		`INSERT INTO `+TableName+` (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, version, data, attrs)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (pk, sk) DO UPDATE SET
@@ -298,8 +263,8 @@ func put(ctx context.Context, tx *sql.Tx, it store.Item) error {
 // add applies an OpAdd like DynamoDB's UpdateItem: on the stored row whether or not it has
 // expired (the row stays hidden if it has), or on a new row holding only the key. The item it
 // would leave must still fit DynamoDB's size limit.
-func add(ctx context.Context, tx *sql.Tx, w store.Write) error {
-	row := tx.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM `+TableName+` WHERE pk = ? AND sk = ?`, w.Key.PK, w.Key.SK)
+func (s *Store) add(ctx context.Context, tx *sql.Tx, w store.Write) error {
+	row := s.db.QueryRow(ctx, tx, `SELECT `+itemColumns+` FROM `+TableName+` WHERE pk = ? AND sk = ?`, w.Key.PK, w.Key.SK)
 	it, err := scanItem(row)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -313,7 +278,7 @@ func add(ctx context.Context, tx *sql.Tx, w store.Write) error {
 	if err := store.CheckSize(it); err != nil {
 		return err
 	}
-	return put(ctx, tx, it)
+	return s.put(ctx, tx, it)
 }
 
 // sweepBatch bounds how long one Sweep statement holds the write lock that the queues in the
@@ -338,31 +303,20 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 }
 
 func (s *Store) sweepOnce(ctx context.Context) (int, error) {
-	if err := s.lockWrites(ctx); err != nil {
-		return 0, err
-	}
-	defer s.unlockWrites()
-	res, err := s.db.ExecContext(ctx,
-		`DELETE FROM `+TableName+` WHERE rowid IN (
-			SELECT rowid FROM `+TableName+` WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)`,
-		s.clk.Now().Unix(), sweepBatch)
-	if err != nil {
-		return 0, err
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`DELETE FROM `+TableName+` WHERE rowid IN (
+				SELECT rowid FROM `+TableName+` WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)`,
+			s.clk.Now().Unix(), sweepBatch)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	return int(n), err
 }
-
-func (s *Store) lockWrites(ctx context.Context) error {
-	select {
-	case s.writes <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *Store) unlockWrites() { <-s.writes }
 
 type scanner interface {
 	Scan(dest ...any) error

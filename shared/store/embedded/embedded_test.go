@@ -2,7 +2,6 @@ package embedded_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -17,7 +16,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/store/storetest"
 )
 
-func openDB(t testing.TB, path string) *sql.DB {
+func openDB(t testing.TB, path string) *sqlitedb.DB {
 	t.Helper()
 	db, err := sqlitedb.Open(context.Background(), path)
 	if err != nil {
@@ -27,7 +26,7 @@ func openDB(t testing.TB, path string) *sql.DB {
 	return db
 }
 
-func newStore(t testing.TB, db *sql.DB, clk clock.Clock) *embedded.Store {
+func newStore(t testing.TB, db *sqlitedb.DB, clk clock.Clock) *embedded.Store {
 	t.Helper()
 	s, err := embedded.New(context.Background(), db, clk)
 	if err != nil {

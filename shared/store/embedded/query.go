@@ -69,12 +69,9 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	// One extra row tells whether another page exists, so the last page carries no cursor.
 	args = append(args, limit+1)
 
-	st, err := s.prepared(ctx, `SELECT `+itemColumns+` FROM `+TableName+
-		` WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("query %s %q: %w", q.Index, q.PK, err)
-	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := s.db.Query(ctx, nil,
+		`SELECT `+itemColumns+` FROM `+TableName+
+			` WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`, args...)
 	if err != nil {
 		return store.Page{}, fmt.Errorf("query %s %q: %w", q.Index, q.PK, err)
 	}
