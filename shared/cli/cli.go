@@ -97,7 +97,7 @@ type ctx2 struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "[--addr 127.0.0.1:8080]", "run every handler in one process on the embedded database (the local runtime)", cmdServe},
+		{"serve", "[--addr 127.0.0.1:8080] [--no-throttle] [--cpuprofile FILE]", "run every handler in one process on the embedded database (the local runtime); --no-throttle lifts the per-route request limits (for load tests), --cpuprofile writes a Go CPU profile until serve stops", cmdServe},
 		{"accounts put", "ACCOUNT --file FILE.json", "create or update an account from a JSON file (absent keys keep their value, null clears)", cmdAccountsPut},
 		{"accounts get", "ACCOUNT", "print an account's settings (secrets are never printed)", cmdAccountsGet},
 		{"accounts list", "[--format json|table]", "print every account: a table on a terminal, else one JSON object per line", cmdAccountsList},

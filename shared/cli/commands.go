@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +31,11 @@ func cmdServe(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
+	profile, args, _, err := flagValue(args, "--cpuprofile")
+	if err != nil {
+		return err
+	}
+	noThrottle, args := flagBool(args, "--no-throttle")
 	if _, err := positional(args, 0, "no arguments"); err != nil {
 		return err
 	}
@@ -44,9 +50,16 @@ func cmdServe(ctx context.Context, c *ctx2, args []string) error {
 	}
 	ctx, stop := signals(ctx)
 	defer stop()
+	if profile != "" {
+		done, err := startCPUProfile(profile)
+		if err != nil {
+			return err
+		}
+		defer done()
+	}
 	forget := func() {}
 	defer func() { forget() }()
-	cfg, err := wiring.ServeConfig(c.env, wiring.ServeOptions{Addr: addr, Ready: func(a string) {
+	cfg, err := wiring.ServeConfig(c.env, wiring.ServeOptions{Addr: addr, NoThrottle: noThrottle, Ready: func(a string) {
 		if c.globals.Backend == "embedded" {
 			// So that the CLI in another terminal finds this data directory.
 			var err error
@@ -68,6 +81,22 @@ func cmdServe(ctx context.Context, c *ctx2, args []string) error {
 	err = localrun.Run(ctx, cfg)
 	c.env.Log.Info("cartrelay stopped", "clean", err == nil)
 	return err
+}
+
+// startCPUProfile writes a Go CPU profile (go tool pprof FILE) until done is called.
+func startCPUProfile(path string) (done func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func cmdAccountsPut(ctx context.Context, c *ctx2, args []string) error {
