@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/queue"
 )
 
 // DeliveryLogTTL is how long the delivery log keeps an attempt.
@@ -59,7 +61,9 @@ func (a *App) Forward(dest deliver.Destination) func(context.Context, events.SQS
 			if failed, handled := a.forwardProfiles(ctx, dest, b, ev.Records); handled {
 				for _, f := range failed {
 					a.retryLater(ctx, dest, f.rec, f.err)
-					fail(f.rec)
+					if !f.gathered {
+						fail(f.rec)
+					}
 				}
 				return resp, nil
 			}
@@ -222,7 +226,14 @@ func (a *App) forwardOne(ctx context.Context, dest deliver.Destination, rec even
 type failure struct {
 	rec events.SQSMessage
 	err error
+	// gathered is set on a message the forwarder received itself (see gatherProfiles): it is
+	// not in the invocation's batch, so it is not reported as a batch item failure.
+	gathered bool
 }
+
+// MaxProfileBatch is how many profile refreshes the forwarder gathers for one bulk call: as
+// many as Iterable's users/bulkUpdate takes (1,000 users).
+const MaxProfileBatch = 1000
 
 // forwardProfiles delivers a batch of profile refreshes in one bulk call. It declines (handled
 // false) unless the batch has several messages, all readable ContactChanged facts of one account
@@ -245,15 +256,27 @@ func (a *App) forwardProfiles(ctx context.Context, dest deliver.Destination, b d
 		account = head.Account
 		groups[rec.Attributes["MessageGroupId"]] = true
 	}
+	var extra []events.SQSMessage
+	if len(recs) == queue.MaxBatch {
+		// A full batch of them is a backlog (a backfill refreshing many profiles): take more
+		// from the queue, so that one call carries as many as the destination accepts.
+		extra = a.gatherProfiles(ctx, dest, account, groups, MaxProfileBatch-len(recs))
+	}
+	isExtra := map[string]bool{}
+	for _, rec := range extra {
+		isExtra[rec.MessageId] = true
+	}
 	var todo []*pending
-	for _, rec := range recs {
+	for _, rec := range append(slices.Clone(recs), extra...) {
 		p, err := a.readFact(ctx, dest, rec)
 		if err != nil {
-			failed = append(failed, failure{rec, err})
+			failed = append(failed, failure{rec: rec, err: err, gathered: isExtra[rec.MessageId]})
 			continue
 		}
 		if p != nil {
 			todo = append(todo, p)
+		} else if isExtra[rec.MessageId] {
+			a.deleteGathered(ctx, dest, rec)
 		}
 	}
 	if len(todo) == 0 {
@@ -263,7 +286,7 @@ func (a *App) forwardProfiles(ctx context.Context, dest deliver.Destination, b d
 	if err != nil {
 		a.d.Log.Error("read account", slog.String("account", account), slog.Any("error", err))
 		for _, p := range todo {
-			failed = append(failed, failure{p.rec, err})
+			failed = append(failed, failure{rec: p.rec, err: err, gathered: isExtra[p.rec.MessageId]})
 		}
 		return failed, true
 	}
@@ -284,10 +307,87 @@ func (a *App) forwardProfiles(ctx context.Context, dest deliver.Destination, b d
 			derr = res.Errors[p.fact.ID]
 		}
 		if err := a.settle(ctx, dest, p, out, derr, start); err != nil {
-			failed = append(failed, failure{p.rec, err})
+			failed = append(failed, failure{rec: p.rec, err: err, gathered: isExtra[p.rec.MessageId]})
+		} else if isExtra[p.rec.MessageId] {
+			a.deleteGathered(ctx, dest, p.rec)
 		}
 	}
 	return failed, true
+}
+
+// gatherProfiles receives up to limit more profile refreshes of account for contacts not in
+// groups from the destination's queue, for one bulk call. It stops at the first receive that
+// brings none. A message that cannot join (another kind of fact, another account, a contact
+// already in the call) is held until the gathering ends and then put back, so that it is
+// received once, not on every look, and no later message of its contact (the queue hands out
+// none while it is held) can overtake it. The messages returned are in flight until the caller
+// deletes them or sets their retry.
+func (a *App) gatherProfiles(ctx context.Context, dest deliver.Destination, account string, groups map[string]bool, limit int) []events.SQSMessage {
+	var out []events.SQSMessage
+	var held []queue.Received
+	blocked := map[string]bool{}
+	defer func() {
+		for _, m := range held {
+			if err := a.d.Queue.ChangeVisibility(ctx, dest.Name(), m.ReceiptHandle, 0); err != nil {
+				a.d.Log.Warn("could not put back a message that does not join the bulk call; it returns after its visibility timeout",
+					slog.String("destination", dest.Name()), slog.String("message_id", m.MessageID), slog.Any("error", err))
+			}
+		}
+	}()
+	for len(out) < limit {
+		got, err := a.d.Queue.Receive(ctx, dest.Name(), queue.ReceiveOptions{Max: min(queue.MaxBatch, limit-len(out))})
+		if err != nil {
+			a.d.Log.Warn("could not gather more profile refreshes; sending those at hand", slog.String("destination", dest.Name()), slog.Any("error", err))
+			return out
+		}
+		took := 0
+		for _, m := range got {
+			rec := sqsRecord(m)
+			var head struct {
+				Account string
+				Kind    domain.FactKind
+			}
+			if !blocked[m.GroupID] && !groups[m.GroupID] && json.Unmarshal([]byte(m.Body), &head) == nil &&
+				head.Kind == domain.FactContactChanged && head.Account == account {
+				groups[m.GroupID] = true
+				out = append(out, rec)
+				took++
+				continue
+			}
+			blocked[m.GroupID] = true
+			held = append(held, m)
+		}
+		if took == 0 {
+			return out
+		}
+	}
+	return out
+}
+
+// deleteGathered deletes a message gatherProfiles received, once its fact is settled.
+func (a *App) deleteGathered(ctx context.Context, dest deliver.Destination, rec events.SQSMessage) {
+	if err := a.d.Queue.Delete(context.WithoutCancel(ctx), dest.Name(), rec.ReceiptHandle); err != nil {
+		// Delivered and marked done: a redelivery is skipped by the fact-done marker.
+		a.d.Log.Warn("could not delete a delivered profile refresh; it will come back and be skipped",
+			slog.String("destination", dest.Name()), slog.String("message_id", rec.MessageId), slog.Any("error", err))
+	}
+}
+
+// sqsRecord is the record Lambda would hand over for a message the forwarder received itself.
+func sqsRecord(m queue.Received) events.SQSMessage {
+	attrs := map[string]string{"ApproximateReceiveCount": strconv.Itoa(m.ReceiveCount)}
+	if m.GroupID != "" {
+		attrs["MessageGroupId"] = m.GroupID
+	}
+	if m.DedupID != "" {
+		attrs["MessageDeduplicationId"] = m.DedupID
+	}
+	mattrs := make(map[string]events.SQSMessageAttribute, len(m.Attributes))
+	for k, v := range m.Attributes {
+		mattrs[k] = events.SQSMessageAttribute{StringValue: &v, DataType: "String"}
+	}
+	return events.SQSMessage{MessageId: m.MessageID, ReceiptHandle: m.ReceiptHandle, Body: m.Body,
+		Attributes: attrs, MessageAttributes: mattrs}
 }
 
 // settle records the outcome of one delivery: the fact-done marker on success, a parked entry
