@@ -2,7 +2,8 @@
 #
 #   make run      build the CLI and run everything locally (cartrelay serve) on ADDR with DATA
 #   make test     what CI runs: gofmt, go vet, staticcheck, every Go test, the template lint
-#   make bench    Go benchmarks, then the bootstrap sizes and the functions' init time
+#   make bench    Go benchmarks, the bootstrap sizes and the functions' init time, then bench-load
+#   make bench-load  cartrelay serve under load: deliveries/s, answer times, ingest and delivery lag
 #   make build    every Lambda bootstrap (linux/arm64) into build/<name>/bootstrap
 #   make deploy   sam build && sam deploy (needs the AWS SAM CLI and AWS credentials)
 #
@@ -33,12 +34,12 @@ SUITE_LINES ?= (DynamoDB Local|moto_server) .*ready
 
 FUZZTIME ?= 10s
 
-.PHONY: help build cli run tools test fmt-check gotest bench deploy clean fuzz \
+.PHONY: help build cli run tools test fmt-check gotest bench bench-load deploy clean fuzz \
 	build-WebhookFunction build-IngestFunction build-ForwardOntraportFunction \
 	build-ForwardIterableFunction build-ScheduleFunction build-PollFunction build-ConnectFunction
 
 help:
-	@sed -n '1,10s/^#   //p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '1,11s/^#   //p' $(firstword $(MAKEFILE_LIST))
 
 # ---------------------------------------------------------------------------------------------
 # Builds
@@ -178,12 +179,32 @@ END {
 endef
 export TEST_REPORT_AWK
 
-# The Go benchmarks (BenchmarkInit among them), then the figures the README quotes.
+# The Go benchmarks (BenchmarkInit among them), then the figures the README quotes, then the
+# load runs.
 bench:
 	@mkdir -p build
 	$(GO) test -run '^$$' -bench . -benchmem ./... | tee build/bench.txt
 	@echo
 	@scripts/bench-figures.sh build/bench.txt
+	@echo
+	@$(MAKE) --no-print-directory bench-load
+
+# LOAD_RUNS are cartrelay-load's options for each run, separated by ';': a fixed 500/s with the
+# forwarders running dry and with stand-ins for ONTRAPORT and Iterable, a fixed 1,500/s, and
+# as fast as 64 senders go. LOAD_SECONDS is each run's length.
+LOAD_SECONDS ?= 60
+LOAD_RUNS ?= -rate 500 -destinations dry; -rate 500 -destinations fake; -rate 1500 -destinations dry -drain 30s; -rate 0 -workers 64 -destinations dry -drain 30s
+
+# Runs `cartrelay serve` (bin/cartrelay, as make run builds it) under each load in turn and
+# writes the reports to build/bench-load.txt. The machine should be otherwise idle.
+bench-load: cli
+	@mkdir -p build
+	$(GO) build -o bin/cartrelay-load ./cmd/cartrelay-load
+	@: >build/bench-load.txt; echo "uptime: $$(uptime)" | tee -a build/bench-load.txt
+	@echo '$(LOAD_RUNS)' | tr ';' '\n' | while read -r run; do \
+		echo "== bin/cartrelay-load -duration $(LOAD_SECONDS)s $$run" | tee -a build/bench-load.txt; \
+		./bin/cartrelay-load -duration $(LOAD_SECONDS)s $$run | tee -a build/bench-load.txt; \
+	done
 
 # Short runs of every fuzz target (FUZZTIME each).
 fuzz:

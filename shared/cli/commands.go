@@ -57,6 +57,17 @@ func cmdServe(ctx context.Context, c *ctx2, args []string) error {
 		}
 		defer done()
 	}
+	if c.env.TakeOver != nil {
+		released, unlock, err := c.env.TakeOver(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if released > 0 {
+			c.env.Log.Info("queued again the messages an earlier serve had received and not finished (it stopped without draining)",
+				"messages", released)
+		}
+	}
 	forget := func() {}
 	defer func() { forget() }()
 	cfg, err := wiring.ServeConfig(c.env, wiring.ServeOptions{Addr: addr, NoThrottle: noThrottle, Ready: func(a string) {

@@ -12,12 +12,17 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/cartrelay/cartrelay/shared/queue"
 	queueembedded "github.com/cartrelay/cartrelay/shared/queue/embedded"
 	"github.com/cartrelay/cartrelay/shared/secrets"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	storeembedded "github.com/cartrelay/cartrelay/shared/store/embedded"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
+
+// consumedQueues are the queues serve's pollers receive from (their dead-letter queues are only
+// read by commands, which delete what they receive at once).
+var consumedQueues = []string{queue.Ingest, queue.Ontraport, queue.Iterable, queue.Poll}
 
 // KeyFileName is the local master key inside a data directory. Losing it makes the stored
 // secrets unreadable; they must then be put again.
@@ -60,6 +65,18 @@ func Embedded(ctx context.Context, dataDir string, opt wiring.Options) (*wiring.
 		return nil, err
 	}
 	env.Sweep = st.Sweep
+	env.TakeOver = func(ctx context.Context) (int, func(), error) {
+		unlock, err := lockServe(dataDir)
+		if err != nil || !canLock {
+			return 0, unlock, err
+		}
+		n, err := q.ReleaseInFlight(ctx, consumedQueues)
+		if err != nil {
+			unlock()
+			return 0, nil, err
+		}
+		return n, unlock, nil
+	}
 	env.Closer = db.Close
 	return env, nil
 }

@@ -60,6 +60,11 @@ type Env struct {
 	// Sweep deletes expired items where the backend does not (the embedded store); nil in AWS,
 	// where DynamoDB's TTL does it.
 	Sweep func(context.Context) (int, error)
+	// TakeOver, on the embedded runtime, makes sure no other serve runs on the same data and
+	// puts back on their queues the messages a serve that died had received, so that they do not
+	// wait out their visibility timeouts. It returns how many there were, and what to call when
+	// serve stops. nil in AWS, where Lambda's pollers are SQS's business.
+	TakeOver func(context.Context) (released int, release func(), err error)
 	// Closer releases the runtime's resources (the embedded database); nil when there are none.
 	Closer func() error
 }

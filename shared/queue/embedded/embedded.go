@@ -412,6 +412,38 @@ func (q *Queue) ChangeVisibility(ctx context.Context, name string, receiptHandle
 	return nil
 }
 
+// ReleaseInFlight makes every message of the named queues that is in flight visible at once,
+// and returns how many there were. It is for a runtime starting on a database whose previous
+// runtime died (a crash, a kill -9): the messages that one had received would otherwise stay
+// hidden until their visibility timeouts ran out, minutes later. Only the caller can know that
+// no other process is working on them (serve holds a lock on its data directory). Messages
+// waiting out a retry delay are released too: their retry comes early, which idempotent
+// handlers absorb.
+func (q *Queue) ReleaseInFlight(ctx context.Context, names []string) (int, error) {
+	total := 0
+	for _, name := range names {
+		if _, err := lookup(name); err != nil {
+			return total, err
+		}
+		var n int64
+		err := q.write(ctx, name, func(ctx context.Context, tx *sql.Tx) error {
+			now := q.clk.Now().UnixNano()
+			res, err := tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ?, receipt = ''
+				WHERE queue = ? AND receive_count > 0 AND visible_at > ?`, now, name, now)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("release the messages in flight on queue %s: %w", name, err)
+		}
+		total += int(n)
+	}
+	return total, nil
+}
+
 // Stats implements queue.Queue. A message moved to a DLQ counts there as visible.
 func (q *Queue) Stats(ctx context.Context, name string) (queue.Stats, error) {
 	if _, err := lookup(name); err != nil {

@@ -438,3 +438,39 @@ func TestOldestWaiting(t *testing.T) {
 		t.Errorf("unknown queue: %v", err)
 	}
 }
+
+// TestReleaseInFlight: what a dead runtime had received comes back at once, on the queues
+// named, and the dead runtime's receipt handles no longer work.
+func TestReleaseInFlight(t *testing.T) {
+	q, _ := fresh(t)
+	ctx := context.Background()
+	for _, name := range []string{queue.Ingest, queue.Poll} {
+		if err := q.Send(ctx, name, []queue.Message{{ID: "a", Body: "a"}, {ID: "b", Body: "b"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := q.Receive(ctx, queue.Ingest, queue.ReceiveOptions{Max: 10})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("receive: %d, %v", len(got), err)
+	}
+	if _, err := q.Receive(ctx, queue.Poll, queue.ReceiveOptions{Max: 1}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := q.ReleaseInFlight(ctx, []string{queue.Ingest})
+	if err != nil || n != 2 {
+		t.Fatalf("released %d (%v), want 2", n, err)
+	}
+	if st, _ := q.Stats(ctx, queue.Ingest); st.Visible != 2 || st.InFlight != 0 {
+		t.Fatalf("ingest after the release: %+v", st)
+	}
+	if st, _ := q.Stats(ctx, queue.Poll); st.InFlight != 1 {
+		t.Fatalf("a queue not named was released too: %+v", st)
+	}
+	if err := q.ChangeVisibility(ctx, queue.Ingest, got[0].ReceiptHandle, time.Minute); !errors.Is(err, queue.ErrStaleReceipt) {
+		t.Fatalf("the dead runtime's receipt still works: %v", err)
+	}
+	again, err := q.Receive(ctx, queue.Ingest, queue.ReceiveOptions{Max: 10})
+	if err != nil || len(again) != 2 || again[0].ReceiveCount != 2 {
+		t.Fatalf("receive after the release: %+v, %v", again, err)
+	}
+}
