@@ -36,8 +36,9 @@ func TestCrashUnderLoad(t *testing.T) {
 	}
 	data := filepath.Join(dir, "data")
 	if err := loadgen.PutAccount(ctx, bin, data, map[string]any{
-		"ultracart": map[string]any{"webhook_username": loadgen.WebhookUser, "webhook_password": loadgen.WebhookPassword},
-		"ontraport": map[string]any{"enabled": true}, "iterable": map[string]any{"enabled": true},
+		"forward_since": "2020-01-01T00:00:00Z",
+		"ultracart":     map[string]any{"webhook_username": loadgen.WebhookUser, "webhook_password": loadgen.WebhookPassword},
+		"ontraport":     map[string]any{"enabled": true}, "iterable": map[string]any{"enabled": true},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -160,4 +161,3 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
-

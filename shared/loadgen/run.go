@@ -268,9 +268,12 @@ func Run(ctx context.Context, o Options) (Report, error) {
 // account is the account file for a run, and for Fakes the stand-ins it points at.
 func account(dests string) (map[string]any, func(), error) {
 	a := map[string]any{
-		"ultracart": map[string]any{"webhook_username": WebhookUser, "webhook_password": WebhookPassword},
-		"ontraport": map[string]any{"enabled": true},
-		"iterable":  map[string]any{"enabled": true},
+		// Every order counts as new: the default (the account's creation) would make the
+		// orders of the first second historical, since UltraCart's times are whole seconds.
+		"forward_since": "2020-01-01T00:00:00Z",
+		"ultracart":     map[string]any{"webhook_username": WebhookUser, "webhook_password": WebhookPassword},
+		"ontraport":     map[string]any{"enabled": true},
+		"iterable":      map[string]any{"enabled": true},
 	}
 	switch dests {
 	case DryRun:
