@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -115,5 +116,48 @@ func TestExpiryRoundsUp(t *testing.T) {
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("expirySeconds(%s) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestLargeDataIsStoredDeflated: data from deflateAbove bytes up goes to DynamoDB compressed
+// (a write unit is a kilobyte of item) and comes back as it was; small or incompressible data
+// is stored as it is.
+func TestLargeDataIsStoredDeflated(t *testing.T) {
+	order := bytes.Repeat([]byte(`{"sku":"TEA-SAMPLER","quantity":2,"unit_price":"19.99","currency":"USD"},`), 40)
+	random := make([]byte, 2048)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	for _, tc := range []struct {
+		name     string
+		data     []byte
+		deflated bool
+	}{
+		{"small", []byte(`{"id":1}`), false},
+		{"order", order, true},
+		{"incompressible", random, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := encodeItem(store.Item{PK: "P", SK: "S", Data: tc.data})
+			z, deflated := m[AttrDataDeflated].(*types.AttributeValueMemberB)
+			_, plain := m[AttrData]
+			if deflated != tc.deflated || plain == tc.deflated {
+				t.Fatalf("deflated %v, plain %v", deflated, plain)
+			}
+			if deflated && len(z.Value) > len(tc.data)/3 {
+				t.Errorf("%d bytes deflated to %d", len(tc.data), len(z.Value))
+			}
+			it, err := decodeItem(m)
+			if err != nil || !bytes.Equal(it.Data, tc.data) {
+				t.Fatalf("round trip: %v, %d bytes back of %d", err, len(it.Data), len(tc.data))
+			}
+		})
+	}
+	// Corrupt compressed data is an error naming the item, not garbage.
+	m := encodeItem(store.Item{PK: "P", SK: "S", Data: order})
+	m[AttrDataDeflated] = &types.AttributeValueMemberB{Value: []byte("not deflate")}
+	if _, err := decodeItem(m); err == nil {
+		t.Fatal("corrupt deflated data decoded")
 	}
 }
