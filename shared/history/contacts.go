@@ -578,30 +578,24 @@ func (r *Repo) findBy(ctx context.Context, account, gsi1pk string) (string, erro
 
 // Item returns a stored catalogue item (nil when new).
 func (r *Repo) Item(ctx context.Context, account string, source domain.Source, sku string) (*domain.Item, error) {
-	it, err := r.s.Get(ctx, itemPK(account, string(source)), sku)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var x domain.Item
-	if err := json.Unmarshal(it.Data, &x); err != nil {
-		return nil, err
-	}
-	return &x, nil
+	return getDoc[domain.Item](ctx, r.s, itemPK(account, string(source)), sku)
 }
 
 // Affiliate returns a stored affiliate program member (nil when new).
 func (r *Repo) Affiliate(ctx context.Context, account string, source domain.Source, id string) (*domain.AffiliateSignup, error) {
-	it, err := r.s.Get(ctx, affiliatePK(account, string(source)), id)
+	return getDoc[domain.AffiliateSignup](ctx, r.s, affiliatePK(account, string(source)), id)
+}
+
+// getDoc reads the JSON document of one item; nil when there is none.
+func getDoc[T any](ctx context.Context, s store.Store, pk, sk string) (*T, error) {
+	it, err := s.Get(ctx, pk, sk)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var x domain.AffiliateSignup
+	var x T
 	if err := json.Unmarshal(it.Data, &x); err != nil {
 		return nil, err
 	}
