@@ -63,7 +63,7 @@ func BenchmarkDecodeDeliveryZipBomb(b *testing.B) {
 }
 
 // BenchmarkDecodeOrderKitchenSink compares the two readings of decodePayload on the fully
-// expanded order: go-json-experiment/json (what ingest uses) and encoding/json (its fallback).
+// expanded order: the model decoder (what ingest uses) and encoding/json (its fallback).
 func BenchmarkDecodeOrderKitchenSink(b *testing.B) {
 	raws, err := DecodeDelivery(readFixture(b, "order_create_kitchen_sink.json"))
 	if err != nil {
@@ -74,7 +74,7 @@ func BenchmarkDecodeOrderKitchenSink(b *testing.B) {
 		name string
 		read func([]byte, *Order) error
 	}{
-		{"go-json-experiment", readFast[Order]},
+		{"model-decoder", readFast[Order]},
 		{"encoding-json", func(p []byte, o *Order) error { return json.Unmarshal(p, o) }},
 	} {
 		b.Run(r.name, func(b *testing.B) {

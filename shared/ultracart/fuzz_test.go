@@ -129,7 +129,7 @@ func checkNormalize(t *testing.T, r RawEvent) {
 	}
 }
 
-// FuzzDecodePayloadAsEncodingJSON holds decodePayload's first reading (go-json-experiment/json)
+// FuzzDecodePayloadAsEncodingJSON holds decodePayload's first reading (the model decoder)
 // to encoding/json: every payload it reads into a model, encoding/json reads too, to the same
 // value. (What it refuses, decodePayload reads again with encoding/json.)
 func FuzzDecodePayloadAsEncodingJSON(f *testing.F) {
@@ -169,15 +169,15 @@ func readsAsEncodingJSON[T any](t *testing.T, payload []byte) {
 	}
 	var want T
 	if err := json.Unmarshal(payload, &want); err != nil {
-		t.Fatalf("%T: go-json-experiment/json read %q, encoding/json refuses it: %v", got, payload, err)
+		t.Fatalf("%T: the model decoder read %q, encoding/json refuses it: %v", got, payload, err)
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("%T read from %q:\n go-json-experiment/json %+v\n encoding/json           %+v", got, payload, got, want)
+		t.Fatalf("%T read from %q:\n model decoder %+v\n encoding/json %+v", got, payload, got, want)
 	}
 }
 
 // fixtureEvents are the events of every delivery in testdata.
-func fixtureEvents(f *testing.F) []RawEvent {
+func fixtureEvents(f testing.TB) []RawEvent {
 	var all []RawEvent
 	for _, file := range fixtures(f) {
 		body, err := os.ReadFile(file)

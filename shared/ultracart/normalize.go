@@ -5,12 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
-
-	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
-	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"github.com/cartrelay/cartrelay/shared/domain"
 )
@@ -228,15 +223,13 @@ func describeType(t string) string {
 }
 
 // decodePayload reads an event's payload into *v, which must hold the zero value, with the
-// semantics of encoding/json. The payload is read first by go-json-experiment/json (the
-// encoding/json/v2 API), which takes one pass and skips the members the models do not name
-// without looking into them, several times faster than encoding/json. It is held to
-// encoding/json's semantics: names match without regard to case (as encoding/json does), and
-// every input it would read differently from encoding/json makes it fail instead (a duplicate
-// name, invalid UTF-8, a name that matches two fields only without regard to case, a type
-// mismatch, a syntax error). On any failure the payload is read again by encoding/json, so
-// every result and every error is encoding/json's own; FuzzDecodePayloadAsEncodingJSON checks
-// that the first reading never differs.
+// semantics of encoding/json. The payload is read first by the models' own decoder
+// (modelDecoder), which takes one pass, without reflection, and skips the members the models
+// do not name. It reads only what it reads exactly as encoding/json does and gives up on
+// anything else (a syntax error, a type mismatch, a duplicate name, an escaped or non-ASCII
+// name); then the payload is read again by encoding/json, so every result and every error is
+// encoding/json's own. FuzzDecodePayloadAsEncodingJSON checks that the first reading never
+// differs.
 //
 // The first reading copies the payload into one string and gives every Text, Decimal and ID a
 // slice of it, so the strings of the result share that one allocation: a result kept keeps the
@@ -255,52 +248,11 @@ func decodePayload[T any](p json.RawMessage, v *T) error {
 
 // readFast is decodePayload's first reading.
 func readFast[T any](p []byte, v *T) error {
-	d := payloadDecoders.Get().(*payloadDecoder)
-	d.src = string(p)
-	err := jsonv2.Unmarshal(p, v, d.opts)
-	d.src = ""
-	payloadDecoders.Put(d)
-	return err
-}
-
-// payloadDecoder holds the options of decodePayload's first reading, whose unmarshalers read
-// the scalars out of src, the payload being read. Building them costs more than the reading of
-// a small payload (go-json-experiment/json caches per set of unmarshalers which one applies to
-// each type), so they are kept in a pool and reused; between readings src is empty.
-type payloadDecoder struct {
-	src  string
-	opts jsonv2.Options
-}
-
-// payloadDecoders is a cache of payloadDecoder, not state: any one of them reads any payload
-// alike.
-var payloadDecoders = sync.Pool{New: func() any { return newPayloadDecoder() }}
-
-func newPayloadDecoder() *payloadDecoder {
-	d := &payloadDecoder{}
-	d.opts = jsonv2.JoinOptions(
-		jsonv2.MatchCaseInsensitiveNames(true), jsonv1.MatchCaseSensitiveDelimiter(true),
-		jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(
-			jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, t *Text) error { return d.read(dec, t.read) }),
-			jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, n *Decimal) error { return d.read(dec, n.read) }),
-			jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, id *ID) error { return d.read(dec, id.read) }),
-		)),
-	)
-	return d
-}
-
-// read reads the next value with set, locating it in d.src.
-func (d *payloadDecoder) read(dec *jsontext.Decoder, set func(value) error) error {
-	raw, err := dec.ReadValue()
-	if err != nil {
-		return err
+	m, ok := any(v).(model)
+	if !ok {
+		return errNotSimple
 	}
-	end := int(dec.InputOffset())
-	at := end - len(raw)
-	if at < 0 || end > len(d.src) || d.src[at:end] != string(raw) {
-		at = -1 // not where the offset says: never the case when reading a []byte, but copy then
-	}
-	return set(value{raw: raw, src: d.src, at: at})
+	return readModel(string(p), m)
 }
 
 // text trims a Text.

@@ -95,16 +95,11 @@ func (f *Flag) UnmarshalJSON(b []byte) error {
 		if err != nil {
 			return err
 		}
-		switch strings.ToLower(strings.TrimSpace(s)) {
-		case "":
-			*f = Flag{}
-		case "true", "1", "yes", "y":
-			set(true)
-		case "false", "0", "no", "n":
-			set(false)
-		default:
+		v, ok := flagText(s)
+		if !ok {
 			return &json.UnmarshalTypeError{Value: "string " + quoteShort(s), Type: reflect.TypeFor[bool]()}
 		}
+		*f = v
 		return nil
 	}
 	switch string(b) {
@@ -116,6 +111,19 @@ func (f *Flag) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	return &json.UnmarshalTypeError{Value: jsonValueKind(b), Type: reflect.TypeFor[bool]()}
+}
+
+// flagText reads a Flag written as a string; ok is false when s says neither yes nor no.
+func flagText(s string) (f Flag, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return Flag{}, true
+	case "true", "1", "yes", "y":
+		return Flag{known: true, v: true}, true
+	case "false", "0", "no", "n":
+		return Flag{known: true}, true
+	}
+	return Flag{}, false
 }
 
 // Text is a string that tolerates a number or boolean in its place (kept as its JSON text).
