@@ -17,8 +17,6 @@
 package accounts
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -205,40 +203,6 @@ type IterableSettings struct {
 // and a deleted ONTRAPORT contact has nothing to take them.
 func (a Account) ForwardsErased(dest string) bool {
 	return dest == DestOntraport && a.Ontraport.Erasure != "delete"
-}
-
-// CheckUltraCartBasic reports whether user and pass are this account's webhook credentials.
-// It takes the same time whichever part is wrong, and is false when none are configured.
-// The password must have been opened (Repo.Get with UltraCartWebhookPassword).
-func (a Account) CheckUltraCartBasic(user, pass string) bool {
-	stored := a.UltraCart.WebhookPassword.Reveal()
-	configured := boolInt(a.UltraCart.WebhookUsername != "" && stored != "")
-	u := equalCT(user, a.UltraCart.WebhookUsername)
-	p := equalCT(pass, stored)
-	return configured&u&p == 1
-}
-
-// CheckThriveCartSecret reports whether s is this account's ThriveCart secret word, in
-// constant time. It is false when none is configured. The word must have been opened
-// (Repo.Get with ThriveCartSecretWord).
-func (a Account) CheckThriveCartSecret(s string) bool {
-	stored := a.ThriveCart.Secret.Reveal()
-	configured := boolInt(stored != "")
-	return configured&equalCT(s, stored) == 1
-}
-
-// equalCT compares digests rather than the strings, because ConstantTimeCompare returns at
-// once on a length mismatch and would leak the length of the stored secret.
-func equalCT(a, b string) int {
-	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
-	return subtle.ConstantTimeCompare(ha[:], hb[:])
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Secret is a credential. Read from the table it is either opened (decrypted, because the

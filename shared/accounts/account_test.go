@@ -116,56 +116,6 @@ func TestValidateID(t *testing.T) {
 	}
 }
 
-func TestCheckUltraCartBasic(t *testing.T) {
-	configured := Account{UltraCart: UltraCartSettings{WebhookUsername: "user", WebhookPassword: NewSecret("pass")}}
-	for _, tc := range []struct {
-		name       string
-		a          Account
-		user, pass string
-		want       bool
-	}{
-		{"match", configured, "user", "pass", true},
-		{"wrong password", configured, "user", "pasS", false},
-		{"wrong user", configured, "usr", "pass", false},
-		{"both wrong", configured, "x", "y", false},
-		{"password prefix", configured, "user", "pas", false},
-		{"password longer", configured, "user", "password", false},
-		{"swapped", configured, "pass", "user", false},
-		{"empty given", configured, "", "", false},
-		{"nothing configured", Account{}, "", "", false},
-		{"only username configured", Account{UltraCart: UltraCartSettings{WebhookUsername: "user"}}, "user", "", false},
-		{"only password configured", Account{UltraCart: UltraCartSettings{WebhookPassword: NewSecret("pass")}}, "", "pass", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.a.CheckUltraCartBasic(tc.user, tc.pass); got != tc.want {
-				t.Fatalf("got %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestCheckThriveCartSecret(t *testing.T) {
-	configured := Account{ThriveCart: ThriveCartSettings{Secret: NewSecret("VQ2XK7M4ZB9T")}}
-	for _, tc := range []struct {
-		name string
-		a    Account
-		s    string
-		want bool
-	}{
-		{"match", configured, "VQ2XK7M4ZB9T", true},
-		{"case differs", configured, "vq2xk7m4zb9t", false},
-		{"prefix", configured, "VQ2XK7", false},
-		{"empty", configured, "", false},
-		{"nothing configured", Account{}, "", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.a.CheckThriveCartSecret(tc.s); got != tc.want {
-				t.Fatalf("got %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
 // TestFieldTable keeps the table internally consistent: every kind points at the Go type it
 // needs, defaults have that type, and paths are unique.
 func TestFieldTable(t *testing.T) {

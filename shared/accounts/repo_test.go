@@ -684,7 +684,7 @@ func TestGetOpensOnlyWhatItIsAsked(t *testing.T) {
 	if got := rec.opened(); len(got) != 1 || got[0] != "ultracart.webhook_password" {
 		t.Errorf("opened %v, want only ultracart.webhook_password", got)
 	}
-	if !a.CheckUltraCartBasic("uc-user", "uc-Pa55-word") {
+	if !webhookCredentials(a, "uc-user", "uc-Pa55-word") {
 		t.Error("the opened password does not check")
 	}
 	for _, s := range []Secret{a.ThriveCart.Secret, a.ThriveCart.APIKey, a.Ontraport.APIKey, a.Iterable.APIKey} {
@@ -776,7 +776,7 @@ func TestSecretsOfTheLastReleaseOpenAndReseal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open v1 secrets: %v", err)
 	}
-	if a.Ontraport.APIKey.Reveal() != v1OntraportKeyPlain || !a.CheckUltraCartBasic("uc-user", v1WebhookPlain) {
+	if a.Ontraport.APIKey.Reveal() != v1OntraportKeyPlain || !webhookCredentials(a, "uc-user", v1WebhookPlain) {
 		t.Fatalf("v1 secrets opened to %q", a.Ontraport.APIKey.Reveal())
 	}
 	done, err := repo.Reseal(ctx, "acme")
@@ -790,10 +790,15 @@ func TestSecretsOfTheLastReleaseOpenAndReseal(t *testing.T) {
 		}
 	}
 	a, err = repo.Get(ctx, "acme", OntraportAPIKey, UltraCartWebhookPassword)
-	if err != nil || a.Ontraport.APIKey.Reveal() != v1OntraportKeyPlain || !a.CheckUltraCartBasic("uc-user", v1WebhookPlain) {
+	if err != nil || a.Ontraport.APIKey.Reveal() != v1OntraportKeyPlain || !webhookCredentials(a, "uc-user", v1WebhookPlain) {
 		t.Fatalf("after reseal: %v", err)
 	}
 	if done, err := repo.Reseal(ctx, "acme"); err != nil || len(done) != 0 {
 		t.Fatalf("a second reseal: %v, %v", done, err)
 	}
+}
+
+// webhookCredentials reports whether a holds these UltraCart webhook credentials, opened.
+func webhookCredentials(a Account, user, pass string) bool {
+	return a.UltraCart.WebhookUsername == user && a.UltraCart.WebhookPassword.Reveal() == pass
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/console"
+	"github.com/cartrelay/cartrelay/shared/thrivecart/tcsource"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
@@ -97,7 +98,7 @@ func TestBindingConsoleSignInCannotReachAnOperatorAccount(t *testing.T) {
 				t.Fatalf("settings: %d: %s", resp.StatusCode, resp.Body)
 			}
 			after, _ := f.env.Accounts.Get(ctx, "demo", accounts.SecretFields()...)
-			if after.Version != before.Version || !after.CheckThriveCartSecret("operator-word") || after.Iterable.APIKey.Reveal() != "operator-iterable-key" {
+			if after.Version != before.Version || !tcsource.CheckSecret(after, "operator-word") || after.Iterable.APIKey.Reveal() != "operator-iterable-key" {
 				t.Errorf("demo changed: version %d → %d", before.Version, after.Version)
 			}
 			if _, err := f.env.Accounts.Binding(ctx, "demo"); !errors.Is(err, accounts.ErrNotBound) {

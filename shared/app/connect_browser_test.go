@@ -24,6 +24,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/operator"
 	"github.com/cartrelay/cartrelay/shared/testenv"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucsource"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
@@ -82,7 +83,7 @@ func TestConnectInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatalf("account demo-store: %v", err)
 		}
-		if !acct.CheckUltraCartBasic(hooks[0].BasicUsername, hooks[0].BasicPassword) {
+		if !ucsource.CheckBasic(acct, hooks[0].BasicUsername, hooks[0].BasicPassword) {
 			t.Error("the registered webhook does not authenticate as the account")
 		}
 		conn, err := hub.env.Connections.Get(ctx, "uc-demo-store", connections.UltraCart)

@@ -16,6 +16,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/operator"
 	"github.com/cartrelay/cartrelay/shared/ultracart"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucsource"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 	"github.com/cartrelay/cartrelay/shared/wiring"
@@ -188,7 +189,7 @@ func TestConnectHappyPath(t *testing.T) {
 				t.Fatalf("webhooks %+v", hooks)
 			}
 			h := hooks[0]
-			if h.WebhookURL != hookURL || h.AuthenticationType != "basic" || !acct.CheckUltraCartBasic(h.BasicUsername, h.BasicPassword) {
+			if h.WebhookURL != hookURL || h.AuthenticationType != "basic" || !ucsource.CheckBasic(acct, h.BasicUsername, h.BasicPassword) {
 				t.Errorf("webhook %+v does not authenticate as the account", h)
 			}
 			if h.MaximumSize <= 0 || h.MaximumSize >= app.DefaultMaxBodyBytes {

@@ -17,6 +17,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/console"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
+	"github.com/cartrelay/cartrelay/shared/thrivecart/tcsource"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartfake"
 )
 
@@ -398,7 +399,7 @@ func TestConsoleSecretsAndThriveCartKey(t *testing.T) {
 		t.Fatalf("good key: %d: %s", resp.StatusCode, resp.Body)
 	}
 	a, _ := f.env.Accounts.Get(ctx, "demo-store", accounts.SecretFields()...)
-	if a.ThriveCart.APIKey.Reveal() != "tc-good-key" || !a.CheckThriveCartSecret("TCSECRETWORD") || a.Ontraport.APIKey.Reveal() != "op-secret-value-1" {
+	if a.ThriveCart.APIKey.Reveal() != "tc-good-key" || !tcsource.CheckSecret(a, "TCSECRETWORD") || a.Ontraport.APIKey.Reveal() != "op-secret-value-1" {
 		t.Errorf("after save: thrivecart key %v, ontraport key kept %v", a.ThriveCart.APIKey.IsSet(), a.Ontraport.APIKey.Reveal() == "op-secret-value-1")
 	}
 	if f.tc.Pings() != 2 {

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/source"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
@@ -41,15 +40,7 @@ type SourceEvent struct {
 // ContentHash identifies the event by what it says (not by when or how it arrived), so the same
 // event delivered twice, by webhook and by poller, is recognised as one.
 func (e SourceEvent) ContentHash() string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", e.Account, e.Source, e.Name)
-	var compact bytes.Buffer
-	if json.Compact(&compact, e.Payload) == nil {
-		h.Write(compact.Bytes())
-	} else {
-		h.Write(e.Payload)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:32]
+	return source.ID(e.Account, e.Source, e.Name, e.Payload)
 }
 
 // The wire form of an ingest message is one of:

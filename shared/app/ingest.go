@@ -22,9 +22,9 @@ import (
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/rollup"
+	"github.com/cartrelay/cartrelay/shared/source"
+	"github.com/cartrelay/cartrelay/shared/sources"
 	"github.com/cartrelay/cartrelay/shared/store"
-	"github.com/cartrelay/cartrelay/shared/thrivecart"
-	"github.com/cartrelay/cartrelay/shared/ultracart"
 )
 
 // DedupeTTL is how long a source event is remembered by content (docs/architecture.md, Storage: 30 days).
@@ -97,7 +97,7 @@ func (a *App) ingestOne(ctx context.Context, rec events.SQSMessage) error {
 	}
 	evs, err := normalize(se, acct, a.d.Phone)
 	switch {
-	case errors.Is(err, ultracart.ErrUnknownEvent), errors.Is(err, thrivecart.ErrUnknownEvent):
+	case errors.Is(err, domain.ErrUnknownEvent):
 		return quarantine(history.QuarantineUnknownEvent, err.Error())
 	case err != nil:
 		return quarantine(history.QuarantineInvalid, err.Error())
@@ -126,24 +126,14 @@ func (a *App) ingestOne(ctx context.Context, rec events.SQSMessage) error {
 	return nil
 }
 
+// normalize turns a stored source event into domain events with its source's registration; an
+// event of a source no longer registered is an error, kept raw with the reason.
 func normalize(se SourceEvent, acct accounts.Account, phone domain.PhoneFunc) ([]domain.Event, error) {
-	switch se.Source {
-	case domain.UltraCart:
-		return ultracart.NormalizeWith(ultracart.RawEvent{Index: se.Index, Name: se.Name, Payload: se.Payload}, se.ReceivedAt,
-			ultracart.Options{BaseCurrency: acct.UltraCart.BaseCurrency, Phone: phone})
-	case domain.ThriveCart:
-		if se.Name == thrivecart.EventTransaction {
-			// A record polled from GET /transactions: not a webhook body, and mapped so that
-			// it never counts again what the webhook of the same payment counted.
-			return thrivecart.NormalizeTransaction(se.Payload, se.ReceivedAt, thrivecart.Options{Phone: phone})
-		}
-		d, err := thrivecart.Decode("application/json", se.Payload)
-		if err != nil {
-			return nil, err
-		}
-		return thrivecart.NormalizeWith(d, se.ReceivedAt, thrivecart.Options{Phone: phone})
+	reg, err := sources.Lookup(string(se.Source))
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown source %q", se.Source)
+	return reg.Normalize(source.Raw{Name: se.Name, Payload: se.Payload, Index: se.Index, ReceivedAt: se.ReceivedAt}, acct, phone)
 }
 
 // ingestion applies the domain events of one source event.

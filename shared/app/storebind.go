@@ -20,6 +20,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/onetime"
 	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucsource"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
@@ -142,7 +143,7 @@ func (a *App) boundAccount(ctx context.Context, s storeSeen) (accounts.Binding, 
 		if err != nil {
 			return b, err
 		}
-		if acct.CheckUltraCartBasic(h.BasicUsername, h.BasicPassword) {
+		if ucsource.CheckBasic(acct, h.BasicUsername, h.BasicPassword) {
 			return b, nil
 		}
 	}

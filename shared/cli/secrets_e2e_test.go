@@ -20,6 +20,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/operator"
 	"github.com/cartrelay/cartrelay/shared/redact"
 	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucsource"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
@@ -162,7 +163,7 @@ func TestAccountsReseal(t *testing.T) {
 		t.Fatalf("reseal: %d %s", code, out)
 	}
 	a, err := env.Accounts.Get(ctx, "acme", accounts.UltraCartWebhookPassword)
-	if err != nil || !a.CheckUltraCartBasic("uc-user", "v1-value-of-2025") {
+	if err != nil || !ucsource.CheckBasic(a, "uc-user", "v1-value-of-2025") {
 		t.Fatalf("after reseal the password does not check: %v", err)
 	}
 	if out, code := runCLI(t, data, "accounts", "reseal"); code != 0 || strings.TrimSpace(out) != `{"account":"acme","resealed":[]}` {

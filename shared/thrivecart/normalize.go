@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,15 +34,16 @@ var otherEvents = map[string]bool{
 	"affiliate.commission_earned": true, "affiliate.commission_payout": true, "affiliate.commission_refund": true,
 }
 
+// Events lists the webhook event names Normalize interprets.
+func Events() []string {
+	return []string{EventOrderSuccess, EventOrderRefund, EventSubscriptionPayment, EventSubscriptionCancelled,
+		EventSubscriptionPaused, EventSubscriptionResumed, EventRebillFailed, EventCartAbandoned,
+		EventAffiliateApproved, EventAffiliateRejected}
+}
+
 // Interpreted reports whether Normalize maps events of this name.
 func Interpreted(name string) bool {
-	switch name {
-	case EventOrderSuccess, EventOrderRefund, EventSubscriptionPayment, EventSubscriptionCancelled,
-		EventSubscriptionPaused, EventSubscriptionResumed, EventRebillFailed, EventCartAbandoned,
-		EventAffiliateApproved, EventAffiliateRejected:
-		return true
-	}
-	return false
+	return slices.Contains(Events(), name)
 }
 
 // Normalize maps a delivery to domain events: order.success gives the order and one

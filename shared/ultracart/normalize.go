@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,6 +69,11 @@ var interpreted = map[string]payloadKind{
 	"chargeback_create": kindChargeback,
 	"chargeback_update": kindChargeback,
 	"chargeback_delete": kindChargeback,
+}
+
+// Events lists the event names Normalize interprets, sorted.
+func Events() []string {
+	return slices.Sorted(maps.Keys(interpreted))
 }
 
 // otherEvents are UltraCart event names that exist but that cartrelay does not interpret.
