@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cartrelay/cartrelay/shared/audit"
 	"github.com/cartrelay/cartrelay/shared/reports"
@@ -76,14 +77,43 @@ func (p *pageCtx) reportsHome() Response {
 	return p.page(http.StatusOK, "reports", "Reports", b.String())
 }
 
+// savedAtOnce bounds how many saved reports one page answers at once; each already reads its
+// rollups several partitions at a time.
+const savedAtOnce = 4
+
 // drawSaved draws saved reports, each its first table with its chart, and their Delete buttons
-// when withDelete.
+// when withDelete. The reports are answered concurrently (at most savedAtOnce at a time), so
+// the page takes about as long as its slowest report rather than all of them in turn; a page
+// whose request ends stops answering the rest.
 func (p *pageCtx) drawSaved(b *strings.Builder, saved []reports.Saved, withDelete bool) {
 	e := p.c.d.Reports
+	type answer struct {
+		t   reports.Tabler
+		err error
+	}
+	answers := make([]answer, len(saved))
+	slots := make(chan struct{}, savedAtOnce)
+	var wg sync.WaitGroup
+	for i, s := range saved {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			case <-p.ctx.Done():
+				answers[i].err = p.ctx.Err()
+				return
+			}
+			t, _, err := e.Run(p.ctx, p.sess.Account, s.Params)
+			answers[i] = answer{t, err}
+		}()
+	}
+	wg.Wait()
 	for i, s := range saved {
 		b.WriteString(`<article class="saved"><h3>` + p.link("report", values(s.Params), s.Name) + ` <small class="muted">` +
 			esc(reports.KindTitle(s.Params.Kind)) + `</small></h3>`)
-		t, _, err := e.Run(p.ctx, p.sess.Account, s.Params)
+		t, err := answers[i].t, answers[i].err
 		var bad *reports.ParamError
 		switch {
 		case errors.As(err, &bad):

@@ -3,10 +3,12 @@ package reports
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/cartrelay/cartrelay/shared/rollup"
+	"github.com/cartrelay/cartrelay/shared/store"
 )
 
 // Revenue is the orders and revenue report: per currency and period, orders, gross, refunds in
@@ -80,70 +82,57 @@ func (e *Engine) Revenue(ctx context.Context, q Query) (*Revenue, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := e.load(ctx, v, rollup.PartDay, int32(q.From), int32(q.To))
-	if err != nil {
-		return nil, err
-	}
 	periods := Periods(q.From, q.To, q.Grain)
 	f := q.Filter
 	byProduct := f.Product != ""
 	sums := map[string][]revSums{} // currency → per period
 	excluded := map[exKey][2]int64{}
-	at := func(cur string, day rollup.Date) *revSums {
-		s := sums[cur]
-		if s == nil {
-			s = make([]revSums, len(periods))
-			sums[cur] = s
-		}
-		return &s[periodOf(periods, day)]
-	}
-	for day := q.From; day <= q.To; day++ {
-		for c, ms := range d.Cells(rollup.ItemKey{Part: rollup.PartDay, Period: int32(day)}) {
-			dims := c.Dims()
-			seg := rollup.SegmentOf(dims)
-			if !f.segment(seg) {
+	// A year of days holds some 150,000 counters over a few hundred distinct cells, so each
+	// cell's label is read once (by its id, the same in every item) and each counter is then
+	// added where it belongs without building a Delta.
+	cells := map[string]*revCell{}
+	err = e.scan(ctx, v, rollup.PartDay, int32(q.From), int32(q.To), func(period int32, it store.Item) error {
+		day := rollup.Date(period)
+		for name, val := range it.Counters {
+			if val == 0 {
 				continue
 			}
-			switch c.Kind() {
-			case rollup.KindOrder:
-				if byProduct {
-					continue
+			id, m, ok := rollup.SplitCounter(name)
+			c := cells[id]
+			if c == nil {
+				label, found := it.Labels[id]
+				if !ok || !found {
+					return fmt.Errorf("rollup item %s / %s: counter %q names no cell", it.PK, it.SK, name)
 				}
-				s := at(seg.Currency, day)
-				s.orders += ms[rollup.MOrders]
-				s.gross += ms[rollup.MGross]
-				s.refOrder += ms[rollup.MRefunds]
-				s.cbOrder += ms[rollup.MChargebacks]
-				s.new += ms[rollup.MNew]
-				s.newGross += ms[rollup.MNewGross]
-				s.rebills += ms[rollup.MRebills]
-				s.rebillGross += ms[rollup.MRebillGross]
-				s.cust[0] += ms[rollup.MCustomersDay]
-				s.cust[1] += ms[rollup.MCustomersWeek]
-				s.cust[2] += ms[rollup.MCustomersMonth]
-			case rollup.KindRefund:
-				if !byProduct {
-					s := at(seg.Currency, day)
-					s.refCash += ms[rollup.MRefunds]
-					s.cbCash += ms[rollup.MChargebacks]
-				}
-			case rollup.KindProduct:
-				if byProduct && dims[8] == f.Product {
-					s := at(seg.Currency, day)
-					s.orders += ms[rollup.MOrders]
-					s.gross += ms[rollup.MGross]
-					s.refOrder += ms[rollup.MRefunds]
-				}
-			case rollup.KindProductRefund:
-				if byProduct && dims[8] == f.Product {
-					at(seg.Currency, day).refCash += ms[rollup.MRefunds]
-				}
-			case rollup.KindExcluded:
-				k := exKey{dims[8], seg.Currency}
-				x := excluded[k]
-				excluded[k] = [2]int64{x[0] + ms[rollup.MOrders], x[1] + ms[rollup.MGross]}
+				c = newRevCell(rollup.Cell(label), f, byProduct)
+				cells[id] = c
 			}
+			if !c.counts {
+				continue
+			}
+			if c.kind == rollup.KindExcluded {
+				x := excluded[c.excluded]
+				switch m {
+				case rollup.MOrders:
+					x[0] += val
+				case rollup.MGross:
+					x[1] += val
+				}
+				excluded[c.excluded] = x
+				continue
+			}
+			if c.sums == nil {
+				if c.sums = sums[c.currency]; c.sums == nil {
+					c.sums = make([]revSums, len(periods))
+					sums[c.currency] = c.sums
+				}
+			}
+			c.add(&c.sums[periodOf(periods, day)], m, val)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	out := &Revenue{Currencies: []RevenueCurrency{}, Excluded: []ExcludedLine{}}
@@ -170,6 +159,86 @@ func (e *Engine) Revenue(ctx context.Context, q Query) (*Revenue, error) {
 	}
 	out.Meta = e.meta(v, "revenue", q)
 	return out, nil
+}
+
+// revCell is what the revenue report makes of one rollup cell: whether it counts under the
+// report's filter, and where its counters go.
+type revCell struct {
+	kind     rollup.Kind
+	counts   bool
+	currency string
+	excluded exKey     // for an excluded cell: its reason and currency
+	sums     []revSums // its currency's sums per period, once it has counted
+}
+
+func newRevCell(c rollup.Cell, f Filter, byProduct bool) *revCell {
+	dims := c.Dims()
+	seg := rollup.SegmentOf(dims)
+	rc := &revCell{kind: c.Kind(), currency: seg.Currency}
+	if !f.segment(seg) {
+		return rc
+	}
+	switch rc.kind {
+	case rollup.KindOrder, rollup.KindRefund:
+		rc.counts = !byProduct
+	case rollup.KindProduct, rollup.KindProductRefund:
+		rc.counts = byProduct && dims[8] == f.Product
+	case rollup.KindExcluded:
+		rc.counts = true
+		rc.excluded = exKey{dims[8], seg.Currency}
+	}
+	return rc
+}
+
+// add adds the cell's counter of measure m into s.
+func (c *revCell) add(s *revSums, m string, v int64) {
+	switch c.kind {
+	case rollup.KindOrder:
+		switch m {
+		case rollup.MOrders:
+			s.orders += v
+		case rollup.MGross:
+			s.gross += v
+		case rollup.MRefunds:
+			s.refOrder += v
+		case rollup.MChargebacks:
+			s.cbOrder += v
+		case rollup.MNew:
+			s.new += v
+		case rollup.MNewGross:
+			s.newGross += v
+		case rollup.MRebills:
+			s.rebills += v
+		case rollup.MRebillGross:
+			s.rebillGross += v
+		case rollup.MCustomersDay:
+			s.cust[0] += v
+		case rollup.MCustomersWeek:
+			s.cust[1] += v
+		case rollup.MCustomersMonth:
+			s.cust[2] += v
+		}
+	case rollup.KindRefund:
+		switch m {
+		case rollup.MRefunds:
+			s.refCash += v
+		case rollup.MChargebacks:
+			s.cbCash += v
+		}
+	case rollup.KindProduct:
+		switch m {
+		case rollup.MOrders:
+			s.orders += v
+		case rollup.MGross:
+			s.gross += v
+		case rollup.MRefunds:
+			s.refOrder += v
+		}
+	case rollup.KindProductRefund:
+		if m == rollup.MRefunds {
+			s.refCash += v
+		}
+	}
 }
 
 func (s *revSums) add(o revSums) {

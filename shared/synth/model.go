@@ -16,6 +16,11 @@ import (
 	"time"
 )
 
+// Version names what the generator makes of a seed and options. Bump it whenever they would
+// give another history, so that histories cached on disk (the console benchmark's) are made
+// again instead of read back.
+const Version = 1
+
 // Options shape a history.
 type Options struct {
 	// Orders is about how many orders (renewals included) the history holds.

@@ -56,7 +56,10 @@ func decodeAttrs(b []byte) (counters map[string]int64, labels map[string]string,
 	if b[0] != attrsVersion {
 		return nil, nil, errAttrs
 	}
-	r := attrReader{b: b[1:]}
+	// Every name and label is a slice of one copy of the blob: a day's rollup item holds
+	// hundreds of them, and one allocation instead of one each is most of what reading a year
+	// of items costs.
+	r := attrReader{b: b[1:], s: string(b[1:])}
 	n := r.uvarint()
 	if n > 0 && r.err == nil {
 		counters = make(map[string]int64, min(n, uint64(len(r.b))))
@@ -73,14 +76,17 @@ func decodeAttrs(b []byte) (counters map[string]int64, labels map[string]string,
 			labels[name] = r.str()
 		}
 	}
-	if r.err != nil || len(r.b) != 0 {
+	if r.err != nil || r.off != len(r.b) {
 		return nil, nil, errAttrs
 	}
 	return counters, labels, nil
 }
 
+// attrReader reads b from off; s is b as a string, which names and labels are sliced from.
 type attrReader struct {
 	b   []byte
+	s   string
+	off int
 	err error
 }
 
@@ -88,12 +94,12 @@ func (r *attrReader) uvarint() uint64 {
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(r.b)
+	v, n := binary.Uvarint(r.b[r.off:])
 	if n <= 0 {
 		r.err = errAttrs
 		return 0
 	}
-	r.b = r.b[n:]
+	r.off += n
 	return v
 }
 
@@ -101,12 +107,12 @@ func (r *attrReader) varint() int64 {
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(r.b)
+	v, n := binary.Varint(r.b[r.off:])
 	if n <= 0 {
 		r.err = errAttrs
 		return 0
 	}
-	r.b = r.b[n:]
+	r.off += n
 	return v
 }
 
@@ -115,12 +121,12 @@ func (r *attrReader) str() string {
 	if r.err != nil {
 		return ""
 	}
-	if l > uint64(len(r.b)) {
+	if l > uint64(len(r.b)-r.off) {
 		r.err = errAttrs
 		return ""
 	}
-	s := string(r.b[:l])
-	r.b = r.b[l:]
+	s := r.s[r.off : r.off+int(l)]
+	r.off += int(l)
 	return s
 }
 
