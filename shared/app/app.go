@@ -150,10 +150,12 @@ func New(d Deps) (*App, error) {
 	if d.Config.MaxBodyBytes <= 0 {
 		d.Config.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	a := &App{d: d, jitter: d.Jitter}
 	tracker, err := iterable.NewTracker(iterable.TrackerDeps{Store: d.Store, Queue: d.Queue, Accounts: d.Accounts, Keys: d.Keys, Clock: d.Clock, Log: d.Log,
 		Keep: func(ctx context.Context, acct accounts.Account, v iterable.KeptView) error {
 			return reports.RecordPageView(ctx, d.Store, acct, reports.PageView(v), d.Clock.Now())
-		}})
+		},
+		Cart: a.storefrontCart})
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +167,8 @@ func New(d Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{d: d, tracker: tracker, eraser: eraser, jitter: d.Jitter}, nil
+	a.tracker, a.eraser = tracker, eraser
+	return a, nil
 }
 
 // Eraser is what erases contacts (`cartrelay contacts erase`, the console).

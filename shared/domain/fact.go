@@ -27,7 +27,10 @@ const (
 	FactContactChanged  FactKind = "ContactChanged"
 	FactEmailChanged    FactKind = "EmailChanged"
 	FactCartAbandoned   FactKind = "CartAbandoned"
-	FactItemChanged     FactKind = "ItemChanged"
+	// FactCartUpdated: a shopper's cart changed while they were still shopping, as the store's
+	// tracking snippet reported it (Cart, source Storefront).
+	FactCartUpdated FactKind = "CartUpdated"
+	FactItemChanged FactKind = "ItemChanged"
 	// FactAffiliateChanged: a person signed up to the affiliate program, or their approval
 	// changed.
 	FactAffiliateChanged FactKind = "AffiliateChanged"

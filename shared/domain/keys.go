@@ -138,6 +138,14 @@ func CartAbandonedID(account string, src Source, cartID string, at time.Time) st
 		strconv.FormatInt(at.Unix(), 10))
 }
 
+// CartUpdatedID identifies one change of a cart: its contents (a hash the caller computes) at a
+// time, so that the same post repeated within a second is one fact while a cart that returns to
+// earlier contents later is a new one.
+func CartUpdatedID(account string, src Source, cartID, contentHash string, at time.Time) string {
+	return factID(account, FactCartUpdated, keyPart(string(src)), keyPart(cartID), keyPart(contentHash),
+		strconv.FormatInt(at.Unix(), 10))
+}
+
 // ItemChangedID identifies a catalogue item in one state, by a hash of its content the caller
 // computes.
 func ItemChangedID(account string, src Source, sku, contentHash string) string {

@@ -13,6 +13,9 @@ type Source string
 const (
 	UltraCart  Source = "ultracart"
 	ThriveCart Source = "thrivecart"
+	// Storefront is the store's own pages, through cartrelay's tracking snippet: carts while
+	// the shopper is still in them, which neither cart platform reports.
+	Storefront Source = "storefront"
 )
 
 // Address is a postal address.

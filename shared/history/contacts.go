@@ -586,6 +586,11 @@ func (r *Repo) Affiliate(ctx context.Context, account string, source domain.Sour
 	return getDoc[domain.AffiliateSignup](ctx, r.s, affiliatePK(account, string(source)), id)
 }
 
+// Cart reads one stored cart of a contact; nil when there is none.
+func (r *Repo) Cart(ctx context.Context, account, email string, source domain.Source, cartID string) (*domain.Cart, error) {
+	return getDoc[domain.Cart](ctx, r.s, ContactPK(account, email), cartSK(string(source)+":"+cartID))
+}
+
 // getDoc reads the JSON document of one item; nil when there is none.
 func getDoc[T any](ctx context.Context, s store.Store, pk, sk string) (*T, error) {
 	it, err := s.Get(ctx, pk, sk)

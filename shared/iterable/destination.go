@@ -198,6 +198,8 @@ func (d *Destination) dispatch(ctx context.Context, sess *session, acct accounts
 		return d.event(ctx, sess, s, f, f.Sub != nil, func() Track { return RenewalScheduledEvent(f) })
 	case domain.FactCartAbandoned:
 		return d.cartAbandoned(ctx, sess, acct, s, f)
+	case domain.FactCartUpdated:
+		return d.cartUpdated(ctx, sess, acct, s, f)
 	case KindCartReminder:
 		return d.cartReminder(ctx, sess, acct, s, f)
 	case KindReviewRequest:

@@ -100,6 +100,10 @@ type TrackerDeps struct {
 	// the account forwards to Iterable (the reports keep them), with the address the browser
 	// is known by, if any.
 	Keep func(ctx context.Context, acct accounts.Account, v KeptView) error
+	// Cart, when set, is given each cart a browser known by an address posts, for an account
+	// that forwards to Iterable (source Storefront, CartID, Email and At set); it answers only
+	// once the cart is durably kept. Without it, posted carts are refused with 503.
+	Cart func(ctx context.Context, acct accounts.Account, c domain.Cart) error
 }
 
 // KeptView is a page view as Keep receives it.
@@ -159,6 +163,9 @@ type trackRequest struct {
 	Order *orderClaim `json:"order"`
 	// Email is what older snippets sent to identify a browser; it is refused.
 	Email string `json:"email"`
+	// Cart is the shopper's cart as the page reports it (carts.go); decoded into cart.
+	Cart json.RawMessage `json:"cart"`
+	cart *domain.Cart
 }
 
 type orderClaim struct {
@@ -262,6 +269,12 @@ func (t *Tracker) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			log.Error("page view not recorded", slog.Any("error", err))
 			return trackResponse(http.StatusServiceUnavailable, "try again later")
 		}
+		if r.cart != nil {
+			if err := t.keepCart(ctx, log, acct, r.Visitor, email, *r.cart, now); err != nil {
+				log.Error("cart not recorded", slog.Any("error", err))
+				return trackResponse(http.StatusServiceUnavailable, "try again later")
+			}
+		}
 	}
 	if t.d.Keep != nil && pv != nil {
 		if err := t.d.Keep(ctx, acct, KeptView{Visitor: pv.Visitor, URL: pv.URL, Referrer: pv.Referrer, Title: pv.Title, Email: email, At: pv.At}); err != nil {
@@ -310,7 +323,7 @@ func readTrackRequest(req events.APIGatewayV2HTTPRequest) (trackRequest, events.
 		return bad("a page view cannot name the shopper by address: identify the browser with a token your server signs (identity), or claim the order on its confirmation page; see cartrelay's docs/iterable.md")
 	case !validVisitor(r.Visitor):
 		return bad("a page view needs a visitor id (16-64 letters, digits, - or _), as the snippet makes")
-	case r.URL == "" && r.Order == nil:
+	case r.URL == "" && r.Order == nil && (len(r.Cart) == 0 || string(r.Cart) == "null"):
 		return bad("a page view needs the page's url")
 	case len(r.URL) > maxTrackURLLen:
 		return bad("the url is longer than 2048 characters")
@@ -322,6 +335,13 @@ func readTrackRequest(req events.APIGatewayV2HTTPRequest) (trackRequest, events.
 			return bad("an order claim needs the order's id and the buyer's email address")
 		}
 		r.Order.ID, r.Order.Email = id, email
+	}
+	if len(r.Cart) > 0 && string(r.Cart) != "null" {
+		c, err := DecodeCart(r.Cart)
+		if err != nil {
+			return bad(err.Error())
+		}
+		r.cart = &c
 	}
 	r.Title = clipText(strings.TrimSpace(r.Title), maxTitleLen)
 	if u, err := url.Parse(r.Referrer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || len(r.Referrer) > maxTrackURLLen {
@@ -342,6 +362,11 @@ func checkPages(acct accounts.Account, r trackRequest, origin string) (events.AP
 	if r.URL != "" {
 		if err := hosts.URL(r.URL); err != nil {
 			return trackResponse(http.StatusForbidden, "the page is not on this store's domains: "+err.Error()), false
+		}
+	}
+	if r.cart != nil {
+		if err := checkCartLinks(hosts, *r.cart); err != nil {
+			return trackResponse(http.StatusForbidden, err.Error()), false
 		}
 	}
 	// Browsers name the page's origin on a cross-site POST; a page elsewhere cannot post as

@@ -14,6 +14,7 @@ func FuzzReadTrackRequest(f *testing.F) {
 	f.Add(`{"visitor":"b7f3c2a1d4e5f60718293a4b5c6d7e8f","url":"https://shop.example.com/a","title":"A","referrer":"https://x.example/"}`, false)
 	f.Add(`{"visitor":"b7f3c2a1d4e5f60718293a4b5c6d7e8f","order":{"id":" DEMO-1 ","email":"Ann@Example.com"}}`, false)
 	f.Add(`{"visitor":"b7f3c2a1d4e5f60718293a4b5c6d7e8f","url":"https://a/","identity":"v1.1.YQ.00","email":"x@y.z"}`, true)
+	f.Add(`{"visitor":"b7f3c2a1d4e5f60718293a4b5c6d7e8f","cart":{"currency":"USD","items":[{"sku":"A","price":1,"quantity":1}]}}`, false)
 	f.Fuzz(func(t *testing.T, body string, b64 bool) {
 		req := events.APIGatewayV2HTTPRequest{Body: body}
 		if b64 {
@@ -29,7 +30,7 @@ func FuzzReadTrackRequest(f *testing.F) {
 		switch {
 		case len(body) > MaxTrackBodyBytes:
 			t.Fatalf("a %d-byte body was read", len(body))
-		case !validVisitor(r.Visitor), r.Email != "", r.URL == "" && r.Order == nil, len(r.URL) > maxTrackURLLen:
+		case !validVisitor(r.Visitor), r.Email != "", r.URL == "" && r.Order == nil && r.cart == nil, len(r.URL) > maxTrackURLLen:
 			t.Fatalf("accepted %+v", r)
 		case len(r.Title) > maxTitleLen || (utf8.ValidString(body) && !utf8.ValidString(r.Title)):
 			t.Fatalf("title kept: %q", r.Title)

@@ -14,6 +14,14 @@
  *
  *   <script>window.cartrelay = window.cartrelay || []; cartrelay.push(["order", "ORDER-ID", "buyer@example.com"]);</script>
  *
+ * When the shopper's cart changes (and on the cart page), report its contents; prices are whole
+ * minor units (cents), and an empty items list is an emptied cart. Carts of identified browsers
+ * reach Iterable as the profile's shoppingCartItems:
+ *
+ *   <script>window.cartrelay = window.cartrelay || []; cartrelay.push(["cart", {currency: "USD",
+ *     url: "https://shop.example.com/cart", items: [{sku: "TEE-1", name: "T-shirt", price: 1500, quantity: 2,
+ *     url: "https://shop.example.com/tee", image: "https://cdn.example.com/tee.jpg"}]}]);</script>
+ *
  * It sends the page URL, title and referrer with a random visitor id kept in this site's
  * localStorage (no cookie, nothing shared across sites). It sends nothing when the browser
  * asks not to be tracked (Global Privacy Control or Do Not Track), or after
@@ -35,7 +43,7 @@
     visitor = Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
     store.setItem("cartrelay_visitor", visitor);
   }
-  var identity = null, order = null;
+  var identity = null, order = null, ready = false, cart = null;
   function post(body) {
     var text = JSON.stringify(body);
     // text/plain keeps the request simple (no CORS preflight); the endpoint reads JSON anyway.
@@ -60,9 +68,23 @@
     }
     if (cmd[0] === "order" && cmd[1] && cmd[2]) order = { id: String(cmd[1]), email: String(cmd[2]) };
     if (cmd[0] === "optOut") { store.setItem("cartrelay_optout", "1"); }
+    if (cmd[0] === "cart" && cmd[1] && typeof cmd[1] === "object") {
+      cart = cmd[1];
+      if (ready) sendCart();
+    }
   } };
+  // A cart waits for the page view, so that a token the page passes later still identifies it;
+  // of carts pushed before then, only the latest is sent.
+  function sendCart() {
+    if (cart && store.getItem("cartrelay_optout") !== "1") post({ visitor: visitor, cart: cart, identity: identity || undefined });
+    cart = null;
+  }
   for (var i = 0; i < queued.length; i++) window.cartrelay.push(queued[i]);
   // Wait for the page's own scripts, which may identify the shopper, before sending.
-  function go() { if (store.getItem("cartrelay_optout") !== "1") send(); }
+  function go() {
+    if (store.getItem("cartrelay_optout") !== "1") send();
+    ready = true;
+    sendCart();
+  }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", go); else go();
 })();

@@ -67,3 +67,42 @@ func CartFacts(account string, c domain.Cart, cut Cutover) []domain.Fact {
 		Cart:       &snap,
 	}}
 }
+
+// CartUpdateFacts returns CartUpdated when a storefront cart's contents differ from the stored
+// ones (before is nil for a cart not seen yet): the snippet posts again on every page and on
+// retries, and only a change is a fact. The id holds the contents and the time of the report,
+// so a cart that returns to earlier contents later is a new change.
+func CartUpdateFacts(account string, before *domain.Cart, after domain.Cart, cut Cutover) []domain.Fact {
+	if after.Email == "" || after.CartID == "" {
+		return nil
+	}
+	var ea enc
+	ea.cartContents(after)
+	if before != nil {
+		var eb enc
+		eb.cartContents(*before)
+		if bytes.Equal(ea.b, eb.b) {
+			return nil
+		}
+	}
+	at := after.At.UTC()
+	snap := after
+	return []domain.Fact{{
+		ID:         domain.CartUpdatedID(account, after.Source, after.CartID, ea.hash(), at),
+		Account:    account,
+		Kind:       domain.FactCartUpdated,
+		Email:      after.Email,
+		OccurredAt: at,
+		Historical: cut.Historical(at),
+		Cart:       &snap,
+	}}
+}
+
+func (e *enc) cartContents(c domain.Cart) {
+	e.money(c.Total)
+	e.u64(uint64(len(c.Items)))
+	for _, li := range c.Items {
+		e.lineItem(li)
+	}
+	e.str(c.ReturnURL)
+}

@@ -75,3 +75,56 @@ func TestCartFacts(t *testing.T) {
 		}
 	}
 }
+
+func TestCartUpdateFacts(t *testing.T) {
+	line := func(sku string, qty int64) domain.LineItem {
+		return domain.LineItem{SKU: sku, Name: sku, Quantity: qty, UnitPrice: usd(1500), Total: usd(1500 * qty)}
+	}
+	one := domain.Cart{Source: domain.Storefront, CartID: "b1", Email: "ann@example.com", Items: []domain.LineItem{line("A", 1)},
+		Total: usd(1500), At: mins(10)}
+	two := one
+	two.Items, two.Total, two.At = []domain.LineItem{line("A", 2)}, usd(3000), mins(11)
+	repeat := two
+	repeat.At = mins(12) // posted again from the next page, nothing changed
+	back := one
+	back.At = mins(13) // back to one of A
+	empty := one
+	empty.Items, empty.Total, empty.At = nil, usd(0), mins(14)
+
+	ids := map[string]bool{}
+	steps := []struct {
+		name          string
+		before, after *domain.Cart
+		want          bool
+	}{
+		{"first cart", nil, &one, true},
+		{"quantity changed", &one, &two, true},
+		{"same contents again", &two, &repeat, false},
+		{"back to earlier contents", &repeat, &back, true},
+		{"emptied", &back, &empty, true},
+	}
+	for _, s := range steps {
+		fs := CartUpdateFacts(acct, s.before, *s.after, Cutover{})
+		if (len(fs) == 1) != s.want || len(fs) > 1 {
+			t.Fatalf("%s: %d facts, want a fact: %t", s.name, len(fs), s.want)
+		}
+		if !s.want {
+			continue
+		}
+		f := fs[0]
+		if f.Kind != domain.FactCartUpdated || f.Email != "ann@example.com" || f.Cart == nil || !f.OccurredAt.Equal(s.after.At) ||
+			!strings.HasPrefix(f.ID, "acct1:CartUpdated:storefront:b1:") {
+			t.Errorf("%s: fact %+v", s.name, f)
+		}
+		if ids[f.ID] {
+			t.Errorf("%s: id %s was already used by an earlier change", s.name, f.ID)
+		}
+		ids[f.ID] = true
+		if again := CartUpdateFacts(acct, s.before, *s.after, Cutover{}); again[0].ID != f.ID {
+			t.Errorf("%s: the same report gave another id", s.name)
+		}
+	}
+	if fs := CartUpdateFacts(acct, nil, domain.Cart{CartID: "b1", At: mins(1)}, Cutover{}); fs != nil {
+		t.Error("a cart without an address produced a fact")
+	}
+}

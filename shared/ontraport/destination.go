@@ -193,7 +193,7 @@ func (s *session) handle(ctx context.Context, f domain.Fact) (result, error) {
 		return s.shipmentTag(ctx, f, s.cfg.tagDelivered, "delivered")
 	case domain.FactContactErased:
 		return s.contactErased(ctx, f)
-	case domain.FactOrderOutForDelivery, domain.FactCartAbandoned, domain.FactRebillScheduled:
+	case domain.FactOrderOutForDelivery, domain.FactCartAbandoned, domain.FactCartUpdated, domain.FactRebillScheduled:
 		// ONTRAPORT has no delivery-tracking, cart or rebill-schedule object the API can write;
 		// campaigns on these belong to Iterable.
 		return s.skip("ONTRAPORT has no counterpart for %s facts", f.Kind)

@@ -547,6 +547,20 @@ func TestFlowsOff(t *testing.T) {
 	}
 }
 
+// TestCartUpdatedIsIterables: a storefront cart change has no ONTRAPORT counterpart; it is
+// recorded as skipped, with why, and nothing is called.
+func TestCartUpdatedIsIterables(t *testing.T) {
+	e := newEnv(t)
+	cart := &domain.Cart{Source: domain.Storefront, CartID: "c1", Email: "x@example.com", Total: domain.Money{Minor: 100, Currency: "USD"}}
+	out, err := e.deliver(domain.Fact{ID: "cu", Account: testAcct, Kind: domain.FactCartUpdated, Email: "x@example.com", Cart: cart})
+	if err != nil || out.Status != history.DeliverySkipped || !strings.Contains(out.Note, "no counterpart for CartUpdated") {
+		t.Fatalf("%v %s %q", err, out.Status, out.Note)
+	}
+	if n := len(e.fake.Calls()); n != 0 {
+		t.Fatalf("%d requests", n)
+	}
+}
+
 // TestBadSettingsPark: a malformed setting parks the delivery with the setting named.
 func TestBadSettingsPark(t *testing.T) {
 	e := newEnv(t, withAccount(func(a *accounts.Account) { a.Ontraport.RequestsPerMinute = "lots" }))
