@@ -138,12 +138,12 @@ func CartAbandonedID(account string, src Source, cartID string, at time.Time) st
 		strconv.FormatInt(at.Unix(), 10))
 }
 
-// CartUpdatedID identifies one change of a cart: its contents (a hash the caller computes) at a
-// time, so that the same post repeated within a second is one fact while a cart that returns to
-// earlier contents later is a new one.
-func CartUpdatedID(account string, src Source, cartID, contentHash string, at time.Time) string {
-	return factID(account, FactCartUpdated, keyPart(string(src)), keyPart(cartID), keyPart(contentHash),
-		strconv.FormatInt(at.Unix(), 10))
+// CartUpdatedID identifies one change of a cart: from the contents before to the contents after
+// (hashes the caller computes; before is "" for a new cart) at a time. A cart that returns to
+// earlier contents is a new change, even within the same clock reading.
+func CartUpdatedID(account string, src Source, cartID, before, after string, at time.Time) string {
+	return factID(account, FactCartUpdated, keyPart(string(src)), keyPart(cartID), keyPart(before)+"-"+keyPart(after),
+		strconv.FormatInt(at.UnixNano(), 10))
 }
 
 // ItemChangedID identifies a catalogue item in one state, by a hash of its content the caller

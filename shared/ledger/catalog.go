@@ -70,25 +70,27 @@ func CartFacts(account string, c domain.Cart, cut Cutover) []domain.Fact {
 
 // CartUpdateFacts returns CartUpdated when a storefront cart's contents differ from the stored
 // ones (before is nil for a cart not seen yet): the snippet posts again on every page and on
-// retries, and only a change is a fact. The id holds the contents and the time of the report,
-// so a cart that returns to earlier contents later is a new change.
+// retries, and only a change is a fact. The id holds the contents before and after and the time
+// of the report, so a cart that returns to earlier contents is a new change.
 func CartUpdateFacts(account string, before *domain.Cart, after domain.Cart, cut Cutover) []domain.Fact {
 	if after.Email == "" || after.CartID == "" {
 		return nil
 	}
 	var ea enc
 	ea.cartContents(after)
+	prev := ""
 	if before != nil {
 		var eb enc
 		eb.cartContents(*before)
 		if bytes.Equal(ea.b, eb.b) {
 			return nil
 		}
+		prev = eb.hash()
 	}
 	at := after.At.UTC()
 	snap := after
 	return []domain.Fact{{
-		ID:         domain.CartUpdatedID(account, after.Source, after.CartID, ea.hash(), at),
+		ID:         domain.CartUpdatedID(account, after.Source, after.CartID, prev, ea.hash(), at),
 		Account:    account,
 		Kind:       domain.FactCartUpdated,
 		Email:      after.Email,

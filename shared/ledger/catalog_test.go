@@ -87,7 +87,8 @@ func TestCartUpdateFacts(t *testing.T) {
 	repeat := two
 	repeat.At = mins(12) // posted again from the next page, nothing changed
 	back := one
-	back.At = mins(13) // back to one of A
+	back.At = mins(11) // back to one of A, at the clock reading of the change to two
+
 	empty := one
 	empty.Items, empty.Total, empty.At = nil, usd(0), mins(14)
 
