@@ -452,6 +452,9 @@ func utms(in []UTM) []domain.UTM {
 			}
 		}
 		if !d.Empty() {
+			if out == nil {
+				out = make([]domain.UTM, 0, i+1)
+			}
 			out = append(out, d)
 		}
 	}

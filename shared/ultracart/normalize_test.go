@@ -466,3 +466,25 @@ func TestRefundsOfOneOrderOnlyGrow(t *testing.T) {
 		t.Errorf("the full refund is not newer than the partial one")
 	}
 }
+
+// TestItemErrorsNameTheItem: an unreadable line of an order is refused with the path of the
+// field at fault, its item's index included.
+func TestItemErrorsNameTheItem(t *testing.T) {
+	good := map[string]any{"merchant_item_id": "SKU1", "quantity": 1, "cost": map[string]any{"value": "5.00"}}
+	for _, tt := range []struct {
+		bad   map[string]any
+		field string
+	}{
+		{map[string]any{"merchant_item_id": "SKU2", "quantity": 1.5}, "items[1].quantity"},
+		{map[string]any{"merchant_item_id": "SKU2", "quantity": 1, "quantity_refunded": "x"}, "items[1].quantity_refunded"},
+		{map[string]any{"quantity": 1}, "items[1].merchant_item_id"},
+		{map[string]any{"merchant_item_id": "SKU2", "quantity": 1, "cost": map[string]any{"value": "5.x"}}, "items[1].cost.value"},
+		{map[string]any{"merchant_item_id": "SKU2", "quantity": 1, "discount": map[string]any{"value": "abc"}}, "items[1].discount.value"},
+	} {
+		_, err := NormalizeWith(RawEvent{Name: "order_create", Payload: orderWith(t, map[string]any{"items": []any{good, tt.bad}})}, receivedAt, Options{})
+		var ee *EventError
+		if !errors.As(err, &ee) || !errors.Is(err, ErrInvalidEvent) || ee.Field != tt.field {
+			t.Errorf("%v: err = %v, want an invalid event naming %s", tt.bad, err, tt.field)
+		}
+	}
+}

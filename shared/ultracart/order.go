@@ -1,6 +1,7 @@
 package ultracart
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -258,49 +259,65 @@ func (n *normalizer) amounts(o *Order, out *domain.Order) error {
 // items maps the order's lines.
 func (n *normalizer) items(o *Order, out *domain.Order) error {
 	base := out.Currency
-	for i, it := range o.Items {
-		field := fmt.Sprintf("items[%d]", i)
-		sku := text(it.MerchantItemID)
-		if sku == "" {
-			return missing(field + ".merchant_item_id")
-		}
-		qty, err := wholeNumber(field+".quantity", it.Quantity)
+	if len(o.Items) > 0 {
+		out.Items = make([]domain.LineItem, 0, len(o.Items))
+	}
+	for i := range o.Items {
+		li, err := item(&o.Items[i], base)
 		if err != nil {
-			return err
-		}
-		qtyRefunded, err := wholeNumber(field+".quantity_refunded", it.QuantityRefunded)
-		if err != nil {
-			return err
-		}
-		li := domain.LineItem{SKU: sku, Name: text(it.Description), Quantity: qty, QtyRefunded: qtyRefunded,
-			ImageURL: first(it.DefaultImageURL, it.ImageURL), URL: text(it.ViewURL)}
-		if li.UnitPrice, err = money(field+".cost", it.Cost, base); err != nil {
-			return err
-		}
-		if li.Discount, err = money(field+".discount", it.Discount, base); err != nil {
-			return err
-		}
-		if li.Refunded, err = money(field+".total_refunded", it.TotalRefunded, base); err != nil {
-			return err
-		}
-		if it.TotalCostWithDiscount != nil && it.TotalCostWithDiscount.Value != "" {
-			if li.Total, err = money(field+".total_cost_with_discount", it.TotalCostWithDiscount, base); err != nil {
-				return err
+			// The field's path is made only for the error: an order has many items.
+			var fe *fieldError
+			if errors.As(err, &fe) {
+				fe.field = fmt.Sprintf("items[%d]", i) + fe.field
 			}
-		} else if li.Total, err = lineTotal(li); err != nil {
-			return &fieldError{field: field, reason: "total cannot be computed: " + err.Error(), err: err}
-		}
-		switch {
-		case it.KitComponent.True():
-			li.Kind = "kit_component"
-		case it.Kit.True():
-			li.Kind = "kit"
-		case it.Upsell.True():
-			li.Kind = "upsell"
+			return err
 		}
 		out.Items = append(out.Items, li)
 	}
 	return nil
+}
+
+// item reads one line of an order; the fields its errors name start with "." (see items).
+func item(it *OrderItem, base string) (domain.LineItem, error) {
+	sku := text(it.MerchantItemID)
+	if sku == "" {
+		return domain.LineItem{}, missing(".merchant_item_id")
+	}
+	qty, err := wholeNumber(".quantity", it.Quantity)
+	if err != nil {
+		return domain.LineItem{}, err
+	}
+	qtyRefunded, err := wholeNumber(".quantity_refunded", it.QuantityRefunded)
+	if err != nil {
+		return domain.LineItem{}, err
+	}
+	li := domain.LineItem{SKU: sku, Name: text(it.Description), Quantity: qty, QtyRefunded: qtyRefunded,
+		ImageURL: first(it.DefaultImageURL, it.ImageURL), URL: text(it.ViewURL)}
+	if li.UnitPrice, err = money(".cost", it.Cost, base); err != nil {
+		return li, err
+	}
+	if li.Discount, err = money(".discount", it.Discount, base); err != nil {
+		return li, err
+	}
+	if li.Refunded, err = money(".total_refunded", it.TotalRefunded, base); err != nil {
+		return li, err
+	}
+	if it.TotalCostWithDiscount != nil && it.TotalCostWithDiscount.Value != "" {
+		if li.Total, err = money(".total_cost_with_discount", it.TotalCostWithDiscount, base); err != nil {
+			return li, err
+		}
+	} else if li.Total, err = lineTotal(li); err != nil {
+		return li, &fieldError{reason: "total cannot be computed: " + err.Error(), err: err}
+	}
+	switch {
+	case it.KitComponent.True():
+		li.Kind = "kit_component"
+	case it.Kit.True():
+		li.Kind = "kit"
+	case it.Upsell.True():
+		li.Kind = "upsell"
+	}
+	return li, nil
 }
 
 // lineTotal is quantity × unit price − discount.
