@@ -192,11 +192,10 @@ func (n *normalizer) order(o *Order, h orderHints) (*domain.Order, error) {
 	}
 
 	// The source's own last-change time.
-	stamps := []time.Time{created, paid, refunded, rejected, shippedAt}
+	out.SourceUpdatedAt = latest(created, paid, refunded, rejected, shippedAt)
 	for _, s := range o.CurrentStageHistories {
-		stamps = append(stamps, softTime(s.TransitionDTS))
+		out.SourceUpdatedAt = latest(out.SourceUpdatedAt, softTime(s.TransitionDTS))
 	}
-	out.SourceUpdatedAt = latest(stamps...)
 
 	// A declined payment. order_payment_failed is not dated, so the decline it announces is dated
 	// by its receipt; a declined status seen any other way (a poll, an update) by the order's last
@@ -331,15 +330,20 @@ func lineTotal(li domain.LineItem) (domain.Money, error) {
 
 // tracking fills the tracking numbers and returns when the order (first) shipped, if known.
 func (n *normalizer) tracking(o *Order, out *domain.Order) time.Time {
-	var shipped []time.Time
-	for _, it := range o.Items {
-		shipped = append(shipped, softTime(it.ShippedDTS))
+	var shipped time.Time // the latest of the dates below
+	ship := func(t time.Time) {
+		if t.After(shipped) {
+			shipped = t
+		}
+	}
+	for i := range o.Items {
+		ship(softTime(o.Items[i].ShippedDTS))
 	}
 	s := o.Shipping
 	if s == nil {
-		return latest(shipped...)
+		return shipped
 	}
-	shipped = append(shipped, softTime(s.ShippingDate))
+	ship(softTime(s.ShippingDate))
 	seen := map[string]bool{}
 	for _, d := range s.TrackingNumberDetails {
 		num := text(d.TrackingNumber)
@@ -349,7 +353,8 @@ func (n *normalizer) tracking(o *Order, out *domain.Order) time.Time {
 		seen[num] = true
 		out.Tracking = append(out.Tracking, domain.Tracking{Number: num,
 			Carrier: first(d.ShippingMethod, s.ShippingMethod), URL: text(d.TrackingURL)})
-		shipped = append(shipped, softTime(d.ShippedDate), softTime(d.ActualDeliveryDate))
+		ship(softTime(d.ShippedDate))
+		ship(softTime(d.ActualDeliveryDate))
 	}
 	for _, t := range s.TrackingNumbers {
 		num := text(t)
@@ -359,7 +364,7 @@ func (n *normalizer) tracking(o *Order, out *domain.Order) time.Time {
 		seen[num] = true
 		out.Tracking = append(out.Tracking, domain.Tracking{Number: num, Carrier: text(s.ShippingMethod)})
 	}
-	return latest(shipped...)
+	return shipped
 }
 
 // shipmentTimes fills when the order first shipped, went out for delivery and was delivered.
@@ -368,19 +373,19 @@ func (n *normalizer) tracking(o *Order, out *domain.Order) time.Time {
 // themselves, so for those two events (and only them: a polled or updated order must not report
 // an old delivery as news) the receipt time stands in when the payload has no date.
 func (n *normalizer) shipmentTimes(o *Order, out *domain.Order) {
-	var shipped, delivered []time.Time
-	for _, it := range o.Items {
-		shipped = append(shipped, softTime(it.ShippedDTS))
+	var shipped, delivered time.Time
+	for i := range o.Items {
+		shipped = earliestOf(shipped, softTime(o.Items[i].ShippedDTS))
 	}
 	if s := o.Shipping; s != nil {
-		shipped = append(shipped, softTime(s.ShippingDate))
+		shipped = earliestOf(shipped, softTime(s.ShippingDate))
 		for _, d := range s.TrackingNumberDetails {
-			shipped = append(shipped, softTime(d.ShippedDate))
-			delivered = append(delivered, softTime(d.ActualDeliveryDate))
+			shipped = earliestOf(shipped, softTime(d.ShippedDate))
+			delivered = earliestOf(delivered, softTime(d.ActualDeliveryDate))
 		}
 	}
-	out.ShippedAt = earliestOf(shipped...)
-	out.DeliveredAt = earliestOf(delivered...)
+	out.ShippedAt = shipped
+	out.DeliveredAt = delivered
 	switch n.name {
 	case "order_ship_delivered":
 		if out.DeliveredAt.IsZero() {
