@@ -174,12 +174,14 @@ func cmpOrderContents(a, b domain.Order) int {
 	if c := a.SourceUpdatedAt.Compare(b.SourceUpdatedAt); c != 0 {
 		return c
 	}
-	var ea, eb enc
-	ea.b = make([]byte, 0, 1024)
-	eb.b = make([]byte, 0, 1024)
-	ea.orderContents(a)
-	eb.orderContents(b)
-	return bytes.Compare(ea.b, eb.b)
+	// Both encodings in one buffer: one allocation for the two (a kitchen-sink order encodes
+	// to about 2 KB).
+	var e enc
+	e.b = make([]byte, 0, 8192)
+	e.orderContents(a)
+	n := len(e.b)
+	e.orderContents(b)
+	return bytes.Compare(e.b[:n], e.b[n:])
 }
 
 // orderContents encodes every field MergeOrder takes whole from one version. The merged fields

@@ -3,7 +3,7 @@
 package ultracart
 
 func (v *Currency) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "value":
 		return 0, d.decimal(&v.Value)
 	case "currency_code":
@@ -19,7 +19,7 @@ func (v *Currency) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Order) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "order_id":
 		return 0, d.text(&v.OrderID)
 	case "merchant_id":
@@ -77,7 +77,7 @@ func (v *Order) field(d *modelDecoder) (int, error) {
 }
 
 func (v *StageHistory) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "before_stage":
 		return 0, d.text(&v.BeforeStage)
 	case "after_stage":
@@ -89,7 +89,7 @@ func (v *StageHistory) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Billing) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "first_name":
 		return 0, d.text(&v.FirstName)
 	case "last_name":
@@ -131,7 +131,7 @@ func (v *Billing) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Shipping) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "first_name":
 		return 0, d.text(&v.FirstName)
 	case "last_name":
@@ -175,7 +175,7 @@ func (v *Shipping) field(d *modelDecoder) (int, error) {
 }
 
 func (v *TrackingDetails) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "tracking_number":
 		return 0, d.text(&v.TrackingNumber)
 	case "tracking_url":
@@ -197,7 +197,7 @@ func (v *TrackingDetails) field(d *modelDecoder) (int, error) {
 }
 
 func (v *OrderItem) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "merchant_item_id":
 		return 0, d.text(&v.MerchantItemID)
 	case "description":
@@ -243,7 +243,7 @@ func (v *OrderItem) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Summary) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "total":
 		return 0, d.currency(&v.Total)
 	case "subtotal":
@@ -269,7 +269,7 @@ func (v *Summary) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Payment) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "payment_dts":
 		return 0, d.text(&v.PaymentDTS)
 	case "payment_method":
@@ -283,7 +283,7 @@ func (v *Payment) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Coupon) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "coupon_code":
 		return 0, d.text(&v.CouponCode)
 	case "base_coupon_code":
@@ -293,7 +293,7 @@ func (v *Coupon) field(d *modelDecoder) (int, error) {
 }
 
 func (v *UTM) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "utm_source":
 		return 0, d.text(&v.UTMSource)
 	case "utm_medium":
@@ -339,7 +339,7 @@ func (v *UTM) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Affiliate) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "affiliate_oid":
 		return 0, d.id(&v.AffiliateOID)
 	case "sub_id":
@@ -349,7 +349,7 @@ func (v *Affiliate) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Marketing) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "mailing_list":
 		return 0, d.flag(&v.MailingList)
 	case "cell_phone_opt_in":
@@ -359,7 +359,7 @@ func (v *Marketing) field(d *modelDecoder) (int, error) {
 }
 
 func (v *OrderAutoOrder) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "auto_order_oid":
 		return 0, d.id(&v.AutoOrderOID)
 	case "auto_order_code":
@@ -385,7 +385,7 @@ func (v *OrderAutoOrder) field(d *modelDecoder) (int, error) {
 }
 
 func (v *AutoOrder) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "auto_order_oid":
 		return 0, d.id(&v.AutoOrderOID)
 	case "auto_order_code":
@@ -433,7 +433,7 @@ func (v *AutoOrder) field(d *modelDecoder) (int, error) {
 }
 
 func (v *AutoOrderItem) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "original_item_id":
 		return 0, d.text(&v.OriginalItemID)
 	case "next_item_id":
@@ -457,7 +457,7 @@ func (v *AutoOrderItem) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Checkout) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "storefront_host_name":
 		return 0, d.text(&v.StorefrontHostName)
 	case "upsell_path_code":
@@ -471,7 +471,7 @@ func (v *Checkout) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Property) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "name":
 		return 0, d.text(&v.Name)
 	case "value":
@@ -481,7 +481,7 @@ func (v *Property) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Tag) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "tag_value":
 		return 0, d.text(&v.TagValue)
 	}
@@ -489,7 +489,7 @@ func (v *Tag) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Customer) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "customer_profile_oid":
 		return 0, d.id(&v.CustomerProfileOID)
 	case "email":
@@ -507,7 +507,7 @@ func (v *Customer) field(d *modelDecoder) (int, error) {
 }
 
 func (v *CustomerAddress) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "first_name":
 		return 0, d.text(&v.FirstName)
 	case "last_name":
@@ -539,7 +539,7 @@ func (v *CustomerAddress) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Item) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "merchant_item_oid":
 		return 0, d.id(&v.MerchantItemOID)
 	case "merchant_item_id":
@@ -563,7 +563,7 @@ func (v *Item) field(d *modelDecoder) (int, error) {
 }
 
 func (v *ItemPricing) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "cost":
 		return 0, d.decimal(&v.Cost)
 	case "sale_cost":
@@ -575,7 +575,7 @@ func (v *ItemPricing) field(d *modelDecoder) (int, error) {
 }
 
 func (v *ItemContent) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "extended_description":
 		return 0, d.text(&v.ExtendedDescription)
 	case "view_url":
@@ -587,7 +587,7 @@ func (v *ItemContent) field(d *modelDecoder) (int, error) {
 }
 
 func (v *ItemMultimedia) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "type":
 		return 0, d.text(&v.Type)
 	case "url":
@@ -607,7 +607,7 @@ func (v *ItemMultimedia) field(d *modelDecoder) (int, error) {
 }
 
 func (v *ItemThumbnail) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "width":
 		return 0, d.decimal(&v.Width)
 	case "height":
@@ -621,7 +621,7 @@ func (v *ItemThumbnail) field(d *modelDecoder) (int, error) {
 }
 
 func (v *Cart) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "cart_id":
 		return 0, d.text(&v.CartID)
 	case "merchant_id":
@@ -653,7 +653,7 @@ func (v *Cart) field(d *modelDecoder) (int, error) {
 }
 
 func (v *CartItem) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "item_id":
 		return 0, d.text(&v.ItemID)
 	case "description":
@@ -683,7 +683,7 @@ func (v *CartItem) field(d *modelDecoder) (int, error) {
 }
 
 func (v *CartMultimedia) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "type":
 		return 0, d.text(&v.Type)
 	case "url":
@@ -697,7 +697,7 @@ func (v *CartMultimedia) field(d *modelDecoder) (int, error) {
 }
 
 func (v *CartThumbnail) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "width":
 		return 0, d.decimal(&v.Width)
 	case "height":
@@ -709,7 +709,7 @@ func (v *CartThumbnail) field(d *modelDecoder) (int, error) {
 }
 
 func (v *CartSummary) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "total":
 		return 0, d.currency(&v.Total)
 	case "subtotal":
@@ -719,7 +719,7 @@ func (v *CartSummary) field(d *modelDecoder) (int, error) {
 }
 
 func (v *CartCustomerProfile) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "customer_profile_oid":
 		return 0, d.id(&v.CustomerProfileOID)
 	case "email":
@@ -729,7 +729,7 @@ func (v *CartCustomerProfile) field(d *modelDecoder) (int, error) {
 }
 
 func (v *CartMarketing) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "mailing_list_opt_in":
 		return 0, d.flag(&v.MailingListOptIn)
 	case "cell_phone_opt_in":
@@ -739,7 +739,7 @@ func (v *CartMarketing) field(d *modelDecoder) (int, error) {
 }
 
 func (v *ChargebackDispute) field(d *modelDecoder) (int, error) {
-	switch string(d.memberName()) {
+	switch d.member {
 	case "chargeback_dispute_oid":
 		return 0, d.id(&v.ChargebackDisputeOID)
 	case "order_id":

@@ -25,9 +25,8 @@ type modelDecoder struct {
 	i   int    // the next byte to read
 	// depth counts the objects and arrays open around i.
 	depth int
-	// name is the name of the member being read, lower-cased, for the models' field methods.
-	name    [48]byte
-	nameLen int
+	// member is the name of the member being read, lower-cased, for the models' field methods.
+	member string
 	// currencies is the block the next Currency is taken from (see currency).
 	currencies []Currency
 }
@@ -38,16 +37,12 @@ var errNotSimple = errors.New("payload needs the general decoder")
 // maxModelDepth is far deeper than any model nests and far below encoding/json's limit.
 const maxModelDepth = 200
 
-// model is a decoding struct of model.go: field reads the value of the member d.memberName()
-// names into the field of that name (without regard to case) and returns the field's index,
-// or returns -1 without reading anything when no field has that name.
+// model is a decoding struct of model.go: field reads the value of the member d.member names
+// into the field of that name (without regard to case) and returns the field's index, or
+// returns -1 without reading anything when no field has that name.
 type model interface {
 	field(d *modelDecoder) (int, error)
 }
-
-// memberName is the name of the member being read, lower-cased. (It is a slice of d, so a
-// switch on it allocates nothing.)
-func (d *modelDecoder) memberName() []byte { return d.name[:d.nameLen] }
 
 // readModel reads payload into v, which must hold the zero value.
 func readModel(payload string, v model) error {
@@ -121,11 +116,13 @@ func (d *modelDecoder) object(v model) error {
 		}
 		start := d.i + 1
 		end := start
+		upper := false
 		for end < len(d.src) && d.src[end] != '"' {
 			c := d.src[end]
 			if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
 				return errNotSimple
 			}
+			upper = upper || 'A' <= c && c <= 'Z'
 			end++
 		}
 		if end >= len(d.src) {
@@ -136,20 +133,14 @@ func (d *modelDecoder) object(v model) error {
 			return errNotSimple
 		}
 		d.i++
-		idx := -1
-		if n := end - start; n <= len(d.name) {
-			for k := range n {
-				c := d.src[start+k]
-				if 'A' <= c && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				d.name[k] = c
-			}
-			d.nameLen = n
-			var err error
-			if idx, err = v.field(d); err != nil {
-				return err
-			}
+		d.member = d.src[start:end]
+		if upper {
+			// Names match without regard to case; UltraCart's own are lower-case.
+			d.member = strings.ToLower(d.member)
+		}
+		idx, err := v.field(d)
+		if err != nil {
+			return err
 		}
 		if idx < 0 {
 			if err := d.skip(); err != nil {
@@ -389,6 +380,12 @@ func (d *modelDecoder) str() (plain bool, err error) {
 	plain = true
 	ascii := true
 	for i < len(d.src) {
+		for i < len(d.src) && asciiText[d.src[i]] {
+			i++
+		}
+		if i >= len(d.src) {
+			break
+		}
 		c := d.src[i]
 		switch {
 		case c == '"':
@@ -429,6 +426,15 @@ func (d *modelDecoder) str() (plain bool, err error) {
 	}
 	return false, errNotSimple
 }
+
+// asciiText marks the bytes a string holds as themselves: printable ASCII but the quote and
+// the backslash.
+var asciiText = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // number consumes a number at i, checking it is one by JSON's grammar.
 func (d *modelDecoder) number() error {

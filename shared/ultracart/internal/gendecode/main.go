@@ -61,7 +61,7 @@ func generate(src []byte) ([]byte, error) {
 }
 
 func writeStruct(b *bytes.Buffer, name string, st *ast.StructType) error {
-	fmt.Fprintf(b, "\nfunc (v *%s) field(d *modelDecoder) (int, error) {\n\tswitch string(d.memberName()) {\n", name)
+	fmt.Fprintf(b, "\nfunc (v *%s) field(d *modelDecoder) (int, error) {\n\tswitch d.member {\n", name)
 	seen := map[string]string{}
 	idx := 0
 	for _, fl := range st.Fields.List {
@@ -77,7 +77,7 @@ func writeStruct(b *bytes.Buffer, name string, st *ast.StructType) error {
 		// without regard to ASCII case. Two fields one name apart only in case would need the
 		// exact match first, which it does not do.
 		key := strings.ToLower(wire)
-		if wire == "" || wire == "-" || len(key) > maxName || key != strings.Map(asciiOnly, key) {
+		if wire == "" || wire == "-" || key != strings.Map(asciiOnly, key) {
 			return fmt.Errorf("%s.%s: the json name %q is not a plain ASCII name", name, fl.Names[0].Name, wire)
 		}
 		if other, dup := seen[key]; dup {
@@ -97,9 +97,6 @@ func writeStruct(b *bytes.Buffer, name string, st *ast.StructType) error {
 	b.WriteString("\t}\n\treturn -1, nil\n}\n")
 	return nil
 }
-
-// maxName is the longest name the decoder matches (the size of modelDecoder.name).
-const maxName = 48
 
 func asciiOnly(r rune) rune {
 	if r >= 0x80 || r == '\\' || r == '"' {
