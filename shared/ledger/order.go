@@ -174,10 +174,8 @@ func cmpOrderContents(a, b domain.Order) int {
 	if c := a.SourceUpdatedAt.Compare(b.SourceUpdatedAt); c != 0 {
 		return c
 	}
-	// Both encodings in one buffer: one allocation for the two (a kitchen-sink order encodes
-	// to about 2 KB).
-	var e enc
-	e.b = make([]byte, 0, 8192)
+	// Both encodings in one buffer: one allocation for the two where they fit.
+	e := enc{b: make([]byte, 0, 2048)}
 	e.orderContents(a)
 	n := len(e.b)
 	e.orderContents(b)
