@@ -1,0 +1,49 @@
+package sources_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/sources"
+)
+
+func TestLookup(t *testing.T) {
+	for _, name := range []domain.Source{domain.UltraCart, domain.ThriveCart} {
+		r, err := sources.Lookup(string(name))
+		if err != nil || r.Name != name {
+			t.Errorf("Lookup(%q) = %q, %v", name, r.Name, err)
+		}
+	}
+	_, err := sources.Lookup("shopify")
+	if !errors.Is(err, sources.ErrUnknown) || !strings.Contains(err.Error(), `"shopify"`) || !strings.Contains(err.Error(), "ultracart, thrivecart") {
+		t.Fatalf("an unknown name: %v; want ErrUnknown naming it and the sources there are", err)
+	}
+}
+
+// TestRegistrationsAreComplete: a registration missing a part would fail at the first delivery.
+func TestRegistrationsAreComplete(t *testing.T) {
+	seen := map[domain.Source]bool{}
+	for _, r := range sources.All() {
+		if seen[r.Name] {
+			t.Errorf("%s is registered twice", r.Name)
+		}
+		seen[r.Name] = true
+		w := r.Webhook
+		switch {
+		case r.Name == "" || r.Label == "":
+			t.Errorf("%q: no name or label", r.Name)
+		case w.Authenticate == nil || w.Split == nil || r.Normalize == nil:
+			t.Errorf("%s: webhook authentication, splitting or normalization missing", r.Name)
+		case len(w.Secrets) == 0:
+			t.Errorf("%s: names no secret field to authenticate with", r.Name)
+		case w.Denied.Status != 401 && w.Denied.Status != 403 || w.Denied.Message == "":
+			t.Errorf("%s: denial %d %q", r.Name, w.Denied.Status, w.Denied.Message)
+		case len(r.Events) == 0:
+			t.Errorf("%s: interprets no events", r.Name)
+		case r.Poller != nil && (len(r.Poller.Streams) == 0 || r.Poller.Due == nil):
+			t.Errorf("%s: a poller without streams or a due check", r.Name)
+		}
+	}
+}
