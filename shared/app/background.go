@@ -17,6 +17,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/source"
+	"github.com/cartrelay/cartrelay/shared/sources"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 	"github.com/cartrelay/cartrelay/shared/timers"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
@@ -81,33 +83,38 @@ func (a *App) Schedule(ctx context.Context, ev events.EventBridgeEvent) error {
 	return err
 }
 
-// enqueueDuePolls puts one job on the poll queue per due (connection, stream).
+// enqueueDuePolls puts one job on the poll queue per due (account, source, stream), for every
+// registered source that has a poller.
 func (a *App) enqueueDuePolls(ctx context.Context) error {
 	if a.d.Polling == nil || a.d.Polling.Connections == nil {
 		return nil
 	}
-	refs, err := a.d.Polling.Connections.List(ctx, connections.UltraCart)
-	if err != nil {
-		return err
-	}
 	now := a.d.Clock.Now()
 	var jobs []pollJob
 	var errs []error
-	for _, ref := range refs {
-		for _, stream := range ucpoll.Streams() {
-			due, err := ucpoll.Due(ctx, a.d.Store, ref.Account, stream, now)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if due {
-				jobs = append(jobs, pollJob{Account: ref.Account, Stream: stream})
+	for _, reg := range sources.All() {
+		p := reg.Poller
+		if p == nil {
+			continue
+		}
+		ids, err := a.polledAccounts(ctx, p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", reg.Name, err))
+			continue
+		}
+		for _, id := range ids {
+			for _, stream := range p.Streams {
+				due, err := p.Due(ctx, a.d.Store, id, stream, now)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if due {
+					jobs = append(jobs, pollJob{Account: id, Source: string(reg.Name), Stream: stream})
+				}
 			}
 		}
 	}
-	tc, err := a.thriveCartJobs(ctx, now)
-	jobs = append(jobs, tc...)
-	errs = append(errs, err)
 	msgs := make([]queue.Message, 0, len(jobs))
 	for i, j := range jobs {
 		m := pollMessage(j)
@@ -122,6 +129,27 @@ func (a *App) enqueueDuePolls(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// polledAccounts lists the accounts a poller walks: those with its connection, or, for a
+// poller whose credentials are account settings, every account. The schedule cannot read
+// secrets, so an account without them gets a job too, and that run only notes what is missing.
+func (a *App) polledAccounts(ctx context.Context, p *source.Poller) ([]string, error) {
+	if p.Connection == "" {
+		if a.d.Accounts == nil {
+			return nil, nil
+		}
+		return a.d.Accounts.IDs(ctx)
+	}
+	refs, err := a.d.Polling.Connections.List(ctx, p.Connection)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		ids[i] = r.Account
+	}
+	return ids, nil
 }
 
 // Poll consumes poll jobs (one per connection and stream) and walks each with the connection's
@@ -167,17 +195,25 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 		budget = time.Until(dl)
 	}
 	deadline := a.d.Clock.Now().Add(budget)
-	switch pj.Source {
-	case "", string(domain.UltraCart):
-	case tcpoll.Source:
+	if pj.Source == "" {
+		pj.Source = string(domain.UltraCart)
+	}
+	reg, err := sources.Lookup(pj.Source)
+	if err == nil && reg.Poller == nil {
+		err = fmt.Errorf("%s has no poller", reg.Label)
+	}
+	if err != nil {
+		// Retrying cannot make it runnable.
+		a.d.Log.Error("poll job for a source that cannot be polled; dropped", slog.String("account", pj.Account),
+			slog.String("source", pj.Source), slog.Any("error", err))
+		return nil
+	}
+	if reg.Name == domain.ThriveCart {
 		res, err := a.ThriveCartPollRun(ctx, pj.Account, deadline)
 		if err != nil || res.Outcome != poll.Continue {
 			return err
 		}
 		return a.d.Queue.Send(ctx, queue.Poll, []queue.Message{pollMessage(pj)})
-	default:
-		a.d.Log.Error("poll job for an unknown source; dropped", slog.String("account", pj.Account), slog.String("source", pj.Source))
-		return nil
 	}
 	job := ucpoll.Job{Account: pj.Account, Stream: pj.Stream}
 	log := a.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))

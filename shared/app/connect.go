@@ -25,6 +25,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/reviews"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucsource"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
@@ -47,9 +48,9 @@ func (a *App) connect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (
 	switch {
 	case path == "/connect" || path == "/connect/":
 		return a.connectPage(ctx, req), nil
-	case path == "/oauth/ultracart/start":
+	case path == ultracartStartPath:
 		return a.ultracartStart(ctx, req), nil
-	case path == "/oauth/ultracart/callback":
+	case path == ultracartCallbackPath:
 		return a.ultracartCallback(ctx, req), nil
 	case strings.HasPrefix(path, "/review/"):
 		return a.review(ctx, req, strings.TrimPrefix(path, "/review/")), nil
@@ -105,9 +106,10 @@ func htmlPage(status int, title, body string) events.APIGatewayV2HTTPResponse {
 // (or, on reconnect, updates) the account's UltraCart webhook. The schedule function polls every
 // connection, so the backfill starts on its own.
 
+// The paths are the ones UltraCart's source registration names (ucsource.Registration).
 const (
-	ultracartStartPath    = "/oauth/ultracart/start"
-	ultracartCallbackPath = "/oauth/ultracart/callback"
+	ultracartStartPath    = ucsource.StartPath
+	ultracartCallbackPath = ucsource.CallbackPath
 )
 
 // oauthReady reports whether the OAuth connect flow can run in this runtime.

@@ -17,8 +17,9 @@ import (
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 )
 
-// pollJob is a poll-queue message. Source tells the source APIs apart; a job without one is
-// UltraCart's, as every job was before ThriveCart was polled.
+// pollJob is a poll-queue message. Source is the registered source (shared/sources) whose
+// poller runs it; a job without one is UltraCart's, as every job was before ThriveCart was
+// polled.
 type pollJob struct {
 	Account string `json:"account"`
 	Source  string `json:"source,omitempty"`
@@ -32,32 +33,6 @@ func pollMessage(j pollJob) queue.Message {
 		source = string(domain.UltraCart)
 	}
 	return queue.Message{Body: string(body), Attributes: map[string]string{"account": j.Account, "source": source}}
-}
-
-// thriveCartJobs lists a ThriveCart job for every account whose transactions walk is due. The
-// schedule cannot read secrets, so an account without an API key gets a job too; that run
-// only notes the missing key, and is asked again after tcpoll.NoKeyRecheck.
-func (a *App) thriveCartJobs(ctx context.Context, now time.Time) ([]pollJob, error) {
-	if a.d.Accounts == nil {
-		return nil, nil
-	}
-	ids, err := a.d.Accounts.IDs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var jobs []pollJob
-	var errs []error
-	for _, id := range ids {
-		due, err := tcpoll.Due(ctx, a.d.Store, id, now)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if due {
-			jobs = append(jobs, pollJob{Account: id, Source: tcpoll.Source, Stream: tcpoll.Stream})
-		}
-	}
-	return jobs, errors.Join(errs...)
 }
 
 // ThriveCartPollRun walks account's ThriveCart transactions with its API key until deadline.

@@ -3,6 +3,8 @@ package sourcetest
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,25 +19,19 @@ import (
 	"github.com/cartrelay/cartrelay/shared/testenv"
 )
 
-// Stores are the two backends the contract runs on: the embedded store (SQLite) and DynamoDB
-// (DynamoDB Local, started on first use; the test skips where it cannot run, and fails under
-// CI). Declare one in the test package and Stop it from TestMain.
-type Stores struct {
-	ddb    testenv.SharedDynamoDBLocal
-	tables atomic.Int64
-}
-
-// Run runs the contract on both backends.
-func (s *Stores) Run(t *testing.T, e Env) {
+// RunOnBothBackends runs the contract on the embedded store (SQLite) and on DynamoDB (DynamoDB
+// Local, started for it; the test skips where it cannot run, and fails under CI).
+func RunOnBothBackends(t *testing.T, e Env) {
 	t.Run("embedded", func(t *testing.T) {
 		Run(t, func(t *testing.T, clk clock.Clock) store.Store { return testenv.EmbeddedStore(t, clk) }, e)
 	})
 	t.Run("dynamodb", func(t *testing.T) {
-		c := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.ddb.Endpoint(t)),
+		c := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(testenv.DynamoDBLocal(t)),
 			Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+		var tables atomic.Int64
 		Run(t, func(t *testing.T, clk clock.Clock) store.Store {
 			// A table per check keeps the checks apart.
-			name := fmt.Sprintf("sourcetest-%d", s.tables.Add(1))
+			name := fmt.Sprintf("sourcetest-%d", tables.Add(1))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			if err := dynamo.CreateTable(ctx, c, name); err != nil {
@@ -46,5 +42,12 @@ func (s *Stores) Run(t *testing.T, e Env) {
 	})
 }
 
-// Stop ends DynamoDB Local if a test started it.
-func (s *Stores) Stop() { s.ddb.Stop() }
+// Testdata reads a file of the calling source's testdata, beside its registration package.
+func Testdata(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -2,7 +2,6 @@ package tcsource_test
 
 import (
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,26 +12,9 @@ import (
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcsource"
 )
 
-var stores sourcetest.Stores
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	stores.Stop()
-	os.Exit(code)
-}
-
 const secret = "TESTSECRETWORD01"
 
 var form = map[string]string{"content-type": "application/x-www-form-urlencoded"}
-
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // samples are the webhook events of testdata and the polled transactions ThriveCart could send.
 func samples(t *testing.T) []source.Raw {
@@ -43,7 +25,7 @@ func samples(t *testing.T) []source.Raw {
 	}
 	var out []source.Raw
 	for _, p := range hooks {
-		d, err := thrivecart.Decode("application/json", fixture(t, filepath.Base(p)))
+		d, err := thrivecart.Decode("application/json", sourcetest.Testdata(t, filepath.Base(p)))
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -61,7 +43,7 @@ func samples(t *testing.T) []source.Raw {
 		if strings.HasPrefix(filepath.Base(p), "invalid_") {
 			continue // unusable on purpose
 		}
-		out = append(out, source.Raw{Name: thrivecart.EventTransaction, Payload: fixture(t, filepath.Join("transactions", filepath.Base(p)))})
+		out = append(out, source.Raw{Name: thrivecart.EventTransaction, Payload: sourcetest.Testdata(t, filepath.Join("transactions", filepath.Base(p)))})
 	}
 	return out
 }
@@ -69,7 +51,7 @@ func samples(t *testing.T) []source.Raw {
 // unknown is an affiliate commission, which ThriveCart's account webhooks send and cartrelay
 // does not interpret.
 func unknown(t *testing.T) source.Raw {
-	d, err := thrivecart.Decode("application/x-www-form-urlencoded", fixture(t, "affiliate_commission_earned.form"))
+	d, err := thrivecart.Decode("application/x-www-form-urlencoded", sourcetest.Testdata(t, "affiliate_commission_earned.form"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +63,13 @@ func unknown(t *testing.T) source.Raw {
 }
 
 func TestContract(t *testing.T) {
-	good := string(fixture(t, "order_success.form"))
+	good := string(sourcetest.Testdata(t, "order_success.form"))
 	noEvent := strings.Replace(good, "event=order.success&", "", 1)
 	tooMany := "thrivecart_secret=" + secret + "&event=order.success&" + strings.Repeat("a[]=1&", 20_000)
 	post := func(body string) source.Delivery { return sourcetest.Post([]byte(body), form) }
 	oversize := post("")
 	oversize.Body, oversize.Unreadable = nil, &source.Answer{Status: http.StatusRequestEntityTooLarge, Message: "over the limit"}
-	stores.Run(t, sourcetest.Env{
+	sourcetest.RunOnBothBackends(t, sourcetest.Env{
 		Reg:      tcsource.Registration(),
 		Settings: `{"thrivecart":{"secret":"` + secret + `"}}`,
 		Secret:   secret,
@@ -113,7 +95,7 @@ func TestContract(t *testing.T) {
 func FuzzSplit(f *testing.F) {
 	var seeds []source.Delivery
 	for _, name := range []string{"order_success.form", "order_refund_partial.json", "cart_abandoned.form", "order_subscription_payment.json"} {
-		seeds = append(seeds, sourcetest.Post(fixture(f, name), form))
+		seeds = append(seeds, sourcetest.Post(sourcetest.Testdata(f, name), form))
 	}
 	sourcetest.Fuzz(f, tcsource.Registration(), seeds)
 }

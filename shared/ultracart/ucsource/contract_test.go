@@ -1,11 +1,8 @@
 package ucsource_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -15,42 +12,11 @@ import (
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucsource"
 )
 
-var stores sourcetest.Stores
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	stores.Stop()
-	os.Exit(code)
-}
-
 const user, pass = "uc-user", "uc-pass-1"
 
 func basic(u, p string) map[string]string {
 	return map[string]string{"authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p)),
 		"content-type": "application/json"}
-}
-
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// gzipBomb is a compressed delivery of a few KB whose events inflate to n bytes.
-func gzipBomb(t *testing.T, n int) []byte {
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	zw.Write([]byte(`[{"order_create":{"order_id":"DEMO-1"}}`))
-	zw.Write(bytes.Repeat([]byte(" "), n))
-	zw.Write([]byte(`]`))
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]string{"events": base64.StdEncoding.EncodeToString(gz.Bytes())})
-	return body
 }
 
 // samples are the events of every delivery in testdata that UltraCart could send.
@@ -65,7 +31,7 @@ func samples(t *testing.T) []source.Raw {
 		if filepath.Base(p) == "mixed_delivery.json" {
 			continue // holds an unknown and a broken event on purpose
 		}
-		raws, err := ultracart.DecodeDelivery(fixture(t, filepath.Base(p)))
+		raws, err := ultracart.DecodeDelivery(sourcetest.Testdata(t, filepath.Base(p)))
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -77,12 +43,12 @@ func samples(t *testing.T) []source.Raw {
 }
 
 func TestContract(t *testing.T) {
-	order := fixture(t, "order_create.json")
-	stores.Run(t, sourcetest.Env{
+	order := sourcetest.Testdata(t, "order_create.json")
+	sourcetest.RunOnBothBackends(t, sourcetest.Env{
 		Reg:      ucsource.Registration(),
 		Settings: `{"ultracart":{"webhook_username":"` + user + `","webhook_password":"` + pass + `"}}`,
 		Secret:   pass,
-		Good:     sourcetest.Post(fixture(t, "order_create_kitchen_sink.json"), basic(user, pass)),
+		Good:     sourcetest.Post(sourcetest.Testdata(t, "order_create_kitchen_sink.json"), basic(user, pass)),
 		Refused: map[string]source.Delivery{
 			"no credentials":      sourcetest.Post(order, map[string]string{"content-type": "application/json"}),
 			"wrong password":      sourcetest.Post(order, basic(user, "nope")),
@@ -93,10 +59,9 @@ func TestContract(t *testing.T) {
 			"wrong, bad JSON too": sourcetest.Post([]byte(`{"events":[`), basic(user, "nope")),
 		},
 		Malformed: map[string]sourcetest.Malformed{
-			"truncated JSON":                       {Delivery: sourcetest.Post([]byte(`{"events":[{"order_create":`), basic(user, pass)), Status: 400, Says: "JSON"},
-			"not an event list":                    {Delivery: sourcetest.Post([]byte(`"hello"`), basic(user, pass)), Status: 400, Says: "string"},
-			"compressed past what UltraCart sends": {Delivery: sourcetest.Post(gzipBomb(t, 7<<20), basic(user, pass)), Status: 413, Says: "maximum_size"},
-			"one broken event among good ones":     {Delivery: sourcetest.Post(fixture(t, "mixed_delivery.json"), basic(user, pass)), Says: "not an UltraCart event"},
+			"truncated JSON":                   {Delivery: sourcetest.Post([]byte(`{"events":[{"order_create":`), basic(user, pass)), Status: 400, Says: "JSON"},
+			"not an event list":                {Delivery: sourcetest.Post([]byte(`"hello"`), basic(user, pass)), Status: 400, Says: "string"},
+			"one broken event among good ones": {Delivery: sourcetest.Post(sourcetest.Testdata(t, "mixed_delivery.json"), basic(user, pass)), Says: "not an UltraCart event"},
 		},
 		Samples: samples(t),
 		// UltraCart sends it; cartrelay does not interpret it.
@@ -107,7 +72,7 @@ func TestContract(t *testing.T) {
 func FuzzSplit(f *testing.F) {
 	var seeds []source.Delivery
 	for _, name := range []string{"order_create.json", "mixed_delivery.json", "auto_order_rebill.json", "customer_update.json"} {
-		seeds = append(seeds, sourcetest.Post(fixture(f, name), map[string]string{"content-type": "application/json"}))
+		seeds = append(seeds, sourcetest.Post(sourcetest.Testdata(f, name), map[string]string{"content-type": "application/json"}))
 	}
 	sourcetest.Fuzz(f, ucsource.Registration(), seeds)
 }
