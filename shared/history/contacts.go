@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	jsonv1 "github.com/go-json-experiment/json/v1"
+
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
@@ -170,7 +172,7 @@ func (c *ContactState) decode(prefix string, it store.Item) error {
 	switch prefix {
 	case prefOrder:
 		var o domain.Order
-		if err := json.Unmarshal(it.Data, &o); err != nil {
+		if err := decodeRecord(it.Data, &o); err != nil {
 			return err
 		}
 		c.Orders[o.Key] = o
@@ -178,7 +180,7 @@ func (c *ContactState) decode(prefix string, it store.Item) error {
 		c.OrderVersions[o.Key] = it.Version
 	case prefSub:
 		var s domain.Subscription
-		if err := json.Unmarshal(it.Data, &s); err != nil {
+		if err := decodeRecord(it.Data, &s); err != nil {
 			return err
 		}
 		c.Subs[s.Key] = s
@@ -201,6 +203,14 @@ func (c *ContactState) decode(prefix string, it store.Item) error {
 		c.StoredMovingFrom = append(c.StoredMovingFrom, strings.TrimPrefix(it.SK, prefMoveIn))
 	}
 	return nil
+}
+
+// decodeRecord reads a stored order or subscription. Every report rebuild and every ingest
+// reads a contact's whole history, so this is the hottest decoder of stored data: the v1 API of
+// go-json-experiment/json reads it with encoding/json's semantics in about half the time and
+// with half the allocations (records are always written by encoding/json).
+func decodeRecord[T domain.Order | domain.Subscription](data []byte, v *T) error {
+	return jsonv1.Unmarshal(data, v)
 }
 
 // Writes collects the writes of one change to the history, to commit all or nothing.
@@ -721,23 +731,33 @@ func (r *Repo) EachContact(ctx context.Context, account string, fn func(email st
 // LoadRecords reads what reports count of a contact (its profile's version, orders,
 // subscriptions, first page view, alias and the emails still moving into it) in one range read:
 // the sort keys from MOVEIN# to S# hold all of them but the alias, which only a contact without
-// a profile can have. Carts, facts and deliveries are not read.
+// a profile can have. Carts, facts and deliveries are not read. The result is for counting,
+// not for changing: the Stored twins of Orders and Subs are the same maps (a report rebuild
+// reads every contact this way, and one copy of each record is enough).
 func (r *Repo) LoadRecords(ctx context.Context, account, email string) (*ContactState, error) {
 	pk := ContactPK(account, email)
-	st := &ContactState{Account: account, Email: email,
-		Profile:       domain.Contact{Account: account, Email: email},
-		Orders:        map[string]domain.Order{},
-		OrderVersions: map[string]int64{},
-		Subs:          map[string]domain.Subscription{},
-		SubVersions:   map[string]int64{},
-		StoredOrders:  map[string]domain.Order{},
-		StoredSubs:    map[string]domain.Subscription{},
-		Carts:         map[string]domain.Cart{},
-	}
 	items, err := store.QueryAll(ctx, r.s, store.Query{PK: pk, SKFrom: prefMoveIn, SKTo: prefSub + "~"})
 	if err != nil {
 		return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
 	}
+	nOrders, nSubs := 0, 0
+	for _, it := range items {
+		switch {
+		case strings.HasPrefix(it.SK, prefOrder):
+			nOrders++
+		case strings.HasPrefix(it.SK, prefSub):
+			nSubs++
+		}
+	}
+	st := &ContactState{Account: account, Email: email,
+		Profile:       domain.Contact{Account: account, Email: email},
+		Orders:        make(map[string]domain.Order, nOrders),
+		OrderVersions: make(map[string]int64, nOrders),
+		Subs:          make(map[string]domain.Subscription, nSubs),
+		SubVersions:   make(map[string]int64, nSubs),
+		Carts:         map[string]domain.Cart{},
+	}
+	st.StoredOrders, st.StoredSubs = st.Orders, st.Subs
 	for _, it := range items {
 		var err error
 		switch {
@@ -749,9 +769,15 @@ func (r *Repo) LoadRecords(ctx context.Context, account, email string) (*Contact
 				st.FirstView, st.StoredFirstView, st.FirstViewVersion = &v, &v, it.Version
 			}
 		case strings.HasPrefix(it.SK, prefOrder):
-			err = st.decode(prefOrder, it)
+			var o domain.Order
+			if err = decodeRecord(it.Data, &o); err == nil {
+				st.Orders[o.Key], st.OrderVersions[o.Key] = o, it.Version
+			}
 		case strings.HasPrefix(it.SK, prefSub):
-			err = st.decode(prefSub, it)
+			var s domain.Subscription
+			if err = decodeRecord(it.Data, &s); err == nil {
+				st.Subs[s.Key], st.SubVersions[s.Key] = s, it.Version
+			}
 		case strings.HasPrefix(it.SK, prefMoveIn):
 			err = st.decode(prefMoveIn, it)
 		}

@@ -126,15 +126,24 @@ type group struct {
 
 func (g group) contact(stored bool) rollup.Contact {
 	c := rollup.Contact{Email: g.root.Email}
+	nOrders, nSubs := 0, 0
+	for _, m := range g.members {
+		if stored {
+			nOrders, nSubs = nOrders+len(m.StoredOrders), nSubs+len(m.StoredSubs)
+		} else {
+			nOrders, nSubs = nOrders+len(m.Orders), nSubs+len(m.Subs)
+		}
+	}
+	c.Orders, c.Subs = make([]domain.Order, 0, nOrders), make([]domain.Subscription, 0, nSubs)
 	for _, m := range g.members {
 		v := m.FirstView
 		if stored {
-			c.Orders = append(c.Orders, values(m.StoredOrders)...)
-			c.Subs = append(c.Subs, values(m.StoredSubs)...)
+			c.Orders = appendValues(c.Orders, m.StoredOrders)
+			c.Subs = appendValues(c.Subs, m.StoredSubs)
 			v = m.StoredFirstView
 		} else {
-			c.Orders = append(c.Orders, values(m.Orders)...)
-			c.Subs = append(c.Subs, values(m.Subs)...)
+			c.Orders = appendValues(c.Orders, m.Orders)
+			c.Subs = appendValues(c.Subs, m.Subs)
 		}
 		if v != nil && (c.View == nil || v.At.Before(c.View.At)) {
 			c.View = &rollup.View{At: v.At, Source: v.Source}
@@ -269,8 +278,7 @@ func LoadGroup(ctx context.Context, repo *history.Repo, account, email string) (
 	return g.root, g.contact(false), nil
 }
 
-func values[V domain.Order | domain.Subscription](m map[string]V) []V {
-	out := make([]V, 0, len(m))
+func appendValues[V domain.Order | domain.Subscription](out []V, m map[string]V) []V {
 	for _, v := range m {
 		out = append(out, v)
 	}

@@ -2,7 +2,8 @@ package rollup
 
 import (
 	"encoding/base64"
-	"hash/fnv"
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"strings"
 
@@ -94,10 +95,19 @@ func (c Cell) Dims() []string {
 // characters). Counters are "<id>:<measure>" and the label is stored under the id. 96 bits keep
 // a collision between two of an account's cells far less likely than a disk error.
 func (c Cell) ID() string {
-	h := fnv.New128a()
-	h.Write([]byte(c))
+	// hash/fnv's FNV-128a, over the label without copying it: a rebuild names every cell of an
+	// account, and hash.Hash would take a copy of each label as a []byte.
+	const primeLower, primeShift = 0x13b, 24
+	hi, lo := uint64(0x6c62272e07bb0142), uint64(0x62b821756295c58d)
+	for i := 0; i < len(c); i++ {
+		lo ^= uint64(c[i])
+		h, l := bits.Mul64(primeLower, lo)
+		hi, lo = h+lo<<primeShift+primeLower*hi, l
+	}
 	var sum [16]byte
-	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:12])
+	binary.BigEndian.PutUint64(sum[:8], hi)
+	binary.BigEndian.PutUint64(sum[8:], lo)
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
 }
 
 // CounterName is the name of the cell's counter of measure m.
@@ -117,11 +127,12 @@ type Segment struct {
 	Last     Touch
 }
 
-func (s Segment) dims(extra ...string) []string {
-	d := make([]string, 0, 8+len(extra))
-	d = append(d, s.Source, s.Currency, s.First.Source, s.First.Medium, s.First.Campaign,
-		s.Last.Source, s.Last.Medium, s.Last.Campaign)
-	return append(d, extra...)
+// cell is the cell of kind k over the segment's dimensions and extra, built without an
+// intermediate slice on the heap (every order of a rebuild names several cells).
+func (s Segment) cell(k Kind, extra ...string) Cell {
+	d := [10]string{s.Source, s.Currency, s.First.Source, s.First.Medium, s.First.Campaign,
+		s.Last.Source, s.Last.Medium, s.Last.Campaign}
+	return cell(k, append(d[:8], extra...)...)
 }
 
 // SegmentOf reads the segment back from the first eight dimensions of a cell.
@@ -136,32 +147,32 @@ func SegmentOf(dims []string) Segment {
 // Cell constructors: the dimensions of each kind.
 
 // OrderCell is a KindOrder cell.
-func OrderCell(s Segment) Cell { return cell(KindOrder, s.dims()...) }
+func OrderCell(s Segment) Cell { return s.cell(KindOrder) }
 
 // ProductCell is a KindProduct cell.
-func ProductCell(s Segment, sku string) Cell { return cell(KindProduct, s.dims(sku)...) }
+func ProductCell(s Segment, sku string) Cell { return s.cell(KindProduct, sku) }
 
 // RefundCell is a KindRefund cell.
-func RefundCell(s Segment) Cell { return cell(KindRefund, s.dims()...) }
+func RefundCell(s Segment) Cell { return s.cell(KindRefund) }
 
 // ProductRefundCell is a KindProductRefund cell.
-func ProductRefundCell(s Segment, sku string) Cell { return cell(KindProductRefund, s.dims(sku)...) }
+func ProductRefundCell(s Segment, sku string) Cell { return s.cell(KindProductRefund, sku) }
 
 // ExcludedCell is a KindExcluded cell.
-func ExcludedCell(s Segment, reason string) Cell { return cell(KindExcluded, s.dims(reason)...) }
+func ExcludedCell(s Segment, reason string) Cell { return s.cell(KindExcluded, reason) }
 
 // ConversionCell is a KindConversion cell: the segment of the first order and the source of
 // the first page view.
 func ConversionCell(s Segment, viewSource string) Cell {
-	return cell(KindConversion, s.dims(viewSource)...)
+	return s.cell(KindConversion, viewSource)
 }
 
 // SubCell is a KindSub cell: the segment of the subscription (its source and currency, the
 // contact's first touch, the last touch of the order that started it).
-func SubCell(s Segment) Cell { return cell(KindSub, s.dims()...) }
+func SubCell(s Segment) Cell { return s.cell(KindSub) }
 
 // SubProductCell is a KindSubProduct cell.
-func SubProductCell(s Segment, sku string) Cell { return cell(KindSubProduct, s.dims(sku)...) }
+func SubProductCell(s Segment, sku string) Cell { return s.cell(KindSubProduct, sku) }
 
 // CohortKey is what cohort, lead and acquisition cells are split by: the source of the first
 // order, the currency of the revenue, and the contact's first touch.
@@ -171,10 +182,9 @@ type CohortKey struct {
 	First    Touch
 }
 
-func (k CohortKey) dims(extra ...string) []string {
-	d := make([]string, 0, 5+len(extra))
-	d = append(d, k.Source, k.Currency, k.First.Source, k.First.Medium, k.First.Campaign)
-	return append(d, extra...)
+func (k CohortKey) cell(kind Kind, extra ...string) Cell {
+	d := [6]string{k.Source, k.Currency, k.First.Source, k.First.Medium, k.First.Campaign}
+	return cell(kind, append(d[:5], extra...)...)
 }
 
 // CohortKeyOf reads the key back from the first five dimensions of a cell.
@@ -187,14 +197,14 @@ func CohortKeyOf(dims []string) CohortKey {
 }
 
 // CohortCell is a KindCohort cell.
-func CohortCell(k CohortKey) Cell { return cell(KindCohort, k.dims()...) }
+func CohortCell(k CohortKey) Cell { return k.cell(KindCohort) }
 
 // LeadCell is a KindLead cell.
-func LeadCell(k CohortKey) Cell { return cell(KindLead, k.dims()...) }
+func LeadCell(k CohortKey) Cell { return k.cell(KindLead) }
 
 // AcquisitionCell is a KindAcquisition cell for the day of month of the first order.
 func AcquisitionCell(k CohortKey, day int) Cell {
-	return cell(KindAcquisition, k.dims(twoDigits(day))...)
+	return k.cell(KindAcquisition, twoDigits(day))
 }
 
 // PageViewCell is a KindPageView cell: the quarter hour of the UTC day (0 to 95) and the view's

@@ -383,7 +383,10 @@ func (p *plan) emitOrder(u orderUnit, sink Sink, sign int64) {
 
 	// Products: one cell per SKU, the order counted once in each.
 	prodRefunds := ProductRefunds(o)
-	refundedBySKU := map[string][2]int64{}
+	var refundedBySKU map[string][2]int64 // most orders have no product refund
+	if len(prodRefunds) > 0 {
+		refundedBySKU = make(map[string][2]int64, len(prodRefunds))
+	}
 	for _, r := range prodRefunds {
 		v := refundedBySKU[r.SKU]
 		refundedBySKU[r.SKU] = [2]int64{v[0] + r.Amount, v[1] + r.Units}
