@@ -231,5 +231,26 @@ func cmdReportsRebuild(ctx context.Context, c *ctx2, args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.io.Err, "%s (in %s)\n", s.LastBuild, time.Since(start).Round(time.Millisecond))
+	// Reports answer from the new generation already; the replaced ones' items go now (a
+	// failure leaves them to the schedule, which carries on where this stopped).
+	bar = nil
+	deleted, err := reports.ClearRetired(ctx, c.env.Store, account, c.io.Clock.Now, time.Time{}, func(p reports.ClearProgress) {
+		if bar == nil {
+			bar = progressbar.NewOptions64(int64(p.Total), progressbar.OptionSetWriter(c.io.Err),
+				progressbar.OptionSetDescription(fmt.Sprintf("deleting the rollups of generation %d", p.Generation)), progressbar.OptionShowCount(),
+				progressbar.OptionSetItsString("periods"), progressbar.OptionThrottle(200*time.Millisecond))
+		}
+		_ = bar.Set64(int64(p.Partitions))
+		if p.Partitions == p.Total {
+			_ = bar.Finish()
+			fmt.Fprintln(c.io.Err)
+			bar = nil
+		}
+	})
+	if err != nil {
+		fmt.Fprintf(c.io.Err, "the rollups of the replaced generations are not all deleted yet (%v); the schedule of cartrelay serve, or the next rebuild, carries on\n", err)
+	} else if deleted > 0 {
+		fmt.Fprintf(c.io.Err, "deleted %d rollup items of the replaced generations\n", deleted)
+	}
 	return writeJSON(c.io.Out, map[string]any{"account": account, "generation": s.Active.N, "timezone": s.Active.Zone, "summary": s.LastBuild})
 }

@@ -281,16 +281,23 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 	repo := history.New(b.Store)
 	p.Phase = "count"
 	b.report(p)
-	if err := repo.EachContact(ctx, account, func(string) error { p.Total++; return nil }); err != nil {
+	// The emails are listed once and kept (a few tens of bytes each), so the count that the
+	// progress needs does not cost a second pass over the index.
+	var emails []string
+	if err := repo.EachContact(ctx, account, func(email string) error {
+		emails = append(emails, email)
+		p.Total++
+		return nil
+	}); err != nil {
 		return s, err
 	}
 	p.Phase = "read"
 	b.report(p)
 	sum := rollup.NewDelta()
-	err = repo.EachContact(ctx, account, func(email string) error {
+	for _, email := range emails {
 		root, rc, err := LoadGroup(ctx, repo, account, email)
 		if err != nil {
-			return err
+			return s, err
 		}
 		if root.Email == email { // a contact that moved to another email is counted there
 			rollup.Contribute(cal, rc, unsharded{sum})
@@ -298,14 +305,15 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 		}
 		p.Contacts++
 		b.report(p)
-		return heartbeat(false)
-	})
-	if err != nil {
-		return s, err
+		if err := heartbeat(false); err != nil {
+			return s, err
+		}
 	}
+	emails = nil
 
 	p.Phase = "write"
 	b.report(p)
+	span := spanOf(sum)
 	items := generationItems(account, n, sum)
 	for len(items) > 0 {
 		batch := items[:min(len(items), buildBatch(items))]
@@ -333,6 +341,7 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 		s.Active = Generation{N: n, Zone: bd.Zone, Since: now}
 		s.Building = nil
 		s.Rebuilt = now
+		s.Span = span
 		s.LastBuild = fmt.Sprintf("generation %d in %s built at %s from %d contacts and %d orders (%d rollup items)",
 			n, bd.Zone, now.Format(time.RFC3339), p.Contacts, p.Orders, p.Items)
 	})
@@ -342,11 +351,11 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 const maxBuildItemBytes = 200_000
 
 // unsharded adds everything to shard 0: a build writes whole periods (see generationItems).
-type unsharded struct{ d *rollup.Delta }
+type unsharded struct{ s rollup.Sink }
 
 func (u unsharded) Add(k rollup.ItemKey, c rollup.Cell, m string, v int64) {
 	k.Shard = 0
-	u.d.Add(k, c, m, v)
+	u.s.Add(k, c, m, v)
 }
 
 // generationItems renders a built delta (unsharded) as whole items of generation n: each

@@ -14,6 +14,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/reports"
+	"github.com/cartrelay/cartrelay/shared/rollup"
+	"github.com/cartrelay/cartrelay/shared/store"
 )
 
 var (
@@ -145,6 +147,42 @@ func TestTimezoneChangeRebuildsInTheBackground(t *testing.T) {
 	}
 	if len(check.Differences) != 0 || check.Generation != 3 || check.Zone != "UTC" {
 		t.Fatalf("verify: %+v", check)
+	}
+
+	// The replaced generations' items are deleted, and the reports answer the same.
+	before = utc
+	oldItems := func() int {
+		n := 0
+		for _, gen := range []int{1, 2} {
+			// Jane's first order: March 9 in New York, March 10 in UTC.
+			for _, d := range []string{"2025-03-09", "2025-03-10"} {
+				items, err := store.QueryAll(ctx, e.w.Store, store.Query{PK: rollup.PartitionKey("acme", gen, rollup.PartDay, d)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				n += len(items)
+			}
+		}
+		return n
+	}
+	if oldItems() == 0 {
+		t.Fatal("the replaced generations have no items to delete")
+	}
+	if _, err := reports.ClearRetired(ctx, e.w.Store, "acme", e.clk.Now, time.Time{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := oldItems(); n != 0 {
+		t.Fatalf("%d items of the replaced generations are left", n)
+	}
+	if s, err := reports.LoadState(ctx, e.w.Store, "acme", ""); err != nil || len(s.Retired) != 0 {
+		t.Fatalf("after the clear: %+v %v", s, err)
+	}
+	after, err := e.e.Revenue(ctx, q)
+	if got, want := numbers(t, after, err), numbers(t, before, nil); got != want {
+		t.Fatalf("the clear changed the numbers:\n%s\nvs\n%s", got, want)
+	}
+	if check, err := e.e.Verify(ctx, "acme", 0, 0, nil); err != nil || len(check.Differences) != 0 {
+		t.Fatalf("verify after the clear: %v %+v", err, check)
 	}
 }
 

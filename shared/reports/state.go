@@ -20,6 +20,8 @@ type Generation struct {
 	Zone string `json:"zone"`
 	// Since is when the generation became active.
 	Since time.Time `json:"since,omitzero"`
+	// Cleared, on a retired generation, is how far the deletion of its items has come.
+	Cleared *ClearCursor `json:"cleared,omitempty"`
 }
 
 // Calendar is the generation's calendar.
@@ -76,6 +78,10 @@ type State struct {
 	LastGen int `json:"last_gen,omitempty"`
 	// LastBuild says how the last build ended, for the status.
 	LastBuild string `json:"last_build,omitempty"`
+	// Span is the periods per part that the last build found items in, widened so that it
+	// holds every period a retired generation (the same history in another zone, or less of
+	// it) can have items in: what ClearRetired walks.
+	Span []PartSpan `json:"span,omitempty"`
 
 	// Version is the stored item's version; 0 when the state does not exist yet.
 	Version int64 `json:"-"`
