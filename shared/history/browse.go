@@ -142,6 +142,11 @@ func (r *Repo) OrderAt(ctx context.Context, account, orderKey string) (email str
 	return email, o, nil
 }
 
+// newestFirstPage is how many orders OrdersNewestFirst reads at a time: a list shows a page of
+// 50, and the store's default page (1,000 orders of a busy month, each a document of a few
+// kilobytes) cost a million-order account's order list most of its time.
+const newestFirstPage = 100
+
 // OrdersNewestFirst walks the orders paid (or created) from since to until, newest first,
 // starting before position before ("" from the newest), month partition by month partition, and
 // calls fn until it returns false. Positions are OrderRef.Position.
@@ -156,7 +161,7 @@ func (r *Repo) OrdersNewestFirst(ctx context.Context, account string, since, unt
 	}
 	first := time.Date(since.UTC().Year(), since.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
 	for m := time.Date(until.UTC().Year(), until.UTC().Month(), 1, 0, 0, 0, 0, time.UTC); !m.Before(first); m = m.AddDate(0, -1, 0) {
-		q := store.Query{Index: store.GSI2, PK: monthGSI2(account, m), SKFrom: from, SKTo: to, Descending: true}
+		q := store.Query{Index: store.GSI2, PK: monthGSI2(account, m), SKFrom: from, SKTo: to, Descending: true, Limit: newestFirstPage}
 		if more, err := r.eachMonthOrder(ctx, account, q, before, fn); err != nil || !more {
 			return err
 		}
