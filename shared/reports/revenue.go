@@ -190,9 +190,15 @@ func newRevCell(c rollup.Cell, f Filter, byProduct bool) *revCell {
 	return rc
 }
 
-// add adds the cell's counter of measure m into s.
+// add adds the cell's counter of measure m into s. A product cell counts like an order cell,
+// and a product refund cell like a refund cell, in the measures both have.
 func (c *revCell) add(s *revSums, m string, v int64) {
 	switch c.kind {
+	case rollup.KindProduct:
+		if m != rollup.MOrders && m != rollup.MGross && m != rollup.MRefunds {
+			return
+		}
+		fallthrough
 	case rollup.KindOrder:
 		switch m {
 		case rollup.MOrders:
@@ -218,25 +224,17 @@ func (c *revCell) add(s *revSums, m string, v int64) {
 		case rollup.MCustomersMonth:
 			s.cust[2] += v
 		}
+	case rollup.KindProductRefund:
+		if m != rollup.MRefunds {
+			return
+		}
+		fallthrough
 	case rollup.KindRefund:
 		switch m {
 		case rollup.MRefunds:
 			s.refCash += v
 		case rollup.MChargebacks:
 			s.cbCash += v
-		}
-	case rollup.KindProduct:
-		switch m {
-		case rollup.MOrders:
-			s.orders += v
-		case rollup.MGross:
-			s.gross += v
-		case rollup.MRefunds:
-			s.refOrder += v
-		}
-	case rollup.KindProductRefund:
-		if m == rollup.MRefunds {
-			s.refCash += v
 		}
 	}
 }
