@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,48 @@ func TestConsoleReportsIsolation(t *testing.T) {
 	}
 	if saved, _ := eng.SavedReports(ctx, "bravo"); len(saved) != 1 {
 		t.Errorf("bravo's saved reports: %+v", saved)
+	}
+}
+
+// The dashboard draws every saved report, in the order they are listed, each with its own
+// numbers, however many it answers at once: one report of every kind (more than it answers at a
+// time) and the fixture's year twice, by month and by week.
+func TestConsoleReportsDashboardDrawsEverySaved(t *testing.T) {
+	e, _ := newPagesEnv(t)
+	ctx := context.Background()
+	eng := &reports.Engine{Store: e.env.Store, Accounts: e.env.Accounts, Clock: e.clk}
+	save := func(name string, p reports.Params) {
+		t.Helper()
+		if _, err := eng.Save(ctx, "acme", name, p, e.clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, kind := range reports.Kinds {
+		save("Every "+kind, reports.Params{Kind: kind, From: "2024-01-01", To: "2024-12-31", By: "month"})
+	}
+	save("2024 by week", reports.Params{Kind: "revenue", From: "2024-01-01", To: "2024-12-31", By: "week"})
+	saved, err := eng.SavedReports(ctx, "acme")
+	if err != nil || len(saved) != len(reports.Kinds)+1 {
+		t.Fatalf("saved reports: %d %v", len(saved), err)
+	}
+	dash := e.get("acme", "/console/reports", nil)
+	wantPage(t, "dashboard", dash, http.StatusOK, "Saved reports", "59.98")
+	if strings.Contains(dash.Body, "could not be read") || strings.Contains(dash.Body, "cannot be shown") {
+		t.Errorf("a saved report failed on the dashboard:\n%s", dash.Body)
+	}
+	// Each saved report is its own article, in the listed order, with its own chart.
+	articles := strings.Split(dash.Body, `<article class="saved">`)[1:]
+	if len(articles) != len(saved) {
+		t.Fatalf("the dashboard draws %d saved reports, want %d", len(articles), len(saved))
+	}
+	for i, s := range saved {
+		a := articles[i]
+		if !strings.Contains(a, ">"+s.Name+"<") || !strings.Contains(a, reports.KindTitle(s.Params.Kind)) {
+			t.Errorf("article %d is not %q (%s):\n%s", i, s.Name, s.Params.Kind, a)
+		}
+	}
+	weekly := articles[slices.IndexFunc(saved, func(s reports.Saved) bool { return s.Name == "2024 by week" })]
+	if !strings.Contains(weekly, "59.98") || !strings.Contains(weekly, "2024-W18") {
+		t.Errorf("the weekly report lacks the fixture's order in its week:\n%s", weekly)
 	}
 }
