@@ -17,6 +17,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/phone"
 	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/rollup"
+	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
@@ -463,5 +464,27 @@ func TestOtherReports(t *testing.T) {
 	}
 	if len(v.Differences) != 0 {
 		t.Fatalf("verify: %v", v.Differences)
+	}
+}
+
+// A rollup item whose counter names no cell (a damaged item) makes a report fail saying which
+// item, never count the number somewhere else.
+func TestDamagedRollupItem(t *testing.T) {
+	e := scenario(t)
+	ctx := context.Background()
+	s, err := reports.LoadState(ctx, e.w.Store, "acme", "America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := rollup.ItemKey{Part: rollup.PartDay, Period: int32(date("2025-03-15"))}
+	key := store.Key{PK: rollup.PartitionKey("acme", s.Active.N, rollup.PartDay, k.PeriodString()), SK: k.SortKey()}
+	if err := e.w.Store.Write(ctx, store.AddTo(key, map[string]int64{rollup.CounterName("AAAAAAAAAAAAAAAA", rollup.MOrders): 1}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"revenue", "products"} {
+		_, _, err := e.e.Run(ctx, "acme", reports.Params{Kind: kind, From: "2025-03-01", To: "2025-03-31"})
+		if err == nil || !strings.Contains(err.Error(), "names no cell") || !strings.Contains(err.Error(), key.PK) {
+			t.Errorf("%s over a damaged item: %v", kind, err)
+		}
 	}
 }
