@@ -97,6 +97,43 @@ func (d *modelDecoder) null() bool {
 
 // object reads an object at i into v.
 func (d *modelDecoder) object(v model) error {
+	var seen uint64
+	return d.members(func(name string, plain bool) error {
+		upper := false
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			if c >= utf8.RuneSelf {
+				return errNotSimple // encoding/json folds some non-ASCII letters to ASCII ones
+			}
+			upper = upper || 'A' <= c && c <= 'Z'
+		}
+		if !plain {
+			return errNotSimple
+		}
+		d.member = name
+		if upper {
+			// Names match without regard to case; UltraCart's own are lower-case.
+			d.member = strings.ToLower(name)
+		}
+		idx, err := v.field(d)
+		switch {
+		case err != nil:
+			return err
+		case idx < 0:
+			return d.skip()
+		case seen&(1<<idx) != 0:
+			// Two members naming one field: encoding/json merges them, which is not worth
+			// copying here.
+			return errNotSimple
+		}
+		seen |= 1 << idx
+		return nil
+	})
+}
+
+// members reads the object at i, calling member at each member's value with the member's name
+// as it stands in the payload (plain when it has no escape and is valid UTF-8).
+func (d *modelDecoder) members(member func(name string, plain bool) error) error {
 	if d.next() != '{' {
 		return errNotSimple
 	}
@@ -104,7 +141,6 @@ func (d *modelDecoder) object(v model) error {
 	if d.depth++; d.depth > maxModelDepth {
 		return errNotSimple
 	}
-	var seen uint64
 	if d.next() == '}' {
 		d.i++
 		d.depth--
@@ -114,45 +150,18 @@ func (d *modelDecoder) object(v model) error {
 		if d.next() != '"' {
 			return errNotSimple
 		}
-		start := d.i + 1
-		end := start
-		upper := false
-		for end < len(d.src) && d.src[end] != '"' {
-			c := d.src[end]
-			if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-				return errNotSimple
-			}
-			upper = upper || 'A' <= c && c <= 'Z'
-			end++
+		start := d.i
+		plain, err := d.str()
+		if err != nil {
+			return err
 		}
-		if end >= len(d.src) {
-			return errNotSimple
-		}
-		d.i = end + 1
+		name := d.src[start+1 : d.i-1]
 		if d.next() != ':' {
 			return errNotSimple
 		}
 		d.i++
-		d.member = d.src[start:end]
-		if upper {
-			// Names match without regard to case; UltraCart's own are lower-case.
-			d.member = strings.ToLower(d.member)
-		}
-		idx, err := v.field(d)
-		if err != nil {
+		if err := member(name, plain); err != nil {
 			return err
-		}
-		if idx < 0 {
-			if err := d.skip(); err != nil {
-				return err
-			}
-		} else {
-			// Two members naming one field: encoding/json merges them, which is not worth
-			// copying here.
-			if seen&(1<<idx) != 0 {
-				return errNotSimple
-			}
-			seen |= 1 << idx
 		}
 		switch d.next() {
 		case ',':
@@ -482,40 +491,7 @@ func (d *modelDecoder) number() error {
 func (d *modelDecoder) skip() error {
 	switch c := d.next(); c {
 	case '{':
-		d.i++
-		if d.depth++; d.depth > maxModelDepth {
-			return errNotSimple
-		}
-		if d.next() == '}' {
-			d.i++
-			d.depth--
-			return nil
-		}
-		for {
-			if d.next() != '"' {
-				return errNotSimple
-			}
-			if _, err := d.str(); err != nil {
-				return err
-			}
-			if d.next() != ':' {
-				return errNotSimple
-			}
-			d.i++
-			if err := d.skip(); err != nil {
-				return err
-			}
-			switch d.next() {
-			case ',':
-				d.i++
-			case '}':
-				d.i++
-				d.depth--
-				return nil
-			default:
-				return errNotSimple
-			}
-		}
+		return d.members(func(string, bool) error { return d.skip() })
 	case '[':
 		return d.array(func() {}, d.skip)
 	}
