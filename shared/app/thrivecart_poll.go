@@ -44,7 +44,7 @@ func (a *App) ThriveCartPollRun(ctx context.Context, account string, deadline ti
 	}
 	log := a.d.Log.With(slog.String("account", account), slog.String("source", tcpoll.Source))
 	// The engine names the account and source on its own lines.
-	eng, err := tcpoll.New(tcpoll.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: a.d.Log, Sleep: p.Sleep,
+	eng, err := tcpoll.New(tcpoll.Deps{Deps: poll.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: a.d.Log, Sleep: p.Sleep},
 		Source: a.thriveCartAPI(), Key: a.thriveCartKey, Sink: a.thriveCartSink}, p.ThriveCart)
 	if err != nil {
 		return tcpoll.Result{}, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
@@ -31,6 +32,6 @@ func (a *App) ultracartEngine(conn connections.Connection, opts ucpoll.Options) 
 	if creds.BearerToken == "" {
 		creds.SimpleKey = conn.SimpleKey
 	}
-	return ucpoll.New(ucpoll.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: a.d.Log,
-		Source: ultracartapi.New(conn.BaseURL, creds, p.HTTP), Sink: a.pollSink, Sleep: p.Sleep}, opts)
+	return ucpoll.New(ucpoll.Deps{Deps: poll.Deps{Store: a.d.Store, Clock: a.d.Clock, Log: a.d.Log, Sleep: p.Sleep},
+		Source: ultracartapi.New(conn.BaseURL, creds, p.HTTP), Sink: a.pollSink}, opts)
 }

@@ -23,7 +23,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
@@ -103,16 +102,12 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Deps are the engine's ports.
+// Deps are the engine's ports: the poll engine's, and the source's.
 type Deps struct {
-	Store  store.Store
-	Clock  clock.Clock
-	Log    *slog.Logger
+	poll.Deps
 	Source TransactionSource
 	Key    KeyFunc
 	Sink   Sink
-	// Sleep waits (tests advance a fake clock instead); nil sleeps for real.
-	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Engine runs poll jobs.
@@ -127,9 +122,8 @@ func New(d Deps, opt Options) (*Engine, error) {
 	if d.Store == nil || d.Source == nil || d.Sink == nil || d.Key == nil {
 		return nil, errors.New("tcpoll: store, source, key and sink are required")
 	}
-	eng := poll.New(poll.Deps{Store: d.Store, Clock: d.Clock, Log: d.Log, Sleep: d.Sleep}, source())
-	pd := eng.Deps()
-	d.Clock, d.Log, d.Sleep = pd.Clock, pd.Log, pd.Sleep
+	eng := poll.New(d.Deps, source())
+	d.Deps = eng.Deps()
 	opt = opt.withDefaults()
 	if err := opt.Minute.Valid(); err != nil {
 		return nil, fmt.Errorf("tcpoll: per-minute limit: %w", err)

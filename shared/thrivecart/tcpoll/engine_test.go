@@ -123,9 +123,7 @@ func (e *env) add(n int, from time.Time, step time.Duration) {
 
 func (e *env) engine() *Engine {
 	e.t.Helper()
-	eng, err := New(Deps{Store: e.st, Clock: e.clk, Source: e.src, Sink: e.rec.sink,
-		Key:   func(context.Context, string) (string, error) { return e.key, nil },
-		Sleep: func(_ context.Context, d time.Duration) error { e.clk.Advance(d); return nil }}, e.opt)
+	eng, err := New(Deps{Deps: poll.Deps{Store: e.st, Clock: e.clk, Sleep: func(_ context.Context, d time.Duration) error { e.clk.Advance(d); return nil }}, Source: e.src, Sink: e.rec.sink, Key: func(context.Context, string) (string, error) { return e.key, nil }}, e.opt)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -26,8 +26,7 @@ func TestCheckAsksOneCheapQuestion(t *testing.T) {
 	t.Cleanup(fake.Close)
 	hour := ratelimit.Limit{Requests: 2, Window: time.Hour, Buckets: 12}
 	check := func(key string) error {
-		eng, err := ucpoll.New(ucpoll.Deps{Store: st, Clock: clk, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: key}, nil),
-			Sink: func(context.Context, ucpoll.Batch) error { return nil }}, ucpoll.Options{Hour: hour})
+		eng, err := ucpoll.New(ucpoll.Deps{Deps: poll.Deps{Store: st, Clock: clk}, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: key}, nil), Sink: func(context.Context, ucpoll.Batch) error { return nil }}, ucpoll.Options{Hour: hour})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,16 +83,15 @@ func TestAFailedRequestShowsBeforeTheRetry(t *testing.T) {
 	st := newStore(t, clk)
 	src := &failing{}
 	var seen []string
-	eng, err := ucpoll.New(ucpoll.Deps{Store: st, Clock: clk, Source: src, Sink: func(context.Context, ucpoll.Batch) error { return nil },
-		Sleep: func(_ context.Context, d time.Duration) error {
-			cur, _, err := ucpoll.LoadCursor(ctx, st, "acme", ucpoll.Orders)
-			if err != nil {
-				return err
-			}
-			seen = append(seen, cur.LastError)
-			clk.Advance(d)
-			return nil
-		}}, ucpoll.Options{})
+	eng, err := ucpoll.New(ucpoll.Deps{Deps: poll.Deps{Store: st, Clock: clk, Sleep: func(_ context.Context, d time.Duration) error {
+		cur, _, err := ucpoll.LoadCursor(ctx, st, "acme", ucpoll.Orders)
+		if err != nil {
+			return err
+		}
+		seen = append(seen, cur.LastError)
+		clk.Advance(d)
+		return nil
+	}}, Source: src, Sink: func(context.Context, ucpoll.Batch) error { return nil }}, ucpoll.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +119,7 @@ func TestRewindStartsAWalkFurtherBack(t *testing.T) {
 	fake := ultracartfake.New(ultracartfake.Options{Orders: 40, Start: t0.AddDate(0, 0, -40).Add(time.Hour), Spacing: 24 * time.Hour, SimpleKey: "k", Clock: clk})
 	t.Cleanup(fake.Close)
 	var sent int
-	eng, err := ucpoll.New(ucpoll.Deps{Store: st, Clock: clk, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: "k"}, nil),
-		Sink: func(_ context.Context, b ucpoll.Batch) error { sent += len(b.Records); return nil }}, ucpoll.Options{Start: t0.AddDate(0, 0, -10)})
+	eng, err := ucpoll.New(ucpoll.Deps{Deps: poll.Deps{Store: st, Clock: clk}, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: "k"}, nil), Sink: func(_ context.Context, b ucpoll.Batch) error { sent += len(b.Records); return nil }}, ucpoll.Options{Start: t0.AddDate(0, 0, -10)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
@@ -129,15 +128,11 @@ func (o Options) withDefaults(now time.Time) Options {
 	return o
 }
 
-// Deps are the engine's ports.
+// Deps are the engine's ports: the poll engine's, and the source's.
 type Deps struct {
-	Store  store.Store
-	Clock  clock.Clock
-	Log    *slog.Logger
+	poll.Deps
 	Source API
 	Sink   Sink
-	// Sleep waits (tests advance a fake clock instead); nil sleeps for real.
-	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Engine runs poll jobs for one connection's credentials.
@@ -152,9 +147,8 @@ func New(d Deps, opt Options) (*Engine, error) {
 	if d.Store == nil || d.Source == nil || d.Sink == nil {
 		return nil, errors.New("ucpoll: store, source and sink are required")
 	}
-	eng := poll.New(poll.Deps{Store: d.Store, Clock: d.Clock, Log: d.Log, Sleep: d.Sleep}, source())
-	pd := eng.Deps()
-	d.Clock, d.Log, d.Sleep = pd.Clock, pd.Log, pd.Sleep
+	eng := poll.New(d.Deps, source())
+	d.Deps = eng.Deps()
 	opt = opt.withDefaults(d.Clock.Now())
 	if err := opt.Hour.Valid(); err != nil {
 		return nil, fmt.Errorf("ucpoll: hourly limit: %w", err)

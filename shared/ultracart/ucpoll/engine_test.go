@@ -159,10 +159,7 @@ func backfillWithKills(t *testing.T, cases []killCase) {
 			fake := ultracartfake.New(fo)
 			defer fake.Close()
 			rec := newRecorder()
-			eng, err := ucpoll.New(ucpoll.Deps{Store: st, Clock: clk, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: "k"}, nil),
-				Sink:  rec.sink,
-				Sleep: func(_ context.Context, d time.Duration) error { clk.Advance(d); return nil },
-			}, ucpoll.Options{
+			eng, err := ucpoll.New(ucpoll.Deps{Deps: poll.Deps{Store: st, Clock: clk, Sleep: func(_ context.Context, d time.Duration) error { clk.Advance(d); return nil }}, Source: ultracartapi.New(fake.URL, ultracartapi.Credentials{SimpleKey: "k"}, nil), Sink: rec.sink}, ucpoll.Options{
 				Start: t0.AddDate(-1, 0, 0),
 				Hour:  ratelimit.Limit{Requests: hourly, Window: time.Hour, Buckets: 12},
 				Day:   ratelimit.Limit{Requests: daily, Window: 24 * time.Hour, Buckets: 24},

@@ -36,8 +36,7 @@ func newFixture(t *testing.T, fo ultracartfake.Options, creds ultracartapi.Crede
 		po.Start = t0.AddDate(0, 0, -30)
 	}
 	var err error
-	f.eng, err = ucpoll.New(ucpoll.Deps{Store: f.st, Clock: f.clk, Source: ultracartapi.New(f.fake.URL, creds, nil), Sink: f.rec.sink,
-		Sleep: func(_ context.Context, d time.Duration) error { f.clk.Advance(d); return nil }}, po)
+	f.eng, err = ucpoll.New(ucpoll.Deps{Deps: poll.Deps{Store: f.st, Clock: f.clk, Sleep: func(_ context.Context, d time.Duration) error { f.clk.Advance(d); return nil }}, Source: ultracartapi.New(f.fake.URL, creds, nil), Sink: f.rec.sink}, po)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,8 +291,7 @@ func TestScopeDecidesWhoShares(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ucpoll.New(ucpoll.Deps{Store: newStore(t, clock.NewFake(t0)), Source: ultracartapi.New("http://127.0.0.1:1", ultracartapi.Credentials{}, nil),
-		Sink: func(context.Context, ucpoll.Batch) error { return nil }}, ucpoll.Options{Scope: "ip"}); err == nil {
+	if _, err := ucpoll.New(ucpoll.Deps{Deps: poll.Deps{Store: newStore(t, clock.NewFake(t0))}, Source: ultracartapi.New("http://127.0.0.1:1", ultracartapi.Credentials{}, nil), Sink: func(context.Context, ucpoll.Batch) error { return nil }}, ucpoll.Options{Scope: "ip"}); err == nil {
 		t.Error("an unknown scope was accepted")
 	}
 }

@@ -214,7 +214,7 @@ func TestSinceListingOutOfOrder(t *testing.T) {
 					i, i, at.Format(time.RFC3339))))
 			}
 			f := newFixture(t, ultracartfake.Options{}, ultracartapi.Credentials{}, ucpoll.Options{})
-			eng, err := ucpoll.New(ucpoll.Deps{Store: f.st, Clock: f.clk, Source: stub, Sink: f.rec.sink}, ucpoll.Options{})
+			eng, err := ucpoll.New(ucpoll.Deps{Deps: poll.Deps{Store: f.st, Clock: f.clk}, Source: stub, Sink: f.rec.sink}, ucpoll.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
