@@ -15,12 +15,12 @@ import (
 	"github.com/cartrelay/cartrelay/shared/outbound"
 )
 
-// Scope lists the permissions cartrelay needs: reading orders, auto orders, customers and items
-// for ingest and polling, and managing its own webhook. UltraCart fixes an application's scopes
+// Scope lists the permissions cartrelay needs: reading orders, auto orders, customers, items and
+// affiliates for ingest and polling, and managing its own webhook. UltraCart fixes an application's scopes
 // when the Developer Application is registered, so these must be ticked there; they are also
 // sent on the authorize URL as the standard OAuth "scope" parameter, which documents the request
 // and is ignored where scopes are fixed.
-const Scope = "order_read auto_order_read customer_read item_read webhook_read webhook_write"
+const Scope = "order_read auto_order_read customer_read item_read affiliate_read webhook_read webhook_write"
 
 // ClientAuth says how the client secret reaches the token endpoint. UltraCart's spec defines
 // no client_secret field and no public source says how the secret is sent, so both standard

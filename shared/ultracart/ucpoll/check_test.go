@@ -74,6 +74,9 @@ func (f *failing) CustomersSince(context.Context, time.Time, int, int) (ultracar
 func (f *failing) ItemsSince(context.Context, time.Time, int, int) (ultracartapi.Page, error) {
 	return ultracartapi.Page{}, f.err()
 }
+func (f *failing) Affiliates(context.Context, int, int) (ultracartapi.Page, error) {
+	return ultracartapi.Page{}, f.err()
+}
 
 // TestAFailedRequestShowsBeforeTheRetry checks that the cursor carries a failed request's error
 // while the run waits to retry it, not only once the run gives up.

@@ -35,6 +35,7 @@ type API interface {
 	AutoOrdersSince(ctx context.Context, since time.Time, limit, offset int) (ultracartapi.Page, error)
 	CustomersSince(ctx context.Context, since time.Time, limit, offset int) (ultracartapi.Page, error)
 	ItemsSince(ctx context.Context, since time.Time, limit, offset int) (ultracartapi.Page, error)
+	Affiliates(ctx context.Context, limit, offset int) (ultracartapi.Page, error)
 }
 
 // Batch is one page of records for the ingest queue.

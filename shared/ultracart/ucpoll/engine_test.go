@@ -17,6 +17,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/testenv"
+	"github.com/cartrelay/cartrelay/shared/ultracart"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
@@ -57,6 +58,8 @@ func wantEvent(stream string) string {
 		return "customer_update"
 	case ucpoll.Items:
 		return "item_update"
+	case ucpoll.Affiliates:
+		return ultracart.EventAffiliate
 	}
 	return ""
 }
@@ -68,11 +71,12 @@ func recordID(rec json.RawMessage) (string, error) {
 		AutoOrderCode string      `json:"auto_order_code"`
 		CustomerOID   json.Number `json:"customer_profile_oid"`
 		ItemID        string      `json:"merchant_item_id"`
+		AffiliateOID  json.Number `json:"affiliate_oid"`
 	}
 	if err := json.Unmarshal(rec, &doc); err != nil {
 		return "", err
 	}
-	for _, id := range []string{doc.OrderID, doc.AutoOrderCode, doc.CustomerOID.String(), doc.ItemID} {
+	for _, id := range []string{doc.OrderID, doc.AutoOrderCode, doc.CustomerOID.String(), doc.ItemID, doc.AffiliateOID.String()} {
 		if id != "" {
 			return id, nil
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/ultracart"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
@@ -21,6 +22,8 @@ const (
 	Customers = "customers"
 	// Items walks catalogue items created or modified since the last walk.
 	Items = "items"
+	// Affiliates reads the whole affiliate list every AffiliateInterval (affiliates.go).
+	Affiliates = "affiliates"
 )
 
 // The event names polled records are ingested as: the webhook events whose payload is the full
@@ -68,6 +71,7 @@ func streams(o Options) []stream {
 		{AutoOrders, EventAutoOrder, &sinceWalk{o: o, list: API.AutoOrdersSince}},
 		{Customers, EventCustomer, &sinceWalk{o: o, list: API.CustomersSince, modified: lastModified}},
 		{Items, EventItem, &sinceWalk{o: o, list: API.ItemsSince, modified: lastModified}},
+		{Affiliates, ultracart.EventAffiliate, &snapshotWalk{o: o, list: API.Affiliates}},
 	}
 }
 

@@ -38,7 +38,7 @@ func Registration() source.Registration {
 			Split:        split,
 		},
 		Normalize: normalize,
-		Events:    ultracart.Events(),
+		Events:    append(ultracart.Events(), ultracart.EventAffiliate),
 		Poller:    &source.Poller{Connection: connections.UltraCart, Streams: ucpoll.Streams(), Due: ucpoll.Due},
 		Connect:   &source.Connect{Start: StartPath, Callback: CallbackPath},
 	}
@@ -105,6 +105,10 @@ func split(d source.Delivery) ([]source.Event, error) {
 }
 
 func normalize(ev source.Raw, acct accounts.Account, phone domain.PhoneFunc) ([]domain.Event, error) {
+	if ev.Name == ultracart.EventAffiliate {
+		// A record of the polled affiliate list: UltraCart has no affiliate webhook.
+		return ultracart.NormalizeAffiliate(ev.Payload, ev.ReceivedAt)
+	}
 	return ultracart.NormalizeWith(ultracart.RawEvent{Index: ev.Index, Name: ev.Name, Payload: ev.Payload}, ev.ReceivedAt,
 		ultracart.Options{BaseCurrency: acct.UltraCart.BaseCurrency, Phone: phone})
 }

@@ -64,6 +64,10 @@ type Options struct {
 	OmitWebhookMerchantID bool
 	// TokenTTL is an access token's lifetime (one hour when zero).
 	TokenTTL time.Duration
+	// AffiliateQueryNeedsFilter refuses an affiliate query whose AffiliateQuery is empty, one
+	// reading of UltraCart's "if no parameters are specified, the API call will fail"
+	// (affiliates.go).
+	AffiliateQueryNeedsFilter bool
 }
 
 // Call is one recorded request.
@@ -99,6 +103,8 @@ type Server struct {
 	onRequest func(ctx context.Context, c Call)
 	oauth     oauthState
 	lists     map[string]*listing
+	// affiliates in signup order; a deleted one is nil.
+	affiliates []map[string]any
 }
 
 type order struct {
@@ -285,6 +291,9 @@ func (s *Server) answer(r *http.Request, c *Call, overlap bool, body []byte) (in
 	}
 	if name := listingPath(r.URL.Path); name != "" && r.Method == http.MethodGet {
 		return s.list(name, r.URL.Query(), c)
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/rest/v2"+ultracartapi.AffiliatesPath {
+		return s.queryAffiliates(r.URL.Query(), c, body)
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/rest/v2/order/orders/query" {
 		return http.StatusNotFound, "not implemented by the fake"
