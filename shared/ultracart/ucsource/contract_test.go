@@ -39,6 +39,14 @@ func samples(t *testing.T) []source.Raw {
 			out = append(out, source.Raw{Name: r.Name, Payload: r.Payload, Index: r.Index})
 		}
 	}
+	// Records of the polled affiliate list, which no webhook sends.
+	polled, err := filepath.Glob(filepath.Join("..", "testdata", "affiliates", "*.json"))
+	if err != nil || len(polled) == 0 {
+		t.Fatalf("affiliate samples: %v", err)
+	}
+	for _, p := range polled {
+		out = append(out, source.Raw{Name: ultracart.EventAffiliate, Payload: sourcetest.Testdata(t, filepath.Join("affiliates", filepath.Base(p)))})
+	}
 	return out
 }
 
