@@ -127,6 +127,14 @@ func BenchmarkIngestOneBusyDay(b *testing.B) {
 	benchIngest(b, synth.Options{Orders: 400, Seed: 4, Start: day, End: day.Add(24 * time.Hour)}, 4)
 }
 
+// BenchmarkIngestOneBusyDaySixteenAtOnce: the same day with sixteen customers' events at once,
+// so more events share each commit; if the day's rollup items serialized ingest, this would be
+// no faster per event than four.
+func BenchmarkIngestOneBusyDaySixteenAtOnce(b *testing.B) {
+	day := time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)
+	benchIngest(b, synth.Options{Orders: 400, Seed: 4, Start: day, End: day.Add(24 * time.Hour)}, 16)
+}
+
 // cpuTime is the CPU time (user and system) the process has used.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
