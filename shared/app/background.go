@@ -208,12 +208,20 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 			slog.String("source", pj.Source), slog.Any("error", err))
 		return nil
 	}
-	if reg.Name == domain.ThriveCart {
+	switch reg.Name {
+	case domain.UltraCart:
+	case domain.ThriveCart:
 		res, err := a.ThriveCartPollRun(ctx, pj.Account, deadline)
 		if err != nil || res.Outcome != poll.Continue {
 			return err
 		}
 		return a.d.Queue.Send(ctx, queue.Poll, []queue.Message{pollMessage(pj)})
+	default:
+		// A registered poller this runtime cannot run with credentials yet: never another
+		// source's run.
+		a.d.Log.Error("poll job for a source this runtime cannot run; dropped", slog.String("account", pj.Account),
+			slog.String("source", pj.Source))
+		return nil
 	}
 	job := ucpoll.Job{Account: pj.Account, Stream: pj.Stream}
 	log := a.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))
