@@ -113,8 +113,16 @@ func TestSecretsAndTableWritesFollowTheGrants(t *testing.T) {
 		if !slices.Equal(sorted(decrypt), sorted(g.Secrets.Decrypt)) {
 			t.Errorf("%s may decrypt %v; its grant (%s) is %v", id, sorted(decrypt), name, sorted(g.Secrets.Decrypt))
 		}
-		if !slices.Equal(sorted(legacy), sorted(g.Secrets.Decrypt)) {
-			t.Errorf("%s may decrypt values sealed by earlier releases for %v; its grant (%s) is %v", id, sorted(legacy), name, sorted(g.Secrets.Decrypt))
+		// Secrets of a section's entries ("webhooks.endpoints.*.secret") came after the earlier
+		// format, so nothing of theirs is sealed in it.
+		var sealedBefore []string
+		for _, d := range g.Secrets.Decrypt {
+			if !strings.Contains(d, "*") {
+				sealedBefore = append(sealedBefore, d)
+			}
+		}
+		if !slices.Equal(sorted(legacy), sorted(sealedBefore)) {
+			t.Errorf("%s may decrypt values sealed by earlier releases for %v; its grant (%s) is %v", id, sorted(legacy), name, sorted(sealedBefore))
 		}
 		if !slices.Equal(sorted(encrypt), sorted(g.Secrets.Encrypt)) {
 			t.Errorf("%s may encrypt %v; its grant (%s) is %v", id, sorted(encrypt), name, sorted(g.Secrets.Encrypt))

@@ -95,8 +95,12 @@ type Account struct {
 	ThriveCart     ThriveCartSettings
 	Ontraport      OntraportSettings
 	Iterable       IterableSettings
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Settings holds the values of the sections other packages declare (Section), by dotted
+	// key ("webhooks.endpoints.crm.url"): strings, bools, HistoryModes and Secrets. Read them
+	// with Text, Flag, HistoryAt and SecretAt.
+	Settings  map[string]any
+	CreatedAt time.Time
+	UpdatedAt time.Time
 	// Version is the stored item's version, bumped by every Put.
 	Version int64
 }
@@ -195,14 +199,6 @@ type IterableSettings struct {
 	ReviewWait              string // a duration
 	ReviewLinkTTL           string // a duration
 	ReviewAfter             string // "shipment" or "delivery": what starts the review wait
-}
-
-// ForwardsErased reports whether facts about an erased contact's pseudonym (a refund of an
-// order it placed before it was erased) go to dest: only to ONTRAPORT when it anonymizes erased
-// contacts, whose anonymized contact then carries the pseudonym. Iterable forgot the contact,
-// and a deleted ONTRAPORT contact has nothing to take them.
-func (a Account) ForwardsErased(dest string) bool {
-	return dest == DestOntraport && a.Ontraport.Erasure != "delete"
 }
 
 // Secret is a credential. Read from the table it is either opened (decrypted, because the

@@ -3,6 +3,7 @@ package accounts
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -36,6 +37,17 @@ type field struct {
 	// def is the default (string, bool or HistoryMode); nil means the zero value. A time
 	// defaults to the account's creation.
 	def any
+	// pattern names a section's secret in Repo.Get and its encryption context; empty: path.
+	// A field of a Section has no ref: its value lives in Account.Settings under path.
+	pattern string
+}
+
+// name is how Repo.Get and the sealer name the field's secret.
+func (f field) name() string {
+	if f.pattern != "" {
+		return f.pattern
+	}
+	return f.path
 }
 
 // fieldTable is every key of the account file. A new setting is a new row here, a field in
@@ -140,6 +152,16 @@ func SecretsDiffer(a, b Account) bool {
 			return true
 		}
 	}
+	for _, m := range [][2]map[string]any{{a.Settings, b.Settings}, {b.Settings, a.Settings}} {
+		for p, v := range m[0] {
+			if s, ok := v.(Secret); ok {
+				other, _ := m[1][p].(Secret)
+				if s != other {
+					return true
+				}
+			}
+		}
+	}
 	return false
 }
 
@@ -167,17 +189,6 @@ func SecretFields() []Field {
 	return out
 }
 
-// APIKeyOf is the secret a destination's deliveries need.
-func APIKeyOf(dest string) (Field, error) {
-	switch dest {
-	case DestOntraport:
-		return OntraportAPIKey, nil
-	case DestIterable:
-		return IterableAPIKey, nil
-	}
-	return "", fmt.Errorf("accounts: no destination %q (want %s or %s)", dest, DestOntraport, DestIterable)
-}
-
 // Keys lists the dotted keys of the account file's settings, in table order.
 func Keys() []string {
 	var out []string
@@ -188,6 +199,12 @@ func Keys() []string {
 }
 
 func (f field) get(a *Account) any {
+	if f.ref == nil {
+		if v, ok := a.Settings[f.path]; ok {
+			return v
+		}
+		return f.defaultFor(a)
+	}
 	switch p := f.ref(a).(type) {
 	case *string:
 		return *p
@@ -204,6 +221,13 @@ func (f field) get(a *Account) any {
 }
 
 func (f field) set(a *Account, v any) {
+	if f.ref == nil {
+		if a.Settings == nil {
+			a.Settings = map[string]any{}
+		}
+		a.Settings[f.path] = v
+		return
+	}
 	switch p := f.ref(a).(type) {
 	case *string:
 		*p = v.(string)
@@ -227,6 +251,17 @@ func (f field) defaultFor(a *Account) any {
 		return a.CreatedAt
 	case f.def != nil:
 		return f.def
+	}
+	if f.ref == nil {
+		switch f.kind {
+		case kindBool:
+			return false
+		case kindSecret:
+			return Secret{}
+		case kindHistory:
+			return HistoryMode("")
+		}
+		return ""
 	}
 	switch f.ref(a).(type) {
 	case *bool:
@@ -358,11 +393,12 @@ func typeName(v any) string {
 type schemaTree struct {
 	fields map[string]field
 	groups map[string]bool
+	all    []field
 }
 
-func newSchemaTree() schemaTree {
-	t := schemaTree{fields: map[string]field{}, groups: map[string]bool{}}
-	for _, f := range fieldTable() {
+func newSchemaTree(fields []field) schemaTree {
+	t := schemaTree{fields: map[string]field{}, groups: map[string]bool{}, all: fields}
+	for _, f := range fields {
 		t.fields[f.path] = f
 		for i := strings.IndexByte(f.path, '.'); i >= 0; i = nextDot(f.path, i) {
 			t.groups[f.path[:i]] = true
@@ -382,7 +418,7 @@ func nextDot(s string, i int) int {
 // under lists the settings inside group (all of them for "").
 func (t schemaTree) under(group string) []field {
 	var out []field
-	for _, f := range fieldTable() {
+	for _, f := range t.all {
 		if group == "" || strings.HasPrefix(f.path, group+".") {
 			out = append(out, f)
 		}
@@ -424,8 +460,8 @@ type patchResult struct {
 
 // applyPatch merges patch (RFC 7386) into a. stored tells which secrets are stored, for the
 // "[set]" placeholder.
-func applyPatch(a *Account, id string, patch map[string]any, stored func(path string) bool) patchResult {
-	t := newSchemaTree()
+func applyPatch(a *Account, id string, patch map[string]any, stored func(path string) bool, fields []field) patchResult {
+	t := newSchemaTree(fields)
 	r := patchResult{touched: map[string]bool{}}
 	var walk func(prefix string, obj map[string]any)
 	walk = func(prefix string, obj map[string]any) {
@@ -697,6 +733,22 @@ func Public(a Account) map[string]any {
 			setPath(out, f.path, formatTime(v.(time.Time)))
 		default:
 			setPath(out, f.path, v)
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(a.Settings)) {
+		switch v := a.Settings[p].(type) {
+		case Secret:
+			if v.IsSet() {
+				setPath(out, p, SetPlaceholder)
+			}
+		case string:
+			if v != "" {
+				setPath(out, p, v)
+			}
+		case HistoryMode:
+			setPath(out, p, string(v))
+		default:
+			setPath(out, p, v)
 		}
 	}
 	return out

@@ -36,6 +36,8 @@ type Repo struct {
 	sealer *secrets.Sealer
 	clk    clock.Clock
 	check  func(Account) error
+	// sections are the groups of the account file other packages own (WithSections).
+	sections []Section
 }
 
 // NewRepo returns a repository over s that seals secrets with sealer.
@@ -52,6 +54,26 @@ func (r *Repo) WithCheck(check func(Account) error) *Repo {
 	return r
 }
 
+// WithSections adds to the account file the sections other packages own (each destination's,
+// from its registration). A repository without a section treats its keys in a stored account as
+// unknown: it keeps them, and refuses them in a patch.
+func (r *Repo) WithSections(sections ...Section) *Repo {
+	r.sections = append(r.sections, sections...)
+	return r
+}
+
+// fields are the account file's keys: accounts' own, then the sections' with the entries that
+// any of docs names.
+func (r *Repo) fields(docs ...map[string]any) []field {
+	return append(fieldTable(), sectionFields(r.sections, docs...)...)
+}
+
+// SecretNames lists what Get may open: SecretFields, then the sections' secrets (an entry's
+// as its pattern, "webhooks.endpoints.*.secret").
+func (r *Repo) SecretNames() []Field {
+	return append(SecretFields(), secretPatterns(r.sections)...)
+}
+
 // Key is the table key of account id.
 func Key(id string) store.Key { return store.Key{PK: pkPrefix + id, SK: skAccount} }
 
@@ -64,7 +86,7 @@ func (r *Repo) Get(ctx context.Context, id string, open ...Field) (Account, erro
 	if err := ValidateID(id); err != nil {
 		return Account{}, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
-	want, err := secretSet(open)
+	want, err := r.secretSet(open)
 	if err != nil {
 		return Account{}, err
 	}
@@ -80,9 +102,9 @@ func (r *Repo) Get(ctx context.Context, id string, open ...Field) (Account, erro
 }
 
 // secretSet checks that every name is a secret of the account file.
-func secretSet(open []Field) (map[string]bool, error) {
+func (r *Repo) secretSet(open []Field) (map[string]bool, error) {
 	want := map[string]bool{}
-	known := SecretFields()
+	known := r.SecretNames()
 	for _, f := range open {
 		if !slices.Contains(known, f) {
 			return nil, fmt.Errorf("accounts: %q is not a secret of the account file (the secrets are %v)", f, known)
@@ -194,16 +216,27 @@ func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, sea
 			return Account{}, &ReservedIDError{ID: id}
 		}
 		a = Account{ID: id, CreatedAt: now}
-		for _, f := range fieldTable() {
+		for _, f := range r.fields() {
 			f.reset(&a)
 		}
 		stored = map[string]any{}
 	}
 
-	res := applyPatch(&a, id, patch, func(path string) bool {
-		_, ok := lookup(stored, path)
-		return ok
-	})
+	fields := r.fields(stored, patch)
+	res := patchResult{touched: map[string]bool{}}
+	if problems := checkEntryNames(r.sections, patch); len(problems) > 0 {
+		res.problems = problems
+	} else {
+		for _, f := range fields {
+			if _, ok := a.Settings[f.path]; f.ref == nil && !ok {
+				f.reset(&a) // an entry the patch adds
+			}
+		}
+		res = applyPatch(&a, id, patch, func(path string) bool {
+			_, ok := lookup(stored, path)
+			return ok
+		}, fields)
+	}
 	if len(res.problems) == 0 && r.check != nil {
 		if err := r.check(a); err != nil {
 			res.problems = append(res.problems, checkProblems(err)...)
@@ -218,7 +251,7 @@ func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, sea
 		res.touched["forward_since"] = true
 	}
 
-	for _, f := range fieldTable() {
+	for _, f := range fields {
 		if !res.touched[f.path] {
 			continue
 		}
@@ -232,6 +265,16 @@ func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, sea
 			return Account{}, err
 		}
 		setPath(stored, f.path, v)
+	}
+	for _, f := range fields {
+		// An entry left with only defaults is gone from the document: it is removed, as a
+		// null in the patch means.
+		if f.ref != nil || f.pattern == f.path {
+			continue
+		}
+		if _, ok := lookup(stored, f.path[:strings.LastIndexByte(f.path, '.')]); !ok {
+			delete(a.Settings, f.path)
+		}
 	}
 	a.UpdatedAt = now
 	stored[keyCreatedAt] = formatTime(a.CreatedAt)
@@ -276,7 +319,7 @@ func (r *Repo) storedValue(ctx context.Context, id string, f field, a *Account, 
 		if s, ok := seals[memo]; ok {
 			return s, nil
 		}
-		s, err := r.sealer.Seal(ctx, []byte(v.Reveal()), purpose(id, f.path))
+		s, err := r.sealer.Seal(ctx, []byte(v.Reveal()), purpose(id, f.name()))
 		if err != nil {
 			return nil, fmt.Errorf("encrypt %s of account %s: %w", f.path, id, err)
 		}
@@ -306,7 +349,7 @@ func (r *Repo) decode(ctx context.Context, id string, it store.Item, open map[st
 	if a.UpdatedAt, err = storedTime(doc, keyUpdatedAt); err != nil {
 		return Account{}, nil, fmt.Errorf("account %s: stored %w", id, err)
 	}
-	for _, f := range fieldTable() {
+	for _, f := range r.fields(doc) {
 		raw, ok := lookup(doc, f.path)
 		if !ok || raw == nil {
 			f.reset(&a)
@@ -318,11 +361,11 @@ func (r *Repo) decode(ctx context.Context, id string, it store.Item, open map[st
 				return Account{}, nil, fmt.Errorf("account %s: stored %s is not a sealed string", id, f.path)
 			}
 			what := f.path + " of account " + id
-			if !open[f.path] {
+			if !open[f.name()] {
 				f.set(&a, sealedSecret(what))
 				continue
 			}
-			plain, err := r.sealer.Open(ctx, sealed, purpose(id, f.path))
+			plain, err := r.sealer.Open(ctx, sealed, purpose(id, f.name()))
 			if err != nil {
 				var oe *secrets.OpenError
 				if errors.As(err, &oe) {

@@ -570,7 +570,7 @@ func TestConcurrentPutsKeepEveryUpdate(t *testing.T) {
 	pub := Public(a)
 	for path, v := range values {
 		got, _ := lookup(pub, path)
-		if f := newSchemaTree().fields[path]; f.kind == kindSecret {
+		if f := newSchemaTree(fieldTable()).fields[path]; f.kind == kindSecret {
 			got = f.get(&a).(Secret).Reveal()
 		}
 		if got != v {

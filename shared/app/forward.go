@@ -16,6 +16,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/deliver"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/queue"
@@ -198,13 +199,14 @@ func (a *App) superseded(ctx context.Context, dest deliver.Destination, f domain
 	return nil
 }
 
-// account reads the account for a delivery to dest, opening dest's API key and no other secret.
+// account reads the account for a delivery to dest, opening the secrets its registration names
+// and no other.
 func (a *App) account(ctx context.Context, dest deliver.Destination, id string) (accounts.Account, error) {
-	key, err := accounts.APIKeyOf(dest.Name())
+	r, err := destinations.Lookup(dest.Name())
 	if err != nil {
 		return accounts.Account{}, err
 	}
-	return a.d.Accounts.Get(ctx, id, key)
+	return a.d.Accounts.Get(ctx, id, r.Secrets...)
 }
 
 func (a *App) forwardOne(ctx context.Context, dest deliver.Destination, rec events.SQSMessage) error {

@@ -787,7 +787,7 @@ func (a *App) flush(ctx context.Context, acct accounts.Account, email string, ou
 			if !ledger.Route(f, ledger.HistoryMode(r.History(acct))) {
 				continue
 			}
-			if domain.IsPseudonym(email) && !acct.ForwardsErased(dest) {
+			if domain.IsPseudonym(email) && !r.ForwardsErased(acct) {
 				continue
 			}
 			perDest[dest] = append(perDest[dest], queue.Message{ID: fmt.Sprintf("f%d", len(perDest[dest])), Body: string(body),

@@ -162,7 +162,7 @@ func (c *ctx2) requireAccount(ctx context.Context, account string) error {
 // writer knows them (shared/redact). A secret that does not open is reported and skipped: the
 // command still runs.
 func (c *ctx2) learnSecrets(ctx context.Context, account string) {
-	if _, err := c.env.Accounts.Get(ctx, account, accounts.SecretFields()...); err != nil {
+	if _, err := c.env.Accounts.Get(ctx, account, c.env.Accounts.SecretNames()...); err != nil {
 		fmt.Fprintf(c.io.Err, "note: the secrets of account %s could not be opened (%v), so records kept before secrets were scrubbed when written may still show them\n", account, err)
 	}
 	if _, err := c.env.Connections.Get(ctx, account, connections.UltraCart); err != nil && !errors.Is(err, connections.ErrNotFound) {

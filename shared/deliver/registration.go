@@ -34,6 +34,28 @@ type Registration struct {
 	// Check reports the account's settings no delivery could use, so `accounts put` refuses
 	// them.
 	Check func(a accounts.Account) error
+	// ForwardsErased reports whether facts about an erased contact's pseudonym (a refund of an
+	// order placed before the erasure) still go to the destination: only where the erased
+	// contact lives on under its pseudonym (an anonymized ONTRAPORT contact).
+	ForwardsErased func(a accounts.Account) bool
+	// Secrets are the account's secrets its deliveries open (accounts.Repo.Get), and nothing
+	// else; the forward function's grant allows decrypting exactly these and Access.Decrypt.
+	Secrets []accounts.Field
+	// Settings is its section of the account file, when it declares its settings there (the
+	// generic machinery of accounts.Section) rather than in accounts' own fields.
+	Settings *accounts.Section
+	// Access is what its forward function needs beyond its secrets and the account data.
+	Access Access
+}
+
+// Access is what a destination's forward function may do beyond reading the table, writing the
+// accounts' data partitions and decrypting its Secrets (shared/grants builds the function's
+// grant from it; template.yaml's IAM policy must say the same).
+type Access struct {
+	// Decrypt and Encrypt name further secrets by their encryption context name.
+	Decrypt, Encrypt []string
+	// Writes are further partition key patterns (IAM StringLike) it writes.
+	Writes []string
 }
 
 // Ports are what a runtime gives every destination it builds.

@@ -66,3 +66,14 @@ func Check(a accounts.Account) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Sections are the account file's sections the destinations own (accounts.Repo.WithSections).
+func Sections() []accounts.Section {
+	var out []accounts.Section
+	for _, r := range All() {
+		if r.Settings != nil {
+			out = append(out, *r.Settings)
+		}
+	}
+	return out
+}

@@ -36,6 +36,17 @@ const (
 	FactAffiliateChanged FactKind = "AffiliateChanged"
 )
 
+// FactKinds lists every fact kind, in the order above (then ContactErased). Every destination
+// either sends each kind or skips it with a recorded reason (deliver/delivertest checks it).
+func FactKinds() []FactKind {
+	return []FactKind{
+		FactOrderPlaced, FactOrderRefunded, FactOrderShipped, FactOrderOutForDelivery, FactOrderDelivered,
+		FactOrderChargedBack, FactOrderReversed, FactOrderPaymentFailed, FactSubscriptionChanged,
+		FactRebillScheduled, FactContactChanged, FactEmailChanged, FactCartAbandoned, FactItemChanged,
+		FactAffiliateChanged, FactContactErased,
+	}
+}
+
 // Refund is the payload of OrderRefunded.
 type Refund struct {
 	// Delta is what this fact refunds: the growth of the cumulative refunded amount.

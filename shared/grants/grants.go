@@ -23,6 +23,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/deliver"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/secrets"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
@@ -39,13 +41,13 @@ type Grant struct {
 // The functions of the stack, as wiring.Lambda names them: the program's folder under
 // functions/, and for the forwarder the destination it is deployed for.
 const (
-	Webhook          = "webhook"
-	Ingest           = "ingest"
-	ForwardOntraport = "forward-ontraport"
-	ForwardIterable  = "forward-iterable"
-	Schedule         = "schedule"
-	Poll             = "poll"
-	Connect          = "connect"
+	Webhook  = "webhook"
+	Ingest   = "ingest"
+	Schedule = "schedule"
+	Poll     = "poll"
+	Connect  = "connect"
+	// ForwardPrefix starts each registered destination's forward function: "forward-ontraport".
+	ForwardPrefix = "forward-"
 )
 
 // Partition patterns.
@@ -64,9 +66,23 @@ const (
 	ErasureKeys = "K#*#erasure"
 )
 
-// Functions lists every function, in the order the template declares them.
+// Functions lists every function, in the order the template declares them: one forwarder per
+// registered destination.
 func Functions() []string {
-	return []string{Webhook, Ingest, ForwardOntraport, ForwardIterable, Schedule, Poll, Connect}
+	out := []string{Webhook, Ingest}
+	for _, name := range destinations.Names() {
+		out = append(out, ForwardPrefix+name)
+	}
+	return append(out, Schedule, Poll, Connect)
+}
+
+// forward is the grant of a destination's forward function, from its registration: it opens
+// the secrets its deliveries need, and writes the accounts' data.
+func forward(r deliver.Registration) Grant {
+	return Grant{
+		Secrets: secrets.Grant{Decrypt: append(names(r.Secrets...), r.Access.Decrypt...), Encrypt: r.Access.Encrypt},
+		Writes:  append([]string{AccountData}, r.Access.Writes...),
+	}
 }
 
 // For returns function's grant.
@@ -97,16 +113,6 @@ func For(function string) (Grant, error) {
 			// An erasure deletes the parts of quarantined events that mention the contact.
 			Writes: []string{AccountData, Dedupe, ErasureKeys, Blobs},
 		}, nil
-	case ForwardOntraport:
-		return Grant{Secrets: secrets.Grant{Decrypt: names(accounts.OntraportAPIKey)}, Writes: []string{AccountData}}, nil
-	case ForwardIterable:
-		// The Iterable key authenticates the requests; the account's review key signs review
-		// links, and the first link makes it.
-		review := accountkeys.Secret(accountkeys.Review)
-		return Grant{
-			Secrets: secrets.Grant{Decrypt: []string{string(accounts.IterableAPIKey), review}, Encrypt: []string{review}},
-			Writes:  []string{AccountData, ReviewKeys},
-		}, nil
 	case Schedule:
 		// Carrying on an erasure deletes the parts of quarantined events that mention the
 		// contact.
@@ -130,6 +136,11 @@ func For(function string) (Grant, error) {
 				string(accounts.OntraportAPIKey), string(accounts.IterableAPIKey)},
 			Encrypt: append(names(accounts.SecretFields()...), tokens...),
 		}}, nil
+	}
+	if dest, ok := strings.CutPrefix(function, ForwardPrefix); ok {
+		if r, err := destinations.Lookup(dest); err == nil {
+			return forward(r), nil
+		}
 	}
 	return Grant{}, fmt.Errorf("grants: no function %q (the functions are %s)", function, strings.Join(Functions(), ", "))
 }

@@ -1,6 +1,7 @@
 package iterable
 
 import (
+	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/queue"
@@ -23,5 +24,14 @@ func Registration() deliver.Registration {
 		History: func(a accounts.Account) accounts.HistoryMode { return deliver.HistoryOrDefault(a.Iterable.History) },
 		KeySet:  func(a accounts.Account) bool { return a.Iterable.APIKey.IsSet() },
 		Check:   CheckSettings,
+		// Iterable forgot the erased contact: nothing may bring it back.
+		ForwardsErased: func(accounts.Account) bool { return false },
+		Secrets:        []accounts.Field{accounts.IterableAPIKey},
+		// The account's review key signs review links, and the first link makes it.
+		Access: deliver.Access{
+			Decrypt: []string{accountkeys.Secret(accountkeys.Review)},
+			Encrypt: []string{accountkeys.Secret(accountkeys.Review)},
+			Writes:  []string{accountkeys.ItemKey("*", accountkeys.Review).PK},
+		},
 	}
 }

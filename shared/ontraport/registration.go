@@ -19,6 +19,9 @@ func Registration() deliver.Registration {
 		History: historyMode,
 		KeySet:  func(a accounts.Account) bool { return a.Ontraport.APIKey.IsSet() },
 		Check:   CheckSettings,
+		// An anonymized contact carries the pseudonym; a deleted one has nothing to take them.
+		ForwardsErased: func(a accounts.Account) bool { return a.Ontraport.Erasure != ErasureDelete },
+		Secrets:        []accounts.Field{accounts.OntraportAPIKey},
 	}
 }
 

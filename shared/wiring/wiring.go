@@ -260,7 +260,7 @@ func New(st store.Store, q queue.Queue, sealer *secrets.Sealer, opt Options) (*E
 		st = grants.Store(st, opt.Function, g)
 	}
 	opt.Log = slog.New(known.Handler(opt.Log.Handler()))
-	repo := accounts.NewRepo(st, sealer, opt.Clock).WithCheck(CheckAccount)
+	repo := accounts.NewRepo(st, sealer, opt.Clock).WithCheck(CheckAccount).WithSections(destinations.Sections()...)
 	conns := connections.NewRepo(st, sealer, opt.Clock)
 	keys := accountkeys.New(st, sealer, opt.Clock)
 	polling := &app.Polling{Connections: conns, Options: opt.Poll}
