@@ -15,7 +15,7 @@ SHELL := bash
 
 GO ?= go
 
-# Lambda entry points, functions/<name>/main.go. forward is deployed twice (ontraport, iterable).
+# Lambda entry points, functions/<name>/main.go. forward is deployed once per destination (ontraport, iterable, webhooks).
 FUNCTIONS := webhook ingest forward schedule poll connect
 LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
@@ -36,7 +36,7 @@ FUZZTIME ?= 10s
 
 .PHONY: help build cli run tools test fmt-check gotest bench bench-load deploy clean fuzz \
 	build-WebhookFunction build-IngestFunction build-ForwardOntraportFunction \
-	build-ForwardIterableFunction build-ScheduleFunction build-PollFunction build-ConnectFunction
+	build-ForwardIterableFunction build-ForwardWebhooksFunction build-ScheduleFunction build-PollFunction build-ConnectFunction
 
 help:
 	@sed -n '1,11s/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -63,6 +63,8 @@ build-IngestFunction:
 build-ForwardOntraportFunction:
 	$(call lambda_bootstrap,forward)
 build-ForwardIterableFunction:
+	$(call lambda_bootstrap,forward)
+build-ForwardWebhooksFunction:
 	$(call lambda_bootstrap,forward)
 build-ScheduleFunction:
 	$(call lambda_bootstrap,schedule)

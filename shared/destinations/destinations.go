@@ -13,6 +13,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/ontraport"
+	"github.com/cartrelay/cartrelay/shared/signedhooks"
 )
 
 // All lists the registered destinations, in the order pages and logs show them.
@@ -20,6 +21,7 @@ func All() []deliver.Registration {
 	return []deliver.Registration{
 		ontraport.Registration(),
 		iterable.Registration(),
+		signedhooks.Registration(),
 	}
 }
 

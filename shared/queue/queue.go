@@ -60,6 +60,7 @@ func Topology() []Spec {
 		{Name: Ingest, MaxReceiveCount: 5, VisibilityTimeout: 3 * time.Minute},
 		DestinationSpec(Ontraport),
 		DestinationSpec(Iterable),
+		DestinationSpec("webhooks"),
 		{Name: Poll, MaxReceiveCount: 5, VisibilityTimeout: 15 * time.Minute},
 	}
 }

@@ -114,7 +114,7 @@ func TestSourceOfAndSpecFor(t *testing.T) {
 	if !ok || !dlq.FIFO || dlq.MaxReceiveCount != 0 || dlq.Name != "iterable-dlq" {
 		t.Errorf("SpecFor(iterable-dlq) = %+v, %v; want a FIFO spec without redrive", dlq, ok)
 	}
-	if names := queue.Names(); len(names) != 8 || names[0] != queue.Ingest || names[7] != "poll-dlq" {
+	if names := queue.Names(); len(names) != 2*len(queue.Topology()) || names[0] != queue.Ingest || names[len(names)-1] != "poll-dlq" {
 		t.Errorf("Names() = %v", names)
 	}
 }

@@ -174,6 +174,12 @@ func TestURLsFromEnv(t *testing.T) {
 		"QUEUE_URL_ITERABLE": "u5", "QUEUE_URL_ITERABLE_DLQ": "u6",
 		"QUEUE_URL_POLL": "u7", "QUEUE_URL_POLL_DLQ": "u8",
 	}
+	// Every other registered destination's queues, named the same way.
+	for _, n := range queue.Names() {
+		if _, ok := full[sqs.EnvVar(n)]; !ok {
+			full[sqs.EnvVar(n)] = "u-" + n
+		}
+	}
 	tests := []struct {
 		name    string
 		unset   []string
@@ -197,7 +203,7 @@ func TestURLsFromEnv(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if urls[queue.Ontraport+queue.DLQSuffix] != "u4" || len(urls) != 8 {
+				if urls[queue.Ontraport+queue.DLQSuffix] != "u4" || len(urls) != len(queue.Names()) {
 					t.Fatalf("urls = %v", urls)
 				}
 				return

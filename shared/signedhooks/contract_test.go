@@ -1,0 +1,28 @@
+package signedhooks_test
+
+import (
+	"testing"
+
+	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/deliver/delivertest"
+	"github.com/cartrelay/cartrelay/shared/domain"
+)
+
+// TestContract holds the signed webhooks to the contract every destination passes, over a
+// receiver that verifies each signature with the Standard Webhooks library.
+func TestContract(t *testing.T) {
+	delivertest.Run(t, func(t *testing.T) delivertest.Env {
+		e := newEnv(t)
+		return delivertest.Env{
+			Dest: e.dest, Account: e.acct, API: e.fake.URL, Transport: e.fake.Client().Transport,
+			At: func(a accounts.Account, base string) accounts.Account {
+				return with(a, "webhooks.endpoints.crm.url", base)
+			},
+			WithoutKey: func(a accounts.Account) accounts.Account {
+				return with(a, "webhooks.endpoints.crm.secret", accounts.Secret{})
+			},
+			Placed: loadFact(t, "order_placed"),
+			Held:   func(f domain.Fact) int { return e.fake.Held(f.ID) },
+		}
+	})
+}
