@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -23,6 +24,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
 	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/signedhooks"
+	"github.com/cartrelay/cartrelay/shared/signedhooks/hookfake"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
@@ -60,7 +63,7 @@ func TestForwardChaos(t *testing.T) {
 			seeds = append(seeds, uint64(100+i))
 		}
 	}
-	for _, dest := range []string{queue.Ontraport, queue.Iterable} {
+	for _, dest := range []string{queue.Ontraport, queue.Iterable, signedhooks.Name} {
 		for _, seed := range seeds {
 			t.Run(fmt.Sprintf("%s seed %d", dest, seed), func(t *testing.T) { forwardChaos(t, dest, seed) })
 		}
@@ -178,12 +181,84 @@ func chaosIterable(t *testing.T, h *harness, rnd *rand.Rand) chaosTarget {
 		}}
 }
 
+// chaosWebhooks is the signed-webhooks destination against a receiver that verifies every
+// signature with the Standard Webhooks library on the same fake clock.
+func chaosWebhooks(t *testing.T, h *harness, rnd *rand.Rand) chaosTarget {
+	var before, after int
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("c", 32)))
+	fake, err := hookfake.New(hookfake.Options{Secrets: []string{secret}, Clock: h.clk, Chaos: func() (int, bool) {
+		switch x := rnd.Float64(); {
+		case x < 0.15:
+			before++
+			return 500, false
+		case x < 0.30:
+			after++
+			return 503, true
+		}
+		return 0, false
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	h.account("acme", fmt.Sprintf(`,"ontraport":{"enabled":false},"iterable":{"enabled":false},"webhooks":{"enabled":true,"endpoints":{"shop":{"url":%q,"secret":%q}}}`, fake.URL, secret))
+	client := fake.Client()
+	client.Transport = latency{h.clk, client.Transport}
+	dest := signedhooks.New(signedhooks.Options{Clock: h.clk, HTTP: client})
+	return chaosTarget{dest: dest,
+		faults:   func() (int, int) { return before, after },
+		requests: func() int { return len(fake.Requests()) },
+		exactlyOnce: func(t *testing.T, orders, emails []string) {
+			for _, r := range fake.Requests() {
+				if !r.Verified {
+					t.Fatalf("a request to the receiver did not verify: %s", r.ID)
+				}
+			}
+			// Each order's OrderPlaced was taken, and each contact's were first taken in the
+			// order they were placed: the FIFO group held a contact's later facts back until
+			// the earlier one was delivered.
+			ids, bodies := fake.Taken()
+			placed := map[string]int{}
+			last := map[string]string{}
+			for i, id := range ids {
+				var p struct {
+					Type string `json:"type"`
+					Data struct {
+						Email string `json:"email"`
+						Order struct {
+							Key string `json:"key"`
+						} `json:"order"`
+					} `json:"data"`
+				}
+				if err := json.Unmarshal(bodies[i], &p); err != nil {
+					t.Fatalf("%s: %v", id, err)
+				}
+				if p.Type != string(domain.FactOrderPlaced) {
+					continue
+				}
+				placed[p.Data.Order.Key]++
+				if prev := last[p.Data.Email]; prev > p.Data.Order.Key {
+					t.Errorf("%s: order %s was taken after %s, out of the contact's order", p.Data.Email, p.Data.Order.Key, prev)
+				}
+				last[p.Data.Email] = p.Data.Order.Key
+			}
+			for _, o := range orders {
+				if placed[o] != 1 {
+					t.Errorf("order %s taken %d times by the receiver, want 1", o, placed[o])
+				}
+			}
+			if len(last) != len(emails) {
+				t.Errorf("the receiver took orders of %d buyers, want %d", len(last), len(emails))
+			}
+		}}
+}
+
 func forwardChaos(t *testing.T, dest string, seed uint64) {
 	h := newHarnessWith(t, wiring.Options{Jitter: rand.New(rand.NewPCG(seed, 31))})
 	ctx := context.Background()
 	rnd := rand.New(rand.NewPCG(seed, 30))
 	target := map[string]func(*testing.T, *harness, *rand.Rand) chaosTarget{
-		queue.Ontraport: chaosOntraport, queue.Iterable: chaosIterable}[dest](t, h, rnd)
+		queue.Ontraport: chaosOntraport, queue.Iterable: chaosIterable, signedhooks.Name: chaosWebhooks}[dest](t, h, rnd)
 
 	var orders, emails []string
 	for c := range chaosContacts {

@@ -43,6 +43,10 @@ type Options struct {
 	// Secrets the receiver verifies with; a request verifies when any of them matches.
 	Secrets []string
 	Clock   clock.Clock
+	// Chaos, when set, is asked about every request that verifies: a non-zero status fails it,
+	// before the receiver takes it or, with taken, after (the receiver kept the fact but the
+	// answer says it failed, as a receiver that times out answering does).
+	Chaos func() (status int, taken bool)
 }
 
 // Receiver is a running fake receiver.
@@ -50,6 +54,7 @@ type Receiver struct {
 	*httptest.Server
 	clk   clock.Clock
 	hooks []*standardwebhooks.Webhook
+	chaos func() (int, bool)
 
 	mu       sync.Mutex
 	requests []Request
@@ -63,7 +68,7 @@ func New(o Options) (*Receiver, error) {
 	if o.Clock == nil {
 		o.Clock = clock.System{}
 	}
-	r := &Receiver{clk: o.Clock, taken: map[string][]byte{}}
+	r := &Receiver{clk: o.Clock, taken: map[string][]byte{}, chaos: o.Chaos}
 	for _, s := range o.Secrets {
 		wh, err := standardwebhooks.NewWebhook(s)
 		if err != nil {
@@ -107,9 +112,19 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "signature does not verify", http.StatusUnauthorized)
 		return
 	}
-	if _, ok := r.taken[in.ID]; !ok {
-		r.taken[in.ID] = body
-		r.order = append(r.order, in.ID)
+	status, taken := 0, true
+	if r.chaos != nil {
+		status, taken = r.chaos()
+	}
+	if status == 0 || taken {
+		if _, ok := r.taken[in.ID]; !ok {
+			r.taken[in.ID] = body
+			r.order = append(r.order, in.ID)
+		}
+	}
+	if status != 0 {
+		http.Error(w, "chaos", status)
+		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
