@@ -1,12 +1,15 @@
 // Package delivertest is the contract every destination passes (docs/architecture.md, Adding a
 // destination): without an API key it runs dry and records the exact requests it would send; a
-// 4xx is permanent; a 429 carries the time to retry; a redelivered fact is taken once. A
+// 4xx is permanent; a 429 carries the time to retry; a redelivered fact is taken once; every
+// fact kind (domain.FactKinds) is either sent or skipped with a recorded reason. A
 // destination's test calls Run with an Env over a fake of its API; the suite puts its own
 // proxy in front of that fake to inject the failures.
 package delivertest
 
 import (
 	"context"
+	"embed"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -40,6 +43,42 @@ type Env struct {
 	// Held counts the records the fake holds for fact (for OrderPlaced: the order's purchases or
 	// transactions).
 	Held func(f domain.Fact) int
+	// Facts are an example of every fact kind, delivered in order (an order's placement before
+	// its refund); nil takes Examples.
+	Facts []domain.Fact
+}
+
+//go:embed facts/*.json
+var examples embed.FS
+
+// Examples are one fact of every kind for account "acme" (facts/), in domain.FactKinds' order:
+// one order of ann@example.com placed, refunded, shipped, charged back and reversed, her
+// subscription, profile, cart, affiliate signup and erasure.
+func Examples(t testing.TB) []domain.Fact {
+	t.Helper()
+	entries, err := examples.ReadDir("facts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKind := map[domain.FactKind]domain.Fact{}
+	for _, e := range entries {
+		raw, err := examples.ReadFile("facts/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f domain.Fact
+		if err := json.Unmarshal(raw, &f); err != nil {
+			t.Fatalf("delivertest example %s: %v", e.Name(), err)
+		}
+		byKind[f.Kind] = f
+	}
+	var out []domain.Fact
+	for _, k := range domain.FactKinds() {
+		if f, ok := byKind[k]; ok {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // Run checks the contract; newEnv builds a fresh Env for every check.
@@ -87,6 +126,34 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 		}
 		if deliver.IsPermanent(err) {
 			t.Fatalf("a 429 must not be permanent: %v", err)
+		}
+	})
+	t.Run("every fact kind is sent or skipped with a reason", func(t *testing.T) {
+		e := newEnv(t)
+		facts := e.Facts
+		if facts == nil {
+			facts = Examples(t)
+		}
+		seen := map[domain.FactKind]bool{}
+		for _, f := range facts {
+			seen[f.Kind] = true
+			f.Account = e.Account.ID
+			out, err := e.Dest.Deliver(context.Background(), e.Account, f)
+			switch {
+			case err != nil:
+				t.Errorf("%s: %v; a destination sends a fact of every kind, or skips it with its reason", f.Kind, err)
+			case out.Status == history.DeliverySkipped && out.Note == "":
+				t.Errorf("%s was skipped without a reason: say in Outcome.Note why the destination does not take it", f.Kind)
+			case out.Status != history.DeliverySkipped && out.Status != history.DeliverySent && out.Status != history.DeliveryDryRun:
+				t.Errorf("%s: status %q", f.Kind, out.Status)
+			case out.Status != history.DeliverySkipped && len(out.Exchanges) == 0:
+				t.Errorf("%s: status %q without a request in the delivery log", f.Kind, out.Status)
+			}
+		}
+		for _, k := range domain.FactKinds() {
+			if !seen[k] {
+				t.Errorf("no example of %s was delivered: add one to Env.Facts (or delivertest's facts/), so the destination shows it sends or skips it", k)
+			}
 		}
 	})
 	t.Run("a redelivered fact is taken once", func(t *testing.T) {
