@@ -237,6 +237,9 @@ func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, sea
 			return ok
 		}, fields)
 	}
+	// An entry left with only defaults is gone, as a null in the patch means, before anyone
+	// checks the account.
+	pruneEntries(&a, fields)
 	if len(res.problems) == 0 && r.check != nil {
 		if err := r.check(a); err != nil {
 			res.problems = append(res.problems, checkProblems(err)...)
@@ -265,16 +268,6 @@ func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, sea
 			return Account{}, err
 		}
 		setPath(stored, f.path, v)
-	}
-	for _, f := range fields {
-		// An entry left with only defaults is gone from the document: it is removed, as a
-		// null in the patch means.
-		if f.ref != nil || f.pattern == f.path {
-			continue
-		}
-		if _, ok := lookup(stored, f.path[:strings.LastIndexByte(f.path, '.')]); !ok {
-			delete(a.Settings, f.path)
-		}
 	}
 	a.UpdatedAt = now
 	stored[keyCreatedAt] = formatTime(a.CreatedAt)
@@ -514,4 +507,20 @@ func (r *Repo) resealOnce(ctx context.Context, id string) ([]string, error) {
 		return nil, fmt.Errorf("write account %s: %w", id, err)
 	}
 	return done, nil
+}
+
+// pruneEntries removes from a the entries of sections whose every key has its default.
+func pruneEntries(a *Account, fields []field) {
+	entry := func(f field) string { return f.path[:strings.LastIndexByte(f.path, '.')] }
+	used := map[string]bool{}
+	for _, f := range fields {
+		if f.ref == nil && f.pattern != f.path {
+			used[entry(f)] = used[entry(f)] || !f.isDefault(a)
+		}
+	}
+	for _, f := range fields {
+		if f.ref == nil && f.pattern != f.path && !used[entry(f)] {
+			delete(a.Settings, f.path)
+		}
+	}
 }

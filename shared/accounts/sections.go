@@ -34,6 +34,8 @@ type SectionField struct {
 	Kind Kind
 	// Default is a string, bool or HistoryMode; nil means the kind's zero value.
 	Default any
+	// Label and Help are how the console's settings form shows the key.
+	Label, Help string
 }
 
 // Kind is how a key of the account file is written, checked and stored.
@@ -149,20 +151,28 @@ func checkEntryNames(sections []Section, patch map[string]any) []Problem {
 	return out
 }
 
-// secretPatterns lists the sections' secrets as Repo.Get names them.
+// Secrets lists the section's secrets as Repo.Get and the sealer name them (an entry's as its
+// pattern).
+func (s Section) Secrets() []Field {
+	var out []Field
+	for _, sf := range s.Fields {
+		if sf.Kind == kindSecret {
+			out = append(out, Field(s.Name+"."+sf.Key))
+		}
+	}
+	for _, sf := range s.EntryFields {
+		if sf.Kind == kindSecret {
+			out = append(out, s.EntryPattern(sf.Key))
+		}
+	}
+	return out
+}
+
+// secretPatterns lists the sections' secrets.
 func secretPatterns(sections []Section) []Field {
 	var out []Field
 	for _, s := range sections {
-		for _, sf := range s.Fields {
-			if sf.Kind == kindSecret {
-				out = append(out, Field(s.Name+"."+sf.Key))
-			}
-		}
-		for _, sf := range s.EntryFields {
-			if sf.Kind == kindSecret {
-				out = append(out, s.EntryPattern(sf.Key))
-			}
-		}
+		out = append(out, s.Secrets()...)
 	}
 	return out
 }

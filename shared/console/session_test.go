@@ -56,7 +56,7 @@ func TestSessionCookieScope(t *testing.T) {
 func TestParseFormOnlyTouchesConsoleFields(t *testing.T) {
 	form := url.Values{"ontraport.base_url": {"https://evil.example"}, "ultracart.webhook_password": {"x"},
 		"iterable.enabled": {"on"}, "thrivecart.api_key": {" k "}, "clear:thrivecart.secret": {"on"}}
-	sub, err := parseForm(form)
+	sub, err := parseForm(accounts.Account{}, form)
 	if err != nil {
 		t.Fatal(err)
 	}

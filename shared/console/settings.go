@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 )
 
 // kind is how a setting is edited on the page.
@@ -31,6 +33,8 @@ type field struct {
 	Label string
 	Help  string
 	Kind  kind
+	// entry marks the inputs that add or remove a section's entry: they are not settings.
+	entry bool
 }
 
 type section struct {
@@ -96,6 +100,65 @@ func sections() []section {
 // clearPrefix names the checkbox that removes a stored secret; an empty secret input keeps it.
 const clearPrefix = "clear:"
 
+// newPrefix names the inputs of a section's new entry ("new:webhooks.endpoints" its name,
+// "new:webhooks.endpoints.url" its keys); removePrefix the checkbox that removes an entry.
+const (
+	newPrefix    = "new:"
+	removePrefix = "remove:"
+)
+
+// registered are the settings sections the destinations declare (deliver.Registration
+// Settings), generated from the registry: each key of the section, each of the account's
+// entries with a box to remove it, and the inputs of one new entry.
+func registered(a accounts.Account) []section {
+	var out []section
+	for _, r := range destinations.All() {
+		sec := r.Settings
+		if sec == nil {
+			continue
+		}
+		s := section{Title: r.Label}
+		for _, sf := range sec.Fields {
+			s.Fields = append(s.Fields, fromSection(sf, sec.Name+"."+sf.Key, sf.Label))
+		}
+		if sec.Entries != "" {
+			group := sec.Name + "." + sec.Entries
+			for _, name := range a.EntryNames(*sec) {
+				s.Fields = append(s.Fields, field{Path: removePrefix + group + "." + name, Label: "Remove " + name, Kind: kindBool, entry: true})
+				for _, sf := range sec.EntryFields {
+					s.Fields = append(s.Fields, fromSection(sf, group+"."+name+"."+sf.Key, name+": "+sf.Label))
+				}
+			}
+			s.Fields = append(s.Fields, field{Path: newPrefix + group, Label: "Add: name", Kind: kindText, entry: true,
+				Help: "1 to 40 lower-case letters, digits, - and _; leave empty to add none"})
+			for _, sf := range sec.EntryFields {
+				f := fromSection(sf, newPrefix+group+"."+sf.Key, "Add: "+sf.Label)
+				f.entry = true
+				s.Fields = append(s.Fields, f)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func fromSection(sf accounts.SectionField, path, label string) field {
+	k := kindText
+	switch sf.Kind {
+	case accounts.KindBool:
+		k = kindBool
+	case accounts.KindSecret:
+		k = kindSecret
+	}
+	if label == "" {
+		label = sf.Key
+	}
+	return field{Path: path, Label: label, Help: sf.Help, Kind: k}
+}
+
+// allSections are the console's own sections and the registered ones.
+func allSections(a accounts.Account) []section { return append(sections(), registered(a)...) }
+
 // fieldView is a field as the template shows it.
 type fieldView struct {
 	field
@@ -122,7 +185,7 @@ type sectionView struct {
 func views(a accounts.Account, form url.Values) []sectionView {
 	pub := accounts.Public(a)
 	var out []sectionView
-	for _, s := range sections() {
+	for _, s := range allSections(a) {
 		sv := sectionView{Title: s.Title}
 		for _, f := range s.Fields {
 			v := fieldView{field: f, Text: f.Kind == kindText || f.Kind == kindZone || f.Kind == kindLists, Bool: f.Kind == kindBool,
@@ -215,15 +278,26 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// parseForm turns the posted form into a merge patch over the console's fields only, so a
-// post cannot reach any other setting. Every toggle is written (an unticked box is absent
-// from the form); empty text resets a setting to its default; an empty secret input keeps
-// the stored secret, and its remove box deletes it.
-func parseForm(form url.Values) (submission, error) {
+// parseForm turns the posted form into a merge patch over the console's fields of account a
+// only, so a post cannot reach any other setting. Every toggle is written (an unticked box is
+// absent from the form); empty text resets a setting to its default; an empty secret input
+// keeps the stored secret, and its remove box deletes it. A section's new entry is added under
+// the name given, and an entry whose remove box is ticked goes.
+func parseForm(a accounts.Account, form url.Values) (submission, error) {
 	doc := map[string]any{}
 	var sub submission
-	for _, s := range sections() {
+	var removed []string
+	for _, s := range allSections(a) {
 		for _, f := range s.Fields {
+			if f.entry {
+				if group, ok := strings.CutPrefix(f.Path, removePrefix); ok && checked(form, f.Path) {
+					removed = append(removed, group)
+				}
+				continue
+			}
+			if slices.ContainsFunc(removed, func(g string) bool { return strings.HasPrefix(f.Path, g+".") }) {
+				continue
+			}
 			var v any
 			switch f.Kind {
 			case kindBool:
@@ -254,6 +328,10 @@ func parseForm(form url.Values) (submission, error) {
 			setPath(doc, f.Path, v)
 		}
 	}
+	for _, g := range removed {
+		setPath(doc, g, nil)
+	}
+	addEntries(a, form, doc)
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return sub, fmt.Errorf("encode settings patch: %w", err)
@@ -274,4 +352,35 @@ func setPath(doc map[string]any, path string, v any) {
 		doc[head] = m
 	}
 	setPath(m, rest, v)
+}
+
+// addEntries puts into doc the new entry of each registered section that the form names.
+// Its name and values are checked by accounts.Repo.Put like any others.
+func addEntries(a accounts.Account, form url.Values, doc map[string]any) {
+	for _, r := range destinations.All() {
+		sec := r.Settings
+		if sec == nil || sec.Entries == "" {
+			continue
+		}
+		group := sec.Name + "." + sec.Entries
+		name := strings.TrimSpace(form.Get(newPrefix + group))
+		if name == "" || strings.Contains(name, ".") {
+			if name != "" {
+				// Dots separate levels: the name is refused with the others' rule.
+				setPath(doc, group, map[string]any{name: map[string]any{}})
+			}
+			continue
+		}
+		entry := map[string]any{}
+		for _, sf := range sec.EntryFields {
+			v := strings.TrimSpace(form.Get(newPrefix + group + "." + sf.Key))
+			switch {
+			case sf.Kind == accounts.KindBool:
+				entry[sf.Key] = checked(form, newPrefix+group+"."+sf.Key)
+			case v != "":
+				entry[sf.Key] = v
+			}
+		}
+		setPath(doc, group+"."+name, entry)
+	}
 }

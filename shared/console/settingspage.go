@@ -179,13 +179,13 @@ func (p *pageCtx) iterableLists(a accounts.Account) listsView {
 
 func (p *pageCtx) saveSettings() Response {
 	form := p.req.Form
-	sub, err := parseForm(form)
-	if err != nil {
-		return p.failed("read the form", err)
-	}
 	before, err := p.account()
 	if err != nil {
 		return p.failed("read your account", err)
+	}
+	sub, err := parseForm(before, form)
+	if err != nil {
+		return p.failed("read the form", err)
 	}
 	if problems := p.checkKeys(before, form, sub); len(problems) > 0 {
 		return p.settings(http.StatusUnprocessableEntity, form, settingsState{Problems: problems})
@@ -297,10 +297,20 @@ func dataCenterName(dc string) string {
 func changedKeys(a, b accounts.Account) []string {
 	pa, pb := accounts.Public(a), accounts.Public(b)
 	var out []string
-	for _, k := range accounts.Keys() {
-		va, _ := lookup(pa, k)
-		vb, _ := lookup(pb, k)
-		if !equalSetting(va, vb) {
+	keys := accounts.Keys()
+	for _, m := range []map[string]any{a.Settings, b.Settings} {
+		for k := range m {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	for _, k := range keys {
+		va, okA := lookup(pa, k)
+		vb, okB := lookup(pb, k)
+		sa, _ := a.Settings[k].(accounts.Secret)
+		sb, _ := b.Settings[k].(accounts.Secret)
+		if !equalSetting(va, vb) || okA != okB || sa != sb {
 			out = append(out, k)
 		}
 	}

@@ -134,7 +134,7 @@ func For(function string) (Grant, error) {
 		return Grant{Secrets: secrets.Grant{
 			Decrypt: []string{string(accounts.UltraCartWebhookPassword), accountkeys.Secret(accountkeys.Review),
 				string(accounts.OntraportAPIKey), string(accounts.IterableAPIKey)},
-			Encrypt: append(names(accounts.SecretFields()...), tokens...),
+			Encrypt: append(append(names(accounts.SecretFields()...), sectionSecrets()...), tokens...),
 		}}, nil
 	}
 	if dest, ok := strings.CutPrefix(function, ForwardPrefix); ok {
@@ -143,6 +143,16 @@ func For(function string) (Grant, error) {
 		}
 	}
 	return Grant{}, fmt.Errorf("grants: no function %q (the functions are %s)", function, strings.Join(Functions(), ", "))
+}
+
+// sectionSecrets are the secrets of the destinations' sections of the account file, which the
+// console's settings form seals.
+func sectionSecrets() []string {
+	var out []string
+	for _, s := range destinations.Sections() {
+		out = append(out, names(s.Secrets()...)...)
+	}
+	return out
 }
 
 func names(fs ...accounts.Field) []string {

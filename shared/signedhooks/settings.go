@@ -36,15 +36,16 @@ func Section() accounts.Section {
 	return accounts.Section{
 		Name: Name,
 		Fields: []accounts.SectionField{
-			{Key: keyEnabled, Kind: accounts.KindBool},
-			{Key: keyHistory, Kind: accounts.KindHistory, Default: accounts.HistoryProfiles},
+			{Key: keyEnabled, Kind: accounts.KindBool, Label: "Send signed webhooks"},
+			{Key: keyHistory, Kind: accounts.KindHistory, Default: accounts.HistoryProfiles, Label: "History",
+				Help: "none, profiles or all: what a backfill of old events may send"},
 		},
 		Entries: keyEndpoints,
 		EntryFields: []accounts.SectionField{
-			{Key: keyURL, Kind: accounts.KindText},
-			{Key: keySecret, Kind: accounts.KindSecret},
-			{Key: keyPreviousSecret, Kind: accounts.KindSecret},
-			{Key: keyKinds, Kind: accounts.KindText},
+			{Key: keyURL, Kind: accounts.KindText, Label: "URL", Help: "https only (http only for a receiver on localhost)"},
+			{Key: keySecret, Kind: accounts.KindSecret, Label: "Signing secret", Help: "whsec_ followed by base64 of 24 to 64 random bytes"},
+			{Key: keyPreviousSecret, Kind: accounts.KindSecret, Label: "Previous secret", Help: "during a rotation only: requests are signed with both"},
+			{Key: keyKinds, Kind: accounts.KindText, Label: "Fact kinds", Help: "comma-separated, such as OrderPlaced, OrderRefunded; empty: all"},
 		},
 	}
 }
