@@ -24,18 +24,7 @@ func TestConsoleChecksDestinationKeys(t *testing.T) {
 	cookie := f.session("shop")
 	post := func(set map[string]string) (int, string) {
 		t.Helper()
-		form := f.settingsForm(cookie)
-		for k, v := range set {
-			form.Set(k, v)
-		}
-		resp := f.do(http.MethodPost, "/console/settings", nil, form, []string{cookie})
-		// A key change renews the session; the next form goes with the new cookie.
-		for _, c := range resp.Cookies {
-			if strings.HasPrefix(c, "cartrelay_console=") {
-				cookie = cookieValue(t, resp.Cookies)
-			}
-		}
-		return resp.StatusCode, resp.Body
+		return f.postSettings(&cookie, set)
 	}
 
 	status, body := post(map[string]string{"ontraport.app_id": opAppID, "ontraport.api_key": "op-wrong-key", "iterable.email_list_ids": "5"})

@@ -21,17 +21,7 @@ func TestConsoleWebhookEndpoints(t *testing.T) {
 	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("w", 32)))
 	post := func(set map[string]string) (int, string) {
 		t.Helper()
-		form := f.settingsForm(cookie)
-		for k, v := range set {
-			form.Set(k, v)
-		}
-		resp := f.do(http.MethodPost, "/console/settings", nil, form, []string{cookie})
-		for _, c := range resp.Cookies {
-			if strings.HasPrefix(c, "cartrelay_console=") {
-				cookie = cookieValue(t, resp.Cookies)
-			}
-		}
-		return resp.StatusCode, resp.Body
+		return f.postSettings(&cookie, set)
 	}
 
 	status, body := post(map[string]string{"new:webhooks.endpoints": "crm", "new:webhooks.endpoints.url": "http://crm.example.com/in",
@@ -75,4 +65,21 @@ func TestConsoleWebhookEndpoints(t *testing.T) {
 	if a, err := f.env.Accounts.Get(ctx, "shop"); err != nil || len(a.EntryNames(signedhooks.Section())) != 0 || a.Flag("webhooks.enabled") {
 		t.Fatalf("after removing: %v, %v", a.Settings, err)
 	}
+}
+
+// postSettings posts the settings form as the page has it, with set changed, and follows the
+// session a key change renews.
+func (f *consoleFixture) postSettings(cookie *string, set map[string]string) (int, string) {
+	f.t.Helper()
+	form := f.settingsForm(*cookie)
+	for k, v := range set {
+		form.Set(k, v)
+	}
+	resp := f.do(http.MethodPost, "/console/settings", nil, form, []string{*cookie})
+	for _, c := range resp.Cookies {
+		if strings.HasPrefix(c, "cartrelay_console=") {
+			*cookie = cookieValue(f.t, resp.Cookies)
+		}
+	}
+	return resp.StatusCode, resp.Body
 }

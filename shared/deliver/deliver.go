@@ -6,7 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
@@ -59,6 +63,23 @@ type RetryAfterError struct {
 
 func (e *RetryAfterError) Error() string { return e.Err.Error() }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter reads a destination's Retry-After header, given in seconds or as an HTTP date
+// (RFC 9110); 0 when it is absent, unreadable or in the past.
+func RetryAfter(header string, now time.Time) time.Duration {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(header, 10, 64); err == nil && n >= 0 {
+		// Ask for longer than a Duration holds, and get the longest.
+		return time.Duration(min(n, int64(math.MaxInt64/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(header); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
 
 // permanent marks an error that retrying cannot fix; the forwarder parks the message at once.
 type permanent struct{ err error }

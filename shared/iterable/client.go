@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -235,7 +234,7 @@ func (s *session) post(ctx context.Context, path string, body, out any) error {
 	}
 	apiErr := decodeError(path, resp.StatusCode, raw)
 	if resp.StatusCode == http.StatusTooManyRequests {
-		apiErr.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), s.d.clk.Now())
+		apiErr.RetryAfter = deliver.RetryAfter(resp.Header.Get("Retry-After"), s.d.clk.Now())
 		pause := apiErr.RetryAfter
 		if pause <= 0 {
 			pause = time.Second
@@ -289,21 +288,6 @@ func decodeError(path string, status int, raw []byte) *APIError {
 	}
 	e.Msg = text
 	return e
-}
-
-// retryAfter reads a Retry-After header: seconds or an HTTP date.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(h); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // clip keeps a recorded body small enough for the delivery log.

@@ -43,6 +43,8 @@ type envOpts struct {
 	fakeLimits map[string]iterablefake.Limit
 	timeout    time.Duration
 	noSpec     bool
+	// store opens the destination's table; nil: SQLite in a temporary directory.
+	store func(clock.Clock) store.Store
 }
 
 func openStore(t testing.TB, clk clock.Clock) store.Store {
@@ -82,7 +84,12 @@ func testKeys(t testing.TB, st store.Store, clk clock.Clock) *accountkeys.Repo {
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	clk := clock.NewFake(now)
-	st := openStore(t, clk)
+	var st store.Store
+	if o.store != nil {
+		st = o.store(clk)
+	} else {
+		st = openStore(t, clk)
+	}
 	fo := iterablefake.Options{APIKey: testKey, Clock: clk, Limits: o.fakeLimits}
 	if !o.noSpec {
 		fo.SpecPath = specPath(t)

@@ -8,12 +8,15 @@ import (
 	"github.com/cartrelay/cartrelay/shared/domain"
 )
 
-// TestContract holds ONTRAPORT to the contract every destination passes.
+// TestContract holds ONTRAPORT to the contract every destination passes, with its contact
+// cache, rate window and transaction markers in SQLite and in DynamoDB.
 func TestContract(t *testing.T) {
-	delivertest.Run(t, func(t *testing.T) delivertest.Env {
+	delivertest.RunOnBothBackends(t, func(t *testing.T, open delivertest.OpenStore) delivertest.Env {
 		e := newEnv(t)
+		o := e.dest.o
+		o.Store = open(t, e.clk)
 		return delivertest.Env{
-			Dest: e.dest, Account: e.acct, API: e.fake.URL,
+			Dest: New(o), Account: e.acct, API: e.fake.URL,
 			At: func(a accounts.Account, base string) accounts.Account { a.Ontraport.BaseURL = base; return a },
 			WithoutKey: func(a accounts.Account) accounts.Account {
 				a.Ontraport.APIKey = accounts.Secret{}

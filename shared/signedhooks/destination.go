@@ -189,7 +189,7 @@ func (d *Destination) send(req *http.Request, x history.HTTPExchange, e Endpoint
 	case code >= 200 && code < 300:
 		return x, nil
 	case code == http.StatusTooManyRequests:
-		after := retryAfter(resp.Header.Get("Retry-After"), d.clk.Now())
+		after := deliver.RetryAfter(resp.Header.Get("Retry-After"), d.clk.Now())
 		log.Warn("webhook endpoint asked to slow down", slog.String("endpoint", e.Name), slog.Duration("retry_after", after))
 		return x, &deliver.RetryAfterError{After: after, Err: &EndpointError{Endpoint: e.Name, URL: e.URL, Status: code, Err: errors.New("too many requests")}}
 	case code == http.StatusRequestTimeout || code >= 500:
@@ -201,19 +201,4 @@ func (d *Destination) send(req *http.Request, x history.HTTPExchange, e Endpoint
 	}
 	return x, deliver.Permanent(&EndpointError{Endpoint: e.Name, URL: e.URL, Status: code,
 		Err: errors.New("the receiver refused the request; check its url and that it verifies with this endpoint's secret, then replay the delivery")})
-}
-
-// retryAfter reads Retry-After as seconds or an HTTP date; 0 when absent or unreadable.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(h); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
