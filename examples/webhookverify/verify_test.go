@@ -4,17 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/cartrelay/cartrelay/examples/webhookverify"
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/deliver"
-	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/deliver/delivertest"
 	"github.com/cartrelay/cartrelay/shared/signedhooks"
 )
 
@@ -44,14 +42,7 @@ func TestHandlerVerifiesARealRequest(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	fb, err := os.ReadFile("../../shared/signedhooks/testdata/facts/order_placed.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f domain.Fact
-	if err := json.Unmarshal(fb, &f); err != nil {
-		t.Fatal(err)
-	}
+	f := delivertest.Examples(t)[0] // an OrderPlaced of ann@example.com
 	acct := accounts.Account{ID: f.Account, Settings: map[string]any{
 		"webhooks.enabled": true, "webhooks.endpoints.shop.url": srv.URL, "webhooks.endpoints.shop.secret": accounts.NewSecret(secret)}}
 	dest := signedhooks.New(signedhooks.Options{})

@@ -21,7 +21,7 @@ func TestContract(t *testing.T) {
 			WithoutKey: func(a accounts.Account) accounts.Account {
 				return with(a, "webhooks.endpoints.crm.secret", accounts.Secret{})
 			},
-			Placed: loadFact(t, "order_placed"),
+			Placed: fact(t, domain.FactOrderPlaced),
 			Held:   func(f domain.Fact) int { return e.fake.Held(f.ID) },
 		}
 	})

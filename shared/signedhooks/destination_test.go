@@ -13,6 +13,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/deliver"
+	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/signedhooks"
 	"github.com/cartrelay/cartrelay/shared/signedhooks/hookfake"
@@ -22,7 +23,7 @@ import (
 // signature the library verifies; the body is the payload of the fact.
 func TestSignedRequest(t *testing.T) {
 	e := newEnv(t)
-	f := loadFact(t, "order_placed")
+	f := fact(t, domain.FactOrderPlaced)
 	out, err := e.dest.Deliver(context.Background(), e.acct, f)
 	if err != nil || out.Status != history.DeliverySent {
 		t.Fatalf("deliver: %+v, %v", out, err)
@@ -62,7 +63,7 @@ func TestRotation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.receiver)
 			a := endpoint(e.acct, "crm", e.fake.URL, secret("n"), secret("o"), "")
-			if _, err := e.dest.Deliver(context.Background(), a, loadFact(t, "order_placed")); err != nil {
+			if _, err := e.dest.Deliver(context.Background(), a, fact(t, domain.FactOrderPlaced)); err != nil {
 				t.Fatal(err)
 			}
 			r := e.fake.Requests()[0]
@@ -77,7 +78,7 @@ func TestRotation(t *testing.T) {
 	t.Run("a receiver on neither secret refuses it, and that is permanent", func(t *testing.T) {
 		e := newEnv(t, secret("x"))
 		a := endpoint(e.acct, "crm", e.fake.URL, secret("n"), secret("o"), "")
-		_, err := e.dest.Deliver(context.Background(), a, loadFact(t, "order_placed"))
+		_, err := e.dest.Deliver(context.Background(), a, fact(t, domain.FactOrderPlaced))
 		if !deliver.IsPermanent(err) || !strings.Contains(err.Error(), "401") {
 			t.Fatalf("%v; want a permanent error naming the 401", err)
 		}
@@ -95,7 +96,7 @@ func TestKindFilter(t *testing.T) {
 	defer other.Close()
 	a := endpoint(e.acct, "crm", e.fake.URL, secret("a"), "", "OrderPlaced, OrderRefunded")
 	a = endpoint(a, "zap", other.URL, secret("b"), "", "OrderRefunded")
-	placed, refunded, shipped := loadFact(t, "order_placed"), loadFact(t, "order_refunded"), loadFact(t, "order_shipped")
+	placed, refunded, shipped := fact(t, domain.FactOrderPlaced), fact(t, domain.FactOrderRefunded), fact(t, domain.FactOrderShipped)
 	ctx := context.Background()
 	if _, err := e.dest.Deliver(ctx, a, placed); err != nil {
 		t.Fatal(err)
@@ -136,7 +137,7 @@ func TestAnswers(t *testing.T) {
 		t.Run(strconv.Itoa(tc.status)+" "+tc.retryAfter, func(t *testing.T) {
 			e := newEnv(t)
 			e.fake.Inject(hookfake.Fault{Status: tc.status, RetryAfter: tc.retryAfter, Times: 1})
-			out, err := e.dest.Deliver(context.Background(), e.acct, loadFact(t, "order_placed"))
+			out, err := e.dest.Deliver(context.Background(), e.acct, fact(t, domain.FactOrderPlaced))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -155,7 +156,7 @@ func TestAnswers(t *testing.T) {
 	t.Run("no answer is retried", func(t *testing.T) {
 		e := newEnv(t)
 		e.fake.Close()
-		_, err := e.dest.Deliver(context.Background(), e.acct, loadFact(t, "order_placed"))
+		_, err := e.dest.Deliver(context.Background(), e.acct, fact(t, domain.FactOrderPlaced))
 		var ee *signedhooks.EndpointError
 		if err == nil || deliver.IsPermanent(err) || !errors.As(err, &ee) || ee.Endpoint != "crm" {
 			t.Fatalf("%v; want a retryable *EndpointError naming crm", err)
@@ -167,7 +168,7 @@ func TestAnswers(t *testing.T) {
 // one with a secret, only that one is sent.
 func TestDryRun(t *testing.T) {
 	e := newEnv(t)
-	f := loadFact(t, "order_refunded")
+	f := fact(t, domain.FactOrderRefunded)
 	dry := with(e.acct, "webhooks.endpoints.crm.secret", accounts.Secret{})
 	out, err := e.dest.Deliver(context.Background(), dry, f)
 	if err != nil || out.Status != history.DeliveryDryRun || !strings.Contains(out.Note, "no webhook secret configured") {

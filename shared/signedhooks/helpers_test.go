@@ -2,16 +2,14 @@ package signedhooks_test
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"maps"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/deliver/delivertest"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/signedhooks"
 	"github.com/cartrelay/cartrelay/shared/signedhooks/hookfake"
@@ -74,15 +72,14 @@ func endpoint(a accounts.Account, name, url, sec, previous, kinds string) accoun
 	return with(a, p+"kinds", kinds)
 }
 
-func loadFact(t testing.TB, name string) domain.Fact {
+// fact is delivertest's example fact of kind k (one order of ann@example.com, and so on).
+func fact(t testing.TB, k domain.FactKind) domain.Fact {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "facts", name+".json"))
-	if err != nil {
-		t.Fatal(err)
+	for _, f := range delivertest.Examples(t) {
+		if f.Kind == k {
+			return f
+		}
 	}
-	var f domain.Fact
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return f
+	t.Fatalf("delivertest has no example of %s", k)
+	return domain.Fact{}
 }

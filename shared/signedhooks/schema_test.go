@@ -5,13 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/cartrelay/cartrelay/shared/deliver/delivertest"
 	"github.com/cartrelay/cartrelay/shared/domain"
 )
 
@@ -48,25 +47,21 @@ func validate(s *jsonschema.Schema, body []byte) error {
 	return s.Validate(inst)
 }
 
-// TestPayloadSchema: what the destination sent to a receiver, for every fact in testdata, is
+// TestPayloadSchema: what the destination sent to a receiver, for delivertest's fact of every kind, is
 // valid under examples/webhook-payload.schema.json; the schema names every fact kind; and it
 // refuses a payload without what it promises.
 func TestPayloadSchema(t *testing.T) {
 	schema := compileSchema(t)
 	e := newEnv(t)
-	files, err := filepath.Glob(filepath.Join("testdata", "facts", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no facts in testdata: %v", err)
-	}
-	for _, file := range files {
-		f := loadFact(t, strings.TrimSuffix(filepath.Base(file), ".json"))
+	facts := delivertest.Examples(t)
+	for _, f := range facts {
 		if _, err := e.dest.Deliver(context.Background(), e.acct, f); err != nil {
-			t.Fatalf("%s: %v", file, err)
+			t.Fatalf("%s: %v", f.Kind, err)
 		}
 	}
 	ids, bodies := e.fake.Taken()
-	if len(ids) != len(files) {
-		t.Fatalf("the receiver took %d requests, want %d", len(ids), len(files))
+	if len(ids) != len(domain.FactKinds()) {
+		t.Fatalf("the receiver took %d requests, want one of each of the %d kinds", len(ids), len(domain.FactKinds()))
 	}
 	for i, body := range bodies {
 		if err := validate(schema, body); err != nil {
