@@ -159,7 +159,7 @@ func (a *App) connectPage(ctx context.Context, req events.APIGatewayV2HTTPReques
 		return a.inviteNeeded(`<p>A store that is already connected can connect again without one, to renew its connection:</p>` + button)
 	}
 	return htmlPage(http.StatusOK, "Connect your store", intro+
-		`<p>Connect your UltraCart store to cartrelay. You will sign in to UltraCart and approve read access to orders, auto orders, customers and items, and the management of one webhook.</p>`+
+		`<p>Connect your UltraCart store to cartrelay. You will sign in to UltraCart and approve read access to orders, auto orders, customers, items and affiliates, and the management of one webhook.</p>`+
 		button+`
 <p>Afterwards cartrelay registers a webhook for new events and starts loading your order history in the background.</p>`)
 }

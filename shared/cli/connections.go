@@ -30,7 +30,7 @@ func cmdConnectionsPut(ctx context.Context, c *ctx2, args []string) error {
 		return usagef("only ultracart connections can be put with a key; got %q", pos[1])
 	}
 	if !found || key == "" {
-		return usagef("connections put needs --simple-key KEY (an UltraCart simple API key with read access to orders, auto orders, customers and items)")
+		return usagef("connections put needs --simple-key KEY (an UltraCart simple API key with read access to orders, auto orders, customers, items and affiliates)")
 	}
 	if base != "" {
 		if err := outbound.CheckBaseURL(base); err != nil {
@@ -76,7 +76,7 @@ func keyRefused(conn connections.Connection, err error) error {
 	switch {
 	case errors.Is(err, ultracartapi.ErrUnauthorized):
 		return fmt.Errorf("UltraCart refused the key (%w). Nothing was saved. Check the key in UltraCart "+
-			"(Configuration → Development → API Keys) and that it may read orders, auto orders, customers and items", err)
+			"(Configuration → Development → API Keys) and that it may read orders, auto orders, customers, items and affiliates", err)
 	case errors.Is(err, ultracartapi.ErrAppDisabled):
 		return fmt.Errorf("UltraCart has disabled the application behind this key (%w). Nothing was saved; enable it in UltraCart or make a new key", err)
 	case errors.As(err, &te):
