@@ -2,19 +2,13 @@ package reports_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/rollup"
 	"github.com/cartrelay/cartrelay/shared/store"
-	"github.com/cartrelay/cartrelay/shared/store/dynamo"
 	"github.com/cartrelay/cartrelay/shared/testenv"
 )
 
@@ -28,13 +22,7 @@ func TestClearRetiredGenerations(t *testing.T) {
 	})
 	t.Run("dynamodb", func(t *testing.T) {
 		clk := clock.NewFake(time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC))
-		c := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(testenv.DynamoDBLocal(t)),
-			Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
-		table := fmt.Sprintf("reports-retire-%d", time.Now().UnixNano())
-		if err := dynamo.CreateTable(context.Background(), c, table); err != nil {
-			t.Fatal(err)
-		}
-		testClearRetired(t, dynamo.New(c, table, clk), clk)
+		testClearRetired(t, testenv.DynamoDBTables(t, "reports-retire")(t, clk), clk)
 	})
 }
 
