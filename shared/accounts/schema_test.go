@@ -100,6 +100,11 @@ func TestSchemaMatchesFieldTable(t *testing.T) {
 			if d, _ := prop["description"].(string); len(d) < 20 {
 				t.Errorf("schema: %s needs a description", path)
 			}
+			if _, owned := prop["x-cartrelay-section"]; owned {
+				// A section another package declares (Section); shared/destinations' tests
+				// hold it to its declaration.
+				continue
+			}
 			if _, isGroup := prop["properties"]; isGroup {
 				if prop["additionalProperties"] != false {
 					t.Errorf("schema: group %s must set additionalProperties false", path)

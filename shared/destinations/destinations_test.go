@@ -1,7 +1,12 @@
 package destinations_test
 
 import (
+	"encoding/json"
 	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
@@ -76,5 +81,59 @@ func TestEnabledAndHistory(t *testing.T) {
 	got := destinations.Enabled(a)
 	if len(got) != 1 || got[0].Name != accounts.DestOntraport {
 		t.Errorf("Enabled = %v, want only ontraport (enabled without an API key: it runs dry)", got)
+	}
+}
+
+// TestSectionsAreInTheAccountSchema: each destination's section of the account file is in
+// examples/account.schema.json with exactly its keys, its secrets write-only.
+func TestSectionsAreInTheAccountSchema(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "account.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type prop struct {
+		Section    string          `json:"x-cartrelay-section"`
+		WriteOnly  bool            `json:"writeOnly"`
+		Properties map[string]prop `json:"properties"`
+		// Entries is additionalProperties: false, or the schema of a section's entries.
+		Entries json.RawMessage `json:"additionalProperties"`
+	}
+	var schema prop
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	check := func(where string, got map[string]prop, want []accounts.SectionField) {
+		t.Helper()
+		var names []string
+		for _, f := range want {
+			names = append(names, f.Key)
+			if p, ok := got[f.Key]; !ok || p.WriteOnly != (f.Kind == accounts.KindSecret) {
+				t.Errorf("account.schema.json: %s.%s is missing or its writeOnly is not %v", where, f.Key, f.Kind == accounts.KindSecret)
+			}
+		}
+		for k := range got {
+			if !slices.Contains(names, k) {
+				t.Errorf("account.schema.json: %s.%s is not a key of the section", where, k)
+			}
+		}
+	}
+	for _, s := range destinations.Sections() {
+		g, ok := schema.Properties[s.Name]
+		if !ok || g.Section != s.Name {
+			t.Errorf("account.schema.json has no group %q marked \"x-cartrelay-section\": %q", s.Name, s.Name)
+			continue
+		}
+		top := maps.Clone(g.Properties)
+		if s.Entries != "" {
+			e, ok := top[s.Entries]
+			delete(top, s.Entries)
+			var entry prop
+			if !ok || json.Unmarshal(e.Entries, &entry) != nil {
+				t.Errorf("account.schema.json: %s.%s must describe its entries in additionalProperties", s.Name, s.Entries)
+			} else {
+				check(s.Name+"."+s.Entries+".NAME", entry.Properties, s.EntryFields)
+			}
+		}
+		check(s.Name, top, s.Fields)
 	}
 }
