@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -94,10 +95,10 @@ func deploy(ctx context.Context, t *testing.T, tpl *template, local *localAWS, p
 	s.refs["Table"] = table
 	s.atts["Table.Arn"] = "arn:aws:dynamodb:" + s.region + ":" + s.account + ":table/" + table
 
-	// The queues get their template names and attributes; Ensure holds them to queue.Topology,
+	// The queues get their template names and attributes; Ensure holds them to destinations.Queues,
 	// which TestQueuesMatchTopology holds to the template.
 	client := awssqs.NewFromConfig(local.motoCfg)
-	urls, err := queuesqs.Ensure(ctx, client, s.name+"-")
+	urls, err := queuesqs.Ensure(ctx, client, destinations.Queues(), s.name+"-")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Package deploy checks template.yaml against the code it deploys: every function builds
-// with the Makefile target that `sam build` calls, the queues match queue.Topology(), the
+// with the Makefile target that `sam build` calls, the queues match destinations.Queues(), the
 // table matches the store's keys and indexes, every SQS event source reports batch item
 // failures, and each function gets the queue URLs and permissions it needs, no more.
 //
@@ -291,7 +291,7 @@ func (tpl *template) allowedOn(id, action string) []string {
 	return out
 }
 
-// queueInfo is one AWS::SQS::Queue, by the logical name the code uses (queue.Names()).
+// queueInfo is one AWS::SQS::Queue, by the logical name the code uses (destinations.Queues().Names()).
 type queueInfo struct {
 	id    string // logical id in the template
 	name  string // logical queue name: ingest, ontraport-dlq, ...
@@ -518,7 +518,7 @@ func checkBootstrap(t testing.TB, path string) string {
 // ---------------------------------------------------------------------------------------------
 // Queues
 
-// TestQueuesMatchTopology holds the template's queues to queue.Topology(): the same names,
+// TestQueuesMatchTopology holds the template's queues to destinations.Queues(): the same names,
 // FIFO flags, redrive counts and visibility timeouts, each source with its own DLQ.
 func TestQueuesMatchTopology(t *testing.T) {
 	tpl := loadTemplate(t)
@@ -526,19 +526,19 @@ func TestQueuesMatchTopology(t *testing.T) {
 	byID := tpl.queueByID(t)
 
 	want := map[string]bool{}
-	for _, n := range queue.Names() {
+	for _, n := range destinations.Queues().Names() {
 		want[n] = true
 		if _, ok := qs[n]; !ok {
-			t.Errorf("queue %s (shared/queue Topology) is missing from the template", n)
+			t.Errorf("queue %s (destinations.Queues) is missing from the template", n)
 		}
 	}
 	for n, q := range qs {
 		if !want[n] {
-			t.Errorf("queue %s (%s) is not in queue.Topology()", n, q.id)
+			t.Errorf("queue %s (%s) is not in destinations.Queues()", n, q.id)
 		}
 	}
 
-	for _, spec := range queue.Topology() {
+	for _, spec := range destinations.Queues() {
 		src, ok1 := qs[spec.Name]
 		dlq, ok2 := qs[spec.DLQ()]
 		if !ok1 || !ok2 {
@@ -575,7 +575,7 @@ func TestQueuesMatchTopology(t *testing.T) {
 }
 
 // TestDestinationsAreDeployed holds the template to the destination registry: every registered
-// destination has its queue (as queue.Topology has it) and exactly one forward function that
+// destination has its queue (as destinations.Queues has it) and exactly one forward function that
 // names it in DESTINATION, and every DESTINATION names a registered destination, so a
 // destination registered without its queue and forwarder in template.yaml fails here.
 func TestDestinationsAreDeployed(t *testing.T) {
@@ -592,9 +592,9 @@ func TestDestinationsAreDeployed(t *testing.T) {
 		}
 	}
 	for _, r := range destinations.All() {
-		spec, ok := queue.SpecFor(r.Queue.Name)
+		spec, ok := destinations.Queues().SpecFor(r.Queue.Name)
 		if !ok || spec != r.Queue {
-			t.Errorf("destination %s registers queue %+v; queue.Topology has %+v (found %v)", r.Name, r.Queue, spec, ok)
+			t.Errorf("destination %s registers queue %+v; destinations.Queues has %+v (found %v)", r.Name, r.Queue, spec, ok)
 		}
 		if q, ok := qs[r.Queue.Name]; !ok || !q.fifo {
 			t.Errorf("destination %s: template.yaml has no FIFO queue %s (found %v): add the queue, its DLQ and their alarm", r.Name, r.Queue.Name, ok)
@@ -660,7 +660,7 @@ func TestQueueConsumers(t *testing.T) {
 			}
 		}
 	}
-	for _, spec := range queue.Topology() {
+	for _, spec := range destinations.Queues() {
 		if got := consumers[spec.Name]; len(got) != 1 {
 			t.Errorf("queue %s has consumers %v, want exactly one", spec.Name, got)
 		}
@@ -710,7 +710,7 @@ func TestEnvironmentAndPermissions(t *testing.T) {
 		if ref(env["LOG_LEVEL"]) == "" && scalar(env["LOG_LEVEL"]) == "" {
 			t.Errorf("%s: LOG_LEVEL is not set", id)
 		}
-		if _, err := queuesqs.URLsFromEnv(func(k string) string {
+		if _, err := queuesqs.URLsFromEnv(destinations.Queues(), func(k string) string {
 			if env[k] != nil {
 				return "set-by-template"
 			}

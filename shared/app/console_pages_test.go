@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"net/http"
 	"net/url"
 	"os"
@@ -85,7 +86,7 @@ func newPagesEnv(t *testing.T) (*pagesEnv, map[string]accountData) {
 			Attributes: map[string]string{"account": acct, "source": "ultracart"}}}); err != nil {
 			t.Fatal(err)
 		}
-		dl, err := queue.Peek(ctx, h.env.Queue, queue.Ingest+queue.DLQSuffix, 10)
+		dl, err := queue.Peek(ctx, h.env.Queue, destinations.Queues(), queue.Ingest+queue.DLQSuffix, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,13 +277,13 @@ func TestConsoleReplaysAndDiscards(t *testing.T) {
 	if got := e.queued(queue.Ingest); got != before+1 {
 		t.Errorf("ingest queue holds %d, want %d", got, before+1)
 	}
-	if left, _ := queue.Peek(ctx, e.env.Queue, "ingest-dlq", 10); len(left) != 1 || left[0].Attributes["account"] != "bravo" {
+	if left, _ := queue.Peek(ctx, e.env.Queue, destinations.Queues(), "ingest-dlq", 10); len(left) != 1 || left[0].Attributes["account"] != "bravo" {
 		t.Errorf("left in ingest-dlq: %+v, want bravo's only", left)
 	}
 	// bravo discards its own.
 	bdl := url.Values{"queue": {"ingest-dlq"}, "id": {data["bravo"].deadLetterID}, "confirm": {"yes"}}
 	wantPage(t, "dead letter discard", e.post("bravo", "/console/dead-letter/discard", bdl), http.StatusOK, "Dead letter discarded")
-	if left, _ := queue.Peek(ctx, e.env.Queue, "ingest-dlq", 10); len(left) != 0 {
+	if left, _ := queue.Peek(ctx, e.env.Queue, destinations.Queues(), "ingest-dlq", 10); len(left) != 0 {
 		t.Errorf("left in ingest-dlq after the discard: %+v", left)
 	}
 
@@ -389,7 +390,7 @@ func TestConsoleAccountIsolation(t *testing.T) {
 	if len(e.quarantined("bravo")) != 1 || e.queued(queue.Ontraport) != 0 {
 		t.Error("bravo's quarantine or deliveries changed through acme's session")
 	}
-	if left, _ := queue.Peek(context.Background(), e.env.Queue, "ingest-dlq", 10); len(left) != 2 {
+	if left, _ := queue.Peek(context.Background(), e.env.Queue, destinations.Queues(), "ingest-dlq", 10); len(left) != 2 {
 		t.Errorf("dead letters after acme's attempts: %d, want both", len(left))
 	}
 	if log := e.auditLog("bravo"); len(log) != 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -267,7 +268,7 @@ func emailChangeWithCrashes(t *testing.T, seed uint64) int {
 		_ = crashApp.Schedule(ctx, events.EventBridgeEvent{Time: h.clk.Now()}) // a failed tick is not retried
 
 		// An operator replays what went to the dead-letter queue after five failed receives.
-		if _, err := queue.Redrive(ctx, h.env.Queue, queue.Ingest+queue.DLQSuffix, 100); err != nil {
+		if _, err := queue.Redrive(ctx, h.env.Queue, destinations.Queues(), queue.Ingest+queue.DLQSuffix, 100); err != nil {
 			t.Fatal(err)
 		}
 		st, err := h.env.Queue.Stats(ctx, queue.Ingest)

@@ -38,7 +38,7 @@ const (
 // deferred) the forwarder makes before it parks the fact, so that one fact the destination
 // keeps failing does not hold its contact's later facts for ever. A parked fact is listed by
 // `deliveries list --failed` and sent again by `deliveries replay`. The queue's own limit
-// (queue.Topology's MaxReceiveCount) is far higher, because it also counts the receives of
+// (queue.DestinationSpec's MaxReceiveCount) is far higher, because it also counts the receives of
 // messages held behind a failed fact of their contact.
 const GiveUpAfter = 10
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"slices"
 	"strconv"
 	"testing"
@@ -52,7 +53,7 @@ func TestLambdaForwardHoldsTheContactOnSQS(t *testing.T) {
 	ctx := context.Background()
 	c := awssqs.New(awssqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
-	urls, err := queuesqs.Ensure(ctx, c, "fwd-")
+	urls, err := queuesqs.Ensure(ctx, c, destinations.Queues(), "fwd-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestLambdaForwardHoldsTheContactOnSQS(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := clock.System{}
-	env, err := wiring.New(testenv.EmbeddedStore(t, clk), queuesqs.New(c, urls), secrets.NewSealer(key, clk), wiring.Options{Clock: clk})
+	env, err := wiring.New(testenv.EmbeddedStore(t, clk), queuesqs.New(c, destinations.Queues(), urls), secrets.NewSealer(key, clk), wiring.Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/console"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/localrun"
@@ -581,7 +582,7 @@ func cmdQueuesStats(ctx context.Context, c *ctx2, args []string) error {
 		return err
 	}
 	var out []queue.Stats
-	for _, name := range queue.Names() {
+	for _, name := range destinations.Queues().Names() {
 		s, err := c.env.Queue.Stats(ctx, name)
 		if err != nil {
 			return fmt.Errorf("stats of %s: %w", name, err)
@@ -619,10 +620,10 @@ func cmdQueuesReplay(ctx context.Context, c *ctx2, args []string) error {
 	if !strings.HasSuffix(dlq, queue.DLQSuffix) {
 		dlq += queue.DLQSuffix
 	}
-	moved, err := queue.Redrive(ctx, c.env.Queue, dlq, limit)
+	moved, err := queue.Redrive(ctx, c.env.Queue, destinations.Queues(), dlq, limit)
 	if err != nil {
 		return err
 	}
-	src, _ := queue.SourceOf(dlq)
+	src, _ := destinations.Queues().SourceOf(dlq)
 	return writeJSON(c.io.Out, map[string]any{"from": dlq, "to": src, "moved": moved})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"testing"
 	"time"
 
@@ -111,7 +112,7 @@ func newPollEnv(t *testing.T, n int, budget time.Duration) *pollEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := qembedded.New(ctx, db, clk)
+	q, err := qembedded.New(ctx, db, clk, destinations.Queues())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,7 +163,7 @@ type queueRow struct {
 // queueRows reads every queue's counts (and, where the queue can tell, its oldest waiting
 // message's age) at once.
 func (p *pageCtx) queueRows() []queueRow {
-	names := queue.Names()
+	names := destinations.Queues().Names()
 	rows := make([]queueRow, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/audit"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/store"
@@ -170,7 +171,7 @@ const deadLetterScan = 100
 // dlqs are the dead-letter queues, in the order the page shows them.
 func dlqs() []string {
 	var out []string
-	for _, s := range queue.Topology() {
+	for _, s := range destinations.Queues() {
 		out = append(out, s.DLQ())
 	}
 	return out
@@ -209,7 +210,7 @@ func (p *pageCtx) accountDeadLetters() (mine []deadLetter, total int, err error)
 		if st.Visible == 0 {
 			continue
 		}
-		got, err := queue.Peek(p.ctx, p.c.d.Queue, name, deadLetterScan)
+		got, err := queue.Peek(p.ctx, p.c.d.Queue, destinations.Queues(), name, deadLetterScan)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -279,7 +280,7 @@ func describeMessage(q string, r queue.Received) string {
 // false answers 404, whoever's message it might be.
 func (p *pageCtx) deadLetterNamed(v url.Values) (string, string, bool) {
 	name, id := v.Get("queue"), v.Get("id")
-	if _, ok := queue.SourceOf(name); !ok || id == "" || len(id) > 200 {
+	if _, ok := destinations.Queues().SourceOf(name); !ok || id == "" || len(id) > 200 {
 		return "", "", false
 	}
 	return name, id, true
@@ -290,7 +291,7 @@ func (p *pageCtx) deadLetter() Response {
 	if !ok || p.c.d.Queue == nil {
 		return p.notFound("No dead letter was named. Find one on the Dead letters page.")
 	}
-	got, err := queue.Peek(p.ctx, p.c.d.Queue, name, deadLetterScan)
+	got, err := queue.Peek(p.ctx, p.c.d.Queue, destinations.Queues(), name, deadLetterScan)
 	if err != nil {
 		return p.failed("read the dead-letter queue", err)
 	}
@@ -334,7 +335,7 @@ func (p *pageCtx) deadLetter() Response {
 
 func deadLetterReason(dlq string) string {
 	src := strings.TrimSuffix(dlq, queue.DLQSuffix)
-	spec, _ := queue.SpecFor(src)
+	spec, _ := destinations.Queues().SpecFor(src)
 	return "The " + src + " function was handed it " + strconv.Itoa(spec.MaxReceiveCount) +
 		" times without finishing it; its log around the first sent time says why."
 }
@@ -345,7 +346,7 @@ func (p *pageCtx) takeDeadLetter() (string, queue.Received, Response, bool) {
 	if !ok || p.c.d.Queue == nil {
 		return "", queue.Received{}, p.notFound("No dead letter was named."), false
 	}
-	r, found, err := queue.Take(p.ctx, p.c.d.Queue, name, id, deadLetterScan)
+	r, found, err := queue.Take(p.ctx, p.c.d.Queue, destinations.Queues(), name, id, deadLetterScan)
 	if err != nil {
 		return "", r, p.failed("read the dead-letter queue", err), false
 	}
@@ -375,7 +376,7 @@ func (p *pageCtx) replayDeadLetter() Response {
 		return resp
 	}
 	e := p.entry(audit.ReplayDeadLetter, name+" "+r.MessageID, "Replayed the dead letter "+describeMessage(name, r)+" to "+strings.TrimSuffix(name, queue.DLQSuffix))
-	if err := queue.Requeue(p.ctx, p.c.d.Queue, name, r); err != nil {
+	if err := queue.Requeue(p.ctx, p.c.d.Queue, destinations.Queues(), name, r); err != nil {
 		e.Outcome = "not replayed: " + err.Error()
 		p.record(e)
 		return p.failed("replay the dead letter", err)

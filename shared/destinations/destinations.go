@@ -13,6 +13,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/ontraport"
+	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/signedhooks"
 )
 
@@ -78,4 +79,14 @@ func Sections() []accounts.Section {
 		}
 	}
 	return out
+}
+
+// Queues is the whole queue topology: the fixed queues with each registered destination's
+// queue, so a new destination's queue exists once it is registered here.
+func Queues() queue.Topology {
+	var specs []queue.Spec
+	for _, r := range All() {
+		specs = append(specs, r.Queue)
+	}
+	return queue.Layout(specs...)
 }

@@ -15,8 +15,8 @@ import (
 )
 
 // TestRegistrationsAreComplete: every destination is registered once, under its queue's name,
-// with every part the rest of cartrelay reads, and its queue is one of queue.Topology's FIFO
-// queues (deploy's template test holds template.yaml to both).
+// with every part the rest of cartrelay reads, and its queue is one of Queues' FIFO queues
+// (deploy's template test holds template.yaml to both).
 func TestRegistrationsAreComplete(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range destinations.All() {
@@ -30,14 +30,55 @@ func TestRegistrationsAreComplete(t *testing.T) {
 		if r.Queue.Name != r.Name || !r.Queue.FIFO {
 			t.Errorf("destination %s: queue %+v, want a FIFO queue of the same name (per-contact order)", r.Name, r.Queue)
 		}
-		if spec, ok := queue.SpecFor(r.Queue.Name); !ok || spec != r.Queue {
-			t.Errorf("destination %s: queue.Topology has %+v (found %v), the registration %+v", r.Name, spec, ok, r.Queue)
+		if spec, ok := destinations.Queues().SpecFor(r.Queue.Name); !ok || spec != r.Queue {
+			t.Errorf("destination %s: destinations.Queues has %+v (found %v), the registration %+v", r.Name, spec, ok, r.Queue)
 		}
 	}
-	for _, spec := range queue.Topology() {
+	for _, spec := range destinations.Queues() {
 		if spec.FIFO && !seen[spec.Name] {
 			t.Errorf("FIFO queue %s has no registered destination", spec.Name)
 		}
+	}
+}
+
+// TestQueuesComeFromTheRegistrations: the queue package's own layout names no destination, so
+// each destination's queue (and its DLQ) is in the topology only because it is registered, and
+// a spec a new registration would carry needs no edit to shared/queue to be known.
+func TestQueuesComeFromTheRegistrations(t *testing.T) {
+	fixed := queue.Layout()
+	for _, s := range fixed {
+		if s.FIFO {
+			t.Errorf("the fixed queues include FIFO queue %s; destination queues come from their registrations", s.Name)
+		}
+	}
+	topo := destinations.Queues()
+	if len(topo) != len(fixed)+len(destinations.All()) {
+		t.Errorf("Queues has %d queues, want the %d fixed ones and one per destination (%d)", len(topo), len(fixed), len(destinations.All()))
+	}
+	for _, r := range destinations.All() {
+		for _, name := range []string{r.Queue.Name, r.Queue.DLQ()} {
+			if _, ok := fixed.SpecFor(name); ok {
+				t.Errorf("shared/queue's fixed layout names destination queue %s", name)
+			}
+			if _, ok := topo.SpecFor(name); !ok {
+				t.Errorf("destination %s: queue %s is missing from Queues", r.Name, name)
+			}
+		}
+		if err := fixed.ValidateMessages(r.Queue.Name, nil); !errors.Is(err, queue.ErrUnknownQueue) {
+			t.Errorf("fixed layout: ValidateMessages(%s) = %v, want ErrUnknownQueue", r.Name, err)
+		}
+	}
+
+	// A destination not in this build: its registration's spec is all the topology needs.
+	next := queue.Layout(queue.DestinationSpec("mailchimp"))
+	if got, ok := next.SpecFor("mailchimp-dlq"); !ok || !got.FIFO {
+		t.Errorf("a registered mailchimp's DLQ = %+v (found %v), want a FIFO DLQ", got, ok)
+	}
+	if src, ok := next.SourceOf("mailchimp-dlq"); !ok || src != "mailchimp" {
+		t.Errorf("SourceOf(mailchimp-dlq) = %q, %v", src, ok)
+	}
+	if err := topo.ValidateMessages("mailchimp", nil); !errors.Is(err, queue.ErrUnknownQueue) {
+		t.Errorf("an unregistered destination's queue: %v, want ErrUnknownQueue", err)
 	}
 }
 

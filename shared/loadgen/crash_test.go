@@ -1,6 +1,7 @@
 package loadgen_test
 
 import (
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -95,7 +96,7 @@ func TestCrashUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := queueembedded.New(ctx, db, clock.System{})
+	q, err := queueembedded.New(ctx, db, clock.System{}, destinations.Queues())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/cartrelay/cartrelay/shared/queue/queuetest"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -31,7 +32,7 @@ func openEmbedded(t *testing.T, path string, clk clock.Clock) (*embedded.Queue, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	q, err := embedded.New(context.Background(), db, clk)
+	q, err := embedded.New(context.Background(), db, clk, queuetest.Topology())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestEmbeddedWebhookToDeadLetter(t *testing.T) {
 	if !slices.Equal(handled, []string{"good-1", "good-2"}) {
 		t.Errorf("handled = %v", handled)
 	}
-	spec, _ := queue.SpecFor(queue.Ingest)
+	spec, _ := queuetest.Topology().SpecFor(queue.Ingest)
 	var want []string
 	for i := 1; i <= spec.MaxReceiveCount; i++ {
 		want = append(want, strconv.Itoa(i))
@@ -142,7 +143,7 @@ func TestEmbeddedInterruptedBatchSurvivesRestart(t *testing.T) {
 	db.Close()
 
 	q2, _ := openEmbedded(t, path, clk)
-	spec, _ := queue.SpecFor(queue.Ingest)
+	spec, _ := queuetest.Topology().SpecFor(queue.Ingest)
 	clk.Advance(spec.VisibilityTimeout + time.Second)
 	got := &batches{}
 	r2 := start(t, Config{

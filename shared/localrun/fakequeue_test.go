@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cartrelay/cartrelay/shared/queue/queuetest"
 	"slices"
 	"sync"
 	"time"
@@ -51,10 +52,10 @@ func (f *fakeQueue) Send(ctx context.Context, q string, msgs []queue.Message) er
 		return fmt.Errorf("send to %s: %w", q, err)
 	}
 	msgs = slices.Clone(msgs)
-	if err := queue.ValidateMessages(q, msgs); err != nil {
+	if err := queuetest.Topology().ValidateMessages(q, msgs); err != nil {
 		return err
 	}
-	spec, _ := queue.SpecFor(q)
+	spec, _ := queuetest.Topology().SpecFor(q)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.clock.Now()
@@ -77,7 +78,7 @@ func (f *fakeQueue) Send(ctx context.Context, q string, msgs []queue.Message) er
 }
 
 func (f *fakeQueue) Receive(ctx context.Context, q string, opt queue.ReceiveOptions) ([]queue.Received, error) {
-	spec, ok := queue.SpecFor(q)
+	spec, ok := queuetest.Topology().SpecFor(q)
 	if !ok {
 		return nil, fmt.Errorf("%w %q", queue.ErrUnknownQueue, q)
 	}
@@ -161,7 +162,7 @@ func (f *fakeQueue) take(spec queue.Spec, opt queue.ReceiveOptions) []queue.Rece
 }
 
 func (f *fakeQueue) Delete(ctx context.Context, q, receipt string) error {
-	if _, ok := queue.SpecFor(q); !ok {
+	if _, ok := queuetest.Topology().SpecFor(q); !ok {
 		return fmt.Errorf("%w %q", queue.ErrUnknownQueue, q)
 	}
 	f.mu.Lock()
@@ -185,7 +186,7 @@ func (f *fakeQueue) ChangeVisibility(ctx context.Context, q, receipt string, d t
 }
 
 func (f *fakeQueue) Stats(ctx context.Context, q string) (queue.Stats, error) {
-	if _, ok := queue.SpecFor(q); !ok {
+	if _, ok := queuetest.Topology().SpecFor(q); !ok {
 		return queue.Stats{}, fmt.Errorf("%w %q", queue.ErrUnknownQueue, q)
 	}
 	f.mu.Lock()

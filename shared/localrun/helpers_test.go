@@ -3,6 +3,7 @@ package localrun
 import (
 	"bytes"
 	"context"
+	"github.com/cartrelay/cartrelay/shared/queue/queuetest"
 	"log/slog"
 	"strings"
 	"sync"
@@ -49,6 +50,9 @@ func start(t *testing.T, cfg Config) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg.Addr = "127.0.0.1:0"
+	if cfg.Queues == nil {
+		cfg.Queues = queuetest.Topology()
+	}
 	ready := make(chan string, 1)
 	cfg.Ready = func(addr string) { ready <- addr }
 	r := &running{cancel: cancel, done: make(chan error, 1)}

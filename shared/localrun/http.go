@@ -49,7 +49,7 @@ func newHTTPAPI(cfg Config, hard context.Context) *httpAPI {
 	var qs []string
 	seen := map[string]bool{}
 	for _, c := range cfg.Consumers {
-		spec, _ := queue.SpecFor(c.Queue)
+		spec, _ := cfg.Queues.SpecFor(c.Queue)
 		for _, name := range []string{c.Queue, spec.DLQ()} {
 			if !seen[name] {
 				seen[name] = true

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/cartrelay/cartrelay/shared/queue/queuetest"
 	"io"
 	"net"
 	"net/http"
@@ -26,6 +27,9 @@ import (
 // newAPI serves cfg's routes in-process, without the rest of Run.
 func newAPI(t *testing.T, cfg Config) *httptest.Server {
 	t.Helper()
+	if cfg.Queues == nil {
+		cfg.Queues = queuetest.Topology()
+	}
 	cfg, err := withDefaults(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -478,9 +482,10 @@ func TestConfigErrors(t *testing.T) {
 		{"relative path", Config{Routes: []Route{{Path: "x", Handler: h}}}, "must start with /"},
 		{"duplicate route", Config{Routes: []Route{{Path: "/x", Handler: h}, {Path: "/x", Handler: h}}}, "declared twice"},
 		{"healthz shadowed", Config{Routes: []Route{{Path: "/healthz", Handler: h}}}, "reserved"},
-		{"unknown queue", Config{Queue: fq, Consumers: []Consumer{{Queue: "nope", Handler: sqs}}}, "unknown queue"},
-		{"batch too big", Config{Queue: fq, Consumers: []Consumer{{Queue: queue.Ingest, Handler: sqs, BatchSize: 11}}}, "BatchSize 11"},
-		{"no queue", Config{Consumers: []Consumer{{Queue: queue.Ingest, Handler: sqs}}}, "need a Queue"},
+		{"unknown queue", Config{Queue: fq, Queues: queuetest.Topology(), Consumers: []Consumer{{Queue: "nope", Handler: sqs}}}, "unknown queue"},
+		{"batch too big", Config{Queue: fq, Queues: queuetest.Topology(), Consumers: []Consumer{{Queue: queue.Ingest, Handler: sqs, BatchSize: 11}}}, "BatchSize 11"},
+		{"no queue", Config{Queues: queuetest.Topology(), Consumers: []Consumer{{Queue: queue.Ingest, Handler: sqs}}}, "need a Queue"},
+		{"no topology", Config{Queue: fq, Consumers: []Consumer{{Queue: queue.Ingest, Handler: sqs}}}, "consumers need Queues"},
 		{"poll wait over SQS's", Config{PollWait: 21 * time.Second}, "PollWait"},
 		{"throttle without burst", Config{Routes: []Route{{Path: "/x", Handler: h, Throttle: Throttle{Rate: 5}}}}, "must both be positive"},
 		{"schedule without period", Config{Schedules: []Schedule{{Name: "s", Handler: func(context.Context, events.EventBridgeEvent) error { return nil }}}}, "must be positive"},

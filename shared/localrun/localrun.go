@@ -120,6 +120,8 @@ type Config struct {
 	Schedules []Schedule
 	// Queue is required when there are consumers; /healthz reports its counts.
 	Queue queue.Queue
+	// Queues is the topology Queue was built with; every consumer's queue must be in it.
+	Queues queue.Topology
 	// Clock stamps events; nil means the system clock.
 	Clock clock.Clock
 	// Logger receives structured logs; nil discards them.
@@ -319,7 +321,7 @@ func withDefaults(cfg Config) (Config, error) {
 
 	consumers := make([]Consumer, len(cfg.Consumers))
 	for i, c := range cfg.Consumers {
-		if _, ok := queue.SpecFor(c.Queue); !ok {
+		if _, ok := cfg.Queues.SpecFor(c.Queue); !ok {
 			bad("consumer %d: %w %q", i, queue.ErrUnknownQueue, c.Queue)
 		}
 		if c.Handler == nil {
@@ -345,6 +347,9 @@ func withDefaults(cfg Config) (Config, error) {
 	cfg.Consumers = consumers
 	if len(consumers) > 0 && cfg.Queue == nil {
 		bad("consumers need a Queue")
+	}
+	if len(consumers) > 0 && len(cfg.Queues) == 0 {
+		bad("consumers need Queues, the topology their Queue was built with")
 	}
 
 	names := map[string]bool{}

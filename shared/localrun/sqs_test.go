@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"github.com/cartrelay/cartrelay/shared/queue/queuetest"
 	"reflect"
 	"slices"
 	"strconv"
@@ -236,7 +237,7 @@ func TestRedeliveryAfterVisibilityTimeout(t *testing.T) {
 	if n := got.count(); n != 1 {
 		t.Fatalf("redelivered %d times before the visibility timeout", n-1)
 	}
-	spec, _ := queue.SpecFor(queue.Ingest)
+	spec, _ := queuetest.Topology().SpecFor(queue.Ingest)
 	clk.Advance(spec.VisibilityTimeout + time.Second)
 
 	eventually(t, 5*time.Second, "the redelivery", func() bool { return got.count() == 2 })
@@ -269,7 +270,7 @@ func TestDeadLetterAfterMaxReceives(t *testing.T) {
 	dlq := queue.Ingest + queue.DLQSuffix
 	eventually(t, 5*time.Second, "the move to the DLQ", func() bool { return len(fq.contents(dlq)) == 1 })
 
-	spec, _ := queue.SpecFor(queue.Ingest)
+	spec, _ := queuetest.Topology().SpecFor(queue.Ingest)
 	var want []string
 	for i := 1; i <= spec.MaxReceiveCount; i++ {
 		want = append(want, strconv.Itoa(i))
@@ -371,7 +372,7 @@ func TestShutdownTimeoutLeavesMessagesQueued(t *testing.T) {
 	if len(left) != 1 || !left[0].InFlight {
 		t.Fatalf("left = %+v, want the interrupted message in flight", left)
 	}
-	spec, _ := queue.SpecFor(queue.Ingest)
+	spec, _ := queuetest.Topology().SpecFor(queue.Ingest)
 	clk.Advance(spec.VisibilityTimeout)
 	if s, _ := fq.Stats(context.Background(), queue.Ingest); s.Visible != 1 {
 		t.Errorf("after the visibility timeout: %+v, want the message visible for redelivery", s)

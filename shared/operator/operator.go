@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	queueembedded "github.com/cartrelay/cartrelay/shared/queue/embedded"
 	"github.com/cartrelay/cartrelay/shared/secrets"
@@ -44,7 +45,7 @@ func Embedded(ctx context.Context, dataDir string, opt wiring.Options) (*wiring.
 		db.Close()
 		return nil, fmt.Errorf("open the embedded table in %s: %w", dataDir, err)
 	}
-	q, err := queueembedded.New(ctx, db, opt.Clock)
+	q, err := queueembedded.New(ctx, db, opt.Clock, destinations.Queues())
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open the embedded queues in %s: %w", dataDir, err)

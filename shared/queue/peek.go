@@ -18,8 +18,8 @@ import (
 const PeekHold = 30 * time.Second
 
 // Peek returns up to max messages of a dead-letter queue and leaves them there.
-func Peek(ctx context.Context, q Queue, dlq string, max int) ([]Received, error) {
-	if _, ok := SourceOf(dlq); !ok {
+func Peek(ctx context.Context, q Queue, t Topology, dlq string, max int) ([]Received, error) {
+	if _, ok := t.SourceOf(dlq); !ok {
 		return nil, fmt.Errorf("%w %q: only a -dlq queue can be looked into", ErrUnknownQueue, dlq)
 	}
 	got, err := receiveUpTo(ctx, q, dlq, max, func(Received) bool { return false })
@@ -31,8 +31,8 @@ func Peek(ctx context.Context, q Queue, dlq string, max int) ([]Received, error)
 // returns it received (hidden for PeekHold, with a live receipt handle) so the caller can delete
 // or requeue it; every other message looked at is made visible again. found is false when it is
 // not among them.
-func Take(ctx context.Context, q Queue, dlq, messageID string, maxScan int) (msg Received, found bool, err error) {
-	if _, ok := SourceOf(dlq); !ok {
+func Take(ctx context.Context, q Queue, t Topology, dlq, messageID string, maxScan int) (msg Received, found bool, err error) {
+	if _, ok := t.SourceOf(dlq); !ok {
 		return Received{}, false, fmt.Errorf("%w %q: only a -dlq queue holds dead letters", ErrUnknownQueue, dlq)
 	}
 	got, err := receiveUpTo(ctx, q, dlq, maxScan, func(r Received) bool { return r.MessageID == messageID })
@@ -88,8 +88,8 @@ func release(ctx context.Context, q Queue, name string, msgs []Received) {
 // Requeue moves one received dead letter back to its source queue, as Redrive does for all:
 // sent again (with a new deduplication id on a FIFO queue), then deleted from the dead-letter
 // queue.
-func Requeue(ctx context.Context, q Queue, dlq string, r Received) error {
-	src, ok := SourceOf(dlq)
+func Requeue(ctx context.Context, q Queue, t Topology, dlq string, r Received) error {
+	src, ok := t.SourceOf(dlq)
 	if !ok {
 		return fmt.Errorf("%w %q: only a -dlq queue can be replayed", ErrUnknownQueue, dlq)
 	}

@@ -2,8 +2,8 @@
 // (Amazon SQS, in AWS) and queue/embedded (durable, in the same SQLite file as the embedded
 // store). The contract suite in queue/queuetest holds both to SQS's behaviour.
 //
-// Callers use logical names (ingest, ontraport, iterable, poll and each one's -dlq). The
-// adapters map them to physical queues: an SQS FIFO queue's name must end in ".fifo".
+// Callers use logical names (ingest, poll, each destination's queue and each one's -dlq), of
+// the Topology they are given. The adapters map them to physical queues: an SQS FIFO queue's name must end in ".fifo".
 package queue
 
 import (
@@ -47,34 +47,36 @@ type Spec struct {
 // DLQ is the logical name of the spec's dead-letter queue.
 func (s Spec) DLQ() string { return s.Name + DLQSuffix }
 
-// Topology is the queue layout of docs/architecture.md, Queues. The visibility timeouts match template.yaml
-// (at least six times each consumer's timeout, as AWS recommends for SQS event sources).
-//
-// A destination queue's MaxReceiveCount is high because a FIFO receive also hands out the
-// messages queued behind a contact's failed fact, which the forwarder holds back unattempted:
-// their receive count grows with their predecessors' failures. The forwarder gives up on a
-// fact after its own failures (app.GiveUpAfter, 10) and parks it; the dead-letter queue is left
-// for messages the forwarder cannot settle at all (it crashes, or the table is unreachable).
-func Topology() []Spec {
-	return []Spec{
-		{Name: Ingest, MaxReceiveCount: 5, VisibilityTimeout: 3 * time.Minute},
-		DestinationSpec(Ontraport),
-		DestinationSpec(Iterable),
-		DestinationSpec("webhooks"),
-		{Name: Poll, MaxReceiveCount: 5, VisibilityTimeout: 15 * time.Minute},
-	}
+// Topology is the queue layout of docs/architecture.md, Queues: the fixed queues (ingest and
+// poll) around one queue per registered destination. The destination registry builds it
+// (destinations.Queues), so a new destination brings its own queue without an edit here; the
+// adapters and every caller that checks a logical name take it as a value.
+type Topology []Spec
+
+// Layout is the topology with the destinations' queues between ingest and poll. The
+// visibility timeouts match template.yaml (at least six times each consumer's timeout, as AWS
+// recommends for SQS event sources).
+func Layout(destinations ...Spec) Topology {
+	t := Topology{{Name: Ingest, MaxReceiveCount: 5, VisibilityTimeout: 3 * time.Minute}}
+	t = append(t, destinations...)
+	return append(t, Spec{Name: Poll, MaxReceiveCount: 5, VisibilityTimeout: 15 * time.Minute})
 }
 
-// DestinationSpec is the spec of a destination's queue: FIFO, grouped per contact, with the
-// receive count and visibility explained at Topology.
+// DestinationSpec is the spec of a destination's queue: FIFO, grouped per contact.
+//
+// Its MaxReceiveCount is high because a FIFO receive also hands out the messages queued behind
+// a contact's failed fact, which the forwarder holds back unattempted: their receive count
+// grows with their predecessors' failures. The forwarder gives up on a fact after its own
+// failures (app.GiveUpAfter, 10) and parks it; the dead-letter queue is left for messages the
+// forwarder cannot settle at all (it crashes, or the table is unreachable).
 func DestinationSpec(name string) Spec {
 	return Spec{Name: name, FIFO: true, MaxReceiveCount: 30, VisibilityTimeout: 3 * time.Minute}
 }
 
 // SpecFor finds the spec of a logical source queue or DLQ name. A DLQ's spec has the DLQ's
 // name, the source's FIFO flag and no redrive (MaxReceiveCount 0).
-func SpecFor(name string) (Spec, bool) {
-	for _, s := range Topology() {
+func (t Topology) SpecFor(name string) (Spec, bool) {
+	for _, s := range t {
 		if s.Name == name {
 			return s, true
 		}
@@ -86,22 +88,22 @@ func SpecFor(name string) (Spec, bool) {
 }
 
 // SourceOf returns the source queue a DLQ redrives to.
-func SourceOf(dlq string) (string, bool) {
+func (t Topology) SourceOf(dlq string) (string, bool) {
 	src, ok := strings.CutSuffix(dlq, DLQSuffix)
 	if !ok {
 		return "", false
 	}
-	_, known := SpecFor(src)
+	_, known := t.SpecFor(src)
 	return src, known
 }
 
 // Names lists every logical queue, sources then DLQs.
-func Names() []string {
+func (t Topology) Names() []string {
 	var out []string
-	for _, s := range Topology() {
+	for _, s := range t {
 		out = append(out, s.Name)
 	}
-	for _, s := range Topology() {
+	for _, s := range t {
 		out = append(out, s.DLQ())
 	}
 	return out
@@ -268,10 +270,10 @@ func (e *SendError) FailedIDs() map[string]bool {
 
 // ValidateMessages checks msgs against the rules of queue and fills empty entry ids.
 // Both adapters call it so that a bad message fails the same way everywhere.
-func ValidateMessages(queue string, msgs []Message) error {
-	spec, ok := SpecFor(queue)
+func (t Topology) ValidateMessages(queue string, msgs []Message) error {
+	spec, ok := t.SpecFor(queue)
 	if !ok {
-		return fmt.Errorf("%w %q (known: %s)", ErrUnknownQueue, queue, strings.Join(Names(), ", "))
+		return fmt.Errorf("%w %q (known: %s)", ErrUnknownQueue, queue, strings.Join(t.Names(), ", "))
 	}
 	for i := range msgs {
 		m := &msgs[i]
@@ -321,10 +323,10 @@ func Chunks(msgs []Message) [][]Message {
 // queue by receive, send and delete, which every SQS implementation supports. A message is
 // deleted from the DLQ only after its copy is queued, so a crash mid-way duplicates at worst
 // and never loses; consumers are idempotent. It returns how many moved.
-func Redrive(ctx context.Context, q Queue, dlq string, limit int) (int, error) {
-	src, ok := SourceOf(dlq)
+func Redrive(ctx context.Context, q Queue, t Topology, dlq string, limit int) (int, error) {
+	src, ok := t.SourceOf(dlq)
 	if !ok {
-		return 0, fmt.Errorf("%w %q: only a -dlq queue can be replayed (known: %s)", ErrUnknownQueue, dlq, strings.Join(Names(), ", "))
+		return 0, fmt.Errorf("%w %q: only a -dlq queue can be replayed (known: %s)", ErrUnknownQueue, dlq, strings.Join(t.Names(), ", "))
 	}
 	moved := 0
 	for limit == 0 || moved < limit {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cartrelay/cartrelay/shared/queue/queuetest"
 	"slices"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ func TestValidateMessages(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := queue.ValidateMessages(tc.queue, tc.msgs)
+			err := queuetest.Topology().ValidateMessages(tc.queue, tc.msgs)
 			if tc.wantErr == nil {
 				if err != nil {
 					t.Fatalf("ValidateMessages = %v", err)
@@ -50,7 +51,7 @@ func TestValidateMessages(t *testing.T) {
 
 func TestValidateMessagesFillsIDs(t *testing.T) {
 	msgs := []queue.Message{{Body: "a"}, {ID: "mine", Body: "b"}, {Body: "c"}}
-	if err := queue.ValidateMessages(queue.Ingest, msgs); err != nil {
+	if err := queuetest.Topology().ValidateMessages(queue.Ingest, msgs); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
@@ -105,16 +106,16 @@ func TestSourceOfAndSpecFor(t *testing.T) {
 		{"orders-dlq", "orders", false},
 		{"", "", false},
 	} {
-		src, ok := queue.SourceOf(tc.in)
+		src, ok := queuetest.Topology().SourceOf(tc.in)
 		if ok != tc.ok || (ok && src != tc.source) {
 			t.Errorf("SourceOf(%q) = %q, %v; want %q, %v", tc.in, src, ok, tc.source, tc.ok)
 		}
 	}
-	dlq, ok := queue.SpecFor("iterable-dlq")
+	dlq, ok := queuetest.Topology().SpecFor("iterable-dlq")
 	if !ok || !dlq.FIFO || dlq.MaxReceiveCount != 0 || dlq.Name != "iterable-dlq" {
 		t.Errorf("SpecFor(iterable-dlq) = %+v, %v; want a FIFO spec without redrive", dlq, ok)
 	}
-	if names := queue.Names(); len(names) != 2*len(queue.Topology()) || names[0] != queue.Ingest || names[len(names)-1] != "poll-dlq" {
+	if names := queuetest.Topology().Names(); len(names) != 2*len(queuetest.Topology()) || names[0] != queue.Ingest || names[len(names)-1] != "poll-dlq" {
 		t.Errorf("Names() = %v", names)
 	}
 }
@@ -142,7 +143,7 @@ type memQueue struct {
 }
 
 func (m *memQueue) Send(_ context.Context, name string, msgs []queue.Message) error {
-	if err := queue.ValidateMessages(name, msgs); err != nil {
+	if err := queuetest.Topology().ValidateMessages(name, msgs); err != nil {
 		return err
 	}
 	var sendErr error
@@ -224,14 +225,14 @@ func TestRedrive(t *testing.T) {
 			park(q, tc.dlq, tc.parked)
 			parked := slices.Clone(q.queued[tc.dlq])
 			q.failSend = tc.failSend
-			moved, err := queue.Redrive(context.Background(), q, tc.dlq, tc.limit)
+			moved, err := queue.Redrive(context.Background(), q, queuetest.Topology(), tc.dlq, tc.limit)
 			if moved != tc.wantMoved || (err != nil) != tc.wantErr {
 				t.Fatalf("Redrive = %d, %v; want %d moved, error %v", moved, err, tc.wantMoved, tc.wantErr)
 			}
 			if len(q.deleted) != moved {
 				t.Errorf("deleted %d from the DLQ, moved %d: a message must leave the DLQ exactly when its copy is queued", len(q.deleted), moved)
 			}
-			src, _ := queue.SourceOf(tc.dlq)
+			src, _ := queuetest.Topology().SourceOf(tc.dlq)
 			if len(q.queued[src]) != moved {
 				t.Errorf("source has %d messages, want %d", len(q.queued[src]), moved)
 			}
@@ -249,7 +250,7 @@ func TestRedrive(t *testing.T) {
 		})
 	}
 	t.Run("only a DLQ", func(t *testing.T) {
-		_, err := queue.Redrive(context.Background(), &memQueue{}, queue.Ingest, 0)
+		_, err := queue.Redrive(context.Background(), &memQueue{}, queuetest.Topology(), queue.Ingest, 0)
 		if !errors.Is(err, queue.ErrUnknownQueue) {
 			t.Fatalf("Redrive of a source queue = %v", err)
 		}

@@ -79,6 +79,7 @@ func ServeConfig(env *Env, o ServeOptions) (localrun.Config, error) {
 		Consumers: consumers,
 		Schedules: []localrun.Schedule{{Name: "cartrelay-schedule", Every: o.ScheduleEvery, Handler: schedule}},
 		Queue:     env.Queue,
+		Queues:    destinations.Queues(),
 		Clock:     env.Clock,
 		Logger:    env.Log,
 		PollWait:  o.PollWait,

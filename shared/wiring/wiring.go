@@ -214,7 +214,7 @@ func AWSConfigFromEnv(getenv func(string) string) (AWSConfig, error) {
 	if c.KMSKeyID == "" {
 		missing = append(missing, "KMS_KEY_ID")
 	}
-	urls, err := queuesqs.URLsFromEnv(getenv)
+	urls, err := queuesqs.URLsFromEnv(destinations.Queues(), getenv)
 	if err != nil {
 		missing = append(missing, err.Error())
 	}
@@ -230,7 +230,7 @@ func AWSConfigFromEnv(getenv func(string) string) (AWSConfig, error) {
 func AWS(cfg aws.Config, c AWSConfig, opt Options) (*Env, error) {
 	opt.defaults()
 	st := dynamo.New(dynamodb.NewFromConfig(cfg), c.Table, opt.Clock)
-	q := queuesqs.New(awssqs.NewFromConfig(cfg), c.QueueURLs)
+	q := queuesqs.New(awssqs.NewFromConfig(cfg), destinations.Queues(), c.QueueURLs)
 	wrapper, err := secrets.NewKMS(kms.NewFromConfig(cfg), c.KMSKeyID)
 	if err != nil {
 		return nil, err

@@ -64,8 +64,9 @@ CREATE INDEX IF NOT EXISTS queue_dedup_expiry ON queue_dedup (expires_at);
 
 // Queue is the embedded adapter. It is safe for concurrent use.
 type Queue struct {
-	db  *sqlitedb.DB
-	clk clock.Clock
+	db   *sqlitedb.DB
+	clk  clock.Clock
+	topo queue.Topology
 
 	// wake holds one channel per queue with room for one token, put there after every write
 	// to that queue. One waiting long poll takes it and looks; if it takes a full batch it
@@ -81,7 +82,7 @@ var _ queue.Queue = (*Queue)(nil)
 // New creates the queue tables if needed and returns the adapter. Its writes go through
 // db.Write, whose transactions take the write lock up front, which is what keeps two processes
 // from handing out the same message, and whose commits are shared with the store's.
-func New(ctx context.Context, db *sqlitedb.DB, clk clock.Clock) (*Queue, error) {
+func New(ctx context.Context, db *sqlitedb.DB, clk clock.Clock, topo queue.Topology) (*Queue, error) {
 	if db == nil || clk == nil {
 		return nil, errors.New("embedded queue: a database and a clock are required")
 	}
@@ -92,15 +93,15 @@ func New(ctx context.Context, db *sqlitedb.DB, clk clock.Clock) (*Queue, error) 
 	if err != nil {
 		return nil, fmt.Errorf("create the queue tables: %w", err)
 	}
-	return &Queue{db: db, clk: clk, wake: map[string]chan struct{}{}}, nil
+	return &Queue{db: db, clk: clk, topo: topo, wake: map[string]chan struct{}{}}, nil
 }
 
 // Send implements queue.Queue. Each chunk of queue.MaxBatch messages is one transaction.
 func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) error {
-	if err := queue.ValidateMessages(name, msgs); err != nil {
+	if err := q.topo.ValidateMessages(name, msgs); err != nil {
 		return err
 	}
-	spec, _ := queue.SpecFor(name)
+	spec, _ := q.topo.SpecFor(name)
 	var failed []queue.FailedEntry
 	sent := 0
 	chunks := queue.Chunks(msgs)
@@ -173,7 +174,7 @@ func (q *Queue) sendChunk(ctx context.Context, spec queue.Spec, msgs []queue.Mes
 
 // Receive implements queue.Queue.
 func (q *Queue) Receive(ctx context.Context, name string, opt queue.ReceiveOptions) ([]queue.Received, error) {
-	spec, err := lookup(name)
+	spec, err := q.lookup(name)
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +364,7 @@ func (q *Queue) receiveRow(ctx context.Context, tx *sql.Tx, r row, now int64, vi
 // Delete implements queue.Queue. A handle that no longer matches its message (deleted, moved
 // to the DLQ, received again) is ignored, as SQS ignores it on standard queues.
 func (q *Queue) Delete(ctx context.Context, name string, receiptHandle string) error {
-	if _, err := lookup(name); err != nil {
+	if _, err := q.lookup(name); err != nil {
 		return err
 	}
 	if receiptHandle == "" {
@@ -384,7 +385,7 @@ func (q *Queue) Delete(ctx context.Context, name string, receiptHandle string) e
 // ChangeVisibility implements queue.Queue. Like SQS, it works only on a message still in
 // flight under this handle; anything else wraps queue.ErrStaleReceipt.
 func (q *Queue) ChangeVisibility(ctx context.Context, name string, receiptHandle string, visibility time.Duration) error {
-	if _, err := lookup(name); err != nil {
+	if _, err := q.lookup(name); err != nil {
 		return err
 	}
 	if err := queue.CheckChangeVisibility(name, receiptHandle, visibility); err != nil {
@@ -422,7 +423,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, name string, receiptHandle
 func (q *Queue) ReleaseInFlight(ctx context.Context, names []string) (int, error) {
 	total := 0
 	for _, name := range names {
-		if _, err := lookup(name); err != nil {
+		if _, err := q.lookup(name); err != nil {
 			return total, err
 		}
 		var n int64
@@ -446,7 +447,7 @@ func (q *Queue) ReleaseInFlight(ctx context.Context, names []string) (int, error
 
 // Stats implements queue.Queue. A message moved to a DLQ counts there as visible.
 func (q *Queue) Stats(ctx context.Context, name string) (queue.Stats, error) {
-	if _, err := lookup(name); err != nil {
+	if _, err := q.lookup(name); err != nil {
 		return queue.Stats{}, err
 	}
 	now := q.clk.Now().UnixNano()
@@ -465,7 +466,7 @@ func (q *Queue) Stats(ctx context.Context, name string) (queue.Stats, error) {
 
 // OldestWaiting is when the oldest visible or delayed message of name was sent (queue.Ager).
 func (q *Queue) OldestWaiting(ctx context.Context, name string) (time.Time, bool, error) {
-	if _, err := lookup(name); err != nil {
+	if _, err := q.lookup(name); err != nil {
 		return time.Time{}, false, err
 	}
 	now := q.clk.Now().UnixNano()
@@ -511,11 +512,11 @@ func (q *Queue) notify(name string) {
 	}
 }
 
-func lookup(name string) (queue.Spec, error) {
-	spec, ok := queue.SpecFor(name)
+func (q *Queue) lookup(name string) (queue.Spec, error) {
+	spec, ok := q.topo.SpecFor(name)
 	if !ok {
 		// ValidateMessages words the error the same way for every adapter.
-		return queue.Spec{}, queue.ValidateMessages(name, nil)
+		return queue.Spec{}, q.topo.ValidateMessages(name, nil)
 	}
 	return spec, nil
 }

@@ -31,7 +31,7 @@ func openDB(t testing.TB, path string) *sqlitedb.DB {
 
 func newQueue(t testing.TB, db *sqlitedb.DB, clk clock.Clock) *embedded.Queue {
 	t.Helper()
-	q, err := embedded.New(context.Background(), db, clk)
+	q, err := embedded.New(context.Background(), db, clk, queuetest.Topology())
 	if err != nil {
 		t.Fatalf("embedded.New: %v", err)
 	}
@@ -182,7 +182,7 @@ func TestSecondProcess(t *testing.T) {
 		if err != nil || st.Visible != 1 {
 			t.Fatalf("stats from the other process = %+v, %v", st, err)
 		}
-		if n, err := queue.Redrive(context.Background(), cli, queue.Ingest+queue.DLQSuffix, 0); err != nil || n != 1 {
+		if n, err := queue.Redrive(context.Background(), cli, queuetest.Topology(), queue.Ingest+queue.DLQSuffix, 0); err != nil || n != 1 {
 			t.Fatalf("redrive = %d, %v", n, err)
 		}
 		got, err := serve.Receive(context.Background(), queue.Ingest, queue.ReceiveOptions{})
@@ -347,7 +347,7 @@ func TestDeleteUnlocksGroupAndWakesLongPoll(t *testing.T) {
 }
 
 func TestNewNeedsDatabaseAndClock(t *testing.T) {
-	if _, err := embedded.New(context.Background(), nil, clock.System{}); err == nil {
+	if _, err := embedded.New(context.Background(), nil, clock.System{}, queuetest.Topology()); err == nil {
 		t.Fatal("New without a database: no error")
 	}
 }

@@ -38,6 +38,12 @@ const vis = time.Second
 // timers.
 const settle = 300 * time.Millisecond
 
+// Topology is the layout the suite runs on: the fixed queues and two FIFO queues, named as
+// two of cartrelay's destinations are. Harness.New must build its adapter with it.
+func Topology() queue.Topology {
+	return queue.Layout(queue.DestinationSpec(queue.Ontraport), queue.DestinationSpec(queue.Iterable))
+}
+
 // Run runs the contract suite.
 func Run(t *testing.T, h Harness) {
 	if h.New == nil || h.Pass == nil {
@@ -436,7 +442,7 @@ func testStaleReceipt(t *testing.T, h Harness) {
 func testDeadLetter(t *testing.T, h Harness) {
 	q := h.New(t)
 	for _, name := range []string{queue.Ingest, queue.Ontraport} {
-		spec, _ := queue.SpecFor(name)
+		spec, _ := Topology().SpecFor(name)
 		t.Run(name, func(t *testing.T) {
 			msg := queue.Message{Body: "poison", GroupID: "g", DedupID: "poison-1", Attributes: map[string]string{"why": "test"}}
 			send(t, q, name, msg, fifo("g2", "other-1", "healthy"))
@@ -466,7 +472,7 @@ func testDeadLetter(t *testing.T, h Harness) {
 			wantStats(t, q, name, 0, 0)
 			wantStats(t, q, spec.DLQ(), 1, 0)
 
-			moved, err := queue.Redrive(testCtx(t), q, spec.DLQ(), 0)
+			moved, err := queue.Redrive(testCtx(t), q, Topology(), spec.DLQ(), 0)
 			if err != nil || moved != 1 {
 				t.Fatalf("redrive = %d, %v; want 1, nil", moved, err)
 			}
@@ -495,16 +501,16 @@ func testRedrive(t *testing.T, h Harness) {
 			}
 			send(t, q, spec.DLQ(), msgs...)
 
-			moved, err := queue.Redrive(testCtx(t), q, spec.DLQ(), 2)
+			moved, err := queue.Redrive(testCtx(t), q, Topology(), spec.DLQ(), 2)
 			if err != nil || moved != 2 {
 				t.Fatalf("redrive with limit 2 = %d, %v; want 2, nil", moved, err)
 			}
 			wantStats(t, q, spec.DLQ(), 1, 0)
-			moved, err = queue.Redrive(testCtx(t), q, spec.DLQ(), 0)
+			moved, err = queue.Redrive(testCtx(t), q, Topology(), spec.DLQ(), 0)
 			if err != nil || moved != 1 {
 				t.Fatalf("redrive the rest = %d, %v; want 1, nil", moved, err)
 			}
-			if moved, err := queue.Redrive(testCtx(t), q, spec.DLQ(), 0); err != nil || moved != 0 {
+			if moved, err := queue.Redrive(testCtx(t), q, Topology(), spec.DLQ(), 0); err != nil || moved != 0 {
 				t.Fatalf("redrive of an empty DLQ = %d, %v; want 0, nil", moved, err)
 			}
 			got := bodies(drain(t, q, spec.Name, 3))
@@ -517,7 +523,7 @@ func testRedrive(t *testing.T, h Harness) {
 		})
 	}
 	t.Run("source queue refused", func(t *testing.T) {
-		if _, err := queue.Redrive(testCtx(t), q, queue.Ingest, 0); !errors.Is(err, queue.ErrUnknownQueue) {
+		if _, err := queue.Redrive(testCtx(t), q, Topology(), queue.Ingest, 0); !errors.Is(err, queue.ErrUnknownQueue) {
 			t.Fatalf("redrive of a source queue = %v, want queue.ErrUnknownQueue", err)
 		}
 	})
@@ -538,7 +544,7 @@ func testDeadLettersOneByOne(t *testing.T, h Harness) {
 			send(t, q, spec.DLQ(), msgs...)
 			peek := func() map[string]queue.Received {
 				t.Helper()
-				got, err := queue.Peek(testCtx(t), q, spec.DLQ(), 10)
+				got, err := queue.Peek(testCtx(t), q, Topology(), spec.DLQ(), 10)
 				if err != nil {
 					t.Fatalf("peek: %v", err)
 				}
@@ -557,25 +563,25 @@ func testDeadLettersOneByOne(t *testing.T, h Harness) {
 				t.Fatalf("a second look saw %d, want 3", len(again))
 			}
 
-			r, found, err := queue.Take(testCtx(t), q, spec.DLQ(), seen["dead-1"].MessageID, 10)
+			r, found, err := queue.Take(testCtx(t), q, Topology(), spec.DLQ(), seen["dead-1"].MessageID, 10)
 			if err != nil || !found || r.Body != "dead-1" {
 				t.Fatalf("take dead-1 = %q %v %v", r.Body, found, err)
 			}
 			if err := q.Delete(testCtx(t), spec.DLQ(), r.ReceiptHandle); err != nil {
 				t.Fatalf("delete the taken message: %v", err)
 			}
-			r, found, err = queue.Take(testCtx(t), q, spec.DLQ(), seen["dead-2"].MessageID, 10)
+			r, found, err = queue.Take(testCtx(t), q, Topology(), spec.DLQ(), seen["dead-2"].MessageID, 10)
 			if err != nil || !found {
 				t.Fatalf("take dead-2 = %v %v", found, err)
 			}
-			if err := queue.Requeue(testCtx(t), q, spec.DLQ(), r); err != nil {
+			if err := queue.Requeue(testCtx(t), q, Topology(), spec.DLQ(), r); err != nil {
 				t.Fatalf("requeue dead-2: %v", err)
 			}
 			back := drain(t, q, spec.Name, 1)
 			if back[0].Body != "dead-2" || back[0].Attributes["account"] != "acme" || (spec.FIFO && back[0].GroupID != "g2") {
 				t.Fatalf("the source queue got %+v, want dead-2 with its attributes and group", back[0])
 			}
-			if _, found, err := queue.Take(testCtx(t), q, spec.DLQ(), "no-such-message", 10); err != nil || found {
+			if _, found, err := queue.Take(testCtx(t), q, Topology(), spec.DLQ(), "no-such-message", 10); err != nil || found {
 				t.Fatalf("take of an unknown message = %v %v, want not found", found, err)
 			}
 			if left := peek(); len(left) != 1 || left["dead-0"].Body != "dead-0" {
@@ -584,14 +590,14 @@ func testDeadLettersOneByOne(t *testing.T, h Harness) {
 		})
 	}
 	t.Run("source queue refused", func(t *testing.T) {
-		if _, err := queue.Peek(testCtx(t), q, queue.Ingest, 10); !errors.Is(err, queue.ErrUnknownQueue) {
+		if _, err := queue.Peek(testCtx(t), q, Topology(), queue.Ingest, 10); !errors.Is(err, queue.ErrUnknownQueue) {
 			t.Fatalf("peek into a source queue = %v, want queue.ErrUnknownQueue", err)
 		}
 	})
 }
 
 func mustSpec(name string) queue.Spec {
-	s, ok := queue.SpecFor(name)
+	s, ok := Topology().SpecFor(name)
 	if !ok {
 		panic("no spec for " + name)
 	}
@@ -678,7 +684,7 @@ func testFIFODedup(t *testing.T, h Harness) {
 
 func testStats(t *testing.T, h Harness) {
 	q := h.New(t)
-	for _, name := range queue.Names() {
+	for _, name := range Topology().Names() {
 		wantStats(t, q, name, 0, 0)
 	}
 	send(t, q, queue.Iterable, fifo("a", "1", "1"), fifo("b", "2", "2"), fifo("c", "3", "3"))

@@ -21,14 +21,14 @@ func EnvVar(name string) string {
 	return "QUEUE_URL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
-// URLsFromEnv reads every queue's URL from its EnvVar.
+// URLsFromEnv reads the URL of every queue of topo from its EnvVar.
 //
 // All of them are required: a function that lacks one it never uses costs nothing, while one
 // that lacks a queue it needs would otherwise fail only on its first message.
-func URLsFromEnv(getenv func(string) string) (map[string]string, error) {
+func URLsFromEnv(topo queue.Topology, getenv func(string) string) (map[string]string, error) {
 	urls := map[string]string{}
 	var missing []string
-	for _, name := range queue.Names() {
+	for _, name := range topo.Names() {
 		v := strings.TrimSpace(getenv(EnvVar(name)))
 		if v == "" {
 			missing = append(missing, EnvVar(name))
@@ -49,10 +49,10 @@ const (
 )
 
 // PhysicalName is the SQS queue name of a logical queue under prefix: FIFO queues end in ".fifo".
-func PhysicalName(prefix, name string) (string, error) {
-	spec, ok := queue.SpecFor(name)
+func PhysicalName(topo queue.Topology, prefix, name string) (string, error) {
+	spec, ok := topo.SpecFor(name)
 	if !ok {
-		return "", queue.ValidateMessages(name, nil)
+		return "", topo.ValidateMessages(name, nil)
 	}
 	n := prefix + name
 	if spec.FIFO {
@@ -61,21 +61,21 @@ func PhysicalName(prefix, name string) (string, error) {
 	return n, nil
 }
 
-// Ensure creates every queue of queue.Topology under prefix, each DLQ before its source so
+// Ensure creates every queue of topo under prefix, each DLQ before its source so
 // that the source's RedrivePolicy can name it, and returns the logical name → URL map for New.
 // Queues that exist already are brought to the same attributes, so it can be run again.
-func Ensure(ctx context.Context, client *awssqs.Client, prefix string) (map[string]string, error) {
-	if err := checkPrefix(prefix); err != nil {
+func Ensure(ctx context.Context, client *awssqs.Client, topo queue.Topology, prefix string) (map[string]string, error) {
+	if err := checkPrefix(topo, prefix); err != nil {
 		return nil, err
 	}
 	urls := map[string]string{}
-	for _, spec := range queue.Topology() {
+	for _, spec := range topo {
 		visibility := strconv.Itoa(int(spec.VisibilityTimeout.Seconds()))
 		dlqAttrs := map[string]string{
 			string(types.QueueAttributeNameVisibilityTimeout):      visibility,
 			string(types.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(dlqRetentionSeconds),
 		}
-		dlqURL, err := ensureQueue(ctx, client, prefix, spec.DLQ(), spec.FIFO, dlqAttrs)
+		dlqURL, err := ensureQueue(ctx, client, topo, prefix, spec.DLQ(), spec.FIFO, dlqAttrs)
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +95,7 @@ func Ensure(ctx context.Context, client *awssqs.Client, prefix string) (map[stri
 			string(types.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(sourceRetentionSeconds),
 			string(types.QueueAttributeNameRedrivePolicy):          string(redrive),
 		}
-		srcURL, err := ensureQueue(ctx, client, prefix, spec.Name, spec.FIFO, srcAttrs)
+		srcURL, err := ensureQueue(ctx, client, topo, prefix, spec.Name, spec.FIFO, srcAttrs)
 		if err != nil {
 			return nil, err
 		}
@@ -104,8 +104,8 @@ func Ensure(ctx context.Context, client *awssqs.Client, prefix string) (map[stri
 	return urls, nil
 }
 
-func ensureQueue(ctx context.Context, client *awssqs.Client, prefix, name string, fifo bool, attrs map[string]string) (string, error) {
-	physical, err := PhysicalName(prefix, name)
+func ensureQueue(ctx context.Context, client *awssqs.Client, topo queue.Topology, prefix, name string, fifo bool, attrs map[string]string) (string, error) {
+	physical, err := PhysicalName(topo, prefix, name)
 	if err != nil {
 		return "", err
 	}
@@ -152,10 +152,10 @@ func queueARN(ctx context.Context, client *awssqs.Client, url string) (string, e
 
 // checkPrefix applies SQS's rule for queue names (letters, digits, - and _, at most 80
 // characters with ".fifo") to the longest name the prefix will produce.
-func checkPrefix(prefix string) error {
+func checkPrefix(topo queue.Topology, prefix string) error {
 	longest := 0
-	for _, name := range queue.Names() {
-		n, _ := PhysicalName(prefix, name)
+	for _, name := range topo.Names() {
+		n, _ := PhysicalName(topo, prefix, name)
 		longest = max(longest, len(n))
 	}
 	if longest > 80 {

@@ -25,22 +25,23 @@ import (
 // Queue is the SQS adapter. It is safe for concurrent use.
 type Queue struct {
 	client *awssqs.Client
+	topo   queue.Topology
 	urls   map[string]string
 }
 
 var _ queue.Queue = (*Queue)(nil)
 
-// New returns the adapter. urls maps logical queue names (queue.Names) to queue URLs; a
+// New returns the adapter. urls maps logical queue names (topo.Names) to queue URLs; a
 // queue missing from it fails when used.
-func New(client *awssqs.Client, urls map[string]string) *Queue {
-	return &Queue{client: client, urls: maps.Clone(urls)}
+func New(client *awssqs.Client, topo queue.Topology, urls map[string]string) *Queue {
+	return &Queue{client: client, topo: topo, urls: maps.Clone(urls)}
 }
 
 func (q *Queue) lookup(name string) (string, queue.Spec, error) {
-	spec, ok := queue.SpecFor(name)
+	spec, ok := q.topo.SpecFor(name)
 	if !ok {
 		// ValidateMessages words the error the same way for every adapter.
-		return "", queue.Spec{}, queue.ValidateMessages(name, nil)
+		return "", queue.Spec{}, q.topo.ValidateMessages(name, nil)
 	}
 	url := q.urls[name]
 	if url == "" {
@@ -52,7 +53,7 @@ func (q *Queue) lookup(name string) (string, queue.Spec, error) {
 // Send implements queue.Queue with SendMessageBatch. Entries are batched by count and by
 // size, since SQS also limits the total payload of one batch request.
 func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) error {
-	if err := queue.ValidateMessages(name, msgs); err != nil {
+	if err := q.topo.ValidateMessages(name, msgs); err != nil {
 		return err
 	}
 	url, spec, err := q.lookup(name)

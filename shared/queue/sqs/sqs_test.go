@@ -70,11 +70,11 @@ func TestContract(t *testing.T) {
 	var names prefixes
 	queuetest.Run(t, queuetest.Harness{
 		New: func(t *testing.T) queue.Queue {
-			urls, err := sqs.Ensure(t.Context(), c, names.next())
+			urls, err := sqs.Ensure(t.Context(), c, queuetest.Topology(), names.next())
 			if err != nil {
 				t.Fatalf("create queues: %v", err)
 			}
-			return sqs.New(c, urls)
+			return sqs.New(c, queuetest.Topology(), urls)
 		},
 		// SQS runs in real time; the suite keeps its waits to a second or two.
 		Pass: func(t *testing.T, d time.Duration) { time.Sleep(d) },
@@ -84,11 +84,11 @@ func TestContract(t *testing.T) {
 func TestEnsure(t *testing.T) {
 	c := motoClient(t)
 	ctx := t.Context()
-	urls, err := sqs.Ensure(ctx, c, "ensure-")
+	urls, err := sqs.Ensure(ctx, c, queuetest.Topology(), "ensure-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(urls) != len(queue.Names()) {
+	if len(urls) != len(queuetest.Topology().Names()) {
 		t.Fatalf("got %d urls, want one per queue: %v", len(urls), urls)
 	}
 	wantSuffix := map[string]string{
@@ -102,7 +102,7 @@ func TestEnsure(t *testing.T) {
 			t.Errorf("url of %s = %q, want it to end in %q", name, urls[name], suffix)
 		}
 	}
-	for _, spec := range queue.Topology() {
+	for _, spec := range queuetest.Topology() {
 		out, err := c.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: aws.String(urls[spec.Name]), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameAll}})
 		if err != nil {
 			t.Fatal(err)
@@ -114,7 +114,7 @@ func TestEnsure(t *testing.T) {
 		if err := json.Unmarshal([]byte(out.Attributes["RedrivePolicy"]), &policy); err != nil {
 			t.Fatalf("%s: redrive policy %q: %v", spec.Name, out.Attributes["RedrivePolicy"], err)
 		}
-		dlq, _ := sqs.PhysicalName("ensure-", spec.DLQ())
+		dlq, _ := sqs.PhysicalName(queuetest.Topology(), "ensure-", spec.DLQ())
 		if !strings.HasSuffix(policy.Target, ":"+dlq) {
 			t.Errorf("%s redrives to %s, want its DLQ %s", spec.Name, policy.Target, urls[spec.DLQ()])
 		}
@@ -128,7 +128,7 @@ func TestEnsure(t *testing.T) {
 			t.Errorf("%s: FifoQueue %q, ContentBasedDeduplication %q; want true, false", spec.Name, out.Attributes["FifoQueue"], out.Attributes["ContentBasedDeduplication"])
 		}
 	}
-	again, err := sqs.Ensure(ctx, c, "ensure-")
+	again, err := sqs.Ensure(ctx, c, queuetest.Topology(), "ensure-")
 	if err != nil {
 		t.Fatalf("second Ensure: %v", err)
 	}
@@ -142,10 +142,10 @@ func TestEnsure(t *testing.T) {
 func TestQueueDoesNotExist(t *testing.T) {
 	c := motoClient(t)
 	urls := map[string]string{}
-	for _, name := range queue.Names() {
+	for _, name := range queuetest.Topology().Names() {
 		urls[name] = moto.endpoint + "/123456789012/never-created-" + name
 	}
-	q := sqs.New(c, urls)
+	q := sqs.New(c, queuetest.Topology(), urls)
 	ctx := t.Context()
 	checks := map[string]error{
 		"send": q.Send(ctx, queue.Ingest, []queue.Message{{Body: "x"}}),
@@ -160,7 +160,7 @@ func TestQueueDoesNotExist(t *testing.T) {
 }
 
 func TestMissingURL(t *testing.T) {
-	q := sqs.New(client("http://127.0.0.1:1"), map[string]string{queue.Ingest: "http://127.0.0.1:1/q"})
+	q := sqs.New(client("http://127.0.0.1:1"), queuetest.Topology(), map[string]string{queue.Ingest: "http://127.0.0.1:1/q"})
 	_, err := q.Stats(t.Context(), queue.Poll)
 	if err == nil || !strings.Contains(err.Error(), "QUEUE_URL_POLL") {
 		t.Fatalf("stats of a queue without URL = %v; want an error naming QUEUE_URL_POLL", err)
@@ -175,7 +175,7 @@ func TestURLsFromEnv(t *testing.T) {
 		"QUEUE_URL_POLL": "u7", "QUEUE_URL_POLL_DLQ": "u8",
 	}
 	// Every other registered destination's queues, named the same way.
-	for _, n := range queue.Names() {
+	for _, n := range queuetest.Topology().Names() {
 		if _, ok := full[sqs.EnvVar(n)]; !ok {
 			full[sqs.EnvVar(n)] = "u-" + n
 		}
@@ -198,12 +198,12 @@ func TestURLsFromEnv(t *testing.T) {
 			for _, k := range tc.unset {
 				env[k] = " "
 			}
-			urls, err := sqs.URLsFromEnv(func(k string) string { return env[k] })
+			urls, err := sqs.URLsFromEnv(queuetest.Topology(), func(k string) string { return env[k] })
 			if len(tc.wantErr) == 0 {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if urls[queue.Ontraport+queue.DLQSuffix] != "u4" || len(urls) != len(queue.Names()) {
+				if urls[queue.Ontraport+queue.DLQSuffix] != "u4" || len(urls) != len(queuetest.Topology().Names()) {
 					t.Fatalf("urls = %v", urls)
 				}
 				return
@@ -230,15 +230,15 @@ func TestPhysicalNameAndPrefix(t *testing.T) {
 		{"", queue.Poll + queue.DLQSuffix, "poll-dlq"},
 	}
 	for _, tc := range tests {
-		if got, err := sqs.PhysicalName(tc.prefix, tc.name); err != nil || got != tc.want {
+		if got, err := sqs.PhysicalName(queuetest.Topology(), tc.prefix, tc.name); err != nil || got != tc.want {
 			t.Errorf("PhysicalName(%q, %q) = %q, %v; want %q", tc.prefix, tc.name, got, err, tc.want)
 		}
 	}
-	if _, err := sqs.PhysicalName("p-", "nope"); !errors.Is(err, queue.ErrUnknownQueue) {
+	if _, err := sqs.PhysicalName(queuetest.Topology(), "p-", "nope"); !errors.Is(err, queue.ErrUnknownQueue) {
 		t.Errorf("PhysicalName of an unknown queue = %v", err)
 	}
 	for _, bad := range []string{"has space-", "dot.", strings.Repeat("x", 70)} {
-		if _, err := sqs.Ensure(t.Context(), client("http://127.0.0.1:1"), bad); err == nil {
+		if _, err := sqs.Ensure(t.Context(), client("http://127.0.0.1:1"), queuetest.Topology(), bad); err == nil {
 			t.Errorf("Ensure with prefix %q: no error", bad)
 		}
 	}
@@ -342,7 +342,7 @@ func TestSendFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(&fakeSQS{reply: tc.reply})
 			defer srv.Close()
-			q := sqs.New(client(srv.URL), map[string]string{queue.Ingest: srv.URL + "/000000000000/ingest"})
+			q := sqs.New(client(srv.URL), queuetest.Topology(), map[string]string{queue.Ingest: srv.URL + "/000000000000/ingest"})
 			err := q.Send(t.Context(), queue.Ingest, msgs(tc.n))
 			switch {
 			case tc.wantFailed == nil:
@@ -377,13 +377,13 @@ func TestContext(t *testing.T) {
 	// The contract suite's context test covers a long poll; this checks that a cancelled
 	// context fails fast even before any call.
 	c := motoClient(t)
-	urls, err := sqs.Ensure(t.Context(), c, "ctx-")
+	urls, err := sqs.Ensure(t.Context(), c, queuetest.Topology(), "ctx-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := sqs.New(c, urls).Receive(ctx, queue.Ingest, queue.ReceiveOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := sqs.New(c, queuetest.Topology(), urls).Receive(ctx, queue.Ingest, queue.ReceiveOptions{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("receive with a cancelled context = %v", err)
 	}
 }

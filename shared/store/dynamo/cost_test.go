@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/cartrelay/cartrelay/shared/queue/queuetest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -190,7 +191,7 @@ func TestCostPerOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	q, err := queueembedded.New(ctx, db, clk)
+	q, err := queueembedded.New(ctx, db, clk, queuetest.Topology())
 	if err != nil {
 		t.Fatal(err)
 	}
