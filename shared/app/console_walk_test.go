@@ -384,7 +384,8 @@ func walkWebhookEndpoint(t *testing.T, hub *browserHub, tab context.Context, acc
 	if strings.Contains(html, secret) {
 		t.Fatal("the settings page shows the signing secret")
 	}
-	for _, want := range []string{`value="` + endpoint + `"`, `value="OrderPlaced"`, `crm: Signing secret <small>(set)</small>`} {
+	for _, want := range []string{`value="` + endpoint + `"`, `value="OrderPlaced"`, `crm: Signing secret <small>(set)</small>`,
+		`name="clear:webhooks.endpoints.crm.secret" aria-label="Remove crm: Signing secret"`} {
 		if !strings.Contains(html, want) {
 			t.Errorf("the saved endpoint is not listed with %s", want)
 		}

@@ -103,7 +103,8 @@ func (p *pageCtx) renderField(b *strings.Builder, f fieldView, lv listsView) {
 		b.WriteString(`<label for="` + id + `">` + esc(f.Label) + ` <small>(` + state + `)</small></label><input type="password" id="` + id + `" name="` + esc(f.Path) +
 			`" autocomplete="off" placeholder="` + placeholder + `"` + described + `>`)
 		if f.Set {
-			b.WriteString(` <span class="checks"><label><input type="checkbox" name="` + esc(f.ClearName) + `"> remove</label></span>`)
+			// Several stored secrets each have such a box: its name says which one it removes.
+			b.WriteString(` <span class="checks"><label><input type="checkbox" name="` + esc(f.ClearName) + `" aria-label="Remove ` + esc(f.Label) + `"> remove</label></span>`)
 		}
 		b.WriteString(help)
 	case f.Kind == kindLists && lv.Why == "":
