@@ -78,7 +78,7 @@ func (a *App) ingestOne(ctx context.Context, rec events.SQSMessage) error {
 		slog.String("event", se.Name), slog.String("delivery", se.Delivery), slog.Int("index", se.Index))
 	quarantine := func(kind, reason string) error {
 		q, err := repo.Quarantine(ctx, history.Quarantined{Account: se.Account, At: now, Kind: kind, Reason: reason,
-			Source: string(se.Source), Event: se.Name, Message: rec.Body})
+			Source: string(se.Source), Event: se.Name, Message: rec.Body, Key: se.ContentHash()})
 		if err != nil {
 			return err
 		}

@@ -25,7 +25,7 @@ func TestUltraCartAffiliateSignups(t *testing.T) {
 	t.Cleanup(fake.Close)
 	pending := fake.AddAffiliate("Pending")
 	approved := fake.AddAffiliate("Approved")
-	fake.AddAffiliate("On hold")
+	onHold := fake.AddAffiliate("On hold")
 	if _, err := h.env.Connections.Put(ctx, connections.Connection{Account: "acme", Provider: connections.UltraCart,
 		Kind: connections.KindSimpleKey, SimpleKey: "uc-key", BaseURL: fake.URL}); err != nil {
 		t.Fatal(err)
@@ -69,5 +69,36 @@ func TestUltraCartAffiliateSignups(t *testing.T) {
 	h.pollAll()
 	if again := facts(); len(again[ultracartfake.AffiliateEmail(pending)]) != 2 || len(again[ultracartfake.AffiliateEmail(approved)]) != 2 {
 		t.Fatalf("an unchanged list made facts: %+v", again)
+	}
+
+	// The odd one stays as it is for two more hours: every walk reads it again, and it is
+	// still the one kept event, not one more per hour.
+	for range 2 {
+		h.clk.Advance(time.Hour)
+		h.pollAll()
+	}
+	q = h.quarantined("acme")
+	if len(q) != 1 || !strings.Contains(q[0].Reason, `"On hold"`) {
+		t.Fatalf("quarantine after five walks of an unchanged record: %d kept, %+v", len(q), q)
+	}
+	// Replayed while cartrelay still does not know the status, it is held again, in its place.
+	if err := h.env.App.ReplayQuarantined(ctx, q[0]); err != nil {
+		t.Fatal(err)
+	}
+	h.drainIngest()
+	if again := h.quarantined("acme"); len(again) != 1 || again[0].ID != q[0].ID || !again[0].ReplayedAt.IsZero() {
+		t.Fatalf("quarantine after a replay that failed again: %+v", again)
+	}
+
+	// The merchant approves the odd one: a new record, so a new event, and its fact arrives.
+	fake.SetAffiliate(onHold, map[string]any{"status": "Approved"})
+	h.clk.Advance(time.Hour)
+	h.pollAll()
+	o := facts()[ultracartfake.AffiliateEmail(onHold)]
+	if len(o) != 1 || o[0].AffiliateSignup.Status != domain.AffiliateApproved || o[0].FromAffiliateStatus != "" {
+		t.Fatalf("facts after the odd one was approved: %+v", o)
+	}
+	if again := h.quarantined("acme"); len(again) != 1 || again[0].ID != q[0].ID {
+		t.Fatalf("quarantine after the odd one was approved: %+v", again)
 	}
 }

@@ -32,14 +32,23 @@ type Quarantined struct {
 	Source  string    `json:"source,omitempty"`
 	Event   string    `json:"event,omitempty"`
 	// Message is the ingest queue message as received, so a replay sends exactly it again.
-	Message    string    `json:"message"`
+	Message string `json:"message"`
+	// Key identifies the event by what it says, when that could be read (empty for an unreadable
+	// message). The same event arrives in another message each time it is read again (a webhook
+	// redelivery, the next walk of a polled listing: another time received, another page), so
+	// it is the key, not the message, that makes it one kept record.
+	Key        string    `json:"key,omitempty"`
 	ReplayedAt time.Time `json:"replayed_at,omitzero"`
 }
 
-// Quarantine keeps q. Its id is derived from the message, so quarantining the same message on a
-// redelivery writes the same record once.
+// Quarantine keeps q. Its id is derived from its key (the message when it has none), so
+// quarantining the same event again writes the same record once.
 func (r *Repo) Quarantine(ctx context.Context, q Quarantined) (Quarantined, error) {
-	sum := sha256.Sum256([]byte(q.Account + "\x00" + q.Message))
+	by := q.Message
+	if q.Key != "" {
+		by = "key\x00" + q.Key
+	}
+	sum := sha256.Sum256([]byte(q.Account + "\x00" + by))
 	q.ID = hex.EncodeToString(sum[:8])
 	it := store.Item{PK: quarantinePK(q.Account), SK: q.ID,
 		GSI1PK: quarantineGSI1, GSI1SK: q.At.UTC().Format(sortableTime) + "#" + q.Account + "#" + q.ID,
