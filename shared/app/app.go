@@ -22,6 +22,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/redact"
 	"github.com/cartrelay/cartrelay/shared/reports"
+	"github.com/cartrelay/cartrelay/shared/source"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
@@ -107,6 +108,8 @@ type App struct {
 	// jitter is d.Jitter, which is not safe for concurrent use on its own.
 	jitterMu sync.Mutex
 	jitter   *rand.Rand
+	// ports are what source poll runs reach (nil when the runtime does not poll).
+	ports *source.Ports
 }
 
 // New checks deps and returns the handlers.
@@ -168,6 +171,7 @@ func New(d Deps) (*App, error) {
 		return nil, err
 	}
 	a.tracker, a.eraser = tracker, eraser
+	a.ports = a.pollPorts()
 	return a, nil
 }
 

@@ -22,7 +22,6 @@ import (
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 	"github.com/cartrelay/cartrelay/shared/timers"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
-	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
 // Polling is what the schedule and poll handlers need to walk source APIs.
@@ -199,7 +198,7 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 		pj.Source = string(domain.UltraCart)
 	}
 	reg, err := sources.Lookup(pj.Source)
-	if err == nil && reg.Poller == nil {
+	if err == nil && (reg.Poller == nil || reg.Poller.Run == nil) {
 		err = fmt.Errorf("%s has no poller", reg.Label)
 	}
 	if err != nil {
@@ -208,29 +207,13 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 			slog.String("source", pj.Source), slog.Any("error", err))
 		return nil
 	}
-	switch reg.Name {
-	case domain.UltraCart:
-	case domain.ThriveCart:
-		res, err := a.ThriveCartPollRun(ctx, pj.Account, deadline)
-		if err != nil || res.Outcome != poll.Continue {
-			return err
-		}
-		return a.d.Queue.Send(ctx, queue.Poll, []queue.Message{pollMessage(pj)})
-	default:
-		// A registered poller this runtime cannot run with credentials yet: never another
-		// source's run.
-		a.d.Log.Error("poll job for a source this runtime cannot run; dropped", slog.String("account", pj.Account),
-			slog.String("source", pj.Source))
-		return nil
-	}
-	job := ucpoll.Job{Account: pj.Account, Stream: pj.Stream}
-	log := a.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))
-	res, err := a.PollRun(ctx, job, deadline, time.Time{})
+	log := a.d.Log.With(slog.String("account", pj.Account), slog.String("source", string(reg.Name)), slog.String("stream", pj.Stream))
+	res, err := a.pollRun(ctx, reg, source.Job{Account: pj.Account, Stream: pj.Stream}, deadline)
 	switch {
 	case errors.Is(err, connections.ErrNotFound):
-		log.Warn("poll job dropped: the account has no UltraCart connection")
+		log.Warn("poll job dropped: the account has no " + reg.Label + " connection")
 		return nil
-	case errors.Is(err, ucpoll.ErrLeaseLost):
+	case errors.Is(err, poll.ErrLeaseLost):
 		log.Warn("poll run lost its lease; the new holder carries on", slog.Any("error", err))
 		return nil
 	case err != nil:
@@ -240,154 +223,59 @@ func (a *App) pollOne(ctx context.Context, rec events.SQSMessage) error {
 	case poll.Continue:
 		return a.d.Queue.Send(ctx, queue.Poll, []queue.Message{pollMessage(pj)})
 	case poll.Stopped:
-		log.Warn("polling stopped until the connection is fixed", slog.String("status", res.Cursor.Status),
-			slog.String("last_error", res.Cursor.LastError))
+		log.Warn("polling stopped until the connection is fixed", slog.String("status", res.Status),
+			slog.String("last_error", res.LastError))
 	}
 	return nil
 }
 
-// PollRun walks one job with the account's UltraCart connection until deadline, and returns
-// where it got. since, when set, is where a stream that has no cursor yet starts (the backfill's
-// start date). The poll consumer and `cartrelay backfill` both run jobs through it.
-//
-// UltraCart refusing the connection stops polling and tells the merchant, on the connection
-// and on every stream, until they connect again: a 410 (the app was disabled), a refresh token
-// it no longer accepts, or a 401 that one renewal of the access token did not cure.
+// pollRun runs job with reg's poller over the runtime's ports.
+func (a *App) pollRun(ctx context.Context, reg source.Registration, job source.Job, deadline time.Time) (source.Result, error) {
+	if reg.Poller == nil || reg.Poller.Run == nil {
+		return source.Result{}, fmt.Errorf("%s has no poller", reg.Label)
+	}
+	if a.ports == nil {
+		return source.Result{}, errors.New("polling is not configured in this runtime")
+	}
+	return reg.Poller.Run(ctx, *a.ports, job, deadline)
+}
+
+// RunPoll runs job with src's registered poller (shared/sources) until deadline, and returns
+// where it got; an empty src is UltraCart, as in a poll job. `cartrelay backfill` runs its
+// walks through it, as the poll consumer does.
+func (a *App) RunPoll(ctx context.Context, src string, job source.Job, deadline time.Time) (source.Result, error) {
+	if src == "" {
+		src = string(domain.UltraCart)
+	}
+	reg, err := sources.Lookup(src)
+	if err != nil {
+		return source.Result{}, err
+	}
+	return a.pollRun(ctx, reg, job, deadline)
+}
+
+// PollRun is RunPoll for an UltraCart stream, with UltraCart's own result. since, when set, is
+// where a stream that has no cursor yet starts.
 func (a *App) PollRun(ctx context.Context, job ucpoll.Job, deadline, since time.Time) (ucpoll.Result, error) {
+	res, err := a.RunPoll(ctx, string(domain.UltraCart), source.Job{Account: job.Account, Stream: job.Stream, Since: since}, deadline)
+	r, _ := res.Detail.(ucpoll.Result)
+	return r, err
+}
+
+// pollPorts are the ports every source's poll run gets, built once; nil when the runtime does
+// not poll.
+func (a *App) pollPorts() *source.Ports {
 	p := a.d.Polling
-	if p == nil || p.Connections == nil {
-		return ucpoll.Result{}, errors.New("polling is not configured in this runtime")
+	if p == nil {
+		return nil
 	}
-	log := a.d.Log.With(slog.String("account", job.Account), slog.String("stream", job.Stream))
-	// An OAuth connection's access token is renewed shortly before it expires, under the
-	// connection's version check, so concurrent pollers never both rotate it.
-	rot := &oauth.Rotator{Connections: p.Connections, Store: a.d.Store, Clock: a.d.Clock,
-		Refresh: oauth.UltraCartRefresh(a.ultracartOAuth())}
-	conn, err := rot.Token(ctx, job.Account, connections.UltraCart)
-	if errors.Is(err, oauth.ErrNoRefreshToken) || errors.Is(err, ultracartapi.ErrInvalidGrant) {
-		return a.connectionBroken(ctx, log, job, connections.StatusBroken,
-			"UltraCart no longer accepts cartrelay's access to this store ("+err.Error()+")")
-	}
-	if err != nil {
-		return ucpoll.Result{}, err
-	}
-	if conn.Status != "" {
-		// Another stream found the connection refused; this one stops without asking UltraCart.
-		return a.stopStreams(ctx, job, conn.Status, conn.Problem)
-	}
-	res, err := a.runStream(ctx, log, conn, job, deadline, since)
-	if err != nil || res.Outcome != poll.Stopped {
-		return res, err
-	}
-	switch res.Cursor.Status {
-	case ucpoll.StatusDisabled:
-		return a.connectionBroken(ctx, log, job, connections.StatusDisabled,
-			"UltraCart has disabled the cartrelay application for this store (HTTP 410)")
-	case ucpoll.StatusUnauthorized:
-		if conn.Kind != connections.KindOAuth || conn.RefreshToken == "" {
-			return a.refused(ctx, log, job, "UltraCart refused the connection's credentials (HTTP 401)")
-		}
-		// One renewal per 401: UltraCart may have revoked the access token early.
-		renewed, rerr := rot.Renew(ctx, job.Account, connections.UltraCart, conn.AccessToken)
-		if rerr != nil {
-			log.Warn("token renewal after a 401 failed", slog.Any("error", rerr))
-			if !errors.Is(rerr, oauth.ErrNoRefreshToken) && !errors.Is(rerr, ultracartapi.ErrInvalidGrant) {
-				// UltraCart or the table failed, not the grant: the stream stays stopped as
-				// unauthorized and the merchant sees why; a reconnect resumes it.
-				return res, rerr
-			}
-			return a.connectionBroken(ctx, log, job, connections.StatusBroken,
-				"UltraCart refused the access token (HTTP 401) and would not renew it ("+rerr.Error()+")")
-		}
-		if err := ucpoll.Resume(ctx, a.d.Store, job.Account, job.Stream); err != nil {
-			return res, err
-		}
-		log.Info("access token renewed after a 401; polling again")
-		res, err = a.runStream(ctx, log, renewed, job, deadline, since)
-		if err == nil && res.Outcome == poll.Stopped && res.Cursor.Status == ucpoll.StatusUnauthorized {
-			return a.refused(ctx, log, job, "UltraCart refused a freshly renewed access token (HTTP 401)")
-		}
-		return res, err
-	}
-	return res, nil
-}
-
-// refused handles credentials UltraCart refused for job's stream. Refused for orders, the
-// connection is broken. Refused for another stream only, the credentials may simply lack read
-// access to it (a simple key made for orders, say): that stream stops with the reason, and the
-// others carry on.
-func (a *App) refused(ctx context.Context, log *slog.Logger, job ucpoll.Job, problem string) (ucpoll.Result, error) {
-	if job.Stream == ucpoll.Orders {
-		return a.connectionBroken(ctx, log, job, connections.StatusBroken, problem)
-	}
-	problem += " for " + job.Stream + ", while orders may still be read: the connection probably lacks read access to " +
-		job.Stream + ". Grant it in UltraCart and connect again to poll " + job.Stream + "; the other streams carry on."
-	log.Warn("stream stopped: UltraCart refuses it", slog.String("problem", problem))
-	if err := ucpoll.Stop(ctx, a.d.Store, job.Account, ucpoll.StatusUnauthorized, problem, job.Stream); err != nil {
-		return ucpoll.Result{}, fmt.Errorf("stop the stream: %w", err)
-	}
-	cur, _, err := ucpoll.LoadCursor(ctx, a.d.Store, job.Account, job.Stream)
-	if err != nil {
-		return ucpoll.Result{}, err
-	}
-	return ucpoll.Result{Outcome: poll.Stopped, Cursor: cur}, nil
-}
-
-// runStream runs the engine once with conn's credentials.
-func (a *App) runStream(ctx context.Context, log *slog.Logger, conn connections.Connection, job ucpoll.Job, deadline, since time.Time) (ucpoll.Result, error) {
-	opts := a.d.Polling.Options
-	if !since.IsZero() {
-		opts.Start = since
-	}
-	eng, err := a.ultracartEngine(conn, opts)
-	if err != nil {
-		return ucpoll.Result{}, err
-	}
-	res, err := eng.Run(ctx, job, deadline)
-	if err != nil {
-		return res, err
-	}
-	log.Info("poll run", slog.String("outcome", res.Outcome.String()), slog.Int("requests", res.Requests),
-		slog.Int("orders", res.Orders), slog.Int64("done", res.Cursor.Done), slog.Int64("estimated", res.Cursor.Estimated),
-		slog.Time("next_run_at", res.NextRunAt))
-	return res, nil
-}
-
-// connectionBroken records on the connection, and on every stream so that the schedule stops
-// enqueueing them, that UltraCart refused it; the console shows the problem with a link to
-// connect again, which clears it (see saveConnection).
-func (a *App) connectionBroken(ctx context.Context, log *slog.Logger, job ucpoll.Job, status, problem string) (ucpoll.Result, error) {
-	problem += ". Polling has stopped; webhooks already registered keep arriving. Connect the store again at " +
-		a.publicURL("/connect") + " to resume."
-	log.Warn("polling stopped: the UltraCart connection needs the merchant", slog.String("status", status),
-		slog.String("problem", problem))
-	if err := a.d.Polling.Connections.MarkProblem(ctx, job.Account, connections.UltraCart, status, problem); err != nil {
-		return ucpoll.Result{}, fmt.Errorf("record the connection's problem: %w", err)
-	}
-	return a.stopStreams(ctx, job, status, problem)
-}
-
-// stopStreams stops every stream of job's account with the connection's problem.
-func (a *App) stopStreams(ctx context.Context, job ucpoll.Job, status, problem string) (ucpoll.Result, error) {
-	if err := ucpoll.Stop(ctx, a.d.Store, job.Account, status, problem, ucpoll.Streams()...); err != nil {
-		return ucpoll.Result{}, fmt.Errorf("stop the streams: %w", err)
-	}
-	cur, _, err := ucpoll.LoadCursor(ctx, a.d.Store, job.Account, job.Stream)
-	if err != nil {
-		return ucpoll.Result{}, err
-	}
-	return ucpoll.Result{Outcome: poll.Stopped, Cursor: cur}, nil
-}
-
-// pollSink puts a page of polled records on the ingest queue as source events, the same way a
-// webhook delivery goes there: each under the name of the webhook event that carries the same
-// full record (b.Event), so ingest reads it with the webhook's code and its content dedupe
-// recognises a record both sent.
-func (a *App) pollSink(ctx context.Context, b ucpoll.Batch) error {
-	if b.Event == "" {
-		return fmt.Errorf("poll page %s of stream %s names no event", b.Delivery, b.Stream)
-	}
-	return a.enqueuePolled(ctx, b.Account, domain.UltraCart, b.Event, b.Delivery, b.Records)
+	return &source.Ports{Store: a.d.Store, Clock: a.d.Clock, Log: a.d.Log, Sleep: p.Sleep, Accounts: a.d.Accounts,
+		Connections: p.Connections, HTTP: p.HTTP,
+		APIBase:      map[domain.Source]string{domain.ThriveCart: a.d.Config.ThriveCartBaseURL},
+		Refresh:      map[domain.Source]oauth.RefreshFunc{domain.UltraCart: oauth.UltraCartRefresh(a.ultracartOAuth())},
+		ConnectAgain: "Connect the store again at " + a.publicURL("/connect") + " to resume.",
+		Tuning:       map[domain.Source]any{domain.UltraCart: p.Options, domain.ThriveCart: p.ThriveCart},
+		Sink:         a.enqueuePolled}
 }
 
 func firstOr(xs []string, def string) string {

@@ -13,7 +13,9 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/poll"
+	"github.com/cartrelay/cartrelay/shared/source"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 )
@@ -93,26 +95,29 @@ func (c *ctx2) backfillThriveCart(ctx context.Context, account string) error {
 			show(cur)
 		}
 	}
+	job := source.Job{Account: account, Stream: tcpoll.Stream}
 	for {
-		var res tcpoll.Result
+		var res source.Result
 		var err error
-		watching(look, func() { res, err = c.env.App.ThriveCartPollRun(ctx, account, c.io.Clock.Now().Add(5*time.Minute)) })
+		watching(look, func() {
+			res, err = c.env.App.RunPoll(ctx, string(domain.ThriveCart), job, c.io.Clock.Now().Add(5*time.Minute))
+		})
 		if err != nil {
 			return err
 		}
-		show(res.Cursor)
+		showRun(progress, res)
 		switch res.Outcome {
 		case poll.CaughtUp:
 			return nil
 		case poll.Later:
 			return fmt.Errorf("%s thrivecart: paused until %s to stay within ThriveCart's request limit (%s); it resumes on its own",
-				account, res.NextRunAt.UTC().Format(time.RFC3339), res.Cursor.LastError)
+				account, res.NextRunAt.UTC().Format(time.RFC3339), res.LastError)
 		case poll.Stopped:
-			msg := tcpoll.StatusMessage(res.Cursor.Status)
+			msg := tcpoll.StatusMessage(res.Status)
 			if msg == "" {
-				msg = res.Cursor.LastError
+				msg = res.LastError
 			}
-			return fmt.Errorf("%s thrivecart: stopped (%s): %s", account, res.Cursor.Status, msg)
+			return fmt.Errorf("%s thrivecart: stopped (%s): %s", account, res.Status, msg)
 		case poll.Busy:
 			cur, _, err := tcpoll.LoadCursor(ctx, c.env.Store, account)
 			if err != nil {
@@ -124,6 +129,11 @@ func (c *ctx2) backfillThriveCart(ctx context.Context, account string) error {
 			}
 		}
 	}
+}
+
+// showRun moves a progress bar to where a poll run got.
+func showRun(progress func(done, estimated int64, lastErr string), res source.Result) {
+	progress(res.Done, res.Estimated, res.LastError)
 }
 
 // watching runs run and meanwhile calls look every quarter second, so that a progress bar
@@ -220,12 +230,13 @@ func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since
 			show(cur)
 		}
 	}
+	job := source.Job{Account: account, Stream: stream, Since: since}
 	for {
 		// Each run is bounded like a poll function's, so the cursor is saved and progress shows.
-		var res ucpoll.Result
+		var res source.Result
 		var err error
 		watching(look, func() {
-			res, err = c.env.App.PollRun(ctx, ucpoll.Job{Account: account, Stream: stream}, c.io.Clock.Now().Add(5*time.Minute), since)
+			res, err = c.env.App.RunPoll(ctx, string(domain.UltraCart), job, c.io.Clock.Now().Add(5*time.Minute))
 		})
 		if errors.Is(err, connections.ErrNotFound) {
 			return fmt.Errorf("account %s has %w; add one with 'cartrelay connections put %s ultracart --simple-key KEY'", account, errNoConnection, account)
@@ -235,20 +246,20 @@ func (c *ctx2) backfillStream(ctx context.Context, account, stream string, since
 		}
 		switch res.Outcome {
 		case poll.Continue:
-			show(res.Cursor)
+			showRun(progress, res)
 		case poll.CaughtUp:
-			show(res.Cursor)
+			showRun(progress, res)
 			return nil
 		case poll.Later:
-			show(res.Cursor)
+			showRun(progress, res)
 			return fmt.Errorf("%s %s: paused until %s to stay within UltraCart's request limits (%s); it resumes on its own, or run backfill again then",
-				account, stream, res.NextRunAt.UTC().Format(time.RFC3339), res.Cursor.LastError)
+				account, stream, res.NextRunAt.UTC().Format(time.RFC3339), res.LastError)
 		case poll.Stopped:
-			if res.Cursor.Status == ucpoll.StatusUnauthorized && stream != ucpoll.Orders {
+			if res.Status == ucpoll.StatusUnauthorized && stream != ucpoll.Orders {
 				return fmt.Errorf("%s %s: stopped (%s): %s; a key that reads orders may still lack read access to %s",
-					account, stream, res.Cursor.Status, res.Cursor.LastError, progressUnit(stream))
+					account, stream, res.Status, res.LastError, progressUnit(stream))
 			}
-			return fmt.Errorf("%s %s: stopped (%s): %s", account, stream, res.Cursor.Status, res.Cursor.LastError)
+			return fmt.Errorf("%s %s: stopped (%s): %s", account, stream, res.Status, res.LastError)
 		case poll.Busy:
 			cur, _, err := ucpoll.LoadCursor(ctx, c.env.Store, account, stream)
 			if err != nil {

@@ -51,6 +51,10 @@ type Poller struct {
 	// Due reports whether account's stream should be walked at now (its cursor is due, nothing
 	// stopped it and nobody holds its lease).
 	Due func(ctx context.Context, st store.Store, account, stream string, now time.Time) (bool, error)
+	// Run walks job until deadline and says where it got. An account without the source's
+	// connection is an error wrapping connections.ErrNotFound; a run that lost its lease to
+	// another holder is one wrapping poll.ErrLeaseLost.
+	Run func(ctx context.Context, ports Ports, job Job, deadline time.Time) (Result, error)
 }
 
 // Connect describes a browser connect flow.

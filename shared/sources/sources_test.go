@@ -42,8 +42,8 @@ func TestRegistrationsAreComplete(t *testing.T) {
 			t.Errorf("%s: denial %d %q", r.Name, w.Denied.Status, w.Denied.Message)
 		case len(r.Events) == 0:
 			t.Errorf("%s: interprets no events", r.Name)
-		case r.Poller != nil && (len(r.Poller.Streams) == 0 || r.Poller.Due == nil):
-			t.Errorf("%s: a poller without streams or a due check", r.Name)
+		case r.Poller != nil && (len(r.Poller.Streams) == 0 || r.Poller.Due == nil || r.Poller.Run == nil):
+			t.Errorf("%s: a poller without streams, a due check or a run", r.Name)
 		}
 	}
 }

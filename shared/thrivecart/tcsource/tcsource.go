@@ -41,7 +41,8 @@ func Registration() source.Registration {
 		Poller: &source.Poller{Streams: []string{tcpoll.Stream},
 			Due: func(ctx context.Context, st store.Store, account, _ string, now time.Time) (bool, error) {
 				return tcpoll.Due(ctx, st, account, now)
-			}},
+			},
+			Run: run},
 	}
 }
 

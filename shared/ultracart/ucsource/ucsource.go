@@ -39,7 +39,7 @@ func Registration() source.Registration {
 		},
 		Normalize: normalize,
 		Events:    append(ultracart.Events(), ultracart.EventAffiliate),
-		Poller:    &source.Poller{Connection: connections.UltraCart, Streams: ucpoll.Streams(), Due: ucpoll.Due},
+		Poller:    &source.Poller{Connection: connections.UltraCart, Streams: ucpoll.Streams(), Due: ucpoll.Due, Run: run},
 		Connect:   &source.Connect{Start: StartPath, Callback: CallbackPath},
 	}
 }
