@@ -413,7 +413,7 @@ func TestFunctionsBuildWithTheirMakeTarget(t *testing.T) {
 	}
 
 	// forward is one program deployed once per destination; DESTINATION tells them apart.
-	destinations := map[string]string{}
+	forwarders := map[string]string{}
 	for _, id := range fns {
 		dest := scalar(tpl.env(id)["DESTINATION"])
 		switch {
@@ -422,14 +422,14 @@ func TestFunctionsBuildWithTheirMakeTarget(t *testing.T) {
 		case builtFrom[id] != "forward" && dest != "":
 			t.Errorf("%s sets DESTINATION=%s but runs functions/%s", id, dest, builtFrom[id])
 		case dest != "":
-			if other, dup := destinations[dest]; dup {
+			if other, dup := forwarders[dest]; dup {
 				t.Errorf("%s and %s both forward to %s", other, id, dest)
 			}
-			destinations[dest] = id
+			forwarders[dest] = id
 		}
 	}
-	for _, dest := range []string{queue.Ontraport, queue.Iterable} {
-		if destinations[dest] == "" {
+	for _, dest := range destinations.Names() {
+		if forwarders[dest] == "" {
 			t.Errorf("no function forwards to %s (DESTINATION=%s)", dest, dest)
 		}
 	}

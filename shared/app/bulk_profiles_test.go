@@ -54,13 +54,13 @@ func TestIterableCallsPerThousandProfileUpdates(t *testing.T) {
 		for j := range msgs[:k] {
 			msgs[j].ID = fmt.Sprintf("m%d", j)
 		}
-		if err := h.env.Queue.Send(ctx, queue.Iterable, msgs[:k]); err != nil {
+		if err := h.env.Queue.Send(ctx, iterableQueue, msgs[:k]); err != nil {
 			t.Fatal(err)
 		}
 		msgs = msgs[k:]
 	}
 
-	dest, err := h.env.Destination(queue.Iterable)
+	dest, err := h.env.Destination(iterableName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestIterableCallsPerThousandProfileUpdates(t *testing.T) {
 	if len(rest) != 2 || rest[0] != "/api/commerce/trackPurchase" || rest[1] != "/api/users/update" {
 		t.Fatalf("after the backlog: calls %v, want the purchase, then the profile refresh", rest)
 	}
-	for _, q := range []string{queue.Iterable, queue.Iterable + "-dlq"} {
+	for _, q := range []string{iterableQueue, iterableQueue + "-dlq"} {
 		if st, _ := h.env.Queue.Stats(ctx, q); st.Visible+st.InFlight+st.Delayed != 0 {
 			t.Fatalf("queue %s still holds %+v", q, st)
 		}

@@ -235,12 +235,12 @@ func TestConsoleReplaysAndDiscards(t *testing.T) {
 
 	ask := e.post("acme", "/console/delivery/replay", target)
 	wantPage(t, "replay, unconfirmed", ask, http.StatusOK, "Replay this delivery?", "Replay now", `name="confirm" value="yes"`)
-	if n := e.queued(queue.Ontraport); n != 0 {
+	if n := e.queued(ontraportQueue); n != 0 {
 		t.Fatalf("an unconfirmed replay queued %d", n)
 	}
 	target.Set("confirm", "yes")
 	wantPage(t, "replay", e.post("acme", "/console/delivery/replay", target), http.StatusOK, "Replay queued")
-	if n := e.queued(queue.Ontraport); n != 1 {
+	if n := e.queued(ontraportQueue); n != 1 {
 		t.Fatalf("the replay queued %d messages, want 1", n)
 	}
 	// The cause is fixed: the replayed fact goes through, and its page says so.
@@ -319,13 +319,13 @@ func TestConsoleBulkReplay(t *testing.T) {
 	e, _ := newPagesEnv(t)
 	form := url.Values{"dest": {"ontraport"}}
 	wantPage(t, "bulk, unconfirmed", e.post("acme", "/console/deliveries/replay", form), http.StatusOK, "Replay every failed delivery to ONTRAPORT?")
-	if n := e.queued(queue.Ontraport); n != 0 {
+	if n := e.queued(ontraportQueue); n != 0 {
 		t.Fatalf("unconfirmed bulk replay queued %d", n)
 	}
 	form.Set("confirm", "yes")
 	resp := e.post("acme", "/console/deliveries/replay", form)
 	wantPage(t, "bulk", resp, http.StatusOK, "are queued for ONTRAPORT again")
-	n := e.queued(queue.Ontraport)
+	n := e.queued(ontraportQueue)
 	failed, _ := history.New(e.env.Store).Deliveries(context.Background(), "acme", true, 0)
 	if n == 0 || n != len(failed) {
 		t.Errorf("bulk replay queued %d, want the %d failed facts of acme (bravo's stay)", n, len(failed))
@@ -387,7 +387,7 @@ func TestConsoleAccountIsolation(t *testing.T) {
 			t.Errorf("%s %v under acme's session: %d, or it shows bravo's", r.path, r.q, resp.StatusCode)
 		}
 	}
-	if len(e.quarantined("bravo")) != 1 || e.queued(queue.Ontraport) != 0 {
+	if len(e.quarantined("bravo")) != 1 || e.queued(ontraportQueue) != 0 {
 		t.Error("bravo's quarantine or deliveries changed through acme's session")
 	}
 	if left, _ := queue.Peek(context.Background(), e.env.Queue, destinations.Queues(), "ingest-dlq", 10); len(left) != 2 {

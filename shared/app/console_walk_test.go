@@ -74,7 +74,7 @@ func TestConsoleWalkInBrowser(t *testing.T) {
 	cartrelay("demo", "--url", hub.base)
 	repo := history.New(hub.env.Store)
 	waitFor(t, hub, "the demo's events to be ingested and delivered", func() bool {
-		for _, q := range []string{queue.Ingest, queue.Ontraport, queue.Iterable} {
+		for _, q := range []string{queue.Ingest, ontraportQueue, iterableQueue} {
 			if s, err := hub.env.Queue.Stats(ctx, q); err != nil || s.Visible+s.InFlight+s.Delayed > 0 {
 				return false
 			}

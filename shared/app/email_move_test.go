@@ -177,7 +177,7 @@ func seedLongTimeCustomer(t *testing.T, h *harness) []domain.Order {
 	}
 	for i := range 60 {
 		f := facts[i]
-		d := history.Delivery{Account: "acme", Email: oldEmail, Dest: queue.Iterable, FactID: f.ID, FactKind: string(f.Kind),
+		d := history.Delivery{Account: "acme", Email: oldEmail, Dest: iterableName, FactID: f.ID, FactKind: string(f.Kind),
 			At: h.clk.Now().Add(-time.Duration(i) * time.Hour), Attempt: 1, Status: history.DeliverySent}
 		if err := repo.RecordDelivery(ctx, d, 90*24*time.Hour); err != nil {
 			t.Fatal(err)
@@ -322,7 +322,7 @@ func emailChangeWithCrashes(t *testing.T, seed uint64) int {
 	// The destinations: the change once, first in the new contact's queue group; every fact
 	// produced after it under the new email; nothing under the old one but the three facts it
 	// had not sent before the change.
-	changed := h.facts(queue.Iterable, domain.FactEmailChanged)
+	changed := h.facts(iterableQueue, domain.FactEmailChanged)
 	if len(changed) != 1 || changed[0].OldEmail != oldEmail || changed[0].Email != newEmail {
 		t.Fatalf("EmailChanged: %+v", changed)
 	}
@@ -335,7 +335,7 @@ func emailChangeWithCrashes(t *testing.T, seed uint64) int {
 	}
 	first := true
 	placed := map[string]int{}
-	for _, f := range h.sent[queue.Iterable] {
+	for _, f := range h.sent[iterableQueue] {
 		switch f.Email {
 		case oldEmail:
 			if !unsent[f.ID] {
@@ -361,7 +361,7 @@ func emailChangeWithCrashes(t *testing.T, seed uint64) int {
 			t.Errorf("the unsent fact %s of the old email was never sent", id)
 		}
 	}
-	refunds := h.facts(queue.Iterable, domain.FactOrderRefunded)
+	refunds := h.facts(iterableQueue, domain.FactOrderRefunded)
 	ids := map[string]bool{}
 	for _, f := range refunds {
 		ids[f.ID] = true
@@ -454,7 +454,7 @@ func TestEmailChangedAgainWhileMoving(t *testing.T) {
 					t.Errorf("%s keeps %d orders, %d facts, %d deliveries", e, len(v.Orders), len(v.Facts), len(v.Deliveries))
 				}
 			}
-			if changed := h.facts(queue.Iterable, domain.FactEmailChanged); len(changed) != 2 || changed[1].OldEmail != newEmail ||
+			if changed := h.facts(iterableQueue, domain.FactEmailChanged); len(changed) != 2 || changed[1].OldEmail != newEmail ||
 				changed[1].Email != c.last {
 				t.Fatalf("EmailChanged facts: %+v", changed)
 			}

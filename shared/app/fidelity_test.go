@@ -49,7 +49,7 @@ func TestChargebackReachesBothDestinationsAndLTV(t *testing.T) {
 	if v.Profile.LTV.Decimal() != "59.98" || !v.Profile.ChargedBack.IsZero() {
 		t.Fatalf("after the dispute was won: ltv %s charged back %s", v.Profile.LTV, v.Profile.ChargedBack)
 	}
-	for _, dest := range []string{queue.Ontraport, queue.Iterable} {
+	for _, dest := range []string{ontraportQueue, iterableQueue} {
 		cb := h.facts(dest, domain.FactOrderChargedBack)
 		if len(cb) != 2 || cb[0].Chargeback.Delta.Decimal() != "59.98" || cb[1].Chargeback.Delta.Decimal() != "-59.98" {
 			t.Fatalf("%s chargeback facts: %+v", dest, cb)
@@ -58,7 +58,7 @@ func TestChargebackReachesBothDestinationsAndLTV(t *testing.T) {
 	// A deletion of the won dispute changes nothing more.
 	h.postUC("acme", fixture(t, "ultracart", "chargeback_delete.json"))
 	h.drainIngest()
-	if n := len(h.facts(queue.Iterable, domain.FactOrderChargedBack)); n != 2 {
+	if n := len(h.facts(iterableQueue, domain.FactOrderChargedBack)); n != 2 {
 		t.Fatalf("%d chargeback facts after the deletion, want 2", n)
 	}
 	if q := h.quarantined("acme"); len(q) != 0 {
@@ -108,7 +108,7 @@ func TestRejectedOrDeletedAfterSentIsReversed(t *testing.T) {
 			h.postUC("acme", fixture(t, "ultracart", c.fixture))
 			h.postUC("acme", fixture(t, "ultracart", c.fixture)) // a retry
 			h.drainIngest()
-			for _, dest := range []string{queue.Ontraport, queue.Iterable} {
+			for _, dest := range []string{ontraportQueue, iterableQueue} {
 				r := h.facts(dest, domain.FactOrderReversed)
 				if len(r) != 1 || r[0].Reversal.Why != c.why || r[0].Reversal.Net.Decimal() != "59.98" {
 					t.Fatalf("%s reversals: %+v", dest, r)
@@ -134,12 +134,12 @@ func TestShipmentWithoutTrackingAndDelivery(t *testing.T) {
 	h.postUC("acme", fixture(t, "ultracart", "order_ship_delivered.json"))
 	h.postUC("acme", fixture(t, "ultracart", "order_ship_delivered.json"))
 	h.drainIngest()
-	got := strings.Join(h.kinds(queue.Iterable), " ")
+	got := strings.Join(h.kinds(iterableQueue), " ")
 	want := "OrderPlaced OrderShipped OrderShipped OrderOutForDelivery OrderDelivered"
 	if got != want {
 		t.Fatalf("iterable facts: %s\nwant %s", got, want)
 	}
-	shipped := h.facts(queue.Iterable, domain.FactOrderShipped)
+	shipped := h.facts(iterableQueue, domain.FactOrderShipped)
 	if len(shipped[0].Tracking) != 0 || len(shipped[1].Tracking) != 1 {
 		t.Fatalf("shipments: %+v then %+v", shipped[0].Tracking, shipped[1].Tracking)
 	}

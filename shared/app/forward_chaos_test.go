@@ -63,7 +63,7 @@ func TestForwardChaos(t *testing.T) {
 			seeds = append(seeds, uint64(100+i))
 		}
 	}
-	for _, dest := range []string{queue.Ontraport, queue.Iterable, signedhooks.Name} {
+	for _, dest := range []string{ontraportName, iterableName, signedhooks.Name} {
 		for _, seed := range seeds {
 			t.Run(fmt.Sprintf("%s seed %d", dest, seed), func(t *testing.T) { forwardChaos(t, dest, seed) })
 		}
@@ -258,7 +258,7 @@ func forwardChaos(t *testing.T, dest string, seed uint64) {
 	ctx := context.Background()
 	rnd := rand.New(rand.NewPCG(seed, 30))
 	target := map[string]func(*testing.T, *harness, *rand.Rand) chaosTarget{
-		queue.Ontraport: chaosOntraport, queue.Iterable: chaosIterable, signedhooks.Name: chaosWebhooks}[dest](t, h, rnd)
+		ontraportName: chaosOntraport, iterableName: chaosIterable, signedhooks.Name: chaosWebhooks}[dest](t, h, rnd)
 
 	var orders, emails []string
 	for c := range chaosContacts {
@@ -352,7 +352,7 @@ func forwardChaos(t *testing.T, dest string, seed uint64) {
 	}
 	if last > chaosBound {
 		msg := fmt.Sprintf("the last fact was delivered after %s; the bound is %s", last.Round(time.Second), chaosBound)
-		if dest == queue.Ontraport {
+		if dest == ontraportName {
 			// ONTRAPORT's own limit puts a floor under the figure: report it beside the failure.
 			floor := time.Duration((requests-1)/ontraportBudget) * time.Minute
 			msg += fmt.Sprintf(" (ONTRAPORT's %d requests a minute need at least %s for this run's %d requests)", ontraportBudget, floor, requests)

@@ -78,10 +78,10 @@ func TestLambdaForwardHoldsTheContactOnSQS(t *testing.T) {
 		msgs = append(msgs, queue.Message{Body: string(body), GroupID: "acme|ann@example.com", DedupID: f.ID})
 		ids = append(ids, f.ID)
 	}
-	if err := env.Queue.Send(ctx, queue.Ontraport, msgs); err != nil {
+	if err := env.Queue.Send(ctx, ontraportQueue, msgs); err != nil {
 		t.Fatal(err)
 	}
-	got, err := env.Queue.Receive(ctx, queue.Ontraport, queue.ReceiveOptions{Max: 10, Wait: 2 * time.Second})
+	got, err := env.Queue.Receive(ctx, ontraportQueue, queue.ReceiveOptions{Max: 10, Wait: 2 * time.Second})
 	if err != nil || len(got) != 3 {
 		t.Fatalf("received %d of the contact's 3 messages in one batch, %v", len(got), err)
 	}
@@ -103,12 +103,12 @@ func TestLambdaForwardHoldsTheContactOnSQS(t *testing.T) {
 		t.Fatalf("batch item failures %v, want the whole group %v", failed, want)
 	}
 	// While the failed fact waits for its retry, none of the contact's messages goes out.
-	if early, err := env.Queue.Receive(ctx, queue.Ontraport, queue.ReceiveOptions{Max: 10}); err != nil || len(early) != 0 {
+	if early, err := env.Queue.Receive(ctx, ontraportQueue, queue.ReceiveOptions{Max: 10}); err != nil || len(early) != 0 {
 		t.Fatalf("right after the failure the queue handed out %d of the contact's messages (%v); want none before the failed one", len(early), err)
 	}
 	// The first failure retries within a second (SQS counts visibility in whole seconds).
 	time.Sleep(1500 * time.Millisecond)
-	again, err := env.Queue.Receive(ctx, queue.Ontraport, queue.ReceiveOptions{Max: 10, Wait: 2 * time.Second})
+	again, err := env.Queue.Receive(ctx, ontraportQueue, queue.ReceiveOptions{Max: 10, Wait: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ type flaky struct {
 	delivered map[string]int
 }
 
-func (f *flaky) Name() string { return queue.Ontraport }
+func (f *flaky) Name() string { return ontraportName }
 
 func (f *flaky) Deliver(_ context.Context, _ accounts.Account, fact domain.Fact) (deliver.Outcome, error) {
 	ex := []history.HTTPExchange{{Method: "POST", URL: "https://api.example.test/x", Status: 400}}
@@ -99,7 +99,7 @@ func TestRetryableFailureStaysQueuedAndKeepsContactOrder(t *testing.T) {
 	if n := h.forwardAll(dest); n == 0 {
 		t.Fatal("a retryable failure was not reported back to the queue")
 	}
-	if s, _ := h.env.Queue.Stats(context.Background(), queue.Ontraport); s.Visible+s.InFlight == 0 {
+	if s, _ := h.env.Queue.Stats(context.Background(), ontraportQueue); s.Visible+s.InFlight == 0 {
 		t.Fatal("the contact's facts left the queue although none was delivered")
 	}
 }
@@ -162,7 +162,7 @@ type scripted struct {
 	delivered []string
 }
 
-func (s *scripted) Name() string { return queue.Ontraport }
+func (s *scripted) Name() string { return ontraportName }
 
 func (s *scripted) Deliver(_ context.Context, _ accounts.Account, fact domain.Fact) (deliver.Outcome, error) {
 	if s.fail[fact.ID] > 0 {
@@ -230,12 +230,12 @@ func (h *harness) contactQueued() []queue.Received {
 	h.postUC("acme", fixture(h.t, "ultracart", "order_refund_partial.json"))
 	h.ingestOnly()
 	ctx := context.Background()
-	rs, err := h.env.Queue.Receive(ctx, queue.Ontraport, queue.ReceiveOptions{Max: 10})
+	rs, err := h.env.Queue.Receive(ctx, ontraportQueue, queue.ReceiveOptions{Max: 10})
 	if err != nil || len(rs) < 3 {
 		h.t.Fatalf("want the contact's facts (at least 3) in one batch, got %d, %v", len(rs), err)
 	}
 	for _, r := range rs {
-		if err := h.env.Queue.ChangeVisibility(ctx, queue.Ontraport, r.ReceiptHandle, 0); err != nil {
+		if err := h.env.Queue.ChangeVisibility(ctx, ontraportQueue, r.ReceiptHandle, 0); err != nil {
 			h.t.Fatal(err)
 		}
 	}
@@ -254,12 +254,12 @@ func TestAFailedFactHoldsItsContactOnlyForItsRetryDelay(t *testing.T) {
 	if len(failed) != len(rs) || len(dest.delivered) != 0 {
 		t.Fatalf("after the first fact failed, %d of %d messages were reported failed and %d delivered; want all held", len(failed), len(rs), len(dest.delivered))
 	}
-	if early, err := h.env.Queue.Receive(ctx, queue.Ontraport, queue.ReceiveOptions{Max: 10}); err != nil || len(early) != 0 {
+	if early, err := h.env.Queue.Receive(ctx, ontraportQueue, queue.ReceiveOptions{Max: 10}); err != nil || len(early) != 0 {
 		t.Fatalf("right after the failure the queue handed out %d of the contact's messages (%v); want none before the failed one", len(early), err)
 	}
 	// A first failure retries within retryBase (1 s); the queue's default would be 3 minutes.
 	h.clk.Advance(2 * time.Second)
-	again, err := h.env.Queue.Receive(ctx, queue.Ontraport, queue.ReceiveOptions{Max: 10})
+	again, err := h.env.Queue.Receive(ctx, ontraportQueue, queue.ReceiveOptions{Max: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestAFailedFactHoldsItsContactOnlyForItsRetryDelay(t *testing.T) {
 		t.Fatalf("2 s after the failure the contact's messages came back as %v, want all of them in order %v", got, want)
 	}
 	for _, r := range again {
-		if err := h.env.Queue.ChangeVisibility(ctx, queue.Ontraport, r.ReceiptHandle, 0); err != nil {
+		if err := h.env.Queue.ChangeVisibility(ctx, ontraportQueue, r.ReceiptHandle, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -314,7 +314,7 @@ func TestAFactIsParkedAfterItsOwnFailures(t *testing.T) {
 		}
 		h.clk.Advance(16 * time.Minute)
 	}
-	for _, name := range []string{queue.Ontraport, queue.Ontraport + queue.DLQSuffix} {
+	for _, name := range []string{ontraportQueue, ontraportQueue + queue.DLQSuffix} {
 		if n := h.queued(name); n != 0 {
 			t.Fatalf("%d message(s) left on %s", n, name)
 		}

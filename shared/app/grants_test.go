@@ -182,7 +182,7 @@ func TestEachFunctionWorksWithinItsGrant(t *testing.T) {
 	if q, err := history.New(d.op.Store).QuarantineList(ctx, id, 10); err != nil || len(q) != 0 {
 		t.Fatalf("quarantined %+v (%v)", q, err)
 	}
-	for _, dest := range []string{queue.Ontraport, queue.Iterable} {
+	for _, dest := range []string{ontraportName, iterableName} {
 		env := d.fn("forward-" + dest)
 		dst, err := env.Destination(dest)
 		if err != nil {
@@ -233,7 +233,7 @@ func TestEachFunctionWorksWithinItsGrant(t *testing.T) {
 
 	// The Iterable forwarder makes an account's review key when it signs the first link (and
 	// no other key).
-	fi := d.fn("forward-" + queue.Iterable)
+	fi := d.fn("forward-" + iterableName)
 	if _, err := fi.Keys.Ensure(ctx, "uc-other-store", accountkeys.Review); err != nil {
 		t.Errorf("the Iterable forwarder cannot make a review key: %v", err)
 	}
@@ -248,7 +248,7 @@ func TestEachFunctionWorksWithinItsGrant(t *testing.T) {
 	if _, err := d.fn(grants.Connect).Connections.Get(ctx, id, connections.UltraCart); !errors.Is(err, grants.ErrNotGranted) {
 		t.Errorf("the connect function opened the store's tokens: %v", err)
 	}
-	for _, fn := range []string{grants.Webhook, grants.Ingest, "forward-" + queue.Iterable} {
+	for _, fn := range []string{grants.Webhook, grants.Ingest, "forward-" + iterableName} {
 		if _, err := d.fn(fn).Accounts.Put(ctx, id, []byte(`{"iterable":{"enabled":false}}`)); !errors.Is(err, grants.ErrNotGranted) {
 			t.Errorf("the %s function changed the account's settings: %v", fn, err)
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/iterable"
+	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/operator"
 	"github.com/cartrelay/cartrelay/shared/phone"
 	"github.com/cartrelay/cartrelay/shared/queue"
@@ -23,6 +25,13 @@ import (
 )
 
 // harness is the embedded runtime with the handlers called in process, as Lambda would.
+// ONTRAPORT's and Iterable's names and the names of their queues, as their registrations give
+// them.
+var (
+	ontraportName, ontraportQueue = ontraport.Registration().Name, ontraport.Registration().Queue.Name
+	iterableName, iterableQueue   = iterable.Registration().Name, iterable.Registration().Queue.Name
+)
+
 type harness struct {
 	t   *testing.T
 	env *wiring.Env
@@ -146,7 +155,7 @@ func (h *harness) drainIngest() {
 			}
 		}
 	}
-	for _, dest := range []string{queue.Ontraport, queue.Iterable} {
+	for _, dest := range []string{ontraportQueue, iterableQueue} {
 		for {
 			rs, err := h.env.Queue.Receive(ctx, dest, queue.ReceiveOptions{Max: 10})
 			if err != nil {

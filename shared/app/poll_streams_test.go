@@ -101,7 +101,7 @@ func TestPolledRecordsReachHistory(t *testing.T) {
 	h.clk.Advance(time.Minute)
 	h.pollAll()
 
-	changed := h.facts(queue.Iterable, domain.FactEmailChanged)
+	changed := h.facts(iterableQueue, domain.FactEmailChanged)
 	if len(changed) != 1 || changed[0].OldEmail != ultracartfake.CustomerEmail(1) || changed[0].Email != "casey.new@example.com" {
 		t.Fatalf("EmailChanged facts: %+v", changed)
 	}
@@ -121,7 +121,7 @@ func TestPolledRecordsReachHistory(t *testing.T) {
 
 	// Polling again with nothing changed stores nothing new: the re-read overlap is dropped
 	// by ingest's content dedupe.
-	facts := len(h.sent[queue.Iterable]) + len(h.sent[queue.Ontraport])
+	facts := len(h.sent[iterableQueue]) + len(h.sent[ontraportQueue])
 	calls := len(fake.Calls())
 	h.clk.Advance(15 * time.Minute)
 	h.pollAll()
@@ -129,7 +129,7 @@ func TestPolledRecordsReachHistory(t *testing.T) {
 	for _, c := range fake.Calls()[calls:] {
 		reread += c.Returned
 	}
-	if got := len(h.sent[queue.Iterable]) + len(h.sent[queue.Ontraport]); got != facts || reread == 0 {
+	if got := len(h.sent[iterableQueue]) + len(h.sent[ontraportQueue]); got != facts || reread == 0 {
 		t.Fatalf("a poll with nothing changed re-read %d records and routed %d new facts", reread, got-facts)
 	}
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
-	"github.com/cartrelay/cartrelay/shared/queue"
 )
 
 // TestDeclinedPaymentReachesBothDestinations: UltraCart's order_payment_failed on an order that
@@ -21,7 +20,7 @@ func TestDeclinedPaymentReachesBothDestinations(t *testing.T) {
 	h.postUC("acme", declined)
 	h.postUC("acme", declined)
 	h.drainIngest()
-	for _, dest := range []string{queue.Ontraport, queue.Iterable} {
+	for _, dest := range []string{ontraportQueue, iterableQueue} {
 		if got := h.kinds(dest); strings.Join(got, ",") != string(domain.FactOrderPaymentFailed) {
 			t.Fatalf("%s facts after a declined payment posted twice: %v", dest, got)
 		}
@@ -30,7 +29,7 @@ func TestDeclinedPaymentReachesBothDestinations(t *testing.T) {
 	paid = strings.Replace(paid, `"payment_status": "Processed"`, `"payment_status": "Processed", "payment_dts": "2024-05-02T15:00:00-04:00"`, 1)
 	h.postUC("acme", []byte(paid))
 	h.drainIngest()
-	for _, dest := range []string{queue.Ontraport, queue.Iterable} {
+	for _, dest := range []string{ontraportQueue, iterableQueue} {
 		if got := h.kinds(dest); strings.Join(got, ",") != "OrderPaymentFailed,OrderPlaced" {
 			t.Fatalf("%s facts after the order was paid: %v", dest, got)
 		}
@@ -54,7 +53,7 @@ func TestShipToReachesTheProfile(t *testing.T) {
 	if v.Profile.ShipTo.City != "Albany" || v.Profile.Address.City != "New York" {
 		t.Fatalf("ship-to %+v, billing %+v", v.Profile.ShipTo, v.Profile.Address)
 	}
-	cc := h.facts(queue.Iterable, domain.FactContactChanged)
+	cc := h.facts(iterableQueue, domain.FactContactChanged)
 	if len(cc) == 0 || cc[len(cc)-1].Contact.ShipTo.City != "Albany" {
 		t.Fatalf("profile facts %+v", cc)
 	}
@@ -71,7 +70,7 @@ func TestRenewalReminders(t *testing.T) {
 	h.postUC("acme", created)
 	h.drainIngest()
 	may1 := time.Date(2024, 5, 1, 13, 0, 0, 0, time.UTC)
-	rs := h.facts(queue.Iterable, domain.FactRebillScheduled)
+	rs := h.facts(iterableQueue, domain.FactRebillScheduled)
 	if len(rs) != 1 || !rs[0].Sub.NextAttempt.Equal(may1) || !rs[0].PreviousRebillAt.IsZero() {
 		t.Fatalf("after auto_order_create (twice): %+v", rs)
 	}
@@ -82,18 +81,18 @@ func TestRenewalReminders(t *testing.T) {
 	h.postUC("acme", fixture(t, "ultracart", "auto_order_rebill.json"))
 	h.drainIngest()
 	jul1 := time.Date(2024, 7, 1, 13, 0, 0, 0, time.UTC)
-	rs = h.facts(queue.Iterable, domain.FactRebillScheduled)
+	rs = h.facts(iterableQueue, domain.FactRebillScheduled)
 	if len(rs) != 2 || !rs[1].Sub.NextAttempt.Equal(jul1) || !rs[1].PreviousRebillAt.Equal(may1) {
 		t.Fatalf("after auto_order_rebill: %+v", rs)
 	}
 	if v := h.contact("acme", email); !v.Profile.NextRebillAt.Equal(jul1) {
 		t.Fatalf("contact's next rebill %v after the rebill, want %v", v.Profile.NextRebillAt, jul1)
 	}
-	cc := h.facts(queue.Iterable, domain.FactContactChanged)
+	cc := h.facts(iterableQueue, domain.FactContactChanged)
 	if len(cc) == 0 || !cc[len(cc)-1].Contact.NextRebillAt.Equal(jul1) {
 		t.Fatal("the profile update after the rebill does not carry the new next rebill")
 	}
-	if got := h.facts(queue.Ontraport, domain.FactRebillScheduled); len(got) != 2 {
+	if got := h.facts(ontraportQueue, domain.FactRebillScheduled); len(got) != 2 {
 		t.Fatalf("ONTRAPORT queue got %d RebillScheduled facts, want 2", len(got))
 	}
 }
@@ -106,14 +105,14 @@ func TestAffiliateApproval(t *testing.T) {
 	h.postTC("acme", "affiliate_approved.json")
 	h.postTC("acme", "affiliate_approved.json")
 	h.drainIngest()
-	fs := h.facts(queue.Ontraport, domain.FactAffiliateChanged)
+	fs := h.facts(ontraportQueue, domain.FactAffiliateChanged)
 	if len(fs) != 1 || fs[0].Email != "pat.kim@example.com" || fs[0].AffiliateSignup.Status != domain.AffiliateApproved ||
 		fs[0].AffiliateSignup.AffiliateID != "4411" {
 		t.Fatalf("after affiliate_approved twice: %+v", fs)
 	}
 	h.postTC("acme", "affiliate_rejected.json")
 	h.drainIngest()
-	fs = h.facts(queue.Ontraport, domain.FactAffiliateChanged)
+	fs = h.facts(ontraportQueue, domain.FactAffiliateChanged)
 	if len(fs) != 2 || fs[1].AffiliateSignup.Status != domain.AffiliateRejected || fs[1].FromAffiliateStatus != domain.AffiliateApproved {
 		t.Fatalf("after affiliate_rejected: %+v", fs)
 	}

@@ -80,7 +80,7 @@ func TestThriveCartPollNextToWebhook(t *testing.T) {
 			if q := h.quarantined("acme"); len(q) > 0 {
 				t.Fatalf("quarantined: %s", q[0].Reason)
 			}
-			placed := h.facts(queue.Ontraport, domain.FactOrderPlaced)
+			placed := h.facts(ontraportQueue, domain.FactOrderPlaced)
 			if len(placed) != len(tc.sales) {
 				t.Fatalf("%d sales, want %d", len(placed), len(tc.sales))
 			}
@@ -89,7 +89,7 @@ func TestThriveCartPollNextToWebhook(t *testing.T) {
 					t.Errorf("sale %s counted at %v", f.Order.Key, f.Order.Total)
 				}
 			}
-			refunds := h.facts(queue.Ontraport, domain.FactOrderRefunded)
+			refunds := h.facts(ontraportQueue, domain.FactOrderRefunded)
 			if len(refunds) != 1 || refunds[0].Refund.Delta.Minor != tc.refundedBy || refunds[0].Order.Key != "thrivecart:4417001" {
 				t.Fatalf("refunds: %+v", refunds)
 			}

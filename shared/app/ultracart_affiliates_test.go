@@ -8,7 +8,6 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/domain"
-	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/ultracart"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi/ultracartfake"
 )
@@ -33,7 +32,7 @@ func TestUltraCartAffiliateSignups(t *testing.T) {
 	h.pollAll()
 	facts := func() map[string][]domain.Fact {
 		out := map[string][]domain.Fact{}
-		for _, f := range h.facts(queue.Ontraport, domain.FactAffiliateChanged) {
+		for _, f := range h.facts(ontraportQueue, domain.FactAffiliateChanged) {
 			out[f.Email] = append(out[f.Email], f)
 		}
 		return out

@@ -102,7 +102,7 @@ func TestUltraCartEnvelopesAndCompression(t *testing.T) {
 				t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
 			}
 			h.drainIngest()
-			if got := len(h.facts(queue.Iterable, domain.FactOrderPlaced)); got != 1 {
+			if got := len(h.facts(iterableQueue, domain.FactOrderPlaced)); got != 1 {
 				t.Fatalf("%d OrderPlaced facts, want 1", got)
 			}
 			v := h.contact("acme", "marcus.reyes@example.com")
@@ -132,7 +132,7 @@ func TestBadAndUnknownEventsAreQuarantinedNotLost(t *testing.T) {
 	if kinds["malformed"] == 0 || kinds["unknown_event"] == 0 {
 		t.Fatalf("quarantine kinds %v; want malformed and unknown_event", kinds)
 	}
-	if got := len(h.facts(queue.Ontraport, domain.FactOrderPlaced)); got == 0 {
+	if got := len(h.facts(ontraportQueue, domain.FactOrderPlaced)); got == 0 {
 		t.Fatal("the good events of the delivery were not ingested")
 	}
 }
@@ -150,7 +150,7 @@ func TestRefundsAndDuplicatesCountOnce(t *testing.T) {
 		}
 		h.drainIngest()
 	}
-	for _, dest := range []string{queue.Ontraport, queue.Iterable} {
+	for _, dest := range []string{ontraportQueue, iterableQueue} {
 		if n := len(h.facts(dest, domain.FactOrderPlaced)); n != 1 {
 			t.Errorf("%s got %d OrderPlaced, want 1", dest, n)
 		}
@@ -182,7 +182,7 @@ func TestTestOrdersAreStoredButNotCountedOrForwarded(t *testing.T) {
 	h.account("acme", "")
 	h.postUC("acme", fixture(t, "ultracart", "order_test.json"))
 	h.drainIngest()
-	if n := len(h.facts(queue.Iterable, domain.FactOrderPlaced)); n != 0 {
+	if n := len(h.facts(iterableQueue, domain.FactOrderPlaced)); n != 0 {
 		t.Fatalf("a test order produced %d OrderPlaced", n)
 	}
 	var o struct {
@@ -211,7 +211,7 @@ func TestEmailChangeMovesHistory(t *testing.T) {
 	h.drainIngest()
 	h.postUC("acme", fixture(t, "ultracart", "customer_update.json"))
 	h.drainIngest()
-	changed := h.facts(queue.Iterable, domain.FactEmailChanged)
+	changed := h.facts(iterableQueue, domain.FactEmailChanged)
 	if len(changed) != 1 || changed[0].OldEmail != "marcus.reyes@example.com" || changed[0].Email != "marcus@reyes-design.example.com" {
 		t.Fatalf("EmailChanged facts: %+v", changed)
 	}
@@ -241,7 +241,7 @@ func TestAccountsAreIsolated(t *testing.T) {
 	if v := h.contact("globex", "marcus.reyes@example.com"); v.Profile != nil || len(v.Orders) != 0 {
 		t.Fatal("an order posted to acme shows up in globex")
 	}
-	for _, f := range h.sent[queue.Ontraport] {
+	for _, f := range h.sent[ontraportQueue] {
 		if f.Account != "acme" || !strings.HasPrefix(f.ID, "acme:") {
 			t.Fatalf("fact %s of account %s", f.ID, f.Account)
 		}
@@ -254,13 +254,13 @@ func TestHistoricalEventsOnlyRefreshProfiles(t *testing.T) {
 	h.account("acme", `,"forward_since":"2025-01-01T00:00:00Z","iterable":{"enabled":true,"history":"all"}`)
 	h.postUC("acme", fixture(t, "ultracart", "order_create.json"))
 	h.drainIngest()
-	if n := len(h.facts(queue.Ontraport, domain.FactOrderPlaced)); n != 0 {
+	if n := len(h.facts(ontraportQueue, domain.FactOrderPlaced)); n != 0 {
 		t.Fatalf("ontraport (history: profiles) got %d historical OrderPlaced", n)
 	}
-	if n := len(h.facts(queue.Ontraport, domain.FactContactChanged)); n == 0 {
+	if n := len(h.facts(ontraportQueue, domain.FactContactChanged)); n == 0 {
 		t.Fatal("ontraport did not get the profile refresh")
 	}
-	if n := len(h.facts(queue.Iterable, domain.FactOrderPlaced)); n != 1 {
+	if n := len(h.facts(iterableQueue, domain.FactOrderPlaced)); n != 1 {
 		t.Fatalf("iterable (history: all) got %d OrderPlaced, want 1", n)
 	}
 	if v := h.contact("acme", "marcus.reyes@example.com"); v.Profile == nil || v.Profile.PurchaseCount != 1 {
@@ -286,7 +286,7 @@ func TestThriveCartWebhook(t *testing.T) {
 		t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
 	}
 	h.drainIngest()
-	placed := h.facts(queue.Iterable, domain.FactOrderPlaced)
+	placed := h.facts(iterableQueue, domain.FactOrderPlaced)
 	if len(placed) != 1 || placed[0].Order.Source != domain.ThriveCart || placed[0].Order.Total.Minor <= 0 {
 		t.Fatalf("OrderPlaced from ThriveCart: %+v", placed)
 	}
@@ -400,7 +400,7 @@ func TestOrderInAnUnknownCurrencyIsQuarantined(t *testing.T) {
 		!strings.Contains(q[0].Reason, `currency_code is "XYZ", which is not an ISO 4217 currency code`) {
 		t.Fatalf("quarantined %+v", q)
 	}
-	if n := len(h.facts(queue.Iterable, domain.FactOrderPlaced)); n != 0 {
+	if n := len(h.facts(iterableQueue, domain.FactOrderPlaced)); n != 0 {
 		t.Fatalf("%d OrderPlaced for an order in an unknown currency", n)
 	}
 }

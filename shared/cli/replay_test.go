@@ -10,7 +10,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
-	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/iterable"
 )
 
 // deliveries replay prints every delivery's outcome, goes on past one it cannot replay, and
@@ -25,11 +25,11 @@ func TestDeliveriesReplayReportsEachOutcome(t *testing.T) {
 	// A parked follow-up with its copy kept, and an older-style one without.
 	kept := domain.Fact{ID: "acme:IterableReviewRequest:kept", Account: "acme", Kind: "IterableReviewRequest", Email: "ann@example.com", OccurredAt: at}
 	body, _ := json.Marshal(kept)
-	if err := repo.KeepFailedFact(ctx, "acme", kept.Email, queue.Iterable, kept.ID, history.FailedFact{Attempts: 1, Failures: 1, FirstFailedAt: at, Fact: body}, at.Add(time.Hour)); err != nil {
+	if err := repo.KeepFailedFact(ctx, "acme", kept.Email, iterable.Registration().Name, kept.ID, history.FailedFact{Attempts: 1, Failures: 1, FirstFailedAt: at, Fact: body}, at.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	for i, id := range []string{kept.ID, "acme:IterableCartReminder:lost"} {
-		d := history.Delivery{Account: "acme", Email: "ann@example.com", Dest: queue.Iterable, FactID: id, FactKind: strings.Split(id, ":")[1],
+		d := history.Delivery{Account: "acme", Email: "ann@example.com", Dest: iterable.Registration().Name, FactID: id, FactKind: strings.Split(id, ":")[1],
 			At: at.Add(time.Duration(i) * time.Second), Attempt: 1, Status: history.DeliveryParked, Error: "400 Bad Request"}
 		if err := repo.RecordDelivery(ctx, d, app.DeliveryLogTTL); err != nil {
 			t.Fatal(err)
@@ -50,7 +50,7 @@ func TestDeliveriesReplayReportsEachOutcome(t *testing.T) {
 			t.Errorf("output lacks %s:\n%s", want, out)
 		}
 	}
-	if st, err := env.Queue.Stats(ctx, queue.Iterable); err != nil || st.Visible != 1 {
+	if st, err := env.Queue.Stats(ctx, iterable.Registration().Queue.Name); err != nil || st.Visible != 1 {
 		t.Fatalf("iterable queue %+v, %v; want the kept review request queued again", st, err)
 	}
 }

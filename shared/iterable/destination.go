@@ -390,7 +390,7 @@ func (d *Destination) schedule(ctx context.Context, kind, key string, due time.T
 	if err != nil {
 		return false, fmt.Errorf("encode follow-up %s: %w", f.ID, err)
 	}
-	t := timers.Timer{Account: f.Account, Kind: kind, Key: key, Due: due, Seq: seq, Queue: queue.Iterable,
+	t := timers.Timer{Account: f.Account, Kind: kind, Key: key, Due: due, Seq: seq, Queue: queueName,
 		Message: queue.Message{Body: string(body), GroupID: f.Account + "|" + f.Email, DedupID: f.ID,
 			Attributes: map[string]string{"account": f.Account, "fact_kind": string(f.Kind)}}}
 	if newer {

@@ -610,7 +610,7 @@ func (t *Tracker) record(ctx context.Context, log *slog.Logger, account, visitor
 	id := shortHash(account + "|" + email + "|" + sk)
 	f := domain.Fact{ID: account + ":" + string(KindPageViews) + ":" + id, Account: account, Kind: KindPageViews, Email: email, OccurredAt: now}
 	body, _ := json.Marshal(f)
-	return email, t.d.Queue.Send(ctx, queue.Iterable, []queue.Message{{Body: string(body), GroupID: account + "|" + email, DedupID: f.ID,
+	return email, t.d.Queue.Send(ctx, queueName, []queue.Message{{Body: string(body), GroupID: account + "|" + email, DedupID: f.ID,
 		Attributes: map[string]string{"account": account, "fact_kind": string(KindPageViews)}}})
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/iterable"
-	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/visitortoken"
@@ -143,7 +142,7 @@ func TestPageViews(t *testing.T) {
 	if evs[0].Email != "ann@example.com" || evs[0].Fields["path"] != "/mugs" || evs[0].Fields["title"] != "Page /mugs" {
 		t.Fatalf("first pageView: %+v", evs[0])
 	}
-	if st, _ := tk.rt.Queue.Stats(ctx, queue.Iterable); st.Visible+st.InFlight != 0 {
+	if st, _ := tk.rt.Queue.Stats(ctx, iterable.Registration().Queue.Name); st.Visible+st.InFlight != 0 {
 		t.Fatalf("queue not drained: %+v", st)
 	}
 	if errs := tk.fake.SpecErrors(); len(errs) > 0 {

@@ -70,7 +70,7 @@ func (p *pipeline) send(facts ...domain.Fact) {
 	p.t.Helper()
 	for _, f := range facts {
 		body, _ := json.Marshal(f)
-		err := p.rt.Queue.Send(context.Background(), queue.Iterable, []queue.Message{{Body: string(body),
+		err := p.rt.Queue.Send(context.Background(), iterable.Registration().Queue.Name, []queue.Message{{Body: string(body),
 			GroupID: f.Account + "|" + f.Email, DedupID: f.ID, Attributes: map[string]string{"account": f.Account, "fact_kind": string(f.Kind)}}})
 		if err != nil {
 			p.t.Fatal(err)
@@ -84,12 +84,12 @@ func (p *pipeline) pump() {
 	p.t.Helper()
 	ctx := context.Background()
 	for range 500 {
-		msgs, err := p.rt.Queue.Receive(ctx, queue.Iterable, queue.ReceiveOptions{Max: 10})
+		msgs, err := p.rt.Queue.Receive(ctx, iterable.Registration().Queue.Name, queue.ReceiveOptions{Max: 10})
 		if err != nil {
 			p.t.Fatal(err)
 		}
 		if len(msgs) == 0 {
-			st, err := p.rt.Queue.Stats(ctx, queue.Iterable)
+			st, err := p.rt.Queue.Stats(ctx, iterable.Registration().Queue.Name)
 			if err != nil {
 				p.t.Fatal(err)
 			}
@@ -123,7 +123,7 @@ func (p *pipeline) pump() {
 		}
 		for _, m := range msgs {
 			if !failed[m.MessageID] {
-				if err := p.rt.Queue.Delete(ctx, queue.Iterable, m.ReceiptHandle); err != nil {
+				if err := p.rt.Queue.Delete(ctx, iterable.Registration().Queue.Name, m.ReceiptHandle); err != nil {
 					p.t.Fatal(err)
 				}
 			}

@@ -7,12 +7,16 @@ import (
 	"github.com/cartrelay/cartrelay/shared/queue"
 )
 
+// queueName is Iterable's queue, which its registration names: the schedule's timers and the
+// page views put facts there themselves.
+const queueName = accounts.DestIterable
+
 // Registration is Iterable's entry in the destination registry.
 func Registration() deliver.Registration {
 	return deliver.Registration{
 		Name:  accounts.DestIterable,
 		Label: "Iterable",
-		Queue: queue.DestinationSpec(queue.Iterable),
+		Queue: queue.DestinationSpec(queueName),
 		New: func(p deliver.Ports) (deliver.Destination, error) {
 			d := Deps{Store: p.Store, Clock: p.Clock, Log: p.Log, PublicBaseURL: p.PublicBaseURL}
 			if p.Keys != nil {

@@ -12,7 +12,9 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/loadgen"
+	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	queueembedded "github.com/cartrelay/cartrelay/shared/queue/embedded"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
@@ -105,7 +107,7 @@ func TestCrashUnderLoad(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		busy := 0
-		for _, name := range []string{queue.Ingest, queue.Ontraport, queue.Iterable} {
+		for _, name := range []string{queue.Ingest, ontraport.Registration().Queue.Name, iterable.Registration().Queue.Name} {
 			s, err := q.Stats(ctx, name)
 			if err != nil {
 				t.Fatal(err)
@@ -120,7 +122,7 @@ func TestCrashUnderLoad(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	for _, name := range []string{queue.Ingest + "-dlq", queue.Ontraport + "-dlq", queue.Iterable + "-dlq"} {
+	for _, name := range []string{queue.Ingest + "-dlq", ontraport.Registration().Queue.DLQ(), iterable.Registration().Queue.DLQ()} {
 		if s, _ := q.Stats(ctx, name); s.Visible+s.InFlight+s.Delayed != 0 {
 			t.Errorf("dead-letter queue %s holds %+v", name, s)
 		}

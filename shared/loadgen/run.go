@@ -15,9 +15,10 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
+	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
-	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	storeembedded "github.com/cartrelay/cartrelay/shared/store/embedded"
 )
@@ -196,7 +197,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return rep, err
 	}
 	repo := history.New(st)
-	f := &follower{repo: repo, dests: []string{queue.Ontraport, queue.Iterable}, every: 10 * time.Millisecond}
+	// The destinations the load account enables (account below).
+	f := &follower{repo: repo, dests: []string{ontraport.Registration().Name, iterable.Registration().Name}, every: 10 * time.Millisecond}
 	fctx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	go f.run(fctx)

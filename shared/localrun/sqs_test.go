@@ -80,10 +80,11 @@ func bodies(s []snapshot) []string {
 }
 
 func TestSQSEventShape(t *testing.T) {
+	fifoQueue, _ := queuetest.FIFOQueues(t)
 	clk := clock.NewFake(t0)
 	fq := newFakeQueue(clk)
 	send(t, fq, queue.Ingest, queue.Message{Body: `{"order":"A-1"}`, Attributes: map[string]string{"source": "ultracart"}})
-	send(t, fq, queue.Ontraport, queue.Message{Body: "fact-1", GroupID: "acct#a@example.com", DedupID: "fact-1"})
+	send(t, fq, fifoQueue, queue.Message{Body: "fact-1", GroupID: "acct#a@example.com", DedupID: "fact-1"})
 
 	std, fifo := &batches{}, &batches{}
 	record := func(b *batches) SQSHandler {
@@ -96,7 +97,7 @@ func TestSQSEventShape(t *testing.T) {
 		Queue: fq, Clock: clk, PollWait: 20 * time.Millisecond,
 		Consumers: []Consumer{
 			{Queue: queue.Ingest, Handler: record(std)},
-			{Queue: queue.Ontraport, Handler: record(fifo), BatchSize: 1},
+			{Queue: fifoQueue, Handler: record(fifo), BatchSize: 1},
 		},
 	})
 	eventually(t, 5*time.Second, "both batches", func() bool { return std.count() == 1 && fifo.count() == 1 })
@@ -138,7 +139,7 @@ func TestSQSEventShape(t *testing.T) {
 		t.Errorf("FIFO record = %+v", f)
 	}
 	eventually(t, 5*time.Second, "successful messages deleted", func() bool {
-		return len(fq.contents(queue.Ingest)) == 0 && len(fq.contents(queue.Ontraport)) == 0
+		return len(fq.contents(queue.Ingest)) == 0 && len(fq.contents(fifoQueue)) == 0
 	})
 }
 

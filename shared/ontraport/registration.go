@@ -11,7 +11,7 @@ func Registration() deliver.Registration {
 	return deliver.Registration{
 		Name:  accounts.DestOntraport,
 		Label: "ONTRAPORT",
-		Queue: queue.DestinationSpec(queue.Ontraport),
+		Queue: queue.DestinationSpec(accounts.DestOntraport),
 		New: func(p deliver.Ports) (deliver.Destination, error) {
 			return New(Options{Store: p.Store, Clock: p.Clock, Log: p.Log}), nil
 		},

@@ -21,9 +21,16 @@ import (
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
 
-// consumedQueues are the queues serve's pollers receive from (their dead-letter queues are only
-// read by commands, which delete what they receive at once).
-var consumedQueues = []string{queue.Ingest, queue.Ontraport, queue.Iterable, queue.Poll}
+// consumed are the queues serve's pollers receive from: every queue of the layout, the
+// registered destinations' included (their dead-letter queues are only read by commands, which
+// delete what they receive at once).
+func consumed(t queue.Topology) []string {
+	names := make([]string, len(t))
+	for i, s := range t {
+		names[i] = s.Name
+	}
+	return names
+}
 
 // KeyFileName is the local master key inside a data directory. Losing it makes the stored
 // secrets unreadable; they must then be put again.
@@ -45,7 +52,8 @@ func Embedded(ctx context.Context, dataDir string, opt wiring.Options) (*wiring.
 		db.Close()
 		return nil, fmt.Errorf("open the embedded table in %s: %w", dataDir, err)
 	}
-	q, err := queueembedded.New(ctx, db, opt.Clock, destinations.Queues())
+	topo := destinations.Queues()
+	q, err := queueembedded.New(ctx, db, opt.Clock, topo)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open the embedded queues in %s: %w", dataDir, err)
@@ -71,7 +79,7 @@ func Embedded(ctx context.Context, dataDir string, opt wiring.Options) (*wiring.
 		if err != nil || !canLock {
 			return 0, unlock, err
 		}
-		n, err := q.ReleaseInFlight(ctx, consumedQueues)
+		n, err := q.ReleaseInFlight(ctx, consumed(topo))
 		if err != nil {
 			unlock()
 			return 0, nil, err

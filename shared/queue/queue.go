@@ -15,11 +15,10 @@ import (
 )
 
 // Logical queue names (docs/architecture.md, Queues).
+// The destinations' queues are named by their registrations (shared/destinations, Queues).
 const (
-	Ingest    = "ingest"
-	Ontraport = "ontraport"
-	Iterable  = "iterable"
-	Poll      = "poll"
+	Ingest = "ingest"
+	Poll   = "poll"
 )
 
 // DLQSuffix turns a queue's logical name into its dead-letter queue's.

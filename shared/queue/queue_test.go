@@ -14,6 +14,7 @@ import (
 )
 
 func TestValidateMessages(t *testing.T) {
+	fifoA, fifoB := queuetest.FIFOQueues(t)
 	tests := []struct {
 		name    string
 		queue   string
@@ -22,16 +23,16 @@ func TestValidateMessages(t *testing.T) {
 		wantIn  string
 	}{
 		{"standard ok", queue.Ingest, []queue.Message{{Body: "a"}, {Body: "b", GroupID: "ignored"}}, nil, ""},
-		{"fifo ok", queue.Ontraport, []queue.Message{{Body: "a", GroupID: "g", DedupID: "d"}}, nil, ""},
-		{"dlq ok", queue.Iterable + queue.DLQSuffix, []queue.Message{{Body: "a", GroupID: "g", DedupID: "d"}}, nil, ""},
+		{"fifo ok", fifoA, []queue.Message{{Body: "a", GroupID: "g", DedupID: "d"}}, nil, ""},
+		{"dlq ok", fifoB + queue.DLQSuffix, []queue.Message{{Body: "a", GroupID: "g", DedupID: "d"}}, nil, ""},
 		{"none", queue.Poll, nil, nil, ""},
 		{"unknown queue", "orders", []queue.Message{{Body: "a"}}, queue.ErrUnknownQueue, "known: ingest"},
 		{"empty body", queue.Ingest, []queue.Message{{Body: "a"}, {Body: ""}}, queue.ErrInvalid, "m1 to ingest has an empty body"},
 		{"body at the limit", queue.Ingest, []queue.Message{{Body: strings.Repeat("x", queue.MaxBodyBytes)}}, nil, ""},
 		{"body over the limit", queue.Ingest, []queue.Message{{ID: "big", Body: strings.Repeat("x", queue.MaxBodyBytes+1)}}, queue.ErrInvalid, "big to ingest is 262145 bytes"},
 		{"attributes count toward the limit", queue.Ingest, []queue.Message{{Body: strings.Repeat("x", queue.MaxBodyBytes-10), Attributes: map[string]string{"key": "value"}}}, queue.ErrInvalid, "over the 262144-byte limit"},
-		{"fifo without group", queue.Iterable, []queue.Message{{Body: "a", DedupID: "d"}}, queue.ErrInvalid, "needs a group id"},
-		{"fifo dlq without dedup", queue.Ontraport + queue.DLQSuffix, []queue.Message{{Body: "a", GroupID: "g"}}, queue.ErrInvalid, "needs a deduplication id"},
+		{"fifo without group", fifoB, []queue.Message{{Body: "a", DedupID: "d"}}, queue.ErrInvalid, "needs a group id"},
+		{"fifo dlq without dedup", fifoA + queue.DLQSuffix, []queue.Message{{Body: "a", GroupID: "g"}}, queue.ErrInvalid, "needs a deduplication id"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,13 +95,14 @@ func TestChunks(t *testing.T) {
 }
 
 func TestSourceOfAndSpecFor(t *testing.T) {
+	fifoA, fifoB := queuetest.FIFOQueues(t)
 	for _, tc := range []struct {
 		in     string
 		source string
 		ok     bool
 	}{
 		{"ingest-dlq", queue.Ingest, true},
-		{"ontraport-dlq", queue.Ontraport, true},
+		{fifoA + queue.DLQSuffix, fifoA, true},
 		{"poll-dlq", queue.Poll, true},
 		{"ingest", "", false},
 		{"orders-dlq", "orders", false},
@@ -111,9 +113,9 @@ func TestSourceOfAndSpecFor(t *testing.T) {
 			t.Errorf("SourceOf(%q) = %q, %v; want %q, %v", tc.in, src, ok, tc.source, tc.ok)
 		}
 	}
-	dlq, ok := queuetest.Topology().SpecFor("iterable-dlq")
-	if !ok || !dlq.FIFO || dlq.MaxReceiveCount != 0 || dlq.Name != "iterable-dlq" {
-		t.Errorf("SpecFor(iterable-dlq) = %+v, %v; want a FIFO spec without redrive", dlq, ok)
+	dlq, ok := queuetest.Topology().SpecFor(fifoB + queue.DLQSuffix)
+	if !ok || !dlq.FIFO || dlq.MaxReceiveCount != 0 || dlq.Name != fifoB+queue.DLQSuffix {
+		t.Errorf("SpecFor(%s-dlq) = %+v, %v; want a FIFO spec without redrive", fifoB, dlq, ok)
 	}
 	if names := queuetest.Topology().Names(); len(names) != 2*len(queuetest.Topology()) || names[0] != queue.Ingest || names[len(names)-1] != "poll-dlq" {
 		t.Errorf("Names() = %v", names)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	"github.com/cartrelay/cartrelay/shared/store"
@@ -34,7 +35,7 @@ func openStore(t testing.TB, dir string, clk clock.Clock) (store.Store, *sqlited
 }
 
 func timer(key string, due time.Time) timers.Timer {
-	return timers.Timer{Account: "acme", Kind: "cart", Key: key, Due: due, Queue: queue.Iterable,
+	return timers.Timer{Account: "acme", Kind: "cart", Key: key, Due: due, Queue: iterable.Registration().Queue.Name,
 		Message: queue.Message{Body: `{"id":"` + key + `"}`, GroupID: "acme|" + key, DedupID: "d-" + key}}
 }
 

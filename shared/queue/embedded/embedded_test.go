@@ -139,7 +139,8 @@ func consume(t *testing.T, qs []*embedded.Queue, name string, want int) {
 }
 
 func TestConcurrentReceiversNeverShareAMessage(t *testing.T) {
-	for _, name := range []string{queue.Ingest, queue.Ontraport} {
+	fifoA, _ := queuetest.FIFOQueues(t)
+	for _, name := range []string{queue.Ingest, fifoA} {
 		t.Run(name, func(t *testing.T) {
 			q, _ := fresh(t)
 			sendN(t, q, name, 300)
@@ -285,24 +286,25 @@ func TestOldReceiptHandles(t *testing.T) {
 }
 
 func TestDedupWindow(t *testing.T) {
+	fifoA, _ := queuetest.FIFOQueues(t)
 	q, clk := fresh(t)
 	ctx := context.Background()
 	send := func(body string) {
 		t.Helper()
-		if err := q.Send(ctx, queue.Ontraport, []queue.Message{{Body: body, GroupID: "g", DedupID: "fact-1"}}); err != nil {
+		if err := q.Send(ctx, fifoA, []queue.Message{{Body: body, GroupID: "g", DedupID: "fact-1"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	take := func() []string {
 		t.Helper()
-		got, err := q.Receive(ctx, queue.Ontraport, queue.ReceiveOptions{})
+		got, err := q.Receive(ctx, fifoA, queue.ReceiveOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out []string
 		for _, r := range got {
 			out = append(out, r.Body)
-			if err := q.Delete(ctx, queue.Ontraport, r.ReceiptHandle); err != nil {
+			if err := q.Delete(ctx, fifoA, r.ReceiptHandle); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -326,18 +328,19 @@ func TestDedupWindow(t *testing.T) {
 }
 
 func TestDeleteUnlocksGroupAndWakesLongPoll(t *testing.T) {
+	_, fifoB := queuetest.FIFOQueues(t)
 	q, _ := fresh(t)
 	ctx := context.Background()
-	if err := q.Send(ctx, queue.Iterable, []queue.Message{{Body: "1", GroupID: "g", DedupID: "1"}, {Body: "2", GroupID: "g", DedupID: "2"}}); err != nil {
+	if err := q.Send(ctx, fifoB, []queue.Message{{Body: "1", GroupID: "g", DedupID: "1"}, {Body: "2", GroupID: "g", DedupID: "2"}}); err != nil {
 		t.Fatal(err)
 	}
-	first, _ := q.Receive(ctx, queue.Iterable, queue.ReceiveOptions{Max: 1})
+	first, _ := q.Receive(ctx, fifoB, queue.ReceiveOptions{Max: 1})
 	go func() {
 		time.Sleep(200 * time.Millisecond)
-		_ = q.Delete(ctx, queue.Iterable, first[0].ReceiptHandle)
+		_ = q.Delete(ctx, fifoB, first[0].ReceiptHandle)
 	}()
 	start := time.Now()
-	got, err := q.Receive(ctx, queue.Iterable, queue.ReceiveOptions{Wait: 5 * time.Second})
+	got, err := q.Receive(ctx, fifoB, queue.ReceiveOptions{Wait: 5 * time.Second})
 	if err != nil || len(got) != 1 || got[0].Body != "2" {
 		t.Fatalf("receive = %v, %v; want message 2", got, err)
 	}
@@ -353,6 +356,7 @@ func TestNewNeedsDatabaseAndClock(t *testing.T) {
 }
 
 func BenchmarkSend(b *testing.B) {
+	fifoA, _ := queuetest.FIFOQueues(b)
 	for _, size := range []int{1, 10} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			q, _ := fresh(b)
@@ -363,7 +367,7 @@ func BenchmarkSend(b *testing.B) {
 				for j := range msgs {
 					msgs[j] = queue.Message{Body: fmt.Sprintf(`{"event":%d}`, i*size+j), GroupID: "g", DedupID: fmt.Sprintf("d%d-%d", i, j)}
 				}
-				if err := q.Send(ctx, queue.Ontraport, msgs); err != nil {
+				if err := q.Send(ctx, fifoA, msgs); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -373,7 +377,8 @@ func BenchmarkSend(b *testing.B) {
 }
 
 func BenchmarkReceive(b *testing.B) {
-	for _, name := range []string{queue.Ingest, queue.Ontraport} {
+	fifoA, _ := queuetest.FIFOQueues(b)
+	for _, name := range []string{queue.Ingest, fifoA} {
 		b.Run(name, func(b *testing.B) {
 			q, _ := fresh(b)
 			ctx := context.Background()

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/queue"
 )
 
@@ -38,10 +39,27 @@ const vis = time.Second
 // timers.
 const settle = 300 * time.Millisecond
 
-// Topology is the layout the suite runs on: the fixed queues and two FIFO queues, named as
-// two of cartrelay's destinations are. Harness.New must build its adapter with it.
+// Topology is the layout the suite runs on: cartrelay's own (destinations.Queues), the fixed
+// queues around each registered destination's FIFO queue. Harness.New must build its adapter
+// with it.
 func Topology() queue.Topology {
-	return queue.Layout(queue.DestinationSpec(queue.Ontraport), queue.DestinationSpec(queue.Iterable))
+	return destinations.Queues()
+}
+
+// FIFOQueues are two FIFO queues of Topology (the first two registered destinations'), for
+// tests that need one, or two to tell apart.
+func FIFOQueues(t testing.TB) (first, second string) {
+	t.Helper()
+	var names []string
+	for _, s := range Topology() {
+		if s.FIFO {
+			names = append(names, s.Name)
+		}
+	}
+	if len(names) < 2 {
+		t.Fatalf("the queue layout has %d FIFO queues (%v); the queue tests need two", len(names), names)
+	}
+	return names[0], names[1]
 }
 
 // Run runs the contract suite.
@@ -174,6 +192,7 @@ func fifo(group, dedup, body string) queue.Message {
 }
 
 func testRoundtrip(t *testing.T, h Harness) {
+	_, fifoB := FIFOQueues(t)
 	q := h.New(t)
 	tests := []struct {
 		name  string
@@ -182,7 +201,7 @@ func testRoundtrip(t *testing.T, h Harness) {
 	}{
 		{"standard with attributes", queue.Ingest, queue.Message{Body: `{"event":"order"}`, Attributes: map[string]string{"kind": "order", "account": "acct-1"}}},
 		{"standard without attributes", queue.Poll, queue.Message{Body: "job"}},
-		{"fifo", queue.Iterable, queue.Message{Body: "fact", GroupID: "acct-1#a@example.com", DedupID: "fact-1", Attributes: map[string]string{"fact": "fact-1"}}},
+		{"fifo", fifoB, queue.Message{Body: "fact", GroupID: "acct-1#a@example.com", DedupID: "fact-1", Attributes: map[string]string{"fact": "fact-1"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -291,6 +310,7 @@ func testInvalidEntries(t *testing.T, h Harness) {
 }
 
 func testInvalidMessage(t *testing.T, h Harness) {
+	fifoA, _ := FIFOQueues(t)
 	q := h.New(t)
 	tests := []struct {
 		name  string
@@ -299,8 +319,8 @@ func testInvalidMessage(t *testing.T, h Harness) {
 	}{
 		{"empty body", queue.Ingest, []queue.Message{{Body: "ok"}, {Body: ""}}},
 		{"over the size limit", queue.Ingest, []queue.Message{{Body: "ok"}, {Body: strings.Repeat("x", queue.MaxBodyBytes+1)}}},
-		{"fifo without group", queue.Ontraport, []queue.Message{fifo("g", "d1", "ok"), {Body: "x", DedupID: "d2"}}},
-		{"fifo without dedup id", queue.Ontraport, []queue.Message{fifo("g", "d1", "ok"), {Body: "x", GroupID: "g"}}},
+		{"fifo without group", fifoA, []queue.Message{fifo("g", "d1", "ok"), {Body: "x", DedupID: "d2"}}},
+		{"fifo without dedup id", fifoA, []queue.Message{fifo("g", "d1", "ok"), {Body: "x", GroupID: "g"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -378,6 +398,7 @@ func testDelete(t *testing.T, h Harness) {
 }
 
 func testChangeVisibility(t *testing.T, h Harness) {
+	_, fifoB := FIFOQueues(t)
 	q := h.New(t)
 	ctx := testCtx(t)
 	t.Run("zero reshows at once", func(t *testing.T) {
@@ -405,10 +426,10 @@ func testChangeVisibility(t *testing.T, h Harness) {
 		wantStats(t, q, queue.Poll, 0, 1)
 	})
 	t.Run("out of range", func(t *testing.T) {
-		send(t, q, queue.Iterable, fifo("g", "d", "x"))
-		r := receiveOne(t, q, queue.Iterable, time.Minute)
+		send(t, q, fifoB, fifo("g", "d", "x"))
+		r := receiveOne(t, q, fifoB, time.Minute)
 		for _, d := range []time.Duration{-time.Second, 13 * time.Hour} {
-			if err := q.ChangeVisibility(ctx, queue.Iterable, r.ReceiptHandle, d); err == nil {
+			if err := q.ChangeVisibility(ctx, fifoB, r.ReceiptHandle, d); err == nil {
 				t.Errorf("change visibility to %s: no error", d)
 			}
 		}
@@ -416,9 +437,10 @@ func testChangeVisibility(t *testing.T, h Harness) {
 }
 
 func testStaleReceipt(t *testing.T, h Harness) {
+	fifoA, _ := FIFOQueues(t)
 	q := h.New(t)
 	ctx := testCtx(t)
-	for _, name := range []string{queue.Ingest, queue.Ontraport} {
+	for _, name := range []string{queue.Ingest, fifoA} {
 		t.Run(name, func(t *testing.T) {
 			send(t, q, name, fifo("g", "d", "x"))
 			r := receiveOne(t, q, name, time.Minute)
@@ -440,8 +462,9 @@ func testStaleReceipt(t *testing.T, h Harness) {
 }
 
 func testDeadLetter(t *testing.T, h Harness) {
+	fifoA, _ := FIFOQueues(t)
 	q := h.New(t)
-	for _, name := range []string{queue.Ingest, queue.Ontraport} {
+	for _, name := range []string{queue.Ingest, fifoA} {
 		spec, _ := Topology().SpecFor(name)
 		t.Run(name, func(t *testing.T) {
 			msg := queue.Message{Body: "poison", GroupID: "g", DedupID: "poison-1", Attributes: map[string]string{"why": "test"}}
@@ -492,8 +515,9 @@ func testDeadLetter(t *testing.T, h Harness) {
 }
 
 func testRedrive(t *testing.T, h Harness) {
+	_, fifoB := FIFOQueues(t)
 	q := h.New(t)
-	for _, spec := range []queue.Spec{mustSpec(queue.Poll), mustSpec(queue.Iterable)} {
+	for _, spec := range []queue.Spec{mustSpec(queue.Poll), mustSpec(fifoB)} {
 		t.Run(spec.Name, func(t *testing.T) {
 			var msgs []queue.Message
 			for i := range 3 {
@@ -532,8 +556,9 @@ func testRedrive(t *testing.T, h Harness) {
 // testDeadLettersOneByOne: a dead-letter queue can be looked into without taking anything out
 // of it, and one message of it can be taken to be discarded or replayed.
 func testDeadLettersOneByOne(t *testing.T, h Harness) {
+	fifoA, _ := FIFOQueues(t)
 	q := h.New(t)
-	for _, spec := range []queue.Spec{mustSpec(queue.Ingest), mustSpec(queue.Ontraport)} {
+	for _, spec := range []queue.Spec{mustSpec(queue.Ingest), mustSpec(fifoA)} {
 		t.Run(spec.Name, func(t *testing.T) {
 			var msgs []queue.Message
 			for i := range 3 {
@@ -605,6 +630,7 @@ func mustSpec(name string) queue.Spec {
 }
 
 func testFIFOOrder(t *testing.T, h Harness) {
+	fifoA, _ := FIFOQueues(t)
 	q := h.New(t)
 	// 25 messages over two groups, interleaved and sent in one call (three batches).
 	var msgs []queue.Message
@@ -612,9 +638,9 @@ func testFIFOOrder(t *testing.T, h Harness) {
 		g := []string{"a", "b"}[i%2]
 		msgs = append(msgs, fifo(g, fmt.Sprintf("d%02d", i), fmt.Sprintf("%s-%02d", g, i/2)))
 	}
-	send(t, q, queue.Ontraport, msgs...)
+	send(t, q, fifoA, msgs...)
 	perGroup := map[string][]string{}
-	for _, r := range drain(t, q, queue.Ontraport, 25) {
+	for _, r := range drain(t, q, fifoA, 25) {
 		perGroup[r.GroupID] = append(perGroup[r.GroupID], r.Body)
 	}
 	for g, n := range map[string]int{"a": 13, "b": 12} {
@@ -629,71 +655,74 @@ func testFIFOOrder(t *testing.T, h Harness) {
 }
 
 func testFIFOGroupLock(t *testing.T, h Harness) {
+	fifoA, fifoB := FIFOQueues(t)
 	q := h.New(t)
 	ctx := testCtx(t)
-	send(t, q, queue.Ontraport, fifo("a", "a0", "a0"), fifo("a", "a1", "a1"), fifo("b", "b0", "b0"))
+	send(t, q, fifoA, fifo("a", "a0", "a0"), fifo("a", "a1", "a1"), fifo("b", "b0", "b0"))
 
-	a0 := receiveOne(t, q, queue.Ontraport, time.Minute)
+	a0 := receiveOne(t, q, fifoA, time.Minute)
 	if a0.Body != "a0" {
 		t.Fatalf("first receive got %q, want the oldest, a0", a0.Body)
 	}
 	// Group a is locked while a0 is in flight; group b is not.
-	got := receive(t, q, queue.Ontraport, queue.ReceiveOptions{Visibility: vis})
+	got := receive(t, q, fifoA, queue.ReceiveOptions{Visibility: vis})
 	if b := bodies(got); !slices.Equal(b, []string{"b0"}) {
 		t.Fatalf("while a0 is in flight got %v, want [b0]", b)
 	}
-	receiveNone(t, q, queue.Ontraport)
+	receiveNone(t, q, fifoA)
 
-	if err := q.Delete(ctx, queue.Ontraport, a0.ReceiptHandle); err != nil {
+	if err := q.Delete(ctx, fifoA, a0.ReceiptHandle); err != nil {
 		t.Fatalf("delete a0: %v", err)
 	}
-	if a1 := receiveOne(t, q, queue.Ontraport, time.Minute); a1.Body != "a1" {
+	if a1 := receiveOne(t, q, fifoA, time.Minute); a1.Body != "a1" {
 		t.Fatalf("after deleting a0 got %q, want a1", a1.Body)
 	}
 	// Group b unlocks when b0's visibility runs out, and b0 comes again.
 	h.Pass(t, vis+settle)
-	if b0 := receiveOne(t, q, queue.Ontraport, time.Minute); b0.Body != "b0" || b0.ReceiveCount != 2 {
+	if b0 := receiveOne(t, q, fifoA, time.Minute); b0.Body != "b0" || b0.ReceiveCount != 2 {
 		t.Fatalf("after b0's visibility ran out got %q (count %d), want b0 (count 2)", b0.Body, b0.ReceiveCount)
 	}
 	// Several messages of one group come in one receive, in order.
-	send(t, q, queue.Iterable, fifo("c", "c0", "c0"), fifo("c", "c1", "c1"), fifo("c", "c2", "c2"))
-	got = receive(t, q, queue.Iterable, queue.ReceiveOptions{Visibility: time.Minute, Wait: 2 * time.Second})
+	send(t, q, fifoB, fifo("c", "c0", "c0"), fifo("c", "c1", "c1"), fifo("c", "c2", "c2"))
+	got = receive(t, q, fifoB, queue.ReceiveOptions{Visibility: time.Minute, Wait: 2 * time.Second})
 	if b := bodies(got); !slices.Equal(b, []string{"c0", "c1", "c2"}) {
 		t.Fatalf("one receive of group c got %v, want [c0 c1 c2]", b)
 	}
 }
 
 func testFIFODedup(t *testing.T, h Harness) {
+	fifoA, fifoB := FIFOQueues(t)
 	q := h.New(t)
 	// The original stays in the queue while its duplicates arrive: moto only compares against
 	// messages still queued, while SQS remembers an id for the whole window.
-	send(t, q, queue.Ontraport, fifo("g", "fact-1", "first"))
-	send(t, q, queue.Ontraport, fifo("g", "fact-1", "second"), fifo("h", "fact-1", "other group"))
-	send(t, q, queue.Ontraport, fifo("g", "fact-2", "third"), fifo("g", "fact-2", "third again"))
-	got := bodies(drain(t, q, queue.Ontraport, 2))
+	send(t, q, fifoA, fifo("g", "fact-1", "first"))
+	send(t, q, fifoA, fifo("g", "fact-1", "second"), fifo("h", "fact-1", "other group"))
+	send(t, q, fifoA, fifo("g", "fact-2", "third"), fifo("g", "fact-2", "third again"))
+	got := bodies(drain(t, q, fifoA, 2))
 	if want := []string{"first", "third"}; !slices.Equal(got, want) {
 		t.Fatalf("received %v, want %v", got, want)
 	}
 	// Dedup is per queue: the same id on another FIFO queue is a different message.
-	send(t, q, queue.Iterable, fifo("g", "fact-1", "elsewhere"))
-	if r := receiveOne(t, q, queue.Iterable, time.Minute); r.Body != "elsewhere" {
-		t.Fatalf("got %q, want the message sent to %s", r.Body, queue.Iterable)
+	send(t, q, fifoB, fifo("g", "fact-1", "elsewhere"))
+	if r := receiveOne(t, q, fifoB, time.Minute); r.Body != "elsewhere" {
+		t.Fatalf("got %q, want the message sent to %s", r.Body, fifoB)
 	}
-	receiveNone(t, q, queue.Ontraport)
+	receiveNone(t, q, fifoA)
 }
 
 func testStats(t *testing.T, h Harness) {
+	_, fifoB := FIFOQueues(t)
 	q := h.New(t)
 	for _, name := range Topology().Names() {
 		wantStats(t, q, name, 0, 0)
 	}
-	send(t, q, queue.Iterable, fifo("a", "1", "1"), fifo("b", "2", "2"), fifo("c", "3", "3"))
-	got := receive(t, q, queue.Iterable, queue.ReceiveOptions{Max: 1, Visibility: time.Minute, Wait: time.Second})
+	send(t, q, fifoB, fifo("a", "1", "1"), fifo("b", "2", "2"), fifo("c", "3", "3"))
+	got := receive(t, q, fifoB, queue.ReceiveOptions{Max: 1, Visibility: time.Minute, Wait: time.Second})
 	if len(got) != 1 {
 		t.Fatalf("received %d, want 1", len(got))
 	}
-	wantStats(t, q, queue.Iterable, 2, 1)
-	wantStats(t, q, queue.Iterable+queue.DLQSuffix, 0, 0)
+	wantStats(t, q, fifoB, 2, 1)
+	wantStats(t, q, fifoB+queue.DLQSuffix, 0, 0)
 }
 
 func testUnknownQueue(t *testing.T, h Harness) {

@@ -168,6 +168,7 @@ func TestMissingURL(t *testing.T) {
 }
 
 func TestURLsFromEnv(t *testing.T) {
+	fifoA, _ := queuetest.FIFOQueues(t)
 	full := map[string]string{
 		"QUEUE_URL_INGEST": "u1", "QUEUE_URL_INGEST_DLQ": "u2",
 		"QUEUE_URL_ONTRAPORT": "u3", "QUEUE_URL_ONTRAPORT_DLQ": "u4",
@@ -203,7 +204,7 @@ func TestURLsFromEnv(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if urls[queue.Ontraport+queue.DLQSuffix] != "u4" || len(urls) != len(queuetest.Topology().Names()) {
+				if urls[fifoA+queue.DLQSuffix] != full[sqs.EnvVar(fifoA+queue.DLQSuffix)] || len(urls) != len(queuetest.Topology().Names()) {
 					t.Fatalf("urls = %v", urls)
 				}
 				return
@@ -221,12 +222,13 @@ func TestURLsFromEnv(t *testing.T) {
 }
 
 func TestPhysicalNameAndPrefix(t *testing.T) {
+	fifoA, fifoB := queuetest.FIFOQueues(t)
 	tests := []struct {
 		prefix, name, want string
 	}{
 		{"prod-", queue.Ingest, "prod-ingest"},
-		{"prod-", queue.Ontraport, "prod-ontraport.fifo"},
-		{"prod-", queue.Iterable + queue.DLQSuffix, "prod-iterable-dlq.fifo"},
+		{"prod-", fifoA, "prod-" + fifoA + ".fifo"},
+		{"prod-", fifoB + queue.DLQSuffix, "prod-" + fifoB + "-dlq.fifo"},
 		{"", queue.Poll + queue.DLQSuffix, "poll-dlq"},
 	}
 	for _, tc := range tests {

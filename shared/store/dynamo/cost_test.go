@@ -26,8 +26,10 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
 	"github.com/cartrelay/cartrelay/shared/loadgen"
+	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
 	"github.com/cartrelay/cartrelay/shared/phone"
 	"github.com/cartrelay/cartrelay/shared/queue"
@@ -220,7 +222,7 @@ func TestCostPerOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	dests := map[string]deliver.Destination{}
-	for _, name := range []string{queue.Ontraport, queue.Iterable} {
+	for _, name := range []string{ontraport.Registration().Name, iterable.Registration().Name} {
 		if dests[name], err = env.Destination(name); err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +243,7 @@ func TestCostPerOrder(t *testing.T) {
 		}
 		m.in("ingest")
 		consume(t, q, queue.Ingest, env.App.Ingest)
-		for _, name := range []string{queue.Ontraport, queue.Iterable} {
+		for _, name := range []string{ontraport.Registration().Name, iterable.Registration().Name} {
 			m.in("forward " + name)
 			consume(t, q, name, env.App.Forward(dests[name]))
 		}
