@@ -12,8 +12,9 @@
 // In AWS each function's IAM policy allows kms:Decrypt for those secrets only (shared/grants),
 // so a function never holds in plaintext a credential its work does not use.
 //
-// The keys of the account file are declared once, in fieldTable; the JSON Schema in
-// examples/account.schema.json describes the same keys, and a test keeps the two in step.
+// The keys of the account file are declared once: accounts' own in fieldTable, each
+// destination's in the Section its package declares (Repo.WithSections). The JSON Schema in
+// examples/account.schema.json describes the same keys, and tests keep them in step.
 package accounts
 
 import (
@@ -51,18 +52,6 @@ func (a Account) Location() *time.Location {
 	return time.UTC
 }
 
-// Destination names, as used in queue names, fact routing and the account file.
-const (
-	DestOntraport = "ontraport"
-	DestIterable  = "iterable"
-)
-
-// Default API base URLs; the account file can point a destination at a fake or a proxy.
-const (
-	DefaultOntraportBaseURL = "https://api.ontraport.com/1"
-	DefaultIterableBaseURL  = "https://api.iterable.com"
-)
-
 // HistoryMode says what a destination receives for source events older than forward_since.
 type HistoryMode string
 
@@ -93,11 +82,10 @@ type Account struct {
 	AllowedDomains string
 	UltraCart      UltraCartSettings
 	ThriveCart     ThriveCartSettings
-	Ontraport      OntraportSettings
-	Iterable       IterableSettings
-	// Settings holds the values of the sections other packages declare (Section), by dotted
-	// key ("webhooks.endpoints.crm.url"): strings, bools, HistoryModes and Secrets. Read them
-	// with Text, Flag, HistoryAt and SecretAt.
+	// Settings holds the values of the sections other packages declare (Section): each
+	// destination's settings, by dotted key ("webhooks.enabled", "webhooks.endpoints.crm.url"):
+	// strings, bools, HistoryModes and Secrets. Read them with Text, Flag, HistoryAt and
+	// SecretAt.
 	Settings  map[string]any
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -122,83 +110,6 @@ type ThriveCartSettings struct {
 	// Secret is ThriveCart's "secret word", sent with every webhook.
 	Secret Secret
 	APIKey Secret
-}
-
-// OntraportSettings configure forwarding to ONTRAPORT. Numbers, words and names are kept as
-// written and read by shared/ontraport, which reports a malformed one when it delivers.
-type OntraportSettings struct {
-	Enabled bool
-	AppID   string
-	APIKey  Secret
-	BaseURL string
-	History HistoryMode
-	// RequestsPerMinute is the budget shared by every process delivering to this account.
-	RequestsPerMinute string
-	SendInvoice       bool
-	InvoiceTemplate   string
-	// The toggles are phrased as opt-outs because every account-file boolean defaults to false.
-	DisableContacts      bool
-	DisableOrders        bool
-	DisableRefunds       bool
-	DisableSubscriptions bool
-	DisableAffiliates    bool
-	DisableProducts      bool
-	// Status* are the words ONTRAPORT sees for each subscription status.
-	StatusActive        string
-	StatusPaused        string
-	StatusPaymentFailed string
-	StatusCancelled     string
-	StatusMerged        string
-	StatusDowngraded    string
-	StatusDisabled      string
-	// TagSubscription is a tag name template ("{status}" becomes the status word).
-	TagSubscription string
-	TagAffiliate    string
-	// TagShipped and TagDelivered tag a contact on each shipment and delivery (none by default).
-	TagShipped   string
-	TagDelivered string
-	// TagPaymentDeclined tags a contact at each declined one-off payment.
-	TagPaymentDeclined string
-	// Field* name the contact fields kept current (a field key such as "f1234", or its name).
-	FieldLTV                string
-	FieldPurchaseCount      string
-	FieldLastPurchase       string
-	FieldSubscriptionStatus string
-	FieldSubscriptions      string
-	FieldAffiliate          string
-	FieldPaymentStatus      string
-	// Erasure is what erasing a contact does to its ONTRAPORT contact: "anonymize" (the
-	// default) or "delete"; shared/ontraport reads it.
-	Erasure                string
-	FieldAffiliateID       string
-	FieldAffiliateApproved string
-	// TagAffiliateApproved marks an approved member of the affiliate program.
-	TagAffiliateApproved string
-}
-
-// IterableSettings configure forwarding to Iterable. The settings after History are text as
-// written in the account file ("30m", "1234, 5678"); unset means the default that
-// shared/iterable documents, and shared/iterable reports a malformed value when it delivers.
-type IterableSettings struct {
-	Enabled    bool
-	APIKey     Secret
-	BaseURL    string
-	History    HistoryMode
-	DataCenter string // "us" or "eu"; picks the API host while BaseURL is the default
-	// The toggles are opt-outs because every account-file boolean defaults to false.
-	DisableRegularEvents    bool   // purchases and custom events
-	DisableReturnCartEvents bool   // abandoned carts
-	ThumbnailSize           string // "200x200" or "200"
-	ReturnCartDelay         string // a duration
-	AbandonCartAfter        string // a duration
-	EmailListIDs            string // comma-separated Iterable list ids
-	SMSListIDs              string // comma-separated Iterable list ids
-	PurchaseListIDs         string // comma-separated Iterable list ids joined on a purchase
-	CartListIDs             string // comma-separated Iterable list ids joined on an abandoned cart
-	ReviewURLTemplate       string
-	ReviewWait              string // a duration
-	ReviewLinkTTL           string // a duration
-	ReviewAfter             string // "shipment" or "delivery": what starts the review wait
 }
 
 // Secret is a credential. Read from the table it is either opened (decrypted, because the
@@ -299,7 +210,7 @@ func ValidateID(id string) error {
 
 // Problem is one thing wrong with an account file.
 type Problem struct {
-	// Path is the dotted key ("ontraport.enabled"), empty for the file as a whole.
+	// Path is the dotted key ("ultracart.base_currency"), empty for the file as a whole.
 	Path string
 	// Message is a complete sentence that starts with the path.
 	Message string

@@ -18,15 +18,16 @@ func secretAccount() Account {
 		ID:         "acme",
 		UltraCart:  UltraCartSettings{WebhookUsername: "uc-user", WebhookPassword: NewSecret("uc-Pa55-word")},
 		ThriveCart: ThriveCartSettings{Secret: NewSecret("tc-word-91"), APIKey: NewSecret("tc-api-key-44")},
-		Ontraport:  OntraportSettings{Enabled: true, AppID: "2_1_x", APIKey: NewSecret(plainKey), BaseURL: DefaultOntraportBaseURL, History: HistoryProfiles},
-		Iterable:   IterableSettings{Enabled: true, APIKey: NewSecret("it-key-0a1b"), BaseURL: DefaultIterableBaseURL, History: HistoryAll},
+		Settings: map[string]any{"crm.enabled": true, "crm.app_id": "2_1_x", "crm.api_key": NewSecret(plainKey),
+			"crm.base_url": crmBaseURL, "crm.history": HistoryProfiles,
+			"mail.enabled": true, "mail.api_key": NewSecret("it-key-0a1b"), "mail.base_url": mailBaseURL, "mail.history": HistoryAll},
 	}
 }
 
 func plaintexts(a Account) []string {
 	return []string{
 		a.UltraCart.WebhookPassword.Reveal(), a.ThriveCart.Secret.Reveal(), a.ThriveCart.APIKey.Reveal(),
-		a.Ontraport.APIKey.Reveal(), a.Iterable.APIKey.Reveal(),
+		a.SecretAt("crm.api_key").Reveal(), a.SecretAt("mail.api_key").Reveal(),
 	}
 }
 
@@ -48,21 +49,21 @@ func TestSecretsNeverPrint(t *testing.T) {
 		{"%v", func() []byte { return fmt.Appendf(nil, "%v", a) }},
 		{"%+v", func() []byte { return fmt.Appendf(nil, "%+v", a) }},
 		{"%#v", func() []byte { return fmt.Appendf(nil, "%#v", a) }},
-		{"%s", func() []byte { return fmt.Appendf(nil, "%s", a.Ontraport.APIKey) }},
-		{"%q", func() []byte { return fmt.Appendf(nil, "%q", a.Ontraport.APIKey) }},
-		{"%x", func() []byte { return fmt.Appendf(nil, "%x", a.Ontraport.APIKey) }},
-		{"%10.3s", func() []byte { return fmt.Appendf(nil, "%10.3s", a.Ontraport.APIKey) }},
+		{"%s", func() []byte { return fmt.Appendf(nil, "%s", a.SecretAt("crm.api_key")) }},
+		{"%q", func() []byte { return fmt.Appendf(nil, "%q", a.SecretAt("crm.api_key")) }},
+		{"%x", func() []byte { return fmt.Appendf(nil, "%x", a.SecretAt("crm.api_key")) }},
+		{"%10.3s", func() []byte { return fmt.Appendf(nil, "%10.3s", a.SecretAt("crm.api_key")) }},
 		{"pointer %+v", func() []byte { return fmt.Appendf(nil, "%+v", &a) }},
-		{"Sprint", func() []byte { return []byte(fmt.Sprint(a.Ontraport)) }},
+		{"Sprint", func() []byte { return []byte(fmt.Sprint(a.Settings)) }},
 		{"json", func() []byte { b, _ := json.Marshal(a); return b }},
 		{"slog json", func() []byte {
 			var buf bytes.Buffer
-			slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "account", a, "key", a.Ontraport.APIKey)
+			slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "account", a, "key", a.SecretAt("crm.api_key"))
 			return buf.Bytes()
 		}},
 		{"slog text", func() []byte {
 			var buf bytes.Buffer
-			slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "account", a, slog.Any("key", a.Iterable.APIKey), "ontraport", a.Ontraport)
+			slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "account", a, slog.Any("key", a.SecretAt("mail.api_key")), "crm", a.Settings)
 			return buf.Bytes()
 		}},
 		{"error wrapping", func() []byte {
@@ -78,7 +79,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 			}
 		})
 	}
-	if a.Ontraport.APIKey.Reveal() != plainKey {
+	if a.SecretAt("crm.api_key").Reveal() != plainKey {
 		t.Fatal("Reveal does not return the plaintext")
 	}
 }
@@ -150,9 +151,7 @@ func TestFieldTable(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"forward_since", "ultracart.webhook_username", "ultracart.webhook_password",
-		"thrivecart.secret", "thrivecart.api_key", "ontraport.enabled", "ontraport.app_id", "ontraport.api_key",
-		"ontraport.base_url", "ontraport.history", "iterable.enabled", "iterable.api_key", "iterable.base_url",
-		"iterable.history"} {
+		"thrivecart.secret", "thrivecart.api_key", "timezone", "allowed_domains"} {
 		if !seen[p] {
 			t.Errorf("required key %s is missing", p)
 		}

@@ -21,7 +21,7 @@ func TestPutDoesNotCreateStoreIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Once the connect flow made it, the operator may change its settings.
-	if a, err := e.repo.Put(ctx, "uc-acme", []byte(`{"iterable":{"enabled":true}}`)); err != nil || !a.Iterable.Enabled {
+	if a, err := e.repo.Put(ctx, "uc-acme", []byte(`{"mail":{"enabled":true}}`)); err != nil || !a.Flag("mail.enabled") {
 		t.Fatalf("update of uc-acme: %+v, %v", a, err)
 	}
 	if _, err := e.repo.Put(ctx, "ucacme", []byte(`{}`)); err != nil {

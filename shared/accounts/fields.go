@@ -50,8 +50,10 @@ func (f field) name() string {
 	return f.path
 }
 
-// fieldTable is every key of the account file. A new setting is a new row here, a field in
-// Account, and a property in examples/account.schema.json (a test checks the last).
+// fieldTable is every key of the account file that accounts itself owns: the account's own and
+// the sources' credentials. A destination's keys are its Section, declared in its own package.
+// A new setting here is a new row, a field in Account, and a property in
+// examples/account.schema.json (a test checks the last).
 func fieldTable() []field {
 	return []field{
 		{path: "forward_since", kind: kindTime, ref: func(a *Account) any { return &a.ForwardSince }},
@@ -65,63 +67,6 @@ func fieldTable() []field {
 
 		{path: "thrivecart.secret", kind: kindSecret, ref: func(a *Account) any { return &a.ThriveCart.Secret }},
 		{path: "thrivecart.api_key", kind: kindSecret, ref: func(a *Account) any { return &a.ThriveCart.APIKey }},
-
-		{path: "ontraport.enabled", kind: kindBool, ref: func(a *Account) any { return &a.Ontraport.Enabled }},
-		{path: "ontraport.app_id", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.AppID }},
-		{path: "ontraport.api_key", kind: kindSecret, ref: func(a *Account) any { return &a.Ontraport.APIKey }},
-		{path: "ontraport.base_url", kind: kindURL, def: DefaultOntraportBaseURL, ref: func(a *Account) any { return &a.Ontraport.BaseURL }},
-		{path: "ontraport.history", kind: kindHistory, def: HistoryProfiles, ref: func(a *Account) any { return &a.Ontraport.History }},
-		{path: "ontraport.requests_per_minute", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.RequestsPerMinute }},
-		{path: "ontraport.send_invoice", kind: kindBool, ref: func(a *Account) any { return &a.Ontraport.SendInvoice }},
-		{path: "ontraport.invoice_template", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.InvoiceTemplate }},
-		{path: "ontraport.disable_contacts", kind: kindBool, ref: func(a *Account) any { return &a.Ontraport.DisableContacts }},
-		{path: "ontraport.disable_orders", kind: kindBool, ref: func(a *Account) any { return &a.Ontraport.DisableOrders }},
-		{path: "ontraport.disable_refunds", kind: kindBool, ref: func(a *Account) any { return &a.Ontraport.DisableRefunds }},
-		{path: "ontraport.disable_subscriptions", kind: kindBool, ref: func(a *Account) any { return &a.Ontraport.DisableSubscriptions }},
-		{path: "ontraport.disable_affiliates", kind: kindBool, ref: func(a *Account) any { return &a.Ontraport.DisableAffiliates }},
-		{path: "ontraport.disable_products", kind: kindBool, ref: func(a *Account) any { return &a.Ontraport.DisableProducts }},
-		{path: "ontraport.subscription_status.active", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusActive }},
-		{path: "ontraport.subscription_status.paused", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusPaused }},
-		{path: "ontraport.subscription_status.payment_failed", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusPaymentFailed }},
-		{path: "ontraport.subscription_status.cancelled", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusCancelled }},
-		{path: "ontraport.subscription_status.merged", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusMerged }},
-		{path: "ontraport.subscription_status.downgraded", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusDowngraded }},
-		{path: "ontraport.subscription_status.disabled", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.StatusDisabled }},
-		{path: "ontraport.tags.subscription", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagSubscription }},
-		{path: "ontraport.tags.affiliate", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagAffiliate }},
-		{path: "ontraport.tags.shipped", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagShipped }},
-		{path: "ontraport.tags.delivered", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagDelivered }},
-		{path: "ontraport.tags.payment_declined", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagPaymentDeclined }},
-		{path: "ontraport.tags.affiliate_approved", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.TagAffiliateApproved }},
-		{path: "ontraport.fields.ltv", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldLTV }},
-		{path: "ontraport.fields.purchase_count", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldPurchaseCount }},
-		{path: "ontraport.fields.last_purchase", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldLastPurchase }},
-		{path: "ontraport.fields.subscription_status", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldSubscriptionStatus }},
-		{path: "ontraport.fields.subscriptions", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldSubscriptions }},
-		{path: "ontraport.fields.affiliate", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldAffiliate }},
-		{path: "ontraport.fields.payment_status", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldPaymentStatus }},
-		{path: "ontraport.erasure", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.Erasure }},
-		{path: "ontraport.fields.affiliate_id", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldAffiliateID }},
-		{path: "ontraport.fields.affiliate_approved", kind: kindText, ref: func(a *Account) any { return &a.Ontraport.FieldAffiliateApproved }},
-
-		{path: "iterable.enabled", kind: kindBool, ref: func(a *Account) any { return &a.Iterable.Enabled }},
-		{path: "iterable.api_key", kind: kindSecret, ref: func(a *Account) any { return &a.Iterable.APIKey }},
-		{path: "iterable.base_url", kind: kindURL, def: DefaultIterableBaseURL, ref: func(a *Account) any { return &a.Iterable.BaseURL }},
-		{path: "iterable.history", kind: kindHistory, def: HistoryProfiles, ref: func(a *Account) any { return &a.Iterable.History }},
-		{path: "iterable.data_center", kind: kindText, ref: func(a *Account) any { return &a.Iterable.DataCenter }},
-		{path: "iterable.disable_regular_events", kind: kindBool, ref: func(a *Account) any { return &a.Iterable.DisableRegularEvents }},
-		{path: "iterable.disable_return_cart_events", kind: kindBool, ref: func(a *Account) any { return &a.Iterable.DisableReturnCartEvents }},
-		{path: "iterable.thumbnail_size", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ThumbnailSize }},
-		{path: "iterable.return_cart_delay", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ReturnCartDelay }},
-		{path: "iterable.abandon_cart_after", kind: kindText, ref: func(a *Account) any { return &a.Iterable.AbandonCartAfter }},
-		{path: "iterable.email_list_ids", kind: kindText, ref: func(a *Account) any { return &a.Iterable.EmailListIDs }},
-		{path: "iterable.sms_list_ids", kind: kindText, ref: func(a *Account) any { return &a.Iterable.SMSListIDs }},
-		{path: "iterable.purchase_list_ids", kind: kindText, ref: func(a *Account) any { return &a.Iterable.PurchaseListIDs }},
-		{path: "iterable.cart_list_ids", kind: kindText, ref: func(a *Account) any { return &a.Iterable.CartListIDs }},
-		{path: "iterable.review_url_template", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ReviewURLTemplate }},
-		{path: "iterable.review_wait", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ReviewWait }},
-		{path: "iterable.review_link_ttl", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ReviewLinkTTL }},
-		{path: "iterable.review_after", kind: kindText, ref: func(a *Account) any { return &a.Iterable.ReviewAfter }},
 	}
 }
 
@@ -174,11 +119,10 @@ const (
 	UltraCartWebhookPassword Field = "ultracart.webhook_password"
 	ThriveCartSecretWord     Field = "thrivecart.secret"
 	ThriveCartAPIKey         Field = "thrivecart.api_key"
-	OntraportAPIKey          Field = "ontraport.api_key"
-	IterableAPIKey           Field = "iterable.api_key"
 )
 
-// SecretFields lists every secret of the account file, in table order.
+// SecretFields lists the secrets of accounts' own keys, in table order (Repo.SecretNames adds
+// the sections').
 func SecretFields() []Field {
 	var out []Field
 	for _, f := range fieldTable() {
@@ -314,6 +258,9 @@ func (f field) parse(v any) (any, string) {
 			return nil, fmt.Sprintf("%s must be a string, got %s", f.path, show(v))
 		}
 		if s == "" {
+			if f.def == nil {
+				return "", ""
+			}
 			return f.def, ""
 		}
 		u, err := url.Parse(s)
@@ -426,7 +373,7 @@ func (t schemaTree) under(group string) []field {
 	return out
 }
 
-// siblings lists the names valid at prefix ("" or "ontraport.").
+// siblings lists the names valid at prefix ("" or "ultracart.").
 func (t schemaTree) siblings(prefix string) []string {
 	seen := map[string]bool{}
 	add := func(p string) {
@@ -648,8 +595,9 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// lookup finds a dotted path in a nested document.
-func lookup(doc map[string]any, path string) (any, bool) {
+// Lookup finds a dotted path ("webhooks.endpoints.crm.url") in a nested document such as the
+// account file or Public's output.
+func Lookup(doc map[string]any, path string) (any, bool) {
 	cur := doc
 	for {
 		head, rest, nested := strings.Cut(path, ".")

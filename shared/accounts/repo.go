@@ -157,16 +157,31 @@ func (r *Repo) List(ctx context.Context) ([]Account, error) {
 // Put does not create an account in the connected stores' id space (StorePrefix): that is
 // PutForStore's, for the connect flow. It updates one that exists.
 func (r *Repo) Put(ctx context.Context, id string, patch []byte) (Account, error) {
-	return r.put(ctx, id, patch, false)
+	return r.put(ctx, id, patch, putOptions{})
+}
+
+// Preview is the account as Put would leave it, checked as Put checks it, without writing
+// anything: the console asks the vendors about the keys a post gives before it saves. A secret
+// the patch gives is opened, one it leaves stays as stored (sealed), one it removes is unset.
+func (r *Repo) Preview(ctx context.Context, id string, patch []byte) (Account, error) {
+	return r.put(ctx, id, patch, putOptions{preview: true})
+}
+
+// putOptions say what kind of put this is.
+type putOptions struct {
+	// forStore may create an account in the connected stores' id space (PutForStore).
+	forStore bool
+	// preview stops before sealing and writing (Preview).
+	preview bool
 }
 
 // PutForStore is Put that may create an account whose id has StorePrefix: the connect flow's,
 // once the store is bound to that id.
 func (r *Repo) PutForStore(ctx context.Context, id string, patch []byte) (Account, error) {
-	return r.put(ctx, id, patch, true)
+	return r.put(ctx, id, patch, putOptions{forStore: true})
 }
 
-func (r *Repo) put(ctx context.Context, id string, patch []byte, forStore bool) (Account, error) {
+func (r *Repo) put(ctx context.Context, id string, patch []byte, opt putOptions) (Account, error) {
 	if err := ValidateID(id); err != nil {
 		return Account{}, err
 	}
@@ -176,7 +191,7 @@ func (r *Repo) put(ctx context.Context, id string, patch []byte, forStore bool) 
 	}
 	seals := sealMemo{}
 	for range putAttempts {
-		a, err := r.putOnce(ctx, id, doc, seals, forStore)
+		a, err := r.putOnce(ctx, id, doc, seals, opt)
 		if errors.Is(err, store.ErrConditionFailed) {
 			continue
 		}
@@ -189,7 +204,7 @@ func (r *Repo) put(ctx context.Context, id string, patch []byte, forStore bool) 
 // call KMS again. It is keyed by path and plaintext.
 type sealMemo map[[2]string]string
 
-func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, seals sealMemo, forStore bool) (Account, error) {
+func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, seals sealMemo, opt putOptions) (Account, error) {
 	now := r.clk.Now()
 	it, err := r.store.Get(ctx, pkPrefix+id, skAccount)
 	exists := err == nil
@@ -212,7 +227,7 @@ func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, sea
 			return Account{}, err
 		}
 	} else {
-		if IsStoreID(id) && !forStore {
+		if IsStoreID(id) && !opt.forStore && !opt.preview {
 			return Account{}, &ReservedIDError{ID: id}
 		}
 		a = Account{ID: id, CreatedAt: now}
@@ -233,7 +248,7 @@ func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, sea
 			}
 		}
 		res = applyPatch(&a, id, patch, func(path string) bool {
-			_, ok := lookup(stored, path)
+			_, ok := Lookup(stored, path)
 			return ok
 		}, fields)
 	}
@@ -247,6 +262,9 @@ func (r *Repo) putOnce(ctx context.Context, id string, patch map[string]any, sea
 	}
 	if len(res.problems) > 0 {
 		return Account{}, &InvalidError{ID: id, Problems: res.problems}
+	}
+	if opt.preview {
+		return a, nil
 	}
 	if !exists {
 		// The cutover is fixed at creation even when left at its default, so that it never
@@ -343,7 +361,7 @@ func (r *Repo) decode(ctx context.Context, id string, it store.Item, open map[st
 		return Account{}, nil, fmt.Errorf("account %s: stored %w", id, err)
 	}
 	for _, f := range r.fields(doc) {
-		raw, ok := lookup(doc, f.path)
+		raw, ok := Lookup(doc, f.path)
 		if !ok || raw == nil {
 			f.reset(&a)
 			continue
@@ -471,23 +489,26 @@ func (r *Repo) resealOnce(ctx context.Context, id string) ([]string, error) {
 		return nil, fmt.Errorf("account %s: the stored document is not a JSON object", id)
 	}
 	var done []string
-	for _, f := range SecretFields() {
-		sealed, _ := lookup(doc, string(f))
+	for _, f := range r.fields(doc) {
+		if f.kind != kindSecret {
+			continue
+		}
+		sealed, _ := Lookup(doc, f.path)
 		s, ok := sealed.(string)
 		if !ok || secrets.Current(s) {
 			continue
 		}
-		p := purpose(id, string(f))
+		p := purpose(id, f.name())
 		plain, err := r.sealer.Open(ctx, s, p)
 		if err != nil {
-			return nil, fmt.Errorf("%s of account %s: %w", f, id, err)
+			return nil, fmt.Errorf("%s of account %s: %w", f.path, id, err)
 		}
 		again, err := r.sealer.Seal(ctx, plain, p)
 		if err != nil {
-			return nil, fmt.Errorf("%s of account %s: %w", f, id, err)
+			return nil, fmt.Errorf("%s of account %s: %w", f.path, id, err)
 		}
-		setPath(doc, string(f), again)
-		done = append(done, string(f))
+		setPath(doc, f.path, again)
+		done = append(done, f.path)
 	}
 	if len(done) == 0 {
 		return nil, nil

@@ -59,7 +59,7 @@ func (e testEnv) repoWithKey(t *testing.T, name string) *Repo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewRepo(e.st, secrets.NewSealer(key, e.clk), e.clk)
+	return NewRepo(e.st, secrets.NewSealer(key, e.clk), e.clk).WithSections(crm(), mail())
 }
 
 func (e testEnv) put(t *testing.T, id, patch string) Account {
@@ -97,9 +97,9 @@ const fullFile = `{
 	"forward_since": "2024-01-01T00:00:00Z",
 	"ultracart": {"webhook_username": "uc-user", "webhook_password": "uc-Pa55-word"},
 	"thrivecart": {"secret": "tc-word-91", "api_key": "tc-api-key-44"},
-	"ontraport": {"enabled": true, "app_id": "2_1_x", "api_key": "op-live-K3y-7f9a2c",
+	"crm": {"enabled": true, "app_id": "2_1_x", "api_key": "op-live-K3y-7f9a2c",
 		"base_url": "https://op.example.test/1", "history": "all"},
-	"iterable": {"enabled": true, "api_key": "it-key-0a1b", "base_url": "https://api.eu.iterable.com/", "history": "none"}
+	"mail": {"enabled": true, "api_key": "it-key-0a1b", "base_url": "https://api.eu.mail.example/", "history": "none"}
 }`
 
 func TestPutCreatesWithDefaults(t *testing.T) {
@@ -107,8 +107,7 @@ func TestPutCreatesWithDefaults(t *testing.T) {
 	a := e.put(t, "acme", `{}`)
 	want := Account{
 		ID: "acme", ForwardSince: t0, Timezone: "UTC", CreatedAt: t0, UpdatedAt: t0, Version: 1,
-		Ontraport: OntraportSettings{BaseURL: DefaultOntraportBaseURL, History: HistoryProfiles},
-		Iterable:  IterableSettings{BaseURL: DefaultIterableBaseURL, History: HistoryProfiles},
+		Settings: sectionDefaults(),
 	}
 	if !reflect.DeepEqual(a, want) {
 		t.Fatalf("created\n%+v\nwant\n%+v", a, want)
@@ -125,7 +124,7 @@ func TestPutCreatesWithDefaults(t *testing.T) {
 		t.Fatalf("stored forward_since = %v", doc["forward_since"])
 	}
 	e.clk.Advance(time.Hour)
-	a = e.put(t, "acme", `{"ontraport": {"enabled": true}}`)
+	a = e.put(t, "acme", `{"crm": {"enabled": true}}`)
 	if !a.ForwardSince.Equal(t0) || !a.CreatedAt.Equal(t0) || !a.UpdatedAt.Equal(t0.Add(time.Hour)) || a.Version != 2 {
 		t.Fatalf("after an update: forward_since %v created %v updated %v version %d", a.ForwardSince, a.CreatedAt, a.UpdatedAt, a.Version)
 	}
@@ -138,26 +137,26 @@ func TestPutMergeSemantics(t *testing.T) {
 		patch string
 		check func(t *testing.T, before, after Account)
 	}{
-		{"absent keys keep their values", `{"ontraport": {"app_id": "2_9_new"}}`, func(t *testing.T, b, a Account) {
-			b.Ontraport.AppID = "2_9_new"
+		{"absent keys keep their values", `{"crm": {"app_id": "2_9_new"}}`, func(t *testing.T, b, a Account) {
+			b.Set("crm.app_id", "2_9_new")
 			sameSettings(t, b, a)
 		}},
 		{"empty object changes nothing", `{}`, func(t *testing.T, b, a Account) { sameSettings(t, b, a) }},
-		{"empty group changes nothing", `{"ontraport": {}, "iterable": {}}`, func(t *testing.T, b, a Account) { sameSettings(t, b, a) }},
-		{"null clears a secret", `{"ontraport": {"api_key": null}}`, func(t *testing.T, b, a Account) {
-			b.Ontraport.APIKey = Secret{}
+		{"empty group changes nothing", `{"crm": {}, "mail": {}}`, func(t *testing.T, b, a Account) { sameSettings(t, b, a) }},
+		{"null clears a secret", `{"crm": {"api_key": null}}`, func(t *testing.T, b, a Account) {
+			b.Set("crm.api_key", Secret{})
 			sameSettings(t, b, a)
 		}},
 		{"empty string clears a secret", `{"thrivecart": {"api_key": ""}}`, func(t *testing.T, b, a Account) {
 			b.ThriveCart.APIKey = Secret{}
 			sameSettings(t, b, a)
 		}},
-		{"null resets to the default", `{"ontraport": {"base_url": null, "history": null, "enabled": null}}`, func(t *testing.T, b, a Account) {
-			b.Ontraport.BaseURL, b.Ontraport.History, b.Ontraport.Enabled = DefaultOntraportBaseURL, HistoryProfiles, false
+		{"null resets to the default", `{"crm": {"base_url": null, "history": null, "enabled": null}}`, func(t *testing.T, b, a Account) {
+			b.Set("crm.base_url", crmBaseURL, "crm.history", HistoryProfiles, "crm.enabled", false)
 			sameSettings(t, b, a)
 		}},
-		{"null group resets all of it", `{"iterable": null}`, func(t *testing.T, b, a Account) {
-			b.Iterable = IterableSettings{BaseURL: DefaultIterableBaseURL, History: HistoryProfiles}
+		{"null group resets all of it", `{"mail": null}`, func(t *testing.T, b, a Account) {
+			b.Set("mail.enabled", false, "mail.api_key", Secret{}, "mail.base_url", mailBaseURL, "mail.history", HistoryProfiles)
 			sameSettings(t, b, a)
 		}},
 		{"a time zone", `{"timezone": "America/New_York"}`, func(t *testing.T, b, a Account) {
@@ -186,7 +185,7 @@ func TestPutMergeSemantics(t *testing.T) {
 				t.Errorf("forward_since is in %v", a.ForwardSince.Location())
 			}
 		}},
-		{"the placeholder keeps a stored secret", `{"ontraport": {"api_key": "[set]"}, "iterable": {"api_key": "[set]"}}`, func(t *testing.T, b, a Account) {
+		{"the placeholder keeps a stored secret", `{"crm": {"api_key": "[set]"}, "mail": {"api_key": "[set]"}}`, func(t *testing.T, b, a Account) {
 			sameSettings(t, b, a)
 		}},
 		{"secrets are replaced", `{"ultracart": {"webhook_password": "n3w-pass"}}`, func(t *testing.T, b, a Account) {
@@ -261,7 +260,7 @@ func TestPutStoredForm(t *testing.T) {
 			if f.kind != kindSecret {
 				continue
 			}
-			v, _ := lookup(doc, f.path)
+			v, _ := Lookup(doc, f.path)
 			if s, _ := v.(string); !secrets.IsSealed(s) {
 				t.Errorf("stored %s = %v, want a sealed value", f.path, v)
 			}
@@ -269,30 +268,30 @@ func TestPutStoredForm(t *testing.T) {
 	})
 	t.Run("other settings are plain and normalized", func(t *testing.T) {
 		for path, want := range map[string]any{
-			"forward_since": "2024-01-01T00:00:00Z", "ontraport.enabled": true, "ontraport.app_id": "2_1_x",
-			"ontraport.history": "all", "iterable.base_url": "https://api.eu.iterable.com",
+			"forward_since": "2024-01-01T00:00:00Z", "crm.enabled": true, "crm.app_id": "2_1_x",
+			"crm.history": "all", "mail.base_url": "https://api.eu.mail.example",
 		} {
-			if got, _ := lookup(doc, path); got != want {
+			if got, _ := Lookup(doc, path); got != want {
 				t.Errorf("stored %s = %v, want %v", path, got, want)
 			}
 		}
 	})
 	t.Run("defaults are not stored", func(t *testing.T) {
-		e.put(t, "acme", `{"ontraport": {"base_url": "https://api.ontraport.com/1/", "history": "profiles"}, "iterable": null}`)
+		e.put(t, "acme", `{"crm": {"base_url": "https://api.crm.example/1/", "history": "profiles"}, "mail": null}`)
 		_, doc := e.rawDoc(t, "acme")
-		for _, p := range []string{"ontraport.base_url", "ontraport.history", "iterable"} {
-			if v, ok := lookup(doc, p); ok {
+		for _, p := range []string{"crm.base_url", "crm.history", "mail"} {
+			if v, ok := Lookup(doc, p); ok {
 				t.Errorf("default %s stored as %v", p, v)
 			}
 		}
 	})
 	t.Run("untouched secrets are not sealed again", func(t *testing.T) {
 		_, before := e.rawDoc(t, "acme")
-		e.put(t, "acme", `{"ontraport": {"app_id": "2_2_y"}}`)
+		e.put(t, "acme", `{"crm": {"app_id": "2_2_y"}}`)
 		_, after := e.rawDoc(t, "acme")
-		for _, p := range []string{"ontraport.api_key", "thrivecart.secret", "ultracart.webhook_password"} {
-			b, _ := lookup(before, p)
-			g, _ := lookup(after, p)
+		for _, p := range []string{"crm.api_key", "thrivecart.secret", "ultracart.webhook_password"} {
+			b, _ := Lookup(before, p)
+			g, _ := Lookup(after, p)
 			if b != g {
 				t.Errorf("%s was sealed again", p)
 			}
@@ -302,18 +301,18 @@ func TestPutStoredForm(t *testing.T) {
 
 func TestPutKeepsKeysOfNewerReleases(t *testing.T) {
 	e := newEnv(t)
-	e.put(t, "acme", `{"ontraport": {"enabled": true}}`)
+	e.put(t, "acme", `{"crm": {"enabled": true}}`)
 	it, doc := e.rawDoc(t, "acme")
 	doc["mappings"] = map[string]any{"statuses": map[string]any{"paused": "On Hold"}}
-	doc["ontraport"].(map[string]any)["rate_limit"] = "180/min"
+	doc["crm"].(map[string]any)["rate_limit"] = "180/min"
 	e.writeRawDoc(t, "acme", it, doc)
 
-	e.put(t, "acme", `{"ontraport": {"enabled": null}}`)
+	e.put(t, "acme", `{"crm": {"enabled": null}}`)
 	_, doc = e.rawDoc(t, "acme")
-	if v, _ := lookup(doc, "mappings.statuses.paused"); v != "On Hold" {
+	if v, _ := Lookup(doc, "mappings.statuses.paused"); v != "On Hold" {
 		t.Errorf("a key unknown to this release was dropped: %v", doc)
 	}
-	if v, _ := lookup(doc, "ontraport.rate_limit"); v != "180/min" {
+	if v, _ := Lookup(doc, "crm.rate_limit"); v != "180/min" {
 		t.Errorf("a key unknown to this release was dropped from its group: %v", doc)
 	}
 }
@@ -326,38 +325,39 @@ func TestPutRejectsBadFiles(t *testing.T) {
 		// hide must not appear in the message.
 		hide string
 	}{
-		{"wrong type", `{"ontraport": {"enabled": "yes"}}`, []string{`ontraport.enabled must be true or false, got "yes"`}, ""},
-		{"number for a bool", `{"iterable": {"enabled": 1}}`, []string{`iterable.enabled must be true or false, got 1`}, ""},
-		{"typo in a key", `{"ontraport": {"apikey": "x"}}`, []string{`unknown key ontraport.apikey (did you mean ontraport.api_key?)`}, ""},
-		{"transposed letters", `{"ontraport": {"enabeld": true}}`, []string{`unknown key ontraport.enabeld (did you mean ontraport.enabled?)`}, ""},
-		{"typo in a group", `{"ontraprt": {"enabled": true}}`, []string{`unknown key ontraprt (did you mean ontraport?)`}, ""},
+		{"wrong type", `{"crm": {"enabled": "yes"}}`, []string{`crm.enabled must be true or false, got "yes"`}, ""},
+		{"number for a bool", `{"mail": {"enabled": 1}}`, []string{`mail.enabled must be true or false, got 1`}, ""},
+		{"typo in a key", `{"crm": {"apikey": "x"}}`, []string{`unknown key crm.apikey (did you mean crm.api_key?)`}, ""},
+		{"transposed letters", `{"crm": {"enabeld": true}}`, []string{`unknown key crm.enabeld (did you mean crm.enabled?)`}, ""},
+		{"typo in a group", `{"ultracrat": {"base_currency": "USD"}}`, []string{`unknown key ultracrat (did you mean ultracart?)`}, ""},
+		{"typo in a section", `{"cmr": {"enabled": true}}`, []string{`unknown key cmr (did you mean crm?)`}, ""},
 		{"dashes", `{"forward-since": "2024-01-01"}`, []string{`unknown key forward-since (did you mean forward_since?)`}, ""},
-		{"key at the wrong level", `{"api_key": "x"}`, []string{`unknown key api_key (did you mean iterable.api_key or ontraport.api_key or thrivecart.api_key?)`}, ""},
-		{"dotted key", `{"ontraport.api_key": "x"}`, []string{`unknown key ontraport.api_key: the account file nests keys; write {"ontraport": {"api_key": ...}}`}, ""},
-		{"unrelated key", `{"colour": "blue"}`, []string{`unknown key colour (the top-level keys are`, "forward_since", "ontraport"}, ""},
-		{"unrelated nested key", `{"iterable": {"region": "eu"}}`, []string{`unknown key iterable.region`}, ""},
-		{"group is not an object", `{"ontraport": true}`, []string{`ontraport must be an object (or null to reset all of it), got true`}, ""},
-		{"history", `{"ontraport": {"history": "everything"}}`, []string{`ontraport.history must be one of "none", "profiles" or "all", got "everything"`}, ""},
+		{"key at the wrong level", `{"api_key": "x"}`, []string{`unknown key api_key (did you mean crm.api_key or mail.api_key or thrivecart.api_key?)`}, ""},
+		{"dotted key", `{"crm.api_key": "x"}`, []string{`unknown key crm.api_key: the account file nests keys; write {"crm": {"api_key": ...}}`}, ""},
+		{"unrelated key", `{"colour": "blue"}`, []string{`unknown key colour (the top-level keys are`, "forward_since", "crm"}, ""},
+		{"unrelated nested key", `{"mail": {"region": "eu"}}`, []string{`unknown key mail.region`}, ""},
+		{"group is not an object", `{"crm": true}`, []string{`crm must be an object (or null to reset all of it), got true`}, ""},
+		{"history", `{"crm": {"history": "everything"}}`, []string{`crm.history must be one of "none", "profiles" or "all", got "everything"`}, ""},
 		{"time", `{"forward_since": "yesterday"}`, []string{`forward_since must be an RFC 3339 time`, `got "yesterday"`}, ""},
 		{"unknown time zone", `{"timezone": "America/Springfield"}`, []string{`timezone: "America/Springfield" is not a known IANA time zone; use one such as "America/New_York"`}, ""},
 		{"the machine's zone", `{"timezone": "Local"}`, []string{`timezone: "Local" is not an IANA time zone name`}, ""},
 		{"time zone as a number", `{"timezone": -5}`, []string{`timezone must be an IANA time zone name such as "America/New_York", got -5`}, ""},
-		{"url", `{"ontraport": {"base_url": "api.ontraport.com"}}`, []string{`ontraport.base_url must be an absolute https URL`, `got "api.ontraport.com"`}, ""},
-		{"url scheme", `{"iterable": {"base_url": "ftp://api.iterable.com"}}`, []string{`iterable.base_url must be an absolute https URL`}, ""},
+		{"url", `{"crm": {"base_url": "api.crm.example"}}`, []string{`crm.base_url must be an absolute https URL`, `got "api.crm.example"`}, ""},
+		{"url scheme", `{"mail": {"base_url": "ftp://api.mail.example"}}`, []string{`mail.base_url must be an absolute https URL`}, ""},
 		// The API key travels with every request to the base URL.
-		{"plain http", `{"ontraport": {"base_url": "http://api.ontraport.com/1"}}`, []string{`ontraport.base_url`, `unencrypted`, `use https://api.ontraport.com/1`}, ""},
-		{"plain http to a private address", `{"iterable": {"base_url": "http://10.1.2.3:8080"}}`, []string{`iterable.base_url`, `unencrypted`}, ""},
-		{"credentials in the url are not echoed", `{"iterable": {"base_url": "https://me:pa55w0rd@api.iterable.com"}}`, []string{`iterable.base_url must not carry a user name or password`}, "pa55w0rd"},
-		{"secret of the wrong type is not echoed", `{"iterable": {"api_key": 918273645}}`, []string{`iterable.api_key must be a string, got a number`}, "918273645"},
+		{"plain http", `{"crm": {"base_url": "http://api.crm.example/1"}}`, []string{`crm.base_url`, `unencrypted`, `use https://api.crm.example/1`}, ""},
+		{"plain http to a private address", `{"mail": {"base_url": "http://10.1.2.3:8080"}}`, []string{`mail.base_url`, `unencrypted`}, ""},
+		{"credentials in the url are not echoed", `{"mail": {"base_url": "https://me:pa55w0rd@api.mail.example"}}`, []string{`mail.base_url must not carry a user name or password`}, "pa55w0rd"},
+		{"secret of the wrong type is not echoed", `{"mail": {"api_key": 918273645}}`, []string{`mail.api_key must be a string, got a number`}, "918273645"},
 		{"secret with a line break is not echoed", `{"thrivecart": {"secret": "s3cr3t-w0rd\n"}}`, []string{`thrivecart.secret starts or ends with spaces or a line break`}, "s3cr3t-w0rd"},
-		{"placeholder with nothing stored", `{"ontraport": {"api_key": "[set]"}}`, []string{`ontraport.api_key is "[set]", the placeholder`, "none is stored"}, ""},
+		{"placeholder with nothing stored", `{"crm": {"api_key": "[set]"}}`, []string{`crm.api_key is "[set]", the placeholder`, "none is stored"}, ""},
 		{"another id", `{"id": "other"}`, []string{`id is "other" but the account being written is "acme"`}, ""},
-		{"not an object", `["ontraport"]`, []string{`the account file must be a JSON object, got ["ontraport"]`}, ""},
+		{"not an object", `["crm"]`, []string{`the account file must be a JSON object, got ["crm"]`}, ""},
 		{"empty", ``, []string{`the account file is empty`}, ""},
-		{"syntax", "{\n  \"ontraport\": {\"enabled\": true,}\n}", []string{`the account file is not valid JSON: line 2, column 33`}, ""},
+		{"syntax", "{\n  \"crm\": {\"enabled\": true,}\n}", []string{`the account file is not valid JSON: line 2, column 27`}, ""},
 		{"two values", `{} {}`, []string{`more than one JSON value`}, ""},
-		{"every problem at once", `{"ontraport": {"enabled": "yes", "apikey": "x"}, "iterable": {"history": 3}}`, []string{
-			`iterable.history must be one of`, `ontraport.apikey (did you mean ontraport.api_key?)`, `ontraport.enabled must be true or false`,
+		{"every problem at once", `{"crm": {"enabled": "yes", "apikey": "x"}, "mail": {"history": 3}}`, []string{
+			`mail.history must be one of`, `crm.apikey (did you mean crm.api_key?)`, `crm.enabled must be true or false`,
 		}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -416,10 +416,10 @@ func TestSealedValuesStayWhereTheyBelong(t *testing.T) {
 	}{
 		{"to another field", func(t *testing.T, e testEnv) {
 			it, doc := e.rawDoc(t, "acme")
-			v, _ := lookup(doc, "ontraport.api_key")
-			setPath(doc, "iterable.api_key", v)
+			v, _ := Lookup(doc, "crm.api_key")
+			setPath(doc, "mail.api_key", v)
 			e.writeRawDoc(t, "acme", it, doc)
-		}, "acme", "cannot decrypt iterable.api_key of account acme: the sealed value was altered, or it belongs to another account or field"},
+		}, "acme", "cannot decrypt mail.api_key of account acme: the sealed value was altered, or it belongs to another account or field"},
 		{"to another account", func(t *testing.T, e testEnv) {
 			it, doc := e.rawDoc(t, "acme")
 			e.writeRawDoc(t, "other", it, doc)
@@ -429,7 +429,7 @@ func TestSealedValuesStayWhereTheyBelong(t *testing.T) {
 			e := newEnv(t)
 			e.put(t, "acme", fullFile)
 			tc.move(t, e)
-			_, err := e.repo.Get(ctx, tc.id, SecretFields()...)
+			_, err := e.repo.Get(ctx, tc.id, e.repo.SecretNames()...)
 			if !errors.Is(err, secrets.ErrTampered) || !strings.Contains(err.Error(), tc.wantIn) {
 				t.Fatalf("got %v, want %q", err, tc.wantIn)
 			}
@@ -460,16 +460,16 @@ func TestAnotherMasterKey(t *testing.T) {
 	}
 
 	// A put opens nothing, so settings can be changed while the secrets are unreadable.
-	if _, err = replaced.Put(ctx, "acme", []byte(`{"ontraport": {"app_id": "2_1_x"}}`)); err != nil {
+	if _, err = replaced.Put(ctx, "acme", []byte(`{"crm": {"app_id": "2_1_x"}}`)); err != nil {
 		t.Fatalf("put beside unreadable secrets: %v", err)
 	}
 	// Setting every secret again recovers the account under the new key.
 	a, err := replaced.Put(ctx, "acme", []byte(`{"ultracart": {"webhook_password": "p2"}, "thrivecart": {"secret": "s2", "api_key": null},
-		"ontraport": {"api_key": "o2"}, "iterable": {"api_key": null}}`))
+		"crm": {"api_key": "o2"}, "mail": {"api_key": null}}`))
 	if err != nil {
 		t.Fatalf("re-entering the secrets: %v", err)
 	}
-	if a.Ontraport.APIKey.Reveal() != "o2" || a.Ontraport.AppID != "2_1_x" {
+	if a.SecretAt("crm.api_key").Reveal() != "o2" || a.Text("crm.app_id") != "2_1_x" {
 		t.Fatalf("recovered account: %+v", a)
 	}
 	if _, err := replaced.Get(ctx, "acme", SecretFields()...); err != nil {
@@ -479,12 +479,12 @@ func TestAnotherMasterKey(t *testing.T) {
 
 func TestPublic(t *testing.T) {
 	e := newEnv(t)
-	a := e.put(t, "acme", `{"ontraport": {"enabled": true, "api_key": "op-live-K3y-7f9a2c"}, "thrivecart": {"secret": "tc-word-91"}}`)
+	a := e.put(t, "acme", `{"crm": {"enabled": true, "api_key": "op-live-K3y-7f9a2c"}, "thrivecart": {"secret": "tc-word-91"}}`)
 	got, _ := json.Marshal(Public(a))
-	want := `{"created_at":"2025-06-01T09:30:00Z","forward_since":"2025-06-01T09:30:00Z","id":"acme",` +
-		`"iterable":{"base_url":"https://api.iterable.com","disable_regular_events":false,"disable_return_cart_events":false,"enabled":false,"history":"profiles"},` +
-		`"ontraport":{"api_key":"[set]","base_url":"https://api.ontraport.com/1","disable_affiliates":false,"disable_contacts":false,` +
-		`"disable_orders":false,"disable_products":false,"disable_refunds":false,"disable_subscriptions":false,"enabled":true,"history":"profiles","send_invoice":false},` +
+	want := `{"created_at":"2025-06-01T09:30:00Z",` +
+		`"crm":{"api_key":"[set]","base_url":"https://api.crm.example/1","enabled":true,"history":"profiles"},` +
+		`"forward_since":"2025-06-01T09:30:00Z","id":"acme",` +
+		`"mail":{"base_url":"https://api.mail.example","enabled":false,"history":"profiles"},` +
 		`"thrivecart":{"secret":"[set]"},"timezone":"UTC","ultracart":{"erase_on_customer_delete":false},"updated_at":"2025-06-01T09:30:00Z"}`
 	if string(got) != want {
 		t.Fatalf("Public\n%s\nwant\n%s", got, want)
@@ -511,7 +511,7 @@ func TestListAndIDs(t *testing.T) {
 		t.Fatalf("IDs of an empty table: %v %v", ids, err)
 	}
 	for _, id := range []string{"zeta", "acme", "beta-2"} {
-		e.put(t, id, fmt.Sprintf(`{"ontraport": {"app_id": %q}}`, id))
+		e.put(t, id, fmt.Sprintf(`{"crm": {"app_id": %q}}`, id))
 	}
 	ids, err := e.repo.IDs(ctx)
 	if err != nil || !reflect.DeepEqual(ids, []string{"acme", "beta-2", "zeta"}) {
@@ -522,8 +522,8 @@ func TestListAndIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, a := range list {
-		if a.ID != ids[i] || a.Ontraport.AppID != ids[i] {
-			t.Errorf("List[%d] = %s (app_id %s)", i, a.ID, a.Ontraport.AppID)
+		if a.ID != ids[i] || a.Text("crm.app_id") != ids[i] {
+			t.Errorf("List[%d] = %s (app_id %s)", i, a.ID, a.Text("crm.app_id"))
 		}
 	}
 }
@@ -538,15 +538,15 @@ func TestConcurrentPutsKeepEveryUpdate(t *testing.T) {
 		"ultracart.webhook_password": "p",
 		"thrivecart.secret":          "s",
 		"thrivecart.api_key":         "k",
-		"ontraport.enabled":          true,
-		"ontraport.app_id":           "app",
-		"ontraport.api_key":          "ok",
-		"ontraport.base_url":         "https://op.test",
-		"ontraport.history":          "all",
-		"iterable.enabled":           true,
-		"iterable.api_key":           "ik",
-		"iterable.base_url":          "https://it.test",
-		"iterable.history":           "none",
+		"crm.enabled":                true,
+		"crm.app_id":                 "app",
+		"crm.api_key":                "ok",
+		"crm.base_url":               "https://op.test",
+		"crm.history":                "all",
+		"mail.enabled":               true,
+		"mail.api_key":               "ik",
+		"mail.base_url":              "https://it.test",
+		"mail.history":               "none",
 	}
 	var wg sync.WaitGroup
 	for path, v := range values {
@@ -560,7 +560,7 @@ func TestConcurrentPutsKeepEveryUpdate(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	a, err := e.repo.Get(ctx, "acme", SecretFields()...)
+	a, err := e.repo.Get(ctx, "acme", e.repo.SecretNames()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,8 +569,8 @@ func TestConcurrentPutsKeepEveryUpdate(t *testing.T) {
 	}
 	pub := Public(a)
 	for path, v := range values {
-		got, _ := lookup(pub, path)
-		if f := newSchemaTree(fieldTable()).fields[path]; f.kind == kindSecret {
+		got, _ := Lookup(pub, path)
+		if f := newSchemaTree(e.repo.fields()).fields[path]; f.kind == kindSecret {
 			got = f.get(&a).(Secret).Reveal()
 		}
 		if got != v {
@@ -601,15 +601,15 @@ func TestPutRetriesAfterAConflict(t *testing.T) {
 	var seals atomic.Int32
 	sealer := secrets.NewSealer(countingWrapper{key, &seals}, e.clk)
 	rs := &racingStore{Store: e.st}
-	rs.before = func() { e.put(t, "acme", `{"ontraport": {"app_id": "from-the-other-writer"}}`) }
-	repo := NewRepo(rs, sealer, e.clk)
+	rs.before = func() { e.put(t, "acme", `{"crm": {"app_id": "from-the-other-writer"}}`) }
+	repo := NewRepo(rs, sealer, e.clk).WithSections(crm(), mail())
 
-	a, err := repo.Put(ctx, "acme", []byte(`{"ontraport": {"api_key": "mine"}}`))
+	a, err := repo.Put(ctx, "acme", []byte(`{"crm": {"api_key": "mine"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Ontraport.AppID != "from-the-other-writer" || a.Ontraport.APIKey.Reveal() != "mine" || a.Version != 3 {
-		t.Fatalf("after the retry: app_id %q api key set %v version %d", a.Ontraport.AppID, a.Ontraport.APIKey.IsSet(), a.Version)
+	if a.Text("crm.app_id") != "from-the-other-writer" || a.SecretAt("crm.api_key").Reveal() != "mine" || a.Version != 3 {
+		t.Fatalf("after the retry: app_id %q api key set %v version %d", a.Text("crm.app_id"), a.SecretAt("crm.api_key").IsSet(), a.Version)
 	}
 	if n := seals.Load(); n != 1 {
 		t.Errorf("the retry sealed the secret again (%d seals)", n)
@@ -629,8 +629,8 @@ func (c countingWrapper) Wrap(ctx context.Context, key []byte, ec secrets.Encryp
 func TestPutGivesUpUnderEndlessConflicts(t *testing.T) {
 	e := newEnv(t)
 	e.put(t, "acme", `{}`)
-	repo := NewRepo(alwaysConflict{e.st}, e.repo.sealer, e.clk)
-	_, err := repo.Put(context.Background(), "acme", []byte(`{"ontraport": {"enabled": true}}`))
+	repo := NewRepo(alwaysConflict{e.st}, e.repo.sealer, e.clk).WithSections(crm(), mail())
+	_, err := repo.Put(context.Background(), "acme", []byte(`{"crm": {"enabled": true}}`))
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("got %v, want ErrConflict", err)
 	}
@@ -655,12 +655,12 @@ func TestStoredDocumentIsJSON(t *testing.T) {
 // crosses a network.
 func TestPutAcceptsLoopbackHTTP(t *testing.T) {
 	e := newEnv(t)
-	a, err := e.repo.Put(context.Background(), "acme", []byte(`{"ontraport": {"base_url": "http://127.0.0.1:9000/1"}, "iterable": {"base_url": "http://localhost:9001"}}`))
+	a, err := e.repo.Put(context.Background(), "acme", []byte(`{"crm": {"base_url": "http://127.0.0.1:9000/1"}, "mail": {"base_url": "http://localhost:9001"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Ontraport.BaseURL != "http://127.0.0.1:9000/1" || a.Iterable.BaseURL != "http://localhost:9001" {
-		t.Errorf("stored %q and %q", a.Ontraport.BaseURL, a.Iterable.BaseURL)
+	if a.Text("crm.base_url") != "http://127.0.0.1:9000/1" || a.Text("mail.base_url") != "http://localhost:9001" {
+		t.Errorf("stored %q and %q", a.Text("crm.base_url"), a.Text("mail.base_url"))
 	}
 }
 
@@ -675,7 +675,7 @@ func TestGetOpensOnlyWhatItIsAsked(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recordingWrapper{KeyWrapper: key}
-	repo := NewRepo(e.st, secrets.NewSealer(rec, e.clk), e.clk)
+	repo := NewRepo(e.st, secrets.NewSealer(rec, e.clk), e.clk).WithSections(crm(), mail())
 
 	a, err := repo.Get(ctx, "acme", UltraCartWebhookPassword)
 	if err != nil {
@@ -687,7 +687,7 @@ func TestGetOpensOnlyWhatItIsAsked(t *testing.T) {
 	if !webhookCredentials(a, "uc-user", "uc-Pa55-word") {
 		t.Error("the opened password does not check")
 	}
-	for _, s := range []Secret{a.ThriveCart.Secret, a.ThriveCart.APIKey, a.Ontraport.APIKey, a.Iterable.APIKey} {
+	for _, s := range []Secret{a.ThriveCart.Secret, a.ThriveCart.APIKey, a.SecretAt("crm.api_key"), a.SecretAt("mail.api_key")} {
 		if !s.IsSet() || s.Opened() {
 			t.Errorf("an unasked secret: set %v, opened %v; want set and sealed", s.IsSet(), s.Opened())
 		}
@@ -697,18 +697,18 @@ func TestGetOpensOnlyWhatItIsAsked(t *testing.T) {
 	}
 	func() {
 		defer func() {
-			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "ontraport.api_key of account acme was read without being opened") {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "crm.api_key of account acme was read without being opened") {
 				t.Errorf("revealing an unopened secret: %v", r)
 			}
 		}()
-		_ = a.Ontraport.APIKey.Reveal()
+		_ = a.SecretAt("crm.api_key").Reveal()
 	}()
-	if _, err := repo.Get(ctx, "acme", Field("ontraport.app_id")); err == nil || !strings.Contains(err.Error(), "is not a secret") {
+	if _, err := repo.Get(ctx, "acme", Field("crm.app_id")); err == nil || !strings.Contains(err.Error(), "is not a secret") {
 		t.Errorf("asking to open a setting that is not a secret: %v", err)
 	}
 
 	rec.reset()
-	if _, err := repo.Put(ctx, "acme", []byte(`{"ontraport": {"api_key": "op-new-key-1"}, "iterable": {"enabled": false}}`)); err != nil {
+	if _, err := repo.Put(ctx, "acme", []byte(`{"crm": {"api_key": "op-new-key-1"}, "mail": {"enabled": false}}`)); err != nil {
 		t.Fatal(err)
 	}
 	if got := rec.opened(); len(got) != 0 {
@@ -745,13 +745,11 @@ func (r *recordingWrapper) reset() {
 	r.mu.Unlock()
 }
 
-// The ONTRAPORT key and webhook password of account acme as the previous release sealed them
-// (format v1), under the fixed key of 32 bytes of 7.
+// The webhook password of account acme as the previous release sealed it (format v1), under
+// the fixed key of 32 bytes of 7. (shared/destinations holds a destination's key sealed so.)
 const (
-	v1OntraportKey      = "v1.local-3ecf24992363.pSsKCoVH3lxcO_moAPlikHAxve2AJiLhYWbMqnbQWxu7ErMReE-g8gFiHHZhxNyx4AmIyheFCAoYtOZc.AHQ7su-u0EgG9nXzir7NYTgvpRoeb7USieVe5a6gh1CaSD3sc8_2ljKp"
-	v1WebhookPassword   = "v1.local-3ecf24992363.xB2clyOVg4HpFt91q6EYvBgNVx5QEGUDpOVae2dq4qOkLXBpf_H1a-VHydbQQZYuqpw2x2vSyCjJxG2F.NAnRycp3_0YgQmDXkWryA1eJPQ_WBPhBkGYPWwNKfAnxKrQB1GxVNA0JGpw"
-	v1OntraportKeyPlain = "op-key-of-2025"
-	v1WebhookPlain      = "v1-value-of-2025"
+	v1WebhookPassword = "v1.local-3ecf24992363.xB2clyOVg4HpFt91q6EYvBgNVx5QEGUDpOVae2dq4qOkLXBpf_H1a-VHydbQQZYuqpw2x2vSyCjJxG2F.NAnRycp3_0YgQmDXkWryA1eJPQ_WBPhBkGYPWwNKfAnxKrQB1GxVNA0JGpw"
+	v1WebhookPlain    = "v1-value-of-2025"
 )
 
 // TestSecretsOfTheLastReleaseOpenAndReseal: an upgrade strands no deployment. Secrets sealed
@@ -764,33 +762,30 @@ func TestSecretsOfTheLastReleaseOpenAndReseal(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo := e.repoWithKey(t, "fixed.key")
-	if _, err := repo.Put(ctx, "acme", []byte(`{"ultracart":{"webhook_username":"uc-user"},"ontraport":{"app_id":"2_1_x"}}`)); err != nil {
+	if _, err := repo.Put(ctx, "acme", []byte(`{"ultracart":{"webhook_username":"uc-user"},"crm":{"api_key":"crm-key"}}`)); err != nil {
 		t.Fatal(err)
 	}
 	it, doc := e.rawDoc(t, "acme")
-	setPath(doc, "ontraport.api_key", v1OntraportKey)
 	setPath(doc, "ultracart.webhook_password", v1WebhookPassword)
 	e.writeRawDoc(t, "acme", it, doc)
 
-	a, err := repo.Get(ctx, "acme", OntraportAPIKey, UltraCartWebhookPassword)
+	a, err := repo.Get(ctx, "acme", UltraCartWebhookPassword, "crm.api_key")
 	if err != nil {
 		t.Fatalf("open v1 secrets: %v", err)
 	}
-	if a.Ontraport.APIKey.Reveal() != v1OntraportKeyPlain || !webhookCredentials(a, "uc-user", v1WebhookPlain) {
-		t.Fatalf("v1 secrets opened to %q", a.Ontraport.APIKey.Reveal())
+	if !webhookCredentials(a, "uc-user", v1WebhookPlain) || a.SecretAt("crm.api_key").Reveal() != "crm-key" {
+		t.Fatal("the v1 secret or the current one beside it did not open")
 	}
 	done, err := repo.Reseal(ctx, "acme")
-	if err != nil || !slices.Equal(done, []string{"ultracart.webhook_password", "ontraport.api_key"}) {
-		t.Fatalf("reseal: %v, %v", done, err)
+	if err != nil || !slices.Equal(done, []string{"ultracart.webhook_password"}) {
+		t.Fatalf("reseal: %v, %v; want only the v1 secret", done, err)
 	}
 	_, doc = e.rawDoc(t, "acme")
-	for _, f := range []string{"ontraport.api_key", "ultracart.webhook_password"} {
-		if v, _ := lookup(doc, f); !secrets.Current(v.(string)) {
-			t.Errorf("%s is still %.3s after reseal", f, v)
-		}
+	if v, _ := Lookup(doc, "ultracart.webhook_password"); !secrets.Current(v.(string)) {
+		t.Errorf("the webhook password is still %.3s after reseal", v)
 	}
-	a, err = repo.Get(ctx, "acme", OntraportAPIKey, UltraCartWebhookPassword)
-	if err != nil || a.Ontraport.APIKey.Reveal() != v1OntraportKeyPlain || !webhookCredentials(a, "uc-user", v1WebhookPlain) {
+	a, err = repo.Get(ctx, "acme", UltraCartWebhookPassword, "crm.api_key")
+	if err != nil || !webhookCredentials(a, "uc-user", v1WebhookPlain) || a.SecretAt("crm.api_key").Reveal() != "crm-key" {
 		t.Fatalf("after reseal: %v", err)
 	}
 	if done, err := repo.Reseal(ctx, "acme"); err != nil || len(done) != 0 {
@@ -801,4 +796,42 @@ func TestSecretsOfTheLastReleaseOpenAndReseal(t *testing.T) {
 // webhookCredentials reports whether a holds these UltraCart webhook credentials, opened.
 func webhookCredentials(a Account, user, pass string) bool {
 	return a.UltraCart.WebhookUsername == user && a.UltraCart.WebhookPassword.Reveal() == pass
+}
+
+// TestPreviewWritesNothing: Preview is the account a put would leave, checked like a put, with
+// a secret the patch gives opened, one it keeps sealed and one it removes unset; the stored
+// account does not change.
+func TestPreviewWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	stored := e.put(t, "acme", `{"crm": {"app_id": "2_1_x", "api_key": "crm-key"}, "mail": {"api_key": "mail-key"}}`)
+	a, err := e.repo.Preview(ctx, "acme", []byte(`{"crm": {"app_id": "2_9_new"}, "mail": {"api_key": null}, "thrivecart": {"api_key": "tc-new"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crmKey := a.SecretAt("crm.api_key"); a.Text("crm.app_id") != "2_9_new" || !crmKey.IsSet() || crmKey.Opened() {
+		t.Errorf("preview: app id %q, crm key set %v opened %v; want the new app id beside the stored key, sealed",
+			a.Text("crm.app_id"), crmKey.IsSet(), crmKey.Opened())
+	}
+	if a.SecretAt("mail.api_key").IsSet() || a.ThriveCart.APIKey.Reveal() != "tc-new" {
+		t.Error("preview: a removed secret is still set, or a given one is not opened")
+	}
+	again, err := e.repo.Get(ctx, "acme", e.repo.SecretNames()...)
+	if err != nil || again.Version != stored.Version || again.Text("crm.app_id") != "2_1_x" ||
+		again.SecretAt("mail.api_key").Reveal() != "mail-key" || again.ThriveCart.APIKey.IsSet() {
+		t.Fatalf("Preview wrote: version %d (was %d), %v", again.Version, stored.Version, err)
+	}
+	if _, err := e.repo.Preview(ctx, "acme", []byte(`{"crm": {"history": "everything"}}`)); !errors.Is(err, ErrInvalid) ||
+		!strings.Contains(err.Error(), "crm.history") {
+		t.Errorf("a bad value previewed: %v", err)
+	}
+	if _, err := e.repo.Get(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	if _, err := e.repo.Preview(ctx, "nobody", []byte(`{}`)); err != nil {
+		t.Errorf("preview of a new account: %v", err)
+	}
+	if _, err := e.repo.Get(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Preview created the account: %v", err)
+	}
 }

@@ -28,15 +28,34 @@ type Section struct {
 	EntryFields []SectionField
 }
 
-// SectionField is one key of a section.
+// SectionField is one key of a section. Key may hold dots: it then nests within the section
+// ("tags.shipped" in section "crm" is "crm": {"tags": {"shipped": ...}}).
 type SectionField struct {
 	Key  string
 	Kind Kind
-	// Default is a string, bool or HistoryMode; nil means the kind's zero value.
+	// Default is a string (a URL's default base URL), bool or HistoryMode; nil means the kind's
+	// zero value.
 	Default any
 	// Label and Help are how the console's settings form shows the key.
 	Label, Help string
+	// Form is how the console's settings form offers it.
+	Form FormHint
 }
+
+// FormHint is how the console's settings form offers a key of a section.
+type FormHint int
+
+// The form hints.
+const (
+	// FormShown: an input of the key's kind.
+	FormShown FormHint = iota
+	// FormHidden: not on the form; operators set it with `cartrelay accounts put` (base URLs,
+	// rate limits, field names).
+	FormHidden
+	// FormPick: comma-separated values the merchant ticks among what the destination's
+	// registration offers (a vendor's mailing lists), or types when it can offer none.
+	FormPick
+)
 
 // Kind is how a key of the account file is written, checked and stored.
 type Kind = kind
@@ -47,6 +66,9 @@ const (
 	KindBool    Kind = kindBool
 	KindSecret  Kind = kindSecret
 	KindHistory Kind = kindHistory
+	// KindURL is an absolute https URL (http only on loopback), stored without a trailing
+	// slash; an empty value takes the default.
+	KindURL Kind = kindURL
 )
 
 // entryName is what a merchant may call an entry: it appears in dotted keys and logs.
@@ -96,7 +118,7 @@ func sectionFields(sections []Section, docs ...map[string]any) []field {
 		}
 		names := map[string]bool{}
 		for _, doc := range docs {
-			if m, ok := lookup(doc, s.Name+"."+s.Entries); ok {
+			if m, ok := Lookup(doc, s.Name+"."+s.Entries); ok {
 				if entries, ok := m.(map[string]any); ok {
 					for n := range entries {
 						names[n] = true
@@ -133,7 +155,7 @@ func checkEntryNames(sections []Section, patch map[string]any) []Problem {
 			continue
 		}
 		group := s.Name + "." + s.Entries
-		m, ok := lookup(patch, group)
+		m, ok := Lookup(patch, group)
 		if !ok || m == nil {
 			continue
 		}
@@ -175,4 +197,19 @@ func secretPatterns(sections []Section) []Field {
 		out = append(out, s.Secrets()...)
 	}
 	return out
+}
+
+// Set sets settings of a's sections, given as pairs of a dotted key ("webhooks.enabled")
+// and a value as Repo reads it (a string, bool, HistoryMode or Secret). The map is copied
+// first, so a copy of a made earlier keeps its settings. Tests build accounts with it; an
+// account's stored settings change only through Repo.Put.
+func (a *Account) Set(pairs ...any) {
+	m := maps.Clone(a.Settings)
+	if m == nil {
+		m = map[string]any{}
+	}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i].(string)] = pairs[i+1]
+	}
+	a.Settings = m
 }

@@ -37,7 +37,7 @@ func TestSectionEntriesAreStoredSealedAndRemoved(t *testing.T) {
 	}
 
 	_, doc := e.rawDoc(t, "acme")
-	sealed, _ := lookup(doc, "hooks.endpoints.crm.secret")
+	sealed, _ := Lookup(doc, "hooks.endpoints.crm.secret")
 	if s, _ := sealed.(string); s == "" || strings.Contains(s, "s3cret") {
 		t.Fatalf("stored secret %v: want it sealed", sealed)
 	}
@@ -62,10 +62,10 @@ func TestSectionEntriesAreStoredSealedAndRemoved(t *testing.T) {
 	}
 
 	pub := Public(open)
-	if v, _ := lookup(pub, "hooks.endpoints.crm.secret"); v != SetPlaceholder {
+	if v, _ := Lookup(pub, "hooks.endpoints.crm.secret"); v != SetPlaceholder {
 		t.Errorf("Public shows the secret as %v, want %q", v, SetPlaceholder)
 	}
-	if v, _ := lookup(pub, "hooks.endpoints.crm.url"); v != "https://crm.example.com/in" {
+	if v, _ := Lookup(pub, "hooks.endpoints.crm.url"); v != "https://crm.example.com/in" {
 		t.Errorf("Public shows the url as %v", v)
 	}
 

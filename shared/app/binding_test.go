@@ -68,7 +68,7 @@ func TestBindingConsoleSignInCannotReachAnOperatorAccount(t *testing.T) {
 			ctx := context.Background()
 			f.fake.OmitWebhookMerchantIDs(mode.hide)
 			f.put("demo", `{"thrivecart":{"secret":"operator-word"},"iterable":{"api_key":"operator-iterable-key"}}`)
-			before, _ := f.env.Accounts.Get(ctx, "demo", accounts.SecretFields()...)
+			before, _ := f.env.Accounts.Get(ctx, "demo", f.env.Accounts.SecretNames()...)
 			f.fake.AddWebhook("DEMO", ultracartapi.HubWebhook(hubURL+"/webhooks/ultracart/demo", "guess", "guess", 1<<20))
 
 			resp := f.signInAs("DEMO")
@@ -97,8 +97,8 @@ func TestBindingConsoleSignInCannotReachAnOperatorAccount(t *testing.T) {
 			if resp := f.do(http.MethodPost, "/console/settings", nil, form, []string{cookie}); resp.StatusCode != http.StatusOK {
 				t.Fatalf("settings: %d: %s", resp.StatusCode, resp.Body)
 			}
-			after, _ := f.env.Accounts.Get(ctx, "demo", accounts.SecretFields()...)
-			if after.Version != before.Version || !tcsource.CheckSecret(after, "operator-word") || after.Iterable.APIKey.Reveal() != "operator-iterable-key" {
+			after, _ := f.env.Accounts.Get(ctx, "demo", f.env.Accounts.SecretNames()...)
+			if after.Version != before.Version || !tcsource.CheckSecret(after, "operator-word") || after.SecretAt("iterable.api_key").Reveal() != "operator-iterable-key" {
 				t.Errorf("demo changed: version %d → %d", before.Version, after.Version)
 			}
 			if _, err := f.env.Accounts.Binding(ctx, "demo"); !errors.Is(err, accounts.ErrNotBound) {
@@ -141,7 +141,7 @@ func TestBindingConnectCannotTakeOverAnOperatorAccount(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			before, _ := f.env.Accounts.Get(ctx, "acme", accounts.SecretFields()...)
+			before, _ := f.env.Accounts.Get(ctx, "acme", f.env.Accounts.SecretNames()...)
 			// The store already has a webhook of another application, whose merchant_id (when
 			// shown) names the store before cartrelay writes anything.
 			other := f.fake.AddWebhook("ACME", ultracartapi.Webhook{WebhookURL: "https://shipping.example.com/hook", AuthenticationType: "none"})
@@ -159,7 +159,7 @@ func TestBindingConnectCannotTakeOverAnOperatorAccount(t *testing.T) {
 			if len(hooks) != 2 || !reflect.DeepEqual(hooks[0], other) {
 				t.Errorf("store ACME's webhooks %+v, want the other application's untouched and cartrelay's", hooks)
 			}
-			after, _ := f.env.Accounts.Get(ctx, "acme", accounts.SecretFields()...)
+			after, _ := f.env.Accounts.Get(ctx, "acme", f.env.Accounts.SecretNames()...)
 			if after.Version != before.Version {
 				t.Errorf("acme changed: version %d → %d", before.Version, after.Version)
 			}
@@ -190,7 +190,7 @@ func TestBindingReconnectOnlyByTheBoundStore(t *testing.T) {
 			f.fake.OmitWebhookMerchantIDs(mode.hide)
 			_, a := f.connectAs("AAA")
 			aConn := f.connection(a)
-			aAcct, _ := f.env.Accounts.Get(ctx, a, accounts.SecretFields()...)
+			aAcct, _ := f.env.Accounts.Get(ctx, a, f.env.Accounts.SecretNames()...)
 			aPass := aAcct.UltraCart.WebhookPassword.Reveal()
 			decoy := f.fake.AddWebhook("BBB", ultracartapi.HubWebhook(hubURL+"/webhooks/ultracart/"+a, "not-it", "not-it", 1<<20))
 

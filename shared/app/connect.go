@@ -75,7 +75,7 @@ func (a *App) review(ctx context.Context, req events.APIGatewayV2HTTPRequest, to
 		// An unparsable setting leaves the default, as delivery does.
 		s, _ := iterable.ParseSettings(acct)
 		return s.ReviewLinkTTL
-	}}
+	}, Template: iterable.ReviewURLTemplate}
 	p := ch.Handle(ctx, a.d.Clock.Now(), token)
 	log := a.d.Log.With(slog.String("account", p.Account), slog.String("request_id", req.RequestContext.RequestID))
 	if p.Location != "" {

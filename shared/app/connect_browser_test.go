@@ -16,7 +16,6 @@ import (
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
-	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/connections"
@@ -79,7 +78,7 @@ func TestConnectInBrowser(t *testing.T) {
 			t.Fatalf("webhooks registered on UltraCart: %+v, want one for %s", hooks, hookURL)
 		}
 		ctx := context.Background()
-		acct, err := hub.env.Accounts.Get(ctx, "uc-demo-store", accounts.SecretFields()...)
+		acct, err := hub.env.Accounts.Get(ctx, "uc-demo-store", hub.env.Accounts.SecretNames()...)
 		if err != nil {
 			t.Fatalf("account demo-store: %v", err)
 		}

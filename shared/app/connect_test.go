@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/connections"
@@ -174,7 +173,7 @@ func TestConnectHappyPath(t *testing.T) {
 				t.Errorf("callback does not clear the cookie: %v", resp.Cookies)
 			}
 
-			acct, err := f.env.Accounts.Get(ctx, "uc-demo-store", accounts.SecretFields()...)
+			acct, err := f.env.Accounts.Get(ctx, "uc-demo-store", f.env.Accounts.SecretNames()...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,13 +228,13 @@ func TestConnectReconnectUpdatesWebhook(t *testing.T) {
 		t.Fatalf("first connect: %d: %s", resp.StatusCode, resp.Body)
 	}
 	first := f.connection("uc-demo-store")
-	acct1, _ := f.env.Accounts.Get(ctx, "uc-demo-store", accounts.SecretFields()...)
+	acct1, _ := f.env.Accounts.Get(ctx, "uc-demo-store", f.env.Accounts.SecretNames()...)
 	callsBefore := len(f.fake.Calls())
 	if resp := f.finish(f.start()); resp.StatusCode != http.StatusOK {
 		t.Fatalf("reconnect: %d: %s", resp.StatusCode, resp.Body)
 	}
 	second := f.connection("uc-demo-store")
-	acct2, _ := f.env.Accounts.Get(ctx, "uc-demo-store", accounts.SecretFields()...)
+	acct2, _ := f.env.Accounts.Get(ctx, "uc-demo-store", f.env.Accounts.SecretNames()...)
 	if second.AccessToken == first.AccessToken || second.Version() != first.Version()+1 || !second.ConnectedAt.Equal(first.ConnectedAt) {
 		t.Errorf("reconnect did not replace the tokens in place: %+v then %+v", first, second)
 	}

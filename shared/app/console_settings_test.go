@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/audit"
+	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
+	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
 )
 
@@ -32,8 +33,8 @@ func TestConsoleChecksDestinationKeys(t *testing.T) {
 		strings.Contains(body, "op-wrong-key") {
 		t.Fatalf("wrong ONTRAPORT key: %d: %s", status, body)
 	}
-	if a, _ := f.env.Accounts.Get(ctx, "shop"); a.Ontraport.APIKey.IsSet() || a.Iterable.EmailListIDs != "" || a.Ontraport.AppID != "" {
-		t.Fatalf("a refused key saved something: %+v", a.Ontraport)
+	if a, _ := f.env.Accounts.Get(ctx, "shop"); a.SecretAt("ontraport.api_key").IsSet() || a.Text("iterable.email_list_ids") != "" || a.Text("ontraport.app_id") != "" {
+		t.Fatalf("a refused key saved something: %+v", a.Settings)
 	}
 	if status, body := post(map[string]string{"ontraport.app_id": opAppID, "ontraport.api_key": opGoodKey}); status != http.StatusOK || !strings.Contains(body, "Saved.") {
 		t.Fatalf("good ONTRAPORT key: %d: %s", status, body)
@@ -58,9 +59,9 @@ func TestConsoleChecksDestinationKeys(t *testing.T) {
 	if status, body := post(map[string]string{"iterable.api_key": itGoodKey}); status != http.StatusOK || !strings.Contains(body, "Saved.") {
 		t.Fatalf("good Iterable key: %d: %s", status, body)
 	}
-	a, _ := f.env.Accounts.Get(ctx, "shop", accounts.OntraportAPIKey, accounts.IterableAPIKey)
-	if a.Ontraport.APIKey.Reveal() != opGoodKey || a.Ontraport.AppID != opAppID || a.Iterable.APIKey.Reveal() != itGoodKey {
-		t.Fatalf("saved keys: ontraport %v/%q, iterable %v", a.Ontraport.APIKey.IsSet(), a.Ontraport.AppID, a.Iterable.APIKey.IsSet())
+	a, _ := f.env.Accounts.Get(ctx, "shop", ontraport.APIKey, iterable.APIKey)
+	if a.SecretAt("ontraport.api_key").Reveal() != opGoodKey || a.Text("ontraport.app_id") != opAppID || a.SecretAt("iterable.api_key").Reveal() != itGoodKey {
+		t.Fatalf("saved keys: ontraport %v/%q, iterable %v", a.SecretAt("ontraport.api_key").IsSet(), a.Text("ontraport.app_id"), a.SecretAt("iterable.api_key").IsSet())
 	}
 	log, err := audit.List(ctx, f.env.Store, "shop", "", 10)
 	if err != nil || len(log.Entries) != 2 || !strings.Contains(log.Entries[0].Summary, "iterable.api_key") ||
@@ -97,8 +98,8 @@ func TestConsoleIterableListPicker(t *testing.T) {
 		t.Fatalf("save: %d: %s", resp.StatusCode, resp.Body)
 	}
 	a, _ := f.env.Accounts.Get(ctx, "shop")
-	if a.Iterable.EmailListIDs != strconv.FormatInt(vip, 10) || a.Iterable.SMSListIDs != strconv.FormatInt(news, 10) {
-		t.Errorf("saved lists: email %q, sms %q", a.Iterable.EmailListIDs, a.Iterable.SMSListIDs)
+	if a.Text("iterable.email_list_ids") != strconv.FormatInt(vip, 10) || a.Text("iterable.sms_list_ids") != strconv.FormatInt(news, 10) {
+		t.Errorf("saved lists: email %q, sms %q", a.Text("iterable.email_list_ids"), a.Text("iterable.sms_list_ids"))
 	}
 
 	// Iterable unreachable: the ids are a text box, and the page says why.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/console"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
@@ -288,7 +287,7 @@ func TestConsoleShowsOnlyTheSessionsAccount(t *testing.T) {
 	f.put("shop-a", `{"iterable":{"data_center":"us"}}`)
 	f.put("shop-b", `{"iterable":{"data_center":"eu","api_key":"b-secret-iterable-key","email_list_ids":"777"}}`)
 	a := f.session("shop-a")
-	b0, _ := f.env.Accounts.Get(ctx, "shop-b", accounts.SecretFields()...)
+	b0, _ := f.env.Accounts.Get(ctx, "shop-b", f.env.Accounts.SecretNames()...)
 
 	// Parameters naming B change nothing: the session decides.
 	resp := f.do(http.MethodGet, "/console/settings", map[string]string{"account": "shop-b", "id": "shop-b"}, nil, []string{a})
@@ -307,13 +306,13 @@ func TestConsoleShowsOnlyTheSessionsAccount(t *testing.T) {
 	if resp := f.do(http.MethodPost, "/console/settings/shop-b", nil, form, []string{a}); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("post to a path naming B: %d", resp.StatusCode)
 	}
-	acctA, _ := f.env.Accounts.Get(ctx, "shop-a", accounts.SecretFields()...)
-	b1, _ := f.env.Accounts.Get(ctx, "shop-b", accounts.SecretFields()...)
-	if acctA.Iterable.EmailListIDs != "123" {
-		t.Errorf("A's list ids %q, want 123", acctA.Iterable.EmailListIDs)
+	acctA, _ := f.env.Accounts.Get(ctx, "shop-a", f.env.Accounts.SecretNames()...)
+	b1, _ := f.env.Accounts.Get(ctx, "shop-b", f.env.Accounts.SecretNames()...)
+	if acctA.Text("iterable.email_list_ids") != "123" {
+		t.Errorf("A's list ids %q, want 123", acctA.Text("iterable.email_list_ids"))
 	}
-	if b1.Version != b0.Version || b1.Iterable.EmailListIDs != "777" {
-		t.Errorf("B changed through A's session: %+v", b1.Iterable)
+	if b1.Version != b0.Version || b1.Text("iterable.email_list_ids") != "777" {
+		t.Errorf("B changed through A's session: %+v", b1.Settings)
 	}
 
 	// B's CSRF token does not work with A's cookie.
@@ -342,8 +341,8 @@ func TestConsoleSettingsCSRF(t *testing.T) {
 			t.Errorf("%s token: %d: %s", label, resp.StatusCode, resp.Body)
 		}
 	}
-	if a, _ := f.env.Accounts.Get(context.Background(), "demo-store", accounts.SecretFields()...); a.Iterable.EmailListIDs != "" {
-		t.Errorf("saved without a valid token: %q", a.Iterable.EmailListIDs)
+	if a, _ := f.env.Accounts.Get(context.Background(), "demo-store", f.env.Accounts.SecretNames()...); a.Text("iterable.email_list_ids") != "" {
+		t.Errorf("saved without a valid token: %q", a.Text("iterable.email_list_ids"))
 	}
 }
 
@@ -362,9 +361,9 @@ func TestConsoleSettingsValidate(t *testing.T) {
 		!strings.Contains(resp.Body, "soonish") || !strings.Contains(resp.Body, "Nothing was saved") {
 		t.Fatalf("%d: %s", resp.StatusCode, resp.Body)
 	}
-	a, _ := f.env.Accounts.Get(context.Background(), "demo-store", accounts.SecretFields()...)
-	if a.Iterable.ReviewWait != "48h" || a.Iterable.EmailListIDs != "" {
-		t.Errorf("a refused post saved: %+v", a.Iterable)
+	a, _ := f.env.Accounts.Get(context.Background(), "demo-store", f.env.Accounts.SecretNames()...)
+	if a.Text("iterable.review_wait") != "48h" || a.Text("iterable.email_list_ids") != "" {
+		t.Errorf("a refused post saved: %+v", a.Settings)
 	}
 }
 
@@ -387,8 +386,8 @@ func TestConsoleSecretsAndThriveCartKey(t *testing.T) {
 		strings.Contains(resp.Body, "tc-wrong-key") {
 		t.Fatalf("bad key: %d: %s", resp.StatusCode, resp.Body)
 	}
-	if a, _ := f.env.Accounts.Get(ctx, "demo-store", accounts.SecretFields()...); a.ThriveCart.APIKey.IsSet() || a.Iterable.EmailListIDs != "" {
-		t.Errorf("refused key saved: %+v", a.Iterable)
+	if a, _ := f.env.Accounts.Get(ctx, "demo-store", f.env.Accounts.SecretNames()...); a.ThriveCart.APIKey.IsSet() || a.Text("iterable.email_list_ids") != "" {
+		t.Errorf("refused key saved: %+v", a.Settings)
 	}
 
 	form = f.settingsForm(cookie)
@@ -398,9 +397,9 @@ func TestConsoleSecretsAndThriveCartKey(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, "Saved.") || strings.Contains(resp.Body, "tc-good-key") {
 		t.Fatalf("good key: %d: %s", resp.StatusCode, resp.Body)
 	}
-	a, _ := f.env.Accounts.Get(ctx, "demo-store", accounts.SecretFields()...)
-	if a.ThriveCart.APIKey.Reveal() != "tc-good-key" || !tcsource.CheckSecret(a, "TCSECRETWORD") || a.Ontraport.APIKey.Reveal() != "op-secret-value-1" {
-		t.Errorf("after save: thrivecart key %v, ontraport key kept %v", a.ThriveCart.APIKey.IsSet(), a.Ontraport.APIKey.Reveal() == "op-secret-value-1")
+	a, _ := f.env.Accounts.Get(ctx, "demo-store", f.env.Accounts.SecretNames()...)
+	if a.ThriveCart.APIKey.Reveal() != "tc-good-key" || !tcsource.CheckSecret(a, "TCSECRETWORD") || a.SecretAt("ontraport.api_key").Reveal() != "op-secret-value-1" {
+		t.Errorf("after save: thrivecart key %v, ontraport key kept %v", a.ThriveCart.APIKey.IsSet(), a.SecretAt("ontraport.api_key").Reveal() == "op-secret-value-1")
 	}
 	if f.tc.Pings() != 2 {
 		t.Errorf("pings %d, want 2", f.tc.Pings())
@@ -412,9 +411,9 @@ func TestConsoleSecretsAndThriveCartKey(t *testing.T) {
 	if resp := f.do(http.MethodPost, "/console/settings", nil, form, []string{cookie}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("resave: %d: %s", resp.StatusCode, resp.Body)
 	}
-	a, _ = f.env.Accounts.Get(ctx, "demo-store", accounts.SecretFields()...)
-	if a.ThriveCart.APIKey.Reveal() != "tc-good-key" || a.Ontraport.APIKey.IsSet() || f.tc.Pings() != 2 {
-		t.Errorf("resave: thrivecart %v, ontraport %v, pings %d", a.ThriveCart.APIKey.IsSet(), a.Ontraport.APIKey.IsSet(), f.tc.Pings())
+	a, _ = f.env.Accounts.Get(ctx, "demo-store", f.env.Accounts.SecretNames()...)
+	if a.ThriveCart.APIKey.Reveal() != "tc-good-key" || a.SecretAt("ontraport.api_key").IsSet() || f.tc.Pings() != 2 {
+		t.Errorf("resave: thrivecart %v, ontraport %v, pings %d", a.ThriveCart.APIKey.IsSet(), a.SecretAt("ontraport.api_key").IsSet(), f.tc.Pings())
 	}
 }
 

@@ -21,11 +21,11 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/app"
 	"github.com/cartrelay/cartrelay/shared/cli"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/reports"
@@ -195,7 +195,7 @@ func TestConsoleWalkInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	click("settings-saved", `//main//button[normalize-space(.)="Save settings"]`, "saved")
-	if a, _ := hub.env.Accounts.Get(ctx, account, accounts.OntraportAPIKey); a.Ontraport.APIKey.Reveal() != opGoodKey {
+	if a, _ := hub.env.Accounts.Get(ctx, account, ontraport.APIKey); a.SecretAt(string(ontraport.APIKey)).Reveal() != opGoodKey {
 		t.Fatalf("the key was not saved")
 	}
 

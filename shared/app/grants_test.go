@@ -24,6 +24,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/grants"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
+	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
 	"github.com/cartrelay/cartrelay/shared/operator"
 	"github.com/cartrelay/cartrelay/shared/phone"
@@ -242,7 +243,7 @@ func TestEachFunctionWorksWithinItsGrant(t *testing.T) {
 	}
 
 	// The narrowing is real.
-	if _, err := wh.Accounts.Get(ctx, id, accounts.OntraportAPIKey); !errors.Is(err, grants.ErrNotGranted) {
+	if _, err := wh.Accounts.Get(ctx, id, ontraport.APIKey); !errors.Is(err, grants.ErrNotGranted) {
 		t.Errorf("the webhook function opened the ONTRAPORT key: %v", err)
 	}
 	if _, err := d.fn(grants.Connect).Connections.Get(ctx, id, connections.UltraCart); !errors.Is(err, grants.ErrNotGranted) {

@@ -217,12 +217,15 @@ func cmdAccountsList(ctx context.Context, c *ctx2, args []string) error {
 	if err != nil {
 		return err
 	}
-	l := newLister(c, format, "no accounts in "+c.where()+"; create one with 'cartrelay accounts put ACCOUNT --file FILE.json', or run 'cartrelay demo'",
-		column[accounts.Account]{"ACCOUNT", func(a accounts.Account) string { return a.ID }},
-		column[accounts.Account]{"CREATED", func(a accounts.Account) string { return when(a.CreatedAt) }},
-		column[accounts.Account]{"ONTRAPORT", func(a accounts.Account) string { return destState(a.Ontraport.Enabled, a.Ontraport.APIKey.IsSet()) }},
-		column[accounts.Account]{"ITERABLE", func(a accounts.Account) string { return destState(a.Iterable.Enabled, a.Iterable.APIKey.IsSet()) }},
-	)
+	cols := []column[accounts.Account]{
+		{"ACCOUNT", func(a accounts.Account) string { return a.ID }},
+		{"CREATED", func(a accounts.Account) string { return when(a.CreatedAt) }},
+	}
+	// One column per registered destination.
+	for _, r := range destinations.All() {
+		cols = append(cols, column[accounts.Account]{strings.ToUpper(r.Name), func(a accounts.Account) string { return destState(r.Enabled(a), r.KeySet(a)) }})
+	}
+	l := newLister(c, format, "no accounts in "+c.where()+"; create one with 'cartrelay accounts put ACCOUNT --file FILE.json', or run 'cartrelay demo'", cols...)
 	l.asJSON = func(a accounts.Account) any { return accounts.Public(a) }
 	for _, a := range list {
 		if err := l.add(a); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/audit"
+	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/history"
 )
 
@@ -29,8 +30,11 @@ func TestPagesEscapeWhatTheyShow(t *testing.T) {
 	b.WriteString(p.postButton("x", url.Values{evil: {evil}}, evil, "", evil))
 	b.WriteString(p.pager("contacts", evil, "cursor"))
 	var s strings.Builder
-	p.renderField(&s, fieldView{field: field{Path: evil, Label: evil, Help: evil, Kind: kindText}, Text: true, Value: evil}, listsView{Why: evil})
-	p.renderField(&s, fieldView{field: field{Path: evil, Label: evil}, Secret: true, Set: true, ClearName: evil}, listsView{})
+	p.renderField(&s, fieldView{field: field{Path: evil, Label: evil, Help: evil, Kind: kindText}, Text: true, Value: evil}, deliver.Choices{Why: evil})
+	p.renderField(&s, fieldView{field: field{Path: evil, Label: evil}, Secret: true, Set: true, ClearName: evil}, deliver.Choices{})
+	p.renderField(&s, fieldView{field: field{Path: evil, Label: evil, Help: evil, Kind: kindLists}, Selected: []string{"1", evil}},
+		deliver.Choices{Options: []deliver.Choice{{Value: "1", Name: evil, Note: evil}}, None: evil,
+			Stale: func(v string) deliver.Choice { return deliver.Choice{Value: v, Name: v, Note: evil} }})
 	doc := p.page(200, "home", evil, b.String()+s.String()).Document
 	if strings.Contains(doc, "<script>") || strings.Contains(doc, `"><script`) {
 		t.Errorf("a page lets markup through:\n%s", doc)

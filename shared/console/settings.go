@@ -19,8 +19,8 @@ const (
 	kindBool
 	// kindSecret is write-only: the page says whether it is set, never what it is.
 	kindSecret
-	// kindLists is a comma-separated list of Iterable list ids, picked from the project's lists
-	// when they can be read.
+	// kindLists is a comma-separated list of values, ticked among the destination's choices
+	// (Iterable's lists) when it can offer them (accounts.FormPick).
 	kindLists
 	// kindZone is an IANA time zone name.
 	kindZone
@@ -35,6 +35,9 @@ type field struct {
 	Kind  kind
 	// entry marks the inputs that add or remove a section's entry: they are not settings.
 	entry bool
+	// dest is the destination whose section the field is in; its registration's Form offers
+	// the choices of a kindLists field.
+	dest string
 }
 
 type section struct {
@@ -42,59 +45,26 @@ type section struct {
 	Fields []field
 }
 
-// Settings checked against the vendor before they are saved.
+// Settings the console treats itself: ThriveCart's key is checked with ThriveCart before it is
+// saved; the destinations' keys are their registrations' to check (deliver.Form).
 const (
-	thriveCartKeyPath  = "thrivecart.api_key"
-	ontraportKeyPath   = "ontraport.api_key"
-	ontraportAppIDPath = "ontraport.app_id"
-	iterableKeyPath    = "iterable.api_key"
-	iterableCenterPath = "iterable.data_center"
-	timezonePath       = "timezone"
+	thriveCartKeyPath = "thrivecart.api_key"
+	timezonePath      = "timezone"
 )
 
-// sections lists what the console shows: the destinations' keys and toggles and ThriveCart's
-// credentials. Operator-only settings (base URLs, webhook credentials) stay with the CLI.
-func sections() []section {
-	return []section{
-		{Title: "Account", Fields: []field{
-			{Path: timezonePath, Label: "Time zone", Help: "an IANA name such as America/New_York; reports count days, weeks and months in it, and pages show times in it", Kind: kindZone},
-		}},
-		{Title: "ONTRAPORT", Fields: []field{
-			{Path: "ontraport.enabled", Label: "Send to ONTRAPORT", Kind: kindBool},
-			{Path: "ontraport.app_id", Label: "App ID", Kind: kindText},
-			{Path: ontraportKeyPath, Label: "API key", Help: "checked with ONTRAPORT, with the App ID, before it is saved", Kind: kindSecret},
-			{Path: "ontraport.send_invoice", Label: "Send ONTRAPORT invoices", Kind: kindBool},
-			{Path: "ontraport.invoice_template", Label: "Invoice template id", Kind: kindText},
-			{Path: "ontraport.disable_contacts", Label: "Do not send contacts", Kind: kindBool},
-			{Path: "ontraport.disable_orders", Label: "Do not send orders", Kind: kindBool},
-			{Path: "ontraport.disable_refunds", Label: "Do not send refunds", Kind: kindBool},
-			{Path: "ontraport.disable_subscriptions", Label: "Do not send subscriptions", Kind: kindBool},
-			{Path: "ontraport.disable_affiliates", Label: "Do not send affiliates", Kind: kindBool},
-			{Path: "ontraport.disable_products", Label: "Do not send products", Kind: kindBool},
-			{Path: "ontraport.tags.shipped", Label: "Tag on each shipment", Help: "empty: none", Kind: kindText},
-			{Path: "ontraport.tags.delivered", Label: "Tag on each delivery", Help: "empty: none", Kind: kindText},
-		}},
-		{Title: "Iterable", Fields: []field{
-			{Path: "iterable.enabled", Label: "Send to Iterable", Kind: kindBool},
-			{Path: iterableKeyPath, Label: "API key", Help: "checked with Iterable before it is saved", Kind: kindSecret},
-			{Path: "iterable.data_center", Label: "Data center", Help: "us or eu", Kind: kindText},
-			{Path: "iterable.disable_regular_events", Label: "Do not send purchases and events", Kind: kindBool},
-			{Path: "iterable.disable_return_cart_events", Label: "Do not send abandoned carts", Kind: kindBool},
-			{Path: "iterable.return_cart_delay", Label: "Abandoned-cart event delay", Help: "a duration, e.g. 1h", Kind: kindText},
-			{Path: "iterable.abandon_cart_after", Label: "Cart counts as abandoned after", Help: "a duration, e.g. 30m", Kind: kindText},
-			{Path: "iterable.email_list_ids", Label: "Email lists", Help: "contacts who opt in to email join these lists", Kind: kindLists},
-			{Path: "iterable.sms_list_ids", Label: "SMS lists", Help: "contacts with a phone who opt in to SMS join these lists", Kind: kindLists},
-			{Path: "iterable.review_url_template", Label: "Review page URL template", Kind: kindText},
-			{Path: "iterable.review_wait", Label: "Review request after", Help: "a duration, e.g. 336h", Kind: kindText},
-			{Path: "iterable.review_after", Label: "Review wait starts at", Help: "shipment or delivery", Kind: kindText},
-			{Path: "iterable.review_link_ttl", Label: "Review links valid for", Help: "a duration", Kind: kindText},
-			{Path: "iterable.thumbnail_size", Label: "Thumbnail size", Help: "e.g. 200x200", Kind: kindText},
-		}},
-		{Title: "ThriveCart", Fields: []field{
-			{Path: thriveCartKeyPath, Label: "API key", Help: "checked with ThriveCart before it is saved", Kind: kindSecret},
-			{Path: "thrivecart.secret", Label: "Secret word", Help: "authenticates ThriveCart's webhooks", Kind: kindSecret},
-		}},
-	}
+// account and sources are the console's own sections: the account's time zone and ThriveCart's
+// credentials. Operator-only settings (webhook credentials) stay with the CLI.
+func account() section {
+	return section{Title: "Account", Fields: []field{
+		{Path: timezonePath, Label: "Time zone", Help: "an IANA name such as America/New_York; reports count days, weeks and months in it, and pages show times in it", Kind: kindZone},
+	}}
+}
+
+func sources() section {
+	return section{Title: "ThriveCart", Fields: []field{
+		{Path: thriveCartKeyPath, Label: "API key", Help: "checked with ThriveCart before it is saved", Kind: kindSecret},
+		{Path: "thrivecart.secret", Label: "Secret word", Help: "authenticates ThriveCart's webhooks", Kind: kindSecret},
+	}}
 }
 
 // clearPrefix names the checkbox that removes a stored secret; an empty secret input keeps it.
@@ -108,8 +78,8 @@ const (
 )
 
 // registered are the settings sections the destinations declare (deliver.Registration
-// Settings), generated from the registry: each key of the section, each of the account's
-// entries with a box to remove it, and the inputs of one new entry.
+// Settings), generated from the registry: each key of the section the form shows, each of the
+// account's entries with a box to remove it, and the inputs of one new entry.
 func registered(a accounts.Account) []section {
 	var out []section
 	for _, r := range destinations.All() {
@@ -118,23 +88,29 @@ func registered(a accounts.Account) []section {
 			continue
 		}
 		s := section{Title: r.Label}
+		add := func(f field, shown bool) {
+			if shown {
+				f.dest = r.Name
+				s.Fields = append(s.Fields, f)
+			}
+		}
 		for _, sf := range sec.Fields {
-			s.Fields = append(s.Fields, fromSection(sf, sec.Name+"."+sf.Key, sf.Label))
+			add(fromSection(sf, sec.Name+"."+sf.Key, sf.Label))
 		}
 		if sec.Entries != "" {
 			group := sec.Name + "." + sec.Entries
 			for _, name := range a.EntryNames(*sec) {
-				s.Fields = append(s.Fields, field{Path: removePrefix + group + "." + name, Label: "Remove " + name, Kind: kindBool, entry: true})
+				add(field{Path: removePrefix + group + "." + name, Label: "Remove " + name, Kind: kindBool, entry: true}, true)
 				for _, sf := range sec.EntryFields {
-					s.Fields = append(s.Fields, fromSection(sf, group+"."+name+"."+sf.Key, name+": "+sf.Label))
+					add(fromSection(sf, group+"."+name+"."+sf.Key, name+": "+sf.Label))
 				}
 			}
-			s.Fields = append(s.Fields, field{Path: newPrefix + group, Label: "Add: name", Kind: kindText, entry: true,
-				Help: "1 to 40 lower-case letters, digits, - and _; leave empty to add none"})
+			add(field{Path: newPrefix + group, Label: "Add: name", Kind: kindText, entry: true,
+				Help: "1 to 40 lower-case letters, digits, - and _; leave empty to add none"}, true)
 			for _, sf := range sec.EntryFields {
-				f := fromSection(sf, newPrefix+group+"."+sf.Key, "Add: "+sf.Label)
+				f, shown := fromSection(sf, newPrefix+group+"."+sf.Key, "Add: "+sf.Label)
 				f.entry = true
-				s.Fields = append(s.Fields, f)
+				add(f, shown)
 			}
 		}
 		out = append(out, s)
@@ -142,22 +118,29 @@ func registered(a accounts.Account) []section {
 	return out
 }
 
-func fromSection(sf accounts.SectionField, path, label string) field {
+// fromSection is how the form edits a key of a section; shown is false for a key the form
+// leaves to operators (accounts.FormHidden).
+func fromSection(sf accounts.SectionField, path, label string) (f field, shown bool) {
 	k := kindText
-	switch sf.Kind {
-	case accounts.KindBool:
+	switch {
+	case sf.Form == accounts.FormPick:
+		k = kindLists
+	case sf.Kind == accounts.KindBool:
 		k = kindBool
-	case accounts.KindSecret:
+	case sf.Kind == accounts.KindSecret:
 		k = kindSecret
 	}
 	if label == "" {
 		label = sf.Key
 	}
-	return field{Path: path, Label: label, Help: sf.Help, Kind: k}
+	return field{Path: path, Label: label, Help: sf.Help, Kind: k}, sf.Form != accounts.FormHidden
 }
 
-// allSections are the console's own sections and the registered ones.
-func allSections(a accounts.Account) []section { return append(sections(), registered(a)...) }
+// allSections are what the form shows: the account's own settings, each destination's
+// section, and the sources' credentials.
+func allSections(a accounts.Account) []section {
+	return append(append([]section{account()}, registered(a)...), sources())
+}
 
 // fieldView is a field as the template shows it.
 type fieldView struct {
@@ -190,7 +173,7 @@ func views(a accounts.Account, form url.Values) []sectionView {
 		for _, f := range s.Fields {
 			v := fieldView{field: f, Text: f.Kind == kindText || f.Kind == kindZone || f.Kind == kindLists, Bool: f.Kind == kindBool,
 				Secret: f.Kind == kindSecret, ClearName: clearPrefix + f.Path}
-			stored, _ := lookup(pub, f.Path)
+			stored, _ := accounts.Lookup(pub, f.Path)
 			switch f.Kind {
 			case kindSecret:
 				v.Set = stored != nil
@@ -217,19 +200,6 @@ func views(a accounts.Account, form url.Values) []sectionView {
 	return out
 }
 
-func lookup(doc map[string]any, path string) (any, bool) {
-	head, rest, nested := strings.Cut(path, ".")
-	v, ok := doc[head]
-	if !ok || !nested {
-		return v, ok
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, false
-	}
-	return lookup(m, rest)
-}
-
 func checked(form url.Values, name string) bool {
 	v := form.Get(name)
 	return v == "on" || v == "true" || v == "1"
@@ -238,11 +208,9 @@ func checked(form url.Values, name string) bool {
 // submission is a posted settings form as a merge patch.
 type submission struct {
 	Patch []byte
-	// NewThriveCartKey, NewOntraportKey and NewIterableKey are keys being set, to be checked
-	// before saving.
+	// NewThriveCartKey is a ThriveCart key being set, to be checked before saving (the
+	// destinations check theirs in the previewed account, deliver.Form).
 	NewThriveCartKey string
-	NewOntraportKey  string
-	NewIterableKey   string
 }
 
 // formText is a text field as posted: trimmed, and for a list field the ids of its checkboxes
@@ -311,13 +279,8 @@ func parseForm(a accounts.Account, form url.Values) (submission, error) {
 				switch {
 				case t != "":
 					v = t
-					switch f.Path {
-					case thriveCartKeyPath:
+					if f.Path == thriveCartKeyPath {
 						sub.NewThriveCartKey = t
-					case ontraportKeyPath:
-						sub.NewOntraportKey = t
-					case iterableKeyPath:
-						sub.NewIterableKey = t
 					}
 				case checked(form, clearPrefix+f.Path):
 					v = nil

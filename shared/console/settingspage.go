@@ -8,33 +8,24 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/audit"
-	"github.com/cartrelay/cartrelay/shared/iterable"
-	"github.com/cartrelay/cartrelay/shared/ontraport"
+	"github.com/cartrelay/cartrelay/shared/deliver"
+	"github.com/cartrelay/cartrelay/shared/destinations"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 )
 
 // The settings page: the account's keys and toggles, each key checked with its vendor before it
-// is saved (a refused key saves nothing of the post), Iterable's lists picked from the project's
-// own, and the account's time zone.
+// is saved (a refused key saves nothing of the post), values ticked among what a destination
+// offers (Iterable's lists, deliver.Form), and the account's time zone.
 
 // settingsState is the outcome of a post, shown above the form.
 type settingsState struct {
 	Saved    bool
 	Problems []string
-}
-
-// listsView is what the page knows of the Iterable project's lists.
-type listsView struct {
-	Lists []iterable.List
-	// Why is set when the lists could not be read (no key, refused, unreachable): the list
-	// fields are then plain text boxes of ids.
-	Why string
 }
 
 func (p *pageCtx) settingsPage() Response {
@@ -46,7 +37,7 @@ func (p *pageCtx) settings(status int, form url.Values, st settingsState) Respon
 	if err != nil {
 		return p.failed("read your account", err)
 	}
-	lv := p.iterableLists(a)
+	choices := p.choices(a)
 	var b strings.Builder
 	if st.Saved {
 		b.WriteString(`<div class="notice" role="status"><strong>Saved.</strong></div>`)
@@ -62,7 +53,7 @@ func (p *pageCtx) settings(status int, form url.Values, st settingsState) Respon
 	for _, s := range views(a, form) {
 		b.WriteString(`<fieldset><legend>` + esc(s.Title) + `</legend>`)
 		for _, f := range s.Fields {
-			p.renderField(&b, f, lv)
+			p.renderField(&b, f, choices[f.dest])
 		}
 		b.WriteString(`</fieldset>`)
 	}
@@ -77,7 +68,7 @@ func (p *pageCtx) settings(status int, form url.Values, st settingsState) Respon
 // fieldID is an element id for a setting's path.
 func fieldID(path string) string { return esc("f-" + strings.ReplaceAll(path, ".", "-")) }
 
-func (p *pageCtx) renderField(b *strings.Builder, f fieldView, lv listsView) {
+func (p *pageCtx) renderField(b *strings.Builder, f fieldView, ch deliver.Choices) {
 	id := fieldID(f.Path)
 	help := ""
 	if f.Help != "" {
@@ -107,8 +98,8 @@ func (p *pageCtx) renderField(b *strings.Builder, f fieldView, lv listsView) {
 			b.WriteString(` <span class="checks"><label><input type="checkbox" name="` + esc(f.ClearName) + `" aria-label="Remove ` + esc(f.Label) + `"> remove</label></span>`)
 		}
 		b.WriteString(help)
-	case f.Kind == kindLists && lv.Why == "":
-		p.renderListPicker(b, f, lv.Lists, id)
+	case f.Kind == kindLists && ch.Why == "":
+		p.renderListPicker(b, f, ch, id)
 	default:
 		extra := ""
 		if f.Kind == kindZone {
@@ -116,66 +107,64 @@ func (p *pageCtx) renderField(b *strings.Builder, f fieldView, lv listsView) {
 		}
 		b.WriteString(`<label for="` + id + `">` + esc(f.Label) + `</label><input type="text" id="` + id + `" name="` + esc(f.Path) + `" value="` + esc(f.Value) + `"` + extra + described + `>`)
 		if f.Kind == kindLists {
-			b.WriteString(`<br><small class="muted">List ids, separated by commas. ` + esc(lv.Why) + `</small>`)
+			b.WriteString(`<br><small class="muted">Separate them with commas. ` + esc(ch.Why) + `</small>`)
 		}
 		b.WriteString(help)
 	}
 	b.WriteString(`</div>`)
 }
 
-// renderListPicker shows the project's lists as checkboxes; an id the account has that Iterable
-// no longer lists is shown too, ticked, so saving the page does not drop it unseen.
-func (p *pageCtx) renderListPicker(b *strings.Builder, f fieldView, lists []iterable.List, id string) {
+// renderListPicker shows a destination's choices as checkboxes; a value the account has that
+// the destination no longer offers is shown too, ticked, so saving the page does not drop it
+// unseen.
+func (p *pageCtx) renderListPicker(b *strings.Builder, f fieldView, ch deliver.Choices, id string) {
 	b.WriteString(`<fieldset class="picker" aria-describedby="` + id + `-help"><legend>` + esc(f.Label) + `</legend><div class="checks">`)
+	box := func(c deliver.Choice, checked bool) {
+		attr := ""
+		if checked {
+			attr = " checked"
+		}
+		b.WriteString(`<label><input type="checkbox" name="` + esc(f.Path) + `" value="` + esc(c.Value) + `"` + attr + `> ` + esc(c.Name) +
+			` <small class="muted">` + esc(c.Note) + `</small></label>`)
+	}
 	known := map[string]bool{}
-	n := 0
-	for _, l := range lists {
-		if l.ListType == "Suppression" || l.ListType == "Internal" {
-			continue // cartrelay subscribes contacts; these are not lists one joins
-		}
-		lid := strconv.FormatInt(l.ID, 10)
-		known[lid] = true
-		checked := ""
-		if slices.Contains(f.Selected, lid) {
-			checked = " checked"
-		}
-		n++
-		b.WriteString(`<label><input type="checkbox" name="` + esc(f.Path) + `" value="` + lid + `"` + checked + `> ` + esc(l.Name) +
-			` <small class="muted">#` + lid + ` · ` + esc(strings.ToLower(l.ListType)) + `</small></label>`)
+	for _, c := range ch.Options {
+		known[c.Value] = true
+		box(c, slices.Contains(f.Selected, c.Value))
 	}
-	for _, lid := range f.Selected {
-		if !known[lid] {
-			b.WriteString(`<label><input type="checkbox" name="` + esc(f.Path) + `" value="` + esc(lid) + `" checked> list #` + esc(lid) +
-				` <small class="muted">(not among the project's lists any more)</small></label>`)
+	for _, v := range f.Selected {
+		if !known[v] {
+			stale := deliver.Choice{Value: v, Name: v}
+			if ch.Stale != nil {
+				stale = ch.Stale(v)
+			}
+			box(stale, true)
 		}
 	}
-	if n == 0 {
-		b.WriteString(`<span class="muted">The Iterable project has no lists yet; create one in Iterable and reload this page.</span>`)
+	if len(ch.Options) == 0 {
+		b.WriteString(`<span class="muted">` + esc(ch.None) + `</span>`)
 	}
 	b.WriteString(`</div></fieldset><small class="muted" id="` + id + `-help">` + esc(f.Help) + `</small>`)
 }
 
-// iterableLists reads the Iterable project's lists with the stored key.
-func (p *pageCtx) iterableLists(a accounts.Account) listsView {
-	if !a.Iterable.APIKey.IsSet() {
-		return listsView{Why: "Set the Iterable API key to pick the lists by name."}
+// choices asks each destination that offers values to tick (deliver.Form.Choices) for them,
+// with the account as stored.
+func (p *pageCtx) choices(a accounts.Account) map[string]deliver.Choices {
+	out := map[string]deliver.Choices{}
+	for _, r := range destinations.All() {
+		if r.Form == nil || r.Form.Choices == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(p.ctx, checkTimeout)
+		out[r.Name] = r.Form.Choices(ctx, p.formInput(a, a))
+		cancel()
 	}
-	key, err := p.openKey(accounts.IterableAPIKey)
-	if err != nil {
-		p.log.Warn("console: iterable key not opened", slog.Any("error", err))
-		return listsView{Why: "The stored Iterable API key could not be read just now; reload the page to try again."}
-	}
-	ctx, cancel := context.WithTimeout(p.ctx, checkTimeout)
-	defer cancel()
-	lists, err := iterable.Lists(ctx, p.c.d.HTTP, iterable.BaseURLFor(a.Iterable.BaseURL, a.Iterable.DataCenter), key)
-	switch {
-	case errors.Is(err, iterable.ErrKeyRefused):
-		return listsView{Why: "Iterable refuses the stored API key, so its lists cannot be shown; set a working key."}
-	case err != nil:
-		p.log.Warn("console: iterable lists unreadable", slog.Any("error", err))
-		return listsView{Why: "Iterable could not be reached to show the lists by name; reload the page to try again."}
-	}
-	return listsView{Lists: lists}
+	return out
+}
+
+// formInput is what a destination's Form is asked with.
+func (p *pageCtx) formInput(before, after accounts.Account) deliver.FormInput {
+	return deliver.FormInput{HTTP: p.c.d.HTTP, Before: before, After: after, Open: p.openKey, Log: p.log}
 }
 
 func (p *pageCtx) saveSettings() Response {
@@ -188,23 +177,17 @@ func (p *pageCtx) saveSettings() Response {
 	if err != nil {
 		return p.failed("read the form", err)
 	}
-	if problems := p.checkKeys(before, form, sub); len(problems) > 0 {
+	// The account as the post would leave it: the destinations check the keys it gives there.
+	preview, err := p.c.d.Accounts.Preview(p.ctx, p.sess.Account, sub.Patch)
+	if r, refused := p.refused(form, err); refused {
+		return r
+	}
+	if problems := p.checkKeys(before, preview, sub); len(problems) > 0 {
 		return p.settings(http.StatusUnprocessableEntity, form, settingsState{Problems: problems})
 	}
 	after, err := p.c.d.Accounts.Put(p.ctx, p.sess.Account, sub.Patch)
-	var inv *accounts.InvalidError
-	switch {
-	case errors.As(err, &inv):
-		var problems []string
-		for _, pr := range inv.Problems {
-			problems = append(problems, pr.Message)
-		}
-		p.log.Info("console: settings refused", slog.Int("problems", len(problems)))
-		return p.settings(http.StatusUnprocessableEntity, form, settingsState{Problems: problems})
-	case err != nil:
-		p.log.Error("console: settings not saved", slog.Any("error", err))
-		return p.settings(http.StatusInternalServerError, form,
-			settingsState{Problems: []string{"cartrelay could not save the settings just now; nothing was changed."}})
+	if r, refused := p.refused(form, err); refused {
+		return r
 	}
 	p.acct = &after
 	if sub.NewThriveCartKey != "" {
@@ -235,63 +218,47 @@ func (p *pageCtx) saveSettings() Response {
 	return r
 }
 
-// checkKeys asks ThriveCart, ONTRAPORT and Iterable about the keys a post sets (or whose app id
-// or data center it changes) and says what is wrong; any problem saves nothing.
-func (p *pageCtx) checkKeys(before accounts.Account, form url.Values, sub submission) []string {
+// refused is the page for a post that Preview or Put refused (what is wrong with it, or that
+// nothing could be saved); refused is false when err is nil.
+func (p *pageCtx) refused(form url.Values, err error) (Response, bool) {
+	var inv *accounts.InvalidError
+	switch {
+	case errors.As(err, &inv):
+		var problems []string
+		for _, pr := range inv.Problems {
+			problems = append(problems, pr.Message)
+		}
+		p.log.Info("console: settings refused", slog.Int("problems", len(problems)))
+		return p.settings(http.StatusUnprocessableEntity, form, settingsState{Problems: problems}), true
+	case err != nil:
+		p.log.Error("console: settings not saved", slog.Any("error", err))
+		return p.settings(http.StatusInternalServerError, form,
+			settingsState{Problems: []string{"cartrelay could not save the settings just now; nothing was changed."}}), true
+	}
+	return Response{}, false
+}
+
+// checkKeys asks ThriveCart about a key the post sets, and each destination (deliver.Form)
+// about the keys the previewed account gives it or pairs anew with a stored one, and says what
+// is wrong; any problem saves nothing.
+func (p *pageCtx) checkKeys(before, after accounts.Account, sub submission) []string {
 	ctx, cancel := context.WithTimeout(p.ctx, checkTimeout)
 	defer cancel()
 	var problems []string
-	var err error
-	unreachable := func(vendor string, err error) {
-		p.log.Info("console: key not checked", slog.String("vendor", vendor), slog.Any("error", err))
-		problems = append(problems, vendor+" could not be reached to check the API key, so nothing was saved; try again shortly.")
-	}
+	in := p.formInput(before, after)
 	if sub.NewThriveCartKey != "" {
 		if _, err := p.c.d.ThriveCart.Ping(ctx, sub.NewThriveCartKey); errors.Is(err, thrivecartapi.ErrKeyRefused) {
 			problems = append(problems, thriveCartKeyPath+": "+err.Error()+". Nothing was saved.")
 		} else if err != nil {
-			unreachable("ThriveCart", err)
+			problems = append(problems, in.Unreachable("ThriveCart", err))
 		}
 	}
-	appID := strings.TrimSpace(form.Get(ontraportAppIDPath))
-	opKey := sub.NewOntraportKey
-	if opKey == "" && appID != before.Ontraport.AppID && before.Ontraport.APIKey.IsSet() && !checked(form, clearPrefix+ontraportKeyPath) {
-		// A new app id must go with the stored key.
-		if opKey, err = p.openKey(accounts.OntraportAPIKey); err != nil {
-			unreachable("ONTRAPORT", err)
-		}
-	}
-	if opKey != "" {
-		if err := ontraport.CheckKey(ctx, p.c.d.HTTP, before.Ontraport.BaseURL, appID, opKey); errors.Is(err, ontraport.ErrKeyRefused) {
-			problems = append(problems, "ontraport.api_key: ONTRAPORT refused the App ID "+strconv.Quote(appID)+" with this API key (both come from ONTRAPORT's Administration, Integrations, API Key Manager). Nothing was saved.")
-		} else if err != nil {
-			unreachable("ONTRAPORT", err)
-		}
-	}
-	center := strings.TrimSpace(form.Get(iterableCenterPath))
-	itKey := sub.NewIterableKey
-	if itKey == "" && !strings.EqualFold(center, before.Iterable.DataCenter) && before.Iterable.APIKey.IsSet() && !checked(form, clearPrefix+iterableKeyPath) {
-		// A key works in its own data center only.
-		if itKey, err = p.openKey(accounts.IterableAPIKey); err != nil {
-			unreachable("Iterable", err)
-		}
-	}
-	if itKey != "" {
-		if _, err := iterable.Lists(ctx, p.c.d.HTTP, iterable.BaseURLFor(before.Iterable.BaseURL, center), itKey); errors.Is(err, iterable.ErrKeyRefused) {
-			problems = append(problems, "iterable.api_key: Iterable refused this API key in the "+dataCenterName(center)+
-				" data center (use a server-side key of the project, from Integrations, API Keys). Nothing was saved.")
-		} else if err != nil {
-			unreachable("Iterable", err)
+	for _, r := range destinations.All() {
+		if r.Form != nil && r.Form.Verify != nil {
+			problems = append(problems, r.Form.Verify(ctx, in)...)
 		}
 	}
 	return problems
-}
-
-func dataCenterName(dc string) string {
-	if strings.EqualFold(dc, "eu") {
-		return "EU"
-	}
-	return "US"
 }
 
 // changedKeys names the settings that differ (secrets by name only).
@@ -307,8 +274,8 @@ func changedKeys(a, b accounts.Account) []string {
 		}
 	}
 	for _, k := range keys {
-		va, okA := lookup(pa, k)
-		vb, okB := lookup(pb, k)
+		va, okA := accounts.Lookup(pa, k)
+		vb, okB := accounts.Lookup(pb, k)
 		sa, _ := a.Settings[k].(accounts.Secret)
 		sb, _ := b.Settings[k].(accounts.Secret)
 		if !equalSetting(va, vb) || okA != okB || sa != sb {
@@ -316,12 +283,11 @@ func changedKeys(a, b accounts.Account) []string {
 		}
 	}
 	if accounts.SecretsDiffer(a, b) {
+		// The sections' secrets are compared above, in Settings.
 		for _, s := range []struct {
 			path string
 			x, y accounts.Secret
 		}{
-			{"ontraport.api_key", a.Ontraport.APIKey, b.Ontraport.APIKey},
-			{"iterable.api_key", a.Iterable.APIKey, b.Iterable.APIKey},
 			{"thrivecart.api_key", a.ThriveCart.APIKey, b.ThriveCart.APIKey},
 			{"thrivecart.secret", a.ThriveCart.Secret, b.ThriveCart.Secret},
 		} {
@@ -349,18 +315,17 @@ var commonZones = []string{
 	"Asia/Shanghai", "Asia/Tokyo", "Asia/Seoul", "Australia/Perth", "Australia/Sydney", "Pacific/Auckland",
 }
 
-// openKey reads one stored secret of the session's account. Pages read the account with its
-// secrets sealed; only the checks that call a vendor with a stored key open it.
-func (p *pageCtx) openKey(f accounts.Field) (string, error) {
-	a, err := p.c.d.Accounts.Get(p.ctx, p.sess.Account, f)
+// openKey reads one stored secret of a destination's section of the session's account. Pages
+// read the account with its secrets sealed; only the checks that call a vendor with a stored
+// key open it.
+func (p *pageCtx) openKey(ctx context.Context, f accounts.Field) (accounts.Secret, error) {
+	if !slices.ContainsFunc(destinations.All(), func(r deliver.Registration) bool { return r.Form != nil && slices.Contains(r.Form.Opens, f) }) {
+		// The connect function's grant allows no other (shared/grants).
+		return accounts.Secret{}, fmt.Errorf("console: %s is not a key a destination's settings form opens", f)
+	}
+	a, err := p.c.d.Accounts.Get(ctx, p.sess.Account, f)
 	if err != nil {
-		return "", fmt.Errorf("open %s: %w", f, err)
+		return accounts.Secret{}, fmt.Errorf("open %s: %w", f, err)
 	}
-	switch f {
-	case accounts.IterableAPIKey:
-		return a.Iterable.APIKey.Reveal(), nil
-	case accounts.OntraportAPIKey:
-		return a.Ontraport.APIKey.Reveal(), nil
-	}
-	return "", fmt.Errorf("console: no stored key %s to check", f)
+	return a.SecretAt(string(f)), nil
 }

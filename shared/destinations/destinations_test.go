@@ -1,17 +1,28 @@
 package destinations_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/destinations"
+	"github.com/cartrelay/cartrelay/shared/iterable"
+	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/secrets"
+	"github.com/cartrelay/cartrelay/shared/testenv"
 )
 
 // TestRegistrationsAreComplete: every destination is registered once, under its queue's name,
@@ -96,17 +107,15 @@ func TestLookupRefusesAnUnknownName(t *testing.T) {
 }
 
 func TestEnabledAndHistory(t *testing.T) {
-	a := accounts.Account{
-		Ontraport: accounts.OntraportSettings{Enabled: true, History: accounts.HistoryAll},
-		Iterable:  accounts.IterableSettings{Enabled: false},
-	}
+	var a accounts.Account
+	a.Set("ontraport.enabled", true, "ontraport.history", accounts.HistoryAll, "iterable.enabled", false)
 	for _, tc := range []struct {
 		dest    string
 		enabled bool
 		history accounts.HistoryMode
 	}{
-		{accounts.DestOntraport, true, accounts.HistoryAll},
-		{accounts.DestIterable, false, accounts.HistoryProfiles}, // unset reads as the default
+		{ontraport.Name, true, accounts.HistoryAll},
+		{iterable.Name, false, accounts.HistoryProfiles}, // unset reads as the default
 	} {
 		r, err := destinations.Lookup(tc.dest)
 		if err != nil {
@@ -120,36 +129,88 @@ func TestEnabledAndHistory(t *testing.T) {
 		}
 	}
 	got := destinations.Enabled(a)
-	if len(got) != 1 || got[0].Name != accounts.DestOntraport {
+	if len(got) != 1 || got[0].Name != ontraport.Name {
 		t.Errorf("Enabled = %v, want only ontraport (enabled without an API key: it runs dry)", got)
 	}
 }
 
+// schemaProp is a property of examples/account.schema.json, as far as the sections' test reads it.
+type schemaProp struct {
+	Section     string                `json:"x-cartrelay-section"`
+	Description string                `json:"description"`
+	WriteOnly   bool                  `json:"writeOnly"`
+	Type        any                   `json:"type"`
+	Enum        []any                 `json:"enum"`
+	Default     any                   `json:"default"`
+	Properties  map[string]schemaProp `json:"properties"`
+	// Entries is additionalProperties: false, or the schema of a section's entries.
+	Entries json.RawMessage `json:"additionalProperties"`
+}
+
+// leaves flattens a group's properties to their dotted keys within it ("tags.shipped").
+func (p schemaProp) leaves(prefix string, out map[string]schemaProp) map[string]schemaProp {
+	for k, c := range p.Properties {
+		if c.Properties != nil {
+			c.leaves(prefix+k+".", out)
+			continue
+		}
+		out[prefix+k] = c
+	}
+	return out
+}
+
 // TestSectionsAreInTheAccountSchema: each destination's section of the account file is in
-// examples/account.schema.json with exactly its keys, its secrets write-only.
+// examples/account.schema.json with exactly its keys, nested as their dots say, each of the
+// JSON type its kind takes (null resets it), its default, and its secrets write-only.
 func TestSectionsAreInTheAccountSchema(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "account.schema.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	type prop struct {
-		Section    string          `json:"x-cartrelay-section"`
-		WriteOnly  bool            `json:"writeOnly"`
-		Properties map[string]prop `json:"properties"`
-		// Entries is additionalProperties: false, or the schema of a section's entries.
-		Entries json.RawMessage `json:"additionalProperties"`
-	}
-	var schema prop
+	var schema schemaProp
 	if err := json.Unmarshal(raw, &schema); err != nil {
 		t.Fatal(err)
 	}
-	check := func(where string, got map[string]prop, want []accounts.SectionField) {
+	wantType := map[accounts.Kind]any{
+		accounts.KindText: []any{"string", "null"}, accounts.KindURL: []any{"string", "null"},
+		accounts.KindSecret: []any{"string", "null"}, accounts.KindBool: []any{"boolean", "null"},
+	}
+	check := func(where string, got map[string]schemaProp, want []accounts.SectionField) {
 		t.Helper()
 		var names []string
 		for _, f := range want {
 			names = append(names, f.Key)
-			if p, ok := got[f.Key]; !ok || p.WriteOnly != (f.Kind == accounts.KindSecret) {
-				t.Errorf("account.schema.json: %s.%s is missing or its writeOnly is not %v", where, f.Key, f.Kind == accounts.KindSecret)
+			p, ok := got[f.Key]
+			if !ok {
+				t.Errorf("account.schema.json: %s.%s is missing", where, f.Key)
+				continue
+			}
+			secret := f.Kind == accounts.KindSecret
+			if p.WriteOnly != secret || secret != strings.HasPrefix(p.Description, "Secret, write-only.") {
+				t.Errorf("account.schema.json: %s.%s must be writeOnly, and say \"Secret, write-only.\" first, exactly when it is a secret", where, f.Key)
+			}
+			if len(p.Description) < 20 {
+				t.Errorf("account.schema.json: %s.%s needs a description", where, f.Key)
+			}
+			if f.Kind == accounts.KindHistory {
+				if !reflect.DeepEqual(p.Enum, []any{"none", "profiles", "all", nil}) {
+					t.Errorf("account.schema.json: %s.%s enum = %v", where, f.Key, p.Enum)
+				}
+			} else if !reflect.DeepEqual(p.Type, wantType[f.Kind]) {
+				t.Errorf("account.schema.json: %s.%s type = %v, want %v (null resets it)", where, f.Key, p.Type, wantType[f.Kind])
+			}
+			var def any
+			switch {
+			case f.Kind == accounts.KindBool:
+				def = false
+			case f.Default != nil:
+				def = fmt.Sprint(f.Default)
+				if !strings.Contains(p.Description, fmt.Sprint(f.Default)) {
+					t.Errorf("account.schema.json: %s.%s does not mention its default %v", where, f.Key, f.Default)
+				}
+			}
+			if !reflect.DeepEqual(p.Default, def) {
+				t.Errorf("account.schema.json: %s.%s default = %v, want %v", where, f.Key, p.Default, def)
 			}
 		}
 		for k := range got {
@@ -168,13 +229,66 @@ func TestSectionsAreInTheAccountSchema(t *testing.T) {
 		if s.Entries != "" {
 			e, ok := top[s.Entries]
 			delete(top, s.Entries)
-			var entry prop
+			var entry schemaProp
 			if !ok || json.Unmarshal(e.Entries, &entry) != nil {
 				t.Errorf("account.schema.json: %s.%s must describe its entries in additionalProperties", s.Name, s.Entries)
 			} else {
-				check(s.Name+"."+s.Entries+".NAME", entry.Properties, s.EntryFields)
+				check(s.Name+"."+s.Entries+".NAME", entry.leaves("", map[string]schemaProp{}), s.EntryFields)
 			}
 		}
-		check(s.Name, top, s.Fields)
+		check(s.Name, schemaProp{Properties: top}.leaves("", map[string]schemaProp{}), s.Fields)
+	}
+}
+
+// TestExampleFileSections: the destinations' sections of examples/account.example.json are
+// stored where they belong and pass the destinations' checks.
+func TestExampleFileSections(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "account.example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example map[string]any
+	if err := json.Unmarshal(raw, &example); err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	key, err := secrets.NewLocalKey(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := accounts.NewRepo(testenv.EmbeddedStore(t, clk), secrets.NewSealer(key, clk), clk).
+		WithCheck(destinations.Check).WithSections(destinations.Sections()...)
+	if _, err := repo.Put(context.Background(), "acme", raw); err != nil {
+		t.Fatalf("the example is refused: %v", err)
+	}
+	a, err := repo.Get(context.Background(), "acme", repo.SecretNames()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range destinations.Sections() {
+		for _, f := range s.Fields {
+			path := s.Name + "." + f.Key
+			want, ok := accounts.Lookup(example, path)
+			if !ok {
+				continue
+			}
+			n++
+			var got any
+			switch v := a.Settings[path].(type) {
+			case accounts.Secret:
+				got = v.Reveal()
+			case accounts.HistoryMode:
+				got = string(v)
+			default:
+				got = v
+			}
+			if got != want {
+				t.Errorf("%s: the example says %v, stored %v", path, want, got)
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("the example sets only %d keys of the destinations' sections; show more of them", n)
 	}
 }

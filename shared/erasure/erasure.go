@@ -44,6 +44,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/ledger"
+	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/store"
@@ -165,11 +166,8 @@ func (e *Eraser) Plan(ctx context.Context, acct accounts.Account, email string) 
 		p.Orders += len(m.Orders)
 		p.Subscriptions += len(m.Subs)
 	}
-	if acct.Ontraport.Enabled {
-		p.Ontraport = "anonymize"
-		if acct.Ontraport.Erasure == "delete" {
-			p.Ontraport = "delete"
-		}
+	if ontraport.Enabled(acct) {
+		p.Ontraport = ontraport.Erasure(acct)
 	}
 	return p, nil
 }

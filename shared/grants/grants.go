@@ -128,12 +128,12 @@ func For(function string) (Grant, error) {
 	case Connect:
 		// Registers the store's webhook with its password and checks review links with the
 		// account's review key; seals what the merchant sets in the console and the tokens of
-		// a new connection. The console's settings open the stored ONTRAPORT and Iterable keys
-		// only to check them again (a new app id or data center) and to list Iterable's lists.
-		// It never opens a connection's tokens.
+		// a new connection. The console's settings open the stored keys the destinations' forms
+		// name (deliver.Form.Opens) only to check them again (a new app id or data center) and
+		// to offer choices (Iterable's lists). It never opens a connection's tokens.
 		return Grant{Secrets: secrets.Grant{
-			Decrypt: []string{string(accounts.UltraCartWebhookPassword), accountkeys.Secret(accountkeys.Review),
-				string(accounts.OntraportAPIKey), string(accounts.IterableAPIKey)},
+			Decrypt: append([]string{string(accounts.UltraCartWebhookPassword), accountkeys.Secret(accountkeys.Review)},
+				formSecrets()...),
 			Encrypt: append(append(names(accounts.SecretFields()...), sectionSecrets()...), tokens...),
 		}}, nil
 	}
@@ -143,6 +143,18 @@ func For(function string) (Grant, error) {
 		}
 	}
 	return Grant{}, fmt.Errorf("grants: no function %q (the functions are %s)", function, strings.Join(Functions(), ", "))
+}
+
+// formSecrets are the stored secrets the console's settings form opens to ask the vendors
+// about them (deliver.Form.Opens).
+func formSecrets() []string {
+	var out []string
+	for _, r := range destinations.All() {
+		if r.Form != nil {
+			out = append(out, names(r.Form.Opens...)...)
+		}
+	}
+	return out
 }
 
 // sectionSecrets are the secrets of the destinations' sections of the account file, which the

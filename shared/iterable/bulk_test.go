@@ -47,7 +47,7 @@ func TestUpdateProfilesBulk(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envOpts{noSpec: true, fakeLimits: map[string]iterablefake.Limit{}})
-			e.acct.Iterable.EmailListIDs, e.acct.Iterable.SMSListIDs = "", ""
+			e.acct.Set("iterable.email_list_ids", "", "iterable.sms_list_ids", "")
 			if tc.setup != nil {
 				tc.setup(e)
 			}

@@ -43,7 +43,7 @@ func TestFailures(t *testing.T) {
 		{name: "forgotten user's purchase is parked", fact: "order_placed", status: 409, permanent: true, errHas: "ForgottenUserError",
 			setup: func(e *env) { e.fake.Forget("ann@example.com") }},
 		{name: "bad API key is parked", fact: "order_placed", status: 401, permanent: true, errHas: "BadApiKey",
-			setup: func(e *env) { e.acct.Iterable.APIKey = accounts.NewSecret("wrong") }},
+			setup: func(e *env) { e.acct.Set("iterable.api_key", accounts.NewSecret("wrong")) }},
 		{name: "new email taken is parked", fact: "email_changed", status: 409, permanent: true, errHas: "EmailAlreadyExists",
 			setup: func(e *env) {
 				mustDeliver(e, "contact_changed")
@@ -58,7 +58,7 @@ func TestFailures(t *testing.T) {
 		{name: "timeout is retried", fact: "order_placed", timeout: 150 * time.Millisecond, errHas: "no answer",
 			setup: func(e *env) { e.fake.Inject(iterablefake.Fault{Delay: time.Second}) }},
 		{name: "settings error is parked before any call", fact: "order_placed", permanent: true, errHas: "iterable.review_wait",
-			setup: func(e *env) { e.acct.Iterable.ReviewWait = "a week" }},
+			setup: func(e *env) { e.acct.Set("iterable.review_wait", "a week") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envOpts{timeout: tc.timeout})
@@ -134,7 +134,7 @@ func TestSharedLimiterKeepsUnderPublishedRate(t *testing.T) {
 		limits:     map[string]ratelimit.Limit{iterable.ClassUsersUpdate: {Requests: 3, Window: time.Second}},
 		fakeLimits: map[string]iterablefake.Limit{iterable.PathUsersUpdate: {Requests: 3, Window: time.Second}},
 	})
-	e.acct.Iterable.EmailListIDs, e.acct.Iterable.SMSListIDs = "", ""
+	e.acct.Set("iterable.email_list_ids", "", "iterable.sms_list_ids", "")
 	ctx := context.Background()
 	base := loadFact(t, "contact_changed")
 	start := e.clk.Now()
@@ -200,7 +200,7 @@ func TestListsFollowOptIns(t *testing.T) {
 	step(&yes, &yes, ann, ann, 0) // an LTV change alone moves no list
 	step(&no, &yes, nil, ann, 1)
 	step(nil, &no, nil, nil, 1) // unknown email opt-in changes nothing
-	e.acct.Iterable.EmailListIDs = "111, 333"
+	e.acct.Set("iterable.email_list_ids", "111, 333")
 	step(&yes, &no, ann, nil, 2) // a newly configured list is joined too
 }
 
@@ -209,7 +209,7 @@ func TestListsFollowOptIns(t *testing.T) {
 func TestHistoricalNeverCampaigns(t *testing.T) {
 	for _, mode := range []string{"none", "profiles", "all"} {
 		e := newEnv(t, envOpts{})
-		e.acct.Iterable.History = accountsHistory(mode)
+		e.acct.Set("iterable.history", accountsHistory(mode))
 		ctx := context.Background()
 		for _, name := range []string{"order_placed", "order_shipped", "cart_abandoned", "order_refunded", "subscription_started"} {
 			f := loadFact(t, name)
@@ -228,8 +228,8 @@ func TestHistoricalNeverCampaigns(t *testing.T) {
 
 func TestToggles(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	e.acct.Iterable.DisableRegularEvents = true
-	e.acct.Iterable.DisableReturnCartEvents = true
+	e.acct.Set("iterable.disable_regular_events", true)
+	e.acct.Set("iterable.disable_return_cart_events", true)
 	ctx := context.Background()
 	for _, name := range []string{"order_placed", "order_shipped", "order_refunded", "subscription_started", "cart_abandoned", "cart_reminder", "review_request"} {
 		out, err := e.dest.Deliver(ctx, e.acct, loadFact(t, name))
@@ -247,55 +247,58 @@ func TestToggles(t *testing.T) {
 func TestParseSettings(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		set   func(a *iterableSettings)
+		set   func(a *accountT)
 		check func(t *testing.T, s iterable.Settings)
 		err   string
 	}{
-		{name: "defaults", set: func(*iterableSettings) {}, check: func(t *testing.T, s iterable.Settings) {
+		{name: "defaults", set: func(*accountT) {}, check: func(t *testing.T, s iterable.Settings) {
 			if s.BaseURL != "https://api.iterable.com" || s.ReturnCartDelay != time.Hour || s.AbandonCartAfter != 30*time.Minute ||
 				s.ReviewWait != 7*24*time.Hour || s.ReviewLinkTTL != 30*24*time.Hour || !s.RegularEvents || !s.ReturnCartEvents || !s.DryRun() {
 				t.Fatalf("%+v", s)
 			}
 		}},
-		{name: "eu data center", set: func(a *iterableSettings) { a.DataCenter = "EU" }, check: func(t *testing.T, s iterable.Settings) {
+		{name: "eu data center", set: func(a *accountT) { a.Set("iterable.data_center", "EU") }, check: func(t *testing.T, s iterable.Settings) {
 			if s.BaseURL != iterable.EUBaseURL {
 				t.Fatal(s.BaseURL)
 			}
 		}},
-		{name: "a fake base URL wins over the data center", set: func(a *iterableSettings) { a.DataCenter = "eu"; a.BaseURL = "http://127.0.0.1:9" },
+		{name: "a fake base URL wins over the data center", set: func(a *accountT) {
+			a.Set("iterable.data_center", "eu")
+			a.Set("iterable.base_url", "http://127.0.0.1:9")
+		},
 			check: func(t *testing.T, s iterable.Settings) {
 				if s.BaseURL != "http://127.0.0.1:9" {
 					t.Fatal(s.BaseURL)
 				}
 			}},
-		{name: "durations and lists", set: func(a *iterableSettings) {
-			a.ReturnCartDelay, a.AbandonCartAfter, a.ReviewWait, a.EmailListIDs, a.ThumbnailSize = "45m", "2h", "1d12h", " 12 ,34", "120"
+		{name: "durations and lists", set: func(a *accountT) {
+			a.Set("iterable.return_cart_delay", "45m", "iterable.abandon_cart_after", "2h", "iterable.review_wait", "1d12h", "iterable.email_list_ids", " 12 ,34", "iterable.thumbnail_size", "120")
 		}, check: func(t *testing.T, s iterable.Settings) {
 			if s.ReturnCartDelay != 45*time.Minute || s.CartWait() != 2*time.Hour || s.ReviewWait != 36*time.Hour ||
 				len(s.EmailLists) != 2 || s.EmailLists[1] != 34 || s.ThumbWidth != 120 || s.ThumbHeight != 120 {
 				t.Fatalf("%+v", s)
 			}
 		}},
-		{name: "every bad value is reported", set: func(a *iterableSettings) {
-			a.DataCenter, a.ReviewWait, a.EmailListIDs, a.ThumbnailSize, a.ReviewURLTemplate = "asia", "soon", "12,abc", "big", "shop.example.com"
+		{name: "every bad value is reported", set: func(a *accountT) {
+			a.Set("iterable.data_center", "asia", "iterable.review_wait", "soon", "iterable.email_list_ids", "12,abc", "iterable.thumbnail_size", "big", "iterable.review_url_template", "shop.example.com")
 		}, err: "iterable.data_center|iterable.review_wait|iterable.email_list_ids|iterable.thumbnail_size|iterable.review_url_template"},
-		{name: "behavioural lists", set: func(a *iterableSettings) { a.PurchaseListIDs, a.CartListIDs = "7, 8", "9" },
+		{name: "behavioural lists", set: func(a *accountT) { a.Set("iterable.purchase_list_ids", "7, 8", "iterable.cart_list_ids", "9") },
 			check: func(t *testing.T, s iterable.Settings) {
 				if len(s.PurchaseLists) != 2 || s.PurchaseLists[1] != 8 || len(s.CartLists) != 1 || s.CartLists[0] != 9 {
 					t.Fatalf("%+v", s)
 				}
 			}},
-		{name: "bad behavioural lists", set: func(a *iterableSettings) { a.PurchaseListIDs, a.CartListIDs = "seven", "-9" },
+		{name: "bad behavioural lists", set: func(a *accountT) { a.Set("iterable.purchase_list_ids", "seven", "iterable.cart_list_ids", "-9") },
 			err: "iterable.purchase_list_ids|iterable.cart_list_ids|not an Iterable list id"},
-		{name: "over a year", set: func(a *iterableSettings) { a.ReviewWait = "400d" }, err: "longer than a year"},
-		{name: "review links past a year", set: func(a *iterableSettings) { a.ReviewLinkTTL = "400d" }, err: "iterable.review_link_ttl|longer than a year"},
-		{name: "review page off the store's domains", set: func(a *iterableSettings) { a.ReviewURLTemplate = "https://reviews.example.net/{sku}" },
+		{name: "over a year", set: func(a *accountT) { a.Set("iterable.review_wait", "400d") }, err: "longer than a year"},
+		{name: "review links past a year", set: func(a *accountT) { a.Set("iterable.review_link_ttl", "400d") }, err: "iterable.review_link_ttl|longer than a year"},
+		{name: "review page off the store's domains", set: func(a *accountT) { a.Set("iterable.review_url_template", "https://reviews.example.net/{sku}") },
 			err: "iterable.review_url_template|allowed_domains"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &env{}
 			e.acct.ID = "acme"
-			tc.set(&e.acct.Iterable)
+			tc.set(&e.acct)
 			s, err := iterable.ParseSettings(e.acct)
 			if tc.err != "" {
 				for _, want := range strings.Split(tc.err, "|") {

@@ -17,9 +17,12 @@ func TestContract(t *testing.T) {
 		e := newEnv(t, envOpts{store: func(clk clock.Clock) store.Store { return open(t, clk) }})
 		return delivertest.Env{
 			Dest: e.dest, Account: e.acct, API: e.fake.URL, Transport: e.fake.Client().Transport,
-			At: func(a accounts.Account, base string) accounts.Account { a.Iterable.BaseURL = base; return a },
+			At: func(a accounts.Account, base string) accounts.Account {
+				a.Set("iterable.base_url", base)
+				return a
+			},
 			WithoutKey: func(a accounts.Account) accounts.Account {
-				a.Iterable.APIKey = accounts.Secret{}
+				a.Set("iterable.api_key", accounts.Secret{})
 				return a
 			},
 			Placed: loadFact(t, "order_placed"),

@@ -123,7 +123,7 @@ func New(d Deps) (*Destination, error) {
 }
 
 // Name implements deliver.Destination.
-func (d *Destination) Name() string { return accounts.DestIterable }
+func (d *Destination) Name() string { return Name }
 
 // Deliver implements deliver.Destination. Every exchange it made is in the outcome, on errors
 // too; with no API key it records the requests it would send and sends nothing.

@@ -112,17 +112,17 @@ func newEnv(t testing.TB, o envOpts) *env {
 		t.Fatal(err)
 	}
 	a := accounts.Account{ID: "acme", AllowedDomains: "shop.example.com"}
-	a.Iterable = accounts.IterableSettings{Enabled: true, APIKey: accounts.NewSecret(testKey), BaseURL: fake.URL,
-		ThumbnailSize: "200x200", EmailListIDs: "111", SMSListIDs: "222", PurchaseListIDs: "333", CartListIDs: "444",
-		ReviewURLTemplate: "https://shop.example.com/reviews/new?sku={sku}&order={order_id}"}
+	a.Set("iterable.enabled", true, "iterable.api_key", accounts.NewSecret(testKey), "iterable.base_url", fake.URL,
+		"iterable.thumbnail_size", "200x200", "iterable.email_list_ids", "111", "iterable.sms_list_ids", "222",
+		"iterable.purchase_list_ids", "333", "iterable.cart_list_ids", "444",
+		"iterable.review_url_template", "https://shop.example.com/reviews/new?sku={sku}&order={order_id}")
 	return &env{t: t, clk: clk, st: st, fake: fake, dest: dest, acct: a}
 }
 
 // dry is the account with no API key, against the public base URL.
 func (e *env) dry() accounts.Account {
 	a := e.acct
-	a.Iterable.APIKey = accounts.Secret{}
-	a.Iterable.BaseURL = accounts.DefaultIterableBaseURL
+	a.Set("iterable.api_key", accounts.Secret{}, "iterable.base_url", iterable.DefaultBaseURL)
 	return a
 }
 
@@ -153,8 +153,6 @@ func factNames(t testing.TB) []string {
 	}
 	return out
 }
-
-type iterableSettings = accounts.IterableSettings
 
 func accountsHistory(mode string) accounts.HistoryMode { return accounts.HistoryMode(mode) }
 

@@ -66,12 +66,12 @@ func newCalls(before, after []string) []string {
 // are not called again, and a list still named for another reason is kept.
 func TestListRemovedFromSettingsIsLeft(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	e.acct.Iterable.EmailListIDs, e.acct.Iterable.SMSListIDs, e.acct.Iterable.PurchaseListIDs = "111, 333, 555", "222", "555"
+	e.acct.Set("iterable.email_list_ids", "111, 333, 555", "iterable.sms_list_ids", "222", "iterable.purchase_list_ids", "555")
 	ann := "ann@example.com"
 	if got := profileStep(t, e, 1); strings.Join(got, ",") != "sub 111,sub 222,sub 333,sub 555" {
 		t.Fatalf("first profile: list calls %v", got)
 	}
-	e.acct.Iterable.EmailListIDs = "111, 555"
+	e.acct.Set("iterable.email_list_ids", "111, 555")
 	if got := profileStep(t, e, 2); strings.Join(got, ",") != "unsub 333" {
 		t.Fatalf("after 333 left the email lists: list calls %v, want only 333 left", got)
 	}
@@ -88,11 +88,11 @@ func TestListRemovedFromSettingsIsLeft(t *testing.T) {
 		t.Fatalf("purchase by a contact already on the purchase list: list calls %v", got)
 	}
 	// 555 leaves the email lists but is still the purchase list: the contact stays on it.
-	e.acct.Iterable.EmailListIDs = "111"
+	e.acct.Set("iterable.email_list_ids", "111")
 	if got := profileStep(t, e, 3); len(got) != 0 {
 		t.Fatalf("555 is still a purchase list: list calls %v", got)
 	}
-	e.acct.Iterable.PurchaseListIDs, e.acct.Iterable.SMSListIDs = "", ""
+	e.acct.Set("iterable.purchase_list_ids", "", "iterable.sms_list_ids", "")
 	if got := profileStep(t, e, 4); strings.Join(got, ",") != "unsub 222,unsub 555" {
 		t.Fatalf("after the SMS and purchase lists were removed: list calls %v", got)
 	}
@@ -110,7 +110,7 @@ func TestListRecordFromBeforeReasonsIsRead(t *testing.T) {
 	if err := e.st.Write(ctx, store.PutItem(store.Item{PK: "A#acme#ITL#ann@example.com", SK: "LISTS", Data: []byte(old), Version: 1}, store.NotExists)); err != nil {
 		t.Fatal(err)
 	}
-	e.acct.Iterable.EmailListIDs = "111"
+	e.acct.Set("iterable.email_list_ids", "111")
 	if got := profileStep(t, e, 1); strings.Join(got, ",") != "unsub 333" {
 		t.Fatalf("list calls %v, want 333 left and nothing else", got)
 	}
@@ -122,7 +122,7 @@ func TestListRecordFromBeforeReasonsIsRead(t *testing.T) {
 func TestBehaviouralLists(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	ctx := context.Background()
-	e.acct.Iterable.EmailListIDs, e.acct.Iterable.SMSListIDs = "", ""
+	e.acct.Set("iterable.email_list_ids", "", "iterable.sms_list_ids", "")
 	deliverFact := func(name, id string) []string {
 		t.Helper()
 		before := listCalls(e)
@@ -142,7 +142,7 @@ func TestBehaviouralLists(t *testing.T) {
 	if got := deliverFact("cart_abandoned", ""); strings.Join(got, ",") != "sub 444" {
 		t.Fatalf("abandoned cart: list calls %v", got)
 	}
-	e.acct.Iterable.PurchaseListIDs = "334"
+	e.acct.Set("iterable.purchase_list_ids", "334")
 	if got := deliverFact("order_placed", "#3"); strings.Join(got, ",") != "sub 334,unsub 333" {
 		t.Fatalf("purchase after the purchase list changed: list calls %v", got)
 	}

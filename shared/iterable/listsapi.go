@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/outbound"
 )
 
@@ -33,9 +32,9 @@ var ErrKeyRefused = errors.New("iterable: the API key was refused")
 func BaseURLFor(baseURL, dataCenter string) string {
 	base := strings.TrimRight(baseURL, "/")
 	if base == "" {
-		base = accounts.DefaultIterableBaseURL
+		base = DefaultBaseURL
 	}
-	if base == accounts.DefaultIterableBaseURL && strings.EqualFold(strings.TrimSpace(dataCenter), "eu") {
+	if base == DefaultBaseURL && strings.EqualFold(strings.TrimSpace(dataCenter), "eu") {
 		base = EUBaseURL
 	}
 	return base

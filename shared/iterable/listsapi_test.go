@@ -5,7 +5,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
 )
@@ -40,9 +39,9 @@ func TestLists(t *testing.T) {
 
 func TestBaseURLFor(t *testing.T) {
 	for _, c := range []struct{ base, dc, want string }{
-		{"", "", accounts.DefaultIterableBaseURL},
+		{"", "", iterable.DefaultBaseURL},
 		{"", "EU", iterable.EUBaseURL},
-		{accounts.DefaultIterableBaseURL + "/", "eu", iterable.EUBaseURL},
+		{iterable.DefaultBaseURL + "/", "eu", iterable.EUBaseURL},
 		{"https://proxy.example.com", "eu", "https://proxy.example.com"},
 	} {
 		if got := iterable.BaseURLFor(c.base, c.dc); got != c.want {

@@ -233,7 +233,7 @@ func (t *Tracker) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return resp
 	}
 	acct, err := t.d.Accounts.Get(ctx, account)
-	if errors.Is(err, accounts.ErrNotFound) || (err == nil && !acct.Iterable.Enabled && t.d.Keep == nil) {
+	if errors.Is(err, accounts.ErrNotFound) || (err == nil && !Enabled(acct) && t.d.Keep == nil) {
 		return trackResponse(http.StatusNoContent, "")
 	}
 	if err != nil {
@@ -264,7 +264,7 @@ func (t *Tracker) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if r.URL != "" {
 		pv = &pageView{Visitor: r.Visitor, URL: r.URL, Title: r.Title, Referrer: r.Referrer, At: now}
 	}
-	if acct.Iterable.Enabled {
+	if Enabled(acct) {
 		if email, err = t.record(ctx, log, account, r.Visitor, email, pv, now); err != nil {
 			log.Error("page view not recorded", slog.Any("error", err))
 			return trackResponse(http.StatusServiceUnavailable, "try again later")

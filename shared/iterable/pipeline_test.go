@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
@@ -133,7 +132,7 @@ func (p *pipeline) pump() {
 }
 
 func (p *pipeline) account() accountT {
-	a, err := p.rt.Accounts.Get(context.Background(), "acme", accounts.SecretFields()...)
+	a, err := p.rt.Accounts.Get(context.Background(), "acme", p.rt.Accounts.SecretNames()...)
 	if err != nil {
 		p.t.Fatal(err)
 	}

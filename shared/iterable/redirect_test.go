@@ -20,7 +20,7 @@ func TestRedirectToAnotherHostKeepsTheKey(t *testing.T) {
 		e := newEnv(t, envOpts{noSpec: true})
 		trap := outboundtest.NewTrap(t, status)
 		a := e.acct
-		a.Iterable.BaseURL = trap.URL
+		a.Set("iterable.base_url", trap.URL)
 		out, err := e.dest.Deliver(context.Background(), a, loadFact(t, "contact_changed"))
 		if err == nil {
 			t.Fatalf("%d: delivered through a redirect to another host", status)
@@ -38,7 +38,7 @@ func TestRedirectToAnotherHostKeepsTheKey(t *testing.T) {
 func TestPlainHTTPBaseURLIsRefused(t *testing.T) {
 	e := newEnv(t, envOpts{noSpec: true})
 	a := e.acct
-	a.Iterable.BaseURL = "http://api.iterable.com"
+	a.Set("iterable.base_url", "http://api.iterable.com")
 	if err := iterable.CheckSettings(a); err == nil || !strings.Contains(err.Error(), "iterable.base_url") || !strings.Contains(err.Error(), "https://api.iterable.com") {
 		t.Fatalf("CheckSettings with an http base URL: %v; want a refusal naming iterable.base_url and the https URL", err)
 	}

@@ -9,12 +9,13 @@ import (
 
 // queueName is Iterable's queue, which its registration names: the schedule's timers and the
 // page views put facts there themselves.
-const queueName = accounts.DestIterable
+const queueName = Name
 
 // Registration is Iterable's entry in the destination registry.
 func Registration() deliver.Registration {
+	section := Section()
 	return deliver.Registration{
-		Name:  accounts.DestIterable,
+		Name:  Name,
 		Label: "Iterable",
 		Queue: queue.DestinationSpec(queueName),
 		New: func(p deliver.Ports) (deliver.Destination, error) {
@@ -24,13 +25,17 @@ func Registration() deliver.Registration {
 			}
 			return New(d)
 		},
-		Enabled: func(a accounts.Account) bool { return a.Iterable.Enabled },
-		History: func(a accounts.Account) accounts.HistoryMode { return deliver.HistoryOrDefault(a.Iterable.History) },
-		KeySet:  func(a accounts.Account) bool { return a.Iterable.APIKey.IsSet() },
-		Check:   CheckSettings,
+		Enabled: Enabled,
+		History: func(a accounts.Account) accounts.HistoryMode {
+			return deliver.HistoryOrDefault(a.HistoryAt(keyPath(keyHistory)))
+		},
+		KeySet: func(a accounts.Account) bool { return a.SecretAt(string(APIKey)).IsSet() },
+		Check:  CheckSettings,
 		// Iterable forgot the erased contact: nothing may bring it back.
 		ForwardsErased: func(accounts.Account) bool { return false },
-		Secrets:        []accounts.Field{accounts.IterableAPIKey},
+		Secrets:        []accounts.Field{APIKey},
+		Settings:       &section,
+		Form:           &deliver.Form{Verify: verifyKey, Choices: listChoices, Opens: []accounts.Field{APIKey}},
 		// The account's review key signs review links, and the first link makes it.
 		Access: deliver.Access{
 			Decrypt: []string{accountkeys.Secret(accountkeys.Review)},

@@ -80,50 +80,51 @@ func (e *SettingError) Is(target error) bool { return target == ErrSettings }
 // ParseSettings reads an account's Iterable settings. Every unusable setting is reported (joined),
 // so one fix covers them all.
 func ParseSettings(a accounts.Account) (Settings, error) {
-	in := a.Iterable
-	s := Settings{APIKey: in.APIKey, RegularEvents: !in.DisableRegularEvents, ReturnCartEvents: !in.DisableReturnCartEvents,
-		ReviewURLTemplate: strings.TrimSpace(in.ReviewURLTemplate)}
+	get := func(k string) string { return a.Text(keyPath(k)) }
+	s := Settings{APIKey: a.SecretAt(string(APIKey)), RegularEvents: !a.Flag(keyPath(keyNoRegular)),
+		ReturnCartEvents: !a.Flag(keyPath(keyNoReturnCart)), ReviewURLTemplate: strings.TrimSpace(get(keyReviewTemplate))}
 	var errs []error
-	bad := func(key, value, problem string) {
-		errs = append(errs, &SettingError{Key: key, Value: value, Problem: problem})
+	bad := func(k, value, problem string) {
+		errs = append(errs, &SettingError{Key: keyPath(k), Value: value, Problem: problem})
 	}
 
-	s.BaseURL = strings.TrimRight(in.BaseURL, "/")
+	s.BaseURL = strings.TrimRight(get(keyBaseURL), "/")
 	if s.BaseURL == "" {
-		s.BaseURL = accounts.DefaultIterableBaseURL
+		s.BaseURL = DefaultBaseURL
 	}
 	if err := outbound.CheckBaseURL(s.BaseURL); err != nil {
 		// Stored before the check existed: the key must not travel in clear or to a stranger.
-		bad("iterable.base_url", s.BaseURL, err.Error())
+		bad(keyBaseURL, s.BaseURL, err.Error())
 	}
-	switch strings.ToLower(strings.TrimSpace(in.DataCenter)) {
+	switch dc := get(keyDataCenter); strings.ToLower(strings.TrimSpace(dc)) {
 	case "", "us":
 	case "eu":
-		if s.BaseURL == accounts.DefaultIterableBaseURL {
+		if s.BaseURL == DefaultBaseURL {
 			s.BaseURL = EUBaseURL
 		}
 	default:
-		bad("iterable.data_center", in.DataCenter, `must be "us" or "eu"`)
+		bad(keyDataCenter, dc, `must be "us" or "eu"`)
 	}
 
 	durations := []struct {
-		key, value string
-		def        time.Duration
-		dst        *time.Duration
+		key string
+		def time.Duration
+		dst *time.Duration
 	}{
-		{"iterable.return_cart_delay", in.ReturnCartDelay, DefaultReturnCartDelay, &s.ReturnCartDelay},
-		{"iterable.abandon_cart_after", in.AbandonCartAfter, DefaultAbandonCartAfter, &s.AbandonCartAfter},
-		{"iterable.review_wait", in.ReviewWait, DefaultReviewWait, &s.ReviewWait},
-		{"iterable.review_link_ttl", in.ReviewLinkTTL, DefaultReviewLinkTTL, &s.ReviewLinkTTL},
+		{keyReturnCartDelay, DefaultReturnCartDelay, &s.ReturnCartDelay},
+		{keyAbandonCartAfter, DefaultAbandonCartAfter, &s.AbandonCartAfter},
+		{keyReviewWait, DefaultReviewWait, &s.ReviewWait},
+		{keyReviewLinkTTL, DefaultReviewLinkTTL, &s.ReviewLinkTTL},
 	}
 	for _, d := range durations {
-		if strings.TrimSpace(d.value) == "" {
+		value := get(d.key)
+		if strings.TrimSpace(value) == "" {
 			*d.dst = d.def
 			continue
 		}
-		v, err := ParseDuration(d.value)
+		v, err := ParseDuration(value)
 		if err != nil {
-			bad(d.key, d.value, err.Error())
+			bad(d.key, value, err.Error())
 			continue
 		}
 		*d.dst = v
@@ -133,34 +134,35 @@ func ParseSettings(a accounts.Account) (Settings, error) {
 	}
 
 	var err error
-	if s.ThumbWidth, s.ThumbHeight, err = parseSize(in.ThumbnailSize); err != nil {
-		bad("iterable.thumbnail_size", in.ThumbnailSize, err.Error())
+	size := get(keyThumbnailSize)
+	if s.ThumbWidth, s.ThumbHeight, err = parseSize(size); err != nil {
+		bad(keyThumbnailSize, size, err.Error())
 	}
-	if s.EmailLists, err = parseListIDs(in.EmailListIDs); err != nil {
-		bad("iterable.email_list_ids", in.EmailListIDs, err.Error())
+	for _, l := range []struct {
+		key string
+		dst *[]int64
+	}{
+		{keyEmailLists, &s.EmailLists}, {keySMSLists, &s.SMSLists},
+		{keyPurchaseLists, &s.PurchaseLists}, {keyCartLists, &s.CartLists},
+	} {
+		v := get(l.key)
+		if *l.dst, err = parseListIDs(v); err != nil {
+			bad(l.key, v, err.Error())
+		}
 	}
-	if s.SMSLists, err = parseListIDs(in.SMSListIDs); err != nil {
-		bad("iterable.sms_list_ids", in.SMSListIDs, err.Error())
-	}
-	if s.PurchaseLists, err = parseListIDs(in.PurchaseListIDs); err != nil {
-		bad("iterable.purchase_list_ids", in.PurchaseListIDs, err.Error())
-	}
-	if s.CartLists, err = parseListIDs(in.CartListIDs); err != nil {
-		bad("iterable.cart_list_ids", in.CartListIDs, err.Error())
-	}
-	switch v := strings.ToLower(strings.TrimSpace(in.ReviewAfter)); v {
+	switch v := get(keyReviewAfter); strings.ToLower(strings.TrimSpace(v)) {
 	case "", ReviewAfterShipment:
 		s.ReviewAfter = ReviewAfterShipment
 	case ReviewAfterDelivery:
 		s.ReviewAfter = ReviewAfterDelivery
 	default:
-		bad("iterable.review_after", in.ReviewAfter, `must be "shipment" (the wait starts when the order ships) or "delivery" (when the carrier reports it delivered)`)
+		bad(keyReviewAfter, v, `must be "shipment" (the wait starts when the order ships) or "delivery" (when the carrier reports it delivered)`)
 	}
 	if t := s.ReviewURLTemplate; t != "" {
 		// A list that does not parse is the account check's to report; here it allows nothing.
 		hosts, _ := sitehosts.Parse(a.AllowedDomains)
 		if err := reviews.CheckTemplate(t, hosts); err != nil {
-			bad("iterable.review_url_template", t, strings.TrimPrefix(err.Error(), reviews.ErrTemplate.Error()+": ")+
+			bad(keyReviewTemplate, t, strings.TrimPrefix(err.Error(), reviews.ErrTemplate.Error()+": ")+
 				" (review links redirect only to the store's own domains)")
 		}
 	}

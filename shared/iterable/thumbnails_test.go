@@ -36,7 +36,7 @@ func TestLineImage(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, envOpts{noSpec: true})
-			e.acct.Iterable.ThumbnailSize = c.size
+			e.acct.Set("iterable.thumbnail_size", c.size)
 			s, err := iterable.ParseSettings(e.acct)
 			if err != nil {
 				t.Fatal(err)

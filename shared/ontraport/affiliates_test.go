@@ -41,7 +41,7 @@ func TestAffiliateSignupAndApproval(t *testing.T) {
 // off turn the flow off.
 func TestAffiliateSettings(t *testing.T) {
 	e := newEnv(t, withAccount(func(a *accounts.Account) {
-		a.Ontraport.FieldAffiliateID, a.Ontraport.FieldAffiliateApproved, a.Ontraport.TagAffiliateApproved = "Partner Id", "-", "-"
+		set(a, "fields.affiliate_id", "Partner Id", "fields.affiliate_approved", "-", "tags.affiliate_approved", "-")
 	}))
 	key := e.fake.AddField("Partner Id")
 	e.mustDeliver(affiliateFact(domain.AffiliateApproved, 0))
@@ -49,7 +49,7 @@ func TestAffiliateSettings(t *testing.T) {
 	if c.Fields[key] != "4411" || len(c.Tags) != 0 || calls(e, "PUT", "/objects/tagByName") != 0 {
 		t.Fatalf("fields %v tags %v", c.Fields, c.Tags)
 	}
-	off := newEnv(t, withAccount(func(a *accounts.Account) { a.Ontraport.DisableAffiliates = true }))
+	off := newEnv(t, withAccount(func(a *accounts.Account) { set(a, "disable_affiliates", true) }))
 	out := off.mustDeliver(affiliateFact(domain.AffiliateApproved, 0))
 	if out.Status != "skipped" || len(off.fake.Calls()) != 0 {
 		t.Fatalf("affiliates off: status %s, %d calls", out.Status, len(off.fake.Calls()))

@@ -69,7 +69,7 @@ func chaos(t *testing.T, seed uint64) {
 				return f
 			}
 		}),
-		withAccount(func(a *accounts.Account) { a.Ontraport.RequestsPerMinute = fmt.Sprint(budget) }),
+		withAccount(func(a *accounts.Account) { set(a, keyRate, fmt.Sprint(budget)) }),
 		withOptions(func(o *Options) { o.HTTPClient = &http.Client{Timeout: 150 * time.Millisecond} }),
 	)
 	other := New(e.dest.o) // a second process on the same table
@@ -149,7 +149,7 @@ func chaos(t *testing.T, seed uint64) {
 				crashes++
 				continue
 			}
-			if err := repo.MarkFactDone(ctx, f.Account, accounts.DestOntraport, f.ID,
+			if err := repo.MarkFactDone(ctx, f.Account, Name, f.ID,
 				map[string]any{"at": e.clk.Now(), "status": out.Status, "result": out.Done}); err != nil {
 				t.Fatal(err)
 			}

@@ -19,7 +19,7 @@ import (
 // newClient is a client of e's account, as Deliver builds one.
 func (e *env) newClient(retries int) *client {
 	e.t.Helper()
-	cfg, err := configFor(e.acct.Ontraport)
+	cfg, err := configFor(e.acct)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestClientRejections(t *testing.T) {
 	if !deliver.IsPermanent(perm) || !strings.Contains(perm.Error(), "422") || !strings.Contains(perm.Error(), "Invalid email") {
 		t.Fatalf("invalid email: %v", perm)
 	}
-	e.acct.Ontraport.APIKey = accounts.NewSecret("wrong-key")
+	set(&e.acct, keyAPIKey, accounts.NewSecret("wrong-key"))
 	_, err = e.newClient(2).saveOrUpdate(ctx, map[string]any{"email": "a@example.com"})
 	if perm := classify(err); !deliver.IsPermanent(perm) || !strings.Contains(perm.Error(), "401") {
 		t.Fatalf("wrong key: %v", perm)
@@ -261,7 +261,7 @@ func TestSaveOrUpdateReadsBothShapes(t *testing.T) {
 				_, _ = w.Write(body)
 			}))
 			defer srv.Close()
-			e := newEnv(t, withAccount(func(a *accounts.Account) { a.Ontraport.BaseURL = srv.URL }))
+			e := newEnv(t, withAccount(func(a *accounts.Account) { set(a, keyBaseURL, srv.URL) }))
 			got, err := e.newClient(0).saveOrUpdate(context.Background(), map[string]any{"email": "ann@example.com"})
 			if tc.Error != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.Error) {

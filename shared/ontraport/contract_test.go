@@ -17,9 +17,9 @@ func TestContract(t *testing.T) {
 		o.Store = open(t, e.clk)
 		return delivertest.Env{
 			Dest: New(o), Account: e.acct, API: e.fake.URL,
-			At: func(a accounts.Account, base string) accounts.Account { a.Ontraport.BaseURL = base; return a },
+			At: func(a accounts.Account, base string) accounts.Account { set(&a, keyBaseURL, base); return a },
 			WithoutKey: func(a accounts.Account) accounts.Account {
-				a.Ontraport.APIKey = accounts.Secret{}
+				set(&a, keyAPIKey, accounts.Secret{})
 				return a
 			},
 			Placed: orderFact("C-1", "ann@example.com", []domain.LineItem{lineItem("MUG", 1, "10.00")}, "0", "0", "0", "10.00"),

@@ -70,10 +70,10 @@ func New(o Options) *Destination {
 }
 
 // Name implements deliver.Destination.
-func (d *Destination) Name() string { return accounts.DestOntraport }
+func (d *Destination) Name() string { return Name }
 
 // LimiterPK is the table partition of an account's shared ONTRAPORT request budget.
-func LimiterPK(account string) string { return "A#" + account + "#R#" + accounts.DestOntraport }
+func LimiterPK(account string) string { return "A#" + account + "#R#" + Name }
 
 // result is what a handled fact produced.
 type result struct {
@@ -87,8 +87,8 @@ func sent(done any) result { return result{status: history.DeliverySent, done: d
 // failed ones included, so the delivery log shows what was sent and answered.
 func (d *Destination) Deliver(ctx context.Context, acct accounts.Account, f domain.Fact) (deliver.Outcome, error) {
 	log := d.o.Log.With(slog.String("account", acct.ID), slog.String("fact_id", f.ID),
-		slog.String("destination", accounts.DestOntraport), slog.String("kind", string(f.Kind)))
-	cfg, err := configFor(acct.Ontraport)
+		slog.String("destination", Name), slog.String("kind", string(f.Kind)))
+	cfg, err := configFor(acct)
 	if err != nil {
 		log.Warn("ONTRAPORT settings are invalid; delivery parked", slog.Any("error", err))
 		return deliver.Outcome{Note: err.Error()}, deliver.Permanent(err)

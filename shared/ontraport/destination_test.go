@@ -385,7 +385,7 @@ func TestAffiliateReferral(t *testing.T) {
 		t.Fatalf("unknown affiliate: %+v note %q", c, out.Note)
 	}
 	// Off: nothing about the affiliate is sent.
-	e.acct.Ontraport.DisableAffiliates = true
+	set(&e.acct, "disable_affiliates", true)
 	k := orderFact("F-4", "kim@example.com", []domain.LineItem{lineItem("SKU-1", 1, "10.00")}, "0", "0", "0", "10.00")
 	k.Order.Affiliate = &domain.Affiliate{ID: "42", Email: "jo@partners.example"}
 	e.mustDeliver(k)
@@ -425,9 +425,9 @@ func TestContactChanged(t *testing.T) {
 		t.Fatalf("after creating the field: %+v", got.Fields)
 	}
 	// A field given by key needs no lookup.
-	e.acct.Ontraport.FieldLTV = ltv
+	set(&e.acct, "fields.ltv", ltv)
 	metaCalls := calls(e, http.MethodGet, pathContactsMeta)
-	e.acct.Ontraport.FieldPurchaseCount, e.acct.Ontraport.FieldLastPurchase = "-", "-"
+	set(&e.acct, "fields.purchase_count", "-", "fields.last_purchase", "-")
 	c.LTV = usd("90.00")
 	e.mustDeliver(f)
 	got, _ = e.fake.ContactByEmail("cal@example.com")
@@ -477,7 +477,7 @@ func TestItemChanged(t *testing.T) {
 // TestDryRun: without an API key every request is recorded, none is sent, and nothing is
 // remembered that a later real delivery could mistake for an ONTRAPORT id.
 func TestDryRun(t *testing.T) {
-	e := newEnv(t, withAccount(func(a *accounts.Account) { a.Ontraport.APIKey, a.Ontraport.AppID = accounts.Secret{}, "" }))
+	e := newEnv(t, withAccount(func(a *accounts.Account) { set(a, keyAPIKey, accounts.Secret{}, keyAppID, "") }))
 	f := orderFact("D-1", "dee@example.com", []domain.LineItem{lineItem("SKU-1", 2, "5.00")}, "3.00", "0", "0", "13.00")
 	f.Order.Affiliate = &domain.Affiliate{ID: "42", Email: "jo@partners.example"}
 	out, err := e.deliver(f)
@@ -511,7 +511,7 @@ func TestDryRun(t *testing.T) {
 	}
 	e.markDone(f, out)
 	// With a key, the refund of that order does not use the dry run's placeholder.
-	e.acct.Ontraport.APIKey, e.acct.Ontraport.AppID = accounts.NewSecret(testKey), testAppID
+	set(&e.acct, keyAPIKey, accounts.NewSecret(testKey), keyAppID, testAppID)
 	if _, err := e.deliver(refundFact(f, "13.00", "13.00")); !errors.Is(err, ErrNoTransaction) {
 		t.Fatalf("refund after a dry-run purchase: %v", err)
 	}
@@ -524,8 +524,7 @@ func TestDryRun(t *testing.T) {
 // TestFlowsOff skips each fact kind whose flow is off, without a request.
 func TestFlowsOff(t *testing.T) {
 	e := newEnv(t, withAccount(func(a *accounts.Account) {
-		s := &a.Ontraport
-		s.DisableContacts, s.DisableOrders, s.DisableRefunds, s.DisableSubscriptions, s.DisableProducts = true, true, true, true, true
+		set(a, "disable_contacts", true, "disable_orders", true, "disable_refunds", true, "disable_subscriptions", true, "disable_products", true)
 	}))
 	o := orderFact("X-1", "x@example.com", []domain.LineItem{lineItem("SKU-1", 1, "1.00")}, "0", "0", "0", "1.00")
 	for _, f := range []domain.Fact{
@@ -563,7 +562,7 @@ func TestCartUpdatedIsIterables(t *testing.T) {
 
 // TestBadSettingsPark: a malformed setting parks the delivery with the setting named.
 func TestBadSettingsPark(t *testing.T) {
-	e := newEnv(t, withAccount(func(a *accounts.Account) { a.Ontraport.RequestsPerMinute = "lots" }))
+	e := newEnv(t, withAccount(func(a *accounts.Account) { set(a, keyRate, "lots") }))
 	_, err := e.deliver(orderFact("S-1", "s@example.com", nil, "0", "0", "0", "1.00"))
 	if !deliver.IsPermanent(err) || !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), "requests_per_minute") {
 		t.Fatalf("err %v", err)

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/domain"
 )
 
@@ -51,7 +50,7 @@ func (s *session) contactErased(ctx context.Context, f domain.Fact) (result, err
 			ids = append(ids, id)
 		}
 	}
-	if v := e.DestinationIDs[accounts.DestOntraport]; v != "" {
+	if v := e.DestinationIDs[Name]; v != "" {
 		if id, err := strconv.ParseInt(v, 10, 64); err == nil {
 			add(id)
 		}

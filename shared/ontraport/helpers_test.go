@@ -62,17 +62,25 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	}
 	fake := ontraportfake.New(fo)
 	t.Cleanup(fake.Close)
-	if acct.Ontraport.BaseURL == "" {
-		acct.Ontraport.BaseURL = fake.URL
+	if acct.Text(keyPath(keyBaseURL)) == "" {
+		set(&acct, keyBaseURL, fake.URL)
 	}
 	return &env{t: t, clk: clk, st: st, fake: fake, dest: New(do), acct: acct}
 }
 
 // testAccount is an account with ONTRAPORT on and every other setting unset (its default).
 func testAccount() accounts.Account {
-	return accounts.Account{ID: testAcct, ForwardSince: t0.Add(-24 * time.Hour), Ontraport: accounts.OntraportSettings{
-		Enabled: true, AppID: testAppID, APIKey: accounts.NewSecret(testKey), History: accounts.HistoryProfiles,
-	}}
+	a := accounts.Account{ID: testAcct, ForwardSince: t0.Add(-24 * time.Hour)}
+	set(&a, keyEnabled, true, keyAppID, testAppID, keyAPIKey, accounts.NewSecret(testKey), keyHistory, accounts.HistoryProfiles)
+	return a
+}
+
+// set sets settings of a's ONTRAPORT section, given as pairs of its key ("fields.ltv") and a
+// value as the accounts repo reads it (accounts.Account.Set).
+func set(a *accounts.Account, pairs ...any) {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		a.Set(keyPath(pairs[i].(string)), pairs[i+1])
+	}
 }
 
 func (e *env) deliver(f domain.Fact) (deliver.Outcome, error) {
@@ -95,7 +103,7 @@ func (e *env) mustDeliver(f domain.Fact) deliver.Outcome {
 func (e *env) markDone(f domain.Fact, out deliver.Outcome) {
 	e.t.Helper()
 	rec := map[string]any{"at": e.clk.Now(), "status": out.Status, "result": out.Done}
-	if err := history.New(e.st).MarkFactDone(context.Background(), f.Account, accounts.DestOntraport, f.ID, rec); err != nil {
+	if err := history.New(e.st).MarkFactDone(context.Background(), f.Account, Name, f.ID, rec); err != nil {
 		e.t.Fatal(err)
 	}
 }

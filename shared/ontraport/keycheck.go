@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/outbound"
 )
 
@@ -25,7 +24,7 @@ var ErrKeyRefused = errors.New("ONTRAPORT refused the app ID and API key")
 func CheckKey(ctx context.Context, hc *http.Client, baseURL, appID, key string) error {
 	base := strings.TrimRight(baseURL, "/")
 	if base == "" {
-		base = accounts.DefaultOntraportBaseURL
+		base = DefaultBaseURL
 	}
 	if err := outbound.CheckBaseURL(base); err != nil {
 		return fmt.Errorf("the ONTRAPORT base URL %w", err)

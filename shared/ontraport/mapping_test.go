@@ -157,18 +157,18 @@ func TestRefundRepresentation(t *testing.T) {
 
 // TestStatusWordsAndTags maps every domain status through the defaults and overrides.
 func TestStatusWordsAndTags(t *testing.T) {
-	def, err := configFor(testAccount().Ontraport)
+	def, err := configFor(testAccount())
 	if err != nil {
 		t.Fatal(err)
 	}
-	custom := testAccount().Ontraport
-	custom.StatusDisabled, custom.TagSubscription = "cancelled download", "UC {status}"
+	custom := testAccount()
+	set(&custom, "subscription_status.disabled", "cancelled download", "tags.subscription", "UC {status}")
 	cus, err := configFor(custom)
 	if err != nil {
 		t.Fatal(err)
 	}
-	noTags := testAccount().Ontraport
-	noTags.TagSubscription = "-"
+	noTags := testAccount()
+	set(&noTags, "tags.subscription", "-")
 	nt, _ := configFor(noTags)
 	for _, tc := range []struct {
 		cfg    config
@@ -197,27 +197,27 @@ func TestStatusWordsAndTags(t *testing.T) {
 func TestConfigFor(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		edit  func(*accounts.OntraportSettings)
+		edit  func(*accounts.Account)
 		check func(config) bool
 		err   string
 	}{
-		{"defaults", func(*accounts.OntraportSettings) {}, func(c config) bool {
+		{"defaults", func(*accounts.Account) {}, func(c config) bool {
 			return !c.dry && c.perMinute == 180 && c.invoiceTemplate == invoiceSuppressed && c.orders && c.refunds
 		}, ""},
-		{"no key runs dry", func(s *accounts.OntraportSettings) { s.APIKey, s.AppID = accounts.Secret{}, "" }, func(c config) bool { return c.dry }, ""},
-		{"invoice on", func(s *accounts.OntraportSettings) { s.SendInvoice, s.InvoiceTemplate = true, "7" }, func(c config) bool { return c.invoiceTemplate == 7 }, ""},
-		{"scaled budget", func(s *accounts.OntraportSettings) { s.RequestsPerMinute = "12" }, func(c config) bool { return c.perMinute == 12 }, ""},
-		{"empty budget is the default", func(s *accounts.OntraportSettings) { s.RequestsPerMinute = "" }, func(c config) bool { return c.perMinute == 180 }, ""},
-		{"flows off", func(s *accounts.OntraportSettings) { s.DisableRefunds, s.DisableAffiliates = true, true }, func(c config) bool { return !c.refunds && !c.affiliates && c.orders }, ""},
-		{"bad budget", func(s *accounts.OntraportSettings) { s.RequestsPerMinute = "180/min" }, nil, "requests_per_minute"},
-		{"zero budget", func(s *accounts.OntraportSettings) { s.RequestsPerMinute = "0" }, nil, "requests_per_minute"},
-		{"bad template", func(s *accounts.OntraportSettings) { s.SendInvoice, s.InvoiceTemplate = true, "default" }, nil, "invoice_template"},
-		{"key without app id", func(s *accounts.OntraportSettings) { s.AppID = "" }, nil, "app_id"},
+		{"no key runs dry", func(a *accounts.Account) { set(a, keyAPIKey, accounts.Secret{}, keyAppID, "") }, func(c config) bool { return c.dry }, ""},
+		{"invoice on", func(a *accounts.Account) { set(a, keyInvoice, true, keyTemplate, "7") }, func(c config) bool { return c.invoiceTemplate == 7 }, ""},
+		{"scaled budget", func(a *accounts.Account) { set(a, keyRate, "12") }, func(c config) bool { return c.perMinute == 12 }, ""},
+		{"empty budget is the default", func(a *accounts.Account) { set(a, keyRate, "") }, func(c config) bool { return c.perMinute == 180 }, ""},
+		{"flows off", func(a *accounts.Account) { set(a, "disable_refunds", true, "disable_affiliates", true) }, func(c config) bool { return !c.refunds && !c.affiliates && c.orders }, ""},
+		{"bad budget", func(a *accounts.Account) { set(a, keyRate, "180/min") }, nil, "requests_per_minute"},
+		{"zero budget", func(a *accounts.Account) { set(a, keyRate, "0") }, nil, "requests_per_minute"},
+		{"bad template", func(a *accounts.Account) { set(a, keyInvoice, true, keyTemplate, "default") }, nil, "invoice_template"},
+		{"key without app id", func(a *accounts.Account) { set(a, keyAppID, "") }, nil, "app_id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := testAccount().Ontraport
-			tc.edit(&s)
-			c, err := configFor(s)
+			a := testAccount()
+			tc.edit(&a)
+			c, err := configFor(a)
 			if tc.err != "" {
 				if !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want a settings error about %s", err, tc.err)

@@ -50,7 +50,7 @@ func TestPaymentDeclined(t *testing.T) {
 // tags.payment_declined ("-": none), and orders off turn the flow off.
 func TestPaymentDeclinedSettings(t *testing.T) {
 	e := newEnv(t, withAccount(func(a *accounts.Account) {
-		a.Ontraport.StatusPaymentFailed, a.Ontraport.TagPaymentDeclined, a.Ontraport.FieldPaymentStatus = "declined", "-", "Pay"
+		set(a, "subscription_status.payment_failed", "declined", "tags.payment_declined", "-", "fields.payment_status", "Pay")
 	}))
 	key := e.fake.AddField("Pay")
 	e.mustDeliver(declinedFact("D-3", "eve@example.com"))
@@ -59,7 +59,7 @@ func TestPaymentDeclinedSettings(t *testing.T) {
 		t.Fatalf("field %q tags %v", c.Fields[key], c.Tags)
 	}
 
-	off := newEnv(t, withAccount(func(a *accounts.Account) { a.Ontraport.DisableOrders = true }))
+	off := newEnv(t, withAccount(func(a *accounts.Account) { set(a, "disable_orders", true) }))
 	out := off.mustDeliver(declinedFact("D-4", "eve@example.com"))
 	if out.Status != "skipped" || len(off.fake.Calls()) != 0 {
 		t.Fatalf("orders off: status %s, %d calls", out.Status, len(off.fake.Calls()))

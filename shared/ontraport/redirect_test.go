@@ -19,7 +19,7 @@ import (
 func TestRedirectToAnotherHostKeepsTheKey(t *testing.T) {
 	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect} {
 		trap := outboundtest.NewTrap(t, status)
-		e := newEnv(t, func(_ *ontraportfake.Options, _ *Options, a *accounts.Account) { a.Ontraport.BaseURL = trap.URL })
+		e := newEnv(t, func(_ *ontraportfake.Options, _ *Options, a *accounts.Account) { set(a, keyBaseURL, trap.URL) })
 		_, err := e.deliver(orderFact("R-1", "ann@example.com", nil, "0", "0", "0", "10.00"))
 		if err == nil {
 			t.Fatalf("%d: delivered through a redirect to another host", status)
@@ -33,20 +33,20 @@ func TestRedirectToAnotherHostKeepsTheKey(t *testing.T) {
 
 func TestPlainHTTPBaseURLIsRefused(t *testing.T) {
 	a := testAccount()
-	a.Ontraport.BaseURL = "http://api.ontraport.com/1"
+	set(&a, keyBaseURL, "http://api.ontraport.com/1")
 	err := CheckSettings(a)
 	if err == nil || !strings.Contains(err.Error(), "https://api.ontraport.com/1") {
 		t.Fatalf("CheckSettings with an http base URL: %v; want a refusal naming the https URL", err)
 	}
 	// An account stored before the check: the delivery is parked, nothing is sent.
 	e := newEnv(t, func(_ *ontraportfake.Options, _ *Options, a *accounts.Account) {
-		a.Ontraport.BaseURL = "http://api.ontraport.com/1"
+		set(a, keyBaseURL, "http://api.ontraport.com/1")
 	})
 	out, err := e.deliver(orderFact("R-2", "ann@example.com", nil, "0", "0", "0", "10.00"))
 	if !errors.Is(err, ErrSettings) || !deliver.IsPermanent(err) || len(out.Exchanges) != 0 {
 		t.Fatalf("deliver over http: %v, %d exchanges; want a permanent settings error and no request", err, len(out.Exchanges))
 	}
-	a.Ontraport.BaseURL = "http://127.0.0.1:9000"
+	set(&a, keyBaseURL, "http://127.0.0.1:9000")
 	if err := CheckSettings(a); err != nil {
 		t.Errorf("a loopback test server over http is refused: %v", err)
 	}

@@ -110,7 +110,7 @@ func (s *session) partialRefund(ctx context.Context, f domain.Fact, key string, 
 // marker (only a real delivery's, not a dry run's placeholders), in this destination's record,
 // or in ONTRAPORT by external_order_id.
 func (s *session) orderTransaction(ctx context.Context, account, key string) (txDoc, bool, error) {
-	raw, err := s.hist.FactDone(ctx, account, accounts.DestOntraport, domain.OrderPlacedID(account, key))
+	raw, err := s.hist.FactDone(ctx, account, Name, domain.OrderPlacedID(account, key))
 	if err != nil {
 		return txDoc{}, false, fmt.Errorf("read the OrderPlaced marker of %s: %w", key, err)
 	}

@@ -140,7 +140,7 @@ func TestShipmentTags(t *testing.T) {
 		t.Fatalf("untagged shipment: %v %s %q", err, out.Status, out.Note)
 	}
 	e = newEnv(t, func(_ *ontraportfake.Options, _ *Options, a *accounts.Account) {
-		a.Ontraport.TagShipped, a.Ontraport.TagDelivered = "Order shipped", "Order delivered"
+		set(a, "tags.shipped", "Order shipped", "tags.delivered", "Order delivered")
 	})
 	e.mustDeliver(shipped)
 	e.mustDeliver(delivered)

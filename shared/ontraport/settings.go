@@ -82,93 +82,97 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// configFor checks s. Unset settings take their defaults here, not in the account file, so a
-// default changed in a later release applies to every account that did not choose a value.
 // CheckSettings reports the account's unusable ONTRAPORT settings, so `accounts put` can refuse
 // them before any delivery depends on them.
 func CheckSettings(a accounts.Account) error {
-	_, err := configFor(a.Ontraport)
+	_, err := configFor(a)
 	return err
 }
 
-func configFor(s accounts.OntraportSettings) (config, error) {
+// configFor reads and checks the account's ONTRAPORT section. Unset settings take their
+// defaults here, not in the account file, so a default changed in a later release applies to
+// every account that did not choose a value.
+func configFor(a accounts.Account) (config, error) {
+	get := func(k string) string { return a.Text(keyPath(k)) }
+	flag := func(k string) bool { return a.Flag(keyPath(k)) }
+	apiKey := a.SecretAt(string(APIKey))
 	c := config{
-		baseURL:              strings.TrimRight(s.BaseURL, "/"),
-		appID:                s.AppID,
-		apiKey:               s.APIKey,
-		dry:                  !s.APIKey.IsSet(),
+		baseURL:              strings.TrimRight(get(keyBaseURL), "/"),
+		appID:                get(keyAppID),
+		apiKey:               apiKey,
+		dry:                  !apiKey.IsSet(),
 		perMinute:            DefaultRequestsPerMinute,
 		invoiceTemplate:      invoiceSuppressed,
-		contacts:             !s.DisableContacts,
-		orders:               !s.DisableOrders,
-		refunds:              !s.DisableRefunds,
-		subscriptions:        !s.DisableSubscriptions,
-		affiliates:           !s.DisableAffiliates,
-		products:             !s.DisableProducts,
+		contacts:             !flag("disable_contacts"),
+		orders:               !flag("disable_orders"),
+		refunds:              !flag("disable_refunds"),
+		subscriptions:        !flag("disable_subscriptions"),
+		affiliates:           !flag("disable_affiliates"),
+		products:             !flag("disable_products"),
 		statusWords:          defaultStatusWords(),
-		tagSubscription:      orDefault(s.TagSubscription, "Subscription: {status}"),
-		tagAffiliate:         orDefault(s.TagAffiliate, "Affiliate referral"),
-		tagShipped:           orDefault(s.TagShipped, ""),
-		tagDelivered:         orDefault(s.TagDelivered, ""),
-		tagPaymentDeclined:   orDefault(s.TagPaymentDeclined, "Payment declined"),
-		tagAffiliateApproved: orDefault(s.TagAffiliateApproved, "Affiliate approved"),
+		tagSubscription:      orDefault(get("tags.subscription"), "Subscription: {status}"),
+		tagAffiliate:         orDefault(get("tags.affiliate"), "Affiliate referral"),
+		tagShipped:           orDefault(get("tags.shipped"), ""),
+		tagDelivered:         orDefault(get("tags.delivered"), ""),
+		tagPaymentDeclined:   orDefault(get("tags.payment_declined"), "Payment declined"),
+		tagAffiliateApproved: orDefault(get("tags.affiliate_approved"), "Affiliate approved"),
 		erasure:              ErasureAnonymize,
 		fields: fieldNames{
-			ltv:                orDefault(s.FieldLTV, "Lifetime Value"),
-			purchaseCount:      orDefault(s.FieldPurchaseCount, "Purchase Count"),
-			lastPurchase:       orDefault(s.FieldLastPurchase, "Last Purchase Date"),
-			subscriptionStatus: orDefault(s.FieldSubscriptionStatus, "Subscription Status"),
-			subscriptions:      orDefault(s.FieldSubscriptions, "Subscriptions"),
-			affiliate:          orDefault(s.FieldAffiliate, "Referring Affiliate"),
-			paymentStatus:      orDefault(s.FieldPaymentStatus, "Last Payment Status"),
-			affiliateID:        orDefault(s.FieldAffiliateID, "AffiliateId"),
-			affiliateApproved:  orDefault(s.FieldAffiliateApproved, "Affiliate Approved"),
+			ltv:                orDefault(get("fields.ltv"), "Lifetime Value"),
+			purchaseCount:      orDefault(get("fields.purchase_count"), "Purchase Count"),
+			lastPurchase:       orDefault(get("fields.last_purchase"), "Last Purchase Date"),
+			subscriptionStatus: orDefault(get("fields.subscription_status"), "Subscription Status"),
+			subscriptions:      orDefault(get("fields.subscriptions"), "Subscriptions"),
+			affiliate:          orDefault(get("fields.affiliate"), "Referring Affiliate"),
+			paymentStatus:      orDefault(get("fields.payment_status"), "Last Payment Status"),
+			affiliateID:        orDefault(get("fields.affiliate_id"), "AffiliateId"),
+			affiliateApproved:  orDefault(get("fields.affiliate_approved"), "Affiliate Approved"),
 		},
 	}
 	if c.baseURL == "" {
-		c.baseURL = accounts.DefaultOntraportBaseURL
+		c.baseURL = DefaultBaseURL
 	}
 	if err := outbound.CheckBaseURL(c.baseURL); err != nil {
 		// Stored before the check existed: the key must not travel in clear or to a stranger.
-		return config{}, &SettingsError{Key: "base_url", Value: c.baseURL, Reason: err.Error()}
+		return config{}, &SettingsError{Key: keyBaseURL, Value: c.baseURL, Reason: err.Error()}
 	}
-	if s.RequestsPerMinute != "" {
-		n, err := strconv.Atoi(s.RequestsPerMinute)
+	if v := get(keyRate); v != "" {
+		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return config{}, &SettingsError{Key: "requests_per_minute", Value: s.RequestsPerMinute, Reason: "must be a whole number of at least 1"}
+			return config{}, &SettingsError{Key: keyRate, Value: v, Reason: "must be a whole number of at least 1"}
 		}
 		c.perMinute = n
 	}
-	if s.SendInvoice {
+	if flag(keyInvoice) {
 		c.invoiceTemplate = 1
-		if s.InvoiceTemplate != "" {
-			n, err := strconv.Atoi(s.InvoiceTemplate)
+		if v := get(keyTemplate); v != "" {
+			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				return config{}, &SettingsError{Key: "invoice_template", Value: s.InvoiceTemplate, Reason: "must be an ONTRAPORT invoice template id (a whole number)"}
+				return config{}, &SettingsError{Key: keyTemplate, Value: v, Reason: "must be an ONTRAPORT invoice template id (a whole number)"}
 			}
 			c.invoiceTemplate = n
 		}
 	}
-	for st, w := range map[domain.SubscriptionStatus]string{
-		domain.SubActive: s.StatusActive, domain.SubPaused: s.StatusPaused, domain.SubPaymentFailed: s.StatusPaymentFailed,
-		domain.SubCancelled: s.StatusCancelled, domain.SubMerged: s.StatusMerged, domain.SubDowngraded: s.StatusDowngraded,
-		domain.SubDisabled: s.StatusDisabled,
+	for st, k := range map[domain.SubscriptionStatus]string{
+		domain.SubActive: "active", domain.SubPaused: "paused", domain.SubPaymentFailed: "payment_failed",
+		domain.SubCancelled: "cancelled", domain.SubMerged: "merged", domain.SubDowngraded: "downgraded",
+		domain.SubDisabled: "disabled",
 	} {
-		if w != "" {
+		if w := get("subscription_status." + k); w != "" {
 			c.statusWords[st] = w
 		}
 	}
-	switch e := strings.ToLower(strings.TrimSpace(s.Erasure)); e {
+	switch e := get(keyErasure); strings.ToLower(strings.TrimSpace(e)) {
 	case "", ErasureAnonymize:
 	case ErasureDelete:
-		c.erasure = e
+		c.erasure = ErasureDelete
 	default:
-		return config{}, &SettingsError{Key: "erasure", Value: s.Erasure,
+		return config{}, &SettingsError{Key: keyErasure, Value: e,
 			Reason: `must be "anonymize" (blank the erased contact's personal fields and keep its transactions) or "delete" (delete the contact)`}
 	}
 	if !c.dry && c.appID == "" {
 		// Every request would be refused: ONTRAPORT needs the app id beside the key.
-		return config{}, &SettingsError{Key: "app_id", Value: "", Reason: "is required with an api_key (ONTRAPORT sends both from its API key manager)"}
+		return config{}, &SettingsError{Key: keyAppID, Value: "", Reason: "is required with an api_key (ONTRAPORT sends both from its API key manager)"}
 	}
 	return c, nil
 }

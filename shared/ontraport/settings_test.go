@@ -19,18 +19,18 @@ func TestSettingsFromTheAccountFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo := accounts.NewRepo(e.st, secrets.NewSealer(key, e.clk), e.clk)
+	repo := accounts.NewRepo(e.st, secrets.NewSealer(key, e.clk), e.clk).WithSections(Section())
 	ctx := context.Background()
 	a, err := repo.Put(ctx, testAcct, []byte(`{"ontraport": {"enabled": true, "app_id": "`+testAppID+`", "api_key": "`+testKey+`"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := configFor(a.Ontraport)
+	got, err := configFor(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := configFor(testAccount().Ontraport)
-	want.baseURL = accounts.DefaultOntraportBaseURL
+	want, _ := configFor(testAccount())
+	want.baseURL = DefaultBaseURL
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("defaults from the account file\n%+v\nwant\n%+v", got, want)
 	}
@@ -41,7 +41,7 @@ func TestSettingsFromTheAccountFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := configFor(a.Ontraport)
+	c, err := configFor(a)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,6 +212,9 @@ type Checker struct {
 	// LinkTTL is the account's link lifetime (its review_link_ttl); nil or a longer one than
 	// MaxLinkTTL means MaxLinkTTL.
 	LinkTTL func(accounts.Account) time.Duration
+	// Template is the account's review page URL template, which links redirect to; nil or ""
+	// means the account takes no reviews.
+	Template func(accounts.Account) string
 }
 
 // Handle answers GET /review/{token}. Every failure gets a page a customer can understand;
@@ -264,7 +267,11 @@ func (ch Checker) Handle(ctx context.Context, now time.Time, token string) Page 
 	hosts, err := sitehosts.Parse(acct.AllowedDomains)
 	var dest string
 	if err == nil {
-		dest, err = RedirectURL(acct.Iterable.ReviewURLTemplate, c, hosts)
+		tmpl := ""
+		if ch.Template != nil {
+			tmpl = ch.Template(acct)
+		}
+		dest, err = RedirectURL(tmpl, c, hosts)
 	}
 	if err != nil {
 		return Page{Status: 404, Title: "Reviews are not available", Account: c.Account, Reason: err.Error(),

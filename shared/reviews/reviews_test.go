@@ -18,6 +18,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/reviews"
 	"github.com/cartrelay/cartrelay/shared/sitehosts"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
@@ -30,7 +31,7 @@ var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
 func acct(id, template, domains string) accounts.Account {
 	a := accounts.Account{ID: id, AllowedDomains: domains}
-	a.Iterable.ReviewURLTemplate = template
+	a.Set("iterable.review_url_template", template)
 	return a
 }
 
@@ -194,7 +195,7 @@ func (f fakeKeys) Get(_ context.Context, account string, name accountkeys.Name) 
 func TestHandle(t *testing.T) {
 	const template = "https://shop.example.com/reviews/new?sku={sku}"
 	live := acct("acme", template, "example.com")
-	live.Iterable.APIKey = accounts.NewSecret("itbl-test-key")
+	live.Set("iterable.api_key", accounts.NewSecret("itbl-test-key"))
 	elsewhere := acct("elsewhere", "https://evil.example.net/r?sku={sku}", "example.com")
 	unset := acct("unset", template, "")
 	noTemplate := acct("plain", "", "example.com")
@@ -221,7 +222,8 @@ func TestHandle(t *testing.T) {
 	apiKeyMAC := hmac.New(sha256.New, []byte("itbl-test-key"))
 	apiKeyMAC.Write([]byte("cartrelay review links v1\x00acme"))
 	selfMinted := sign("acme", apiKeyMAC.Sum(nil), in30d)
-	ch := reviews.Checker{Accounts: accts, Keys: keys, LinkTTL: func(accounts.Account) time.Duration { return 30 * 24 * time.Hour }}
+	ch := reviews.Checker{Accounts: accts, Keys: keys, LinkTTL: func(accounts.Account) time.Duration { return 30 * 24 * time.Hour },
+		Template: iterable.ReviewURLTemplate}
 
 	for _, tc := range []struct {
 		name     string
@@ -255,7 +257,7 @@ func TestHandle(t *testing.T) {
 	}
 	// Without a lifetime from the settings, MaxLinkTTL caps it.
 	far := sign("acme", mustKey(t, live), now.Add(reviews.MaxLinkTTL+time.Hour))
-	if p := (reviews.Checker{Accounts: accts, Keys: keys}).Handle(context.Background(), now, far); p.Status != 404 {
+	if p := (reviews.Checker{Accounts: accts, Keys: keys, Template: iterable.ReviewURLTemplate}).Handle(context.Background(), now, far); p.Status != 404 || !strings.Contains(p.Body, "not valid") {
 		t.Fatalf("a link expiring past MaxLinkTTL: %+v", p)
 	}
 }
