@@ -17,6 +17,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/rollup"
+	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/synth"
 	"github.com/cartrelay/cartrelay/shared/wiring"
 )
@@ -265,3 +266,82 @@ func TestTimezoneChangeOnTheSchedule(t *testing.T) {
 
 // drillHandles matches drill-down handles, which name the generation they were read from.
 var drillHandles = regexp.MustCompile(`,?"drill":"[^"]*"`)
+
+// TestLayoutUpgradeOnTheSchedule: rollups an earlier version wrote in an earlier layout (here,
+// without month items) are read as that layout has them, exactly, until the schedule has rebuilt
+// them in this one; reports answer from the old generation meanwhile, and the same afterwards.
+func TestLayoutUpgradeOnTheSchedule(t *testing.T) {
+	var h *harness
+	h = newHarnessWith(t, wiring.Options{Sleep: func(_ context.Context, d time.Duration) error { h.clk.Advance(d); return nil }})
+	h.account("acme", `,"timezone":"America/New_York"`)
+	hist := synth.Generate(synth.Options{Orders: 60, Seed: 7, Edges: true,
+		Start: time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	h.ingestEvents("acme", hist.Events())
+	from, to := rollup.DateOf(2024, 11, 1), rollup.DateOf(2026, 2, 28)
+	want := drillHandles.ReplaceAllString(h.reportsJSON("acme", from, to), "")
+	ctx := context.Background()
+
+	// The generation as layout 1 left it: no month items, and no layout in the state.
+	s, err := reports.LoadState(ctx, h.env.Store, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := s.Active.N
+	cleared := 0
+	for m := from.Month(); m <= to.Month(); m++ {
+		n, err := store.ClearPartition(ctx, h.env.Store, rollup.PartitionKey("acme", old, rollup.PartMonth, m.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cleared += n
+	}
+	if cleared < 13 {
+		t.Fatalf("ingest wrote only %d month items", cleared)
+	}
+	s.Active.Layout = 0
+	if _, err := reports.SaveState(ctx, h.env.Store, "acme", s); err != nil {
+		t.Fatal(err)
+	}
+	h.verifyClean("acme")
+	if got := drillHandles.ReplaceAllString(h.reportsJSON("acme", from, to), ""); got != want {
+		t.Fatalf("reports of the layout 1 generation:\n%s", firstDifference(got, want))
+	}
+
+	// Requested, not built yet: the old generation answers, and says a build is coming.
+	if _, err := reports.RequestBuild(ctx, h.env.Store, "acme", "America/New_York", reports.ReasonLayout, h.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := h.engine().Revenue(ctx, reports.Query{Account: "acme", From: from, To: to, Grain: reports.Month})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Meta.Generation != old || r.Meta.Rebuilding == nil || r.Meta.Rebuilding.Phase != "requested" {
+		t.Fatalf("while the upgrade is pending: generation %d, rebuilding %+v", r.Meta.Generation, r.Meta.Rebuilding)
+	}
+
+	if err := h.env.App.Schedule(ctx, events.EventBridgeEvent{Time: h.clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err = reports.LoadState(ctx, h.env.Store, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Active.N == old || s.Active.Layout != rollup.Layout || s.Building != nil {
+		t.Fatalf("after the schedule: active %+v, building %+v", s.Active, s.Building)
+	}
+	months, err := store.QueryAll(ctx, h.env.Store, store.Query{PK: rollup.PartitionKey("acme", s.Active.N, rollup.PartMonth, "2025-03")})
+	if err != nil || len(months) == 0 {
+		t.Fatalf("the rebuilt generation has no month item for 2025-03: %v", err)
+	}
+	h.verifyClean("acme")
+	if got := drillHandles.ReplaceAllString(h.reportsJSON("acme", from, to), ""); got != want {
+		t.Fatalf("reports after the upgrade:\n%s", firstDifference(got, want))
+	}
+	// Nothing more to do on the next run.
+	if err := h.env.App.Schedule(ctx, events.EventBridgeEvent{Time: h.clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := reports.LoadState(ctx, h.env.Store, "acme", ""); err != nil || again.Active.N != s.Active.N || again.Building != nil {
+		t.Fatalf("a second run: %+v %v", again, err)
+	}
+}

@@ -11,8 +11,9 @@ import (
 )
 
 // keepReports is the schedule's share of the reports: it applies the rollup adds a change left
-// pending, turns a changed time zone setting into a build of the account's rollups, runs the
-// builds that are due, and deletes the items of generations that builds replaced. A build that fails MaxAutoAttempts times waits for
+// pending, turns a changed time zone setting (or rollups written in an earlier layout) into a
+// build of the account's rollups, runs the builds that are due, and deletes the items of
+// generations that builds replaced. A build that fails MaxAutoAttempts times waits for
 // `cartrelay reports rebuild` (its error shows in every report's meta).
 func (a *App) keepReports(ctx context.Context) error {
 	var errs []error
@@ -41,6 +42,10 @@ func (a *App) keepAccountReports(ctx context.Context, id string) error {
 	now := a.d.Clock.Now()
 	s, err := reports.RequestBuild(ctx, a.d.Store, id, acct.Timezone, reports.ReasonTimezone, now)
 	if err != nil {
+		return err
+	}
+	// Rollups written by an earlier version in an earlier layout are rebuilt in this one.
+	if s, err = reports.RequestBuild(ctx, a.d.Store, id, acct.Timezone, reports.ReasonLayout, now); err != nil {
 		return err
 	}
 	b := s.Building

@@ -32,6 +32,9 @@ const MaxAutoAttempts = 3
 const (
 	ReasonTimezone = "timezone"
 	ReasonOperator = "rebuild"
+	// ReasonLayout rebuilds, in its own zone, an active generation written in an earlier
+	// rollup.Layout.
+	ReasonLayout = "layout"
 )
 
 // ErrBuildBusy is returned when another builder holds the account's build.
@@ -43,7 +46,9 @@ var errLockLost = errors.New("the rebuild was cancelled or taken over (the time 
 // RequestBuild records that the account's rollups must be built again in zone. A time zone
 // change (reason ReasonTimezone) back to the active zone cancels a pending build; one to the zone
 // already being built changes nothing. An operator's rebuild (ReasonOperator) rebuilds even in
-// the active zone. The build itself is run by a Builder (the schedule's, or the CLI's).
+// the active zone. A layout upgrade (ReasonLayout) rebuilds the active generation in its zone if
+// it is written in an earlier rollup.Layout and nothing is being built already. The build itself
+// is run by a Builder (the schedule's, or the CLI's).
 func RequestBuild(ctx context.Context, st store.Store, account, zone, reason string, now time.Time) (State, error) {
 	if _, err := rollup.NewCalendar(zone); err != nil {
 		return State{}, err
@@ -54,6 +59,12 @@ func RequestBuild(ctx context.Context, st store.Store, account, zone, reason str
 			return s, err
 		}
 		b := s.Building
+		if reason == ReasonLayout {
+			if b != nil || s.Version == 0 || s.Active.current() {
+				return s, nil // a build (which writes this layout) is due already, or none is needed
+			}
+			zone = s.Active.Zone
+		}
 		switch {
 		case b != nil && b.Zone == zone:
 			if reason != ReasonOperator || b.Attempts < MaxAutoAttempts {
@@ -338,7 +349,7 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 	}
 	return b.update(ctx, account, n, func(s *State, now time.Time) {
 		s.retire(s.Active)
-		s.Active = Generation{N: n, Zone: bd.Zone, Since: now}
+		s.Active = Generation{N: n, Zone: bd.Zone, Since: now, Layout: rollup.Layout}
 		s.Building = nil
 		s.Rebuilt = now
 		s.Span = span

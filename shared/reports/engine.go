@@ -219,6 +219,8 @@ func partName(p rollup.Part) string {
 	switch p {
 	case rollup.PartDay:
 		return "daily"
+	case rollup.PartMonth:
+		return "monthly"
 	case rollup.PartCohort:
 		return "cohort"
 	case rollup.PartSubDay, rollup.PartSubMonth, rollup.PartSubYear:

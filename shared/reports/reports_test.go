@@ -488,3 +488,80 @@ func TestDamagedRollupItem(t *testing.T) {
 		}
 	}
 }
+
+// The revenue report by month reads a whole month's month items instead of its days, and the
+// days only for the months the range cuts; the answer is the one the days give, to the cent.
+func TestRevenueByMonthReadsMonthItems(t *testing.T) {
+	e := scenario(t)
+	ctx := context.Background()
+	q := reports.Query{Account: "acme", From: date("2025-02-15"), To: date("2025-05-10"), Grain: reports.Month}
+	s, err := reports.LoadState(ctx, e.w.Store, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Active.Layout != rollup.Layout {
+		t.Fatalf("a new account's generation is in layout %d, want %d", s.Active.Layout, rollup.Layout)
+	}
+	revenue := func(q reports.Query) (string, *reports.Revenue) {
+		t.Helper()
+		r, err := e.e.Revenue(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(struct {
+			C []reports.RevenueCurrency
+			X []reports.ExcludedLine
+		}{r.Currencies, r.Excluded})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b), r
+	}
+	fromMonths, r := revenue(q)
+	if mar := r.Currencies[0].Periods[1]; mar.Gross.Decimal() != "180.01" || mar.Customers.N != 2 || r.Excluded[0].Orders.N != 1 {
+		t.Fatalf("March from its month items: %+v, excluded %+v", mar, r.Excluded)
+	}
+
+	// Read as a generation without month items is read: every day of the range.
+	old := s
+	old.Active.Layout = 0
+	if _, err := reports.SaveState(ctx, e.w.Store, "acme", old); err != nil {
+		t.Fatal(err)
+	}
+	fromDays, _ := revenue(q)
+	if fromDays != fromMonths {
+		t.Fatalf("by month from month items:\n%s\nfrom days:\n%s", fromMonths, fromDays)
+	}
+
+	// And month items are what a whole month is read from: a counter added to March's month
+	// item (and to no day) shows in March by month, and not by day.
+	s, err = reports.LoadState(ctx, e.w.Store, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Active.Layout = rollup.Layout
+	if _, err := reports.SaveState(ctx, e.w.Store, "acme", s); err != nil {
+		t.Fatal(err)
+	}
+	seg := rollup.Segment{Source: "ultracart", Currency: "USD", First: rollup.NoTouch, Last: rollup.NoTouch}
+	c := rollup.OrderCell(seg)
+	k := rollup.ItemKey{Part: rollup.PartMonth, Period: int32(rollup.MonthOf(2025, 3)), Shard: 3}
+	key := store.Key{PK: rollup.PartitionKey("acme", s.Active.N, k.Part, k.PeriodString()), SK: k.SortKey()}
+	if err := e.w.Store.Write(ctx, store.AddTo(key, map[string]int64{rollup.CounterName(c.ID(), rollup.MGross): 7}, map[string]string{c.ID(): string(c)})); err != nil {
+		t.Fatal(err)
+	}
+	if _, r = revenue(q); r.Currencies[0].Periods[1].Gross.Decimal() != "180.08" {
+		t.Fatalf("March by month after an add to its month item: %s", r.Currencies[0].Periods[1].Gross.Decimal())
+	}
+	byDay := q
+	byDay.Grain = reports.Week
+	if _, r = revenue(byDay); r.Currencies[0].Total.Gross.Decimal() != "180.01" {
+		t.Fatalf("by week after an add to a month item: %s", r.Currencies[0].Total.Gross.Decimal())
+	}
+	// A product filter reads days: months do not hold product cells.
+	byProduct := q
+	byProduct.Filter.Product = "TEA"
+	if _, r = revenue(byProduct); r.Currencies[0].Total.Gross.Decimal() != "130.01" {
+		t.Fatalf("TEA by month: %s", r.Currencies[0].Total.Gross.Decimal())
+	}
+}

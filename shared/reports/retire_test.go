@@ -40,7 +40,7 @@ func testClearRetired(t *testing.T, st store.Store, clk *clock.Fake) {
 	periods := []at{
 		{rollup.PartDay, int32(day) - 2}, {rollup.PartDay, int32(day)}, {rollup.PartDay, int32(day) + 400},
 		{rollup.PartSubDay, int32(day) + 42}, {rollup.PartSubMonth, month - 1}, {rollup.PartSubYear, year},
-		{rollup.PartCohort, month + 1},
+		{rollup.PartCohort, month + 1}, {rollup.PartMonth, month - 1},
 	}
 	put := func(account string, gen int, p at, shard uint16) store.Key {
 		t.Helper()
@@ -71,7 +71,7 @@ func testClearRetired(t *testing.T, st store.Store, clk *clock.Fake) {
 		Retired: []reports.Generation{{N: 2, Zone: "America/New_York"}, {N: 3, Zone: "UTC"}},
 		Span: []reports.PartSpan{
 			{Part: "C", From: month, To: month + 1}, {Part: "D", From: int32(day) - 2, To: int32(day) + 400},
-			{Part: "S", From: int32(day) + 40, To: int32(day) + 42}, {Part: "T", From: month - 1, To: month + 1},
+			{Part: "M", From: month - 1, To: month + 1}, {Part: "S", From: int32(day) + 40, To: int32(day) + 42}, {Part: "T", From: month - 1, To: month + 1},
 			{Part: "U", From: year - 1, To: year + 1},
 		}}
 	if _, err := reports.SaveState(ctx, st, "acme", s); err != nil {

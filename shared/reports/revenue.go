@@ -91,48 +91,19 @@ func (e *Engine) Revenue(ctx context.Context, q Query) (*Revenue, error) {
 	// cell's label is read once (by its id, the same in every item) and each counter is then
 	// added where it belongs without building a Delta.
 	cells := map[string]*revCell{}
-	err = e.scan(ctx, v, rollup.PartDay, int32(q.From), int32(q.To), func(period int32, it store.Item) error {
-		day := rollup.Date(period)
-		for name, val := range it.Counters {
-			if val == 0 {
-				continue
+	add := func(part rollup.Part) func(period int32, it store.Item) error {
+		return func(period int32, it store.Item) error {
+			day := rollup.Date(period)
+			if part == rollup.PartMonth {
+				day = rollup.Month(period).First()
 			}
-			id, m, ok := rollup.SplitCounter(name)
-			c := cells[id]
-			if c == nil {
-				label, found := it.Labels[id]
-				if !ok || !found {
-					return fmt.Errorf("rollup item %s / %s: counter %q names no cell", it.PK, it.SK, name)
-				}
-				c = newRevCell(rollup.Cell(label), f, byProduct)
-				cells[id] = c
-			}
-			if !c.counts {
-				continue
-			}
-			if c.kind == rollup.KindExcluded {
-				x := excluded[c.excluded]
-				switch m {
-				case rollup.MOrders:
-					x[0] += val
-				case rollup.MGross:
-					x[1] += val
-				}
-				excluded[c.excluded] = x
-				continue
-			}
-			if c.sums == nil {
-				if c.sums = sums[c.currency]; c.sums == nil {
-					c.sums = make([]revSums, len(periods))
-					sums[c.currency] = c.sums
-				}
-			}
-			c.add(&c.sums[periodOf(periods, day)], m, val)
+			return addRevenue(it, cells, sums, excluded, periods, day, f, byProduct)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	}
+	for _, r := range revenueReads(v.gen, q, byProduct) {
+		if err := e.scan(ctx, v, r.part, r.from, r.to, add(r.part)); err != nil {
+			return nil, err
+		}
 	}
 
 	out := &Revenue{Currencies: []RevenueCurrency{}, Excluded: []ExcludedLine{}}
@@ -159,6 +130,78 @@ func (e *Engine) Revenue(ctx context.Context, q Query) (*Revenue, error) {
 	}
 	out.Meta = e.meta(v, "revenue", q)
 	return out, nil
+}
+
+// addRevenue adds the counters of one rollup item, of the period day falls in, to sums (by
+// currency, then period) and excluded. cells keeps what the report makes of each cell, by id.
+func addRevenue(it store.Item, cells map[string]*revCell, sums map[string][]revSums, excluded map[exKey][2]int64,
+	periods []Period, day rollup.Date, f Filter, byProduct bool) error {
+	for name, val := range it.Counters {
+		if val == 0 {
+			continue
+		}
+		id, m, ok := rollup.SplitCounter(name)
+		c := cells[id]
+		if c == nil {
+			label, found := it.Labels[id]
+			if !ok || !found {
+				return fmt.Errorf("rollup item %s / %s: counter %q names no cell", it.PK, it.SK, name)
+			}
+			c = newRevCell(rollup.Cell(label), f, byProduct)
+			cells[id] = c
+		}
+		if !c.counts {
+			continue
+		}
+		if c.kind == rollup.KindExcluded {
+			x := excluded[c.excluded]
+			switch m {
+			case rollup.MOrders:
+				x[0] += val
+			case rollup.MGross:
+				x[1] += val
+			}
+			excluded[c.excluded] = x
+			continue
+		}
+		if c.sums == nil {
+			if c.sums = sums[c.currency]; c.sums == nil {
+				c.sums = make([]revSums, len(periods))
+				sums[c.currency] = c.sums
+			}
+		}
+		c.add(&c.sums[periodOf(periods, day)], m, val)
+	}
+	return nil
+}
+
+// partRead is one range of periods of a part that a report reads.
+type partRead struct {
+	part     rollup.Part
+	from, to int32
+}
+
+// revenueReads is what the revenue report reads: the days of the range, except that by month
+// (without a product filter, whose cells months do not hold) a whole month is its month item,
+// one item per shard instead of a month of days: a year is twelve partitions.
+func revenueReads(g Generation, q Query, byProduct bool) []partRead {
+	days := func(from, to rollup.Date) partRead { return partRead{rollup.PartDay, int32(from), int32(to)} }
+	if q.Grain != Month || byProduct || !g.hasMonths() {
+		return []partRead{days(q.From, q.To)}
+	}
+	var out []partRead
+	for _, p := range Periods(q.From, q.To, Month) {
+		m := p.Start.Month()
+		switch {
+		case !p.Whole:
+			out = append(out, days(p.Start, p.End))
+		case len(out) > 0 && out[len(out)-1].part == rollup.PartMonth && out[len(out)-1].to == int32(m)-1:
+			out[len(out)-1].to = int32(m)
+		default:
+			out = append(out, partRead{rollup.PartMonth, int32(m), int32(m)})
+		}
+	}
+	return out
 }
 
 // revCell is what the revenue report makes of one rollup cell: whether it counts under the

@@ -22,10 +22,22 @@ type Generation struct {
 	Since time.Time `json:"since,omitzero"`
 	// Cleared, on a retired generation, is how far the deletion of its items has come.
 	Cleared *ClearCursor `json:"cleared,omitempty"`
+	// Layout is the rollup.Layout its items are written in; 0 is a generation written before
+	// layouts were numbered (layout 1: no month items).
+	Layout int `json:"layout,omitempty"`
 }
 
 // Calendar is the generation's calendar.
 func (g Generation) Calendar() (rollup.Calendar, error) { return rollup.NewCalendar(g.Zone) }
+
+// layout is the generation's rollup layout.
+func (g Generation) layout() int { return max(g.Layout, 1) }
+
+// hasMonths reports whether the generation has PartMonth items.
+func (g Generation) hasMonths() bool { return g.layout() >= 2 }
+
+// current reports whether the generation is written in this code's layout.
+func (g Generation) current() bool { return g.layout() >= rollup.Layout }
 
 // Build is a generation being built. While it is built the account's rollups are locked:
 // ingest leaves its events on the queue (webhooks are still answered; nothing is lost) and
@@ -102,7 +114,7 @@ func LoadState(ctx context.Context, st store.Store, account, zone string) (State
 		if zone == "" {
 			zone = "UTC"
 		}
-		return State{Active: Generation{N: firstGeneration, Zone: zone}}, nil
+		return State{Active: Generation{N: firstGeneration, Zone: zone, Layout: rollup.Layout}}, nil
 	}
 	if err != nil {
 		return State{}, fmt.Errorf("read the reports state of %s: %w", account, err)

@@ -55,7 +55,7 @@ func Stage(ctx context.Context, st store.Store, account, zone string, w *history
 	var ws []store.Write
 	for _, t := range targets {
 		d := rollup.NewDelta()
-		g.diff(t.cal, d)
+		g.diff(t.cal, inLayout(t.gen, d))
 		for _, a := range d.Adds(account, t.gen.N, uint16(salt*rollup.Shards)) {
 			ws = append(ws, a.Write())
 		}
@@ -225,7 +225,7 @@ func groupOf(ctx context.Context, load Loader, c *history.ContactState, stored b
 }
 
 // diff adds what the change did to the contacts' contributions.
-func (g groups) diff(cal rollup.Calendar, d *rollup.Delta) {
+func (g groups) diff(cal rollup.Calendar, d rollup.Sink) {
 	same := len(g.before) == len(g.after)
 	for e, b := range g.before {
 		if a, ok := g.after[e]; !ok || a.key() != b.key() {
@@ -244,6 +244,23 @@ func (g groups) diff(cal rollup.Calendar, d *rollup.Delta) {
 	}
 	for _, a := range g.after {
 		rollup.Contribute(cal, a.contact(false), d)
+	}
+}
+
+// inLayout is s as generation g's layout has it: a generation written before month items
+// existed gets none (nothing would read them, and nothing would delete them with it).
+func inLayout(g Generation, s rollup.Sink) rollup.Sink {
+	if g.hasMonths() {
+		return s
+	}
+	return withoutMonths{s}
+}
+
+type withoutMonths struct{ rollup.Sink }
+
+func (w withoutMonths) Add(k rollup.ItemKey, c rollup.Cell, m string, v int64) {
+	if k.Part != rollup.PartMonth {
+		w.Sink.Add(k, c, m, v)
 	}
 }
 

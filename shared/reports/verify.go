@@ -59,7 +59,7 @@ func (e *Engine) Verify(ctx context.Context, account string, from, to rollup.Dat
 		if root.Email != email {
 			return nil // moved to another email, which the index lists too
 		}
-		rollup.Contribute(v.cal, rc, want)
+		rollup.Contribute(v.cal, rc, inLayout(v.gen, want))
 		out.Contacts++
 		out.Orders += len(rc.Orders)
 		if progress != nil {
@@ -76,7 +76,7 @@ func (e *Engine) Verify(ctx context.Context, account string, from, to rollup.Dat
 		out.From, out.To = from.String(), to.String()
 	}
 	got := rollup.NewDelta()
-	for _, part := range []rollup.Part{rollup.PartDay, rollup.PartCohort, rollup.PartSubDay, rollup.PartSubMonth, rollup.PartSubYear} {
+	for _, part := range []rollup.Part{rollup.PartDay, rollup.PartMonth, rollup.PartCohort, rollup.PartSubDay, rollup.PartSubMonth, rollup.PartSubYear} {
 		lo, hi, ok := periodSpan(want, part)
 		if !all {
 			lo, hi, ok = partRange(part, from, to)
@@ -129,7 +129,7 @@ func partRange(part rollup.Part, from, to rollup.Date) (lo, hi int32, ok bool) {
 	switch part {
 	case rollup.PartDay, rollup.PartSubDay:
 		return int32(from), int32(to), true
-	case rollup.PartCohort, rollup.PartSubMonth:
+	case rollup.PartMonth, rollup.PartCohort, rollup.PartSubMonth:
 		return int32(from.Month()), int32(to.Month()), true
 	case rollup.PartSubYear:
 		return int32(from.Month().Year()), int32(to.Month().Year()), true

@@ -344,41 +344,48 @@ func (p *plan) emitOrder(u orderUnit, sink Sink, sign int64) {
 	cur := Currency(o)
 	seg := Segment{Source: string(o.Source), Currency: cur, First: x.contact.first, Last: x.last}
 	dk := ItemKey{Part: PartDay, Period: int32(day), Shard: shardOf(o.Key)}
+	// The order's cells go to its day and, in the same shard, to its month (see PartMonth), one
+	// item after the other so a Delta finds each cell it adds to right after the previous add.
+	mk := ItemKey{Part: PartMonth, Period: int32(day.Month()), Shard: dk.Shard}
 	// A chargeback counts as a refund while it stands.
 	total, chargedBack := o.Total.Minor, o.ChargedBack.Minor
 	refunded := o.Refunded.Minor + chargedBack
 	if !x.placed {
 		c := ExcludedCell(seg, x.reason)
-		sink.Add(dk, c, MOrders, sign)
-		sink.Add(dk, c, MGross, sign*total)
+		for _, k := range [2]ItemKey{dk, mk} {
+			sink.Add(k, c, MOrders, sign)
+			sink.Add(k, c, MGross, sign*total)
+		}
 		return
 	}
 
 	c := OrderCell(seg)
-	sink.Add(dk, c, MOrders, sign)
-	sink.Add(dk, c, MGross, sign*total)
-	sink.Add(dk, c, MGrossFirstHalf, sign*firstHalf(total))
-	sink.Add(dk, c, MRefunds, sign*refunded)
-	sink.Add(dk, c, MRefundsFirstHalf, sign*firstHalf(refunded))
-	sink.Add(dk, c, MChargebacks, sign*chargedBack)
-	if x.isFirst {
-		sink.Add(dk, c, MNew, sign)
-		sink.Add(dk, c, MNewGross, sign*total)
-		sink.Add(dk, c, MNewRefunds, sign*refunded)
-	}
-	if o.Rebill {
-		sink.Add(dk, c, MRebills, sign)
-		sink.Add(dk, c, MRebillGross, sign*total)
-		sink.Add(dk, c, MRebillRefunds, sign*refunded)
-	}
-	if x.dayFirst {
-		sink.Add(dk, c, MCustomersDay, sign)
-	}
-	if x.wkFirst {
-		sink.Add(dk, c, MCustomersWeek, sign)
-	}
-	if x.moFirst {
-		sink.Add(dk, c, MCustomersMonth, sign)
+	for _, k := range [2]ItemKey{dk, mk} {
+		sink.Add(k, c, MOrders, sign)
+		sink.Add(k, c, MGross, sign*total)
+		sink.Add(k, c, MGrossFirstHalf, sign*firstHalf(total))
+		sink.Add(k, c, MRefunds, sign*refunded)
+		sink.Add(k, c, MRefundsFirstHalf, sign*firstHalf(refunded))
+		sink.Add(k, c, MChargebacks, sign*chargedBack)
+		if x.isFirst {
+			sink.Add(k, c, MNew, sign)
+			sink.Add(k, c, MNewGross, sign*total)
+			sink.Add(k, c, MNewRefunds, sign*refunded)
+		}
+		if o.Rebill {
+			sink.Add(k, c, MRebills, sign)
+			sink.Add(k, c, MRebillGross, sign*total)
+			sink.Add(k, c, MRebillRefunds, sign*refunded)
+		}
+		if x.dayFirst {
+			sink.Add(k, c, MCustomersDay, sign)
+		}
+		if x.wkFirst {
+			sink.Add(k, c, MCustomersWeek, sign)
+		}
+		if x.moFirst {
+			sink.Add(k, c, MCustomersMonth, sign)
+		}
 	}
 
 	// Products: one cell per SKU, the order counted once in each.
@@ -409,12 +416,14 @@ func (p *plan) emitOrder(u orderUnit, sink Sink, sign int64) {
 
 	// Refunds on the day they happened (the cash view).
 	for _, r := range CashRefunds(o) {
-		rk := ItemKey{Part: PartDay, Period: int32(p.cal.Day(r.At)), Shard: dk.Shard}
+		rd := p.cal.Day(r.At)
 		rc := RefundCell(seg)
-		sink.Add(rk, rc, MRefunds, sign*r.Amount)
-		sink.Add(rk, rc, MRefundedOrders, sign)
-		if r.Chargeback {
-			sink.Add(rk, rc, MChargebacks, sign*r.Amount)
+		for _, rk := range [2]ItemKey{{Part: PartDay, Period: int32(rd), Shard: dk.Shard}, {Part: PartMonth, Period: int32(rd.Month()), Shard: dk.Shard}} {
+			sink.Add(rk, rc, MRefunds, sign*r.Amount)
+			sink.Add(rk, rc, MRefundedOrders, sign)
+			if r.Chargeback {
+				sink.Add(rk, rc, MChargebacks, sign*r.Amount)
+			}
 		}
 	}
 	for _, r := range prodRefunds {

@@ -223,6 +223,21 @@ func TestContributeCountsOneCustomer(t *testing.T) {
 	// The test order is left out, and counted as such.
 	put(day("2025-03-12"), ExcludedCell(Segment{"ultracart", "USD", google, NoTouch}, "test"), MOrders, 1)
 	put(day("2025-03-12"), ExcludedCell(Segment{"ultracart", "USD", google, NoTouch}, "test"), MGross, 100)
+	// Months hold the order, refund and excluded cells of their days: March has both orders
+	// and the test order, April the refund.
+	mar := ItemKey{Part: PartMonth, Period: int32(MonthOf(2025, 3))}
+	for m, v := range map[string]int64{MOrders: 1, MGross: 10001, MGrossFirstHalf: 5001, MRefunds: 1000, MRefundsFirstHalf: 500,
+		MNew: 1, MNewGross: 10001, MNewRefunds: 1000, MCustomersDay: 1, MCustomersWeek: 1, MCustomersMonth: 1} {
+		put(mar, OrderCell(seg1), m, v)
+	}
+	for m, v := range map[string]int64{MOrders: 1, MGross: 5000, MGrossFirstHalf: 2500, MCustomersDay: 1, MCustomersWeek: 1} {
+		put(mar, OrderCell(seg2), m, v)
+	}
+	put(mar, ExcludedCell(Segment{"ultracart", "USD", google, NoTouch}, "test"), MOrders, 1)
+	put(mar, ExcludedCell(Segment{"ultracart", "USD", google, NoTouch}, "test"), MGross, 100)
+	apr := ItemKey{Part: PartMonth, Period: int32(MonthOf(2025, 4))}
+	put(apr, RefundCell(seg1), MRefunds, 1000)
+	put(apr, RefundCell(seg1), MRefundedOrders, 1)
 	// Cohort March 2025: one customer, 9001 + 5000 net in month 0. First seen on its first touch
 	// (2025-03-01): time to purchase 8 days, and the lead cohort is March too.
 	ck := CohortKey{"ultracart", "USD", google}

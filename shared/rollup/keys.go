@@ -13,12 +13,18 @@ type Part byte
 // is made of).
 const (
 	PartDay      Part = 'D' // one local day: order, product, refund, excluded and conversion cells
+	PartMonth    Part = 'M' // the order, refund and excluded cells of PartDay summed over a local month
 	PartSubDay   Part = 'S' // one local day of subscription starts, ends and pauses
 	PartSubMonth Part = 'T' // the same summed over a local month
 	PartSubYear  Part = 'U' // the same summed over a local year
 	PartCohort   Part = 'C' // one local month of first orders (or first sightings): cohort cells
 	PartView     Part = 'V' // one UTC day of page views
 )
+
+// Layout numbers the parts and cells a generation's items are written in. A generation written
+// in an earlier layout is rebuilt in this one (in the background; reports answer from the old
+// generation, read as its layout was, until the new one is complete). Layout 2 added PartMonth.
+const Layout = 2
 
 // ItemKey names one rollup item: its part, its period (a Date for day parts, a Month for month
 // parts, a year for PartSubYear) and its shard. Shards spread one period's writes over several
@@ -42,7 +48,7 @@ func (k ItemKey) PeriodString() string {
 	switch k.Part {
 	case PartDay, PartSubDay, PartView:
 		return Date(k.Period).String()
-	case PartSubMonth, PartCohort:
+	case PartMonth, PartSubMonth, PartCohort:
 		return Month(k.Period).String()
 	}
 	return fmt.Sprintf("%04d", k.Period)
