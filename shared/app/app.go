@@ -22,6 +22,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/redact"
 	"github.com/cartrelay/cartrelay/shared/reports"
+	"github.com/cartrelay/cartrelay/shared/rollup"
 	"github.com/cartrelay/cartrelay/shared/source"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
@@ -110,6 +111,8 @@ type App struct {
 	jitter   *rand.Rand
 	// ports are what source poll runs reach (nil when the runtime does not poll).
 	ports *source.Ports
+	// zones keeps the reports' calendars, which ingest needs for every event.
+	zones rollup.Zones
 }
 
 // New checks deps and returns the handlers.

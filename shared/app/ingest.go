@@ -223,7 +223,7 @@ func (in *ingestion) applyOnce(ctx context.Context, de domain.Event) ([]*history
 	if in.markDone && !again {
 		w.MarkIngested(in.acct.ID, in.hash, in.a.d.Clock.Now(), DedupeTTL)
 	}
-	staged, err := reports.Stage(ctx, in.a.d.Store, in.acct.ID, in.acct.Timezone, w, in.contact, in.salt, in.a.d.Clock.Now())
+	staged, err := reports.Stage(ctx, in.a.d.Store, in.acct.ID, in.acct.Timezone, w, in.contact, &in.a.zones, in.salt, in.a.d.Clock.Now())
 	if err != nil {
 		return nil, err
 	}

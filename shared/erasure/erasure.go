@@ -455,7 +455,7 @@ func (e *Eraser) startOnce(ctx context.Context, acct accounts.Account, email, ro
 		return nil, err
 	}
 	w.Append(entry)
-	staged, err := reports.Stage(ctx, e.d.Store, acct.ID, acct.Timezone, w, load, 0, now)
+	staged, err := reports.Stage(ctx, e.d.Store, acct.ID, acct.Timezone, w, load, nil, 0, now)
 	if err != nil {
 		return nil, err
 	}

@@ -173,7 +173,7 @@ func (e *Eraser) moveStep(ctx context.Context, acct accounts.Account, job *histo
 	w.TouchProfile(pc)
 	job.Counts.Add(counts)
 	w.PutErasureJob(job)
-	staged, err := reports.Stage(ctx, e.d.Store, acct.ID, acct.Timezone, w, load, 0, e.d.Clock.Now())
+	staged, err := reports.Stage(ctx, e.d.Store, acct.ID, acct.Timezone, w, load, nil, 0, e.d.Clock.Now())
 	if err != nil {
 		return 0, err
 	}

@@ -274,7 +274,7 @@ func setFirstView(ctx context.Context, st store.Store, acct accounts.Account, em
 		w := &history.Writes{}
 		c.FirstView = &v
 		w.PutFirstView(c, v)
-		staged, err := Stage(ctx, st, acct.ID, acct.Timezone, w, load, 0, now)
+		staged, err := Stage(ctx, st, acct.ID, acct.Timezone, w, load, nil, 0, now)
 		if err != nil {
 			return err
 		}

@@ -157,11 +157,11 @@ type target struct {
 	cal rollup.Calendar
 }
 
-func (s State) targets(now time.Time) ([]target, error) {
+func (s State) targets(now time.Time, zones *rollup.Zones) ([]target, error) {
 	if s.Building.Locked(now) {
 		return nil, ErrRebuilding
 	}
-	cal, err := s.Active.Calendar()
+	cal, err := zones.Calendar(s.Active.Zone)
 	if err != nil {
 		return nil, err
 	}

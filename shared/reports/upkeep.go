@@ -33,8 +33,8 @@ type Loader func(ctx context.Context, email string) (*history.ContactState, erro
 // not touch. zone is the account's time zone, used only if the account has no rollup state yet.
 // salt moves ingest's writes to other shards (when an item has grown too large). What does not
 // fit in the transaction is written as pending items, which the caller applies with Finish once
-// committed.
-func Stage(ctx context.Context, st store.Store, account, zone string, w *history.Writes, load Loader, salt int, now time.Time) (Staged, error) {
+// committed. zones, when set, keeps the calendars of the zones it has loaded.
+func Stage(ctx context.Context, st store.Store, account, zone string, w *history.Writes, load Loader, zones *rollup.Zones, salt int, now time.Time) (Staged, error) {
 	staged := Staged{Account: account}
 	contacts := w.Contacts()
 	if len(contacts) == 0 {
@@ -44,7 +44,7 @@ func Stage(ctx context.Context, st store.Store, account, zone string, w *history
 	if err != nil {
 		return staged, err
 	}
-	targets, err := state.targets(now)
+	targets, err := state.targets(now, zones)
 	if err != nil {
 		return staged, err
 	}

@@ -2,6 +2,7 @@ package rollup
 
 import (
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -100,6 +101,27 @@ func NewCalendar(zone string) (Calendar, error) {
 		return Calendar{}, fmt.Errorf("time zone %q: %w", zone, err)
 	}
 	return Calendar{loc: loc}, nil
+}
+
+// Zones keeps calendars by zone name: loading a zone parses its rules from the zone database
+// (some 70 µs), which ingest would otherwise do for every event. The zero value is ready to use;
+// a nil *Zones loads the zone every time.
+type Zones struct{ m sync.Map }
+
+// Calendar is NewCalendar(zone), loaded once.
+func (z *Zones) Calendar(zone string) (Calendar, error) {
+	if z == nil {
+		return NewCalendar(zone)
+	}
+	if c, ok := z.m.Load(zone); ok {
+		return c.(Calendar), nil
+	}
+	c, err := NewCalendar(zone)
+	if err != nil {
+		return c, err
+	}
+	z.m.Store(zone, c)
+	return c, nil
 }
 
 // UTCCalendar is the calendar of UTC.

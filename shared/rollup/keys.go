@@ -13,7 +13,7 @@ type Part byte
 // is made of).
 const (
 	PartDay      Part = 'D' // one local day: order, product, refund, excluded and conversion cells
-	PartMonth    Part = 'M' // the order, refund and excluded cells of PartDay summed over a local month
+	PartMonth    Part = 'M' // PartDay's order, refund and excluded cells summed over a local month, in the measures MonthMeasure keeps
 	PartSubDay   Part = 'S' // one local day of subscription starts, ends and pauses
 	PartSubMonth Part = 'T' // the same summed over a local month
 	PartSubYear  Part = 'U' // the same summed over a local year

@@ -64,6 +64,24 @@ const (
 	MNewVisitors = "nv" // browsers seen for the first time
 )
 
+// MonthMeasure reports whether PartMonth items keep measure m of cells of kind k: the order,
+// refund and excluded cells' measures that the revenue report reads by month. A report that
+// needs another (an attribution's linear halves, a day's or week's customers) reads days.
+func MonthMeasure(k Kind, m string) bool {
+	switch k {
+	case KindOrder:
+		switch m {
+		case MOrders, MGross, MRefunds, MChargebacks, MNew, MNewGross, MRebills, MRebillGross, MCustomersMonth:
+			return true
+		}
+	case KindRefund:
+		return m == MRefunds || m == MChargebacks
+	case KindExcluded:
+		return m == MOrders || m == MGross
+	}
+	return false
+}
+
 // NetAfter is the measure of net revenue k months after a cohort's month.
 func NetAfter(k int) string { return "n" + strconv.Itoa(k) }
 
