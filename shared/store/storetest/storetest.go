@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T, clk *clock.Fake) store.Store) {
 		{"Validation", testValidation},
 		{"Add", testAdd},
 		{"Forget", testForget},
+		{"Sizes", testSizes},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
