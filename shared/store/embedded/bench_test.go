@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
@@ -134,3 +136,55 @@ func BenchmarkQueryGSI2(b *testing.B) {
 type atomicCounter struct{ n atomic.Int64 }
 
 func (c *atomicCounter) add() int { return int(c.n.Add(1)) }
+
+// BenchmarkReadContacts reads contacts' partitions one after the other, as a rebuild of the
+// reports does: 20,000 contacts, each a profile and one to six orders of 0.6 to 2.3 KB.
+func BenchmarkReadContacts(b *testing.B) {
+	const contacts = 20000
+	order := make([]byte, 2400)
+	s := benchStore(b)
+	ctx := b.Context()
+	var ws []store.Write
+	items := 0
+	for c := range contacts {
+		pk := fmt.Sprintf("A#1#E#shopper%d@example.com", c)
+		ws = append(ws, store.PutItem(store.Item{PK: pk, SK: "PROFILE", GSI2PK: fmt.Sprintf("A#1#CI#%02d", c%16),
+			GSI2SK: pk, Version: 1, Data: doc[:530]}, store.Always))
+		for o := range 1 + c%6 {
+			ws = append(ws, store.PutItem(store.Item{PK: pk, SK: fmt.Sprintf("O#ultracart:%08d", c*10+o),
+				GSI1PK: fmt.Sprintf("O#1#ultracart:%08d", c*10+o), GSI1SK: "-",
+				GSI2PK: "A#1#M#2040-01", GSI2SK: fmt.Sprintf("2040-01-02T03:04:05Z#%08d", c*10+o),
+				Version: 1, Data: order[:600+(c*7+o*300)%1700]}, store.Always))
+		}
+		if len(ws) >= store.MaxTransactWrites-10 || c == contacts-1 {
+			items += len(ws)
+			if err := s.Transact(ctx, ws); err != nil {
+				b.Fatal(err)
+			}
+			ws = ws[:0]
+		}
+	}
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	read := 0
+	for i := 0; b.Loop(); i++ {
+		pk := fmt.Sprintf("A#1#E#shopper%d@example.com", i%contacts)
+		got, err := store.QueryAll(ctx, s, store.Query{PK: pk, SKFrom: "M", SKTo: "S#~"})
+		if err != nil || len(got) != 2+(i%contacts)%6 {
+			b.Fatalf("%s: %d items, %v", pk, len(got), err)
+		}
+		read += len(got)
+	}
+	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "items/s")
+	// On a machine others share, the CPU time the process used says more than the clock.
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/contact")
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
