@@ -17,6 +17,7 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/onetime"
 	"github.com/cartrelay/cartrelay/shared/ratelimit"
+	src "github.com/cartrelay/cartrelay/shared/source"
 )
 
 // Who may start a connection, and how often.
@@ -45,27 +46,35 @@ func (a *App) tickets() *onetime.Tickets { return onetime.New(a.d.Store, a.d.Clo
 
 // invitePage explains why an invite cannot be used.
 func (a *App) invitePage(err error, tk onetime.Ticket) events.APIGatewayV2HTTPResponse {
+	return pageResponse(a.invitePageOf(err, tk))
+}
+
+func (a *App) invitePageOf(err error, tk onetime.Ticket) src.Page {
 	ask := `<p>Ask whoever runs this cartrelay for a new invite link (they make one with <code>cartrelay invites create</code>).</p>`
 	switch {
 	case errors.Is(err, onetime.ErrUsed):
-		return htmlPage(http.StatusGone, "Invite already used",
-			`<p>This invite link was already used to connect a store; each invite connects one store.</p>
-<p>If it was you, your store is connected: <a href="`+html.EscapeString(a.publicURL("/console/login"))+`">sign in to the console</a>. Otherwise:</p>`+ask)
+		return src.Page{Status: http.StatusGone, Title: "Invite already used",
+			Body: `<p>This invite link was already used to connect a store; each invite connects one store.</p>
+<p>If it was you, your store is connected: <a href="` + html.EscapeString(a.publicURL("/console/login")) + `">sign in to the console</a>. Otherwise:</p>` + ask}
 	case errors.Is(err, onetime.ErrExpired):
-		return htmlPage(http.StatusGone, "Invite expired",
-			`<p>This invite link expired on `+html.EscapeString(tk.ExpiresAt.UTC().Format("2 January 2006 at 15:04 UTC"))+`.</p>`+ask)
+		return src.Page{Status: http.StatusGone, Title: "Invite expired",
+			Body: `<p>This invite link expired on ` + html.EscapeString(tk.ExpiresAt.UTC().Format("2 January 2006 at 15:04 UTC")) + `.</p>` + ask}
 	case errors.Is(err, onetime.ErrUnknown):
-		return htmlPage(http.StatusNotFound, "Invite not valid",
-			`<p>This invite link is not one this cartrelay issued. Check that the whole link was copied.</p>`+ask)
+		return src.Page{Status: http.StatusNotFound, Title: "Invite not valid",
+			Body: `<p>This invite link is not one this cartrelay issued. Check that the whole link was copied.</p>` + ask}
 	}
 	a.d.Log.Error("invite unreadable", slog.Any("error", err))
-	return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not check the invite just now.</p>`)
+	return src.Page{Status: http.StatusInternalServerError, Title: "Please try again", Body: `<p>cartrelay could not check the invite just now.</p>`}
 }
 
 // inviteNeeded answers a new store that came without an invite where one is required.
 func (a *App) inviteNeeded(extra string) events.APIGatewayV2HTTPResponse {
-	return htmlPage(http.StatusForbidden, "Invitation needed",
-		`<p>This cartrelay connects new stores by invitation. Ask whoever runs it for an invite link (they make one with <code>cartrelay invites create</code>) and open it in this browser.</p>`+extra)
+	return pageResponse(inviteNeededPage(extra))
+}
+
+func inviteNeededPage(extra string) src.Page {
+	return src.Page{Status: http.StatusForbidden, Title: "Invitation needed",
+		Body: `<p>This cartrelay connects new stores by invitation. Ask whoever runs it for an invite link (they make one with <code>cartrelay invites create</code>) and open it in this browser.</p>` + extra}
 }
 
 // startThrottled answers 429 when the client, or everyone together, started too many flows in

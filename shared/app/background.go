@@ -22,6 +22,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
 	"github.com/cartrelay/cartrelay/shared/timers"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucsource"
 )
 
 // Polling is what the schedule and poll handlers need to walk source APIs.
@@ -269,13 +270,15 @@ func (a *App) pollPorts() *source.Ports {
 	if p == nil {
 		return nil
 	}
-	return &source.Ports{Store: a.d.Store, Clock: a.d.Clock, Log: a.d.Log, Sleep: p.Sleep, Accounts: a.d.Accounts,
+	ports := &source.Ports{Store: a.d.Store, Clock: a.d.Clock, Log: a.d.Log, Sleep: p.Sleep, Accounts: a.d.Accounts,
 		Connections: p.Connections, HTTP: p.HTTP,
-		APIBase:      map[domain.Source]string{domain.ThriveCart: a.d.Config.ThriveCartBaseURL},
-		Refresh:      map[domain.Source]oauth.RefreshFunc{domain.UltraCart: oauth.UltraCartRefresh(a.ultracartOAuth())},
+		APIBase:      map[domain.Source]string{domain.UltraCart: a.d.Config.UltraCartBaseURL, domain.ThriveCart: a.d.Config.ThriveCartBaseURL},
 		ConnectAgain: "Connect the store again at " + a.publicURL("/connect") + " to resume.",
 		Tuning:       map[domain.Source]any{domain.UltraCart: p.Options, domain.ThriveCart: p.ThriveCart},
 		Sink:         a.enqueuePolled}
+	ports.Refresh = map[domain.Source]oauth.RefreshFunc{
+		domain.UltraCart: oauth.UltraCartRefresh(ucsource.OAuthClient(*ports, a.oauthApps()[domain.UltraCart]))}
+	return ports
 }
 
 func firstOr(xs []string, def string) string {

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -18,15 +17,14 @@ import (
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/console"
+	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/iterable"
 	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/onetime"
 	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/reviews"
-	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
-	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
-	"github.com/cartrelay/cartrelay/shared/ultracart/ucsource"
-	"github.com/cartrelay/cartrelay/shared/ultracartapi"
+	src "github.com/cartrelay/cartrelay/shared/source"
+	"github.com/cartrelay/cartrelay/shared/sources"
 )
 
 // Connect serves the merchant's browser: /connect, /oauth/*, /console/* and /review/*.
@@ -48,10 +46,6 @@ func (a *App) connect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (
 	switch {
 	case path == "/connect" || path == "/connect/":
 		return a.connectPage(ctx, req), nil
-	case path == ultracartStartPath:
-		return a.ultracartStart(ctx, req), nil
-	case path == ultracartCallbackPath:
-		return a.ultracartCallback(ctx, req), nil
 	case strings.HasPrefix(path, "/review/"):
 		return a.review(ctx, req, strings.TrimPrefix(path, "/review/")), nil
 	case path == "/console":
@@ -59,7 +53,7 @@ func (a *App) connect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (
 	case strings.HasPrefix(path, "/console/"):
 		return a.consoleRoute(ctx, req, strings.TrimPrefix(path, "/console/")), nil
 	case strings.HasPrefix(path, "/oauth/"):
-		return htmlPage(http.StatusNotFound, "Not available", `<p>This page is not available in this version of cartrelay.</p>`), nil
+		return a.oauthRoute(ctx, req, strings.TrimPrefix(path, "/oauth/")), nil
 	}
 	return htmlPage(http.StatusNotFound, "Not found", `<p>There is no page here.</p>`), nil
 }
@@ -88,6 +82,11 @@ func (a *App) review(ctx context.Context, req events.APIGatewayV2HTTPRequest, to
 	return htmlPage(p.Status, p.Title, p.Body)
 }
 
+// pageResponse is a page a source's connect flow answered.
+func pageResponse(p src.Page) events.APIGatewayV2HTTPResponse {
+	return htmlPage(p.Status, p.Title, p.Body)
+}
+
 func htmlPage(status int, title, body string) events.APIGatewayV2HTTPResponse {
 	const head = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>`
 	page := head + title + ` · cartrelay</title><style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222}code{background:#f3f3f3;padding:0 .2em}</style></head><body><h1>` +
@@ -96,50 +95,107 @@ func htmlPage(status int, title, body string) events.APIGatewayV2HTTPResponse {
 		Headers: map[string]string{"content-type": "text/html; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-store"}}
 }
 
-// The UltraCart OAuth connect flow.
+// A source's OAuth flow (source.OAuth), at /oauth/{source}/start and /oauth/{source}/callback.
 //
-// GET /oauth/ultracart/start stores a single-use state (shared/oauth) bound to a nonce in an
-// HttpOnly, SameSite=Lax cookie scoped to /oauth/, and redirects to UltraCart's authorize URL.
-// GET /oauth/ultracart/callback checks and consumes the state against the cookie, trades the
-// code for tokens, finds the account bound to the store or binds the store to a new one
-// (storebind.go), stores the tokens sealed in the account's connection record, and registers
-// (or, on reconnect, updates) the account's UltraCart webhook. The schedule function polls every
-// connection, so the backfill starts on its own.
+// Start stores a single-use state (shared/oauth) bound to a nonce in an HttpOnly, SameSite=Lax
+// cookie scoped to /oauth/, and redirects to the source's authorize URL. The callback checks and
+// consumes the state against the cookie, answers the source's refusal, and hands the code to the
+// source's Finish, which connects the store (ucsource: the tokens, the account bound to the
+// store, its webhook) or, for a console sign-in, names the account to sign in to.
 
-// The paths are the ones UltraCart's source registration names (ucsource.Registration).
-const (
-	ultracartStartPath    = ucsource.StartPath
-	ultracartCallbackPath = ucsource.CallbackPath
-)
+// oauthRoute serves /oauth/{source}/{step} with the flow of the source named in the path. A
+// source that is not registered, one that connects otherwise, and any other step are a 404
+// saying so.
+func (a *App) oauthRoute(ctx context.Context, req events.APIGatewayV2HTTPRequest, rest string) events.APIGatewayV2HTTPResponse {
+	name, step, _ := strings.Cut(rest, "/")
+	reg, err := sources.LookupConnecting(name)
+	if err != nil {
+		return htmlPage(http.StatusNotFound, "Not found", `<p>There is no page here: `+html.EscapeString(err.Error())+`.</p>`)
+	}
+	if reg.Connect.OAuth == nil {
+		return htmlPage(http.StatusNotFound, "Not available", `<p>`+html.EscapeString(reg.Label)+
+			` is not connected by signing in here: its credentials go in the account's settings (the console's Settings, or <code>cartrelay accounts put</code>).</p>`)
+	}
+	switch step {
+	case src.OAuthStart:
+		return a.oauthStart(ctx, req, reg)
+	case src.OAuthCallback:
+		return a.oauthCallback(ctx, req, reg)
+	}
+	return htmlPage(http.StatusNotFound, "Not found", `<p>There is no page here.</p>`)
+}
 
-// oauthReady reports whether the OAuth connect flow can run in this runtime.
-func (a *App) oauthReady() bool {
+// oauthApps are the OAuth applications this deployment signs in with, by source.
+func (a *App) oauthApps() map[domain.Source]src.OAuthApp {
 	c := a.d.Config
-	return c.UltraCartClientID != "" && c.PublicBaseURL != "" && a.d.Polling != nil && a.d.Polling.Connections != nil
+	return map[domain.Source]src.OAuthApp{
+		domain.UltraCart: {ClientID: c.UltraCartClientID, ClientSecret: c.UltraCartClientSecret, ClientAuth: string(c.UltraCartClientAuth)},
+	}
+}
+
+// connectPorts are what reg's flow reaches; ok is false when this runtime cannot run it (its
+// OAuth application or the public address is not configured, or nothing stores connections).
+func (a *App) connectPorts(reg src.Registration) (p src.ConnectPorts, ok bool) {
+	app := a.oauthApps()[reg.Name]
+	if reg.Connect.OAuth == nil || app.ClientID == "" || a.d.Config.PublicBaseURL == "" || a.ports == nil || a.ports.Connections == nil {
+		return p, false
+	}
+	return src.ConnectPorts{Ports: *a.ports, Accounts: a.d.Accounts, App: app, PublicURL: a.publicURL,
+		MaxBodyBytes: min(a.d.Config.MaxBodyBytes, DefaultMaxBodyBytes), RequiresInvite: a.d.Config.ConnectRequiresInvite,
+		Hold: a.d.Known.Add, InviteNeeded: inviteNeededPage, InvitePage: a.invitePageOf}, true
+}
+
+// oauthReady reports whether the OAuth connect flow of reg can run in this runtime.
+func (a *App) oauthReady(reg src.Registration) bool {
+	_, ok := a.connectPorts(reg)
+	return ok
+}
+
+// needs says what the runtime must set for reg's flow.
+func needs(reg src.Registration) string {
+	var names []string
+	for _, n := range append(append([]string(nil), reg.Connect.OAuth.Needs...), "PUBLIC_BASE_URL") {
+		names = append(names, `<code>`+html.EscapeString(n)+`</code>`)
+	}
+	return joinAnd(names)
+}
+
+// oauthSources are the registered sources that connect by OAuth, in the registry's order.
+func oauthSources() []src.Registration {
+	var out []src.Registration
+	for _, r := range sources.Connecting() {
+		if r.Connect.OAuth != nil {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (a *App) publicURL(path string) string {
 	return strings.TrimRight(a.d.Config.PublicBaseURL, "/") + path
 }
 
-func (a *App) ultracartOAuth() ultracartapi.OAuth {
-	c := a.d.Config
-	return ultracartapi.OAuth{BaseURL: c.UltraCartBaseURL, ClientID: c.UltraCartClientID,
-		ClientSecret: c.UltraCartClientSecret, Auth: c.UltraCartClientAuth, HTTP: a.sourceHTTP()}
-}
-
-func (a *App) sourceHTTP() *http.Client {
-	if a.d.Polling != nil {
-		return a.d.Polling.HTTP
-	}
-	return nil
-}
-
+// connectPage lists a button for every source that connects by OAuth here, or says what the
+// runtime must set for them and where webhooks go meanwhile.
 func (a *App) connectPage(ctx context.Context, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-	if !a.oauthReady() {
+	var ready []src.Registration
+	var missing []string
+	for _, r := range oauthSources() {
+		if a.oauthReady(r) {
+			ready = append(ready, r)
+		} else {
+			missing = append(missing, `<p>Connecting `+html.EscapeString(r.Label)+` by OAuth needs `+needs(r)+
+				`; until they are set, configure the account with <code>cartrelay accounts put</code>.</p>`)
+		}
+	}
+	if len(ready) == 0 {
+		var hooks []string
+		for _, r := range sources.Connecting() {
+			hooks = append(hooks, `<code>/webhooks/`+html.EscapeString(string(r.Name))+`/ACCOUNT</code>`)
+		}
 		return htmlPage(http.StatusOK, "Connect your store",
-			`<p>cartrelay is running. Webhooks are accepted at <code>/webhooks/ultracart/ACCOUNT</code> and <code>/webhooks/thrivecart/ACCOUNT</code>.</p>
-<p>Connecting UltraCart by OAuth needs <code>ULTRACART_CLIENT_ID</code>, <code>ULTRACART_CLIENT_SECRET</code> and <code>PUBLIC_BASE_URL</code>; until they are set, configure the account with <code>cartrelay accounts put</code>.</p>`)
+			`<p>cartrelay is running. Webhooks are accepted at `+joinAnd(hooks)+`.</p>
+`+strings.Join(missing, "\n"))
 	}
 	invite := req.QueryStringParameters["invite"]
 	hidden, intro := "", ""
@@ -153,15 +209,26 @@ func (a *App) connectPage(ctx context.Context, req events.APIGatewayV2HTTPReques
 			intro = `<p>You are invited to connect your store to the cartrelay account <code>` + html.EscapeString(tk.Account) + `</code>.</p>`
 		}
 	}
-	button := `<form method="get" action="` + html.EscapeString(a.publicURL(ultracartStartPath)) + `">` + hidden +
-		`<button type="submit" style="font-size:1.1rem;padding:.5em 1.2em">Connect UltraCart</button></form>`
-	if invite == "" && a.d.Config.ConnectRequiresInvite {
-		return a.inviteNeeded(`<p>A store that is already connected can connect again without one, to renew its connection:</p>` + button)
+	var buttons, sections strings.Builder
+	for _, r := range ready {
+		button := `<form method="get" action="` + html.EscapeString(a.publicURL(src.OAuthPath(r.Name, src.OAuthStart))) + `">` + hidden +
+			`<button type="submit" style="font-size:1.1rem;padding:.5em 1.2em">Connect ` + html.EscapeString(r.Label) + `</button></form>`
+		buttons.WriteString(button)
+		sections.WriteString(`<p>Connect your ` + html.EscapeString(r.Label) + ` store to cartrelay. ` + html.EscapeString(r.Connect.OAuth.Approve) + `</p>` +
+			button + "\n<p>" + html.EscapeString(r.Connect.OAuth.After) + `</p>`)
 	}
-	return htmlPage(http.StatusOK, "Connect your store", intro+
-		`<p>Connect your UltraCart store to cartrelay. You will sign in to UltraCart and approve read access to orders, auto orders, customers, items and affiliates, and the management of one webhook.</p>`+
-		button+`
-<p>Afterwards cartrelay registers a webhook for new events and starts loading your order history in the background.</p>`)
+	if invite == "" && a.d.Config.ConnectRequiresInvite {
+		return a.inviteNeeded(`<p>A store that is already connected can connect again without one, to renew its connection:</p>` + buttons.String())
+	}
+	return htmlPage(http.StatusOK, "Connect your store", intro+sections.String())
+}
+
+// joinAnd joins items as a sentence does: "a", "a and b", "a, b and c".
+func joinAnd(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 func getOnly(req events.APIGatewayV2HTTPRequest) bool {
@@ -169,12 +236,14 @@ func getOnly(req events.APIGatewayV2HTTPRequest) bool {
 	return m == "" || m == http.MethodGet || m == http.MethodHead
 }
 
-func (a *App) ultracartStart(ctx context.Context, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+// oauthStart begins a connect flow of reg: with the invite the link carries, checked, and
+// throttled.
+func (a *App) oauthStart(ctx context.Context, req events.APIGatewayV2HTTPRequest, reg src.Registration) events.APIGatewayV2HTTPResponse {
 	if !getOnly(req) {
 		return htmlPage(http.StatusMethodNotAllowed, "Not allowed", `<p>Open this page with a link.</p>`)
 	}
-	if !a.oauthReady() {
-		return htmlPage(http.StatusNotFound, "Not available", `<p>Connecting UltraCart by OAuth is not configured on this cartrelay.</p>`)
+	if !a.oauthReady(reg) {
+		return htmlPage(http.StatusNotFound, "Not available", `<p>Connecting `+html.EscapeString(reg.Label)+` by OAuth is not configured on this cartrelay.</p>`)
 	}
 	fl := oauth.Flow{Purpose: oauth.PurposeConnect}
 	if invite := req.QueryStringParameters["invite"]; invite != "" {
@@ -184,41 +253,50 @@ func (a *App) ultracartStart(ctx context.Context, req events.APIGatewayV2HTTPReq
 		}
 		fl.Invite = onetime.Ref(invite)
 	}
+	return a.redirectToSource(ctx, req, reg, fl, "/connect", "connection")
+}
+
+// redirectToSource stores the flow's state and sends the browser to reg's authorize page, with
+// the state's cookie; retry is where to start again when that fails.
+func (a *App) redirectToSource(ctx context.Context, req events.APIGatewayV2HTTPRequest, reg src.Registration, fl oauth.Flow, retry, what string) events.APIGatewayV2HTTPResponse {
+	p, _ := a.connectPorts(reg)
 	if resp, ok := a.startThrottled(ctx, req); !ok {
 		return resp
 	}
-	p, err := oauth.NewStates(a.d.Store, a.d.Clock).BeginFlow(ctx, connections.UltraCart, fl)
+	pend, err := oauth.NewStates(a.d.Store, a.d.Clock).BeginFlow(ctx, string(reg.Name), fl)
 	if err != nil {
-		a.d.Log.Error("oauth start", slog.Any("error", err), slog.String("request_id", req.RequestContext.RequestID))
+		a.d.Log.Error("oauth start", slog.Any("error", err), slog.String("source", string(reg.Name)), slog.String("request_id", req.RequestContext.RequestID))
 		return htmlPage(http.StatusInternalServerError, "Please try again",
-			`<p>cartrelay could not start the connection just now. <a href="`+html.EscapeString(a.publicURL("/connect"))+`">Try again</a>.</p>`)
+			`<p>cartrelay could not start the `+what+` just now. <a href="`+html.EscapeString(a.publicURL(retry))+`">Try again</a>.</p>`)
 	}
-	loc := a.ultracartOAuth().AuthorizeURL(a.publicURL(ultracartCallbackPath), p.State)
+	loc := reg.Connect.OAuth.AuthorizeURL(p, a.publicURL(src.OAuthPath(reg.Name, src.OAuthCallback)), pend.State)
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusFound,
 		Headers: map[string]string{"location": loc, "cache-control": "no-store", "referrer-policy": "no-referrer"},
-		Cookies: []string{oauth.CookieSettingsFor(a.d.Config.PublicBaseURL).SetCookie(p.Nonce)}}
+		Cookies: []string{oauth.CookieSettingsFor(a.d.Config.PublicBaseURL).SetCookie(pend.Nonce)}}
 }
 
-func (a *App) ultracartCallback(ctx context.Context, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-	log := a.d.Log.With(slog.String("request_id", req.RequestContext.RequestID), slog.String("flow", "ultracart_oauth"))
-	resp := a.callback(ctx, log, req)
+func (a *App) oauthCallback(ctx context.Context, req events.APIGatewayV2HTTPRequest, reg src.Registration) events.APIGatewayV2HTTPResponse {
+	log := a.d.Log.With(slog.String("request_id", req.RequestContext.RequestID), slog.String("flow", string(reg.Name)+"_oauth"))
+	resp := a.callback(ctx, log, req, reg)
 	// The flow is over whatever happened; a retry starts afresh with a new state and cookie.
 	resp.Cookies = append(resp.Cookies, oauth.CookieSettingsFor(a.d.Config.PublicBaseURL).ClearCookie())
 	resp.Headers["referrer-policy"] = "no-referrer"
 	return resp
 }
 
-func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGatewayV2HTTPRequest, reg src.Registration) events.APIGatewayV2HTTPResponse {
+	label := html.EscapeString(reg.Label)
 	if !getOnly(req) {
-		return htmlPage(http.StatusMethodNotAllowed, "Not allowed", `<p>UltraCart sends you back here with a link.</p>`)
+		return htmlPage(http.StatusMethodNotAllowed, "Not allowed", `<p>`+label+` sends you back here with a link.</p>`)
 	}
-	if !a.oauthReady() {
-		return htmlPage(http.StatusNotFound, "Not available", `<p>Connecting UltraCart by OAuth is not configured on this cartrelay.</p>`)
+	p, ok := a.connectPorts(reg)
+	if !ok {
+		return htmlPage(http.StatusNotFound, "Not available", `<p>Connecting `+label+` by OAuth is not configured on this cartrelay.</p>`)
 	}
 	again := `<p><a href="` + html.EscapeString(a.publicURL("/connect")) + `">Start again</a>.</p>`
 	q := req.QueryStringParameters
 	nonce := oauth.NonceFrom(req.Cookies, header(req, "cookie"))
-	fl, err := oauth.NewStates(a.d.Store, a.d.Clock).ConsumeFlow(ctx, connections.UltraCart, q["state"], nonce)
+	fl, err := oauth.NewStates(a.d.Store, a.d.Clock).ConsumeFlow(ctx, string(reg.Name), q["state"], nonce)
 	switch {
 	case errors.Is(err, oauth.ErrNoCookie):
 		log.Warn("oauth callback without the state cookie")
@@ -227,7 +305,7 @@ func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGate
 	case errors.Is(err, oauth.ErrNonceMismatch):
 		log.Warn("oauth callback with another browser's state")
 		return htmlPage(http.StatusBadRequest, "Started in another window",
-			`<p>This answer from UltraCart belongs to a connection started elsewhere, not in this browser, so cartrelay ignored it. Nothing was changed.</p>`+again)
+			`<p>This answer from `+label+` belongs to a connection started elsewhere, not in this browser, so cartrelay ignored it. Nothing was changed.</p>`+again)
 	case errors.Is(err, oauth.ErrUnknownState):
 		log.Warn("oauth callback with an unknown, expired or used state")
 		return htmlPage(http.StatusBadRequest, "This link has expired",
@@ -236,106 +314,32 @@ func (a *App) callback(ctx context.Context, log *slog.Logger, req events.APIGate
 		log.Error("oauth state", slog.Any("error", err))
 		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not check this sign-in just now.</p>`+again)
 	}
+	var c *console.Console
 	if fl.Purpose == oauth.PurposeConsole {
 		again = `<p><a href="` + html.EscapeString(a.publicURL("/console/login")) + `">Sign in again</a>.</p>`
+		if c, err = a.console(); err != nil {
+			return consoleOff(err)
+		}
 	}
 	if e := q["error"]; e != "" {
-		log.Info("oauth refused at UltraCart", slog.String("error", e))
+		log.Info("oauth refused at the source", slog.String("error", e))
 		if e == "access_denied" {
 			return htmlPage(http.StatusForbidden, "Access not granted",
-				`<p>UltraCart reports that access was not approved, so your store was not connected and nothing was changed.</p>`+again)
+				`<p>`+label+` reports that access was not approved, so your store was not connected and nothing was changed.</p>`+again)
 		}
-		return htmlPage(http.StatusBadRequest, "UltraCart did not connect",
-			`<p>UltraCart answered: <code>`+html.EscapeString(e)+`</code> `+html.EscapeString(q["error_description"])+`. Nothing was changed.</p>`+again)
+		return htmlPage(http.StatusBadRequest, label+" did not connect",
+			`<p>`+label+` answered: <code>`+html.EscapeString(e)+`</code> `+html.EscapeString(q["error_description"])+`. Nothing was changed.</p>`+again)
 	}
 	if q["code"] == "" {
 		log.Warn("oauth callback without a code")
-		return htmlPage(http.StatusBadRequest, "UltraCart did not connect", `<p>UltraCart sent no authorization code. Nothing was changed.</p>`+again)
+		return htmlPage(http.StatusBadRequest, label+" did not connect", `<p>`+label+` sent no authorization code. Nothing was changed.</p>`+again)
 	}
-	tok, err := a.ultracartOAuth().Exchange(ctx, q["code"], a.publicURL(ultracartCallbackPath))
-	a.d.Known.Add(tok.AccessToken, tok.RefreshToken)
-	if err != nil {
-		log.Warn("oauth token exchange failed", slog.Any("error", err))
-		why := ""
-		if errors.Is(err, ultracartapi.ErrInvalidGrant) {
-			// UltraCart's approval code works once, for a few minutes: a page left open too
-			// long, or a callback opened twice, ends here.
-			why = `<p>UltraCart's approval is good for a few minutes and for one use only, so it has probably expired. Start again and approve without a long pause.</p>`
-		}
-		return htmlPage(http.StatusBadGateway, "UltraCart refused the connection",
-			`<p>UltraCart did not hand over access: <code>`+html.EscapeString(tokenErrorText(err))+`</code>. Nothing was changed.</p>`+why+again)
+	pg := reg.Connect.OAuth.Finish(ctx, p, src.Callback{Code: q["code"], Redirect: a.publicURL(src.OAuthPath(reg.Name, src.OAuthCallback)),
+		Flow: fl, Log: log, Again: again})
+	if pg.SignIn != "" && c != nil {
+		return consoleResponse(c.SignIn(ctx, pg.SignIn, string(reg.Name), a.d.Clock.Now()))
 	}
-	if fl.Purpose == oauth.PurposeConsole {
-		return a.consoleSignedIn(ctx, log, tok, again)
-	}
-	return a.connected(ctx, log, tok, fl, again)
-}
-
-func tokenErrorText(err error) string {
-	var te *ultracartapi.TokenError
-	if errors.As(err, &te) {
-		return strings.Trim(te.Code+": "+te.Description, ": ")
-	}
-	return err.Error()
-}
-
-// ensureAccount returns account id, bound to the store that is connecting, completing it with
-// fresh webhook credentials when it has none. Existing credentials are kept, so a reconnect does
-// not break deliveries already in flight.
-func (a *App) ensureAccount(ctx context.Context, id string) (accounts.Account, error) {
-	// The password is registered with the store's webhook.
-	acct, err := a.d.Accounts.Get(ctx, id, accounts.UltraCartWebhookPassword)
-	if err != nil && !errors.Is(err, accounts.ErrNotFound) {
-		return acct, err
-	}
-	if err == nil && acct.UltraCart.WebhookUsername != "" && acct.UltraCart.WebhookPassword.IsSet() {
-		return acct, nil
-	}
-	user, pass, err := newWebhookCredentials()
-	if err != nil {
-		return acct, err
-	}
-	patch, err := json.Marshal(map[string]any{"ultracart": map[string]string{"webhook_username": user, "webhook_password": pass}})
-	if err != nil {
-		return acct, err
-	}
-	return a.d.Accounts.PutForStore(ctx, id, patch)
-}
-
-// saveConnection stores the tokens, replacing any earlier credentials (a simple key included),
-// under the record's version guard; a concurrent writer makes it re-read and try again.
-func (a *App) saveConnection(ctx context.Context, id string, tok ultracartapi.Token) error {
-	conns := a.d.Polling.Connections
-	var err error
-	for range 3 {
-		var c connections.Connection
-		// The old credentials are replaced, never opened.
-		c, err = conns.Peek(ctx, id, connections.UltraCart)
-		if errors.Is(err, connections.ErrNotFound) {
-			c, err = connections.Connection{Account: id, Provider: connections.UltraCart}, nil
-		}
-		if err != nil {
-			return err
-		}
-		c.ClearCredentials()
-		c.Kind = connections.KindOAuth
-		c.BaseURL = a.d.Config.UltraCartBaseURL
-		c.AccessToken, c.RefreshToken, c.SimpleKey = tok.AccessToken, tok.RefreshToken, ""
-		c.ExpiresAt = time.Time{}
-		if tok.ExpiresIn > 0 {
-			c.ExpiresAt = a.d.Clock.Now().Add(tok.ExpiresIn)
-		}
-		// Connecting again is how the merchant answers a refused or disabled connection.
-		c.Status, c.Problem, c.ProblemAt = "", "", time.Time{}
-		if _, err = conns.Put(ctx, c); !errors.Is(err, connections.ErrConflict) {
-			break
-		}
-	}
-	if err != nil {
-		return err
-	}
-	// Streams stopped by the old credentials carry on from where they were.
-	return ucpoll.Resume(ctx, a.d.Store, id, ucpoll.Streams()...)
+	return pageResponse(pg)
 }
 
 // The merchant console (shared/console).
@@ -357,13 +361,9 @@ func (a *App) console() (*console.Console, error) {
 	if a.d.Polling != nil {
 		conns = a.d.Polling.Connections
 	}
-	base := a.d.Config.ThriveCartBaseURL
-	if base == "" {
-		base = thrivecartapi.DefaultBaseURL
-	}
 	return console.New(console.Deps{Accounts: a.d.Accounts, Connections: conns, Store: a.d.Store, Queue: a.d.Queue,
 		Actions: consoleActions{a}, Erasure: a.eraser, Reports: &reports.Engine{Store: a.d.Store, Accounts: a.d.Accounts, Clock: a.d.Clock},
-		Clock: a.d.Clock, ThriveCart: thrivecartapi.Client{BaseURL: base}, PublicBaseURL: a.d.Config.PublicBaseURL, Log: a.d.Log},
+		Clock: a.d.Clock, CheckKey: a.checkKey, PublicBaseURL: a.d.Config.PublicBaseURL, Log: a.d.Log},
 		a.d.Config.ConsoleSessionKey)
 }
 
@@ -485,22 +485,22 @@ func (a *App) consoleLogin(ctx context.Context, req events.APIGatewayV2HTTPReque
 	if !getOnly(req) {
 		return htmlPage(http.StatusMethodNotAllowed, "Not allowed", `<p>Open this page with a link.</p>`)
 	}
-	if !a.oauthReady() {
+	reg, ok := a.signInSource()
+	if !ok {
 		return htmlPage(http.StatusServiceUnavailable, "Sign-in not available",
-			`<p>Signing in to the console goes through UltraCart, which needs <code>ULTRACART_CLIENT_ID</code>, <code>ULTRACART_CLIENT_SECRET</code> and <code>PUBLIC_BASE_URL</code> on this cartrelay.</p>
+			`<p>Signing in to the console goes through `+html.EscapeString(reg.Label)+`, which needs `+needs(reg)+` on this cartrelay.</p>
 <p>Without them, whoever runs this cartrelay can give you a sign-in link: <code>cartrelay console link ACCOUNT</code>.</p>`)
 	}
-	if resp, ok := a.startThrottled(ctx, req); !ok {
-		return resp
+	return a.redirectToSource(ctx, req, reg, oauth.Flow{Purpose: oauth.PurposeConsole}, "/console/login", "sign-in")
+}
+
+// signInSource is the source whose OAuth flow signs merchants in to the console (the first
+// registered one that offers it), and whether this runtime can run it.
+func (a *App) signInSource() (src.Registration, bool) {
+	for _, r := range oauthSources() {
+		if r.Connect.OAuth.SignIn {
+			return r, a.oauthReady(r)
+		}
 	}
-	p, err := oauth.NewStates(a.d.Store, a.d.Clock).BeginFor(ctx, connections.UltraCart, oauth.PurposeConsole)
-	if err != nil {
-		a.d.Log.Error("console sign-in start", slog.Any("error", err), slog.String("request_id", req.RequestContext.RequestID))
-		return htmlPage(http.StatusInternalServerError, "Please try again",
-			`<p>cartrelay could not start the sign-in just now. <a href="`+html.EscapeString(a.publicURL("/console/login"))+`">Try again</a>.</p>`)
-	}
-	loc := a.ultracartOAuth().AuthorizeURL(a.publicURL(ultracartCallbackPath), p.State)
-	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusFound,
-		Headers: map[string]string{"location": loc, "cache-control": "no-store", "referrer-policy": "no-referrer"},
-		Cookies: []string{oauth.CookieSettingsFor(a.d.Config.PublicBaseURL).SetCookie(p.Nonce)}}
+	return src.Registration{Label: "a store's sign-in", Connect: src.Connect{OAuth: &src.OAuth{}}}, false
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/operator"
+	"github.com/cartrelay/cartrelay/shared/source"
+	"github.com/cartrelay/cartrelay/shared/sources"
 	"github.com/cartrelay/cartrelay/shared/ultracart"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucsource"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
@@ -354,5 +357,74 @@ func TestConnectWebhookFailureKeepsTheConnection(t *testing.T) {
 	}
 	if c := f.connection("uc-demo-store"); c.AccessToken == before.AccessToken || !f.fake.ValidAccessToken(c.AccessToken) {
 		t.Error("the new tokens were not saved")
+	}
+}
+
+// TestConnectPicksTheFlowBySourceName: /oauth/{source}/{step} runs the flow of the source named
+// in the path. A name no source is registered under, a source that connects through its
+// settings, and a step no flow has are each a 404 that says so, and none of them starts a flow.
+func TestConnectPicksTheFlowBySourceName(t *testing.T) {
+	f := newOAuthFixture(t, "")
+	for _, tc := range []struct {
+		path   string
+		status int
+		says   string
+	}{
+		{"/oauth/ultracart/start", http.StatusFound, ""},
+		{"/oauth/shopify/start", http.StatusNotFound, `unknown source &#34;shopify&#34;: the sources are ultracart, thrivecart`},
+		{"/oauth/shopify/callback", http.StatusNotFound, `unknown source &#34;shopify&#34;`},
+		{"/oauth/thrivecart/start", http.StatusNotFound, "ThriveCart is not connected by signing in here"},
+		{"/oauth/thrivecart/callback", http.StatusNotFound, "ThriveCart is not connected by signing in here"},
+		{"/oauth/ultracart/renew", http.StatusNotFound, "There is no page here"},
+		{"/oauth/ultracart", http.StatusNotFound, "There is no page here"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			resp := f.get(tc.path, nil, nil)
+			if resp.StatusCode != tc.status || !strings.Contains(resp.Body, tc.says) {
+				t.Fatalf("%d %s; want %d saying %q", resp.StatusCode, resp.Body, tc.status, tc.says)
+			}
+			started := len(resp.Cookies) > 0
+			if started != (tc.status == http.StatusFound) {
+				t.Errorf("cookies %v: a flow started = %v, want %v", resp.Cookies, started, tc.status == http.StatusFound)
+			}
+			if tc.status == http.StatusFound && !strings.HasPrefix(resp.Headers["location"], f.fake.URL) {
+				t.Errorf("location %s, want UltraCart's authorize page", resp.Headers["location"])
+			}
+		})
+	}
+}
+
+// TestConnectPageWithoutOAuth: without an OAuth application the connect page names every
+// registered source's webhook and what connecting UltraCart by OAuth needs.
+func TestConnectPageWithoutOAuth(t *testing.T) {
+	f := newOAuthFixtureWith(t, "", func(c *app.Config) { c.UltraCartClientID = "" })
+	resp := f.get("/connect", nil, nil)
+	for _, want := range []string{"<code>/webhooks/ultracart/ACCOUNT</code> and <code>/webhooks/thrivecart/ACCOUNT</code>",
+		"Connecting UltraCart by OAuth needs <code>ULTRACART_CLIENT_ID</code>, <code>ULTRACART_CLIENT_SECRET</code> and <code>PUBLIC_BASE_URL</code>"} {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, want) {
+			t.Fatalf("%d %s; want it to say %s", resp.StatusCode, resp.Body, want)
+		}
+	}
+	if strings.Contains(resp.Body, "<button") {
+		t.Errorf("a connect button without an OAuth application: %s", resp.Body)
+	}
+	if start := f.get("/oauth/ultracart/start", nil, nil); start.StatusCode != http.StatusNotFound || len(start.Cookies) != 0 {
+		t.Errorf("start without an OAuth application: %d %v", start.StatusCode, start.Cookies)
+	}
+}
+
+// TestCheckConnectionPicksTheSource: a key is checked by the source its connection names; a
+// name no source is registered under is an error, never a key taken unchecked.
+func TestCheckConnectionPicksTheSource(t *testing.T) {
+	f := newOAuthFixture(t, "")
+	ctx := context.Background()
+	err := f.env.App.CheckConnection(ctx, connections.Connection{Account: "acme", Provider: "shopify", Kind: connections.KindSimpleKey, SimpleKey: "k"})
+	if !errors.Is(err, sources.ErrUnknown) {
+		t.Fatalf("unknown source: %v; want sources.ErrUnknown", err)
+	}
+	err = f.env.App.CheckConnection(ctx, connections.Connection{Account: "acme", Provider: connections.UltraCart, Kind: connections.KindSimpleKey,
+		SimpleKey: "not-a-key", BaseURL: f.fake.URL})
+	if !errors.Is(err, source.ErrRefused) {
+		t.Fatalf("a key UltraCart refuses: %v; want source.ErrRefused", err)
 	}
 }

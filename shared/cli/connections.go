@@ -51,7 +51,7 @@ func cmdConnectionsPut(ctx context.Context, c *ctx2, args []string) error {
 	conn.Kind, conn.SimpleKey, conn.BaseURL = connections.KindSimpleKey, key, base
 	conn.Status, conn.Problem, conn.ProblemAt = "", "", time.Time{}
 	if !noCheck {
-		if err := c.env.App.CheckUltraCart(ctx, conn); err != nil {
+		if err := c.env.App.CheckConnection(ctx, conn); err != nil {
 			return keyRefused(conn, err)
 		}
 	}

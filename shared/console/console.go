@@ -25,7 +25,6 @@ import (
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/store"
-	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 )
 
 // Deps are what the console reads and writes.
@@ -45,8 +44,12 @@ type Deps struct {
 	// Reports answers the reports and the orders page's totals; nil leaves them out.
 	Reports *reports.Engine
 	// Clock times sign-in links; the system clock when nil.
-	Clock      clock.Clock
-	ThriveCart thrivecartapi.Client
+	Clock clock.Clock
+	// CheckKey asks a source (by its registered name) whether an API key the settings set for
+	// account works, before it is saved (source.Connect.Check): an error matching
+	// source.ErrRefused is a refusal, any other means it could not be asked. Nil asks nobody
+	// and saves no key.
+	CheckKey func(ctx context.Context, account, source, key string) error
 	// HTTP calls ONTRAPORT and Iterable to check keys and read Iterable's lists; a guarded
 	// client with a short timeout when nil.
 	HTTP *http.Client

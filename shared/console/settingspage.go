@@ -14,8 +14,9 @@ import (
 	"github.com/cartrelay/cartrelay/shared/audit"
 	"github.com/cartrelay/cartrelay/shared/deliver"
 	"github.com/cartrelay/cartrelay/shared/destinations"
+	"github.com/cartrelay/cartrelay/shared/domain"
+	"github.com/cartrelay/cartrelay/shared/source"
 	"github.com/cartrelay/cartrelay/shared/thrivecart/tcpoll"
-	"github.com/cartrelay/cartrelay/shared/thrivecart/thrivecartapi"
 )
 
 // The settings page: the account's keys and toggles, each key checked with its vendor before it
@@ -247,7 +248,11 @@ func (p *pageCtx) checkKeys(before, after accounts.Account, sub submission) []st
 	var problems []string
 	in := p.formInput(before, after)
 	if sub.NewThriveCartKey != "" {
-		if _, err := p.c.d.ThriveCart.Ping(ctx, sub.NewThriveCartKey); errors.Is(err, thrivecartapi.ErrKeyRefused) {
+		err := errors.New("no key check in this runtime")
+		if p.c.d.CheckKey != nil {
+			err = p.c.d.CheckKey(ctx, p.sess.Account, string(domain.ThriveCart), sub.NewThriveCartKey)
+		}
+		if errors.Is(err, source.ErrRefused) {
 			problems = append(problems, thriveCartKeyPath+": "+err.Error()+". Nothing was saved.")
 		} else if err != nil {
 			problems = append(problems, in.Unreachable("ThriveCart", err))

@@ -36,9 +36,9 @@ type Registration struct {
 	Events []string
 	// Poller walks the source's API, when it has one cartrelay polls (nil otherwise).
 	Poller *Poller
-	// Connect is the flow that connects a store from the browser (nil: the account's settings
-	// carry the credentials).
-	Connect *Connect
+	// Connect is how a merchant connects a store beyond the account file's settings: a
+	// sign-in from the browser, a check of credentials before they are saved (connect.go).
+	Connect Connect
 }
 
 // Poller describes a source's poller on the poll engine (shared/poll).
@@ -55,12 +55,6 @@ type Poller struct {
 	// connection is an error wrapping connections.ErrNotFound; a run that lost its lease to
 	// another holder is one wrapping poll.ErrLeaseLost.
 	Run func(ctx context.Context, ports Ports, job Job, deadline time.Time) (Result, error)
-}
-
-// Connect describes a browser connect flow.
-type Connect struct {
-	// Start and Callback are the flow's paths on the connect function.
-	Start, Callback string
 }
 
 // Raw is one stored source event, as normalization reads it.

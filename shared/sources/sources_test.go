@@ -45,5 +45,36 @@ func TestRegistrationsAreComplete(t *testing.T) {
 		case r.Poller != nil && (len(r.Poller.Streams) == 0 || r.Poller.Due == nil || r.Poller.Run == nil):
 			t.Errorf("%s: a poller without streams, a due check or a run", r.Name)
 		}
+		if o := r.Connect.OAuth; o != nil && (o.AuthorizeURL == nil || o.Finish == nil || len(o.Needs) == 0 || o.Approve == "") {
+			t.Errorf("%s: an OAuth flow without its authorize page, its finish, the settings it needs or what the merchant approves", r.Name)
+		}
+	}
+}
+
+// TestConnectingMatchesAll: the connect function's list has every registered source, in order,
+// with the name, label and connect of its full registration.
+func TestConnectingMatchesAll(t *testing.T) {
+	all, conn := sources.All(), sources.Connecting()
+	if len(all) != len(conn) {
+		t.Fatalf("All has %d sources and Connecting %d; every source's Connecting belongs in both", len(all), len(conn))
+	}
+	for i, r := range all {
+		c := conn[i]
+		if c.Name != r.Name || c.Label != r.Label {
+			t.Errorf("source %d: Connecting is %s (%s), All %s (%s)", i, c.Name, c.Label, r.Name, r.Label)
+		}
+		if (c.Connect.Check == nil) != (r.Connect.Check == nil) || (c.Connect.OAuth == nil) != (r.Connect.OAuth == nil) {
+			t.Errorf("%s: Connecting's connect differs from the registration's", r.Name)
+		}
+		if o, p := c.Connect.OAuth, r.Connect.OAuth; o != nil && p != nil &&
+			(strings.Join(o.Needs, ",") != strings.Join(p.Needs, ",") || o.Approve != p.Approve || o.After != p.After || o.SignIn != p.SignIn) {
+			t.Errorf("%s: Connecting's OAuth flow differs from the registration's", r.Name)
+		}
+		if c.Normalize != nil || c.Poller != nil || c.Webhook.Split != nil {
+			t.Errorf("%s: Connecting carries more than the connect function reads", r.Name)
+		}
+	}
+	if _, err := sources.LookupConnecting("shopify"); !errors.Is(err, sources.ErrUnknown) {
+		t.Errorf("LookupConnecting of an unknown name: %v; want ErrUnknown", err)
 	}
 }

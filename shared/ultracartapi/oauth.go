@@ -58,7 +58,7 @@ type Token struct {
 	ExpiresIn time.Duration
 	// MerchantID is the merchant who authorized, if the token response ever names one.
 	// UltraCart's OauthTokenResponse documents no such field, so it is normally empty and the
-	// connect flow learns the store from its webhooks (see shared/app).
+	// connect flow learns the store from its webhooks (see shared/ultracart/ucsource).
 	MerchantID string
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
+	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/poll"
 	"github.com/cartrelay/cartrelay/shared/source"
@@ -26,10 +27,7 @@ func run(ctx context.Context, p source.Ports, job source.Job, deadline time.Time
 // to p.Sink as "transaction" source events, which ingest maps without counting again what a
 // webhook counted.
 func Run(ctx context.Context, p source.Ports, account string, deadline time.Time) (tcpoll.Result, error) {
-	api := thrivecartapi.Client{BaseURL: p.APIBase[domain.ThriveCart], HTTP: p.HTTP}
-	if api.BaseURL == "" {
-		api.BaseURL = thrivecartapi.DefaultBaseURL
-	}
+	api := client(p)
 	key := func(ctx context.Context, account string) (string, error) {
 		acct, err := p.Accounts.Get(ctx, account, accounts.ThriveCartAPIKey)
 		if errors.Is(err, accounts.ErrNotFound) {
@@ -63,4 +61,24 @@ func Run(ctx context.Context, p source.Ports, account string, deadline time.Time
 		slog.Int("records", res.Records), slog.Int64("done", res.Cursor.Done), slog.String("status", res.Cursor.Status),
 		slog.Time("next_run_at", res.NextRunAt))
 	return res, nil
+}
+
+// client is ThriveCart's API over p's HTTP client and ThriveCart base URL.
+func client(p source.Ports) thrivecartapi.Client {
+	api := thrivecartapi.Client{BaseURL: p.APIBase[domain.ThriveCart], HTTP: p.HTTP}
+	if api.BaseURL == "" {
+		api.BaseURL = thrivecartapi.DefaultBaseURL
+	}
+	return api
+}
+
+// check asks ThriveCart whether conn's API key (its SimpleKey) works, with GET /ping, before the
+// key is saved in the account's settings. A refused key is source.ErrRefused, its text
+// ThriveCart's answer, shown to the merchant as is.
+func check(ctx context.Context, p source.Ports, conn connections.Connection) error {
+	_, err := client(p).Ping(ctx, conn.SimpleKey)
+	if errors.Is(err, thrivecartapi.ErrKeyRefused) {
+		return source.Refused(err)
+	}
+	return err
 }

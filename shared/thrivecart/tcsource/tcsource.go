@@ -1,7 +1,7 @@
 // Package tcsource registers ThriveCart as a cartrelay source (shared/source): its webhook's
 // secret word, found in the body by one linear pass before anything decodes it, the splitting
 // of a delivery, the normalization of webhook events and of polled transactions, and its
-// poller (thrivecart/tcpoll).
+// poller (thrivecart/tcpoll), and the check of an API key before it is saved.
 package tcsource
 
 import (
@@ -20,30 +20,35 @@ import (
 
 // Registration is ThriveCart's source registration.
 func Registration() source.Registration {
-	return source.Registration{
-		Name:  domain.ThriveCart,
-		Label: "ThriveCart",
-		Webhook: source.Webhook{
-			Secrets: []accounts.Field{accounts.ThriveCartSecretWord},
-			// ThriveCart checks a new webhook URL with HEAD (and GET on some accounts) before
-			// saving it.
-			Probes:           []string{http.MethodHead, http.MethodGet},
-			Allow:            "POST, HEAD",
-			CredentialInBody: true,
-			Denied: source.Answer{Status: http.StatusUnauthorized,
-				Message: "unknown account, or a wrong or missing secret word; check the webhook URL and that the secret word in ThriveCart (Settings > API & webhooks) is the account's thrivecart.secret"},
-			Authenticate: authenticate,
-			Split:        split,
-		},
-		Normalize: normalize,
-		// Polled transactions travel under their own name (thrivecart.EventTransaction).
-		Events: append(thrivecart.Events(), thrivecart.EventTransaction),
-		Poller: &source.Poller{Streams: []string{tcpoll.Stream},
-			Due: func(ctx context.Context, st store.Store, account, _ string, now time.Time) (bool, error) {
-				return tcpoll.Due(ctx, st, account, now)
-			},
-			Run: run},
+	r := Connecting()
+	r.Webhook = source.Webhook{
+		Secrets: []accounts.Field{accounts.ThriveCartSecretWord},
+		// ThriveCart checks a new webhook URL with HEAD (and GET on some accounts) before
+		// saving it.
+		Probes:           []string{http.MethodHead, http.MethodGet},
+		Allow:            "POST, HEAD",
+		CredentialInBody: true,
+		Denied: source.Answer{Status: http.StatusUnauthorized,
+			Message: "unknown account, or a wrong or missing secret word; check the webhook URL and that the secret word in ThriveCart (Settings > API & webhooks) is the account's thrivecart.secret"},
+		Authenticate: authenticate,
+		Split:        split,
 	}
+	r.Normalize = normalize
+	// Polled transactions travel under their own name (thrivecart.EventTransaction).
+	r.Events = append(thrivecart.Events(), thrivecart.EventTransaction)
+	r.Poller = &source.Poller{Streams: []string{tcpoll.Stream},
+		Due: func(ctx context.Context, st store.Store, account, _ string, now time.Time) (bool, error) {
+			return tcpoll.Due(ctx, st, account, now)
+		},
+		Run: run}
+	return r
+}
+
+// Connecting is the part of Registration the connect function reads (sources.Connecting): the
+// name, the label and the connect. ThriveCart connects with the API key and secret word of the
+// account's settings, and the key is checked before it is saved.
+func Connecting() source.Registration {
+	return source.Registration{Name: domain.ThriveCart, Label: "ThriveCart", Connect: source.Connect{Check: check}}
 }
 
 // CheckSecret reports whether s is acct's ThriveCart secret word, in constant time. It is false

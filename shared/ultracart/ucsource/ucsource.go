@@ -1,9 +1,11 @@
 // Package ucsource registers UltraCart as a cartrelay source (shared/source): its webhook's
 // HTTP Basic authentication and splitting, normalization with the account's base currency,
-// its poller (ultracart/ucpoll) and its OAuth connect flow.
+// its poller (ultracart/ucpoll), its OAuth connect flow and console sign-in (connect.go), and
+// the check of a key before it is saved.
 package ucsource
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -16,32 +18,31 @@ import (
 	"github.com/cartrelay/cartrelay/shared/source"
 	"github.com/cartrelay/cartrelay/shared/ultracart"
 	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
-)
-
-// Connect flow paths on the connect function.
-const (
-	StartPath    = "/oauth/ultracart/start"
-	CallbackPath = "/oauth/ultracart/callback"
+	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
 
 // Registration is UltraCart's source registration.
 func Registration() source.Registration {
-	return source.Registration{
-		Name:  domain.UltraCart,
-		Label: "UltraCart",
-		Webhook: source.Webhook{
-			// Only the webhook password is opened: the webhook function holds no other secret.
-			Secrets:      []accounts.Field{accounts.UltraCartWebhookPassword},
-			Allow:        http.MethodPost,
-			Denied:       denied(),
-			Authenticate: authenticate,
-			Split:        split,
-		},
-		Normalize: normalize,
-		Events:    append(ultracart.Events(), ultracart.EventAffiliate),
-		Poller:    &source.Poller{Connection: connections.UltraCart, Streams: ucpoll.Streams(), Due: ucpoll.Due, Run: run},
-		Connect:   &source.Connect{Start: StartPath, Callback: CallbackPath},
+	r := Connecting()
+	r.Webhook = source.Webhook{
+		// Only the webhook password is opened: the webhook function holds no other secret.
+		Secrets:      []accounts.Field{accounts.UltraCartWebhookPassword},
+		Allow:        http.MethodPost,
+		Denied:       denied(),
+		Authenticate: authenticate,
+		Split:        split,
 	}
+	r.Normalize = normalize
+	r.Events = append(ultracart.Events(), ultracart.EventAffiliate)
+	r.Poller = &source.Poller{Connection: connections.UltraCart, Streams: ucpoll.Streams(), Due: ucpoll.Due, Run: run}
+	return r
+}
+
+// Connecting is the part of Registration the connect function reads: the name, the label and
+// the connect. Registration is built on it; the connect function takes it alone
+// (sources.Connecting) so that it links no decoder or poller.
+func Connecting() source.Registration {
+	return source.Registration{Name: domain.UltraCart, Label: "UltraCart", Connect: source.Connect{OAuth: oauthFlow(), Check: check}}
 }
 
 func denied() source.Answer {
@@ -111,4 +112,19 @@ func normalize(ev source.Raw, acct accounts.Account, phone domain.PhoneFunc) ([]
 	}
 	return ultracart.NormalizeWith(ultracart.RawEvent{Index: ev.Index, Name: ev.Name, Payload: ev.Payload}, ev.ReceivedAt,
 		ultracart.Options{BaseCurrency: acct.UltraCart.BaseCurrency, Phone: phone})
+}
+
+// check asks UltraCart whether conn's credentials may read the store's orders, with one cheap
+// request under the account's lease and request budget (ucpoll.Engine.Check), so a key is known
+// good before it is saved. A refused key or a disabled application is source.ErrRefused.
+func check(ctx context.Context, p source.Ports, conn connections.Connection) error {
+	eng, err := Engine(p, conn, Options(p))
+	if err != nil {
+		return err
+	}
+	err = eng.Check(ctx, conn.Account)
+	if errors.Is(err, ultracartapi.ErrUnauthorized) || errors.Is(err, ultracartapi.ErrAppDisabled) {
+		return source.Refused(err)
+	}
+	return err
 }

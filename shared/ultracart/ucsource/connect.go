@@ -1,4 +1,4 @@
-package app
+package ucsource
 
 import (
 	"context"
@@ -12,17 +12,147 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/aws/aws-lambda-go/events"
+	"time"
 
 	"github.com/cartrelay/cartrelay/shared/accounts"
-	"github.com/cartrelay/cartrelay/shared/console"
+	"github.com/cartrelay/cartrelay/shared/connections"
+	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/oauth"
 	"github.com/cartrelay/cartrelay/shared/onetime"
+	"github.com/cartrelay/cartrelay/shared/source"
 	"github.com/cartrelay/cartrelay/shared/store"
-	"github.com/cartrelay/cartrelay/shared/ultracart/ucsource"
+	"github.com/cartrelay/cartrelay/shared/ultracart/ucpoll"
 	"github.com/cartrelay/cartrelay/shared/ultracartapi"
 )
+
+// The UltraCart OAuth connect flow.
+//
+// The connect function starts it at /oauth/ultracart/start with a single-use state bound to the
+// browser (shared/oauth) and sends the browser to UltraCart's authorize URL; on the way back,
+// once the state is checked, finish trades the code for tokens, finds the account bound to the
+// store or binds the store to a new one (below), stores the tokens sealed in the account's
+// connection record, and registers (or, on reconnect, updates) the account's UltraCart webhook.
+// The schedule function polls every connection, so the backfill starts on its own. The same
+// flow signs a merchant in to the console: then it only identifies the store.
+
+func oauthFlow() *source.OAuth {
+	return &source.OAuth{
+		Needs:   []string{"ULTRACART_CLIENT_ID", "ULTRACART_CLIENT_SECRET"},
+		Approve: "You will sign in to UltraCart and approve read access to orders, auto orders, customers, items and affiliates, and the management of one webhook.",
+		SignIn:  true,
+		AuthorizeURL: func(p source.ConnectPorts, redirect, state string) string {
+			return OAuthClient(p.Ports, p.App).AuthorizeURL(redirect, state)
+		},
+		Finish: func(ctx context.Context, p source.ConnectPorts, cb source.Callback) source.Page {
+			return (&flow{p: p}).finish(ctx, cb)
+		},
+	}
+}
+
+// OAuthClient is UltraCart's OAuth client for app, over p's HTTP client and UltraCart base URL.
+func OAuthClient(p source.Ports, app source.OAuthApp) ultracartapi.OAuth {
+	return ultracartapi.OAuth{BaseURL: p.APIBase[domain.UltraCart], ClientID: app.ClientID, ClientSecret: app.ClientSecret,
+		Auth: ultracartapi.ClientAuth(app.ClientAuth), HTTP: p.HTTP}
+}
+
+// flow is one callback of the flow.
+type flow struct {
+	p source.ConnectPorts
+}
+
+func page(status int, title, body string) source.Page {
+	return source.Page{Status: status, Title: title, Body: body}
+}
+
+// finish trades the code for tokens, then connects the store or, for a console sign-in, names
+// the account bound to it.
+func (f *flow) finish(ctx context.Context, cb source.Callback) source.Page {
+	log, again, fl := cb.Log, cb.Again, cb.Flow
+	tok, err := OAuthClient(f.p.Ports, f.p.App).Exchange(ctx, cb.Code, cb.Redirect)
+	f.p.Hold(tok.AccessToken, tok.RefreshToken)
+	if err != nil {
+		log.Warn("oauth token exchange failed", slog.Any("error", err))
+		why := ""
+		if errors.Is(err, ultracartapi.ErrInvalidGrant) {
+			// UltraCart's approval code works once, for a few minutes: a page left open too
+			// long, or a callback opened twice, ends here.
+			why = `<p>UltraCart's approval is good for a few minutes and for one use only, so it has probably expired. Start again and approve without a long pause.</p>`
+		}
+		return page(http.StatusBadGateway, "UltraCart refused the connection",
+			`<p>UltraCart did not hand over access: <code>`+html.EscapeString(tokenErrorText(err))+`</code>. Nothing was changed.</p>`+why+again)
+	}
+	if fl.Purpose == oauth.PurposeConsole {
+		return f.consoleSignedIn(ctx, log, tok, again)
+	}
+	return f.connected(ctx, log, tok, fl, again)
+}
+
+func tokenErrorText(err error) string {
+	var te *ultracartapi.TokenError
+	if errors.As(err, &te) {
+		return strings.Trim(te.Code+": "+te.Description, ": ")
+	}
+	return err.Error()
+}
+
+// ensureAccount returns account id, bound to the store that is connecting, completing it with
+// fresh webhook credentials when it has none. Existing credentials are kept, so a reconnect does
+// not break deliveries already in flight.
+func (f *flow) ensureAccount(ctx context.Context, id string) (accounts.Account, error) {
+	// The password is registered with the store's webhook.
+	acct, err := f.p.Accounts.Get(ctx, id, accounts.UltraCartWebhookPassword)
+	if err != nil && !errors.Is(err, accounts.ErrNotFound) {
+		return acct, err
+	}
+	if err == nil && acct.UltraCart.WebhookUsername != "" && acct.UltraCart.WebhookPassword.IsSet() {
+		return acct, nil
+	}
+	user, pass, err := newWebhookCredentials()
+	if err != nil {
+		return acct, err
+	}
+	patch, err := json.Marshal(map[string]any{"ultracart": map[string]string{"webhook_username": user, "webhook_password": pass}})
+	if err != nil {
+		return acct, err
+	}
+	return f.p.Accounts.PutForStore(ctx, id, patch)
+}
+
+// saveConnection stores the tokens, replacing any earlier credentials (a simple key included),
+// under the record's version guard; a concurrent writer makes it re-read and try again.
+func (f *flow) saveConnection(ctx context.Context, id string, tok ultracartapi.Token) error {
+	conns := f.p.Connections
+	var err error
+	for range 3 {
+		var c connections.Connection
+		// The old credentials are replaced, never opened.
+		c, err = conns.Peek(ctx, id, connections.UltraCart)
+		if errors.Is(err, connections.ErrNotFound) {
+			c, err = connections.Connection{Account: id, Provider: connections.UltraCart}, nil
+		}
+		if err != nil {
+			return err
+		}
+		c.ClearCredentials()
+		c.Kind = connections.KindOAuth
+		c.BaseURL = f.p.APIBase[domain.UltraCart]
+		c.AccessToken, c.RefreshToken, c.SimpleKey = tok.AccessToken, tok.RefreshToken, ""
+		c.ExpiresAt = time.Time{}
+		if tok.ExpiresIn > 0 {
+			c.ExpiresAt = f.p.Clock.Now().Add(tok.ExpiresIn)
+		}
+		// Connecting again is how the merchant answers a refused or disabled connection.
+		c.Status, c.Problem, c.ProblemAt = "", "", time.Time{}
+		if _, err = conns.Put(ctx, c); !errors.Is(err, connections.ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	// Streams stopped by the old credentials carry on from where they were.
+	return ucpoll.Resume(ctx, f.p.Store, id, ucpoll.Streams()...)
+}
 
 // Which account an UltraCart store may act for.
 //
@@ -49,7 +179,7 @@ type storeSeen struct {
 }
 
 // seeStore lists the store's webhooks and collects the merchant id they (or the token) name.
-func (a *App) seeStore(ctx context.Context, api *ultracartapi.Client, tok ultracartapi.Token) (storeSeen, error) {
+func (f *flow) seeStore(ctx context.Context, api *ultracartapi.Client, tok ultracartapi.Token) (storeSeen, error) {
 	hooks, err := api.ListWebhooks(ctx)
 	if err != nil {
 		return storeSeen{}, fmt.Errorf("list the store's webhooks: %w", err)
@@ -99,8 +229,8 @@ func (s storeSeen) storeName() string {
 }
 
 // hookAccount is the account whose webhook URL on this deployment u is, or "".
-func (a *App) hookAccount(u string) string {
-	id, ok := strings.CutPrefix(u, a.publicURL("/webhooks/ultracart/"))
+func (f *flow) hookAccount(u string) string {
+	id, ok := strings.CutPrefix(u, f.p.PublicURL("/webhooks/ultracart/"))
 	if !ok || accounts.ValidateID(id) != nil {
 		return ""
 	}
@@ -109,9 +239,9 @@ func (a *App) hookAccount(u string) string {
 
 // boundAccount is the binding of the account the store may act for, or an error matching
 // accounts.ErrNotBound.
-func (a *App) boundAccount(ctx context.Context, s storeSeen) (accounts.Binding, error) {
+func (f *flow) boundAccount(ctx context.Context, s storeSeen) (accounts.Binding, error) {
 	if s.merchant != "" {
-		b, err := a.d.Accounts.BindingOfMerchant(ctx, s.merchant)
+		b, err := f.p.Accounts.BindingOfMerchant(ctx, s.merchant)
 		if !errors.Is(err, accounts.ErrNotBound) {
 			return b, err
 		}
@@ -120,11 +250,11 @@ func (a *App) boundAccount(ctx context.Context, s storeSeen) (accounts.Binding, 
 	// opens an account's secrets, so only the first few are tried.
 	tried := map[string]bool{}
 	for _, h := range s.hooks {
-		id := a.hookAccount(h.WebhookURL)
+		id := f.hookAccount(h.WebhookURL)
 		if id == "" || tried[id] || len(tried) >= maxProofs {
 			continue
 		}
-		b, err := a.d.Accounts.Binding(ctx, id)
+		b, err := f.p.Accounts.Binding(ctx, id)
 		if errors.Is(err, accounts.ErrNotBound) {
 			continue
 		}
@@ -136,14 +266,14 @@ func (a *App) boundAccount(ctx context.Context, s storeSeen) (accounts.Binding, 
 			// Another store holds this account's URL; its merchant id says it is not the owner.
 			continue
 		}
-		acct, err := a.d.Accounts.Get(ctx, id, accounts.UltraCartWebhookPassword)
+		acct, err := f.p.Accounts.Get(ctx, id, accounts.UltraCartWebhookPassword)
 		if errors.Is(err, accounts.ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return b, err
 		}
-		if ucsource.CheckBasic(acct, h.BasicUsername, h.BasicPassword) {
+		if CheckBasic(acct, h.BasicUsername, h.BasicPassword) {
 			return b, nil
 		}
 	}
@@ -155,34 +285,34 @@ const maxProofs = 3
 
 // connected finishes a connect flow: it reconnects the account bound to the store, or binds
 // the store to a new account (or to the account its invite names).
-func (a *App) connected(ctx context.Context, log *slog.Logger, tok ultracartapi.Token, fl oauth.Flow, again string) events.APIGatewayV2HTTPResponse {
-	api := ultracartapi.New(a.d.Config.UltraCartBaseURL, ultracartapi.Credentials{BearerToken: tok.AccessToken}, a.sourceHTTP())
-	seen, err := a.seeStore(ctx, api, tok)
+func (f *flow) connected(ctx context.Context, log *slog.Logger, tok ultracartapi.Token, fl oauth.Flow, again string) source.Page {
+	api := ultracartapi.New(f.p.APIBase[domain.UltraCart], ultracartapi.Credentials{BearerToken: tok.AccessToken}, f.p.HTTP)
+	seen, err := f.seeStore(ctx, api, tok)
 	if err != nil {
 		log.Warn("oauth: store not identified", slog.Any("error", err))
-		return htmlPage(http.StatusBadGateway, "Store not identified",
+		return page(http.StatusBadGateway, "Store not identified",
 			`<p>cartrelay could not read your store's webhooks to tell which store granted access (`+html.EscapeString(err.Error())+`), so nothing was saved.</p>`+again)
 	}
-	b, err := a.boundAccount(ctx, seen)
+	b, err := f.boundAccount(ctx, seen)
 	switch {
 	case err == nil:
-		return a.reconnect(ctx, log, api, tok, seen, b, fl, nil, again)
+		return f.reconnect(ctx, log, api, tok, seen, b, fl, nil, again)
 	case !errors.Is(err, accounts.ErrNotBound):
 		log.Error("oauth: binding unreadable", slog.Any("error", err))
-		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read its accounts just now. Nothing was saved.</p>`+again)
+		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read its accounts just now. Nothing was saved.</p>`+again)
 	}
-	return a.bindNew(ctx, log, api, tok, seen, fl, again)
+	return f.bindNew(ctx, log, api, tok, seen, fl, again)
 }
 
 // invite is the invite a flow started with, checked again (it may have been used or expired
 // since): nil without one; a page to answer when it cannot be used.
-func (a *App) invite(ctx context.Context, fl oauth.Flow) (*onetime.Ticket, *events.APIGatewayV2HTTPResponse) {
+func (f *flow) invite(ctx context.Context, fl oauth.Flow) (*onetime.Ticket, *source.Page) {
 	if fl.Invite == "" {
 		return nil, nil
 	}
-	tk, err := a.tickets().CheckRef(ctx, onetime.Invite, fl.Invite)
+	tk, err := onetime.New(f.p.Store, f.p.Clock).CheckRef(ctx, onetime.Invite, fl.Invite)
 	if err != nil {
-		resp := a.invitePage(err, tk)
+		resp := f.p.InvitePage(err, tk)
 		return nil, &resp
 	}
 	return &tk, nil
@@ -195,20 +325,20 @@ func (a *App) invite(ctx context.Context, fl oauth.Flow) (*onetime.Ticket, *even
 // Where invites are required, a store without one is refused; when UltraCart has not named it,
 // only after the webhook insert has shown whether it is a bound store (whose reconnect needs no
 // invite), and then that webhook is removed again.
-func (a *App) bindNew(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, tok ultracartapi.Token, seen storeSeen, fl oauth.Flow, again string) events.APIGatewayV2HTTPResponse {
-	inv, refused := a.invite(ctx, fl)
+func (f *flow) bindNew(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, tok ultracartapi.Token, seen storeSeen, fl oauth.Flow, again string) source.Page {
+	inv, refused := f.invite(ctx, fl)
 	if refused != nil {
 		return *refused
 	}
-	mayBind := inv != nil || !a.d.Config.ConnectRequiresInvite
+	mayBind := inv != nil || !f.p.RequiresInvite
 	if !mayBind && seen.merchant != "" {
 		log.Warn("oauth: new store without an invite", slog.String("merchant_id", seen.merchant))
-		return a.inviteNeeded(`<p>Nothing was changed.</p>`)
+		return f.p.InviteNeeded(`<p>Nothing was changed.</p>`)
 	}
 	user, pass, err := newWebhookCredentials()
 	if err != nil {
 		log.Error("oauth: credentials", slog.Any("error", err))
-		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not prepare your account just now. Nothing was saved.</p>`+again)
+		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not prepare your account just now. Nothing was saved.</p>`+again)
 	}
 	var probe *ultracartapi.Webhook
 	target := ""
@@ -219,77 +349,77 @@ func (a *App) bindNew(ctx context.Context, log *slog.Logger, api *ultracartapi.C
 		if target == "" {
 			if target, err = newStoreID(); err != nil {
 				log.Error("oauth: account id", slog.Any("error", err))
-				return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not prepare your account just now. Nothing was saved.</p>`+again)
+				return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not prepare your account just now. Nothing was saved.</p>`+again)
 			}
 		}
-		w, err := a.putHook(ctx, api, seen, target, user, pass, nil)
+		w, err := f.putHook(ctx, api, seen, target, user, pass, nil)
 		if err != nil {
 			log.Warn("oauth: webhook not registered", slog.Any("error", err))
-			return htmlPage(http.StatusBadGateway, "Store not identified",
+			return page(http.StatusBadGateway, "Store not identified",
 				`<p>UltraCart did not say which store granted access, and registering cartrelay's webhook, whose answer names the store, failed: <code>`+
 					html.EscapeString(err.Error())+`</code>. Nothing was saved.</p>`+again)
 		}
 		probe = &w
 		seen.seen(w)
 		if err := seen.name(w.MerchantID); err != nil {
-			return a.unbindable(ctx, log, api, probe, err, again)
+			return f.unbindable(ctx, log, api, probe, err, again)
 		}
 		if seen.merchant != "" {
 			// The store may be bound already (its webhook had been removed): then this is a
 			// reconnect, and the webhook just made becomes that account's.
-			b, err := a.d.Accounts.BindingOfMerchant(ctx, seen.merchant)
+			b, err := f.p.Accounts.BindingOfMerchant(ctx, seen.merchant)
 			if err == nil {
-				return a.reconnect(ctx, log, api, tok, seen, b, fl, probe, again)
+				return f.reconnect(ctx, log, api, tok, seen, b, fl, probe, again)
 			}
 			if !errors.Is(err, accounts.ErrNotBound) {
-				return a.unbindable(ctx, log, api, probe, err, again)
+				return f.unbindable(ctx, log, api, probe, err, again)
 			}
 		}
 		if !mayBind {
 			log.Warn("oauth: new store without an invite", slog.String("merchant_id", seen.merchant))
-			return a.unbindable(ctx, log, api, probe, errNoInvite, again)
+			return f.unbindable(ctx, log, api, probe, errNoInvite, again)
 		}
 	}
 	if seen.merchant != "" && (inv == nil || inv.Account == "") {
-		if target, err = a.freeStoreID(ctx, seen.merchant); err != nil {
-			return a.unbindable(ctx, log, api, probe, err, again)
+		if target, err = f.freeStoreID(ctx, seen.merchant); err != nil {
+			return f.unbindable(ctx, log, api, probe, err, again)
 		}
 	}
 	log = log.With(slog.String("account", target))
 	var useInvite []store.Write
 	if inv != nil {
-		w, _ := a.tickets().UseWrite(*inv)
+		w, _ := onetime.New(f.p.Store, f.p.Clock).UseWrite(*inv)
 		useInvite = append(useInvite, w)
 	}
-	if err := a.d.Accounts.Bind(ctx, accounts.Binding{Account: target, MerchantID: seen.merchant}, useInvite...); err != nil {
+	if err := f.p.Accounts.Bind(ctx, accounts.Binding{Account: target, MerchantID: seen.merchant}, useInvite...); err != nil {
 		if inv != nil && inv.Account != "" && errors.Is(err, accounts.ErrAccountBound) {
 			err = errInvitedAccountBound
 		} else if inv != nil && errors.Is(err, store.ErrConditionFailed) && !errors.Is(err, accounts.ErrStoreBound) && !errors.Is(err, accounts.ErrAccountBound) {
 			err = onetime.ErrUsed
 		}
-		return a.unbindable(ctx, log, api, probe, err, again)
+		return f.unbindable(ctx, log, api, probe, err, again)
 	}
 	var acct accounts.Account
 	if inv != nil && inv.Account != "" {
 		// The operator's account keeps its webhook credentials; it gets some if it had none.
-		acct, err = a.ensureAccount(ctx, target)
+		acct, err = f.ensureAccount(ctx, target)
 	} else {
 		var patch []byte
 		if patch, err = json.Marshal(map[string]any{"ultracart": map[string]string{"webhook_username": user, "webhook_password": pass}}); err == nil {
-			acct, err = a.d.Accounts.PutForStore(ctx, target, patch)
+			acct, err = f.p.Accounts.PutForStore(ctx, target, patch)
 		}
 	}
 	if err != nil {
 		log.Error("oauth: account not stored", slog.Any("error", err))
-		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save your account just now. Connect again to finish.</p>`+again)
+		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save your account just now. Connect again to finish.</p>`+again)
 	}
 	log.Info("ultracart store bound", slog.String("merchant_id", seen.merchant))
-	return a.finishConnect(ctx, log, api, tok, seen, acct, probe, again)
+	return f.finishConnect(ctx, log, api, tok, seen, acct, probe, again)
 }
 
 // unbindable answers a failed binding, removing the webhook made to learn the store (which
 // would otherwise deliver to an account that does not exist).
-func (a *App) unbindable(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, probe *ultracartapi.Webhook, err error, again string) events.APIGatewayV2HTTPResponse {
+func (f *flow) unbindable(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, probe *ultracartapi.Webhook, err error, again string) source.Page {
 	if probe != nil {
 		if derr := api.DeleteWebhook(ctx, probe.WebhookOID); derr != nil {
 			log.Warn("oauth: webhook made to identify the store not removed; the next connect reuses it", slog.Any("error", derr))
@@ -297,31 +427,31 @@ func (a *App) unbindable(ctx context.Context, log *slog.Logger, api *ultracartap
 	}
 	switch {
 	case errors.Is(err, errNoInvite):
-		return a.inviteNeeded(`<p>Nothing was changed.</p>`)
+		return f.p.InviteNeeded(`<p>Nothing was changed.</p>`)
 	case errors.Is(err, onetime.ErrUsed):
 		log.Warn("oauth: invite used meanwhile")
-		return a.invitePage(err, onetime.Ticket{})
+		return f.p.InvitePage(err, onetime.Ticket{})
 	case errors.Is(err, errInvitedAccountBound):
 		log.Warn("oauth: the invited account is bound to another store")
-		return htmlPage(http.StatusConflict, "Account already connected",
+		return page(http.StatusConflict, "Account already connected",
 			`<p>The account this invite is for is already connected to another UltraCart store, so cartrelay did not connect yours to it. Nothing was changed; the invite was not used.</p>
 <p>Ask whoever runs this cartrelay about it.</p>`)
 	}
 	if errors.Is(err, accounts.ErrStoreBound) || errors.Is(err, accounts.ErrAccountBound) {
 		log.Warn("oauth: binding raced", slog.Any("error", err))
-		return htmlPage(http.StatusConflict, "Connected elsewhere at the same moment",
+		return page(http.StatusConflict, "Connected elsewhere at the same moment",
 			`<p>Another connection of this store finished while this one was running, so this one changed nothing. Connect again to update it.</p>`+again)
 	}
 	log.Error("oauth: store not bound", slog.Any("error", err))
-	return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save your account just now. Nothing was saved.</p>`+again)
+	return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save your account just now. Nothing was saved.</p>`+again)
 }
 
 // reconnect renews the connection of b's account, bound to the store that just granted access;
 // probe is a webhook made for this connect before the store was recognised.
-func (a *App) reconnect(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, tok ultracartapi.Token, seen storeSeen, b accounts.Binding,
-	fl oauth.Flow, probe *ultracartapi.Webhook, again string) events.APIGatewayV2HTTPResponse {
+func (f *flow) reconnect(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, tok ultracartapi.Token, seen storeSeen, b accounts.Binding,
+	fl oauth.Flow, probe *ultracartapi.Webhook, again string) source.Page {
 	log = log.With(slog.String("account", b.Account))
-	if inv, _ := a.invite(ctx, fl); inv != nil && inv.Account != "" && inv.Account != b.Account {
+	if inv, _ := f.invite(ctx, fl); inv != nil && inv.Account != "" && inv.Account != b.Account {
 		// An invite for one account must not connect its holder's store to another: say so,
 		// and leave both (and the invite) as they were.
 		log.Warn("oauth: invite for another account than the store's", slog.String("invited", inv.Account))
@@ -330,44 +460,44 @@ func (a *App) reconnect(ctx context.Context, log *slog.Logger, api *ultracartapi
 				log.Warn("oauth: webhook made to identify the store not removed", slog.Any("error", err))
 			}
 		}
-		return htmlPage(http.StatusConflict, "Store connected to another account",
+		return page(http.StatusConflict, "Store connected to another account",
 			`<p>`+seen.storeName()+` is already connected to the cartrelay account <code>`+html.EscapeString(b.Account)+`</code>, not to <code>`+
 				html.EscapeString(inv.Account)+`</code>, the account this invite is for. Nothing was changed; the invite was not used.</p>`+again)
 	}
 	if seen.merchant != "" && b.MerchantID == "" {
-		if err := a.d.Accounts.NameMerchant(ctx, b.Account, seen.merchant); err != nil {
-			return a.unbindable(ctx, log, api, probe, err, again)
+		if err := f.p.Accounts.NameMerchant(ctx, b.Account, seen.merchant); err != nil {
+			return f.unbindable(ctx, log, api, probe, err, again)
 		}
 		log.Info("ultracart store named", slog.String("merchant_id", seen.merchant))
 	}
-	acct, err := a.ensureAccount(ctx, b.Account)
+	acct, err := f.ensureAccount(ctx, b.Account)
 	if err != nil {
 		log.Error("oauth: account not stored", slog.Any("error", err))
-		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save your account just now.</p>`+again)
+		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save your account just now.</p>`+again)
 	}
-	return a.finishConnect(ctx, log, api, tok, seen, acct, probe, again)
+	return f.finishConnect(ctx, log, api, tok, seen, acct, probe, again)
 }
 
 // finishConnect stores the tokens on acct, bound to the store, and gives the store acct's
 // webhook.
-func (a *App) finishConnect(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, tok ultracartapi.Token, seen storeSeen, acct accounts.Account,
-	probe *ultracartapi.Webhook, again string) events.APIGatewayV2HTTPResponse {
+func (f *flow) finishConnect(ctx context.Context, log *slog.Logger, api *ultracartapi.Client, tok ultracartapi.Token, seen storeSeen, acct accounts.Account,
+	probe *ultracartapi.Webhook, again string) source.Page {
 	id := acct.ID
 	store := seen.storeName()
-	if err := a.saveConnection(ctx, id, tok); err != nil {
+	if err := f.saveConnection(ctx, id, tok); err != nil {
 		log.Error("oauth: connection not stored", slog.Any("error", err))
-		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save the connection just now.</p>`+again)
+		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not save the connection just now.</p>`+again)
 	}
 	log.Info("ultracart connected", slog.String("merchant_id", seen.merchant))
-	hookURL := a.publicURL("/webhooks/ultracart/" + id)
-	if _, err := a.putHook(ctx, api, seen, id, acct.UltraCart.WebhookUsername, acct.UltraCart.WebhookPassword.Reveal(), probe); err != nil {
+	hookURL := f.p.PublicURL("/webhooks/ultracart/" + id)
+	if _, err := f.putHook(ctx, api, seen, id, acct.UltraCart.WebhookUsername, acct.UltraCart.WebhookPassword.Reveal(), probe); err != nil {
 		log.Warn("oauth: webhook not registered", slog.Any("error", err))
-		return htmlPage(http.StatusBadGateway, "Connected, but the webhook is missing",
+		return page(http.StatusBadGateway, "Connected, but the webhook is missing",
 			`<p>`+store+` is connected as account <code>`+html.EscapeString(id)+`</code> and the connection is saved, so cartrelay will poll UltraCart for orders.</p>
 <p>Registering the webhook failed: <code>`+html.EscapeString(err.Error())+`</code>. Connect again to retry; until then new orders arrive with polling's delay rather than at once.</p>`+again)
 	}
 	log.Info("ultracart webhook registered", slog.String("webhook_url", hookURL))
-	return htmlPage(http.StatusOK, "UltraCart connected",
+	return page(http.StatusOK, "UltraCart connected",
 		`<p>`+store+` is connected as account <code>`+html.EscapeString(id)+`</code>.</p>
 <p>UltraCart now sends events to <code>`+html.EscapeString(hookURL)+`</code>, authenticated with credentials only cartrelay and UltraCart know.</p>
 <p>What happens next: the backfill starts on its own. Within a minute or two the poller picks up the new connection and loads your order history in the background, and new orders arrive through the webhook as they happen.</p>`)
@@ -377,10 +507,10 @@ func (a *App) finishConnect(ctx context.Context, log *slog.Logger, api *ultracar
 // webhook already at the account's URL, else one of cartrelay's webhooks that points at no
 // account (left by an interrupted connect), else inserts one. fresh is a webhook written
 // earlier in this request; when it is already exactly this one, nothing is sent.
-func (a *App) putHook(ctx context.Context, api *ultracartapi.Client, seen storeSeen, account, user, pass string, fresh *ultracartapi.Webhook) (ultracartapi.Webhook, error) {
+func (f *flow) putHook(ctx context.Context, api *ultracartapi.Client, seen storeSeen, account, user, pass string, fresh *ultracartapi.Webhook) (ultracartapi.Webhook, error) {
 	// A quarter of headroom covers the delivery envelope around the events UltraCart counts.
-	maxSize := min(a.d.Config.MaxBodyBytes, DefaultMaxBodyBytes) * 3 / 4
-	want := ultracartapi.HubWebhook(a.publicURL("/webhooks/ultracart/"+account), user, pass, maxSize)
+	maxSize := f.p.MaxBodyBytes * 3 / 4
+	want := ultracartapi.HubWebhook(f.p.PublicURL("/webhooks/ultracart/"+account), user, pass, maxSize)
 	var reuse *ultracartapi.Webhook
 	for i, h := range seen.hooks {
 		if h.WebhookOID != 0 && h.WebhookURL == want.WebhookURL {
@@ -390,7 +520,7 @@ func (a *App) putHook(ctx context.Context, api *ultracartapi.Client, seen storeS
 	}
 	if reuse == nil {
 		for i, h := range seen.hooks {
-			if other := a.hookAccount(h.WebhookURL); h.WebhookOID != 0 && other != "" && !a.accountExists(ctx, other) {
+			if other := f.hookAccount(h.WebhookURL); h.WebhookOID != 0 && other != "" && !f.accountExists(ctx, other) {
 				reuse = &seen.hooks[i]
 				break
 			}
@@ -407,14 +537,14 @@ func (a *App) putHook(ctx context.Context, api *ultracartapi.Client, seen storeS
 	return api.UpdateWebhook(ctx, want)
 }
 
-func (a *App) accountExists(ctx context.Context, id string) bool {
-	_, err := a.d.Accounts.Get(ctx, id)
+func (f *flow) accountExists(ctx context.Context, id string) bool {
+	_, err := f.p.Accounts.Get(ctx, id)
 	return !errors.Is(err, accounts.ErrNotFound)
 }
 
 // freeStoreID is the id for a new account of merchant: oauth.AccountID's, or with a number
 // behind it when that is taken (two merchant ids can fold to one name).
-func (a *App) freeStoreID(ctx context.Context, merchant string) (string, error) {
+func (f *flow) freeStoreID(ctx context.Context, merchant string) (string, error) {
 	base, err := oauth.AccountID(merchant)
 	if err != nil {
 		return newStoreID()
@@ -425,13 +555,13 @@ func (a *App) freeStoreID(ctx context.Context, merchant string) (string, error) 
 			suffix := "-" + strconv.Itoa(n)
 			id = strings.TrimRight(base[:min(len(base), 63-len(suffix))], "-") + suffix
 		}
-		if _, err := a.d.Accounts.Binding(ctx, id); !errors.Is(err, accounts.ErrNotBound) {
+		if _, err := f.p.Accounts.Binding(ctx, id); !errors.Is(err, accounts.ErrNotBound) {
 			if err != nil {
 				return "", err
 			}
 			continue
 		}
-		if !a.accountExists(ctx, id) {
+		if !f.accountExists(ctx, id) {
 			return id, nil
 		}
 	}
@@ -465,24 +595,20 @@ func newWebhookCredentials() (user, pass string, err error) {
 	return "uc-" + user, pass, nil
 }
 
-// consoleSignedIn signs the browser in to the account bound to the store UltraCart just
-// authorized. It writes nothing to UltraCart or to the account.
-func (a *App) consoleSignedIn(ctx context.Context, log *slog.Logger, tok ultracartapi.Token, again string) events.APIGatewayV2HTTPResponse {
-	c, err := a.console()
-	if err != nil {
-		return consoleOff(err)
-	}
-	api := ultracartapi.New(a.d.Config.UltraCartBaseURL, ultracartapi.Credentials{BearerToken: tok.AccessToken}, a.sourceHTTP())
-	seen, err := a.seeStore(ctx, api, tok)
+// consoleSignedIn names the account bound to the store UltraCart just authorized, for the
+// console to sign the browser in to. It writes nothing to UltraCart or to the account.
+func (f *flow) consoleSignedIn(ctx context.Context, log *slog.Logger, tok ultracartapi.Token, again string) source.Page {
+	api := ultracartapi.New(f.p.APIBase[domain.UltraCart], ultracartapi.Credentials{BearerToken: tok.AccessToken}, f.p.HTTP)
+	seen, err := f.seeStore(ctx, api, tok)
 	if err != nil {
 		log.Warn("console sign-in: store not identified", slog.Any("error", err))
-		return htmlPage(http.StatusBadGateway, "Store not identified",
+		return page(http.StatusBadGateway, "Store not identified",
 			`<p>cartrelay could not read your store's webhooks to tell which store you signed in with (`+html.EscapeString(err.Error())+`).</p>`+again)
 	}
-	b, err := a.boundAccount(ctx, seen)
+	b, err := f.boundAccount(ctx, seen)
 	if errors.Is(err, accounts.ErrNotBound) {
 		log.Info("console sign-in: no account bound to the store", slog.String("merchant_id", seen.merchant))
-		connect := html.EscapeString(a.publicURL("/connect"))
+		connect := html.EscapeString(f.p.PublicURL("/connect"))
 		body := `<p>` + seen.storeName() + ` has no cartrelay account, so there is nothing to show. Nothing was changed.</p>
 <p>To create one, <a href="` + connect + `">connect the store</a>. If whoever runs this cartrelay set up your account for you, ask them for a console sign-in link (<code>cartrelay console link ACCOUNT</code>).</p>`
 		if seen.merchant == "" {
@@ -491,11 +617,11 @@ func (a *App) consoleSignedIn(ctx context.Context, log *slog.Logger, tok ultraca
 			body = `<p>cartrelay could not tell which store you signed in with: UltraCart names a store to cartrelay only through the store's webhooks, and yours has none that cartrelay knows. Nothing was changed.</p>
 <p>If your store was connected before and cartrelay's webhook was removed from it, <a href="` + connect + `">connecting again</a> restores it. If whoever runs this cartrelay set up your account for you, ask them for a console sign-in link (<code>cartrelay console link ACCOUNT</code>).</p>`
 		}
-		return htmlPage(http.StatusForbidden, "No account for this store", body)
+		return page(http.StatusForbidden, "No account for this store", body)
 	}
 	if err != nil {
 		log.Error("console sign-in: binding unreadable", slog.Any("error", err))
-		return htmlPage(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read its accounts just now.</p>`+again)
+		return page(http.StatusInternalServerError, "Please try again", `<p>cartrelay could not read its accounts just now.</p>`+again)
 	}
-	return consoleResponse(c.SignIn(ctx, b.Account, console.ViaUltraCart, a.d.Clock.Now()))
+	return source.Page{SignIn: b.Account}
 }
