@@ -428,7 +428,12 @@ func walkWebhookEndpoint(t *testing.T, hub *browserHub, tab context.Context, acc
 		payload.Data.ID != first.header.Get("webhook-id") || !strings.Contains(payload.Data.ID, "0002077") {
 		t.Fatalf("the request's body (%v): %s", err, first.body)
 	}
-	visit("delivery-webhook", "/console/delivery?"+url.Values{"email": {payload.Data.Email}, "dest": {"webhooks"}, "fact": {payload.Data.ID}}.Encode(),
+	// The endpoint has the request before the forwarder, back from it, logs the delivery.
+	waitFor(t, hub, "the delivery to the endpoint to be logged", func() bool {
+		ds, _ := history.New(hub.env.Store).ContactDeliveries(ctx, account, payload.Data.Email, signedhooks.Name, payload.Data.ID)
+		return len(ds) > 0 && ds[0].Status == history.DeliverySent
+	})
+	visit("delivery-webhook", "/console/delivery?"+url.Values{"email": {payload.Data.Email}, "dest": {signedhooks.Name}, "fact": {payload.Data.ID}}.Encode(),
 		"delivered")
 
 	// Removed with its box; sending is turned off with it, since it needs an endpoint.
