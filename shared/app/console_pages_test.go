@@ -204,6 +204,10 @@ func TestConsolePagesShowTheAccount(t *testing.T) {
 		"DEMO-0002001", "Totals are shown for ranges up to 92 days", "/console/report?by=month&amp;from=2000-01-01")
 	wantPage(t, "orders, test only", e.get("acme", "/console/orders", url.Values{"from": {"2000-01-01"}, "test": {"only"}}), http.StatusOK, "No orders match")
 	wantPage(t, "orders, bad date", e.get("acme", "/console/orders", url.Values{"from": {"yesterday"}}), http.StatusBadRequest, "is not a date")
+	wantPage(t, "orders from a source that is not registered", e.get("acme", "/console/orders", url.Values{"from": {"2000-01-01"}, "source": {"shopify"}}),
+		http.StatusBadRequest, "There are no orders from “shopify”", "the sources are ultracart, thrivecart")
+	wantPage(t, "orders from one source", e.get("acme", "/console/orders", url.Values{"from": {"2000-01-01"}, "source": {"ultracart"}}), http.StatusOK,
+		"DEMO-0002001", `<option value="ultracart" selected>UltraCart</option>`, `<option value="thrivecart">ThriveCart</option>`)
 	wantPage(t, "order", e.get("acme", "/console/order", url.Values{"key": {d.orderKey}}), http.StatusOK,
 		"Order DEMO-0002001", "Items", "Amounts", "What the destinations did", "OrderPlaced")
 

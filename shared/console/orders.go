@@ -17,6 +17,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/reports"
 	"github.com/cartrelay/cartrelay/shared/rollup"
+	srcs "github.com/cartrelay/cartrelay/shared/sources"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
@@ -92,7 +93,7 @@ func (p *pageCtx) orders() Response {
 	b.WriteString(`<form class="filters" method="get" action="` + esc(p.c.URL("orders")) + `">`)
 	dateInput(&b, "from", "From", from.String())
 	dateInput(&b, "to", "To", to.String())
-	selectInput(&b, "source", "Source", f.Source, [][2]string{{"", "any"}, {"ultracart", "UltraCart"}, {"thrivecart", "ThriveCart"}})
+	selectInput(&b, "source", "Source", f.Source, sourceOptions())
 	selectInput(&b, "status", "Status", f.Status, [][2]string{{"", "any"}, {"paid", "paid"}, {"shipped", "shipped"}, {"pending", "pending"}, {"rejected", "rejected"}, {"deleted", "deleted"}})
 	selectInput(&b, "refunded", "Refunded", f.Refunded, [][2]string{{"", "any"}, {"yes", "refunded (in part or in full)"}, {"no", "not refunded"}})
 	selectInput(&b, "test", "Test orders", f.Test, [][2]string{{"", "included"}, {"no", "left out"}, {"only", "only test orders"}})
@@ -100,6 +101,13 @@ func (p *pageCtx) orders() Response {
 	if bad != "" {
 		b.WriteString(`<p class="alert" role="alert">The “` + esc(bad) + `” date is not a date; use the date picker or YYYY-MM-DD.</p>`)
 		return p.page(http.StatusBadRequest, "orders", "Orders", b.String())
+	}
+	if f.Source != "" {
+		// A source no one registered would match no order: say so rather than show none.
+		if _, err := srcs.LookupConnecting(f.Source); err != nil {
+			b.WriteString(`<p class="alert" role="alert">There are no orders from “` + esc(f.Source) + `”: ` + esc(err.Error()) + `. Pick a source above.</p>`)
+			return p.page(http.StatusBadRequest, "orders", "Orders", b.String())
+		}
 	}
 	p.revenueSummary(&b, from, to, f.Source)
 
@@ -190,6 +198,16 @@ func (p *pageCtx) revenueSummary(b *strings.Builder, from, to rollup.Date, sourc
 
 func dateInput(b *strings.Builder, name, label, value string) {
 	b.WriteString(`<label for="f-` + name + `">` + esc(label) + `<input type="date" id="f-` + name + `" name="` + name + `" value="` + esc(value) + `"></label>`)
+}
+
+// sourceOptions are the registered sources (sources.Connecting, which links none of their
+// decoders) as a filter's options, after "any".
+func sourceOptions() [][2]string {
+	opts := [][2]string{{"", "any"}}
+	for _, r := range srcs.Connecting() {
+		opts = append(opts, [2]string{string(r.Name), r.Label})
+	}
+	return opts
 }
 
 func selectInput(b *strings.Builder, name, label, value string, options [][2]string) {

@@ -194,7 +194,7 @@ func (p *pageCtx) reportForm(b *strings.Builder, params reports.Params) {
 		textInput(b, "months", "Months shown", params.Months)
 	}
 	f := params.Filter
-	selectInput(b, "source", "Cart", f.Source, [][2]string{{"", "any"}, {"ultracart", "UltraCart"}, {"thrivecart", "ThriveCart"}})
+	selectInput(b, "source", "Cart", f.Source, sourceOptions())
 	textInput(b, "product", "Product", f.Product)
 	textInput(b, "currency", "Currency", f.Currency)
 	textInput(b, "first_source", "First-touch source", f.FirstSource)
