@@ -20,6 +20,15 @@ const maxGroup = 256
 // checkpointEvery is how often the WAL is copied back into the database file while writes come.
 const checkpointEvery = 200 * time.Millisecond
 
+// restartFrames is the size of the WAL (in pages) past which the committer finishes a
+// checkpoint itself, between two groups, so that the WAL starts again from its beginning.
+// 8,192 pages of 4 KiB are 32 MiB: a few seconds of writes under load.
+const restartFrames = 8192
+
+// restartWait bounds how long the committer waits for readers on older snapshots when it
+// restarts the WAL.
+const restartWait = 20 * time.Millisecond
+
 // Write runs fn in a write transaction and returns once that transaction is durable (or
 // failed). Writes that arrive while a commit waits for the disk go into the next transaction
 // together, each in its own savepoint: one fsync then makes all of them durable (group commit),
@@ -41,12 +50,15 @@ func (db *DB) Write(ctx context.Context, fn func(context.Context, *sql.Tx) error
 type WriteStats struct {
 	Writes  int64 // calls to Write that ran
 	Commits int64 // transactions committed (each one fsync)
+	// WALRestarts counts the checkpoints the committer finished so that the WAL could start
+	// again from its beginning.
+	WALRestarts int64
 }
 
 // WriteStats returns how many writes and commits there were: their ratio is the size of the
 // average group.
 func (db *DB) WriteStats() WriteStats {
-	return WriteStats{Writes: db.c.writes.Load(), Commits: db.c.commits.Load()}
+	return WriteStats{Writes: db.c.writes.Load(), Commits: db.c.commits.Load(), WALRestarts: db.c.restarts.Load()}
 }
 
 type writeReq struct {
@@ -69,6 +81,11 @@ type committer struct {
 
 	writes, commits atomic.Int64
 	dirty           atomic.Bool
+	// restart asks the committer to finish a checkpoint between two groups (see restartWAL);
+	// restartAt is the WAL size, in pages, past which the background checkpoints ask.
+	restart   atomic.Bool
+	restartAt atomic.Int64
+	restarts  atomic.Int64
 }
 
 func startCommitter(ctx context.Context, db *DB) (*committer, error) {
@@ -77,6 +94,7 @@ func startCommitter(ctx context.Context, db *DB) (*committer, error) {
 		return nil, err
 	}
 	c := &committer{db: db, conn: conn, reqs: make(chan *writeReq, maxGroup), quit: make(chan struct{})}
+	c.restartAt.Store(restartFrames)
 	c.wg.Add(2)
 	go c.loop()
 	go c.checkpoints()
@@ -118,7 +136,39 @@ func (c *committer) loop() {
 	defer c.wg.Done()
 	for first := range c.reqs {
 		c.group(first)
+		if c.restart.Swap(false) {
+			c.restartWAL()
+		}
 	}
+}
+
+// restartWAL checkpoints the whole WAL while no write of this process is under way, and makes
+// the next write start the WAL again from its beginning.
+//
+// The background checkpoints alone never get there under a steady load: a PASSIVE checkpoint
+// copies the pages of the commits made before it started, the commits made meanwhile stay
+// in the WAL, and SQLite rewinds the WAL only when a write begins with every page of it
+// copied and no reader on an older snapshot. Under load it then grew without end (1.4 GB in
+// three minutes), and a read of a page whose latest copy is in the WAL costs a read(2) and a
+// look-up in the WAL's index where the database file is read through the memory map.
+//
+// A RESTART checkpoint copies what is left (little: the background checkpoints copied all but
+// the last moments' pages) and waits for the readers on older snapshots, which serve's are
+// for a moment. It waits at most restartWait, so that a long read (a report the CLI runs
+// beside serve) holds the writes up no longer than that; the next background checkpoint then
+// asks again.
+func (c *committer) restartWAL() {
+	ctx := context.Background()
+	if _, err := c.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout(%d)", restartWait.Milliseconds())); err != nil {
+		return
+	}
+	var busy, frames, copied int64
+	err := c.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
+	if err == nil && busy == 0 {
+		c.restarts.Add(1)
+	}
+	// Writes wait as long as ever for another process's write lock.
+	_, _ = c.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout(%d)", busyTimeout.Milliseconds()))
 }
 
 // group runs first and every write queued behind it (up to maxGroup, taking more as they
@@ -224,6 +274,17 @@ func (c *committer) refuseQueued(err error) {
 	}
 }
 
+// checkpoint copies what it can of the WAL into the database file, and asks the committer to
+// finish the job once the WAL has grown past restartAt pages.
+func (c *committer) checkpoint() {
+	// A failed checkpoint (another process's at the same moment) is retried next time.
+	var busy, frames, copied int64
+	err := c.db.DB.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	if err == nil && frames > c.restartAt.Load() {
+		c.restart.Store(true)
+	}
+}
+
 // checkpoints copies the WAL back into the database file beside the writes (a PASSIVE
 // checkpoint waits for no reader or writer), so that no commit pays for it. Automatic
 // checkpoints are off (wal_autocheckpoint(0)); without this the WAL would only grow.
@@ -237,10 +298,8 @@ func (c *committer) checkpoints() {
 			return
 		case <-t.C:
 		}
-		if !c.dirty.Swap(false) {
-			continue
+		if c.dirty.Swap(false) {
+			c.checkpoint()
 		}
-		// A failed checkpoint (another process's at the same moment) is retried next time.
-		_, _ = c.db.DB.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -197,5 +198,83 @@ func TestWriteAfterClose(t *testing.T) {
 	db.Close()
 	if err := db.Write(t.Context(), put("k", "v")); !errors.Is(err, sqlitedb.ErrClosed) {
 		t.Fatalf("write after close: %v", err)
+	}
+}
+
+// Under a steady load of writes and reads, the WAL starts again from its beginning instead of
+// growing without end: the background checkpoints never copy the commits made while they run,
+// so the committer finishes one between two groups once the WAL is past its limit.
+func TestWALStartsAgainUnderSteadyWritesAndReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sqlitedb.FileName)
+	db := open(t, path)
+	createTable(t, db)
+	const limit = 32 // pages
+	db.RestartWALAt(limit)
+
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	// Readers always under way, as serve's consumers and the CLI beside it are.
+	for range 2 {
+		bg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var n int
+				if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM kv WHERE k = 'w0-0000'`).Scan(&n); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	// The background checkpoints, often, so that many of them run while writes commit.
+	bg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			db.Checkpoint()
+		}
+	})
+	value := strings.Repeat("v", 3000)
+	var writers sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 3 {
+		writers.Go(func() {
+			for i := range 200 {
+				if err := db.Write(t.Context(), put(fmt.Sprintf("w%d-%04d", w, i), value)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	close(stop)
+	bg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	// 600 rows of 3 KB each take a page or more: a WAL that never started again would hold
+	// well over 600 pages (900 rows made 1,160 here).
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if max := int64(300 * 4096); fi.Size() > max {
+		t.Errorf("the WAL is %d bytes after 600 writes with a limit of %d pages; want at most %d (it should have started again)", fi.Size(), limit, max)
+	}
+	if st := db.WriteStats(); st.WALRestarts == 0 {
+		t.Errorf("WriteStats().WALRestarts = 0; want the committer to have restarted the WAL")
+	}
+	if got := len(keys(t, db)); got != 600 {
+		t.Errorf("%d rows after the writes; want 600", got)
 	}
 }
