@@ -128,21 +128,7 @@ func (p *poller) dispatch(log *slog.Logger, msgs []queue.Received) {
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.hard), deleteTimeout)
 	defer cancel()
-	// The deletes go out together, as Lambda's DeleteMessageBatch does: on the embedded queue
-	// they then share one commit instead of waiting for the disk one after another.
-	errs := make([]error, len(msgs))
-	var wg sync.WaitGroup
-	for i, m := range msgs {
-		if failed[m.MessageID] {
-			continue
-		}
-		wg.Go(func() {
-			if err := p.q.Delete(ctx, p.c.Queue, m.ReceiptHandle); err != nil {
-				errs[i] = fmt.Errorf("message %s: %w", m.MessageID, err)
-			}
-		})
-	}
-	wg.Wait()
+	errs := p.deleteAll(ctx, msgs, failed)
 	var deleted int
 	var delErrs []error
 	for i, m := range msgs {
@@ -169,6 +155,42 @@ func (p *poller) dispatch(log *slog.Logger, msgs []queue.Received) {
 	}
 	slices.Sort(failedIDs)
 	log.Log(context.Background(), level, "queue batch handled", "deleted", deleted, "failed_ids", failedIDs, "duration_ms", since(start))
+}
+
+// deleteAll deletes the messages of a batch that did not fail, together, as Lambda's
+// DeleteMessageBatch does: in one call when the queue deletes batches (on the embedded queue,
+// one write), else at once, so that their writes can share a commit. errs[i] is msgs[i]'s.
+func (p *poller) deleteAll(ctx context.Context, msgs []queue.Received, failed map[string]bool) []error {
+	errs := make([]error, len(msgs))
+	if bd, ok := p.q.(queue.BatchDeleter); ok {
+		var handles []string
+		for _, m := range msgs {
+			if !failed[m.MessageID] {
+				handles = append(handles, m.ReceiptHandle)
+			}
+		}
+		if err := bd.DeleteBatch(ctx, p.c.Queue, handles); err != nil {
+			for i, m := range msgs {
+				if !failed[m.MessageID] {
+					errs[i] = fmt.Errorf("message %s: %w", m.MessageID, err)
+				}
+			}
+		}
+		return errs
+	}
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		if failed[m.MessageID] {
+			continue
+		}
+		wg.Go(func() {
+			if err := p.q.Delete(ctx, p.c.Queue, m.ReceiptHandle); err != nil {
+				errs[i] = fmt.Errorf("message %s: %w", m.MessageID, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errs
 }
 
 // batchFailures turns a handler's partial batch response into the set of message ids to

@@ -209,6 +209,15 @@ type Queue interface {
 	Stats(ctx context.Context, queue string) (Stats, error)
 }
 
+// BatchDeleter is implemented by adapters that delete several received messages of one queue in
+// one call, as SQS's DeleteMessageBatch does: the embedded queue, where they are then one write
+// instead of one each.
+type BatchDeleter interface {
+	// DeleteBatch removes received messages of queue, at most MaxBatch of them, all or none.
+	// A stale receipt handle is ignored, as Delete ignores it.
+	DeleteBatch(ctx context.Context, queue string, receiptHandles []string) error
+}
+
 // Ager is implemented by adapters that can tell when a queue's oldest waiting message was sent:
 // the embedded queue. SQS publishes that age only as the CloudWatch metric
 // ApproximateAgeOfOldestMessage, not as a queue attribute, so its adapter does not.

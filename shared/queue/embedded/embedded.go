@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/opcount"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 )
@@ -75,9 +76,18 @@ type Queue struct {
 	// looking.
 	wakeMu sync.Mutex
 	wake   map[string]chan struct{}
+
+	counts *opcount.Counts
 }
 
+// CountInto makes the queue count into c (nil stops it), each per queue name: "queue.sent.Q"
+// (messages), "queue.receive.Q" (calls), "queue.look.Q" (looks for messages, of which a long
+// poll may make several), "queue.received.Q" (messages handed out), "queue.deleted.Q" (delete
+// calls) and "queue.delete_batch.Q" (batch delete calls). Call it before the queue is in use.
+func (q *Queue) CountInto(c *opcount.Counts) { q.counts = c }
+
 var _ queue.Queue = (*Queue)(nil)
+var _ queue.BatchDeleter = (*Queue)(nil)
 
 // New creates the queue tables if needed and returns the adapter. Its writes go through
 // db.Write, whose transactions take the write lock up front, which is what keeps two processes
@@ -101,6 +111,7 @@ func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) err
 	if err := q.topo.ValidateMessages(name, msgs); err != nil {
 		return err
 	}
+	q.counts.Add("queue.sent."+name, int64(len(msgs)))
 	spec, _ := q.topo.SpecFor(name)
 	var failed []queue.FailedEntry
 	sent := 0
@@ -188,7 +199,9 @@ func (q *Queue) Receive(ctx context.Context, name string, opt queue.ReceiveOptio
 	}
 	deadline := time.Now().Add(opt.Wait)
 	wake := q.wakeup(spec.Name)
+	q.counts.Add("queue.receive."+name, 1)
 	for {
+		q.counts.Add("queue.look."+name, 1)
 		got, err := q.receiveOnce(ctx, spec, max, visibility)
 		if err != nil {
 			return nil, fmt.Errorf("receive from queue %s: %w", name, err)
@@ -197,6 +210,7 @@ func (q *Queue) Receive(ctx context.Context, name string, opt queue.ReceiveOptio
 			// There may be more: wake the next poll.
 			q.notify(spec.Name)
 		}
+		q.counts.Add("queue.received."+name, int64(len(got)))
 		left := time.Until(deadline)
 		if len(got) > 0 || left <= 0 {
 			return got, nil
@@ -361,6 +375,11 @@ func (q *Queue) receiveRow(ctx context.Context, tx *sql.Tx, r row, now int64, vi
 	}, nil
 }
 
+// deleteSQL deletes a message by its receipt handle. Its test that the receipt is not empty
+// repeats the partial index's condition so SQLite can use it with a bound handle; without it
+// every delete scans the table.
+const deleteSQL = `DELETE FROM queue_messages WHERE queue = ? AND receipt = ? AND receipt <> ''`
+
 // Delete implements queue.Queue. A handle that no longer matches its message (deleted, moved
 // to the DLQ, received again) is ignored, as SQS ignores it on standard queues.
 func (q *Queue) Delete(ctx context.Context, name string, receiptHandle string) error {
@@ -370,14 +389,44 @@ func (q *Queue) Delete(ctx context.Context, name string, receiptHandle string) e
 	if receiptHandle == "" {
 		return fmt.Errorf("delete from queue %s: the receipt handle is empty", name)
 	}
+	q.counts.Add("queue.deleted."+name, 1)
 	err := q.write(ctx, name, func(ctx context.Context, tx *sql.Tx) error {
-		// "receipt <> ''" repeats the partial index's condition so SQLite can use it with a
-		// bound handle; without it every delete scans the table.
-		_, err := q.db.Exec(ctx, tx, `DELETE FROM queue_messages WHERE queue = ? AND receipt = ? AND receipt <> ''`, name, receiptHandle)
+		_, err := q.db.Exec(ctx, tx, deleteSQL, name, receiptHandle)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("delete from queue %s: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteBatch implements queue.BatchDeleter: the deletes are one write.
+func (q *Queue) DeleteBatch(ctx context.Context, name string, receiptHandles []string) error {
+	if _, err := q.lookup(name); err != nil {
+		return err
+	}
+	if len(receiptHandles) > queue.MaxBatch {
+		return fmt.Errorf("delete from queue %s: %d receipt handles; at most %d go in one batch", name, len(receiptHandles), queue.MaxBatch)
+	}
+	for i, h := range receiptHandles {
+		if h == "" {
+			return fmt.Errorf("delete from queue %s: receipt handle %d is empty", name, i)
+		}
+	}
+	if len(receiptHandles) == 0 {
+		return nil
+	}
+	q.counts.Add("queue.delete_batch."+name, 1)
+	err := q.write(ctx, name, func(ctx context.Context, tx *sql.Tx) error {
+		for _, h := range receiptHandles {
+			if _, err := q.db.Exec(ctx, tx, deleteSQL, name, h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete %d messages from queue %s: %w", len(receiptHandles), name, err)
 	}
 	return nil
 }

@@ -479,3 +479,53 @@ func TestReleaseInFlight(t *testing.T) {
 		t.Fatalf("receive after the release: %+v, %v", again, err)
 	}
 }
+
+// DeleteBatch removes the messages its handles hold, in one write, ignores a stale handle as
+// Delete does, and refuses a batch it cannot take whole.
+func TestDeleteBatch(t *testing.T) {
+	q, clk := fresh(t)
+	fifo, _ := queuetest.FIFOQueues(t)
+	ctx := context.Background()
+	if err := q.Send(ctx, fifo, []queue.Message{
+		{ID: "a", Body: "1", GroupID: "g1", DedupID: "1"}, {ID: "b", Body: "2", GroupID: "g2", DedupID: "2"},
+		{ID: "c", Body: "3", GroupID: "g3", DedupID: "3"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Receive(ctx, fifo, queue.ReceiveOptions{Visibility: time.Second})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("receive = %d messages, %v; want 3", len(got), err)
+	}
+	// The first message's handle goes stale: its visibility ran out and it was received again.
+	clk.Advance(time.Second)
+	again, err := q.Receive(ctx, fifo, queue.ReceiveOptions{Max: 1, Visibility: time.Minute})
+	if err != nil || len(again) != 1 || again[0].Body != "1" {
+		t.Fatalf("receive again = %v, %v; want message 1", again, err)
+	}
+
+	if err := q.DeleteBatch(ctx, fifo, []string{got[1].ReceiptHandle, ""}); err == nil {
+		t.Error("a batch with an empty handle was taken; want an error")
+	}
+	if err := q.DeleteBatch(ctx, fifo, make([]string, queue.MaxBatch+1)); err == nil {
+		t.Errorf("a batch of %d handles was taken; want an error", queue.MaxBatch+1)
+	}
+	if err := q.DeleteBatch(ctx, "nope", []string{got[1].ReceiptHandle}); !errors.Is(err, queue.ErrUnknownQueue) {
+		t.Errorf("DeleteBatch on an unknown queue = %v, want queue.ErrUnknownQueue", err)
+	}
+	if st, _ := q.Stats(ctx, fifo); st.InFlight != 1 || st.Visible != 2 {
+		t.Fatalf("refused batches changed the queue: stats %+v", st)
+	}
+
+	if err := q.DeleteBatch(ctx, fifo, []string{got[0].ReceiptHandle, got[1].ReceiptHandle, got[2].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	// Messages 2 and 3 are gone; message 1 stays in flight under its new handle.
+	if st, _ := q.Stats(ctx, fifo); st != (queue.Stats{Queue: fifo, InFlight: 1}) {
+		t.Errorf("after the batch delete, stats %+v; want only message 1 in flight", st)
+	}
+	if err := q.DeleteBatch(ctx, fifo, []string{again[0].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := q.Stats(ctx, fifo); st != (queue.Stats{Queue: fifo}) {
+		t.Errorf("after deleting message 1, stats %+v; want an empty queue", st)
+	}
+}
