@@ -22,6 +22,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/localrun"
+	"github.com/cartrelay/cartrelay/shared/opcount"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/wiring"
@@ -91,6 +92,10 @@ func cmdServe(ctx context.Context, c *ctx2, args []string) error {
 		return err
 	}
 	err = localrun.Run(ctx, cfg)
+	if c.env.Counts != nil {
+		// What this serve did to its database, for comparing runs (cartrelay-load reads it).
+		c.env.Log.Info(opcount.LogMessage, "counts", c.env.Counts())
+	}
 	c.env.Log.Info("cartrelay stopped", "clean", err == nil)
 	return err
 }

@@ -1,11 +1,14 @@
 package loadgen
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -19,6 +22,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/iterable/iterablefake"
 	"github.com/cartrelay/cartrelay/shared/ontraport"
 	"github.com/cartrelay/cartrelay/shared/ontraport/ontraportfake"
+	"github.com/cartrelay/cartrelay/shared/opcount"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	storeembedded "github.com/cartrelay/cartrelay/shared/store/embedded"
 )
@@ -83,6 +87,9 @@ type Report struct {
 
 	PeakRSS  int64         `json:"peak_rss_bytes"`
 	ServeCPU time.Duration `json:"serve_cpu_ns"`
+	// Counts are serve's totals of what it did to its database (shared/opcount), read from
+	// its log once it stopped.
+	Counts map[string]int64 `json:"counts,omitempty"`
 }
 
 // Spread summarises durations.
@@ -134,6 +141,13 @@ func (r Report) Text() string {
 	fmt.Fprintf(&b, "  accept to delivered to both destinations: %s (%d of %d followed)\n", r.Delivered, r.DeliveredAll, r.Followed)
 	fmt.Fprintf(&b, "  accepted orders stored at the end: %d of %d\n", r.Stored, r.Accepted)
 	fmt.Fprintf(&b, "  serve: peak RSS %.0f MiB, CPU %.1f s\n", float64(r.PeakRSS)/(1<<20), r.ServeCPU.Seconds())
+	if r.Stored > 0 {
+		fmt.Fprintf(&b, "  per stored order: CPU %.2f ms", r.ServeCPU.Seconds()*1000/float64(r.Stored))
+		for _, line := range perOrder(r.Counts, r.Stored) {
+			fmt.Fprintf(&b, "\n    %s", line)
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
 }
 
@@ -264,7 +278,78 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err := srv.Stop(30 * time.Second); err != nil {
 		return rep, fmt.Errorf("stop serve: %w", err)
 	}
-	return rep, nil
+	rep.Counts, err = ServeCounts(srv.LogPath)
+	return rep, err
+}
+
+// ServeCounts reads the totals serve logged when it stopped (the last such line of its log).
+func ServeCounts(logPath string) (map[string]int64, error) {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var counts map[string]int64
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		if !bytes.Contains(sc.Bytes(), []byte(`"msg":"`+opcount.LogMessage+`"`)) {
+			continue
+		}
+		var l struct{ Counts map[string]int64 }
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return nil, fmt.Errorf("read serve's totals in %s: %w", logPath, err)
+		}
+		counts = l.Counts
+	}
+	return counts, sc.Err()
+}
+
+// perOrder words counts per order, grouped: commits, table reads and writes (the writes by
+// kind of item, most first), and each queue's sends, receives and deletes.
+func perOrder(counts map[string]int64, orders int) []string {
+	if len(counts) == 0 {
+		return nil
+	}
+	per := func(n int64) string { return strconv.FormatFloat(float64(n)/float64(orders), 'f', 2, 64) }
+	lines := []string{fmt.Sprintf("database: %s writes in %s commits (WAL restarted %d times)",
+		per(counts["db.writes"]), per(counts["db.commits"]), counts["db.wal_restarts"])}
+	lines = append(lines, fmt.Sprintf("table: %s gets, %s queries, %s items written", per(counts["store.get"]), per(counts["store.query"]), per(counts["store.write"])))
+	type kind struct {
+		name string
+		n    int64
+	}
+	var kinds, gets []kind
+	queues := map[string]bool{}
+	for k, n := range counts {
+		if name, ok := strings.CutPrefix(k, "store.write."); ok {
+			kinds = append(kinds, kind{name, n})
+		}
+		if name, ok := strings.CutPrefix(k, "store.get."); ok {
+			gets = append(gets, kind{name, n})
+		}
+		if strings.HasPrefix(k, "queue.") {
+			queues[k[strings.LastIndexByte(k, '.')+1:]] = true
+		}
+	}
+	byKind := func(what string, ks []kind) {
+		slices.SortFunc(ks, func(a, b kind) int { return cmp.Or(cmp.Compare(b.n, a.n), strings.Compare(a.name, b.name)) })
+		var out []string
+		for _, k := range ks {
+			out = append(out, k.name+" "+per(k.n))
+		}
+		if len(out) > 0 {
+			lines = append(lines, what+" by kind: "+strings.Join(out, ", "))
+		}
+	}
+	byKind("items written", kinds)
+	byKind("gets", gets)
+	for _, q := range slices.Sorted(maps.Keys(queues)) {
+		c := func(what string) string { return per(counts["queue."+what+"."+q]) }
+		lines = append(lines, fmt.Sprintf("queue %s: %s sent, %s receives (%s looks), %s received, %s deletes, %s batch deletes",
+			q, c("sent"), c("receive"), c("look"), c("received"), c("deleted"), c("delete_batch")))
+	}
+	return lines
 }
 
 // account is the account file for a run, and for Fakes the stand-ins it points at.

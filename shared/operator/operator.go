@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/cartrelay/cartrelay/shared/destinations"
+	"github.com/cartrelay/cartrelay/shared/opcount"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	queueembedded "github.com/cartrelay/cartrelay/shared/queue/embedded"
 	"github.com/cartrelay/cartrelay/shared/secrets"
@@ -72,6 +73,18 @@ func Embedded(ctx context.Context, dataDir string, opt wiring.Options) (*wiring.
 	if err != nil {
 		db.Close()
 		return nil, err
+	}
+	counts := &opcount.Counts{}
+	st.CountInto(counts)
+	q.CountInto(counts)
+	env.Counts = func() map[string]int64 {
+		m := counts.Snapshot()
+		if m == nil {
+			m = map[string]int64{}
+		}
+		ws := db.WriteStats()
+		m["db.writes"], m["db.commits"], m["db.wal_restarts"] = ws.Writes, ws.Commits, ws.WALRestarts
+		return m
 	}
 	env.Sweep = st.Sweep
 	env.TakeOver = func(ctx context.Context) (int, func(), error) {

@@ -67,6 +67,9 @@ type Env struct {
 	TakeOver func(context.Context) (released int, release func(), err error)
 	// Closer releases the runtime's resources (the embedded database); nil when there are none.
 	Closer func() error
+	// Counts, on the embedded runtime, are the totals of what this process did to its database
+	// (see shared/opcount): serve logs them when it stops. nil in AWS.
+	Counts func() map[string]int64
 }
 
 // Close releases the runtime's resources.

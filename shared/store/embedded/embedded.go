@@ -12,9 +12,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
+	"github.com/cartrelay/cartrelay/shared/opcount"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	"github.com/cartrelay/cartrelay/shared/store"
 )
@@ -52,8 +54,43 @@ var schema = []string{
 // Store is the SQLite adapter. It is safe for concurrent use, and other processes may use the
 // same database file at the same time.
 type Store struct {
-	db  *sqlitedb.DB
-	clk clock.Clock
+	db     *sqlitedb.DB
+	clk    clock.Clock
+	counts *opcount.Counts
+}
+
+// CountInto makes the store count its reads and writes into c (nil stops it): "store.get",
+// "store.query", "store.write" (items written, checked or deleted), and "store.write." with
+// the item's kind (see Kind). Call it before the store is in use.
+func (s *Store) CountInto(c *opcount.Counts) { s.counts = c }
+
+// Kind names the kind of item a key holds for the counts, from the first parts of its keys and
+// nothing else: the part of the partition key after the account ("A#acct#E#..." is "E") and the
+// sort key's leading capitals before a "#" ("DL#..." is "DL"; any other sort key counts as "-",
+// so that no email, name or id gets into the counts).
+func Kind(k store.Key) string {
+	parts := strings.SplitN(k.PK, "#", 4)
+	pk := parts[0]
+	if pk == "A" && len(parts) > 2 {
+		pk = parts[2]
+	}
+	if !isCapitals(pk) {
+		pk = "-"
+	}
+	sk, _, found := strings.Cut(k.SK, "#")
+	if !found || !isCapitals(sk) {
+		sk = "-"
+	}
+	return pk + "/" + sk
+}
+
+func isCapitals(s string) bool {
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return s != "" && len(s) <= 12
 }
 
 var _ store.Store = (*Store)(nil)
@@ -104,6 +141,10 @@ const itemColumns = `pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, version
 // Get returns the live item at pk/sk.
 func (s *Store) Get(ctx context.Context, pk, sk string) (store.Item, error) {
 	key := store.Key{PK: pk, SK: sk}
+	if s.counts != nil {
+		s.counts.Add("store.get", 1)
+		s.counts.Add("store.get."+Kind(key), 1)
+	}
 	if pk == "" || sk == "" {
 		return store.Item{}, fmt.Errorf("get %s: %w: pk and sk must both be set", key, store.ErrInvalid)
 	}
@@ -160,6 +201,12 @@ func (s *Store) Transact(ctx context.Context, ws []store.Write) error {
 // transaction (a savepoint of the group the committer commits together). Like DynamoDB it
 // reports every failed condition, not just the first.
 func (s *Store) apply(ctx context.Context, ws []store.Write) (failed []store.FailedWrite, err error) {
+	if s.counts != nil {
+		s.counts.Add("store.write", int64(len(ws)))
+		for _, w := range ws {
+			s.counts.Add("store.write."+Kind(w.Target()), 1)
+		}
+	}
 	err = s.db.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		failed = nil
 		// The clock is read once the write lock is held, so every condition in the transaction

@@ -17,6 +17,7 @@ const maxPage = 1000
 // Query returns one page of live items, in sort-key byte order like DynamoDB. On a GSI, items
 // that share a GSI sort key come in (pk, sk) order so a cursor can resume between them.
 func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
+	s.counts.Add("store.query", 1)
 	if err := store.CheckQuery(q); err != nil {
 		return store.Page{}, err
 	}
