@@ -224,3 +224,20 @@ func TestNewRejectsMissingArguments(t *testing.T) {
 		t.Error("New accepted a nil clock")
 	}
 }
+
+func TestKindNamesNoContent(t *testing.T) {
+	for _, tc := range []struct {
+		pk, sk, want string
+	}{
+		{"A#acct#E#jane@example.com", "DL#2026-12-07T10:00:00Z#ontraport", "E/DL"},
+		{"A#acct#E#jane@example.com", "PROFILE", "E/-"},
+		{"A#acct#R#3#day#2026-12-07", "00a1", "R/-"},
+		{"A#acct#CN#12", "marcus reyes#jane@example.com", "CN/-"},
+		{"F#acct#ontraport", "f-123", "F/-"},
+		{"acct@example.com", "x", "-/-"},
+	} {
+		if got := embedded.Kind(store.Key{PK: tc.pk, SK: tc.sk}); got != tc.want {
+			t.Errorf("Kind(%q, %q) = %q, want %q", tc.pk, tc.sk, got, tc.want)
+		}
+	}
+}
