@@ -33,8 +33,12 @@ func TestServeCountsPerOrder(t *testing.T) {
 }
 
 func TestServeCountsOfALogWithoutThem(t *testing.T) {
-	counts, err := ServeCounts(filepath.Join("testdata", "order.json"))
-	if err == nil && counts != nil {
-		t.Errorf("ServeCounts of a file without totals = %v, want none", counts)
+	// The delivery the load posts is a file of JSON without serve's totals.
+	counts, err := ServeCounts("order.json")
+	if err != nil || counts != nil {
+		t.Errorf("ServeCounts of a file without totals = %v, %v; want none and no error", counts, err)
+	}
+	if _, err := ServeCounts(filepath.Join("testdata", "missing.log")); err == nil {
+		t.Error("ServeCounts of a missing log gave no error")
 	}
 }
