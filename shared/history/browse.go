@@ -136,7 +136,7 @@ func (r *Repo) OrderAt(ctx context.Context, account, orderKey string) (email str
 	if err != nil {
 		return "", o, fmt.Errorf("read order %s of %s: %w", orderKey, account, err)
 	}
-	if err := json.Unmarshal(it.Data, &o); err != nil {
+	if err := domain.UnmarshalRecord(it.Data, &o); err != nil {
 		return "", o, fmt.Errorf("order %s of %s is unreadable: %w", orderKey, account, err)
 	}
 	return email, o, nil

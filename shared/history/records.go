@@ -389,7 +389,7 @@ func (r *Repo) eachMonthOrder(ctx context.Context, account string, q store.Query
 				continue
 			}
 			var o domain.Order
-			if err := json.Unmarshal(it.Data, &o); err != nil {
+			if err := domain.UnmarshalRecord(it.Data, &o); err != nil {
 				return false, fmt.Errorf("order %s of %s is unreadable: %w", it.SK, account, err)
 			}
 			email, _ := contactEmail(account, it.PK)

@@ -1,0 +1,299 @@
+// Command gendecode writes, for each struct of a package that a jsonmodel decoder reads, the
+// field function through which it reads the struct without reflection. A package runs it from
+// a go:generate line (`go generate ./shared/PACKAGE` after changing the structs); a test fails
+// while any generated file is out of date.
+//
+//	gendecode -in model.go -out model_decode.go -decoder '*modelDecoder' [-types A,B] [-read T=d.method,U=function]
+//
+// -in names the files holding the structs (and the named types their fields use); -types the
+// structs to start from (every struct of -in when empty), whose struct fields are followed;
+// -decoder the decoder type the field functions take (*jsonmodel.Decoder, or a package's own
+// type embedding it); -read adds readers for field types: d.method reads with a method of the
+// decoder, function with function(d, field address).
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"go/ast"
+	"go/format"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"log"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// config is what a go:generate line says.
+type config struct {
+	in      []string
+	out     string
+	decoder string
+	types   []string
+	read    map[string]string
+}
+
+// builtin readers, methods of jsonmodel.Decoder that read as encoding/json does.
+var builtin = map[string]string{
+	"string":            "d.String",
+	"bool":              "d.Bool",
+	"int64":             "d.Int64",
+	"int":               "d.Int",
+	"*bool":             "d.BoolPtr",
+	"map[string]string": "d.StringMap",
+	"time.Time":         "d.Unmarshal",
+}
+
+const jsonmodelPath = "github.com/cartrelay/cartrelay/shared/jsonmodel"
+
+func main() {
+	log.SetFlags(0)
+	cfg, err := parseArgs(os.Args[1:])
+	if err != nil {
+		log.Fatal(err)
+	}
+	srcs := map[string][]byte{}
+	for _, name := range cfg.in {
+		if srcs[name], err = os.ReadFile(name); err != nil {
+			log.Fatal(err)
+		}
+	}
+	out, err := generate(cfg, srcs)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(cfg.out, out, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// parseArgs reads the flags of a go:generate line.
+func parseArgs(args []string) (config, error) {
+	fs := flag.NewFlagSet("gendecode", flag.ContinueOnError)
+	in := fs.String("in", "", "comma-separated files holding the structs")
+	out := fs.String("out", "", "the file to write")
+	dec := fs.String("decoder", "*jsonmodel.Decoder", "the decoder type the field functions take")
+	roots := fs.String("types", "", "comma-separated structs to start from (every struct of -in when empty)")
+	read := fs.String("read", "", "comma-separated TYPE=READER rules")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if *in == "" || *out == "" || fs.NArg() != 0 {
+		return config{}, fmt.Errorf("usage: gendecode -in FILES -out FILE [-decoder TYPE] [-types NAMES] [-read RULES]")
+	}
+	cfg := config{in: strings.Split(*in, ","), out: *out, decoder: *dec, read: map[string]string{}}
+	if *roots != "" {
+		cfg.types = strings.Split(*roots, ",")
+	}
+	if *read != "" {
+		for _, rule := range strings.Split(*read, ",") {
+			typ, reader, ok := strings.Cut(rule, "=")
+			if !ok || typ == "" || reader == "" {
+				return config{}, fmt.Errorf("-read %q: want TYPE=READER", rule)
+			}
+			cfg.read[typ] = reader
+		}
+	}
+	return cfg, nil
+}
+
+// generator holds what the inputs declare.
+type generator struct {
+	cfg     config
+	structs map[string]*ast.StructType
+	named   map[string]ast.Expr // the other named types, by their underlying type
+	order   []string            // the structs in the order declared
+	want    map[string]bool     // the structs to write
+	queue   []string
+}
+
+// generate returns the generated file for the inputs srcs (by file name).
+func generate(cfg config, srcs map[string][]byte) ([]byte, error) {
+	g := &generator{cfg: cfg, structs: map[string]*ast.StructType{}, named: map[string]ast.Expr{}, want: map[string]bool{}}
+	fset := token.NewFileSet()
+	pkg := ""
+	for _, name := range cfg.in {
+		f, err := parser.ParseFile(fset, name, srcs[name], 0)
+		if err != nil {
+			return nil, err
+		}
+		pkg = f.Name.Name
+		for _, decl := range f.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.TYPE {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				ts := spec.(*ast.TypeSpec)
+				if st, ok := ts.Type.(*ast.StructType); ok {
+					g.structs[ts.Name.Name] = st
+					g.order = append(g.order, ts.Name.Name)
+				} else {
+					g.named[ts.Name.Name] = ts.Type
+				}
+			}
+		}
+	}
+	roots := cfg.types
+	if roots == nil {
+		roots = g.order
+	}
+	for _, name := range roots {
+		if g.structs[name] == nil {
+			return nil, fmt.Errorf("%s is not a struct of %s", name, strings.Join(cfg.in, ", "))
+		}
+		g.need(name)
+	}
+	bodies := map[string]string{}
+	for len(g.queue) > 0 {
+		name := g.queue[0]
+		g.queue = g.queue[1:]
+		body, err := g.writeStruct(name, g.structs[name])
+		if err != nil {
+			return nil, err
+		}
+		bodies[name] = body
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "// Code generated by gendecode from %s; DO NOT EDIT.\n\npackage %s\n", strings.Join(cfg.in, ", "), pkg)
+	var code bytes.Buffer
+	for _, name := range g.order {
+		code.WriteString(bodies[name])
+	}
+	if bytes.Contains(code.Bytes(), []byte("jsonmodel.")) && pkg != "jsonmodel" {
+		fmt.Fprintf(&b, "\nimport %q\n", jsonmodelPath)
+	}
+	b.Write(code.Bytes())
+	return format.Source(b.Bytes())
+}
+
+// need queues a struct to be written.
+func (g *generator) need(name string) {
+	if !g.want[name] {
+		g.want[name] = true
+		g.queue = append(g.queue, name)
+	}
+}
+
+func (g *generator) writeStruct(name string, st *ast.StructType) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nfunc (v *%s) field(d %s) (int, error) {\n\tswitch d.Member {\n", name, g.cfg.decoder)
+	seen := map[string]string{}
+	idx := 0
+	for _, fl := range st.Fields.List {
+		if fl.Tag == nil || len(fl.Names) != 1 {
+			return "", fmt.Errorf("%s: every field needs one name and a json tag", name)
+		}
+		field := fl.Names[0].Name
+		tag, err := strconv.Unquote(fl.Tag.Value)
+		if err != nil {
+			return "", err
+		}
+		wire, opts, _ := strings.Cut(reflect.StructTag(tag).Get("json"), ",")
+		if wire == "-" && opts == "" {
+			continue // encoding/json ignores the field
+		}
+		if !ast.IsExported(field) {
+			return "", fmt.Errorf("%s.%s: encoding/json does not read an unexported field", name, field)
+		}
+		for _, o := range strings.Split(opts, ",") {
+			if o == "string" {
+				return "", fmt.Errorf("%s.%s: the ,string option is not one the decoder reads", name, field)
+			}
+		}
+		// The decoder matches names as encoding/json does when no name matches exactly:
+		// without regard to ASCII case. Two fields one name apart only in case would need the
+		// exact match first, which it does not do.
+		key := strings.ToLower(wire)
+		if !plainName(key) {
+			return "", fmt.Errorf("%s.%s: the json name %q is not a plain ASCII name", name, field, wire)
+		}
+		if other, dup := seen[key]; dup {
+			return "", fmt.Errorf("%s: fields %s and %s have one name but for case", name, other, field)
+		}
+		seen[key] = field
+		read, err := g.reader(fl.Type, "&v."+field)
+		if err != nil {
+			return "", fmt.Errorf("%s.%s: %w", name, field, err)
+		}
+		fmt.Fprintf(&b, "\tcase %q:\n\t\treturn %d, %s\n", key, idx, read)
+		idx++
+	}
+	if idx > 64 {
+		return "", fmt.Errorf("%s has %d fields; the decoder tracks at most 64 a struct", name, idx)
+	}
+	b.WriteString("\t}\n\treturn -1, nil\n}\n")
+	return b.String(), nil
+}
+
+// plainName: letters, digits, '_', '-' and '.', which need no escape and fold only in ASCII.
+func plainName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// rule is the reader for a type, by its text.
+func (g *generator) rule(typ string) string {
+	if r, ok := g.cfg.read[typ]; ok {
+		return r
+	}
+	return builtin[typ]
+}
+
+// call is a reader called on addr.
+func call(reader, addr string) string {
+	if strings.HasPrefix(reader, "d.") {
+		return reader + "(" + addr + ")"
+	}
+	return reader + "(d, " + addr + ")"
+}
+
+// reader is the call that reads a field of type t at addr.
+func (g *generator) reader(t ast.Expr, addr string) (string, error) {
+	text := types.ExprString(t)
+	if r := g.rule(text); r != "" {
+		return call(r, addr), nil
+	}
+	switch t := t.(type) {
+	case *ast.Ident:
+		if g.structs[t.Name] != nil {
+			g.need(t.Name)
+			return fmt.Sprintf("jsonmodel.Value(d, %s, (*%s).field)", addr, t.Name), nil
+		}
+		if u, ok := g.named[t.Name].(*ast.Ident); ok {
+			if r := g.rule(u.Name); r != "" {
+				return call(r, "(*"+u.Name+")("+addr+")"), nil
+			}
+		}
+	case *ast.StarExpr:
+		if id, ok := t.X.(*ast.Ident); ok && g.structs[id.Name] != nil {
+			g.need(id.Name)
+			return fmt.Sprintf("jsonmodel.Struct(d, %s, (*%s).field)", addr, id.Name), nil
+		}
+	case *ast.ArrayType:
+		if t.Len != nil {
+			break
+		}
+		elem := types.ExprString(t.Elt)
+		if id, ok := t.Elt.(*ast.Ident); ok && g.structs[id.Name] != nil && g.rule(elem) == "" {
+			g.need(id.Name)
+			return fmt.Sprintf("jsonmodel.Structs(d, %s, (*%s).field)", addr, id.Name), nil
+		}
+		if r := g.rule(elem); r != "" {
+			return fmt.Sprintf("jsonmodel.Slice(d, %s, func(d %s, e *%s) error { return %s })", addr, g.cfg.decoder, elem, call(r, "e")), nil
+		}
+	}
+	return "", fmt.Errorf("type %s is not one the decoder reads (give it a -read rule)", text)
+}
