@@ -114,6 +114,11 @@ func (d *Decoder) Null() bool {
 // returns the field's index, at most 63, or returns -1 without reading anything when no field
 // has that name (the value is then skipped, its syntax checked). A name given twice, escaped or
 // not ASCII gives up.
+//
+// It is not inlined: every struct type's generated reading calls it, and each inlined copy
+// would cost a bootstrap half a kilobyte.
+//
+//go:noinline
 func (d *Decoder) Object(field func() (int, error)) error {
 	var seen uint64
 	return d.Members(func(name string, plain bool) error {
