@@ -39,6 +39,10 @@ type Decoder struct {
 	// Member is the name of the member whose value is at i, lower-cased, while a field
 	// function runs (see Object).
 	Member string
+	// FirstCap is the capacity a slice read by Slice or Structs starts with. 0 lets append
+	// size it (1, 2, 4, ...), which keeps short arrays small; a document whose arrays are
+	// mostly of a few elements (an UltraCart order's) spares their growth with 4.
+	FirstCap int
 }
 
 // Start returns a decoder at the start of src.

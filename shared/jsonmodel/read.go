@@ -42,9 +42,8 @@ func Structs[D Scanner, T any](d D, s *[]T, field func(*T, D) (int, error)) erro
 func Slice[D Scanner, T any](d D, s *[]T, read func(D, *T) error) error {
 	var zero T
 	return d.Scan().Array(func() { *s = []T{} }, func() error {
-		if *s == nil {
-			// Most arrays of a record are short: one allocation for up to four elements.
-			*s = make([]T, 0, 4)
+		if *s == nil && d.Scan().FirstCap > 0 {
+			*s = make([]T, 0, d.Scan().FirstCap)
 		}
 		*s = append(*s, zero)
 		return read(d, &(*s)[len(*s)-1])

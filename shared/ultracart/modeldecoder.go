@@ -39,6 +39,8 @@ type model interface {
 // readModel reads payload into v, which must hold the zero value.
 func readModel(payload string, v model) error {
 	d := &modelDecoder{Decoder: jsonmodel.Start(payload)}
+	// Most arrays of an order are short: one allocation for up to four elements.
+	d.FirstCap = 4
 	return d.Document(func() (int, error) { return v.field(d) })
 }
 
