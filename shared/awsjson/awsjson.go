@@ -22,6 +22,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+
+	"github.com/cartrelay/cartrelay/shared/clock"
 )
 
 // maxBody bounds what is read of an answer: Parameter Store's largest value is 8 KB.
@@ -54,7 +56,7 @@ type Client struct {
 // credentials, HTTP client and retryer, and its BaseEndpoint (AWS_ENDPOINT_URL) when set.
 func New(cfg aws.Config, svc Service) *Client {
 	c := &Client{svc: svc, region: cfg.Region, creds: cfg.Credentials, http: cfg.HTTPClient,
-		signer: v4.NewSigner(), now: time.Now, sleep: sleep}
+		signer: v4.NewSigner(), now: time.Now, sleep: clock.Sleep}
 	if cfg.Retryer != nil {
 		c.retryer = cfg.Retryer()
 	} else {
@@ -86,17 +88,6 @@ func dnsSuffix(region string) string {
 		return "cloud.adc-e.uk"
 	}
 	return "amazonaws.com"
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // APIError is an error answer of the service, or an answer that could not be read.
