@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/cartrelay/cartrelay/shared/awsjson"
 )
 
-// KMSClient is the part of *kms.Client the KMS wrapper uses, so tests can substitute it.
+// KMSService is AWS KMS's API (AWS JSON 1.1, target TrentService), which the wrapper calls
+// through shared/awsjson rather than the SDK's KMS client, whose model would add its schemas
+// to every bootstrap.
+var KMSService = awsjson.Service{Name: "kms", Target: "TrentService", Version: "1.1"}
+
+// KMSClient calls a KMS operation (an *awsjson.Client of KMSService), so tests can substitute
+// it.
 type KMSClient interface {
-	Encrypt(ctx context.Context, in *kms.EncryptInput, optFns ...func(*kms.Options)) (*kms.EncryptOutput, error)
-	Decrypt(ctx context.Context, in *kms.DecryptInput, optFns ...func(*kms.Options)) (*kms.DecryptOutput, error)
+	Call(ctx context.Context, op string, in, out any) error
 }
 
 // KMS wraps data keys with an AWS KMS symmetric key. The data key itself is generated locally
@@ -38,18 +41,22 @@ func NewKMS(client KMSClient, keyID string) (*KMS, error) {
 // context, and CloudTrail records it, so the audit log says which secret of which account was
 // sealed or opened.
 func (k *KMS) Wrap(ctx context.Context, dataKey []byte, ec EncryptionContext) ([]byte, string, error) {
-	out, err := k.client.Encrypt(ctx, &kms.EncryptInput{
-		KeyId:             aws.String(k.keyID),
-		Plaintext:         dataKey,
-		EncryptionContext: ec,
-	})
-	if err != nil {
+	in := struct {
+		KeyId             string
+		Plaintext         []byte
+		EncryptionContext EncryptionContext `json:",omitempty"`
+	}{k.keyID, dataKey, ec}
+	var out struct {
+		CiphertextBlob []byte
+		KeyId          string
+	}
+	if err := k.client.Call(ctx, "Encrypt", in, &out); err != nil {
 		return nil, "", fmt.Errorf("KMS Encrypt with key %s: %w", k.keyID, err)
 	}
 	if len(out.CiphertextBlob) == 0 {
 		return nil, "", fmt.Errorf("KMS Encrypt with key %s returned no ciphertext", k.keyID)
 	}
-	id := aws.ToString(out.KeyId)
+	id := out.KeyId
 	if id == "" {
 		id = k.keyID
 	}
@@ -62,26 +69,26 @@ func (k *KMS) Unwrap(ctx context.Context, wrapped []byte, keyID string, ec Encry
 	if strings.HasPrefix(keyID, localKeyPrefix) {
 		return nil, &WrongKeyError{SealedWith: keyID, Have: k.keyID, Hint: "it was sealed by a local key file; KMS cannot open it"}
 	}
-	out, err := k.client.Decrypt(ctx, &kms.DecryptInput{
-		CiphertextBlob:    wrapped,
-		KeyId:             aws.String(keyID),
-		EncryptionContext: ec,
-	})
+	in := struct {
+		CiphertextBlob    []byte
+		KeyId             string
+		EncryptionContext EncryptionContext `json:",omitempty"`
+	}{wrapped, keyID, ec}
+	var out struct{ Plaintext []byte }
+	err := k.client.Call(ctx, "Decrypt", in, &out)
 	if err == nil {
 		return out.Plaintext, nil
 	}
-	var (
-		invalid   *types.InvalidCiphertextException
-		incorrect *types.IncorrectKeyException
-		notFound  *types.NotFoundException
-	)
-	switch {
-	case errors.As(err, &invalid):
-		return nil, fmt.Errorf("%w (KMS: %s)", ErrTampered, invalid.ErrorMessage())
-	case errors.As(err, &incorrect):
-		return nil, &WrongKeyError{SealedWith: keyID, Have: k.keyID, Hint: "KMS says the value was encrypted under another key; was the KMS key changed?"}
-	case errors.As(err, &notFound):
-		return nil, &WrongKeyError{SealedWith: keyID, Have: k.keyID, Hint: "KMS cannot find that key in this account and region; was it deleted, or the table copied from another deployment?"}
+	var api *awsjson.APIError
+	if errors.As(err, &api) {
+		switch api.Code {
+		case "InvalidCiphertextException":
+			return nil, fmt.Errorf("%w (KMS: %s)", ErrTampered, api.Message)
+		case "IncorrectKeyException":
+			return nil, &WrongKeyError{SealedWith: keyID, Have: k.keyID, Hint: "KMS says the value was encrypted under another key; was the KMS key changed?"}
+		case "NotFoundException":
+			return nil, &WrongKeyError{SealedWith: keyID, Have: k.keyID, Hint: "KMS cannot find that key in this account and region; was it deleted, or the table copied from another deployment?"}
+		}
 	}
 	return nil, fmt.Errorf("KMS Decrypt with key %s: %w", keyID, err)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/cartrelay/cartrelay/shared/awsjson"
 	"github.com/cartrelay/cartrelay/shared/testenv"
 )
 
@@ -29,7 +30,8 @@ func TestKMSAgainstMoto(t *testing.T) {
 	if _, err := client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/cartrelay"), TargetKeyId: created.KeyMetadata.KeyId}); err != nil {
 		t.Fatal(err)
 	}
-	w, err := NewKMS(client, "alias/cartrelay")
+	w, err := NewKMS(awsjson.New(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}, KMSService), "alias/cartrelay")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/cartrelay/cartrelay/shared/awsjson"
 )
 
 // fakeKMS speaks the KMS JSON protocol (awsJson1_1, X-Amz-Target TrentService.*) for the
@@ -30,7 +31,7 @@ type fakeKMS struct {
 	contexts []map[string]string
 }
 
-func newFakeKMS(t *testing.T, keyIDs ...string) (*fakeKMS, *kms.Client) {
+func newFakeKMS(t *testing.T, keyIDs ...string) (*fakeKMS, *awsjson.Client) {
 	t.Helper()
 	f := &fakeKMS{keys: map[string]cipher.AEAD{}, alias: map[string]string{}, calls: map[string]int{}}
 	for _, id := range keyIDs {
@@ -38,11 +39,11 @@ func newFakeKMS(t *testing.T, keyIDs ...string) (*fakeKMS, *kms.Client) {
 	}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	client := kms.New(kms.Options{
+	client := awsjson.New(aws.Config{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(srv.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-	})
+	}, KMSService)
 	return f, client
 }
 

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/cartrelay/cartrelay/shared/clock"
 )
 
@@ -191,13 +189,7 @@ var errDown = errors.New("dial tcp: connection refused")
 // kmsDown fails every call the way an unreachable endpoint does.
 type kmsDown struct{}
 
-func (kmsDown) Encrypt(context.Context, *kms.EncryptInput, ...func(*kms.Options)) (*kms.EncryptOutput, error) {
-	return nil, errDown
-}
-
-func (kmsDown) Decrypt(context.Context, *kms.DecryptInput, ...func(*kms.Options)) (*kms.DecryptOutput, error) {
-	return nil, errDown
-}
+func (kmsDown) Call(context.Context, string, any, any) error { return errDown }
 
 func TestWrongLocalKeyExplainsItself(t *testing.T) {
 	ctx := context.Background()

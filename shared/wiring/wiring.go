@@ -20,12 +20,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
 	"github.com/cartrelay/cartrelay/shared/app"
+	"github.com/cartrelay/cartrelay/shared/awsjson"
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/connections"
 	"github.com/cartrelay/cartrelay/shared/deliver"
@@ -234,7 +234,7 @@ func AWS(cfg aws.Config, c AWSConfig, opt Options) (*Env, error) {
 	opt.defaults()
 	st := dynamo.New(dynamodb.NewFromConfig(cfg), c.Table, opt.Clock)
 	q := queuesqs.New(awssqs.NewFromConfig(cfg), destinations.Queues(), c.QueueURLs)
-	wrapper, err := secrets.NewKMS(kms.NewFromConfig(cfg), c.KMSKeyID)
+	wrapper, err := secrets.NewKMS(awsjson.New(cfg, secrets.KMSService), c.KMSKeyID)
 	if err != nil {
 		return nil, err
 	}
