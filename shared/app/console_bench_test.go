@@ -43,10 +43,8 @@ func BenchmarkConsolePages(b *testing.B) {
 		}
 		n = v
 	}
-	clk := clock.NewFake(consoleBenchNow)
 	dir, meta := consoleBenchData(b, n)
-	w, err := operator.Embedded(ctx, dir, wiring.Options{Clock: clk,
-		Config: app.Config{PublicBaseURL: hubURL, ConsoleSessionKey: consoleKey}})
+	w, clk, err := openConsoleBench(ctx, dir)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -139,14 +137,14 @@ func consoleBenchData(b *testing.B, n int) (string, consoleBenchMeta) {
 			continue
 		}
 		start := time.Now()
-		if meta, err = upgradeConsoleBenchData(b, name(layout), cache); err != nil {
+		if meta, err = upgradeConsoleBenchData(name(layout), cache); err != nil {
 			b.Fatal(err)
 		}
 		b.Logf("made %s from %s in %s", cache, name(layout), time.Since(start).Round(time.Second))
 	}
 	if err != nil {
 		start := time.Now()
-		if meta, err = makeConsoleBenchData(b, cache, n); err != nil {
+		if meta, err = makeConsoleBenchData(cache, n); err != nil {
 			b.Fatal(err)
 		}
 		b.Logf("made %s in %s", cache, time.Since(start).Round(time.Second))
@@ -167,9 +165,76 @@ func readBenchMeta(dir string) (consoleBenchMeta, error) {
 	return m, json.Unmarshal(raw, &m)
 }
 
-// makeConsoleBenchData writes the account into a new directory beside cache and renames it to
-// cache once complete, so an interrupted run leaves nothing that a later one would trust.
-func makeConsoleBenchData(b *testing.B, cache string, n int) (consoleBenchMeta, error) {
+// makeConsoleBenchData generates the account and keeps it as cache (see keepConsoleBench).
+func makeConsoleBenchData(cache string, n int) (consoleBenchMeta, error) {
+	return keepConsoleBench(cache, "", func(ctx context.Context, w *wiring.Env, clk *clock.Fake) (consoleBenchMeta, error) {
+		var meta consoleBenchMeta
+		if _, err := w.Accounts.Put(ctx, "big", []byte(`{"timezone":"America/New_York"}`)); err != nil {
+			return meta, err
+		}
+		hist := synth.Generate(synth.Options{Orders: n, Seed: 1, Start: time.Date(2016, 11, 1, 0, 0, 0, 0, time.UTC),
+			End: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
+		if err := hist.Write(ctx, w.Store, "big", nil); err != nil {
+			return meta, err
+		}
+		if err := rebuildConsoleBench(ctx, w, clk); err != nil {
+			return meta, err
+		}
+		eng := &reports.Engine{Store: w.Store, Accounts: w.Accounts, Clock: clk}
+		if _, err := eng.Save(ctx, "big", "Last year by month", reports.Params{Kind: "revenue", From: "2025-11-01", To: "2026-10-31", By: "month"}, clk.Now()); err != nil {
+			return meta, err
+		}
+		busiest := hist.Customers[0]
+		for _, c := range hist.Customers {
+			if len(c.Orders) > len(busiest.Orders) {
+				busiest = c
+			}
+		}
+		meta = consoleBenchMeta{Orders: hist.Orders(), Contacts: len(hist.Customers), Email: busiest.EmailAt(clk.Now())}
+		v, err := history.New(w.Store).LoadContact(ctx, "big", meta.Email)
+		if err != nil || len(v.Orders) == 0 {
+			return meta, fmt.Errorf("contact %s: %d orders, %v", meta.Email, len(v.Orders), err)
+		}
+		for k := range v.Orders {
+			meta.OrderKey = k
+			break
+		}
+		return meta, nil
+	})
+}
+
+// upgradeConsoleBenchData makes the account of this layout from a copy of one an earlier layout
+// cached, by what an upgrade does: opening the data directory (the store brings its tables up to
+// date) and rebuilding the account's rollups from its stored records, then deleting the old
+// generation's. At a million orders that takes minutes where generating the account again takes
+// tens of them.
+func upgradeConsoleBenchData(from, cache string) (consoleBenchMeta, error) {
+	meta, err := readBenchMeta(from)
+	if err != nil {
+		return meta, err
+	}
+	return keepConsoleBench(cache, from, func(ctx context.Context, w *wiring.Env, clk *clock.Fake) (consoleBenchMeta, error) {
+		if err := rebuildConsoleBench(ctx, w, clk); err != nil {
+			return meta, err
+		}
+		_, err := reports.ClearRetired(ctx, w.Store, "big", clk.Now, time.Time{}, nil)
+		return meta, err
+	})
+}
+
+// rebuildConsoleBench builds the account's rollups from its stored records.
+func rebuildConsoleBench(ctx context.Context, w *wiring.Env, clk *clock.Fake) error {
+	if _, err := reports.RequestBuild(ctx, w.Store, "big", "America/New_York", reports.ReasonOperator, clk.Now()); err != nil {
+		return err
+	}
+	_, err := (&reports.Builder{Store: w.Store, Clock: clk, SkipSettle: true}).Run(ctx, "big")
+	return err
+}
+
+// keepConsoleBench opens a new data directory beside cache (a copy of seed's files, when seed
+// is set), lets fill write the account, and once the store is closed records fill's meta and
+// renames the directory to cache, so an interrupted run leaves nothing a later one would trust.
+func keepConsoleBench(cache, seed string, fill func(ctx context.Context, w *wiring.Env, clk *clock.Fake) (consoleBenchMeta, error)) (consoleBenchMeta, error) {
 	ctx := context.Background()
 	var meta consoleBenchMeta
 	if err := os.MkdirAll(filepath.Dir(cache), 0o755); err != nil {
@@ -180,56 +245,26 @@ func makeConsoleBenchData(b *testing.B, cache string, n int) (consoleBenchMeta, 
 		return meta, err
 	}
 	defer os.RemoveAll(tmp)
-	clk := clock.NewFake(consoleBenchNow)
-	w, err := operator.Embedded(ctx, tmp, wiring.Options{Clock: clk,
-		Config: app.Config{PublicBaseURL: hubURL, ConsoleSessionKey: consoleKey}})
+	if seed != "" {
+		if err := copyFiles(seed, tmp); err != nil {
+			return meta, err
+		}
+	}
+	w, clk, err := openConsoleBench(ctx, tmp)
 	if err != nil {
 		return meta, err
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			w.Close()
-		}
-	}()
-	if _, err := w.Accounts.Put(ctx, "big", []byte(`{"timezone":"America/New_York"}`)); err != nil {
+	meta, err = fill(ctx, w, clk)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return meta, err
 	}
-	hist := synth.Generate(synth.Options{Orders: n, Seed: 1, Start: time.Date(2016, 11, 1, 0, 0, 0, 0, time.UTC),
-		End: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
-	if err := hist.Write(ctx, w.Store, "big", nil); err != nil {
+	raw, err := json.Marshal(meta)
+	if err != nil {
 		return meta, err
 	}
-	if _, err := reports.RequestBuild(ctx, w.Store, "big", "America/New_York", reports.ReasonOperator, clk.Now()); err != nil {
-		return meta, err
-	}
-	if _, err := (&reports.Builder{Store: w.Store, Clock: clk, SkipSettle: true}).Run(ctx, "big"); err != nil {
-		return meta, err
-	}
-	eng := &reports.Engine{Store: w.Store, Accounts: w.Accounts, Clock: clk}
-	if _, err := eng.Save(ctx, "big", "Last year by month", reports.Params{Kind: "revenue", From: "2025-11-01", To: "2026-10-31", By: "month"}, clk.Now()); err != nil {
-		return meta, err
-	}
-	busiest := hist.Customers[0]
-	for _, c := range hist.Customers {
-		if len(c.Orders) > len(busiest.Orders) {
-			busiest = c
-		}
-	}
-	meta = consoleBenchMeta{Orders: hist.Orders(), Contacts: len(hist.Customers), Email: busiest.EmailAt(clk.Now())}
-	v, err := history.New(w.Store).LoadContact(ctx, "big", meta.Email)
-	if err != nil || len(v.Orders) == 0 {
-		return meta, fmt.Errorf("contact %s: %d orders, %v", meta.Email, len(v.Orders), err)
-	}
-	for k := range v.Orders {
-		meta.OrderKey = k
-		break
-	}
-	closed = true
-	if err := w.Close(); err != nil {
-		return meta, err
-	}
-	raw, _ := json.Marshal(meta)
 	if err := os.WriteFile(filepath.Join(tmp, "bench.json"), raw, 0o644); err != nil {
 		return meta, err
 	}
@@ -239,65 +274,12 @@ func makeConsoleBenchData(b *testing.B, cache string, n int) (consoleBenchMeta, 
 	return meta, nil
 }
 
-// upgradeConsoleBenchData makes the account of this layout from a copy of one an earlier layout
-// cached, by what an upgrade does: opening the data directory (the store brings its tables up to
-// date) and rebuilding the account's rollups from its stored records, then deleting the old
-// generation's. At a million orders that takes minutes where generating the account again takes
-// tens of them.
-func upgradeConsoleBenchData(b *testing.B, from, cache string) (consoleBenchMeta, error) {
-	ctx := context.Background()
-	meta, err := readBenchMeta(from)
-	if err != nil {
-		return meta, err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(cache), filepath.Base(cache)+".part-")
-	if err != nil {
-		return meta, err
-	}
-	defer os.RemoveAll(tmp)
-	if err := copyFiles(from, tmp); err != nil {
-		return meta, err
-	}
+// openConsoleBench opens the benchmark's data directory dir with the benchmark's clock.
+func openConsoleBench(ctx context.Context, dir string) (*wiring.Env, *clock.Fake, error) {
 	clk := clock.NewFake(consoleBenchNow)
-	w, err := operator.Embedded(ctx, tmp, wiring.Options{Clock: clk,
+	w, err := operator.Embedded(ctx, dir, wiring.Options{Clock: clk,
 		Config: app.Config{PublicBaseURL: hubURL, ConsoleSessionKey: consoleKey}})
-	if err != nil {
-		return meta, err
-	}
-	closed := false
-	defer func() {
-		if !closed {
-			w.Close()
-		}
-	}()
-	if _, err := reports.RequestBuild(ctx, w.Store, "big", "America/New_York", reports.ReasonOperator, clk.Now()); err != nil {
-		return meta, err
-	}
-	if _, err := (&reports.Builder{Store: w.Store, Clock: clk, SkipSettle: true}).Run(ctx, "big"); err != nil {
-		return meta, err
-	}
-	if _, err := reports.ClearRetired(ctx, w.Store, "big", clk.Now, time.Time{}, nil); err != nil {
-		return meta, err
-	}
-	closed = true
-	if err := w.Close(); err != nil {
-		return meta, err
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "bench.json"), mustJSON(b, meta), 0o644); err != nil {
-		return meta, err
-	}
-	if err := os.Rename(tmp, cache); err != nil {
-		return meta, fmt.Errorf("keep the benchmark's account in %s: %w", cache, err)
-	}
-	return meta, nil
-}
-
-func mustJSON(b *testing.B, v any) []byte {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return raw
+	return w, clk, err
 }
 
 // copyFiles copies the regular files of dir into to, but SQLite's shared-memory index, which

@@ -232,13 +232,7 @@ func firstDifference(a, b string) string {
 // rollups rebuilt from stored records equal those ingest kept event by event: after a round
 // trip through UTC, every report in New York is what it was.
 func TestTimezoneChangeOnTheSchedule(t *testing.T) {
-	var h *harness
-	h = newHarnessWith(t, wiring.Options{Sleep: func(_ context.Context, d time.Duration) error { h.clk.Advance(d); return nil }})
-	h.account("acme", `,"timezone":"America/New_York"`)
-	hist := synth.Generate(synth.Options{Orders: 80, Seed: 7, Edges: true,
-		Start: time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	h.ingestEvents("acme", hist.Events())
-	from, to := rollup.DateOf(2024, 11, 1), rollup.DateOf(2026, 2, 28)
+	h, from, to := ingestedForSchedule(t, 80)
 	ny := drillHandles.ReplaceAllString(h.reportsJSON("acme", from, to), "")
 	ctx := context.Background()
 	schedule := func(zone string) {
@@ -264,6 +258,19 @@ func TestTimezoneChangeOnTheSchedule(t *testing.T) {
 	}
 }
 
+// ingestedForSchedule is a harness whose sleeps advance its clock (so a build's wait for ingests
+// in flight passes at once), with a synthetic history of about orders orders of 2025 ingested
+// event by event into acme (America/New_York), and the range its reports are compared over.
+func ingestedForSchedule(t *testing.T, orders int) (h *harness, from, to rollup.Date) {
+	t.Helper()
+	h = newHarnessWith(t, wiring.Options{Sleep: func(_ context.Context, d time.Duration) error { h.clk.Advance(d); return nil }})
+	h.account("acme", `,"timezone":"America/New_York"`)
+	hist := synth.Generate(synth.Options{Orders: orders, Seed: 7, Edges: true,
+		Start: time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	h.ingestEvents("acme", hist.Events())
+	return h, rollup.DateOf(2024, 11, 1), rollup.DateOf(2026, 2, 28)
+}
+
 // drillHandles matches drill-down handles, which name the generation they were read from.
 var drillHandles = regexp.MustCompile(`,?"drill":"[^"]*"`)
 
@@ -271,13 +278,7 @@ var drillHandles = regexp.MustCompile(`,?"drill":"[^"]*"`)
 // without month items) are read as that layout has them, exactly, until the schedule has rebuilt
 // them in this one; reports answer from the old generation meanwhile, and the same afterwards.
 func TestLayoutUpgradeOnTheSchedule(t *testing.T) {
-	var h *harness
-	h = newHarnessWith(t, wiring.Options{Sleep: func(_ context.Context, d time.Duration) error { h.clk.Advance(d); return nil }})
-	h.account("acme", `,"timezone":"America/New_York"`)
-	hist := synth.Generate(synth.Options{Orders: 60, Seed: 7, Edges: true,
-		Start: time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	h.ingestEvents("acme", hist.Events())
-	from, to := rollup.DateOf(2024, 11, 1), rollup.DateOf(2026, 2, 28)
+	h, from, to := ingestedForSchedule(t, 60)
 	want := drillHandles.ReplaceAllString(h.reportsJSON("acme", from, to), "")
 	ctx := context.Background()
 

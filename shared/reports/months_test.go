@@ -11,7 +11,6 @@ import (
 	"github.com/cartrelay/cartrelay/shared/rollup"
 	"github.com/cartrelay/cartrelay/shared/store"
 	"github.com/cartrelay/cartrelay/shared/synth"
-	"github.com/cartrelay/cartrelay/shared/testenv"
 )
 
 // oneAccount is the account getter of a store that holds one account.
@@ -24,14 +23,7 @@ func (a oneAccount) Get(_ context.Context, id string, _ ...accounts.Field) (acco
 // A rebuilt generation's month items, on both stores: verify finds no difference, and revenue by
 // month read from them is revenue by month read from the days, for a year with both ends cut.
 func TestRebuiltMonthItems(t *testing.T) {
-	t.Run("embedded", func(t *testing.T) {
-		clk := clock.NewFake(time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC))
-		testRebuiltMonthItems(t, testenv.EmbeddedStore(t, clk), clk)
-	})
-	t.Run("dynamodb", func(t *testing.T) {
-		clk := clock.NewFake(time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC))
-		testRebuiltMonthItems(t, testenv.DynamoDBTables(t, "reports-months")(t, clk), clk)
-	})
+	onBothStores(t, "reports-months", testRebuiltMonthItems)
 }
 
 func testRebuiltMonthItems(t *testing.T, st store.Store, clk *clock.Fake) {

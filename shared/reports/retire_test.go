@@ -16,13 +16,19 @@ import (
 // the span a build found (and the margin another zone needs), resumably, and nothing of the
 // active generation, of the page views, or of another account.
 func TestClearRetiredGenerations(t *testing.T) {
+	onBothStores(t, "reports-retire", testClearRetired)
+}
+
+// onBothStores runs fn on the embedded store and on a DynamoDB Local table (prefix names it),
+// each with a fake clock at 2026-01-05 12:00 UTC.
+func onBothStores(t *testing.T, prefix string, fn func(t *testing.T, st store.Store, clk *clock.Fake)) {
 	t.Run("embedded", func(t *testing.T) {
 		clk := clock.NewFake(time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC))
-		testClearRetired(t, testenv.EmbeddedStore(t, clk), clk)
+		fn(t, testenv.EmbeddedStore(t, clk), clk)
 	})
 	t.Run("dynamodb", func(t *testing.T) {
 		clk := clock.NewFake(time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC))
-		testClearRetired(t, testenv.DynamoDBTables(t, "reports-retire")(t, clk), clk)
+		fn(t, testenv.DynamoDBTables(t, prefix)(t, clk), clk)
 	})
 }
 
