@@ -308,6 +308,23 @@ func TestLayoutUpgradeOnTheSchedule(t *testing.T) {
 		t.Fatalf("reports of the layout 1 generation:\n%s", firstDifference(got, want))
 	}
 
+	// Ingest into it keeps it as its layout has it: days, and no month items.
+	more := synth.Generate(synth.Options{Orders: 8, Seed: 21,
+		Start: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)})
+	h.ingestEvents("acme", more.Events())
+	for m := from.Month(); m <= to.Month(); m++ {
+		items, err := store.QueryAll(ctx, h.env.Store, store.Query{PK: rollup.PartitionKey("acme", old, rollup.PartMonth, m.String())})
+		if err != nil || len(items) > 0 {
+			t.Fatalf("ingest into the layout 1 generation wrote %d month items for %s (%v)", len(items), m, err)
+		}
+	}
+	h.verifyClean("acme")
+	after := drillHandles.ReplaceAllString(h.reportsJSON("acme", from, to), "")
+	if after == want {
+		t.Fatal("the orders ingested into the layout 1 generation count nothing")
+	}
+	want = after
+
 	// Requested, not built yet: the old generation answers, and says a build is coming.
 	if _, err := reports.RequestBuild(ctx, h.env.Store, "acme", "America/New_York", reports.ReasonLayout, h.clk.Now()); err != nil {
 		t.Fatal(err)
