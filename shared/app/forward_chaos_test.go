@@ -81,7 +81,7 @@ func (l latency) RoundTrip(r *http.Request) (*http.Response, error) {
 	return l.next.RoundTrip(r)
 }
 
-// chaosTarget is one destination under test, with its fake.
+// chaosTarget is one destination under test, with its fake. A nil rnd builds it without faults.
 type chaosTarget struct {
 	dest deliver.Destination
 	// faults counts the injected 5xx answers: before the work, and after it.
@@ -96,6 +96,9 @@ func chaosOntraport(t *testing.T, h *harness, rnd *rand.Rand) chaosTarget {
 	var before, after int
 	fake := ontraportfake.New(ontraportfake.Options{AppID: "2_1_Chaos", APIKey: "op-chaos-key", Clock: h.clk, Limit: ontraportBudget,
 		Fault: func(ontraportfake.Request) ontraportfake.Fault {
+			if rnd == nil {
+				return ontraportfake.None
+			}
 			switch x := rnd.Float64(); {
 			case x < 0.15:
 				before++
@@ -135,6 +138,9 @@ func chaosOntraport(t *testing.T, h *harness, rnd *rand.Rand) chaosTarget {
 func chaosIterable(t *testing.T, h *harness, rnd *rand.Rand) chaosTarget {
 	var before, after int
 	fake, err := iterablefake.New(iterablefake.Options{APIKey: "it-chaos-key", Clock: h.clk, Chaos: func(string) *iterablefake.Fault {
+		if rnd == nil {
+			return nil
+		}
 		switch x := rnd.Float64(); {
 		case x < 0.15:
 			before++
@@ -187,6 +193,9 @@ func chaosWebhooks(t *testing.T, h *harness, rnd *rand.Rand) chaosTarget {
 	var before, after int
 	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("c", 32)))
 	fake, err := hookfake.New(hookfake.Options{Secrets: []string{secret}, Clock: h.clk, Chaos: func() (int, bool) {
+		if rnd == nil {
+			return 0, false
+		}
 		switch x := rnd.Float64(); {
 		case x < 0.15:
 			before++
@@ -253,12 +262,17 @@ func chaosWebhooks(t *testing.T, h *harness, rnd *rand.Rand) chaosTarget {
 		}}
 }
 
+// chaosTargets builds each registered destination over its fake, by name.
+func chaosTargets() map[string]func(*testing.T, *harness, *rand.Rand) chaosTarget {
+	return map[string]func(*testing.T, *harness, *rand.Rand) chaosTarget{
+		ontraportName: chaosOntraport, iterableName: chaosIterable, signedhooks.Name: chaosWebhooks}
+}
+
 func forwardChaos(t *testing.T, dest string, seed uint64) {
 	h := newHarnessWith(t, wiring.Options{Jitter: rand.New(rand.NewPCG(seed, 31))})
 	ctx := context.Background()
 	rnd := rand.New(rand.NewPCG(seed, 30))
-	target := map[string]func(*testing.T, *harness, *rand.Rand) chaosTarget{
-		ontraportName: chaosOntraport, iterableName: chaosIterable, signedhooks.Name: chaosWebhooks}[dest](t, h, rnd)
+	target := chaosTargets()[dest](t, h, rnd)
 
 	var orders, emails []string
 	for c := range chaosContacts {

@@ -10,8 +10,10 @@ import (
 
 // TestContract holds the signed webhooks to the contract every destination passes, over a
 // receiver that verifies each signature with the Standard Webhooks library. The destination
-// keeps no state in the table (the forwarder's done markers are app's), so unlike ONTRAPORT and
-// Iterable it has no backend to run the contract on twice.
+// keeps no state in the table, so unlike ONTRAPORT and Iterable it has no backend to run the
+// contract on twice; the state a redelivery depends on (the forwarder's done marker and the
+// delivery log) is checked on both backends for every destination by shared/app's
+// TestARedeliveredFactIsTakenOnceOnBothBackends.
 func TestContract(t *testing.T) {
 	delivertest.Run(t, func(t *testing.T) delivertest.Env {
 		e := newEnv(t)

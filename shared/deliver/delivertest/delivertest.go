@@ -4,6 +4,11 @@
 // fact kind (domain.FactKinds) is either sent or skipped with a recorded reason. A
 // destination's test calls Run with an Env over a fake of its API; the suite puts its own
 // proxy in front of that fake to inject the failures.
+//
+// A redelivery here is the destination's own side of it (the fake holds one record). The
+// forwarder's side, its done marker and delivery log, is checked for every registered
+// destination on both backends by shared/app's TestARedeliveredFactIsTakenOnceOnBothBackends:
+// this package cannot import shared/app, which imports every destination.
 package delivertest
 
 import (
