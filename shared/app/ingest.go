@@ -400,6 +400,13 @@ func applyRecord[T any](ctx context.Context, in *ingestion, w *history.Writes, r
 			return nil, err
 		}
 	}
+	if _, ok := r.table(dst)[r.key]; ok && stored == nil {
+		// The index read above missed the record (it was stored after that read, or a
+		// DynamoDB index lags its table), but the contact read since holds it. Merged from
+		// nothing, the record would replace what is stored under the very version guarding the
+		// write, losing a refund or a shipment applied meanwhile: read everything again.
+		return nil, fmt.Errorf("%s is under %s already, which its index did not show yet: %w", r.key, dst.Email, store.ErrConflict)
+	}
 	if r.placed != nil {
 		if err := r.placed(ctx, merged, target); err != nil {
 			return nil, err
