@@ -19,6 +19,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/phone"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/store"
+	"github.com/cartrelay/cartrelay/shared/testenv"
 )
 
 // contactEvents are UltraCart deliveries of one long-time customer arriving together: the email
@@ -165,7 +166,20 @@ func ingestContact(t *testing.T, h *harness, bodies [][]byte, order []int, concu
 // email change once, every sale and refund once, none under another id), none sent twice, the
 // same totals, nothing quarantined or lost.
 func TestConcurrentIngestOfOneContact(t *testing.T) {
-	seq := newHarness(t)
+	concurrentIngestMatchesOneByOne(t, newHarness, 6)
+}
+
+// TestConcurrentIngestOfOneContactOnDynamoDB is TestConcurrentIngestOfOneContact with the table in
+// DynamoDB Local, whose transactions and conditions are DynamoDB's own.
+func TestConcurrentIngestOfOneContactOnDynamoDB(t *testing.T) {
+	tables := testenv.DynamoDBTables(t, "concurrent")
+	concurrentIngestMatchesOneByOne(t, func(t *testing.T) *harness { return newHarnessOnDynamoDB(t, tables) }, 3)
+}
+
+// concurrentIngestMatchesOneByOne applies contactEvents one by one, then concurrently in runs
+// orders (the first the same), each on a new harness from open, and compares the outcomes.
+func concurrentIngestMatchesOneByOne(t *testing.T, open func(t *testing.T) *harness, runs int) {
+	seq := open(t)
 	seq.account("acme", "")
 	seedLongTimeCustomer(t, seq)
 	bodies := contactEvents(t)
@@ -176,13 +190,13 @@ func TestConcurrentIngestOfOneContact(t *testing.T) {
 	}
 
 	r := rand.New(rand.NewPCG(2026, 12))
-	for run := range 6 {
+	for run := range runs {
 		order := slices.Clone(inOrder)
 		if run > 0 {
 			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		}
 		t.Run(fmt.Sprint(order), func(t *testing.T) {
-			h := newHarness(t)
+			h := open(t)
 			h.account("acme", "")
 			seedLongTimeCustomer(t, h)
 			got := ingestContact(t, h, bodies, order, true)
