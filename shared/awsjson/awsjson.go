@@ -26,7 +26,8 @@ import (
 	"github.com/cartrelay/cartrelay/shared/clock"
 )
 
-// maxBody bounds what is read of an answer: Parameter Store's largest value is 8 KB.
+// maxBody bounds what is read of an answer unless the Service sets MaxAnswer: Parameter
+// Store's largest value is 8 KB.
 const maxBody = 1 << 20
 
 // Service names an AWS JSON service.
@@ -37,6 +38,8 @@ type Service struct {
 	Target string
 	// Version is its JSON protocol version ("1.1").
 	Version string
+	// MaxAnswer bounds the bytes read of one answer; 0 means 1 MiB. A longer answer fails.
+	MaxAnswer int64
 }
 
 // Client calls one service.
@@ -159,12 +162,23 @@ func (c *Client) call(ctx context.Context, op string, body []byte, out any) erro
 		return fmt.Errorf("%s %s: %w", c.svc.Target, op, err)
 	}
 	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	limit := c.svc.MaxAnswer
+	if limit <= 0 {
+		limit = maxBody
+	}
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return fmt.Errorf("%s %s: read the answer: %w", c.svc.Target, op, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		return c.apiError(op, resp, answer)
+	}
+	if int64(len(answer)) > limit {
+		return fmt.Errorf("%s %s: the answer is over %d bytes, more than this service's calls need", c.svc.Target, op, limit)
+	}
+	// An operation without output may answer with no body at all.
+	if len(bytes.TrimSpace(answer)) == 0 {
+		return nil
 	}
 	if err := json.Unmarshal(answer, out); err != nil {
 		return fmt.Errorf("%s %s: the answer is not the JSON the service documents: %w", c.svc.Target, op, err)

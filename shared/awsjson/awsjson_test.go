@@ -146,3 +146,35 @@ func TestEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswerSize: an answer longer than the service's MaxAnswer (1 MiB by default) fails
+// rather than being decoded cut short, and an empty answer is an answer without output.
+func TestAnswerSize(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		max     int64
+		body    string
+		wantErr bool
+	}{
+		{name: "empty body", body: ``},
+		{name: "at the limit", max: 16, body: `{"A":"0123456"}` + " "},
+		{name: "over the limit", max: 16, body: `{"A":"01234567"}` + " ", wantErr: true},
+		{name: "over the default limit", body: `{"A":"` + strings.Repeat("x", 1<<20) + `"}`, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, _ := serve(t, answer{status: 200, body: tc.body})
+			c.svc.MaxAnswer = tc.max
+			var out struct{ A string }
+			err := c.Call(context.Background(), "GetParameter", struct{}{}, &out)
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "answer is over") {
+					t.Fatalf("error %v, want one saying the answer is too long", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
