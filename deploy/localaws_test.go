@@ -98,7 +98,7 @@ func deploy(ctx context.Context, t *testing.T, tpl *template, local *localAWS, p
 	// The queues get their template names and attributes; Ensure holds them to destinations.Queues,
 	// which TestQueuesMatchTopology holds to the template.
 	client := awssqs.NewFromConfig(local.motoCfg)
-	urls, err := queuesqs.Ensure(ctx, client, destinations.Queues(), s.name+"-")
+	urls, err := queuesqs.Ensure(ctx, queuesqs.NewClient(local.motoCfg), destinations.Queues(), s.name+"-")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/domain"
@@ -51,7 +50,7 @@ func lambdaEvent(t *testing.T, arn string, msgs []queue.Received) []byte {
 func TestLambdaForwardHoldsTheContactOnSQS(t *testing.T) {
 	endpoint := testenv.Moto(t)
 	ctx := context.Background()
-	c := awssqs.New(awssqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+	c := queuesqs.NewClient(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
 	urls, err := queuesqs.Ensure(ctx, c, destinations.Queues(), "fwd-")
 	if err != nil {

@@ -20,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
@@ -233,7 +232,7 @@ func AWSConfigFromEnv(getenv func(string) string) (AWSConfig, error) {
 func AWS(cfg aws.Config, c AWSConfig, opt Options) (*Env, error) {
 	opt.defaults()
 	st := dynamo.New(dynamodb.NewFromConfig(cfg), c.Table, opt.Clock)
-	q := queuesqs.New(awssqs.NewFromConfig(cfg), destinations.Queues(), c.QueueURLs)
+	q := queuesqs.New(queuesqs.NewClient(cfg), destinations.Queues(), c.QueueURLs)
 	wrapper, err := secrets.NewKMS(awsjson.New(cfg, secrets.KMSService), c.KMSKeyID)
 	if err != nil {
 		return nil, err

@@ -3,14 +3,10 @@ package sqs
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"strconv"
 	"strings"
-
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/cartrelay/cartrelay/shared/queue"
 )
@@ -64,7 +60,7 @@ func PhysicalName(topo queue.Topology, prefix, name string) (string, error) {
 // Ensure creates every queue of topo under prefix, each DLQ before its source so
 // that the source's RedrivePolicy can name it, and returns the logical name → URL map for New.
 // Queues that exist already are brought to the same attributes, so it can be run again.
-func Ensure(ctx context.Context, client *awssqs.Client, topo queue.Topology, prefix string) (map[string]string, error) {
+func Ensure(ctx context.Context, client Client, topo queue.Topology, prefix string) (map[string]string, error) {
 	if err := checkPrefix(topo, prefix); err != nil {
 		return nil, err
 	}
@@ -72,8 +68,8 @@ func Ensure(ctx context.Context, client *awssqs.Client, topo queue.Topology, pre
 	for _, spec := range topo {
 		visibility := strconv.Itoa(int(spec.VisibilityTimeout.Seconds()))
 		dlqAttrs := map[string]string{
-			string(types.QueueAttributeNameVisibilityTimeout):      visibility,
-			string(types.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(dlqRetentionSeconds),
+			attrVisibilityTimeout: visibility,
+			attrRetention:         strconv.Itoa(dlqRetentionSeconds),
 		}
 		dlqURL, err := ensureQueue(ctx, client, topo, prefix, spec.DLQ(), spec.FIFO, dlqAttrs)
 		if err != nil {
@@ -91,9 +87,9 @@ func Ensure(ctx context.Context, client *awssqs.Client, topo queue.Topology, pre
 			return nil, fmt.Errorf("create queue %s: redrive policy: %w", spec.Name, err)
 		}
 		srcAttrs := map[string]string{
-			string(types.QueueAttributeNameVisibilityTimeout):      visibility,
-			string(types.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(sourceRetentionSeconds),
-			string(types.QueueAttributeNameRedrivePolicy):          string(redrive),
+			attrVisibilityTimeout: visibility,
+			attrRetention:         strconv.Itoa(sourceRetentionSeconds),
+			attrRedrivePolicy:     string(redrive),
 		}
 		srcURL, err := ensureQueue(ctx, client, topo, prefix, spec.Name, spec.FIFO, srcAttrs)
 		if err != nil {
@@ -104,46 +100,49 @@ func Ensure(ctx context.Context, client *awssqs.Client, topo queue.Topology, pre
 	return urls, nil
 }
 
-func ensureQueue(ctx context.Context, client *awssqs.Client, topo queue.Topology, prefix, name string, fifo bool, attrs map[string]string) (string, error) {
+func ensureQueue(ctx context.Context, client Client, topo queue.Topology, prefix, name string, fifo bool, attrs map[string]string) (string, error) {
 	physical, err := PhysicalName(topo, prefix, name)
 	if err != nil {
 		return "", err
 	}
 	create := maps.Clone(attrs)
 	if fifo {
-		create[string(types.QueueAttributeNameFifoQueue)] = "true"
+		create[attrFIFO] = "true"
 		// Deduplication ids are the fact ids cartrelay sets; the body is not a reliable key.
-		create[string(types.QueueAttributeNameContentBasedDeduplication)] = "false"
+		create[attrContentDedup] = "false"
 	}
-	out, err := client.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: &physical, Attributes: create})
+	var out queueURL
+	err = client.Call(ctx, "CreateQueue", createQueueInput{QueueName: physical, Attributes: create}, &out)
 	if err == nil {
-		return deref(out.QueueUrl), nil
+		if out.QueueUrl == "" {
+			return "", fmt.Errorf("create SQS queue %s: SQS returned no queue URL", physical)
+		}
+		return out.QueueUrl, nil
 	}
-	var exists *types.QueueNameExists
-	if !errors.As(err, &exists) {
+	// QueueNameExists is the JSON API's name for it, QueueAlreadyExists the query API's code.
+	if code := errorCode(err); code != "QueueNameExists" && code != "QueueAlreadyExists" {
 		return "", fmt.Errorf("create SQS queue %s: %w", physical, err)
 	}
 	// It exists with other attributes (an older topology): bring it up to date. FifoQueue
 	// cannot change, and a mismatch there fails below with SQS's own message.
-	got, err := client.GetQueueUrl(ctx, &awssqs.GetQueueUrlInput{QueueName: &physical})
-	if err != nil {
+	if err := client.Call(ctx, "GetQueueUrl", getQueueURLInput{QueueName: physical}, &out); err != nil {
 		return "", fmt.Errorf("find existing SQS queue %s: %w", physical, err)
 	}
-	if _, err := client.SetQueueAttributes(ctx, &awssqs.SetQueueAttributesInput{QueueUrl: got.QueueUrl, Attributes: attrs}); err != nil {
+	if out.QueueUrl == "" {
+		return "", fmt.Errorf("find existing SQS queue %s: SQS returned no queue URL", physical)
+	}
+	if err := client.Call(ctx, "SetQueueAttributes", setQueueAttributesInput{QueueUrl: out.QueueUrl, Attributes: attrs}, &noOutput{}); err != nil {
 		return "", fmt.Errorf("update existing SQS queue %s: %w", physical, err)
 	}
-	return deref(got.QueueUrl), nil
+	return out.QueueUrl, nil
 }
 
-func queueARN(ctx context.Context, client *awssqs.Client, url string) (string, error) {
-	out, err := client.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{
-		QueueUrl:       &url,
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
-	})
-	if err != nil {
+func queueARN(ctx context.Context, client Client, url string) (string, error) {
+	var out queueAttributes
+	if err := client.Call(ctx, "GetQueueAttributes", getQueueAttributesInput{QueueUrl: url, AttributeNames: []string{attrQueueARN}}, &out); err != nil {
 		return "", fmt.Errorf("read the ARN of %s: %w", url, err)
 	}
-	arn := out.Attributes[string(types.QueueAttributeNameQueueArn)]
+	arn := out.Attributes[attrQueueARN]
 	if arn == "" {
 		return "", fmt.Errorf("SQS returned no ARN for %s", url)
 	}

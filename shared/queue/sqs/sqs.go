@@ -2,7 +2,12 @@
 //
 // Logical queue names map to queue URLs given at construction: in Lambda they come from the
 // QUEUE_URL_* variables of template.yaml (URLsFromEnv); against a local endpoint Ensure
-// creates the queues and returns them.
+// creates the queues and returns them. SQS is called through shared/awsjson (see api.go).
+//
+// Message bodies are checked against the MD5 digests SQS returns, as the SDK's client checks
+// them: an entry of a send whose digest differs is reported as not queued, and a receive
+// that returns a body whose digest differs fails. The digests of message attributes are
+// not checked (the SDK does not check them either); TLS already protects both in transit.
 package sqs
 
 import (
@@ -15,25 +20,21 @@ import (
 	"strings"
 	"time"
 
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/smithy-go"
-
 	"github.com/cartrelay/cartrelay/shared/queue"
 )
 
 // Queue is the SQS adapter. It is safe for concurrent use.
 type Queue struct {
-	client *awssqs.Client
+	client Client
 	topo   queue.Topology
 	urls   map[string]string
 }
 
 var _ queue.Queue = (*Queue)(nil)
 
-// New returns the adapter. urls maps logical queue names (topo.Names) to queue URLs; a
-// queue missing from it fails when used.
-func New(client *awssqs.Client, topo queue.Topology, urls map[string]string) *Queue {
+// New returns the adapter over client (NewClient). urls maps logical queue names
+// (topo.Names) to queue URLs; a queue missing from it fails when used.
+func New(client Client, topo queue.Topology, urls map[string]string) *Queue {
 	return &Queue{client: client, topo: topo, urls: maps.Clone(urls)}
 }
 
@@ -60,16 +61,14 @@ func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) err
 	if err != nil {
 		return err
 	}
-	// Checking contents before the call also keeps invalid UTF-8 away from the SDK, whose JSON
-	// encoding would silently replace it and then fail the whole batch on a checksum mismatch.
+	// Checking contents before the call also keeps invalid UTF-8 out of the JSON request,
+	// whose encoding would silently replace it and then fail the entry on its MD5.
 	valid, failed := queue.CheckContents(msgs)
 	batches := batchBySize(valid)
 	sent := 0
 	for i, batch := range batches {
-		out, err := q.client.SendMessageBatch(ctx, &awssqs.SendMessageBatchInput{
-			QueueUrl: &url,
-			Entries:  entries(spec, batch),
-		})
+		var out sendMessageBatchOutput
+		err := q.client.Call(ctx, "SendMessageBatch", sendMessageBatchInput{QueueUrl: url, Entries: entries(spec, batch)}, &out)
 		if err != nil {
 			err = q.mapErr(name, url, err)
 			if sent == 0 {
@@ -83,19 +82,12 @@ func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) err
 			}
 			break
 		}
-		for _, f := range out.Failed {
-			idx, err := strconv.Atoi(strings.TrimPrefix(deref(f.Id), "e"))
-			if err != nil || idx < 0 || idx >= len(batch) {
-				return fmt.Errorf("send to queue %s: SQS reported a failure for unknown batch entry %q: %s", name, deref(f.Id), deref(f.Message))
-			}
-			failed = append(failed, queue.FailedEntry{
-				ID:          batch[idx].ID,
-				Code:        deref(f.Code),
-				Reason:      deref(f.Message),
-				SenderFault: f.SenderFault,
-			})
+		notQueued, err := batchResult(batch, out)
+		if err != nil {
+			return fmt.Errorf("send to queue %s: %w", name, err)
 		}
-		sent += len(batch) - len(out.Failed)
+		failed = append(failed, notQueued...)
+		sent += len(batch) - len(notQueued)
 	}
 	if len(failed) > 0 {
 		return &queue.SendError{Queue: name, Failed: failed}
@@ -103,24 +95,63 @@ func (q *Queue) Send(ctx context.Context, name string, msgs []queue.Message) err
 	return nil
 }
 
+// batchResult reads SendMessageBatch's answer for batch: the entries SQS failed, those whose
+// body digest is not that of the body sent, and any it did not report on, are not queued.
+func batchResult(batch []queue.Message, out sendMessageBatchOutput) ([]queue.FailedEntry, error) {
+	reported := make([]bool, len(batch))
+	entry := func(id string) (int, error) {
+		digits, ok := strings.CutPrefix(id, "e")
+		idx, err := strconv.Atoi(digits)
+		if !ok || err != nil || idx < 0 || idx >= len(batch) || reported[idx] {
+			return 0, fmt.Errorf("SQS reported on unknown batch entry %q, or on one entry twice", id)
+		}
+		reported[idx] = true
+		return idx, nil
+	}
+	var failed []queue.FailedEntry
+	for _, f := range out.Failed {
+		idx, err := entry(f.Id)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s %s", err, f.Code, f.Message)
+		}
+		failed = append(failed, queue.FailedEntry{ID: batch[idx].ID, Code: f.Code, Reason: f.Message, SenderFault: f.SenderFault})
+	}
+	for _, s := range out.Successful {
+		idx, err := entry(s.Id)
+		if err != nil {
+			return nil, err
+		}
+		// As in the SDK, an answer without a digest is not checked.
+		if want := bodyMD5(batch[idx].Body); s.MD5OfMessageBody != "" && s.MD5OfMessageBody != want {
+			failed = append(failed, queue.FailedEntry{ID: batch[idx].ID, Code: "MD5Mismatch", Reason: fmt.Sprintf(
+				"SQS accepted it as message %s with body MD5 %s, but the body sent has MD5 %s: what SQS holds may be altered, so send it again",
+				s.MessageId, s.MD5OfMessageBody, want)})
+		}
+	}
+	for idx, ok := range reported {
+		if !ok {
+			failed = append(failed, queue.FailedEntry{ID: batch[idx].ID, Code: "NotReported",
+				Reason: "SQS's answer lists the entry neither as sent nor as failed"})
+		}
+	}
+	return failed, nil
+}
+
 // entries builds one batch request. Entry ids are positions in the batch, since callers'
 // ids need not follow SQS's rules for them (letters, digits, - and _, unique in the batch).
-func entries(spec queue.Spec, batch []queue.Message) []types.SendMessageBatchRequestEntry {
-	out := make([]types.SendMessageBatchRequestEntry, len(batch))
+func entries(spec queue.Spec, batch []queue.Message) []sendMessageBatchEntry {
+	out := make([]sendMessageBatchEntry, len(batch))
 	for i, m := range batch {
-		e := types.SendMessageBatchRequestEntry{
-			Id:          ptr("e" + strconv.Itoa(i)),
-			MessageBody: ptr(m.Body),
-		}
+		e := sendMessageBatchEntry{Id: "e" + strconv.Itoa(i), MessageBody: m.Body}
 		if len(m.Attributes) > 0 {
-			e.MessageAttributes = make(map[string]types.MessageAttributeValue, len(m.Attributes))
+			e.MessageAttributes = make(map[string]attributeValue, len(m.Attributes))
 			for k, v := range m.Attributes {
-				e.MessageAttributes[k] = types.MessageAttributeValue{DataType: ptr("String"), StringValue: ptr(v)}
+				e.MessageAttributes[k] = attributeValue{DataType: "String", StringValue: &v}
 			}
 		}
 		if spec.FIFO {
-			e.MessageGroupId = ptr(m.GroupID)
-			e.MessageDeduplicationId = ptr(m.DedupID)
+			e.MessageGroupId = m.GroupID
+			e.MessageDeduplicationId = m.DedupID
 		}
 		out[i] = e
 	}
@@ -156,23 +187,17 @@ func (q *Queue) Receive(ctx context.Context, name string, opt queue.ReceiveOptio
 	if err != nil {
 		return nil, err
 	}
-	in := &awssqs.ReceiveMessageInput{
-		QueueUrl:            &url,
-		MaxNumberOfMessages: int32(max),
+	in := receiveMessageInput{
+		QueueUrl:            url,
+		MaxNumberOfMessages: max,
 		WaitTimeSeconds:     seconds(opt.Wait),
 		// Zero leaves the queue's own visibility timeout in force.
-		VisibilityTimeout: seconds(opt.Visibility),
-		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
-			types.MessageSystemAttributeNameApproximateReceiveCount,
-			types.MessageSystemAttributeNameSentTimestamp,
-			types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp,
-			types.MessageSystemAttributeNameMessageGroupId,
-			types.MessageSystemAttributeNameMessageDeduplicationId,
-		},
-		MessageAttributeNames: []string{"All"},
+		VisibilityTimeout:           seconds(opt.Visibility),
+		MessageSystemAttributeNames: []string{attrReceiveCount, attrSentTimestamp, attrFirstReceive, attrGroupID, attrDedupID},
+		MessageAttributeNames:       []string{"All"},
 	}
-	out, err := q.client.ReceiveMessage(ctx, in)
-	if err != nil {
+	var out receiveMessageOutput
+	if err := q.client.Call(ctx, "ReceiveMessage", in, &out); err != nil {
 		return nil, fmt.Errorf("receive from queue %s: %w", name, q.mapErr(name, url, err))
 	}
 	got := make([]queue.Received, 0, len(out.Messages))
@@ -186,13 +211,18 @@ func (q *Queue) Receive(ctx context.Context, name string, opt queue.ReceiveOptio
 	return got, nil
 }
 
-func received(m types.Message) (queue.Received, error) {
+func received(m message) (queue.Received, error) {
+	// As in the SDK, a message without a digest is not checked. One that fails stays in
+	// flight, and is received again after its visibility timeout.
+	if sum := bodyMD5(m.Body); m.MD5OfBody != "" && m.MD5OfBody != sum {
+		return queue.Received{}, fmt.Errorf("message %s: SQS gives its body MD5 as %s, but the body received has MD5 %s; it will be received again after its visibility timeout", m.MessageId, m.MD5OfBody, sum)
+	}
 	r := queue.Received{
-		MessageID:     deref(m.MessageId),
-		ReceiptHandle: deref(m.ReceiptHandle),
-		Body:          deref(m.Body),
-		GroupID:       m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)],
-		DedupID:       m.Attributes[string(types.MessageSystemAttributeNameMessageDeduplicationId)],
+		MessageID:     m.MessageId,
+		ReceiptHandle: m.ReceiptHandle,
+		Body:          m.Body,
+		GroupID:       m.Attributes[attrGroupID],
+		DedupID:       m.Attributes[attrDedupID],
 	}
 	if len(m.MessageAttributes) > 0 {
 		r.Attributes = make(map[string]string, len(m.MessageAttributes))
@@ -205,38 +235,38 @@ func received(m types.Message) (queue.Received, error) {
 		}
 	}
 	var err error
-	if r.ReceiveCount, err = intAttribute(m, types.MessageSystemAttributeNameApproximateReceiveCount); err != nil {
+	if r.ReceiveCount, err = intAttribute(m, attrReceiveCount); err != nil {
 		return r, err
 	}
-	if r.SentAt, err = millisAttribute(m, types.MessageSystemAttributeNameSentTimestamp); err != nil {
+	if r.SentAt, err = millisAttribute(m, attrSentTimestamp); err != nil {
 		return r, err
 	}
-	if r.FirstReceivedAt, err = millisAttribute(m, types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp); err != nil {
+	if r.FirstReceivedAt, err = millisAttribute(m, attrFirstReceive); err != nil {
 		return r, err
 	}
 	return r, nil
 }
 
-func intAttribute(m types.Message, name types.MessageSystemAttributeName) (int, error) {
-	s, ok := m.Attributes[string(name)]
+func intAttribute(m message, name string) (int, error) {
+	s, ok := m.Attributes[name]
 	if !ok {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, fmt.Errorf("message %s: attribute %s is %q, not a number: %w", deref(m.MessageId), name, s, err)
+		return 0, fmt.Errorf("message %s: attribute %s is %q, not a number: %w", m.MessageId, name, s, err)
 	}
 	return n, nil
 }
 
-func millisAttribute(m types.Message, name types.MessageSystemAttributeName) (time.Time, error) {
-	s, ok := m.Attributes[string(name)]
+func millisAttribute(m message, name string) (time.Time, error) {
+	s, ok := m.Attributes[name]
 	if !ok {
 		return time.Time{}, nil
 	}
 	ms, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("message %s: attribute %s is %q, not a time in milliseconds: %w", deref(m.MessageId), name, s, err)
+		return time.Time{}, fmt.Errorf("message %s: attribute %s is %q, not a time in milliseconds: %w", m.MessageId, name, s, err)
 	}
 	return time.UnixMilli(ms).UTC(), nil
 }
@@ -253,7 +283,7 @@ func (q *Queue) Delete(ctx context.Context, name string, receiptHandle string) e
 	if receiptHandle == "" {
 		return fmt.Errorf("delete from queue %s: the receipt handle is empty", name)
 	}
-	_, err = q.client.DeleteMessage(ctx, &awssqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: &receiptHandle})
+	err = q.client.Call(ctx, "DeleteMessage", deleteMessageInput{QueueUrl: url, ReceiptHandle: receiptHandle}, &noOutput{})
 	if err != nil {
 		if err := q.mapErr(name, url, err); !errors.Is(err, queue.ErrStaleReceipt) {
 			return fmt.Errorf("delete from queue %s: %w", name, err)
@@ -272,12 +302,8 @@ func (q *Queue) ChangeVisibility(ctx context.Context, name string, receiptHandle
 	if err := queue.CheckChangeVisibility(name, receiptHandle, visibility); err != nil {
 		return err
 	}
-	_, err = q.client.ChangeMessageVisibility(ctx, &awssqs.ChangeMessageVisibilityInput{
-		QueueUrl:          &url,
-		ReceiptHandle:     &receiptHandle,
-		VisibilityTimeout: seconds(visibility),
-	})
-	if err != nil {
+	in := changeMessageVisibilityInput{QueueUrl: url, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds(visibility)}
+	if err := q.client.Call(ctx, "ChangeMessageVisibility", in, &noOutput{}); err != nil {
 		return fmt.Errorf("change visibility on queue %s: %w", name, q.mapErr(name, url, err))
 	}
 	return nil
@@ -289,24 +315,14 @@ func (q *Queue) Stats(ctx context.Context, name string) (queue.Stats, error) {
 	if err != nil {
 		return queue.Stats{}, err
 	}
-	out, err := q.client.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{
-		QueueUrl: &url,
-		AttributeNames: []types.QueueAttributeName{
-			types.QueueAttributeNameApproximateNumberOfMessages,
-			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-			types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
-		},
-	})
-	if err != nil {
+	var out queueAttributes
+	in := getQueueAttributesInput{QueueUrl: url, AttributeNames: []string{attrVisible, attrInFlight, attrDelayed}}
+	if err := q.client.Call(ctx, "GetQueueAttributes", in, &out); err != nil {
 		return queue.Stats{}, fmt.Errorf("count messages of queue %s: %w", name, q.mapErr(name, url, err))
 	}
 	st := queue.Stats{Queue: name}
-	for attr, dst := range map[types.QueueAttributeName]*int{
-		types.QueueAttributeNameApproximateNumberOfMessages:           &st.Visible,
-		types.QueueAttributeNameApproximateNumberOfMessagesNotVisible: &st.InFlight,
-		types.QueueAttributeNameApproximateNumberOfMessagesDelayed:    &st.Delayed,
-	} {
-		s := out.Attributes[string(attr)]
+	for attr, dst := range map[string]*int{attrVisible: &st.Visible, attrInFlight: &st.InFlight, attrDelayed: &st.Delayed} {
+		s := out.Attributes[attr]
 		if s == "" {
 			continue
 		}
@@ -319,40 +335,22 @@ func (q *Queue) Stats(ctx context.Context, name string) (queue.Stats, error) {
 	return st, nil
 }
 
-// mapErr turns SQS's errors about a queue or a handle into ones an operator can act on.
+// mapErr turns SQS's errors about a queue or a handle into ones an operator can act on. SQS's
+// JSON API names them by shape (QueueDoesNotExist); the older query API's codes
+// (AWS.SimpleQueueService.NonExistentQueue) are accepted too.
 func (q *Queue) mapErr(name, url string, err error) error {
-	var notExist *types.QueueDoesNotExist
-	var invalidHandle *types.ReceiptHandleIsInvalid
-	var notInFlight *types.MessageNotInflight
-	switch code := errorCode(err); {
-	case errors.As(err, &notExist) || code == "AWS.SimpleQueueService.NonExistentQueue" || code == "QueueDoesNotExist":
+	switch errorCode(err) {
+	case "QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue":
 		return fmt.Errorf("SQS queue %s (%s) does not exist: check %s or create the queues: %w", name, url, EnvVar(name), err)
-	case errors.As(err, &invalidHandle) || code == "ReceiptHandleIsInvalid":
+	case "ReceiptHandleIsInvalid":
 		return fmt.Errorf("%w: %w", queue.ErrStaleReceipt, err)
-	case errors.As(err, &notInFlight) || code == "AWS.SimpleQueueService.MessageNotInflight" || code == "MessageNotInflight":
+	case "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight":
 		return fmt.Errorf("%w: the message is no longer in flight: %w", queue.ErrStaleReceipt, err)
 	}
 	return err
 }
 
-func errorCode(err error) string {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode()
-	}
-	return "RequestFailed"
-}
-
 // seconds rounds d up to whole seconds, SQS's unit, so that a positive duration never becomes 0.
-func seconds(d time.Duration) int32 {
-	return int32(math.Ceil(d.Seconds()))
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+func seconds(d time.Duration) int {
+	return int(math.Ceil(d.Seconds()))
 }

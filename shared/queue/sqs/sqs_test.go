@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/cartrelay/cartrelay/shared/awsjson"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	"github.com/cartrelay/cartrelay/shared/queue/queuetest"
 	"github.com/cartrelay/cartrelay/shared/queue/sqs"
@@ -44,20 +46,34 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func client(endpoint string) *awssqs.Client {
-	return awssqs.New(awssqs.Options{
+func awsConfig(endpoint string) aws.Config {
+	return aws.Config{
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
 		BaseEndpoint: aws.String(endpoint),
-	})
+	}
 }
 
-func motoClient(t *testing.T) *awssqs.Client {
+func client(endpoint string) *awsjson.Client {
+	return sqs.NewClient(awsConfig(endpoint))
+}
+
+func motoClient(t *testing.T) *awsjson.Client {
 	t.Helper()
 	if moto.err != nil {
 		testenv.MotoUnavailable(t, moto.err)
 	}
 	return client(moto.endpoint)
+}
+
+// sdkClient is the SDK's own SQS client on moto, to check the adapter's requests against
+// what the SDK sends and reads.
+func sdkClient(t *testing.T) *awssqs.Client {
+	t.Helper()
+	if moto.err != nil {
+		testenv.MotoUnavailable(t, moto.err)
+	}
+	return awssqs.NewFromConfig(awsConfig(moto.endpoint))
 }
 
 // prefixes hands out queue name prefixes unique within the moto_server of this run.
@@ -102,8 +118,9 @@ func TestEnsure(t *testing.T) {
 			t.Errorf("url of %s = %q, want it to end in %q", name, urls[name], suffix)
 		}
 	}
+	sdk := sdkClient(t)
 	for _, spec := range queuetest.Topology() {
-		out, err := c.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: aws.String(urls[spec.Name]), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameAll}})
+		out, err := sdk.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: aws.String(urls[spec.Name]), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameAll}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,12 +264,22 @@ func TestPhysicalNameAndPrefix(t *testing.T) {
 }
 
 // fakeSQS answers SendMessageBatch from a script, for the failure paths moto cannot produce:
-// it fails entries only for an invalid DelaySeconds, which cartrelay never sends.
+// it fails entries only for an invalid DelaySeconds, which cartrelay never sends, and its
+// digests are always right.
 type fakeSQS struct {
 	mu    sync.Mutex
 	calls int
-	// reply returns, for one call, the entry ids to fail; or ok=false to fail the call.
-	reply func(call int, ids []string) (fail []string, ok bool)
+	// reply scripts the answer to one call, given the batch's entry ids.
+	reply func(call int, ids []string) batchReply
+}
+
+// batchReply is the answer to one SendMessageBatch call.
+type batchReply struct {
+	refuse  bool     // fail the whole call
+	fail    []string // entries listed as Failed
+	corrupt []string // entries listed as Successful with the wrong body digest
+	omit    []string // entries listed nowhere
+	extra   string   // an entry id listed as Failed that was not in the batch
 }
 
 func (f *fakeSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -275,16 +302,12 @@ func (f *fakeSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, e := range in.Entries {
 		ids = append(ids, e.Id)
 	}
-	fail, ok := f.reply(call, ids)
+	reply := f.reply(call, ids)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-	if !ok {
+	if reply.refuse {
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprint(w, `{"__type":"com.amazonaws.sqs#KmsAccessDenied","message":"the key is disabled"}`)
 		return
-	}
-	failed := map[string]bool{}
-	for _, id := range fail {
-		failed[id] = true
 	}
 	type ok1 struct{ Id, MessageId, MD5OfMessageBody string }
 	type bad struct {
@@ -295,13 +318,21 @@ func (f *fakeSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Successful []ok1
 		Failed     []bad
 	}{Successful: []ok1{}, Failed: []bad{}}
+	if reply.extra != "" {
+		out.Failed = append(out.Failed, bad{reply.extra, "InternalError", "try again", false})
+	}
 	for _, e := range in.Entries {
-		if failed[e.Id] {
-			out.Failed = append(out.Failed, bad{e.Id, "InternalError", "try again", false})
-			continue
-		}
 		sum := md5.Sum([]byte(e.MessageBody))
-		out.Successful = append(out.Successful, ok1{e.Id, "mid-" + e.Id, hex.EncodeToString(sum[:])})
+		switch {
+		case slices.Contains(reply.fail, e.Id):
+			out.Failed = append(out.Failed, bad{e.Id, "InternalError", "try again", false})
+		case slices.Contains(reply.omit, e.Id):
+		case slices.Contains(reply.corrupt, e.Id):
+			sum = md5.Sum([]byte(e.MessageBody + "?"))
+			fallthrough
+		default:
+			out.Successful = append(out.Successful, ok1{e.Id, "mid-" + e.Id, hex.EncodeToString(sum[:])})
+		}
 	}
 	_ = json.NewEncoder(w).Encode(out)
 }
@@ -314,31 +345,38 @@ func TestSendFailures(t *testing.T) {
 		}
 		return out
 	}
+	callerIDs := func(from, to int) []string {
+		var out []string
+		for i := from; i < to; i++ {
+			out = append(out, fmt.Sprintf("caller id %d", i))
+		}
+		return out
+	}
+	onCall := func(n int, r batchReply) func(int, []string) batchReply {
+		return func(call int, _ []string) batchReply {
+			if call == n {
+				return r
+			}
+			return batchReply{}
+		}
+	}
 	tests := []struct {
 		name       string
 		n          int
-		reply      func(call int, ids []string) ([]string, bool)
+		reply      func(call int, ids []string) batchReply
 		wantFailed []string // nil: no error; "*": a plain error
+		wantCode   string   // the code of every failed entry, or what the plain error says, when set
 	}{
-		{"all accepted", 12, func(int, []string) ([]string, bool) { return nil, true }, nil},
-		{"entries failed in the second batch", 15,
-			func(call int, _ []string) ([]string, bool) {
-				if call == 2 {
-					return []string{"e0", "e3"}, true
-				}
-				return nil, true
-			},
-			[]string{"caller id 10", "caller id 13"}},
-		{"first batch refused", 15, func(int, []string) ([]string, bool) { return nil, false }, []string{"*"}},
-		{"second of three batches refused", 25,
-			func(call int, _ []string) ([]string, bool) { return nil, call != 2 },
-			func() []string {
-				var out []string
-				for i := 10; i < 25; i++ {
-					out = append(out, fmt.Sprintf("caller id %d", i))
-				}
-				return out
-			}()},
+		{"all accepted", 12, onCall(0, batchReply{}), nil, ""},
+		{"entries failed in the second batch", 15, onCall(2, batchReply{fail: []string{"e0", "e3"}}),
+			[]string{"caller id 10", "caller id 13"}, "InternalError"},
+		{"first batch refused", 15, onCall(1, batchReply{refuse: true}), []string{"*"}, "KmsAccessDenied"},
+		{"second of three batches refused", 25, onCall(2, batchReply{refuse: true}), callerIDs(10, 25), ""},
+		{"a body stored with another digest is not queued", 12, onCall(1, batchReply{corrupt: []string{"e4"}}),
+			[]string{"caller id 4"}, "MD5Mismatch"},
+		{"an entry the answer leaves out is not queued", 12, onCall(2, batchReply{omit: []string{"e1"}}),
+			[]string{"caller id 11"}, "NotReported"},
+		{"an answer about an entry not sent", 5, onCall(1, batchReply{extra: "e7"}), []string{"*"}, `unknown batch entry "e7"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -353,8 +391,8 @@ func TestSendFailures(t *testing.T) {
 				}
 			case tc.wantFailed[0] == "*":
 				var se *queue.SendError
-				if err == nil || errors.As(err, &se) || !strings.Contains(err.Error(), "KmsAccessDenied") {
-					t.Fatalf("send = %v; want a plain error carrying SQS's code", err)
+				if err == nil || errors.As(err, &se) || !strings.Contains(err.Error(), tc.wantCode) {
+					t.Fatalf("send = %v; want a plain error saying %s", err, tc.wantCode)
 				}
 			default:
 				var se *queue.SendError
@@ -368,6 +406,11 @@ func TestSendFailures(t *testing.T) {
 				for _, id := range tc.wantFailed {
 					if !got[id] {
 						t.Errorf("entry %q not reported as failed; got %v", id, got)
+					}
+				}
+				for _, f := range se.Failed {
+					if tc.wantCode != "" && (f.Code != tc.wantCode || f.SenderFault) {
+						t.Errorf("entry %s failed with code %q, sender fault %v; want %q, retryable", f.ID, f.Code, f.SenderFault, tc.wantCode)
 					}
 				}
 			}
