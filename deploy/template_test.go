@@ -461,6 +461,10 @@ func makeIn(root string, args ...string) error {
 // of dependencies rather than code.
 const maxBootstrapBytes = 15_000_000
 
+// awsJSONServices are the AWS services the functions call through shared/awsjson: their SDK
+// clients each build the schemas of the whole API at start, which the linker cannot prune.
+var awsJSONServices = []string{"kms", "ssm", "sqs"}
+
 // checkBootstrap checks a built bootstrap and returns the folder under functions/ it was built from.
 func checkBootstrap(t testing.TB, path string) string {
 	t.Helper()
@@ -511,6 +515,14 @@ func checkBootstrap(t testing.TB, path string) string {
 	dir, ok := strings.CutPrefix(info.Path, modulePath+"/functions/")
 	if !ok || strings.Contains(dir, "/") {
 		t.Fatalf("%s was built from %s, want %s/functions/<name>", path, info.Path, modulePath)
+	}
+	for _, dep := range info.Deps {
+		for _, svc := range awsJSONServices {
+			if dep.Path == "github.com/aws/aws-sdk-go-v2/service/"+svc {
+				t.Errorf("%s links the SDK's %s client (%s); call %s through shared/awsjson. To see who imports it: "+
+					"go list -deps -f '{{.ImportPath}} {{.Imports}}' ./functions/%s | grep service/%s", path, svc, dep.Version, svc, dir, svc)
+			}
+		}
 	}
 	return dir
 }
