@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ type Service struct {
 	Version string
 	// MaxAnswer bounds the bytes read of one answer; 0 means 1 MiB. A longer answer fails.
 	MaxAnswer int64
+	// SDKID is the service's id in the SDK ("SQS"), which names its own endpoint settings
+	// (AWS_ENDPOINT_URL_SQS); Name when empty.
+	SDKID string
 }
 
 // Client calls one service.
@@ -56,7 +60,8 @@ type Client struct {
 }
 
 // New returns a client of svc configured as the SDK's own client would be by cfg: its region,
-// credentials, HTTP client and retryer, and its BaseEndpoint (AWS_ENDPOINT_URL) when set.
+// credentials, HTTP client and retryer, and its endpoint: one configured for the service alone
+// (AWS_ENDPOINT_URL_SQS, read from cfg.ConfigSources), else BaseEndpoint (AWS_ENDPOINT_URL).
 func New(cfg aws.Config, svc Service) *Client {
 	c := &Client{svc: svc, region: cfg.Region, creds: cfg.Credentials, http: cfg.HTTPClient,
 		signer: v4.NewSigner(), now: time.Now, sleep: clock.Sleep}
@@ -68,12 +73,56 @@ func New(cfg aws.Config, svc Service) *Client {
 	if c.http == nil {
 		c.http = awshttp.NewBuildableClient()
 	}
-	if cfg.BaseEndpoint != nil {
+	if ep, ok := ownEndpoint(cfg, svc); ok {
+		c.endpoint = strings.TrimRight(ep, "/")
+	} else if cfg.BaseEndpoint != nil {
 		c.endpoint = strings.TrimRight(*cfg.BaseEndpoint, "/")
 	} else {
 		c.endpoint = "https://" + svc.Name + "." + c.region + "." + dnsSuffix(c.region)
 	}
 	return c
+}
+
+// ownEndpoint is an endpoint configured for svc alone, in the environment or the shared config
+// file's services section, found as the SDK's clients find it: AWS_ENDPOINT_URL in the
+// environment outranks the shared config file's, and ignore_configured_endpoint_urls turns
+// both off. A configuration built without the SDK's loader (inside Lambda) has none.
+func ownEndpoint(cfg aws.Config, svc Service) (string, bool) {
+	if len(cfg.ConfigSources) == 0 {
+		return "", false
+	}
+	id := svc.SDKID
+	if id == "" {
+		id = svc.Name
+	}
+	_, global := os.LookupEnv("AWS_ENDPOINT_URL")
+	_, own := os.LookupEnv("AWS_ENDPOINT_URL_" + strings.ToUpper(strings.ReplaceAll(id, " ", "_")))
+	if global && !own {
+		return "", false
+	}
+	ctx := context.Background()
+	for _, src := range cfg.ConfigSources {
+		if p, ok := src.(interface {
+			GetIgnoreConfiguredEndpoints(context.Context) (bool, bool, error)
+		}); ok {
+			if ignore, found, err := p.GetIgnoreConfiguredEndpoints(ctx); err != nil || found {
+				if ignore {
+					return "", false
+				}
+				break
+			}
+		}
+	}
+	for _, src := range cfg.ConfigSources {
+		if p, ok := src.(interface {
+			GetServiceBaseEndpoint(context.Context, string) (string, bool, error)
+		}); ok {
+			if ep, found, err := p.GetServiceBaseEndpoint(ctx, id); err != nil || found {
+				return ep, err == nil && ep != ""
+			}
+		}
+	}
+	return "", false
 }
 
 // dnsSuffix is the domain of the region's AWS partition.

@@ -7,11 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go"
 )
@@ -174,6 +177,51 @@ func TestAnswerSize(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestConfiguredEndpoint: endpoints configured for one service (AWS_ENDPOINT_URL_SSM, or the
+// shared config file's services section) apply as they do to the SDK's own clients, read
+// through the SDK's configuration loader.
+func TestConfiguredEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "config")
+	if err := os.WriteFile(shared, []byte("[profile local]\nservices = stand-ins\n\n[services stand-ins]\nssm =\n  endpoint_url = http://shared-ssm:1/\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"none", nil, "https://ssm.eu-west-1.amazonaws.com"},
+		{"the service's own variable", map[string]string{"AWS_ENDPOINT_URL_SSM": "http://ssm:1/"}, "http://ssm:1"},
+		{"another service's variable", map[string]string{"AWS_ENDPOINT_URL_KMS": "http://kms:1"}, "https://ssm.eu-west-1.amazonaws.com"},
+		{"the global variable", map[string]string{"AWS_ENDPOINT_URL": "http://all:1"}, "http://all:1"},
+		{"the service's own over the global", map[string]string{"AWS_ENDPOINT_URL": "http://all:1", "AWS_ENDPOINT_URL_SSM": "http://ssm:1"}, "http://ssm:1"},
+		{"the shared config's services section", map[string]string{"AWS_PROFILE": "local"}, "http://shared-ssm:1"},
+		{"the global variable over the shared config", map[string]string{"AWS_PROFILE": "local", "AWS_ENDPOINT_URL": "http://all:1"}, "http://all:1"},
+		{"configured endpoints ignored", map[string]string{"AWS_ENDPOINT_URL_SSM": "http://ssm:1", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"}, "https://ssm.eu-west-1.amazonaws.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_KMS", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"} {
+				t.Setenv(k, "")
+				os.Unsetenv(k)
+			}
+			t.Setenv("AWS_CONFIG_FILE", shared)
+			t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
+			t.Setenv("AWS_REGION", "eu-west-1")
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := config.LoadDefaultConfig(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := New(cfg, testService).endpoint; got != tc.want {
+				t.Errorf("endpoint %s, want %s", got, tc.want)
 			}
 		})
 	}
