@@ -182,10 +182,10 @@ func variants(add func(string, ...any), label string, num *PhoneNumber, region s
 		}
 		add("%s match %q: %d", label, in, IsNumberMatchWithOneNumber(num, in))
 	}
-	long := *num
 	nn := num.GetNationalNumber()*10 + 7
-	long.NationalNumber = &nn
-	truncated := TruncateTooLongNumber(&long)
+	long := &PhoneNumber{CountryCode: num.CountryCode, NationalNumber: &nn, Extension: num.Extension,
+		ItalianLeadingZero: num.ItalianLeadingZero, NumberOfLeadingZeros: num.NumberOfLeadingZeros}
+	truncated := TruncateTooLongNumber(long)
 	add("%s truncate: %v %d", label, truncated, long.GetNationalNumber())
 	pat, format, rule := `(\d{2})(\d+)`, "$1-$2", "$NP $FG"
 	pattern := &NumberFormat{Pattern: &pat, Format: &format, NationalPrefixFormattingRule: &rule}
