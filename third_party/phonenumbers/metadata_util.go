@@ -40,3 +40,14 @@ func (pd *PhoneNumberDesc) hasPossibleLengthLocalOnly(length int32) bool {
 	}
 	return false
 }
+
+// clone returns a copy of nf that the caller may change, as proto.Merge into a new message
+// made it (cartrelay: fields are never changed through their pointers, so they are shared).
+func (nf *NumberFormat) clone() *NumberFormat {
+	if nf == nil {
+		return &NumberFormat{}
+	}
+	c := *nf
+	c.LeadingDigitsPattern = append([]string(nil), nf.LeadingDigitsPattern...)
+	return &c
+}

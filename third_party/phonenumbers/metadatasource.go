@@ -3,8 +3,6 @@
 // Last reconciled against: v9.0.32
 package phonenumbers
 
-import "google.golang.org/protobuf/proto"
-
 // metadataContainer bundles all of the metadata-derived lookup state used by
 // the library. The package keeps a single active container (currentMetadata),
 // built from the embedded metadata during init. Bundling the state behind one
@@ -170,8 +168,8 @@ func MetadataCollection() (*PhoneMetadataCollection, error) {
 		return nil, err
 	}
 
-	metadataCollection := &PhoneMetadataCollection{}
-	if err = proto.Unmarshal(rawBytes, metadataCollection); err != nil {
+	metadataCollection, err := unmarshalMetadataCollection(rawBytes)
+	if err != nil {
 		return nil, err
 	}
 	currMetadataColl = metadataCollection

@@ -3,8 +3,6 @@ package phonenumbers
 import (
 	"slices"
 	"sync"
-
-	"google.golang.org/protobuf/proto"
 )
 
 var (
@@ -48,8 +46,7 @@ func ShortNumberMetadataCollection() (*PhoneMetadataCollection, error) {
 		return nil, err
 	}
 
-	metadataCollection := &PhoneMetadataCollection{}
-	err = proto.Unmarshal(rawBytes, metadataCollection)
+	metadataCollection, err := unmarshalMetadataCollection(rawBytes)
 	shortNumberReloadMetadata = false
 	return metadataCollection, err
 }
