@@ -127,12 +127,13 @@ fmt-check:
 	if [ -n "$$files" ]; then echo "gofmt would change these files (gofmt -w FILE):"; echo "$$files" | sed 's/^/  /'; exit 1; fi; \
 	echo "all Go files are formatted"
 
-# Runs every test verbosely into build/test.log and shows the useful part: package results,
+# Runs every test verbosely into build/test.log (libphonenumber's copy is a module of its own) and shows the useful part: package results,
 # failures with their output, skips with their reason, and the contract suites' backend lines.
 gotest:
 	@mkdir -p build/screenshots; rm -rf build/test-counts build/screenshots/_artifacts
 	@echo "full log: build/test.log; browser screenshots: build/screenshots"
-	@$(GO) test -count=1 -v -artifacts -outputdir $(CURDIR)/build/screenshots ./... 2>&1 | tee build/test.log | awk -v suite='$(SUITE_LINES)' -v module="$$($(GO) list -m)" "$$TEST_REPORT_AWK"
+	@( $(GO) test -count=1 -v -artifacts -outputdir $(CURDIR)/build/screenshots ./...; s=$$?; \
+		cd third_party/phonenumbers && $(GO) test -count=1 -v ./... || s=1; exit $$s ) 2>&1 | tee build/test.log | awk -v suite='$(SUITE_LINES)' -v module="$$($(GO) list -m)" "$$TEST_REPORT_AWK"
 
 define TEST_REPORT_AWK
 # Per package: the contract suites' results and the backend each one started.
@@ -210,10 +211,10 @@ bench-load: cli
 
 # Short runs of every fuzz target (FUZZTIME each).
 fuzz:
-	@for dir in $$(grep -rl --include='*_test.go' -E '^func Fuzz' shared cmd functions 2>/dev/null | xargs -r -n1 dirname | sort -u); do \
+	@for dir in $$(grep -rl --include='*_test.go' -E '^func Fuzz' shared cmd functions third_party 2>/dev/null | xargs -r -n1 dirname | sort -u); do \
 		for f in $$(grep -h -o -E '^func Fuzz[A-Za-z0-9_]+' $$dir/*_test.go | sed 's/^func //'); do \
 			echo "== $$dir $$f"; \
-			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./$$dir; \
+			(cd $$dir && $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) .); \
 		done; \
 	done
 
