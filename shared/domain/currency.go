@@ -4,25 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"golang.org/x/text/currency"
 )
 
 // ErrUnknownCurrency is returned by ParseCurrency for a code that is not an ISO 4217 currency.
 var ErrUnknownCurrency = errors.New("not an ISO 4217 currency code")
 
 // ParseCurrency checks a currency code arriving from outside (an account setting, a source
-// event) against the ISO 4217 list, as golang.org/x/text/currency knows it, and returns it in
-// upper case. Surrounding spaces and lower case are forgiven; an empty code, a code the
-// standard does not list, and XXX (the standard's "no currency") are errors wrapping
+// event) against the ISO 4217 list as golang.org/x/text/currency knows it (isoCurrencies), and
+// returns it in upper case. Surrounding spaces and lower case are forgiven; an empty code, a
+// code the standard does not list, and XXX (the standard's "no currency") are errors wrapping
 // ErrUnknownCurrency.
 func ParseCurrency(code string) (string, error) {
 	c := strings.ToUpper(strings.TrimSpace(code))
 	if c == "" {
 		return "", fmt.Errorf("no currency code: %w", ErrUnknownCurrency)
 	}
-	u, err := currency.ParseISO(c)
-	if err != nil || u == (currency.Unit{}) {
+	if !isISOCurrency(c) {
 		return "", fmt.Errorf("%q is %w (such as USD, EUR or GBP)", code, ErrUnknownCurrency)
 	}
 	return c, nil

@@ -2,8 +2,47 @@ package domain
 
 import (
 	"errors"
+	"strings"
 	"testing"
+
+	"golang.org/x/text/currency"
 )
+
+// TestParseCurrencyAsXText checks isoCurrencies against golang.org/x/text/currency, which
+// ParseCurrency used to call: every three-letter code, and every case of a few.
+func TestParseCurrencyAsXText(t *testing.T) {
+	var codes []string
+	for a := 'A'; a <= 'Z'; a++ {
+		for b := 'A'; b <= 'Z'; b++ {
+			for c := 'A'; c <= 'Z'; c++ {
+				codes = append(codes, string([]rune{a, b, c}))
+			}
+		}
+	}
+	codes = append(codes, "usd", "Eur", "gbP", " chf", "x", "ſek", "USDX", "")
+	known := 0
+	for _, code := range codes {
+		got, err := ParseCurrency(code)
+		if want := xtextParseCurrency(code); got != want {
+			t.Errorf("ParseCurrency(%q) = %q, %v; x/text gives %q", code, got, err, want)
+		}
+		if err == nil {
+			known++
+		}
+	}
+	if known < 290 {
+		t.Errorf("%d codes known, want the whole ISO 4217 list", known)
+	}
+}
+
+// xtextParseCurrency is ParseCurrency as it was with x/text.
+func xtextParseCurrency(code string) string {
+	c := strings.ToUpper(strings.TrimSpace(code))
+	if u, err := currency.ParseISO(c); err != nil || u == (currency.Unit{}) {
+		return ""
+	}
+	return c
+}
 
 func TestParseCurrency(t *testing.T) {
 	for _, c := range []struct {
@@ -42,6 +81,9 @@ func FuzzParseCurrency(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := ParseCurrency(s)
+		if want := xtextParseCurrency(s); c != want {
+			t.Fatalf("ParseCurrency(%q) = %q, %v; x/text gives %q", s, c, err, want)
+		}
 		if err != nil {
 			return
 		}
