@@ -33,99 +33,6 @@ const DedupeTTL = 30 * 24 * time.Hour
 // maxApplyAttempts bounds the optimistic retries when concurrent ingests touch one contact.
 const maxApplyAttempts = 8
 
-// Ingest consumes the ingest queue: it is the one place where source data becomes domain data.
-// Each event is normalized, merged into the stored history, and what changed becomes facts on
-// the queue of every destination enabled for the account. An event that cannot be used is
-// quarantined with its reason; only failures that a retry can fix are reported back to SQS.
-func (a *App) Ingest(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	var resp events.SQSEventResponse
-	for _, rec := range ev.Records {
-		if err := a.ingestOne(ctx, rec); err != nil {
-			if errors.Is(err, ErrErasing) {
-				wait := erasureWait(rec)
-				a.d.Log.Info("event waits: its contact is being erased", slog.String("message_id", rec.MessageId),
-					slog.String("account", attr(rec, "account")), slog.Duration("retry_in", wait))
-				if rec.ReceiptHandle != "" {
-					if verr := a.d.Queue.ChangeVisibility(ctx, queue.Ingest, rec.ReceiptHandle, wait); verr != nil {
-						a.d.Log.Warn("could not delay the waiting event; it comes back after the queue's visibility timeout",
-							slog.String("message_id", rec.MessageId), slog.Any("error", verr))
-					}
-				}
-			} else {
-				a.d.Log.Error("ingest failed; will retry", slog.String("message_id", rec.MessageId),
-					slog.String("account", attr(rec, "account")), slog.Any("error", err))
-			}
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
-		}
-	}
-	return resp, nil
-}
-
-func (a *App) ingestOne(ctx context.Context, rec events.SQSMessage) error {
-	repo := history.New(a.d.Store)
-	now := a.d.Clock.Now()
-	se, err := DecodeSourceEvent(ctx, a.d.Store, rec.Body)
-	if errors.Is(err, ErrBadMessage) {
-		acct := attr(rec, "account")
-		_, qerr := repo.Quarantine(ctx, history.Quarantined{Account: acct, At: now, Kind: history.QuarantineUnreadable,
-			Reason: err.Error(), Message: rec.Body})
-		return qerr
-	}
-	if err != nil {
-		return err
-	}
-	log := a.d.Log.With(slog.String("account", se.Account), slog.String("source", string(se.Source)),
-		slog.String("event", se.Name), slog.String("delivery", se.Delivery), slog.Int("index", se.Index))
-	quarantine := func(kind, reason string) error {
-		q, err := repo.Quarantine(ctx, history.Quarantined{Account: se.Account, At: now, Kind: kind, Reason: reason,
-			Source: string(se.Source), Event: se.Name, Message: rec.Body, Key: se.ContentHash()})
-		if err != nil {
-			return err
-		}
-		log.Warn("event quarantined", slog.String("kind", kind), slog.String("reason", reason), slog.String("quarantine_id", q.ID))
-		return nil
-	}
-	if se.Problem != "" {
-		return quarantine(history.QuarantineMalformed, se.Problem)
-	}
-	acct, err := a.d.Accounts.Get(ctx, se.Account)
-	if errors.Is(err, accounts.ErrNotFound) {
-		return quarantine(history.QuarantineInvalid, fmt.Sprintf("account %q does not exist (deleted after the event was accepted?)", se.Account))
-	}
-	if err != nil {
-		return err
-	}
-	evs, err := normalize(se, acct, a.d.Phone)
-	switch {
-	case errors.Is(err, domain.ErrUnknownEvent):
-		return quarantine(history.QuarantineUnknownEvent, err.Error())
-	case err != nil:
-		return quarantine(history.QuarantineInvalid, err.Error())
-	}
-	hash := se.ContentHash()
-	dup, err := repo.Ingested(ctx, se.Account, hash)
-	if err != nil {
-		return err
-	}
-	if dup {
-		log.Info("duplicate event: already ingested", slog.String("hash", hash))
-	}
-	in := ingestion{a: a, repo: repo, acct: acct, se: se, log: log, hash: hash, markDone: !dup}
-	for i, de := range evs {
-		// The dedupe marker goes into the transaction of the last part of the event, so the
-		// event counts as ingested only when all of it is.
-		in.markDone = !dup && i == len(evs)-1
-		if err := in.apply(ctx, de); err != nil {
-			var u *unprocessableError
-			if errors.As(err, &u) {
-				return quarantine(history.QuarantineInvalid, err.Error())
-			}
-			return err
-		}
-	}
-	return nil
-}
-
 // normalize turns a stored source event into domain events with its source's registration; an
 // event of a source no longer registered is an error, kept raw with the reason.
 func normalize(se SourceEvent, acct accounts.Account, phone domain.PhoneFunc) ([]domain.Event, error) {
@@ -145,6 +52,10 @@ type ingestion struct {
 	log      *slog.Logger
 	hash     string
 	markDone bool
+	// out collects the facts the batch's commits left in outboxes, to be sent and cleared once
+	// for the whole batch; msgID is the ingest message they are charged to if that fails.
+	out   *outboxBatch
+	msgID string
 	// states holds the contacts read by one attempt, so that a contact read twice (as the
 	// source of a record and as part of another's history still moving) is one value.
 	states map[string]*history.ContactState
@@ -162,10 +73,8 @@ func (in *ingestion) apply(ctx context.Context, de domain.Event) error {
 	for attempt := 1; attempt <= maxApplyAttempts; attempt++ {
 		touched, err := in.applyOnce(ctx, de)
 		if err == nil || errors.Is(err, errAgain) {
-			for _, st := range touched {
-				if err := in.a.flush(ctx, in.acct, st.Email, st.Outbox); err != nil {
-					return err
-				}
+			if err := in.routeOutboxes(ctx, touched); err != nil {
+				return err
 			}
 			for _, from := range in.moves {
 				// The change is committed; its records follow. Whatever is not moved here (a
@@ -192,6 +101,29 @@ func (in *ingestion) apply(ctx context.Context, de domain.Event) error {
 		in.log.Debug("concurrent change; applying again", slog.Int("attempt", attempt))
 	}
 	return fmt.Errorf("gave up after %d concurrent changes: %w", maxApplyAttempts, lastErr)
+}
+
+// routeOutboxes hands the committed outboxes of the touched contacts to the batch, which sends
+// and clears them all at once after its last commit. An email change cannot wait for that: its
+// records move right after this, and the old contact's unsent facts must reach the destinations
+// under the old email before the change does, so then they are sent and cleared here, and the
+// batch forgets them.
+func (in *ingestion) routeOutboxes(ctx context.Context, touched []*history.ContactState) error {
+	if len(in.moves) == 0 && in.out != nil {
+		for _, st := range touched {
+			in.out.add(in.acct, st.Email, st.Outbox, in.msgID)
+		}
+		return nil
+	}
+	for _, st := range touched {
+		if err := in.a.flush(ctx, in.acct, st.Email, st.Outbox); err != nil {
+			return err
+		}
+		if in.out != nil {
+			in.out.forget(in.acct.ID, st.Email, st.Outbox)
+		}
+	}
+	return nil
 }
 
 // applyOnce reads, merges and commits; it returns the contacts whose outboxes need flushing.
@@ -775,32 +707,9 @@ func (a *App) flush(ctx context.Context, acct accounts.Account, email string, ou
 	if len(outbox) == 0 {
 		return nil
 	}
-	seen := map[string]bool{}
-	var ids []string
-	perDest := map[string][]queue.Message{}
-	dests := destinations.Enabled(acct)
-	for _, f := range outbox {
-		if seen[f.ID] {
-			continue
-		}
-		seen[f.ID] = true
-		ids = append(ids, f.ID)
-		body, err := json.Marshal(f)
-		if err != nil {
-			return err
-		}
-		for _, r := range dests {
-			dest := r.Name
-			if !ledger.Route(f, ledger.HistoryMode(r.History(acct))) {
-				continue
-			}
-			if domain.IsPseudonym(email) && !r.ForwardsErased(acct) {
-				continue
-			}
-			perDest[dest] = append(perDest[dest], queue.Message{ID: fmt.Sprintf("f%d", len(perDest[dest])), Body: string(body),
-				GroupID: acct.ID + "|" + email, DedupID: f.ID,
-				Attributes: map[string]string{"account": acct.ID, "fact_kind": string(f.Kind)}})
-		}
+	ids, perDest, err := route(acct, email, outbox)
+	if err != nil {
+		return err
 	}
 	attrs := []any{slog.String("account", acct.ID), slog.Int("facts", len(ids))}
 	// The destinations' queues are sent to at once: each send waits for a durable write, and
@@ -828,6 +737,40 @@ func (a *App) flush(ctx context.Context, acct accounts.Account, email string, ou
 	}
 	a.d.Log.Info("facts routed", attrs...)
 	return nil
+}
+
+// route turns a contact's outbox into the messages for each destination that takes the facts
+// (the destination is enabled for the account, ledger.Route allows the fact under its history
+// mode, and an erased contact's pseudonym only where the destination forwards those). ids are
+// the outbox's facts, each once, in order; message ids are numbered per destination.
+func route(acct accounts.Account, email string, outbox []domain.Fact) (ids []string, perDest map[string][]queue.Message, err error) {
+	seen := map[string]bool{}
+	perDest = map[string][]queue.Message{}
+	dests := destinations.Enabled(acct)
+	for _, f := range outbox {
+		if seen[f.ID] {
+			continue
+		}
+		seen[f.ID] = true
+		ids = append(ids, f.ID)
+		body, err := json.Marshal(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, r := range dests {
+			dest := r.Name
+			if !ledger.Route(f, ledger.HistoryMode(r.History(acct))) {
+				continue
+			}
+			if domain.IsPseudonym(email) && !r.ForwardsErased(acct) {
+				continue
+			}
+			perDest[dest] = append(perDest[dest], queue.Message{ID: fmt.Sprintf("f%d", len(perDest[dest])), Body: string(body),
+				GroupID: acct.ID + "|" + email, DedupID: f.ID,
+				Attributes: map[string]string{"account": acct.ID, "fact_kind": string(f.Kind)}})
+		}
+	}
+	return ids, perDest, nil
 }
 
 func appendUnique(xs []string, x string) []string {

@@ -108,6 +108,14 @@ func ingestContact(t *testing.T, h *harness, bodies [][]byte, order []int, concu
 			t.Fatal(err)
 		}
 	}
+	return settleContact(t, h)
+}
+
+// settleContact lets the schedule finish the email change, checks that nothing is quarantined or
+// left behind under the old email and that the totals are a recount, and returns the outcome.
+func settleContact(t *testing.T, h *harness) contactOutcome {
+	t.Helper()
+	ctx := context.Background()
 	repo := history.New(h.env.Store)
 	for range 20 {
 		if m, err := repo.PendingMoves(ctx); err != nil || len(m) == 0 {

@@ -480,10 +480,47 @@ func (r *Repo) Commit(ctx context.Context, w *Writes) error {
 
 // ClearOutbox removes facts from the outbox once they are on the destination queues.
 func (r *Repo) ClearOutbox(ctx context.Context, account, email string, ids []string) error {
-	for _, id := range ids {
-		if err := r.s.Write(ctx, store.DeleteKey(store.Key{PK: ContactPK(account, email), SK: outboxSK(id)}, store.Always)); err != nil {
-			return fmt.Errorf("clear sent fact %s: %w", id, err)
+	sent := make([]SentFact, len(ids))
+	for i, id := range ids {
+		sent[i] = SentFact{Account: account, Email: email, FactID: id}
+	}
+	return r.ClearSent(ctx, sent)
+}
+
+// SentFact names a fact of a contact's outbox that is on every destination queue that takes it.
+type SentFact struct {
+	Account, Email, FactID string
+}
+
+// ClearSent removes sent facts from their contacts' outboxes, as few writes as the table's
+// transaction limit allows (one for up to store.MaxTransactWrites facts) rather than one each:
+// each write is a wait for the disk. A fact named twice is cleared once. The deletes need not
+// be atomic (a fact left in an outbox is sent again by the contact's next flush, and the
+// destination queue's deduplication and the forwarder's done marker absorb it); a transaction
+// is simply the port's one call that carries many writes.
+func (r *Repo) ClearSent(ctx context.Context, sent []SentFact) error {
+	seen := make(map[store.Key]bool, len(sent))
+	ws := make([]store.Write, 0, len(sent))
+	for _, f := range sent {
+		k := store.Key{PK: ContactPK(f.Account, f.Email), SK: outboxSK(f.FactID)}
+		if seen[k] {
+			continue
 		}
+		seen[k] = true
+		ws = append(ws, store.DeleteKey(k, store.Always))
+	}
+	for len(ws) > 0 {
+		n := min(len(ws), store.MaxTransactWrites)
+		var err error
+		if n == 1 {
+			err = r.s.Write(ctx, ws[0])
+		} else {
+			err = r.s.Transact(ctx, ws[:n])
+		}
+		if err != nil {
+			return fmt.Errorf("clear %d sent fact(s) from the outbox: %w", n, err)
+		}
+		ws = ws[n:]
 	}
 	return nil
 }
