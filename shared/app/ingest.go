@@ -61,6 +61,10 @@ type ingestion struct {
 	states map[string]*history.ContactState
 	// moves are the email changes the attempt started; their records move after the commit.
 	moves []string
+	// checked are the addresses this attempt found to have no alias (ingestion.resolve), and
+	// customers the source customer profiles it read (ingestion.customer).
+	checked   map[string]bool
+	customers map[string]history.CustomerRecord
 	// salt moves the rollup writes to other shards after an item grew too large.
 	salt int
 }
@@ -130,6 +134,7 @@ func (in *ingestion) routeOutboxes(ctx context.Context, touched []*history.Conta
 func (in *ingestion) applyOnce(ctx context.Context, de domain.Event) ([]*history.ContactState, error) {
 	w := &history.Writes{}
 	in.states, in.moves = map[string]*history.ContactState{}, nil
+	in.checked, in.customers = map[string]bool{}, map[string]history.CustomerRecord{}
 	var touched []*history.ContactState
 	var err error
 	switch de.Kind {
@@ -178,11 +183,44 @@ func (in *ingestion) cutover() ledger.Cutover {
 
 // load reads a contact, following email aliases.
 func (in *ingestion) load(ctx context.Context, email string) (*history.ContactState, error) {
-	resolved, err := in.repo.ResolveEmail(ctx, in.acct.ID, email)
+	resolved, err := in.resolve(ctx, email)
 	if err != nil {
 		return nil, err
 	}
 	return in.contact(ctx, resolved)
+}
+
+// resolve follows email aliases to the contact's current email. The address it ends at was
+// just read to have no alias, so reading that contact in this attempt skips its alias; and a
+// contact this attempt read already (an order's, before its email is resolved) had its alias
+// read with it.
+func (in *ingestion) resolve(ctx context.Context, email string) (string, error) {
+	if st, ok := in.states[email]; ok && st.StoredAliasOf == "" {
+		return email, nil
+	}
+	res, err := in.repo.Resolve(ctx, in.acct.ID, email)
+	if err != nil {
+		return "", err
+	}
+	if res.Checked {
+		in.checked[res.Email] = true
+	}
+	return res.Email, nil
+}
+
+// customer reads what is known of a source customer profile's email once per attempt (an order
+// needs it to tell an email change it arrived after, and to seed the profile).
+func (in *ingestion) customer(ctx context.Context, source domain.Source, id string) (history.CustomerRecord, error) {
+	k := string(source) + "#" + id
+	if rec, ok := in.customers[k]; ok {
+		return rec, nil
+	}
+	rec, err := in.repo.Customer(ctx, in.acct.ID, string(source), id)
+	if err != nil {
+		return rec, err
+	}
+	in.customers[k] = rec
+	return rec, nil
 }
 
 // contact reads a contact once per attempt (see ingestion.states).
@@ -190,7 +228,7 @@ func (in *ingestion) contact(ctx context.Context, email string) (*history.Contac
 	if st, ok := in.states[email]; ok {
 		return st, nil
 	}
-	st, err := in.repo.LoadContact(ctx, in.acct.ID, email)
+	st, err := in.repo.LoadResolved(ctx, in.acct.ID, history.Resolved{Email: email, Checked: in.checked[email]})
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +361,7 @@ func applyRecord[T any](ctx context.Context, in *ingestion, w *history.Writes, r
 		// A record of an erased contact stays with its pseudonym, and what the source reports
 		// of it now is pseudonymized as it was: a refund still counts, and nobody is named again.
 		merged, target = r.pseudonymize(merged, src.Email), src.Email
-	} else if target, err = in.repo.ResolveEmail(ctx, in.acct.ID, r.email(merged)); err != nil {
+	} else if target, err = in.resolve(ctx, r.email(merged)); err != nil {
 		return nil, err
 	}
 	dst := src
@@ -401,7 +439,7 @@ func (in *ingestion) applyOrder(ctx context.Context, w *history.Writes, o domain
 			// The email of a customer profile's earliest order is where an email change on that
 			// profile starts from. Orders only seed it, and only until a customer event speaks
 			// for the profile: a gift order with another billing email must not move it.
-			known, err := in.repo.Customer(ctx, in.acct.ID, string(merged.Source), merged.CustomerID)
+			known, err := in.customer(ctx, merged.Source, merged.CustomerID)
 			t := rollup.PurchaseTime(&merged)
 			if err == nil && !known.ByCustomer && (known.Email == "" || (!t.IsZero() && t.Before(known.At) && email != known.Email)) {
 				w.PutCustomerRecord(in.acct.ID, string(merged.Source), merged.CustomerID, history.CustomerRecord{Email: email, At: t})
@@ -452,11 +490,11 @@ func (in *ingestion) oldEmail(ctx context.Context, w *history.Writes, o domain.O
 	if o.CustomerID == "" || o.Email == "" || t.IsZero() {
 		return nil, false, nil
 	}
-	rec, err := in.repo.Customer(ctx, in.acct.ID, string(o.Source), o.CustomerID)
+	rec, err := in.customer(ctx, o.Source, o.CustomerID)
 	if err != nil || !rec.ByCustomer || rec.Email == "" || rec.Email == o.Email || !t.Before(rec.At) {
 		return nil, false, err
 	}
-	cur, err := in.repo.ResolveEmail(ctx, in.acct.ID, o.Email)
+	cur, err := in.resolve(ctx, o.Email)
 	if err != nil || cur == rec.Email {
 		return nil, false, err
 	}

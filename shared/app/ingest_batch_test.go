@@ -488,3 +488,49 @@ func TestABatchSendsAndClearsOnce(t *testing.T) {
 		t.Errorf("outboxes cleared in %d writes, want 1", c.clears)
 	}
 }
+
+// countingGets counts the store's point reads by key.
+type countingGets struct {
+	store.Store
+	mu   sync.Mutex
+	gets map[string]int
+}
+
+func (c *countingGets) Get(ctx context.Context, pk, sk string) (store.Item, error) {
+	c.mu.Lock()
+	c.gets[pk+" "+sk]++
+	c.mu.Unlock()
+	return c.Store.Get(ctx, pk, sk)
+}
+
+// TestAnOrderReadsItsContactOnce: ingesting an order (of a new contact, and then its refund) reads
+// the contact's alias and the customer profile's email once each, not once for every step that
+// needs them.
+func TestAnOrderReadsItsContactOnce(t *testing.T) {
+	h := newHarness(t)
+	h.account("acme", "")
+	c := &countingGets{Store: h.env.Store, gets: map[string]int{}}
+	a, err := app.New(app.Deps{Store: c, Queue: h.env.Queue, Accounts: h.env.Accounts, Clock: h.clk, Phone: phone.E164})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.env.App = a
+	for _, name := range []string{"order_create.json", "order_refund_partial.json"} {
+		clear(c.gets)
+		h.postUC("acme", fixture(t, "ultracart", name))
+		h.ingestOnly()
+		alias := c.gets[history.ContactPK("acme", oldEmail)+" ALIAS"]
+		var profile int
+		for k, n := range c.gets {
+			if strings.Contains(k, "600134") {
+				profile += n
+			}
+		}
+		if alias != 1 || profile != 1 {
+			t.Errorf("%s: the contact's alias read %d times, the customer profile %d times; want once each", name, alias, profile)
+		}
+	}
+	if v := h.contact("acme", oldEmail); len(v.Orders) != 1 || v.Profile.Refunded.Decimal() != "20.00" {
+		t.Fatalf("%d orders, profile %+v", len(v.Orders), v.Profile)
+	}
+}
