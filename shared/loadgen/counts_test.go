@@ -19,9 +19,10 @@ func TestServeCountsPerOrder(t *testing.T) {
 	got := perOrder(counts, 20)
 	want := []string{
 		"database: 15.00 writes in 2.00 commits (WAL restarted 3 times)",
-		"table: 35.00 gets, 6.00 queries, 21.00 items written",
+		"table: 35.00 gets, 0.50 reads of many (4.50 keys), 6.00 queries, 21.00 items written",
 		"items written by kind: E/DL 4.00, R/- 2.00",
 		"gets by kind: A/- 6.00",
+		"keys read many at once by kind: F/- 4.00, E/- 0.50",
 		"queue ingest: 1.00 sent, 0.20 receives (0.45 looks), 1.00 received, 0.00 deletes, 0.10 batch deletes",
 	}
 	if !slices.Equal(got, want) {

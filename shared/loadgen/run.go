@@ -314,12 +314,13 @@ func perOrder(counts map[string]int64, orders int) []string {
 	per := func(n int64) string { return strconv.FormatFloat(float64(n)/float64(orders), 'f', 2, 64) }
 	lines := []string{fmt.Sprintf("database: %s writes in %s commits (WAL restarted %d times)",
 		per(counts["db.writes"]), per(counts["db.commits"]), counts["db.wal_restarts"])}
-	lines = append(lines, fmt.Sprintf("table: %s gets, %s queries, %s items written", per(counts["store.get"]), per(counts["store.query"]), per(counts["store.write"])))
+	lines = append(lines, fmt.Sprintf("table: %s gets, %s reads of many (%s keys), %s queries, %s items written", per(counts["store.get"]),
+		per(counts["store.get_many"]), per(counts["store.get_many.keys"]), per(counts["store.query"]), per(counts["store.write"])))
 	type kind struct {
 		name string
 		n    int64
 	}
-	var kinds, gets []kind
+	var kinds, gets, many []kind
 	queues := map[string]bool{}
 	for k, n := range counts {
 		if name, ok := strings.CutPrefix(k, "store.write."); ok {
@@ -327,6 +328,9 @@ func perOrder(counts map[string]int64, orders int) []string {
 		}
 		if name, ok := strings.CutPrefix(k, "store.get."); ok {
 			gets = append(gets, kind{name, n})
+		}
+		if name, ok := strings.CutPrefix(k, "store.get_many."); ok && name != "keys" {
+			many = append(many, kind{name, n})
 		}
 		if strings.HasPrefix(k, "queue.") {
 			queues[k[strings.LastIndexByte(k, '.')+1:]] = true
@@ -344,6 +348,7 @@ func perOrder(counts map[string]int64, orders int) []string {
 	}
 	byKind("items written", kinds)
 	byKind("gets", gets)
+	byKind("keys read many at once", many)
 	for _, q := range slices.Sorted(maps.Keys(queues)) {
 		c := func(what string) string { return per(counts["queue."+what+"."+q]) }
 		lines = append(lines, fmt.Sprintf("queue %s: %s sent, %s receives (%s looks), %s received, %s deletes, %s batch deletes",

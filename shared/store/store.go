@@ -20,6 +20,9 @@ import (
 // MaxTransactWrites is DynamoDB's limit on writes in one TransactWriteItems call.
 const MaxTransactWrites = 100
 
+// MaxGetMany bounds the keys of one GetMany: DynamoDB's limit on keys in one BatchGetItem call.
+const MaxGetMany = 100
+
 // Item is one row of the table.
 type Item struct {
 	PK string
@@ -210,6 +213,10 @@ func Check(k Key, cond Cond, expect int64) Write {
 type Store interface {
 	// Get returns the live item at pk/sk, or an error matching ErrNotFound.
 	Get(ctx context.Context, pk, sk string) (Item, error)
+	// GetMany reads up to MaxGetMany keys at once and returns the live items among them by
+	// key; a key without a live item is not in the map. A key may be given more than once.
+	// Each item is read as Get reads it (strongly consistent), though not all at one moment.
+	GetMany(ctx context.Context, keys []Key) (map[Key]Item, error)
 	// Query returns one page of live items.
 	Query(ctx context.Context, q Query) (Page, error)
 	// Write applies one conditional write. A failed condition returns *ConditionError.
@@ -366,6 +373,26 @@ func checkNames[L any](k Key, counters map[string]int64, labels map[string]L) er
 		}
 	}
 	return nil
+}
+
+// ValidateKeys checks the keys of a GetMany the same way in every adapter, and returns them
+// without repeats, in their first order.
+func ValidateKeys(keys []Key) ([]Key, error) {
+	if len(keys) > MaxGetMany {
+		return nil, fmt.Errorf("%w: one read of many items takes at most %d keys, got %d", ErrInvalid, MaxGetMany, len(keys))
+	}
+	seen := make(map[Key]bool, len(keys))
+	out := make([]Key, 0, len(keys))
+	for _, k := range keys {
+		if k.PK == "" || k.SK == "" {
+			return nil, fmt.Errorf("%w: pk and sk must both be set (got %q / %q)", ErrInvalid, k.PK, k.SK)
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }
 
 // ValidateQuery checks a query the same way in every adapter.

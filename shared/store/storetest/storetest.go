@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T, clk *clock.Fake) store.Store) {
 		{"Add", testAdd},
 		{"Forget", testForget},
 		{"Sizes", testSizes},
+		{"GetMany", testGetMany},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
