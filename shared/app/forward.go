@@ -20,6 +20,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
 	"github.com/cartrelay/cartrelay/shared/queue"
+	"github.com/cartrelay/cartrelay/shared/store"
 )
 
 // DeliveryLogTTL is how long the delivery log keeps an attempt.
@@ -76,6 +77,7 @@ func (a *App) Forward(dest deliver.Destination) func(context.Context, events.SQS
 		// of the table under load. A batch is handled in moments, so a setting changed
 		// meanwhile applies from the next one, as if the batch had come a moment earlier.
 		accts := map[string]accounts.Account{}
+		checks := a.readChecks(ctx, dest, ev.Records)
 		for _, rec := range ev.Records {
 			group := rec.Attributes["MessageGroupId"]
 			if wait, ok := held[group]; ok {
@@ -83,7 +85,7 @@ func (a *App) Forward(dest deliver.Destination) func(context.Context, events.SQS
 				fail(rec)
 				continue
 			}
-			if err := a.forwardOne(ctx, dest, rec, accts); err != nil {
+			if err := a.forwardOne(ctx, dest, rec, accts, checks); err != nil {
 				wait := a.retryLater(ctx, dest, rec, err)
 				if group != "" {
 					held[group] = wait
@@ -151,9 +153,78 @@ type pending struct {
 	log  *slog.Logger
 }
 
+// checks holds the items that readFact checks for the facts of a batch, read together
+// (readChecks): a fact's done marker and its contact's erasure marker, two reads a fact when
+// read one by one. Each done marker serves once: a fact that came twice in one batch is
+// checked again on its own the second time, after the first delivered it.
+type checks struct {
+	items map[store.Key]store.Item
+	fresh map[store.Key]bool
+}
+
+// readChecks reads what readFact checks for each readable fact of recs. The batch is handled
+// in moments, as if its checks had been read one by one a moment earlier. When the read
+// fails, each fact is checked on its own.
+func (a *App) readChecks(ctx context.Context, dest deliver.Destination, recs []events.SQSMessage) *checks {
+	var keys []store.Key
+	for _, rec := range recs {
+		var f struct {
+			ID, Account, Email string
+			Kind               domain.FactKind
+		}
+		if json.Unmarshal([]byte(rec.Body), &f) != nil || f.ID == "" || f.Account == "" {
+			continue
+		}
+		keys = append(keys, history.FactDoneKey(f.Account, dest.Name(), f.ID))
+		if f.Kind != domain.FactContactErased {
+			keys = append(keys, history.ErasingKey(f.Account, f.Email))
+		}
+	}
+	if len(keys) < 2 || len(keys) > store.MaxGetMany {
+		return nil
+	}
+	items, err := a.d.Store.GetMany(ctx, keys)
+	if err != nil {
+		a.d.Log.Warn("could not read the batch's done and erasure markers together; reading them one by one",
+			slog.String("destination", dest.Name()), slog.Any("error", err))
+		return nil
+	}
+	c := &checks{items: items, fresh: make(map[store.Key]bool, len(keys))}
+	for _, k := range keys {
+		c.fresh[k] = true
+	}
+	return c
+}
+
+// factDone is history's FactDone, from the batch's reads when they hold it.
+func (c *checks) factDone(ctx context.Context, st store.Store, account, dest, factID string) (json.RawMessage, error) {
+	k := history.FactDoneKey(account, dest, factID)
+	if c == nil || !c.fresh[k] {
+		return history.New(st).FactDone(ctx, account, dest, factID)
+	}
+	delete(c.fresh, k)
+	if it, ok := c.items[k]; ok {
+		return it.Data, nil
+	}
+	return nil, nil
+}
+
+// erasing is history's Erasing, from the batch's reads when they hold it.
+func (c *checks) erasing(ctx context.Context, st store.Store, account, email string) (string, error) {
+	k := history.ErasingKey(account, email)
+	if c == nil || !c.fresh[k] {
+		return history.New(st).Erasing(ctx, account, email)
+	}
+	if it, ok := c.items[k]; ok {
+		return history.ErasingPseudonym(it), nil
+	}
+	return "", nil
+}
+
 // readFact reads a message's fact and checks whether the destination already has it. A nil
 // pending with a nil error means there is nothing to do (unreadable, or already delivered).
-func (a *App) readFact(ctx context.Context, dest deliver.Destination, rec events.SQSMessage) (*pending, error) {
+// c holds the batch's checks read together, or is nil.
+func (a *App) readFact(ctx context.Context, dest deliver.Destination, rec events.SQSMessage, c *checks) (*pending, error) {
 	var f domain.Fact
 	if err := json.Unmarshal([]byte(rec.Body), &f); err != nil || f.ID == "" || f.Account == "" {
 		// Nothing can ever make this message readable; keep it in the log rather than retry it.
@@ -162,7 +233,7 @@ func (a *App) readFact(ctx context.Context, dest deliver.Destination, rec events
 		return nil, nil
 	}
 	log := a.d.Log.With(slog.String("account", f.Account), slog.String("fact_id", f.ID), slog.String("destination", dest.Name()))
-	done, err := history.New(a.d.Store).FactDone(ctx, f.Account, dest.Name(), f.ID)
+	done, err := c.factDone(ctx, a.d.Store, f.Account, dest.Name(), f.ID)
 	if err != nil {
 		log.Error("read fact-done marker", slog.Any("error", err))
 		return nil, err
@@ -172,7 +243,7 @@ func (a *App) readFact(ctx context.Context, dest deliver.Destination, rec events
 		return nil, nil
 	}
 	if f.Kind != domain.FactContactErased {
-		pseudonym, err := history.New(a.d.Store).Erasing(ctx, f.Account, f.Email)
+		pseudonym, err := c.erasing(ctx, a.d.Store, f.Account, f.Email)
 		if err != nil {
 			log.Error("read whether the contact is being erased", slog.Any("error", err))
 			return nil, err
@@ -214,9 +285,10 @@ func (a *App) account(ctx context.Context, dest deliver.Destination, id string) 
 	return a.d.Accounts.Get(ctx, id, r.Secrets...)
 }
 
-// forwardOne delivers one fact. accts holds the accounts the batch has read so far.
-func (a *App) forwardOne(ctx context.Context, dest deliver.Destination, rec events.SQSMessage, accts map[string]accounts.Account) error {
-	p, err := a.readFact(ctx, dest, rec)
+// forwardOne delivers one fact. accts holds the accounts the batch has read so far, c its
+// checks read together (or nil).
+func (a *App) forwardOne(ctx context.Context, dest deliver.Destination, rec events.SQSMessage, accts map[string]accounts.Account, c *checks) error {
+	p, err := a.readFact(ctx, dest, rec, c)
 	if p == nil || err != nil {
 		return err
 	}
@@ -278,8 +350,9 @@ func (a *App) forwardProfiles(ctx context.Context, dest deliver.Destination, b d
 		isExtra[rec.MessageId] = true
 	}
 	var todo []*pending
+	checks := a.readChecks(ctx, dest, recs)
 	for _, rec := range append(slices.Clone(recs), extra...) {
-		p, err := a.readFact(ctx, dest, rec)
+		p, err := a.readFact(ctx, dest, rec, checks)
 		if err != nil {
 			failed = append(failed, failure{rec: rec, err: err, gathered: isExtra[rec.MessageId]})
 			continue

@@ -50,6 +50,11 @@ func TestARedeliveredFactIsTakenOnceOnBothBackends(t *testing.T) {
 					h := open(t)
 					redeliverOnce(t, h, r.Name, build(t, h, nil))
 				})
+				t.Run(r.Name+"/twice in one batch", func(t *testing.T) {
+					build := chaosTargets()[r.Name]
+					h := open(t)
+					twiceInOneBatch(t, h, r.Name, build(t, h, nil))
+				})
 			}
 		})
 	}
@@ -87,10 +92,9 @@ func newHarnessOnDynamoDB(t *testing.T, tables func(testing.TB, clock.Clock) *dy
 	return &harness{t: t, env: env, clk: clk, sent: map[string][]domain.Fact{}, dir: dir}
 }
 
-// redeliverOnce hands the forwarder of dest the same OrderPlaced message twice, the second time
-// as SQS redelivers it, and checks the destination and the delivery log.
-func redeliverOnce(t *testing.T, h *harness, dest string, target chaosTarget) {
-	ctx := context.Background()
+// placedExample is the OrderPlaced fact of the destination contract's examples, as a message.
+func placedExample(t *testing.T) (domain.Fact, queue.Received) {
+	t.Helper()
 	var placed domain.Fact
 	for _, f := range delivertest.Examples(t) {
 		if f.Kind == domain.FactOrderPlaced {
@@ -101,7 +105,44 @@ func redeliverOnce(t *testing.T, h *harness, dest string, target chaosTarget) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := queue.Received{MessageID: "m-1", ReceiptHandle: "r-1", Body: string(body), GroupID: placed.Account + "|" + placed.Email, ReceiveCount: 1}
+	return placed, queue.Received{MessageID: "m-1", ReceiptHandle: "r-1", Body: string(body), GroupID: placed.Account + "|" + placed.Email, ReceiveCount: 1}
+}
+
+// twiceInOneBatch hands the forwarder of dest one batch holding the same OrderPlaced fact
+// twice (a message and its redelivery): the forwarder reads the batch's done markers together
+// before it delivers any, and the second copy must still find the marker the first left.
+func twiceInOneBatch(t *testing.T, h *harness, dest string, target chaosTarget) {
+	ctx := context.Background()
+	placed, msg := placedExample(t)
+	again := msg
+	again.MessageID, again.ReceiptHandle = "m-2", "r-2"
+	resp, err := h.env.App.Forward(target.dest)(ctx, toSQSEvent(dest, []queue.Received{msg, again}))
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("delivery: %v, failures %v", err, resp.BatchItemFailures)
+	}
+	if target.requests() == 0 {
+		t.Fatalf("the delivery of %s made no request to %s", placed.ID, dest)
+	}
+	log, err := history.New(h.env.Store).Deliveries(ctx, placed.Account, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var statuses []string
+	for _, d := range log {
+		if d.FactID == placed.ID && d.Dest == dest {
+			statuses = append(statuses, d.Status)
+		}
+	}
+	if len(statuses) != 1 || statuses[0] != history.DeliverySent {
+		t.Errorf("the delivery log holds entries %q for %s to %s, want one %q", statuses, placed.ID, dest, history.DeliverySent)
+	}
+}
+
+// redeliverOnce hands the forwarder of dest the same OrderPlaced message twice, the second time
+// as SQS redelivers it, and checks the destination and the delivery log.
+func redeliverOnce(t *testing.T, h *harness, dest string, target chaosTarget) {
+	ctx := context.Background()
+	placed, msg := placedExample(t)
 	forward := h.env.App.Forward(target.dest)
 	resp, err := forward(ctx, toSQSEvent(dest, []queue.Received{msg}))
 	if err != nil || len(resp.BatchItemFailures) != 0 {

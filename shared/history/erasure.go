@@ -246,12 +246,7 @@ func (r *Repo) Erasing(ctx context.Context, account, email string) (string, erro
 	if err != nil {
 		return "", fmt.Errorf("read whether %s is being erased: %w", email, err)
 	}
-	var m struct{ Pseudonym string }
-	_ = json.Unmarshal(it.Data, &m)
-	if m.Pseudonym == "" {
-		m.Pseudonym = "the pseudonym"
-	}
-	return m.Pseudonym, nil
+	return ErasingPseudonym(it), nil
 }
 
 // HasMove reports whether an email move away from email is pending.
