@@ -74,10 +74,41 @@ type cache struct {
 	now  func() time.Time
 	acct string
 	dry  bool
+	// read holds the items of one delivery read ahead together (prefetch), by partition key
+	// (nil for an item that does not exist), each to serve one get.
+	read map[string]*store.Item
+}
+
+// prefetch reads the items at pks together, so that the delivery's first get of each needs no
+// read of its own: one read of the table instead of one for each of the order's contact,
+// products, transaction, field keys and partner. Nothing is lost if it fails: each get then
+// reads on its own.
+func (c cache) prefetch(ctx context.Context, pks ...string) {
+	if c.read == nil || len(pks) < 2 {
+		return
+	}
+	keys := make([]store.Key, 0, len(pks))
+	for _, pk := range pks {
+		keys = append(keys, store.Key{PK: pk, SK: skDash})
+		if len(keys) == store.MaxGetMany {
+			break
+		}
+	}
+	items, err := c.st.GetMany(ctx, keys)
+	if err != nil {
+		return
+	}
+	for _, k := range keys {
+		if it, ok := items[k]; ok {
+			c.read[k.PK] = &it
+		} else {
+			c.read[k.PK] = nil
+		}
+	}
 }
 
 func (c cache) get(ctx context.Context, pk string, v any) (bool, error) {
-	it, err := c.st.Get(ctx, pk, skDash)
+	it, err := c.item(ctx, pk)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
@@ -91,7 +122,20 @@ func (c cache) get(ctx context.Context, pk string, v any) (bool, error) {
 	return true, nil
 }
 
+// item is the item at pk: read ahead by prefetch once, then read again.
+func (c cache) item(ctx context.Context, pk string) (store.Item, error) {
+	if it, ok := c.read[pk]; ok {
+		delete(c.read, pk)
+		if it == nil {
+			return store.Item{}, store.ErrNotFound
+		}
+		return *it, nil
+	}
+	return c.st.Get(ctx, pk, skDash)
+}
+
 func (c cache) put(ctx context.Context, pk string, v any, ttl time.Duration) error {
+	delete(c.read, pk)
 	if c.dry {
 		return nil
 	}

@@ -102,7 +102,7 @@ func (d *Destination) Deliver(ctx context.Context, acct accounts.Account, f doma
 		acct: acct, cfg: cfg, log: log, hist: history.New(d.o.Store),
 		c: &client{cfg: cfg, http: d.o.HTTPClient, lim: lim, clk: d.o.Clock, sleep: d.o.Sleep,
 			maxWait: d.o.MaxWait, retries: d.o.Retries, log: log},
-		cache: cache{st: d.o.Store, now: d.o.Clock.Now, acct: acct.ID, dry: cfg.dry},
+		cache: cache{st: d.o.Store, now: d.o.Clock.Now, acct: acct.ID, dry: cfg.dry, read: map[string]*store.Item{}},
 	}
 	res, err := s.handle(ctx, f)
 	out := deliver.Outcome{Status: res.status, Exchanges: s.c.exchanges, Note: joinNotes(s.notes), Done: res.done}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -644,7 +645,11 @@ func TestConcurrentDeliveriesLogOnce(t *testing.T) {
 // of a buyer with two products new to ONTRAPORT (one of them the tax pseudo-product), then a
 // repeat order of the same products, which takes the contact merge and the transaction alone.
 func TestCallsPerOrder(t *testing.T) {
-	e := newEnv(t)
+	reads := &cacheReads{}
+	e := newEnv(t, func(_ *ontraportfake.Options, o *Options, _ *accounts.Account) {
+		reads.Store = o.Store
+		o.Store = reads
+	})
 	seen := 0
 	since := func() []string {
 		var out []string
@@ -662,11 +667,47 @@ func TestCallsPerOrder(t *testing.T) {
 	if strings.Join(first, ", ") != strings.Join(want, ", ") {
 		t.Errorf("first order: %d calls\n %s\nwant\n %s", len(first), strings.Join(first, ", "), strings.Join(want, ", "))
 	}
+	reads.counts()
 	e.mustDeliver(orderFact("N-2", "nia@example.com", []domain.LineItem{lineItem("SKU-1", 2, "10.00")}, "0", "1.60", "0", "21.60"))
 	repeat := since()
 	want = []string{"POST /Contacts/saveorupdate", "POST /transaction/processManual"}
 	if strings.Join(repeat, ", ") != strings.Join(want, ", ") {
 		t.Errorf("repeat order of known products: %d calls\n %s\nwant\n %s", len(repeat), strings.Join(repeat, ", "), strings.Join(want, ", "))
 	}
+	// The remembered ids (field keys, contact, products, transaction) are read together.
+	if gets, many := reads.counts(); gets != 0 || many != 1 {
+		t.Errorf("repeat order: %d reads of single cached ids and %d reads of many; want them all in one", gets, many)
+	}
 	t.Logf("ONTRAPORT calls: first order with two new products %d, repeat order of known products %d", len(first), len(repeat))
+}
+
+// cacheReads counts the reads of this destination's cached ids (since the last counts).
+type cacheReads struct {
+	store.Store
+	mu         sync.Mutex
+	gets, many int
+}
+
+func (c *cacheReads) Get(ctx context.Context, pk, sk string) (store.Item, error) {
+	if strings.Contains(pk, "#OP") {
+		c.mu.Lock()
+		c.gets++
+		c.mu.Unlock()
+	}
+	return c.Store.Get(ctx, pk, sk)
+}
+
+func (c *cacheReads) GetMany(ctx context.Context, keys []store.Key) (map[store.Key]store.Item, error) {
+	c.mu.Lock()
+	c.many++
+	c.mu.Unlock()
+	return c.Store.GetMany(ctx, keys)
+}
+
+func (c *cacheReads) counts() (gets, many int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gets, many = c.gets, c.many
+	c.gets, c.many = 0, 0
+	return gets, many
 }

@@ -47,6 +47,7 @@ func (s *session) orderPlaced(ctx context.Context, f domain.Fact) (result, error
 		s.note("affiliate %s not sent (ontraport.disable_affiliates)", affiliateLabel(*aff))
 		aff = nil
 	}
+	s.prefetchOrder(ctx, *o, p.Email, aff)
 	if aff != nil {
 		var err error
 		if partner, err = s.partnerID(ctx, o.Source, *aff); err != nil {
@@ -111,6 +112,24 @@ func (s *session) orderPlaced(ctx context.Context, f domain.Fact) (result, error
 	}
 	return sent(orderDone{ContactID: cr.ID, TransactionID: tx.TransactionID, InvoiceID: tx.InvoiceID,
 		ExternalOrderID: o.Key, Adopted: adopted, PartnerID: partner}), nil
+}
+
+// prefetchOrder reads together what orderPlaced looks up in the cache: the partner, the
+// field keys, the buyer's contact id, the transaction and the products.
+func (s *session) prefetchOrder(ctx context.Context, o domain.Order, email string, aff *domain.Affiliate) {
+	pks := []string{metaPK(s.acct.ID), txPK(s.acct.ID, o.Key)}
+	if email != "" {
+		pks = append(pks, contactPK(s.acct.ID, strings.ToLower(email)))
+	}
+	if aff != nil && aff.Email != "" {
+		pks = append(pks, partnerPK(s.acct.ID, string(o.Source)+":"+firstNonEmpty(aff.ID, aff.Email)))
+	}
+	// The products of the lines logged, the shipping, tax and fee lines' own among them.
+	lines, _ := planOrder(o)
+	for _, l := range lines {
+		pks = append(pks, productPK(s.acct.ID, l.SKU))
+	}
+	s.cache.prefetch(ctx, pks...)
 }
 
 // ensureTransaction returns the transaction logged for external id ext, creating it only when
