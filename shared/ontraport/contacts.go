@@ -33,6 +33,12 @@ func (s *session) contactChanged(ctx context.Context, f domain.Fact) (result, er
 	if f.Contact == nil {
 		return result{}, fmt.Errorf("%w: ContactChanged without a contact", ErrBadFact)
 	}
+	// The field keys and the contact's id, read together.
+	email := f.Email
+	if email == "" {
+		email = contactPerson(*f.Contact).Email
+	}
+	s.cache.prefetch(ctx, metaPK(s.acct.ID), contactPK(s.acct.ID, strings.ToLower(email)))
 	fields, err := s.profileFields(ctx, *f.Contact, f.Email)
 	if err != nil {
 		return result{}, err

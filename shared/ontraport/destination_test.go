@@ -678,6 +678,12 @@ func TestCallsPerOrder(t *testing.T) {
 	if gets, many := reads.counts(); gets != 0 || many != 1 {
 		t.Errorf("repeat order: %d reads of single cached ids and %d reads of many; want them all in one", gets, many)
 	}
+	c := domain.Contact{Account: testAcct, Email: "nia@example.com", FirstName: "Nia", PurchaseCount: 2}
+	e.mustDeliver(domain.Fact{ID: domain.ContactChangedID(testAcct, c.Email, "h1"), Account: testAcct,
+		Kind: domain.FactContactChanged, Email: c.Email, Contact: &c})
+	if gets, many := reads.counts(); gets != 0 || many != 1 {
+		t.Errorf("profile of a known contact: %d reads of single cached ids and %d reads of many; want them all in one", gets, many)
+	}
 	t.Logf("ONTRAPORT calls: first order with two new products %d, repeat order of known products %d", len(first), len(repeat))
 }
 
