@@ -150,6 +150,9 @@ type APIError struct {
 	// Code is the service's error code without its namespace ("ParameterNotFound").
 	Code    string
 	Message string
+	// Body is the error answer as it came, for services whose errors carry more than a code
+	// and a message (DynamoDB's cancellation reasons).
+	Body []byte
 }
 
 func (e *APIError) Error() string {
@@ -176,54 +179,9 @@ func (c *Client) Call(ctx context.Context, op string, in, out any) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: encode the request: %w", c.svc.Target, op, err)
 	}
-	for attempt := 1; ; attempt++ {
-		err = c.call(ctx, op, body, out)
-		if err == nil || attempt >= c.retryer.MaxAttempts() || !c.retryer.IsErrorRetryable(err) || ctx.Err() != nil {
-			return err
-		}
-		delay, derr := c.retryer.RetryDelay(attempt, err)
-		if derr != nil {
-			return err
-		}
-		if serr := c.sleep(ctx, delay); serr != nil {
-			return err
-		}
-	}
-}
-
-func (c *Client) call(ctx context.Context, op string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+"/", bytes.NewReader(body))
+	answer, err := c.CallRaw(ctx, op, body)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", c.svc.Target, op, err)
-	}
-	req.Header.Set("Content-Type", "application/x-amz-json-"+c.svc.Version)
-	req.Header.Set("X-Amz-Target", c.svc.Target+"."+op)
-	creds, err := c.creds.Retrieve(ctx)
-	if err != nil {
-		return fmt.Errorf("%s %s: credentials: %w", c.svc.Target, op, err)
-	}
-	if err := c.signer.SignHTTP(ctx, creds, req, v4Hash(body), c.svc.Name, c.region, c.now()); err != nil {
-		return fmt.Errorf("%s %s: sign the request: %w", c.svc.Target, op, err)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		// A network error: the retryer recognises it through the chain.
-		return fmt.Errorf("%s %s: %w", c.svc.Target, op, err)
-	}
-	defer resp.Body.Close()
-	limit := c.svc.MaxAnswer
-	if limit <= 0 {
-		limit = maxBody
-	}
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return fmt.Errorf("%s %s: read the answer: %w", c.svc.Target, op, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return c.apiError(op, resp, answer)
-	}
-	if int64(len(answer)) > limit {
-		return fmt.Errorf("%s %s: the answer is over %d bytes, more than this service's calls need", c.svc.Target, op, limit)
+		return err
 	}
 	// An operation without output may answer with no body at all.
 	if len(bytes.TrimSpace(answer)) == 0 {
@@ -233,6 +191,61 @@ func (c *Client) call(ctx context.Context, op string, body []byte, out any) erro
 		return fmt.Errorf("%s %s: the answer is not the JSON the service documents: %w", c.svc.Target, op, err)
 	}
 	return nil
+}
+
+// CallRaw is Call for a caller that encodes its request and decodes the answer itself: body is
+// the request's JSON, and the answer is returned as it came.
+func (c *Client) CallRaw(ctx context.Context, op string, body []byte) ([]byte, error) {
+	for attempt := 1; ; attempt++ {
+		answer, err := c.call(ctx, op, body)
+		if err == nil || attempt >= c.retryer.MaxAttempts() || !c.retryer.IsErrorRetryable(err) || ctx.Err() != nil {
+			return answer, err
+		}
+		delay, derr := c.retryer.RetryDelay(attempt, err)
+		if derr != nil {
+			return nil, err
+		}
+		if serr := c.sleep(ctx, delay); serr != nil {
+			return nil, err
+		}
+	}
+}
+
+func (c *Client) call(ctx context.Context, op string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+"/", bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", c.svc.Target, op, err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-"+c.svc.Version)
+	req.Header.Set("X-Amz-Target", c.svc.Target+"."+op)
+	creds, err := c.creds.Retrieve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: credentials: %w", c.svc.Target, op, err)
+	}
+	if err := c.signer.SignHTTP(ctx, creds, req, v4Hash(body), c.svc.Name, c.region, c.now()); err != nil {
+		return nil, fmt.Errorf("%s %s: sign the request: %w", c.svc.Target, op, err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// A network error: the retryer recognises it through the chain.
+		return nil, fmt.Errorf("%s %s: %w", c.svc.Target, op, err)
+	}
+	defer resp.Body.Close()
+	limit := c.svc.MaxAnswer
+	if limit <= 0 {
+		limit = maxBody
+	}
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read the answer: %w", c.svc.Target, op, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, c.apiError(op, resp, answer)
+	}
+	if int64(len(answer)) > limit {
+		return nil, fmt.Errorf("%s %s: the answer is over %d bytes, more than this service's calls need", c.svc.Target, op, limit)
+	}
+	return answer, nil
 }
 
 // apiError reads an error answer as the SDK does: the code from X-Amzn-ErrorType, else from
@@ -258,7 +271,7 @@ func (c *Client) apiError(op string, resp *http.Response, body []byte) error {
 		code = http.StatusText(resp.StatusCode)
 	}
 	return &APIError{Operation: c.svc.Target + " " + op, Status: resp.StatusCode,
-		RequestID: resp.Header.Get("X-Amzn-RequestId"), Code: code, Message: info.Message}
+		RequestID: resp.Header.Get("X-Amzn-RequestId"), Code: code, Message: info.Message, Body: body}
 }
 
 // v4Hash is the payload hash SigV4 signs.

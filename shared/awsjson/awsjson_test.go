@@ -150,6 +150,26 @@ func TestEndpoint(t *testing.T) {
 	}
 }
 
+// TestCallRaw: the request body goes as given, the answer comes back as it came, and an error
+// answer keeps its body for the fields a service adds to its errors.
+func TestCallRaw(t *testing.T) {
+	c, reqs, _ := serve(t, answer{status: 200, body: `{"Item":{"pk":{"S":"a"}}}`},
+		answer{status: 400, body: `{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"cancelled","CancellationReasons":[{"Code":"None"}]}`})
+	got, err := c.CallRaw(context.Background(), "GetItem", []byte(`{"TableName":"t"}`))
+	if err != nil || string(got) != `{"Item":{"pk":{"S":"a"}}}` {
+		t.Fatalf("answer %s, %v", got, err)
+	}
+	if body, _ := io.ReadAll((*reqs)[0].Body); string(body) != `{"TableName":"t"}` {
+		t.Errorf("request body %s", body)
+	}
+	_, err = c.CallRaw(context.Background(), "TransactWriteItems", []byte(`{}`))
+	var api *APIError
+	if !errors.As(err, &api) || api.Code != "TransactionCanceledException" || api.Message != "cancelled" ||
+		!strings.Contains(string(api.Body), `"CancellationReasons":[{"Code":"None"}]`) {
+		t.Fatalf("error %#v", err)
+	}
+}
+
 // TestAnswerSize: an answer longer than the service's MaxAnswer (1 MiB by default) fails
 // rather than being decoded cut short, and an empty answer is an answer without output.
 func TestAnswerSize(t *testing.T) {
