@@ -24,7 +24,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -89,7 +88,7 @@ func deploy(ctx context.Context, t *testing.T, tpl *template, local *localAWS, p
 	tpl.checkParams(t, params)
 
 	table := tpl.refValue("Table", s)
-	if err := dynamo.CreateTable(ctx, dynamodb.NewFromConfig(local.ddbCfg), table); err != nil {
+	if err := dynamo.CreateTable(ctx, dynamo.NewClient(local.ddbCfg), table); err != nil {
 		t.Fatal(err)
 	}
 	s.refs["Table"] = table

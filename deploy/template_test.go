@@ -463,7 +463,7 @@ const maxBootstrapBytes = 15_000_000
 
 // awsJSONServices are the AWS services the functions call through shared/awsjson: their SDK
 // clients each build the schemas of the whole API at start, which the linker cannot prune.
-var awsJSONServices = []string{"kms", "ssm", "sqs"}
+var awsJSONServices = []string{"kms", "ssm", "sqs", "dynamodb"}
 
 // checkBootstrap checks a built bootstrap and returns the folder under functions/ it was built from.
 func checkBootstrap(t testing.TB, path string) string {

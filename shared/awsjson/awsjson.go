@@ -1,8 +1,9 @@
 // Package awsjson calls AWS services that speak the AWS JSON protocol (Systems Manager's
-// Parameter Store) with the SDK's credentials, SigV4 signer, HTTP transport and standard
-// retryer, but without the service's SDK client. A service client of aws-sdk-go-v2 brings its
-// whole model with it (every operation's schema, built at start, which the linker cannot
-// prune): the SSM client is 0.65 MB of each bootstrap that reads a parameter once at start.
+// Parameter Store, KMS, SQS, DynamoDB) with the SDK's credentials, SigV4 signer, HTTP transport
+// and standard retryer, but without the service's SDK client. A service client of aws-sdk-go-v2
+// brings its whole model with it (every operation's schema, built at start, which the linker
+// cannot prune): the SSM client is 0.65 MB of each bootstrap that reads a parameter once at
+// start.
 package awsjson
 
 import (

@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/store/dynamo"
@@ -20,7 +19,7 @@ import (
 // the checks of a contract suite that share it stay apart.
 func DynamoDBTables(t testing.TB, prefix string) func(t testing.TB, clk clock.Clock) *dynamo.Store {
 	t.Helper()
-	c := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(DynamoDBLocal(t)),
+	c := dynamo.NewClient(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(DynamoDBLocal(t)),
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
 	var tables atomic.Int64
 	return func(t testing.TB, clk clock.Clock) *dynamo.Store {

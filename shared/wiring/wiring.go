@@ -19,7 +19,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/cartrelay/cartrelay/shared/accountkeys"
 	"github.com/cartrelay/cartrelay/shared/accounts"
@@ -231,7 +230,7 @@ func AWSConfigFromEnv(getenv func(string) string) (AWSConfig, error) {
 // called over the network here.
 func AWS(cfg aws.Config, c AWSConfig, opt Options) (*Env, error) {
 	opt.defaults()
-	st := dynamo.New(dynamodb.NewFromConfig(cfg), c.Table, opt.Clock)
+	st := dynamo.New(dynamo.NewClient(cfg), c.Table, opt.Clock)
 	q := queuesqs.New(queuesqs.NewClient(cfg), destinations.Queues(), c.QueueURLs)
 	wrapper, err := secrets.NewKMS(awsjson.New(cfg, secrets.KMSService), c.KMSKeyID)
 	if err != nil {

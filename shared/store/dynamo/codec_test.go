@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
@@ -27,24 +25,25 @@ func TestConditionExpressions(t *testing.T) {
 		t.Run(tc.w.Cond.String(), func(t *testing.T) {
 			c := condition(tc.w, startOf2040())
 			if tc.expr == "" {
-				if c.expr != nil || c.names != nil || c.values != nil {
+				if c.ConditionExpression != "" || c.ExpressionAttributeNames != nil || c.ExpressionAttributeValues != nil {
 					t.Fatalf("unconditional write got %+v", c)
 				}
 				return
 			}
-			if c.expr == nil || *c.expr != tc.expr {
-				t.Fatalf("expression %v, want %q", c.expr, tc.expr)
+			if c.ConditionExpression != tc.expr {
+				t.Fatalf("expression %q, want %q", c.ConditionExpression, tc.expr)
 			}
 			// DynamoDB rejects placeholders the expression does not use, so there must be
 			// exactly the ones it does.
-			if len(c.values) != len(tc.hasValue) {
-				t.Fatalf("values %v, want %v", c.values, tc.hasValue)
+			values := c.ExpressionAttributeValues
+			if len(values) != len(tc.hasValue) {
+				t.Fatalf("values %v, want %v", values, tc.hasValue)
 			}
-			if n := c.values[":now"].(*types.AttributeValueMemberN).Value; n != "2208988800" {
-				t.Fatalf(":now is %s", n)
+			if !values[":now"].Equal(N(2208988800)) {
+				t.Fatalf(":now is %+v", values[":now"])
 			}
-			if tc.w.Cond == store.VersionEquals && c.values[":expect"].(*types.AttributeValueMemberN).Value != "7" {
-				t.Fatalf(":expect is %v", c.values[":expect"])
+			if tc.w.Cond == store.VersionEquals && !values[":expect"].Equal(N(7)) {
+				t.Fatalf(":expect is %+v", values[":expect"])
 			}
 		})
 	}
@@ -61,8 +60,8 @@ func TestItemEncoding(t *testing.T) {
 	if len(m) != 9 {
 		t.Fatalf("full item has %d attributes, want 9: %v", len(m), m)
 	}
-	if n := m[AttrTTL].(*types.AttributeValueMemberN).Value; n != "2208988800" {
-		t.Fatalf("ttl %s, want unix seconds", n)
+	if n := m[AttrTTL]; n.Kind != KindN || n.Text != "2208988800" {
+		t.Fatalf("ttl %+v, want unix seconds", n)
 	}
 	back, err := decodeItem(m)
 	if err != nil {
@@ -82,18 +81,18 @@ func TestItemEncoding(t *testing.T) {
 }
 
 func TestItemDecodingRejectsForeignTypes(t *testing.T) {
-	base := func() map[string]types.AttributeValue { return encodeItem(store.Item{PK: "P", SK: "S"}) }
-	cases := map[string]types.AttributeValue{
-		AttrSK:      &types.AttributeValueMemberN{Value: "1"},
-		AttrVersion: &types.AttributeValueMemberS{Value: "1"},
-		AttrTTL:     &types.AttributeValueMemberN{Value: "1.5"},
-		AttrData:    &types.AttributeValueMemberS{Value: "{}"},
+	base := func() Item { return encodeItem(store.Item{PK: "P", SK: "S"}) }
+	cases := map[string]Value{
+		AttrSK:      {Kind: KindN, Text: "1"},
+		AttrVersion: S("1"),
+		AttrTTL:     {Kind: KindN, Text: "1.5"},
+		AttrData:    S("{}"),
 	}
 	for attr, v := range cases {
 		m := base()
 		m[attr] = v
 		if _, err := decodeItem(m); err == nil {
-			t.Errorf("decoded an item whose %s is %T", attr, v)
+			t.Errorf("decoded an item whose %s is %+v", attr, v)
 		}
 	}
 }
@@ -140,13 +139,13 @@ func TestLargeDataIsStoredDeflated(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := encodeItem(store.Item{PK: "P", SK: "S", Data: tc.data})
-			z, deflated := m[AttrDataDeflated].(*types.AttributeValueMemberB)
+			z, deflated := m[AttrDataDeflated]
 			_, plain := m[AttrData]
 			if deflated != tc.deflated || plain == tc.deflated {
 				t.Fatalf("deflated %v, plain %v", deflated, plain)
 			}
-			if deflated && len(z.Value) > len(tc.data)/3 {
-				t.Errorf("%d bytes deflated to %d", len(tc.data), len(z.Value))
+			if deflated && len(z.Bytes) > len(tc.data)/3 {
+				t.Errorf("%d bytes deflated to %d", len(tc.data), len(z.Bytes))
 			}
 			it, err := decodeItem(m)
 			if err != nil || !bytes.Equal(it.Data, tc.data) {
@@ -156,7 +155,7 @@ func TestLargeDataIsStoredDeflated(t *testing.T) {
 	}
 	// Corrupt compressed data is an error naming the item, not garbage.
 	m := encodeItem(store.Item{PK: "P", SK: "S", Data: order})
-	m[AttrDataDeflated] = &types.AttributeValueMemberB{Value: []byte("not deflate")}
+	m[AttrDataDeflated] = B([]byte("not deflate"))
 	if _, err := decodeItem(m); err == nil {
 		t.Fatal("corrupt deflated data decoded")
 	}

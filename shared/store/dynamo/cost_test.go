@@ -5,8 +5,8 @@ package dynamo_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
-	"github.com/cartrelay/cartrelay/shared/queue/queuetest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,9 +19,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/deliver"
@@ -34,6 +31,7 @@ import (
 	"github.com/cartrelay/cartrelay/shared/phone"
 	"github.com/cartrelay/cartrelay/shared/queue"
 	queueembedded "github.com/cartrelay/cartrelay/shared/queue/embedded"
+	"github.com/cartrelay/cartrelay/shared/queue/queuetest"
 	"github.com/cartrelay/cartrelay/shared/secrets"
 	"github.com/cartrelay/cartrelay/shared/sqlitedb"
 	"github.com/cartrelay/cartrelay/shared/store/dynamo"
@@ -70,7 +68,7 @@ func (m *meter) reset() {
 	m.writes = nil
 }
 
-func (m *meter) add(op string, ccs []types.ConsumedCapacity) {
+func (m *meter) add(op string, ccs []dynamo.ConsumedCapacity) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u := m.units[m.phase]
@@ -104,68 +102,12 @@ func isRead(op string) bool {
 	return op == "GetItem" || op == "Query" || op == "BatchGetItem" || op == "Scan" || op == "TransactGetItems"
 }
 
-// middleware asks every call for its consumed capacity and records it.
-func (m *meter) middleware(stack *middleware.Stack) error {
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("cartrelay-capacity",
-		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			const want = types.ReturnConsumedCapacityIndexes
-			switch p := in.Parameters.(type) {
-			case *dynamodb.GetItemInput:
-				p.ReturnConsumedCapacity = want
-			case *dynamodb.QueryInput:
-				p.ReturnConsumedCapacity = want
-			case *dynamodb.PutItemInput:
-				p.ReturnConsumedCapacity = want
-			case *dynamodb.UpdateItemInput:
-				p.ReturnConsumedCapacity = want
-			case *dynamodb.DeleteItemInput:
-				p.ReturnConsumedCapacity = want
-			case *dynamodb.TransactWriteItemsInput:
-				p.ReturnConsumedCapacity = want
-			case *dynamodb.BatchWriteItemInput:
-				p.ReturnConsumedCapacity = want
-			case *dynamodb.BatchGetItemInput:
-				p.ReturnConsumedCapacity = want
-			}
-			out, md, err := next.HandleInitialize(ctx, in)
-			if err != nil {
-				return out, md, err
-			}
-			var ccs []types.ConsumedCapacity
-			op := ""
-			switch r := out.Result.(type) {
-			case *dynamodb.GetItemOutput:
-				op, ccs = "GetItem", one(r.ConsumedCapacity)
-			case *dynamodb.QueryOutput:
-				op, ccs = "Query", one(r.ConsumedCapacity)
-			case *dynamodb.PutItemOutput:
-				op, ccs = "PutItem", one(r.ConsumedCapacity)
-			case *dynamodb.UpdateItemOutput:
-				op, ccs = "UpdateItem", one(r.ConsumedCapacity)
-			case *dynamodb.DeleteItemOutput:
-				op, ccs = "DeleteItem", one(r.ConsumedCapacity)
-			case *dynamodb.TransactWriteItemsOutput:
-				op, ccs = "TransactWriteItems", r.ConsumedCapacity
-			case *dynamodb.BatchWriteItemOutput:
-				op, ccs = "BatchWriteItem", r.ConsumedCapacity
-			case *dynamodb.BatchGetItemOutput:
-				op, ccs = "BatchGetItem", r.ConsumedCapacity
-			default:
-				return out, md, err
-			}
-			m.add(op, ccs)
-			if os.Getenv("COST_DETAIL") != "" {
-				m.detail(in.Parameters, ccs)
-			}
-			return out, md, err
-		}), middleware.After)
-}
-
-func one(cc *types.ConsumedCapacity) []types.ConsumedCapacity {
-	if cc == nil {
-		return nil
+// record is the client's capacity callback: it adds up what every call cost.
+func (m *meter) record(op string, request []byte, ccs []dynamo.ConsumedCapacity) {
+	m.add(op, ccs)
+	if os.Getenv("COST_DETAIL") != "" {
+		m.detail(op, request, ccs)
 	}
-	return []types.ConsumedCapacity{*cc}
 }
 
 // TestCostPerOrder counts the DynamoDB capacity one new order costs end to end on the DynamoDB
@@ -176,12 +118,11 @@ func one(cc *types.ConsumedCapacity) []types.ConsumedCapacity {
 // orders of a running store are. The queues are the embedded ones: SQS is not DynamoDB.
 func TestCostPerOrder(t *testing.T) {
 	m := &meter{units: map[string]*units{}}
-	c := dynamodb.New(dynamodb.Options{
+	c := dynamo.NewClient(aws.Config{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(local.Endpoint(t)),
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
-		APIOptions:   []func(*middleware.Stack) error{m.middleware},
-	})
+	}).WithCapacity(m.record)
 	ctx := t.Context()
 	table := fmt.Sprintf("cost-%d", time.Now().UnixNano())
 	if err := dynamo.CreateTable(ctx, c, table); err != nil {
@@ -354,48 +295,54 @@ func (m *meter) note(format string, args ...any) {
 	m.writes = append(m.writes, fmt.Sprintf(format, args...))
 }
 
-// detail notes a write call item by item (COST_DETAIL=1 go test -run TestCostPerOrder -v).
-func (m *meter) detail(params any, ccs []types.ConsumedCapacity) {
-	key := func(item map[string]types.AttributeValue) string {
-		pk, sk := "", ""
-		if v, ok := item["pk"].(*types.AttributeValueMemberS); ok {
-			pk = v.Value
+// detail notes a write call item by item (COST_DETAIL=1 go test -run TestCostPerOrder -v),
+// from the request as the client sent it.
+func (m *meter) detail(op string, request []byte, ccs []dynamo.ConsumedCapacity) {
+	type item map[string]struct {
+		S string
+		B []byte
+	}
+	key := func(it item) string {
+		size := len(it["data"].B)
+		if z := it[dynamo.AttrDataDeflated].B; z != nil {
+			size = len(z)
 		}
-		if v, ok := item["sk"].(*types.AttributeValueMemberS); ok {
-			sk = v.Value
-		}
-		size := 0
-		if v, ok := item["data"].(*types.AttributeValueMemberB); ok {
-			size = len(v.Value)
-		}
-		if v, ok := item[dynamo.AttrDataDeflated].(*types.AttributeValueMemberB); ok {
-			size = len(v.Value)
-		}
-		return fmt.Sprintf("%s | %s (%d B)", pk, sk, size)
+		return fmt.Sprintf("%s | %s (%d B)", it["pk"].S, it["sk"].S, size)
+	}
+	type write struct {
+		Item, Key     item
+		TransactItems []map[string]struct{ Item, Key item }
+	}
+	var w write
+	if err := json.Unmarshal(request, &w); err != nil {
+		m.note("%s: %s request not read: %v", m.phase, op, err)
+		return
 	}
 	total := 0.0
 	for _, cc := range ccs {
 		total += aws.ToFloat64(cc.CapacityUnits)
 	}
-	switch p := params.(type) {
-	case *dynamodb.PutItemInput:
-		m.note("%s: put %s => %.1f", m.phase, key(p.Item), total)
-	case *dynamodb.UpdateItemInput:
-		m.note("%s: update %s => %.1f", m.phase, key(p.Key), total)
-	case *dynamodb.DeleteItemInput:
-		m.note("%s: delete %s => %.1f", m.phase, key(p.Key), total)
-	case *dynamodb.TransactWriteItemsInput:
-		m.note("%s: transaction of %d => %.1f", m.phase, len(p.TransactItems), total)
-		for _, w := range p.TransactItems {
-			switch {
-			case w.Put != nil:
-				m.note("    put %s", key(w.Put.Item))
-			case w.Update != nil:
-				m.note("    update %s", key(w.Update.Key))
-			case w.Delete != nil:
-				m.note("    delete %s", key(w.Delete.Key))
-			case w.ConditionCheck != nil:
-				m.note("    check %s", key(w.ConditionCheck.Key))
+	switch op {
+	case "PutItem":
+		m.note("%s: put %s => %.1f", m.phase, key(w.Item), total)
+	case "UpdateItem":
+		m.note("%s: update %s => %.1f", m.phase, key(w.Key), total)
+	case "DeleteItem":
+		m.note("%s: delete %s => %.1f", m.phase, key(w.Key), total)
+	case "TransactWriteItems":
+		m.note("%s: transaction of %d => %.1f", m.phase, len(w.TransactItems), total)
+		for _, ti := range w.TransactItems {
+			for kind, x := range ti {
+				switch kind {
+				case "Put":
+					m.note("    put %s", key(x.Item))
+				case "Update":
+					m.note("    update %s", key(x.Key))
+				case "Delete":
+					m.note("    delete %s", key(x.Key))
+				case "ConditionCheck":
+					m.note("    check %s", key(x.Key))
+				}
 			}
 		}
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
@@ -15,14 +13,13 @@ import (
 // this table). It carries the table key even on a GSI, because GSI keys are not unique and
 // DynamoDB needs the table key to resume between items that share one.
 
-func encodeCursor(key map[string]types.AttributeValue) (string, error) {
+func encodeCursor(key Item) (string, error) {
 	m := make(map[string]string, len(key))
 	for name, v := range key {
-		s, ok := v.(*types.AttributeValueMemberS)
-		if !ok {
-			return "", fmt.Errorf("DynamoDB returned a last evaluated key with attribute %s of type %T; this table's keys are strings", name, v)
+		if v.Kind != KindS {
+			return "", fmt.Errorf("DynamoDB returned a last evaluated key with attribute %s of type %s; this table's keys are strings", name, v.Kind)
 		}
-		m[name] = s.Value
+		m[name] = v.Text
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -33,8 +30,8 @@ func encodeCursor(key map[string]types.AttributeValue) (string, error) {
 
 // decodeCursor turns q.Cursor back into an ExclusiveStartKey, refusing one that another query
 // made: DynamoDB would either reject it with a less helpful message or resume somewhere else.
-func decodeCursor(q store.Query) (map[string]types.AttributeValue, error) {
-	bad := func(why string) (map[string]types.AttributeValue, error) {
+func decodeCursor(q store.Query) (Item, error) {
+	bad := func(why string) (Item, error) {
 		return nil, fmt.Errorf("%w: cursor for query on %s %q %s; pass Page.Next of the same query", store.ErrInvalid, q.Index, q.PK, why)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
@@ -61,9 +58,9 @@ func decodeCursor(q store.Query) (map[string]types.AttributeValue, error) {
 	if m[pkAttr] != q.PK {
 		return bad("belongs to another partition")
 	}
-	key := make(map[string]types.AttributeValue, len(m))
+	key := make(Item, len(m))
 	for name, v := range m {
-		key[name] = &types.AttributeValueMemberS{Value: v}
+		key[name] = S(v)
 	}
 	return key, nil
 }

@@ -3,28 +3,25 @@ package dynamo
 import (
 	"encoding/base64"
 	"errors"
-	"reflect"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
-func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+var s = S
 
 func TestCursorRoundTrip(t *testing.T) {
 	cases := []struct {
 		name string
 		q    store.Query
-		key  map[string]types.AttributeValue
+		key  Item
 	}{
 		{"table", store.Query{PK: "A#1#E#zoë@example.com"},
-			map[string]types.AttributeValue{AttrPK: s("A#1#E#zoë@example.com"), AttrSK: s("O#ultracart#1/2 ?&=")}},
+			Item{AttrPK: s("A#1#E#zoë@example.com"), AttrSK: s("O#ultracart#1/2 ?&=")}},
 		{"gsi1", store.Query{Index: store.GSI1, PK: "O#1#ultracart#7"},
-			map[string]types.AttributeValue{AttrPK: s("A#1#E#a"), AttrSK: s("O#7"), AttrGSI1PK: s("O#1#ultracart#7"), AttrGSI1SK: s("-")}},
+			Item{AttrPK: s("A#1#E#a"), AttrSK: s("O#7"), AttrGSI1PK: s("O#1#ultracart#7"), AttrGSI1SK: s("-")}},
 		{"gsi2", store.Query{Index: store.GSI2, PK: "A#1#M#2040-01"},
-			map[string]types.AttributeValue{AttrPK: s("A#1#E#a"), AttrSK: s("O#7"), AttrGSI2PK: s("A#1#M#2040-01"), AttrGSI2SK: s("2040-01-02T03:04:05Z#7")}},
+			Item{AttrPK: s("A#1#E#a"), AttrSK: s("O#7"), AttrGSI2PK: s("A#1#M#2040-01"), AttrGSI2SK: s("2040-01-02T03:04:05Z#7")}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,7 +37,7 @@ func TestCursorRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, tc.key) {
+			if !got.Equal(tc.key) {
 				t.Fatalf("decoded %v, want %v", got, tc.key)
 			}
 		})
@@ -48,15 +45,15 @@ func TestCursorRoundTrip(t *testing.T) {
 }
 
 func TestCursorRejectsForeignOrBroken(t *testing.T) {
-	enc := func(key map[string]types.AttributeValue) string {
+	enc := func(key Item) string {
 		c, err := encodeCursor(key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
-	table := enc(map[string]types.AttributeValue{AttrPK: s("P"), AttrSK: s("S")})
-	gsi1 := enc(map[string]types.AttributeValue{AttrPK: s("P"), AttrSK: s("S"), AttrGSI1PK: s("G"), AttrGSI1SK: s("1")})
+	table := enc(Item{AttrPK: s("P"), AttrSK: s("S")})
+	gsi1 := enc(Item{AttrPK: s("P"), AttrSK: s("S"), AttrGSI1PK: s("G"), AttrGSI1SK: s("1")})
 	raw := func(v string) string { return base64.RawURLEncoding.EncodeToString([]byte(v)) }
 	cases := []struct {
 		name string
@@ -89,7 +86,7 @@ func TestCursorRejectsForeignOrBroken(t *testing.T) {
 }
 
 func TestCursorRefusesNonStringKeys(t *testing.T) {
-	_, err := encodeCursor(map[string]types.AttributeValue{AttrPK: s("P"), AttrSK: &types.AttributeValueMemberN{Value: "1"}})
+	_, err := encodeCursor(Item{AttrPK: s("P"), AttrSK: N(1)})
 	if err == nil {
 		t.Fatal("encoded a key with a number attribute")
 	}

@@ -1,5 +1,6 @@
-// Package dynamo implements store.Store on one DynamoDB table (single-table design), with
-// aws-sdk-go-v2. The contract suite in store/storetest runs it against DynamoDB Local.
+// Package dynamo implements store.Store on one DynamoDB table (single-table design), calling
+// DynamoDB through shared/awsjson with its own encoding of items (client.go, attrvalue.go). The
+// contract suite in store/storetest runs it against DynamoDB Local.
 //
 // The table layout is fixed by the constants below; template.yaml declares the same names.
 package dynamo
@@ -16,10 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
 	"github.com/cartrelay/cartrelay/shared/store"
@@ -53,7 +50,7 @@ const (
 
 // Store is the DynamoDB adapter. It is safe for concurrent use.
 type Store struct {
-	client *dynamodb.Client
+	client *Client
 	table  string
 	clk    clock.Clock
 }
@@ -62,7 +59,7 @@ var _ store.Store = (*Store)(nil)
 
 // New returns a store on table. clk decides which items have expired: DynamoDB deletes expired
 // items only eventually, so the store hides them itself.
-func New(client *dynamodb.Client, table string, clk clock.Clock) *Store {
+func New(client *Client, table string, clk clock.Clock) *Store {
 	return &Store{client: client, table: table, clk: clk}
 }
 
@@ -73,18 +70,14 @@ func (s *Store) Get(ctx context.Context, pk, sk string) (store.Item, error) {
 	if pk == "" || sk == "" {
 		return store.Item{}, fmt.Errorf("get %s: %w: pk and sk must both be set", key, store.ErrInvalid)
 	}
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.table),
-		Key:            keyAttrs(key),
-		ConsistentRead: aws.Bool(true),
-	})
+	item, err := s.client.GetItem(ctx, s.table, keyAttrs(key), true)
 	if err != nil {
 		return store.Item{}, fmt.Errorf("get %s from DynamoDB table %s: %w", key, s.table, err)
 	}
-	if out.Item == nil {
+	if item == nil {
 		return store.Item{}, fmt.Errorf("get %s: %w", key, store.ErrNotFound)
 	}
-	it, err := decodeItem(out.Item)
+	it, err := decodeItem(item)
 	if err != nil {
 		return store.Item{}, fmt.Errorf("get %s from DynamoDB table %s: %w", key, s.table, err)
 	}
@@ -100,34 +93,16 @@ func (s *Store) Write(ctx context.Context, w store.Write) error {
 		return err
 	}
 	c := condition(w, s.clk.Now())
+	c.TableName = s.table
 	var err error
 	switch w.Op {
 	case store.OpPut:
-		_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:                 aws.String(s.table),
-			Item:                      encodeItem(w.Item),
-			ConditionExpression:       c.expr,
-			ExpressionAttributeNames:  c.names,
-			ExpressionAttributeValues: c.values,
-		})
+		err = s.client.PutItem(ctx, encodeItem(w.Item), c)
 	case store.OpDelete:
-		_, err = s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName:                 aws.String(s.table),
-			Key:                       keyAttrs(w.Key),
-			ConditionExpression:       c.expr,
-			ExpressionAttributeNames:  c.names,
-			ExpressionAttributeValues: c.values,
-		})
+		err = s.client.DeleteItem(ctx, keyAttrs(w.Key), c)
 	case store.OpAdd:
-		u := update(w, c)
-		_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 aws.String(s.table),
-			Key:                       keyAttrs(w.Key),
-			UpdateExpression:          u.expr,
-			ConditionExpression:       c.expr,
-			ExpressionAttributeNames:  u.names,
-			ExpressionAttributeValues: u.values,
-		})
+		expr, u := update(w, c)
+		err = s.client.UpdateItem(ctx, keyAttrs(w.Key), expr, u)
 	case store.OpCheck:
 		// DynamoDB has a condition check only inside transactions.
 		err = s.Transact(ctx, []store.Write{w})
@@ -137,15 +112,13 @@ func (s *Store) Write(ctx context.Context, w store.Write) error {
 		}
 		return err
 	}
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
+	if errorCode(err) == "ConditionalCheckFailedException" {
 		return &store.ConditionError{Key: w.Target(), Cond: w.Cond, Expect: w.Expect}
 	}
 	if tooLarge(err) {
 		return fmt.Errorf("write %s to DynamoDB table %s: %w: %w", w.Target(), s.table, store.ErrTooLarge, err)
 	}
-	var tc *types.TransactionConflictException
-	if errors.As(err, &tc) {
+	if errorCode(err) == "TransactionConflictException" {
 		return fmt.Errorf("write %s to DynamoDB table %s: %w: %w", w.Target(), s.table, store.ErrConflict, err)
 	}
 	if err != nil {
@@ -160,31 +133,26 @@ func (s *Store) Transact(ctx context.Context, ws []store.Write) error {
 		return err
 	}
 	now := s.clk.Now()
-	items := make([]types.TransactWriteItem, len(ws))
+	items := make([]transactItem, len(ws))
 	for i, w := range ws {
 		if err := store.CheckWrite(w); err != nil {
 			return fmt.Errorf("write %d: %w", i, err)
 		}
 		c := condition(w, now)
-		table := aws.String(s.table)
+		c.TableName = s.table
 		switch w.Op {
 		case store.OpPut:
-			items[i].Put = &types.Put{TableName: table, Item: encodeItem(w.Item),
-				ConditionExpression: c.expr, ExpressionAttributeNames: c.names, ExpressionAttributeValues: c.values}
+			items[i].Put = &putInTransaction{conditional: c, Item: encodeItem(w.Item)}
 		case store.OpDelete:
-			items[i].Delete = &types.Delete{TableName: table, Key: keyAttrs(w.Key),
-				ConditionExpression: c.expr, ExpressionAttributeNames: c.names, ExpressionAttributeValues: c.values}
+			items[i].Delete = &keyedInTransaction{conditional: c, Key: keyAttrs(w.Key)}
 		case store.OpCheck:
-			items[i].ConditionCheck = &types.ConditionCheck{TableName: table, Key: keyAttrs(w.Key),
-				ConditionExpression: c.expr, ExpressionAttributeNames: c.names, ExpressionAttributeValues: c.values}
+			items[i].ConditionCheck = &keyedInTransaction{conditional: c, Key: keyAttrs(w.Key)}
 		case store.OpAdd:
-			u := update(w, c)
-			items[i].Update = &types.Update{TableName: table, Key: keyAttrs(w.Key), UpdateExpression: u.expr,
-				ConditionExpression: c.expr, ExpressionAttributeNames: u.names, ExpressionAttributeValues: u.values}
+			expr, u := update(w, c)
+			items[i].Update = &updateInTransaction{conditional: u, Key: keyAttrs(w.Key), UpdateExpression: expr}
 		}
 	}
-	_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if err != nil {
+	if err := s.client.TransactWriteItems(ctx, items); err != nil {
 		return s.transactionError(ws, err)
 	}
 	return nil
@@ -194,7 +162,7 @@ func (s *Store) Transact(ctx context.Context, ws []store.Write) error {
 // entry per failed condition, and anything else (a conflicting transaction, throttling) as the
 // cause, which a caller may retry.
 func (s *Store) transactionError(ws []store.Write, err error) error {
-	var tce *types.TransactionCanceledException
+	var tce *TransactionCanceledError
 	if !errors.As(err, &tce) {
 		if tooLarge(err) {
 			return fmt.Errorf("transaction of %d writes on DynamoDB table %s: %w: %w", len(ws), s.table, store.ErrTooLarge, err)
@@ -204,8 +172,8 @@ func (s *Store) transactionError(ws []store.Write, err error) error {
 	te := &store.TransactionError{}
 	var other []string
 	big, conflict := false, false
-	for i, r := range tce.CancellationReasons {
-		switch code := aws.ToString(r.Code); code {
+	for i, r := range tce.Reasons {
+		switch code := r.Code; code {
 		case "", "None":
 		case "ConditionalCheckFailed":
 			if i < len(ws) {
@@ -216,13 +184,13 @@ func (s *Store) transactionError(ws []store.Write, err error) error {
 				})
 			}
 		default:
-			if tooLargeMessage(aws.ToString(r.Message)) {
+			if tooLargeMessage(r.Message) {
 				big = true
 			}
 			if code == "TransactionConflict" {
 				conflict = true
 			}
-			other = append(other, fmt.Sprintf("write %d: %s (%s)", i, code, aws.ToString(r.Message)))
+			other = append(other, fmt.Sprintf("write %d: %s (%s)", i, code, r.Message))
 		}
 	}
 	if len(other) > 0 {
@@ -239,21 +207,15 @@ func (s *Store) transactionError(ws []store.Write, err error) error {
 	return te
 }
 
-// cond is a condition expression with its placeholders; all nil for an unconditional write.
-type cond struct {
-	expr   *string
-	names  map[string]string
-	values map[string]types.AttributeValue
-}
-
-// condition renders w's condition. An item whose ttl is at or before now counts as absent,
-// because DynamoDB may keep expired items for days before deleting them.
-func condition(w store.Write, now time.Time) cond {
+// condition renders w's condition, leaving its TableName to the caller; all empty for an
+// unconditional write. An item whose ttl is at or before now counts as absent, because DynamoDB
+// may keep expired items for days before deleting them.
+func condition(w store.Write, now time.Time) conditional {
 	const live = "attribute_exists(#pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)"
 	var expr string
 	switch w.Cond {
 	case store.Always:
-		return cond{}
+		return conditional{}
 	case store.NotExists:
 		expr = "attribute_not_exists(#pk) OR #ttl <= :now"
 	case store.Exists:
@@ -261,36 +223,27 @@ func condition(w store.Write, now time.Time) cond {
 	case store.VersionEquals:
 		expr = live + " AND #ver = :expect"
 	}
-	c := cond{
-		expr:   aws.String(expr),
-		names:  map[string]string{"#pk": AttrPK, "#ttl": AttrTTL},
-		values: map[string]types.AttributeValue{":now": number(now.Unix())},
+	c := conditional{
+		ConditionExpression:       expr,
+		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#ttl": AttrTTL},
+		ExpressionAttributeValues: Item{":now": N(now.Unix())},
 	}
 	if w.Cond == store.VersionEquals {
-		c.names["#ver"] = AttrVersion
-		c.values[":expect"] = number(w.Expect)
+		c.ExpressionAttributeNames["#ver"] = AttrVersion
+		c.ExpressionAttributeValues[":expect"] = N(w.Expect)
 	}
 	return c
 }
 
-// upd is an add's update expression with its placeholders, the condition's merged in.
-type upd struct {
-	expr   *string
-	names  map[string]string
-	values map[string]types.AttributeValue
-}
-
 // update renders an OpAdd: ADD for the counters (DynamoDB creates a missing counter, and a
-// missing item, at zero) and SET for the labels. Placeholders are numbered in name order, so the
-// same write always renders the same expression.
-func update(w store.Write, c cond) upd {
-	u := upd{names: map[string]string{}, values: map[string]types.AttributeValue{}}
-	for k, v := range c.names {
-		u.names[k] = v
-	}
-	for k, v := range c.values {
-		u.values[k] = v
-	}
+// missing item, at zero) and SET for the labels, with c's placeholders merged into the
+// update's. Placeholders are numbered in name order, so the same write always renders the same
+// expression.
+func update(w store.Write, c conditional) (string, conditional) {
+	u := conditional{TableName: c.TableName, ConditionExpression: c.ConditionExpression,
+		ExpressionAttributeNames: map[string]string{}, ExpressionAttributeValues: Item{}}
+	maps.Copy(u.ExpressionAttributeNames, c.ExpressionAttributeNames)
+	maps.Copy(u.ExpressionAttributeValues, c.ExpressionAttributeValues)
 	var b strings.Builder
 	if len(w.Add) > 0 {
 		b.WriteString("ADD ")
@@ -300,8 +253,8 @@ func update(w store.Write, c cond) upd {
 			}
 			p := strconv.FormatInt(int64(i), 36)
 			b.WriteString("#c" + p + " :c" + p)
-			u.names["#c"+p] = store.AttrCounter + name
-			u.values[":c"+p] = number(w.Add[name])
+			u.ExpressionAttributeNames["#c"+p] = store.AttrCounter + name
+			u.ExpressionAttributeValues[":c"+p] = N(w.Add[name])
 		}
 	}
 	if len(w.Set) > 0 {
@@ -315,15 +268,11 @@ func update(w store.Write, c cond) upd {
 			}
 			p := strconv.FormatInt(int64(i), 36)
 			b.WriteString("#l" + p + " = :l" + p)
-			u.names["#l"+p] = store.AttrLabel + name
-			u.values[":l"+p] = &types.AttributeValueMemberS{Value: w.Set[name]}
+			u.ExpressionAttributeNames["#l"+p] = store.AttrLabel + name
+			u.ExpressionAttributeValues[":l"+p] = S(w.Set[name])
 		}
 	}
-	u.expr = aws.String(b.String())
-	if len(u.values) == 0 {
-		u.values = nil
-	}
-	return u
+	return b.String(), u
 }
 
 // tooLarge tells DynamoDB's refusal of an item over its size limit.
@@ -337,50 +286,43 @@ func tooLargeMessage(msg string) bool {
 	return strings.Contains(msg, "item size") && strings.Contains(msg, "maximum allowed size")
 }
 
-func keyAttrs(k store.Key) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		AttrPK: &types.AttributeValueMemberS{Value: k.PK},
-		AttrSK: &types.AttributeValueMemberS{Value: k.SK},
-	}
+func keyAttrs(k store.Key) Item {
+	return Item{AttrPK: S(k.PK), AttrSK: S(k.SK)}
 }
 
-func number(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-
-func encodeItem(it store.Item) map[string]types.AttributeValue {
+func encodeItem(it store.Item) Item {
 	m := keyAttrs(store.Key{PK: it.PK, SK: it.SK})
-	m[AttrVersion] = number(it.Version)
+	m[AttrVersion] = N(it.Version)
 	if it.GSI1PK != "" {
-		m[AttrGSI1PK] = &types.AttributeValueMemberS{Value: it.GSI1PK}
-		m[AttrGSI1SK] = &types.AttributeValueMemberS{Value: it.GSI1SK}
+		m[AttrGSI1PK] = S(it.GSI1PK)
+		m[AttrGSI1SK] = S(it.GSI1SK)
 	}
 	if it.GSI2PK != "" {
-		m[AttrGSI2PK] = &types.AttributeValueMemberS{Value: it.GSI2PK}
-		m[AttrGSI2SK] = &types.AttributeValueMemberS{Value: it.GSI2SK}
+		m[AttrGSI2PK] = S(it.GSI2PK)
+		m[AttrGSI2SK] = S(it.GSI2SK)
 	}
 	if secs, ok := expirySeconds(it.ExpiresAt); ok {
-		m[AttrTTL] = number(secs)
+		m[AttrTTL] = N(secs)
 	}
 	if len(it.Data) > 0 {
 		if z, ok := deflate(it.Data); ok {
-			m[AttrDataDeflated] = &types.AttributeValueMemberB{Value: z}
+			m[AttrDataDeflated] = B(z)
 		} else {
-			m[AttrData] = &types.AttributeValueMemberB{Value: it.Data}
+			m[AttrData] = B(it.Data)
 		}
 	}
 	for name, v := range it.Counters {
 		if v != 0 {
-			m[store.AttrCounter+name] = number(v)
+			m[store.AttrCounter+name] = N(v)
 		}
 	}
 	for name, v := range it.Labels {
-		m[store.AttrLabel+name] = &types.AttributeValueMemberS{Value: v}
+		m[store.AttrLabel+name] = S(v)
 	}
 	return m
 }
 
-func decodeItem(m map[string]types.AttributeValue) (store.Item, error) {
+func decodeItem(m Item) (store.Item, error) {
 	var it store.Item
 	for _, f := range []struct {
 		attr string
@@ -394,11 +336,10 @@ func decodeItem(m map[string]types.AttributeValue) (store.Item, error) {
 		if !ok {
 			continue
 		}
-		s, ok := v.(*types.AttributeValueMemberS)
-		if !ok {
-			return store.Item{}, fmt.Errorf("attribute %s is %T, want a string", f.attr, v)
+		if v.Kind != KindS {
+			return store.Item{}, fmt.Errorf("attribute %s is of type %s, want a string (S)", f.attr, v.Kind)
 		}
-		*f.dst = s.Value
+		*f.dst = v.Text
 	}
 	if v, ok := m[AttrVersion]; ok {
 		n, err := intAttr(AttrVersion, v)
@@ -415,20 +356,18 @@ func decodeItem(m map[string]types.AttributeValue) (store.Item, error) {
 		it.ExpiresAt = time.Unix(n, 0).UTC()
 	}
 	if v, ok := m[AttrData]; ok {
-		b, ok := v.(*types.AttributeValueMemberB)
-		if !ok {
-			return store.Item{}, fmt.Errorf("attribute %s is %T, want binary", AttrData, v)
+		if v.Kind != KindB {
+			return store.Item{}, fmt.Errorf("attribute %s is of type %s, want binary (B)", AttrData, v.Kind)
 		}
-		if len(b.Value) > 0 {
-			it.Data = b.Value
+		if len(v.Bytes) > 0 {
+			it.Data = v.Bytes
 		}
 	}
 	if v, ok := m[AttrDataDeflated]; ok {
-		b, ok := v.(*types.AttributeValueMemberB)
-		if !ok {
-			return store.Item{}, fmt.Errorf("attribute %s is %T, want binary", AttrDataDeflated, v)
+		if v.Kind != KindB {
+			return store.Item{}, fmt.Errorf("attribute %s is of type %s, want binary (B)", AttrDataDeflated, v.Kind)
 		}
-		data, err := inflate(b.Value)
+		data, err := inflate(v.Bytes)
 		if err != nil {
 			return store.Item{}, fmt.Errorf("attribute %s of %s / %s: %w", AttrDataDeflated, it.PK, it.SK, err)
 		}
@@ -449,27 +388,25 @@ func decodeItem(m map[string]types.AttributeValue) (store.Item, error) {
 			}
 			it.Counters[attr[len(store.AttrCounter):]] = n
 		case strings.HasPrefix(attr, store.AttrLabel):
-			sv, ok := v.(*types.AttributeValueMemberS)
-			if !ok {
-				return store.Item{}, fmt.Errorf("attribute %s is %T, want a string", attr, v)
+			if v.Kind != KindS {
+				return store.Item{}, fmt.Errorf("attribute %s is of type %s, want a string (S)", attr, v.Kind)
 			}
 			if it.Labels == nil {
 				it.Labels = map[string]string{}
 			}
-			it.Labels[attr[len(store.AttrLabel):]] = sv.Value
+			it.Labels[attr[len(store.AttrLabel):]] = v.Text
 		}
 	}
 	return it, nil
 }
 
-func intAttr(name string, v types.AttributeValue) (int64, error) {
-	n, ok := v.(*types.AttributeValueMemberN)
-	if !ok {
-		return 0, fmt.Errorf("attribute %s is %T, want a number", name, v)
+func intAttr(name string, v Value) (int64, error) {
+	if v.Kind != KindN {
+		return 0, fmt.Errorf("attribute %s is of type %s, want a number (N)", name, v.Kind)
 	}
-	i, err := strconv.ParseInt(n.Value, 10, 64)
+	i, err := strconv.ParseInt(v.Text, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("attribute %s is %q, want a whole number: %w", name, n.Value, err)
+		return 0, fmt.Errorf("attribute %s is %q, want a whole number: %w", name, v.Text, err)
 	}
 	return i, nil
 }

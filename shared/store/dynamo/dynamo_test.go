@@ -31,14 +31,28 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// client talks to the shared DynamoDB Local, which accepts any credentials.
-func client(t testing.TB) *dynamodb.Client {
+// localConfig is the configuration for the shared DynamoDB Local, which accepts any
+// credentials.
+func localConfig(t testing.TB) aws.Config {
 	t.Helper()
-	return dynamodb.New(dynamodb.Options{
+	return aws.Config{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(local.Endpoint(t)),
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
-	})
+	}
+}
+
+// client is the adapter's client of the shared DynamoDB Local.
+func client(t testing.TB) *dynamo.Client {
+	t.Helper()
+	return dynamo.NewClient(localConfig(t))
+}
+
+// sdkClient is the SDK's DynamoDB client, which the tests use to see what the adapter did
+// through a reading of DynamoDB's answers other than its own.
+func sdkClient(t testing.TB) *dynamodb.Client {
+	t.Helper()
+	return dynamodb.NewFromConfig(localConfig(t))
 }
 
 // table creates one table per name for the whole test binary; the contract suite keeps its
@@ -48,7 +62,7 @@ type tables struct {
 	created map[string]error
 }
 
-func (tb *tables) get(t testing.TB, c *dynamodb.Client, name string) string {
+func (tb *tables) get(t testing.TB, c *dynamo.Client, name string) string {
 	t.Helper()
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
@@ -81,14 +95,15 @@ func TestCreateTableIsIdempotent(t *testing.T) {
 			t.Fatalf("call %d: %v", i+1, err)
 		}
 	}
-	ttl, err := c.DescribeTimeToLive(t.Context(), &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
+	sdk := sdkClient(t)
+	ttl, err := sdk.DescribeTimeToLive(t.Context(), &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := ttl.TimeToLiveDescription; d == nil || aws.ToString(d.AttributeName) != dynamo.AttrTTL || d.TimeToLiveStatus != "ENABLED" {
 		t.Fatalf("TTL not enabled on %s: %+v", dynamo.AttrTTL, d)
 	}
-	desc, err := c.DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	desc, err := sdk.DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,9 +118,8 @@ func TestCreateTableIsIdempotent(t *testing.T) {
 }
 
 func TestCreateTableRefusesForeignTable(t *testing.T) {
-	c := client(t)
 	name := fmt.Sprintf("foreign-%d", time.Now().UnixNano())
-	_, err := c.CreateTable(t.Context(), &dynamodb.CreateTableInput{
+	_, err := sdkClient(t).CreateTable(t.Context(), &dynamodb.CreateTableInput{
 		TableName:            aws.String(name),
 		BillingMode:          "PAY_PER_REQUEST",
 		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: "S"}},
@@ -114,7 +128,7 @@ func TestCreateTableRefusesForeignTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dynamo.CreateTable(t.Context(), c, name); err == nil {
+	if err := dynamo.CreateTable(t.Context(), client(t), name); err == nil {
 		t.Fatal("CreateTable accepted an existing table without cartrelay's indexes")
 	}
 }

@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/cartrelay/cartrelay/shared/store"
 )
 
@@ -23,20 +19,17 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 		return store.Page{}, nil
 	}
 	pkAttr, skAttr := keyAttrNames(q.Index)
-	in := &dynamodb.QueryInput{
-		TableName:        aws.String(s.table),
-		ScanIndexForward: aws.Bool(!q.Descending),
-		FilterExpression: aws.String("attribute_not_exists(#ttl) OR #ttl > :now"),
+	in := &queryInput{
+		TableName:        s.table,
+		ScanIndexForward: !q.Descending,
+		FilterExpression: "attribute_not_exists(#ttl) OR #ttl > :now",
 		ExpressionAttributeNames: map[string]string{
 			"#pk": pkAttr, "#ttl": AttrTTL,
 		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk":  &types.AttributeValueMemberS{Value: q.PK},
-			":now": number(s.clk.Now().Unix()),
-		},
+		ExpressionAttributeValues: Item{":pk": S(q.PK), ":now": N(s.clk.Now().Unix())},
 	}
 	keyCond := "#pk = :pk"
-	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	str := S
 	switch {
 	case q.SKPrefix != "":
 		keyCond += " AND begins_with(#sk, :prefix)"
@@ -55,18 +48,18 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	if q.SKPrefix != "" || q.SKFrom != "" || q.SKTo != "" {
 		in.ExpressionAttributeNames["#sk"] = skAttr
 	}
-	in.KeyConditionExpression = aws.String(keyCond)
+	in.KeyConditionExpression = keyCond
 	switch q.Index {
 	case store.Table:
 		// Only the table offers strongly consistent reads; a GSI is always eventually consistent.
-		in.ConsistentRead = aws.Bool(true)
+		in.ConsistentRead = true
 	case store.GSI1:
-		in.IndexName = aws.String(IndexGSI1)
+		in.IndexName = IndexGSI1
 	case store.GSI2:
-		in.IndexName = aws.String(IndexGSI2)
+		in.IndexName = IndexGSI2
 	}
 	if q.Limit > 0 {
-		in.Limit = aws.Int32(int32(min(q.Limit, math.MaxInt32)))
+		in.Limit = int32(min(q.Limit, math.MaxInt32))
 	}
 	if q.Cursor != "" {
 		start, err := decodeCursor(q)
@@ -76,20 +69,20 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 		in.ExclusiveStartKey = start
 	}
 
-	out, err := s.client.Query(ctx, in)
+	items, last, err := s.client.Query(ctx, in)
 	if err != nil {
 		return store.Page{}, fmt.Errorf("query %s %q on DynamoDB table %s: %w", q.Index, q.PK, s.table, err)
 	}
-	page := store.Page{Items: make([]store.Item, 0, len(out.Items))}
-	for _, m := range out.Items {
+	page := store.Page{Items: make([]store.Item, 0, len(items))}
+	for _, m := range items {
 		it, err := decodeItem(m)
 		if err != nil {
 			return store.Page{}, fmt.Errorf("query %s %q on DynamoDB table %s: %w", q.Index, q.PK, s.table, err)
 		}
 		page.Items = append(page.Items, it)
 	}
-	if len(out.LastEvaluatedKey) > 0 {
-		next, err := encodeCursor(out.LastEvaluatedKey)
+	if len(last) > 0 {
+		next, err := encodeCursor(last)
 		if err != nil {
 			return store.Page{}, fmt.Errorf("query %s %q on DynamoDB table %s: %w", q.Index, q.PK, s.table, err)
 		}

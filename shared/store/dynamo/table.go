@@ -2,14 +2,9 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // tableActiveWithin bounds how long CreateTable waits; creating a table with two GSIs in AWS
@@ -23,65 +18,86 @@ const tableActiveWithin = 5 * time.Minute
 //
 // It is idempotent: an existing table is checked for the two indexes and gets TTL enabled if it
 // lacks it.
-func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
-	str := types.ScalarAttributeTypeS
-	gsi := func(name, pk, sk string) types.GlobalSecondaryIndex {
-		return types.GlobalSecondaryIndex{
-			IndexName: aws.String(name),
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(pk), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(sk), KeyType: types.KeyTypeRange},
-			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
-		}
+func CreateTable(ctx context.Context, client *Client, table string) error {
+	type keyElement struct{ AttributeName, KeyType string }
+	type attribute struct{ AttributeName, AttributeType string }
+	type projection struct{ ProjectionType string }
+	type gsi struct {
+		IndexName  string
+		KeySchema  []keyElement
+		Projection projection
 	}
-	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:   aws.String(table),
-		BillingMode: types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String(AttrPK), AttributeType: str},
-			{AttributeName: aws.String(AttrSK), AttributeType: str},
-			{AttributeName: aws.String(AttrGSI1PK), AttributeType: str},
-			{AttributeName: aws.String(AttrGSI1SK), AttributeType: str},
-			{AttributeName: aws.String(AttrGSI2PK), AttributeType: str},
-			{AttributeName: aws.String(AttrGSI2SK), AttributeType: str},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String(AttrPK), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String(AttrSK), KeyType: types.KeyTypeRange},
-		},
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
-			gsi(IndexGSI1, AttrGSI1PK, AttrGSI1SK),
-			gsi(IndexGSI2, AttrGSI2PK, AttrGSI2SK),
-		},
-	})
-	var inUse *types.ResourceInUseException
-	if err != nil && !errors.As(err, &inUse) {
+	index := func(name, pk, sk string) gsi {
+		return gsi{IndexName: name, KeySchema: []keyElement{{pk, "HASH"}, {sk, "RANGE"}}, Projection: projection{"ALL"}}
+	}
+	var attrs []attribute
+	for _, a := range []string{AttrPK, AttrSK, AttrGSI1PK, AttrGSI1SK, AttrGSI2PK, AttrGSI2SK} {
+		attrs = append(attrs, attribute{a, "S"})
+	}
+	err := client.api.Call(ctx, "CreateTable", struct {
+		TableName              string
+		BillingMode            string
+		AttributeDefinitions   []attribute
+		KeySchema              []keyElement
+		GlobalSecondaryIndexes []gsi
+	}{
+		TableName:              table,
+		BillingMode:            "PAY_PER_REQUEST",
+		AttributeDefinitions:   attrs,
+		KeySchema:              []keyElement{{AttrPK, "HASH"}, {AttrSK, "RANGE"}},
+		GlobalSecondaryIndexes: []gsi{index(IndexGSI1, AttrGSI1PK, AttrGSI1SK), index(IndexGSI2, AttrGSI2PK, AttrGSI2SK)},
+	}, &struct{}{})
+	if err != nil && errorCode(err) != "ResourceInUseException" {
 		return fmt.Errorf("create DynamoDB table %s: %w", table, err)
 	}
-
-	waiter := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
-		o.MinDelay, o.MaxDelay = time.Second, 10*time.Second
-	})
-	desc, err := waiter.WaitForOutput(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, tableActiveWithin)
+	desc, err := waitActive(ctx, client, table)
 	if err != nil {
-		return fmt.Errorf("wait for DynamoDB table %s to become active: %w", table, err)
+		return err
 	}
-	if err := checkLayout(table, desc.Table); err != nil {
+	if err := checkLayout(table, desc); err != nil {
 		return err
 	}
 	return enableTTL(ctx, client, table)
 }
 
+// tableDescription is what CreateTable reads of DescribeTable's answer.
+type tableDescription struct {
+	TableStatus            string
+	GlobalSecondaryIndexes []struct{ IndexName string }
+}
+
+// waitActive polls DescribeTable until the table is ACTIVE, as the SDK's TableExists waiter
+// does: a table not found yet is waited for too.
+func waitActive(ctx context.Context, client *Client, table string) (*tableDescription, error) {
+	ctx, cancel := context.WithTimeout(ctx, tableActiveWithin)
+	defer cancel()
+	delay := time.Second
+	for {
+		var out struct{ Table *tableDescription }
+		err := client.api.Call(ctx, "DescribeTable", struct{ TableName string }{table}, &out)
+		switch {
+		case err == nil && out.Table != nil && out.Table.TableStatus == "ACTIVE":
+			return out.Table, nil
+		case err != nil && errorCode(err) != "ResourceNotFoundException":
+			return nil, fmt.Errorf("wait for DynamoDB table %s to become active: %w", table, err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("wait for DynamoDB table %s to become active: %w", table, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+}
+
 // checkLayout refuses a table that exists under the name but was not made for cartrelay, which
 // would otherwise fail later on the first GSI query.
-func checkLayout(table string, d *types.TableDescription) error {
-	if d == nil {
-		return fmt.Errorf("DynamoDB table %s: no description returned", table)
-	}
+func checkLayout(table string, d *tableDescription) error {
 	var have []string
 	for _, g := range d.GlobalSecondaryIndexes {
-		have = append(have, aws.ToString(g.IndexName))
+		have = append(have, g.IndexName)
 	}
 	for _, want := range []string{IndexGSI1, IndexGSI2} {
 		if !slices.Contains(have, want) {
@@ -91,27 +107,30 @@ func checkLayout(table string, d *types.TableDescription) error {
 	return nil
 }
 
-func enableTTL(ctx context.Context, client *dynamodb.Client, table string) error {
-	ttl, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
-	if err != nil {
+func enableTTL(ctx context.Context, client *Client, table string) error {
+	var ttl struct {
+		TimeToLiveDescription *struct{ TimeToLiveStatus, AttributeName string }
+	}
+	if err := client.api.Call(ctx, "DescribeTimeToLive", struct{ TableName string }{table}, &ttl); err != nil {
 		return fmt.Errorf("read TTL setting of DynamoDB table %s: %w", table, err)
 	}
 	if d := ttl.TimeToLiveDescription; d != nil {
 		switch d.TimeToLiveStatus {
-		case types.TimeToLiveStatusEnabled, types.TimeToLiveStatusEnabling:
-			if attr := aws.ToString(d.AttributeName); attr != AttrTTL {
-				return fmt.Errorf("DynamoDB table %s expires items by attribute %q; cartrelay needs %q", table, attr, AttrTTL)
+		case "ENABLED", "ENABLING":
+			if d.AttributeName != AttrTTL {
+				return fmt.Errorf("DynamoDB table %s expires items by attribute %q; cartrelay needs %q", table, d.AttributeName, AttrTTL)
 			}
 			return nil
 		}
 	}
-	_, err = client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
-		TableName: aws.String(table),
-		TimeToLiveSpecification: &types.TimeToLiveSpecification{
-			AttributeName: aws.String(AttrTTL),
-			Enabled:       aws.Bool(true),
-		},
-	})
+	type spec struct {
+		AttributeName string
+		Enabled       bool
+	}
+	err := client.api.Call(ctx, "UpdateTimeToLive", struct {
+		TableName               string
+		TimeToLiveSpecification spec
+	}{table, spec{AttrTTL, true}}, &struct{}{})
 	if err != nil {
 		return fmt.Errorf("enable TTL on attribute %s of DynamoDB table %s: %w", AttrTTL, table, err)
 	}
