@@ -14,24 +14,25 @@ import (
 // The adapter calls SQS's AWS JSON 1.0 API through shared/awsjson rather than the SDK's SQS
 // client, whose model (the schemas of all its operations, built at start and kept by the
 // linker) would otherwise be part of every Lambda bootstrap. The request and answer shapes
-// below are the members of each operation that cartrelay uses, named as in the SQS API
-// Reference; SQS ignores none of them and adds others that are left unread.
+// below hold the members of each operation that cartrelay uses, named as in the SQS API
+// Reference; members of an answer that are not listed here are not read.
 
-// Service is Amazon SQS as shared/awsjson calls it.
-var Service = awsjson.Service{
+// service is Amazon SQS as shared/awsjson calls it.
+var service = awsjson.Service{
 	Name:    "sqs",
 	Target:  "AmazonSQS",
 	Version: "1.0",
-	// A ReceiveMessage answer holds up to queue.MaxBatch messages of up to queue.MaxBodyBytes
-	// each, as JSON strings that may escape every byte (\u00XX is six bytes), plus their
-	// attributes: 16 MiB covers that with room to spare.
+	// A ReceiveMessage answer holds up to queue.MaxBatch messages, each with a body and
+	// attributes of up to queue.MaxBodyBytes together, as JSON strings that could escape every
+	// byte (\u00XX, six bytes): 15 MiB, and 16 MiB leaves room for the rest of the answer.
 	MaxAnswer: 16 << 20,
 }
 
 // NewClient returns the SQS client that New and Ensure take, configured from cfg as the SDK's
-// own client would be: region, credentials, HTTP client, retryer and BaseEndpoint.
+// own client would be: region, credentials, HTTP client, retryer and endpoint
+// (AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL when set).
 func NewClient(cfg aws.Config) *awsjson.Client {
-	return awsjson.New(cfg, Service)
+	return awsjson.New(cfg, service)
 }
 
 // Client calls one SQS operation; *awsjson.Client of Service is the one to use.
