@@ -149,3 +149,21 @@ func CheckQuery(q Query) error {
 	}
 	return nil
 }
+
+// CheckPartitions checks a QueryPartitions request the same way in every adapter: q as
+// CheckQuery does on each partition, with no partition key, limit or cursor of its own.
+func CheckPartitions(q Query, pks []string) error {
+	if q.PK != "" || q.Limit != 0 || q.Cursor != "" {
+		return fmt.Errorf("%w: a query of many partitions takes them apart from the query, and every item of each (no limit or cursor)", ErrInvalid)
+	}
+	if len(pks) > MaxQueryPartitions {
+		return fmt.Errorf("%w: a query of many partitions reads at most %d, got %d", ErrInvalid, MaxQueryPartitions, len(pks))
+	}
+	for _, pk := range pks {
+		q.PK = pk
+		if err := CheckQuery(q); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -225,7 +225,16 @@ type Store interface {
 	// fails, nothing is written and the error is *TransactionError naming each failure.
 	// No two writes may touch the same key.
 	Transact(ctx context.Context, ws []Write) error
+	// QueryPartitions runs q on each of up to MaxQueryPartitions partitions and returns, for
+	// pks[i], every live item QueryAll would (all pages): the same range read of many small
+	// partitions (a rebuild of the reports reads every contact's records so) in one call, which
+	// an adapter may serve with fewer round trips than one query each. q.PK, Limit and Cursor
+	// must be empty; a partition may be named more than once. See CheckPartitions.
+	QueryPartitions(ctx context.Context, q Query, pks []string) ([][]Item, error)
 }
+
+// MaxQueryPartitions is how many partitions one QueryPartitions reads.
+const MaxQueryPartitions = 100
 
 // ErrNotFound is returned (wrapped) by Get when no live item exists.
 var ErrNotFound = errors.New("store: item not found")

@@ -141,6 +141,59 @@ func (c *atomicCounter) add() int { return int(c.n.Add(1)) }
 // reports does: 20,000 contacts, each a profile and one to six orders of 0.6 to 2.3 KB.
 func BenchmarkReadContacts(b *testing.B) {
 	const contacts = 20000
+	s := contactsStore(b, contacts)
+	ctx := b.Context()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	read := 0
+	for i := 0; b.Loop(); i++ {
+		pk := fmt.Sprintf("A#1#E#shopper%d@example.com", i%contacts)
+		got, err := store.QueryAll(ctx, s, store.Query{PK: pk, SKFrom: "M", SKTo: "S#~"})
+		if err != nil || len(got) != 2+(i%contacts)%6 {
+			b.Fatalf("%s: %d items, %v", pk, len(got), err)
+		}
+		read += len(got)
+	}
+	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "items/s")
+	// On a machine others share, the CPU time the process used says more than the clock.
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/contact")
+}
+
+// BenchmarkReadContactsTogether reads the same contacts as BenchmarkReadContacts, a hundred
+// partitions to a QueryPartitions, as a rebuild of the reports now does. An op is one contact.
+func BenchmarkReadContactsTogether(b *testing.B) {
+	const contacts = 20000
+	s := contactsStore(b, contacts)
+	ctx := b.Context()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	read, i := 0, 0
+	pks := make([]string, 0, store.MaxQueryPartitions)
+	for b.Loop() {
+		pks = append(pks, fmt.Sprintf("A#1#E#shopper%d@example.com", i%contacts))
+		i++
+		if len(pks) < store.MaxQueryPartitions {
+			continue
+		}
+		got, err := s.QueryPartitions(ctx, store.Query{SKFrom: "M", SKTo: "S#~"}, pks)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j, items := range got {
+			c := (i - len(pks) + j) % contacts
+			if len(items) != 2+c%6 {
+				b.Fatalf("%s: %d items", pks[j], len(items))
+			}
+			read += len(items)
+		}
+		pks = pks[:0]
+	}
+	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "items/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/contact")
+}
+
+// contactsStore writes n contacts, each a profile and one to six orders of 0.6 to 2.3 KB.
+func contactsStore(b *testing.B, contacts int) *embedded.Store {
 	order := make([]byte, 2400)
 	s := benchStore(b)
 	ctx := b.Context()
@@ -164,20 +217,7 @@ func BenchmarkReadContacts(b *testing.B) {
 			ws = ws[:0]
 		}
 	}
-	b.ResetTimer()
-	cpu0 := cpuTime()
-	read := 0
-	for i := 0; b.Loop(); i++ {
-		pk := fmt.Sprintf("A#1#E#shopper%d@example.com", i%contacts)
-		got, err := store.QueryAll(ctx, s, store.Query{PK: pk, SKFrom: "M", SKTo: "S#~"})
-		if err != nil || len(got) != 2+(i%contacts)%6 {
-			b.Fatalf("%s: %d items, %v", pk, len(got), err)
-		}
-		read += len(got)
-	}
-	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "items/s")
-	// On a machine others share, the CPU time the process used says more than the clock.
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/contact")
+	return s
 }
 
 // cpuTime is the CPU time (user and system) the process has used.

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T, clk *clock.Fake) store.Store) {
 		{"Expiry", testExpiry},
 		{"Query", testQuery},
 		{"Pagination", testPagination},
+		{"Partitions", testPartitions},
 		{"GSI", testGSI},
 		{"Transact", testTransact},
 		{"Concurrency", testConcurrency},
