@@ -790,10 +790,47 @@ func (r *Repo) EachContact(ctx context.Context, account string, fn func(email st
 // reads every contact this way, and one copy of each record is enough).
 func (r *Repo) LoadRecords(ctx context.Context, account, email string) (*ContactState, error) {
 	pk := ContactPK(account, email)
-	items, err := store.QueryAll(ctx, r.s, store.Query{PK: pk, SKFrom: prefMoveIn, SKTo: prefSub + "~"})
+	items, err := store.QueryAll(ctx, r.s, recordsQuery(pk))
 	if err != nil {
 		return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
 	}
+	return r.records(ctx, account, email, items)
+}
+
+// MaxLoadRecords is how many contacts one LoadRecordsOf reads.
+const MaxLoadRecords = store.MaxQueryPartitions
+
+// LoadRecordsOf is LoadRecords of up to MaxLoadRecords contacts at once (out[i] is emails[i]),
+// their partitions read in one store call: a rebuild of the reports reads every contact, and on
+// the embedded store a read of one small partition costs mostly the statement around it.
+func (r *Repo) LoadRecordsOf(ctx context.Context, account string, emails []string) ([]*ContactState, error) {
+	pks := make([]string, len(emails))
+	for i, e := range emails {
+		pks[i] = ContactPK(account, e)
+	}
+	q := recordsQuery("")
+	all, err := r.s.QueryPartitions(ctx, q, pks)
+	if err != nil {
+		return nil, fmt.Errorf("read %d contacts of %s: %w", len(emails), account, err)
+	}
+	out := make([]*ContactState, len(emails))
+	for i, items := range all {
+		if out[i], err = r.records(ctx, account, emails[i], items); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// recordsQuery is the range of a contact's partition (pk) that LoadRecords reads.
+func recordsQuery(pk string) store.Query {
+	return store.Query{PK: pk, SKFrom: prefMoveIn, SKTo: prefSub + "~"}
+}
+
+// records decodes the items LoadRecords read of a contact, and reads its alias if it has no
+// profile.
+func (r *Repo) records(ctx context.Context, account, email string, items []store.Item) (*ContactState, error) {
+	pk := ContactPK(account, email)
 	nOrders, nSubs := 0, 0
 	for _, it := range items {
 		switch {

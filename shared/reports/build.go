@@ -305,18 +305,10 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 	p.Phase = "read"
 	b.report(p)
 	sum := rollup.NewDelta()
-	for _, email := range emails {
-		root, rc, err := LoadGroup(ctx, repo, account, email)
-		if err != nil {
-			return s, err
-		}
-		if root.Email == email { // a contact that moved to another email is counted there
-			rollup.Contribute(cal, rc, unsharded{sum})
-			p.Orders += len(rc.Orders)
-		}
-		p.Contacts++
-		b.report(p)
-		if err := heartbeat(false); err != nil {
+	for len(emails) > 0 {
+		batch := emails[:min(len(emails), history.MaxLoadRecords)]
+		emails = emails[len(batch):]
+		if err := b.readBatch(ctx, repo, account, cal, batch, sum, &p, heartbeat); err != nil {
 			return s, err
 		}
 	}
@@ -356,6 +348,48 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 		s.LastBuild = fmt.Sprintf("generation %d in %s built at %s from %d contacts and %d orders (%d rollup items)",
 			n, bd.Zone, now.Format(time.RFC3339), p.Contacts, p.Orders, p.Items)
 	})
+}
+
+// readBatch adds the contributions of a batch of contacts (listed by email) to sum. Their
+// partitions are read together; a contact whose records are still moving in from other emails
+// reads those as well, and one that moved to another email is counted there.
+func (b *Builder) readBatch(ctx context.Context, repo *history.Repo, account string, cal rollup.Calendar, emails []string,
+	sum *rollup.Delta, p *Progress, heartbeat func(bool) error) error {
+	states, err := repo.LoadRecordsOf(ctx, account, emails)
+	if err != nil {
+		return err
+	}
+	cache := make(map[string]*history.ContactState, len(emails))
+	for i, st := range states {
+		cache[emails[i]] = st
+	}
+	load := func(ctx context.Context, e string) (*history.ContactState, error) {
+		if c, ok := cache[e]; ok {
+			return c, nil
+		}
+		c, err := repo.LoadRecords(ctx, account, e)
+		if err == nil {
+			cache[e] = c
+		}
+		return c, err
+	}
+	for i, email := range emails {
+		g, err := groupOf(ctx, load, states[i], false)
+		if err != nil {
+			return err
+		}
+		if g.root.Email == email { // a contact that moved to another email is counted there
+			rc := g.contact(false)
+			rollup.Contribute(cal, rc, unsharded{sum})
+			p.Orders += len(rc.Orders)
+		}
+		p.Contacts++
+		b.report(*p)
+		if err := heartbeat(false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxBuildItemBytes bounds one rebuilt rollup item, under DynamoDB's 400 KB.
