@@ -20,24 +20,25 @@ const attrsVersion = 1
 var errAttrs = errors.New("stored counters are unreadable")
 
 func encodeAttrs(counters map[string]int64, labels map[string]string) []byte {
-	n := 0
-	for _, v := range counters {
+	// A rebuilt rollup item has hundreds of counters: their names are gathered once, at their
+	// number, and sorted in place.
+	names := make([]string, 0, len(counters))
+	for name, v := range counters {
 		if v != 0 {
-			n++
+			names = append(names, name)
 		}
 	}
-	if n == 0 && len(labels) == 0 {
+	if len(names) == 0 && len(labels) == 0 {
 		return nil
 	}
-	b := make([]byte, 0, 16+24*n+48*len(labels))
+	slices.Sort(names)
+	b := make([]byte, 0, 16+24*len(names)+48*len(labels))
 	b = append(b, attrsVersion)
-	b = binary.AppendUvarint(b, uint64(n))
-	for _, name := range slices.Sorted(maps.Keys(counters)) {
-		if v := counters[name]; v != 0 {
-			b = binary.AppendUvarint(b, uint64(len(name)))
-			b = append(b, name...)
-			b = binary.AppendVarint(b, v)
-		}
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, name := range names {
+		b = binary.AppendUvarint(b, uint64(len(name)))
+		b = append(b, name...)
+		b = binary.AppendVarint(b, counters[name])
 	}
 	b = binary.AppendUvarint(b, uint64(len(labels)))
 	for _, name := range slices.Sorted(maps.Keys(labels)) {
