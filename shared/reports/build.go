@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cartrelay/cartrelay/shared/clock"
@@ -304,7 +305,7 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 	}
 	p.Phase = "read"
 	b.report(p)
-	sum := rollup.NewDelta()
+	sum := newTally()
 	for len(emails) > 0 {
 		batch := emails[:min(len(emails), history.MaxLoadRecords)]
 		emails = emails[len(batch):]
@@ -316,8 +317,9 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 
 	p.Phase = "write"
 	b.report(p)
-	span := spanOf(sum)
-	items := generationItems(account, n, sum)
+	keys := sum.Keys()
+	span := spanOf(keys)
+	items := generationItems(account, n, sum, keys)
 	for len(items) > 0 {
 		batch := items[:min(len(items), buildBatch(items))]
 		items = items[len(batch):]
@@ -354,7 +356,7 @@ func (b *Builder) build(ctx context.Context, account string, s State) (State, er
 // partitions are read together; a contact whose records are still moving in from other emails
 // reads those as well, and one that moved to another email is counted there.
 func (b *Builder) readBatch(ctx context.Context, repo *history.Repo, account string, cal rollup.Calendar, emails []string,
-	sum *rollup.Delta, p *Progress, heartbeat func(bool) error) error {
+	sum *tally, p *Progress, heartbeat func(bool) error) error {
 	states, err := repo.LoadRecordsOf(ctx, account, emails)
 	if err != nil {
 		return err
@@ -380,7 +382,7 @@ func (b *Builder) readBatch(ctx context.Context, repo *history.Repo, account str
 		}
 		if g.root.Email == email { // a contact that moved to another email is counted there
 			rc := g.contact(false)
-			rollup.Contribute(cal, rc, unsharded{sum})
+			rollup.Contribute(cal, rc, sum)
 			p.Orders += len(rc.Orders)
 		}
 		p.Contacts++
@@ -395,57 +397,70 @@ func (b *Builder) readBatch(ctx context.Context, repo *history.Repo, account str
 // maxBuildItemBytes bounds one rebuilt rollup item, under DynamoDB's 400 KB.
 const maxBuildItemBytes = 200_000
 
-// unsharded adds everything to shard 0: a build writes whole periods (see generationItems).
-type unsharded struct{ s rollup.Sink }
-
-func (u unsharded) Add(k rollup.ItemKey, c rollup.Cell, m string, v int64) {
-	k.Shard = 0
-	u.s.Add(k, c, m, v)
-}
-
-// generationItems renders a built delta (unsharded) as whole items of generation n: each
-// period's cells in shards from rollup.BaseShard up (ingest never writes those), split so no
-// item grows too large. Page view items belong to no generation and are left alone.
-func generationItems(account string, n int, d *rollup.Delta) []store.Item {
+// generationItems renders a built tally as whole items of generation n: each period's cells in
+// shards from rollup.BaseShard up (ingest never writes those), split so no item grows too
+// large. Page view items belong to no generation and are left alone.
+//
+// A rebuild writes every counter of an account here, so each cell's counter names are made in
+// one allocation, and each item's maps are made at their final size.
+func generationItems(account string, n int, t *tally, keys []rollup.ItemKey) []store.Item {
 	var out []store.Item
-	for _, k := range d.Keys() {
+	for _, k := range keys {
 		if k.Part == rollup.PartView {
 			continue
 		}
-		shard := uint16(rollup.BaseShard)
+		cells := t.Cells(k)
 		pk := rollup.PartitionKey(account, n, k.Part, k.PeriodString())
-		var cur *store.Item
-		size := 0
-		for c, ms := range d.Cells(k) {
-			id := c.ID()
-			add := len(id) + len(c)
-			for m, v := range ms {
-				if v != 0 {
-					add += len(id) + len(m) + 12
+		shard := uint16(rollup.BaseShard)
+		for len(cells) > 0 {
+			// As many cells as fit one item.
+			size, counters, i := len(pk)+64, 0, 0
+			for ; i < len(cells); i++ {
+				c := cells[i]
+				add := len(c.id) + len(c.label)
+				for _, m := range c.measures {
+					add += len(c.id) + len(m.name) + 12
 				}
-			}
-			if cur != nil && size+add > maxBuildItemBytes {
-				out = append(out, *cur)
-				cur, shard = nil, shard+1
-			}
-			if cur == nil {
-				cur = &store.Item{PK: pk, SK: rollup.ItemKey{Part: k.Part, Period: k.Period, Shard: shard}.SortKey(),
-					Counters: map[string]int64{}, Labels: map[string]string{}}
-				size = len(pk) + 64
-			}
-			for m, v := range ms {
-				if v != 0 {
-					cur.Counters[rollup.CounterName(id, m)] = v
+				if i > 0 && size+add > maxBuildItemBytes {
+					break
 				}
+				size += add
+				counters += len(c.measures)
 			}
-			cur.Labels[id] = string(c)
-			size += add
-		}
-		if cur != nil && len(cur.Counters) > 0 {
-			out = append(out, *cur)
+			it := store.Item{PK: pk, SK: rollup.ItemKey{Part: k.Part, Period: k.Period, Shard: shard}.SortKey(),
+				Counters: make(map[string]int64, counters), Labels: make(map[string]string, i)}
+			for _, c := range cells[:i] {
+				addCounters(it.Counters, c)
+				it.Labels[c.id] = string(c.label)
+			}
+			if counters > 0 {
+				out = append(out, it)
+			}
+			cells, shard = cells[i:], shard+1
 		}
 	}
 	return out
+}
+
+// addCounters adds a cell's measures to counters under their names (rollup.CounterName), all
+// cut from one string.
+func addCounters(counters map[string]int64, c tallyCell) {
+	sep := len(rollup.CounterName("", "")) // what a name adds to the id and the measure
+	n := 0
+	for _, m := range c.measures {
+		n += len(c.id) + sep + len(m.name)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, m := range c.measures {
+		b.WriteString(rollup.CounterName(c.id, m.name))
+	}
+	all, off := b.String(), 0
+	for _, m := range c.measures {
+		l := len(c.id) + sep + len(m.name)
+		counters[all[off:off+l]] = m.value
+		off += l
+	}
 }
 
 // buildBatch is how many of items (from the first) go in one transaction: at most

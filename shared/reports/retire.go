@@ -37,11 +37,11 @@ func spanMargin(p rollup.Part) int32 {
 	return 1
 }
 
-// spanOf lists the periods per part a built delta has items in, widened by spanMargin.
-func spanOf(d *rollup.Delta) []PartSpan {
+// spanOf lists the periods per part a build has items in (keys), widened by spanMargin.
+func spanOf(keys []rollup.ItemKey) []PartSpan {
 	byPart := map[rollup.Part]*PartSpan{}
 	var parts []rollup.Part
-	for _, k := range d.Keys() {
+	for _, k := range keys {
 		if k.Part == rollup.PartView {
 			continue // page view items belong to no generation
 		}
