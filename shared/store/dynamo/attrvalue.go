@@ -261,21 +261,6 @@ func DecodeItem(data []byte) (Item, error) {
 	return it, nil
 }
 
-// DecodeValue reads one attribute value.
-func DecodeValue(data []byte) (Value, error) {
-	r := reader{src: data}
-	r.space()
-	v, err := r.value(0)
-	if err != nil {
-		return Value{}, err
-	}
-	r.space()
-	if r.i != len(r.src) {
-		return Value{}, r.fail("data after the value")
-	}
-	return v, nil
-}
-
 // errAttrJSON is wrapped by every error of the reader.
 var errAttrJSON = errors.New("DynamoDB attribute value JSON")
 

@@ -12,9 +12,9 @@ import (
 	"github.com/cartrelay/cartrelay/shared/awsjson"
 )
 
-// Service is DynamoDB's AWS JSON protocol. An answer is at most a query's page of 1 MB of
+// service is DynamoDB's AWS JSON protocol. An answer is at most a query's page of 1 MB of
 // items, which grows by a third in base64 and by the attribute names' quoting.
-var Service = awsjson.Service{Name: "dynamodb", Target: "DynamoDB_20120810", Version: "1.0", MaxAnswer: 16 << 20}
+var service = awsjson.Service{Name: "dynamodb", Target: "DynamoDB_20120810", Version: "1.0", MaxAnswer: 16 << 20}
 
 // Client calls the DynamoDB operations cartrelay uses, through awsjson: the SDK's signer,
 // credentials, transport and retryer (which retries throttling, ProvisionedThroughputExceeded
@@ -50,7 +50,7 @@ type IndexCapacity struct {
 // NewClient returns a client configured by cfg as the SDK's own client would be (region,
 // credentials, HTTP client, retryer, AWS_ENDPOINT_URL).
 func NewClient(cfg aws.Config) *Client {
-	return &Client{api: awsjson.New(cfg, Service)}
+	return &Client{api: awsjson.New(cfg, service)}
 }
 
 // WithCapacity returns a copy of c that asks DynamoDB for the capacity of every call (by table
@@ -134,8 +134,8 @@ type getItemOutput struct {
 	oneCapacity
 }
 
-// GetItem reads the item at key: nil when there is none.
-func (c *Client) GetItem(ctx context.Context, table string, key Item, consistent bool) (Item, error) {
+// getItem reads the item at key: nil when there is none.
+func (c *Client) getItem(ctx context.Context, table string, key Item, consistent bool) (Item, error) {
 	var out getItemOutput
 	err := c.call(ctx, "GetItem", &getItemInput{TableName: table, Key: key, ConsistentRead: consistent}, &out)
 	return out.Item, err
@@ -147,8 +147,8 @@ type putItemInput struct {
 	withCapacity
 }
 
-// PutItem writes item, if cond holds.
-func (c *Client) PutItem(ctx context.Context, item Item, cond conditional) error {
+// putItem writes item, if cond holds.
+func (c *Client) putItem(ctx context.Context, item Item, cond conditional) error {
 	return c.call(ctx, "PutItem", &putItemInput{conditional: cond, Item: item}, &oneCapacity{})
 }
 
@@ -158,8 +158,8 @@ type deleteItemInput struct {
 	withCapacity
 }
 
-// DeleteItem deletes the item at key, if cond holds.
-func (c *Client) DeleteItem(ctx context.Context, key Item, cond conditional) error {
+// deleteItem deletes the item at key, if cond holds.
+func (c *Client) deleteItem(ctx context.Context, key Item, cond conditional) error {
 	return c.call(ctx, "DeleteItem", &deleteItemInput{conditional: cond, Key: key}, &oneCapacity{})
 }
 
@@ -170,8 +170,8 @@ type updateItemInput struct {
 	withCapacity
 }
 
-// UpdateItem applies expr to the item at key, if cond holds.
-func (c *Client) UpdateItem(ctx context.Context, key Item, expr string, cond conditional) error {
+// updateItem applies expr to the item at key, if cond holds.
+func (c *Client) updateItem(ctx context.Context, key Item, expr string, cond conditional) error {
 	return c.call(ctx, "UpdateItem", &updateItemInput{conditional: cond, Key: key, UpdateExpression: expr}, &oneCapacity{})
 }
 
@@ -196,8 +196,8 @@ type queryOutput struct {
 	oneCapacity
 }
 
-// Query reads one page of a query.
-func (c *Client) Query(ctx context.Context, in *queryInput) (items []Item, last Item, err error) {
+// query reads one page of a query.
+func (c *Client) query(ctx context.Context, in *queryInput) (items []Item, last Item, err error) {
 	var out queryOutput
 	err = c.call(ctx, "Query", in, &out)
 	return out.Items, out.LastEvaluatedKey, err
@@ -232,9 +232,9 @@ type transactWriteItemsInput struct {
 	withCapacity
 }
 
-// TransactWriteItems applies items all or nothing. A cancelled transaction is a
+// transactWriteItems applies items all or nothing. A cancelled transaction is a
 // *TransactionCanceledError.
-func (c *Client) TransactWriteItems(ctx context.Context, items []transactItem) error {
+func (c *Client) transactWriteItems(ctx context.Context, items []transactItem) error {
 	err := c.call(ctx, "TransactWriteItems", &transactWriteItemsInput{TransactItems: items}, &manyCapacities{})
 	var api *awsjson.APIError
 	if errors.As(err, &api) && api.Code == "TransactionCanceledException" {

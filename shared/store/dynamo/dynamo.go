@@ -70,7 +70,7 @@ func (s *Store) Get(ctx context.Context, pk, sk string) (store.Item, error) {
 	if pk == "" || sk == "" {
 		return store.Item{}, fmt.Errorf("get %s: %w: pk and sk must both be set", key, store.ErrInvalid)
 	}
-	item, err := s.client.GetItem(ctx, s.table, keyAttrs(key), true)
+	item, err := s.client.getItem(ctx, s.table, keyAttrs(key), true)
 	if err != nil {
 		return store.Item{}, fmt.Errorf("get %s from DynamoDB table %s: %w", key, s.table, err)
 	}
@@ -97,12 +97,12 @@ func (s *Store) Write(ctx context.Context, w store.Write) error {
 	var err error
 	switch w.Op {
 	case store.OpPut:
-		err = s.client.PutItem(ctx, encodeItem(w.Item), c)
+		err = s.client.putItem(ctx, encodeItem(w.Item), c)
 	case store.OpDelete:
-		err = s.client.DeleteItem(ctx, keyAttrs(w.Key), c)
+		err = s.client.deleteItem(ctx, keyAttrs(w.Key), c)
 	case store.OpAdd:
 		expr, u := update(w, c)
-		err = s.client.UpdateItem(ctx, keyAttrs(w.Key), expr, u)
+		err = s.client.updateItem(ctx, keyAttrs(w.Key), expr, u)
 	case store.OpCheck:
 		// DynamoDB has a condition check only inside transactions.
 		err = s.Transact(ctx, []store.Write{w})
@@ -152,7 +152,7 @@ func (s *Store) Transact(ctx context.Context, ws []store.Write) error {
 			items[i].Update = &updateInTransaction{conditional: u, Key: keyAttrs(w.Key), UpdateExpression: expr}
 		}
 	}
-	if err := s.client.TransactWriteItems(ctx, items); err != nil {
+	if err := s.client.transactWriteItems(ctx, items); err != nil {
 		return s.transactionError(ws, err)
 	}
 	return nil

@@ -69,7 +69,7 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 		in.ExclusiveStartKey = start
 	}
 
-	items, last, err := s.client.Query(ctx, in)
+	items, last, err := s.client.query(ctx, in)
 	if err != nil {
 		return store.Page{}, fmt.Errorf("query %s %q on DynamoDB table %s: %w", q.Index, q.PK, s.table, err)
 	}
