@@ -6,8 +6,9 @@ package phonenumbers
 // does for these messages (fuzzed against it in wire_test.go): unknown fields, and known ones
 // with another wire type, are skipped; a message field seen twice is merged; repeated int32
 // fields may be packed or not; a missing required field is an error. Strings are slices of the
-// decoded input rather than copies, and the small values every field points to are allocated
-// in blocks, so decoding costs a few hundred allocations instead of tens of thousands.
+// decoded input rather than copies, and messages and the values fields point to are allocated
+// in blocks: reading the territories takes about 3,200 allocations and 0.77 MB where
+// proto.Unmarshal took 23,800 and 0.90 MB (BenchmarkDecodeMetadata).
 
 import (
 	"errors"
@@ -49,6 +50,8 @@ type wireDecoder struct {
 	int32s  block[int32]
 	bools   block[bool]
 	descs   block[PhoneNumberDesc]
+	formats block[NumberFormat]
+	regions block[PhoneMetadata]
 }
 
 // block hands out pointers to values stored in shared arrays, one allocation per 256 values.
@@ -73,7 +76,7 @@ type wireField struct {
 
 // fields calls set for each field of the message s whose wire type is varint or bytes, and
 // skips the others, failing on malformed input as proto.Unmarshal does.
-func fields(s string, set func(f *wireField) error) error {
+func fields(s string, set func(f wireField) error) error {
 	for len(s) > 0 {
 		tag, n := consumeVarint(s)
 		if n < 0 {
@@ -97,7 +100,7 @@ func fields(s string, set func(f *wireField) error) error {
 		}
 		s = s[n:]
 		if f.typ == wireVarint || f.typ == wireBytes {
-			if err := set(&f); err != nil {
+			if err := set(f); err != nil {
 				return err
 			}
 		}
@@ -182,9 +185,9 @@ func skipValue(num int32, typ int, s string, depth int) int {
 }
 
 func (d *wireDecoder) collection(s string, c *PhoneMetadataCollection) error {
-	return fields(s, func(f *wireField) error {
+	return fields(s, func(f wireField) error {
 		if f.num == 1 && f.typ == wireBytes {
-			m := &PhoneMetadata{}
+			m := d.regions.new(PhoneMetadata{})
 			if err := d.metadata(f.bytes, m); err != nil {
 				return err
 			}
@@ -195,7 +198,7 @@ func (d *wireDecoder) collection(s string, c *PhoneMetadataCollection) error {
 }
 
 func (d *wireDecoder) metadata(s string, m *PhoneMetadata) error {
-	err := fields(s, func(f *wireField) error {
+	err := fields(s, func(f wireField) error {
 		if f.typ == wireVarint {
 			switch f.num {
 			case 10:
@@ -222,7 +225,7 @@ func (d *wireDecoder) metadata(s string, m *PhoneMetadata) error {
 			return nil
 		}
 		if f.num == 19 || f.num == 20 {
-			nf := &NumberFormat{}
+			nf := d.formats.new(NumberFormat{})
 			if err := d.numberFormat(f.bytes, nf); err != nil {
 				return err
 			}
@@ -305,7 +308,7 @@ func (m *PhoneMetadata) stringField(num int32) **string {
 }
 
 func (d *wireDecoder) desc(s string, pd *PhoneNumberDesc) error {
-	return fields(s, func(f *wireField) error {
+	return fields(s, func(f wireField) error {
 		switch {
 		case f.num == 2 && f.typ == wireBytes:
 			pd.NationalNumberPattern = d.strings.new(f.bytes)
@@ -321,7 +324,7 @@ func (d *wireDecoder) desc(s string, pd *PhoneNumberDesc) error {
 }
 
 // appendInt32s appends the value of a repeated int32 field, packed or not, to *to.
-func appendInt32s(to *[]int32, f *wireField) error {
+func appendInt32s(to *[]int32, f wireField) error {
 	if f.typ == wireVarint {
 		*to = append(*to, int32(f.varint))
 		return nil
@@ -338,7 +341,7 @@ func appendInt32s(to *[]int32, f *wireField) error {
 }
 
 func (d *wireDecoder) numberFormat(s string, nf *NumberFormat) error {
-	err := fields(s, func(f *wireField) error {
+	err := fields(s, func(f wireField) error {
 		if f.typ == wireVarint {
 			if f.num == 6 {
 				nf.NationalPrefixOptionalWhenFormatting = d.bools.new(f.varint != 0)

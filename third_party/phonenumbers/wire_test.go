@@ -216,3 +216,28 @@ func sameFields(got, want reflect.Value, path string) string {
 		return ""
 	}
 }
+
+// BenchmarkDecodeMetadata is the first phone number's cost of reading the territory
+// metadata, by the wire reader and by proto.Unmarshal as before.
+func BenchmarkDecodeMetadata(b *testing.B) {
+	raw, err := decodeUnzip(numberData)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("wire", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := unmarshalMetadataCollection(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("protobuf", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if err := proto.Unmarshal(raw, &pb.PhoneMetadataCollection{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
