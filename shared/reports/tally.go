@@ -42,7 +42,7 @@ func (t *tally) Add(k rollup.ItemKey, c rollup.Cell, m string, v int64) {
 	if t.lastItems == nil || k != t.lastItem {
 		t.lastItems = t.items[k]
 		if t.lastItems == nil {
-			t.lastItems = map[uint64]int64{}
+			t.lastItems = make(map[uint64]int64, 64)
 			t.items[k] = t.lastItems
 		}
 		t.lastItem = k
