@@ -38,9 +38,10 @@ func ServeConfig(env *Env, o ServeOptions) (localrun.Config, error) {
 		o.ScheduleEvery = time.Minute
 	}
 	a := env.App
-	// Each batch waits for the disk at every write of every record, one record after another;
-	// many batches at once let the embedded database commit their writes together (group
-	// commit), as Lambda scales out a busy queue's consumers.
+	// A batch waits for the disk at each of its records' commits (a contact's records in turn,
+	// the others at once) and once more to send and clear their facts; many batches at once let
+	// the embedded database commit their writes together (group commit), as Lambda scales out a
+	// busy queue's consumers.
 	consumers := []localrun.Consumer{{Queue: queue.Ingest, Handler: a.Ingest, BatchSize: 10, Concurrency: IngestWorkers}}
 	for _, r := range destinations.All() {
 		d, err := env.Destination(r.Name)
