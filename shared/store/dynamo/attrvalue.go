@@ -8,8 +8,9 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/cartrelay/cartrelay/shared/jsonmodel"
 )
 
 // DynamoDB's attribute values in its JSON protocol: {"S":"text"}, {"N":"12"}, {"B":"base64"},
@@ -462,122 +463,61 @@ func (r *reader) base64() ([]byte, error) {
 }
 
 // string reads a JSON string as encoding/json does: escapes resolved, invalid UTF-8 and lone
-// surrogates replaced by U+FFFD.
+// surrogates replaced by U+FFFD. It checks the syntax here and leaves the unescaping to
+// jsonmodel.Unquote, which the stored records' decoder uses too.
 func (r *reader) string() (string, error) {
 	if r.i >= len(r.src) || r.src[r.i] != '"' {
 		return "", r.fail("want a string")
 	}
 	r.i++
 	start := r.i
-	// The common case: nothing to unescape or replace.
-	for r.i < len(r.src) {
-		c := r.src[r.i]
-		if c == '"' {
-			if utf8.Valid(r.src[start:r.i]) {
-				s := string(r.src[start:r.i])
-				r.i++
-				return s, nil
-			}
-			break
-		}
-		if c == '\\' || c < 0x20 {
-			break
-		}
-		r.i++
-	}
-	if !utf8.Valid(r.src[start:r.i]) {
-		r.i = start
-	}
-	out := append([]byte(nil), r.src[start:r.i]...)
+	plain := true // no escape, and valid UTF-8: the text is the string
 	for r.i < len(r.src) {
 		c := r.src[r.i]
 		switch {
 		case c == '"':
+			text := r.src[start:r.i]
 			r.i++
-			return string(out), nil
+			if plain && utf8.Valid(text) {
+				return string(text), nil
+			}
+			return jsonmodel.Unquote(string(text)), nil
 		case c < 0x20:
 			return "", r.fail("control character in a string")
 		case c == '\\':
+			plain = false
 			r.i++
 			if r.i >= len(r.src) {
 				return "", r.fail("unfinished escape")
 			}
-			e := r.src[r.i]
-			r.i++
-			switch e {
-			case '"', '\\', '/':
-				out = append(out, e)
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
+			switch r.src[r.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				r.i++
 			case 'u':
-				rr, ok := r.hex4()
-				if !ok {
+				r.i++
+				if !r.hex4() {
 					return "", r.fail("bad \\u escape")
 				}
-				if utf16.IsSurrogate(rr) {
-					// A pair gives one rune; anything else is U+FFFD, and the
-					// following escape is read on its own.
-					if r.i+1 < len(r.src) && r.src[r.i] == '\\' && r.src[r.i+1] == 'u' {
-						save := r.i
-						r.i += 2
-						r2, ok := r.hex4()
-						if !ok {
-							return "", r.fail("bad \\u escape")
-						}
-						if dec := utf16.DecodeRune(rr, r2); dec != utf8.RuneError {
-							out = utf8.AppendRune(out, dec)
-							continue
-						}
-						r.i = save
-					}
-					rr = utf8.RuneError
-				}
-				out = utf8.AppendRune(out, rr)
 			default:
 				return "", r.fail("bad escape")
 			}
-		case c < utf8.RuneSelf:
-			out = append(out, c)
-			r.i++
 		default:
-			rr, size := utf8.DecodeRune(r.src[r.i:])
-			r.i += size
-			if rr == utf8.RuneError && size == 1 {
-				out = append(out, "\uFFFD"...)
-				continue
-			}
-			out = append(out, r.src[r.i-size:r.i]...)
+			r.i++
 		}
 	}
 	return "", r.fail("unfinished string")
 }
 
-func (r *reader) hex4() (rune, bool) {
+// hex4 checks four hex digits and steps over them.
+func (r *reader) hex4() bool {
 	if r.i+4 > len(r.src) {
-		return 0, false
+		return false
 	}
-	var n rune
 	for _, c := range r.src[r.i : r.i+4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
 		}
-		n = n<<4 | rune(c)
 	}
 	r.i += 4
-	return n, true
+	return true
 }
