@@ -548,6 +548,26 @@ func (r *Repo) Ingested(ctx context.Context, account, hash string) (bool, error)
 	return err == nil, err
 }
 
+// IngestedAt reads when ingest stored the source event with this content hash: the time it
+// wrote into the dedupe marker, which commits in the same transaction as the event's records
+// (ok false while there is none).
+func (r *Repo) IngestedAt(ctx context.Context, account, hash string) (at time.Time, ok bool, err error) {
+	it, err := r.s.Get(ctx, dedupePK(account, hash), dash)
+	if errors.Is(err, store.ErrNotFound) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	var m struct {
+		At time.Time `json:"at"`
+	}
+	if err := json.Unmarshal(it.Data, &m); err != nil {
+		return time.Time{}, false, fmt.Errorf("read the ingest marker %s: %w", hash, err)
+	}
+	return m.At, true, nil
+}
+
 // ResolveEmail follows email aliases (after email changes) to the contact's current email.
 func (r *Repo) ResolveEmail(ctx context.Context, account, email string) (string, error) {
 	res, err := r.Resolve(ctx, account, email)

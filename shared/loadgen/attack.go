@@ -3,6 +3,7 @@ package loadgen
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -38,6 +39,9 @@ type Answer struct {
 	// Sent is when the request started; Took how long until its answer.
 	Sent time.Time
 	Took time.Duration
+	// Placed is the order's time in the delivery (whole seconds, as UltraCart sends it), which
+	// with N gives back the body sent (Delivery).
+	Placed time.Time
 	// Code is the HTTP status, 0 when there was no answer (Err says why).
 	Code int
 	Err  string
@@ -66,11 +70,12 @@ func Post(l Load, stop <-chan struct{}, each func(Answer)) {
 	tr := func(t *vegeta.Target) error {
 		i := n.Add(1) - 1
 		t.Method = http.MethodPost
-		// The number rides in the query string, so each answer can be matched to its order;
-		// the webhook ignores the query.
-		t.URL = target + "?n=" + strconv.FormatUint(i, 10)
+		// The number and the order's time ride in the query string, so each answer can be
+		// matched to its order and its body; the webhook ignores the query.
+		placed := time.Now().Unix()
+		t.URL = target + "?n=" + strconv.FormatUint(i, 10) + "&placed=" + strconv.FormatInt(placed, 10)
 		t.Header = hdr
-		t.Body = Delivery(OrderID(l.Run, i), Email(l.Run, i), time.Now())
+		t.Body = Delivery(OrderID(l.Run, i), Email(l.Run, i), time.Unix(placed, 0))
 		return nil
 	}
 	opts := []func(*vegeta.Attacker){
@@ -101,8 +106,12 @@ func Post(l Load, stop <-chan struct{}, each func(Answer)) {
 
 func answerOf(r *vegeta.Result) Answer {
 	a := Answer{Sent: r.Timestamp, Took: r.Latency, Code: int(r.Code), Err: r.Error}
-	if i := strings.LastIndex(r.URL, "?n="); i >= 0 {
-		a.N, _ = strconv.ParseUint(r.URL[i+len("?n="):], 10, 64)
+	if i := strings.LastIndex(r.URL, "?"); i >= 0 {
+		q, _ := url.ParseQuery(r.URL[i+1:])
+		a.N, _ = strconv.ParseUint(q.Get("n"), 10, 64)
+		if sec, err := strconv.ParseInt(q.Get("placed"), 10, 64); err == nil {
+			a.Placed = time.Unix(sec, 0)
+		}
 	}
 	return a
 }

@@ -7,13 +7,59 @@ import (
 
 	"github.com/cartrelay/cartrelay/shared/domain"
 	"github.com/cartrelay/cartrelay/shared/history"
+	"github.com/cartrelay/cartrelay/shared/source"
+	"github.com/cartrelay/cartrelay/shared/ultracart"
 )
 
+// records reads what serve stored about a followed order. The times it returns are the ones
+// serve wrote, so a lag does not depend on when the follower got round to looking: under a
+// backlog it may look at an order long after ingest stored it.
+type records interface {
+	// ingestedAt is when ingest stored the event with this content hash (ok false while it
+	// has not).
+	ingestedAt(ctx context.Context, hash string) (at time.Time, ok bool, err error)
+	// deliveredAt is when dest answered the delivery of the fact that reached it (ok false
+	// while it has not).
+	deliveredAt(ctx context.Context, email, dest, factID string) (at time.Time, ok bool, err error)
+}
+
+// repoRecords reads serve's table: the ingest marker, written in the transaction that stores
+// the order, and the delivery log, written once a destination has answered.
+type repoRecords struct{ repo *history.Repo }
+
+func (r repoRecords) ingestedAt(ctx context.Context, hash string) (time.Time, bool, error) {
+	return r.repo.IngestedAt(ctx, Account, hash)
+}
+
+func (r repoRecords) deliveredAt(ctx context.Context, email, dest, factID string) (time.Time, bool, error) {
+	ds, err := r.repo.ContactDeliveries(ctx, Account, email, dest, factID)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	for _, d := range ds {
+		switch d.Status {
+		case history.DeliverySent, history.DeliveryDryRun, history.DeliverySkipped:
+			return d.At.Add(time.Duration(d.LatencyMS) * time.Millisecond), true, nil
+		}
+	}
+	return time.Time{}, false, nil
+}
+
+// ContentHash is the hash ingest files a delivery of one UltraCart event under (its dedupe
+// marker), computed the way the webhook splits the delivery; "" when body is not one event.
+func ContentHash(body []byte) string {
+	raws, err := ultracart.DecodeDelivery(body)
+	if err != nil || len(raws) != 1 {
+		return ""
+	}
+	return source.ID(Account, domain.UltraCart, raws[0].Name, raws[0].Payload)
+}
+
 // follower watches sampled orders in serve's table, through a connection of its own (SQLite's
-// WAL lets a reader in another process look while serve writes), and notes when each is
-// ingested and when every destination has it.
+// WAL lets a reader in another process look while serve writes), and takes from serve's own
+// records when each was ingested and when every destination had it.
 type follower struct {
-	repo  *history.Repo
+	recs  records
 	dests []string
 	// every is how often the pending samples are looked at.
 	every time.Duration
@@ -25,18 +71,22 @@ type follower struct {
 
 type sample struct {
 	n         uint64
-	key       string
+	email     string
+	hash      string
+	factID    string
 	accepted  time.Time
 	ingested  time.Time
 	delivered time.Time
-	reached   map[string]bool
+	reached   map[string]time.Time
 }
 
-// add follows the order of an accepted delivery.
-func (f *follower) add(n uint64, orderID string, accepted time.Time) {
+// add follows the order of an accepted delivery: orderID for email, whose delivery had the
+// content hash, answered 200 at accepted.
+func (f *follower) add(n uint64, orderID, email, hash string, accepted time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.pending = append(f.pending, &sample{n: n, key: OrderKey(orderID), accepted: accepted, reached: map[string]bool{}})
+	f.pending = append(f.pending, &sample{n: n, email: email, hash: hash,
+		factID: domain.OrderPlacedID(Account, OrderKey(orderID)), accepted: accepted, reached: map[string]time.Time{}})
 }
 
 // run looks at the pending samples every f.every until ctx ends.
@@ -49,45 +99,51 @@ func (f *follower) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		f.look(ctx)
+		f.look(ctx, maxLooksPerRound)
 	}
 }
 
 // maxLooksPerRound bounds the reads of one round, so that a backlog of samples (ingest far
-// behind) does not turn the follower into a load of its own.
+// behind) does not turn the follower into a load of its own. It delays only when a sample is
+// seen, not the times it reports.
 const maxLooksPerRound = 200
 
-func (f *follower) look(ctx context.Context) {
+// look reads the records of the pending samples, at most budget reads (no bound when budget
+// is 0).
+func (f *follower) look(ctx context.Context, budget int) {
 	f.mu.Lock()
 	todo := append([]*sample(nil), f.pending...)
 	f.mu.Unlock()
 	looks := 0
 	var finished []*sample
 	for _, s := range todo {
-		if looks >= maxLooksPerRound || ctx.Err() != nil {
+		if (budget > 0 && looks >= budget) || ctx.Err() != nil {
 			break
 		}
 		if s.ingested.IsZero() {
 			looks++
-			email, err := f.repo.FindOrder(ctx, Account, s.key)
-			if err != nil || email == "" {
+			at, ok, err := f.recs.ingestedAt(ctx, s.hash)
+			if err != nil || !ok {
 				// Ingest goes roughly in order: a later order is unlikely to be in yet.
 				continue
 			}
-			s.ingested = time.Now()
+			s.ingested = at
 		}
 		for _, d := range f.dests {
-			if s.reached[d] {
+			if !s.reached[d].IsZero() {
 				continue
 			}
 			looks++
-			rec, err := f.repo.FactDone(ctx, Account, d, domain.OrderPlacedID(Account, s.key))
-			if err == nil && rec != nil {
-				s.reached[d] = true
+			if at, ok, err := f.recs.deliveredAt(ctx, s.email, d, s.factID); err == nil && ok {
+				s.reached[d] = at
 			}
 		}
 		if len(s.reached) == len(f.dests) {
-			s.delivered = time.Now()
+			for _, at := range s.reached {
+				if at.After(s.delivered) {
+					s.delivered = at
+				}
+			}
 			finished = append(finished, s)
 		}
 	}
@@ -117,8 +173,8 @@ func (f *follower) counts() (all, delivered int) {
 	return len(f.pending) + len(f.done), len(f.done)
 }
 
-// lags returns the ingest and delivery lags of the samples seen so far, and how many were
-// ingested (some of them maybe not yet delivered).
+// lags returns the ingest and delivery lags of the samples seen so far (some ingested maybe
+// not yet delivered).
 func (f *follower) lags() (ingest, deliver []time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

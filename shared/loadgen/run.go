@@ -75,7 +75,10 @@ type Report struct {
 	AcceptedPerSecond float64 `json:"accepted_per_second"`
 	Answer            Spread  `json:"answer"`
 
-	// Followed orders: when ingest had stored them, and when both destinations had them.
+	// Followed orders, from the webhook's 200: until ingest stored the order (the time ingest
+	// wrote into the transaction that stores it) and until the later of the two destinations
+	// answered its delivery (the delivery log's start plus latency). Both are serve's own
+	// records, so they do not depend on when the follower looked.
 	Followed  int    `json:"followed"`
 	Ingested  Spread `json:"ingested"`
 	Delivered Spread `json:"delivered"`
@@ -212,10 +215,11 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	repo := history.New(st)
 	// The destinations the load account enables (account below).
-	f := &follower{repo: repo, dests: []string{ontraport.Registration().Name, iterable.Registration().Name}, every: 10 * time.Millisecond}
+	f := &follower{recs: repoRecords{repo}, dests: []string{ontraport.Registration().Name, iterable.Registration().Name}, every: 10 * time.Millisecond}
 	fctx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
-	go f.run(fctx)
+	followed := make(chan struct{})
+	go func() { defer close(followed); f.run(fctx) }()
 
 	run := strconv.FormatInt(time.Now().Unix()%1_000_000, 36)
 	var took []time.Duration
@@ -241,7 +245,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		took = append(took, a.Took)
 		accepted = append(accepted, a.N)
 		if a.N%uint64(o.SampleEvery) == 0 {
-			f.add(a.N, OrderID(run, a.N), a.Sent.Add(a.Took))
+			id, email := OrderID(run, a.N), Email(run, a.N)
+			f.add(a.N, id, email, ContentHash(Delivery(id, email, a.Placed)), a.Sent.Add(a.Took))
 		}
 	})
 	rep.Accepted = len(accepted)
@@ -260,6 +265,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	stopFollowing()
+	<-followed
+	// One last look at every followed order, unbounded: the times come from serve's records,
+	// so an order the rounds had not got to yet still counts with its real lag.
+	f.look(ctx, 0)
 	ingest, deliver := f.lags()
 	rep.Followed, rep.DeliveredAll = f.counts()
 	rep.Ingested, rep.Delivered = spread(ingest), spread(deliver)
