@@ -71,6 +71,7 @@ type follower struct {
 
 type sample struct {
 	n         uint64
+	key       string
 	email     string
 	hash      string
 	factID    string
@@ -85,7 +86,7 @@ type sample struct {
 func (f *follower) add(n uint64, orderID, email, hash string, accepted time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.pending = append(f.pending, &sample{n: n, email: email, hash: hash,
+	f.pending = append(f.pending, &sample{n: n, key: OrderKey(orderID), email: email, hash: hash,
 		factID: domain.OrderPlacedID(Account, OrderKey(orderID)), accepted: accepted, reached: map[string]time.Time{}})
 }
 
@@ -164,6 +165,19 @@ func (f *follower) look(ctx context.Context, budget int) {
 	}
 	f.pending = kept
 	f.done = append(f.done, finished...)
+}
+
+// notIngested returns the keys of the followed orders with no ingest time.
+func (f *follower) notIngested() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var keys []string
+	for _, s := range f.pending {
+		if s.ingested.IsZero() {
+			keys = append(keys, s.key)
+		}
+	}
+	return keys
 }
 
 // counts returns how many samples are followed and how many are delivered.
