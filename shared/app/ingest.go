@@ -61,9 +61,7 @@ type ingestion struct {
 	states map[string]*history.ContactState
 	// moves are the email changes the attempt started; their records move after the commit.
 	moves []string
-	// checked are the addresses this attempt found to have no alias (ingestion.resolve), and
-	// customers the source customer profiles it read (ingestion.customer).
-	checked   map[string]bool
+	// customers are the source customer profiles this attempt read (ingestion.customer).
 	customers map[string]history.CustomerRecord
 	// salt moves the rollup writes to other shards after an item grew too large.
 	salt int
@@ -134,7 +132,7 @@ func (in *ingestion) routeOutboxes(ctx context.Context, touched []*history.Conta
 func (in *ingestion) applyOnce(ctx context.Context, de domain.Event) ([]*history.ContactState, error) {
 	w := &history.Writes{}
 	in.states, in.moves = map[string]*history.ContactState{}, nil
-	in.checked, in.customers = map[string]bool{}, map[string]history.CustomerRecord{}
+	in.customers = map[string]history.CustomerRecord{}
 	var touched []*history.ContactState
 	var err error
 	switch de.Kind {
@@ -190,22 +188,14 @@ func (in *ingestion) load(ctx context.Context, email string) (*history.ContactSt
 	return in.contact(ctx, resolved)
 }
 
-// resolve follows email aliases to the contact's current email. The address it ends at was
-// just read to have no alias, so reading that contact in this attempt skips its alias; and a
-// contact this attempt read already (an order's, before its email is resolved) had its alias
-// read with it.
+// resolve follows email aliases to the contact's current email. A contact this attempt read
+// already (an order's, before its email is resolved) had its alias read with it, after its
+// profile, so that one is not read again.
 func (in *ingestion) resolve(ctx context.Context, email string) (string, error) {
 	if st, ok := in.states[email]; ok && st.StoredAliasOf == "" {
 		return email, nil
 	}
-	res, err := in.repo.Resolve(ctx, in.acct.ID, email)
-	if err != nil {
-		return "", err
-	}
-	if res.Checked {
-		in.checked[res.Email] = true
-	}
-	return res.Email, nil
+	return in.repo.ResolveEmail(ctx, in.acct.ID, email)
 }
 
 // customer reads what is known of a source customer profile's email once per attempt (an order
@@ -228,7 +218,11 @@ func (in *ingestion) contact(ctx context.Context, email string) (*history.Contac
 	if st, ok := in.states[email]; ok {
 		return st, nil
 	}
-	st, err := in.repo.LoadResolved(ctx, in.acct.ID, history.Resolved{Email: email, Checked: in.checked[email]})
+	// The contact's read takes its alias again, after its profile, even when resolve has just
+	// found none: an email change committed between resolve and the profile's read leaves a
+	// profile whose version the commit's condition accepts, and only the alias read after it
+	// shows that the contact has moved.
+	st, err := in.repo.LoadContact(ctx, in.acct.ID, email)
 	if err != nil {
 		return nil, err
 	}

@@ -504,8 +504,11 @@ func (c *countingGets) Get(ctx context.Context, pk, sk string) (store.Item, erro
 }
 
 // TestAnOrderReadsItsContactOnce: ingesting an order (of a new contact, and then its refund) reads
-// the contact's alias and the customer profile's email once each, not once for every step that
-// needs them.
+// the customer profile's email once, not once for every step that needs it. A new order reads
+// the contact's alias twice: once to resolve its email, and again with the contact, after its
+// profile, which is what shows an email change that committed in between (see
+// ingestion.contact). The refund finds its contact through the order, read with its alias, so
+// it reads the alias once.
 func TestAnOrderReadsItsContactOnce(t *testing.T) {
 	h := newHarness(t)
 	h.account("acme", "")
@@ -515,7 +518,11 @@ func TestAnOrderReadsItsContactOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.env.App = a
-	for _, name := range []string{"order_create.json", "order_refund_partial.json"} {
+	for _, tc := range []struct {
+		name  string
+		alias int
+	}{{"order_create.json", 2}, {"order_refund_partial.json", 1}} {
+		name := tc.name
 		clear(c.gets)
 		h.postUC("acme", fixture(t, "ultracart", name))
 		h.ingestOnly()
@@ -526,8 +533,8 @@ func TestAnOrderReadsItsContactOnce(t *testing.T) {
 				profile += n
 			}
 		}
-		if alias != 1 || profile != 1 {
-			t.Errorf("%s: the contact's alias read %d times, the customer profile %d times; want once each", name, alias, profile)
+		if alias != tc.alias || profile != 1 {
+			t.Errorf("%s: the contact's alias read %d times, the customer profile %d times; want %d and 1", name, alias, profile, tc.alias)
 		}
 	}
 	if v := h.contact("acme", oldEmail); len(v.Orders) != 1 || v.Profile.Refunded.Decimal() != "20.00" {

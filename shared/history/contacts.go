@@ -94,18 +94,6 @@ func (c *ContactState) SubList() []domain.Subscription {
 // LoadContact reads the state of one contact. A contact that does not exist yet comes back
 // empty, with ProfileVersion 0.
 func (r *Repo) LoadContact(ctx context.Context, account, email string) (*ContactState, error) {
-	return r.loadContact(ctx, account, email, false)
-}
-
-// LoadResolved is LoadContact for an address that Resolve has just found to have no alias
-// (Resolved.Checked): the alias is not read a second time. Whatever changes between the two
-// reads, an email change included, is caught as it would be after LoadContact: by the versions
-// the commit is conditioned on.
-func (r *Repo) LoadResolved(ctx context.Context, account string, res Resolved) (*ContactState, error) {
-	return r.loadContact(ctx, account, res.Email, res.Checked)
-}
-
-func (r *Repo) loadContact(ctx context.Context, account, email string, noAlias bool) (*ContactState, error) {
 	pk := ContactPK(account, email)
 	st := &ContactState{Account: account, Email: email,
 		Profile:       domain.Contact{Account: account, Email: email},
@@ -129,9 +117,7 @@ func (r *Repo) loadContact(ctx context.Context, account, email string, noAlias b
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("read contact %s of %s: %w", email, account, err)
 	}
-	if noAlias {
-		// Resolve read it just now.
-	} else if it, err := r.s.Get(ctx, pk, skAlias); err == nil {
+	if it, err := r.s.Get(ctx, pk, skAlias); err == nil {
 		var a struct{ Email string }
 		_ = json.Unmarshal(it.Data, &a)
 		st.AliasOf, st.StoredAliasOf = a.Email, a.Email
@@ -570,36 +556,23 @@ func (r *Repo) IngestedAt(ctx context.Context, account, hash string) (at time.Ti
 
 // ResolveEmail follows email aliases (after email changes) to the contact's current email.
 func (r *Repo) ResolveEmail(ctx context.Context, account, email string) (string, error) {
-	res, err := r.Resolve(ctx, account, email)
-	return res.Email, err
-}
-
-// Resolved is the contact's current email, and whether it was read to have no alias item
-// (false after a cycle of aliases or an unreadable one, whose alias LoadContact reads as such).
-type Resolved struct {
-	Email   string
-	Checked bool
-}
-
-// Resolve is ResolveEmail, telling also whether LoadResolved may skip the alias.
-func (r *Repo) Resolve(ctx context.Context, account, email string) (Resolved, error) {
 	seen := map[string]bool{}
 	for !seen[email] {
 		seen[email] = true
 		it, err := r.s.Get(ctx, ContactPK(account, email), skAlias)
 		if errors.Is(err, store.ErrNotFound) {
-			return Resolved{Email: email, Checked: true}, nil
+			return email, nil
 		}
 		if err != nil {
-			return Resolved{}, fmt.Errorf("resolve email alias of %s: %w", email, err)
+			return "", fmt.Errorf("resolve email alias of %s: %w", email, err)
 		}
 		var a struct{ Email string }
 		if err := json.Unmarshal(it.Data, &a); err != nil || a.Email == "" {
-			return Resolved{Email: email}, nil
+			return email, nil
 		}
 		email = a.Email
 	}
-	return Resolved{Email: email}, nil
+	return email, nil
 }
 
 // CustomerEmail returns the email a source customer profile last had ("" when unknown).
