@@ -167,17 +167,30 @@ func (f *follower) look(ctx context.Context, budget int) {
 	f.done = append(f.done, finished...)
 }
 
-// notIngested returns the keys of the followed orders with no ingest time.
-func (f *follower) notIngested() []string {
+// unmarked counts the followed orders the follower has no ingest time for that stored reports
+// stored and whose ingest marker is still not found under their hash. The order is read
+// before the marker: the marker commits with the order, so an order ingested since the last
+// look (serve goes on ingesting) has its marker by the time it is seen stored, and only a hash
+// that differs from the one ingest files leaves one out.
+func (f *follower) unmarked(ctx context.Context, stored func(key string) bool) int {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	var keys []string
+	var todo []*sample
 	for _, s := range f.pending {
 		if s.ingested.IsZero() {
-			keys = append(keys, s.key)
+			todo = append(todo, s)
 		}
 	}
-	return keys
+	f.mu.Unlock()
+	n := 0
+	for _, s := range todo {
+		if !stored(s.key) {
+			continue
+		}
+		if _, ok, err := f.recs.ingestedAt(ctx, s.hash); err == nil && !ok {
+			n++
+		}
+	}
+	return n
 }
 
 // counts returns how many samples are followed and how many are delivered.

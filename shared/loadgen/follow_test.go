@@ -95,3 +95,24 @@ func TestContentHashMatchesIngest(t *testing.T) {
 		t.Error("a body that is not a delivery has a hash")
 	}
 }
+
+// TestUnmarkedCountsOnlyAHashIngestDidNotFile: after the last look, serve goes on ingesting. An
+// order stored since then has its marker (they commit together), so it is not counted; an order
+// stored whose marker is under another hash than the follower's is; an order not stored is not.
+func TestUnmarkedCountsOnlyAHashIngestDidNotFile(t *testing.T) {
+	recs := fakeRecords{ingested: map[string]time.Time{}}
+	f := &follower{recs: recs, dests: []string{"a"}}
+	accepted := time.Now()
+	for i := range uint64(3) {
+		f.add(i, OrderID("u", i), Email("u", i), fmt.Sprintf("h%d", i), accepted)
+	}
+	f.look(t.Context(), 0) // nothing ingested yet
+	// Then order 0 is ingested (marker under its hash) and order 1 is stored with its marker
+	// under a hash the follower does not know; order 2 is not stored.
+	recs.ingested["h0"] = accepted.Add(time.Second)
+	recs.ingested["elsewhere"] = accepted.Add(time.Second)
+	stored := map[string]bool{OrderKey(OrderID("u", 0)): true, OrderKey(OrderID("u", 1)): true}
+	if n := f.unmarked(t.Context(), func(key string) bool { return stored[key] }); n != 1 {
+		t.Fatalf("unmarked = %d, want 1 (order 1 only)", n)
+	}
+}

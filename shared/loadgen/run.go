@@ -281,12 +281,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	// The ingest marker commits with the order, so a stored order without one means the
 	// follower looks markers up under another hash than ingest files them: its lags would
 	// leave out every order.
-	unmarked := 0
-	for _, key := range f.notIngested() {
-		if email, err := repo.FindOrder(ctx, Account, key); err == nil && email != "" {
-			unmarked++
-		}
-	}
+	unmarked := f.unmarked(ctx, func(key string) bool {
+		email, err := repo.FindOrder(ctx, Account, key)
+		return err == nil && email != ""
+	})
 	ps, err := srv.Stats()
 	if err != nil {
 		return rep, err
