@@ -83,8 +83,11 @@ func BenchmarkReportsAtScale(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if len(c.Differences) > 0 || c.Orders != orders {
+			if len(c.Differences) > 0 {
 				b.Fatalf("verify: %d orders, %d differences, first %v", c.Orders, len(c.Differences), c.Differences[0])
+			}
+			if c.Orders != orders {
+				b.Fatalf("verify: %d orders, want %d", c.Orders, orders)
 			}
 		}
 		b.ReportMetric(float64(orders)*float64(b.N)/b.Elapsed().Seconds(), "orders/s")
