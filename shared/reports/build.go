@@ -365,16 +365,7 @@ func (b *Builder) readBatch(ctx context.Context, repo *history.Repo, account str
 	for i, st := range states {
 		cache[emails[i]] = st
 	}
-	load := func(ctx context.Context, e string) (*history.ContactState, error) {
-		if c, ok := cache[e]; ok {
-			return c, nil
-		}
-		c, err := repo.LoadRecords(ctx, account, e)
-		if err == nil {
-			cache[e] = c
-		}
-		return c, err
-	}
+	load := cachedRecords(repo, account, cache)
 	for i, email := range emails {
 		g, err := groupOf(ctx, load, states[i], false)
 		if err != nil {

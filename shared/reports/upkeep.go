@@ -269,12 +269,9 @@ type negated struct{ rollup.Sink }
 
 func (n negated) Add(k rollup.ItemKey, c rollup.Cell, m string, v int64) { n.Sink.Add(k, c, m, -v) }
 
-// LoadGroup reads the contact that email belongs to as the rollups count it: the email it lives
-// under now and every partition still moving into it. It reads the records only (see
-// history.LoadRecords): the result is for counting, not for writing back.
-func LoadGroup(ctx context.Context, repo *history.Repo, account, email string) (*history.ContactState, rollup.Contact, error) {
-	cache := map[string]*history.ContactState{}
-	load := func(ctx context.Context, e string) (*history.ContactState, error) {
+// cachedRecords reads a contact's records (history.LoadRecords) once, keeping them in cache.
+func cachedRecords(repo *history.Repo, account string, cache map[string]*history.ContactState) func(context.Context, string) (*history.ContactState, error) {
+	return func(ctx context.Context, e string) (*history.ContactState, error) {
 		if c, ok := cache[e]; ok {
 			return c, nil
 		}
@@ -284,6 +281,13 @@ func LoadGroup(ctx context.Context, repo *history.Repo, account, email string) (
 		}
 		return c, err
 	}
+}
+
+// LoadGroup reads the contact that email belongs to as the rollups count it: the email it lives
+// under now and every partition still moving into it. It reads the records only (see
+// history.LoadRecords): the result is for counting, not for writing back.
+func LoadGroup(ctx context.Context, repo *history.Repo, account, email string) (*history.ContactState, rollup.Contact, error) {
+	load := cachedRecords(repo, account, map[string]*history.ContactState{})
 	c, err := load(ctx, email)
 	if err != nil {
 		return nil, rollup.Contact{}, err

@@ -26,22 +26,7 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	where := []string{pkCol + " = ?", "(expires_at IS NULL OR expires_at > ?)"}
 	args := []any{q.PK, s.clk.Now().Unix()}
 
-	if q.SKPrefix != "" {
-		where = append(where, skCol+" >= ?")
-		args = append(args, q.SKPrefix)
-		if end, ok := prefixEnd(q.SKPrefix); ok {
-			where = append(where, skCol+" < ?")
-			args = append(args, end)
-		}
-	}
-	if q.SKFrom != "" {
-		where = append(where, skCol+" >= ?")
-		args = append(args, q.SKFrom)
-	}
-	if q.SKTo != "" {
-		where = append(where, skCol+" <= ?")
-		args = append(args, q.SKTo)
-	}
+	where, args = skRange(q, skCol, where, args)
 
 	cmp, dir := ">", "ASC"
 	if q.Descending {
@@ -194,22 +179,7 @@ func (s *Store) QueryPartitions(ctx context.Context, q store.Query, pks []string
 	if q.Index != store.Table {
 		where = append(where, pkCol+" IS NOT NULL") // lets SQLite use the partial index
 	}
-	if q.SKPrefix != "" {
-		where = append(where, skCol+" >= ?")
-		args = append(args, q.SKPrefix)
-		if end, ok := prefixEnd(q.SKPrefix); ok {
-			where = append(where, skCol+" < ?")
-			args = append(args, end)
-		}
-	}
-	if q.SKFrom != "" {
-		where = append(where, skCol+" >= ?")
-		args = append(args, q.SKFrom)
-	}
-	if q.SKTo != "" {
-		where = append(where, skCol+" <= ?")
-		args = append(args, q.SKTo)
-	}
+	where, args = skRange(q, skCol, where, args)
 	dir := "ASC"
 	if q.Descending {
 		dir = "DESC"
@@ -255,4 +225,25 @@ func indexPK(i store.Index, it store.Item) string {
 		return it.GSI2PK
 	}
 	return it.PK
+}
+
+// skRange adds the conditions of q's sort-key range (prefix, from, to) on skCol to a query's.
+func skRange(q store.Query, skCol string, where []string, args []any) ([]string, []any) {
+	if q.SKPrefix != "" {
+		where = append(where, skCol+" >= ?")
+		args = append(args, q.SKPrefix)
+		if end, ok := prefixEnd(q.SKPrefix); ok {
+			where = append(where, skCol+" < ?")
+			args = append(args, end)
+		}
+	}
+	if q.SKFrom != "" {
+		where = append(where, skCol+" >= ?")
+		args = append(args, q.SKFrom)
+	}
+	if q.SKTo != "" {
+		where = append(where, skCol+" <= ?")
+		args = append(args, q.SKTo)
+	}
+	return where, args
 }
