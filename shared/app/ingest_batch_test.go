@@ -139,21 +139,7 @@ func oneBatchMatchesOneByOne(t *testing.T, open func(t *testing.T) *harness, run
 			}
 			deleteHandled(t, h, ev, resp)
 			got := settleContact(t, h)
-			if got.orders != want.orders || got.ltv != want.ltv || got.count != want.count || got.refunded != want.refunded {
-				t.Errorf("totals: %d orders, ltv %s, count %d, refunded %s; one by one: %d, %s, %d, %s",
-					got.orders, got.ltv, got.count, got.refunded, want.orders, want.ltv, want.count, want.refunded)
-			}
-			if !slices.Equal(got.logged, want.logged) {
-				t.Errorf("logged facts differ from one by one:\n extra %v\n missing %v", diff(got.logged, want.logged), diff(want.logged, got.logged))
-			}
-			if !slices.Equal(got.sent, want.sent) {
-				t.Errorf("sent facts differ from one by one:\n extra %v\n missing %v", diff(got.sent, want.sent), diff(want.sent, got.sent))
-			}
-			for k, n := range got.sends {
-				if n != 1 {
-					t.Errorf("%s sent %d times", k, n)
-				}
-			}
+			sameAsOneByOne(t, got, want)
 			for _, email := range []string{"ada@example.com", "grace@example.com"} {
 				if v := h.contact("acme", email); v.Profile == nil || len(v.Orders) != 1 || v.Profile.PurchaseCount != 1 {
 					t.Errorf("%s: %d orders, profile %+v", email, len(v.Orders), v.Profile)

@@ -208,22 +208,29 @@ func concurrentIngestMatchesOneByOne(t *testing.T, open func(t *testing.T) *harn
 			h.account("acme", "")
 			seedLongTimeCustomer(t, h)
 			got := ingestContact(t, h, bodies, order, true)
-			if got.orders != want.orders || got.ltv != want.ltv || got.count != want.count || got.refunded != want.refunded {
-				t.Errorf("totals: %d orders, ltv %s, count %d, refunded %s; one by one: %d, %s, %d, %s",
-					got.orders, got.ltv, got.count, got.refunded, want.orders, want.ltv, want.count, want.refunded)
-			}
-			if !slices.Equal(got.logged, want.logged) {
-				t.Errorf("logged facts differ from one by one:\n extra %v\n missing %v", diff(got.logged, want.logged), diff(want.logged, got.logged))
-			}
-			if !slices.Equal(got.sent, want.sent) {
-				t.Errorf("sent facts differ from one by one:\n extra %v\n missing %v", diff(got.sent, want.sent), diff(want.sent, got.sent))
-			}
-			for k, n := range got.sends {
-				if n != 1 {
-					t.Errorf("%s sent %d times", k, n)
-				}
-			}
+			sameAsOneByOne(t, got, want)
 		})
+	}
+}
+
+// sameAsOneByOne checks an outcome against applying the same events one by one: the same
+// totals, the same facts logged and sent, none sent twice.
+func sameAsOneByOne(t *testing.T, got, want contactOutcome) {
+	t.Helper()
+	if got.orders != want.orders || got.ltv != want.ltv || got.count != want.count || got.refunded != want.refunded {
+		t.Errorf("totals: %d orders, ltv %s, count %d, refunded %s; one by one: %d, %s, %d, %s",
+			got.orders, got.ltv, got.count, got.refunded, want.orders, want.ltv, want.count, want.refunded)
+	}
+	if !slices.Equal(got.logged, want.logged) {
+		t.Errorf("logged facts differ from one by one:\n extra %v\n missing %v", diff(got.logged, want.logged), diff(want.logged, got.logged))
+	}
+	if !slices.Equal(got.sent, want.sent) {
+		t.Errorf("sent facts differ from one by one:\n extra %v\n missing %v", diff(got.sent, want.sent), diff(want.sent, got.sent))
+	}
+	for k, n := range got.sends {
+		if n != 1 {
+			t.Errorf("%s sent %d times", k, n)
+		}
 	}
 }
 
